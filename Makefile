@@ -1,0 +1,45 @@
+# One entry point for every check, locally and in CI.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PY     := $(BIN)/python
+
+.PHONY: demo test lint typecheck pytest bench lock clean
+
+$(BIN)/.main: requirements/main.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --require-hashes -r requirements/main.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . || $(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(BIN)/.dev: $(BIN)/.main requirements/dev.lock
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
+	touch $@
+
+demo: $(BIN)/.main
+	$(BIN)/outreach demo
+
+test: $(BIN)/.dev lint typecheck pytest
+
+lint: $(BIN)/.dev
+	$(BIN)/ruff check outreach tests bench alembic
+	$(BIN)/ruff format --check outreach tests bench
+
+typecheck: $(BIN)/.dev
+	$(BIN)/mypy
+
+pytest: $(BIN)/.dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: $(BIN)/.dev
+	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
+
+# Re-pin the lock files after changing dependencies in pyproject.toml.
+lock:
+	$(PY) -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --no-header -o requirements/main.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes --no-header -o requirements/dev.lock
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

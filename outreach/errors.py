@@ -1,0 +1,90 @@
+"""Every error outreach raises on purpose derives from :class:`OutreachError`.
+
+    OutreachError
+    ├── ConfigError               settings, secret key, mail URL
+    │   └── UnknownPluginError     (LookupError) unknown backend scheme / source type
+    ├── CampaignError              a campaign or cities file is invalid
+    ├── SourceError                a source could not be fetched or parsed
+    │   └── BlockedURLError        SSRF guard refused an address or scheme
+    ├── IssueError                 assembly or state-machine violation
+    ├── RenderError                a template failed to render
+    ├── SubscriptionError          (ValueError) invalid subscriber data
+    │   └── InvalidTokenError      tampered, expired or foreign token
+    ├── DeliveryError              sending failed
+    │   ├── TemporaryDeliveryError  retry later (SMTP 4xx, dropped connection, HTTP 429/5xx)
+    │   └── PermanentDeliveryError  never retry (SMTP 5xx, provider rejection)
+    └── UnsupportedFeature         a backend cannot honour a requested option
+
+The CLI prints ``str(error)`` of an :class:`OutreachError` as one line and exits 1;
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class OutreachError(Exception):
+    """Root of all errors that are meant for a user to read."""
+
+
+class ConfigError(OutreachError):
+    """A setting is missing or has an invalid value."""
+
+
+class UnknownPluginError(ConfigError, LookupError):
+    """A registry lookup failed; the message lists the known names."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        self.kind = kind
+        self.name = name
+        self.known = sorted(known)
+        super().__init__(
+            f'No {kind} by the name "{name}" was found (known: {", ".join(self.known) or "none"})'
+        )
+
+
+class CampaignError(OutreachError):
+    """A campaign or cities file is invalid."""
+
+
+class SourceError(OutreachError):
+    """A content source could not be fetched or parsed."""
+
+
+class BlockedURLError(SourceError):
+    """A URL was refused by the fetch guard (scheme, address or redirect target)."""
+
+
+class IssueError(OutreachError):
+    """An issue cannot be built or cannot change state as asked."""
+
+
+class RenderError(OutreachError):
+    """A template could not be rendered."""
+
+
+class SubscriptionError(OutreachError, ValueError):
+    """Subscriber data is invalid."""
+
+
+class InvalidTokenError(SubscriptionError):
+    """A token is tampered, expired, or meant for something else."""
+
+
+class DeliveryError(OutreachError):
+    """A message could not be delivered."""
+
+    def __init__(self, message: str, *, reply: str | None = None) -> None:
+        super().__init__(message)
+        self.reply = reply
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Delivery failed for now; the message is retried later."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Delivery failed for good; the address is suppressed."""
+
+
+class UnsupportedFeature(OutreachError):
+    """A backend was asked for an option it cannot honour."""

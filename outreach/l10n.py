@@ -1,0 +1,151 @@
+"""Localisation: gettext catalogs per domain and Finnish / Swedish / English dates.
+
+Catalogs are the ``.po`` files under ``outreach/locale/<lang>/LC_MESSAGES/``,
+one per domain (``email``, ``web``, ``cli``), compiled in memory with Babel on
+first use. Dates follow each language's own conventions as used in Finland:
+``ti 9.12.2026 klo 9.00–11.00`` and ``tis 9.12.2026 kl. 9.00–11.00``.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from datetime import date, datetime, time
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
+DEFAULT_LANGUAGE = "fi"
+LOCALE_DIR = Path(__file__).parent / "locale"
+
+WEEKDAYS = {
+    "fi": ("ma", "ti", "ke", "to", "pe", "la", "su"),
+    "sv": ("mån", "tis", "ons", "tors", "fre", "lör", "sön"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
+MONTHS = {
+    "fi": (
+        "tammikuu", "helmikuu", "maaliskuu", "huhtikuu", "toukokuu", "kesäkuu",
+        "heinäkuu", "elokuu", "syyskuu", "lokakuu", "marraskuu", "joulukuu",
+    ),
+    "sv": (
+        "januari", "februari", "mars", "april", "maj", "juni",
+        "juli", "augusti", "september", "oktober", "november", "december",
+    ),
+    "en": (
+        "January", "February", "March", "April", "May", "June",
+        "July", "August", "September", "October", "November", "December",
+    ),
+}  # fmt: skip
+CLOCK_WORD = {"fi": "klo", "sv": "kl.", "en": "at"}
+
+
+def check_language(lang: str) -> str:
+    if lang not in LANGUAGES:
+        raise ValueError(f"unsupported language {lang!r} (expected one of {LANGUAGES})")
+    return lang
+
+
+@cache
+def translations(lang: str, domain: str) -> gettext.NullTranslations:
+    """The catalog of ``domain`` in ``lang``; English and missing files fall back to msgids."""
+    path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
+    if not path.exists():
+        return gettext.NullTranslations()
+    with path.open("rb") as fh:
+        catalog = read_po(fh, locale=lang, domain=domain)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return gettext.GNUTranslations(buf)
+
+
+def gettext_for(lang: str, domain: str, message: str) -> str:
+    return translations(lang, domain).gettext(message)
+
+
+def negotiate(accept_language: str | None, supported: tuple[str, ...] | list[str]) -> str:
+    """Pick the best of ``supported`` for an Accept-Language header value."""
+    choices: list[tuple[float, int, str]] = []
+    for i, part in enumerate((accept_language or "").split(",")):
+        bits = part.strip().split(";")
+        tag = bits[0].strip().lower()
+        q = 1.0
+        for b in bits[1:]:
+            name, _, value = b.strip().partition("=")
+            if name == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        primary = tag.split("-")[0]
+        if primary in supported and q > 0:
+            choices.append((-q, i, primary))
+    if choices:
+        return min(choices)[2]
+    return supported[0] if supported else DEFAULT_LANGUAGE
+
+
+def _time(t: time, lang: str) -> str:
+    sep = ":" if lang == "en" else "."
+    return f"{t.hour}{sep}{t.minute:02d}"
+
+
+def format_date(d: date, lang: str, *, weekday: bool = True, year: bool = True) -> str:
+    """``ti 9.12.2026`` / ``tis 9.12.2026`` / ``Tue 9.12.2026``."""
+    text = f"{d.day}.{d.month}.{d.year}" if year else f"{d.day}.{d.month}."
+    if weekday:
+        text = f"{WEEKDAYS[lang][d.weekday()]} {text}"
+    return text
+
+
+def format_datetime(dt: datetime, lang: str, tz: str | ZoneInfo = "Europe/Helsinki") -> str:
+    local = dt.astimezone(ZoneInfo(tz) if isinstance(tz, str) else tz)
+    return f"{format_date(local.date(), lang)} {CLOCK_WORD[lang]} {_time(local.time(), lang)}"
+
+
+def format_event_time(
+    start: datetime,
+    end: datetime | None,
+    lang: str,
+    tz: str | ZoneInfo = "Europe/Helsinki",
+    *,
+    all_day: bool = False,
+) -> str:
+    """An event's time in the reader's conventions, in the city's timezone.
+
+    ``ti 9.12.2026 klo 9.00–11.00``; spanning days ``ti 9.12.2026 klo 9.00 – ke
+    10.12.2026 klo 16.00``; all day ``ti 9.12.2026`` or ``ti 9.12. – to 11.12.2026``.
+    """
+    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
+    if all_day:
+        first = start.date() if start.tzinfo is None else start.astimezone(zone).date()
+        last = None
+        if end is not None:
+            last = end.date() if end.tzinfo is None else end.astimezone(zone).date()
+            # iCalendar DTEND of an all-day event is exclusive
+            last = date.fromordinal(last.toordinal() - 1) if last > first else first
+        if last is None or last == first:
+            return format_date(first, lang)
+        head = format_date(first, lang, year=first.year != last.year)
+        return f"{head} – {format_date(last, lang)}"
+    s = start.astimezone(zone)
+    head = f"{format_date(s.date(), lang)} {CLOCK_WORD[lang]} {_time(s.time(), lang)}"
+    if end is None:
+        return head
+    e = end.astimezone(zone)
+    if e.date() == s.date():
+        return f"{head}–{_time(e.time(), lang)}"
+    return f"{head} – {format_date(e.date(), lang)} {CLOCK_WORD[lang]} {_time(e.time(), lang)}"
+
+
+def period_label(period: str, lang: str) -> str:
+    """``2026-12`` → ``joulukuu 2026`` / ``december 2026`` / ``December 2026``."""
+    year, _, month = period.partition("-")
+    if month.isdigit() and 1 <= int(month) <= 12:
+        return f"{MONTHS[lang][int(month) - 1]} {year}"
+    return period

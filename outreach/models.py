@@ -1,0 +1,385 @@
+"""The database schema as SQLAlchemy 2 typed models.
+
+Stages talk through these rows (ContentItem, Issue, Delivery), never through
+in-memory hand-offs, so every stage can be re-run, resumed or run elsewhere.
+Schema changes go through alembic migrations only.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware datetimes stored as UTC on every engine (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads it as a class attribute)
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(
+        cls,
+        name=cls.__name__.lower(),
+        native_enum=False,
+        length=20,
+        values_callable=lambda e: [m.value for m in e],
+        validate_strings=True,
+    )
+
+
+class SubscriptionStatus(enum.StrEnum):
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+
+
+class IssueStatus(enum.StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    SENDING = "sending"
+    PAUSED = "paused"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    PENDING = "pending"  # waiting to be claimed (or retried after next_attempt_at)
+    SENDING = "sending"  # claimed by a worker, handed or about to be handed to the backend
+    SENT = "sent"
+    FAILED = "failed"  # permanent failure, or temporary past the retry lifetime
+    SKIPPED = "skipped"  # unsubscribed / suppressed before it was handed over
+    CANCELLED = "cancelled"
+
+
+class StoryStatus(enum.StrEnum):
+    SUBMITTED = "submitted"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class SourceStatus(enum.StrEnum):
+    NEW = "new"
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    ERROR = "error"
+    DISABLED = "disabled"
+
+
+class City(Base):
+    """A tenant; the row mirrors ``campaigns/cities.yaml``."""
+
+    __tablename__ = "cities"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    names: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    languages: Mapped[list[Any]] = mapped_column(default=list)
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Helsinki")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Subscriber(Base):
+    """A person at a company, known by email; subscribes to one or more cities."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    company_name: Mapped[str | None] = mapped_column(String(200))
+    business_id: Mapped[str | None] = mapped_column(String(9), index=True)
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    size_class: Mapped[str | None] = mapped_column(String(20))
+    industry_code: Mapped[str | None] = mapped_column(String(10))
+    language: Mapped[str] = mapped_column(String(5), default="fi")
+    interested_in_visit: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan"
+    )
+
+
+class Subscription(Base):
+    """One subscriber's membership of one city's mailings."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("subscriber_id", "city_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id", ondelete="CASCADE"), index=True)
+    topics: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        _enum(SubscriptionStatus), default=SubscriptionStatus.PENDING, index=True
+    )
+    channel: Mapped[str] = mapped_column(String(20), default="web")
+    # Random per subscription: every token names it, so re-creating a subscription
+    # (or rotating the salt) makes all older tokens invalid.
+    token_salt: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    unsubscribed_at: Mapped[datetime | None]
+    confirmation_sent_at: Mapped[datetime | None]
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+    city: Mapped[City] = relationship()
+
+
+class ConsentRecord(Base):
+    """Append-only log of consent given, confirmed and withdrawn."""
+
+    __tablename__ = "consent_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    action: Mapped[str] = mapped_column(String(20))  # given | confirmed | withdrawn
+    channel: Mapped[str] = mapped_column(String(20))  # web | import | api | cli | email
+    consent_version: Mapped[str | None] = mapped_column(String(40))
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)  # form URL, import file + note, API key
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Campaign(Base):
+    """A campaign as last loaded from ``campaigns/<slug>.yaml``, plus its run state."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    config_hash: Mapped[str | None] = mapped_column(String(64))
+    last_run_at: Mapped[datetime | None]
+    last_run_status: Mapped[str | None] = mapped_column(String(20))
+    last_run_message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    city: Mapped[City] = relationship()
+
+
+class Issue(Base):
+    """One edition of a campaign; its content is snapshotted when built."""
+
+    __tablename__ = "issues"
+    __table_args__ = (UniqueConstraint("campaign_id", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), index=True)
+    period: Mapped[str] = mapped_column(String(20))
+    status: Mapped[IssueStatus] = mapped_column(
+        _enum(IssueStatus), default=IssueStatus.DRAFT, index=True
+    )
+    snapshot: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    built_at: Mapped[datetime] = mapped_column(default=utcnow)
+    approved_at: Mapped[datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    send_started_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    status_message: Mapped[str | None] = mapped_column(Text)
+
+    campaign: Mapped[Campaign] = relationship()
+
+
+class SourceState(Base):
+    """Fetch state of one source, keyed by a stable hash of its definition."""
+
+    __tablename__ = "source_states"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    type: Mapped[str] = mapped_column(String(30))
+    url: Mapped[str | None] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(String(100))
+    status: Mapped[SourceStatus] = mapped_column(_enum(SourceStatus), default=SourceStatus.NEW)
+    error: Mapped[str | None] = mapped_column(Text)
+    warning: Mapped[str | None] = mapped_column(Text)
+    items_seen: Mapped[int] = mapped_column(Integer, default=0)
+    last_fetched_at: Mapped[datetime | None]
+    last_ok_at: Mapped[datetime | None]
+
+
+class ContentItem(Base):
+    """One news item, event, story or link, as last seen at its source."""
+
+    __tablename__ = "content_items"
+    __table_args__ = (
+        UniqueConstraint("source_id", "external_id"),
+        Index("ix_content_items_fingerprint", "fingerprint"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(
+        ForeignKey("source_states.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))  # news | event | story | link
+    external_id: Mapped[str] = mapped_column(String(500))
+    url: Mapped[str | None] = mapped_column(Text, index=False)
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, default="")  # plain text
+    summary_html: Mapped[str] = mapped_column(Text, default="")  # sanitised HTML
+    language: Mapped[str | None] = mapped_column(String(5))
+    # Per-language variants {"sv": {"title": ..., "summary": ...}} (Linked Events)
+    translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    categories: Mapped[list[Any]] = mapped_column(default=list)
+    published_at: Mapped[datetime | None]
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    location: Mapped[str | None] = mapped_column(Text)
+    online_url: Mapped[str | None] = mapped_column(Text)
+    is_online: Mapped[bool] = mapped_column(Boolean, default=False)
+    price: Mapped[str | None] = mapped_column(Text)  # None unknown, "" free, else text
+    event_status: Mapped[str | None] = mapped_column(String(20))  # cancelled | postponed
+    image_url: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    issue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issues.id", ondelete="SET NULL"), index=True
+    )
+
+    source: Mapped[SourceState] = relationship()
+
+
+class Story(Base):
+    """A company's climate success story, submitted and approved by staff."""
+
+    __tablename__ = "stories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id"), index=True)
+    company_name: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)  # Markdown
+    language: Mapped[str] = mapped_column(String(5), default="fi")
+    link: Mapped[str | None] = mapped_column(Text)
+    image_url: Mapped[str | None] = mapped_column(Text)
+    contact_email: Mapped[str | None] = mapped_column(String(254))
+    consent_to_publish: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[StoryStatus] = mapped_column(
+        _enum(StoryStatus), default=StoryStatus.SUBMITTED, index=True
+    )
+    submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_at: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    # Used once; staff may feature it again by clearing this.
+    issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
+
+    city: Mapped[City] = relationship()
+
+
+class Delivery(Base):
+    """One recipient of one issue: the outbox row a worker claims and sends."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("issue_id", "subscriber_id"),
+        Index("ix_deliveries_due", "issue_id", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    email: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(5))
+    status: Mapped[DeliveryStatus] = mapped_column(
+        _enum(DeliveryStatus), default=DeliveryStatus.PENDING
+    )
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Suppression(Base):
+    """Addresses that must never be mailed again, stored as a SHA-256 hash."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(20))  # bounce | complaint | erased | manual
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    """A key for the JSON API; only its SHA-256 hash is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(12), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]

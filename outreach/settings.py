@@ -1,0 +1,136 @@
+"""Settings: ``OUTREACH_*`` environment variables, then ``outreach.toml``, then defaults.
+
+The embedded defaults make ``outreach demo`` and ``outreach daemon`` work with no
+set-up: SQLite and the file mail backend under ``var/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from outreach.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Where the source tree keeps templates and campaigns; used when the working
+#: directory has none (e.g. the package was installed and run from elsewhere).
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Runtime configuration. Every field maps to ``OUTREACH_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="OUTREACH_",
+        toml_file=os.environ.get("OUTREACH_CONFIG", "outreach.toml"),
+        extra="forbid",
+    )
+
+    database_url: str = "sqlite:///var/outreach.db"
+    mail_url: str = "file://var/outbox"
+    base_url: str = "http://localhost:8000"
+    secret_key: SecretStr | None = None
+    campaigns_dir: Path = Path("campaigns")
+    templates_dir: Path = Path("templates")
+    var_dir: Path = Path("var")
+
+    # Fetching sources
+    fetch_connect_timeout: float = 5.0
+    fetch_read_timeout: float = 15.0
+    fetch_max_bytes: int = 10 * 1024 * 1024
+    fetch_workers: int = 8
+    fetch_allowed_hosts: list[str] = Field(default_factory=list)
+    fetch_retries: int = 2
+    contact_url: str = "https://github.com/outreach-cities/outreach"
+
+    # Sending
+    send_workers: int = 4
+    send_batch_size: int = 100
+    retry_lifetime_hours: float = 72.0
+    rate_per_second: float = 0.0
+    rate_per_hour: int = 0
+
+    # Subscriptions
+    confirm_token_days: int = 7
+    pending_purge_days: int = 30
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+
+    @property
+    def base_url_clean(self) -> str:
+        return self.base_url.rstrip("/")
+
+    def resolve_dir(self, path: Path) -> Path:
+        """A configured relative directory, falling back to the source tree's copy."""
+        if path.is_absolute() or path.exists():
+            return path
+        fallback = SOURCE_ROOT / path
+        return fallback if fallback.exists() else path
+
+    @property
+    def campaigns_path(self) -> Path:
+        return self.resolve_dir(self.campaigns_dir)
+
+    @property
+    def templates_path(self) -> Path:
+        return self.resolve_dir(self.templates_dir)
+
+    def secret(self) -> bytes:
+        """The signing key: the setting, else ``var/secret.key`` (generated once)."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if len(value) < 32:
+                raise ConfigError("OUTREACH_SECRET_KEY must be at least 32 characters long")
+            return value.encode()
+        return _file_secret(self.var_dir / "secret.key")
+
+
+@lru_cache(maxsize=8)
+def _file_secret(path: Path) -> bytes:
+    try:
+        value = path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value + "\n")
+        log.warning(
+            "generated a new secret key in %s; set OUTREACH_SECRET_KEY in production "
+            "and keep it stable, or every emailed link stops working",
+            path,
+        )
+    if len(value) < 32:
+        raise ConfigError(f"{path} holds a secret key shorter than 32 characters; replace it")
+    return value.encode()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests call ``get_settings.cache_clear()``)."""
+    try:
+        return Settings()
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        first = str(exc).splitlines()
+        raise ConfigError("invalid settings: " + " ".join(s.strip() for s in first[:3])) from exc

@@ -1,0 +1,109 @@
+"""The contract every source type fulfils.
+
+A source type is a :class:`Source` subclass with a ``type_name``, a pydantic
+``options_model`` (the keys allowed next to ``type:`` in a campaign file) and a
+``fetch`` that turns the outside world into :class:`RawItem` values. Storing
+them as ContentItem rows, dedupe and source state are the ingest step's job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from outreach.models import SourceStatus
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from outreach.settings import Settings
+    from outreach.sources.fetch import Fetcher
+
+
+class SourceOptions(BaseModel):
+    """Options of a source type; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass
+class RawItem:
+    """One item as a source type produced it, before storage."""
+
+    external_id: str
+    title: str
+    url: str | None = None
+    summary_html: str = ""  # sanitised by the ingest step
+    language: str | None = None
+    translations: dict[str, dict[str, str]] = field(default_factory=dict)
+    categories: list[str] = field(default_factory=list)
+    published_at: datetime | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    all_day: bool = False
+    location: str | None = None
+    online_url: str | None = None
+    is_online: bool = False
+    price: str | None = None
+    event_status: str | None = None
+    image_url: str | None = None
+
+
+@dataclass
+class FetchContext:
+    """What a source may use while fetching."""
+
+    settings: Settings
+    fetcher: Fetcher
+    now: datetime
+    timezone: str
+    languages: list[str]
+    city: str
+    horizon_days: int = 60
+    etag: str | None = None
+    last_modified: str | None = None
+    session: Session | None = None
+
+
+@dataclass
+class FetchResult:
+    status: SourceStatus
+    items: list[RawItem] = field(default_factory=list)
+    etag: str | None = None
+    last_modified: str | None = None
+    warning: str | None = None
+    error: str | None = None
+
+
+class Source(ABC):
+    type_name: ClassVar[str]
+    options_model: ClassVar[type[SourceOptions]] = SourceOptions
+    #: The ContentItem.kind of what this type yields (news, event, story, link).
+    item_kind: ClassVar[str] = "news"
+    #: Whether the source is read over HTTP with the shared fetcher.
+    remote: ClassVar[bool] = True
+
+    def __init__(self, options: SourceOptions) -> None:
+        self.options = options
+
+    @property
+    def key(self) -> str:
+        """Stable identity of this source definition (its SourceState row)."""
+        blob = json.dumps(
+            {"type": self.type_name, **self.options.model_dump(mode="json")}, sort_keys=True
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def describe(self) -> str:
+        url: Any = getattr(self.options, "url", None) or getattr(self.options, "path", None)
+        return f"{self.type_name} {url}" if url else self.type_name
+
+    @abstractmethod
+    def fetch(self, ctx: FetchContext) -> FetchResult:
+        """Fetch and parse; errors come back as a result, never as an exception."""
