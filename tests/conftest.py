@@ -1,0 +1,85 @@
+"""Fixtures every test area shares: settings in a temporary folder, databases."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from outreach.db import create_db_engine
+from outreach.models import Base
+from outreach.settings import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
+PG_URL = os.environ.get("OUTREACH_TEST_DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """No test reads the developer's outreach.toml or OUTREACH_* variables."""
+    for name in list(os.environ):
+        if name.startswith("OUTREACH_") and name != "OUTREACH_TEST_DATABASE_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("OUTREACH_CONFIG", str(tmp_path / "no-such-outreach.toml"))
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def shared_fixtures() -> Path:
+    """The real-world fixtures beside the repository (absent in a user's clone)."""
+    if not SHARED_FIXTURES.is_dir():
+        pytest.skip(f"real-world fixtures not found at {SHARED_FIXTURES}")
+    return SHARED_FIXTURES
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{tmp_path}/outreach.db",
+        mail_url="memory:",
+        base_url="https://outreach.example.fi",
+        secret_key="test-secret-key-0123456789abcdef0123456789",
+        campaigns_dir=ROOT / "campaigns",
+        templates_dir=ROOT / "templates",
+        var_dir=tmp_path / "var",
+    )
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    eng = create_db_engine(settings.database_url)
+    Base.metadata.create_all(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as s:
+        yield s
+
+
+def reset_postgres(url: str) -> None:
+    """Drop everything in the public schema of the test database."""
+    eng = create_engine(url)
+    with eng.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    eng.dispose()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The PostgreSQL test database, emptied; skipped without OUTREACH_TEST_DATABASE_URL."""
+    if not PG_URL:
+        pytest.skip("OUTREACH_TEST_DATABASE_URL is not set; PostgreSQL tests skipped")
+    reset_postgres(PG_URL)
+    return PG_URL
