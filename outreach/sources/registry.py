@@ -54,3 +54,9 @@ def get_source_class(name: str) -> type[Source]:
     if not (isinstance(cls, type) and issubclass(cls, Source)):
         raise ConfigError(f'source type "{name}" ({target}) is not a Source subclass')
     return cls
+
+
+def build_source(type_name: str, options: dict[str, object]) -> Source:
+    """An instance of the ``type_name`` source with validated ``options``."""
+    cls = get_source_class(type_name)
+    return cls(cls.options_model.model_validate(options))
