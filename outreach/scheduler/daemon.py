@@ -94,11 +94,6 @@ def periodic_job(task: str) -> None:
     _daemon().run_periodic(task)
 
 
-def catch_up_job() -> None:
-    """APScheduler job run once on taking the lead: what fell due while no one led."""
-    _daemon().catch_up()
-
-
 class Daemon:
     """One daemon process; :meth:`run` blocks until SIGTERM / SIGINT or :meth:`stop`."""
 
@@ -121,7 +116,7 @@ class Daemon:
         self.heartbeat = time.monotonic()
         self._threads: list[threading.Thread] = []
         self._web: Any = None
-        self.ctx = self._context(load_config(settings))
+        self._ctx: RunContext | None = None
 
     # -- state ------------------------------------------------------------
 
@@ -131,6 +126,12 @@ class Daemon:
         return RunContext(
             self.settings, config, self._factory(self.settings, config, self.stopping)
         )
+
+    @property
+    def ctx(self) -> RunContext:
+        if self._ctx is None:
+            self._ctx = self._context(load_config(self.settings))
+        return self._ctx
 
     @property
     def is_leader(self) -> bool:
@@ -176,7 +177,7 @@ class Daemon:
         except OutreachError as exc:
             log.error("reload failed, keeping the previous campaigns: %s", exc)
             return
-        self.ctx = self._context(config)
+        self._ctx = self._context(config)
         if self.scheduler is not None:
             self._sync_jobs(replace_all=False)
         log.info("reloaded %d campaigns", len(config.campaigns))
@@ -186,15 +187,11 @@ class Daemon:
     def _make_scheduler(self) -> Any:
         from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
         from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.jobstores.memory import MemoryJobStore
         from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
         sched = BackgroundScheduler(
-            jobstores={
-                "default": SQLAlchemyJobStore(engine=self.engine, tablename=JOBS_TABLE),
-                "volatile": MemoryJobStore(),
-            },
+            jobstores={"default": SQLAlchemyJobStore(engine=self.engine, tablename=JOBS_TABLE)},
             executors={"default": ThreadPoolExecutor(4)},
             job_defaults={"coalesce": True, "max_instances": 1},
             timezone=UTC,
@@ -273,16 +270,9 @@ class Daemon:
         self.scheduler = self._make_scheduler()
         self.scheduler.start(paused=True)
         self._sync_jobs(replace_all=True)
-        self.scheduler.add_job(
-            catch_up_job,
-            "date",
-            run_date=datetime.now(UTC),
-            id="catch-up",
-            jobstore="volatile",
-            replace_existing=True,
-            misfire_grace_time=None,
-        )
         self.scheduler.resume()
+        # What fell due while no daemon led: same grace rule as run-due.
+        self._start_thread("catch-up", self.catch_up)
 
     def _step_down(self) -> None:
         log.warning("lost the scheduler leader lock; standing by")
@@ -335,7 +325,12 @@ class Daemon:
 
     def run(self, *, web: bool = False, host: str = "127.0.0.1", port: int = 8000) -> None:
         global _current
-        leadership = self._leadership()
+        leadership = self._leadership()  # on SQLite: fails before touching anything
+        try:
+            self._ctx = self._context(load_config(self.settings))
+        except BaseException:
+            leadership.release()
+            raise
         _current = self
         self._install_signals()
         try:
@@ -389,8 +384,13 @@ def daemon(
     port: int = 8000,
     pipeline_factory: PipelineFactory | None = None,
     options: DaemonOptions | None = None,
-) -> None:
-    """Run the daemon until SIGTERM / SIGINT (see the module docstring)."""
+) -> int:
+    """Run the daemon until SIGTERM / SIGINT; returns the exit status (0).
+
+    Raises :class:`DaemonRunningError` when another daemon holds a SQLite database
+    and :class:`DaemonStopTimeout` when work in flight outlives the stop bound.
+    """
     Daemon(settings, pipeline_factory=pipeline_factory, options=options).run(
         web=web, host=host, port=port
     )
+    return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -198,6 +199,26 @@ def test_a_second_daemon_on_sqlite_says_so_and_exits_1(
         assert out == ""
         assert err.count("\n") == 1
         assert err.startswith(f"error: another outreach daemon (pid {first.pid}) is running")
+        # The same through the command line a person types.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+        env.update(
+            OUTREACH_CONFIG=str(tmp_path / "none.toml"),
+            OUTREACH_DATABASE_URL=sched_settings.database_url,
+            OUTREACH_CAMPAIGNS_DIR=str(sched_settings.campaigns_dir),
+            OUTREACH_VAR_DIR=str(sched_settings.var_dir),
+            OUTREACH_SECRET_KEY="test-secret-key-0123456789abcdef0123456789",
+        )
+        cli = subprocess.run(
+            [sys.executable, "-m", "outreach", "daemon"],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert cli.returncode == 1
+        assert len(cli.stderr.strip().splitlines()) == 1
+        assert "another outreach daemon" in cli.stderr
     finally:
         assert stop(first) == 0
 
