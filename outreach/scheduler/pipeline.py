@@ -21,6 +21,7 @@ from outreach.campaigns import Config, load
 from outreach.db import get_engine, session_scope
 from outreach.errors import OutreachError
 from outreach.models import Campaign, Issue, IssueStatus
+from outreach.scheduler.locks import named_lock
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,8 @@ class RunResult:
 
     ``status`` is one of ``ok`` (built, and sent or waiting for approval),
     ``empty`` (nothing new, ``when_empty: skip``), ``stopped`` (interrupted by a
-    shutdown; the send resumes on the next start) or ``error``.
+    shutdown; the send resumes on the next start), ``idle`` (a send pass with
+    nothing due) or ``error``.
     """
 
     status: str
@@ -105,7 +107,7 @@ class StagePipeline:
         with session_scope(self.engine) as session:
             built = build_issue(session, self.settings, self.config, slug, now=now)
             if built.issue is None or built.skipped:
-                return RunResult("empty", "nothing new; no issue built (when_empty: skip)")
+                return RunResult("empty", f"no issue built: {built.skipped or 'nothing new'}")
             issue = built.issue
             issue_id = issue.id
             what = "built" if built.created else "already built"
@@ -118,28 +120,33 @@ class StagePipeline:
         return RunResult(result.status, f"issue #{issue_id} {what}; {result.message}", issue_id)
 
     def send_issue(self, issue_id: int) -> RunResult:
-        """Enqueue an approved issue (once) and send what is due of it."""
-        from outreach.delivery import enqueue_issue, send_issue
-        from outreach.scheduler.locks import named_lock
+        """Send what is due of an approved or sending issue (enqueueing it first)."""
+        from outreach.delivery import send_issue
 
+        # The first send of an issue writes its outbox; one process does that
+        # while the others leave the issue for the next round.
         with named_lock(self.settings, f"enqueue:{issue_id}") as got:
-            if got:
-                with session_scope(self.engine) as session:
-                    issue = session.get(Issue, issue_id)
-                    if issue is not None and issue.status == IssueStatus.APPROVED:
-                        enqueue_issue(session, self.settings, self.config, issue)
-        try:
-            report = send_issue(
-                self.settings,
-                self.config,
-                issue_id,
-                workers=self.settings.send_workers,
-                stop=self.stop,
-            )
-        except OutreachError as exc:
-            return RunResult("error", f"send failed: {exc}", issue_id)
-        status = "stopped" if self.stop.is_set() else "ok"
-        return RunResult(status, f"send: {report}", issue_id)
+            if not got:
+                return RunResult("idle", f"issue #{issue_id} is being enqueued elsewhere", issue_id)
+            try:
+                report = send_issue(
+                    self.settings,
+                    self.config,
+                    issue_id,
+                    workers=self.settings.send_workers,
+                    stop=self.stop,
+                )
+            except OutreachError as exc:
+                return RunResult("error", f"send failed: {exc}", issue_id)
+        done = report.sent + report.failed + report.skipped
+        status = "stopped" if self.stop.is_set() else ("ok" if done else "idle")
+        return RunResult(
+            status,
+            f"issue #{issue_id}: sent {report.sent}, failed {report.failed}, "
+            f"skipped {report.skipped}, retrying {report.retrying}, "
+            f"remaining {report.remaining}",
+            issue_id,
+        )
 
     def send_due(self, stop: threading.Event) -> list[RunResult]:
         self.stop = stop
