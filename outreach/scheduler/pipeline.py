@@ -121,23 +121,27 @@ class StagePipeline:
 
     def send_issue(self, issue_id: int) -> RunResult:
         """Send what is due of an approved or sending issue (enqueueing it first)."""
-        from outreach.delivery import send_issue
+        from outreach.delivery import enqueue_issue, send_issue
 
-        # The first send of an issue writes its outbox; one process does that
-        # while the others leave the issue for the next round.
+        # One process writes an approved issue's outbox; the others leave the
+        # issue for their next round, then every process sends (SKIP LOCKED).
         with named_lock(self.settings, f"enqueue:{issue_id}") as got:
             if not got:
                 return RunResult("idle", f"issue #{issue_id} is being enqueued elsewhere", issue_id)
-            try:
-                report = send_issue(
-                    self.settings,
-                    self.config,
-                    issue_id,
-                    workers=self.settings.send_workers,
-                    stop=self.stop,
-                )
-            except OutreachError as exc:
-                return RunResult("error", f"send failed: {exc}", issue_id)
+            with session_scope(self.engine) as session:
+                issue = session.get(Issue, issue_id)
+                if issue is not None and issue.status == IssueStatus.APPROVED:
+                    enqueue_issue(session, self.settings, self.config, issue)
+        try:
+            report = send_issue(
+                self.settings,
+                self.config,
+                issue_id,
+                workers=self.settings.send_workers,
+                stop=self.stop,
+            )
+        except OutreachError as exc:
+            return RunResult("error", f"send failed: {exc}", issue_id)
         done = report.sent + report.failed + report.skipped
         status = "stopped" if self.stop.is_set() else ("ok" if done else "idle")
         return RunResult(
