@@ -125,14 +125,14 @@ class StagePipeline:
 
         # One process writes an approved issue's outbox; the others leave the
         # issue for their next round, then every process sends (SKIP LOCKED).
-        with named_lock(self.settings, f"enqueue:{issue_id}") as got:
-            if not got:
-                return RunResult("idle", f"issue #{issue_id} is being enqueued elsewhere", issue_id)
-            with session_scope(self.engine) as session:
-                issue = session.get(Issue, issue_id)
-                if issue is not None and issue.status == IssueStatus.APPROVED:
-                    enqueue_issue(session, self.settings, self.config, issue)
         try:
+            with named_lock(self.settings, f"enqueue:{issue_id}") as got:
+                if not got:
+                    return RunResult("idle", f"issue #{issue_id} is enqueued elsewhere", issue_id)
+                with session_scope(self.engine) as session:
+                    issue = session.get(Issue, issue_id)
+                    if issue is not None and issue.status == IssueStatus.APPROVED:
+                        enqueue_issue(session, self.settings, self.config, issue)
             report = send_issue(
                 self.settings,
                 self.config,
