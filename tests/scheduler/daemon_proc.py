@@ -17,6 +17,7 @@ from pathlib import Path
 from outreach.errors import OutreachError
 from outreach.scheduler import DaemonOptions, PeriodicIntervals, daemon
 from outreach.settings import Settings
+from tests.conftest import ROOT
 from tests.scheduler.helpers import fake_factory
 
 
@@ -38,7 +39,7 @@ def main() -> int:
         mail_url="memory:",
         secret_key="test-secret-key-0123456789abcdef0123456789",
         campaigns_dir=args.tmp / "campaigns",
-        templates_dir=args.tmp / "no-templates",
+        templates_dir=ROOT / "templates",
         var_dir=args.tmp / "var",
     )
     options = DaemonOptions(

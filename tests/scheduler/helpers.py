@@ -34,6 +34,7 @@ def write_campaign(
     send_at: str | None = None,
     grace_minutes: int = 60,
     city: str = "vantaa",
+    approval: str = "manual",
 ) -> None:
     """An announcement campaign (no sources needed) with the given timing."""
     data: dict[str, Any] = {
@@ -41,7 +42,7 @@ def write_campaign(
         "kind": "announcement",
         "city": city,
         "languages": ["fi"],
-        "approval": "manual",
+        "approval": approval,
         "grace_minutes": grace_minutes,
         "subject": {"fi": f"Tiedote {slug}"},
         "body": {"fi": f"announcements/{slug}.fi.md"},
@@ -81,7 +82,7 @@ def make_settings(tmp: Path, database_url: str | None = None) -> Settings:
         base_url="https://outreach.example.fi",
         secret_key="test-secret-key-0123456789abcdef0123456789",
         campaigns_dir=make_campaigns(tmp / "campaigns"),
-        templates_dir=tmp / "no-templates",
+        templates_dir=ROOT / "templates",
         var_dir=tmp / "var",
     )
 

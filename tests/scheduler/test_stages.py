@@ -1,0 +1,108 @@
+"""The scheduler driving the real stages: build → approve → send, once, with run-due.
+
+The campaigns are announcements (no sources to fetch), whose issue period is the year.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from outreach.db import get_engine, session_scope
+from outreach.models import (
+    City,
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from outreach.scheduler import run_due, status
+from outreach.settings import Settings
+from tests.scheduler.helpers import MONTHLY, make_campaigns
+
+pytest.importorskip("outreach.issues")
+pytest.importorskip("outreach.sources.ingest")
+
+KNOWN = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+FIRE = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # first Tuesday of December, 9.00 EET
+
+
+def subscribe(settings: Settings, city: str, n: int) -> None:
+    with session_scope(get_engine(settings)) as session:
+        city_id = session.scalars(select(City.id).where(City.slug == city)).one()
+        for i in range(n):
+            person = Subscriber(email=f"{city}{i}@example.fi", language="fi")
+            session.add(person)
+            session.flush()
+            session.add(
+                Subscription(
+                    subscriber_id=person.id,
+                    city_id=city_id,
+                    topics=["climate"],
+                    status=SubscriptionStatus.CONFIRMED,
+                    confirmed_at=KNOWN,
+                    token_salt=f"salt{i}",
+                )
+            )
+
+
+def counts(settings: Settings) -> dict[str, int]:
+    with session_scope(get_engine(settings)) as session:
+        rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+        return {str(s): int(n) for s, n in rows}
+
+
+def issues(settings: Settings) -> list[tuple[str, str]]:
+    with session_scope(get_engine(settings)) as session:
+        return [
+            (i.period, str(i.status)) for i in session.scalars(select(Issue).order_by(Issue.id))
+        ]
+
+
+def test_auto_campaign_is_built_approved_and_sent_once(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    folder = make_campaigns(
+        tmp_path / "auto-campaigns",
+        {"vantaa-news": {"schedule": MONTHLY, "approval": "auto"}},
+    )
+    settings = sched_settings.model_copy(update={"campaigns_dir": folder})
+    run_due(settings, now=KNOWN)
+    subscribe(settings, "vantaa", 5)
+    outcomes = run_due(settings, now=FIRE + timedelta(minutes=5))
+    ran = [o for o in outcomes if o.name == "vantaa-news"]
+    assert [o.status for o in ran] == ["ok"], outcomes
+    assert issues(settings) == [("2026", "sent")]
+    assert counts(settings) == {"sent": 5}
+    assert run_due(settings, now=FIRE + timedelta(minutes=20)) == []
+    assert counts(settings) == {"sent": 5}
+
+
+def test_manual_campaign_waits_for_approval_then_the_next_pass_sends(
+    sched_settings: Settings,
+) -> None:
+    from outreach.issues import approve_issue
+
+    run_due(sched_settings, now=KNOWN)
+    subscribe(sched_settings, "vantaa", 3)
+    run_due(sched_settings, now=FIRE + timedelta(minutes=5))
+    report = status(sched_settings, now=FIRE + timedelta(minutes=6))
+    assert sorted(i.campaign for i in report.waiting) == ["kerava-news", "vantaa-news"]
+    assert counts(sched_settings) == {}
+    with session_scope(get_engine(sched_settings)) as session:
+        issue_id = next(i.id for i in report.waiting if i.campaign == "vantaa-news")
+        approve_issue(session, issue_id, by="viestintä", now=FIRE + timedelta(minutes=30))
+    outcomes = run_due(sched_settings, now=FIRE + timedelta(minutes=35))
+    assert [(o.name, o.status) for o in outcomes] == [("send", "ok")]
+    assert counts(sched_settings) == {str(DeliveryStatus.SENT): 3}
+    assert sorted(issues(sched_settings)) == [
+        ("2026", str(IssueStatus.DRAFT)),
+        ("2026", str(IssueStatus.SENT)),
+    ]
+    assert run_due(sched_settings, now=FIRE + timedelta(minutes=40)) == []
