@@ -166,7 +166,8 @@ class Daemon:
     def _send_loop(self) -> None:
         while not self.stopping.is_set():
             for outcome in run_periodic(self.ctx, "send", self.stopping):
-                log.info("%s", outcome.lines()[0])
+                if outcome.status != "idle":
+                    log.info("%s", outcome.lines()[0])
             self.stopping.wait(self.options.intervals.send)
 
     def reload(self) -> None:

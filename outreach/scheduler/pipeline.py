@@ -143,7 +143,10 @@ class StagePipeline:
         except OutreachError as exc:
             return RunResult("error", f"send failed: {exc}", issue_id)
         done = report.sent + report.failed + report.skipped
-        status = "stopped" if self.stop.is_set() else ("ok" if done else "idle")
+        if self.stop.is_set() and report.remaining:
+            status = "stopped"
+        else:
+            status = "ok" if done else "idle"
         return RunResult(
             status,
             f"issue #{issue_id}: sent {report.sent}, failed {report.failed}, "

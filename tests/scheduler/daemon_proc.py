@@ -1,6 +1,7 @@
 """A daemon process for the tests: the fake pipeline, short intervals, CLI-like exit.
 
     python -m tests.scheduler.daemon_proc TMP DATABASE_URL [--outbox FILE] [--send-delay S]
+        [--poll S] [--real]
 
 Prints an OutreachError as one line on stderr and exits 1, as ``outreach daemon``
 does; logs go to ``TMP/daemon-<pid>.log``.
@@ -28,6 +29,7 @@ def main() -> int:
     parser.add_argument("--outbox", type=Path)
     parser.add_argument("--send-delay", type=float, default=0.0)
     parser.add_argument("--poll", type=float, default=0.3)
+    parser.add_argument("--real", action="store_true", help="the real stages, not the fake")
     args = parser.parse_args()
     logging.basicConfig(
         filename=args.tmp / f"daemon-{os.getpid()}.log",
@@ -47,7 +49,11 @@ def main() -> int:
         stop_timeout=10.0,
         intervals=PeriodicIntervals(fetch=3600, purge=3600, send=0.1),
     )
-    factory = fake_factory(args.tmp / "calls.jsonl", outbox=args.outbox, send_delay=args.send_delay)
+    factory = None  # the real stages
+    if not args.real:
+        factory = fake_factory(
+            args.tmp / "calls.jsonl", outbox=args.outbox, send_delay=args.send_delay
+        )
     try:
         daemon(settings, pipeline_factory=factory, options=options)
     except OutreachError as exc:

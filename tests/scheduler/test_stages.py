@@ -106,3 +106,36 @@ def test_manual_campaign_waits_for_approval_then_the_next_pass_sends(
         ("2026", str(IssueStatus.SENT)),
     ]
     assert run_due(sched_settings, now=FIRE + timedelta(minutes=40)) == []
+
+
+@pytest.mark.postgres
+def test_two_daemons_on_postgres_build_once_and_send_once(pg_url: str, tmp_path: Path) -> None:
+    from outreach.db import create_db_engine
+    from outreach.models import Base
+    from outreach.scheduler.pipeline import load_config
+    from outreach.scheduler.runs import sync_campaigns
+    from tests.scheduler.helpers import make_settings, wait_for, write_campaign
+    from tests.scheduler.test_daemon import start, stop
+
+    settings = make_settings(tmp_path, pg_url)
+    write_campaign(
+        settings.campaigns_dir, "vantaa-minutely", schedule={"minute": "*"}, approval="auto"
+    )
+    engine = create_db_engine(pg_url)
+    Base.metadata.create_all(engine)
+    with session_scope(engine) as session:  # known for an hour: the latest minute is due
+        sync_campaigns(session, load_config(settings), datetime.now(UTC) - timedelta(hours=1))
+    engine.dispose()
+    subscribe(settings, "vantaa", 40)
+
+    daemons = [start(tmp_path, pg_url, "--real", "--poll", "0.3") for _ in range(2)]
+    try:
+        assert wait_for(lambda: counts(settings).get("sent") == 40, 30)
+    finally:
+        codes = [stop(proc) for proc in daemons]
+    assert codes == [0, 0]
+    with session_scope(get_engine(settings)) as session:
+        built = session.scalars(select(Issue)).all()
+        attempts = session.scalars(select(Delivery.attempts)).all()
+    assert [(i.period, str(i.status)) for i in built] == [("2026", "sent")]
+    assert sorted(attempts) == [1] * 40  # every message handed over exactly once
