@@ -143,10 +143,8 @@ class StagePipeline:
         except OutreachError as exc:
             return RunResult("error", f"send failed: {exc}", issue_id)
         done = report.sent + report.failed + report.skipped
-        if self.stop.is_set() and report.remaining:
-            status = "stopped"
-        else:
-            status = "ok" if done else "idle"
+        interrupted = self.stop.is_set() and report.remaining > 0
+        status = "stopped" if interrupted else ("ok" if done else "idle")
         return RunResult(
             status,
             f"issue #{issue_id}: sent {report.sent}, failed {report.failed}, "
