@@ -1,7 +1,7 @@
 """A daemon process for the tests: the fake pipeline, short intervals, CLI-like exit.
 
     python -m tests.scheduler.daemon_proc TMP DATABASE_URL [--outbox FILE] [--send-delay S]
-        [--poll S] [--real]
+        [--poll S] [--real] [--rate PER_SECOND]
 
 Prints an OutreachError as one line on stderr and exits 1, as ``outreach daemon``
 does; logs go to ``TMP/daemon-<pid>.log``.
@@ -30,6 +30,7 @@ def main() -> int:
     parser.add_argument("--send-delay", type=float, default=0.0)
     parser.add_argument("--poll", type=float, default=0.3)
     parser.add_argument("--real", action="store_true", help="the real stages, not the fake")
+    parser.add_argument("--rate", type=float, default=0.0, help="messages per second")
     args = parser.parse_args()
     logging.basicConfig(
         filename=args.tmp / f"daemon-{os.getpid()}.log",
@@ -43,6 +44,8 @@ def main() -> int:
         campaigns_dir=args.tmp / "campaigns",
         templates_dir=ROOT / "templates",
         var_dir=args.tmp / "var",
+        rate_per_second=args.rate,
+        send_workers=1,
     )
     options = DaemonOptions(
         poll_interval=args.poll,

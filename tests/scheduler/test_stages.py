@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from outreach.db import get_engine, session_scope
+from outreach.campaigns import sync
+from outreach.db import create_db_engine, get_engine, session_scope
 from outreach.models import (
+    Base,
     City,
     Delivery,
     DeliveryStatus,
@@ -23,10 +25,19 @@ from outreach.models import (
     SubscriptionStatus,
 )
 from outreach.scheduler import run_due, status
+from outreach.scheduler.pipeline import load_config
+from outreach.scheduler.runs import sync_campaigns
 from outreach.settings import Settings
-from tests.scheduler.helpers import MONTHLY, make_campaigns
+from tests.scheduler.helpers import (
+    MONTHLY,
+    make_campaigns,
+    make_settings,
+    wait_for,
+    write_campaign,
+)
+from tests.scheduler.test_daemon import start, stop
 
-pytest.importorskip("outreach.issues")
+issues_stage = pytest.importorskip("outreach.issues")
 pytest.importorskip("outreach.sources.ingest")
 
 KNOWN = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -58,7 +69,7 @@ def counts(settings: Settings) -> dict[str, int]:
         return {str(s): int(n) for s, n in rows}
 
 
-def issues(settings: Settings) -> list[tuple[str, str]]:
+def issue_rows(settings: Settings) -> list[tuple[str, str]]:
     with session_scope(get_engine(settings)) as session:
         return [
             (i.period, str(i.status)) for i in session.scalars(select(Issue).order_by(Issue.id))
@@ -78,7 +89,7 @@ def test_auto_campaign_is_built_approved_and_sent_once(
     outcomes = run_due(settings, now=FIRE + timedelta(minutes=5))
     ran = [o for o in outcomes if o.name == "vantaa-news"]
     assert [o.status for o in ran] == ["ok"], outcomes
-    assert issues(settings) == [("2026", "sent")]
+    assert issue_rows(settings) == [("2026", "sent")]
     assert counts(settings) == {"sent": 5}
     assert run_due(settings, now=FIRE + timedelta(minutes=20)) == []
     assert counts(settings) == {"sent": 5}
@@ -87,8 +98,6 @@ def test_auto_campaign_is_built_approved_and_sent_once(
 def test_manual_campaign_waits_for_approval_then_the_next_pass_sends(
     sched_settings: Settings,
 ) -> None:
-    from outreach.issues import approve_issue
-
     run_due(sched_settings, now=KNOWN)
     subscribe(sched_settings, "vantaa", 3)
     run_due(sched_settings, now=FIRE + timedelta(minutes=5))
@@ -97,11 +106,13 @@ def test_manual_campaign_waits_for_approval_then_the_next_pass_sends(
     assert counts(sched_settings) == {}
     with session_scope(get_engine(sched_settings)) as session:
         issue_id = next(i.id for i in report.waiting if i.campaign == "vantaa-news")
-        approve_issue(session, issue_id, by="viestintä", now=FIRE + timedelta(minutes=30))
+        issues_stage.approve_issue(
+            session, issue_id, by="viestintä", now=FIRE + timedelta(minutes=30)
+        )
     outcomes = run_due(sched_settings, now=FIRE + timedelta(minutes=35))
     assert [(o.name, o.status) for o in outcomes] == [("send", "ok")]
     assert counts(sched_settings) == {str(DeliveryStatus.SENT): 3}
-    assert sorted(issues(sched_settings)) == [
+    assert sorted(issue_rows(sched_settings)) == [
         ("2026", str(IssueStatus.DRAFT)),
         ("2026", str(IssueStatus.SENT)),
     ]
@@ -110,13 +121,6 @@ def test_manual_campaign_waits_for_approval_then_the_next_pass_sends(
 
 @pytest.mark.postgres
 def test_two_daemons_on_postgres_build_once_and_send_once(pg_url: str, tmp_path: Path) -> None:
-    from outreach.db import create_db_engine
-    from outreach.models import Base
-    from outreach.scheduler.pipeline import load_config
-    from outreach.scheduler.runs import sync_campaigns
-    from tests.scheduler.helpers import make_settings, wait_for, write_campaign
-    from tests.scheduler.test_daemon import start, stop
-
     settings = make_settings(tmp_path, pg_url)
     write_campaign(
         settings.campaigns_dir, "vantaa-minutely", schedule={"minute": "*"}, approval="auto"
@@ -137,5 +141,45 @@ def test_two_daemons_on_postgres_build_once_and_send_once(pg_url: str, tmp_path:
     with session_scope(get_engine(settings)) as session:
         built = session.scalars(select(Issue)).all()
         attempts = session.scalars(select(Delivery.attempts)).all()
-    assert [(i.period, str(i.status)) for i in built] == [("2026", "sent")]
+    assert [str(i.status) for i in built] == ["sent"]
     assert sorted(attempts) == [1] * 40  # every message handed over exactly once
+
+
+def test_sigterm_mid_send_finishes_in_flight_and_a_later_start_finishes_the_issue(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    folder = sched_settings.campaigns_dir
+    for path in folder.glob("*.yaml"):
+        if path.name != "cities.yaml":
+            path.unlink()
+    write_campaign(folder, "vantaa-call", schedule={"month": 1, "day": 1})  # not due now
+    config = load_config(sched_settings)
+    with session_scope(get_engine(sched_settings)) as session:
+        sync(session, config)
+    subscribe(sched_settings, "vantaa", 30)
+    with session_scope(get_engine(sched_settings)) as session:
+        built = issues_stage.build_issue(session, sched_settings, config, "vantaa-call")
+        assert built.issue is not None
+        period = built.issue.period
+        issues_stage.approve_issue(session, built.issue.id, by="viestintä")
+
+    args = ("--real", "--rate", "20")
+    proc = start(tmp_path, sched_settings.database_url, *args)
+    try:
+        assert wait_for(lambda: counts(sched_settings).get("sent", 0) >= 3, 20)
+    finally:
+        assert stop(proc, timeout=10) == 0
+    after_stop = counts(sched_settings)
+    assert 3 <= after_stop.get("sent", 0) < 30
+    assert "sending" not in after_stop  # nothing left claimed: in-flight work committed
+    assert sum(after_stop.values()) == 30
+
+    proc = start(tmp_path, sched_settings.database_url, *args)
+    try:
+        assert wait_for(lambda: counts(sched_settings).get("sent") == 30, 20)
+    finally:
+        assert stop(proc, timeout=10) == 0
+    with session_scope(get_engine(sched_settings)) as session:
+        attempts = session.scalars(select(Delivery.attempts)).all()
+    assert sorted(attempts) == [1] * 30  # each message handed over once
+    assert issue_rows(sched_settings) == [(period, "sent")]
