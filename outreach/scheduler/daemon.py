@@ -149,8 +149,10 @@ class Daemon:
     # -- work -------------------------------------------------------------
 
     def run_campaign(self, slug: str) -> None:
-        if not self.stopping.is_set():
-            run_campaign_if_due(self.ctx, slug, self.clock())
+        ctx = self.ctx
+        # A job may fire just before a reload removes its campaign.
+        if not self.stopping.is_set() and slug in ctx.config.campaigns:
+            run_campaign_if_due(ctx, slug, self.clock())
 
     def run_periodic(self, task: str) -> None:
         if not self.stopping.is_set():
