@@ -27,7 +27,7 @@ BODY_TAGS = frozenset(
 )
 BODY_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 
-_markdown = MarkdownIt("commonmark", {"html": False})
+_markdown = MarkdownIt("commonmark", {"html": True})
 
 
 def body_html(markdown: str) -> str:
