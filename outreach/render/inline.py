@@ -24,6 +24,9 @@ def inline_css(html: str) -> str:
             disable_validation=True,
             remove_classes=False,
             strip_important=False,
+            # keep the width/height attributes written in the templates (Outlook
+            # reads them); CSS widths such as 100% stay in the style attribute
+            disable_basic_attributes=["width", "height"],
             cssutils_logging_level=logging.CRITICAL,
         )
         out: str = inliner.transform(pretty_print=False)
