@@ -4,7 +4,8 @@ An issue moves ``draft → approved → sending → sent`` (or ``failed``); a se
 can be ``paused`` and resumed, and an approved, sending or paused issue can be
 ``cancelled``. A draft can be rebuilt with fresh content as often as staff
 like: rebuilding releases the items it held and claims them again. Once
-approved, an issue and its snapshot never change.
+approved, an issue and its snapshot never change: building its period again
+returns it untouched (``created`` False), so re-runs are harmless.
 
 Building claims the chosen items (``ContentItem.issue_id``), so an item goes
 out in one issue only. News are those since the content cut-off of the
@@ -270,10 +271,13 @@ def build_issue(
     period = period or default_period(campaign, city.timezone, now)
     issue = session.scalar(select(Issue).where(Issue.campaign_id == row.id, Issue.period == period))
     if issue is not None and issue.status != S.DRAFT:
-        raise IssueError(
-            f"issue {issue.id} ({slug}/{period}) is {issue.status}; an approved issue "
-            "is immutable (build another period with --period)"
+        # Immutable once approved: building again (a re-run of the demo or of a
+        # schedule) hands back the issue as it is, its content untouched.
+        held = session.scalar(
+            select(func.count(ContentItem.id)).where(ContentItem.issue_id == issue.id)
         )
+        log.info("%s/%s: issue %s is %s; left as it is", slug, period, issue.id, issue.status)
+        return BuildResult(issue=issue, created=False, skipped=None, items=int(held or 0))
     issue_id = issue.id if issue is not None else None
 
     chosen: set[int] = set()
