@@ -16,6 +16,7 @@ section's ``window_days``.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 S = IssueStatus
+PERIOD_RE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
 TRANSITIONS: dict[IssueStatus, frozenset[IssueStatus]] = {
     S.DRAFT: frozenset({S.APPROVED}),
     S.APPROVED: frozenset({S.SENDING, S.CANCELLED}),
@@ -269,6 +271,8 @@ def build_issue(
     city = config.city_of(campaign)
     row = _campaign_row(session, config, slug)
     period = period or default_period(campaign, city.timezone, now)
+    if not PERIOD_RE.fullmatch(period):
+        raise IssueError(f"period {period!r}: expected YYYY-MM (or YYYY, YYYY-MM-DD)")
     issue = session.scalar(select(Issue).where(Issue.campaign_id == row.id, Issue.period == period))
     if issue is not None and issue.status != S.DRAFT:
         # Immutable once approved: building again (a re-run of the demo or of a

@@ -292,6 +292,14 @@ def test_announcement_period_and_sanitised_body(
     )
 
 
+@pytest.mark.parametrize("period", ["2026-13", "december", "2026-1", "2026/12"])
+def test_bad_period_is_a_user_error(
+    session: Session, settings: Settings, config: Config, period: str
+) -> None:
+    with pytest.raises(IssueError, match="expected YYYY-MM"):
+        build_issue(session, settings, config, "kerava-monthly", period=period, now=NOW)
+
+
 def test_period_uses_city_timezone(config: Config) -> None:
     camp = config.campaign("kerava-monthly")
     late = datetime(2026, 11, 30, 22, 30, tzinfo=UTC)  # already 1 December in Helsinki
