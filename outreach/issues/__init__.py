@@ -158,7 +158,7 @@ def get_issue(session: Session, ref: str) -> Issue:
 
 def list_issues(session: Session, campaign: str | None = None) -> list[Issue]:
     """Issues, newest first; optionally of one campaign."""
-    query = select(Issue).join(Campaign).order_by(Issue.built_at.desc(), Issue.id.desc())
+    query = select(Issue).join(Campaign).order_by(Issue.id.desc())
     if campaign is not None:
         query = query.where(Campaign.slug == campaign)
     return list(session.scalars(query))
