@@ -297,6 +297,29 @@ def test_rerender_is_stable_after_items_change(
     for item in session.query(ContentItem):
         item.title = "muutettu"
     session.flush()
+    city = config.cities["vantaa"]
+    config.cities["vantaa"] = city.model_copy(
+        update={"branding": city.branding.model_copy(update={"color": "#ff0000"})}
+    )
+    camp = config.campaign("vantaa-monthly")
+    config.campaigns["vantaa-monthly"] = camp.model_copy(update={"subject": {"fi": "Muu"}})
     assert render_issue(settings, config, issue, "fi") == before
     assert "muutettu" not in before.html
     assert len(links(before.html)) > 5
+
+
+def test_announcement_web_version_and_preview(
+    session: Session, settings: Settings, config: Config
+) -> None:
+    slug = "kerava-environmental-award"
+    issue = build_issue(session, settings, config, slug, now=NOW).issue
+    assert issue is not None
+    page = render_web_version(settings, config, issue, "fi")
+    assert "itsenäisyyspäivän juhlassa 6. joulukuuta" in page
+    assert '<a href="https://www.kerava.fi/ymparistopalkinto"' in page
+    assert not any(p in page for p in PLACEHOLDERS) and "Peru tilaus" not in page
+    text_part = preview(settings, config, issue, "fi", text=True)
+    assert "[Jätä ehdotus](https://www.kerava.fi/ymparistopalkinto)" in text_part
+    assert "Hei Maija Meikäläinen" in text_part
+    html_part = preview(settings, config, issue, "fi", text=False)
+    assert_email_ok(html_part, text_part, placeholders=False)
