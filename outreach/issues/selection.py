@@ -3,9 +3,9 @@
 Rules, in the order they apply:
 
 * only items of the section's own sources that no other issue has claimed;
-* by kind: news since a cut-off (newest first), events that have not started
-  and start within the horizon (soonest first), stories and links as they come
-  (newest first);
+* by the section's kind: news since a cut-off (newest first), events that
+  have not started and start within the horizon (soonest first), stories and
+  links newest first, minus dated entries that have already begun;
 * keyword ``include`` / ``exclude`` patterns, case-insensitive, matched on the
   words of title and summary (every language variant); ``*`` matches the rest
   of a word, so ``ilmasto*`` finds ``ilmastotyö``; ``categories`` must share one
@@ -24,8 +24,6 @@ from functools import cache
 
 from outreach.campaigns import Section
 from outreach.models import ContentItem
-
-KIND_OF_SECTION = {"news": "news", "events": "event", "stories": "story", "links": "link"}
 
 
 @dataclass(frozen=True)
@@ -94,7 +92,9 @@ def in_time(item: ContentItem, section: Section, window: Window) -> bool:
         if item.starts_at is None:
             return False
         return window.now < item.starts_at <= window.now + timedelta(days=section.horizon_days)
-    return True
+    # stories and links: anything the sources hold, except what has already begun
+    # (a market-dialogue session in a procurement list, say)
+    return item.starts_at is None or item.starts_at > window.now
 
 
 def sort_key(section: Section, item: ContentItem) -> tuple[float, int]:
@@ -107,11 +107,8 @@ def sort_key(section: Section, item: ContentItem) -> tuple[float, int]:
 
 def candidates(items: Sequence[ContentItem], section: Section, window: Window) -> list[ContentItem]:
     """The section's eligible items, in section order (before language choice)."""
-    kind = KIND_OF_SECTION[section.kind]
     chosen = [
-        item
-        for item in items
-        if item.kind == kind and in_time(item, section, window) and passes_rules(item, section)
+        item for item in items if in_time(item, section, window) and passes_rules(item, section)
     ]
     return sorted(chosen, key=lambda item: sort_key(section, item))
 

@@ -138,6 +138,23 @@ def test_events_not_started_within_horizon_by_start(
     assert titles(result.issue, "fi", "events") == ["Pian", "Myöhemmin"]
 
 
+def test_links_keep_undated_and_upcoming_entries(
+    session: Session, settings: Settings, config: Config
+) -> None:
+    def link(title: str, **kw: object) -> None:
+        add_item(session, config, "kerava-monthly", "procurement", title=title, language="fi", **kw)
+
+    link("Tarjouspyyntö", kind="link")
+    link("Markkinavuoropuhelu", kind="event", starts_at=NOW + days(90))  # past any horizon
+    link("Mennyt tilaisuus", kind="event", starts_at=NOW - days(1))
+    result = build_issue(session, settings, config, "kerava-monthly", now=NOW)
+    assert result.issue is not None
+    assert sorted(titles(result.issue, "fi", "procurement")) == [  # type: ignore[type-var]
+        "Markkinavuoropuhelu",
+        "Tarjouspyyntö",
+    ]
+
+
 def test_news_since_last_sent_issue(session: Session, settings: Settings, config: Config) -> None:
     news(session, config, "Ilmasto marraskuu", 20)
     first = build_issue(session, settings, config, "kerava-monthly", now=NOW - days(10))
