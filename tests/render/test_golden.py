@@ -1,6 +1,7 @@
 """Golden files: each ``tests/data/<case>/issue.yaml`` is built and rendered.
 
-``issue.yaml`` names a shipped campaign, the build time and the content items
+``issue.yaml`` names a shipped campaign (or the case folder holds its own
+``campaign.yaml``, a whole campaign file), the build time and the content items
 (ContentItem fields, each with the ``section`` id and the index of its
 ``source`` in that section); an announcement may give its ``body`` per
 language. The case's ``expected.<lang>.html`` and ``expected.<lang>.txt`` hold
@@ -19,9 +20,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
-from outreach.campaigns import Config
+from outreach.campaigns import CampaignConfig, Config
 from outreach.issues import build_issue
 from outreach.render import render_issue
 from outreach.render.env import environment
@@ -65,6 +67,9 @@ def test_golden(case: Path, session: Session, settings: Settings, config: Config
     environment.cache_clear()
     spec = yaml.safe_load((case / "issue.yaml").read_text(encoding="utf-8"))
     slug = spec["campaign"]
+    if (case / "campaign.yaml").exists():
+        raw = yaml.safe_load((case / "campaign.yaml").read_text(encoding="utf-8"))
+        config.campaigns[slug] = TypeAdapter(CampaignConfig).validate_python(raw)
     for lang, body in (spec.get("body") or {}).items():
         config.bodies[(slug, lang)] = body
     for raw in spec.get("items") or []:
