@@ -202,6 +202,7 @@ def issue() -> None:
 def issue_build(app: App, campaign: str, period: str | None) -> None:
     """Assemble an issue from the content at hand."""
     from outreach.issues import build_issue
+    from outreach.models import IssueStatus
 
     with app.session() as session:
         config = app.synced(session)
@@ -209,7 +210,12 @@ def issue_build(app: App, campaign: str, period: str | None) -> None:
     if result.issue is None:
         click.echo(_("No issue built: {reason}").format(reason=result.skipped))
         return
-    verb = _("Built") if result.created else _("Rebuilt")
+    if result.created:
+        verb = _("Built")
+    elif result.issue.status == IssueStatus.DRAFT:
+        verb = _("Rebuilt")
+    else:
+        verb = _("Kept (already past draft)")
     click.echo(
         _("{verb} issue {id} ({slug}/{period}, {status}) with {n} items.").format(
             verb=verb,
