@@ -178,7 +178,7 @@ class Fetcher:
         local = self.local_files.get(_strip_query(url))
         if local is not None:
             return self._local(url, local, etag)
-        headers = {
+        headers: dict[str, str] = {
             "User-Agent": self.user_agent,
             "Accept": accept,
             "Accept-Encoding": "gzip, deflate",
@@ -245,7 +245,9 @@ class Fetcher:
                         current = urljoin(current, location.strip())
                         continue
                     body = b"" if raw.status_code == 304 else self._read(raw, current)
-                    return Response(current, raw.status_code, body, CaseInsensitiveDict(raw.headers))
+                    return Response(
+                        current, raw.status_code, body, CaseInsensitiveDict(raw.headers)
+                    )
         raise FetchError(f"{url}: more than {MAX_REDIRECTS} redirects")  # pragma: no cover
 
     def _read(self, raw: requests.Response, url: str) -> bytes:
@@ -339,7 +341,7 @@ def fetch_and_parse(
         result = parse(resp)
     except SourceError as exc:
         return FetchResult(SourceStatus.ERROR, error=str(exc))
-    except Exception as exc:  # noqa: BLE001 (hostile input may break any parser)
+    except Exception as exc:
         log.warning("parsing %s failed", url, exc_info=True)
         return FetchResult(SourceStatus.ERROR, error=f"{url}: cannot parse: {_describe(exc)}")
     if result.status in (SourceStatus.OK, SourceStatus.NOT_MODIFIED):

@@ -83,7 +83,7 @@ class AddressGuard:
 
 def _guarded_connect(conn: HTTPConnection, guard: AddressGuard) -> socket.socket:
     """Resolve, vet every address, and connect to a vetted one."""
-    host = conn._dns_host  # noqa: SLF001 (urllib3's resolved host name)
+    host = conn._dns_host
     host_bare = host.strip("[]")
     try:
         infos = socket.getaddrinfo(host_bare, conn.port, type=socket.SOCK_STREAM)

@@ -168,7 +168,7 @@ def parse_calendar(
             cal_lang = lang_code(_text(calendar, "X-WR-LANGUAGE")) or lang
             try:
                 found = _collect(_expand(calendar, start), end, tz, cal_lang)
-            except Exception as exc:  # noqa: BLE001 (the expander fails on broken series)
+            except Exception as exc:
                 notes.append(f"recurrences not expanded ({exc.__class__.__name__}: {exc})")
                 found = _collect(_plain(calendar, start, tz), end, tz, cal_lang)
             items.extend(found)

@@ -109,9 +109,9 @@ def event_item(event: dict[str, Any], order: list[str]) -> RawItem | None:
                 event.get("short_description") or {}
             ).get(code)
             translations[code] = {"title": one_line(name), "summary_html": str(desc or "")}
-    description = pick(event.get("description"), order)[0] or pick(
-        event.get("short_description"), order
-    )[0]
+    description = (
+        pick(event.get("description"), order)[0] or pick(event.get("short_description"), order)[0]
+    )
     place = event.get("location")
     online = _ref_id(place) == ONLINE_PLACE
     images = event.get("images") or []

@@ -79,9 +79,9 @@ def _image(entry: Any) -> str | None:
         if url := web_url(media.get("url")):
             return url
     for link in entry.get("links") or []:
-        if link.get("rel") == "enclosure" and str(link.get("type", "")).startswith("image/"):
-            if url := web_url(link.get("href")):
-                return url
+        is_image = str(link.get("type", "")).startswith("image/")
+        if link.get("rel") == "enclosure" and is_image and (url := web_url(link.get("href"))):
+            return url
     return None
 
 
@@ -99,9 +99,7 @@ def parse_feed(body: bytes, url: str, content_type: str, fallback_lang: str) -> 
     if not parsed.get("version") and not entries:
         what = f" ({one_line(str(problem))[:150]})" if problem else ""
         got = f" (got {content_type})" if content_type else ""
-        return FetchResult(
-            SourceStatus.ERROR, error=f"{url}: not an RSS or Atom feed{got}{what}"
-        )
+        return FetchResult(SourceStatus.ERROR, error=f"{url}: not an RSS or Atom feed{got}{what}")
     feed = parsed.get("feed") or {}
     feed_lang = lang_code(feed.get("language")) or fallback_lang
     items: list[RawItem] = []
