@@ -353,3 +353,26 @@ def fetch_and_parse(
 def _describe(exc: BaseException) -> str:
     text = " ".join(str(exc).split())[:200]
     return f"{exc.__class__.__name__}: {text}" if text else exc.__class__.__name__
+
+
+def load_local_files(path: Path) -> dict[str, Path]:
+    """The ``URL: file`` mapping of a YAML file (e.g. ``examples/sources.yaml``).
+
+    File paths are relative to the YAML file's folder and must stay inside it.
+    """
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise SourceError(f"{path}: cannot read the URL-to-file mapping: {exc}") from exc
+    if not isinstance(data, dict):
+        raise SourceError(f"{path}: expected a mapping of URL: file")
+    base = path.parent.resolve()
+    found: dict[str, Path] = {}
+    for url, rel in data.items():
+        target = (base / str(rel)).resolve()
+        if not target.is_relative_to(base):
+            raise SourceError(f"{path}: {url}: {rel} is outside {base}")
+        found[str(url)] = target
+    return found
