@@ -31,7 +31,7 @@ from outreach.sources.base import (
     web_url,
 )
 from outreach.sources.fetch import Response, fetch_and_parse
-from outreach.sources.sanitize import one_line
+from outreach.sources.sanitize import one_line, summarise
 
 ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
@@ -107,15 +107,17 @@ def parse_feed(body: bytes, url: str, content_type: str, fallback_lang: str) -> 
         title = one_line(entry.get("title") or "")
         link = web_url(entry.get("link"))
         summary = _summary_html(entry)
-        if not title and not summary:
-            continue
+        if not title:
+            title = summarise(one_line(summary), 80)
+        if not title:
+            continue  # nothing to show
         published = _when(entry, "published_parsed", "updated_parsed", "created_parsed")
         external_id = str(entry.get("id") or "").strip() or link or content_hash(title, summary)
         detail = entry.get("title_detail") or entry.get("summary_detail") or {}
         items.append(
             RawItem(
                 external_id=external_id[:500],
-                title=title or one_line(summary)[:120],
+                title=title,
                 url=link,
                 summary_html=summary,
                 language=lang_code(detail.get("language")) or feed_lang,
