@@ -9,6 +9,7 @@ while every other protection stays on.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import socket
@@ -48,9 +49,12 @@ HOSTILE_ITEM_FEED = b"""<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>x</title>
 <item><title>Hostile &lt;script&gt;alert(1)&lt;/script&gt;item</title>
 <link>https://city.example/hostile</link><guid>hostile-1</guid>
-<description>&lt;p onclick="steal()" style="color:red"&gt;Hi&lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;
-&lt;iframe src="https://evil.example"&gt;&lt;/iframe&gt;&lt;script&gt;alert(2)&lt;/script&gt;
-&lt;form action="https://evil.example"&gt;&lt;input name=a&gt;&lt;/form&gt;&lt;/p&gt;</description></item>
+<description>&lt;p onclick="steal()" style="color:red"&gt;Hi
+&lt;a href="javascript:alert(1)"&gt;x&lt;/a&gt;
+&lt;iframe src="https://evil.example"&gt;&lt;/iframe&gt;
+&lt;script&gt;alert(2)&lt;/script&gt;
+&lt;form action="https://evil.example"&gt;&lt;input name=a&gt;&lt;/form&gt;&lt;/p&gt;
+</description></item>
 </channel></rss>"""
 
 XXE = b"""<?xml version="1.0"?>
@@ -78,7 +82,9 @@ LATIN1_FEED = (
     "<link>https://city.example/paastot</link></item></channel></rss>"
 ).encode("latin-1")
 
-HTML_PAGE = b"<!DOCTYPE html><html><head><title>Uutiset</title></head><body><h1>Hei</h1></body></html>"
+HTML_PAGE = (
+    b"<!DOCTYPE html><html><head><title>Uutiset</title></head><body><h1>Hei</h1></body></html>"
+)
 
 
 def _gzip_bomb(size: int) -> bytes:
@@ -128,7 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def _send(self, code: int, body: bytes = b"", ctype: str = "application/rss+xml", **hdr: str) -> None:
+    def _send(
+        self, code: int, body: bytes = b"", ctype: str = "application/rss+xml", **hdr: str
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
@@ -149,10 +157,8 @@ class _Handler(BaseHTTPRequestHandler):
         state.seen[path] = self.headers
         state.queries[path] = parse_qs(parts.query)
         port = state.port
-        try:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self._route(path, port)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
 
     def _route(self, path: str, port: int) -> None:
         state = self.state
@@ -272,7 +278,9 @@ def named_host(monkeypatch: pytest.MonkeyPatch) -> None:
             return real("127.0.0.1", port, *args, **kwargs)
         if host in ("127.0.0.1", "169.254.169.254", "::1", "localhost"):
             return real(host, port, *args, **kwargs)
-        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known (tests resolve no names)")
+        raise socket.gaierror(
+            socket.EAI_NONAME, "Name or service not known (tests resolve no names)"
+        )
 
     monkeypatch.setattr(socket, "getaddrinfo", fake)
 
