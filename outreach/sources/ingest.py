@@ -20,12 +20,12 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, insert, or_, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -190,53 +190,50 @@ def ingest(
             language=job.languages[0] if job.languages else "fi",
         )
 
-    results: dict[str, FetchResult] = {}
-    active = [
-        j for j in jobs if not (j.key in states and states[j.key].status == SourceStatus.DISABLED)
-    ]
-    remote = [j for j in active if j.source.remote]
+    outcomes: dict[str, _Outcome] = {}
+    for job in jobs:
+        state = states.get(job.key)
+        if state is not None and state.status == SourceStatus.DISABLED:
+            outcomes[job.key] = _Outcome(SourceStatus.DISABLED, error=state.error or "disabled")
+    remote = [j for j in jobs if j.source.remote and j.key not in outcomes]
+    local = [j for j in jobs if not j.source.remote and j.key not in outcomes]
     workers = max(1, min(settings.fetch_workers, len(remote) or 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
-        futures = {j.key: pool.submit(_safe_fetch, j.source, context(j)) for j in remote}
-        for job in active:
-            if not job.source.remote:
-                results[job.key] = _safe_fetch(job.source, context(job))
-        for key, future in futures.items():
-            results[key] = future.result()
+        futures = {pool.submit(_safe_fetch, j.source, context(j)): j for j in remote}
+        for job in local:  # in this thread: they may read the database
+            outcomes[job.key] = _save(session, job, _safe_fetch(job.source, context(job)), now)
+        for future in as_completed(futures):  # store each as soon as it is parsed
+            job = futures[future]
+            outcomes[job.key] = _save(session, job, future.result(), now)
+    return [
+        SourceReport(campaign, section, job.source.describe(), **vars(outcomes[job.key]))
+        for job in jobs
+        for campaign, section in job.uses
+    ]
 
-    reports: list[SourceReport] = []
-    for job in jobs:
-        result = results.get(job.key)
-        error: str | None
-        warning: str | None
-        if result is None:  # disabled earlier
-            status, new, updated = SourceStatus.DISABLED, 0, 0
-            error, warning = states[job.key].error or "disabled", None
-        else:
-            status, new, updated = result.status, 0, 0
-            error, warning = result.error, result.warning
-            try:
-                new, updated = _store(session, job, result, now)
-                session.commit()
-            except SQLAlchemyError as exc:
-                session.rollback()
-                log.exception("storing %s failed", job.source.describe())
-                status, error = SourceStatus.ERROR, f"storing failed: {exc.__class__.__name__}"
-                _record_failure(session, job, error, now)
-        for campaign, section in job.uses:
-            reports.append(
-                SourceReport(
-                    campaign,
-                    section,
-                    job.source.describe(),
-                    str(status),
-                    new,
-                    updated,
-                    error,
-                    warning,
-                )
-            )
-    return reports
+
+@dataclass
+class _Outcome:
+    status: str
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    warning: str | None = None
+
+
+def _save(session: Session, job: _Job, result: FetchResult, now: datetime) -> _Outcome:
+    """Store one source's result in its own transaction; a failure is reported, not raised."""
+    outcome = _Outcome(str(result.status), error=result.error, warning=result.warning)
+    try:
+        outcome.new, outcome.updated = _store(session, job, result, now)
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.exception("storing %s failed", job.source.describe())
+        outcome.status = str(SourceStatus.ERROR)
+        outcome.error = f"storing failed: {exc.__class__.__name__}"
+        _record_failure(session, job, outcome.error, now)
+    return outcome
 
 
 def _state(session: Session, job: _Job) -> SourceState:
@@ -296,11 +293,12 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def _fields(raw: RawItem, kind: str) -> dict[str, Any]:
-    summary_html = clean_html(raw.summary_html)
+    base = web_url(raw.url)
+    summary_html = clean_html(raw.summary_html, base)
     title = one_line(raw.title)[:1000] or "(untitled)"
     translations = {}
     for lang, texts in raw.translations.items():
-        html_text = clean_html(texts.get("summary_html", ""))
+        html_text = clean_html(texts.get("summary_html", ""), base)
         translations[lang] = {
             "title": one_line(texts.get("title", "")),
             "summary": summarise(to_text(html_text), SUMMARY_CHARS),
@@ -309,7 +307,7 @@ def _fields(raw: RawItem, kind: str) -> dict[str, Any]:
     starts = _aware(raw.starts_at)
     return {
         "kind": kind,
-        "url": web_url(raw.url),
+        "url": base,
         "title": title,
         "summary": summarise(to_text(summary_html), SUMMARY_CHARS),
         "summary_html": summary_html,
@@ -360,7 +358,8 @@ def _store_items(
         ):
             sent_urls.add(url)
             sent_prints.add(fp)
-    new = updated = 0
+    updated = 0
+    fresh_rows: list[dict[str, Any]] = []
     for external_id, values in unique.items():
         row = existing.get(external_id)
         if row is not None:
@@ -376,9 +375,10 @@ def _store_items(
             values["kind"] != "event" and values["url"] in sent_urls and values["url"]
         ):
             continue  # the same item went out in an earlier issue
-        session.add(
-            ContentItem(source_id=state.id, external_id=external_id, first_seen_at=now, **values)
+        fresh_rows.append(
+            {"source_id": state.id, "external_id": external_id, "first_seen_at": now, **values}
         )
-        new += 1
     session.flush()
-    return new, updated
+    if fresh_rows:  # one multi-row INSERT instead of an ORM object per item
+        session.execute(insert(ContentItem), fresh_rows)
+    return len(fresh_rows), updated

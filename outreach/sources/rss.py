@@ -92,7 +92,7 @@ def parse_feed(body: bytes, url: str, content_type: str, fallback_lang: str) -> 
         io.BytesIO(body),
         response_headers={"content-type": content_type, "content-location": url},
         sanitize_html=False,
-        resolve_relative_uris=True,
+        resolve_relative_uris=False,  # nh3 resolves links against the item URL
     )
     entries = parsed.get("entries") or []
     problem = parsed.get("bozo_exception") if parsed.get("bozo") else None

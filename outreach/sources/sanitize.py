@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 import nh3
 
@@ -40,10 +41,14 @@ _SPACE = re.compile(r"[ \t\r\f\v\u00a0]+")
 _LINES = re.compile(r"\s*\n\s*")
 
 
-def clean_html(value: str) -> str:
-    """``value`` reduced to the email allowlist (safe to put in a template unescaped)."""
+def clean_html(value: str, base_url: str | None = None) -> str:
+    """``value`` reduced to the email allowlist (safe to put in a template unescaped).
+
+    Relative links are resolved against ``base_url`` (an http(s) URL), else dropped.
+    """
     if not value:
         return ""
+    relative: Any = ("rewrite_with_base", base_url) if base_url else "deny"
     return nh3.clean(
         value,
         tags=set(TAGS),
@@ -52,7 +57,7 @@ def clean_html(value: str) -> str:
         url_schemes=set(URL_SCHEMES),
         link_rel="noopener noreferrer",
         strip_comments=True,
-        url_relative="deny",
+        url_relative=relative,
     ).strip()
 
 
