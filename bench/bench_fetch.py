@@ -45,7 +45,8 @@ def feed(number: int) -> bytes:
         f"<item><title>Uutinen {number}-{i}: energiatehokkuus</title>"
         f"<link>https://city.example/{number}/{i}</link><guid>{number}-{i}</guid>"
         f"<pubDate>Tue, 17 Nov 2026 10:{i:02d}:00 +0200</pubDate>"
-        f"<description>&lt;p&gt;Kuvaus {i} &lt;b&gt;lihavoitu&lt;/b&gt;&lt;/p&gt;</description></item>"
+        f"<description>&lt;p&gt;Kuvaus {i} &lt;b&gt;lihavoitu&lt;/b&gt;&lt;/p&gt;</description>"
+        "</item>"
         for i in range(20)
     )
     return (
@@ -161,6 +162,7 @@ def main() -> int:
     counter = ParseCounter()
     rss.feedparser.parse = counter  # type: ignore[attr-defined]
     with tempfile.TemporaryDirectory() as tmp, server() as port:
+
         def settings(name: str) -> Settings:
             return Settings(database_url=f"sqlite:///{tmp}/{name}.db", fetch_workers=WORKERS)
 
