@@ -204,7 +204,10 @@ class Fetcher:
 
     def _check_status(self, resp: Response) -> Response:
         if resp.status == 410:
-            raise SourceGone(f"{resp.url} answered 410 Gone; the source was disabled")
+            raise SourceGone(
+                f"{resp.url} answered 410 Gone: the source is disabled; "
+                "remove it from the campaign file or change its URL"
+            )
         if resp.status == 304 or 200 <= resp.status < 300:
             return resp
         raise FetchError(f"HTTP {resp.status} from {resp.url}")

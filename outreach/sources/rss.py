@@ -74,6 +74,14 @@ def _summary_html(entry: Any) -> str:
     return str(value)
 
 
+def _languages(entry: Any) -> list[Any]:
+    """Candidate languages of an entry, most specific first (``xml:lang``, dc:language)."""
+    details = [entry.get("title_detail"), entry.get("summary_detail")]
+    details += list(entry.get("content") or [])
+    found = [d.get("language") for d in details if d]
+    return [*found, entry.get("language")]
+
+
 def _image(entry: Any) -> str | None:
     for media in entry.get("media_thumbnail") or []:
         if url := web_url(media.get("url")):
@@ -113,14 +121,16 @@ def parse_feed(body: bytes, url: str, content_type: str, fallback_lang: str) -> 
             continue  # nothing to show
         published = _when(entry, "published_parsed", "updated_parsed", "created_parsed")
         external_id = str(entry.get("id") or "").strip() or link or content_hash(title, summary)
-        detail = entry.get("title_detail") or entry.get("summary_detail") or {}
+        lang = next(
+            (code for code in map(lang_code, _languages(entry)) if code is not None), feed_lang
+        )
         items.append(
             RawItem(
                 external_id=external_id[:500],
                 title=title,
                 url=link,
                 summary_html=summary,
-                language=lang_code(detail.get("language")) or feed_lang,
+                language=lang,
                 categories=[str(t.get("term")) for t in entry.get("tags") or [] if t.get("term")],
                 published_at=published,
                 image_url=_image(entry),

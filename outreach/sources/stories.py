@@ -91,15 +91,52 @@ def add_story_from_markdown(session: Session, path: Path, city_slug: str) -> Sto
         front: Any = yaml.safe_load(match.group(1))
     except yaml.YAMLError as exc:
         raise StoryError(f"{path}: front matter is not valid YAML") from exc
+    if not isinstance(front, dict):
+        raise StoryError(f"{path}: front matter must be a mapping of keys (company, title, …)")
     try:
-        meta = StoryFront.model_validate(front if isinstance(front, dict) else {})
+        meta = _validate(front)
+        return submit_story(session, city_slug, body=match.group(2), **meta.model_dump())
+    except StoryError as exc:
+        raise StoryError(f"{path}: {exc}") from exc
+
+
+def _validate(fields: dict[Any, Any]) -> StoryFront:
+    try:
+        return StoryFront.model_validate(fields)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(front matter)"
-        raise StoryError(f"{path}: {where}: {err['msg']}") from exc
-    body = match.group(2).strip()
+        where = ".".join(str(p) for p in err["loc"]) or "(story)"
+        raise StoryError(f"{where}: {err['msg']}") from exc
+
+
+def submit_story(
+    session: Session,
+    city_slug: str,
+    *,
+    company: str,
+    title: str,
+    body: str,
+    link: str | None = None,
+    image: str | None = None,
+    language: str = "fi",
+    consent: bool = False,
+    contact_email: str | None = None,
+) -> Story:
+    """A submitted Story (``outreach stories add``, and the web form); flushed, not committed."""
+    meta = _validate(
+        {
+            "company": company,
+            "title": title,
+            "link": link or None,
+            "image": image or None,
+            "language": language,
+            "consent": consent,
+            "contact_email": contact_email or None,
+        }
+    )
+    body = body.strip()
     if not body:
-        raise StoryError(f"{path}: the story has no text after the front matter")
+        raise StoryError("the story has no text after the front matter")
     story = Story(
         city_id=_city(session, city_slug).id,
         company_name=meta.company.strip(),

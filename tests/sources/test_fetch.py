@@ -168,3 +168,17 @@ def test_examples_map_every_campaign_url() -> None:
     for url, path in mapping.items():
         assert path.is_file(), path
         assert url in text, url
+
+
+def test_https_and_proxies_go_through_the_guard(
+    server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fetcher = Fetcher(Settings(fetch_retries=0))
+    with pytest.raises(BlockedURLError, match="not public"):
+        fetcher.get(f"https://127.0.0.1:{server.port}/feed.xml")
+    # a proxy from the environment must not become a way around the guard
+    monkeypatch.setenv("HTTP_PROXY", server.url("/"))
+    monkeypatch.setenv("HTTPS_PROXY", server.url("/"))
+    with pytest.raises(FetchError, match="resolved"):
+        fetcher.get("http://news.example/feed.xml")
+    assert sum(server.hits.values()) == 0

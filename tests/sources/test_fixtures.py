@@ -124,3 +124,35 @@ def test_calendars_mostly_yield_events(
     assert len(with_items) >= len(results) // 2
     errors = [r for r in results if r.status == SourceStatus.ERROR]
     assert len(errors) <= 20  # truly broken files are reported, not raised
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "entry_title_xml_lang.xml",
+        "entry_summary_xml_lang.xml",
+        "entry_content_xml_lang.xml",
+        "item_dc_language.xml",
+        "item_content_encoded_xml_lang.xml",
+    ],
+)
+def test_item_language_from_xml_lang_or_feed(name: str, shared_fixtures: Path) -> None:
+    from outreach.sources.rss import parse_feed
+
+    body = (shared_fixtures / "feeds/feedparser/lang" / name).read_bytes()
+    if b"<title" not in body:  # the fixtures leave titles out; an item needs one
+        body = body.replace(b"<entry>", b"<entry><title>t</title>").replace(
+            b"<item>", b"<item><title>t</title>"
+        )
+    result = parse_feed(body, "https://x/f", "application/xml", "sv")
+    assert result.items, name
+    assert result.items[0].language == "en"
+
+
+def test_item_language_falls_back_to_the_campaign() -> None:
+    from outreach.sources.rss import parse_feed
+
+    body = b'<rss version="2.0"><channel><item><title>t</title></item></channel></rss>'
+    assert parse_feed(body, "https://x/f", "application/xml", "sv").items[0].language == "sv"
+    body = body.replace(b"<channel>", b"<channel><language>fi-FI</language>")
+    assert parse_feed(body, "https://x/f", "application/xml", "sv").items[0].language == "fi"
