@@ -49,6 +49,8 @@ MAX_REDIRECTS = 5
 RETRY_STATUSES = frozenset({500, 502, 503, 504, 429})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CHUNK = 64 * 1024
+#: Failures worth another attempt (with backoff).
+TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
 class FetchError(SourceError):
@@ -129,13 +131,14 @@ class _Decoder:
             raise FetchError(f"broken {self.encoding} body: {exc}") from exc
 
 
+    def finish(self, out: bytearray) -> None:
+        if self.zlib is not None and not self.zlib.eof and out:
+            raise FetchError(f"truncated {self.encoding} body")
+
+
 def _strip_query(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).hostname or ""
 
 
 class Fetcher:
@@ -174,7 +177,10 @@ class Fetcher:
     ) -> Response:
         """GET ``url``; a 2xx or 304 :class:`Response`, else a :class:`SourceError`."""
         if params:
-            url = requests.Request("GET", url, params=dict(params)).prepare().url or url
+            try:
+                url = requests.Request("GET", url, params=dict(params)).prepare().url or url
+            except requests.RequestException as exc:
+                raise FetchError(f"{url}: invalid URL ({exc.__class__.__name__})") from exc
         local = self.local_files.get(_strip_query(url))
         if local is not None:
             return self._local(url, local, etag)
@@ -238,8 +244,10 @@ class Fetcher:
                     )
                 except BlockedURLError:
                     raise
-                except requests.RequestException as exc:
+                except TRANSIENT as exc:
                     raise _retryable(f"{current}: {_reason(exc)}") from exc
+                except requests.RequestException as exc:
+                    raise FetchError(f"{current}: {_reason(exc)}") from exc
                 with raw:
                     location = raw.headers.get("Location")
                     if raw.status_code in REDIRECT_STATUSES and location:
@@ -279,6 +287,7 @@ class Fetcher:
                     raise FetchError(f"{url}: decompressed body is over the {limit}-byte limit")
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise _retryable(f"{url}: {_reason(exc)}") from exc
+        decoder.finish(out)
         return bytes(out)
 
     def _local(self, url: str, path: Path, etag: str | None) -> Response:

@@ -183,6 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/gzip-feed.xml":
             body = gzip.compress(GOOD_FEED)
             self._send(200, body, Content_Encoding="gzip")
+        elif path == "/gzip-truncated":
+            self._send(200, gzip.compress(GOOD_FEED)[:-12], Content_Encoding="gzip")
         elif path == "/hostile-item.xml":
             self._send(200, HOSTILE_ITEM_FEED)
         elif path == "/slow":

@@ -104,6 +104,8 @@ def test_user_agent_and_conditional_get(server: FeedServer, fetcher: Fetcher) ->
 
 def test_gzip_body_is_decoded(server: FeedServer, fetcher: Fetcher) -> None:
     assert fetcher.get(server.named("/gzip-feed.xml")).body == GOOD_FEED
+    with pytest.raises(FetchError, match="truncated gzip body"):
+        fetcher.get(server.named("/gzip-truncated"))
 
 
 def test_5xx_is_retried_then_reported(server: FeedServer, fetcher: Fetcher) -> None:
