@@ -130,7 +130,6 @@ class _Decoder:
                 return
             raise FetchError(f"broken {self.encoding} body: {exc}") from exc
 
-
     def finish(self, out: bytearray) -> None:
         if self.zlib is not None and not self.zlib.eof and out:
             raise FetchError(f"truncated {self.encoding} body")

@@ -170,7 +170,9 @@ def ingest(
     jobs = _plan(config, slugs)
     keys = [j.key for j in jobs]
     query = select(SourceState).where(SourceState.key.in_(keys))
-    states = {s.key: s for s in session.scalars(query)}
+    states = {
+        s.key: _Known(s.etag, s.last_modified, s.status, s.error) for s in session.scalars(query)
+    }
     session.commit()  # hold no transaction (or SQLite lock) while fetching
 
     def context(job: _Job) -> FetchContext:
@@ -194,7 +196,8 @@ def ingest(
     for job in jobs:
         state = states.get(job.key)
         if state is not None and state.status == SourceStatus.DISABLED:
-            outcomes[job.key] = _Outcome(SourceStatus.DISABLED, error=state.error or "disabled")
+            error = state.error or "disabled after an earlier answer"
+            outcomes[job.key] = _Outcome(str(SourceStatus.DISABLED), error=error)
     remote = [j for j in jobs if j.source.remote and j.key not in outcomes]
     local = [j for j in jobs if not j.source.remote and j.key not in outcomes]
     workers = max(1, min(settings.fetch_workers, len(remote) or 1))
@@ -210,6 +213,16 @@ def ingest(
         for job in jobs
         for campaign, section in job.uses
     ]
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the database knew about a source before this run."""
+
+    etag: str | None
+    last_modified: str | None
+    status: SourceStatus
+    error: str | None
 
 
 @dataclass
