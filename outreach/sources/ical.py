@@ -100,7 +100,7 @@ def _event(component: Any, tz: tzinfo, lang: str) -> RawItem | None:
         online = url
     uid = _text(component, "UID") or content_hash(title, starts.isoformat())
     return RawItem(
-        external_id=f"{uid}@{starts.astimezone(UTC).isoformat()}"[:500],
+        external_id=f"{uid}@{starts.astimezone(UTC).isoformat()}",
         title=title or "(untitled event)",
         url=url,
         summary_html=html.escape(description).replace("\n", "<br>"),

@@ -32,7 +32,14 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config, NewsletterCampaign, Section
 from outreach.models import ContentItem, SourceState, SourceStatus
 from outreach.settings import Settings
-from outreach.sources.base import FetchContext, FetchResult, RawItem, Source, web_url
+from outreach.sources.base import (
+    FetchContext,
+    FetchResult,
+    RawItem,
+    Source,
+    content_hash,
+    web_url,
+)
 from outreach.sources.fetch import Fetcher
 from outreach.sources.registry import build_source
 from outreach.sources.sanitize import clean_html, one_line, summarise, to_text
@@ -331,7 +338,7 @@ def _fields(raw: RawItem, kind: str) -> dict[str, Any]:
         "starts_at": starts,
         "ends_at": _aware(raw.ends_at),
         "all_day": raw.all_day,
-        "location": one_line(raw.location)[:500] or None if raw.location else None,
+        "location": (one_line(raw.location)[:500] or None) if raw.location else None,
         "online_url": web_url(raw.online_url),
         "is_online": raw.is_online,
         "price": one_line(raw.price)[:200] if raw.price else raw.price,
@@ -346,7 +353,8 @@ def _store_items(
 ) -> tuple[int, int]:
     unique: dict[str, dict[str, Any]] = {}
     for raw in items:
-        unique.setdefault(raw.external_id[:500], _fields(raw, raw.kind or job.source.item_kind))
+        key = raw.external_id if len(raw.external_id) <= 500 else content_hash(raw.external_id)
+        unique.setdefault(key, _fields(raw, raw.kind or job.source.item_kind))
     if not unique:
         return 0, 0
     existing = {

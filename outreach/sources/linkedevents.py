@@ -118,7 +118,7 @@ def event_item(event: dict[str, Any], order: list[str]) -> RawItem | None:
     image = web_url(images[0].get("url")) if images and isinstance(images[0], dict) else None
     link = web_url(pick(event.get("info_url"), order)[0])
     return RawItem(
-        external_id=str(event["id"])[:500],
+        external_id=str(event["id"]),
         title=one_line(title),
         url=link,
         summary_html=str(description),

@@ -126,7 +126,7 @@ def parse_feed(body: bytes, url: str, content_type: str, fallback_lang: str) -> 
         )
         items.append(
             RawItem(
-                external_id=external_id[:500],
+                external_id=external_id,
                 title=title,
                 url=link,
                 summary_html=summary,
