@@ -37,7 +37,10 @@ from outreach.sources.sanitize import one_line
 
 ACCEPT = "text/calendar, application/ics;q=0.9, text/plain;q=0.5, */*;q=0.1"
 MAX_ITEMS = 300
-ONLINE_WORDS = ("online", "verkko", "etä", "webinaari", "webinar", "teams", "zoom", "distans")
+ONLINE_WORDS = (
+    "online", "verkko", "verkossa", "etänä", "etäyhtey", "etätilaisuu", "webinaari",
+    "webinar", "webbinar", "teams", "zoom", "distans", "internet", "på nätet",
+)  # fmt: skip
 
 
 class ICalOptions(SourceOptions):
@@ -94,10 +97,11 @@ def _event(component: Any, tz: tzinfo, lang: str) -> RawItem | None:
     description = _text(component, "DESCRIPTION")
     location = one_line(_text(component, "LOCATION")) or None
     url = web_url(_text(component, "URL"))
-    online = _conference(component)
-    looks_online = location is None or any(w in location.lower() for w in ONLINE_WORDS)
-    if online is None and url is not None and looks_online and location is not None:
-        online = url
+    # online: a CONFERENCE link, else the URL of an event whose place or title says online
+    hint = f"{location or ''} {title}".lower()
+    looks_online = any(word in hint for word in ONLINE_WORDS)
+    online = _conference(component) or (url if looks_online else None)
+    physical = location is not None and not any(w in location.lower() for w in ONLINE_WORDS)
     uid = _text(component, "UID") or content_hash(title, starts.isoformat())
     return RawItem(
         external_id=f"{uid}@{starts.astimezone(UTC).isoformat()}",
@@ -111,7 +115,7 @@ def _event(component: Any, tz: tzinfo, lang: str) -> RawItem | None:
         all_day=all_day,
         location=location,
         online_url=online,
-        is_online=online is not None and looks_online,
+        is_online=online is not None and not physical,
     )
 
 

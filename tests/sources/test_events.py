@@ -154,3 +154,35 @@ def test_linked_events_next_to_another_host_is_not_followed(
     result = source.fetch(make_ctx())
     assert result.status == SourceStatus.OK and len(result.items) == 2
     assert result.warning and "another host" in result.warning
+
+
+def test_online_link_from_conference_or_url() -> None:
+    def event(uid: str, extra: str) -> str:
+        return (
+            f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTART:20261210T100000Z\r\nSUMMARY:{uid}\r\n"
+            f"URL:https://city.example/{uid}\r\n{extra}END:VEVENT\r\n"
+        )
+
+    text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\n"
+        + event("webinaari", "LOCATION:Verkossa\r\n")
+        + event("messut", "LOCATION:Messukeskus\\, Helsinki\r\n")
+        + event(
+            "hybridi", "LOCATION:Kaupungintalo\r\nCONFERENCE;VALUE=URI:https://meet.example/h\r\n"
+        )
+        + event("puhelin", "CONFERENCE;VALUE=URI:tel:+358-9-123\r\n")
+        + "END:VCALENDAR\r\n"
+    )
+    result = parse_calendar(
+        text.encode(),
+        "https://x/c.ics",
+        start=NOW,
+        end=datetime(2027, 1, 1, tzinfo=UTC),
+        timezone="Europe/Helsinki",
+        lang="fi",
+    )
+    found = {i.title: (i.online_url, i.is_online) for i in result.items}
+    assert found["webinaari"] == ("https://city.example/webinaari", True)
+    assert found["messut"] == (None, False)
+    assert found["hybridi"] == ("https://meet.example/h", False)  # a place and a stream
+    assert found["puhelin"] == (None, False)  # only http(s) links count
