@@ -78,8 +78,8 @@ def _city(session: Session, slug: str) -> City:
     return city
 
 
-def add_story_from_markdown(session: Session, path: Path, city_slug: str) -> Story:
-    """A submitted Story from a Markdown file with front matter; flushed, not committed."""
+def read_story_file(path: Path) -> tuple[StoryFront, str]:
+    """The front matter and Markdown body of a story file; StoryError names the problem."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -95,9 +95,17 @@ def add_story_from_markdown(session: Session, path: Path, city_slug: str) -> Sto
         raise StoryError(f"{path}: front matter must be a mapping of keys (company, title, …)")
     try:
         meta = _validate(front)
-        return submit_story(session, city_slug, body=match.group(2), **meta.model_dump())
     except StoryError as exc:
         raise StoryError(f"{path}: {exc}") from exc
+    if not match.group(2).strip():
+        raise StoryError(f"{path}: the story has no text after the front matter")
+    return meta, match.group(2)
+
+
+def add_story_from_markdown(session: Session, path: Path, city_slug: str) -> Story:
+    """A submitted Story from a Markdown file with front matter; flushed, not committed."""
+    meta, body = read_story_file(path)
+    return submit_story(session, city_slug, body=body, **meta.model_dump())
 
 
 def _validate(fields: dict[Any, Any]) -> StoryFront:
@@ -136,7 +144,7 @@ def submit_story(
     )
     body = body.strip()
     if not body:
-        raise StoryError("the story has no text after the front matter")
+        raise StoryError("the story has no text")
     story = Story(
         city_id=_city(session, city_slug).id,
         company_name=meta.company.strip(),
@@ -152,6 +160,33 @@ def submit_story(
     session.add(story)
     session.flush()
     return story
+
+
+def import_stories(session: Session, folder: Path, *, approve_by: str | None = None) -> list[Story]:
+    """Stories from ``folder/<city>/*.md`` (e.g. ``examples/stories``), each added once.
+
+    A file whose city, company and title are already stored is skipped, so the
+    demo can run again. With ``approve_by``, stories with consent are approved.
+    """
+    added: list[Story] = []
+    for city_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        city = _city(session, city_dir.name)
+        for path in sorted(city_dir.glob("*.md")):
+            meta, body = read_story_file(path)
+            known = session.scalar(
+                select(Story.id).where(
+                    Story.city_id == city.id,
+                    Story.company_name == meta.company.strip(),
+                    Story.title == meta.title.strip(),
+                )
+            )
+            if known is not None:
+                continue
+            story = submit_story(session, city.slug, body=body, **meta.model_dump())
+            if approve_by and story.consent_to_publish:
+                decide_story(session, story.id, True, approve_by)
+            added.append(story)
+    return added
 
 
 def list_stories(

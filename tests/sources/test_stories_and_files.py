@@ -202,3 +202,13 @@ def test_stories_without_session_and_missing_file(make_ctx: Callable[..., FetchC
     assert build_source("stories", {}).fetch(make_ctx()).status == SourceStatus.ERROR
     missing = build_source("file", {"path": "lists/none.yaml"}).fetch(make_ctx())
     assert missing.status == SourceStatus.ERROR and "cannot read" in (missing.error or "")
+
+
+def test_import_example_stories_once(session: Session, config: Config) -> None:
+    from outreach.sources.stories import import_stories
+
+    first = import_stories(session, STORIES, approve_by="demo")
+    assert len(first) == 5
+    assert sum(s.status == StoryStatus.APPROVED for s in first) == 4
+    assert import_stories(session, STORIES, approve_by="demo") == []
+    assert len(list_stories(session)) == 5
