@@ -151,7 +151,10 @@ class Fetcher:
         local_files: Mapping[str, Path] | None = None,
         backoff: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        ca_bundle: Path | None = None,
     ) -> None:
+        """``allowed_networks`` lifts the address guard for CIDR ranges (tests, labs);
+        ``ca_bundle`` adds trust for an internal certificate authority."""
         self.connect_timeout = settings.fetch_connect_timeout
         self.read_timeout = settings.fetch_read_timeout
         self.max_bytes = settings.fetch_max_bytes
@@ -162,6 +165,7 @@ class Fetcher:
         self.guard = AddressGuard.build(settings.fetch_allowed_hosts, allowed_networks)
         self._pools = pool_classes(self.guard)
         self.local_files = {_strip_query(k): Path(v) for k, v in (local_files or {}).items()}
+        self.verify: str | bool = str(ca_bundle) if ca_bundle else True
 
     # -- public -----------------------------------------------------------------
 
@@ -220,6 +224,7 @@ class Fetcher:
     def _session(self) -> requests.Session:
         session = requests.Session()
         session.trust_env = False  # no proxies or .netrc from the environment
+        session.verify = self.verify
         adapter = HTTPAdapter(max_retries=0, pool_connections=1, pool_maxsize=1)
         adapter.poolmanager.pool_classes_by_scheme = self._pools
         session.mount("http://", adapter)
@@ -243,6 +248,8 @@ class Fetcher:
                     )
                 except BlockedURLError:
                     raise
+                except requests.exceptions.SSLError as exc:
+                    raise FetchError(f"{current}: {_reason(exc)}") from exc
                 except TRANSIENT as exc:
                     raise _retryable(f"{current}: {_reason(exc)}") from exc
                 except requests.RequestException as exc:
@@ -313,6 +320,8 @@ def _reason(exc: BaseException) -> str:
         return "connection timed out"
     if isinstance(exc, requests.ReadTimeout | urllib3.exceptions.ReadTimeoutError | TimeoutError):
         return "read timed out"
+    if isinstance(exc, requests.exceptions.SSLError):
+        return "TLS failed (certificate not trusted or not for this host)"
     text = str(exc)
     if "NameResolutionError" in text or "Name or service not known" in text:
         return "host name could not be resolved"

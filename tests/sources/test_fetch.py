@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import shutil
+import ssl
+import subprocess
+import threading
 import time
 import tracemalloc
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -192,3 +198,51 @@ def test_https_and_proxies_go_through_the_guard(
     with pytest.raises(FetchError, match="resolved"):
         fetcher.get("http://news.example/feed.xml")
     assert sum(server.hits.values()) == 0
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """An HTTPS server on 127.0.0.1 whose certificate names feeds.test (made with openssl)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed; the TLS test needs it to make a certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=feeds.test",
+         "-addext", "subjectAltName=DNS:feeds.test"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(GOOD_FEED)))
+            self.end_headers()
+            self.wfile.write(GOOD_FEED)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd.server_address[1], cert
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_https_keeps_certificate_checks_through_the_guard(
+    tls_server: tuple[int, Path], fetch_settings: Settings
+) -> None:
+    port, cert = tls_server
+    trusted = Fetcher(fetch_settings, ca_bundle=cert)
+    assert trusted.get(f"https://feeds.test:{port}/feed.xml").body == GOOD_FEED
+    with pytest.raises(FetchError, match="TLS failed"):  # not trusted without the CA
+        Fetcher(fetch_settings).get(f"https://feeds.test:{port}/feed.xml")
+    # the certificate is checked against the name asked for, not the vetted address
+    other = fetch_settings.model_copy(update={"fetch_allowed_hosts": ["rebind.test"]})
+    with pytest.raises(FetchError, match="TLS failed"):
+        Fetcher(other, ca_bundle=cert).get(f"https://rebind.test:{port}/feed.xml")
