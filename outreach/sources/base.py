@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
@@ -116,6 +118,9 @@ class Source(ABC):
         """Fetch and parse; errors come back as a result, never as an exception."""
 
 
+_WEB_URL = re.compile(r"^https?://[^\s<>\"'\\`{}|^]+$", re.IGNORECASE)
+
+
 def lang_code(value: object) -> str | None:
     """``fi-FI`` / ``sv_SE`` / ``EN`` → ``fi`` / ``sv`` / ``en``; None when empty."""
     if not isinstance(value, str):
@@ -129,10 +134,13 @@ def web_url(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     value = value.strip()
-    lowered = value.lower()
-    if lowered.startswith(("http://", "https://")) and len(value) > 8 and " " not in value:
-        return value
-    return None
+    if not _WEB_URL.match(value):
+        return None
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:
+        return None
+    return value if host else None
 
 
 def content_hash(*parts: object) -> str:
