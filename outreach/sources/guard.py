@@ -26,6 +26,8 @@ METADATA = frozenset(
     {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
 )
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+#: Addresses of one host tried in turn; bounds the connect time of a host with many.
+MAX_ADDRESSES = 3
 
 
 def _embedded_v4(ip: IPAddress) -> ipaddress.IPv4Address | None:
@@ -96,7 +98,7 @@ def _guarded_connect(conn: HTTPConnection, guard: AddressGuard) -> socket.socket
         addresses.append((family, socktype, proto, sockaddr))
     last: OSError | None = None
     timeout: Any = conn.timeout
-    for family, socktype, proto, sockaddr in addresses:
+    for family, socktype, proto, sockaddr in addresses[:MAX_ADDRESSES]:
         sock = socket.socket(family, socktype, proto)
         try:
             for opt in conn.socket_options or ():

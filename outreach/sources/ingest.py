@@ -253,6 +253,14 @@ def _save(session: Session, job: _Job, result: FetchResult, now: datetime) -> _O
         outcome.status = str(SourceStatus.ERROR)
         outcome.error = f"storing failed: {exc.__class__.__name__}"
         _record_failure(session, job, outcome.error, now)
+    log.info(
+        "source %s: %s (%d new, %d updated)%s",
+        job.source.describe(),
+        outcome.status,
+        outcome.new,
+        outcome.updated,
+        f": {outcome.error}" if outcome.error else "",
+    )
     return outcome
 
 
