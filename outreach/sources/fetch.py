@@ -198,6 +198,7 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         attempt = 0
         while True:
+            delay = self.backoff * (2**attempt)
             try:
                 resp = self._follow(url, headers)
             except FetchError as exc:
@@ -206,7 +207,10 @@ class Fetcher:
             else:
                 if resp.status not in RETRY_STATUSES or attempt >= self.retries:
                     return self._check_status(resp)
-            self.sleep(self.backoff * (2**attempt))
+                wait = resp.headers.get("Retry-After", "").strip()
+                if wait.isdigit():  # honoured up to the read timeout, so the cost stays bounded
+                    delay = max(delay, min(float(wait), self.read_timeout))
+            self.sleep(delay)
             attempt += 1
 
     # -- internals --------------------------------------------------------------

@@ -205,6 +205,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(503, b"busy", "text/plain")
             else:
                 self._send(200, GOOD_FEED)
+        elif path == "/busy":
+            if state.hits[path] == 1:
+                self._send(429, b"slow down", "text/plain", Retry_After="3600")
+            else:
+                self._send(200, GOOD_FEED)
         elif path == "/404":
             self._send(404, b"no", "text/plain")
         elif path == "/410":

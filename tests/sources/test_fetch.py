@@ -122,6 +122,15 @@ def test_5xx_is_retried_then_reported(server: FeedServer, fetcher: Fetcher) -> N
     assert server.hits["/flaky"] == 2
 
 
+def test_retry_after_is_honoured_up_to_the_read_timeout(
+    server: FeedServer, fetch_settings: Settings
+) -> None:
+    waits: list[float] = []
+    fetcher = Fetcher(fetch_settings, backoff=0.01, sleep=waits.append)
+    assert fetcher.get(server.named("/busy")).body == GOOD_FEED
+    assert waits == [fetch_settings.fetch_read_timeout]  # not the hour the server asked for
+
+
 def test_404_is_not_retried_and_410_means_gone(server: FeedServer, fetcher: Fetcher) -> None:
     with pytest.raises(FetchError, match="HTTP 404"):
         fetcher.get(server.named("/404"))
