@@ -37,7 +37,7 @@ from outreach.sources.ingest import ingest  # noqa: E402
 SOURCES = 40
 DELAY = 0.3
 LIMIT = 3.0
-WORKERS = 40
+WORKERS = Settings().fetch_workers  # the default, as users run it
 
 
 def feed(number: int) -> bytes:
@@ -164,7 +164,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, server() as port:
 
         def settings(name: str) -> Settings:
-            return Settings(database_url=f"sqlite:///{tmp}/{name}.db", fetch_workers=WORKERS)
+            return Settings(database_url=f"sqlite:///{tmp}/{name}.db", )
 
         fetcher = Fetcher(settings("x"), allowed_networks=["127.0.0.1/32"])
         one, statuses = run(settings("one"), config_with(base, port, 1), fetcher)

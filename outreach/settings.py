@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     fetch_connect_timeout: float = 5.0
     fetch_read_timeout: float = 15.0
     fetch_max_bytes: int = 10 * 1024 * 1024
-    fetch_workers: int = 8
+    fetch_workers: int = 40
     fetch_allowed_hosts: list[str] = Field(default_factory=list)
     fetch_retries: int = 2
     contact_url: str = "https://github.com/outreach-cities/outreach"
