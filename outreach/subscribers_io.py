@@ -1,0 +1,408 @@
+"""CSV import from a city's CRM and CSV / JSON export of subscribers.
+
+Import streams the file (constant memory apart from one hash per address seen),
+finds columns by Finnish or English header names (or ``--map col=field``),
+detects UTF-8, UTF-8 with BOM and cp1252, and sniffs ``,`` or ``;``. Every row
+is validated; the report lists imported, updated and skipped rows with line
+numbers and reasons. Running the same file twice changes nothing. Suppressed,
+erased, unsubscribed and bounced addresses are never (re)subscribed.
+
+Export writes CSV cells that a spreadsheet cannot run as formulas.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config
+from outreach.db import session_scope
+from outreach.errors import SubscriptionError
+from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
+from outreach.settings import Settings
+from outreach.subscriptions.core import (
+    CONSENT_VERSION,
+    SignUp,
+    city_name,
+    city_row,
+    claim_confirmation,
+    consent_text,
+    get_or_create_subscriber,
+    is_suppressed,
+    mail_confirmation,
+    record,
+)
+from outreach.subscriptions.mail import Mailer
+from outreach.tokens import new_salt
+
+FIELDS = (
+    "email", "company_name", "business_id", "contact_name",
+    "language", "topics", "size_class", "industry_code",
+)  # fmt: skip
+HEADER_ALIASES = {
+    "email": ("email", "sähköposti", "sahkoposti", "e-mail", "emailaddress", "sähköpostiosoite",
+              "epost", "e-post"),
+    "company_name": ("company", "companyname", "yritys", "yrityksennimi", "organisaatio",
+                     "organization", "företag"),
+    "business_id": ("businessid", "y-tunnus", "ytunnus", "yritystunnus", "fo-nummer"),
+    "contact_name": ("name", "nimi", "yhteyshenkilö", "yhteyshenkilo", "contact", "contactname",
+                     "kontaktperson", "namn"),
+    "language": ("language", "kieli", "språk", "lang"),
+    "topics": ("topics", "aiheet", "aihe", "ämnen"),
+    "size_class": ("size", "sizeclass", "koko", "kokoluokka", "storlek"),
+    "industry_code": ("industry", "industrycode", "toimiala", "toimialakoodi", "tol", "bransch"),
+}  # fmt: skip
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+BATCH = 500
+
+
+def _key(header: str) -> str:
+    return re.sub(r"[\s_]+", "", header.strip().lower())
+
+
+ALIAS_INDEX = {_key(alias): name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
+
+
+@dataclass
+class ImportReport:
+    """Counts and per-line reasons of one import run."""
+
+    file: str
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[tuple[int, str]] = field(default_factory=list)
+    mailed: int = 0
+    encoding: str = "utf-8"
+    delimiter: str = ","
+
+    def summary(self) -> str:
+        return (
+            f"{self.file}: {self.imported} imported, {self.updated} updated, "
+            f"{self.unchanged} unchanged, {len(self.skipped)} skipped, "
+            f"{self.mailed} confirmation mails ({self.encoding}, {self.delimiter!r})"
+        )
+
+    def lines(self) -> Iterator[str]:
+        yield self.summary()
+        for line, reason in self.skipped:
+            yield f"line {line}: skipped: {reason}"
+
+
+def detect_encoding(path: Path) -> str:
+    """``utf-8-sig`` (BOM), ``utf-8`` when the whole file decodes, else ``cp1252``."""
+    with path.open("rb") as fh:
+        head = fh.read(3)
+        if head == codecs.BOM_UTF8:
+            return "utf-8-sig"
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            while chunk := fh.read(1 << 16):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return "cp1252"
+    return "utf-8"
+
+
+def sniff_delimiter(first_line: str) -> str:
+    return ";" if first_line.count(";") > first_line.count(",") else ","
+
+
+def parse_mapping(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``["Sposti=email"]`` → ``{"sposti": "email"}`` (header key → field)."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        column, eq, name = pair.partition("=")
+        if not eq or not column.strip() or name.strip() not in FIELDS:
+            raise SubscriptionError(
+                f"--map {pair!r}: expected COLUMN=FIELD with FIELD one of {', '.join(FIELDS)}"
+            )
+        mapping[_key(column)] = name.strip()
+    return mapping
+
+
+def resolve_columns(header: list[str], mapping: dict[str, str]) -> dict[int, str]:
+    columns: dict[int, str] = {}
+    for i, name in enumerate(header):
+        key = _key(name)
+        target = mapping.get(key) or ALIAS_INDEX.get(key)
+        if target is not None and target not in columns.values():
+            columns[i] = target
+    if "email" not in columns.values():
+        raise SubscriptionError(
+            "no email column found (expected a header like sähköposti or email, or --map COL=email)"
+        )
+    return columns
+
+
+def _topics(raw: str, config: Config, city_slug: str) -> list[str]:
+    known = config.cities[city_slug].topics
+    by_name = {t: t for t in known}
+    for topic in known:
+        for text in config.topics.get(topic, {}).values():
+            by_name[text.strip().lower()] = topic
+    out = []
+    for part in re.split(r"[|,;/]", raw):
+        part = part.strip()
+        if not part:
+            continue
+        found = by_name.get(part) or by_name.get(part.lower())
+        if found is None:
+            raise SubscriptionError(f"unknown topic {part[:40]!r} (known: {', '.join(known)})")
+        out.append(found)
+    return out
+
+
+def _apply(subscriber: Subscriber, signup: SignUp) -> bool:
+    changed = False
+    for name in ("company_name", "business_id", "contact_name", "size_class", "industry_code"):
+        value = getattr(signup, name)
+        if value is not None and getattr(subscriber, name) != value:
+            setattr(subscriber, name, value)
+            changed = True
+    return changed
+
+
+def import_csv(
+    engine: Engine,
+    settings: Settings,
+    config: Config,
+    path: Path,
+    city_slug: str,
+    *,
+    mapping: dict[str, str] | None = None,
+    confirmed: bool = False,
+    consent_note: str | None = None,
+    mailer: Mailer | None = None,
+) -> ImportReport:
+    """Import one CRM export into ``city_slug``; commits every few hundred rows."""
+    if city_slug not in config.cities:
+        raise SubscriptionError(
+            f'no city "{city_slug}" (known: {", ".join(sorted(config.cities))})'
+        )
+    note = " ".join((consent_note or "").split())
+    if confirmed and not note:
+        raise SubscriptionError("--confirmed needs --consent-note stating the legal basis")
+    if not path.is_file():
+        raise SubscriptionError(f"{path}: no such file")
+    encoding = detect_encoding(path)
+    report = ImportReport(file=path.name, encoding=encoding)
+    detail = f"{path.name}: {note}" if note else path.name
+    seen: dict[bytes, int] = {}
+    now = datetime.now(UTC)
+    with path.open(encoding=encoding, newline="") as fh:
+        first = fh.readline()
+        report.delimiter = sniff_delimiter(first)
+        header = next(csv.reader([first], delimiter=report.delimiter), [])
+        columns = resolve_columns(header, mapping or {})
+        reader = csv.reader(fh, delimiter=report.delimiter)
+        session = Session(engine, expire_on_commit=False)
+        try:
+            city_id = city_row(session, config, city_slug).id
+            pending = 0
+            for row in reader:
+                line = reader.line_num + 1
+                if not any(cell.strip() for cell in row):
+                    continue
+                values = {name: row[i] for i, name in columns.items() if i < len(row)}
+                try:
+                    signup = SignUp.clean(
+                        config,
+                        city_slug,
+                        email=values.get("email", ""),
+                        topics=_topics(values.get("topics", ""), config, city_slug),
+                        language=values.get("language") or None,
+                        company_name=values.get("company_name"),
+                        business_id=values.get("business_id"),
+                        contact_name=values.get("contact_name"),
+                        size_class=values.get("size_class") or None,
+                        industry_code=values.get("industry_code"),
+                    )
+                except SubscriptionError as exc:
+                    report.skipped.append((line, str(exc)))
+                    continue
+                digest = hashlib.sha256(signup.email.encode()).digest()[:12]
+                if digest in seen:
+                    report.skipped.append((line, f"duplicate of line {seen[digest]}"))
+                    continue
+                seen[digest] = line
+                _import_row(
+                    session, settings, config, city_slug, city_id, signup, report, line,
+                    confirmed=confirmed, detail=detail, mailer=mailer, now=now,
+                )  # fmt: skip
+                pending += 1
+                if pending >= BATCH:
+                    session.commit()
+                    session.expunge_all()
+                    pending = 0
+            session.commit()
+        except UnicodeDecodeError as exc:
+            session.rollback()
+            raise SubscriptionError(f"{path}: cannot decode as {encoding}: {exc.reason}") from exc
+        except csv.Error as exc:
+            session.rollback()
+            raise SubscriptionError(f"{path}: line {reader.line_num}: bad CSV: {exc}") from exc
+        finally:
+            session.close()
+    return report
+
+
+def _import_row(
+    session: Session,
+    settings: Settings,
+    config: Config,
+    city_slug: str,
+    city_id: int,
+    signup: SignUp,
+    report: ImportReport,
+    line: int,
+    *,
+    confirmed: bool,
+    detail: str,
+    mailer: Mailer | None,
+    now: datetime,
+) -> None:
+    reason = is_suppressed(session, signup.email)
+    if reason is not None:
+        report.skipped.append((line, f"address is on the suppression list ({reason})"))
+        return
+    subscriber, created = get_or_create_subscriber(session, signup)
+    changed = _apply(subscriber, signup) and not created
+    sub = session.scalar(
+        select(Subscription).where(
+            Subscription.subscriber_id == subscriber.id, Subscription.city_id == city_id
+        )
+    )
+    if sub is not None:
+        if sub.status in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED):
+            report.skipped.append((line, f"address {sub.status.value}; not re-subscribed"))
+            return
+        if sorted(sub.topics) != signup.topics:
+            sub.topics = list(signup.topics)
+            changed = True
+        if confirmed and sub.status == SubscriptionStatus.PENDING:
+            _confirm(session, sub, detail, now)
+            changed = True
+        if changed:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+        return
+    sub = Subscription(
+        subscriber_id=subscriber.id,
+        city_id=city_id,
+        topics=list(signup.topics),
+        status=SubscriptionStatus.PENDING,
+        channel="import",
+        token_salt=new_salt(),
+        created_at=now,
+    )
+    session.add(sub)
+    session.flush()
+    name = city_name(config, city_slug, signup.language)
+    record(session, sub, "given", "import", version=CONSENT_VERSION,
+           text=consent_text(name, signup.language), detail=detail, now=now)  # fmt: skip
+    report.imported += 1
+    if confirmed:
+        _confirm(session, sub, detail, now)
+    elif mailer is not None and claim_confirmation(session, sub, now):
+        mail_confirmation(session, settings, config, sub, mailer, signup.language)
+        report.mailed += 1
+
+
+def _confirm(session: Session, sub: Subscription, detail: str, now: datetime) -> None:
+    sub.status = SubscriptionStatus.CONFIRMED
+    sub.confirmed_at = now
+    record(session, sub, "confirmed", "import", version=CONSENT_VERSION, detail=detail, now=now)
+
+
+def safe_cell(value: Any) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
+    text = "" if value is None else str(value)
+    if text.startswith(FORMULA_START):
+        return "'" + text
+    return text
+
+
+EXPORT_FIELDS = (
+    "email", "company_name", "business_id", "contact_name", "language", "topics",
+    "size_class", "industry_code", "interested_in_visit", "status", "channel",
+    "created_at", "confirmed_at",
+)  # fmt: skip
+
+
+def export_rows(
+    session: Session, city_slug: str, *, interested: bool = False, status: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """One dict per subscription of the city (streamed from the database)."""
+    stmt = (
+        select(Subscription, Subscriber)
+        .join(Subscriber, Subscription.subscriber_id == Subscriber.id)
+        .join(City, Subscription.city_id == City.id)
+        .where(City.slug == city_slug)
+        .order_by(Subscriber.email)
+    )
+    if interested:
+        stmt = stmt.where(Subscriber.interested_in_visit.is_(True))
+        stmt = stmt.where(Subscription.status == SubscriptionStatus.CONFIRMED)
+    if status is not None:
+        stmt = stmt.where(Subscription.status == SubscriptionStatus(status))
+    for sub, person in session.execute(stmt.execution_options(yield_per=1000)):
+        yield {
+            "email": person.email,
+            "company_name": person.company_name,
+            "business_id": person.business_id,
+            "contact_name": person.contact_name,
+            "language": person.language,
+            "topics": " ".join(sub.topics),
+            "size_class": person.size_class,
+            "industry_code": person.industry_code,
+            "interested_in_visit": person.interested_in_visit,
+            "status": sub.status.value,
+            "channel": sub.channel,
+            "created_at": sub.created_at.isoformat(),
+            "confirmed_at": sub.confirmed_at.isoformat() if sub.confirmed_at else None,
+        }
+
+
+def export(
+    engine: Engine,
+    city_slug: str,
+    out: IO[str],
+    *,
+    fmt: str = "csv",
+    interested: bool = False,
+    status: str | None = None,
+) -> int:
+    """Write the city's subscribers as CSV (formula-safe) or JSON; the row count."""
+    if fmt not in ("csv", "json"):
+        raise SubscriptionError(f"unknown export format {fmt!r} (expected csv or json)")
+    count = 0
+    with session_scope(engine) as session:
+        rows = export_rows(session, city_slug, interested=interested, status=status)
+        if fmt == "csv":
+            writer = csv.writer(out)
+            writer.writerow(EXPORT_FIELDS)
+            for data in rows:
+                writer.writerow([safe_cell(data[name]) for name in EXPORT_FIELDS])
+                count += 1
+        else:
+            out.write("[")
+            for data in rows:
+                out.write(("," if count else "") + "\n  " + json.dumps(data, ensure_ascii=False))
+                count += 1
+            out.write("\n]\n")
+    return count
