@@ -312,6 +312,7 @@ def _import_row(
     )
     session.add(sub)
     session.flush()
+    session.expire(subscriber, ["subscriptions"])
     name = city_name(config, city_slug, signup.language)
     record(session, sub, "given", "import", version=CONSENT_VERSION,
            text=consent_text(name, signup.language), detail=detail, now=now)  # fmt: skip

@@ -286,6 +286,7 @@ def subscribe(
             with session.begin_nested():
                 session.add(sub)
                 session.flush()
+            session.expire(subscriber, ["subscriptions"])
             changed = True
         except IntegrityError:
             found = session.scalar(

@@ -144,6 +144,7 @@ def update_preferences(
             )
             session.add(existing)
             session.flush()
+            session.expire(subscriber, ["subscriptions"])
         existing.topics = city_topics or list(config.cities[slug].topics[:1])
         existing.status = SubscriptionStatus.CONFIRMED
         existing.confirmed_at = now

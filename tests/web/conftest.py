@@ -49,7 +49,9 @@ def limiter() -> RateLimiter:
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Engine, mailer: RecordingMailer, limiter: RateLimiter) -> Iterator[FastAPI]:
+def app(
+    settings: Settings, engine: Engine, mailer: RecordingMailer, limiter: RateLimiter
+) -> Iterator[FastAPI]:
     yield create_app(settings, mailer=mailer, rate_limiter=limiter)
     dispose_engines()
 

@@ -12,8 +12,13 @@ def test_sign_up_confirm_unsubscribe(client: TestClient, mailer: RecordingMailer
     token = csrf_of(page.text)
     resp = client.post(
         "/vantaa/subscribe",
-        data={"email": "Matti@Yritys.fi", "topics": ["climate"], "language": "sv",
-              "consent": "1", "csrf_token": token},
+        data={
+            "email": "Matti@Yritys.fi",
+            "topics": ["climate"],
+            "language": "sv",
+            "consent": "1",
+            "csrf_token": token,
+        },
     )
     assert resp.status_code == 200, resp.text
     assert len(mailer.sent) == 1
