@@ -29,22 +29,20 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.db import session_scope
 from outreach.errors import SubscriptionError
-from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
+from outreach.models import City, Subscriber, Subscription, SubscriptionStatus, Suppression
 from outreach.settings import Settings
 from outreach.subscriptions.core import (
     CONSENT_VERSION,
     SignUp,
     city_name,
     city_row,
-    claim_confirmation,
     consent_text,
-    get_or_create_subscriber,
-    is_suppressed,
     mail_confirmation,
     record,
 )
 from outreach.subscriptions.mail import Mailer
 from outreach.tokens import new_salt
+from outreach.validation import email_hash
 
 FIELDS = (
     "email", "company_name", "business_id", "contact_name",
@@ -200,9 +198,17 @@ def import_csv(
         raise SubscriptionError(f"{path}: no such file")
     encoding = detect_encoding(path)
     report = ImportReport(file=path.name, encoding=encoding)
-    detail = f"{path.name}: {note}" if note else path.name
+    batch = _Batch(
+        settings=settings,
+        config=config,
+        city_slug=city_slug,
+        report=report,
+        confirmed=confirmed,
+        detail=f"{path.name}: {note}" if note else path.name,
+        mailer=mailer,
+        now=datetime.now(UTC),
+    )
     seen: dict[bytes, int] = {}
-    now = datetime.now(UTC)
     with path.open(encoding=encoding, newline="") as fh:
         first = fh.readline()
         report.delimiter = sniff_delimiter(first)
@@ -211,26 +217,14 @@ def import_csv(
         reader = csv.reader(fh, delimiter=report.delimiter)
         session = Session(engine, expire_on_commit=False)
         try:
-            city_id = city_row(session, config, city_slug).id
-            pending = 0
+            batch.city_id = city_row(session, config, city_slug).id
             for row in reader:
                 line = reader.line_num + 1
                 if not any(cell.strip() for cell in row):
                     continue
                 values = {name: row[i] for i, name in columns.items() if i < len(row)}
                 try:
-                    signup = SignUp.clean(
-                        config,
-                        city_slug,
-                        email=values.get("email", ""),
-                        topics=_topics(values.get("topics", ""), config, city_slug),
-                        language=values.get("language") or None,
-                        company_name=values.get("company_name"),
-                        business_id=values.get("business_id"),
-                        contact_name=values.get("contact_name"),
-                        size_class=values.get("size_class") or None,
-                        industry_code=values.get("industry_code"),
-                    )
+                    signup = _signup(config, city_slug, values)
                 except SubscriptionError as exc:
                     report.skipped.append((line, str(exc)))
                     continue
@@ -239,15 +233,12 @@ def import_csv(
                     report.skipped.append((line, f"duplicate of line {seen[digest]}"))
                     continue
                 seen[digest] = line
-                _import_row(
-                    session, settings, config, city_slug, city_id, signup, report, line,
-                    confirmed=confirmed, detail=detail, mailer=mailer, now=now,
-                )  # fmt: skip
-                pending += 1
-                if pending >= BATCH:
+                batch.rows.append((line, signup))
+                if len(batch.rows) >= BATCH:
+                    batch.flush(session)
                     session.commit()
                     session.expunge_all()
-                    pending = 0
+            batch.flush(session)
             session.commit()
         except UnicodeDecodeError as exc:
             session.rollback()
@@ -257,77 +248,133 @@ def import_csv(
             raise SubscriptionError(f"{path}: line {reader.line_num}: bad CSV: {exc}") from exc
         finally:
             session.close()
+    report.skipped.sort()
     return report
 
 
-def _import_row(
-    session: Session,
-    settings: Settings,
-    config: Config,
-    city_slug: str,
-    city_id: int,
-    signup: SignUp,
-    report: ImportReport,
-    line: int,
-    *,
-    confirmed: bool,
-    detail: str,
-    mailer: Mailer | None,
-    now: datetime,
-) -> None:
-    reason = is_suppressed(session, signup.email)
-    if reason is not None:
-        report.skipped.append((line, f"address is on the suppression list ({reason})"))
-        return
-    subscriber, created = get_or_create_subscriber(session, signup)
-    changed = _apply(subscriber, signup) and not created
-    sub = session.scalar(
-        select(Subscription).where(
-            Subscription.subscriber_id == subscriber.id, Subscription.city_id == city_id
-        )
+def _signup(config: Config, city_slug: str, values: dict[str, str]) -> SignUp:
+    return SignUp.clean(
+        config,
+        city_slug,
+        email=values.get("email", ""),
+        topics=_topics(values.get("topics", ""), config, city_slug),
+        language=values.get("language") or None,
+        company_name=values.get("company_name"),
+        business_id=values.get("business_id"),
+        contact_name=values.get("contact_name"),
+        size_class=values.get("size_class") or None,
+        industry_code=values.get("industry_code"),
     )
-    if sub is not None:
-        if sub.status in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED):
-            report.skipped.append((line, f"address {sub.status.value}; not re-subscribed"))
+
+
+@dataclass
+class _Batch:
+    """Up to BATCH validated rows, written with a handful of queries."""
+
+    settings: Settings
+    config: Config
+    city_slug: str
+    report: ImportReport
+    confirmed: bool
+    detail: str
+    mailer: Mailer | None
+    now: datetime
+    city_id: int = 0
+    rows: list[tuple[int, SignUp]] = field(default_factory=list)
+
+    def flush(self, session: Session) -> None:
+        if not self.rows:
             return
-        if sorted(sub.topics) != signup.topics:
-            sub.topics = list(signup.topics)
-            changed = True
-        if confirmed and sub.status == SubscriptionStatus.PENDING:
-            _confirm(session, sub, detail, now)
-            changed = True
-        if changed:
-            report.updated += 1
-        else:
-            report.unchanged += 1
-        return
-    sub = Subscription(
-        subscriber_id=subscriber.id,
-        city_id=city_id,
-        topics=list(signup.topics),
-        status=SubscriptionStatus.PENDING,
-        channel="import",
-        token_salt=new_salt(),
-        created_at=now,
-    )
-    session.add(sub)
-    session.flush()
-    session.expire(subscriber, ["subscriptions"])
-    name = city_name(config, city_slug, signup.language)
-    record(session, sub, "given", "import", version=CONSENT_VERSION,
-           text=consent_text(name, signup.language), detail=detail, now=now)  # fmt: skip
-    report.imported += 1
-    if confirmed:
-        _confirm(session, sub, detail, now)
-    elif mailer is not None and claim_confirmation(session, sub, now):
-        mail_confirmation(session, settings, config, sub, mailer, signup.language)
-        report.mailed += 1
+        rows, self.rows = self.rows, []
+        report = self.report
+        emails = [signup.email for _, signup in rows]
+        hashes = [email_hash(e) for e in emails]
+        query = select(Suppression.email_hash, Suppression.reason)
+        suppressed: dict[str, str] = {}
+        for key, reason in session.execute(query.where(Suppression.email_hash.in_(hashes))):
+            suppressed[key] = reason
+        people = {
+            p.email: p
+            for p in session.scalars(select(Subscriber).where(Subscriber.email.in_(emails)))
+        }
+        subs = {
+            s.subscriber_id: s
+            for s in session.scalars(
+                select(Subscription).where(
+                    Subscription.city_id == self.city_id,
+                    Subscription.subscriber_id.in_([p.id for p in people.values()]),
+                )
+            )
+        }
+        fresh: list[tuple[SignUp, Subscriber]] = []
+        for line, signup in rows:
+            reason = suppressed.get(email_hash(signup.email))
+            if reason is not None:
+                report.skipped.append((line, f"address is on the suppression list ({reason})"))
+                continue
+            person = people.get(signup.email)
+            if person is None:
+                person = Subscriber(email=signup.email, language=signup.language)
+                _apply(person, signup)
+                session.add(person)
+                fresh.append((signup, person))
+                continue
+            changed = _apply(person, signup)
+            sub = subs.get(person.id)
+            if sub is None:
+                fresh.append((signup, person))
+                continue
+            if sub.status in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED):
+                report.skipped.append((line, f"address {sub.status.value}; not re-subscribed"))
+                continue
+            if sorted(sub.topics) != signup.topics:
+                sub.topics = list(signup.topics)
+                changed = True
+            if self.confirmed and sub.status == SubscriptionStatus.PENDING:
+                self._confirm(session, sub)
+                changed = True
+            if changed:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        session.flush()
+        mail_now = self.mailer is not None and not self.confirmed
+        created = []
+        for signup, person in fresh:
+            sub = Subscription(
+                subscriber_id=person.id,
+                city_id=self.city_id,
+                topics=list(signup.topics),
+                status=SubscriptionStatus.PENDING,
+                channel="import",
+                token_salt=new_salt(),
+                created_at=self.now,
+                confirmation_sent_at=self.now if mail_now else None,
+            )
+            session.add(sub)
+            created.append((signup, sub))
+        session.flush()
+        for signup, sub in created:
+            name = city_name(self.config, self.city_slug, signup.language)
+            record(session, sub, "given", "import", version=CONSENT_VERSION,
+                   text=consent_text(name, signup.language), detail=self.detail,
+                   now=self.now)  # fmt: skip
+            report.imported += 1
+            if self.confirmed:
+                self._confirm(session, sub)
+            elif self.mailer is not None:
+                sent = mail_confirmation(
+                    session, self.settings, self.config, sub, self.mailer, signup.language,
+                    email=signup.email, city_slug=self.city_slug,
+                )  # fmt: skip
+                report.mailed += int(sent)
+        session.flush()
 
-
-def _confirm(session: Session, sub: Subscription, detail: str, now: datetime) -> None:
-    sub.status = SubscriptionStatus.CONFIRMED
-    sub.confirmed_at = now
-    record(session, sub, "confirmed", "import", version=CONSENT_VERSION, detail=detail, now=now)
+    def _confirm(self, session: Session, sub: Subscription) -> None:
+        sub.status = SubscriptionStatus.CONFIRMED
+        sub.confirmed_at = self.now
+        record(session, sub, "confirmed", "import", version=CONSENT_VERSION, detail=self.detail,
+               now=self.now)  # fmt: skip
 
 
 def safe_cell(value: Any) -> str:

@@ -357,14 +357,22 @@ def mail_confirmation(
     sub: Subscription,
     mailer: Mailer,
     lang: str,
-) -> None:
-    city = config.cities[sub.city.slug]
+    *,
+    email: str | None = None,
+    city_slug: str | None = None,
+) -> bool:
+    """Send the confirmation mail of ``sub``; False (and the claim released) on failure.
+
+    ``email`` and ``city_slug`` spare the lazy loads when the caller knows them.
+    """
+    slug = city_slug or sub.city.slug
+    city = config.cities[slug]
     lang = lang if lang in city.name else city.languages[0]
-    name = city_name(config, sub.city.slug, lang)
+    name = city_name(config, slug, lang)
     topics = [config.topics.get(t, {}).get(lang, t) for t in sub.topics]
     mail = ConfirmationMail(
-        to=sub.subscriber.email,
-        city_slug=sub.city.slug,
+        to=email or sub.subscriber.email,
+        city_slug=slug,
         city_name=name,
         lang=lang,
         confirm_url=link(settings, sub, "confirm"),
@@ -377,6 +385,8 @@ def mail_confirmation(
         # Let a later sign-up try again instead of waiting 24 hours.
         sub.confirmation_sent_at = None
         log.warning("confirmation mail for subscription %s not sent: %s", sub.id, exc)
+        return False
+    return True
 
 
 def confirm(
