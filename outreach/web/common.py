@@ -121,6 +121,7 @@ def render(
     lang: str,
     status: int = 200,
     frameable: bool = False,
+    csrf: bool = True,
 ) -> HTMLResponse:
     """Render a page in ``lang`` with a CSRF token, security headers and no caching."""
     st = state(request)
@@ -146,7 +147,7 @@ def render(
         response.headers[key] = value
     response.headers["Content-Language"] = lang
     response.headers["Vary"] = "Accept-Language, Cookie"
-    if token != cookie:
+    if csrf and token != cookie:
         response.set_cookie(
             CSRF_COOKIE,
             token,

@@ -297,7 +297,7 @@ def unsubscribe_post(
         }
     lang = _lang_for(request, ctx)
     ctx["city_name"] = city_name(st.config, ctx["city"], lang)
-    return render(request, "unsubscribed.html", ctx, lang=lang)
+    return render(request, "unsubscribed.html", ctx, lang=lang, csrf=False)
 
 
 def _preferences_context(request: Request, token: str, lang: str) -> dict[str, Any]:
