@@ -226,11 +226,7 @@ def test_one_click_unsubscribe_urlencoded_and_multipart(
             data={"List-Unsubscribe": "One-Click"},
             follow_redirects=False,
         )
-        assert (
-            first.status_code == 200
-            and "set-cookie" not in {k.lower() for k in first.headers if k.lower() == "set-cookie"}
-            or True
-        )
+        assert first.status_code == 200 and "set-cookie" not in first.headers
         second = mail_client.post(
             f"/unsubscribe/{tokens[1]}",
             files={"List-Unsubscribe": (None, "One-Click")},
