@@ -129,6 +129,6 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
-    app.include_router(public.router)
-    app.include_router(pages.router)
+    app.include_router(public.router, include_in_schema=False)
+    app.include_router(pages.router, include_in_schema=False)
     return app
