@@ -145,8 +145,12 @@ def city_row(session: Session, config: Config, slug: str) -> City:
     if row is None:
         row = City(slug=slug, names=dict(cfg.name), languages=list(cfg.languages))
         row.timezone = cfg.timezone
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:  # created by a concurrent request
+            row = session.scalars(select(City).where(City.slug == slug)).one()
     return row
 
 
