@@ -9,6 +9,7 @@ address and city per 24 hours (an atomic claim on
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -203,6 +204,12 @@ def load_token(session: Session, settings: Settings, token: str, purpose: str) -
     sid = verify_token(settings.secret(), token, purpose, salt_of, max_age=max_age)
     sub = session.get(Subscription, sid)
     if sub is None:
+        raise InvalidTokenError("this link is invalid or has expired")
+    # Accept only the canonical spelling: unpadded base64 lets the MAC's last
+    # character vary in its unused bits, which must not make a second valid link.
+    issued = datetime.fromtimestamp(int(token.split(".")[1], 16), UTC)
+    canonical = make_token(settings.secret(), purpose, sid, sub.token_salt, now=issued)
+    if not hmac.compare_digest(canonical, token):
         raise InvalidTokenError("this link is invalid or has expired")
     return sub
 
