@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from outreach.campaigns import Config
+from outreach.errors import ConfigError
 from outreach.l10n import gettext_for
 from outreach.settings import Settings
 
@@ -41,8 +42,11 @@ def confirmation_subject(city_name: str, lang: str) -> str:
 
 def send_confirmation(settings: Settings, config: Config, mail: ConfirmationMail) -> None:
     """Render and send one confirmation email (render + delivery stages)."""
-    render: Any = importlib.import_module("outreach.render")
-    delivery: Any = importlib.import_module("outreach.delivery")
+    try:
+        render: Any = importlib.import_module("outreach.render")
+        delivery: Any = importlib.import_module("outreach.delivery")
+    except ImportError as exc:
+        raise ConfigError(f"cannot send confirmation mails: {exc}") from exc
     rendered = render.render_email(
         settings,
         config,
