@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     campaigns_dir: Path = Path("campaigns")
     templates_dir: Path = Path("templates")
     var_dir: Path = Path("var")
+    #: Language of the command line's messages; empty: from LANG (fi, sv, else en).
+    cli_language: str = ""
 
     # Fetching sources
     fetch_connect_timeout: float = 5.0

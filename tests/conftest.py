@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from outreach.db import create_db_engine
@@ -76,10 +77,28 @@ def reset_postgres(url: str) -> None:
     eng.dispose()
 
 
-@pytest.fixture
-def pg_url() -> str:
-    """The PostgreSQL test database, emptied; skipped without OUTREACH_TEST_DATABASE_URL."""
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of this test process's own on the PostgreSQL server, dropped at the end.
+
+    Separate databases let several test runs share one server at the same time.
+    """
     if not PG_URL:
         pytest.skip("OUTREACH_TEST_DATABASE_URL is not set; PostgreSQL tests skipped")
-    reset_postgres(PG_URL)
-    return PG_URL
+    base = make_url(PG_URL)
+    name = f"outreach_test_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield base.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_database: str) -> str:
+    """An empty PostgreSQL database; skipped without OUTREACH_TEST_DATABASE_URL."""
+    reset_postgres(pg_database)
+    return pg_database

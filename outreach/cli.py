@@ -1,0 +1,457 @@
+"""The ``outreach`` command: parse, call a stage, print.
+
+Exit status 0 on success, 1 on a user error (one line, no traceback), 2 on
+usage errors (click's own).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+from sqlalchemy.orm import Session
+
+from outreach import __version__
+from outreach.errors import OutreachError
+from outreach.l10n import gettext_for
+from outreach.settings import Settings, get_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def cli_language(settings: Settings | None = None) -> str:
+    chosen = settings.cli_language if settings else ""
+    if not chosen:
+        env = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
+        chosen = (env or "en")[:2].lower()
+    return chosen if chosen in ("fi", "sv", "en") else "en"
+
+
+def _(message: str) -> str:
+    """Translate a message for the person at the terminal."""
+    return gettext_for(cli_language(), "cli", message)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(_("Error: {message}").format(message=message), err=True)
+    sys.exit(1)
+
+
+class App:
+    """Lazily created settings, engine and campaign config for one command."""
+
+    def __init__(self) -> None:
+        self.settings = get_settings()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        from outreach.db import get_engine, session_scope
+
+        with session_scope(get_engine(self.settings)) as session:
+            yield session
+
+    def config(self) -> Any:
+        from outreach import campaigns
+
+        return campaigns.load(self.settings.campaigns_path, self.settings.templates_path)
+
+    def synced(self, session: Session) -> Any:
+        from outreach import campaigns
+
+        config = self.config()
+        campaigns.sync(session, config)
+        return config
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+class Group(click.Group):
+    """Turns OutreachError into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OutreachError as exc:
+            fail(str(exc))
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="outreach")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Climate newsletter and business outreach for cities."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = App()
+
+
+def echo_lines(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line)
+
+
+# -- db ---------------------------------------------------------------------
+
+
+@main.group(cls=Group)
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@pass_app
+def db_upgrade(app: App, revision: str) -> None:
+    """Apply migrations (alembic upgrade)."""
+    from outreach.db import upgrade
+
+    upgrade(app.settings.database_url, revision)
+    click.echo(_("Database is at revision {rev}.").format(rev=revision))
+
+
+# -- campaigns --------------------------------------------------------------
+
+
+@main.group(cls=Group)
+def campaigns() -> None:
+    """Campaign files."""
+
+
+@campaigns.command("validate")
+@pass_app
+def campaigns_validate(app: App) -> None:
+    """Check every campaign file; print every error."""
+    from outreach.campaigns import collect
+
+    config, errors = collect(app.settings.campaigns_path, app.settings.templates_path)
+    if errors:
+        for line in errors:
+            click.echo(line, err=True)
+        sys.exit(1)
+    assert config is not None
+    click.echo(
+        _("{n} cities and {m} campaigns are valid.").format(
+            n=len(config.cities), m=len(config.campaigns)
+        )
+    )
+
+
+@campaigns.command("list")
+@pass_app
+def campaigns_list(app: App) -> None:
+    """List campaigns with their schedule."""
+    config = app.config()
+    for slug, camp in sorted(config.campaigns.items()):
+        when = camp.schedule.cron_kwargs() if camp.schedule else {"send_at": str(camp.send_at)}
+        sched = " ".join(f"{k}={v}" for k, v in when.items())
+        langs = ",".join(camp.languages)
+        click.echo(f"{slug:32} {camp.kind:12} {camp.city:10} {langs:6} {camp.approval:6} {sched}")
+
+
+# -- fetch ------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("campaign", required=False)
+@pass_app
+def fetch(app: App, campaign: str | None) -> None:
+    """Ingest sources now; a line per source."""
+    from outreach.models import SourceStatus
+    from outreach.sources.ingest import ingest
+
+    with app.session() as session:
+        config = app.synced(session)
+        if campaign:
+            config.campaign(campaign)
+        reports = ingest(session, app.settings, config, [campaign] if campaign else None)
+    for r in reports:
+        detail = r.error or r.warning or ""
+        click.echo(
+            f"{r.status.value:12} {r.campaign}/{r.section} {r.source}: "
+            + _("{new} new, {updated} updated").format(new=r.new, updated=r.updated)
+            + (f" ({detail})" if detail else "")
+        )
+    if reports and all(r.status == SourceStatus.ERROR for r in reports):
+        fail(_("every source failed"))
+
+
+# -- issues -----------------------------------------------------------------
+
+
+@main.group(cls=Group)
+def issue() -> None:
+    """Build, preview, approve and send issues."""
+
+
+@issue.command("build")
+@click.argument("campaign")
+@click.option("--period", help="YYYY-MM (default: this month in the city's timezone)")
+@pass_app
+def issue_build(app: App, campaign: str, period: str | None) -> None:
+    """Assemble an issue from the content at hand."""
+    from outreach.issues import build_issue
+    from outreach.models import IssueStatus
+
+    with app.session() as session:
+        config = app.synced(session)
+        result = build_issue(session, app.settings, config, campaign, period=period)
+    if result.issue is None:
+        click.echo(_("No issue built: {reason}").format(reason=result.skipped))
+        return
+    if result.created:
+        verb = _("Built")
+    elif result.issue.status == IssueStatus.DRAFT:
+        verb = _("Rebuilt")
+    else:
+        verb = _("Kept (already past draft)")
+    click.echo(
+        _("{verb} issue {id} ({slug}/{period}, {status}) with {n} items.").format(
+            verb=verb,
+            id=result.issue.id,
+            slug=campaign,
+            period=result.issue.period,
+            status=result.issue.status.value,
+            n=result.items,
+        )
+    )
+
+
+@issue.command("preview")
+@click.argument("ref")
+@click.option("--lang", help="Language (default: the campaign's first).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--text", is_flag=True, help="The plain-text part instead of HTML.")
+@pass_app
+def issue_preview(app: App, ref: str, lang: str | None, out: Path | None, text: bool) -> None:
+    """Write what a subscriber would get."""
+    from outreach.issues import get_issue
+    from outreach.render import preview
+
+    with app.session() as session:
+        config = app.synced(session)
+        iss = get_issue(session, ref)
+        camp = config.campaign(iss.campaign.slug)
+        lang = lang or camp.languages[0]
+        if lang not in camp.languages:
+            fail(_("{lang} is not a language of {slug}").format(lang=lang, slug=camp.slug))
+        body = preview(app.settings, config, iss, lang, text=text)
+    if out is None:
+        click.echo(body)
+    else:
+        out.write_text(body, encoding="utf-8")
+        click.echo(_("Wrote {path}").format(path=out))
+
+
+@issue.command("approve")
+@click.argument("ref")
+@click.option("--by", default=lambda: os.environ.get("USER", "staff"), show_default="$USER")
+@pass_app
+def issue_approve(app: App, ref: str, by: str) -> None:
+    """Approve a draft for sending."""
+    from outreach.issues import approve_issue, get_issue
+
+    with app.session() as session:
+        iss = approve_issue(session, get_issue(session, ref).id, by=by)
+        click.echo(_("Issue {id} approved by {by}.").format(id=iss.id, by=by))
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    """A progress bar on a terminal, plain log lines elsewhere."""
+    if sys.stderr.isatty():
+        state: dict[str, Any] = {}
+
+        def bar(done: int, total: int) -> None:
+            if "bar" not in state:
+                state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
+                state["bar"].__enter__()
+                state["done"] = 0
+            state["bar"].update(done - state["done"])
+            state["done"] = done
+            if done >= total:
+                state["bar"].__exit__(None, None, None)
+
+        return bar
+    log = logging.getLogger("outreach.send")
+    last = {"pct": -10}
+
+    def lines(done: int, total: int) -> None:
+        pct = 100 * done // max(total, 1)
+        if pct >= last["pct"] + 10 or done >= total:
+            last["pct"] = pct
+            log.info("%s: %d/%d (%d%%)", label, done, total, pct)
+
+    return lines
+
+
+@issue.command("send")
+@click.argument("ref")
+@click.option("--dry-run", is_flag=True, help="Everything but handing mail to the backend.")
+@click.option("--test-to", "test_to", multiple=True, help="Send a [TEST] copy only.")
+@click.option("--lang", help="Language of the test copy.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Parallel connections.")
+@pass_app
+def issue_send(
+    app: App,
+    ref: str,
+    dry_run: bool,
+    test_to: tuple[str, ...],
+    lang: str | None,
+    workers: int | None,
+) -> None:
+    """Send an approved issue to its audience (or a test copy)."""
+    from outreach.delivery import enqueue_issue, send_issue, send_test
+    from outreach.issues import get_issue
+
+    with app.session() as session:
+        config = app.synced(session)
+        iss = get_issue(session, ref)
+        if test_to:
+            camp = config.campaign(iss.campaign.slug)
+            results = send_test(app.settings, config, iss, lang or camp.languages[0], list(test_to))
+            for to, res in zip(test_to, results, strict=True):
+                click.echo(f"{res.status:10} {to} {res.reply or ''}".rstrip())
+            return
+        queued = enqueue_issue(session, app.settings, config, iss) if not dry_run else 0
+        issue_id = iss.id
+    if not dry_run:
+        click.echo(_("{n} recipients queued.").format(n=queued))
+    report = send_issue(
+        app.settings,
+        config,
+        issue_id,
+        workers=workers or app.settings.send_workers,
+        dry_run=dry_run,
+        progress=_progress(_("Sending")),
+    )
+    echo_lines(report.lines())
+
+
+@issue.command("list")
+@click.option("--campaign")
+@pass_app
+def issue_list(app: App, campaign: str | None) -> None:
+    """Issues with their status and delivery counts."""
+    from outreach.delivery import issue_counts
+    from outreach.issues import list_issues
+
+    with app.session() as session:
+        for iss in list_issues(session, campaign):
+            counts = issue_counts(session, iss.id)
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
+            click.echo(
+                f"{iss.id:5} {iss.campaign.slug:32} {iss.period:10} {iss.status.value:10} {shown}"
+            )
+
+
+@issue.command("show")
+@click.argument("ref")
+@pass_app
+def issue_show(app: App, ref: str) -> None:
+    """Status, counts per delivery status and each failure's reason."""
+    from outreach.delivery import failures, issue_counts
+    from outreach.issues import get_issue
+
+    with app.session() as session:
+        iss = get_issue(session, ref)
+        click.echo(f"issue {iss.id}: {iss.campaign.slug} {iss.period} [{iss.status.value}]")
+        click.echo(f"  built {iss.built_at:%Y-%m-%d %H:%M} UTC")
+        if iss.approved_at:
+            click.echo(f"  approved {iss.approved_at:%Y-%m-%d %H:%M} UTC by {iss.approved_by}")
+        if iss.sent_at:
+            click.echo(f"  sent {iss.sent_at:%Y-%m-%d %H:%M} UTC")
+        for status, n in sorted(issue_counts(session, iss.id).items()):
+            click.echo(f"  {status:10} {n}")
+        for email, reason in failures(session, iss.id):
+            click.echo(f"  failed {email}: {reason}")
+
+
+def _issue_control(name: str, help_text: str) -> None:
+    @issue.command(name, help=help_text)
+    @click.argument("ref")
+    @pass_app
+    def command(app: App, ref: str) -> None:
+        from outreach import delivery
+        from outreach.issues import get_issue
+
+        with app.session() as session:
+            iss = get_issue(session, ref)
+            getattr(delivery, f"{name}_issue")(session, iss.id)
+            click.echo(f"issue {iss.id}: {name}")
+
+
+_issue_control("pause", "Pause an issue's send.")
+_issue_control("resume", "Resume a paused send.")
+_issue_control("cancel", "Cancel an issue's send; unsent deliveries are cancelled.")
+
+
+# -- scheduler, web ---------------------------------------------------------
+
+
+@main.command("run-due")
+@pass_app
+def run_due_cmd(app: App) -> None:
+    """One pass of everything due (for system cron)."""
+    from outreach.scheduler import run_due
+
+    for outcome in run_due(app.settings):
+        echo_lines(outcome.lines())
+
+
+@main.command()
+@pass_app
+def status(app: App) -> None:
+    """Next runs, last results, issues awaiting approval, sends, sources in error."""
+    from outreach.scheduler import status as scheduler_status
+
+    echo_lines(scheduler_status(app.settings).lines())
+
+
+@main.command()
+@click.option("--web", is_flag=True, help="Also serve the web app in this process.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@pass_app
+def daemon(app: App, web: bool, host: str, port: int) -> None:
+    """Scheduler and send workers (and the web app with --web)."""
+    from outreach.scheduler import daemon as run_daemon
+
+    sys.exit(run_daemon(app.settings, web=web, host=host, port=port))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@pass_app
+def serve(app: App, host: str, port: int) -> None:
+    """The web app only (uvicorn)."""
+    import uvicorn
+
+    from outreach.web import create_app
+
+    uvicorn.run(create_app(app.settings), host=host, port=port, proxy_headers=True)
+
+
+@main.command()
+@click.option("--clean", is_flag=True, help="Start from an empty var/ database and outbox.")
+@pass_app
+def demo(app: App, clean: bool) -> None:
+    """The whole pipeline on the embedded defaults and the bundled examples."""
+    from outreach.demo import run_demo
+
+    echo_lines(run_demo(app.settings, clean=clean, echo=click.echo))
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str)

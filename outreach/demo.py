@@ -1,0 +1,133 @@
+"""``outreach demo``: the whole pipeline on the embedded defaults.
+
+Migrates the SQLite database under ``var/``, loads ``campaigns/``, adds the
+example subscribers and stories, ingests the bundled example content in
+``examples/`` in place of the campaigns' real URLs, builds, approves and renders
+this period's issue of every newsletter, and sends it through the configured
+mail backend (by default one ``.eml`` per message in ``var/outbox/``). A second
+run finds everything already sent and sends nothing twice.
+
+The demo runs on a fixed clock, the date the examples were written for, so it
+shows the same newsletter whatever day it is run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import yaml
+from sqlalchemy import select
+
+from outreach import campaigns
+from outreach.db import dispose_engines, get_engine, session_scope, upgrade
+from outreach.errors import OutreachError
+from outreach.models import IssueStatus, Story, StoryStatus
+from outreach.settings import SOURCE_ROOT, Settings
+
+DEMO_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Europe/Helsinki"))
+EXAMPLES = SOURCE_ROOT / "examples"
+
+
+def _local_files() -> dict[str, Path]:
+    mapping = yaml.safe_load((EXAMPLES / "sources.yaml").read_text(encoding="utf-8"))
+    return {url: EXAMPLES / rel for url, rel in mapping.items()}
+
+
+def _clean(settings: Settings) -> None:
+    dispose_engines()
+    url = settings.database_url
+    if url.startswith("sqlite:///"):
+        db_path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    if settings.mail_url.startswith("file://"):
+        shutil.rmtree(settings.mail_url.removeprefix("file://"), ignore_errors=True)
+
+
+def run_demo(
+    settings: Settings, *, clean: bool = False, echo: Callable[[str], None] = print
+) -> list[str]:
+    """Run the demo; prints progress through ``echo`` and returns the summary lines."""
+    from outreach.delivery import enqueue_issue, send_issue
+    from outreach.issues import approve_issue, build_issue
+    from outreach.render import preview
+    from outreach.sources.fetch import Fetcher
+    from outreach.sources.ingest import ingest
+    from outreach.sources.stories import add_story_from_markdown, decide_story
+    from outreach.subscribers_io import import_csv
+
+    if clean:
+        _clean(settings)
+    upgrade(settings.database_url)
+    echo(f"database: {settings.database_url} (migrated)")
+    engine = get_engine(settings)
+    config = campaigns.load(settings.campaigns_path, settings.templates_path)
+    echo(f"campaigns: {len(config.cities)} cities, {len(config.campaigns)} campaigns loaded")
+
+    with session_scope(engine) as session:
+        campaigns.sync(session, config)
+    for city in config.cities:
+        csv_path = EXAMPLES / "subscribers" / f"{city}.csv"
+        if csv_path.exists():
+            with session_scope(engine) as session:
+                report = import_csv(
+                    session,
+                    settings,
+                    config,
+                    csv_path,
+                    city=city,
+                    confirmed=True,
+                    consent_note="Demo data: example subscribers that consented in the demo",
+                    send_confirmations=False,
+                )
+            echo(f"subscribers ({city}): {report.summary()}")
+    with session_scope(engine) as session:
+        known = {(s.city.slug, s.title) for s in session.scalars(select(Story))}
+        added = 0
+        for path in sorted((EXAMPLES / "stories").glob("*.md")):
+            city = path.name.split("-", 1)[0]
+            story = add_story_from_markdown(session, path, city, skip_existing=known)
+            if story is not None and story.status == StoryStatus.SUBMITTED:
+                decide_story(session, story.id, approve=True, by="demo")
+                added += 1
+        echo(f"stories: {added} added and approved")
+
+    fetcher = Fetcher(settings, local_files=_local_files())
+    with session_scope(engine) as session:
+        reports = ingest(session, settings, config, now=DEMO_NOW, fetcher=fetcher)
+    for r in reports:
+        echo(f"fetch {r.status.value:12} {r.source}: {r.new} new, {r.updated} updated")
+
+    summary: list[str] = []
+    preview_dir = settings.var_dir / "previews"
+    preview_dir.mkdir(parents=True, exist_ok=True)
+    for slug, camp in sorted(config.campaigns.items()):
+        if camp.kind != "newsletter":
+            continue
+        with session_scope(engine) as session:
+            result = build_issue(session, settings, config, slug, now=DEMO_NOW)
+            issue = result.issue
+            if issue is None:
+                summary.append(f"{slug}: no issue ({result.skipped})")
+                continue
+            if issue.status == IssueStatus.DRAFT:
+                issue = approve_issue(session, issue.id, by="demo", now=DEMO_NOW)
+            for lang in camp.languages:
+                path = preview_dir / f"{slug}-{issue.period}-{lang}.html"
+                path.write_text(preview(settings, config, issue, lang, text=False), "utf-8")
+                summary.append(f"{slug}: preview ({lang}) {path}")
+            queued = 0
+            if issue.status == IssueStatus.APPROVED:
+                queued = enqueue_issue(session, settings, config, issue)
+            issue_id = issue.id
+        report = send_issue(settings, config, issue_id, workers=2)
+        summary.append(f"{slug}: issue {issue_id}, {queued} queued, {report.summary()}")
+    summary.append(f"mail: {settings.mail_url}")
+    return summary
+
+
+__all__ = ["DEMO_NOW", "OutreachError", "run_demo"]

@@ -1,0 +1,326 @@
+"""Issues: assembly from content items, the content snapshot, and the state machine.
+
+An issue moves ``draft → approved → sending → sent`` (or ``failed``); a send
+can be ``paused`` and resumed, and an approved, sending or paused issue can be
+``cancelled``. A draft can be rebuilt with fresh content as often as staff
+like: rebuilding releases the items it held and claims them again. Once
+approved, an issue and its snapshot never change: building its period again
+returns it untouched (``created`` False), so re-runs are harmless.
+
+Building claims the chosen items (``ContentItem.issue_id``), so an item goes
+out in one issue only. News are those since the content cut-off of the
+campaign's last sent issue (its ``built_at``); the first issue looks back each
+section's ``window_days``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import AnnouncementCampaign, Config, NewsletterCampaign, sync
+from outreach.errors import IssueError
+from outreach.issues import selection as pick
+from outreach.issues.snapshot import (
+    SNAPSHOT_VERSION,
+    body_html,
+    city_snapshot,
+    local,
+    section_snapshot,
+    texts,
+)
+from outreach.models import Campaign, ContentItem, Issue, IssueStatus, SourceState
+from outreach.settings import Settings
+from outreach.sources.registry import build_source
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "TRANSITIONS",
+    "BuildResult",
+    "approve_issue",
+    "build_issue",
+    "default_period",
+    "get_issue",
+    "list_issues",
+    "set_status",
+]
+
+S = IssueStatus
+PERIOD_RE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
+TRANSITIONS: dict[IssueStatus, frozenset[IssueStatus]] = {
+    S.DRAFT: frozenset({S.APPROVED}),
+    S.APPROVED: frozenset({S.SENDING, S.CANCELLED}),
+    S.SENDING: frozenset({S.SENT, S.FAILED, S.PAUSED, S.CANCELLED}),
+    S.PAUSED: frozenset({S.SENDING, S.CANCELLED}),
+    S.SENT: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+
+@dataclass
+class BuildResult:
+    issue: Issue | None
+    created: bool
+    skipped: str | None  # why no issue was made, or None
+    items: int
+
+
+def _now(now: datetime | None) -> datetime:
+    if now is None:
+        return datetime.now(UTC)
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return now
+
+
+def default_period(
+    campaign: NewsletterCampaign | AnnouncementCampaign, timezone: str, now: datetime
+) -> str:
+    """``YYYY-MM`` for a newsletter; an announcement: ``YYYY``, or its send date."""
+    from zoneinfo import ZoneInfo
+
+    local = now.astimezone(ZoneInfo(timezone))
+    if isinstance(campaign, AnnouncementCampaign):
+        if campaign.send_at is not None:
+            send_at = campaign.send_at
+            if send_at.tzinfo is not None:
+                send_at = send_at.astimezone(ZoneInfo(timezone))
+            return send_at.strftime("%Y-%m-%d")
+        return f"{local.year:04d}"
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def set_status(
+    session: Session, issue: Issue, new_status: IssueStatus, message: str | None = None
+) -> Issue:
+    """Move ``issue`` to ``new_status`` if the state machine allows it."""
+    new_status = IssueStatus(new_status)
+    if new_status not in TRANSITIONS[issue.status]:
+        allowed = ", ".join(sorted(TRANSITIONS[issue.status])) or "none (it is final)"
+        raise IssueError(
+            f"issue {issue.id} is {issue.status}; it cannot become {new_status} "
+            f"(allowed next: {allowed})"
+        )
+    now = datetime.now(UTC)
+    issue.status = new_status
+    if new_status == S.SENDING and issue.send_started_at is None:
+        issue.send_started_at = now
+    if new_status == S.SENT:
+        issue.sent_at = now
+    if message is not None:
+        issue.status_message = message
+    session.flush()
+    return issue
+
+
+def approve_issue(
+    session: Session, issue_id: int, *, by: str, now: datetime | None = None
+) -> Issue:
+    """Approve a draft; records who and when. An approved issue is immutable."""
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        raise IssueError(f"no issue {issue_id}; run `outreach issue list` to see the ids")
+    if not by.strip():
+        raise IssueError("approving needs the approver's name")
+    set_status(session, issue, S.APPROVED)
+    issue.approved_by = by.strip()[:100]
+    issue.approved_at = _now(now)
+    session.flush()
+    return issue
+
+
+def get_issue(session: Session, ref: str) -> Issue:
+    """An issue by numeric id or by ``<campaign-slug>/<period>``."""
+    ref = ref.strip()
+    issue: Issue | None = None
+    if ref.isdigit():
+        issue = session.get(Issue, int(ref))
+    elif "/" in ref:
+        slug, _, period = ref.partition("/")
+        issue = session.scalar(
+            select(Issue).join(Campaign).where(Campaign.slug == slug, Issue.period == period)
+        )
+    if issue is None:
+        raise IssueError(
+            f"no issue {ref!r}: give its id or <campaign>/<period> "
+            "(e.g. vantaa-monthly/2026-12); `outreach issue list` shows them"
+        )
+    return issue
+
+
+def list_issues(session: Session, campaign: str | None = None) -> list[Issue]:
+    """Issues, newest first; optionally of one campaign."""
+    query = select(Issue).join(Campaign).order_by(Issue.id.desc())
+    if campaign is not None:
+        query = query.where(Campaign.slug == campaign)
+    return list(session.scalars(query))
+
+
+def _campaign_row(session: Session, config: Config, slug: str) -> Campaign:
+    row = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if row is None:
+        row = sync(session, config)[slug]
+    return row
+
+
+def _source_ids(session: Session, sources: list[Any]) -> list[int]:
+    keys = [build_source(src.type, src.options()).key for src in sources]
+    return list(session.scalars(select(SourceState.id).where(SourceState.key.in_(keys))))
+
+
+def _news_since(session: Session, campaign_id: int, exclude: int | None) -> datetime | None:
+    query = select(func.max(Issue.built_at)).where(
+        Issue.campaign_id == campaign_id, Issue.status == S.SENT
+    )
+    if exclude is not None:
+        query = query.where(Issue.id != exclude)
+    return session.scalar(query)
+
+
+def _assemble(
+    session: Session,
+    config: Config,
+    campaign: NewsletterCampaign,
+    row: Campaign,
+    issue_id: int | None,
+    now: datetime,
+) -> tuple[dict[str, list[dict[str, Any]]], set[int]]:
+    """Sections per language, and the ids of every chosen item."""
+    city = config.city_of(campaign)
+    window = pick.Window(now=now, news_since=_news_since(session, row.id, issue_id))
+    free = (ContentItem.issue_id.is_(None)) | (ContentItem.issue_id == issue_id)
+    sections: dict[str, list[dict[str, Any]]] = {lang: [] for lang in campaign.languages}
+    chosen: set[int] = set()
+    for section in campaign.sections:
+        ids = _source_ids(session, section.sources)
+        rows = (
+            list(session.scalars(select(ContentItem).where(ContentItem.source_id.in_(ids), free)))
+            if ids
+            else []
+        )
+        ordered = pick.candidates(rows, section, window)
+        for lang in campaign.languages:
+            picked = pick.for_language(
+                ordered, section, lang, campaign.fallback_language, city.languages[0]
+            )
+            chosen.update(p.item.id for p in picked)
+            sections[lang].append(section_snapshot(section, lang, picked))
+    return sections, chosen
+
+
+def _snapshot(
+    config: Config,
+    campaign: NewsletterCampaign | AnnouncementCampaign,
+    period: str,
+    number: int,
+    now: datetime,
+    sections: dict[str, list[dict[str, Any]]] | None,
+) -> dict[str, Any]:
+    city = config.city_of(campaign)
+    languages: dict[str, Any] = {}
+    for lang in campaign.languages:
+        entry: dict[str, Any] = {
+            **texts(campaign, city, lang, period, number),
+            "city": city_snapshot(city, lang),
+            "title": local(campaign.title, lang) if lang in campaign.title else "",
+        }
+        if isinstance(campaign, AnnouncementCampaign):
+            markdown = config.bodies.get((campaign.slug, lang), "")
+            entry["body_markdown"] = markdown
+            entry["body_html"] = body_html(markdown)
+            entry["sections"] = []
+        else:
+            intro = campaign.intro.get(lang) if lang in campaign.intro else None
+            entry["intro"] = intro or ""
+            entry["sections"] = (sections or {}).get(lang, [])
+        languages[lang] = entry
+    return {
+        "version": SNAPSHOT_VERSION,
+        "kind": campaign.kind,
+        "campaign": campaign.slug,
+        "city": campaign.city,
+        "template": campaign.template,
+        "period": period,
+        "number": number,
+        "built_at": now.isoformat(),
+        "languages": languages,
+    }
+
+
+def build_issue(
+    session: Session,
+    settings: Settings,
+    config: Config,
+    slug: str,
+    *,
+    period: str | None = None,
+    now: datetime | None = None,
+) -> BuildResult:
+    """Build (or rebuild the draft of) ``slug``'s issue for ``period``."""
+    del settings  # part of the stage signature; nothing in it is needed to assemble
+    now = _now(now)
+    campaign = config.campaign(slug)
+    city = config.city_of(campaign)
+    row = _campaign_row(session, config, slug)
+    period = period or default_period(campaign, city.timezone, now)
+    if not PERIOD_RE.fullmatch(period):
+        raise IssueError(f"period {period!r}: expected YYYY-MM (or YYYY, YYYY-MM-DD)")
+    issue = session.scalar(select(Issue).where(Issue.campaign_id == row.id, Issue.period == period))
+    if issue is not None and issue.status != S.DRAFT:
+        # Immutable once approved: building again (a re-run of the demo or of a
+        # schedule) hands back the issue as it is, its content untouched.
+        held = session.scalar(
+            select(func.count(ContentItem.id)).where(ContentItem.issue_id == issue.id)
+        )
+        log.info("%s/%s: issue %s is %s; left as it is", slug, period, issue.id, issue.status)
+        return BuildResult(issue=issue, created=False, skipped=None, items=int(held or 0))
+    issue_id = issue.id if issue is not None else None
+
+    chosen: set[int] = set()
+    sections = None
+    if isinstance(campaign, NewsletterCampaign):
+        sections, chosen = _assemble(session, config, campaign, row, issue_id, now)
+        if not chosen and campaign.when_empty == "skip":
+            reason = f"{slug}/{period}: no new items, so no issue (when_empty: skip)"
+            if issue is not None:
+                _release(session, issue.id)
+                session.delete(issue)
+                session.flush()
+            log.info("%s", reason)
+            return BuildResult(issue=None, created=False, skipped=reason, items=0)
+
+    created = issue is None
+    if issue is None:
+        earlier = session.scalar(select(func.count(Issue.id)).where(Issue.campaign_id == row.id))
+        number = int(earlier or 0) + 1
+        issue = Issue(campaign_id=row.id, period=period, status=S.DRAFT, snapshot={})
+        session.add(issue)
+        session.flush()
+    else:
+        number = int(issue.snapshot.get("number") or 1)
+        _release(session, issue.id)
+    issue.snapshot = _snapshot(config, campaign, period, number, now, sections)
+    issue.built_at = now
+    if chosen:
+        session.execute(
+            update(ContentItem).where(ContentItem.id.in_(chosen)).values(issue_id=issue.id)
+        )
+    session.flush()
+    log.info("%s/%s: issue %s built with %d items", slug, period, issue.id, len(chosen))
+    if campaign.approval == "auto":
+        approve_issue(session, issue.id, by="auto", now=now)
+    return BuildResult(issue=issue, created=created, skipped=None, items=len(chosen))
+
+
+def _release(session: Session, issue_id: int) -> None:
+    session.execute(
+        update(ContentItem).where(ContentItem.issue_id == issue_id).values(issue_id=None)
+    )

@@ -1,0 +1,131 @@
+"""The content snapshot of an issue: everything rendering needs, per language.
+
+Rendering reads only the snapshot, so an issue renders the same way after its
+items, its campaign file or its city's branding change. Values are JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import nh3
+from markdown_it import MarkdownIt
+
+from outreach.campaigns import AnnouncementCampaign, CityConfig, NewsletterCampaign, Section
+from outreach.issues.selection import Picked
+from outreach.l10n import period_label
+from outreach.models import ContentItem
+from outreach.sandbox import render_text
+
+SNAPSHOT_VERSION = 1
+
+#: What an announcement body may keep after Markdown rendering.
+BODY_TAGS = frozenset(
+    {"p", "h1", "h2", "h3", "ul", "ol", "li", "strong", "em", "a", "br", "blockquote"}
+)
+BODY_URL_SCHEMES = frozenset({"http", "https", "mailto"})
+
+_markdown = MarkdownIt("commonmark", {"html": True})
+
+
+def body_html(markdown: str) -> str:
+    """Markdown to HTML, sanitised to :data:`BODY_TAGS` and http(s)/mailto links."""
+    html = _markdown.render(markdown)
+    return nh3.clean(
+        html,
+        tags=set(BODY_TAGS),
+        attributes={"a": {"href"}},
+        url_schemes=set(BODY_URL_SCHEMES),
+        link_rel=None,
+    ).strip()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def item_snapshot(picked: Picked, lang: str) -> dict[str, Any]:
+    item: ContentItem = picked.item
+    title, summary, shown_lang = item.title, item.summary, item.language
+    variant = (item.translations or {}).get(lang)
+    if isinstance(variant, dict) and variant.get("title"):
+        title = str(variant["title"])
+        summary = str(variant.get("summary") or "")
+        shown_lang = lang
+    return {
+        "id": item.id,
+        "kind": item.kind,
+        "title": title,
+        "summary": summary,
+        "language": shown_lang,
+        "fallback": picked.fallback,
+        "url": item.url,
+        "image_url": item.image_url,
+        "published_at": _iso(item.published_at),
+        "starts_at": _iso(item.starts_at),
+        "ends_at": _iso(item.ends_at),
+        "all_day": item.all_day,
+        "location": item.location,
+        "online_url": item.online_url,
+        "is_online": item.is_online,
+        "price": item.price,
+        "event_status": item.event_status,
+    }
+
+
+def local(values: Mapping[Any, str], lang: str) -> str:
+    """The ``lang`` text of a per-language mapping, else its first text, else ''."""
+    return values.get(lang) or next(iter(values.values()), "")
+
+
+def city_snapshot(city: CityConfig, lang: str) -> dict[str, Any]:
+    def text(values: Mapping[Any, str]) -> str:
+        return local(values, lang)
+
+    return {
+        "slug": city.slug,
+        "name": text(city.name),
+        "timezone": city.timezone,
+        "sender_name": text(city.sender.name),
+        "sender_address": city.sender.address,
+        "reply_to": city.sender.reply_to,
+        "postal_address": text(city.footer.address),
+        "website": city.footer.website,
+        "color": city.branding.color,
+        "logo_url": city.branding.logo_url,
+        "logo_width": city.branding.logo_width,
+        "logo_height": city.branding.logo_height,
+    }
+
+
+def texts(
+    campaign: NewsletterCampaign | AnnouncementCampaign,
+    city: CityConfig,
+    lang: str,
+    period: str,
+    number: int,
+) -> dict[str, str]:
+    """Subject, preheader and period label, rendered from the staff's templates."""
+    label = period_label(period, lang)
+    context = {
+        "issue": {"period_label": label, "number": number, "period": period},
+        "city": {"name": local(city.name, lang)},
+    }
+    preheader = local(campaign.preheader, lang) if lang in campaign.preheader else ""
+    return {
+        "period_label": label,
+        "subject": render_text(local(campaign.subject, lang), context),
+        "preheader": render_text(preheader, context) if preheader else "",
+    }
+
+
+def section_snapshot(section: Section, lang: str, picked: list[Picked]) -> dict[str, Any]:
+    return {
+        "id": section.id,
+        "kind": section.kind,
+        "title": local(section.title, lang),
+        "intro": local(section.intro, lang) if lang in section.intro else "",
+        "entries": [item_snapshot(p, lang) for p in picked],
+    }

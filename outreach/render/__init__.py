@@ -1,0 +1,229 @@
+"""Rendering: an issue's snapshot to an HTML and a plain-text email, per language.
+
+``render_issue`` runs the templates and the CSS inliner once per issue and
+language. What differs per recipient is never rendered: the output carries the
+literal placeholders :data:`UNSUBSCRIBE_URL`, :data:`PREFERENCES_URL` and
+:data:`CONTACT_NAME`, which the delivery stage substitutes for each recipient
+(HTML-escaped in the HTML part) — see :func:`personalise`.
+"""
+
+from __future__ import annotations
+
+import html as htmllib
+from dataclasses import dataclass
+from typing import Any
+
+import nh3
+
+from outreach.campaigns import Config
+from outreach.errors import RenderError
+from outreach.issues.snapshot import BODY_TAGS, BODY_URL_SCHEMES, city_snapshot
+from outreach.models import Issue
+from outreach.render.env import get_template, render_template
+from outreach.render.inline import inline_css
+from outreach.settings import Settings
+
+__all__ = [
+    "CONTACT_NAME",
+    "HTML_LIMIT",
+    "PLACEHOLDERS",
+    "PREFERENCES_URL",
+    "UNSUBSCRIBE_URL",
+    "RenderedMessage",
+    "personalise",
+    "preview",
+    "render_email",
+    "render_issue",
+    "render_web_version",
+]
+
+UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
+PREFERENCES_URL = "@@PREFERENCES_URL@@"
+CONTACT_NAME = "@@CONTACT_NAME@@"
+PLACEHOLDERS = (UNSUBSCRIBE_URL, PREFERENCES_URL, CONTACT_NAME)
+
+#: Gmail clips messages over 102 KB; keep 2 KB for the per-recipient values.
+HTML_LIMIT = 100 * 1024
+
+EXAMPLE_NAMES = {"fi": "Maija Meikäläinen", "sv": "Maja Mellström", "en": "Alex Example"}
+
+
+@dataclass(frozen=True)
+class RenderedMessage:
+    lang: str
+    subject: str
+    preheader: str
+    html: str
+    text: str
+    web_url: str | None
+
+
+def _language(issue: Issue, lang: str | None) -> tuple[dict[str, Any], str]:
+    snapshot = issue.snapshot or {}
+    languages: dict[str, Any] = snapshot.get("languages") or {}
+    if not languages:
+        raise RenderError(f"issue {issue.id} has no content yet; build it first")
+    lang = lang or next(iter(languages))
+    if lang not in languages:
+        raise RenderError(
+            f"issue {issue.id} has no {lang!r} version (it has: {', '.join(languages)})"
+        )
+    return languages[lang], lang
+
+
+def _issue_context(
+    settings: Settings, issue: Issue, lang: str, data: dict[str, Any], *, personal: bool
+) -> dict[str, Any]:
+    snapshot = issue.snapshot
+    city = data["city"]
+    web_url = f"{settings.base_url_clean}/{snapshot['city']}/archive/{issue.id}"
+    body = data.get("body_html") or ""
+    if body:  # sanitised when built; again here, in case the stored snapshot was edited
+        body = nh3.clean(
+            body,
+            tags=set(BODY_TAGS),
+            attributes={"a": {"href"}},
+            url_schemes=set(BODY_URL_SCHEMES),
+            link_rel=None,
+        )
+    return {
+        "lang": lang,
+        "tz": city["timezone"],
+        "city": city,
+        "kind": snapshot["kind"],
+        "subject": data["subject"],
+        "preheader": data["preheader"],
+        "title": data.get("title") or data["subject"],
+        "period_label": data["period_label"],
+        "number": snapshot["number"],
+        "intro": data.get("intro") or "",
+        "sections": data.get("sections") or [],
+        "body_html": body,
+        "body_markdown": data.get("body_markdown") or "",
+        "web_url": web_url if personal else None,
+        "personal": personal,
+        "unsubscribe_url": UNSUBSCRIBE_URL,
+        "preferences_url": PREFERENCES_URL,
+        "contact_name": CONTACT_NAME,
+    }
+
+
+def _render_pair(
+    settings: Settings, city: str, lang: str, template: str, context: dict[str, Any]
+) -> tuple[str, str]:
+    root = settings.templates_path
+    html = render_template(get_template(root, city, lang, f"{template}.html"), context)
+    text = render_template(get_template(root, city, lang, f"{template}.txt"), context)
+    html = inline_css(html)
+    size = len(html.encode("utf-8"))
+    if size > HTML_LIMIT:
+        raise RenderError(
+            f"the {lang} HTML is {size // 1024} KB, over the {HTML_LIMIT // 1024} KB that "
+            "Gmail shows unclipped; lower max_items or shorten the texts"
+        )
+    return html, _tidy_text(text)
+
+
+def _tidy_text(text: str) -> str:
+    """Trailing spaces off, at most one blank line in a row."""
+    lines = [line.rstrip() for line in text.splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip() + "\n"
+
+
+def render_issue(settings: Settings, config: Config, issue: Issue, lang: str) -> RenderedMessage:
+    """The issue in ``lang``, with per-recipient placeholders, CSS inlined."""
+    del config  # the snapshot holds everything, so re-rendering gives the same result
+    data, lang = _language(issue, lang)
+    context = _issue_context(settings, issue, lang, data, personal=True)
+    html, text = _render_pair(
+        settings, issue.snapshot["city"], lang, issue.snapshot["template"], context
+    )
+    return RenderedMessage(
+        lang=lang,
+        subject=data["subject"],
+        preheader=data["preheader"],
+        html=html,
+        text=text,
+        web_url=context["web_url"] or _web_url(settings, issue),
+    )
+
+
+def _web_url(settings: Settings, issue: Issue) -> str:
+    return f"{settings.base_url_clean}/{issue.snapshot['city']}/archive/{issue.id}"
+
+
+def render_web_version(settings: Settings, config: Config, issue: Issue, lang: str) -> str:
+    """The public archive page of the issue: no per-recipient links or names."""
+    del config
+    data, lang = _language(issue, lang)
+    context = _issue_context(settings, issue, lang, data, personal=False)
+    root = settings.templates_path
+    template = get_template(
+        root, issue.snapshot["city"], lang, f"{issue.snapshot['template']}.html"
+    )
+    html = inline_css(render_template(template, context))
+    for placeholder in PLACEHOLDERS:
+        html = html.replace(placeholder, "")
+    return html
+
+
+def render_email(
+    settings: Settings,
+    config: Config,
+    city_slug: str,
+    lang: str,
+    template: str,
+    context: dict[str, Any],
+    subject: str,
+) -> RenderedMessage:
+    """A transactional mail (e.g. ``confirmation``) of ``city_slug`` in ``lang``."""
+    city = config.cities.get(city_slug)
+    if city is None:
+        raise RenderError(f"no city {city_slug!r} (known: {', '.join(sorted(config.cities))})")
+    preheader = str(context.get("preheader", ""))
+    full = {
+        "lang": lang,
+        "tz": city.timezone,
+        "city": city_snapshot(city, lang),
+        "subject": subject,
+        "preheader": preheader,
+        "title": subject,
+        "web_url": None,
+        "personal": False,
+        **context,
+    }
+    html, text = _render_pair(settings, city_slug, lang, template, full)
+    return RenderedMessage(lang, subject, preheader, html, text, None)
+
+
+def personalise(
+    message: RenderedMessage, *, unsubscribe_url: str, preferences_url: str, contact_name: str
+) -> tuple[str, str]:
+    """The HTML and text of ``message`` for one recipient: three substitutions each."""
+    html, text = message.html, message.text
+    for placeholder, value in (
+        (UNSUBSCRIBE_URL, unsubscribe_url),
+        (PREFERENCES_URL, preferences_url),
+        (CONTACT_NAME, contact_name),
+    ):
+        html = html.replace(placeholder, htmllib.escape(value, quote=True))
+        text = text.replace(placeholder, value)
+    return html, text
+
+
+def preview(settings: Settings, config: Config, issue: Issue, lang: str | None, text: bool) -> str:
+    """What a subscriber would get, with example links in place of the placeholders."""
+    _, lang = _language(issue, lang)
+    message = render_issue(settings, config, issue, lang)
+    base = settings.base_url_clean
+    html_part, text_part = personalise(
+        message,
+        unsubscribe_url=f"{base}/unsubscribe/EXAMPLE-TOKEN",
+        preferences_url=f"{base}/preferences/EXAMPLE-TOKEN",
+        contact_name=EXAMPLE_NAMES.get(lang, "Alex Example"),
+    )
+    return text_part if text else html_part

@@ -1,0 +1,50 @@
+"""The migrations give exactly the models' schema, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import create_engine, inspect
+
+from outreach.db import downgrade, upgrade
+from outreach.models import Base
+
+
+def _diff(url: str) -> list[object]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(ctx, Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def _check(url: str) -> None:
+    upgrade(url)
+    assert _diff(url) == []
+    assert _tables(url) >= set(Base.metadata.tables)
+    downgrade(url, "base")
+    assert _tables(url) == set()
+    upgrade(url)  # and back up again
+    assert _diff(url) == []
+
+
+def test_migrations_match_models_sqlite(tmp_path: Path) -> None:
+    _check(f"sqlite:///{tmp_path}/m.db")
+
+
+@pytest.mark.postgres
+def test_migrations_match_models_postgres(pg_url: str) -> None:
+    _check(pg_url)
