@@ -175,18 +175,24 @@ def _apply(subscriber: Subscriber, signup: SignUp) -> bool:
 
 
 def import_csv(
-    engine: Engine,
+    bind: Engine | Session,
     settings: Settings,
     config: Config,
     path: Path,
-    city_slug: str,
+    city: str,
     *,
     mapping: dict[str, str] | None = None,
     confirmed: bool = False,
     consent_note: str | None = None,
     mailer: Mailer | None = None,
 ) -> ImportReport:
-    """Import one CRM export into ``city_slug``; commits every few hundred rows."""
+    """Import one CRM export into ``city``.
+
+    Given an Engine, the import commits every few hundred rows in its own
+    session; given a Session, it only flushes and the caller commits. Without a
+    ``mailer`` no confirmation mail is sent (the rows stay pending).
+    """
+    city_slug = city
     if city_slug not in config.cities:
         raise SubscriptionError(
             f'no city "{city_slug}" (known: {", ".join(sorted(config.cities))})'
@@ -215,7 +221,8 @@ def import_csv(
         header = next(csv.reader([first], delimiter=report.delimiter), [])
         columns = resolve_columns(header, mapping or {})
         reader = csv.reader(fh, delimiter=report.delimiter)
-        session = Session(engine, expire_on_commit=False)
+        owned = isinstance(bind, Engine)
+        session = Session(bind, expire_on_commit=False) if isinstance(bind, Engine) else bind
         try:
             batch.city_id = city_row(session, config, city_slug).id
             for row in reader:
@@ -236,18 +243,23 @@ def import_csv(
                 batch.rows.append((line, signup))
                 if len(batch.rows) >= BATCH:
                     batch.flush(session)
-                    session.commit()
-                    session.expunge_all()
+                    if owned:
+                        session.commit()
+                        session.expunge_all()
             batch.flush(session)
-            session.commit()
+            if owned:
+                session.commit()
         except UnicodeDecodeError as exc:
-            session.rollback()
+            if owned:
+                session.rollback()
             raise SubscriptionError(f"{path}: cannot decode as {encoding}: {exc.reason}") from exc
         except csv.Error as exc:
-            session.rollback()
+            if owned:
+                session.rollback()
             raise SubscriptionError(f"{path}: line {reader.line_num}: bad CSV: {exc}") from exc
         finally:
-            session.close()
+            if owned:
+                session.close()
     report.skipped.sort()
     return report
 
@@ -308,9 +320,9 @@ class _Batch:
         }
         fresh: list[tuple[SignUp, Subscriber]] = []
         for line, signup in rows:
-            reason = suppressed.get(email_hash(signup.email))
-            if reason is not None:
-                report.skipped.append((line, f"address is on the suppression list ({reason})"))
+            why = suppressed.get(email_hash(signup.email))
+            if why is not None:
+                report.skipped.append((line, f"address is on the suppression list ({why})"))
                 continue
             person = people.get(signup.email)
             if person is None:
