@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from outreach.campaigns import Config
-from outreach.errors import ConfigError
+from outreach.errors import ConfigError, DeliveryError
 from outreach.l10n import gettext_for
 from outreach.settings import Settings
 
@@ -41,10 +41,17 @@ def confirmation_subject(city_name: str, lang: str) -> str:
 
 
 def send_confirmation(settings: Settings, config: Config, mail: ConfirmationMail) -> None:
-    """Render and send one confirmation email (render + delivery stages)."""
+    """Render and send one confirmation email (render + delivery stages).
+
+    Raises :class:`DeliveryError` when the backend does not accept the message,
+    so the caller can release its once-a-day claim and let a later sign-up retry.
+    """
     try:
         render: Any = importlib.import_module("outreach.render")
         delivery: Any = importlib.import_module("outreach.delivery")
+        send = getattr(delivery, "send_transactional", None)
+        if send is None:
+            send = importlib.import_module("outreach.delivery.message").send_transactional
     except ImportError as exc:
         raise ConfigError(f"cannot send confirmation mails: {exc}") from exc
     rendered = render.render_email(
@@ -56,7 +63,11 @@ def send_confirmation(settings: Settings, config: Config, mail: ConfirmationMail
         {"confirm_url": mail.confirm_url, "city_name": mail.city_name, "topics": mail.topics},
         mail.subject,
     )
-    delivery.send_transactional(settings, config, mail.city_slug, mail.to, rendered)
+    result = send(settings, config, mail.city_slug, mail.to, rendered)
+    if not getattr(result, "ok", False):
+        status = getattr(result, "status", "?")
+        raise DeliveryError(f"confirmation mail to {mail.to} not sent ({status})",
+                            reply=getattr(result, "reply", None))  # fmt: skip
 
 
 def default_mailer(settings: Settings, config: Config) -> Mailer:
