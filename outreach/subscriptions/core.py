@@ -209,7 +209,7 @@ def load_token(session: Session, settings: Settings, token: str, purpose: str) -
     # character vary in its unused bits, which must not make a second valid link.
     issued = datetime.fromtimestamp(int(token.split(".")[1], 16), UTC)
     canonical = make_token(settings.secret(), purpose, sid, sub.token_salt, now=issued)
-    if not hmac.compare_digest(canonical, token):
+    if not hmac.compare_digest(canonical.encode(), token.encode("utf-8", "surrogatepass")):
         raise InvalidTokenError("this link is invalid or has expired")
     return sub
 

@@ -20,11 +20,12 @@ from outreach.errors import SubscriptionError
 from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
 from outreach.subscriptions import SignUp, add_subscriber, forget, withdraw
 from outreach.subscriptions.apikeys import verify_api_key
-from outreach.subscriptions.core import clean_text, is_suppressed
-from outreach.validation import normalise_email, validate_business_id
+from outreach.subscriptions.core import is_suppressed
+from outreach.validation import normalise_email
 from outreach.web.common import WebState, client_ip, state
 
 router = APIRouter(prefix="/api/v1", tags=["subscribers"])
+DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code", "language")
 
 
 class Principal(BaseModel):
@@ -228,19 +229,16 @@ def update_subscriber(
     st = state(request)
     with st.session() as session:
         subscriber = _find(session, email)
-        try:
-            for name in ("company_name", "contact_name", "size_class", "industry_code"):
-                if name in body.model_fields_set:
-                    setattr(subscriber, name, clean_text(getattr(body, name), name))
-            if "business_id" in body.model_fields_set:
-                bid = clean_text(body.business_id, "business_id", limit=20)
-                subscriber.business_id = validate_business_id(bid) if bid else None
-            if body.language is not None:
-                if body.language not in ("fi", "sv", "en"):
-                    raise SubscriptionError("language must be fi, sv or en")
-                subscriber.language = body.language
+        merged = {name: getattr(subscriber, name) for name in DETAILS}
+        merged.update({k: getattr(body, k) for k in body.model_fields_set if k in DETAILS})
+        try:  # the same rules as a sign-up, applied to the merged details
+            clean = SignUp.clean(
+                st.config, next(iter(st.config.cities)), email=subscriber.email, **merged
+            )
         except SubscriptionError as exc:
             raise _invalid(exc) from exc
+        for name in DETAILS:
+            setattr(subscriber, name, getattr(clean, name))
         if body.interested_in_visit is not None:
             subscriber.interested_in_visit = body.interested_in_visit
         session.flush()

@@ -34,6 +34,13 @@ def _sign(secret: bytes, message: str) -> str:
     return hmac.new(secret, message.encode(), hashlib.sha256).hexdigest()[:32]
 
 
+def _same(a: str, b: str) -> bool:
+    """Constant-time equality that also takes non-ASCII input (from a form)."""
+    return hmac.compare_digest(
+        a.encode("utf-8", "surrogatepass"), b.encode("utf-8", "surrogatepass")
+    )
+
+
 def new_csrf_token(secret: bytes) -> str:
     value = secrets.token_urlsafe(24)
     return f"{value}.{_sign(secret, 'csrf|' + value)}"
@@ -43,14 +50,14 @@ def csrf_token_valid(secret: bytes, token: str | None) -> bool:
     if not token or len(token) > 200:
         return False
     value, _, sig = token.partition(".")
-    return bool(value) and hmac.compare_digest(sig, _sign(secret, "csrf|" + value))
+    return bool(value) and _same(sig, _sign(secret, "csrf|" + value))
 
 
 def csrf_ok(secret: bytes, cookie: str | None, field: str | None) -> bool:
     """The double-submit check: both present, equal and correctly signed."""
     if not cookie or not field:
         return False
-    return hmac.compare_digest(cookie, field) and csrf_token_valid(secret, cookie)
+    return _same(cookie, field) and csrf_token_valid(secret, cookie)
 
 
 def new_embed_token(secret: bytes, city: str, *, now: float | None = None) -> str:
@@ -68,7 +75,7 @@ def embed_token_valid(
         issued = int(issued_hex, 16)
     except ValueError:
         return False
-    if not hmac.compare_digest(sig, _sign(secret, f"embed|{city}|{issued}")):
+    if not _same(sig, _sign(secret, f"embed|{city}|{issued}")):
         return False
     age = (now if now is not None else time.time()) - issued
     return -60 <= age <= EMBED_TOKEN_SECONDS

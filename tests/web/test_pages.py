@@ -190,7 +190,7 @@ def test_bad_tokens_all_get_the_same_404(
     )
     tampered = good[:-2] + ("A" if good[-2] != "A" else "B") + good[-1]
     bodies = set()
-    for token in (expired, foreign, tampered, "nonsense", "c1.1.AAAA", "x" * 300):
+    for token in (expired, foreign, tampered, "nonsense", "c1.1.AAAA", "x" * 300, "c\u0661.1.ÄÄ"):
         resp = client.get(f"/{purpose}/{token}")
         assert resp.status_code == 404, token
         bodies.add(resp.text.replace(token, "TOKEN"))
