@@ -130,6 +130,7 @@ def _handle_signup(
                 channel="web", detail=form_url,
             )  # fmt: skip
     ctx["email"] = signup.email
+    ctx["days"] = st.settings.confirm_token_days
     return render(request, "check_mail.html", ctx, lang=lang, frameable=frameable)
 
 
