@@ -19,19 +19,21 @@ from outreach.subscriptions.apikeys import (
     revoke_api_key,
     verify_api_key,
 )
-from outreach.subscriptions.core import (
+from outreach.subscriptions.base import (
     CONSENT_TEXT,
     CONSENT_VERSION,
-    Outcome,
     SignUp,
     city_row,
-    confirm,
     consent_text,
     is_suppressed,
     link,
     load_token,
-    subscribe,
     token_for,
+)
+from outreach.subscriptions.core import (
+    Outcome,
+    confirm,
+    subscribe,
     unsubscribe,
     unsubscribe_email,
     withdraw,

@@ -26,7 +26,8 @@ from outreach.models import City, Subscriber, Subscription
 from outreach.settings import Settings, get_settings
 from outreach.subscribers_io import export, import_csv, parse_mapping
 from outreach.subscriptions.apikeys import create_api_key, list_api_keys, revoke_api_key
-from outreach.subscriptions.core import SignUp, unsubscribe_email
+from outreach.subscriptions.base import SignUp
+from outreach.subscriptions.core import unsubscribe_email
 from outreach.subscriptions.mail import default_mailer
 from outreach.subscriptions.manage import add_subscriber, forget, purge_pending, show_json
 

@@ -21,7 +21,7 @@ from outreach.models import (
     Suppression,
 )
 from outreach.settings import Settings
-from outreach.subscriptions.core import (
+from outreach.subscriptions.base import (
     CONSENT_VERSION,
     SignUp,
     city_name,
@@ -30,9 +30,8 @@ from outreach.subscriptions.core import (
     is_suppressed,
     load_token,
     record,
-    subscribe,
-    withdraw,
 )
+from outreach.subscriptions.core import subscribe, withdraw
 from outreach.subscriptions.mail import Mailer
 from outreach.tokens import new_salt
 from outreach.validation import email_hash, normalise_email

@@ -28,7 +28,7 @@ from outreach.subscriptions import (
     unsubscribe,
     update_preferences,
 )
-from outreach.subscriptions.core import city_name
+from outreach.subscriptions.base import city_name
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import (
     PageError,

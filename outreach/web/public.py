@@ -12,7 +12,7 @@ from sqlalchemy import select
 from outreach.errors import OutreachError, SubscriptionError
 from outreach.l10n import format_date, period_label
 from outreach.models import Campaign, City, Issue, IssueStatus, Story, StoryStatus
-from outreach.subscriptions.core import city_name, city_row, clean_text
+from outreach.subscriptions.base import city_name, city_row, clean_text
 from outreach.validation import normalise_email
 from outreach.web.common import PageError, check_csrf, page_lang, rate_limit, render, state
 from outreach.web.security import security_headers

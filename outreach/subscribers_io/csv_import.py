@@ -1,13 +1,12 @@
-"""CSV import from a city's CRM and CSV / JSON export of subscribers.
+"""CSV import from a city's CRM.
 
-Import streams the file (constant memory apart from one hash per address seen),
-finds columns by Finnish or English header names (or ``--map col=field``),
-detects UTF-8, UTF-8 with BOM and cp1252, and sniffs ``,`` or ``;``. Every row
-is validated; the report lists imported, updated and skipped rows with line
-numbers and reasons. Running the same file twice changes nothing. Suppressed,
-erased, unsubscribed and bounced addresses are never (re)subscribed.
-
-Export writes CSV cells that a spreadsheet cannot run as formulas.
+The import streams the file (constant memory apart from one hash per address
+seen), finds columns by Finnish or English header names (or ``--map
+col=field``), detects UTF-8, UTF-8 with BOM and cp1252, and sniffs ``,`` or
+``;``. Every row is validated; the report lists imported, updated and skipped
+rows with line numbers and reasons. Running the same file twice changes
+nothing. Suppressed, erased, unsubscribed and bounced addresses are never
+(re)subscribed.
 """
 
 from __future__ import annotations
@@ -15,31 +14,28 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.db import session_scope
 from outreach.errors import SubscriptionError
-from outreach.models import City, Subscriber, Subscription, SubscriptionStatus, Suppression
+from outreach.models import Subscriber, Subscription, SubscriptionStatus, Suppression
 from outreach.settings import Settings
-from outreach.subscriptions.core import (
+from outreach.subscriptions.base import (
     CONSENT_VERSION,
     SignUp,
     city_name,
     city_row,
     consent_text,
-    mail_confirmation,
     record,
 )
+from outreach.subscriptions.core import mail_confirmation
 from outreach.subscriptions.mail import Mailer
 from outreach.tokens import new_salt
 from outreach.validation import email_hash
@@ -61,7 +57,6 @@ HEADER_ALIASES = {
     "size_class": ("size", "sizeclass", "koko", "kokoluokka", "storlek"),
     "industry_code": ("industry", "industrycode", "toimiala", "toimialakoodi", "tol", "bransch"),
 }  # fmt: skip
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 BATCH = 500
 
 
@@ -387,82 +382,3 @@ class _Batch:
         sub.confirmed_at = self.now
         record(session, sub, "confirmed", "import", version=CONSENT_VERSION, detail=self.detail,
                now=self.now)  # fmt: skip
-
-
-def safe_cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_START):
-        return "'" + text
-    return text
-
-
-EXPORT_FIELDS = (
-    "email", "company_name", "business_id", "contact_name", "language", "topics",
-    "size_class", "industry_code", "interested_in_visit", "status", "channel",
-    "created_at", "confirmed_at",
-)  # fmt: skip
-
-
-def export_rows(
-    session: Session, city_slug: str, *, interested: bool = False, status: str | None = None
-) -> Iterator[dict[str, Any]]:
-    """One dict per subscription of the city (streamed from the database)."""
-    stmt = (
-        select(Subscription, Subscriber)
-        .join(Subscriber, Subscription.subscriber_id == Subscriber.id)
-        .join(City, Subscription.city_id == City.id)
-        .where(City.slug == city_slug)
-        .order_by(Subscriber.email)
-    )
-    if interested:
-        stmt = stmt.where(Subscriber.interested_in_visit.is_(True))
-        stmt = stmt.where(Subscription.status == SubscriptionStatus.CONFIRMED)
-    if status is not None:
-        stmt = stmt.where(Subscription.status == SubscriptionStatus(status))
-    for sub, person in session.execute(stmt.execution_options(yield_per=1000)):
-        yield {
-            "email": person.email,
-            "company_name": person.company_name,
-            "business_id": person.business_id,
-            "contact_name": person.contact_name,
-            "language": person.language,
-            "topics": " ".join(sub.topics),
-            "size_class": person.size_class,
-            "industry_code": person.industry_code,
-            "interested_in_visit": person.interested_in_visit,
-            "status": sub.status.value,
-            "channel": sub.channel,
-            "created_at": sub.created_at.isoformat(),
-            "confirmed_at": sub.confirmed_at.isoformat() if sub.confirmed_at else None,
-        }
-
-
-def export(
-    engine: Engine,
-    city_slug: str,
-    out: IO[str],
-    *,
-    fmt: str = "csv",
-    interested: bool = False,
-    status: str | None = None,
-) -> int:
-    """Write the city's subscribers as CSV (formula-safe) or JSON; the row count."""
-    if fmt not in ("csv", "json"):
-        raise SubscriptionError(f"unknown export format {fmt!r} (expected csv or json)")
-    count = 0
-    with session_scope(engine) as session:
-        rows = export_rows(session, city_slug, interested=interested, status=status)
-        if fmt == "csv":
-            writer = csv.writer(out)
-            writer.writerow(EXPORT_FIELDS)
-            for data in rows:
-                writer.writerow([safe_cell(data[name]) for name in EXPORT_FIELDS])
-                count += 1
-        else:
-            out.write("[")
-            for data in rows:
-                out.write(("," if count else "") + "\n  " + json.dumps(data, ensure_ascii=False))
-                count += 1
-            out.write("\n]\n")
-    return count
