@@ -110,7 +110,9 @@ def subscribe(
     if reason is not None and not (reason == "erased" and channel == "web"):
         return Outcome(None, notes=[f"suppressed ({reason})"])
     subscriber, _ = get_or_create_subscriber(session, signup)
-    _fill(subscriber, signup, overwrite=False)
+    if not any(s.status == SubscriptionStatus.CONFIRMED for s in subscriber.subscriptions):
+        # Details of a confirmed subscriber change only through the preferences link.
+        _fill(subscriber, signup, overwrite=False)
     sub = session.scalar(
         select(Subscription).where(
             Subscription.subscriber_id == subscriber.id, Subscription.city_id == city.id

@@ -108,6 +108,7 @@ def test_known_address_cannot_change_confirmed_topics(
         mailer,
     )
     assert out.subscription is sub and sub.topics == ["climate"]
+    assert sub.subscriber.company_name is None
     assert len(mailer.sent) == 1
 
 

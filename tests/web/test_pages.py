@@ -48,7 +48,7 @@ def test_every_input_has_a_label(client: TestClient) -> None:
         ids = re.findall(r'<(?:input|select|textarea) id="([^"]+)"', html)
         assert ids
         for element_id in ids:
-            assert f'<label for="{element_id}">' in html, (path, element_id)
+            assert f'<label for="{element_id}"' in html, (path, element_id)
 
 
 def test_sign_up_confirm_preferences_unsubscribe(
