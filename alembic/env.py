@@ -19,12 +19,18 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """APScheduler's job table is created and owned by APScheduler, not by migrations."""
+    return not (type_ == "table" and name == "apscheduler_jobs")
+
+
 def run() -> None:
     options: dict[str, Any] = {
         "target_metadata": target_metadata,
         "render_as_batch": True,
         "compare_type": True,
         "render_item": render_item,
+        "include_object": include_object,
     }
     connection = config.attributes.get("connection")
     if connection is not None:

@@ -37,6 +37,7 @@ from outreach.render import (  # noqa: E402
 )
 from outreach.settings import Settings  # noqa: E402
 from outreach.sources import registry  # noqa: E402
+from outreach.sources.ingest import state_key  # noqa: E402
 
 CANDIDATES = 200
 RECIPIENTS = 10_000
@@ -45,25 +46,13 @@ LIMIT = 50
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 
 
-def _use_stub_sources_if_needed() -> None:
-    """Until the source modules exist, stand-ins give build_source(...).key."""
-    try:
-        from tests.render.stub_sources import missing_builtins
-    except ImportError:
-        return
-    missing = missing_builtins()
-    if missing:
-        registry.BUILTIN.update(missing)
-        registry._plugins.cache_clear()
-        registry.get_source_class.cache_clear()
-
-
 def _populate(session: Session, campaign: NewsletterCampaign) -> None:
     kinds = {"news": "news", "events": "event", "stories": "story"}
     n = 0
     for section in campaign.sections:
         src = section.sources[0]
-        state = SourceState(key=registry.build_source(src.type, src.options()).key, type=src.type)
+        key = state_key(registry.build_source(src.type, src.options()), campaign.city)
+        state = SourceState(key=key, type=src.type)
         session.add(state)
         session.flush()
         for i in range(CANDIDATES):
@@ -90,7 +79,6 @@ def _populate(session: Session, campaign: NewsletterCampaign) -> None:
 
 
 def main() -> int:
-    _use_stub_sources_if_needed()
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(
             database_url=f"sqlite:///{tmp}/bench.db",

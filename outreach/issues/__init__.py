@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from outreach.campaigns import AnnouncementCampaign, Config, NewsletterCampaign, sync
+from outreach.campaigns import AnnouncementCampaign, Config, NewsletterCampaign, Section, sync
 from outreach.errors import IssueError
 from outreach.issues import selection as pick
 from outreach.issues.snapshot import (
@@ -37,7 +37,7 @@ from outreach.issues.snapshot import (
 )
 from outreach.models import Campaign, ContentItem, Issue, IssueStatus, SourceState
 from outreach.settings import Settings
-from outreach.sources.registry import build_source
+from outreach.sources.ingest import section_source_keys
 
 log = logging.getLogger(__name__)
 
@@ -171,8 +171,8 @@ def _campaign_row(session: Session, config: Config, slug: str) -> Campaign:
     return row
 
 
-def _source_ids(session: Session, sources: list[Any]) -> list[int]:
-    keys = [build_source(src.type, src.options()).key for src in sources]
+def _source_ids(session: Session, section: Section, city: str) -> list[int]:
+    keys = section_source_keys(section, city)
     return list(session.scalars(select(SourceState.id).where(SourceState.key.in_(keys))))
 
 
@@ -200,7 +200,7 @@ def _assemble(
     sections: dict[str, list[dict[str, Any]]] = {lang: [] for lang in campaign.languages}
     chosen: set[int] = set()
     for section in campaign.sections:
-        ids = _source_ids(session, section.sources)
+        ids = _source_ids(session, section, city.slug)
         rows = (
             list(session.scalars(select(ContentItem).where(ContentItem.source_id.in_(ids), free)))
             if ids

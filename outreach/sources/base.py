@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict
 
 from outreach.models import SourceStatus
 
@@ -53,6 +56,8 @@ class RawItem:
     price: str | None = None
     event_status: str | None = None
     image_url: str | None = None
+    #: Overrides the source type's ``item_kind`` (e.g. a ``file`` listing's events).
+    kind: str | None = None
 
 
 @dataclass
@@ -69,6 +74,10 @@ class FetchContext:
     etag: str | None = None
     last_modified: str | None = None
     session: Session | None = None
+    #: The campaigns folder; ``file`` sources read paths relative to it, never outside.
+    root: Path | None = None
+    #: The language of items that do not say theirs (the campaign's first language).
+    language: str = "fi"
 
 
 @dataclass
@@ -107,3 +116,44 @@ class Source(ABC):
     @abstractmethod
     def fetch(self, ctx: FetchContext) -> FetchResult:
         """Fetch and parse; errors come back as a result, never as an exception."""
+
+
+_WEB_URL = re.compile(r"^https?://[^\s<>\"'\\`{}|^]+$", re.IGNORECASE)
+
+
+def lang_code(value: object) -> str | None:
+    """``fi-FI`` / ``sv_SE`` / ``EN`` → ``fi`` / ``sv`` / ``en``; None when empty."""
+    if not isinstance(value, str):
+        return None
+    code = value.strip().replace("_", "-").split("-")[0].lower()
+    return code if 2 <= len(code) <= 3 and code.isalpha() else None
+
+
+def web_url(value: object) -> str | None:
+    """``value`` if it is an absolute http(s) URL, else None."""
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if not _WEB_URL.match(value):
+        return None
+    try:
+        host = urlsplit(value).hostname
+    except ValueError:
+        return None
+    return value if host else None
+
+
+def content_hash(*parts: object) -> str:
+    """A stable id from content when a source gives none."""
+    blob = "\x1f".join("" if p is None else str(p) for p in parts)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _check_url(value: str) -> str:
+    if web_url(value) is None:
+        raise ValueError(f"expected an http(s) URL, got {value!r}")
+    return value.strip()
+
+
+#: An option holding an absolute http(s) URL.
+HttpURL = Annotated[str, AfterValidator(_check_url)]

@@ -1,0 +1,38 @@
+"""The scheduler stage: ``outreach daemon``, ``outreach run-due`` and ``outreach status``.
+
+The daemon drives fetch → build → [approve] → send on each campaign's cron (see
+:mod:`outreach.scheduler.daemon`); ``run-due`` does one pass of the same work for
+system cron (:mod:`outreach.scheduler.runs`); ``status`` reports it
+(:mod:`outreach.scheduler.status`). Fire times live in
+:mod:`outreach.scheduler.timing`, locks and leader election in
+:mod:`outreach.scheduler.locks`. See docs/scheduler.md.
+"""
+
+from outreach.scheduler.daemon import (
+    JOBS_TABLE,
+    Daemon,
+    DaemonOptions,
+    DaemonRunningError,
+    DaemonStopTimeout,
+    daemon,
+)
+from outreach.scheduler.pipeline import Pipeline, RunResult, StagePipeline
+from outreach.scheduler.runs import PeriodicIntervals, RunOutcome, run_due
+from outreach.scheduler.status import StatusReport, status
+
+__all__ = [
+    "JOBS_TABLE",
+    "Daemon",
+    "DaemonOptions",
+    "DaemonRunningError",
+    "DaemonStopTimeout",
+    "PeriodicIntervals",
+    "Pipeline",
+    "RunOutcome",
+    "RunResult",
+    "StagePipeline",
+    "StatusReport",
+    "daemon",
+    "run_due",
+    "status",
+]

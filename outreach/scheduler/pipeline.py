@@ -1,0 +1,178 @@
+"""What the scheduler drives: the :class:`Pipeline` protocol and the real stages.
+
+The scheduler decides *when*; a pipeline does the work. :class:`StagePipeline`
+calls the sources, issues, delivery and subscriptions stages (imported lazily,
+so the scheduler stays importable and testable on its own); tests drive the
+same scheduling code with a recording fake.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from sqlalchemy import select
+
+from outreach.campaigns import Config, load
+from outreach.db import get_engine, session_scope
+from outreach.errors import OutreachError
+from outreach.models import Campaign, Issue, IssueStatus
+from outreach.scheduler.locks import named_lock
+from outreach.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: The name recorded as the approver of issues of ``approval: auto`` campaigns.
+AUTO_APPROVER = "scheduler (approval: auto)"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of one campaign run or one issue's send pass.
+
+    ``status`` is one of ``ok`` (built, and sent or waiting for approval),
+    ``empty`` (nothing new, ``when_empty: skip``), ``stopped`` (interrupted by a
+    shutdown; the send resumes on the next start), ``idle`` (a send pass with
+    nothing due) or ``error``.
+    """
+
+    status: str
+    message: str
+    issue_id: int | None = None
+
+
+class Pipeline(Protocol):
+    """The stages, as the scheduler calls them. Every method commits its own work."""
+
+    def fetch_all(self) -> str:
+        """Fetch every source; returns a one-line summary."""
+
+    def run_campaign(self, slug: str, fire_time: datetime) -> RunResult:
+        """Fetch the campaign's sources, build its issue, approve if ``auto``, send."""
+
+    def send_due(self, stop: threading.Event) -> list[RunResult]:
+        """Send approved issues and retry deliveries whose backoff is over."""
+
+    def purge(self) -> int:
+        """Purge expired sign-ups; returns how many were removed."""
+
+
+def load_config(settings: Settings) -> Config:
+    """The campaigns folder, checked against the templates folder when there is one."""
+    templates = settings.templates_path
+    return load(settings.campaigns_path, templates if templates.is_dir() else None)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StagePipeline:
+    """The real stages: sources → issues → delivery, and subscriptions' purge."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        config: Config | None = None,
+        stop: threading.Event | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.settings = settings
+        self.config = config if config is not None else load_config(settings)
+        self.stop = stop if stop is not None else threading.Event()
+        self.clock = clock
+        self.engine = get_engine(settings)
+
+    def fetch_all(self) -> str:
+        from outreach.sources.ingest import ingest
+
+        with session_scope(self.engine) as session:
+            reports = ingest(session, self.settings, self.config, None, now=self.clock())
+        errors = [r for r in reports if r.status == "error"]
+        return f"fetched {len(reports)} sources, {len(errors)} in error"
+
+    def run_campaign(self, slug: str, fire_time: datetime) -> RunResult:
+        from outreach.issues import approve_issue, build_issue
+        from outreach.sources.ingest import ingest
+
+        camp = self.config.campaign(slug)
+        now = self.clock()
+        with session_scope(self.engine) as session:
+            ingest(session, self.settings, self.config, [slug], now=now)
+        with session_scope(self.engine) as session:
+            built = build_issue(session, self.settings, self.config, slug, now=now)
+            if built.issue is None or built.skipped:
+                return RunResult("empty", f"no issue built: {built.skipped or 'nothing new'}")
+            issue = built.issue
+            issue_id = issue.id
+            what = "built" if built.created else "already built"
+            if issue.status == IssueStatus.DRAFT and camp.approval == "auto":
+                approve_issue(session, issue_id, by=AUTO_APPROVER, now=now)
+            waiting = issue.status == IssueStatus.DRAFT
+        if waiting:
+            return RunResult("ok", f"issue #{issue_id} {what}; waiting for approval", issue_id)
+        result = self.send_issue(issue_id)
+        return RunResult(result.status, f"issue #{issue_id} {what}; {result.message}", issue_id)
+
+    def send_issue(self, issue_id: int) -> RunResult:
+        """Send what is due of an approved or sending issue (enqueueing it first)."""
+        from outreach.delivery import enqueue_issue, send_issue
+
+        # One process writes an approved issue's outbox; the others leave the
+        # issue for their next round, then every process sends (SKIP LOCKED).
+        try:
+            with named_lock(self.settings, f"enqueue:{issue_id}") as got:
+                if not got:
+                    return RunResult("idle", f"issue #{issue_id} is enqueued elsewhere", issue_id)
+                with session_scope(self.engine) as session:
+                    issue = session.get(Issue, issue_id)
+                    if issue is not None and issue.status == IssueStatus.APPROVED:
+                        enqueue_issue(session, self.settings, self.config, issue)
+            report = send_issue(
+                self.settings,
+                self.config,
+                issue_id,
+                workers=self.settings.send_workers,
+                stop=self.stop,
+            )
+        except OutreachError as exc:
+            return RunResult("error", f"send failed: {exc}", issue_id)
+        done = report.sent + report.failed + report.skipped
+        interrupted = self.stop.is_set() and report.remaining > 0
+        status = "stopped" if interrupted else ("ok" if done else "idle")
+        return RunResult(
+            status,
+            f"issue #{issue_id}: sent {report.sent}, failed {report.failed}, "
+            f"skipped {report.skipped}, retrying {report.retrying}, "
+            f"remaining {report.remaining}",
+            issue_id,
+        )
+
+    def send_due(self, stop: threading.Event) -> list[RunResult]:
+        self.stop = stop
+        with session_scope(self.engine) as session:
+            ids = list(
+                session.scalars(
+                    select(Issue.id)
+                    .join(Campaign, Campaign.id == Issue.campaign_id)
+                    .where(Issue.status.in_([IssueStatus.APPROVED, IssueStatus.SENDING]))
+                    .order_by(Issue.id)
+                )
+            )
+        results = []
+        for issue_id in ids:
+            if stop.is_set():
+                break
+            results.append(self.send_issue(issue_id))
+        return results
+
+    def purge(self) -> int:
+        from outreach.subscriptions import purge_pending
+
+        with session_scope(self.engine) as session:
+            return int(purge_pending(session, self.settings, now=self.clock()))

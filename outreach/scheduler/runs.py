@@ -1,0 +1,236 @@
+"""One campaign run under its lock, and ``run-due``: one pass for system cron.
+
+The daemon's campaign jobs and ``run-due`` share :func:`run_campaign_if_due`, so
+both obey one rule: the campaign owes the latest fire time after
+``Campaign.last_run_at``; older than its grace time, the run is recorded as
+missed and not sent late; otherwise it runs once, under a per-campaign lock, and
+``last_run_at`` becomes that fire time (so a second pass finds nothing due).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config, sync
+from outreach.db import get_engine, session_scope
+from outreach.errors import OutreachError
+from outreach.models import Campaign
+from outreach.scheduler.locks import named_lock
+from outreach.scheduler.pipeline import Pipeline, RunResult, StagePipeline, load_config
+from outreach.scheduler.timing import due, local_label
+from outreach.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What one pass did for one campaign or one periodic task."""
+
+    name: str  # campaign slug, or "fetch" / "send" / "purge" / "run-due"
+    status: str  # ok | empty | error | missed | busy | stopped | skipped
+    message: str
+    fire_time: datetime | None = None
+
+    def lines(self) -> list[str]:
+        when = f" ({self.fire_time:%Y-%m-%d %H:%M} UTC)" if self.fire_time else ""
+        return [f"{self.name}{when}: {self.status}: {self.message}"]
+
+
+@dataclass
+class PeriodicIntervals:
+    """How often the periodic jobs run (seconds)."""
+
+    fetch: float = 3600.0
+    purge: float = 3600.0
+    send: float = 30.0
+
+
+@dataclass
+class RunContext:
+    """What a campaign run needs: settings, the loaded files and the stages."""
+
+    settings: Settings
+    config: Config
+    pipeline: Pipeline
+    engine: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = get_engine(self.settings)
+
+
+def sync_campaigns(session: Session, config: Config, now: datetime) -> None:
+    """Upsert campaign rows; a campaign seen for the first time is known from ``now``."""
+    known = set(session.scalars(select(Campaign.slug)))
+    rows = sync(session, config)
+    for slug, row in rows.items():
+        if slug not in known:
+            row.created_at = now
+
+
+def _record(session: Session, row: Campaign, fire: datetime, status: str, message: str) -> None:
+    row.last_run_at = fire
+    row.last_run_status = status
+    row.last_run_message = message[:2000]
+    session.flush()
+
+
+def run_campaign_if_due(ctx: RunContext, slug: str, now: datetime) -> RunOutcome | None:
+    """Run ``slug`` if it owes a fire time at ``now``; None when nothing is due."""
+    camp = ctx.config.campaign(slug)
+    tz = ctx.config.city_of(camp).timezone
+    with session_scope(ctx.engine) as session:
+        row = session.scalars(select(Campaign).where(Campaign.slug == slug)).one_or_none()
+        if (
+            row is None
+            or due(camp, tz, last_run_at=row.last_run_at, known_since=row.created_at, now=now)
+            is None
+        ):
+            return None
+    with named_lock(ctx.settings, f"campaign:{slug}") as got:
+        if not got:
+            return RunOutcome(slug, "busy", "another process is running this campaign; skipped")
+        # Re-read under the lock: another process may have just run it.
+        with session_scope(ctx.engine) as session:
+            row = session.scalars(select(Campaign).where(Campaign.slug == slug)).one()
+            owed = due(camp, tz, last_run_at=row.last_run_at, known_since=row.created_at, now=now)
+            if owed is None:
+                return None
+            label = local_label(owed.fire_time, tz)
+            if owed.missed:
+                late = _minutes(owed.late_by)
+                message = (
+                    f"the run of {label} was missed by {late} minutes "
+                    f"(grace {camp.grace_minutes} minutes); not sent late"
+                )
+                log.warning("%s: %s", slug, message)
+                _record(session, row, owed.fire_time, "missed", message)
+                return RunOutcome(slug, "missed", message, owed.fire_time)
+        log.info("%s: running the run of %s", slug, label)
+        result = _guarded(slug, lambda: ctx.pipeline.run_campaign(slug, owed.fire_time))
+        with session_scope(ctx.engine) as session:
+            row = session.scalars(select(Campaign).where(Campaign.slug == slug)).one()
+            _record(session, row, owed.fire_time, result.status, result.message)
+        log.info("%s: %s: %s", slug, result.status, result.message)
+        return RunOutcome(slug, result.status, result.message, owed.fire_time)
+
+
+def record_missed(ctx: RunContext, slug: str, fire: datetime, now: datetime) -> bool:
+    """Record an APScheduler misfire unless that fire time was already handled."""
+    if slug not in ctx.config.campaigns:
+        return False
+    camp = ctx.config.campaigns[slug]
+    tz = ctx.config.city_of(camp).timezone
+    with session_scope(ctx.engine) as session:
+        row = session.scalars(select(Campaign).where(Campaign.slug == slug)).one_or_none()
+        if row is None or (row.last_run_at is not None and row.last_run_at >= fire):
+            return False
+        message = (
+            f"the run of {local_label(fire, tz)} was missed by {_minutes(now - fire)} minutes "
+            f"(grace {camp.grace_minutes} minutes); not sent late"
+        )
+        log.warning("%s: %s", slug, message)
+        _record(session, row, fire, "missed", message)
+    return True
+
+
+def _minutes(delta: timedelta) -> int:
+    return int(delta.total_seconds() // 60)
+
+
+def _guarded(name: str, work: Callable[[], RunResult]) -> RunResult:
+    """Run ``work``; a failure becomes an ``error`` result instead of a crash."""
+    try:
+        return work()
+    except OutreachError as exc:
+        log.error("%s: %s", name, exc)
+        return RunResult("error", str(exc))
+    except Exception as exc:
+        log.exception("%s failed", name)
+        return RunResult("error", f"{exc.__class__.__name__}: {exc} (see the log)")
+
+
+def run_periodic(
+    ctx: RunContext, task: str, stop: threading.Event | None = None
+) -> list[RunOutcome]:
+    """Run one periodic task now (fetch, purge or send) and describe what it did."""
+    if task == "fetch":
+        res = _guarded("fetch", lambda: RunResult("ok", ctx.pipeline.fetch_all()))
+        return [RunOutcome("fetch", res.status, res.message)]
+    if task == "purge":
+        res = _guarded("purge", lambda: RunResult("ok", f"{ctx.pipeline.purge()} purged"))
+        return [RunOutcome("purge", res.status, res.message)]
+    event = stop if stop is not None else threading.Event()
+    try:
+        results = ctx.pipeline.send_due(event)
+    except Exception as exc:
+        log.exception("send failed")
+        return [RunOutcome("send", "error", f"{exc.__class__.__name__}: {exc}")]
+    return [RunOutcome("send", r.status, r.message) for r in results]
+
+
+class PeriodicState:
+    """When ``run-due`` last ran each periodic task (``var/run-due.json``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            raw = json.loads(path.read_text())
+            self.last = {k: datetime.fromisoformat(v) for k, v in raw.items()}
+        except (OSError, ValueError, AttributeError):
+            self.last = {}
+
+    def is_due(self, task: str, every: float, now: datetime) -> bool:
+        last = self.last.get(task)
+        return last is None or now - last >= timedelta(seconds=every) or last > now
+
+    def mark(self, task: str, now: datetime) -> None:
+        self.last[task] = now
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({k: v.isoformat() for k, v in self.last.items()}))
+
+
+def run_due(
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    pipeline: Pipeline | None = None,
+    intervals: PeriodicIntervals | None = None,
+) -> list[RunOutcome]:
+    """One pass of everything due at ``now``: campaigns, then fetch, purge and send.
+
+    A second ``run-due`` while one is running skips with a message; a pass right
+    after another finds nothing due and returns an empty list.
+    """
+    moment = now if now is not None else datetime.now(UTC)
+    every = intervals if intervals is not None else PeriodicIntervals()
+    with named_lock(settings, "run-due") as got:
+        if not got:
+            return [RunOutcome("run-due", "skipped", "another run-due is in progress")]
+        config = load_config(settings)
+        engine = get_engine(settings)
+        with session_scope(engine) as session:
+            sync_campaigns(session, config, moment)
+        work = pipeline or StagePipeline(settings, config=config, clock=lambda: moment)
+        ctx = RunContext(settings, config, work)
+        outcomes: list[RunOutcome] = []
+        for slug in sorted(config.campaigns):
+            outcome = run_campaign_if_due(ctx, slug, moment)
+            if outcome is not None:
+                outcomes.append(outcome)
+        state = PeriodicState(settings.var_dir / "run-due.json")
+        for task, period in (("fetch", every.fetch), ("purge", every.purge)):
+            if state.is_due(task, period, moment):
+                outcomes.extend(run_periodic(ctx, task))
+                state.mark(task, moment)
+        outcomes.extend(o for o in run_periodic(ctx, "send") if o.status != "idle")
+        return outcomes

@@ -1,0 +1,413 @@
+"""The ingest step: fetch every source of the chosen campaigns and store the items.
+
+Identical source definitions are fetched once (keyed by :meth:`Source.key`,
+per city for sources that read per-city data such as ``stories``). Remote
+sources are fetched in parallel in a bounded thread pool that never touches
+the database; local sources (``stories``, ``file``) run in the calling
+thread. Storing happens in the calling thread, one transaction per source, so
+one broken source is reported while the others are stored. ETag and
+Last-Modified are saved in the same transaction as the items, i.e. only after
+the response was processed.
+
+An item whose URL (news, links) or fingerprint (normalised title + date)
+matches an item that already went out in an issue is never added again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Select, insert, or_, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config, NewsletterCampaign, Section
+from outreach.models import ContentItem, SourceState, SourceStatus
+from outreach.settings import Settings
+from outreach.sources.base import (
+    FetchContext,
+    FetchResult,
+    RawItem,
+    Source,
+    content_hash,
+    web_url,
+)
+from outreach.sources.fetch import Fetcher
+from outreach.sources.registry import build_source
+from outreach.sources.sanitize import clean_html, one_line, summarise, to_text
+
+log = logging.getLogger(__name__)
+
+SUMMARY_CHARS = 300
+_PUNCT = re.compile(r"[^\w\s]+")
+
+
+@dataclass
+class SourceReport:
+    """What happened to one source of one section in one ingest run."""
+
+    campaign: str
+    section: str
+    source: str
+    status: str
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    warning: str | None = None
+
+    def line(self) -> str:
+        """One line for ``outreach fetch``."""
+        text = f"{self.campaign}/{self.section}: {self.source}: {self.status}"
+        if self.status in (SourceStatus.OK, SourceStatus.NOT_MODIFIED):
+            text += f" ({self.new} new, {self.updated} updated)"
+        if self.error:
+            text += f" - {self.error}"
+        if self.warning:
+            text += f" [warning: {self.warning}]"
+        return text
+
+
+def all_failed(reports: Iterable[SourceReport]) -> bool:
+    """True when there were sources and none of them worked (``outreach fetch`` exits 1)."""
+    statuses = [r.status for r in reports]
+    ok = (SourceStatus.OK, SourceStatus.NOT_MODIFIED)
+    return bool(statuses) and not any(s in ok for s in statuses)
+
+
+def state_key(source: Source, city: str | None) -> str:
+    """The SourceState key of ``source``; per city for sources that read per-city data."""
+    if source.type_name != "stories":
+        return source.key
+    return hashlib.sha256(f"{source.key}:{city}".encode()).hexdigest()
+
+
+def section_source_keys(section: Section, city: str | None = None) -> list[str]:
+    """SourceState keys of a section's sources (``city`` is needed for ``stories``)."""
+    keys: list[str] = []
+    for cfg in section.sources:
+        source = build_source(cfg.type, cfg.options())
+        if source.type_name == "stories" and city is None:
+            log.warning("section %s: stories need the city; pass city=", section.id)
+            continue
+        keys.append(state_key(source, city))
+    return list(dict.fromkeys(keys))
+
+
+def section_items(session: Session, section: Section, city: str | None = None) -> Select[Any]:
+    """A query for the ContentItem rows of a section's sources (not filtered further)."""
+    keys = section_source_keys(section, city)
+    return (
+        select(ContentItem)
+        .join(SourceState, ContentItem.source_id == SourceState.id)
+        .where(SourceState.key.in_(keys))
+    )
+
+
+def fingerprint(title: str, when: datetime | None) -> str:
+    """sha256 of the normalised title and the item's date, for cross-source dedupe."""
+    norm = unicodedata.normalize("NFKC", title).casefold()
+    norm = " ".join(_PUNCT.sub(" ", norm).split())
+    day = when.astimezone(UTC).date().isoformat() if when else ""
+    return hashlib.sha256(f"{norm}|{day}".encode()).hexdigest()
+
+
+@dataclass
+class _Job:
+    key: str
+    source: Source
+    city: str
+    timezone: str
+    languages: list[str]
+    horizon_days: int
+    uses: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _plan(config: Config, slugs: list[str] | None) -> list[_Job]:
+    jobs: dict[str, _Job] = {}
+    chosen = slugs if slugs is not None else sorted(config.campaigns)
+    for slug in chosen:
+        camp = config.campaign(slug)
+        if not isinstance(camp, NewsletterCampaign):
+            continue
+        city = config.city_of(camp)
+        for section in camp.sections:
+            for cfg in section.sources:
+                source = build_source(cfg.type, cfg.options())
+                key = state_key(source, city.slug)
+                job = jobs.get(key)
+                if job is None:
+                    job = jobs[key] = _Job(key, source, city.slug, city.timezone, [], 0)
+                job.languages = list(dict.fromkeys([*job.languages, *camp.languages]))
+                job.horizon_days = max(job.horizon_days, section.horizon_days)
+                job.uses.append((slug, section.id))
+    return list(jobs.values())
+
+
+def _safe_fetch(source: Source, ctx: FetchContext) -> FetchResult:
+    try:
+        return source.fetch(ctx)
+    except Exception as exc:  # a broken source is reported, never raised
+        log.exception("source %s failed", source.describe())
+        return FetchResult(SourceStatus.ERROR, error=f"internal error: {exc.__class__.__name__}")
+
+
+def ingest(
+    session: Session,
+    settings: Settings,
+    config: Config,
+    slugs: list[str] | None = None,
+    *,
+    now: datetime | None = None,
+    fetcher: Fetcher | None = None,
+) -> list[SourceReport]:
+    """Fetch and store every source of the chosen newsletter campaigns (all if None).
+
+    Commits once per source. Never raises for a broken source.
+    """
+    now = now or datetime.now(UTC)
+    fetcher = fetcher or Fetcher(settings)
+    jobs = _plan(config, slugs)
+    keys = [j.key for j in jobs]
+    query = select(SourceState).where(SourceState.key.in_(keys))
+    states = {
+        s.key: _Known(s.etag, s.last_modified, s.status, s.error) for s in session.scalars(query)
+    }
+    session.commit()  # hold no transaction (or SQLite lock) while fetching
+
+    def context(job: _Job) -> FetchContext:
+        state = states.get(job.key)
+        return FetchContext(
+            settings=settings,
+            fetcher=fetcher,
+            now=now,
+            timezone=job.timezone,
+            languages=job.languages,
+            city=job.city,
+            horizon_days=job.horizon_days,
+            etag=state.etag if state else None,
+            last_modified=state.last_modified if state else None,
+            session=None if job.source.remote else session,
+            root=config.root,
+            language=job.languages[0] if job.languages else "fi",
+        )
+
+    outcomes: dict[str, _Outcome] = {}
+    for job in jobs:
+        state = states.get(job.key)
+        if state is not None and state.status == SourceStatus.DISABLED:
+            error = state.error or "disabled after an earlier answer"
+            outcomes[job.key] = _Outcome(str(SourceStatus.DISABLED), error=error)
+    remote = [j for j in jobs if j.source.remote and j.key not in outcomes]
+    local = [j for j in jobs if not j.source.remote and j.key not in outcomes]
+    workers = max(1, min(settings.fetch_workers, len(remote) or 1))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fetch") as pool:
+        futures = {pool.submit(_safe_fetch, j.source, context(j)): j for j in remote}
+        for job in local:  # in this thread: they may read the database
+            outcomes[job.key] = _save(session, job, _safe_fetch(job.source, context(job)), now)
+        for future in as_completed(futures):  # store each as soon as it is parsed
+            job = futures[future]
+            outcomes[job.key] = _save(session, job, future.result(), now)
+    return [
+        SourceReport(campaign, section, job.source.describe(), **vars(outcomes[job.key]))
+        for job in jobs
+        for campaign, section in job.uses
+    ]
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What the database knew about a source before this run."""
+
+    etag: str | None
+    last_modified: str | None
+    status: SourceStatus
+    error: str | None
+
+
+@dataclass
+class _Outcome:
+    status: str
+    new: int = 0
+    updated: int = 0
+    error: str | None = None
+    warning: str | None = None
+
+
+def _save(session: Session, job: _Job, result: FetchResult, now: datetime) -> _Outcome:
+    """Store one source's result in its own transaction; a failure is reported, not raised."""
+    outcome = _Outcome(str(result.status), error=result.error, warning=result.warning)
+    try:
+        outcome.new, outcome.updated = _store(session, job, result, now)
+        session.commit()
+    except SQLAlchemyError as exc:
+        session.rollback()
+        log.exception("storing %s failed", job.source.describe())
+        outcome.status = str(SourceStatus.ERROR)
+        outcome.error = f"storing failed: {exc.__class__.__name__}"
+        _record_failure(session, job, outcome.error, now)
+    log.info(
+        "source %s: %s (%d new, %d updated)%s",
+        job.source.describe(),
+        outcome.status,
+        outcome.new,
+        outcome.updated,
+        f": {outcome.error}" if outcome.error else "",
+    )
+    return outcome
+
+
+def _state(session: Session, job: _Job) -> SourceState:
+    state = session.scalar(select(SourceState).where(SourceState.key == job.key))
+    if state is None:
+        url: Any = getattr(job.source.options, "url", None) or getattr(
+            job.source.options, "path", None
+        )
+        state = SourceState(
+            key=job.key, type=job.source.type_name, url=url, status=SourceStatus.NEW, items_seen=0
+        )
+        session.add(state)
+        session.flush()
+    return state
+
+
+def _record_failure(session: Session, job: _Job, error: str, now: datetime) -> None:
+    try:
+        state = _state(session, job)
+        state.status = SourceStatus.ERROR
+        state.error = error
+        state.last_fetched_at = now
+        session.commit()
+    except SQLAlchemyError:
+        session.rollback()
+        log.exception("recording the failure of %s failed", job.source.describe())
+
+
+def _store(session: Session, job: _Job, result: FetchResult, now: datetime) -> tuple[int, int]:
+    state = _state(session, job)
+    state.last_fetched_at = now
+    state.status = result.status
+    state.error = result.error
+    state.warning = result.warning
+    if result.status == SourceStatus.NOT_MODIFIED:
+        state.last_ok_at = now
+        state.etag = result.etag or state.etag
+        state.last_modified = result.last_modified or state.last_modified
+        return 0, 0
+    if result.status == SourceStatus.DISABLED:
+        state.etag = state.last_modified = None
+        return 0, 0
+    if result.status != SourceStatus.OK:
+        return 0, 0
+    new, updated = _store_items(session, state, job, result.items, now)
+    state.etag = result.etag
+    state.last_modified = result.last_modified
+    state.last_ok_at = now
+    state.items_seen = len(result.items)
+    return new, updated
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _fields(raw: RawItem, kind: str) -> dict[str, Any]:
+    base = web_url(raw.url)
+    summary_html = clean_html(raw.summary_html, base)
+    title = one_line(raw.title)[:1000] or "(untitled)"
+    translations = {}
+    for lang, texts in raw.translations.items():
+        html_text = clean_html(texts.get("summary_html", ""), base)
+        translations[lang] = {
+            "title": one_line(texts.get("title", "")),
+            "summary": summarise(to_text(html_text), SUMMARY_CHARS),
+            "summary_html": html_text,
+        }
+    starts = _aware(raw.starts_at)
+    return {
+        "kind": kind,
+        "url": base,
+        "title": title,
+        "summary": summarise(to_text(summary_html), SUMMARY_CHARS),
+        "summary_html": summary_html,
+        "language": (raw.language or "")[:5] or None,
+        "translations": translations,
+        "categories": [one_line(c)[:100] for c in raw.categories if one_line(c)][:30],
+        "published_at": _aware(raw.published_at),
+        "starts_at": starts,
+        "ends_at": _aware(raw.ends_at),
+        "all_day": raw.all_day,
+        "location": (one_line(raw.location)[:500] or None) if raw.location else None,
+        "online_url": web_url(raw.online_url),
+        "is_online": raw.is_online,
+        "price": one_line(raw.price)[:200] if raw.price else raw.price,
+        "event_status": raw.event_status,
+        "image_url": web_url(raw.image_url),
+        "fingerprint": fingerprint(title, starts or _aware(raw.published_at)),
+    }
+
+
+def _store_items(
+    session: Session, state: SourceState, job: _Job, items: list[RawItem], now: datetime
+) -> tuple[int, int]:
+    unique: dict[str, dict[str, Any]] = {}
+    for raw in items:
+        key = raw.external_id if len(raw.external_id) <= 500 else content_hash(raw.external_id)
+        unique.setdefault(key, _fields(raw, raw.kind or job.source.item_kind))
+    if not unique:
+        return 0, 0
+    existing = {
+        row.external_id: row
+        for row in session.scalars(
+            select(ContentItem).where(
+                ContentItem.source_id == state.id, ContentItem.external_id.in_(list(unique))
+            )
+        )
+    }
+    fresh = {k: v for k, v in unique.items() if k not in existing}
+    urls = {f["url"] for f in fresh.values() if f["url"] and f["kind"] != "event"}
+    prints = {f["fingerprint"] for f in fresh.values()}
+    sent_urls: set[str | None] = set()
+    sent_prints: set[str] = set()
+    if fresh:
+        for url, fp in session.execute(
+            select(ContentItem.url, ContentItem.fingerprint).where(
+                ContentItem.issue_id.is_not(None),
+                or_(ContentItem.url.in_(urls), ContentItem.fingerprint.in_(prints)),
+            )
+        ):
+            sent_urls.add(url)
+            sent_prints.add(fp)
+    updated = 0
+    fresh_rows: list[dict[str, Any]] = []
+    for external_id, values in unique.items():
+        row = existing.get(external_id)
+        if row is not None:
+            if row.issue_id is not None:
+                continue  # went out already; it never changes or returns
+            changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+            if changed:
+                for name, value in changed.items():
+                    setattr(row, name, value)
+                updated += 1
+            continue
+        if values["fingerprint"] in sent_prints or (
+            values["kind"] != "event" and values["url"] in sent_urls and values["url"]
+        ):
+            continue  # the same item went out in an earlier issue
+        fresh_rows.append(
+            {"source_id": state.id, "external_id": external_id, "first_seen_at": now, **values}
+        )
+    session.flush()
+    if fresh_rows:  # one multi-row INSERT instead of an ORM object per item
+        session.execute(insert(ContentItem), fresh_rows)
+    return len(fresh_rows), updated

@@ -1,0 +1,286 @@
+"""``stories``: companies' climate success stories, kept in the database.
+
+A story is added from a Markdown file with YAML front matter
+(``outreach stories add``) or, later, from the web form; staff approve or
+reject it. Only approved stories whose company consented to publishing are
+used, each in one issue unless staff feature it again.
+
+Front matter keys: ``company`` and ``title`` (required), ``link``, ``image``,
+``language`` (fi, sv, en), ``consent`` (true/false), ``contact_email``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from markdown_it import MarkdownIt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outreach.errors import OutreachError
+from outreach.models import City, ContentItem, SourceStatus, Story, StoryStatus
+from outreach.sources.base import FetchContext, FetchResult, RawItem, Source, web_url
+
+EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
+
+
+class StoryError(OutreachError):
+    """A story file or a story decision is invalid."""
+
+
+def story_external_id(story_id: int) -> str:
+    return f"story:{story_id}"
+
+
+def render_markdown(text: str) -> str:
+    """Markdown to HTML with raw HTML disabled (the ingest step sanitises it too)."""
+    return str(MarkdownIt("commonmark", {"html": False}).render(text))
+
+
+class StoryFront(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    company: str = Field(min_length=1, max_length=200)
+    title: str = Field(min_length=1, max_length=300)
+    link: str | None = None
+    image: str | None = None
+    language: str = Field(default="fi", pattern="^(fi|sv|en)$")
+    consent: bool = False
+    contact_email: str | None = None
+
+    @field_validator("link", "image")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and web_url(value) is None:
+            raise ValueError("expected an http(s) URL")
+        return value
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is not None and not EMAIL_RE.match(value):
+            raise ValueError("expected an email address")
+        return value
+
+
+def _city(session: Session, slug: str) -> City:
+    city = session.scalar(select(City).where(City.slug == slug))
+    if city is None:
+        known = ", ".join(session.scalars(select(City.slug).order_by(City.slug))) or "none"
+        raise StoryError(f'no city "{slug}" (known: {known}; run `outreach campaigns validate`)')
+    return city
+
+
+def read_story_file(path: Path) -> tuple[StoryFront, str]:
+    """The front matter and Markdown body of a story file; StoryError names the problem."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StoryError(f"{path}: cannot read: {exc}") from exc
+    match = _FRONT.match(text)
+    if match is None:
+        raise StoryError(f"{path}: expected YAML front matter between --- lines at the top")
+    try:
+        front: Any = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        raise StoryError(f"{path}: front matter is not valid YAML") from exc
+    if not isinstance(front, dict):
+        raise StoryError(f"{path}: front matter must be a mapping of keys (company, title, …)")
+    try:
+        meta = _validate(front)
+    except StoryError as exc:
+        raise StoryError(f"{path}: {exc}") from exc
+    if not match.group(2).strip():
+        raise StoryError(f"{path}: the story has no text after the front matter")
+    return meta, match.group(2)
+
+
+def add_story_from_markdown(session: Session, path: Path, city_slug: str) -> Story:
+    """A submitted Story from a Markdown file with front matter; flushed, not committed."""
+    meta, body = read_story_file(path)
+    return submit_story(session, city_slug, body=body, **meta.model_dump())
+
+
+def _validate(fields: dict[Any, Any]) -> StoryFront:
+    try:
+        return StoryFront.model_validate(fields)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(story)"
+        raise StoryError(f"{where}: {err['msg']}") from exc
+
+
+def submit_story(
+    session: Session,
+    city_slug: str,
+    *,
+    company: str,
+    title: str,
+    body: str,
+    link: str | None = None,
+    image: str | None = None,
+    language: str = "fi",
+    consent: bool = False,
+    contact_email: str | None = None,
+) -> Story:
+    """A submitted Story (``outreach stories add``, and the web form); flushed, not committed."""
+    meta = _validate(
+        {
+            "company": company,
+            "title": title,
+            "link": link or None,
+            "image": image or None,
+            "language": language,
+            "consent": consent,
+            "contact_email": contact_email or None,
+        }
+    )
+    body = body.strip()
+    if not body:
+        raise StoryError("the story has no text")
+    story = Story(
+        city_id=_city(session, city_slug).id,
+        company_name=meta.company.strip(),
+        title=meta.title.strip(),
+        body=body,
+        language=meta.language,
+        link=meta.link,
+        image_url=meta.image,
+        contact_email=meta.contact_email,
+        consent_to_publish=meta.consent,
+        status=StoryStatus.SUBMITTED,
+    )
+    session.add(story)
+    session.flush()
+    return story
+
+
+def import_stories(session: Session, folder: Path, *, approve_by: str | None = None) -> list[Story]:
+    """Stories from ``folder/<city>/*.md`` (e.g. ``examples/stories``), each added once.
+
+    A file whose city, company and title are already stored is skipped, so the
+    demo can run again. With ``approve_by``, stories with consent are approved.
+    """
+    added: list[Story] = []
+    for city_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+        city = _city(session, city_dir.name)
+        for path in sorted(city_dir.glob("*.md")):
+            meta, body = read_story_file(path)
+            known = session.scalar(
+                select(Story.id).where(
+                    Story.city_id == city.id,
+                    Story.company_name == meta.company.strip(),
+                    Story.title == meta.title.strip(),
+                )
+            )
+            if known is not None:
+                continue
+            story = submit_story(session, city.slug, body=body, **meta.model_dump())
+            if approve_by and story.consent_to_publish:
+                decide_story(session, story.id, True, approve_by)
+            added.append(story)
+    return added
+
+
+def list_stories(
+    session: Session, city_slug: str | None = None, status: StoryStatus | str | None = None
+) -> list[Story]:
+    query = select(Story).join(City).order_by(Story.submitted_at, Story.id)
+    if city_slug is not None:
+        query = query.where(City.slug == city_slug)
+    if status is not None:
+        try:
+            query = query.where(Story.status == StoryStatus(status))
+        except ValueError:
+            known = ", ".join(s.value for s in StoryStatus)
+            raise StoryError(f'no story status "{status}" (known: {known})') from None
+    return list(session.scalars(query))
+
+
+def decide_story(session: Session, story_id: int, approve: bool, by: str) -> Story:
+    """Approve or reject a story; approving needs the company's consent to publish."""
+    story = session.get(Story, story_id)
+    if story is None:
+        raise StoryError(f"no story with id {story_id} (see `outreach stories list`)")
+    if approve and not story.consent_to_publish:
+        raise StoryError(
+            f"story {story_id} has no consent to publish from {story.company_name}; "
+            "get it in writing and set consent: true before approving"
+        )
+    story.status = StoryStatus.APPROVED if approve else StoryStatus.REJECTED
+    story.decided_at = datetime.now(UTC)
+    story.decided_by = by
+    session.flush()
+    return story
+
+
+def feature_again(session: Session, story_id: int) -> Story:
+    """Let an already used story appear in the next issue once more."""
+    story = session.get(Story, story_id)
+    if story is None:
+        raise StoryError(f"no story with id {story_id} (see `outreach stories list`)")
+    story.issue_id = None
+    for item in session.scalars(
+        select(ContentItem).where(ContentItem.external_id == story_external_id(story_id))
+    ):
+        item.issue_id = None
+        item.first_seen_at = datetime.now(UTC)
+    session.flush()
+    return story
+
+
+def _used_story_ids(session: Session) -> set[int]:
+    used = session.scalars(
+        select(ContentItem.external_id).where(
+            ContentItem.kind == "story", ContentItem.issue_id.is_not(None)
+        )
+    )
+    return {int(e.split(":", 1)[1]) for e in used if e.split(":", 1)[-1].isdigit()}
+
+
+def story_item(story: Story) -> RawItem:
+    intro = f"<p><strong>{html.escape(story.company_name)}</strong></p>"
+    return RawItem(
+        external_id=story_external_id(story.id),
+        title=story.title,
+        url=story.link,
+        summary_html=intro + render_markdown(story.body),
+        language=story.language,
+        categories=["story"],
+        published_at=story.decided_at or story.submitted_at,
+        image_url=story.image_url,
+    )
+
+
+class StoriesSource(Source):
+    type_name = "stories"
+    item_kind = "story"
+    remote = False
+
+    def describe(self) -> str:
+        return "stories"
+
+    def fetch(self, ctx: FetchContext) -> FetchResult:
+        if ctx.session is None:
+            return FetchResult(SourceStatus.ERROR, error="stories: no database session")
+        used = _used_story_ids(ctx.session)
+        query = (
+            select(Story)
+            .join(City)
+            .where(
+                City.slug == ctx.city,
+                Story.status == StoryStatus.APPROVED,
+                Story.consent_to_publish.is_(True),
+                Story.issue_id.is_(None),
+            )
+            .order_by(Story.decided_at, Story.id)
+        )
+        items = [story_item(s) for s in ctx.session.scalars(query) if s.id not in used]
+        return FetchResult(SourceStatus.OK, items=items)

@@ -1,0 +1,133 @@
+"""``run-due`` with the clock controlled: what is due, the grace rule, the locks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from outreach.db import get_engine, session_scope
+from outreach.models import Campaign
+from outreach.scheduler import run_due, status
+from outreach.scheduler.locks import named_lock
+from outreach.settings import Settings
+from tests.scheduler.helpers import FakePipeline, read_log, write_campaign
+
+KNOWN = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # campaigns first synced
+FIRE = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # first Tuesday of December, 9.00 EET
+
+
+def rows(settings: Settings) -> dict[str, Campaign]:
+    with session_scope(get_engine(settings)) as session:
+        return {c.slug: c for c in session.scalars(select(Campaign))}
+
+
+def campaign_calls(log: Path) -> list[tuple[str, str]]:
+    return [(e["slug"], e["fire_time"]) for e in read_log(log) if e["call"] == "run_campaign"]
+
+
+def test_first_pass_runs_periodic_work_and_a_second_pass_does_nothing(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    log = tmp_path / "calls.jsonl"
+    fake = FakePipeline(log)
+    first = run_due(sched_settings, now=KNOWN, pipeline=fake)
+    assert [o.name for o in first] == ["fetch", "purge"]
+    assert run_due(sched_settings, now=KNOWN + timedelta(minutes=15), pipeline=fake) == []
+    assert campaign_calls(log) == []
+
+
+def test_due_campaigns_run_once_at_their_fire_time(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    log = tmp_path / "calls.jsonl"
+    fake = FakePipeline(log)
+    run_due(sched_settings, now=KNOWN, pipeline=fake)
+    outcomes = run_due(sched_settings, now=FIRE + timedelta(minutes=10), pipeline=fake)
+    ran = {o.name: o for o in outcomes if o.fire_time is not None}
+    assert set(ran) == {"vantaa-news", "kerava-news"}
+    assert all(o.status == "ok" and o.fire_time == FIRE for o in ran.values())
+    assert sorted(campaign_calls(log)) == [
+        ("kerava-news", FIRE.isoformat()),
+        ("vantaa-news", FIRE.isoformat()),
+    ]
+    state = rows(sched_settings)
+    assert state["vantaa-news"].last_run_at == FIRE
+    assert state["vantaa-news"].last_run_status == "ok"
+    assert state["kerava-award"].last_run_at is None
+    # The same pass again, a quarter of an hour later: nothing at all.
+    assert run_due(sched_settings, now=FIRE + timedelta(minutes=25), pipeline=fake) == []
+    assert len(campaign_calls(log)) == 2
+
+
+def test_a_run_two_hours_late_is_recorded_missed_not_sent(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    log = tmp_path / "calls.jsonl"
+    fake = FakePipeline(log)
+    run_due(sched_settings, now=KNOWN, pipeline=fake)
+    outcomes = run_due(sched_settings, now=FIRE + timedelta(hours=2), pipeline=fake)
+    missed = {o.name for o in outcomes if o.status == "missed"}
+    assert missed == {"vantaa-news", "kerava-news"}
+    assert campaign_calls(log) == []
+    row = rows(sched_settings)["vantaa-news"]
+    assert row.last_run_status == "missed"
+    assert "2026-12-01 09:00 EET was missed by 120 minutes" in (row.last_run_message or "")
+    report = status(sched_settings, now=FIRE + timedelta(hours=2))
+    text = "\n".join(report.lines())
+    assert "vantaa-news: next 2027-01-05 09:00 EET; last 2026-12-01 09:00 EET missed" in text
+    # Missed is final: the next pass does not send it late either.
+    assert run_due(sched_settings, now=FIRE + timedelta(hours=2, minutes=30), pipeline=fake) == []
+
+
+def test_overlapping_run_due_skips_with_a_message(sched_settings: Settings, tmp_path: Path) -> None:
+    fake = FakePipeline(tmp_path / "calls.jsonl")
+    with named_lock(sched_settings, "run-due") as got:
+        assert got
+        outcomes = run_due(sched_settings, now=KNOWN, pipeline=fake)
+    assert [(o.name, o.status) for o in outcomes] == [("run-due", "skipped")]
+    assert outcomes[0].lines() == ["run-due: skipped: another run-due is in progress"]
+    assert read_log(tmp_path / "calls.jsonl") == []
+
+
+def test_a_campaign_running_elsewhere_is_left_for_the_next_pass(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    log = tmp_path / "calls.jsonl"
+    fake = FakePipeline(log)
+    run_due(sched_settings, now=KNOWN, pipeline=fake)
+    with named_lock(sched_settings, "campaign:vantaa-news"):
+        outcomes = run_due(sched_settings, now=FIRE + timedelta(minutes=5), pipeline=fake)
+    busy = [o for o in outcomes if o.status == "busy"]
+    assert [o.name for o in busy] == ["vantaa-news"]
+    assert rows(sched_settings)["vantaa-news"].last_run_at is None
+    again = run_due(sched_settings, now=FIRE + timedelta(minutes=10), pipeline=fake)
+    assert [(o.name, o.status) for o in again] == [("vantaa-news", "ok")]
+
+
+def test_a_failing_campaign_is_recorded_and_the_others_still_run(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    fake = FakePipeline(tmp_path / "calls.jsonl", fail={"kerava-news"})
+    run_due(sched_settings, now=KNOWN, pipeline=fake)
+    outcomes = run_due(sched_settings, now=FIRE + timedelta(minutes=5), pipeline=fake)
+    by_name = {o.name: o for o in outcomes}
+    assert by_name["kerava-news"].status == "error"
+    assert "RuntimeError: kerava-news broke" in by_name["kerava-news"].message
+    assert by_name["vantaa-news"].status == "ok"
+    assert rows(sched_settings)["kerava-news"].last_run_status == "error"
+
+
+def test_a_one_off_send_at_runs_once_within_grace(sched_settings: Settings, tmp_path: Path) -> None:
+    write_campaign(sched_settings.campaigns_dir, "vantaa-dialogue", send_at="2026-11-24T10:00:00")
+    log = tmp_path / "calls.jsonl"
+    fake = FakePipeline(log)
+    run_due(sched_settings, now=KNOWN, pipeline=fake)
+    at = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)  # 10.00 EET
+    before = run_due(sched_settings, now=at - timedelta(minutes=1), pipeline=fake)
+    assert [o.name for o in before] == ["fetch", "purge"]
+    outcomes = run_due(sched_settings, now=at + timedelta(minutes=3), pipeline=fake)
+    assert [(o.name, o.status) for o in outcomes] == [("vantaa-dialogue", "ok")]
+    assert run_due(sched_settings, now=at + timedelta(minutes=30), pipeline=fake) == []
+    assert [slug for slug, _ in campaign_calls(log)] == ["vantaa-dialogue"]

@@ -1,0 +1,185 @@
+"""The scheduler driving the real stages: build → approve → send, once, with run-due.
+
+The campaigns are announcements (no sources to fetch), whose issue period is the year.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from outreach.campaigns import sync
+from outreach.db import create_db_engine, get_engine, session_scope
+from outreach.models import (
+    Base,
+    City,
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from outreach.scheduler import run_due, status
+from outreach.scheduler.pipeline import load_config
+from outreach.scheduler.runs import sync_campaigns
+from outreach.settings import Settings
+from tests.scheduler.helpers import (
+    MONTHLY,
+    make_campaigns,
+    make_settings,
+    wait_for,
+    write_campaign,
+)
+from tests.scheduler.test_daemon import start, stop
+
+issues_stage = pytest.importorskip("outreach.issues")
+pytest.importorskip("outreach.sources.ingest")
+
+KNOWN = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+FIRE = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # first Tuesday of December, 9.00 EET
+
+
+def subscribe(settings: Settings, city: str, n: int) -> None:
+    with session_scope(get_engine(settings)) as session:
+        city_id = session.scalars(select(City.id).where(City.slug == city)).one()
+        for i in range(n):
+            person = Subscriber(email=f"{city}{i}@example.fi", language="fi")
+            session.add(person)
+            session.flush()
+            session.add(
+                Subscription(
+                    subscriber_id=person.id,
+                    city_id=city_id,
+                    topics=["climate"],
+                    status=SubscriptionStatus.CONFIRMED,
+                    confirmed_at=KNOWN,
+                    token_salt=f"salt{i}",
+                )
+            )
+
+
+def counts(settings: Settings) -> dict[str, int]:
+    with session_scope(get_engine(settings)) as session:
+        rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
+        return {str(s): int(n) for s, n in rows}
+
+
+def issue_rows(settings: Settings) -> list[tuple[str, str]]:
+    with session_scope(get_engine(settings)) as session:
+        return [
+            (i.period, str(i.status)) for i in session.scalars(select(Issue).order_by(Issue.id))
+        ]
+
+
+def test_auto_campaign_is_built_approved_and_sent_once(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    folder = make_campaigns(
+        tmp_path / "auto-campaigns",
+        {"vantaa-news": {"schedule": MONTHLY, "approval": "auto"}},
+    )
+    settings = sched_settings.model_copy(update={"campaigns_dir": folder})
+    run_due(settings, now=KNOWN)
+    subscribe(settings, "vantaa", 5)
+    outcomes = run_due(settings, now=FIRE + timedelta(minutes=5))
+    ran = [o for o in outcomes if o.name == "vantaa-news"]
+    assert [o.status for o in ran] == ["ok"], outcomes
+    assert issue_rows(settings) == [("2026", "sent")]
+    assert counts(settings) == {"sent": 5}
+    assert run_due(settings, now=FIRE + timedelta(minutes=20)) == []
+    assert counts(settings) == {"sent": 5}
+
+
+def test_manual_campaign_waits_for_approval_then_the_next_pass_sends(
+    sched_settings: Settings,
+) -> None:
+    run_due(sched_settings, now=KNOWN)
+    subscribe(sched_settings, "vantaa", 3)
+    run_due(sched_settings, now=FIRE + timedelta(minutes=5))
+    report = status(sched_settings, now=FIRE + timedelta(minutes=6))
+    assert sorted(i.campaign for i in report.waiting) == ["kerava-news", "vantaa-news"]
+    assert counts(sched_settings) == {}
+    with session_scope(get_engine(sched_settings)) as session:
+        issue_id = next(i.id for i in report.waiting if i.campaign == "vantaa-news")
+        issues_stage.approve_issue(
+            session, issue_id, by="viestintä", now=FIRE + timedelta(minutes=30)
+        )
+    outcomes = run_due(sched_settings, now=FIRE + timedelta(minutes=35))
+    assert [(o.name, o.status) for o in outcomes] == [("send", "ok")]
+    assert counts(sched_settings) == {str(DeliveryStatus.SENT): 3}
+    assert sorted(issue_rows(sched_settings)) == [
+        ("2026", str(IssueStatus.DRAFT)),
+        ("2026", str(IssueStatus.SENT)),
+    ]
+    assert run_due(sched_settings, now=FIRE + timedelta(minutes=40)) == []
+
+
+@pytest.mark.postgres
+def test_two_daemons_on_postgres_build_once_and_send_once(pg_url: str, tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, pg_url)
+    write_campaign(
+        settings.campaigns_dir, "vantaa-minutely", schedule={"minute": "*"}, approval="auto"
+    )
+    engine = create_db_engine(pg_url)
+    Base.metadata.create_all(engine)
+    with session_scope(engine) as session:  # known for an hour: the latest minute is due
+        sync_campaigns(session, load_config(settings), datetime.now(UTC) - timedelta(hours=1))
+    engine.dispose()
+    subscribe(settings, "vantaa", 40)
+
+    daemons = [start(tmp_path, pg_url, "--real", "--poll", "0.3") for _ in range(2)]
+    try:
+        assert wait_for(lambda: counts(settings).get("sent") == 40, 30)
+    finally:
+        codes = [stop(proc) for proc in daemons]
+    assert codes == [0, 0]
+    with session_scope(get_engine(settings)) as session:
+        built = session.scalars(select(Issue)).all()
+        attempts = session.scalars(select(Delivery.attempts)).all()
+    assert [str(i.status) for i in built] == ["sent"]
+    assert sorted(attempts) == [1] * 40  # every message handed over exactly once
+
+
+def test_sigterm_mid_send_finishes_in_flight_and_a_later_start_finishes_the_issue(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    folder = sched_settings.campaigns_dir
+    for path in folder.glob("*.yaml"):
+        if path.name != "cities.yaml":
+            path.unlink()
+    write_campaign(folder, "vantaa-call", schedule={"month": 1, "day": 1})  # not due now
+    config = load_config(sched_settings)
+    with session_scope(get_engine(sched_settings)) as session:
+        sync(session, config)
+    subscribe(sched_settings, "vantaa", 30)
+    with session_scope(get_engine(sched_settings)) as session:
+        built = issues_stage.build_issue(session, sched_settings, config, "vantaa-call")
+        assert built.issue is not None
+        period = built.issue.period
+        issues_stage.approve_issue(session, built.issue.id, by="viestintä")
+
+    args = ("--real", "--rate", "20")
+    proc = start(tmp_path, sched_settings.database_url, *args)
+    try:
+        assert wait_for(lambda: counts(sched_settings).get("sent", 0) >= 3, 20)
+    finally:
+        assert stop(proc, timeout=10) == 0
+    after_stop = counts(sched_settings)
+    assert 3 <= after_stop.get("sent", 0) < 30
+    assert "sending" not in after_stop  # nothing left claimed: in-flight work committed
+    assert sum(after_stop.values()) == 30
+
+    proc = start(tmp_path, sched_settings.database_url, *args)
+    try:
+        assert wait_for(lambda: counts(sched_settings).get("sent") == 30, 20)
+    finally:
+        assert stop(proc, timeout=10) == 0
+    with session_scope(get_engine(sched_settings)) as session:
+        attempts = session.scalars(select(Delivery.attempts)).all()
+    assert sorted(attempts) == [1] * 30  # each message handed over once
+    assert issue_rows(sched_settings) == [(period, "sent")]
