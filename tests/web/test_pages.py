@@ -316,3 +316,15 @@ def test_unknown_city_and_page_are_404_pages(client: TestClient) -> None:
     for path in ("/helsinki/subscribe", "/vantaa/archive/99", "/vantaa/archive/x", "/nope"):
         resp = client.get(path + "?lang=sv")
         assert resp.status_code == 404 and "Sidan hittades inte" in resp.text, path
+
+
+def test_the_shipped_campaigns_serve(settings: Settings, engine: Engine) -> None:
+    from tests.conftest import ROOT
+
+    shipped = settings.model_copy(update={"campaigns_dir": ROOT / "campaigns"})
+    with TestClient(
+        create_app(shipped, mailer=RecordingMailer()), base_url="https://testserver"
+    ) as c:
+        for city in ("vantaa", "kerava", "jarvenpaa"):
+            assert c.get(f"/{city}/subscribe").status_code == 200
+            assert c.get(f"/{city}/archive").status_code == 200
