@@ -1,0 +1,203 @@
+"""Building blocks of the subscriptions stage.
+
+Validated sign-up data (:class:`SignUp`), the consent wording and its version,
+City rows, the suppression check, the append-only consent log and the
+purpose-bound links of a subscription.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import CityConfig, Config
+from outreach.errors import InvalidTokenError, SubscriptionError
+from outreach.l10n import LANGUAGES, gettext_for
+from outreach.models import (
+    City,
+    ConsentRecord,
+    Subscription,
+    Suppression,
+)
+from outreach.settings import Settings
+from outreach.tokens import make_token, verify_token
+from outreach.validation import email_hash, has_control_chars, normalise_email
+from outreach.validation import validate_business_id as _business_id
+
+#: Bump when the consent wording changes; every ConsentRecord stores the version.
+CONSENT_VERSION = "2026-11-v1"
+CONSENT_TEXT = (
+    "I agree that {city} may send me its climate news for companies by email. "
+    "I can unsubscribe at any time with the link in every message."
+)
+SIZE_CLASSES = ("micro", "small", "medium", "large")
+MAX_TEXT = 200
+
+
+def consent_text(city_name: str, lang: str) -> str:
+    return gettext_for(lang, "web", CONSENT_TEXT).format(city=city_name)
+
+
+def clean_text(value: str | None, what: str, *, limit: int = MAX_TEXT) -> str | None:
+    """Strip a free-text field; None if empty; no control characters; bounded length."""
+    if value is None:
+        return None
+    if has_control_chars(value):
+        raise SubscriptionError(f"{what} must be on one line without control characters")
+    value = value.strip()
+    if len(value) > limit:
+        raise SubscriptionError(f"{what} is longer than {limit} characters")
+    return value or None
+
+
+@dataclass
+class SignUp:
+    """Validated subscriber data for one city; build it with :meth:`clean`."""
+
+    email: str
+    topics: list[str]
+    language: str = "fi"
+    company_name: str | None = None
+    business_id: str | None = None
+    contact_name: str | None = None
+    size_class: str | None = None
+    industry_code: str | None = None
+
+    @classmethod
+    def clean(
+        cls,
+        config: Config,
+        city_slug: str,
+        *,
+        email: str,
+        topics: Iterable[str] = (),
+        language: str | None = None,
+        company_name: str | None = None,
+        business_id: str | None = None,
+        contact_name: str | None = None,
+        size_class: str | None = None,
+        industry_code: str | None = None,
+    ) -> SignUp:
+        city = city_config(config, city_slug)
+        known = list(city.topics)
+        chosen = [t.strip() for t in topics if t and t.strip()]
+        for topic in chosen:
+            if topic not in known:
+                raise SubscriptionError(f"unknown topic {topic[:40]!r} (known: {', '.join(known)})")
+        lang = (language or city.languages[0]).strip().lower()
+        if lang not in LANGUAGES:
+            raise SubscriptionError(f"unknown language {lang[:10]!r} (known: fi, sv, en)")
+        bid = clean_text(business_id, "the business ID", limit=20)
+        size = clean_text(size_class, "the size class", limit=20)
+        if size is not None and size.lower() not in SIZE_CLASSES:
+            raise SubscriptionError(
+                f"unknown size class {size!r} (known: {', '.join(SIZE_CLASSES)})"
+            )
+        industry = clean_text(industry_code, "the industry code", limit=10)
+        if industry is not None and not industry.replace(".", "").isalnum():
+            raise SubscriptionError("the industry code must be a TOL 2008 code like 62010")
+        return cls(
+            email=normalise_email(email),
+            topics=sorted(set(chosen)) or known[:1],
+            language=lang,
+            company_name=clean_text(company_name, "the company name"),
+            business_id=_business_id(bid) if bid else None,
+            contact_name=clean_text(contact_name, "the contact name"),
+            size_class=size.lower() if size else None,
+            industry_code=industry,
+        )
+
+
+def city_config(config: Config, slug: str) -> CityConfig:
+    try:
+        return config.cities[slug]
+    except KeyError:
+        known = ", ".join(sorted(config.cities))
+        raise SubscriptionError(f'no city "{slug[:40]}" (known: {known})') from None
+
+
+def city_name(config: Config, slug: str, lang: str) -> str:
+    """The city's name in ``lang``, else in its first language."""
+    names: dict[str, str] = {str(k): v for k, v in city_config(config, slug).name.items()}
+    return names.get(lang) or next(iter(names.values()), slug)
+
+
+def city_row(session: Session, config: Config, slug: str) -> City:
+    """The City row for ``slug``, created from the campaigns config when missing."""
+    cfg = city_config(config, slug)
+    row = session.scalar(select(City).where(City.slug == slug))
+    if row is None:
+        row = City(slug=slug, names=dict(cfg.name), languages=list(cfg.languages))
+        row.timezone = cfg.timezone
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:  # created by a concurrent request
+            row = session.scalars(select(City).where(City.slug == slug)).one()
+    return row
+
+
+def is_suppressed(session: Session, email: str) -> str | None:
+    """The suppression reason for ``email``, or None."""
+    return session.scalar(
+        select(Suppression.reason).where(Suppression.email_hash == email_hash(email))
+    )
+
+
+def record(
+    session: Session,
+    sub: Subscription,
+    action: str,
+    channel: str,
+    *,
+    version: str | None = None,
+    text: str | None = None,
+    detail: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    session.add(
+        ConsentRecord(
+            subscription_id=sub.id,
+            action=action,
+            channel=channel[:20],
+            consent_version=version,
+            consent_text=text,
+            detail=detail,
+            created_at=now or datetime.now(UTC),
+        )
+    )
+
+
+def token_for(settings: Settings, sub: Subscription, purpose: str) -> str:
+    return make_token(settings.secret(), purpose, sub.id, sub.token_salt)
+
+
+def link(settings: Settings, sub: Subscription, purpose: str) -> str:
+    return f"{settings.base_url_clean}/{purpose}/{token_for(settings, sub, purpose)}"
+
+
+def load_token(session: Session, settings: Settings, token: str, purpose: str) -> Subscription:
+    """The subscription a token names; the same InvalidTokenError for every failure."""
+    max_age = timedelta(days=settings.confirm_token_days) if purpose == "confirm" else None
+
+    def salt_of(sid: int) -> str | None:
+        return session.scalar(select(Subscription.token_salt).where(Subscription.id == sid))
+
+    sid = verify_token(settings.secret(), token, purpose, salt_of, max_age=max_age)
+    sub = session.get(Subscription, sid)
+    if sub is None:
+        raise InvalidTokenError("this link is invalid or has expired")
+    # Accept only the canonical spelling: unpadded base64 lets the MAC's last
+    # character vary in its unused bits, which must not make a second valid link.
+    issued = datetime.fromtimestamp(int(token.split(".")[1], 16), UTC)
+    canonical = make_token(settings.secret(), purpose, sid, sub.token_salt, now=issued)
+    if not hmac.compare_digest(canonical.encode(), token.encode("utf-8", "surrogatepass")):
+        raise InvalidTokenError("this link is invalid or has expired")
+    return sub

@@ -1,0 +1,273 @@
+"""Click groups ``outreach subscribers ...`` and ``outreach apikey ...``.
+
+Thin: parse, call the stage, print. The main CLI adds them with
+``main.add_command(subscribers)`` and ``main.add_command(apikey)``. Errors a
+user can fix are printed as one line and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config, load
+from outreach.db import get_engine, session_scope
+from outreach.errors import OutreachError
+from outreach.models import City, Subscriber, Subscription
+from outreach.settings import Settings, get_settings
+from outreach.subscribers_io import export, import_csv, parse_mapping
+from outreach.subscriptions.apikeys import create_api_key, list_api_keys, revoke_api_key
+from outreach.subscriptions.base import SignUp
+from outreach.subscriptions.core import unsubscribe_email
+from outreach.subscriptions.mail import default_mailer
+from outreach.subscriptions.manage import add_subscriber, forget, purge_pending, show_json
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(func: F) -> F:
+    """Turn an OutreachError into click's one-line error and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except OutreachError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper  # type: ignore[return-value]
+
+
+class Context:
+    def __init__(self) -> None:
+        self.settings: Settings = get_settings()
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load(self.settings.campaigns_path)
+        return self._config
+
+    @property
+    def engine(self) -> Engine:
+        return get_engine(self.settings)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.engine) as session:
+            yield session
+
+
+@click.group()
+def subscribers() -> None:
+    """Import, export, add, list, show and forget subscribers."""
+
+
+@subscribers.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--city", required=True, help="City slug the contacts subscribe to.")
+@click.option("--map", "mapping", multiple=True, metavar="COL=FIELD", help="Map a column.")
+@click.option("--confirmed", is_flag=True, help="Import as confirmed (needs --consent-note).")
+@click.option("--consent-note", help="The legal basis of consent; stored with every row.")
+@click.option("--no-mail", is_flag=True, help="Do not send confirmation mails now.")
+@user_errors
+def import_command(
+    file: Path,
+    city: str,
+    mapping: tuple[str, ...],
+    confirmed: bool,
+    consent_note: str | None,
+    no_mail: bool,
+) -> None:
+    """Import a CRM export (CSV); pending with a confirmation mail unless --confirmed."""
+    ctx = Context()
+    mailer = None if no_mail else default_mailer(ctx.settings, ctx.config)
+    report = import_csv(
+        ctx.engine,
+        ctx.settings,
+        ctx.config,
+        file,
+        city,
+        mapping=parse_mapping(mapping),
+        confirmed=confirmed,
+        consent_note=consent_note,
+        mailer=mailer,
+    )
+    for line in report.lines():
+        click.echo(line)
+
+
+@subscribers.command("export")
+@click.option("--city", required=True)
+@click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
+@click.option("--interested", is_flag=True, help="Only leads who welcome a visit.")
+@click.option("--status", type=click.Choice(["pending", "confirmed", "unsubscribed", "bounced"]))
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout.")
+@user_errors
+def export_command(
+    city: str, fmt: str, interested: bool, status: str | None, out: Path | None
+) -> None:
+    """Export a city's subscribers (CSV cells are safe from formula injection)."""
+    ctx = Context()
+    if city not in ctx.config.cities:
+        raise click.ClickException(f"no city {city!r} (known: {', '.join(ctx.config.cities)})")
+    if out is None:
+        count = export(ctx.engine, city, sys.stdout, fmt=fmt, interested=interested, status=status)
+    else:
+        with out.open("w", encoding="utf-8", newline="") as fh:
+            count = export(ctx.engine, city, fh, fmt=fmt, interested=interested, status=status)
+        click.echo(f"{count} rows written to {out}", err=True)
+
+
+@subscribers.command("list")
+@click.option("--city")
+@user_errors
+def list_command(city: str | None) -> None:
+    """One line per subscription: email, city, status, topics."""
+    ctx = Context()
+    with ctx.session() as session:
+        stmt = (
+            select(Subscriber.email, City.slug, Subscription.status, Subscription.topics)
+            .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+            .join(City, Subscription.city_id == City.id)
+            .order_by(City.slug, Subscriber.email)
+        )
+        if city:
+            stmt = stmt.where(City.slug == city)
+        for email, slug, status, topics in session.execute(stmt):
+            click.echo(f"{email}\t{slug}\t{status.value}\t{','.join(topics)}")
+
+
+@subscribers.command("add")
+@click.argument("email")
+@click.option("--city", required=True)
+@click.option("--topic", "topics", multiple=True)
+@click.option("--language")
+@click.option("--company")
+@click.option("--business-id")
+@click.option("--name", "contact_name")
+@click.option("--confirmed", is_flag=True)
+@click.option("--consent-note")
+@user_errors
+def add_command(
+    email: str,
+    city: str,
+    topics: tuple[str, ...],
+    language: str | None,
+    company: str | None,
+    business_id: str | None,
+    contact_name: str | None,
+    confirmed: bool,
+    consent_note: str | None,
+) -> None:
+    """Add one subscriber (pending with a confirmation mail unless --confirmed)."""
+    ctx = Context()
+    signup = SignUp.clean(
+        ctx.config, city, email=email, topics=topics, language=language,
+        company_name=company, business_id=business_id, contact_name=contact_name,
+    )  # fmt: skip
+    with ctx.session() as session:
+        sub = add_subscriber(
+            session, ctx.settings, ctx.config, city, signup,
+            default_mailer(ctx.settings, ctx.config), confirmed=confirmed,
+            consent_note=consent_note, channel="cli", detail="outreach subscribers add",
+        )  # fmt: skip
+        if sub is None:
+            raise click.ClickException(f"{signup.email} is on the suppression list; not added")
+        click.echo(f"{signup.email}: {city} {sub.status.value}")
+
+
+@subscribers.command("unsubscribe")
+@click.argument("email")
+@click.option("--city", help="Only this city (default: every city).")
+@user_errors
+def unsubscribe_command(email: str, city: str | None) -> None:
+    """Unsubscribe an address (consent withdrawn, channel cli)."""
+    ctx = Context()
+    with ctx.session() as session:
+        count = unsubscribe_email(session, email, city, channel="cli")
+    click.echo(f"{count} subscriptions ended")
+
+
+@subscribers.command("show")
+@click.argument("email")
+@user_errors
+def show_command(email: str) -> None:
+    """Print everything held about an address as JSON (GDPR access request)."""
+    ctx = Context()
+    with ctx.session() as session:
+        click.echo(show_json(session, email))
+
+
+@subscribers.command("forget")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@user_errors
+def forget_command(email: str, yes: bool) -> None:
+    """Erase an address and everything about it; keep only a suppression hash."""
+    if not yes:
+        click.confirm(f"Erase every record of {email}?", abort=True)
+    ctx = Context()
+    with ctx.session() as session:
+        found = forget(session, email, detail="outreach subscribers forget")
+    click.echo(("erased " if found else "nothing held; suppressed ") + email.strip().lower())
+
+
+@subscribers.command("purge")
+@user_errors
+def purge_command() -> None:
+    """Delete sign-ups never confirmed within pending_purge_days."""
+    ctx = Context()
+    with ctx.session() as session:
+        count = purge_pending(session, ctx.settings)
+    click.echo(f"{count} unconfirmed sign-ups deleted")
+
+
+@click.group()
+def apikey() -> None:
+    """Create, list and revoke keys for the JSON API."""
+
+
+@apikey.command("create")
+@click.argument("name")
+@user_errors
+def apikey_create(name: str) -> None:
+    """Create a key; it is printed once and stored only as a hash."""
+    ctx = Context()
+    with ctx.session() as session:
+        row, key = create_api_key(session, name)
+        click.echo(key)
+        click.echo(f"key {row.prefix} ({row.name}) created; store it now, it is not shown again",
+                   err=True)  # fmt: skip
+
+
+@apikey.command("revoke")
+@click.argument("name_or_prefix")
+@user_errors
+def apikey_revoke(name_or_prefix: str) -> None:
+    """Revoke keys by name or prefix."""
+    ctx = Context()
+    with ctx.session() as session:
+        count = revoke_api_key(session, name_or_prefix)
+    click.echo(f"{count} keys revoked")
+
+
+@apikey.command("list")
+@user_errors
+def apikey_list() -> None:
+    """Prefix, name, created and revoked time of every key."""
+    ctx = Context()
+    with ctx.session() as session:
+        for row in list_api_keys(session):
+            revoked = row.revoked_at.isoformat() if row.revoked_at else "active"
+            click.echo(json.dumps([row.prefix, row.name, row.created_at.isoformat(), revoked]))

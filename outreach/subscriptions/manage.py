@@ -1,0 +1,334 @@
+"""Preferences, staff additions, GDPR access and erasure, and the pending purge."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config
+from outreach.errors import SubscriptionError
+from outreach.models import (
+    ConsentRecord,
+    Delivery,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+)
+from outreach.settings import Settings
+from outreach.subscriptions.base import (
+    CONSENT_VERSION,
+    SignUp,
+    city_name,
+    city_row,
+    consent_text,
+    is_suppressed,
+    load_token,
+    record,
+)
+from outreach.subscriptions.core import subscribe, withdraw
+from outreach.subscriptions.mail import Mailer
+from outreach.tokens import new_salt
+from outreach.validation import email_hash, normalise_email
+
+
+@dataclass
+class Preferences:
+    """What the preferences page shows and accepts."""
+
+    cities: list[str]
+    topics: list[str]
+    language: str
+    company_name: str | None = None
+    business_id: str | None = None
+    contact_name: str | None = None
+    size_class: str | None = None
+    industry_code: str | None = None
+    interested_in_visit: bool = False
+    available_cities: list[str] = field(default_factory=list)
+
+
+def current_preferences(config: Config, sub: Subscription) -> Preferences:
+    subscriber = sub.subscriber
+    active = [
+        s
+        for s in subscriber.subscriptions
+        if s.status in (SubscriptionStatus.PENDING, SubscriptionStatus.CONFIRMED)
+    ]
+    topics = sorted({t for s in active for t in s.topics} or set(sub.topics))
+    return Preferences(
+        cities=sorted(s.city.slug for s in active),
+        topics=topics,
+        language=subscriber.language,
+        company_name=subscriber.company_name,
+        business_id=subscriber.business_id,
+        contact_name=subscriber.contact_name,
+        size_class=subscriber.size_class,
+        industry_code=subscriber.industry_code,
+        interested_in_visit=subscriber.interested_in_visit,
+        available_cities=sorted(config.cities),
+    )
+
+
+def update_preferences(
+    session: Session,
+    settings: Settings,
+    config: Config,
+    token: str,
+    *,
+    cities: list[str],
+    topics: list[str],
+    language: str,
+    company_name: str | None,
+    business_id: str | None,
+    contact_name: str | None,
+    size_class: str | None,
+    industry_code: str | None,
+    interested_in_visit: bool,
+    now: datetime | None = None,
+) -> Subscription:
+    """Apply the preferences form; the token proves the mailbox, so added cities are
+    confirmed at once (consent given and confirmed are both recorded)."""
+    now = now or datetime.now(UTC)
+    sub = load_token(session, settings, token, "preferences")
+    subscriber = sub.subscriber
+    for slug in cities:
+        if slug not in config.cities:
+            raise SubscriptionError(f"unknown city {slug[:40]!r}")
+    home = sub.city.slug
+    clean = SignUp.clean(
+        config,
+        home,
+        email=subscriber.email,
+        topics=[t for t in topics if t in config.cities[home].topics] or sub.topics,
+        language=language,
+        company_name=company_name,
+        business_id=business_id,
+        contact_name=contact_name,
+        size_class=size_class,
+        industry_code=industry_code,
+    )
+    subscriber.language = clean.language
+    subscriber.company_name = clean.company_name
+    subscriber.business_id = clean.business_id
+    subscriber.contact_name = clean.contact_name
+    subscriber.size_class = clean.size_class
+    subscriber.industry_code = clean.industry_code
+    subscriber.interested_in_visit = interested_in_visit
+    by_city = {s.city.slug: s for s in subscriber.subscriptions}
+    leaving = [s for slug, s in by_city.items() if slug not in cities]
+    withdraw(session, leaving, "web", detail="preferences page", now=now)
+    for slug in cities:
+        city_topics = [t for t in topics if t in config.cities[slug].topics]
+        existing = by_city.get(slug)
+        if existing is not None and existing.status == SubscriptionStatus.CONFIRMED:
+            existing.topics = city_topics or existing.topics
+            continue
+        if existing is not None and existing.status == SubscriptionStatus.BOUNCED:
+            continue
+        if is_suppressed(session, subscriber.email):
+            continue
+        if existing is None:
+            existing = Subscription(
+                subscriber_id=subscriber.id,
+                city_id=city_row(session, config, slug).id,
+                channel="web",
+                token_salt=new_salt(),
+                created_at=now,
+            )
+            session.add(existing)
+            session.flush()
+            session.expire(subscriber, ["subscriptions"])
+        existing.topics = city_topics or list(config.cities[slug].topics[:1])
+        existing.status = SubscriptionStatus.CONFIRMED
+        existing.confirmed_at = now
+        existing.unsubscribed_at = None
+        name = city_name(config, slug, clean.language)
+        text = consent_text(name, clean.language)
+        record(session, existing, "given", "web", version=CONSENT_VERSION, text=text,
+               detail="preferences page", now=now)  # fmt: skip
+        record(session, existing, "confirmed", "web", version=CONSENT_VERSION,
+               detail="preferences page link", now=now)  # fmt: skip
+    session.flush()
+    return sub
+
+
+def add_subscriber(
+    session: Session,
+    settings: Settings,
+    config: Config,
+    city_slug: str,
+    signup: SignUp,
+    mailer: Mailer | None,
+    *,
+    confirmed: bool = False,
+    consent_note: str | None = None,
+    channel: str = "cli",
+    detail: str | None = None,
+    now: datetime | None = None,
+) -> Subscription | None:
+    """Staff or API addition. Pending with a confirmation mail by default;
+    ``confirmed=True`` needs a consent note stating the legal basis."""
+    now = now or datetime.now(UTC)
+    if confirmed and not (consent_note and consent_note.strip()):
+        raise SubscriptionError("a confirmed addition needs a consent note stating the legal basis")
+    if is_suppressed(session, signup.email):
+        return None
+    outcome = subscribe(
+        session,
+        settings,
+        config,
+        city_slug,
+        signup,
+        None if confirmed else mailer,
+        channel=channel,
+        detail=detail,
+        now=now,
+    )
+    sub = outcome.subscription
+    if sub is None or not confirmed or sub.status != SubscriptionStatus.PENDING:
+        return sub
+    sub.status = SubscriptionStatus.CONFIRMED
+    sub.confirmed_at = now
+    sub.confirmation_sent_at = None
+    note = " ".join((consent_note or "").split())
+    record(session, sub, "confirmed", channel, version=CONSENT_VERSION, now=now,
+           detail=f"{detail}: {note}" if detail else note)  # fmt: skip
+    session.flush()
+    return sub
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def show(session: Session, email: str) -> dict[str, Any] | None:
+    """Everything held about an address (GDPR access), as JSON-ready data."""
+    address = normalise_email(email)
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+    suppression = session.scalar(
+        select(Suppression).where(Suppression.email_hash == email_hash(address))
+    )
+    if subscriber is None and suppression is None:
+        return None
+    data: dict[str, Any] = {"email": address}
+    if suppression is not None:
+        data["suppression"] = {
+            "reason": suppression.reason,
+            "detail": suppression.detail,
+            "created_at": _iso(suppression.created_at),
+        }
+    if subscriber is None:
+        return data
+    data["subscriber"] = {
+        name: getattr(subscriber, name)
+        for name in (
+            "company_name", "business_id", "contact_name", "size_class",
+            "industry_code", "language", "interested_in_visit",
+        )
+    }  # fmt: skip
+    data["subscriber"]["created_at"] = _iso(subscriber.created_at)
+    data["subscriber"]["updated_at"] = _iso(subscriber.updated_at)
+    data["subscriptions"] = []
+    for sub in subscriber.subscriptions:
+        consents = session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.subscription_id == sub.id)
+            .order_by(ConsentRecord.id)
+        )
+        data["subscriptions"].append(
+            {
+                "city": sub.city.slug,
+                "status": sub.status.value,
+                "topics": list(sub.topics),
+                "channel": sub.channel,
+                "created_at": _iso(sub.created_at),
+                "confirmed_at": _iso(sub.confirmed_at),
+                "unsubscribed_at": _iso(sub.unsubscribed_at),
+                "confirmation_sent_at": _iso(sub.confirmation_sent_at),
+                "consent": [
+                    {
+                        "action": c.action,
+                        "channel": c.channel,
+                        "consent_version": c.consent_version,
+                        "consent_text": c.consent_text,
+                        "detail": c.detail,
+                        "at": _iso(c.created_at),
+                    }
+                    for c in consents
+                ],
+            }
+        )
+    deliveries = session.scalars(select(Delivery).where(Delivery.subscriber_id == subscriber.id))
+    data["deliveries"] = [
+        {"issue_id": d.issue_id, "status": d.status.value, "sent_at": _iso(d.sent_at)}
+        for d in deliveries
+    ]
+    return data
+
+
+def show_json(session: Session, email: str) -> str:
+    data = show(session, email)
+    if data is None:
+        raise SubscriptionError(f"nothing is held about {normalise_email(email)}")
+    return json.dumps(data, ensure_ascii=False, indent=2)
+
+
+def forget(session: Session, email: str, *, detail: str | None = None) -> bool:
+    """Erase the subscriber and every row about them; keep only a suppression hash.
+
+    Returns True if a subscriber was deleted. Always leaves the address suppressed
+    with reason ``erased``, so no import or API call re-adds it by accident.
+    """
+    address = normalise_email(email)
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+    found = subscriber is not None
+    if subscriber is not None:
+        sub_ids = [s.id for s in subscriber.subscriptions]
+        if sub_ids:
+            session.execute(delete(ConsentRecord).where(ConsentRecord.subscription_id.in_(sub_ids)))
+        session.execute(delete(Delivery).where(Delivery.subscriber_id == subscriber.id))
+        session.delete(subscriber)
+        session.flush()
+    key = email_hash(address)
+    suppression = session.scalar(select(Suppression).where(Suppression.email_hash == key))
+    if suppression is None:
+        session.add(Suppression(email_hash=key, reason="erased", detail=detail))
+    session.flush()
+    return found
+
+
+def purge_pending(session: Session, settings: Settings, *, now: datetime | None = None) -> int:
+    """Delete sign-ups never confirmed within ``settings.pending_purge_days``.
+
+    A subscriber left with no subscription at all is deleted too. Returns the
+    number of subscriptions removed.
+    """
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=settings.pending_purge_days)
+    stale = list(
+        session.scalars(
+            select(Subscription).where(
+                Subscription.status == SubscriptionStatus.PENDING,
+                Subscription.created_at < cutoff,
+                or_(
+                    Subscription.confirmation_sent_at.is_(None),
+                    Subscription.confirmation_sent_at < cutoff,
+                ),
+            )
+        )
+    )
+    for sub in stale:
+        subscriber = sub.subscriber
+        session.execute(delete(ConsentRecord).where(ConsentRecord.subscription_id == sub.id))
+        subscriber.subscriptions.remove(sub)
+        session.flush()
+        if not subscriber.subscriptions:
+            session.delete(subscriber)
+    session.flush()
+    return len(stale)

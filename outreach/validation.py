@@ -1,0 +1,135 @@
+"""Validation of what subscribers type: email addresses and Finnish business IDs.
+
+Both functions return the canonical form or raise :class:`SubscriptionError`
+with a one-line message that says what to fix. No DNS lookups are made: an
+address is checked for syntax only (ASCII local part, IDNA-encodable domain).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from outreach.errors import SubscriptionError
+
+MAX_EMAIL = 254
+MAX_LOCAL = 64
+# RFC 5322 dot-atom: atext characters separated by single dots.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL_RE = re.compile(rf"^{_ATEXT}(\.{_ATEXT})*$")
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]")
+
+BUSINESS_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
+
+
+def has_control_chars(text: str) -> bool:
+    """True if ``text`` holds CR, LF or any other control character."""
+    return bool(_CONTROL_RE.search(text))
+
+
+def _idna_domain(domain: str) -> str:
+    if not domain or len(domain) > 253:
+        raise SubscriptionError("the email address has no valid domain after @")
+    if domain.endswith("."):
+        raise SubscriptionError("the email address's domain must not end with a dot")
+    out = []
+    for label in domain.split("."):
+        if not label:
+            raise SubscriptionError("the email address's domain has an empty part (..)")
+        try:
+            ascii_label = label.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            raise SubscriptionError(
+                f"the email address's domain part {label!r} is not a valid domain name"
+            ) from None
+        if not _LABEL_RE.match(ascii_label):
+            raise SubscriptionError(
+                f"the email address's domain part {label!r} is not a valid domain name"
+            )
+        out.append(ascii_label)
+    if len(out) < 2:
+        raise SubscriptionError("the email address's domain needs a dot, e.g. example.fi")
+    if out[-1].isdigit():
+        raise SubscriptionError("the email address's domain must end with a name, not a number")
+    return ".".join(out)
+
+
+def normalise_email(text: str) -> str:
+    """``" Matti@Esimerkki.FI "`` → ``"matti@esimerkki.fi"``; raises SubscriptionError."""
+    if not isinstance(text, str):
+        raise SubscriptionError("an email address is required")
+    if has_control_chars(text):
+        raise SubscriptionError("the email address must not contain line breaks or control chars")
+    value = text.strip()
+    if not value:
+        raise SubscriptionError("an email address is required")
+    if len(value) > MAX_EMAIL:
+        raise SubscriptionError(f"the email address is longer than {MAX_EMAIL} characters")
+    local, at, domain = value.rpartition("@")
+    if not at or not local:
+        raise SubscriptionError("the email address needs the form name@example.fi")
+    if len(local) > MAX_LOCAL:
+        raise SubscriptionError(f"the part before @ is longer than {MAX_LOCAL} characters")
+    if not local.isascii():
+        raise SubscriptionError("the part before @ may contain only ASCII letters and digits")
+    if not _LOCAL_RE.match(local):
+        raise SubscriptionError(
+            "the part before @ has a character or dot that is not allowed there"
+        )
+    result = f"{local.lower()}@{_idna_domain(domain)}"
+    if len(result) > MAX_EMAIL:
+        raise SubscriptionError(f"the email address is longer than {MAX_EMAIL} characters")
+    return result
+
+
+def email_hash(email: str) -> str:
+    """SHA-256 hex digest of the stripped, lowercased address (suppression list key)."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def business_id_check_digit(body: str) -> int | None:
+    """The check digit of a 7-digit body, or None if no ID can have that body."""
+    total = sum(int(d) * w for d, w in zip(body, BUSINESS_ID_WEIGHTS, strict=True))
+    remainder = total % 11
+    if remainder == 0:
+        return 0
+    if remainder == 1:
+        return None
+    return 11 - remainder
+
+
+def validate_business_id(text: str) -> str:
+    """A Finnish business ID (Y-tunnus) in the canonical form ``1234567-8``.
+
+    Accepts ``12345678`` (no hyphen), ``FI12345678`` (the VAT form) and the old
+    form without a leading zero (``123456-7``); rejects anything ambiguous.
+    """
+    if not isinstance(text, str) or has_control_chars(text):
+        raise SubscriptionError("the business ID must be digits like 1234567-8")
+    value = text.strip().replace(" ", "")
+    if not value:
+        raise SubscriptionError("the business ID is empty")
+    if value[:2].upper() == "FI" and value[2:].isdigit() and len(value) == 10:
+        value = value[2:]
+    if re.fullmatch(r"\d{7}-\d", value):
+        body, check = value[:7], value[8]
+    elif re.fullmatch(r"\d{6}-\d", value):
+        body, check = "0" + value[:6], value[7]
+    elif re.fullmatch(r"\d{8}", value):
+        body, check = value[:7], value[7]
+    elif re.fullmatch(r"\d{7}", value):
+        raise SubscriptionError(
+            f"the business ID {value!r} is ambiguous: write it with the hyphen, like 1234567-8"
+        )
+    else:
+        raise SubscriptionError(
+            f"the business ID {text.strip()[:20]!r} must have 7 digits, a hyphen and a check "
+            "digit, like 1234567-8"
+        )
+    expected = business_id_check_digit(body)
+    if expected is None:
+        raise SubscriptionError(f"the business ID {body}-{check} cannot exist (no check digit)")
+    if int(check) != expected:
+        raise SubscriptionError(f"the business ID {body}-{check} has a wrong check digit (a typo?)")
+    return f"{body}-{check}"

@@ -1,0 +1,305 @@
+"""The JSON API for a city's CRM: ``/api/v1``, authenticated by API key.
+
+Send the key as ``Authorization: Bearer ok_...`` (or ``X-API-Key``). The
+same validation and consent rules as the web form apply: a new subscription
+is pending and gets a confirmation mail unless ``confirmed`` is true, which
+needs a ``consent_note`` stating the legal basis. ``DELETE`` of a subscriber
+is the GDPR erasure: the address is suppressed so it cannot be re-added.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outreach.errors import SubscriptionError
+from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
+from outreach.subscriptions import SignUp, add_subscriber, forget, withdraw
+from outreach.subscriptions.apikeys import verify_api_key
+from outreach.subscriptions.base import is_suppressed
+from outreach.validation import normalise_email
+from outreach.web.common import WebState, client_ip, state
+
+router = APIRouter(prefix="/api/v1", tags=["subscribers"])
+DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code", "language")
+
+
+class Principal(BaseModel):
+    name: str
+    prefix: str
+
+    @property
+    def detail(self) -> str:
+        return f"API key {self.prefix} ({self.name})"
+
+
+def api_key(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    st = state(request)
+    if not st.limiter.allow("api", client_ip(request)):
+        raise HTTPException(429, "too many requests; slow down")
+    key = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    if key:
+        with st.session() as session:
+            row = verify_api_key(session, key)
+            if row is not None:
+                return Principal(name=row.name, prefix=row.prefix)
+    raise HTTPException(401, "a valid API key is required", {"WWW-Authenticate": "Bearer"})
+
+
+Auth = Annotated[Principal, Depends(api_key)]
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    city: str = Field(max_length=64)
+    topics: list[str] = Field(default_factory=list, max_length=20)
+    confirmed: bool = False
+    consent_note: str | None = Field(default=None, max_length=1000)
+
+
+class SubscriberFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    company_name: str | None = Field(default=None, max_length=200)
+    business_id: str | None = Field(default=None, max_length=20)
+    contact_name: str | None = Field(default=None, max_length=200)
+    size_class: str | None = Field(default=None, max_length=20)
+    industry_code: str | None = Field(default=None, max_length=10)
+    language: str | None = Field(default=None, max_length=5)
+    interested_in_visit: bool | None = None
+
+
+class SubscriberIn(SubscriberFields):
+    email: str = Field(max_length=320)
+    subscriptions: list[SubscriptionIn] = Field(default_factory=list, max_length=10)
+
+
+class SubscriptionOut(BaseModel):
+    city: str
+    status: str
+    topics: list[str]
+    channel: str
+    created_at: str
+    confirmed_at: str | None
+    unsubscribed_at: str | None
+
+
+class SubscriberOut(BaseModel):
+    id: int
+    email: str
+    company_name: str | None
+    business_id: str | None
+    contact_name: str | None
+    size_class: str | None
+    industry_code: str | None
+    language: str
+    interested_in_visit: bool
+    subscriptions: list[SubscriptionOut]
+
+
+def _out(subscriber: Subscriber) -> SubscriberOut:
+    def iso(v: Any) -> str | None:
+        return v.isoformat() if v is not None else None
+
+    return SubscriberOut(
+        id=subscriber.id,
+        email=subscriber.email,
+        company_name=subscriber.company_name,
+        business_id=subscriber.business_id,
+        contact_name=subscriber.contact_name,
+        size_class=subscriber.size_class,
+        industry_code=subscriber.industry_code,
+        language=subscriber.language,
+        interested_in_visit=subscriber.interested_in_visit,
+        subscriptions=[
+            SubscriptionOut(
+                city=s.city.slug,
+                status=s.status.value,
+                topics=list(s.topics),
+                channel=s.channel,
+                created_at=s.created_at.isoformat(),
+                confirmed_at=iso(s.confirmed_at),
+                unsubscribed_at=iso(s.unsubscribed_at),
+            )
+            for s in subscriber.subscriptions
+        ],
+    )
+
+
+def _invalid(exc: SubscriptionError) -> HTTPException:
+    return HTTPException(422, str(exc))
+
+
+def _find(session: Session, email: str) -> Subscriber:
+    try:
+        address = normalise_email(email)
+    except SubscriptionError as exc:
+        raise _invalid(exc) from exc
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+    if subscriber is None:
+        raise HTTPException(404, "no such subscriber")
+    return subscriber
+
+
+def _add(
+    st: WebState, session: Session, who: Principal, email: str, fields: SubscriberFields,
+    item: SubscriptionIn,
+) -> None:  # fmt: skip
+    if item.city not in st.config.cities:
+        raise HTTPException(422, f"unknown city {item.city!r}")
+    try:
+        signup = SignUp.clean(
+            st.config, item.city, email=email, topics=item.topics, language=fields.language,
+            company_name=fields.company_name, business_id=fields.business_id,
+            contact_name=fields.contact_name, size_class=fields.size_class,
+            industry_code=fields.industry_code,
+        )  # fmt: skip
+        add_subscriber(
+            session, st.settings, st.config, item.city, signup, st.mailer,
+            confirmed=item.confirmed, consent_note=item.consent_note,
+            channel="api", detail=who.detail,
+        )  # fmt: skip
+    except SubscriptionError as exc:
+        raise _invalid(exc) from exc
+
+
+@router.post("/subscribers", status_code=201, response_model=SubscriberOut)
+def create_subscriber(request: Request, who: Auth, body: SubscriberIn) -> SubscriberOut:
+    """Create (or add to) a subscriber; suppressed addresses answer 409."""
+    st = state(request)
+    with st.session() as session:
+        try:
+            email = normalise_email(body.email)
+        except SubscriptionError as exc:
+            raise _invalid(exc) from exc
+        if is_suppressed(session, email):
+            raise HTTPException(409, "the address is on the suppression list")
+        if not body.subscriptions:
+            raise HTTPException(422, "give at least one subscription (city and topics)")
+        for item in body.subscriptions:
+            _add(st, session, who, email, body, item)
+        subscriber = _find(session, email)
+        if body.interested_in_visit is not None:
+            subscriber.interested_in_visit = body.interested_in_visit
+        session.flush()
+        return _out(subscriber)
+
+
+@router.get("/subscribers", response_model=list[SubscriberOut])
+def list_subscribers(
+    request: Request,
+    who: Auth,
+    city: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[SubscriptionStatus | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[SubscriberOut]:
+    st = state(request)
+    with st.session() as session:
+        stmt = select(Subscriber).order_by(Subscriber.id).limit(limit).offset(offset)
+        if city is not None or status is not None:
+            sub_q = select(Subscription.subscriber_id).join(City, Subscription.city_id == City.id)
+            if city is not None:
+                sub_q = sub_q.where(City.slug == city)
+            if status is not None:
+                sub_q = sub_q.where(Subscription.status == status)
+            stmt = stmt.where(Subscriber.id.in_(sub_q))
+        return [_out(s) for s in session.scalars(stmt)]
+
+
+@router.get("/subscribers/{email}", response_model=SubscriberOut)
+def read_subscriber(request: Request, who: Auth, email: str) -> SubscriberOut:
+    with state(request).session() as session:
+        return _out(_find(session, email))
+
+
+@router.patch("/subscribers/{email}", response_model=SubscriberOut)
+def update_subscriber(
+    request: Request, who: Auth, email: str, body: SubscriberFields
+) -> SubscriberOut:
+    st = state(request)
+    with st.session() as session:
+        subscriber = _find(session, email)
+        merged = {name: getattr(subscriber, name) for name in DETAILS}
+        merged.update({k: getattr(body, k) for k in body.model_fields_set if k in DETAILS})
+        try:  # the same rules as a sign-up, applied to the merged details
+            clean = SignUp.clean(
+                st.config, next(iter(st.config.cities)), email=subscriber.email, **merged
+            )
+        except SubscriptionError as exc:
+            raise _invalid(exc) from exc
+        for name in DETAILS:
+            setattr(subscriber, name, getattr(clean, name))
+        if body.interested_in_visit is not None:
+            subscriber.interested_in_visit = body.interested_in_visit
+        session.flush()
+        return _out(subscriber)
+
+
+@router.delete("/subscribers/{email}", status_code=204)
+def delete_subscriber(request: Request, who: Auth, email: str) -> Response:
+    """GDPR erasure: every row about the address goes; a suppression hash stays."""
+    with state(request).session() as session:
+        _find(session, email)
+        forget(session, email, detail=who.detail)
+    return Response(status_code=204)
+
+
+@router.post("/subscribers/{email}/subscriptions", status_code=201, response_model=SubscriberOut)
+def add_subscription(
+    request: Request, who: Auth, email: str, body: SubscriptionIn
+) -> SubscriberOut:
+    st = state(request)
+    with st.session() as session:
+        subscriber = _find(session, email)
+        fields = SubscriberFields(language=subscriber.language)
+        _add(st, session, who, subscriber.email, fields, body)
+        session.refresh(subscriber)
+        return _out(subscriber)
+
+
+def _subscription(subscriber: Subscriber, city: str) -> Subscription:
+    for sub in subscriber.subscriptions:
+        if sub.city.slug == city:
+            return sub
+    raise HTTPException(404, "no such subscription")
+
+
+class TopicsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    topics: list[str] = Field(min_length=1, max_length=20)
+
+
+@router.patch("/subscribers/{email}/subscriptions/{city}", response_model=SubscriberOut)
+def update_subscription(
+    request: Request, who: Auth, email: str, city: str, body: TopicsIn
+) -> SubscriberOut:
+    st = state(request)
+    with st.session() as session:
+        subscriber = _find(session, email)
+        sub = _subscription(subscriber, city)
+        known = st.config.cities[city].topics if city in st.config.cities else []
+        unknown = [t for t in body.topics if t not in known]
+        if unknown:
+            raise HTTPException(422, f"unknown topics {unknown[:5]} (known: {known})")
+        sub.topics = sorted(set(body.topics))
+        session.flush()
+        return _out(subscriber)
+
+
+@router.delete("/subscribers/{email}/subscriptions/{city}", response_model=SubscriberOut)
+def delete_subscription(request: Request, who: Auth, email: str, city: str) -> SubscriberOut:
+    """Unsubscribe (consent withdrawn, channel ``api``); the history is kept."""
+    with state(request).session() as session:
+        subscriber = _find(session, email)
+        withdraw(session, [_subscription(subscriber, city)], "api", detail=who.detail)
+        return _out(subscriber)

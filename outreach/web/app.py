@@ -1,0 +1,134 @@
+"""The FastAPI application factory: public pages, archive, stories, JSON API, health."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from outreach.campaigns import load
+from outreach.db import get_engine
+from outreach.settings import Settings, get_settings
+from outreach.subscriptions.mail import Mailer, default_mailer
+from outreach.web import api, pages, public
+from outreach.web.common import (
+    PageError,
+    WebState,
+    make_templates,
+    page_lang,
+    render,
+    state,
+)
+from outreach.web.security import RateLimiter
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+def _error_page(request: Request, exc: PageError) -> Response:
+    lang = page_lang(request)
+    frameable = request.url.path.endswith("/embed")
+    return render(
+        request,
+        "error.html",
+        {"title": exc.title, "message": exc.message},
+        lang=lang,
+        status=exc.status,
+        frameable=frameable,
+    )
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    health_checks: dict[str, Callable[[], bool]] | None = None,
+    mailer: Mailer | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> FastAPI:
+    """The web app. ``health_checks`` adds named checks to ``/healthz``; ``mailer``
+    replaces the confirmation sender (tests); ``rate_limiter`` sets the limits."""
+    settings = settings or get_settings()
+    config = load(settings.campaigns_path)
+    app = FastAPI(
+        title="outreach",
+        version="1",
+        summary="Sign-up pages and the subscriber API of the cities' climate newsletters",
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.outreach = WebState(
+        settings=settings,
+        config=config,
+        engine=get_engine(settings),
+        mailer=mailer or default_mailer(settings, config),
+        limiter=rate_limiter or RateLimiter(),
+        templates=make_templates(),
+        health_checks=dict(health_checks or {}),
+    )
+
+    @app.exception_handler(PageError)
+    def page_error(request: Request, exc: PageError) -> Response:
+        return _error_page(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if _is_api(request):
+            errors = [
+                {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
+            ]
+            return JSONResponse({"detail": errors}, status_code=422)
+        return _error_page(
+            request, PageError(400, "The request was not understood", "Open the page again.")
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if _is_api(request) or exc.status_code not in (404, 405):
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        return _error_page(
+            request, PageError(exc.status_code, "Page not found", "There is no such page.")
+        )
+
+    @app.get("/healthz", tags=["health"])
+    def healthz(request: Request) -> JSONResponse:
+        """200 when the database (and every registered check) answers, else 503."""
+        st = state(request)
+        checks: dict[str, bool] = {}
+        try:
+            with st.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = True
+        except Exception:  # any failure means "not healthy"
+            log.exception("health check: database unreachable")
+            checks["database"] = False
+        for name, check in st.health_checks.items():
+            try:
+                checks[name] = bool(check())
+            except Exception:
+                log.exception("health check %s failed", name)
+                checks[name] = False
+        ok = all(checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+            headers={"Cache-Control": "no-store"},
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(api.router)
+    app.include_router(public.router, include_in_schema=False)
+    app.include_router(pages.router, include_in_schema=False)
+    return app

@@ -1,0 +1,159 @@
+"""What every router shares: app state, language choice, page rendering, guards."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config
+from outreach.db import session_scope
+from outreach.l10n import LANGUAGES, gettext_for, negotiate
+from outreach.settings import Settings
+from outreach.subscriptions.mail import Mailer
+from outreach.web.security import (
+    CSRF_COOKIE,
+    RateLimiter,
+    csrf_ok,
+    csrf_token_valid,
+    new_csrf_token,
+    security_headers,
+)
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+
+@dataclass
+class WebState:
+    settings: Settings
+    config: Config
+    engine: Engine
+    mailer: Mailer
+    limiter: RateLimiter
+    templates: Jinja2Templates
+    health_checks: dict[str, Callable[[], bool]] = field(default_factory=dict)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with session_scope(self.engine) as session:
+            yield session
+
+
+class PageError(Exception):
+    """Rendered as the error page with ``status``; ``message`` is an English msgid."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+def invalid_link() -> PageError:
+    return PageError(
+        404,
+        "This link does not work",
+        "The link is invalid or has expired. Links in confirmation emails work for 7 days; "
+        "you can sign up again to get a new one.",
+    )
+
+
+def make_templates() -> Jinja2Templates:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    return Jinja2Templates(env=env)
+
+
+def state(request: Request) -> WebState:
+    st: WebState = request.app.state.outreach
+    return st
+
+
+def page_lang(request: Request, supported: tuple[str, ...] | list[str] = LANGUAGES) -> str:
+    """``?lang=`` when it names a supported language, else Accept-Language."""
+    asked = request.query_params.get("lang", "")
+    if asked in supported:
+        return asked
+    return negotiate(request.headers.get("accept-language"), list(supported))
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def rate_limit(request: Request, bucket: str = "form") -> None:
+    if not state(request).limiter.allow(bucket, client_ip(request)):
+        raise PageError(
+            429,
+            "Too many requests",
+            "You have sent too many requests in a short time. Wait a minute and try again.",
+        )
+
+
+def check_csrf(request: Request, field_value: str | None) -> None:
+    secret = state(request).settings.secret()
+    if not csrf_ok(secret, request.cookies.get(CSRF_COOKIE), field_value):
+        raise PageError(
+            403,
+            "The form has expired",
+            "Open the page again and resend the form. Cookies must be allowed for this site.",
+        )
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    lang: str,
+    status: int = 200,
+    frameable: bool = False,
+    csrf: bool = True,
+) -> HTMLResponse:
+    """Render a page in ``lang`` with a CSRF token, security headers and no caching."""
+    st = state(request)
+    secret = st.settings.secret()
+    cookie = request.cookies.get(CSRF_COOKIE)
+    token = cookie if cookie and csrf_token_valid(secret, cookie) else new_csrf_token(secret)
+
+    def _(message: str, **values: Any) -> str:
+        text = gettext_for(lang, "web", message)
+        return text.format(**values) if values else text
+
+    ctx = {
+        "_": _,
+        "lang": lang,
+        "languages": LANGUAGES,
+        "csrf_token": token,
+        "path": request.url.path,
+        "embed": frameable,
+        **context,
+    }
+    response = st.templates.TemplateResponse(request, name, ctx, status_code=status)
+    for key, value in security_headers(frameable=frameable).items():
+        response.headers[key] = value
+    response.headers["Content-Language"] = lang
+    response.headers["Vary"] = "Accept-Language, Cookie"
+    if csrf and token != cookie:
+        response.set_cookie(
+            CSRF_COOKIE,
+            token,
+            httponly=True,
+            samesite="lax",
+            secure=st.settings.base_url.startswith("https://"),
+            path="/",
+        )
+    return response

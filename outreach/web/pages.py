@@ -1,0 +1,395 @@
+"""Sign-up, embeddable form, confirmation, unsubscribe and preferences pages.
+
+GET never changes state; every form POST is rate-limited and CSRF-checked,
+except the RFC 8058 one-click POST to ``/unsubscribe/{token}``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from outreach.errors import InvalidTokenError, SubscriptionError
+from outreach.l10n import LANGUAGES
+from outreach.models import SubscriptionStatus
+from outreach.subscriptions import (
+    CONSENT_VERSION,
+    SignUp,
+    confirm,
+    consent_text,
+    current_preferences,
+    link,
+    load_token,
+    show,
+    subscribe,
+    unsubscribe,
+    update_preferences,
+)
+from outreach.subscriptions.base import city_name
+from outreach.validation import normalise_email, validate_business_id
+from outreach.web.common import (
+    PageError,
+    check_csrf,
+    invalid_link,
+    page_lang,
+    rate_limit,
+    render,
+    state,
+)
+from outreach.web.security import embed_token_valid, new_embed_token
+
+router = APIRouter()
+FormStr = Annotated[str | None, Form()]
+FormList = Annotated[list[str], Form()]
+
+
+def _city(request: Request, city: str) -> Any:
+    cfg = state(request).config.cities.get(city)
+    if cfg is None:
+        raise PageError(404, "Page not found", "There is no such page.")
+    return cfg
+
+
+def _form_context(request: Request, city: str, lang: str, values: dict[str, Any]) -> dict[str, Any]:
+    st = state(request)
+    cfg = _city(request, city)
+    name = city_name(st.config, city, lang)
+    return {
+        "city": city,
+        "city_name": name,
+        "topics": [(t, st.config.topics.get(t, {}).get(lang, t)) for t in cfg.topics],
+        "newsletter_languages": list(cfg.languages),
+        "consent_text": consent_text(name, lang),
+        "consent_version": CONSENT_VERSION,
+        "values": values,
+        "errors": {},
+        "embed_token": new_embed_token(st.settings.secret(), city),
+    }
+
+
+@router.get("/{city}/subscribe", response_class=HTMLResponse)
+def subscribe_form(request: Request, city: str) -> Response:
+    lang = page_lang(request)
+    ctx = _form_context(request, city, lang, {"topics": [], "language": lang})
+    return render(request, "subscribe.html", ctx, lang=lang)
+
+
+@router.get("/{city}/embed", response_class=HTMLResponse)
+def embed_form(request: Request, city: str) -> Response:
+    lang = page_lang(request)
+    ctx = _form_context(request, city, lang, {"topics": [], "language": lang})
+    return render(request, "subscribe.html", ctx, lang=lang, frameable=True)
+
+
+def _handle_signup(
+    request: Request, city: str, fields: dict[str, Any], *, frameable: bool
+) -> Response:
+    st = state(request)
+    lang = page_lang(request)
+    ctx = _form_context(request, city, lang, fields)
+    errors: dict[str, str] = {}
+    try:
+        normalise_email(fields["email"] or "")
+    except SubscriptionError:
+        errors["email"] = "Enter a valid email address, like name@company.fi."
+    if fields["business_id"] and fields["business_id"].strip():
+        try:
+            validate_business_id(fields["business_id"])
+        except SubscriptionError:
+            errors["business_id"] = (
+                "Check the business ID: it has the form 1234567-8 and ends with a check digit."
+            )
+    if not fields["consent"]:
+        errors["consent"] = "Tick the box to give your consent."
+    signup = None
+    if not errors:
+        try:
+            signup = SignUp.clean(
+                st.config,
+                city,
+                email=fields["email"],
+                topics=fields["topics"],
+                language=fields["language"],
+                company_name=fields["company_name"],
+                business_id=fields["business_id"],
+                contact_name=fields["contact_name"],
+            )
+        except SubscriptionError:
+            errors["form"] = "Check the fields: one of them has a line break or is too long."
+    if errors or signup is None:
+        ctx["errors"] = errors
+        return render(request, "subscribe.html", ctx, lang=lang, status=400, frameable=frameable)
+    if not fields["website"]:  # the honeypot field is empty for people
+        with st.session() as session:
+            form_url = f"{st.settings.base_url_clean}{request.url.path}"
+            subscribe(
+                session, st.settings, st.config, city, signup, st.mailer,
+                channel="web", detail=form_url,
+            )  # fmt: skip
+    ctx["email"] = signup.email
+    ctx["days"] = st.settings.confirm_token_days
+    return render(request, "check_mail.html", ctx, lang=lang, frameable=frameable)
+
+
+def _fields(
+    email: str | None,
+    company_name: str | None,
+    business_id: str | None,
+    contact_name: str | None,
+    topics: list[str],
+    language: str | None,
+    consent: str | None,
+    website: str | None,
+) -> dict[str, Any]:
+    return {
+        "email": email or "",
+        "company_name": company_name,
+        "business_id": business_id,
+        "contact_name": contact_name,
+        "topics": topics,
+        "language": language,
+        "consent": bool(consent),
+        "website": website,
+    }
+
+
+@router.post("/{city}/subscribe", response_class=HTMLResponse)
+def subscribe_post(
+    request: Request,
+    city: str,
+    email: FormStr = None,
+    company_name: FormStr = None,
+    business_id: FormStr = None,
+    contact_name: FormStr = None,
+    topics: FormList = [],  # noqa: B006 (FastAPI copies defaults)
+    language: FormStr = None,
+    consent: FormStr = None,
+    website: FormStr = None,
+    csrf_token: FormStr = None,
+) -> Response:
+    rate_limit(request)
+    _city(request, city)
+    check_csrf(request, csrf_token)
+    fields = _fields(email, company_name, business_id, contact_name, topics, language, consent,
+                     website)  # fmt: skip
+    return _handle_signup(request, city, fields, frameable=False)
+
+
+@router.post("/{city}/embed", response_class=HTMLResponse)
+def embed_post(
+    request: Request,
+    city: str,
+    email: FormStr = None,
+    company_name: FormStr = None,
+    business_id: FormStr = None,
+    contact_name: FormStr = None,
+    topics: FormList = [],  # noqa: B006
+    language: FormStr = None,
+    consent: FormStr = None,
+    website: FormStr = None,
+    embed_token: FormStr = None,
+) -> Response:
+    rate_limit(request)
+    _city(request, city)
+    if not embed_token_valid(state(request).settings.secret(), city, embed_token):
+        raise PageError(
+            403,
+            "The form has expired",
+            "Open the page again and resend the form. Cookies must be allowed for this site.",
+        )
+    fields = _fields(email, company_name, business_id, contact_name, topics, language, consent,
+                     website)  # fmt: skip
+    return _handle_signup(request, city, fields, frameable=True)
+
+
+def _token_page_context(request: Request, token: str, purpose: str) -> dict[str, Any]:
+    st = state(request)
+    with st.session() as session:
+        try:
+            sub = load_token(session, st.settings, token, purpose)
+        except InvalidTokenError:
+            raise invalid_link() from None
+        return {
+            "token": token,
+            "status": sub.status.value,
+            "city": sub.city.slug,
+            "sub_language": sub.subscriber.language,
+            "preferences_url": link(st.settings, sub, "preferences"),
+        }
+
+
+def _lang_for(request: Request, ctx: dict[str, Any]) -> str:
+    if request.query_params.get("lang") in LANGUAGES:
+        return page_lang(request)
+    return str(ctx["sub_language"]) if ctx["sub_language"] in LANGUAGES else page_lang(request)
+
+
+@router.get("/confirm/{token}", response_class=HTMLResponse)
+def confirm_page(request: Request, token: str) -> Response:
+    ctx = _token_page_context(request, token, "confirm")
+    lang = _lang_for(request, ctx)
+    if ctx["status"] not in (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value):
+        raise invalid_link()
+    ctx["city_name"] = city_name(state(request).config, ctx["city"], lang)
+    name = "confirmed.html" if ctx["status"] == "confirmed" else "confirm.html"
+    return render(request, name, ctx, lang=lang)
+
+
+@router.post("/confirm/{token}", response_class=HTMLResponse)
+def confirm_post(request: Request, token: str, csrf_token: FormStr = None) -> Response:
+    rate_limit(request)
+    check_csrf(request, csrf_token)
+    st = state(request)
+    with st.session() as session:
+        try:
+            sub = confirm(session, st.settings, token)
+        except InvalidTokenError:
+            raise invalid_link() from None
+        ctx = {
+            "city": sub.city.slug,
+            "sub_language": sub.subscriber.language,
+            "preferences_url": link(st.settings, sub, "preferences"),
+        }
+    lang = _lang_for(request, ctx)
+    ctx["city_name"] = city_name(st.config, ctx["city"], lang)
+    return render(request, "confirmed.html", ctx, lang=lang)
+
+
+@router.get("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_page(request: Request, token: str) -> Response:
+    ctx = _token_page_context(request, token, "unsubscribe")
+    lang = _lang_for(request, ctx)
+    ctx["city_name"] = city_name(state(request).config, ctx["city"], lang)
+    return render(request, "unsubscribe.html", ctx, lang=lang)
+
+
+@router.post("/unsubscribe/{token}", response_class=HTMLResponse)
+def unsubscribe_post(
+    request: Request,
+    token: str,
+    one_click: Annotated[str | None, Form(alias="List-Unsubscribe")] = None,
+    scope: FormStr = None,
+    csrf_token: FormStr = None,
+) -> Response:
+    is_one_click = one_click == "One-Click"
+    rate_limit(request, "unsubscribe")
+    if not is_one_click:
+        check_csrf(request, csrf_token)
+    st = state(request)
+    with st.session() as session:
+        try:
+            sub = unsubscribe(
+                session,
+                st.settings,
+                token,
+                scope="all" if scope == "all" else "city",
+                channel="one-click" if is_one_click else "web",
+            )
+        except InvalidTokenError:
+            raise invalid_link() from None
+        ctx = {
+            "city": sub.city.slug,
+            "sub_language": sub.subscriber.language,
+            "scope": "all" if scope == "all" else "city",
+            "preferences_url": link(st.settings, sub, "preferences"),
+        }
+    lang = _lang_for(request, ctx)
+    ctx["city_name"] = city_name(st.config, ctx["city"], lang)
+    return render(request, "unsubscribed.html", ctx, lang=lang, csrf=False)
+
+
+def _preferences_context(request: Request, token: str, lang: str) -> dict[str, Any]:
+    st = state(request)
+    with st.session() as session:
+        try:
+            sub = load_token(session, st.settings, token, "preferences")
+        except InvalidTokenError:
+            raise invalid_link() from None
+        prefs = current_preferences(st.config, sub)
+        email = sub.subscriber.email
+    topics = sorted({t for c in st.config.cities.values() for t in c.topics})
+    return {
+        "token": token,
+        "email": email,
+        "prefs": prefs,
+        "all_cities": [(slug, city_name(st.config, slug, lang)) for slug in st.config.cities],
+        "topics": [(t, st.config.topics.get(t, {}).get(lang, t)) for t in topics],
+        "errors": {},
+        "saved": False,
+    }
+
+
+@router.get("/preferences/{token}", response_class=HTMLResponse)
+def preferences_page(request: Request, token: str) -> Response:
+    lang = page_lang(request)
+    return render(
+        request, "preferences.html", _preferences_context(request, token, lang), lang=lang
+    )
+
+
+@router.post("/preferences/{token}", response_class=HTMLResponse)
+def preferences_post(
+    request: Request,
+    token: str,
+    cities: FormList = [],  # noqa: B006
+    topics: FormList = [],  # noqa: B006
+    language: FormStr = None,
+    company_name: FormStr = None,
+    business_id: FormStr = None,
+    contact_name: FormStr = None,
+    size_class: FormStr = None,
+    industry_code: FormStr = None,
+    interested_in_visit: FormStr = None,
+    csrf_token: FormStr = None,
+) -> Response:
+    rate_limit(request)
+    check_csrf(request, csrf_token)
+    st = state(request)
+    lang = language if language in LANGUAGES else page_lang(request)
+    errors: dict[str, str] = {}
+    try:
+        with st.session() as session:
+            update_preferences(
+                session, st.settings, st.config, token,
+                cities=cities, topics=topics, language=language or lang,
+                company_name=company_name, business_id=business_id,
+                contact_name=contact_name, size_class=size_class or None,
+                industry_code=industry_code, interested_in_visit=bool(interested_in_visit),
+            )  # fmt: skip
+    except InvalidTokenError:
+        raise invalid_link() from None
+    except SubscriptionError as exc:
+        errors["form"] = (
+            "Check the business ID: it has the form 1234567-8 and ends with a check digit."
+            if "business ID" in str(exc)
+            else "Check the fields: one of them has a line break or is too long."
+        )
+    ctx = _preferences_context(request, token, lang)
+    ctx["errors"] = errors
+    ctx["saved"] = not errors
+    return render(request, "preferences.html", ctx, lang=lang, status=400 if errors else 200)
+
+
+@router.get("/preferences/{token}/data")
+def download_data(request: Request, token: str) -> Response:
+    """ "Download my data": everything held about the token's address, as JSON."""
+    st = state(request)
+    with st.session() as session:
+        try:
+            sub = load_token(session, st.settings, token, "preferences")
+        except InvalidTokenError:
+            raise invalid_link() from None
+        data = show(session, sub.subscriber.email)
+    body = json.dumps(data, ensure_ascii=False, indent=2)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": 'attachment; filename="my-data.json"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

@@ -1,0 +1,83 @@
+"""The subscribers and apikey click groups, end to end on a SQLite file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine
+
+from outreach.settings import Settings
+from outreach.subscriptions.cli import apikey, subscribers
+
+
+@pytest.fixture
+def env(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(settings.campaigns_dir))
+    monkeypatch.setenv("OUTREACH_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("OUTREACH_VAR_DIR", str(settings.var_dir))
+    return CliRunner()
+
+
+def test_import_show_export_forget(env: CliRunner, tmp_path: Path) -> None:
+    csv_file = tmp_path / "hakosalo.csv"
+    csv_file.write_text("sähköposti;yritys\nmatti@yritys.fi;=cmd|' /C calc'!A0\nbad;x\n")
+    result = env.invoke(subscribers, ["import", str(csv_file), "--city", "kerava", "--confirmed"])
+    assert result.exit_code == 1 and "--consent-note" in result.output
+    assert "Traceback" not in result.output
+    result = env.invoke(
+        subscribers,
+        [
+            "import",
+            str(csv_file),
+            "--city",
+            "kerava",
+            "--confirmed",
+            "--consent-note",
+            "existing customers",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 imported" in result.output and "line 3: skipped:" in result.output
+    shown = env.invoke(subscribers, ["show", "MATTI@yritys.fi"])
+    data = json.loads(shown.output)
+    assert data["subscriptions"][0]["consent"][-1]["detail"] == "hakosalo.csv: existing customers"
+    exported = env.invoke(subscribers, ["export", "--city", "kerava"])
+    assert "'=cmd|" in exported.output
+    listed = env.invoke(subscribers, ["list", "--city", "kerava"])
+    assert listed.output.startswith("matti@yritys.fi\tkerava\tconfirmed")
+    assert env.invoke(subscribers, ["forget", "matti@yritys.fi", "--yes"]).exit_code == 0
+    gone = env.invoke(subscribers, ["show", "matti@yritys.fi"])
+    assert json.loads(gone.output) == {
+        "email": "matti@yritys.fi",
+        "suppression": json.loads(gone.output)["suppression"],
+    }
+    again = env.invoke(
+        subscribers,
+        [
+            "import",
+            str(csv_file),
+            "--city",
+            "kerava",
+            "--confirmed",
+            "--consent-note",
+            "existing customers",
+        ],
+    )
+    assert "0 imported" in again.output and "suppression list (erased)" in again.output
+    unknown = env.invoke(subscribers, ["show", "nobody@yritys.fi"])
+    assert unknown.exit_code == 1 and "nothing is held" in unknown.output
+
+
+def test_apikey_create_and_revoke(env: CliRunner) -> None:
+    created = env.invoke(apikey, ["create", "crm"])
+    assert created.exit_code == 0
+    key = created.stdout.strip().splitlines()[0]
+    assert key.startswith("ok_") and len(key) > 40
+    listed = env.invoke(apikey, ["list"])
+    assert key not in listed.output and '"crm"' in listed.output
+    assert env.invoke(apikey, ["revoke", "crm"]).exit_code == 0
+    assert env.invoke(apikey, ["revoke", "crm"]).exit_code == 1

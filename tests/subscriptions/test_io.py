@@ -1,0 +1,197 @@
+"""CSV import (encodings, headers, report, idempotence, suppression) and export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config
+from outreach.errors import SubscriptionError
+from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus, Suppression
+from outreach.settings import Settings
+from outreach.subscribers_io import export, import_csv, parse_mapping, safe_cell
+from outreach.subscriptions import RecordingMailer, forget, token_for, unsubscribe
+from outreach.validation import email_hash
+
+FINNISH = (
+    "Sähköposti;Yritys;Y-tunnus;Yhteyshenkilö;Kieli;Aiheet\n"
+    "matti@yritys.fi;Yritys Oy;0112038-9;Matti Möttönen;fi;climate\n"
+    "anna@företag.fi;Företag Ab;;Anna Åberg;sv;climate,trainings\n"
+    "bad-address;X;;;fi;\n"
+    "liisa@paja.fi;Paja;0112038-8;;fi;\n"
+    "MATTI@yritys.fi;Dup Oy;;;fi;\n"
+)
+
+
+def write(tmp_path: Path, text: str, encoding: str, name: str = "crm.csv") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def count(engine: Engine, model: type) -> int:
+    with Session(engine) as s:
+        return int(s.scalar(select(func.count()).select_from(model)) or 0)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252"])
+def test_import_finnish_headers_and_report(
+    tmp_path: Path,
+    engine: Engine,
+    settings: Settings,
+    config: Config,
+    mailer: RecordingMailer,
+    encoding: str,
+) -> None:
+    path = write(tmp_path, FINNISH, encoding)
+    report = import_csv(engine, settings, config, path, "vantaa", mailer=mailer)
+    assert (report.imported, report.updated, report.unchanged) == (2, 0, 0)
+    reasons = dict(report.skipped)
+    assert set(reasons) == {4, 5, 6}
+    assert "@" in reasons[4] and "check digit" in reasons[5] and "duplicate of line 2" in reasons[6]
+    assert report.delimiter == ";"
+    assert len(mailer.sent) == 2
+    with Session(engine) as s:
+        anna = s.scalars(select(Subscriber).where(Subscriber.email.like("anna@%"))).one()
+        assert (
+            anna.email == "anna@" + "företag.fi".encode("idna").decode()
+            and anna.contact_name == "Anna Åberg"
+        )
+        assert anna.language == "sv"
+        assert anna.subscriptions[0].topics == ["climate", "trainings"]
+        assert anna.subscriptions[0].status == SubscriptionStatus.PENDING
+    lines = list(report.lines())
+    assert lines[0].startswith("crm.csv: 2 imported") and "line 5: skipped:" in lines[2]
+    # idempotent: the same file again changes nothing and mails no one
+    again = import_csv(engine, settings, config, path, "vantaa", mailer=mailer)
+    assert (again.imported, again.updated, again.unchanged) == (0, 0, 2)
+    assert len(mailer.sent) == 2
+    assert count(engine, Subscription) == 2
+
+
+def test_import_english_headers_comma_and_map(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    text = 'Sposti,company,Business ID,Notes\n"x@a.fi","=HYPERLINK(""http://evil"")",,hi\n'
+    path = write(tmp_path, text, "utf-8")
+    with pytest.raises(SubscriptionError, match="no email column"):
+        import_csv(engine, settings, config, path, "kerava")
+    report = import_csv(
+        engine, settings, config, path, "kerava", mapping=parse_mapping(["Sposti=email"])
+    )
+    assert report.imported == 1 and report.delimiter == ","
+    out = io.StringIO()
+    export(engine, "kerava", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert rows[0]["company_name"] == '\'=HYPERLINK("http://evil")'
+    with pytest.raises(SubscriptionError, match="COLUMN=FIELD"):
+        parse_mapping(["Sposti=password"])
+
+
+def test_confirmed_import_needs_a_note_and_stores_it(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config, mailer: RecordingMailer
+) -> None:
+    path = write(tmp_path, "email\nm@y.fi\n", "utf-8", "hakosalo.csv")
+    with pytest.raises(SubscriptionError, match="consent-note"):
+        import_csv(engine, settings, config, path, "vantaa", confirmed=True)
+    report = import_csv(
+        engine,
+        settings,
+        config,
+        path,
+        "vantaa",
+        confirmed=True,
+        consent_note="customers since 2020, legitimate interest",
+        mailer=mailer,
+    )
+    assert report.imported == 1 and mailer.sent == []
+    with Session(engine) as s:
+        sub = s.scalars(select(Subscription)).one()
+        assert sub.status == SubscriptionStatus.CONFIRMED and sub.channel == "import"
+        details = [r.detail for r in s.scalars(select(ConsentRecord))]
+        assert details == ["hakosalo.csv: customers since 2020, legitimate interest"] * 2
+
+
+def test_import_never_resubscribes_suppressed_or_unsubscribed(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = write(tmp_path, "email\nerased@y.fi\nleft@y.fi\nbounced@y.fi\n", "utf-8")
+    import_csv(engine, settings, config, path, "vantaa", confirmed=True, consent_note="contract")
+    with Session(engine) as s:
+        forget(s, "erased@y.fi")
+        left = s.scalars(
+            select(Subscription).join(Subscriber).where(Subscriber.email == "left@y.fi")
+        ).one()
+        unsubscribe(s, settings, token_for(settings, left, "unsubscribe"))
+        s.add(Suppression(email_hash=email_hash("bounced@y.fi"), reason="bounce"))
+        s.commit()
+    report = import_csv(
+        engine, settings, config, path, "vantaa", confirmed=True, consent_note="contract"
+    )
+    assert report.imported == 0 and len(report.skipped) == 3
+    assert "erased" in report.skipped[0][1] and "unsubscribed" in report.skipped[1][1]
+    with Session(engine) as s:
+        assert s.scalar(select(Subscriber).where(Subscriber.email == "erased@y.fi")) is None
+
+
+def test_import_10000_rows_with_5_percent_bad(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config, mailer: RecordingMailer
+) -> None:
+    rng = random.Random(5)
+    bad_lines = set(rng.sample(range(2, 10_002), 500))
+    path = tmp_path / "big.csv"
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, delimiter=";")
+        writer.writerow(["sähköposti", "yritys", "y-tunnus", "koko", "toimiala"])
+        for line in range(2, 10_002):
+            if line in bad_lines:
+                kind = line % 3
+                row = (
+                    [f"user{line}@", "Bad", "", "", ""]
+                    if kind == 0
+                    else (
+                        [f"user{line}@firma.fi", "Bad", "1234567-2", "", ""]
+                        if kind == 1
+                        else [f"user{line}@firma.fi", "Bad", "", "huge", ""]
+                    )
+                )
+            else:
+                row = [f"user{line}@firma.fi", f"Firma {line}", "", "small", "62010"]
+            writer.writerow(row)
+    report = import_csv(engine, settings, config, path, "jarvenpaa", mailer=mailer)
+    assert report.imported == 9_500
+    assert {line for line, _ in report.skipped} == bad_lines
+    assert len(mailer.sent) == 9_500
+    assert count(engine, Subscription) == 9_500
+
+
+def test_export_json_and_interested(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = write(tmp_path, "email,company\na@y.fi,@SUM(1)\nb@y.fi,B Oy\n", "utf-8")
+    import_csv(engine, settings, config, path, "vantaa", confirmed=True, consent_note="contract")
+    with Session(engine) as s:
+        s.scalars(
+            select(Subscriber).where(Subscriber.email == "b@y.fi")
+        ).one().interested_in_visit = True
+        s.commit()
+    out = io.StringIO()
+    assert export(engine, "vantaa", out, fmt="json") == 2
+    data = json.loads(out.getvalue())
+    assert data[0]["company_name"] == "@SUM(1)"  # JSON is data, not a spreadsheet
+    leads = io.StringIO()
+    assert export(engine, "vantaa", leads, interested=True) == 1
+    assert "b@y.fi" in leads.getvalue() and "a@y.fi" not in leads.getvalue()
+
+
+@pytest.mark.parametrize("cell", ["=1+1", "+1", "-1", "@x", "\tx", "\rx"])
+def test_safe_cell(cell: str) -> None:
+    assert safe_cell(cell) == "'" + cell
+    assert safe_cell("plain") == "plain" and safe_cell(None) == ""

@@ -1,0 +1,127 @@
+"""The JSON API: keys, the same validation and consent rules, CRUD, OpenAPI."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from outreach.models import ApiKey, ConsentRecord
+from outreach.subscriptions import RecordingMailer, create_api_key, revoke_api_key
+from tests.web.conftest import TestClient
+
+
+@pytest.fixture
+def key(engine: Engine) -> str:
+    with Session(engine) as s:
+        _, plain = create_api_key(s, "hakosalo")
+        s.commit()
+    return plain
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_keys_are_stored_hashed_and_required(client: TestClient, engine: Engine, key: str) -> None:
+    with Session(engine) as s:
+        row = s.scalars(select(ApiKey)).one()
+        assert key not in (row.key_hash, row.prefix) and len(row.key_hash) == 64
+    assert client.get("/api/v1/subscribers").status_code == 401
+    assert client.get("/api/v1/subscribers", headers=auth(key + "x")).status_code == 401
+    assert client.get("/api/v1/subscribers", headers={"X-API-Key": key}).status_code == 200
+    with Session(engine) as s:
+        revoke_api_key(s, "hakosalo")
+        s.commit()
+    assert client.get("/api/v1/subscribers", headers=auth(key)).status_code == 401
+
+
+def test_crud(client: TestClient, key: str, mailer: RecordingMailer, engine: Engine) -> None:
+    body = {
+        "email": "CRM@Yritys.fi",
+        "company_name": "Yritys Oy",
+        "business_id": "0112038-9",
+        "language": "sv",
+        "subscriptions": [{"city": "vantaa", "topics": ["climate", "procurement"]}],
+    }
+    created = client.post("/api/v1/subscribers", json=body, headers=auth(key))
+    assert created.status_code == 201, created.text
+    data = created.json()
+    assert data["email"] == "crm@yritys.fi" and data["subscriptions"][0]["status"] == "pending"
+    assert len(mailer.sent) == 1 and mailer.sent[0].lang == "sv"
+    with Session(engine) as s:
+        assert "API key" in (s.scalars(select(ConsentRecord)).one().detail or "")
+    confirmed = client.post(
+        "/api/v1/subscribers/crm@yritys.fi/subscriptions",
+        json={"city": "kerava", "topics": ["awards"], "confirmed": True},
+        headers=auth(key),
+    )
+    assert confirmed.status_code == 422 and "consent note" in confirmed.json()["detail"]
+    confirmed = client.post(
+        "/api/v1/subscribers/crm@yritys.fi/subscriptions",
+        json={
+            "city": "kerava",
+            "topics": ["awards"],
+            "confirmed": True,
+            "consent_note": "contract",
+        },
+        headers=auth(key),
+    )
+    assert confirmed.status_code == 201
+    statuses = {s["city"]: s["status"] for s in confirmed.json()["subscriptions"]}
+    assert statuses == {"vantaa": "pending", "kerava": "confirmed"}
+    assert client.get("/api/v1/subscribers/crm@yritys.fi", headers=auth(key)).status_code == 200
+    listed = client.get("/api/v1/subscribers?city=kerava&status=confirmed", headers=auth(key))
+    assert [s["email"] for s in listed.json()] == ["crm@yritys.fi"]
+    patched = client.patch(
+        "/api/v1/subscribers/crm@yritys.fi",
+        json={"business_id": "0112038-8"},
+        headers=auth(key),
+    )
+    assert patched.status_code == 422
+    patched = client.patch(
+        "/api/v1/subscribers/crm@yritys.fi",
+        json={"contact_name": "Matti", "interested_in_visit": True},
+        headers=auth(key),
+    )
+    assert patched.json()["contact_name"] == "Matti" and patched.json()["interested_in_visit"]
+    topics = client.patch(
+        "/api/v1/subscribers/crm@yritys.fi/subscriptions/kerava",
+        json={"topics": ["climate"]},
+        headers=auth(key),
+    )
+    assert topics.status_code == 200
+    gone = client.delete(
+        "/api/v1/subscribers/crm@yritys.fi/subscriptions/kerava", headers=auth(key)
+    )
+    assert {s["city"]: s["status"] for s in gone.json()["subscriptions"]}[
+        "kerava"
+    ] == "unsubscribed"
+    assert client.delete("/api/v1/subscribers/crm@yritys.fi", headers=auth(key)).status_code == 204
+    assert client.get("/api/v1/subscribers/crm@yritys.fi", headers=auth(key)).status_code == 404
+    again = client.post("/api/v1/subscribers", json=body, headers=auth(key))
+    assert again.status_code == 409  # erased addresses cannot be re-added by the CRM
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "bad", "subscriptions": [{"city": "vantaa"}]},
+        {"email": "a@b.fi\r\nBcc: x@y.fi", "subscriptions": [{"city": "vantaa"}]},
+        {"email": "a@b.fi", "company_name": "A\r\nB", "subscriptions": [{"city": "vantaa"}]},
+        {"email": "a@b.fi", "subscriptions": [{"city": "helsinki"}]},
+        {"email": "a@b.fi", "subscriptions": [{"city": "vantaa", "topics": ["cats"]}]},
+        {"email": "a@b.fi", "subscriptions": []},
+        {"email": "a@b.fi", "subscriptions": [{"city": "vantaa"}], "password": "x"},
+        {"email": 5},
+    ],
+)
+def test_invalid_input_is_422(client: TestClient, key: str, body: dict[str, object]) -> None:
+    resp = client.post("/api/v1/subscribers", json=body, headers=auth(key))
+    assert resp.status_code == 422, resp.text
+
+
+def test_openapi(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    assert "/api/v1/subscribers" in spec["paths"]
+    assert "/api/v1/subscribers/{email}/subscriptions/{city}" in spec["paths"]

@@ -1,0 +1,117 @@
+"""Archive of sent issues, story submission, and the completeness of the catalogs."""
+
+from __future__ import annotations
+
+import re
+import sys
+import types
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from babel.messages.pofile import read_po
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import load, sync
+from outreach.models import Campaign, Issue, IssueStatus, Story, StoryStatus
+from outreach.settings import Settings
+from tests.web.conftest import TestClient, csrf_of
+
+WEB = Path(__file__).resolve().parents[2] / "outreach" / "web"
+LOCALE = WEB.parent / "locale"
+
+
+def _issues(engine: Engine, settings: Settings) -> tuple[int, int]:
+    with Session(engine) as s:
+        sync(s, load(settings.campaigns_path))
+        camp = s.scalars(
+            select(Campaign).where(Campaign.slug == "kerava-environmental-award")
+        ).one()
+        sent = Issue(
+            campaign_id=camp.id,
+            period="2026-10",
+            status=IssueStatus.SENT,
+            sent_at=datetime(2026, 10, 1, 6, tzinfo=UTC),
+        )
+        draft = Issue(campaign_id=camp.id, period="2027-10", status=IssueStatus.DRAFT)
+        s.add_all([sent, draft])
+        s.commit()
+        return sent.id, draft.id
+
+
+def test_archive_lists_only_sent_issues(
+    client: TestClient, engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent, draft = _issues(engine, settings)
+    page = client.get("/kerava/archive")
+    assert page.status_code == 200
+    assert f"/kerava/archive/{sent}" in page.text and f"/kerava/archive/{draft}" not in page.text
+    assert "lokakuu 2026" in page.text
+    assert client.get(f"/kerava/archive/{draft}").status_code == 404
+    assert client.get(f"/vantaa/archive/{sent}").status_code == 404  # another city's archive
+    seen: list[Any] = []
+
+    def render_web_version(settings: Settings, config: Any, issue: Issue, lang: str) -> str:
+        seen.append((issue.id, lang))
+        return "<html><body style='color:red'>web version</body></html>"
+
+    stage = types.ModuleType("outreach.render")
+    stage.render_web_version = render_web_version  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "outreach.render", stage)
+    resp = client.get(f"/kerava/archive/{sent}?lang=sv")
+    assert resp.status_code == 200 and "web version" in resp.text
+    assert seen == [(sent, "fi")]  # Kerava's campaign is Finnish only
+    assert "style-src 'self' 'unsafe-inline'" in resp.headers["content-security-policy"]
+
+
+def test_story_submission(client: TestClient, engine: Engine) -> None:
+    form = client.get("/stories/submit?city=vantaa&lang=sv")
+    assert form.status_code == 200 and "Berätta" in form.text
+    data = {
+        "city": "vantaa",
+        "company_name": "Aurinko Oy",
+        "title": "Aurinkopaneelit katolle",
+        "body": "Asensimme 200 paneelia.\r\nSähkölasku puolittui.",
+        "link": "https://aurinko.example.fi/tarina",
+        "contact_email": "Info@Aurinko.fi",
+        "language": "fi",
+        "csrf_token": csrf_of(form.text),
+    }
+    missing = client.post("/stories/submit", data={**data, "consent_to_publish": ""})
+    assert missing.status_code == 400
+    bad_link = client.post(
+        "/stories/submit", data={**data, "link": "javascript:alert(1)", "consent_to_publish": "yes"}
+    )
+    assert bad_link.status_code == 400
+    ok = client.post("/stories/submit?lang=fi", data={**data, "consent_to_publish": "yes"})
+    assert ok.status_code == 200 and "Kiitos tarinastasi" in ok.text
+    with Session(engine) as s:
+        story = s.scalars(select(Story)).one()
+        assert story.status == StoryStatus.SUBMITTED and story.contact_email == "info@aurinko.fi"
+        assert story.body == "Asensimme 200 paneelia.\nSähkölasku puolittui."
+
+
+def _msgids() -> set[str]:
+    ids: set[str] = set()
+    for path in (WEB / "templates").glob("*.html"):
+        text = path.read_text()
+        ids |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"', text))
+        ids |= set(re.findall(r"_\('((?:[^'\\]|\\.)*)'", text))
+    for path in WEB.glob("*.py"):
+        text = re.sub(r'"\s*\n\s*"', "", path.read_text())  # join implicit concatenation
+        ids |= set(re.findall(r'errors\["\w+"\] = "([^"]+)"', text))
+        for title, message in re.findall(r'PageError\(\s*\d+,\s*"([^"]+)",\s*"([^"]+)"', text):
+            ids |= {title, message}
+    return ids
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv"])
+def test_catalogs_translate_every_message(lang: str) -> None:
+    with (LOCALE / lang / "LC_MESSAGES" / "web.po").open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    translated = {m.id for m in catalog if m.id and m.string}
+    missing = _msgids() - translated
+    assert len(_msgids()) > 60
+    assert not missing, missing
