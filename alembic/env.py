@@ -19,7 +19,9 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     return False
 
 
-def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
     """APScheduler's job table is created and owned by APScheduler, not by migrations."""
     return not (type_ == "table" and name == "apscheduler_jobs")
 

@@ -164,7 +164,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp, server() as port:
 
         def settings(name: str) -> Settings:
-            return Settings(database_url=f"sqlite:///{tmp}/{name}.db", )
+            return Settings(
+                database_url=f"sqlite:///{tmp}/{name}.db",
+            )
 
         fetcher = Fetcher(settings("x"), allowed_networks=["127.0.0.1/32"])
         one, statuses = run(settings("one"), config_with(base, port, 1), fetcher)

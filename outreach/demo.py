@@ -19,22 +19,14 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import yaml
-from sqlalchemy import select
-
 from outreach import campaigns
 from outreach.db import dispose_engines, get_engine, session_scope, upgrade
 from outreach.errors import OutreachError
-from outreach.models import IssueStatus, Story, StoryStatus
+from outreach.models import IssueStatus
 from outreach.settings import SOURCE_ROOT, Settings
 
 DEMO_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Europe/Helsinki"))
 EXAMPLES = SOURCE_ROOT / "examples"
-
-
-def _local_files() -> dict[str, Path]:
-    mapping = yaml.safe_load((EXAMPLES / "sources.yaml").read_text(encoding="utf-8"))
-    return {url: EXAMPLES / rel for url, rel in mapping.items()}
 
 
 def _clean(settings: Settings) -> None:
@@ -55,9 +47,9 @@ def run_demo(
     from outreach.delivery import enqueue_issue, send_issue
     from outreach.issues import approve_issue, build_issue
     from outreach.render import preview
-    from outreach.sources.fetch import Fetcher
+    from outreach.sources.fetch import Fetcher, load_local_files
     from outreach.sources.ingest import ingest
-    from outreach.sources.stories import add_story_from_markdown, decide_story
+    from outreach.sources.stories import import_stories
     from outreach.subscribers_io import import_csv
 
     if clean:
@@ -82,25 +74,17 @@ def run_demo(
                     city=city,
                     confirmed=True,
                     consent_note="Demo data: example subscribers that consented in the demo",
-                    send_confirmations=False,
                 )
             echo(f"subscribers ({city}): {report.summary()}")
     with session_scope(engine) as session:
-        known = {(s.city.slug, s.title) for s in session.scalars(select(Story))}
-        added = 0
-        for path in sorted((EXAMPLES / "stories").glob("*.md")):
-            city = path.name.split("-", 1)[0]
-            story = add_story_from_markdown(session, path, city, skip_existing=known)
-            if story is not None and story.status == StoryStatus.SUBMITTED:
-                decide_story(session, story.id, approve=True, by="demo")
-                added += 1
-        echo(f"stories: {added} added and approved")
+        stories = import_stories(session, EXAMPLES / "stories", approve_by="demo")
+        echo(f"stories: {len(stories)} added")
 
-    fetcher = Fetcher(settings, local_files=_local_files())
+    fetcher = Fetcher(settings, local_files=load_local_files(EXAMPLES / "sources.yaml"))
     with session_scope(engine) as session:
         reports = ingest(session, settings, config, now=DEMO_NOW, fetcher=fetcher)
-    for r in reports:
-        echo(f"fetch {r.status.value:12} {r.source}: {r.new} new, {r.updated} updated")
+    for report in reports:
+        echo(f"fetch {report.line()}")
 
     summary: list[str] = []
     preview_dir = settings.var_dir / "previews"

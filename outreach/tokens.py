@@ -68,6 +68,11 @@ def verify_token(
         subscription_id = int(head[1:], 16)
         issued = int(issued_hex, 16)
         mac = _unb64(mac_text)
+        # one spelling per token: no leading zeros, no spare bits in the base64
+        if head != f"{purpose[0]}{subscription_id:x}" or issued_hex != f"{issued:x}":
+            raise invalid
+        if len(mac) != MAC_BYTES or _b64(mac) != mac_text:
+            raise invalid
     except (ValueError, IndexError):
         raise invalid from None
     salt = salt_of(subscription_id)
