@@ -83,8 +83,8 @@ def run_demo(
     fetcher = Fetcher(settings, local_files=load_local_files(EXAMPLES / "sources.yaml"))
     with session_scope(engine) as session:
         reports = ingest(session, settings, config, now=DEMO_NOW, fetcher=fetcher)
-    for report in reports:
-        echo(f"fetch {report.line()}")
+    for source_report in reports:
+        echo(f"fetch {source_report.line()}")
 
     summary: list[str] = []
     preview_dir = settings.var_dir / "previews"
