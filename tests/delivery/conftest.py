@@ -9,7 +9,6 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -171,6 +170,19 @@ class ProviderServer:
         return f"mailgun://{key}@{domain}?base_url=http://127.0.0.1:{self.port}"
 
 
+def parse_form(content_type: str, body: bytes) -> dict[str, bytes]:
+    """multipart/form-data fields by name, bodies kept byte for byte."""
+    boundary = content_type.split("boundary=", 1)[1].strip('"').encode()
+    fields: dict[str, bytes] = {}
+    for chunk in body.split(b"--" + boundary)[1:]:
+        if chunk.startswith(b"--"):
+            break
+        head, _, value = chunk.partition(b"\r\n\r\n")
+        name = head.split(b'name="', 1)[1].split(b'"', 1)[0].decode()
+        fields[name] = value[:-2]  # the CRLF before the next boundary
+    return fields
+
+
 @pytest.fixture
 def provider_server() -> Iterator[ProviderServer]:
     state = ProviderServer(0)
@@ -181,13 +193,7 @@ def provider_server() -> Iterator[ProviderServer]:
 
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            head = f"Content-Type: {self.headers['Content-Type']}\r\n\r\n".encode()
-            form = message_from_bytes(head + body, policy=policy.HTTP)
-            fields: dict[str, bytes] = {}
-            for part in form.iter_parts():
-                name = part.get_param("name", header="content-disposition")
-                payload = part.get_payload(decode=True)
-                fields[str(name)] = payload if isinstance(payload, bytes) else b""
+            fields = parse_form(self.headers["Content-Type"], body)
             to = fields.get("to", b"").decode()
             state.auth.append(self.headers.get("Authorization", ""))
             steps = state.script.get(to)

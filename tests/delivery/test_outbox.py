@@ -105,7 +105,7 @@ def test_send_again_sends_nothing_more(world_factory: Any) -> None:
 def test_audience_filters_topics_size_industry_and_suppression(world_factory: Any) -> None:
     w = world_factory(8)
     with w.session() as s:
-        subs = {e: i for e, i in s.execute(select(Subscriber.email, Subscriber.id))}
+        subs = {row.email: row.id for row in s.execute(select(Subscriber.email, Subscriber.id))}
         s.execute(
             update(Subscription)
             .where(Subscription.subscriber_id == subs["user1@example.fi"])
