@@ -28,9 +28,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
-from email.headerregistry import Address
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
 from typing import Protocol
 
 from outreach.campaigns import EMAIL_RE, Config, Sender
@@ -48,7 +48,10 @@ _PLACEHOLDER = re.compile(f"({UNSUBSCRIBE_URL}|{PREFERENCES_URL}|{CONTACT_NAME})
 _TEXT_SLOT = "@@OUTREACH-TEXT-BODY-SLOT@@"
 _HTML_SLOT = "@@OUTREACH-HTML-BODY-SLOT@@"
 _POLICY = policy.SMTP.clone(max_line_length=78)
+CRLF = "\r\n"
 _ONE_LINE = re.compile(r"[\r\n\x00]+")
+_MESSAGE_ID = re.compile(r"^<[!#-;=?-~]+@[A-Za-z0-9.-]+>$")
+_HEADER_URL = re.compile(r"^https?://[!#-;=?-~]+$")
 
 
 class Rendered(Protocol):
@@ -84,6 +87,21 @@ def verp_address(bounce: str, recipient: str) -> str:
     """``bounces@ex.org`` + ``a@b.fi`` → ``bounces+a=b.fi@ex.org`` (VERP)."""
     local, _, domain = check_address(bounce).partition("@")
     return f"{local}+{recipient.replace('@', '=')}@{domain}"
+
+
+def _text_header(name: str, value: str) -> str:
+    """``Name: value`` CRLF-terminated, RFC 2047 encoded and folded when not ASCII."""
+    if value.isascii() and len(value) + len(name) < 990:
+        return f"{name}: {value}\r\n"
+    return f"{name}: {Header(value, 'utf-8', header_name=name).encode(linesep=CRLF)}\r\n"
+
+
+def _address_header(name: str, display_name: str, address: str) -> str:
+    if not display_name:
+        return f"{name}: {address}\r\n"
+    # One encoded word for the whole display name: decoders (Python's among
+    # them) may put a space between adjacent encoded words of a phrase.
+    return f"{name}: {formataddr((display_name, address), charset='utf-8')}\r\n"
 
 
 def _normalise_lines(text: str) -> str:
@@ -146,10 +164,13 @@ class MessageTemplate:
         msg = EmailMessage(policy=_POLICY)
         names: dict[str, str] = {str(k): v for k, v in sender.name.items()}
         name = one_line(names.get(lang) or next(iter(names.values()), ""))
-        msg["From"] = Address(display_name=name, addr_spec=self.sender_address)
+        # From and Subject are encoded here rather than by the email package's
+        # folder, which can insert a space between two encoded words inside a
+        # quoted display name (a long "Järvenpää, …" would not round-trip).
+        from_header = _address_header("From", name, self.sender_address)
+        subject_header = _text_header("Subject", one_line(subject_prefix + rendered.subject))
         if sender.reply_to:
             msg["Reply-To"] = check_address(sender.reply_to)
-        msg["Subject"] = one_line(subject_prefix + rendered.subject)
         msg["Date"] = format_datetime(date or datetime.now(UTC))
         if list_id is not None:
             msg["List-Id"] = one_line(list_id)
@@ -160,17 +181,23 @@ class MessageTemplate:
         msg["Content-Language"] = one_line(lang)
         raw = msg.as_bytes(policy=_POLICY)
         head, rest = raw.split(_TEXT_SLOT.encode(), 1)
+        head = (from_header + subject_header).encode("ascii") + head
         middle, tail = rest.split(_HTML_SLOT.encode(), 1)
         self.head, self.middle, self.tail = head, middle, tail
         self.text = _Body(rendered.text)
         self.html = _Body(rendered.html)
 
     def fill(self, r: Recipient) -> OutgoingMessage:
+        """Each recipient's copy; ``ValueError`` if an id or link is not header-safe."""
         to = check_address(r.to)
-        mid = one_line(r.message_id)
+        mid = r.message_id
+        if not _MESSAGE_ID.match(mid):
+            raise ValueError(f"refusing Message-ID {mid[:80]!r}")
         header = f"To: {to}\r\nMessage-ID: {mid}\r\n"
         if self.list_headers:
-            unsub = f"<{one_line(r.unsubscribe_url)}>"
+            if not _HEADER_URL.match(r.unsubscribe_url):
+                raise ValueError(f"refusing unsubscribe URL {r.unsubscribe_url[:80]!r}")
+            unsub = f"<{r.unsubscribe_url}>"
             if self.unsubscribe_mailto:
                 unsub += f",\r\n <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
             header += f"List-Unsubscribe: {unsub}\r\n"
