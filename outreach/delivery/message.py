@@ -9,8 +9,8 @@ work is then:
 - three header lines (To, Message-ID, List-Unsubscribe) prepended as bytes,
 - placeholder substitution into the text and HTML strings (joined from
   pre-split pieces),
-- quoted-printable encoding of both bodies with :func:`binascii.b2a_qp`
-  (C speed).
+- quoted-printable encoding of the substituted values only: each body's
+  literal pieces are encoded once per language (see :class:`_Body`).
 
 Nothing that comes from a feed, a form or a CSV reaches a header: addresses
 are validated against a strict ASCII pattern, display names and subjects
@@ -109,25 +109,51 @@ def _normalise_lines(text: str) -> str:
     return text.rstrip("\n").replace("\n", "\r\n") + "\r\n"
 
 
+SOFT_BREAK = b"=\r\n"  # a quoted-printable line break that decodes to nothing
+
+
 def _qp(text: str) -> bytes:
-    # A CRLF is always present, so b2a_qp uses CRLF for its soft line breaks.
-    return binascii.b2a_qp(text.encode("utf-8"))[:-2]
+    """Quoted-printable with CRLF line ends and every line (soft break included) <= 76."""
+    encoded = binascii.b2a_qp(text.encode("utf-8"))
+    if "\n" not in text:  # b2a_qp picks its soft-break style from the first line end
+        encoded = encoded.replace(b"=\n", SOFT_BREAK)
+    last = encoded.rfind(b"\n") + 1
+    if len(encoded) - last > 75:  # leave room for the soft break that follows
+        cut = last + 75
+        while encoded[cut - 2 : cut - 1] == b"=" or encoded[cut - 1 : cut] == b"=":
+            cut -= 1
+        encoded = encoded[:cut] + SOFT_BREAK + encoded[cut:]
+    return encoded
 
 
 class _Body:
-    """A body template split once at its placeholders."""
+    """A body template, quoted-printable encoded once, piece by piece.
+
+    The text is split at its placeholders and each literal piece is encoded
+    once. Per recipient only the short substituted values are encoded, and
+    a soft line break (``=`` CRLF, which decodes to nothing) goes on each
+    side of them, so every encoded line stays within 76 characters.
+    """
 
     __slots__ = ("pieces",)
 
     def __init__(self, text: str) -> None:
-        self.pieces: list[str] = _PLACEHOLDER.split(_normalise_lines(text))
+        parts = _PLACEHOLDER.split(_normalise_lines(text))
+        self.pieces: list[bytes | str] = [
+            part if i % 2 else _qp(part) for i, part in enumerate(parts)
+        ]
+        last = self.pieces[-1]
+        assert isinstance(last, bytes) and last.endswith(b"\r\n")
+        self.pieces[-1] = last[:-2]  # the skeleton supplies the final line end
 
-    def fill(self, values: dict[str, str]) -> str:
-        pieces = self.pieces
-        out = pieces.copy()
-        for i in range(1, len(pieces), 2):
-            out[i] = values[pieces[i]]
-        return "".join(out)
+    def fill(self, values: dict[str, str]) -> bytes:
+        out: list[bytes] = []
+        for piece in self.pieces:
+            if isinstance(piece, bytes):
+                out.append(piece)
+            else:
+                out += (SOFT_BREAK, _qp(values[piece]), SOFT_BREAK)
+        return b"".join(out)
 
 
 @dataclass(frozen=True)
@@ -217,7 +243,7 @@ class MessageTemplate:
             }
         )
         data = b"".join(
-            (header.encode("ascii"), self.head, _qp(text), self.middle, _qp(html_body), self.tail)
+            (header.encode("ascii"), self.head, text, self.middle, html_body, self.tail)
         )
         envelope = verp_address(self.verp, to) if self.verp else self.sender_address
         return OutgoingMessage(envelope, [to], data, mid)
