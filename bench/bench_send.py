@@ -60,11 +60,13 @@ PARAGRAPH = (
 )
 
 
+STYLE = "font-family:Arial;color:#333"
+
+
 def fake_render(_s: Any, _c: Any, issue: Any, lang: str) -> Rendered:
     html = (
         "<html><body><p>Hei @@CONTACT_NAME@@,</p>"
-        + f'<table width="600"><tr><td style="font-family:Arial;color:#333">{PARAGRAPH}</td></tr></table>\n'
-        * 200
+        + f'<table width="600"><tr><td style="{STYLE}">{PARAGRAPH}</td></tr></table>\n' * 200
         + '<a href="@@UNSUBSCRIBE_URL@@">Peru</a> <a href="@@PREFERENCES_URL@@">Asetukset</a>'
         "</body></html>"
     )
