@@ -251,3 +251,30 @@ def test_round_trip_parse_of_message_bytes(world_factory: Any) -> None:
     msg = message_from_bytes(memory.outbox[0].data, policy=policy.default)
     assert msg["Subject"] == "Ilmastouutiset 2026-11 (sv)"
     assert msg["From"].addresses[0].addr_spec == "ilmasto@vantaa.fi"
+
+
+def test_progress_reporter_draws_a_bar_or_logs(caplog: pytest.LogCaptureFixture) -> None:
+    import io
+    import logging
+
+    from outreach.delivery.progress import progress_reporter
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    report = progress_reporter("issue 1", tty)
+    report(5, 10)
+    report(10, 10)
+    assert "[###############---------------] 5/10" in tty.getvalue()
+    assert tty.getvalue().endswith("10/10\n")
+    with caplog.at_level(logging.INFO, logger="outreach.delivery"):
+        plain = progress_reporter("issue 2", io.StringIO(), every_seconds=3600)
+        plain(1, 10)
+        plain(2, 10)
+        plain(10, 10)
+    assert [r.getMessage() for r in caplog.records] == [
+        "issue 2: 1 of 10 done",
+        "issue 2: 10 of 10 done",
+    ]
