@@ -325,18 +325,23 @@ def main() -> None:
         tmp = Path(name)
         sink, port = start_sink()
         try:
-            raw = raw_smtplib(port, N, CONNECTIONS)
-            print(f"raw smtplib, {CONNECTIONS} connections: {raw:.0f} messages/s (the limit)")
+            raws = [raw_smtplib(port, N, CONNECTIONS)]
+            print(f"raw smtplib, {CONNECTIONS} connections: {raws[0]:.0f} messages/s")
             dbs = [("sqlite", f"sqlite:///{tmp}/bench.db")]
             if PG_URL:
                 dbs.append(("postgresql", PG_URL))
-            for label, url in dbs:
-                rate = send_issue_rate(url, port, N, tmp)
+            rates = [(label, send_issue_rate(url, port, N, tmp)) for label, url in dbs]
+            # The limit is measured again afterwards: the sink's speed drifts with the
+            # machine's load, and the mean of both runs brackets the sends in between.
+            raws.append(raw_smtplib(port, N, CONNECTIONS))
+            raw = sum(raws) / len(raws)
+            print(f"raw smtplib again: {raws[1]:.0f} messages/s; the limit (mean): {raw:.0f}/s")
+            for label, rate in rates:
                 ratio = rate / raw
                 verdict = "OK" if ratio >= 0.8 else "BELOW GOAL"
                 print(
-                    f"send {N} on {label}: {rate:.0f} messages/s, {ratio:.2f} of raw smtplib "
-                    f"(goal >= 0.8) {verdict}"
+                    f"send {N} on {label}: {ratio:.2f} of raw smtplib (goal >= 0.8) {verdict} "
+                    f"({rate:.0f} messages/s)"
                 )
         finally:
             sink.terminate()

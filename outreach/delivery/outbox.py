@@ -95,7 +95,12 @@ def enqueue_issue(session: Session, settings: Settings, config: Config, issue: I
         .from_select(columns, rows)
         .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
     )
-    added = cast(CursorResult[Any], session.execute(stmt)).rowcount
+    if session.get_bind().dialect.name == "postgresql":
+        # psycopg reports no rowcount for INSERT … SELECT … ON CONFLICT; count RETURNING.
+        inserted = stmt.returning(DELIVERIES.c.id).cte("inserted")
+        added = session.scalar(select(func.count()).select_from(inserted))
+    else:
+        added = cast(CursorResult[Any], session.execute(stmt)).rowcount
     session.execute(
         update(Issue)
         .where(Issue.id == issue.id)

@@ -57,7 +57,7 @@ log = logging.getLogger(__name__)
 
 #: Messages handed to the backend between two commits of outcomes; the
 #: in-flight (possible duplicate after a crash) bound per worker.
-CHUNK = 20
+CHUNK = 10
 MAX_BACKOFF_SECONDS = 6 * 3600.0
 PENDING, SENDING = DeliveryStatus.PENDING, DeliveryStatus.SENDING
 Progress = Callable[[int, int], None]
