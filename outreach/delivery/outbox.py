@@ -10,9 +10,12 @@ handed over as cancelled.
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, func, insert, literal, select, update
+from sqlalchemy import CursorResult, Engine, Table, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -30,6 +33,8 @@ from outreach.models import (
     utcnow,
 )
 from outreach.settings import Settings
+
+log = logging.getLogger(__name__)
 
 DELIVERIES = cast(Table, Delivery.__table__)
 SUPPRESSIONS = cast(Table, Suppression.__table__)
@@ -187,3 +192,45 @@ def cancel_issue(session: Session, issue_id: int) -> int:
     )
     session.flush()
     return int(result.rowcount or 0)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reclaim_dead(engine: Engine, issue_id: int) -> int:
+    """Put back rows claimed by processes on this host that no longer run."""
+    host = socket.gethostname()[:40]
+    reclaimed = 0
+    with engine.begin() as conn:
+        claimants = conn.execute(
+            select(Delivery.claimed_by)
+            .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.SENDING)
+            .distinct()
+        ).scalars()
+        dead = []
+        for claimant in claimants:
+            parts = (claimant or "").split(":")
+            if len(parts) >= 2 and parts[0] == host and parts[1].isdigit():
+                pid = int(parts[1])
+                if pid != os.getpid() and not _pid_alive(pid):
+                    dead.append(claimant)
+        for claimant in dead:
+            result = conn.execute(
+                update(DELIVERIES)
+                .where(
+                    DELIVERIES.c.claimed_by == claimant,
+                    DELIVERIES.c.status == DeliveryStatus.SENDING,
+                )
+                .values(status=DeliveryStatus.PENDING, claimed_by=None, next_attempt_at=None)
+            )
+            reclaimed += int(result.rowcount or 0)
+    if reclaimed:
+        log.info("issue %s: reclaimed %d rows of stopped senders", issue_id, reclaimed)
+    return reclaimed

@@ -24,13 +24,14 @@ import random
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, exists, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.audience import email_sha256, register_sqlite_functions
@@ -83,45 +84,6 @@ def backoff_seconds(attempts: int, base: float) -> float:
     """Exponential backoff with ±25 % jitter: base, 2·base, 4·base … up to 6 hours."""
     delay: float = min(MAX_BACKOFF_SECONDS, base * 2.0 ** max(0, attempts - 1))
     return float(delay * random.uniform(0.75, 1.25))
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def reclaim_dead(engine: Engine, issue_id: int) -> int:
-    """Put back rows claimed by processes on this host that no longer run."""
-    host = socket.gethostname()[:40]
-    reclaimed = 0
-    with engine.begin() as conn:
-        claimants = conn.execute(
-            select(Delivery.claimed_by)
-            .where(Delivery.issue_id == issue_id, Delivery.status == SENDING)
-            .distinct()
-        ).scalars()
-        dead = []
-        for claimant in claimants:
-            parts = (claimant or "").split(":")
-            if len(parts) >= 2 and parts[0] == host and parts[1].isdigit():
-                pid = int(parts[1])
-                if pid != os.getpid() and not _pid_alive(pid):
-                    dead.append(claimant)
-        for claimant in dead:
-            result = conn.execute(
-                update(DELIVERIES)
-                .where(DELIVERIES.c.claimed_by == claimant, DELIVERIES.c.status == SENDING)
-                .values(status=PENDING, claimed_by=None, next_attempt_at=None)
-            )
-            reclaimed += int(result.rowcount or 0)
-    if reclaimed:
-        log.info("issue %s: reclaimed %d rows of stopped senders", issue_id, reclaimed)
-    return reclaimed
 
 
 class SendRun:
@@ -199,23 +161,49 @@ class SendRun:
             rows = conn.execute(stmt).all()
         return sorted(rows, key=lambda r: r.id)
 
-    def check(self, conn: Connection, ids: Sequence[int]) -> dict[int, tuple[str, str | None]]:
-        """Salt and contact name of the rows that may still be mailed (others are absent)."""
+    def check(
+        self, conn: Connection, me: str, ids: Sequence[int]
+    ) -> dict[int, tuple[str, str | None] | None]:
+        """For each row still claimed by ``me``: (salt, contact name) if it may still be
+        mailed, None if it was unsubscribed or suppressed meanwhile. Rows another
+        claimant took over (an expired lease) are absent: they are not ours to send."""
         eligible = and_(
             Subscription.status == SubscriptionStatus.CONFIRMED,
             ~exists().where(Suppression.email_hash == email_sha256(Delivery.email)),
         )
         stmt = (
-            select(Delivery.id, Subscription.token_salt, Subscriber.contact_name)
+            select(
+                Delivery.id,
+                Subscription.token_salt,
+                Subscriber.contact_name,
+                case((eligible, 1), else_=0).label("eligible"),
+            )
             .join(Subscription, Subscription.id == Delivery.subscription_id)
             .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(Delivery.id.in_(list(ids)), eligible)
+            .where(
+                Delivery.id.in_(list(ids)),
+                Delivery.claimed_by == me,
+                Delivery.status == SENDING,
+            )
         )
         with conn.begin():
             status = conn.execute(select(Issue.status).where(Issue.id == self.issue_id)).scalar()
             if status != IssueStatus.SENDING:
                 raise _Halt
-            return {row.id: (row.token_salt, row.contact_name) for row in conn.execute(stmt)}
+            return {
+                row.id: (row.token_salt, row.contact_name) if row.eligible else None
+                for row in conn.execute(stmt)
+            }
+
+    def renew(self, conn: Connection, me: str) -> None:
+        """Extend the lease of every row ``me`` holds (long rate-limit waits)."""
+        d = DELIVERIES.c
+        with self.write_lock, conn.begin():
+            conn.execute(
+                update(DELIVERIES)
+                .where(d.claimed_by == me, d.status == SENDING)
+                .values(claimed_at=utcnow())
+            )
 
     def record(self, conn: Connection, me: str, outcomes: list[dict[str, Any]]) -> None:
         if not outcomes:
@@ -322,35 +310,29 @@ class SendRun:
             contact_name=info[1],
         )
 
-    def send(self, backend: MailBackend, messages: list[OutgoingMessage]) -> list[SendResult]:
-        if not self.limiter.active:
-            return backend.send_messages(messages)
-        results: list[SendResult] = []
-        for m in messages:
-            if not self.limiter.acquire(self.stop):
-                break
-            results.extend(backend.send_messages([m]))
-        return results
-
     def process(self, conn: Connection, backend: MailBackend, me: str, chunk: list[Any]) -> None:
-        info = self.check(conn, [r.id for r in chunk])
+        """Re-check, build, hand over and record one chunk."""
+        info = self.check(conn, me, [r.id for r in chunk])
         now = utcnow()
         outcomes: list[dict[str, Any]] = []
         to_send: list[tuple[Any, OutgoingMessage]] = []
         for row in chunk:
             if row.id not in info:
+                continue  # taken over by another claimant after our lease ran out
+            details = info[row.id]
+            if details is None:
                 outcomes.append(
                     self.final(row, "skipped", "unsubscribed or suppressed before sending")
                 )
                 continue
             try:
-                to_send.append((row, self.build(row, info[row.id])))
+                to_send.append((row, self.build(row, details)))
             except PermanentDeliveryError as exc:
                 outcomes.append(self.final(row, "failed", str(exc)))
         results: list[SendResult] = []
         try:
             if to_send:
-                results = self.send(backend, [m for _, m in to_send])
+                results = backend.send_messages([m for _, m in to_send])
         finally:
             now = utcnow()
             outcomes.extend(
@@ -367,12 +349,21 @@ class SendRun:
                 register_sqlite_functions(conn.connection.driver_connection)
                 conn.commit()
                 with get_backend(self.mail_url) as backend:
+                    # Rate-limited sends go one message at a time: the slot is taken
+                    # before the re-check, so the re-check stays right before hand-over.
+                    size = 1 if self.limiter.active else CHUNK
                     while not self.stop.is_set():
                         rows = self.claim(conn, me)
+                        renewed = time.monotonic()
                         if not rows:
                             break
                         while rows and not self.stop.is_set():
-                            chunk, rows = rows[:CHUNK], rows[CHUNK:]
+                            if self.limiter.active and not self.limiter.acquire(self.stop):
+                                break
+                            if time.monotonic() - renewed > self.lease.total_seconds() / 3:
+                                self.renew(conn, me)
+                                renewed = time.monotonic()
+                            chunk, rows = rows[:size], rows[size:]
                             try:
                                 self.process(conn, backend, me, chunk)
                             except _Halt:

@@ -25,9 +25,9 @@ from outreach.campaigns import Config
 from outreach.db import get_engine
 from outreach.delivery.backends.base import SendResult
 from outreach.delivery.message import IssueMessages, Rendered, city_mail_url, send_batch
-from outreach.delivery.outbox import enqueue_issue, prepare_connection
+from outreach.delivery.outbox import enqueue_issue, prepare_connection, reclaim_dead
 from outreach.delivery.ratelimit import limiter_for
-from outreach.delivery.run import SendReport, SendRun, reclaim_dead
+from outreach.delivery.run import SendReport, SendRun
 from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
 from outreach.models import (
     Delivery,

@@ -278,3 +278,49 @@ def test_progress_reporter_draws_a_bar_or_logs(caplog: pytest.LogCaptureFixture)
         "issue 2: 1 of 10 done",
         "issue 2: 10 of 10 done",
     ]
+
+
+def _claim_all(w: Any, claimant: str, minutes_ago: float) -> None:
+    from datetime import timedelta
+
+    from outreach.models import DeliveryStatus, utcnow
+
+    with w.session() as s:
+        enqueue_issue(s, w.settings, w.config, s.get(Issue, w.issue_id))
+        s.execute(
+            update(Delivery).values(
+                status=DeliveryStatus.SENDING,
+                claimed_by=claimant,
+                claimed_at=utcnow() - timedelta(minutes=minutes_ago),
+            )
+        )
+        s.commit()
+
+
+def test_rows_of_a_live_claimant_wait_for_the_lease(world_factory: Any) -> None:
+    w = world_factory(3)
+    _claim_all(w, "another-host:4242:0:abc", minutes_ago=1)
+    report = send_issue(w.settings, w.config, w.issue_id)
+    assert (report.sent, report.remaining, report.status) == (0, 3, "sending")
+    assert memory.outbox == []
+    # Once the lease has run out, the rows are taken over and sent once.
+    report = send_issue(w.settings, w.config, w.issue_id, lease_seconds=30)
+    assert (report.sent, report.status) == (3, "sent")
+    assert len(memory.outbox) == 3
+
+
+def test_rows_of_a_dead_local_process_are_reclaimed_at_once(world_factory: Any) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pid = int(dead.stdout)
+    _claim_all(w := world_factory(3), f"{socket.gethostname()[:40]}:{pid}:0:abc", minutes_ago=0)
+    report = send_issue(w.settings, w.config, w.issue_id)
+    assert (report.sent, report.status) == (3, "sent")
