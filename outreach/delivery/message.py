@@ -7,15 +7,16 @@ skeleton is serialised to CRLF bytes and cut at the slots. Per recipient the
 work is then:
 
 - three header lines (To, Message-ID, List-Unsubscribe) prepended as bytes,
-- placeholder substitution into the text and HTML strings (joined from
-  pre-split pieces),
-- quoted-printable encoding of the substituted values only: each body's
-  literal pieces are encoded once per language (see :class:`_Body`).
+- two signed tokens,
+- quoted-printable encoding of the substituted values only; each body's
+  literal pieces between the placeholders were encoded once per language
+  (see :class:`_Body`), and everything is joined as bytes.
 
 Nothing that comes from a feed, a form or a CSV reaches a header: addresses
 are validated against a strict ASCII pattern, display names and subjects
-have CR/LF removed and go through the ``email`` package's encoder, and
-per-recipient values other than the address land only in QP-encoded bodies.
+have CR/LF removed and are RFC 2047 encoded (``email.header``), Message-IDs
+and unsubscribe links must match strict patterns, and every other
+per-recipient value lands only in QP-encoded bodies.
 """
 
 from __future__ import annotations
