@@ -359,10 +359,12 @@ def main() -> None:
             capture_output=True,
             text=True,
         ).stdout
-        peak = json.loads(out.strip().splitlines()[-1])["peak_mb"]
+        figures = json.loads(out.strip().splitlines()[-1])
+        peak = figures["peak_mb"]
         verdict = "OK" if peak < 150 else "ABOVE GOAL"
         print(
-            f"peak memory sending to {MEMORY_N} on sqlite: {peak:.0f} MB (goal < 150 MB) {verdict}"
+            f"peak memory sending to {MEMORY_N} on sqlite: {peak:.0f} MB (goal < 150 MB) "
+            f"{verdict} ({figures['before_send_mb']:.0f} MB before the send)"
         )
 
 

@@ -324,3 +324,80 @@ def _dispose_engines() -> Iterator[None]:
     yield
     db.dispose_engines()
     memory.clear()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A throw-away self-signed certificate for 127.0.0.1 (needs the openssl tool)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> Any:
+    from aiosmtpd.smtp import AuthResult
+
+    ok = auth_data.login == b"outreach" and auth_data.password == b"s3cret:/@"
+    return AuthResult(success=ok, handled=False)  # not handled: the server answers 535
+
+
+@pytest.fixture(params=["starttls", "smtps"])
+def tls_smtp_server(
+    request: pytest.FixtureRequest, tls_files: tuple[Path, Path]
+) -> Iterator[tuple[str, ScriptedHandler]]:
+    """An aiosmtpd server that requires TLS and a login; yields (URL without user, handler)."""
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*tls_files)
+    handler = ScriptedHandler()
+    port = free_port()
+    common: dict[str, Any] = {"authenticator": authenticate, "auth_required": True}
+    if request.param == "smtps":
+        # aiosmtpd counts only STARTTLS as TLS for AUTH (and warns when AUTH is required
+        # without it); this connection is TLS throughout, and our client logs in anyway.
+        common.update(auth_require_tls=False, auth_required=False)
+        controller = Controller(
+            handler, hostname="127.0.0.1", port=port, ssl_context=context, **common
+        )
+        url = f"smtps://{{user}}127.0.0.1:{port}?verify=false"
+    else:
+        controller = Controller(
+            handler,
+            hostname="127.0.0.1",
+            port=port,
+            tls_context=context,
+            require_starttls=True,
+            **common,
+        )
+        url = f"smtp://{{user}}127.0.0.1:{port}?verify=false"
+    controller.start()
+    try:
+        yield url, handler
+    finally:
+        controller.stop()

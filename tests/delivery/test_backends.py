@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,12 @@ from outreach.delivery.backends import memory as memory_backend
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage
 from outreach.delivery.backends.mailgun import retry_after_seconds
 from outreach.delivery.message import MessageTemplate, Recipient
-from outreach.errors import ConfigError, UnknownPluginError, UnsupportedFeature
+from outreach.errors import (
+    ConfigError,
+    TemporaryDeliveryError,
+    UnknownPluginError,
+    UnsupportedFeature,
+)
 from tests.delivery.conftest import FakeRendered, ProviderServer, SMTPServer
 
 SENDER = Sender(name={"fi": "Vantaan kaupunki"}, address="ilmasto@vantaa.fi")
@@ -230,3 +236,19 @@ def test_entry_point_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("tests.delivery.test_backends.PIGEON", object, raising=False)
     with pytest.raises(ConfigError, match="is not a MailBackend"):
         get_backend("pigeon:")
+
+
+def test_smtp_tls_and_login(tls_smtp_server: tuple[str, Any]) -> None:
+    from urllib.parse import quote
+
+    url, handler = tls_smtp_server
+    good = url.format(user=f"outreach:{quote('s3cret:/@', safe='')}@")
+    with get_backend(good) as backend:
+        [result] = backend.send_messages([message("a@example.fi")])
+    assert result.status == "sent" and list(handler.counts()) == ["a@example.fi"]
+    with pytest.raises(ConfigError, match="refused the login"):
+        get_backend(url.format(user="outreach:wrong@")).open()
+    # The self-signed certificate is refused unless verify=false.
+    strict = good.replace("?verify=false", "")
+    with pytest.raises(TemporaryDeliveryError, match="cannot connect"):
+        get_backend(strict).open()

@@ -58,40 +58,46 @@ class SMTPBackend(MailBackend):
             context.verify_mode = ssl.CERT_NONE
         return context
 
+    def _handshake(self, conn: smtplib.SMTP) -> None:
+        conn.ehlo()
+        if self.starttls:
+            if not conn.has_extn("starttls"):
+                raise ConfigError(
+                    f"{self.host}:{self.port} does not offer STARTTLS; use smtps:// or, "
+                    "only for a trusted local relay, add ?starttls=false to the mail URL"
+                )
+            conn.starttls(context=self._context())
+            conn.ehlo()
+        if self.username:
+            conn.login(self.username, self.password or "")
+
     def open(self) -> bool:
         if self.connection is not None and self.connection.sock is not None:
             return False
         self.close()
+        conn: smtplib.SMTP | None = None
         try:
-            conn: smtplib.SMTP
             if self.ssl_on_connect:
                 conn = smtplib.SMTP_SSL(
                     self.host, self.port, timeout=self.timeout, context=self._context()
                 )
             else:
                 conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            conn.ehlo()
-            if self.starttls:
-                if not conn.has_extn("starttls"):
-                    conn.close()
-                    raise ConfigError(
-                        f"{self.host}:{self.port} does not offer STARTTLS; use smtps:// or, "
-                        "only for a trusted local relay, add ?starttls=false to the mail URL"
-                    )
-                conn.starttls(context=self._context())
-                conn.ehlo()
-            if self.username:
-                conn.login(self.username, self.password or "")
-        except smtplib.SMTPAuthenticationError as exc:
-            raise ConfigError(
-                f"{self.host}:{self.port} refused the login "
-                f"({_reply(exc.smtp_code, exc.smtp_error)}); check the user and password "
-                "in the mail URL"
-            ) from exc
-        except (smtplib.SMTPException, OSError) as exc:
-            raise TemporaryDeliveryError(
-                f"cannot connect to {self.host}:{self.port}: {exc}", reply=str(exc)
-            ) from exc
+            self._handshake(conn)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, smtplib.SMTPAuthenticationError):
+                raise ConfigError(
+                    f"{self.host}:{self.port} refused the login "
+                    f"({_reply(exc.smtp_code, exc.smtp_error)}); check the user and password "
+                    "in the mail URL"
+                ) from exc
+            if isinstance(exc, smtplib.SMTPException | OSError):
+                raise TemporaryDeliveryError(
+                    f"cannot connect to {self.host}:{self.port}: {exc}", reply=str(exc)
+                ) from exc
+            raise
         self.connection = conn
         return True
 
