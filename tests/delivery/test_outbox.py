@@ -324,3 +324,13 @@ def test_rows_of_a_dead_local_process_are_reclaimed_at_once(world_factory: Any) 
     _claim_all(w := world_factory(3), f"{socket.gethostname()[:40]}:{pid}:0:abc", minutes_ago=0)
     report = send_issue(w.settings, w.config, w.issue_id)
     assert (report.sent, report.status) == (3, "sent")
+
+
+def test_a_city_mail_url_overrides_the_default(world_factory: Any, tmp_path: Any) -> None:
+    w = world_factory(2)
+    vantaa = w.config.cities["vantaa"]
+    w.config.cities["vantaa"] = vantaa.model_copy(update={"mail_url": f"file://{tmp_path}/vantaa"})
+    report = send_issue(w.settings, w.config, w.issue_id)
+    assert report.sent == 2 and memory.outbox == []  # not the default memory: backend
+    files = sorted(p.name for p in (tmp_path / "vantaa").glob("*.eml"))
+    assert len(files) == 2 and all(f.startswith(f"issue-{w.issue_id}.sub-") for f in files)
