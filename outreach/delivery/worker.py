@@ -153,8 +153,14 @@ def send_issue(
     ]
     for t in threads:
         t.start()
-    for t in threads:
-        t.join()
+    try:
+        for t in threads:
+            t.join()
+    except KeyboardInterrupt:  # Ctrl-C: finish the chunks in hand, give the rest back
+        run.stop.set()
+        for t in threads:
+            t.join()
+        raise
     _finish(settings, issue_id, report)
     report.elapsed = time.monotonic() - started
     if report.errors:
