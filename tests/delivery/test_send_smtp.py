@@ -56,7 +56,7 @@ def test_temporary_failure_waits_with_backoff(world_factory: Any, smtp_server: S
     assert (report.sent, report.retrying, report.remaining) == (2, 1, 1)
     assert report.status == "sending"  # not done while a retry is pending
     with w.session() as s:
-        row = s.scalar(select(Delivery).where(Delivery.email == "user0@example.fi"))
+        row = s.scalar(select(Delivery).where(Delivery.email == "user2@example.fi"))
         assert row.status == DeliveryStatus.PENDING and row.next_attempt_at is not None
         wait = (row.next_attempt_at - row.created_at).total_seconds()
         assert 30 <= wait <= 120  # 60 s ± jitter
@@ -126,3 +126,23 @@ def test_counts_per_status(world_factory: Any, smtp_server: SMTPServer) -> None:
         "cancelled": 0,
         "total": 4,
     }
+
+
+def test_provider_retry_after_and_rejection_through_send_issue(
+    world_factory: Any, provider_server: Any
+) -> None:
+    from datetime import timedelta
+
+    from outreach.models import utcnow
+
+    w = world_factory(3, mail_url=provider_server.url())
+    provider_server.script = {
+        "user1@example.fi": [(400, {})],
+        "user2@example.fi": [(429, {"Retry-After": "3600"})],
+    }
+    report = send_issue(w.settings, w.config, w.issue_id, workers=1)
+    assert (report.sent, report.failed, report.retrying) == (1, 1, 1)
+    with w.session() as s:
+        row = s.scalar(select(Delivery).where(Delivery.email == "user2@example.fi"))
+        assert row.next_attempt_at > utcnow() + timedelta(minutes=55)  # not the 60 s backoff
+        assert s.scalar(select(Suppression.email_hash)) == email_hash("user1@example.fi")
