@@ -56,7 +56,7 @@ def test_temporary_failure_waits_with_backoff(world_factory: Any, smtp_server: S
     assert (report.sent, report.retrying, report.remaining) == (2, 1, 1)
     assert report.status == "sending"  # not done while a retry is pending
     with w.session() as s:
-        row = s.scalar(select(Delivery).where(Delivery.email == "user2@example.fi"))
+        row = s.scalar(select(Delivery).where(Delivery.email == "user0@example.fi"))
         assert row.status == DeliveryStatus.PENDING and row.next_attempt_at is not None
         wait = (row.next_attempt_at - row.created_at).total_seconds()
         assert 30 <= wait <= 120  # 60 s ± jitter
