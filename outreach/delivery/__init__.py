@@ -1,0 +1,9 @@
+"""The delivery stage: outbox rows, per-recipient messages, workers and mail backends.
+
+Other stages import from here:
+
+- :func:`outreach.delivery.outbox.enqueue_issue` fixes an issue's audience,
+- :func:`outreach.delivery.worker.send_issue` sends it (crash-safe, resumable),
+- :func:`outreach.delivery.message.send_transactional` sends one confirmation mail,
+- :func:`outreach.delivery.backends.get_backend` opens a backend from a mail URL.
+"""

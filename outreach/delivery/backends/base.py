@@ -1,0 +1,112 @@
+"""The mail backend contract: open, close, context manager, ``send_messages``.
+
+A backend hands fully serialised messages (:class:`OutgoingMessage`) to a
+transport and answers with one :class:`SendResult` per message, in order. It
+never raises for a single recipient's failure; it raises an
+:class:`~outreach.errors.OutreachError` only when the backend as a whole
+cannot work (bad configuration, rejected credentials).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import ClassVar, Literal
+from urllib.parse import SplitResult
+
+from outreach.errors import ConfigError, UnsupportedFeature
+
+Status = Literal["sent", "temporary", "permanent"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """A message ready for the wire: RFC 5322 bytes with CRLF line ends."""
+
+    envelope_from: str
+    recipients: list[str]
+    data: bytes
+    message_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome for one message; ``reply`` is the server's or provider's answer."""
+
+    status: Status
+    reply: str | None = None
+    retry_after: float | None = None  # seconds the server asked us to wait
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "sent"
+
+
+class MailBackend:
+    """Base class of every backend; subclasses set ``scheme`` and ``options``.
+
+    ``open()`` returns True only when it opened a new connection, so a caller
+    closes only what it opened (as Django's backends do).
+    """
+
+    scheme: ClassVar[str] = ""
+    #: query-string options the backend understands; anything else raises.
+    options: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, url: SplitResult, params: Mapping[str, str]) -> None:
+        unsupported = sorted(set(params) - self.options)
+        if unsupported:
+            known = ", ".join(sorted(self.options)) or "none"
+            raise UnsupportedFeature(
+                f'mail backend "{self.scheme}" does not support the option '
+                f'"{unsupported[0]}" (supported: {known})'
+            )
+        self.url = url
+        self.params = dict(params)
+
+    def open(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        return None
+
+    def send_messages(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        raise NotImplementedError
+
+    def __enter__(self) -> MailBackend:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # helpers for subclasses -------------------------------------------------
+
+    def bool_option(self, name: str, default: bool) -> bool:
+        value = self.params.get(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f'mail URL option {name}={value!r}: expected "true" or "false"')
+
+    def float_option(self, name: str, default: float) -> float:
+        value = self.params.get(name)
+        if value is None:
+            return default
+        try:
+            result = float(value)
+        except ValueError:
+            raise ConfigError(f"mail URL option {name}={value!r}: expected a number") from None
+        if result <= 0:
+            raise ConfigError(f"mail URL option {name}={value!r}: expected a positive number")
+        return result

@@ -1,0 +1,158 @@
+"""``smtp://user:pass@host:587`` and ``smtps://user:pass@host:465`` over :mod:`smtplib`.
+
+- ``smtp://`` requires STARTTLS unless the URL says ``starttls=false``;
+  ``smtps://`` is TLS from the first byte. ``verify=false`` skips certificate
+  checks (a local relay with a self-signed certificate), ``timeout`` is in
+  seconds (default 30).
+- One connection is opened and reused for every message; when the server
+  drops it (or answers 421) the next message reconnects.
+- Outcomes: 2xx sent; 4xx and a dropped connection temporary; 5xx at RCPT or
+  DATA permanent. A 5xx to MAIL FROM refuses *our* sender, not the recipient,
+  so it is reported as temporary and never suppresses the address.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from collections.abc import Mapping, Sequence
+from urllib.parse import SplitResult, unquote
+
+from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
+from outreach.errors import ConfigError, TemporaryDeliveryError
+
+
+def _reply(code: int, text: bytes | str) -> str:
+    body = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return f"{code} {body}".strip()
+
+
+def _status(code: int) -> str:
+    return "permanent" if 500 <= code < 600 else "temporary"
+
+
+class SMTPBackend(MailBackend):
+    scheme = "smtp"
+    options = frozenset({"starttls", "timeout", "verify"})
+
+    def __init__(self, url: SplitResult, params: Mapping[str, str]) -> None:
+        super().__init__(url, params)
+        self.ssl_on_connect = url.scheme.lower() == "smtps"
+        if not url.hostname:
+            raise ConfigError(f"{url.scheme} mail URL needs a host, e.g. smtp://mail.example.org")
+        self.host = url.hostname
+        self.port = url.port or (465 if self.ssl_on_connect else 587)
+        self.username = unquote(url.username) if url.username else None
+        self.password = unquote(url.password) if url.password else None
+        self.starttls = self.bool_option("starttls", not self.ssl_on_connect)
+        if self.ssl_on_connect and "starttls" in self.params:
+            raise ConfigError("smtps:// is TLS already; drop the starttls option")
+        self.timeout = self.float_option("timeout", 30.0)
+        self.verify = self.bool_option("verify", True)
+        self.connection: smtplib.SMTP | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context()
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def _handshake(self, conn: smtplib.SMTP) -> None:
+        conn.ehlo()
+        if self.starttls:
+            if not conn.has_extn("starttls"):
+                raise ConfigError(
+                    f"{self.host}:{self.port} does not offer STARTTLS; use smtps:// or, "
+                    "only for a trusted local relay, add ?starttls=false to the mail URL"
+                )
+            conn.starttls(context=self._context())
+            conn.ehlo()
+        if self.username:
+            conn.login(self.username, self.password or "")
+
+    def open(self) -> bool:
+        if self.connection is not None and self.connection.sock is not None:
+            return False
+        self.close()
+        conn: smtplib.SMTP | None = None
+        try:
+            if self.ssl_on_connect:
+                conn = smtplib.SMTP_SSL(
+                    self.host, self.port, timeout=self.timeout, context=self._context()
+                )
+            else:
+                conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            self._handshake(conn)
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if isinstance(exc, smtplib.SMTPAuthenticationError):
+                raise ConfigError(
+                    f"{self.host}:{self.port} refused the login "
+                    f"({_reply(exc.smtp_code, exc.smtp_error)}); check the user and password "
+                    "in the mail URL"
+                ) from exc
+            if isinstance(exc, smtplib.SMTPException | OSError):
+                raise TemporaryDeliveryError(
+                    f"cannot connect to {self.host}:{self.port}: {exc}", reply=str(exc)
+                ) from exc
+            raise
+        self.connection = conn
+        return True
+
+    def close(self) -> None:
+        conn, self.connection = self.connection, None
+        if conn is None:
+            return
+        try:
+            conn.quit()
+        except (smtplib.SMTPException, OSError):
+            conn.close()
+
+    def _send_one(self, m: OutgoingMessage) -> SendResult:
+        conn = self.connection
+        assert conn is not None
+        try:
+            refused = conn.sendmail(m.envelope_from, m.recipients, m.data)
+        except smtplib.SMTPRecipientsRefused as exc:
+            code, text = next(iter(exc.recipients.values()))
+            return SendResult(
+                "permanent" if _status(code) == "permanent" else "temporary", _reply(code, text)
+            )
+        except smtplib.SMTPSenderRefused as exc:
+            return SendResult(
+                "temporary", "sender refused: " + _reply(exc.smtp_code, exc.smtp_error)
+            )
+        except smtplib.SMTPResponseException as exc:
+            return SendResult(
+                "permanent" if _status(exc.smtp_code) == "permanent" else "temporary",
+                _reply(exc.smtp_code, exc.smtp_error),
+            )
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            return SendResult("temporary", f"connection lost: {exc or exc.__class__.__name__}")
+        if refused:
+            return SendResult(
+                "sent",
+                "partly refused: "
+                + "; ".join(
+                    f"{rcpt}: {_reply(code, text)}" for rcpt, (code, text) in refused.items()
+                ),
+            )
+        return SendResult("sent", "250 accepted")
+
+    def send_messages(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        results: list[SendResult] = []
+        for m in messages:
+            if self.connection is None or self.connection.sock is None:
+                try:
+                    self.open()
+                except TemporaryDeliveryError as exc:
+                    results.extend(
+                        SendResult("temporary", str(exc))
+                        for _ in range(len(messages) - len(results))
+                    )
+                    return results
+            results.append(self._send_one(m))
+        return results

@@ -1,0 +1,365 @@
+"""Messages built once per issue language, filled per recipient by substitution.
+
+The ``email`` package builds the whole message once per issue language
+(multipart/alternative: text, then HTML; UTF-8; RFC 2047 headers; Date;
+List-Id; List-Unsubscribe-Post) with two slots where the bodies go. That
+skeleton is serialised to CRLF bytes and cut at the slots. Per recipient the
+work is then:
+
+- three header lines (To, Message-ID, List-Unsubscribe) prepended as bytes,
+- two signed tokens,
+- quoted-printable encoding of the substituted values only; each body's
+  literal pieces between the placeholders were encoded once per language
+  (see :class:`_Body`), and everything is joined as bytes.
+
+Nothing that comes from a feed, a form or a CSV reaches a header: addresses
+are validated against a strict ASCII pattern, display names and subjects
+have CR/LF removed and are RFC 2047 encoded (``email.header``), Message-IDs
+and unsubscribe links must match strict patterns, and every other
+per-recipient value lands only in QP-encoded bodies.
+"""
+
+from __future__ import annotations
+
+import binascii
+import html
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import policy
+from email.header import Header
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from typing import Protocol
+
+from outreach.campaigns import EMAIL_RE, Config, Sender
+from outreach.delivery.backends import get_backend, split_message_options
+from outreach.delivery.backends.base import OutgoingMessage, SendResult
+from outreach.errors import ConfigError, PermanentDeliveryError
+from outreach.settings import Settings
+from outreach.tokens import make_token
+
+# The same literals as outreach.render's UNSUBSCRIBE_URL, PREFERENCES_URL, CONTACT_NAME.
+UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
+PREFERENCES_URL = "@@PREFERENCES_URL@@"
+CONTACT_NAME = "@@CONTACT_NAME@@"
+_PLACEHOLDER = re.compile(f"({UNSUBSCRIBE_URL}|{PREFERENCES_URL}|{CONTACT_NAME})")
+_TEXT_SLOT = "@@OUTREACH-TEXT-BODY-SLOT@@"
+_HTML_SLOT = "@@OUTREACH-HTML-BODY-SLOT@@"
+_POLICY = policy.SMTP.clone(max_line_length=78)
+CRLF = "\r\n"
+_ONE_LINE = re.compile(r"[\r\n\x00]+")
+_MESSAGE_ID = re.compile(r"^<[!#-;=?-~]+@[A-Za-z0-9.-]+>$")
+_HEADER_URL = re.compile(r"^https?://[!#-;=?-~]+$")
+
+
+class Rendered(Protocol):
+    """What :func:`outreach.render.render_issue` returns (RenderedMessage)."""
+
+    @property
+    def lang(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def html(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+
+
+def one_line(value: str) -> str:
+    """``value`` with CR, LF and NUL replaced by single spaces."""
+    return _ONE_LINE.sub(" ", value).strip()
+
+
+def check_address(address: str) -> str:
+    """``address`` if it is a plain ASCII mailbox; raises PermanentDeliveryError."""
+    if len(address) > 254 or not EMAIL_RE.match(address):
+        raise PermanentDeliveryError(f"not a valid email address: {address[:80]!r}")
+    return address
+
+
+def domain_of(address: str) -> str:
+    return address.rpartition("@")[2].lower()
+
+
+def verp_address(bounce: str, recipient: str) -> str:
+    """``bounces@ex.org`` + ``a@b.fi`` → ``bounces+a=b.fi@ex.org`` (VERP)."""
+    local, _, domain = check_address(bounce).partition("@")
+    return f"{local}+{recipient.replace('@', '=')}@{domain}"
+
+
+def _text_header(name: str, value: str) -> str:
+    """``Name: value`` CRLF-terminated, RFC 2047 encoded and folded when not ASCII."""
+    if value.isascii() and len(value) + len(name) < 990:
+        return f"{name}: {value}\r\n"
+    return f"{name}: {Header(value, 'utf-8', header_name=name).encode(linesep=CRLF)}\r\n"
+
+
+def _address_header(name: str, display_name: str, address: str) -> str:
+    if not display_name:
+        return f"{name}: {address}\r\n"
+    # One encoded word for the whole display name: decoders (Python's among
+    # them) may put a space between adjacent encoded words of a phrase.
+    return f"{name}: {formataddr((display_name, address), charset='utf-8')}\r\n"
+
+
+def _normalise_lines(text: str) -> str:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.rstrip("\n").replace("\n", "\r\n") + "\r\n"
+
+
+SOFT_BREAK = b"=\r\n"  # a quoted-printable line break that decodes to nothing
+
+
+def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends and every line (soft break included) <= 76."""
+    encoded = binascii.b2a_qp(text.encode("utf-8"))
+    if "\n" not in text:  # b2a_qp picks its soft-break style from the first line end
+        encoded = encoded.replace(b"=\n", SOFT_BREAK)
+    last = encoded.rfind(b"\n") + 1
+    if len(encoded) - last > 75:  # leave room for the soft break that follows
+        cut = last + 75
+        while encoded[cut - 2 : cut - 1] == b"=" or encoded[cut - 1 : cut] == b"=":
+            cut -= 1
+        encoded = encoded[:cut] + SOFT_BREAK + encoded[cut:]
+    return encoded
+
+
+class _Body:
+    """A body template, quoted-printable encoded once, piece by piece.
+
+    The text is split at its placeholders and each literal piece is encoded
+    once. Per recipient only the short substituted values are encoded, and
+    a soft line break (``=`` CRLF, which decodes to nothing) goes on each
+    side of them, so every encoded line stays within 76 characters.
+    """
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, text: str) -> None:
+        parts = _PLACEHOLDER.split(_normalise_lines(text))
+        self.pieces: list[bytes | str] = [
+            part if i % 2 else _qp(part) for i, part in enumerate(parts)
+        ]
+        last = self.pieces[-1]
+        assert isinstance(last, bytes) and last.endswith(b"\r\n")
+        self.pieces[-1] = last[:-2]  # the skeleton supplies the final line end
+
+    def fill(self, values: dict[str, str]) -> bytes:
+        out: list[bytes] = []
+        for piece in self.pieces:
+            if isinstance(piece, bytes):
+                out.append(piece)
+            else:
+                out += (SOFT_BREAK, _qp(values[piece]), SOFT_BREAK)
+        return b"".join(out)
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """Per-recipient values; only ``to`` reaches a header, after validation."""
+
+    to: str
+    message_id: str
+    unsubscribe_url: str
+    preferences_url: str
+    contact_name: str = ""
+
+
+class MessageTemplate:
+    """One language's message, serialised once; :meth:`fill` makes each recipient's copy."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        lang: str,
+        rendered: Rendered,
+        *,
+        list_id: str | None = None,
+        subject_prefix: str = "",
+        verp: str | None = None,
+        unsubscribe_mailto: str | None = None,
+        date: datetime | None = None,
+    ) -> None:
+        self.sender_address = check_address(sender.address)
+        self.domain = domain_of(sender.address)
+        self.verp = check_address(verp) if verp else None
+        self.unsubscribe_mailto = check_address(unsubscribe_mailto) if unsubscribe_mailto else None
+        self.list_headers = list_id is not None
+        msg = EmailMessage(policy=_POLICY)
+        names: dict[str, str] = {str(k): v for k, v in sender.name.items()}
+        name = one_line(names.get(lang) or next(iter(names.values()), ""))
+        # From and Subject are encoded here rather than by the email package's
+        # folder, which can insert a space between two encoded words inside a
+        # quoted display name (a long "Järvenpää, …" would not round-trip).
+        from_header = _address_header("From", name, self.sender_address)
+        subject_header = _text_header("Subject", one_line(subject_prefix + rendered.subject))
+        if sender.reply_to:
+            msg["Reply-To"] = check_address(sender.reply_to)
+        msg["Date"] = format_datetime(date or datetime.now(UTC))
+        if list_id is not None:
+            msg["List-Id"] = one_line(list_id)
+            msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+            msg["Precedence"] = "bulk"
+        msg.set_content(_TEXT_SLOT, subtype="plain", charset="utf-8", cte="quoted-printable")
+        msg.add_alternative(_HTML_SLOT, subtype="html", charset="utf-8", cte="quoted-printable")
+        msg["Content-Language"] = one_line(lang)
+        raw = msg.as_bytes(policy=_POLICY)
+        head, rest = raw.split(_TEXT_SLOT.encode(), 1)
+        head = (from_header + subject_header).encode("ascii") + head
+        middle, tail = rest.split(_HTML_SLOT.encode(), 1)
+        self.head, self.middle, self.tail = head, middle, tail
+        self.text = _Body(rendered.text)
+        self.html = _Body(rendered.html)
+
+    def fill(self, r: Recipient) -> OutgoingMessage:
+        """Each recipient's copy; ``ValueError`` if an id or link is not header-safe."""
+        to = check_address(r.to)
+        mid = r.message_id
+        if not _MESSAGE_ID.match(mid):
+            raise ValueError(f"refusing Message-ID {mid[:80]!r}")
+        header = f"To: {to}\r\nMessage-ID: {mid}\r\n"
+        if self.list_headers:
+            if not _HEADER_URL.match(r.unsubscribe_url):
+                raise ValueError(f"refusing unsubscribe URL {r.unsubscribe_url[:80]!r}")
+            unsub = f"<{r.unsubscribe_url}>"
+            if self.unsubscribe_mailto:
+                unsub += f",\r\n <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
+            header += f"List-Unsubscribe: {unsub}\r\n"
+        name = one_line(r.contact_name)
+        text = self.text.fill(
+            {
+                UNSUBSCRIBE_URL: r.unsubscribe_url,
+                PREFERENCES_URL: r.preferences_url,
+                CONTACT_NAME: name,
+            }
+        )
+        html_body = self.html.fill(
+            {
+                UNSUBSCRIBE_URL: html.escape(r.unsubscribe_url),
+                PREFERENCES_URL: html.escape(r.preferences_url),
+                CONTACT_NAME: html.escape(name),
+            }
+        )
+        data = b"".join(
+            (header.encode("ascii"), self.head, text, self.middle, html_body, self.tail)
+        )
+        envelope = verp_address(self.verp, to) if self.verp else self.sender_address
+        return OutgoingMessage(envelope, [to], data, mid)
+
+
+class IssueMessages:
+    """Builds every recipient's message of one issue language (tokens, links, ids)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: Config,
+        *,
+        city_slug: str,
+        campaign_slug: str,
+        issue_id: int,
+        lang: str,
+        rendered: Rendered,
+        mail_url: str,
+        subject_prefix: str = "",
+    ) -> None:
+        city = config.cities[city_slug]
+        options = split_message_options(mail_url)
+        self.template = MessageTemplate(
+            city.sender,
+            lang,
+            rendered,
+            list_id=f"<{campaign_slug}.{city_slug}.outreach>",
+            subject_prefix=subject_prefix,
+            verp=options.get("verp") or None,
+            unsubscribe_mailto=options.get("unsubscribe_mailto") or None,
+        )
+        base = one_line(settings.base_url_clean)
+        if not re.match(r"^https?://[^\s<>\"']+$", base):
+            raise ConfigError(f"OUTREACH_BASE_URL {base!r} is not an http(s) URL")
+        self.base = base
+        self.secret = settings.secret()
+        self.issue_id = issue_id
+        self.domain = self.template.domain
+
+    def message_id(self, subscriber_id: int) -> str:
+        return f"<issue-{self.issue_id}.sub-{subscriber_id}@{self.domain}>"
+
+    def build(
+        self,
+        *,
+        email: str,
+        subscriber_id: int,
+        subscription_id: int,
+        token_salt: str,
+        contact_name: str | None = None,
+    ) -> OutgoingMessage:
+        unsub = make_token(self.secret, "unsubscribe", subscription_id, token_salt)
+        prefs = make_token(self.secret, "preferences", subscription_id, token_salt)
+        return self.template.fill(
+            Recipient(
+                to=email,
+                message_id=self.message_id(subscriber_id),
+                unsubscribe_url=f"{self.base}/unsubscribe/{unsub}",
+                preferences_url=f"{self.base}/preferences/{prefs}",
+                contact_name=contact_name or "",
+            )
+        )
+
+    def build_test(self, email: str) -> OutgoingMessage:
+        """A test copy: working-looking links that no token validates, a fresh Message-ID."""
+        return self.template.fill(
+            Recipient(
+                to=email,
+                message_id=f"<test-{uuid.uuid4().hex}@{self.domain}>",
+                unsubscribe_url=f"{self.base}/unsubscribe/test",
+                preferences_url=f"{self.base}/preferences/test",
+            )
+        )
+
+
+def build_transactional(sender: Sender, lang: str, to: str, rendered: Rendered) -> OutgoingMessage:
+    """A one-off message (e.g. the subscription confirmation): no list headers."""
+    template = MessageTemplate(sender, lang, rendered)
+    domain = template.domain
+    return template.fill(
+        Recipient(
+            to=to,
+            message_id=f"<{uuid.uuid4().hex}@{domain}>",
+            unsubscribe_url="",
+            preferences_url="",
+        )
+    )
+
+
+def city_mail_url(settings: Settings, config: Config, city_slug: str) -> str:
+    """The city's own mail URL if it has one, else ``OUTREACH_MAIL_URL``."""
+    city = config.cities.get(city_slug)
+    if city is None:
+        known = ", ".join(sorted(config.cities)) or "none"
+        raise ConfigError(f'no city "{city_slug}" (known: {known})')
+    return city.mail_url or settings.mail_url
+
+
+def send_transactional(
+    settings: Settings, config: Config, city_slug: str, to: str, rendered: Rendered
+) -> SendResult:
+    """Send one message through the city's backend; an invalid address is permanent."""
+    city = config.cities.get(city_slug)
+    url = city_mail_url(settings, config, city_slug)
+    assert city is not None
+    try:
+        message = build_transactional(city.sender, rendered.lang, to, rendered)
+    except PermanentDeliveryError as exc:
+        return SendResult("permanent", str(exc))
+    with get_backend(url) as backend:
+        return backend.send_messages([message])[0]
+
+
+def send_batch(url: str, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+    """Open the backend of ``url``, send ``messages``, close it."""
+    with get_backend(url) as backend:
+        return backend.send_messages(messages)

@@ -1,0 +1,236 @@
+"""The outbox: one Delivery row per recipient of an issue, and its controls.
+
+:func:`enqueue_issue` fixes the audience with one ``INSERT … SELECT … ON
+CONFLICT DO NOTHING`` (unique per issue and subscriber), so running it again
+adds only subscribers that were not there yet and never duplicates a row.
+Pausing stops workers from claiming more rows (rows in flight finish),
+resuming lets them claim again, cancelling also marks every row not yet
+handed over as cancelled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, Engine, Table, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from outreach.audience import audience_query, email_hash, register_sqlite_functions
+from outreach.campaigns import Config
+from outreach.errors import IssueError
+from outreach.models import (
+    Campaign,
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    Suppression,
+    UTCDateTime,
+    utcnow,
+)
+from outreach.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = cast(Table, Delivery.__table__)
+SUPPRESSIONS = cast(Table, Suppression.__table__)
+
+
+def _dialect_insert(session: Session, table: Table) -> Any:
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    return insert(table)  # pragma: no cover - other engines are refused by outreach.db
+
+
+def prepare_connection(session: Session) -> None:
+    """Make sure a SQLite connection has the SQL functions the audience query uses."""
+    if session.get_bind().dialect.name == "sqlite":
+        register_sqlite_functions(session.connection().connection.driver_connection)
+
+
+def enqueue_issue(session: Session, settings: Settings, config: Config, issue: Issue) -> int:
+    """Write one pending Delivery per recipient; returns how many rows were added.
+
+    The issue must be approved (or already sending); it becomes ``sending``.
+    Idempotent: a second call adds nothing unless new subscribers joined and
+    the issue is still sending. The caller commits.
+    """
+    if issue.status not in (IssueStatus.APPROVED, IssueStatus.SENDING):
+        raise IssueError(
+            f"issue {issue.id} is {issue.status.value}; only an approved issue can be sent"
+        )
+    campaign_row = session.get(Campaign, issue.campaign_id)
+    if campaign_row is None:
+        raise IssueError(f"issue {issue.id} has no campaign")
+    campaign = config.campaign(campaign_row.slug)
+    prepare_connection(session)
+    audience = audience_query(
+        campaign_row.city_id, campaign.audience, campaign.languages
+    ).subquery()
+    now = utcnow()
+    rows = select(
+        literal(issue.id),
+        audience.c.subscriber_id,
+        audience.c.subscription_id,
+        audience.c.email,
+        audience.c.language,
+        literal(DeliveryStatus.PENDING.value),
+        literal(0),
+        literal(now, UTCDateTime()),
+    ).where(literal(True))
+    columns = [
+        "issue_id",
+        "subscriber_id",
+        "subscription_id",
+        "email",
+        "language",
+        "status",
+        "attempts",
+        "created_at",
+    ]
+    stmt = (
+        _dialect_insert(session, DELIVERIES)
+        .from_select(columns, rows)
+        .on_conflict_do_nothing(index_elements=["issue_id", "subscriber_id"])
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # psycopg reports no rowcount for INSERT … SELECT … ON CONFLICT; count RETURNING.
+        inserted = stmt.returning(DELIVERIES.c.id).cte("inserted")
+        added = session.scalar(select(func.count()).select_from(inserted))
+    else:
+        added = cast(CursorResult[Any], session.execute(stmt)).rowcount
+    session.execute(
+        update(Issue)
+        .where(Issue.id == issue.id)
+        .values(
+            status=IssueStatus.SENDING, send_started_at=func.coalesce(Issue.send_started_at, now)
+        )
+    )
+    session.refresh(issue)
+    return int(added or 0)
+
+
+def suppress(session: Session, email: str, reason: str, detail: str | None) -> None:
+    """Put ``email`` on the suppression list (no-op if it is there already)."""
+    session.execute(
+        _dialect_insert(session, SUPPRESSIONS)
+        .values(email_hash=email_hash(email), reason=reason, detail=detail, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["email_hash"])
+    )
+
+
+def issue_counts(session: Session, issue_id: int) -> dict[str, int]:
+    """Deliveries per status (every status present, zero if none) and ``total``."""
+    counts = {s.value: 0 for s in DeliveryStatus}
+    for status, n in session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.issue_id == issue_id)
+        .group_by(Delivery.status)
+    ):
+        counts[DeliveryStatus(status).value] = int(n)
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def failures(session: Session, issue_id: int) -> list[tuple[str, str | None]]:
+    """(email, last error) of every failed delivery of the issue, in outbox order."""
+    rows = session.execute(
+        select(Delivery.email, Delivery.last_error)
+        .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.FAILED)
+        .order_by(Delivery.id)
+    )
+    return [(email, error) for email, error in rows]
+
+
+def _issue(session: Session, issue_id: int) -> Issue:
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        raise IssueError(f"no issue {issue_id}")
+    return issue
+
+
+def pause_issue(session: Session, issue_id: int) -> None:
+    """Stop claiming more rows; rows already handed to a worker finish."""
+    issue = _issue(session, issue_id)
+    if issue.status != IssueStatus.SENDING:
+        raise IssueError(f"issue {issue_id} is {issue.status.value}; only a sending issue pauses")
+    issue.status = IssueStatus.PAUSED
+    session.flush()
+
+
+def resume_issue(session: Session, issue_id: int) -> None:
+    """Let workers claim rows of a paused issue again (run ``issue send`` to continue)."""
+    issue = _issue(session, issue_id)
+    if issue.status != IssueStatus.PAUSED:
+        raise IssueError(f"issue {issue_id} is {issue.status.value}; only a paused issue resumes")
+    issue.status = IssueStatus.SENDING
+    session.flush()
+
+
+def cancel_issue(session: Session, issue_id: int) -> int:
+    """Cancel the send: every row not yet handed over becomes cancelled; returns how many."""
+    issue = _issue(session, issue_id)
+    if issue.status not in (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.APPROVED):
+        raise IssueError(f"issue {issue_id} is {issue.status.value}; it cannot be cancelled")
+    issue.status = IssueStatus.CANCELLED
+    issue.status_message = "send cancelled"
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Delivery)
+            .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.PENDING)
+            .values(status=DeliveryStatus.CANCELLED, claimed_by=None)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    session.flush()
+    return int(result.rowcount or 0)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reclaim_dead(engine: Engine, issue_id: int) -> int:
+    """Put back rows claimed by processes on this host that no longer run."""
+    host = socket.gethostname()[:40]
+    reclaimed = 0
+    with engine.begin() as conn:
+        claimants = conn.execute(
+            select(Delivery.claimed_by)
+            .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.SENDING)
+            .distinct()
+        ).scalars()
+        dead = []
+        for claimant in claimants:
+            parts = (claimant or "").split(":")
+            if len(parts) >= 2 and parts[0] == host and parts[1].isdigit():
+                pid = int(parts[1])
+                if pid != os.getpid() and not _pid_alive(pid):
+                    dead.append(claimant)
+        for claimant in dead:
+            result = conn.execute(
+                update(DELIVERIES)
+                .where(
+                    DELIVERIES.c.claimed_by == claimant,
+                    DELIVERIES.c.status == DeliveryStatus.SENDING,
+                )
+                .values(status=DeliveryStatus.PENDING, claimed_by=None, next_attempt_at=None)
+            )
+            reclaimed += int(result.rowcount or 0)
+    if reclaimed:
+        log.info("issue %s: reclaimed %d rows of stopped senders", issue_id, reclaimed)
+    return reclaimed

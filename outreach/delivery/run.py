@@ -1,0 +1,387 @@
+"""The worker threads of one send: claim due outbox rows, send, record each outcome.
+
+Each worker thread owns one database connection and one backend connection
+and loops: claim up to ``send_batch_size`` due rows (PostgreSQL: ``UPDATE …
+WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``; SQLite: the same
+statement under one writer), then for every chunk of :data:`CHUNK` rows
+re-check unsubscribes and suppressions, build the messages by substitution,
+hand them to the backend and commit the outcomes in one statement.
+
+Crash safety: a row is ``sending`` from its claim until its outcome is
+committed. Rows left ``sending`` by a process that died are claimed again —
+at once when the dead process ran on this host (its pid is gone), otherwise
+after the lease (``lease_seconds``). The only messages that can go out twice
+are those handed to the backend whose outcome was not committed yet: at most
+``CHUNK`` per worker, i.e. ``workers × CHUNK`` per crashed process
+(docs/delivery.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from outreach.audience import email_sha256, register_sqlite_functions
+from outreach.delivery.backends import get_backend
+from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
+from outreach.delivery.message import IssueMessages
+from outreach.delivery.outbox import DELIVERIES, suppress
+from outreach.delivery.ratelimit import RateLimiter
+from outreach.errors import OutreachError, PermanentDeliveryError
+from outreach.models import (
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    utcnow,
+)
+from outreach.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Messages handed to the backend between two commits of outcomes; the
+#: in-flight (possible duplicate after a crash) bound per worker.
+CHUNK = 10
+MAX_BACKOFF_SECONDS = 6 * 3600.0
+PENDING, SENDING = DeliveryStatus.PENDING, DeliveryStatus.SENDING
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class SendReport:
+    """What one ``send_issue`` call did."""
+
+    issue_id: int
+    sent: int = 0
+    retrying: int = 0  # temporary failures waiting for their next attempt
+    failed: int = 0
+    skipped: int = 0
+    remaining: int = 0  # rows still pending or sending when the call returned
+    status: str = ""
+    dry_run: bool = False
+    elapsed: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+def backoff_seconds(attempts: int, base: float) -> float:
+    """Exponential backoff with ±25 % jitter: base, 2·base, 4·base … up to 6 hours."""
+    delay: float = min(MAX_BACKOFF_SECONDS, base * 2.0 ** max(0, attempts - 1))
+    return float(delay * random.uniform(0.75, 1.25))
+
+
+class SendRun:
+    """State shared by the worker threads of one ``send_issue`` call."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        issue_id: int,
+        messages: dict[str, IssueMessages],
+        default_lang: str,
+        mail_url: str,
+        *,
+        lease_seconds: float,
+        retry_base_seconds: float,
+        stop: threading.Event,
+        progress: Progress | None,
+        limiter: RateLimiter,
+        report: SendReport,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.issue_id = issue_id
+        self.messages = messages
+        self.default_lang = default_lang
+        self.mail_url = mail_url
+        self.lease = timedelta(seconds=lease_seconds)
+        self.retry_base = retry_base_seconds
+        self.lifetime = timedelta(hours=settings.retry_lifetime_hours)
+        self.stop = stop
+        self.progress = progress
+        self.limiter = limiter
+        self.report = report
+        self.lock = threading.Lock()
+        sqlite = engine.dialect.name == "sqlite"
+        self.write_lock: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
+        self.done = 0
+        self.total = 0
+
+    # -- database steps -------------------------------------------------------
+
+    def claim(self, conn: Connection, me: str) -> list[Any]:
+        now = utcnow()
+        d = DELIVERIES.c
+        due = and_(
+            d.issue_id == self.issue_id,
+            or_(
+                and_(
+                    d.status == PENDING, or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now)
+                ),
+                and_(d.status == SENDING, d.claimed_at < now - self.lease),
+            ),
+        )
+        ids = (
+            select(d.id)
+            .where(due)
+            .order_by(d.id)
+            .limit(self.settings.send_batch_size)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(DELIVERIES)
+            .where(d.id.in_(ids))
+            .values(status=SENDING, claimed_by=me, claimed_at=now, attempts=d.attempts + 1)
+            .returning(d.id, d.subscriber_id, d.subscription_id, d.email, d.language)
+            .returning(d.created_at, d.attempts)
+        )
+        with self.write_lock, conn.begin():
+            if conn.execute(select(Issue.status).where(Issue.id == self.issue_id)).scalar() != (
+                IssueStatus.SENDING
+            ):
+                return []
+            rows = conn.execute(stmt).all()
+        return sorted(rows, key=lambda r: r.id)
+
+    def check(
+        self, conn: Connection, me: str, ids: Sequence[int]
+    ) -> dict[int, tuple[str, str | None] | None]:
+        """For each row still claimed by ``me``: (salt, contact name) if it may still be
+        mailed, None if it was unsubscribed or suppressed meanwhile. Rows another
+        claimant took over (an expired lease) are absent: they are not ours to send."""
+        eligible = and_(
+            Subscription.status == SubscriptionStatus.CONFIRMED,
+            ~exists().where(Suppression.email_hash == email_sha256(Delivery.email)),
+        )
+        stmt = (
+            select(
+                Delivery.id,
+                Subscription.token_salt,
+                Subscriber.contact_name,
+                case((eligible, 1), else_=0).label("eligible"),
+            )
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(
+                Delivery.id.in_(list(ids)),
+                Delivery.claimed_by == me,
+                Delivery.status == SENDING,
+            )
+        )
+        with conn.begin():
+            status = conn.execute(select(Issue.status).where(Issue.id == self.issue_id)).scalar()
+            if status != IssueStatus.SENDING:
+                raise _Halt
+            return {
+                row.id: (row.token_salt, row.contact_name) if row.eligible else None
+                for row in conn.execute(stmt)
+            }
+
+    def renew(self, conn: Connection, me: str) -> None:
+        """Extend the lease of every row ``me`` holds (long rate-limit waits)."""
+        d = DELIVERIES.c
+        with self.write_lock, conn.begin():
+            conn.execute(
+                update(DELIVERIES)
+                .where(d.claimed_by == me, d.status == SENDING)
+                .values(claimed_at=utcnow())
+            )
+
+    def record(self, conn: Connection, me: str, outcomes: list[dict[str, Any]]) -> None:
+        if not outcomes:
+            return
+        d = DELIVERIES.c
+        stmt = (
+            update(DELIVERIES)
+            .where(d.id == bindparam("b_id"), d.claimed_by == me, d.status == SENDING)
+            .values(
+                status=bindparam("b_status"),
+                sent_at=bindparam("b_sent_at"),
+                next_attempt_at=bindparam("b_next"),
+                last_error=bindparam("b_error"),
+                claimed_by=bindparam("b_claimed"),
+            )
+        )
+        bounced = [o for o in outcomes if o.pop("suppress", False)]
+        with self.write_lock, conn.begin():
+            conn.execute(stmt, outcomes)
+            if bounced:
+                with Session(bind=conn) as session:
+                    for o in bounced:
+                        suppress(session, o["email"], "bounce", o["b_error"])
+                    session.flush()
+        counts = dict.fromkeys(("sent", "retrying", "failed", "skipped"), 0)
+        final = 0
+        for o in outcomes:
+            counts[o["kind"]] += 1
+            final += o["kind"] != "retrying"
+        with self.lock:
+            self.report.sent += counts["sent"]
+            self.report.retrying += counts["retrying"]
+            self.report.failed += counts["failed"]
+            self.report.skipped += counts["skipped"]
+            self.done += final
+            done, total = self.done, self.total
+        if self.progress is not None:
+            self.progress(done, total)
+
+    def release(self, conn: Connection, me: str, ids: Sequence[int]) -> None:
+        """Give unsent rows back (pause, cancel, stop, backend error)."""
+        if not ids:
+            return
+        d = DELIVERIES.c
+        with self.write_lock, conn.begin():
+            conn.execute(
+                update(DELIVERIES)
+                .where(d.id.in_(list(ids)), d.claimed_by == me, d.status == SENDING)
+                .values(status=PENDING, claimed_by=None, attempts=d.attempts - 1)
+            )
+
+    # -- outcomes -------------------------------------------------------------
+
+    @staticmethod
+    def final(row: Any, status: str, error: str) -> dict[str, Any]:
+        """An outcome that needs no backend answer (skipped, invalid address)."""
+        return {
+            "b_id": row.id,
+            "b_status": status,
+            "b_sent_at": None,
+            "b_next": None,
+            "b_error": error,
+            "b_claimed": None,
+            "email": row.email,
+            "suppress": False,
+            "kind": status,
+        }
+
+    def outcome(self, row: Any, result: SendResult, now: datetime) -> dict[str, Any]:
+        base: dict[str, Any] = {
+            "b_id": row.id,
+            "b_sent_at": None,
+            "b_next": None,
+            "b_error": result.reply,
+            "b_claimed": None,
+            "email": row.email,
+            "suppress": False,
+        }
+        if result.status == "sent":
+            return {**base, "b_status": "sent", "b_sent_at": now, "b_error": None, "kind": "sent"}
+        if result.status == "permanent":
+            return {**base, "b_status": "failed", "kind": "failed", "suppress": True}
+        created = row.created_at
+        if now - created >= self.lifetime:
+            error = f"gave up after {row.attempts} attempts: {result.reply}"
+            return {**base, "b_status": "failed", "b_error": error, "kind": "failed"}
+        delay = max(backoff_seconds(row.attempts, self.retry_base), result.retry_after or 0.0)
+        return {
+            **base,
+            "b_status": "pending",
+            "b_next": now + timedelta(seconds=delay),
+            "kind": "retrying",
+        }
+
+    # -- the worker loop ------------------------------------------------------
+
+    def build(self, row: Any, info: tuple[str, str | None]) -> OutgoingMessage:
+        builder = self.messages.get(row.language) or self.messages[self.default_lang]
+        return builder.build(
+            email=row.email,
+            subscriber_id=row.subscriber_id,
+            subscription_id=row.subscription_id,
+            token_salt=info[0],
+            contact_name=info[1],
+        )
+
+    def process(self, conn: Connection, backend: MailBackend, me: str, chunk: list[Any]) -> None:
+        """Re-check, build, hand over and record one chunk."""
+        info = self.check(conn, me, [r.id for r in chunk])
+        now = utcnow()
+        outcomes: list[dict[str, Any]] = []
+        to_send: list[tuple[Any, OutgoingMessage]] = []
+        for row in chunk:
+            if row.id not in info:
+                continue  # taken over by another claimant after our lease ran out
+            details = info[row.id]
+            if details is None:
+                outcomes.append(
+                    self.final(row, "skipped", "unsubscribed or suppressed before sending")
+                )
+                continue
+            try:
+                to_send.append((row, self.build(row, details)))
+            except PermanentDeliveryError as exc:
+                outcomes.append(self.final(row, "failed", str(exc)))
+        results: list[SendResult] = []
+        try:
+            if to_send:
+                results = backend.send_messages([m for _, m in to_send])
+        finally:
+            now = utcnow()
+            outcomes.extend(
+                self.outcome(r, res, now) for (r, _), res in zip(to_send, results, strict=False)
+            )
+            self.record(conn, me, outcomes)
+            self.release(conn, me, [r.id for r, _ in to_send[len(results) :]])
+
+    def work(self, n: int) -> None:
+        me = f"{socket.gethostname()[:40]}:{os.getpid()}:{n}:{secrets.token_hex(3)}"
+        rows: list[Any] = []
+        try:
+            with self.engine.connect() as conn:
+                register_sqlite_functions(conn.connection.driver_connection)
+                conn.commit()
+                with get_backend(self.mail_url) as backend:
+                    # Rate-limited sends go one message at a time: the slot is taken
+                    # before the re-check, so the re-check stays right before hand-over.
+                    size = 1 if self.limiter.active else CHUNK
+                    while not self.stop.is_set():
+                        rows = self.claim(conn, me)
+                        renewed = time.monotonic()
+                        if not rows:
+                            break
+                        while rows and not self.stop.is_set():
+                            if self.limiter.active and not self.limiter.acquire(self.stop):
+                                break
+                            if time.monotonic() - renewed > self.lease.total_seconds() / 3:
+                                self.renew(conn, me)
+                                renewed = time.monotonic()
+                            chunk, rows = rows[:size], rows[size:]
+                            try:
+                                self.process(conn, backend, me, chunk)
+                            except _Halt:
+                                rows = chunk + rows
+                                return
+                    self.release(conn, me, [r.id for r in rows])
+                    rows = []
+        except BaseException as exc:
+            self.stop.set()
+            with self.lock:
+                self.report.errors.append(str(exc) if isinstance(exc, OutreachError) else repr(exc))
+            if not isinstance(exc, OutreachError):
+                log.exception("send worker %s failed", me)
+        finally:
+            if rows:
+                with self.engine.connect() as conn:
+                    self.release(conn, me, [r.id for r in rows])
+
+
+class _Halt(Exception):
+    """The issue was paused or cancelled; stop claiming."""

@@ -1,0 +1,290 @@
+"""Sending an issue: ``send_issue``, ``send_test`` and the dry run.
+
+``send_issue`` fixes the audience if the issue is still ``approved``, renders
+each language once, starts ``workers`` threads (see
+:mod:`outreach.delivery.run`) and returns when no row is due any more. Rows
+waiting for a retry stay ``pending`` with their ``next_attempt_at``; a later
+call (the scheduler's, or ``outreach issue send`` again) sends them. The issue
+becomes ``sent`` when no ``pending`` or ``sending`` row remains.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy.orm import Session, joinedload
+
+from outreach.audience import audience_query, email_sha256
+from outreach.campaigns import Config
+from outreach.db import get_engine
+from outreach.delivery.backends.base import SendResult
+from outreach.delivery.message import IssueMessages, Rendered, city_mail_url, send_batch
+from outreach.delivery.outbox import enqueue_issue, prepare_connection, reclaim_dead
+from outreach.delivery.ratelimit import limiter_for
+from outreach.delivery.run import SendReport, SendRun
+from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
+from outreach.models import (
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    utcnow,
+)
+from outreach.settings import Settings
+
+__all__ = ["SendReport", "send_issue", "send_test"]
+
+log = logging.getLogger(__name__)
+ACTIVE = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+FINAL = (DeliveryStatus.SENT, DeliveryStatus.FAILED, DeliveryStatus.SKIPPED)
+
+
+def render(settings: Settings, config: Config, issue: Issue, lang: str) -> Rendered:
+    """The render stage's output for one language (``outreach.render.render_issue``)."""
+    module = importlib.import_module("outreach.render")
+    return cast(Rendered, module.render_issue(settings, config, issue, lang))
+
+
+def _builders(
+    settings: Settings,
+    config: Config,
+    session: Session,
+    issue: Issue,
+    mail_url: str,
+    subject_prefix: str = "",
+    languages: list[str] | None = None,
+) -> dict[str, IssueMessages]:
+    campaign = config.campaign(issue.campaign.slug)
+    return {
+        lang: IssueMessages(
+            settings,
+            config,
+            city_slug=campaign.city,
+            campaign_slug=campaign.slug,
+            issue_id=issue.id,
+            lang=lang,
+            rendered=render(settings, config, issue, lang),
+            mail_url=mail_url,
+            subject_prefix=subject_prefix,
+        )
+        for lang in (languages or list(campaign.languages))
+    }
+
+
+def _load(session: Session, issue_id: int) -> Issue:
+    issue = session.get(Issue, issue_id, options=[joinedload(Issue.campaign)])
+    if issue is None:
+        raise IssueError(f"no issue {issue_id}")
+    return issue
+
+
+def send_issue(
+    settings: Settings,
+    config: Config,
+    issue_id: int,
+    *,
+    workers: int | None = None,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
+    lease_seconds: float = 600.0,
+    retry_base_seconds: float = 60.0,
+) -> SendReport:
+    """Send every due delivery of the issue; see the module docstring."""
+    started = time.monotonic()
+    engine = get_engine(settings)
+    with Session(engine, expire_on_commit=False) as session:
+        issue = _load(session, issue_id)
+        campaign = config.campaign(issue.campaign.slug)
+        mail_url = city_mail_url(settings, config, campaign.city)
+        if dry_run:
+            return _dry_run(settings, config, session, issue, mail_url, started)
+        if issue.status == IssueStatus.APPROVED:
+            added = enqueue_issue(session, settings, config, issue)
+            session.commit()
+            log.info("issue %s: %d recipients in the outbox", issue_id, added)
+        elif issue.status == IssueStatus.SENT:
+            return SendReport(issue_id, status=issue.status.value)
+        elif issue.status != IssueStatus.SENDING:
+            raise IssueError(
+                f"issue {issue_id} is {issue.status.value}; "
+                + ("resume it first" if issue.status == IssueStatus.PAUSED else "it cannot be sent")
+            )
+        builders = _builders(settings, config, session, issue, mail_url)
+    report = SendReport(issue_id)
+    reclaim_dead(engine, issue_id)
+    run = SendRun(
+        settings,
+        engine,
+        issue_id,
+        builders,
+        campaign.languages[0],
+        mail_url,
+        lease_seconds=lease_seconds,
+        retry_base_seconds=retry_base_seconds,
+        stop=stop or threading.Event(),
+        progress=progress,
+        limiter=limiter_for(mail_url, settings.rate_per_second, settings.rate_per_hour),
+        report=report,
+    )
+    with Session(engine) as session:
+        run.total = session.scalar(select(func.count()).where(Delivery.issue_id == issue_id)) or 0
+        run.done = (
+            session.scalar(
+                select(func.count()).where(
+                    Delivery.issue_id == issue_id, Delivery.status.in_(FINAL)
+                )
+            )
+            or 0
+        )
+    threads = [
+        threading.Thread(target=run.work, args=(n,), name=f"send-{issue_id}-{n}", daemon=True)
+        for n in range(max(1, workers or settings.send_workers))
+    ]
+    for t in threads:
+        t.start()
+    try:
+        for t in threads:
+            t.join()
+    except KeyboardInterrupt:  # Ctrl-C: finish the chunks in hand, give the rest back
+        run.stop.set()
+        for t in threads:
+            t.join()
+        raise
+    _finish(settings, issue_id, report)
+    report.elapsed = time.monotonic() - started
+    if report.errors:
+        raise OutreachError(f"issue {issue_id}: sending stopped: {report.errors[0]}")
+    return report
+
+
+def _finish(settings: Settings, issue_id: int, report: SendReport) -> None:
+    with Session(get_engine(settings)) as session:
+        active = exists().where(Delivery.issue_id == issue_id, Delivery.status.in_(ACTIVE))
+        session.execute(
+            update(Issue)
+            .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~active)
+            .values(status=IssueStatus.SENT, sent_at=utcnow())
+        )
+        session.commit()
+        report.remaining = (
+            session.scalar(
+                select(func.count()).where(
+                    Delivery.issue_id == issue_id, Delivery.status.in_(ACTIVE)
+                )
+            )
+            or 0
+        )
+        status = session.scalar(select(Issue.status).where(Issue.id == issue_id))
+        report.status = status.value if status is not None else ""
+
+
+def _dry_run(
+    settings: Settings,
+    config: Config,
+    session: Session,
+    issue: Issue,
+    mail_url: str,
+    started: float,
+) -> SendReport:
+    """Everything but the backend and the writes: read, re-check, build, discard."""
+    report = SendReport(issue.id, dry_run=True, status=issue.status.value)
+    builders = _builders(settings, config, session, issue, mail_url)
+    campaign = config.campaign(issue.campaign.slug)
+    prepare_connection(session)
+    eligible = and_(
+        Subscription.status == SubscriptionStatus.CONFIRMED,
+        ~exists().where(Suppression.email_hash == email_sha256(Subscriber.email)),
+    )
+    has_rows = session.scalar(select(exists().where(Delivery.issue_id == issue.id)))
+    stmt: Any
+    if has_rows:
+        stmt = (
+            select(
+                Delivery.email,
+                Delivery.subscriber_id,
+                Delivery.subscription_id,
+                Delivery.language,
+                Subscription.token_salt,
+                Subscriber.contact_name,
+                eligible.label("eligible"),
+            )
+            .join(Subscription, Subscription.id == Delivery.subscription_id)
+            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+            .where(Delivery.issue_id == issue.id, Delivery.status == DeliveryStatus.PENDING)
+        )
+    else:
+        aud = audience_query(
+            issue.campaign.city_id, campaign.audience, campaign.languages
+        ).subquery()
+        stmt = (
+            select(
+                aud.c.email,
+                aud.c.subscriber_id,
+                aud.c.subscription_id,
+                aud.c.language,
+                Subscription.token_salt,
+                Subscriber.contact_name,
+                eligible.label("eligible"),
+            )
+            .join(Subscription, Subscription.id == aud.c.subscription_id)
+            .join(Subscriber, Subscriber.id == aud.c.subscriber_id)
+        )
+    for row in session.execute(stmt.execution_options(yield_per=500)):
+        if not row.eligible:
+            report.skipped += 1
+            continue
+        builder = builders.get(row.language) or builders[campaign.languages[0]]
+        try:
+            builder.build(
+                email=row.email,
+                subscriber_id=row.subscriber_id,
+                subscription_id=row.subscription_id,
+                token_salt=row.token_salt,
+                contact_name=row.contact_name,
+            )
+        except PermanentDeliveryError:
+            report.failed += 1
+            continue
+        report.sent += 1
+    report.elapsed = time.monotonic() - started
+    return report
+
+
+def send_test(
+    settings: Settings, config: Config, issue: Issue, lang: str, to: list[str]
+) -> list[SendResult]:
+    """Send the issue to ``to`` with "[TEST] " before the subject; records nothing."""
+    engine = get_engine(settings)
+    with Session(engine, expire_on_commit=False) as session:
+        loaded = _load(session, issue.id)
+        campaign = config.campaign(loaded.campaign.slug)
+        if lang not in campaign.languages:
+            raise IssueError(
+                f"{campaign.slug} has no {lang!r} edition (languages: {campaign.languages})"
+            )
+        mail_url = city_mail_url(settings, config, campaign.city)
+        builder = _builders(settings, config, session, loaded, mail_url, "[TEST] ", [lang])[lang]
+    results: list[SendResult | None] = [None] * len(to)
+    messages = []
+    positions = []
+    for i, address in enumerate(to):
+        try:
+            messages.append(builder.build_test(address))
+            positions.append(i)
+        except PermanentDeliveryError as exc:
+            results[i] = SendResult("permanent", str(exc))
+    sent = send_batch(mail_url, messages) if messages else []
+    for i, result in zip(positions, sent, strict=True):
+        results[i] = result
+    return [r if r is not None else SendResult("temporary", "not sent") for r in results]

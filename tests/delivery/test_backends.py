@@ -1,0 +1,254 @@
+"""Every backend passes the same tests (one parametrised fixture), then each
+backend's own behaviour: SMTP replies and drops, the provider's HTTP answers,
+the registry's errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from outreach.campaigns import Sender
+from outreach.delivery.backends import get_backend, known_schemes
+from outreach.delivery.backends import memory as memory_backend
+from outreach.delivery.backends.base import MailBackend, OutgoingMessage
+from outreach.delivery.backends.mailgun import retry_after_seconds
+from outreach.delivery.message import MessageTemplate, Recipient
+from outreach.errors import (
+    ConfigError,
+    TemporaryDeliveryError,
+    UnknownPluginError,
+    UnsupportedFeature,
+)
+from tests.delivery.conftest import FakeRendered, ProviderServer, SMTPServer
+
+SENDER = Sender(name={"fi": "Vantaan kaupunki"}, address="ilmasto@vantaa.fi")
+RENDERED = FakeRendered("fi", "Aihe ä", "", "<p>Hei @@CONTACT_NAME@@</p>", "Hei @@CONTACT_NAME@@")
+
+
+def message(to: str, n: int = 0) -> OutgoingMessage:
+    template = MessageTemplate(SENDER, "fi", RENDERED, list_id="<l.vantaa.outreach>")
+    return template.fill(
+        Recipient(
+            to,
+            f"<m{n}.{to.replace('@', '.')}@vantaa.fi>",
+            "https://x/unsubscribe/t",
+            "https://x/p/t",
+            "Ö",
+        )
+    )
+
+
+@dataclass
+class Kit:
+    url: str
+    delivered: Callable[[], list[tuple[str, bytes]]]
+
+
+@pytest.fixture(params=["memory", "file", "smtp", "mailgun"])
+def kit(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Kit]:
+    name = request.param
+    if name == "memory":
+        yield Kit("memory:", lambda: [(m.recipients[0], m.data) for m in memory_backend.outbox])
+    elif name == "file":
+        folder = tmp_path / "out"
+
+        def files() -> list[tuple[str, bytes]]:
+            out = []
+            for p in sorted(folder.glob("*.eml")):
+                data = p.read_bytes()
+                out.append((str(message_from_bytes(data, policy=policy.default)["To"]), data))
+            return out
+
+        yield Kit(f"file://{folder}", files)
+    elif name == "smtp":
+        server: SMTPServer = request.getfixturevalue("smtp_server")
+        yield Kit(server.url(), lambda: list(server.handler.received))
+    else:
+        provider: ProviderServer = request.getfixturevalue("provider_server")
+        yield Kit(provider.url(), lambda: list(provider.received))
+
+
+class TestEveryBackend:
+    def test_sends_each_message_once_and_intact(self, kit: Kit) -> None:
+        messages = [message(f"r{i}@example.fi", i) for i in range(3)]
+        with get_backend(kit.url) as backend:
+            results = backend.send_messages(messages)
+            results += backend.send_messages([message("r9@example.fi", 9)])
+        assert [r.status for r in results] == ["sent"] * 4
+        got = sorted(kit.delivered())
+        assert [to for to, _ in got] == [
+            "r0@example.fi",
+            "r1@example.fi",
+            "r2@example.fi",
+            "r9@example.fi",
+        ]
+        parsed = message_from_bytes(got[0][1], policy=policy.default)
+        assert parsed["Subject"] == "Aihe ä"
+        assert parsed.get_body(("plain",)).get_content().strip() == "Hei Ö"
+
+    def test_open_says_whether_it_opened(self, kit: Kit) -> None:
+        backend = get_backend(kit.url)
+        first = backend.open()
+        assert backend.open() is False
+        backend.close()
+        backend.close()  # closing twice is harmless
+        assert isinstance(first, bool)
+
+    def test_unknown_option_is_refused(self, kit: Kit) -> None:
+        sep = "&" if "?" in kit.url else "?"
+        with pytest.raises(UnsupportedFeature, match='does not support the option "frobnicate"'):
+            get_backend(kit.url + sep + "frobnicate=1")
+
+
+def test_unknown_scheme_lists_known() -> None:
+    with pytest.raises(UnknownPluginError) as err:
+        get_backend("carrier-pigeon://coop")
+    assert "smtp" in str(err.value) and "memory" in str(err.value)
+    assert {"smtp", "smtps", "file", "console", "memory", "mailgun"} <= set(known_schemes())
+
+
+def test_console_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    with get_backend("console:") as backend:
+        [result] = backend.send_messages([message("a@example.fi")])
+    assert result.status == "sent"
+    assert "To: a@example.fi" in capsys.readouterr().out
+
+
+def test_memory_surfaces_header_errors() -> None:
+    bad = OutgoingMessage("a@b.fi", ["c@d.fi"], b"From: <<<\r\nTo: c@d.fi\r\n\r\nx\r\n", "<x@b>")
+    [result] = get_backend("memory:").send_messages([bad])
+    assert result.status == "permanent" and "malformed" in (result.reply or "")
+
+
+def test_file_backend_is_atomic_and_named_by_message_id(tmp_path: Path) -> None:
+    with get_backend(f"file://{tmp_path}/o") as backend:
+        backend.send_messages([message("a@example.fi", 1), message("a@example.fi", 1)])
+    names = [p.name for p in (tmp_path / "o").iterdir()]
+    assert names == ["m1.a.example.fi@vantaa.fi.eml"]  # a retry overwrites, no temp left
+
+
+def test_file_backend_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with get_backend("file://var/outbox") as backend:
+        backend.send_messages([message("a@example.fi")])
+    assert len(list((tmp_path / "var" / "outbox").glob("*.eml"))) == 1
+
+
+# -- SMTP ---------------------------------------------------------------------
+
+
+def test_smtp_replies_map_to_outcomes(smtp_server: SMTPServer) -> None:
+    h = smtp_server.handler
+    h.on("greylist@example.fi", "451")
+    h.on("gone@example.fi", "550")
+    h.on("busy@example.fi", "421")
+    h.on("refused@example.fi", "554-data")
+    h.on("dropped@example.fi", "drop")
+    h.on("lost@example.fi", "drop-data")
+    names = ["ok1", "greylist", "gone", "busy", "ok2", "refused", "dropped", "lost", "ok3"]
+    with get_backend(smtp_server.url()) as backend:
+        results = backend.send_messages([message(f"{n}@example.fi") for n in names])
+    statuses = dict(zip(names, [r.status for r in results], strict=True))
+    assert statuses == {
+        "ok1": "sent",
+        "greylist": "temporary",
+        "gone": "permanent",
+        "busy": "temporary",
+        "ok2": "sent",  # reconnected after the 421
+        "refused": "permanent",
+        "dropped": "temporary",
+        "lost": "temporary",
+        "ok3": "sent",  # reconnected after the drops
+    }
+    assert results[2].reply is not None and results[2].reply.startswith("550")
+    assert sorted(h.counts()) == ["ok1@example.fi", "ok2@example.fi", "ok3@example.fi"]
+
+
+def test_smtp_requires_starttls_unless_turned_off(smtp_server: SMTPServer) -> None:
+    backend = get_backend(f"smtp://127.0.0.1:{smtp_server.port}")
+    with pytest.raises(ConfigError, match="does not offer STARTTLS"):
+        backend.open()
+
+
+def test_smtp_unreachable_is_temporary() -> None:
+    from tests.delivery.conftest import free_port
+
+    backend = get_backend(f"smtp://127.0.0.1:{free_port()}?starttls=false&timeout=2")
+    [result] = backend.send_messages([message("a@example.fi")])
+    assert result.status == "temporary" and "cannot connect" in (result.reply or "")
+
+
+def test_smtp_bad_option_values() -> None:
+    with pytest.raises(ConfigError, match="expected"):
+        get_backend("smtp://127.0.0.1:25?starttls=maybe")
+    with pytest.raises(ConfigError, match="TLS already"):
+        get_backend("smtps://127.0.0.1:465?starttls=true")
+
+
+# -- Mailgun --------------------------------------------------------------------
+
+
+def test_provider_statuses_and_retry_after(provider_server: ProviderServer) -> None:
+    provider_server.script = {
+        "slow@example.fi": [(429, {"Retry-After": "120"})],
+        "bad@example.fi": [(400, {})],
+        "down@example.fi": [(503, {})],
+    }
+    with get_backend(provider_server.url()) as backend:
+        a = backend.send_messages([message("ok@example.fi"), message("bad@example.fi")])
+        b = backend.send_messages([message("down@example.fi")])
+        c = backend.send_messages([message("slow@example.fi"), message("never@example.fi")])
+    assert [r.status for r in a] == ["sent", "permanent"]
+    assert b[0].status == "temporary" and b[0].retry_after is None
+    assert [(r.status, r.retry_after) for r in c] == [("temporary", 120.0), ("temporary", 120.0)]
+    assert [to for to, _ in provider_server.received] == ["ok@example.fi"]
+    assert provider_server.auth[0].startswith("Basic ")
+
+
+def test_provider_bad_key_is_a_config_error(provider_server: ProviderServer) -> None:
+    provider_server.script = {"a@example.fi": [(401, {})]}
+    with get_backend(provider_server.url()) as backend, pytest.raises(ConfigError, match="API key"):
+        backend.send_messages([message("a@example.fi")])
+
+
+def test_retry_after_parsing() -> None:
+    assert retry_after_seconds("30") == 30.0
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert retry_after_seconds("soon") is None
+
+
+def test_entry_point_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
+    from outreach.delivery import backends
+
+    class Pigeon(MailBackend):
+        scheme = "pigeon"
+
+    monkeypatch.setattr(
+        backends, "_plugins", lambda: {"pigeon": "tests.delivery.test_backends:PIGEON"}
+    )
+    monkeypatch.setattr("tests.delivery.test_backends.PIGEON", Pigeon, raising=False)
+    assert isinstance(get_backend("pigeon:"), Pigeon)
+    monkeypatch.setattr("tests.delivery.test_backends.PIGEON", object, raising=False)
+    with pytest.raises(ConfigError, match="is not a MailBackend"):
+        get_backend("pigeon:")
+
+
+def test_smtp_tls_and_login(tls_smtp_server: tuple[str, Any]) -> None:
+    from urllib.parse import quote
+
+    url, handler = tls_smtp_server
+    good = url.format(user=f"outreach:{quote('s3cret:/@', safe='')}@")
+    with get_backend(good) as backend:
+        [result] = backend.send_messages([message("a@example.fi")])
+    assert result.status == "sent" and list(handler.counts()) == ["a@example.fi"]
+    with pytest.raises(ConfigError, match="refused the login"):
+        get_backend(url.format(user="outreach:wrong@")).open()
+    # The self-signed certificate is refused unless verify=false.
+    strict = good.replace("?verify=false", "")
+    with pytest.raises(TemporaryDeliveryError, match="cannot connect"):
+        get_backend(strict).open()
