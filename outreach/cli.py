@@ -261,34 +261,6 @@ def issue_approve(app: App, ref: str, by: str) -> None:
         click.echo(_("Issue {id} approved by {by}.").format(id=iss.id, by=by))
 
 
-def _progress(label: str) -> Callable[[int, int], None]:
-    """A progress bar on a terminal, plain log lines elsewhere."""
-    if sys.stderr.isatty():
-        state: dict[str, Any] = {}
-
-        def bar(done: int, total: int) -> None:
-            if "bar" not in state:
-                state["bar"] = click.progressbar(length=total, label=label, file=sys.stderr)
-                state["bar"].__enter__()
-                state["done"] = 0
-            state["bar"].update(done - state["done"])
-            state["done"] = done
-            if done >= total:
-                state["bar"].__exit__(None, None, None)
-
-        return bar
-    log = logging.getLogger("outreach.send")
-    last = {"pct": -10}
-
-    def lines(done: int, total: int) -> None:
-        pct = 100 * done // max(total, 1)
-        if pct >= last["pct"] + 10 or done >= total:
-            last["pct"] = pct
-            log.info("%s: %d/%d (%d%%)", label, done, total, pct)
-
-    return lines
-
-
 @issue.command("send")
 @click.argument("ref")
 @click.option("--dry-run", is_flag=True, help="Everything but handing mail to the backend.")
@@ -306,6 +278,7 @@ def issue_send(
 ) -> None:
     """Send an approved issue to its audience (or a test copy)."""
     from outreach.delivery import enqueue_issue, send_issue, send_test
+    from outreach.delivery.progress import progress_reporter
     from outreach.issues import get_issue
 
     with app.session() as session:
@@ -327,7 +300,7 @@ def issue_send(
         issue_id,
         workers=workers or app.settings.send_workers,
         dry_run=dry_run,
-        progress=_progress(_("Sending")),
+        progress=progress_reporter(_("Sending")),
     )
     echo_lines(report.lines())
 

@@ -108,8 +108,8 @@ def run_demo(
             if issue.status == IssueStatus.APPROVED:
                 queued = enqueue_issue(session, settings, config, issue)
             issue_id = issue.id
-        report = send_issue(settings, config, issue_id, workers=2)
-        summary.append(f"{slug}: issue {issue_id}, {queued} queued, {report.summary()}")
+        sent = send_issue(settings, config, issue_id, workers=2)
+        summary.append(f"{slug}: issue {issue_id}, {queued} queued, {sent.summary()}")
     summary.append(f"mail: {settings.mail_url}")
     return summary
 

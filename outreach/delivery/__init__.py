@@ -7,3 +7,27 @@ Other stages import from here:
 - :func:`outreach.delivery.message.send_transactional` sends one confirmation mail,
 - :func:`outreach.delivery.backends.get_backend` opens a backend from a mail URL.
 """
+
+from outreach.delivery.message import send_transactional
+from outreach.delivery.outbox import (
+    cancel_issue,
+    enqueue_issue,
+    failures,
+    issue_counts,
+    pause_issue,
+    resume_issue,
+)
+from outreach.delivery.worker import SendReport, send_issue, send_test
+
+__all__ = [
+    "SendReport",
+    "cancel_issue",
+    "enqueue_issue",
+    "failures",
+    "issue_counts",
+    "pause_issue",
+    "resume_issue",
+    "send_issue",
+    "send_test",
+    "send_transactional",
+]

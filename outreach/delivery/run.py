@@ -79,6 +79,18 @@ class SendReport:
     elapsed: float = 0.0
     errors: list[str] = field(default_factory=list)
 
+    def summary(self) -> str:
+        """One line: what was sent, retried, failed and skipped, and the issue's status."""
+        verb = "would send" if self.dry_run else "sent"
+        text = (
+            f"{verb} {self.sent}, retrying {self.retrying}, failed {self.failed}, "
+            f"skipped {self.skipped}, remaining {self.remaining} in {self.elapsed:.1f} s"
+        )
+        return f"{text}; issue {self.status}" if self.status else text
+
+    def lines(self) -> list[str]:
+        return [f"issue {self.issue_id}: {self.summary()}", *self.errors]
+
 
 def backoff_seconds(attempts: int, base: float) -> float:
     """Exponential backoff with ±25 % jitter: base, 2·base, 4·base … up to 6 hours."""

@@ -35,7 +35,10 @@ from tests.conftest import ROOT
 
 @dataclass(frozen=True)
 class FakeRendered:
-    """Shaped like outreach.render.RenderedMessage (the render stage is built elsewhere)."""
+    """Shaped like outreach.render.RenderedMessage: a fixed body, so these tests see delivery alone.
+
+    The real render → delivery path runs in tests/test_demo.py and tests/test_pipeline.py.
+    """
 
     lang: str
     subject: str
@@ -67,7 +70,7 @@ def fake_render(_settings: Any, _config: Any, issue: Issue, lang: str) -> FakeRe
 
 @pytest.fixture(autouse=True)
 def _fake_render(monkeypatch: pytest.MonkeyPatch) -> None:
-    # outreach.render is written in parallel; until it is on main, stand in for it.
+    # A fixed, known body keeps delivery's assertions independent of the templates.
     monkeypatch.setattr(worker, "render", fake_render)
 
 
