@@ -90,10 +90,14 @@ class Group(click.Group):
 def main(ctx: click.Context, verbose: bool) -> None:
     """Climate newsletter and business outreach for cities."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:
+        # progress of long work stays visible where there is no terminal for a bar
+        logging.getLogger("outreach.delivery").setLevel(logging.INFO)
+        logging.getLogger("outreach.scheduler").setLevel(logging.INFO)
     ctx.obj = App()
 
 
