@@ -7,13 +7,11 @@ Callers take a :data:`Mailer` so tests and the web app can swap in a recorder.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from outreach.campaigns import Config
-from outreach.errors import ConfigError, DeliveryError
+from outreach.errors import DeliveryError
 from outreach.l10n import gettext_for
 from outreach.settings import Settings
 
@@ -46,15 +44,12 @@ def send_confirmation(settings: Settings, config: Config, mail: ConfirmationMail
     Raises :class:`DeliveryError` when the backend does not accept the message,
     so the caller can release its once-a-day claim and let a later sign-up retry.
     """
-    try:
-        render: Any = importlib.import_module("outreach.render")
-        delivery: Any = importlib.import_module("outreach.delivery")
-        send = getattr(delivery, "send_transactional", None)
-        if send is None:
-            send = importlib.import_module("outreach.delivery.message").send_transactional
-    except ImportError as exc:
-        raise ConfigError(f"cannot send confirmation mails: {exc}") from exc
-    rendered = render.render_email(
+    # The mail stages sit above this one; the confirmation mail is the one place
+    # subscriptions reach up to them, so the import stays inside this function.
+    from outreach.delivery.message import send_transactional
+    from outreach.render import render_email
+
+    rendered = render_email(
         settings,
         config,
         mail.city_slug,
@@ -63,11 +58,11 @@ def send_confirmation(settings: Settings, config: Config, mail: ConfirmationMail
         {"confirm_url": mail.confirm_url, "city_name": mail.city_name, "topics": mail.topics},
         mail.subject,
     )
-    result = send(settings, config, mail.city_slug, mail.to, rendered)
-    if not getattr(result, "ok", False):
-        status = getattr(result, "status", "?")
-        raise DeliveryError(f"confirmation mail to {mail.to} not sent ({status})",
-                            reply=getattr(result, "reply", None))  # fmt: skip
+    result = send_transactional(settings, config, mail.city_slug, mail.to, rendered)
+    if not result.ok:
+        raise DeliveryError(
+            f"confirmation mail to {mail.to} not sent ({result.status})", reply=result.reply
+        )
 
 
 def default_mailer(settings: Settings, config: Config) -> Mailer:
