@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -12,12 +11,16 @@ from sqlalchemy import select
 from outreach.errors import OutreachError, SubscriptionError
 from outreach.l10n import format_date, period_label
 from outreach.models import Campaign, City, Issue, IssueStatus, Story, StoryStatus
+from outreach.render import render_web_version
 from outreach.subscriptions.base import city_name, city_row, clean_text
 from outreach.validation import normalise_email
 from outreach.web.common import PageError, check_csrf, page_lang, rate_limit, render, state
 from outreach.web.security import security_headers
 
 router = APIRouter()
+
+#: Issues whose web version is public: once mail with its link has gone out.
+PUBLIC = (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT)
 FormStr = Annotated[str | None, Form()]
 MAX_STORY = 5000
 
@@ -37,7 +40,7 @@ def archive_list(request: Request, city: str) -> Response:
             select(Issue, Campaign.slug)
             .join(Campaign, Issue.campaign_id == Campaign.id)
             .join(City, Campaign.city_id == City.id)
-            .where(City.slug == city, Issue.status == IssueStatus.SENT)
+            .where(City.slug == city, Issue.status.in_(PUBLIC))
             .order_by(Issue.sent_at.desc(), Issue.id.desc())
         ).all()
         issues = []
@@ -70,7 +73,7 @@ def archive_issue(request: Request, city: str, issue_id: str) -> Response:
             select(Issue, Campaign.slug)
             .join(Campaign, Issue.campaign_id == Campaign.id)
             .join(City, Campaign.city_id == City.id)
-            .where(City.slug == city, Issue.id == int(issue_id), Issue.status == IssueStatus.SENT)
+            .where(City.slug == city, Issue.id == int(issue_id), Issue.status.in_(PUBLIC))
         ).first()
         if row is None:
             raise _not_found()
@@ -79,9 +82,8 @@ def archive_issue(request: Request, city: str, issue_id: str) -> Response:
         if camp is not None and lang not in camp.languages:
             lang = camp.languages[0]
         try:
-            render_stage: Any = importlib.import_module("outreach.render")
-            html = render_stage.render_web_version(st.settings, st.config, issue, lang)
-        except (ImportError, OutreachError) as exc:
+            html = render_web_version(st.settings, st.config, issue, lang)
+        except OutreachError as exc:
             raise PageError(503, "The archive is not available", "Try again later.") from exc
     headers = security_headers(frameable=False, inline_styles=True)
     headers["Cache-Control"] = "public, max-age=300"
