@@ -211,7 +211,7 @@ def _assemble(
             picked = pick.for_language(
                 ordered, section, lang, campaign.fallback_language, city.languages[0]
             )
-            chosen.update(p.item.id for p in picked)
+            chosen.update(i.id for p in picked for i in (p.item, *p.also))
             sections[lang].append(section_snapshot(section, lang, picked))
     return sections, chosen
 

@@ -10,6 +10,8 @@ Rules, in the order they apply:
   words of title and summary (every language variant); ``*`` matches the rest
   of a word, so ``ilmasto*`` finds ``ilmastotyö``; ``categories`` must share one
   category with the item; a section ``language`` keeps only items in it;
+* occurrences of one recurring event (same source, title, link and place)
+  make one entry: the first date, with the later ones listed beside it;
 * per issue language: items in that language first, then items in the
   campaign's fallback language (marked as such), at most ``max_items``.
 """
@@ -38,6 +40,7 @@ class Window:
 class Picked:
     item: ContentItem
     fallback: bool  # shown in another language than the issue's
+    also: tuple[ContentItem, ...] = ()  # later occurrences of the same recurring event
 
 
 @cache
@@ -113,6 +116,22 @@ def candidates(items: Sequence[ContentItem], section: Section, window: Window) -
     return sorted(chosen, key=lambda item: sort_key(section, item))
 
 
+def _series_key(item: ContentItem) -> tuple[object, ...]:
+    return (item.source_id, item.title, item.url, item.location, item.online_url)
+
+
+def group_occurrences(
+    ordered: Sequence[ContentItem], section: Section
+) -> list[tuple[ContentItem, tuple[ContentItem, ...]]]:
+    """Events: each recurring series once, at its first date, with its later dates."""
+    if section.kind != "events":
+        return [(item, ()) for item in ordered]
+    series: dict[tuple[object, ...], list[ContentItem]] = {}
+    for item in ordered:
+        series.setdefault(_series_key(item), []).append(item)
+    return [(items[0], tuple(items[1:])) for items in series.values()]
+
+
 def for_language(
     ordered: Sequence[ContentItem],
     section: Section,
@@ -121,12 +140,13 @@ def for_language(
     default_lang: str,
 ) -> list[Picked]:
     """At most ``max_items``: items in ``lang`` first, then ``fallback``-language ones."""
-    own = [Picked(i, False) for i in ordered if lang in languages_of(i, default_lang)]
+    grouped = group_occurrences(ordered, section)
+    own = [Picked(i, False, also) for i, also in grouped if lang in languages_of(i, default_lang)]
     other: list[Picked] = []
     if fallback and fallback != lang:
         other = [
-            Picked(i, True)
-            for i in ordered
+            Picked(i, True, also)
+            for i, also in grouped
             if lang not in languages_of(i, default_lang)
             and fallback in languages_of(i, default_lang)
         ]

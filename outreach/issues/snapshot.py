@@ -72,6 +72,7 @@ def item_snapshot(picked: Picked, lang: str) -> dict[str, Any]:
         "is_online": item.is_online,
         "price": item.price,
         "event_status": item.event_status,
+        "also_starts": [_iso(other.starts_at) for other in picked.also],
     }
 
 

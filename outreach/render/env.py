@@ -67,6 +67,18 @@ def local_date(ctx: Context, value: str | datetime | date | None, weekday: bool 
     return format_date(parsed, str(ctx["lang"]), weekday=weekday)
 
 
+@pass_context
+def local_dates(ctx: Context, values: list[str] | None) -> str:
+    """Short dates of a recurring event's later occurrences: ``to 10.12., to 17.12.``."""
+    shown = []
+    for value in values or []:
+        parsed = _parse(value)
+        if isinstance(parsed, datetime):
+            day = parsed.astimezone(_zone(ctx)).date()
+            shown.append(format_date(day, str(ctx["lang"]), year=False))
+    return ", ".join(shown)
+
+
 @lru_cache(maxsize=64)
 def environment(templates_dir: Path, city: str, lang: str) -> Environment:
     """The cached environment for ``city``'s email templates in ``lang``."""
@@ -85,6 +97,7 @@ def environment(templates_dir: Path, city: str, lang: str) -> Environment:
     )
     env.filters["event_time"] = event_time
     env.filters["local_date"] = local_date
+    env.filters["local_dates"] = local_dates
     return env
 
 

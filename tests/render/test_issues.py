@@ -20,6 +20,7 @@ from outreach.issues import (
 )
 from outreach.issues.selection import item_text, matches_any
 from outreach.models import ContentItem, Issue, IssueStatus
+from outreach.render import render_issue
 from outreach.settings import Settings
 from tests.render.conftest import add_item
 
@@ -136,6 +137,44 @@ def test_events_not_started_within_horizon_by_start(
     result = build_issue(session, settings, config, "kerava-monthly", now=NOW)
     assert result.issue is not None
     assert titles(result.issue, "fi", "events") == ["Pian", "Myöhemmin"]
+
+
+def test_recurring_event_is_one_entry_with_its_later_dates(
+    session: Session, settings: Settings, config: Config
+) -> None:
+    weekly = [
+        add_item(
+            session,
+            config,
+            "kerava-monthly",
+            "events",
+            title="Ilmastokahvit",
+            url="https://www.kerava.fi/ilmastokahvit",
+            language="fi",
+            starts_at=NOW + days(2 + 7 * week),
+        )
+        for week in range(3)
+    ]
+    add_item(
+        session,
+        config,
+        "kerava-monthly",
+        "events",
+        title="Energiailta",
+        language="fi",
+        starts_at=NOW + days(5),
+    )
+    result = build_issue(session, settings, config, "kerava-monthly", now=NOW)
+    assert result.issue is not None
+    entries = section(result.issue, "fi", "events")
+    assert [e["title"] for e in entries] == ["Ilmastokahvit", "Energiailta"]
+    assert entries[0]["also_starts"] == [
+        w.starts_at.isoformat() for w in weekly[1:] if w.starts_at is not None
+    ]
+    # every occurrence is claimed, so none of them returns as "new" in a later issue
+    assert all(w.issue_id == result.issue.id for w in weekly)
+    html = render_issue(settings, config, result.issue, "fi")
+    assert "Myös to 10.12., to 17.12." in html.html and "Myös to 10.12., to 17.12." in html.text
 
 
 def test_links_keep_undated_and_upcoming_entries(
