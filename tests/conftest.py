@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -19,6 +22,38 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED_FIXTURES = ROOT.parent / "shared" / "fixtures"
 PG_URL = os.environ.get("OUTREACH_TEST_DATABASE_URL")
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1", "ip6-localhost"})
+
+
+def _loopback_only_getaddrinfo(real: Any) -> Any:
+    """getaddrinfo that answers loopback names and IP literals, and nothing else.
+
+    Tests must not reach any address but 127.0.0.1 — a DNS query for a feed's
+    real host name would already go to the network's resolver.
+    """
+
+    def guarded(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is None or name in LOOPBACK_NAMES or _is_ip_literal(name):
+            return real(host, *args, **kwargs)
+        raise socket.gaierror(socket.EAI_NONAME, f"tests resolve no outside names ({name})")
+
+    return guarded
+
+
+def _is_ip_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]").split("%")[0])
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket, "getaddrinfo", _loopback_only_getaddrinfo(socket.getaddrinfo))
 
 
 @pytest.fixture(autouse=True)

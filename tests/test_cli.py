@@ -1,0 +1,92 @@
+"""The staff command line, in process: issue commands on the demo's database."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from outreach.cli import main
+from outreach.delivery.backends import memory
+from outreach.settings import get_settings
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(ROOT / "campaigns"))
+    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(ROOT / "templates"))
+    monkeypatch.setenv("OUTREACH_MAIL_URL", "memory:")
+    monkeypatch.setenv("OUTREACH_SECRET_KEY", "cli-test-secret-0123456789abcdef0123456789")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    get_settings.cache_clear()
+    memory.clear()
+    return CliRunner()
+
+
+def invoke(runner: CliRunner, *args: str) -> Result:
+    return runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def test_issue_commands_on_the_demo(run: CliRunner) -> None:
+    demo = invoke(run, "demo")
+    assert demo.exit_code == 0, demo.output
+    sent = len(memory.outbox)
+    assert sent == 8  # the example subscribers of the three cities
+
+    listing = invoke(run, "issue", "list")
+    assert listing.exit_code == 0
+    assert "vantaa-monthly" in listing.output and "sent 4" in listing.output
+
+    show = invoke(run, "issue", "show", "vantaa-monthly/2026-12")
+    assert "approved" in show.output and "by demo" in show.output
+    assert "sent" in show.output and "4" in show.output
+
+    text = invoke(run, "issue", "preview", "vantaa-monthly/2026-12", "--lang", "sv", "--text")
+    assert text.exit_code == 0
+    assert "Stadens klimatarbete" in text.output and "<" not in text.output.split("\n")[0]
+
+    out = Path("preview.html")
+    html = invoke(run, "issue", "preview", "kerava-monthly/2026-12", "--out", str(out))
+    assert html.exit_code == 0 and out.read_text().lstrip().lower().startswith("<!doctype html")
+
+    rebuilt = invoke(run, "issue", "build", "kerava-monthly", "--period", "2026-12")
+    assert rebuilt.exit_code == 0 and "Kept" in rebuilt.output
+
+    test_send = invoke(
+        run, "issue", "send", "kerava-monthly/2026-12", "--test-to", "staff@kerava.fi"
+    )
+    assert test_send.exit_code == 0, test_send.output
+    assert len(memory.outbox) == sent + 1
+    test_msg = email.message_from_bytes(memory.outbox[-1].data, policy=email.policy.default)
+    assert str(test_msg["Subject"]).startswith("[TEST] ")
+    again = run.invoke(main, ["issue", "send", "kerava-monthly/2026-12"])
+    assert again.exit_code == 1 and "only an approved issue can be sent" in again.output
+    assert len(memory.outbox) == sent + 1, "a sent issue must not go out again"
+
+    stories = invoke(run, "stories", "list", "--city", "vantaa")
+    assert "approved" in stories.output and "(no consent to publish)" in stories.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("issue", "show", "999"), "999"),
+        (("issue", "build", "no-such-campaign"), 'no campaign "no-such-campaign"'),
+        (("issue", "preview", "kerava-monthly/2026-12", "--lang", "sv"), "sv"),
+        (("subscribers", "add", "not-an-address", "--city", "kerava"), "address"),
+    ],
+)
+def test_user_errors_are_one_line_exit_1(
+    run: CliRunner, args: tuple[str, ...], expected: str
+) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    result = run.invoke(main, list(args))
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and expected in lines[0], result.output
