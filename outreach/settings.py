@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     confirm_token_days: int = 7
     pending_purge_days: int = 30
 
+    # Scheduler (``outreach daemon`` and ``outreach run-due``)
+    scheduler_poll_seconds: float = Field(default=10.0, gt=0)
+    send_check_seconds: float = Field(default=30.0, gt=0)
+    fetch_interval_minutes: float = Field(default=60.0, gt=0)
+    purge_interval_minutes: float = Field(default=60.0, gt=0)
+    stop_timeout_seconds: float = Field(default=60.0, gt=0)
+
+    # Retention (0 keeps the rows forever); consent records live as long as
+    # their subscription, as proof of consent.
+    retention_days_deliveries: int = Field(default=400, ge=0)
+    retention_days_content: int = Field(default=400, ge=0)
+
     @classmethod
     def settings_customise_sources(
         cls,

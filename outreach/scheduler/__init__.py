@@ -16,6 +16,7 @@ from outreach.scheduler.daemon import (
     DaemonStopTimeout,
     daemon,
 )
+from outreach.scheduler.messages import Msg
 from outreach.scheduler.pipeline import Pipeline, RunResult, StagePipeline
 from outreach.scheduler.runs import PeriodicIntervals, RunOutcome, run_due
 from outreach.scheduler.status import StatusReport, status
@@ -26,6 +27,7 @@ __all__ = [
     "DaemonOptions",
     "DaemonRunningError",
     "DaemonStopTimeout",
+    "Msg",
     "PeriodicIntervals",
     "Pipeline",
     "RunOutcome",

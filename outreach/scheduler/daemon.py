@@ -64,11 +64,20 @@ class DaemonStopTimeout(OutreachError):
 
 @dataclass
 class DaemonOptions:
-    """Timing knobs; tests shorten them."""
+    """Timing knobs: by default from the settings (:meth:`from_settings`); tests shorten them."""
 
     poll_interval: float = 10.0  # leader lock poll; the takeover bound on PostgreSQL
     stop_timeout: float = 60.0  # SIGTERM → return, at most (in-flight messages finish)
     intervals: PeriodicIntervals = field(default_factory=PeriodicIntervals)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DaemonOptions:
+        """``OUTREACH_SCHEDULER_POLL_SECONDS``, ``…_STOP_TIMEOUT_SECONDS`` and the intervals."""
+        return cls(
+            poll_interval=settings.scheduler_poll_seconds,
+            stop_timeout=settings.stop_timeout_seconds,
+            intervals=PeriodicIntervals.from_settings(settings),
+        )
 
 
 def _stage_pipeline(settings: Settings, config: Config, stop: threading.Event) -> Pipeline:
@@ -106,7 +115,7 @@ class Daemon:
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
-        self.options = options or DaemonOptions()
+        self.options = options or DaemonOptions.from_settings(settings)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.stopping = threading.Event()
         self.reload_requested = threading.Event()

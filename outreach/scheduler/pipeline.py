@@ -22,6 +22,7 @@ from outreach.db import get_engine, session_scope
 from outreach.errors import OutreachError
 from outreach.models import Campaign, Issue, IssueStatus
 from outreach.scheduler.locks import named_lock
+from outreach.scheduler.messages import Msg, _, raw
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,14 @@ class RunResult:
     """
 
     status: str
-    message: str
+    message: str | Msg
     issue_id: int | None = None
 
 
 class Pipeline(Protocol):
     """The stages, as the scheduler calls them. Every method commits its own work."""
 
-    def fetch_all(self) -> str:
+    def fetch_all(self) -> str | Msg:
         """Fetch every source; returns a one-line summary."""
 
     def run_campaign(self, slug: str, fire_time: datetime) -> RunResult:
@@ -57,8 +58,11 @@ class Pipeline(Protocol):
     def send_due(self, stop: threading.Event) -> list[RunResult]:
         """Send approved issues and retry deliveries whose backoff is over."""
 
-    def purge(self) -> int:
-        """Purge expired sign-ups; returns how many were removed."""
+    def purge(self) -> dict[str, int]:
+        """Purge expired sign-ups and old records; returns rows removed per kind.
+
+        Keys: ``sign_ups`` and those of :func:`outreach.retention.purge_old_records`.
+        """
 
 
 def load_config(settings: Settings) -> Config:
@@ -88,13 +92,13 @@ class StagePipeline:
         self.clock = clock
         self.engine = get_engine(settings)
 
-    def fetch_all(self) -> str:
+    def fetch_all(self) -> str | Msg:
         from outreach.sources.ingest import ingest
 
         with session_scope(self.engine) as session:
             reports = ingest(session, self.settings, self.config, None, now=self.clock())
         errors = [r for r in reports if r.status == "error"]
-        return f"fetched {len(reports)} sources, {len(errors)} in error"
+        return _("fetched {n} sources, {errors} in error", n=len(reports), errors=len(errors))
 
     def run_campaign(self, slug: str, fire_time: datetime) -> RunResult:
         from outreach.issues import approve_issue, build_issue
@@ -107,17 +111,20 @@ class StagePipeline:
         with session_scope(self.engine) as session:
             built = build_issue(session, self.settings, self.config, slug, now=now)
             if built.issue is None or built.skipped:
-                return RunResult("empty", f"no issue built: {built.skipped or 'nothing new'}")
+                reason = raw(built.skipped) if built.skipped else _("nothing new")
+                return RunResult("empty", _("no issue built: {reason}", reason=reason))
             issue = built.issue
             issue_id = issue.id
-            what = "built" if built.created else "already built"
+            what = _("built") if built.created else _("already built")
             if issue.status == IssueStatus.DRAFT and camp.approval == "auto":
                 approve_issue(session, issue_id, by=AUTO_APPROVER, now=now)
             waiting = issue.status == IssueStatus.DRAFT
         if waiting:
-            return RunResult("ok", f"issue #{issue_id} {what}; waiting for approval", issue_id)
+            message = _("issue #{id} {what}; waiting for approval", id=issue_id, what=what)
+            return RunResult("ok", message, issue_id)
         result = self.send_issue(issue_id)
-        return RunResult(result.status, f"issue #{issue_id} {what}; {result.message}", issue_id)
+        message = _("issue #{id} {what}; {result}", id=issue_id, what=what, result=result.message)
+        return RunResult(result.status, message, issue_id)
 
     def send_issue(self, issue_id: int) -> RunResult:
         """Send what is due of an approved or sending issue (enqueueing it first)."""
@@ -128,7 +135,8 @@ class StagePipeline:
         try:
             with named_lock(self.settings, f"enqueue:{issue_id}") as got:
                 if not got:
-                    return RunResult("idle", f"issue #{issue_id} is enqueued elsewhere", issue_id)
+                    elsewhere = _("issue #{id} is enqueued elsewhere", id=issue_id)
+                    return RunResult("idle", elsewhere, issue_id)
                 with session_scope(self.engine) as session:
                     issue = session.get(Issue, issue_id)
                     if issue is not None and issue.status == IssueStatus.APPROVED:
@@ -141,17 +149,21 @@ class StagePipeline:
                 stop=self.stop,
             )
         except OutreachError as exc:
-            return RunResult("error", f"send failed: {exc}", issue_id)
+            return RunResult("error", _("send failed: {error}", error=raw(str(exc))), issue_id)
         done = report.sent + report.failed + report.skipped
         interrupted = self.stop.is_set() and report.remaining > 0
         status = "stopped" if interrupted else ("ok" if done else "idle")
-        return RunResult(
-            status,
-            f"issue #{issue_id}: sent {report.sent}, failed {report.failed}, "
-            f"skipped {report.skipped}, retrying {report.retrying}, "
-            f"remaining {report.remaining}",
-            issue_id,
+        counts = _(
+            "issue #{id}: sent {sent}, failed {failed}, skipped {skipped}, "
+            "retrying {retrying}, remaining {remaining}",
+            id=issue_id,
+            sent=report.sent,
+            failed=report.failed,
+            skipped=report.skipped,
+            retrying=report.retrying,
+            remaining=report.remaining,
         )
+        return RunResult(status, counts, issue_id)
 
     def send_due(self, stop: threading.Event) -> list[RunResult]:
         self.stop = stop
@@ -171,8 +183,13 @@ class StagePipeline:
             results.append(self.send_issue(issue_id))
         return results
 
-    def purge(self) -> int:
+    def purge(self) -> dict[str, int]:
+        from outreach.retention import purge_old_records
         from outreach.subscriptions import purge_pending
 
+        now = self.clock()
         with session_scope(self.engine) as session:
-            return int(purge_pending(session, self.settings, now=self.clock()))
+            sign_ups = int(purge_pending(session, self.settings, now=now))
+        with session_scope(self.engine) as session:
+            old = purge_old_records(session, self.settings, now=now)
+        return {"sign_ups": sign_ups, **old}

@@ -23,10 +23,12 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config, sync
 from outreach.db import get_engine, session_scope
 from outreach.errors import OutreachError
+from outreach.l10n import format_datetime
 from outreach.models import Campaign
 from outreach.scheduler.locks import named_lock
+from outreach.scheduler.messages import DEFAULT_TIMEZONE, Msg, _, as_msg, dt_arg, raw, word
 from outreach.scheduler.pipeline import Pipeline, RunResult, StagePipeline, load_config
-from outreach.scheduler.timing import due, local_label
+from outreach.scheduler.timing import due
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,21 +40,35 @@ class RunOutcome:
 
     name: str  # campaign slug, or "fetch" / "send" / "purge" / "run-due"
     status: str  # ok | empty | error | missed | busy | stopped | skipped
-    message: str
+    message: Msg
     fire_time: datetime | None = None
+    timezone: str = DEFAULT_TIMEZONE  # the campaign's city's, for the fire time
 
-    def lines(self) -> list[str]:
-        when = f" ({self.fire_time:%Y-%m-%d %H:%M} UTC)" if self.fire_time else ""
-        return [f"{self.name}{when}: {self.status}: {self.message}"]
+    def lines(self, lang: str = "en") -> list[str]:
+        """One line in ``lang`` (fi, sv, en); the fire time in the city's timezone."""
+        text = self.message.render(lang, self.timezone)
+        status = word(self.status, lang)
+        if self.fire_time is None:
+            return [f"{self.name}: {status}: {text}"]
+        at = format_datetime(self.fire_time, lang, self.timezone)
+        return [f"{self.name} ({at}): {status}: {text}"]
 
 
 @dataclass
 class PeriodicIntervals:
-    """How often the periodic jobs run (seconds)."""
+    """How often the periodic jobs run (seconds); defaults from the settings."""
 
     fetch: float = 3600.0
     purge: float = 3600.0
     send: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PeriodicIntervals:
+        return cls(
+            fetch=settings.fetch_interval_minutes * 60,
+            purge=settings.purge_interval_minutes * 60,
+            send=settings.send_check_seconds,
+        )
 
 
 @dataclass
@@ -77,11 +93,23 @@ def sync_campaigns(session: Session, config: Config, now: datetime) -> None:
             row.created_at = now
 
 
-def _record(session: Session, row: Campaign, fire: datetime, status: str, message: str) -> None:
+def _record(session: Session, row: Campaign, fire: datetime, status: str, message: Msg) -> None:
     row.last_run_at = fire
     row.last_run_status = status
-    row.last_run_message = message[:2000]
+    stored = message.dump()
+    if len(stored) > 4000:  # a huge error text: keep its start, untranslated
+        stored = raw(message.render("en")[:2000]).dump()
+    row.last_run_message = stored
     session.flush()
+
+
+def _missed(fire: datetime, late: timedelta, grace: int) -> Msg:
+    return _(
+        "the run of {fire_at} was missed by {late} minutes (grace {grace} minutes); not sent late",
+        fire_at=dt_arg(fire),
+        late=_minutes(late),
+        grace=grace,
+    )
 
 
 def run_campaign_if_due(ctx: RunContext, slug: str, now: datetime) -> RunOutcome | None:
@@ -98,30 +126,27 @@ def run_campaign_if_due(ctx: RunContext, slug: str, now: datetime) -> RunOutcome
             return None
     with named_lock(ctx.settings, f"campaign:{slug}") as got:
         if not got:
-            return RunOutcome(slug, "busy", "another process is running this campaign; skipped")
+            busy = _("another process is running this campaign; skipped")
+            return RunOutcome(slug, "busy", busy, timezone=tz)
         # Re-read under the lock: another process may have just run it.
         with session_scope(ctx.engine) as session:
             row = session.scalars(select(Campaign).where(Campaign.slug == slug)).one()
             owed = due(camp, tz, last_run_at=row.last_run_at, known_since=row.created_at, now=now)
             if owed is None:
                 return None
-            label = local_label(owed.fire_time, tz)
             if owed.missed:
-                late = _minutes(owed.late_by)
-                message = (
-                    f"the run of {label} was missed by {late} minutes "
-                    f"(grace {camp.grace_minutes} minutes); not sent late"
-                )
-                log.warning("%s: %s", slug, message)
+                message = _missed(owed.fire_time, owed.late_by, camp.grace_minutes)
+                log.warning("%s: %s", slug, message.render("en", tz))
                 _record(session, row, owed.fire_time, "missed", message)
-                return RunOutcome(slug, "missed", message, owed.fire_time)
-        log.info("%s: running the run of %s", slug, label)
+                return RunOutcome(slug, "missed", message, owed.fire_time, tz)
+        log.info("%s: running the run of %s (UTC)", slug, owed.fire_time.isoformat())
         result = _guarded(slug, lambda: ctx.pipeline.run_campaign(slug, owed.fire_time))
+        message = as_msg(result.message)
         with session_scope(ctx.engine) as session:
             row = session.scalars(select(Campaign).where(Campaign.slug == slug)).one()
-            _record(session, row, owed.fire_time, result.status, result.message)
-        log.info("%s: %s: %s", slug, result.status, result.message)
-        return RunOutcome(slug, result.status, result.message, owed.fire_time)
+            _record(session, row, owed.fire_time, result.status, message)
+        log.info("%s: %s: %s", slug, result.status, message.render("en", tz))
+        return RunOutcome(slug, result.status, message, owed.fire_time, tz)
 
 
 def record_missed(ctx: RunContext, slug: str, fire: datetime, now: datetime) -> bool:
@@ -134,11 +159,8 @@ def record_missed(ctx: RunContext, slug: str, fire: datetime, now: datetime) -> 
         row = session.scalars(select(Campaign).where(Campaign.slug == slug)).one_or_none()
         if row is None or (row.last_run_at is not None and row.last_run_at >= fire):
             return False
-        message = (
-            f"the run of {local_label(fire, tz)} was missed by {_minutes(now - fire)} minutes "
-            f"(grace {camp.grace_minutes} minutes); not sent late"
-        )
-        log.warning("%s: %s", slug, message)
+        message = _missed(fire, now - fire, camp.grace_minutes)
+        log.warning("%s: %s", slug, message.render("en", tz))
         _record(session, row, fire, "missed", message)
     return True
 
@@ -153,10 +175,11 @@ def _guarded(name: str, work: Callable[[], RunResult]) -> RunResult:
         return work()
     except OutreachError as exc:
         log.error("%s: %s", name, exc)
-        return RunResult("error", str(exc))
+        return RunResult("error", raw(str(exc)))
     except Exception as exc:
         log.exception("%s failed", name)
-        return RunResult("error", f"{exc.__class__.__name__}: {exc} (see the log)")
+        detail = raw(f"{exc.__class__.__name__}: {exc}")
+        return RunResult("error", _("{error} (see the log)", error=detail))
 
 
 def run_periodic(
@@ -165,17 +188,28 @@ def run_periodic(
     """Run one periodic task now (fetch, purge or send) and describe what it did."""
     if task == "fetch":
         res = _guarded("fetch", lambda: RunResult("ok", ctx.pipeline.fetch_all()))
-        return [RunOutcome("fetch", res.status, res.message)]
+        return [RunOutcome("fetch", res.status, as_msg(res.message))]
     if task == "purge":
-        res = _guarded("purge", lambda: RunResult("ok", f"{ctx.pipeline.purge()} purged"))
-        return [RunOutcome("purge", res.status, res.message)]
+        res = _guarded("purge", lambda: RunResult("ok", _purged(ctx.pipeline.purge())))
+        return [RunOutcome("purge", res.status, as_msg(res.message))]
     event = stop if stop is not None else threading.Event()
     try:
         results = ctx.pipeline.send_due(event)
     except Exception as exc:
         log.exception("send failed")
-        return [RunOutcome("send", "error", f"{exc.__class__.__name__}: {exc}")]
-    return [RunOutcome("send", r.status, r.message) for r in results]
+        return [RunOutcome("send", "error", raw(f"{exc.__class__.__name__}: {exc}"))]
+    return [RunOutcome("send", r.status, as_msg(r.message)) for r in results]
+
+
+def _purged(counts: dict[str, int]) -> Msg:
+    return _(
+        "purged {sign_ups} unconfirmed sign-ups, {deliveries} deliveries of "
+        "{issues} old issues and {content_items} unused content items",
+        sign_ups=counts.get("sign_ups", 0),
+        deliveries=counts.get("deliveries", 0),
+        issues=counts.get("issues", 0),
+        content_items=counts.get("content_items", 0),
+    )
 
 
 class PeriodicState:
@@ -212,10 +246,10 @@ def run_due(
     after another finds nothing due and returns an empty list.
     """
     moment = now if now is not None else datetime.now(UTC)
-    every = intervals if intervals is not None else PeriodicIntervals()
+    every = intervals if intervals is not None else PeriodicIntervals.from_settings(settings)
     with named_lock(settings, "run-due") as got:
         if not got:
-            return [RunOutcome("run-due", "skipped", "another run-due is in progress")]
+            return [RunOutcome("run-due", "skipped", _("another run-due is in progress"))]
         config = load_config(settings)
         engine = get_engine(settings)
         with session_scope(engine) as session:

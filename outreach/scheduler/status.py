@@ -9,10 +9,12 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from outreach.db import get_engine, is_sqlite, session_scope
+from outreach.l10n import format_datetime
 from outreach.models import Campaign, Delivery, Issue, IssueStatus, SourceState, SourceStatus
 from outreach.scheduler.locks import FileLock, daemon_lock_path, pg_leader_pid
+from outreach.scheduler.messages import STATE_WORDS, Msg, _, word
 from outreach.scheduler.pipeline import load_config
-from outreach.scheduler.timing import local_label, next_fire_time
+from outreach.scheduler.timing import next_fire_time
 from outreach.settings import Settings
 
 IN_PROGRESS = (IssueStatus.APPROVED, IssueStatus.SENDING, IssueStatus.PAUSED)
@@ -48,49 +50,62 @@ class SourceLine:
 @dataclass
 class StatusReport:
     now: datetime
-    scheduler: str
+    scheduler: Msg
     campaigns: list[CampaignStatus]
     waiting: list[IssueLine]
     sending: list[IssueLine]
     source_errors: list[SourceLine]
 
-    def lines(self) -> list[str]:
-        out = [f"scheduler: {self.scheduler}", "campaigns:"]
+    def lines(self, lang: str = "en") -> list[str]:
+        """The report in ``lang`` (fi, sv, en); times in each campaign's city's timezone."""
+
+        def t(message: Msg) -> str:
+            return message.render(lang)
+
+        none = t(_("none"))
+        out = [t(_("scheduler: {state}", state=self.scheduler)), t(_("campaigns:"))]
         for c in self.campaigns:
-            nxt = local_label(c.next_run, c.timezone) if c.next_run else "none"
+            nxt = format_datetime(c.next_run, lang, c.timezone) if c.next_run else none
             if c.last_run_at is None:
-                last = "never run"
+                last = t(_("never run"))
             else:
-                last = f"{local_label(c.last_run_at, c.timezone)} {c.last_run_status}"
-                if c.last_run_message:
-                    last += f": {c.last_run_message}"
-            out.append(f"  {c.slug}: next {nxt}; last {last}")
+                at = format_datetime(c.last_run_at, lang, c.timezone)
+                last = f"{at} {word(c.last_run_status or '', lang)}"
+                message = Msg.load(c.last_run_message)
+                if message is not None:
+                    last += ": " + message.render(lang, c.timezone)
+            line = _("{slug}: next {next}; last {last}", slug=c.slug, next=nxt, last=last)
+            out.append("  " + t(line))
         if not self.campaigns:
-            out.append("  none")
-        out.append(f"waiting for approval: {len(self.waiting) or 'none'}")
+            out.append("  " + none)
+        out.append(t(_("waiting for approval: {n}", n=len(self.waiting) or none)))
         for i in self.waiting:
-            out.append(f"  issue #{i.id} {i.campaign} {i.period}")
-        out.append(f"sends in progress: {len(self.sending) or 'none'}")
+            out.append(f"  {t(_('issue #{id}', id=i.id))} {i.campaign} {i.period}")
+        out.append(t(_("sends in progress: {n}", n=len(self.sending) or none)))
         for i in self.sending:
-            counts = ", ".join(f"{k} {v}" for k, v in sorted(i.counts.items())) or "no deliveries"
-            out.append(f"  issue #{i.id} {i.campaign} {i.period} ({i.status}): {counts}")
-        out.append(f"sources in error: {len(self.source_errors) or 'none'}")
+            counts = ", ".join(
+                f"{word(k, lang, STATE_WORDS)} {v}" for k, v in sorted(i.counts.items())
+            )
+            state = word(i.status, lang, STATE_WORDS)
+            head = f"{t(_('issue #{id}', id=i.id))} {i.campaign} {i.period} ({state})"
+            out.append(f"  {head}: {counts or t(_('no deliveries'))}")
+        out.append(t(_("sources in error: {n}", n=len(self.source_errors) or none)))
         for s in self.source_errors:
-            out.append(f"  {s.type} {s.url or ''}: {s.error or 'unknown error'}")
+            out.append(f"  {s.type} {s.url or ''}: {s.error or t(_('unknown error'))}")
         return out
 
 
-def _scheduler_state(settings: Settings) -> str:
+def _scheduler_state(settings: Settings) -> Msg:
     engine = get_engine(settings)
     if is_sqlite(engine):
         lock = FileLock(daemon_lock_path(settings))
         if lock.is_locked():
-            return f"a daemon is running (pid {lock.holder()})"
-        return "no daemon running (use `outreach daemon`, or `outreach run-due` from cron)"
+            return _("a daemon is running (pid {pid})", pid=str(lock.holder()))
+        return _("no daemon running (use `outreach daemon`, or `outreach run-due` from cron)")
     holder = pg_leader_pid(engine)
     if holder is None:
-        return "no leader (no daemon running, or a takeover is under way)"
-    return f"leader {holder}"
+        return _("no leader (no daemon running, or a takeover is under way)")
+    return _("leader {holder}", holder=str(holder))
 
 
 def status(settings: Settings, *, now: datetime | None = None) -> StatusReport:

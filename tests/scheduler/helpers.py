@@ -125,9 +125,9 @@ class FakePipeline:
             raise RuntimeError(f"{slug} broke")
         return RunResult("ok", f"issue for {slug} built; waiting for approval", 1)
 
-    def purge(self) -> int:
+    def purge(self) -> dict[str, int]:
         self._log(call="purge")
-        return 0
+        return {"sign_ups": 0}
 
     def send_due(self, stop: threading.Event) -> list[RunResult]:
         """Send the outbox's pending ids; on stop, finish the one in flight and return."""

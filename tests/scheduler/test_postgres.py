@@ -35,7 +35,7 @@ TAKEOVER_BOUND = POLL + 3.0  # poll + process start of the scheduler, generously
 
 
 def leader(settings: Settings) -> str:
-    return status(settings, now=datetime.now(UTC)).scheduler
+    return str(status(settings, now=datetime.now(UTC)).scheduler)
 
 
 def test_one_leader_and_the_standby_takes_over_when_it_is_killed(

@@ -11,6 +11,7 @@ from outreach.db import get_engine, session_scope
 from outreach.models import Campaign
 from outreach.scheduler import run_due, status
 from outreach.scheduler.locks import named_lock
+from outreach.scheduler.messages import Msg
 from outreach.settings import Settings
 from tests.scheduler.helpers import FakePipeline, read_log, write_campaign
 
@@ -73,10 +74,22 @@ def test_a_run_two_hours_late_is_recorded_missed_not_sent(
     assert campaign_calls(log) == []
     row = rows(sched_settings)["vantaa-news"]
     assert row.last_run_status == "missed"
-    assert "2026-12-01 09:00 EET was missed by 120 minutes" in (row.last_run_message or "")
+    stored = Msg.load(row.last_run_message)
+    assert stored is not None
+    assert "Tue 1.12.2026 at 9:00 was missed by 120 minutes" in stored.render("en")
     report = status(sched_settings, now=FIRE + timedelta(hours=2))
     text = "\n".join(report.lines())
-    assert "vantaa-news: next 2027-01-05 09:00 EET; last 2026-12-01 09:00 EET missed" in text
+    assert "vantaa-news: next Tue 5.1.2027 at 9:00; last Tue 1.12.2026 at 9:00 missed" in text
+    finnish = "\n".join(report.lines("fi"))
+    assert (
+        "vantaa-news: seuraava ti 5.1.2027 klo 9.00; edellinen ti 1.12.2026 klo 9.00 "
+        "väliin jäänyt: ajo ti 1.12.2026 klo 9.00 jäi väliin: 120 minuuttia myöhässä "
+        "(armonaika 60 minuuttia); ei lähetetty myöhässä"
+    ) in finnish
+    assert [o.lines("sv")[0] for o in outcomes if o.name == "kerava-news"] == [
+        "kerava-news (tis 1.12.2026 kl. 9.00): missad: körningen tis 1.12.2026 kl. 9.00 "
+        "missades med 120 minuter (respittid 60 minuter); skickades inte i efterhand"
+    ]
     # Missed is final: the next pass does not send it late either.
     assert run_due(sched_settings, now=FIRE + timedelta(hours=2, minutes=30), pipeline=fake) == []
 
@@ -88,6 +101,7 @@ def test_overlapping_run_due_skips_with_a_message(sched_settings: Settings, tmp_
         outcomes = run_due(sched_settings, now=KNOWN, pipeline=fake)
     assert [(o.name, o.status) for o in outcomes] == [("run-due", "skipped")]
     assert outcomes[0].lines() == ["run-due: skipped: another run-due is in progress"]
+    assert outcomes[0].lines("fi") == ["run-due: ohitettu: toinen run-due on jo käynnissä"]
     assert read_log(tmp_path / "calls.jsonl") == []
 
 
@@ -114,7 +128,7 @@ def test_a_failing_campaign_is_recorded_and_the_others_still_run(
     outcomes = run_due(sched_settings, now=FIRE + timedelta(minutes=5), pipeline=fake)
     by_name = {o.name: o for o in outcomes}
     assert by_name["kerava-news"].status == "error"
-    assert "RuntimeError: kerava-news broke" in by_name["kerava-news"].message
+    assert "RuntimeError: kerava-news broke" in str(by_name["kerava-news"].message)
     assert by_name["vantaa-news"].status == "ok"
     assert rows(sched_settings)["kerava-news"].last_run_status == "error"
 

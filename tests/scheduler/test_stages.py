@@ -95,6 +95,35 @@ def test_auto_campaign_is_built_approved_and_sent_once(
     assert counts(settings) == {"sent": 5}
 
 
+def test_run_due_after_a_long_pause_records_the_missed_run_and_sends_nothing_late(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    folder = make_campaigns(
+        tmp_path / "auto-campaigns",
+        {"vantaa-news": {"schedule": MONTHLY, "approval": "auto"}},
+    )
+    settings = sched_settings.model_copy(update={"campaigns_dir": folder})
+    run_due(settings, now=KNOWN)
+    subscribe(settings, "vantaa", 4)
+    # Cron paused for six weeks: the December and January runs coalesce into the
+    # latest (Tue 5 January), which is days past its grace time.
+    pause_over = datetime(2027, 1, 10, 12, 0, tzinfo=UTC)
+    outcomes = run_due(settings, now=pause_over)
+    missed = [o for o in outcomes if o.name == "vantaa-news"]
+    assert [(o.status, o.fire_time) for o in missed] == [
+        ("missed", datetime(2027, 1, 5, 7, 0, tzinfo=UTC))
+    ]
+    assert issue_rows(settings) == []
+    assert counts(settings) == {}
+    assert run_due(settings, now=pause_over + timedelta(minutes=15)) == []
+    # The next fire time runs as usual.
+    february = datetime(2027, 2, 2, 7, 0, tzinfo=UTC)
+    ran = [o for o in run_due(settings, now=february + timedelta(minutes=10)) if o.name != "fetch"]
+    assert [(o.name, o.status) for o in ran if o.name == "vantaa-news"] == [("vantaa-news", "ok")]
+    assert issue_rows(settings) == [("2027", "sent")]
+    assert counts(settings) == {"sent": 4}
+
+
 def test_manual_campaign_waits_for_approval_then_the_next_pass_sends(
     sched_settings: Settings,
 ) -> None:

@@ -84,14 +84,25 @@ def test_status_reports_what_needs_attention(sched_settings: Settings, tmp_path:
     report = status(sched_settings, now=NOW + timedelta(hours=1))
     lines = report.lines()
     assert lines[0].startswith("scheduler: no daemon running")
-    assert "  vantaa-news: next 2026-12-01 09:00 EET; last never run" in lines
-    assert "  kerava-award: next 2027-10-01 09:00 EEST; last never run" in lines
+    assert "  vantaa-news: next Tue 1.12.2026 at 9:00; last never run" in lines
+    assert "  kerava-award: next Fri 1.10.2027 at 9:00; last never run" in lines  # summer time
     assert [i.campaign for i in report.waiting] == ["vantaa-news"]
     assert "  issue #1 vantaa-news 2026-11" in lines
     assert [(i.campaign, i.period) for i in report.sending] == [("kerava-news", "2026-11")]
     assert "  issue #2 kerava-news 2026-11 (sending): failed 1, pending 2, sent 3" in lines
     assert "sources in error: 1" in lines
     assert "  rss https://www.kerava.fi/rss: HTTP 503 from www.kerava.fi" in lines
+    finnish = report.lines("fi")
+    assert finnish[0].startswith("ajastin: yhtään daemonia ei ole käynnissä")
+    assert "  kerava-award: seuraava pe 1.10.2027 klo 9.00; edellinen ei koskaan ajettu" in finnish
+    sending = (
+        "  numero 2 kerava-news 2026-11 (lähetys käynnissä): epäonnistui 1, odottaa 2, lähetetty 3"
+    )
+    assert sending in finnish
+    assert "lähteitä virhetilassa: 1" in finnish
+    swedish = report.lines("sv")
+    assert "  kerava-award: nästa fre 1.10.2027 kl. 9.00; senaste aldrig körd" in swedish
+    assert "väntar på godkännande: 1" in swedish
 
 
 def test_status_sees_a_running_daemon_on_sqlite(sched_settings: Settings) -> None:
@@ -101,4 +112,5 @@ def test_status_sees_a_running_daemon_on_sqlite(sched_settings: Settings) -> Non
         report = status(sched_settings, now=NOW)
     finally:
         lock.release()
-    assert report.scheduler.startswith("a daemon is running (pid ")
+    assert str(report.scheduler).startswith("a daemon is running (pid ")
+    assert report.lines("sv")[0].startswith("schemaläggare: en daemon körs (pid ")

@@ -1,0 +1,141 @@
+"""Retention: delete old delivery rows and content items nobody will use again.
+
+Run by the scheduler's periodic purge (next to the purge of unconfirmed
+sign-ups), or by anyone holding a session. Rules, by setting:
+
+* ``retention_days_deliveries``: the delivery rows of an issue that finished
+  (sent, failed or cancelled) more than N days ago are deleted. First the
+  issue's per-status counts are stored in ``Issue.snapshot["delivery_counts"]``
+  (every status and ``total``, the shape of ``outreach.delivery.issue_counts``)
+  and committed, so the numbers outlive the rows.
+* ``retention_days_content``: content items first seen more than N days ago
+  that never went into an issue, and are not an event still to come. Items
+  that went out stay: they are what keeps a sent item from coming back.
+* Consent records are never purged here: they are the proof of consent and
+  live as long as their subscription (forgetting a subscriber deletes them).
+
+0 keeps the rows forever. Deletes go in batches of :data:`BATCH_SIZE` rows, each
+committed on its own, so a large purge never holds a long lock.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Delete, delete, exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from outreach.models import ContentItem, Delivery, DeliveryStatus, Issue, IssueStatus
+from outreach.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Rows per DELETE statement (and per transaction).
+BATCH_SIZE = 5_000
+
+#: Issues whose deliveries will never change again.
+FINISHED = (IssueStatus.SENT, IssueStatus.FAILED, IssueStatus.CANCELLED)
+
+#: The snapshot keys the purge writes.
+COUNTS_KEY = "delivery_counts"
+PURGED_KEY = "deliveries_purged_at"
+
+
+def purge_old_records(
+    session: Session,
+    settings: Settings,
+    now: datetime | None = None,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> dict[str, int]:
+    """Delete what the retention settings say is old; returns rows deleted per kind.
+
+    Keys: ``deliveries`` (delivery rows), ``issues`` (issues whose deliveries were
+    summarised and deleted) and ``content_items``. Commits after every batch.
+    """
+    moment = now if now is not None else datetime.now(UTC)
+    result = {"deliveries": 0, "issues": 0, "content_items": 0}
+    if settings.retention_days_deliveries > 0:
+        cutoff = moment - timedelta(days=settings.retention_days_deliveries)
+        for issue_id in _old_issues(session, cutoff):
+            result["deliveries"] += _purge_issue(session, issue_id, moment, batch_size)
+            result["issues"] += 1
+    if settings.retention_days_content > 0:
+        cutoff = moment - timedelta(days=settings.retention_days_content)
+        result["content_items"] = _purge_content(session, cutoff, moment, batch_size)
+    if any(result.values()):
+        log.info(
+            "retention: deleted %(deliveries)d deliveries of %(issues)d issues "
+            "and %(content_items)d unused content items",
+            result,
+        )
+    return result
+
+
+def _old_issues(session: Session, cutoff: datetime) -> list[int]:
+    finished_at = func.coalesce(Issue.sent_at, Issue.send_started_at)
+    has_rows = exists(select(Delivery.id).where(Delivery.issue_id == Issue.id))
+    return list(
+        session.scalars(
+            select(Issue.id)
+            .where(Issue.status.in_(FINISHED), finished_at < cutoff, has_rows)
+            .order_by(Issue.id)
+        )
+    )
+
+
+def delivery_counts(session: Session, issue_id: int) -> dict[str, int]:
+    """Delivery rows of the issue per status (every status, zero if none) and ``total``."""
+    counts = {s.value: 0 for s in DeliveryStatus}
+    for status, n in session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.issue_id == issue_id)
+        .group_by(Delivery.status)
+    ):
+        counts[DeliveryStatus(status).value] = int(n)
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def _purge_issue(session: Session, issue_id: int, now: datetime, batch_size: int) -> int:
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        return 0
+    snapshot = dict(issue.snapshot or {})
+    # A purge interrupted after the summary was stored must not overwrite it with
+    # the counts of the rows that are left.
+    if COUNTS_KEY not in snapshot:
+        snapshot[COUNTS_KEY] = delivery_counts(session, issue_id)
+        snapshot[PURGED_KEY] = now.astimezone(UTC).isoformat()
+        issue.snapshot = snapshot  # a new dict: JSON columns do not track mutation
+    session.commit()  # the summary is safe before the first row goes
+    batch = select(Delivery.id).where(Delivery.issue_id == issue_id).limit(batch_size)
+    return _delete_batches(session, delete(Delivery).where(Delivery.id.in_(batch)), batch_size)
+
+
+def _purge_content(session: Session, cutoff: datetime, now: datetime, batch_size: int) -> int:
+    unused = (
+        ContentItem.issue_id.is_(None),
+        ContentItem.first_seen_at < cutoff,
+        or_(ContentItem.starts_at.is_(None), ContentItem.starts_at < now),
+    )
+    batch = select(ContentItem.id).where(*unused).limit(batch_size)
+    # The outer conditions are checked again on the row itself, so an item an issue
+    # claims while the purge runs is kept (PostgreSQL re-evaluates them on a
+    # concurrently updated row).
+    stmt = delete(ContentItem).where(ContentItem.id.in_(batch), *unused)
+    return _delete_batches(session, stmt, batch_size)
+
+
+def _delete_batches(session: Session, statement: Delete, batch_size: int) -> int:
+    """Run a DELETE of at most ``batch_size`` rows until it deletes fewer; commit each."""
+    stmt = statement.execution_options(synchronize_session=False)
+    total = 0
+    while True:
+        result = session.execute(stmt)
+        deleted = int(getattr(result, "rowcount", 0))
+        session.commit()
+        total += deleted
+        if deleted < batch_size:
+            return total

@@ -1,0 +1,85 @@
+"""Every command-line message has a Finnish and a Swedish translation in the cli catalog.
+
+The msgids are found in the source: ``_("…")`` calls and ``gettext_for(lang, "cli",
+"…")`` calls in ``outreach/cli.py`` and ``outreach/scheduler/``.
+"""
+
+from __future__ import annotations
+
+import ast
+import string
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+from outreach.l10n import LOCALE_DIR
+from tests.conftest import ROOT
+
+SOURCES = [ROOT / "outreach" / "cli.py", *sorted((ROOT / "outreach" / "scheduler").glob("*.py"))]
+
+
+def _text(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
+
+
+def msgids_in(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        func = node.func
+        name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+        if name == "_":
+            text = _text(node.args[0])
+        elif name == "gettext_for" and len(node.args) >= 3 and _text(node.args[1]) == "cli":
+            text = _text(node.args[2])
+        else:
+            continue
+        if text is not None:
+            found.add(text)
+    return found
+
+
+def used_msgids() -> set[str]:
+    return set().union(*(msgids_in(path) for path in SOURCES))
+
+
+def catalog(lang: str) -> dict[str, str]:
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / "cli.po").open("rb") as fh:
+        po = read_po(fh, locale=lang, domain="cli")
+    return {str(m.id): str(m.string or "") for m in po if m.id}
+
+
+def test_the_scan_finds_the_messages() -> None:
+    found = used_msgids()
+    assert "Error: {message}" in found  # cli.py
+    assert "another run-due is in progress" in found  # the scheduler
+    assert "scheduler: {state}" in found  # the status report
+    assert len(found) > 40
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv"])
+def test_every_cli_message_is_translated(lang: str) -> None:
+    translated = catalog(lang)
+    missing = sorted(m for m in used_msgids() if not translated.get(m, "").strip())
+    assert missing == [], f"add these to outreach/locale/{lang}/LC_MESSAGES/cli.po"
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv"])
+def test_translations_keep_the_placeholders(lang: str) -> None:
+    def fields(text: str) -> set[str]:
+        return {f for _, f, _, _ in string.Formatter().parse(text) if f}
+
+    wrong = {
+        msgid: text
+        for msgid, text in catalog(lang).items()
+        if text and fields(msgid) != fields(text)
+    }
+    assert wrong == {}
+
+
+def test_the_english_catalog_lists_the_same_msgids() -> None:
+    assert set(catalog("en")) == set(catalog("fi")) == set(catalog("sv"))
