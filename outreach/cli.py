@@ -27,6 +27,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def cli_language(settings: Settings | None = None) -> str:
+    """``OUTREACH_CLI_LANGUAGE``, else the locale's language (fi, sv), else English."""
+    if settings is None:
+        try:
+            settings = get_settings()
+        except OutreachError:
+            settings = None
     chosen = settings.cli_language if settings else ""
     if not chosen:
         env = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
@@ -377,7 +383,7 @@ def run_due_cmd(app: App) -> None:
     from outreach.scheduler import run_due
 
     for outcome in run_due(app.settings):
-        echo_lines(outcome.lines())
+        echo_lines(outcome.lines(cli_language(app.settings)))
 
 
 @main.command()
@@ -386,7 +392,7 @@ def status(app: App) -> None:
     """Next runs, last results, issues awaiting approval, sends, sources in error."""
     from outreach.scheduler import status as scheduler_status
 
-    echo_lines(scheduler_status(app.settings).lines())
+    echo_lines(scheduler_status(app.settings).lines(cli_language(app.settings)))
 
 
 @main.command()

@@ -26,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Delete, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from outreach.models import ContentItem, Delivery, DeliveryStatus, Issue, IssueStatus
+from outreach.delivery.outbox import issue_counts
+from outreach.models import ContentItem, Delivery, Issue, IssueStatus
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,19 +86,6 @@ def _old_issues(session: Session, cutoff: datetime) -> list[int]:
     )
 
 
-def delivery_counts(session: Session, issue_id: int) -> dict[str, int]:
-    """Delivery rows of the issue per status (every status, zero if none) and ``total``."""
-    counts = {s.value: 0 for s in DeliveryStatus}
-    for status, n in session.execute(
-        select(Delivery.status, func.count())
-        .where(Delivery.issue_id == issue_id)
-        .group_by(Delivery.status)
-    ):
-        counts[DeliveryStatus(status).value] = int(n)
-    counts["total"] = sum(counts.values())
-    return counts
-
-
 def _purge_issue(session: Session, issue_id: int, now: datetime, batch_size: int) -> int:
     issue = session.get(Issue, issue_id)
     if issue is None:
@@ -106,7 +94,7 @@ def _purge_issue(session: Session, issue_id: int, now: datetime, batch_size: int
     # A purge interrupted after the summary was stored must not overwrite it with
     # the counts of the rows that are left.
     if COUNTS_KEY not in snapshot:
-        snapshot[COUNTS_KEY] = delivery_counts(session, issue_id)
+        snapshot[COUNTS_KEY] = issue_counts(session, issue_id)
         snapshot[PURGED_KEY] = now.astimezone(UTC).isoformat()
         issue.snapshot = snapshot  # a new dict: JSON columns do not track mutation
     session.commit()  # the summary is safe before the first row goes

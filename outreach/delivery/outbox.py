@@ -127,7 +127,11 @@ def suppress(session: Session, email: str, reason: str, detail: str | None) -> N
 
 
 def issue_counts(session: Session, issue_id: int) -> dict[str, int]:
-    """Deliveries per status (every status present, zero if none) and ``total``."""
+    """Deliveries per status (every status present, zero if none) and ``total``.
+
+    Once retention has deleted an old issue's rows, the counts it kept in the
+    issue's snapshot (``delivery_counts``) stand in for them.
+    """
     counts = {s.value: 0 for s in DeliveryStatus}
     for status, n in session.execute(
         select(Delivery.status, func.count())
@@ -136,6 +140,12 @@ def issue_counts(session: Session, issue_id: int) -> dict[str, int]:
     ):
         counts[DeliveryStatus(status).value] = int(n)
     counts["total"] = sum(counts.values())
+    if counts["total"] == 0:
+        issue = session.get(Issue, issue_id)
+        kept = (issue.snapshot or {}).get("delivery_counts") if issue is not None else None
+        if isinstance(kept, dict):
+            counts.update({k: int(v) for k, v in kept.items() if k in counts})
+            counts["total"] = sum(v for k, v in counts.items() if k != "total")
     return counts
 
 

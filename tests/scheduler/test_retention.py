@@ -16,6 +16,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from outreach.db import create_db_engine, get_engine, session_scope
+from outreach.delivery.outbox import issue_counts
 from outreach.models import (
     Base,
     Campaign,
@@ -191,6 +192,8 @@ def test_old_deliveries_are_summarised_then_deleted_in_batches(db_settings: Sett
             "total": 5,
         }
         assert issue.snapshot["deliveries_purged_at"] == NOW.isoformat()
+        # `outreach issue show` still reports what the purged rows said
+        assert issue_counts(session, old) == issue.snapshot["delivery_counts"]
         # Consent is proof: kept as long as the subscription exists.
         assert session.scalar(select(func.count()).select_from(ConsentRecord)) == 5
     with session_scope(engine) as session:
