@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from outreach import __version__
 from outreach.errors import OutreachError
-from outreach.l10n import gettext_for
+from outreach.l10n import gettext_for, staff_language
 from outreach.settings import Settings, get_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,12 +32,8 @@ def cli_language(settings: Settings | None = None) -> str:
         try:
             settings = get_settings()
         except OutreachError:
-            settings = None
-    chosen = settings.cli_language if settings else ""
-    if not chosen:
-        env = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
-        chosen = (env or "en")[:2].lower()
-    return chosen if chosen in ("fi", "sv", "en") else "en"
+            return staff_language()
+    return staff_language(settings.cli_language)
 
 
 def _(message: str) -> str:
@@ -312,7 +308,7 @@ def issue_send(
         dry_run=dry_run,
         progress=progress_reporter(_("Sending")),
     )
-    echo_lines(report.lines())
+    echo_lines(report.lines(cli_language(app.settings)))
 
 
 @issue.command("list")
@@ -496,7 +492,9 @@ def demo(app: App, clean: bool) -> None:
     """The whole pipeline on the embedded defaults and the bundled examples."""
     from outreach.demo import run_demo
 
-    echo_lines(run_demo(app.settings, clean=clean, echo=click.echo))
+    echo_lines(
+        run_demo(app.settings, clean=clean, echo=click.echo, lang=cli_language(app.settings))
+    )
 
 
 def dump_json(data: Any) -> str:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from outreach import campaigns
 from outreach.db import dispose_engines, get_engine, session_scope, upgrade
 from outreach.errors import OutreachError
+from outreach.l10n import format_datetime, gettext_for
 from outreach.models import IssueStatus
 from outreach.settings import SOURCE_ROOT, Settings
 
@@ -41,9 +42,17 @@ def _clean(settings: Settings) -> None:
 
 
 def run_demo(
-    settings: Settings, *, clean: bool = False, echo: Callable[[str], None] = print
+    settings: Settings,
+    *,
+    clean: bool = False,
+    echo: Callable[[str], None] = print,
+    lang: str = "en",
 ) -> list[str]:
     """Run the demo; prints progress through ``echo`` and returns the summary lines."""
+
+    def _(message: str) -> str:
+        return gettext_for(lang, "cli", message)
+
     from outreach.delivery import enqueue_issue, send_issue
     from outreach.issues import approve_issue, build_issue
     from outreach.render import preview
@@ -55,10 +64,19 @@ def run_demo(
     if clean:
         _clean(settings)
     upgrade(settings.database_url)
-    echo(f"database: {settings.database_url} (migrated)")
+    echo(_("database: {url} (migrated)").format(url=settings.database_url))
+    echo(
+        _("demo clock: {when} (the date the examples were written for)").format(
+            when=format_datetime(DEMO_NOW, lang)
+        )
+    )
     engine = get_engine(settings)
     config = campaigns.load(settings.campaigns_path, settings.templates_path)
-    echo(f"campaigns: {len(config.cities)} cities, {len(config.campaigns)} campaigns loaded")
+    echo(
+        _("campaigns: {cities} cities, {campaigns} campaigns loaded").format(
+            cities=len(config.cities), campaigns=len(config.campaigns)
+        )
+    )
 
     with session_scope(engine) as session:
         campaigns.sync(session, config)
@@ -75,16 +93,18 @@ def run_demo(
                     confirmed=True,
                     consent_note="Demo data: example subscribers that consented in the demo",
                 )
-            echo(f"subscribers ({city}): {report.summary()}")
+            echo(
+                _("subscribers ({city}): {summary}").format(city=city, summary=report.summary(lang))
+            )
     with session_scope(engine) as session:
         stories = import_stories(session, EXAMPLES / "stories", approve_by="demo")
-        echo(f"stories: {len(stories)} added")
+        echo(_("stories: {n} added").format(n=len(stories)))
 
     fetcher = Fetcher(settings, local_files=load_local_files(EXAMPLES / "sources.yaml"))
     with session_scope(engine) as session:
         reports = ingest(session, settings, config, now=DEMO_NOW, fetcher=fetcher)
     for source_report in reports:
-        echo(f"fetch {source_report.line()}")
+        echo(_("fetch {line}").format(line=source_report.line()))
 
     summary: list[str] = []
     preview_dir = settings.var_dir / "previews"
@@ -96,21 +116,31 @@ def run_demo(
             result = build_issue(session, settings, config, slug, now=DEMO_NOW)
             issue = result.issue
             if issue is None:
-                summary.append(f"{slug}: no issue ({result.skipped})")
+                summary.append(
+                    _("{slug}: no issue ({reason})").format(slug=slug, reason=result.skipped)
+                )
                 continue
             if issue.status == IssueStatus.DRAFT:
                 issue = approve_issue(session, issue.id, by="demo", now=DEMO_NOW)
-            for lang in camp.languages:
-                path = preview_dir / f"{slug}-{issue.period}-{lang}.html"
-                path.write_text(preview(settings, config, issue, lang, text=False), "utf-8")
-                summary.append(f"{slug}: preview ({lang}) {path}")
+            for issue_lang in camp.languages:
+                path = preview_dir / f"{slug}-{issue.period}-{issue_lang}.html"
+                path.write_text(preview(settings, config, issue, issue_lang, text=False), "utf-8")
+                summary.append(
+                    _("{slug}: preview ({lang}) {path}").format(
+                        slug=slug, lang=issue_lang, path=path
+                    )
+                )
             queued = 0
             if issue.status == IssueStatus.APPROVED:
                 queued = enqueue_issue(session, settings, config, issue)
             issue_id = issue.id
         sent = send_issue(settings, config, issue_id, workers=2)
-        summary.append(f"{slug}: issue {issue_id}, {queued} queued, {sent.summary()}")
-    summary.append(f"mail: {settings.mail_url}")
+        summary.append(
+            _("{slug}: issue {id}, {queued} queued, {summary}").format(
+                slug=slug, id=issue_id, queued=queued, summary=sent.summary(lang)
+            )
+        )
+    summary.append(_("mail: {url}").format(url=settings.mail_url))
     return summary
 
 

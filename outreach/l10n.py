@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import os
 from datetime import date, datetime, time
 from functools import cache
 from pathlib import Path
@@ -66,6 +67,15 @@ def translations(lang: str, domain: str) -> gettext.NullTranslations:
 
 def gettext_for(lang: str, domain: str, message: str) -> str:
     return translations(lang, domain).gettext(message)
+
+
+def staff_language(setting: str = "") -> str:
+    """The language of command-line messages: the setting, else the locale's, else English."""
+    chosen = setting
+    if not chosen:
+        env = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG")
+        chosen = (env or "en")[:2].lower()
+    return chosen if chosen in LANGUAGES else "en"
 
 
 def negotiate(accept_language: str | None, supported: tuple[str, ...] | list[str]) -> str:

@@ -16,7 +16,14 @@ from babel.messages.pofile import read_po
 from outreach.l10n import LOCALE_DIR
 from tests.conftest import ROOT
 
-SOURCES = [ROOT / "outreach" / "cli.py", *sorted((ROOT / "outreach" / "scheduler").glob("*.py"))]
+SOURCES = [
+    ROOT / "outreach" / "cli.py",
+    ROOT / "outreach" / "demo.py",
+    ROOT / "outreach" / "subscriptions" / "cli.py",
+    ROOT / "outreach" / "subscribers_io" / "csv_import.py",
+    ROOT / "outreach" / "delivery" / "run.py",
+    *sorted((ROOT / "outreach" / "scheduler").glob("*.py")),
+]
 
 
 def _text(node: ast.expr) -> str | None:

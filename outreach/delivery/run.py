@@ -41,6 +41,7 @@ from outreach.delivery.message import IssueMessages
 from outreach.delivery.outbox import DELIVERIES, suppress
 from outreach.delivery.ratelimit import RateLimiter
 from outreach.errors import OutreachError, PermanentDeliveryError
+from outreach.l10n import gettext_for
 from outreach.models import (
     Delivery,
     DeliveryStatus,
@@ -79,17 +80,39 @@ class SendReport:
     elapsed: float = 0.0
     errors: list[str] = field(default_factory=list)
 
-    def summary(self) -> str:
+    def summary(self, lang: str = "en") -> str:
         """One line: what was sent, retried, failed and skipped, and the issue's status."""
-        verb = "would send" if self.dry_run else "sent"
-        text = (
-            f"{verb} {self.sent}, retrying {self.retrying}, failed {self.failed}, "
-            f"skipped {self.skipped}, remaining {self.remaining} in {self.elapsed:.1f} s"
+        if self.dry_run:
+            template = gettext_for(
+                lang,
+                "cli",
+                "would send {sent}, retrying {retrying}, failed {failed}, skipped {skipped}, "
+                "remaining {remaining} in {elapsed} s",
+            )
+        else:
+            template = gettext_for(
+                lang,
+                "cli",
+                "sent {sent}, retrying {retrying}, failed {failed}, skipped {skipped}, "
+                "remaining {remaining} in {elapsed} s",
+            )
+        text = template.format(
+            sent=self.sent,
+            retrying=self.retrying,
+            failed=self.failed,
+            skipped=self.skipped,
+            remaining=self.remaining,
+            elapsed=f"{self.elapsed:.1f}",
         )
-        return f"{text}; issue {self.status}" if self.status else text
+        if not self.status:
+            return text
+        return gettext_for(lang, "cli", "{text}; issue {status}").format(
+            text=text, status=self.status
+        )
 
-    def lines(self) -> list[str]:
-        return [f"issue {self.issue_id}: {self.summary()}", *self.errors]
+    def lines(self, lang: str = "en") -> list[str]:
+        head = gettext_for(lang, "cli", "issue {id}: {summary}")
+        return [head.format(id=self.issue_id, summary=self.summary(lang)), *self.errors]
 
 
 def backoff_seconds(attempts: int, base: float) -> float:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
+from outreach.l10n import gettext_for
 from outreach.models import Subscriber, Subscription, SubscriptionStatus, Suppression
 from outreach.settings import Settings
 from outreach.subscriptions.base import (
@@ -80,17 +81,29 @@ class ImportReport:
     encoding: str = "utf-8"
     delimiter: str = ","
 
-    def summary(self) -> str:
-        return (
-            f"{self.file}: {self.imported} imported, {self.updated} updated, "
-            f"{self.unchanged} unchanged, {len(self.skipped)} skipped, "
-            f"{self.mailed} confirmation mails ({self.encoding}, {self.delimiter!r})"
+    def summary(self, lang: str = "en") -> str:
+        text = gettext_for(
+            lang,
+            "cli",
+            "{file}: {imported} imported, {updated} updated, {unchanged} unchanged, "
+            "{skipped} skipped, {mailed} confirmation mails ({encoding}, {delimiter})",
+        )
+        return text.format(
+            file=self.file,
+            imported=self.imported,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            skipped=len(self.skipped),
+            mailed=self.mailed,
+            encoding=self.encoding,
+            delimiter=repr(self.delimiter),
         )
 
-    def lines(self) -> Iterator[str]:
-        yield self.summary()
+    def lines(self, lang: str = "en") -> Iterator[str]:
+        yield self.summary(lang)
+        skipped = gettext_for(lang, "cli", "line {line}: skipped: {reason}")
         for line, reason in self.skipped:
-            yield f"line {line}: skipped: {reason}"
+            yield skipped.format(line=line, reason=reason)
 
 
 def detect_encoding(path: Path) -> str:

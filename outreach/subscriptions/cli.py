@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config, load
 from outreach.db import get_engine, session_scope
 from outreach.errors import OutreachError
+from outreach.l10n import gettext_for, staff_language
 from outreach.models import City, Subscriber, Subscription
 from outreach.settings import Settings, get_settings
 from outreach.subscribers_io import export, import_csv, parse_mapping
@@ -32,6 +33,15 @@ from outreach.subscriptions.mail import default_mailer
 from outreach.subscriptions.manage import add_subscriber, forget, purge_pending, show_json
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _(message: str) -> str:
+    """A command-line message in the staff's language (the ``cli`` catalog)."""
+    try:
+        setting = get_settings().cli_language
+    except OutreachError:
+        setting = ""
+    return gettext_for(staff_language(setting), "cli", message)
 
 
 def user_errors(func: F) -> F:
@@ -103,7 +113,7 @@ def import_command(
         consent_note=consent_note,
         mailer=mailer,
     )
-    for line in report.lines():
+    for line in report.lines(staff_language(ctx.settings.cli_language)):
         click.echo(line)
 
 
@@ -126,7 +136,7 @@ def export_command(
     else:
         with out.open("w", encoding="utf-8", newline="") as fh:
             count = export(ctx.engine, city, fh, fmt=fmt, interested=interested, status=status)
-        click.echo(f"{count} rows written to {out}", err=True)
+        click.echo(_("{count} rows written to {out}").format(count=count, out=out), err=True)
 
 
 @subscribers.command("list")
@@ -183,7 +193,9 @@ def add_command(
             consent_note=consent_note, channel="cli", detail="outreach subscribers add",
         )  # fmt: skip
         if sub is None:
-            raise click.ClickException(f"{signup.email} is on the suppression list; not added")
+            raise click.ClickException(
+                _("{email} is on the suppression list; not added").format(email=signup.email)
+            )
         click.echo(f"{signup.email}: {city} {sub.status.value}")
 
 
@@ -196,7 +208,7 @@ def unsubscribe_command(email: str, city: str | None) -> None:
     ctx = Context()
     with ctx.session() as session:
         count = unsubscribe_email(session, email, city, channel="cli")
-    click.echo(f"{count} subscriptions ended")
+    click.echo(_("{count} subscriptions ended").format(count=count))
 
 
 @subscribers.command("show")
@@ -216,11 +228,12 @@ def show_command(email: str) -> None:
 def forget_command(email: str, yes: bool) -> None:
     """Erase an address and everything about it; keep only a suppression hash."""
     if not yes:
-        click.confirm(f"Erase every record of {email}?", abort=True)
+        click.confirm(_("Erase every record of {email}?").format(email=email), abort=True)
     ctx = Context()
     with ctx.session() as session:
         found = forget(session, email, detail="outreach subscribers forget")
-    click.echo(("erased " if found else "nothing held; suppressed ") + email.strip().lower())
+    message = _("erased {email}") if found else _("nothing held; suppressed {email}")
+    click.echo(message.format(email=email.strip().lower()))
 
 
 @subscribers.command("purge")
@@ -230,7 +243,7 @@ def purge_command() -> None:
     ctx = Context()
     with ctx.session() as session:
         count = purge_pending(session, ctx.settings)
-    click.echo(f"{count} unconfirmed sign-ups deleted")
+    click.echo(_("{count} unconfirmed sign-ups deleted").format(count=count))
 
 
 @click.group()
@@ -247,8 +260,8 @@ def apikey_create(name: str) -> None:
     with ctx.session() as session:
         row, key = create_api_key(session, name)
         click.echo(key)
-        click.echo(f"key {row.prefix} ({row.name}) created; store it now, it is not shown again",
-                   err=True)  # fmt: skip
+        notice = _("key {prefix} ({name}) created; store it now, it is not shown again")
+        click.echo(notice.format(prefix=row.prefix, name=row.name), err=True)
 
 
 @apikey.command("revoke")
@@ -259,7 +272,7 @@ def apikey_revoke(name_or_prefix: str) -> None:
     ctx = Context()
     with ctx.session() as session:
         count = revoke_api_key(session, name_or_prefix)
-    click.echo(f"{count} keys revoked")
+    click.echo(_("{count} keys revoked").format(count=count))
 
 
 @apikey.command("list")
