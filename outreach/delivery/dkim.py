@@ -3,8 +3,9 @@
 A key is a PEM private key file: RSA (PKCS#1 ``BEGIN RSA PRIVATE KEY`` or
 PKCS#8 ``BEGIN PRIVATE KEY``, at least 1024 bits, 2048 recommended) or
 Ed25519 (PKCS#8, as ``openssl genpkey -algorithm ed25519`` writes it). RSA
-keys are parsed and used with dkimpy's own primitives; Ed25519 uses PyNaCl,
-dkimpy's Ed25519 dependency.
+keys are parsed with dkimpy and signed with its RSA, or with ``cryptography``
+(OpenSSL, about 12 times faster) when that is installed; Ed25519 uses
+PyNaCl, dkimpy's Ed25519 dependency.
 
 Signatures are ``c=relaxed/simple``: our bodies are quoted-printable with
 short lines and no trailing white space, so the simple body form is the
@@ -104,6 +105,7 @@ class DkimKey:
     bits: int
     public_key: bytes  # the p= value: SubjectPublicKeyInfo DER (RSA) or 32 raw bytes (Ed25519)
     sign_digest: Callable[[Any], bytes]  # takes a finished hashlib sha256 object
+    implementation: str  # what signs: "dkimpy" (pure Python), "cryptography" or "pynacl"
 
     def dns_record(self) -> str:
         """The TXT record value to publish at ``<selector>._domainkey.<domain>``."""
@@ -123,7 +125,7 @@ def _der_int(value: int) -> bytes:
     return _der(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
 
 
-def _rsa_key(path: Path, der: bytes, pkcs8: bool) -> DkimKey:
+def _rsa_key(path: Path, der: bytes, pkcs8: bool, use_openssl: bool) -> DkimKey:
     if pkcs8 and _RSA_OID not in der[:32]:
         raise DkimKeyError(f"{path}: not an RSA or Ed25519 private key (another key type)")
     try:
@@ -143,7 +145,40 @@ def _rsa_key(path: Path, der: bytes, pkcs8: bool) -> DkimKey:
     def sign(digest: Any) -> bytes:
         return bytes(RSASSA_PKCS1_v1_5_sign(digest, pk))
 
-    return DkimKey(path, "rsa-sha256", bits, spki, sign)
+    fast = _openssl_rsa(der) if use_openssl else None
+    if fast is not None:
+        return DkimKey(path, "rsa-sha256", bits, spki, fast, "cryptography")
+    return DkimKey(path, "rsa-sha256", bits, spki, sign, "dkimpy")
+
+
+def _openssl_rsa(der: bytes) -> Callable[[Any], bytes] | None:
+    """The same RSASSA-PKCS1-v1_5 signature through ``cryptography`` (OpenSSL), if installed.
+
+    dkimpy's RSA is pure Python: about 6 ms per 2048-bit signature, holding
+    the GIL. OpenSSL's takes about 0.5 ms and runs outside it. PKCS#1 v1.5
+    signatures are deterministic, so both give the same bytes.
+    """
+    try:
+        from cryptography.hazmat.primitives import (  # type: ignore[import-not-found,unused-ignore]
+            hashes,
+            serialization,
+        )
+        from cryptography.hazmat.primitives.asymmetric import (  # type: ignore[import-not-found,unused-ignore]
+            padding,
+            rsa,
+            utils,
+        )
+    except ImportError:
+        return None
+    key = serialization.load_der_private_key(der, None)
+    if not isinstance(key, rsa.RSAPrivateKey):
+        return None
+    scheme, prehashed = padding.PKCS1v15(), utils.Prehashed(hashes.SHA256())
+
+    def sign(digest: Any) -> bytes:
+        return bytes(key.sign(digest.digest(), scheme, prehashed))
+
+    return sign
 
 
 def _ed25519_key(path: Path, seed: bytes) -> DkimKey:
@@ -159,11 +194,15 @@ def _ed25519_key(path: Path, seed: bytes) -> DkimKey:
     def sign(digest: Any) -> bytes:
         return bytes(key.sign(digest.digest()).signature)
 
-    return DkimKey(path, "ed25519-sha256", 256, bytes(key.verify_key), sign)
+    return DkimKey(path, "ed25519-sha256", 256, bytes(key.verify_key), sign, "pynacl")
 
 
-def load_key(path: Path | str) -> DkimKey:
-    """Read a PEM RSA or Ed25519 private key; :class:`DkimKeyError` names the file."""
+def load_key(path: Path | str, *, use_openssl: bool = True) -> DkimKey:
+    """Read a PEM RSA or Ed25519 private key; :class:`DkimKeyError` names the file.
+
+    RSA signs through ``cryptography`` when it is installed (``use_openssl``),
+    else with dkimpy's pure-Python RSA.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -185,7 +224,7 @@ def load_key(path: Path | str) -> DkimKey:
     if label == "PRIVATE KEY" and at != -1 and len(der) >= at + len(_ED25519_ALG) + 32:
         start = at + len(_ED25519_ALG)
         return _ed25519_key(path, der[start : start + 32])
-    return _rsa_key(path, der, pkcs8=label == "PRIVATE KEY")
+    return _rsa_key(path, der, label == "PRIVATE KEY", use_openssl)
 
 
 def check_alignment(dkim_domain: str, from_address: str) -> None:

@@ -4,6 +4,7 @@ SMTP backends; tampering breaks them; bad key configuration is a one-line error.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -372,3 +373,17 @@ def test_dns_record_matches_the_key(keys: dict[str, Path]) -> None:
     ).stdout
     assert rsa.public_key == der
     assert load_key(keys["rsa1"]).public_key == der
+
+
+def test_openssl_rsa_gives_dkimpys_signature(keys: dict[str, Path]) -> None:
+    """With ``cryptography`` installed RSA signs through OpenSSL: the same bytes."""
+    pytest.importorskip("cryptography")
+    pure = DkimSigner("s2026", "vantaa.fi", load_key(keys["rsa1"], use_openssl=False))
+    fast = DkimSigner("s2026", "vantaa.fi", load_key(keys["rsa1"]))
+    assert fast.key.sign_digest is not pure.key.sign_digest
+    for text in (b"", b"DKIM-Signature"):
+        assert pure.key.sign_digest(hashlib.sha256(text)) == fast.key.sign_digest(
+            hashlib.sha256(text)
+        )
+    data = template(fast).fill(recipient()).data
+    assert dkim.verify(data, dnsfunc=dns_for(pure))
