@@ -260,6 +260,12 @@ class DkimSigner:
     def record_name(self) -> str:
         return f"{self.selector}._domainkey.{self.domain}"
 
+    def zone_line(self) -> str:
+        """The TXT record as a zone-file line, in strings of at most 255 characters."""
+        value = self.key.dns_record()
+        chunks = " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
+        return f"{self.record_name}. IN TXT ( {chunks} )"
+
     def for_template(self, static_headers: bytes, timestamp: int | None = None) -> TemplateSigner:
         return TemplateSigner(self, static_headers, timestamp)
 

@@ -387,3 +387,31 @@ def test_openssl_rsa_gives_dkimpys_signature(keys: dict[str, Path]) -> None:
         )
     data = template(fast).fill(recipient()).data
     assert dkim.verify(data, dnsfunc=dns_for(pure))
+
+
+def test_cli_prints_the_txt_record_to_publish(
+    keys: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from outreach.delivery.cli import dkim as dkim_group
+    from outreach.settings import get_settings
+
+    monkeypatch.setenv(
+        "OUTREACH_CAMPAIGNS_DIR", str(campaigns_with_dkim(tmp_path / "c", keys["rsa"]))
+    )
+    monkeypatch.setenv("OUTREACH_CONFIG", str(tmp_path / "none.toml"))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(dkim_group, ["record"])
+        assert result.exit_code == 0, result.output
+        line = next(ln for ln in result.output.splitlines() if ln.startswith("s2026."))
+        assert line.startswith("s2026._domainkey.vantaa.fi. IN TXT ( ")
+        chunks = re.findall(r'"([^"]*)"', line)
+        assert all(len(c) <= 255 for c in chunks) and len(chunks) == 2
+        assert "".join(chunks) == load_key(keys["rsa"]).dns_record()
+        assert "; kerava: not signed" in result.output
+        result = CliRunner().invoke(dkim_group, ["record", "espoo"])
+        assert result.exit_code == 1 and 'no city "espoo"' in result.output
+    finally:
+        get_settings.cache_clear()
