@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -40,6 +41,8 @@ LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
 LocalText = dict[Lang, str]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+DNS_NAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute")
 
 
@@ -53,10 +56,51 @@ def _https_url(value: str | None) -> str | None:
     return value
 
 
+class DkimConfig(Model):
+    """``sender.dkim``: sign this city's mail with ``d=domain``, ``s=selector``."""
+
+    selector: str
+    domain: str
+    key_file: Path  # PEM RSA or Ed25519 private key; relative to the working directory
+
+    @field_validator("selector", "domain")
+    @classmethod
+    def _dns_name(cls, value: str, info: ValidationInfo) -> str:
+        example = "s2026" if info.field_name == "selector" else "vantaa.fi"
+        if not DNS_NAME_RE.match(value) or (info.field_name == "domain" and "." not in value):
+            raise ValueError(f"expected a DNS name like {example}")
+        return value.lower() if info.field_name == "domain" else value
+
+    @model_validator(mode="after")
+    def _key(self) -> DkimConfig:
+        # The key parser lives with the signer in the delivery stage, which
+        # imports this module; imported here, at validation time, it is loaded.
+        from outreach.delivery.dkim import DkimKeyError, load_key
+
+        try:
+            load_key(self.key_file)
+        except DkimKeyError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
 class Sender(Model):
     name: LocalText
     address: str
     reply_to: str | None = None
+    dkim: DkimConfig | None = None
+
+    @model_validator(mode="after")
+    def _dkim_aligned(self) -> Sender:
+        if self.dkim is not None:
+            domain = self.dkim.domain.lower()
+            from_domain = self.address.rpartition("@")[2].lower()
+            if from_domain != domain and not from_domain.endswith("." + domain):
+                raise ValueError(
+                    f"dkim.domain {domain} must be the sender's domain {from_domain} "
+                    "or a parent of it"
+                )
+        return self
 
     @field_validator("address", "reply_to")
     @classmethod

@@ -12,7 +12,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     retry_lifetime_hours: float = 72.0
     rate_per_second: float = 0.0
     rate_per_hour: int = 0
+    #: DKIM for every city without its own ``sender.dkim`` (all three or none);
+    #: ``dkim_domain`` must be each such city's From domain or a parent of it.
+    dkim_selector: str = ""
+    dkim_domain: str = ""
+    dkim_key_file: Path | None = None
 
     # Subscriptions
     confirm_token_days: int = 7
@@ -79,6 +84,16 @@ class Settings(BaseSettings):
     # their subscription, as proof of consent.
     retention_days_deliveries: int = Field(default=400, ge=0)
     retention_days_content: int = Field(default=400, ge=0)
+
+    @model_validator(mode="after")
+    def _dkim_all_or_none(self) -> Settings:
+        given = [bool(self.dkim_selector), bool(self.dkim_domain), self.dkim_key_file is not None]
+        if any(given) and not all(given):
+            raise ValueError(
+                "OUTREACH_DKIM_SELECTOR, OUTREACH_DKIM_DOMAIN and OUTREACH_DKIM_KEY_FILE "
+                "go together: set all three or none"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -34,9 +34,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from typing import Protocol
 
-from outreach.campaigns import EMAIL_RE, Config, Sender
+from outreach.campaigns import EMAIL_RE, CityConfig, Config, Sender
 from outreach.delivery.backends import get_backend, split_message_options
 from outreach.delivery.backends.base import OutgoingMessage, SendResult
+from outreach.delivery.dkim import DkimSigner, TemplateSigner, check_alignment
 from outreach.errors import ConfigError, PermanentDeliveryError
 from outreach.settings import Settings
 from outreach.tokens import make_token
@@ -182,6 +183,7 @@ class MessageTemplate:
         verp: str | None = None,
         unsubscribe_mailto: str | None = None,
         date: datetime | None = None,
+        dkim: DkimSigner | None = None,
     ) -> None:
         self.sender_address = check_address(sender.address)
         self.domain = domain_of(sender.address)
@@ -211,6 +213,13 @@ class MessageTemplate:
         head = (from_header + subject_header).encode("ascii") + head
         middle, tail = rest.split(_HTML_SLOT.encode(), 1)
         self.head, self.middle, self.tail = head, middle, tail
+        # DKIM: the shared headers are hashed once; the body starts after the blank line.
+        self.signer: TemplateSigner | None = None
+        if dkim is not None:
+            check_alignment(dkim.domain, self.sender_address)
+            end = head.index(b"\r\n\r\n") + 2
+            self.body_start = head[end + 2 :]
+            self.signer = dkim.for_template(head[:end])
         self.text = _Body(rendered.text)
         self.html = _Body(rendered.html)
 
@@ -243,9 +252,11 @@ class MessageTemplate:
                 CONTACT_NAME: html.escape(name),
             }
         )
-        data = b"".join(
-            (header.encode("ascii"), self.head, text, self.middle, html_body, self.tail)
-        )
+        recipient_headers = header.encode("ascii")
+        data = b"".join((recipient_headers, self.head, text, self.middle, html_body, self.tail))
+        if self.signer is not None:
+            body = (self.body_start, text, self.middle, html_body, self.tail)
+            data = self.signer.sign(recipient_headers, body) + data
         envelope = verp_address(self.verp, to) if self.verp else self.sender_address
         return OutgoingMessage(envelope, [to], data, mid)
 
@@ -276,6 +287,7 @@ class IssueMessages:
             subject_prefix=subject_prefix,
             verp=options.get("verp") or None,
             unsubscribe_mailto=options.get("unsubscribe_mailto") or None,
+            dkim=city_signer(settings, city),
         )
         base = one_line(settings.base_url_clean)
         if not re.match(r"^https?://[^\s<>\"']+$", base):
@@ -321,9 +333,11 @@ class IssueMessages:
         )
 
 
-def build_transactional(sender: Sender, lang: str, to: str, rendered: Rendered) -> OutgoingMessage:
+def build_transactional(
+    sender: Sender, lang: str, to: str, rendered: Rendered, *, dkim: DkimSigner | None = None
+) -> OutgoingMessage:
     """A one-off message (e.g. the subscription confirmation): no list headers."""
-    template = MessageTemplate(sender, lang, rendered)
+    template = MessageTemplate(sender, lang, rendered, dkim=dkim)
     domain = template.domain
     return template.fill(
         Recipient(
@@ -333,6 +347,28 @@ def build_transactional(sender: Sender, lang: str, to: str, rendered: Rendered) 
             preferences_url="",
         )
     )
+
+
+def city_signer(settings: Settings, city: CityConfig) -> DkimSigner | None:
+    """The city's DKIM identity: its ``sender.dkim``, else the ``OUTREACH_DKIM_*`` settings.
+
+    None when neither is configured. The settings' domain must align with the
+    city's From domain (ConfigError otherwise: give that city its own
+    ``sender.dkim``).
+    """
+    own = city.sender.dkim
+    if own is not None:
+        return DkimSigner.load(own.selector, own.domain, own.key_file)
+    if settings.dkim_key_file is None:
+        return None
+    try:
+        check_alignment(settings.dkim_domain, city.sender.address)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"OUTREACH_DKIM_DOMAIN does not fit city {city.slug}: {exc} "
+            "(or give the city its own sender.dkim)"
+        ) from None
+    return DkimSigner.load(settings.dkim_selector, settings.dkim_domain, settings.dkim_key_file)
 
 
 def city_mail_url(settings: Settings, config: Config, city_slug: str) -> str:
@@ -351,8 +387,9 @@ def send_transactional(
     city = config.cities.get(city_slug)
     url = city_mail_url(settings, config, city_slug)
     assert city is not None
+    signer = city_signer(settings, city)
     try:
-        message = build_transactional(city.sender, rendered.lang, to, rendered)
+        message = build_transactional(city.sender, rendered.lang, to, rendered, dkim=signer)
     except PermanentDeliveryError as exc:
         return SendResult("permanent", str(exc))
     with get_backend(url) as backend:
