@@ -56,8 +56,8 @@ def per_message_us(template: object, n: int) -> float:
 
 def main() -> None:
     from outreach.campaigns import Sender
-    from outreach.delivery.dkim import DkimSigner
     from outreach.delivery.message import MessageTemplate, Recipient
+    from outreach.dkim import DkimSigner
     from outreach.errors import ConfigError
 
     if shutil.which("openssl") is None:

@@ -31,6 +31,7 @@ from pydantic import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outreach.dkim import DkimKeyError, load_key
 from outreach.errors import CampaignError, OutreachError
 from outreach.models import Campaign, City
 from outreach.sandbox import check_text_template
@@ -73,10 +74,6 @@ class DkimConfig(Model):
 
     @model_validator(mode="after")
     def _key(self) -> DkimConfig:
-        # The key parser lives with the signer in the delivery stage, which
-        # imports this module; imported here, at validation time, it is loaded.
-        from outreach.delivery.dkim import DkimKeyError, load_key
-
         try:
             load_key(self.key_file)
         except DkimKeyError as exc:

@@ -502,10 +502,12 @@ def dump_json(data: Any) -> str:
 
 
 def _attach_stage_commands() -> None:
+    from outreach.delivery.cli import dkim
     from outreach.subscriptions.cli import apikey, subscribers
 
     main.add_command(subscribers)
     main.add_command(apikey)
+    main.add_command(dkim)
 
 
 _attach_stage_commands()

@@ -37,7 +37,7 @@ from typing import Protocol
 from outreach.campaigns import EMAIL_RE, CityConfig, Config, Sender
 from outreach.delivery.backends import get_backend, split_message_options
 from outreach.delivery.backends.base import OutgoingMessage, SendResult
-from outreach.delivery.dkim import DkimSigner, TemplateSigner, check_alignment
+from outreach.dkim import DkimSigner, TemplateSigner, check_alignment
 from outreach.errors import ConfigError, PermanentDeliveryError
 from outreach.settings import Settings
 from outreach.tokens import make_token
