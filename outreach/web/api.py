@@ -24,6 +24,7 @@ from outreach.subscriptions.base import is_suppressed
 from outreach.validation import normalise_email
 from outreach.web.common import WebState, client_ip, state
 
+MAX_OFFSET = 1_000_000_000  # SQLite and PostgreSQL take 64-bit offsets; no list is this long
 DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code", "language")
 
 
@@ -234,7 +235,7 @@ def list_subscribers(
     city: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[SubscriptionStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[SubscriberOut]:
     st = state(request)
     with st.session() as session:
