@@ -78,10 +78,28 @@ def accessible(page: Any) -> None:
     )
 
 
+def tab_order(page: Any, presses: int) -> list[str]:
+    """What the keyboard focuses, Tab after Tab: an element's id, else its text."""
+    seen = []
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("(e => e.id || e.textContent.trim())(document.activeElement)"))
+    return seen
+
+
 def sign_up(page: Any, server: LiveServer, lang: str, email: str, company: str) -> None:
     page.goto(f"{server.url}/vantaa/subscribe?lang={lang}")
     assert page.get_attribute("html", "lang") == lang
     accessible(page)
+    # Focus follows the reading order: skip link, the two other languages, the fields,
+    # the topics, one stop for the language radios, consent, the button (not the honeypot).
+    expected = [
+        page.inner_text(".skip"), *page.locator(".langs a").all_inner_texts(),
+        "email", "company_name", "business_id", "contact_name",
+        "topic-climate", "topic-trainings", "topic-procurement", "topic-awards",
+        f"language-{lang}", "consent", page.inner_text("button[type=submit]"),
+    ]  # fmt: skip
+    assert tab_order(page, len(expected)) == expected
     # A wrong check digit first: the page lists the error and marks the field.
     page.fill("#email", email)
     page.fill("#company_name", company)
