@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,8 +24,38 @@ from outreach.subscriptions.base import is_suppressed
 from outreach.validation import normalise_email
 from outreach.web.common import WebState, client_ip, state
 
-router = APIRouter(prefix="/api/v1", tags=["subscribers"])
+MAX_OFFSET = 1_000_000_000  # SQLite and PostgreSQL take 64-bit offsets; no list is this long
 DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code", "language")
+
+
+class FieldError(BaseModel):
+    """One invalid field of a request that did not match the schema."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a sentence, or the invalid fields of a malformed request."""
+
+    detail: str | list[FieldError]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorOut, "description": description}
+
+
+# Declared once for the whole router, so /openapi.json lists every answer the API gives.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("The body is not valid JSON"),
+    401: _error("No valid API key"),
+    404: _error("No such subscriber or subscription"),
+    409: _error("The address is on the suppression list"),
+    422: _error("Invalid input: a field that does not validate, or a malformed request"),
+    429: _error("Too many requests from this address"),
+}
+router = APIRouter(prefix="/api/v1", tags=["subscribers"], responses=ERRORS)
 
 
 class Principal(BaseModel):
@@ -57,12 +87,16 @@ def api_key(
 
 
 Auth = Annotated[Principal, Depends(api_key)]
+# ``format``/``examples`` tell clients (and schemathesis) what a valid value looks like.
+EMAIL_SCHEMA: dict[str, Any] = {"format": "email", "examples": ["info@yritys.fi"]}
+Email = Annotated[str, Path(max_length=320, json_schema_extra=EMAIL_SCHEMA)]
+CitySlug = Annotated[str, Path(max_length=64, examples=["vantaa"])]
 
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    city: str = Field(max_length=64)
-    topics: list[str] = Field(default_factory=list, max_length=20)
+    city: str = Field(max_length=64, examples=["vantaa"])
+    topics: list[str] = Field(default_factory=list, max_length=20, examples=[["climate"]])
     confirmed: bool = False
     consent_note: str | None = Field(default=None, max_length=1000)
 
@@ -79,7 +113,7 @@ class SubscriberFields(BaseModel):
 
 
 class SubscriberIn(SubscriberFields):
-    email: str = Field(max_length=320)
+    email: str = Field(max_length=320, json_schema_extra=EMAIL_SCHEMA)
     subscriptions: list[SubscriptionIn] = Field(default_factory=list, max_length=10)
 
 
@@ -201,7 +235,7 @@ def list_subscribers(
     city: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[SubscriptionStatus | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[SubscriberOut]:
     st = state(request)
     with st.session() as session:
@@ -217,14 +251,14 @@ def list_subscribers(
 
 
 @router.get("/subscribers/{email}", response_model=SubscriberOut)
-def read_subscriber(request: Request, who: Auth, email: str) -> SubscriberOut:
+def read_subscriber(request: Request, who: Auth, email: Email) -> SubscriberOut:
     with state(request).session() as session:
         return _out(_find(session, email))
 
 
 @router.patch("/subscribers/{email}", response_model=SubscriberOut)
 def update_subscriber(
-    request: Request, who: Auth, email: str, body: SubscriberFields
+    request: Request, who: Auth, email: Email, body: SubscriberFields
 ) -> SubscriberOut:
     st = state(request)
     with st.session() as session:
@@ -246,7 +280,7 @@ def update_subscriber(
 
 
 @router.delete("/subscribers/{email}", status_code=204)
-def delete_subscriber(request: Request, who: Auth, email: str) -> Response:
+def delete_subscriber(request: Request, who: Auth, email: Email) -> Response:
     """GDPR erasure: every row about the address goes; a suppression hash stays."""
     with state(request).session() as session:
         _find(session, email)
@@ -256,7 +290,7 @@ def delete_subscriber(request: Request, who: Auth, email: str) -> Response:
 
 @router.post("/subscribers/{email}/subscriptions", status_code=201, response_model=SubscriberOut)
 def add_subscription(
-    request: Request, who: Auth, email: str, body: SubscriptionIn
+    request: Request, who: Auth, email: Email, body: SubscriptionIn
 ) -> SubscriberOut:
     st = state(request)
     with st.session() as session:
@@ -281,7 +315,7 @@ class TopicsIn(BaseModel):
 
 @router.patch("/subscribers/{email}/subscriptions/{city}", response_model=SubscriberOut)
 def update_subscription(
-    request: Request, who: Auth, email: str, city: str, body: TopicsIn
+    request: Request, who: Auth, email: Email, city: CitySlug, body: TopicsIn
 ) -> SubscriberOut:
     st = state(request)
     with st.session() as session:
@@ -297,7 +331,7 @@ def update_subscription(
 
 
 @router.delete("/subscribers/{email}/subscriptions/{city}", response_model=SubscriberOut)
-def delete_subscription(request: Request, who: Auth, email: str, city: str) -> SubscriberOut:
+def delete_subscription(request: Request, who: Auth, email: Email, city: CitySlug) -> SubscriberOut:
     """Unsubscribe (consent withdrawn, channel ``api``); the history is kept."""
     with state(request).session() as session:
         subscriber = _find(session, email)

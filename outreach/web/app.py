@@ -85,7 +85,12 @@ def create_app(
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if _is_api(request):
             errors = [
-                {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()
+                {
+                    "loc": list(e.get("loc", ())),
+                    "msg": str(e.get("msg", "")),
+                    "type": str(e.get("type", "invalid")),
+                }
+                for e in exc.errors()
             ]
             return JSONResponse({"detail": errors}, status_code=422)
         return _error_page(

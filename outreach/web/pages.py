@@ -301,7 +301,10 @@ def unsubscribe_post(
     return render(request, "unsubscribed.html", ctx, lang=lang, csrf=False)
 
 
-def _preferences_context(request: Request, token: str, lang: str) -> dict[str, Any]:
+def _preferences_context(
+    request: Request, token: str, lang: str | None
+) -> tuple[dict[str, Any], str]:
+    """The page's context and language: ``lang``, else ``?lang=``, else the subscriber's."""
     st = state(request)
     with st.session() as session:
         try:
@@ -310,6 +313,7 @@ def _preferences_context(request: Request, token: str, lang: str) -> dict[str, A
             raise invalid_link() from None
         prefs = current_preferences(st.config, sub)
         email = sub.subscriber.email
+        lang = lang or _lang_for(request, {"sub_language": sub.subscriber.language})
     topics = sorted({t for c in st.config.cities.values() for t in c.topics})
     return {
         "token": token,
@@ -319,15 +323,13 @@ def _preferences_context(request: Request, token: str, lang: str) -> dict[str, A
         "topics": [(t, st.config.topics.get(t, {}).get(lang, t)) for t in topics],
         "errors": {},
         "saved": False,
-    }
+    }, lang
 
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences_page(request: Request, token: str) -> Response:
-    lang = page_lang(request)
-    return render(
-        request, "preferences.html", _preferences_context(request, token, lang), lang=lang
-    )
+    ctx, lang = _preferences_context(request, token, None)
+    return render(request, "preferences.html", ctx, lang=lang)
 
 
 @router.post("/preferences/{token}", response_class=HTMLResponse)
@@ -367,7 +369,7 @@ def preferences_post(
             if "business ID" in str(exc)
             else "Check the fields: one of them has a line break or is too long."
         )
-    ctx = _preferences_context(request, token, lang)
+    ctx, lang = _preferences_context(request, token, lang)
     ctx["errors"] = errors
     ctx["saved"] = not errors
     return render(request, "preferences.html", ctx, lang=lang, status=400 if errors else 200)
