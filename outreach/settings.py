@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     fetch_workers: int = 40
     fetch_allowed_hosts: list[str] = Field(default_factory=list)
     fetch_retries: int = 2
-    contact_url: str = "https://github.com/outreach-cities/outreach"
+    #: Named in the User-Agent of every fetch; empty: the web app's base URL.
+    contact_url: str = ""
 
     # Sending
     send_workers: int = 4

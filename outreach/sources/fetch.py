@@ -161,7 +161,8 @@ class Fetcher:
         self.retries = max(0, settings.fetch_retries)
         self.backoff = backoff
         self.sleep = sleep
-        self.user_agent = f"outreach/{__version__} (+{settings.contact_url})"
+        contact = settings.contact_url or settings.base_url
+        self.user_agent = f"outreach/{__version__} (+{contact})"
         self.guard = AddressGuard.build(settings.fetch_allowed_hosts, allowed_networks)
         self._pools = pool_classes(self.guard)
         self.local_files = {_strip_query(k): Path(v) for k, v in (local_files or {}).items()}
