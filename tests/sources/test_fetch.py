@@ -99,7 +99,7 @@ def test_user_agent_and_conditional_get(server: FeedServer, fetcher: Fetcher) ->
     assert first.status == 200 and first.etag == '"v1"'
     assert first.last_modified == "Tue, 24 Nov 2026 09:00:00 GMT"
     agent = server.seen["/etag-feed.xml"]["User-Agent"]
-    assert agent == f"outreach/{__version__} (+https://github.com/outreach-cities/outreach)"
+    assert agent == f"outreach/{__version__} (+http://localhost:8000)"  # the base URL
     second = fetcher.get(
         server.named("/etag-feed.xml"), etag=first.etag, last_modified=first.last_modified
     )
