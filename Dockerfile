@@ -20,7 +20,7 @@ COPY alembic/ alembic/
 COPY templates/ templates/
 COPY campaigns/ campaigns/
 COPY examples/ examples/
-RUN python -m pip install --no-deps --no-build-isolation -e . \
+RUN python -m pip install --no-deps -e . \
     && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin outreach \
     && mkdir -p /app/var \
     && chown -R outreach:outreach /app/var
