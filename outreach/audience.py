@@ -61,7 +61,7 @@ _BLOCK = 64  # SHA-256's block size
 _PG_WHITESPACE = "(' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))"
 
 
-def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
     """HMAC-SHA256's (K ⊕ ipad, K ⊕ opad) for ``key`` (RFC 2104), 64 bytes each."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
@@ -96,7 +96,7 @@ class email_hmac(GenericFunction[str]):
     name = "outreach_email_hmac"
 
     def __init__(self, email: Any, key: bytes, **kw: Any) -> None:
-        inner, outer = hmac_pads(key)
+        inner, outer = _hmac_pads(key)
         super().__init__(
             email,
             literal(key.hex(), SAString()),
