@@ -12,11 +12,13 @@ inside any other JSON string is escaped as ``\\"``, so ``"climate"`` occurs in
 the text only as a whole list element. It works on both engines and does
 not depend on JSON1/JSONB operators.
 
-Suppressions are stored as SHA-256 of the lowercased address.
-PostgreSQL computes it with ``sha256()``; on SQLite the connection gets an
-``outreach_email_hash`` function (see :func:`register_sqlite_functions`,
-called by the outbox before it runs the query and on every new SQLite
-connection once this module is imported).
+Suppressions are stored as a keyed hash of the trimmed, lowercased address
+(:func:`outreach.validation.email_hash`, keyed by
+:func:`outreach.validation.suppression_key`), and the query compares in SQL
+with :class:`email_hmac`: PostgreSQL computes the HMAC with ``sha256()``; on
+SQLite the connection gets an ``outreach_email_hmac`` function (see
+:func:`register_sqlite_functions`, called by the outbox before it runs the
+query and on every new SQLite connection once this module is imported).
 """
 
 from __future__ import annotations
@@ -25,9 +27,22 @@ import hashlib
 import re
 import sqlite3
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Engine, Select, and_, case, cast, event, exists, literal, or_, select
+from sqlalchemy import (
+    Engine,
+    LargeBinary,
+    Select,
+    and_,
+    case,
+    cast,
+    event,
+    exists,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy import String as SAString
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -36,39 +51,79 @@ from sqlalchemy.sql.functions import GenericFunction
 from outreach.campaigns import Audience
 from outreach.errors import ConfigError
 from outreach.models import Subscriber, Subscription, SubscriptionStatus, Suppression
+from outreach.validation import email_hash
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _LIKE_ESCAPE = "\\"
+_BLOCK = 64  # SHA-256's block size
+# What str.strip() removes from an address that passed validation (no other
+# whitespace can be in one); plain btrim() would remove spaces only.
+_PG_WHITESPACE = "(' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))"
 
 
-def email_hash(email: str) -> str:
-    """The suppression-list key of an address: SHA-256 hex of it, trimmed and lowercased."""
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """HMAC-SHA256's (K ⊕ ipad, K ⊕ opad) for ``key`` (RFC 2104), 64 bytes each."""
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    padded = key.ljust(_BLOCK, b"\0")
+    return bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)
 
 
-def _sqlite_email_hash(value: str | None) -> str | None:
-    return None if value is None else email_hash(value)
+@lru_cache(maxsize=8)
+def _key_from_hex(key_hex: str) -> bytes:
+    return bytes.fromhex(key_hex)
 
 
-class email_sha256(GenericFunction[str]):
-    """SQL ``email_hash(address)``: the same value as :func:`email_hash`."""
+def _sqlite_email_hmac(value: str | None, key_hex: str | None) -> str | None:
+    if value is None or key_hex is None:
+        return None
+    return email_hash(value, _key_from_hex(key_hex))
+
+
+class email_hmac(GenericFunction[str]):
+    """SQL for :func:`outreach.validation.email_hash`: ``email_hmac(column, key)``.
+
+    SQLite calls the registered ``outreach_email_hmac(email, key_hex)``.
+    PostgreSQL computes HMAC-SHA256 with built-ins (no pgcrypto):
+    ``sha256((K ⊕ opad) || sha256((K ⊕ ipad) || m))``, the two padded keys
+    computed here and bound as bytea. The key travels as bind parameters (every
+    form is bound; each dialect renders the ones it uses), so a cached
+    statement never keeps an old key.
+    """
 
     type = SAString()
     inherit_cache = True
-    name = "outreach_email_hash"
+    name = "outreach_email_hmac"
+
+    def __init__(self, email: Any, key: bytes, **kw: Any) -> None:
+        inner, outer = _hmac_pads(key)
+        super().__init__(
+            email,
+            literal(key.hex(), SAString()),
+            literal(inner, LargeBinary()),
+            literal(outer, LargeBinary()),
+            **kw,
+        )
 
 
-@compiles(email_sha256, "postgresql")
-def _pg_email_sha256(element: email_sha256, compiler: SQLCompiler, **kw: Any) -> str:
-    arg = compiler.process(element.clauses, **kw)
-    return f"encode(sha256(convert_to(lower(btrim({arg})), 'UTF8')), 'hex')"
+@compiles(email_hmac)
+def _email_hmac(element: email_hmac, compiler: SQLCompiler, **kw: Any) -> str:
+    email, key_hex, _inner, _outer = element.clauses.clauses
+    return f"{element.name}({compiler.process(email, **kw)}, {compiler.process(key_hex, **kw)})"
+
+
+@compiles(email_hmac, "postgresql")
+def _pg_email_hmac(element: email_hmac, compiler: SQLCompiler, **kw: Any) -> str:
+    email, _key_hex, inner, outer = (compiler.process(c, **kw) for c in element.clauses.clauses)
+    message = f"convert_to(lower(btrim({email}, {_PG_WHITESPACE})), 'UTF8')"
+    return f"encode(sha256({outer} || sha256({inner} || {message})), 'hex')"
 
 
 def register_sqlite_functions(dbapi_connection: Any) -> None:
-    """Give an sqlite3 connection the ``outreach_email_hash`` SQL function."""
+    """Give an sqlite3 connection the ``outreach_email_hmac`` SQL function."""
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.create_function(
-            "outreach_email_hash", 1, _sqlite_email_hash, deterministic=True
+            "outreach_email_hmac", 2, _sqlite_email_hmac, deterministic=True
         )
 
 
@@ -90,9 +145,11 @@ def _topic_filter(topics: Sequence[str]) -> Any:
 
 
 def audience_query(
-    city_id: int, audience: Audience, languages: Sequence[str] = ("fi",)
+    city_id: int, audience: Audience, languages: Sequence[str] = ("fi",), *, key: bytes
 ) -> Select[Any]:
     """Rows of (subscriber_id, subscription_id, email, language) for one city.
+
+    ``key`` is the suppression list's key (:func:`outreach.validation.suppression_key`).
 
     ``language`` is the subscriber's own language if it is one of the
     campaign's ``languages``, else the campaign's first language.
@@ -106,7 +163,7 @@ def audience_query(
     conditions: list[Any] = [
         Subscription.city_id == city_id,
         Subscription.status == SubscriptionStatus.CONFIRMED,
-        ~exists().where(Suppression.email_hash == email_sha256(Subscriber.email)),
+        ~exists().where(Suppression.email_hash == email_hmac(Subscriber.email, key)),
     ]
     if audience.topics:
         conditions.append(_topic_filter(audience.topics))
@@ -133,12 +190,12 @@ def audience_query(
     )
 
 
-def eligible_clause(subscription_id: Any, email: Any) -> Any:
+def eligible_clause(subscription_id: Any, email: Any, key: bytes) -> Any:
     """SQL truth of "this subscription may still be mailed" (confirmed, not suppressed)."""
     return and_(
         exists().where(
             Subscription.id == subscription_id,
             Subscription.status == SubscriptionStatus.CONFIRMED,
         ),
-        ~exists().where(Suppression.email_hash == email_sha256(email)),
+        ~exists().where(Suppression.email_hash == email_hmac(email, key)),
     )

@@ -3,14 +3,18 @@
 Both functions return the canonical form or raise :class:`SubscriptionError`
 with a one-line message that says what to fix. No DNS lookups are made: an
 address is checked for syntax only (ASCII local part, IDNA-encodable domain).
+:func:`email_hash` is the keyed hash an address is kept under on the
+suppression list.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
 
 from outreach.errors import SubscriptionError
+from outreach.settings import Settings
 
 MAX_EMAIL = 254
 MAX_LOCAL = 64
@@ -21,6 +25,7 @@ _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]")
 
 BUSINESS_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
+SUPPRESSION_KEY_CONTEXT = b"outreach suppression list v1"
 
 
 def has_control_chars(text: str) -> bool:
@@ -83,9 +88,24 @@ def normalise_email(text: str) -> str:
     return result
 
 
-def email_hash(email: str) -> str:
-    """SHA-256 hex digest of the stripped, lowercased address (suppression list key)."""
-    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+def suppression_key(settings: Settings) -> bytes:
+    """The key of the suppression list's hashes, derived from the signing secret.
+
+    Keyed, so that whoever holds a copy of the database cannot find out which
+    addresses are on the list by hashing a dictionary of addresses. It changes
+    when ``OUTREACH_SECRET_KEY`` changes (which then also voids every link sent).
+    """
+    return hmac.new(settings.secret(), SUPPRESSION_KEY_CONTEXT, hashlib.sha256).digest()
+
+
+def email_hash(email: str, key: bytes) -> str:
+    """The suppression-list value of an address: hex HMAC-SHA256 under ``key``
+    (see :func:`suppression_key`) of the address, stripped and lowercased.
+
+    SQL computes the same value with :class:`outreach.audience.email_hmac`.
+    """
+    message = email.strip().lower().encode("utf-8")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def business_id_check_digit(body: str) -> int | None:

@@ -19,7 +19,7 @@ from sqlalchemy import CursorResult, Engine, Table, func, insert, literal, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from outreach.audience import audience_query, email_hash, register_sqlite_functions
+from outreach.audience import audience_query, register_sqlite_functions
 from outreach.campaigns import Config
 from outreach.errors import IssueError
 from outreach.models import (
@@ -33,6 +33,7 @@ from outreach.models import (
     utcnow,
 )
 from outreach.settings import Settings
+from outreach.validation import email_hash, suppression_key
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def enqueue_issue(session: Session, settings: Settings, config: Config, issue: I
     campaign = config.campaign(campaign_row.slug)
     prepare_connection(session)
     audience = audience_query(
-        campaign_row.city_id, campaign.audience, campaign.languages
+        campaign_row.city_id, campaign.audience, campaign.languages, key=suppression_key(settings)
     ).subquery()
     now = utcnow()
     rows = select(
@@ -117,11 +118,14 @@ def enqueue_issue(session: Session, settings: Settings, config: Config, issue: I
     return int(added or 0)
 
 
-def suppress(session: Session, email: str, reason: str, detail: str | None) -> None:
+def suppress(
+    session: Session, settings: Settings, email: str, reason: str, detail: str | None
+) -> None:
     """Put ``email`` on the suppression list (no-op if it is there already)."""
+    digest = email_hash(email, suppression_key(settings))
     session.execute(
         _dialect_insert(session, SUPPRESSIONS)
-        .values(email_hash=email_hash(email), reason=reason, detail=detail, created_at=utcnow())
+        .values(email_hash=digest, reason=reason, detail=detail, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["email_hash"])
     )
 

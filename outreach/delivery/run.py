@@ -34,7 +34,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from outreach.audience import email_sha256, register_sqlite_functions
+from outreach.audience import email_hmac, register_sqlite_functions
 from outreach.delivery.backends import get_backend
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
 from outreach.delivery.message import IssueMessages
@@ -54,6 +54,7 @@ from outreach.models import (
     utcnow,
 )
 from outreach.settings import Settings
+from outreach.validation import suppression_key
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +142,7 @@ class SendRun:
         report: SendReport,
     ) -> None:
         self.settings = settings
+        self.suppression_key = suppression_key(settings)
         self.engine = engine
         self.issue_id = issue_id
         self.messages = messages
@@ -204,7 +206,9 @@ class SendRun:
         claimant took over (an expired lease) are absent: they are not ours to send."""
         eligible = and_(
             Subscription.status == SubscriptionStatus.CONFIRMED,
-            ~exists().where(Suppression.email_hash == email_sha256(Delivery.email)),
+            ~exists().where(
+                Suppression.email_hash == email_hmac(Delivery.email, self.suppression_key)
+            ),
         )
         stmt = (
             select(
@@ -261,7 +265,7 @@ class SendRun:
             if bounced:
                 with Session(bind=conn) as session:
                     for o in bounced:
-                        suppress(session, o["email"], "bounce", o["b_error"])
+                        suppress(session, self.settings, o["email"], "bounce", o["b_error"])
                     session.flush()
         counts = dict.fromkeys(("sent", "retrying", "failed", "skipped"), 0)
         final = 0

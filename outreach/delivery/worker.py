@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from outreach.audience import audience_query, email_sha256
+from outreach.audience import audience_query, email_hmac
 from outreach.campaigns import Config
 from outreach.db import get_engine
 from outreach.delivery.backends.base import SendResult
@@ -41,6 +41,7 @@ from outreach.models import (
 )
 from outreach.render import render_issue
 from outreach.settings import Settings
+from outreach.validation import suppression_key
 
 __all__ = ["SendReport", "send_issue", "send_test"]
 
@@ -201,9 +202,10 @@ def _dry_run(
     builders = _builders(settings, config, session, issue, mail_url)
     campaign = config.campaign(issue.campaign.slug)
     prepare_connection(session)
+    key = suppression_key(settings)
     eligible = and_(
         Subscription.status == SubscriptionStatus.CONFIRMED,
-        ~exists().where(Suppression.email_hash == email_sha256(Subscriber.email)),
+        ~exists().where(Suppression.email_hash == email_hmac(Subscriber.email, key)),
     )
     has_rows = session.scalar(select(exists().where(Delivery.issue_id == issue.id)))
     stmt: Any
@@ -224,7 +226,7 @@ def _dry_run(
         )
     else:
         aud = audience_query(
-            issue.campaign.city_id, campaign.audience, campaign.languages
+            issue.campaign.city_id, campaign.audience, campaign.languages, key=key
         ).subquery()
         stmt = (
             select(

@@ -39,7 +39,7 @@ from outreach.subscriptions.base import (
 from outreach.subscriptions.core import mail_confirmation
 from outreach.subscriptions.mail import Mailer
 from outreach.tokens import new_salt
-from outreach.validation import email_hash
+from outreach.validation import email_hash, suppression_key
 
 FIELDS = (
     "email", "company_name", "business_id", "contact_name",
@@ -308,11 +308,14 @@ class _Batch:
         rows, self.rows = self.rows, []
         report = self.report
         emails = [signup.email for _, signup in rows]
-        hashes = [email_hash(e) for e in emails]
+        key = suppression_key(self.settings)
+        hashes = {email: email_hash(email, key) for email in emails}
         query = select(Suppression.email_hash, Suppression.reason)
         suppressed: dict[str, str] = {}
-        for key, reason in session.execute(query.where(Suppression.email_hash.in_(hashes))):
-            suppressed[key] = reason
+        for digest, reason in session.execute(
+            query.where(Suppression.email_hash.in_(list(hashes.values())))
+        ):
+            suppressed[digest] = reason
         people = {
             p.email: p
             for p in session.scalars(select(Subscriber).where(Subscriber.email.in_(emails)))
@@ -328,7 +331,7 @@ class _Batch:
         }
         fresh: list[tuple[SignUp, Subscriber]] = []
         for line, signup in rows:
-            why = suppressed.get(email_hash(signup.email))
+            why = suppressed.get(hashes[signup.email])
             if why is not None:
                 report.skipped.append((line, f"address is on the suppression list ({why})"))
                 continue

@@ -27,7 +27,12 @@ from outreach.models import (
 )
 from outreach.settings import Settings
 from outreach.tokens import make_token, verify_token
-from outreach.validation import email_hash, has_control_chars, normalise_email
+from outreach.validation import (
+    email_hash,
+    has_control_chars,
+    normalise_email,
+    suppression_key,
+)
 from outreach.validation import validate_business_id as _business_id
 
 #: Bump when the consent wording changes; every ConsentRecord stores the version.
@@ -144,11 +149,10 @@ def city_row(session: Session, config: Config, slug: str) -> City:
     return row
 
 
-def is_suppressed(session: Session, email: str) -> str | None:
+def is_suppressed(session: Session, settings: Settings, email: str) -> str | None:
     """The suppression reason for ``email``, or None."""
-    return session.scalar(
-        select(Suppression.reason).where(Suppression.email_hash == email_hash(email))
-    )
+    digest = email_hash(email, suppression_key(settings))
+    return session.scalar(select(Suppression.reason).where(Suppression.email_hash == digest))
 
 
 def record(

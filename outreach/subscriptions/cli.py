@@ -218,7 +218,7 @@ def show_command(email: str) -> None:
     """Print everything held about an address as JSON (GDPR access request)."""
     ctx = Context()
     with ctx.session() as session:
-        click.echo(show_json(session, email))
+        click.echo(show_json(session, ctx.settings, email))
 
 
 @subscribers.command("forget")
@@ -231,7 +231,7 @@ def forget_command(email: str, yes: bool) -> None:
         click.confirm(_("Erase every record of {email}?").format(email=email), abort=True)
     ctx = Context()
     with ctx.session() as session:
-        found = forget(session, email, detail="outreach subscribers forget")
+        found = forget(session, ctx.settings, email, detail="outreach subscribers forget")
     message = _("erased {email}") if found else _("nothing held; suppressed {email}")
     click.echo(message.format(email=email.strip().lower()))
 

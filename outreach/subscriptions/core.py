@@ -42,7 +42,7 @@ from outreach.subscriptions.base import (
 )
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
 from outreach.tokens import new_salt
-from outreach.validation import email_hash, normalise_email
+from outreach.validation import email_hash, normalise_email, suppression_key
 
 log = logging.getLogger(__name__)
 RESEND_AFTER = timedelta(hours=24)
@@ -106,7 +106,7 @@ def subscribe(
     """
     now = now or datetime.now(UTC)
     city = city_row(session, config, city_slug)
-    reason = is_suppressed(session, signup.email)
+    reason = is_suppressed(session, settings, signup.email)
     if reason is not None and not (reason == "erased" and channel == "web"):
         return Outcome(None, notes=[f"suppressed ({reason})"])
     subscriber, _ = get_or_create_subscriber(session, signup)
@@ -255,7 +255,7 @@ def confirm(
     record(session, sub, "confirmed", "email", version=CONSENT_VERSION, now=now)
     erased = session.scalar(
         select(Suppression).where(
-            Suppression.email_hash == email_hash(sub.subscriber.email),
+            Suppression.email_hash == email_hash(sub.subscriber.email, suppression_key(settings)),
             Suppression.reason == "erased",
         )
     )

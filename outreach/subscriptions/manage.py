@@ -34,7 +34,7 @@ from outreach.subscriptions.base import (
 from outreach.subscriptions.core import subscribe, withdraw
 from outreach.subscriptions.mail import Mailer
 from outreach.tokens import new_salt
-from outreach.validation import email_hash, normalise_email
+from outreach.validation import email_hash, normalise_email, suppression_key
 
 
 @dataclass
@@ -131,7 +131,7 @@ def update_preferences(
             continue
         if existing is not None and existing.status == SubscriptionStatus.BOUNCED:
             continue
-        if is_suppressed(session, subscriber.email):
+        if is_suppressed(session, settings, subscriber.email):
             continue
         if existing is None:
             existing = Subscription(
@@ -177,7 +177,7 @@ def add_subscriber(
     now = now or datetime.now(UTC)
     if confirmed and not (consent_note and consent_note.strip()):
         raise SubscriptionError("a confirmed addition needs a consent note stating the legal basis")
-    if is_suppressed(session, signup.email):
+    if is_suppressed(session, settings, signup.email):
         return None
     outcome = subscribe(
         session,
@@ -207,13 +207,12 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def show(session: Session, email: str) -> dict[str, Any] | None:
+def show(session: Session, settings: Settings, email: str) -> dict[str, Any] | None:
     """Everything held about an address (GDPR access), as JSON-ready data."""
     address = normalise_email(email)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
-    suppression = session.scalar(
-        select(Suppression).where(Suppression.email_hash == email_hash(address))
-    )
+    digest = email_hash(address, suppression_key(settings))
+    suppression = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
     if subscriber is None and suppression is None:
         return None
     data: dict[str, Any] = {"email": address}
@@ -272,18 +271,20 @@ def show(session: Session, email: str) -> dict[str, Any] | None:
     return data
 
 
-def show_json(session: Session, email: str) -> str:
-    data = show(session, email)
+def show_json(session: Session, settings: Settings, email: str) -> str:
+    data = show(session, settings, email)
     if data is None:
         raise SubscriptionError(f"nothing is held about {normalise_email(email)}")
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 
-def forget(session: Session, email: str, *, detail: str | None = None) -> bool:
+def forget(session: Session, settings: Settings, email: str, *, detail: str | None = None) -> bool:
     """Erase the subscriber and every row about them; keep only a suppression hash.
 
     Returns True if a subscriber was deleted. Always leaves the address suppressed
-    with reason ``erased``, so no import or API call re-adds it by accident.
+    with reason ``erased``, so no import or API call re-adds it by accident. The
+    hash is keyed (:func:`outreach.validation.suppression_key`): the database
+    alone does not tell which address it stands for.
     """
     address = normalise_email(email)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
@@ -295,10 +296,10 @@ def forget(session: Session, email: str, *, detail: str | None = None) -> bool:
         session.execute(delete(Delivery).where(Delivery.subscriber_id == subscriber.id))
         session.delete(subscriber)
         session.flush()
-    key = email_hash(address)
-    suppression = session.scalar(select(Suppression).where(Suppression.email_hash == key))
+    digest = email_hash(address, suppression_key(settings))
+    suppression = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
     if suppression is None:
-        session.add(Suppression(email_hash=key, reason="erased", detail=detail))
+        session.add(Suppression(email_hash=digest, reason="erased", detail=detail))
     session.flush()
     return found
 

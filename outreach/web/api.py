@@ -215,7 +215,7 @@ def create_subscriber(request: Request, who: Auth, body: SubscriberIn) -> Subscr
             email = normalise_email(body.email)
         except SubscriptionError as exc:
             raise _invalid(exc) from exc
-        if is_suppressed(session, email):
+        if is_suppressed(session, st.settings, email):
             raise HTTPException(409, "the address is on the suppression list")
         if not body.subscriptions:
             raise HTTPException(422, "give at least one subscription (city and topics)")
@@ -284,7 +284,7 @@ def delete_subscriber(request: Request, who: Auth, email: Email) -> Response:
     """GDPR erasure: every row about the address goes; a suppression hash stays."""
     with state(request).session() as session:
         _find(session, email)
-        forget(session, email, detail=who.detail)
+        forget(session, state(request).settings, email, detail=who.detail)
     return Response(status_code=204)
 
 

@@ -384,7 +384,7 @@ def download_data(request: Request, token: str) -> Response:
             sub = load_token(session, st.settings, token, "preferences")
         except InvalidTokenError:
             raise invalid_link() from None
-        data = show(session, sub.subscriber.email)
+        data = show(session, st.settings, sub.subscriber.email)
     body = json.dumps(data, ensure_ascii=False, indent=2)
     return Response(
         body,

@@ -120,11 +120,12 @@ def test_two_processes_on_postgres_send_each_recipient_once(
 
 @pytest.mark.postgres
 def test_audience_and_suppression_hash_on_postgres(pg_url: str, config: Any) -> None:
-    from outreach.audience import audience_query, email_hash
+    from outreach.audience import audience_query
     from outreach.campaigns import Audience
     from outreach.delivery.outbox import enqueue_issue, suppress
     from outreach.models import Issue, Subscriber, Subscription
     from outreach.settings import Settings
+    from outreach.validation import email_hash, suppression_key
 
     engine = create_db_engine(pg_url)
     Base.metadata.create_all(engine)
@@ -138,16 +139,17 @@ def test_audience_and_suppression_hash_on_postgres(pg_url: str, config: Any) -> 
                 {"topics": ["climate_x"]}
             )
             s.query(Subscriber).filter(Subscriber.id == 4).update({"industry_code": "35110"})
-            suppress(s, "user1@example.fi", "manual", None)
-            s.commit()
-            q = audience_query(city_id, Audience(industries=["35"]), ["fi"])
-            assert [r.subscriber_id for r in s.execute(q)] == [4]
             settings = Settings(database_url=pg_url, secret_key="k" * 40)
+            suppress(s, settings, "user1@example.fi", "manual", None)
+            s.commit()
+            key = suppression_key(settings)
+            q = audience_query(city_id, Audience(industries=["35"]), ["fi"], key=key)
+            assert [r.subscriber_id for r in s.execute(q)] == [4]
             assert enqueue_issue(s, settings, config, s.get(Issue, issue_id)) == 4
             assert enqueue_issue(s, settings, config, s.get(Issue, issue_id)) == 0
             s.commit()
             emails = set(s.scalars(select(Delivery.email)))
         assert emails == {f"user{i}@example.fi" for i in (0, 3, 4, 5)}
-        assert email_hash("User1@Example.fi") == email_hash(" user1@example.fi")
+        assert email_hash("User1@Example.fi", key) == email_hash(" user1@example.fi", key)
     finally:
         engine.dispose()

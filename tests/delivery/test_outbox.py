@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from outreach.audience import email_hash
 from outreach.delivery.backends import memory
 from outreach.delivery.outbox import (
     cancel_issue,
@@ -32,6 +31,7 @@ from outreach.models import (
     Suppression,
 )
 from outreach.tokens import verify_token
+from outreach.validation import email_hash, suppression_key
 
 
 def test_enqueue_is_one_idempotent_statement(world_factory: Any) -> None:
@@ -121,7 +121,7 @@ def test_audience_filters_topics_size_industry_and_suppression(world_factory: An
             .where(Subscription.subscriber_id == subs["user3@example.fi"])
             .values(topics=["climate_x", "x-climate"])  # near misses of "climate"
         )
-        suppress(s, "USER5@example.fi ", "manual", None)
+        suppress(s, w.settings, "USER5@example.fi ", "manual", None)
         s.commit()
     report = send_issue(w.settings, w.config, w.issue_id)
     got = {m.recipients[0] for m in memory.outbox}
@@ -153,13 +153,14 @@ def test_audience_query_size_and_industry(world_factory: Any) -> None:
         )
         s.commit()
         prepare_connection(s)
+        key = suppression_key(w.settings)
         q = audience_query(
-            w.city_id, Audience(size_classes=["small"], industries=["35"]), ["fi", "sv"]
+            w.city_id, Audience(size_classes=["small"], industries=["35"]), ["fi", "sv"], key=key
         )
         assert [r.email for r in s.execute(q)] == ["user0@example.fi"]
-        q = audience_query(w.city_id, Audience(industries=["35_"]), ["fi"])
+        q = audience_query(w.city_id, Audience(industries=["35_"]), ["fi"], key=key)
         assert [r.email for r in s.execute(q)] == ["user2@example.fi"]  # '_' is literal
-        q = audience_query(w.city_id, Audience(topics=["climate"]), ["fi"])
+        q = audience_query(w.city_id, Audience(topics=["climate"]), ["fi"], key=key)
         assert {r.language for r in s.execute(q)} == {"fi"}
 
 
@@ -172,7 +173,8 @@ def test_unsubscribe_during_send_is_honoured(world_factory: Any) -> None:
             .where(Subscription.id.in_(select(Subscription.id).limit(2)))
             .values(status=SubscriptionStatus.UNSUBSCRIBED)
         )
-        s.add(Suppression(email_hash=email_hash("user5@example.fi"), reason="complaint"))
+        digest = email_hash("user5@example.fi", suppression_key(w.settings))
+        s.add(Suppression(email_hash=digest, reason="complaint"))
         s.commit()
     report = send_issue(w.settings, w.config, w.issue_id)
     assert (report.sent, report.skipped) == (3, 3)

@@ -18,7 +18,7 @@ from outreach.models import ConsentRecord, Subscriber, Subscription, Subscriptio
 from outreach.settings import Settings
 from outreach.subscribers_io import export, import_csv, parse_mapping, safe_cell
 from outreach.subscriptions import RecordingMailer, forget, token_for, unsubscribe
-from outreach.validation import email_hash
+from outreach.validation import email_hash, suppression_key
 
 FINNISH = (
     "Sähköposti;Yritys;Y-tunnus;Yhteyshenkilö;Kieli;Aiheet\n"
@@ -125,12 +125,13 @@ def test_import_never_resubscribes_suppressed_or_unsubscribed(
     path = write(tmp_path, "email\nerased@y.fi\nleft@y.fi\nbounced@y.fi\n", "utf-8")
     import_csv(engine, settings, config, path, "vantaa", confirmed=True, consent_note="contract")
     with Session(engine) as s:
-        forget(s, "erased@y.fi")
+        forget(s, settings, "erased@y.fi")
         left = s.scalars(
             select(Subscription).join(Subscriber).where(Subscriber.email == "left@y.fi")
         ).one()
         unsubscribe(s, settings, token_for(settings, left, "unsubscribe"))
-        s.add(Suppression(email_hash=email_hash("bounced@y.fi"), reason="bounce"))
+        digest = email_hash("bounced@y.fi", suppression_key(settings))
+        s.add(Suppression(email_hash=digest, reason="bounce"))
         s.commit()
     report = import_csv(
         engine, settings, config, path, "vantaa", confirmed=True, consent_note="contract"

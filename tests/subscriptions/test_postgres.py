@@ -39,7 +39,7 @@ def test_concurrent_sign_ups_and_import_on_postgres(
     report = import_csv(engine, settings, config, path, "vantaa", mailer=mailer)
     assert (report.imported, report.updated) == (1, 1)
     with session_scope(engine) as session:
-        assert forget(session, "race@yritys.fi")
+        assert forget(session, settings, "race@yritys.fi")
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Subscription)) == 1
         assert s.scalar(select(func.count()).select_from(Subscriber)) == 1

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import string
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import SecretStr
 
 from outreach.errors import SubscriptionError
+from outreach.settings import Settings
 from outreach.validation import (
     business_id_check_digit,
     email_hash,
     normalise_email,
+    suppression_key,
     validate_business_id,
 )
 
@@ -92,9 +97,23 @@ def test_valid_addresses_round_trip(local: str, labels: list[str]) -> None:
     assert normalise_email(address.upper()) == address.lower()
 
 
-def test_email_hash_is_sha256_of_lowercased() -> None:
-    assert email_hash(" Matti@Yritys.FI") == email_hash("matti@yritys.fi")
-    assert len(email_hash("a@b.fi")) == 64
+def test_email_hash_is_a_keyed_hmac_of_the_normalised_address(settings: Settings) -> None:
+    key = suppression_key(settings)
+    context = b"outreach suppression list v1"
+    assert key == hmac.new(settings.secret(), context, hashlib.sha256).digest()
+    value = email_hash(" Matti@Yritys.FI\t", key)
+    assert value == email_hash("matti@yritys.fi", key)
+    assert value == hmac.new(key, b"matti@yritys.fi", hashlib.sha256).hexdigest()
+    assert value != hashlib.sha256(b"matti@yritys.fi").hexdigest()  # not a dictionary lookup
+    assert len(value) == 64
+
+
+def test_a_different_secret_gives_a_different_hash(settings: Settings) -> None:
+    other = settings.model_copy(update={"secret_key": SecretStr("another-secret-" * 3)})
+    assert suppression_key(other) != suppression_key(settings)
+    mine = email_hash("matti@yritys.fi", suppression_key(settings))
+    assert email_hash("matti@yritys.fi", suppression_key(other)) != mine
+    assert suppression_key(settings.model_copy()) == suppression_key(settings)  # stable
 
 
 @pytest.mark.parametrize(

@@ -121,12 +121,13 @@ def test_same_answer_for_known_and_unknown_addresses(
 
 
 def test_suppressed_address_gets_the_same_answer(
-    client: TestClient, mailer: RecordingMailer, engine: Engine
+    client: TestClient, mailer: RecordingMailer, engine: Engine, settings: Settings
 ) -> None:
-    from outreach.validation import email_hash
+    from outreach.validation import email_hash, suppression_key
 
     with Session(engine) as s:
-        s.add(Suppression(email_hash=email_hash("gone@yritys.fi"), reason="complaint"))
+        digest = email_hash("gone@yritys.fi", suppression_key(settings))
+        s.add(Suppression(email_hash=digest, reason="complaint"))
         s.commit()
     gone = sign_up(client, email="gone@yritys.fi")
     fresh = sign_up(client, email="new1@yritys.fi")
