@@ -361,7 +361,7 @@ class Delivery(Base):
 
 
 class Suppression(Base):
-    """Addresses that must never be mailed again, stored as a SHA-256 hash."""
+    """Addresses that must never be mailed again, as a keyed hash (``validation.email_hash``)."""
 
     __tablename__ = "suppressions"
 
