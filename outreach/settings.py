@@ -12,7 +12,7 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -49,21 +49,21 @@ class Settings(BaseSettings):
     cli_language: str = ""
 
     # Fetching sources
-    fetch_connect_timeout: float = 5.0
-    fetch_read_timeout: float = 15.0
-    fetch_max_bytes: int = 10 * 1024 * 1024
-    fetch_workers: int = 40
+    fetch_connect_timeout: float = Field(default=5.0, gt=0)
+    fetch_read_timeout: float = Field(default=15.0, gt=0)
+    fetch_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    fetch_workers: int = Field(default=40, ge=1, le=256)
     fetch_allowed_hosts: list[str] = Field(default_factory=list)
-    fetch_retries: int = 2
+    fetch_retries: int = Field(default=2, ge=0, le=10)
     #: Named in the User-Agent of every fetch; empty: the web app's base URL.
     contact_url: str = ""
 
     # Sending
-    send_workers: int = 4
-    send_batch_size: int = 100
-    retry_lifetime_hours: float = 72.0
-    rate_per_second: float = 0.0
-    rate_per_hour: int = 0
+    send_workers: int = Field(default=4, ge=1, le=64)
+    send_batch_size: int = Field(default=100, ge=1, le=10_000)
+    retry_lifetime_hours: float = Field(default=72.0, ge=0)
+    rate_per_second: float = Field(default=0.0, ge=0)
+    rate_per_hour: int = Field(default=0, ge=0)
     #: DKIM for every city without its own ``sender.dkim`` (all three or none);
     #: ``dkim_domain`` must be each such city's From domain or a parent of it.
     dkim_selector: str = ""
@@ -71,8 +71,8 @@ class Settings(BaseSettings):
     dkim_key_file: Path | None = None
 
     # Subscriptions
-    confirm_token_days: int = 7
-    pending_purge_days: int = 30
+    confirm_token_days: int = Field(default=7, ge=1)
+    pending_purge_days: int = Field(default=30, ge=1)
 
     # Scheduler (``outreach daemon`` and ``outreach run-due``)
     scheduler_poll_seconds: float = Field(default=10.0, gt=0)
@@ -161,6 +161,10 @@ def get_settings() -> Settings:
     """The process-wide settings (tests call ``get_settings.cache_clear()``)."""
     try:
         return Settings()
-    except ValueError as exc:  # pydantic.ValidationError is a ValueError
-        first = str(exc).splitlines()
-        raise ConfigError("invalid settings: " + " ".join(s.strip() for s in first[:3])) from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "OUTREACH_" + "_".join(str(p) for p in first["loc"]).upper()
+        got = first.get("input")
+        shown = f" (got {got!r})" if isinstance(got, str | int | float) else ""
+        more = f" and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
+        raise ConfigError(f"setting {name}: {first['msg']}{shown}{more}") from exc
