@@ -235,6 +235,10 @@ class Section(Model):
     exclude: list[str] = Field(default_factory=list)
     categories: list[str] = Field(default_factory=list)
     language: Lang | None = None
+    #: Whether an issue in another language may show this section's items in the
+    #: campaign's fallback language; off where the sources already come in every
+    #: language (e.g. a Finnish and a Swedish feed of the same news).
+    fallback: bool = True
     sources: list[SourceConfig] = Field(min_length=1)
 
 

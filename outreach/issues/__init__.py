@@ -208,9 +208,8 @@ def _assemble(
         )
         ordered = pick.candidates(rows, section, window)
         for lang in campaign.languages:
-            picked = pick.for_language(
-                ordered, section, lang, campaign.fallback_language, city.languages[0]
-            )
+            fallback = campaign.fallback_language if section.fallback else None
+            picked = pick.for_language(ordered, section, lang, fallback, city.languages[0])
             chosen.update(i.id for p in picked for i in (p.item, *p.also))
             sections[lang].append(section_snapshot(section, lang, picked))
     return sections, chosen

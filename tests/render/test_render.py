@@ -55,6 +55,15 @@ def vantaa_issue(session: Session, settings: Settings, config: Config) -> Issue:
         image_url="https://www.vantaa.fi/kuva.jpg",
     )
     item(
+        "news",
+        source=1,  # the Swedish feed: Vantaa's news section has no Finnish fallback
+        title="Vandas klimatarbete framskrider <script>alert(2)</script>",
+        summary="Utsläppen minskade.",
+        url="https://www.vantaa.fi/sv/nyheter/klimat",
+        language="sv",
+        published_at=NOW - timedelta(days=3),
+    )
+    item(
         "events",
         title="Energiatehokkuuswebinaari",
         url="https://www.vantaa.fi/tapahtumat/1",
