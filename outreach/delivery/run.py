@@ -287,11 +287,15 @@ class SendRun:
         if not ids:
             return
         d = DELIVERIES.c
+        # A cancelled issue's rows end cancelled: cancel_issue only reaches pending rows,
+        # and nothing sends a cancelled issue's pending rows later.
+        cancelled = exists().where(Issue.id == self.issue_id, Issue.status == IssueStatus.CANCELLED)
+        status = case((cancelled, DeliveryStatus.CANCELLED.value), else_=PENDING.value)
         with self.write_lock, conn.begin():
             conn.execute(
                 update(DELIVERIES)
                 .where(d.id.in_(list(ids)), d.claimed_by == me, d.status == SENDING)
-                .values(status=PENDING, claimed_by=None, attempts=d.attempts - 1)
+                .values(status=status, claimed_by=None, attempts=d.attempts - 1)
             )
 
     # -- outcomes -------------------------------------------------------------

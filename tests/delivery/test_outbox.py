@@ -336,3 +336,27 @@ def test_a_city_mail_url_overrides_the_default(world_factory: Any, tmp_path: Any
     assert report.sent == 2 and memory.outbox == []  # not the default memory: backend
     files = sorted(p.name for p in (tmp_path / "vantaa").glob("*.eml"))
     assert len(files) == 2 and all(f.startswith(f"issue-{w.issue_id}.sub-") for f in files)
+
+
+def test_cancel_during_send_leaves_no_row_pending(
+    world_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = world_factory(30)
+    original = memory.MemoryBackend.send_messages
+    cancelled: list[int] = []
+
+    def cancel_after_first_chunk(self: Any, messages: Any) -> Any:
+        results = original(self, messages)
+        if not cancelled:
+            with w.session() as s:
+                cancelled.append(cancel_issue(s, w.issue_id))
+                s.commit()
+        return results
+
+    monkeypatch.setattr(memory.MemoryBackend, "send_messages", cancel_after_first_chunk)
+    send_issue(w.settings, w.config, w.issue_id, workers=1)
+    with w.session() as s:
+        counts = issue_counts(s, w.issue_id)
+    assert counts["sent"] == 10
+    # Rows the worker had claimed but not handed over end cancelled, not pending.
+    assert (counts["pending"], counts["sending"], counts["cancelled"]) == (0, 0, 20)
