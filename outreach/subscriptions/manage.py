@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
@@ -15,6 +15,7 @@ from outreach.errors import SubscriptionError
 from outreach.models import (
     ConsentRecord,
     Delivery,
+    Story,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -300,6 +301,16 @@ def forget(session: Session, settings: Settings, email: str, *, detail: str | No
     suppression = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
     if suppression is None:
         session.add(Suppression(email_hash=digest, reason="erased", detail=detail))
+    else:
+        # A bounce or complaint keeps its reason, but its detail (a mail server's
+        # reply) usually quotes the address.
+        suppression.detail = detail
+    session.execute(
+        update(Story)
+        .where(func.lower(Story.contact_email) == address)
+        .values(contact_email=None)
+        .execution_options(synchronize_session=False)
+    )
     session.flush()
     return found
 

@@ -117,3 +117,27 @@ def test_api_erasure_suppresses_under_the_same_key(
     assert digest == email_hash(PLAIN, suppression_key(settings))
     added = cli.invoke(subscribers, ["add", ADDRESS, "--city", "vantaa"])
     assert added.exit_code == 1 and "suppression list" in added.output
+
+
+def test_forget_leaves_the_address_nowhere_in_plain_text(
+    cli: CliRunner, settings: Settings, engine: Engine
+) -> None:
+    from outreach.delivery.outbox import suppress
+    from outreach.models import City, Story
+    from outreach.subscriptions import forget
+
+    assert "confirmed" in _add(cli, PLAIN)
+    with Session(engine) as s:
+        # A bounce reply usually quotes the address; a story names its contact.
+        suppress(s, settings, PLAIN, "bounce", f"550 5.1.1 <{PLAIN}>: user unknown")
+        city_id = s.scalars(select(City.id)).first()
+        s.add(Story(city_id=city_id, company_name="Yritys Oy", title="T", body="B",
+                    contact_email=PLAIN))  # fmt: skip
+        s.commit()
+        assert forget(s, settings, ADDRESS)
+        s.commit()
+        row = s.scalars(select(Suppression)).one()
+        story = s.scalars(select(Story)).one()
+    assert row.reason == "bounce"  # still never mailed again
+    assert PLAIN not in (row.detail or "")
+    assert story.contact_email is None
