@@ -7,14 +7,17 @@ except the RFC 8058 one-click POST to ``/unsubscribe/{token}``.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select, update
+from starlette.background import BackgroundTask
 
-from outreach.errors import InvalidTokenError, SubscriptionError
+from outreach.errors import InvalidTokenError, OutreachError, SubscriptionError
 from outreach.l10n import LANGUAGES
-from outreach.models import SubscriptionStatus
+from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
 from outreach.subscriptions import (
     CONSENT_VERSION,
     SignUp,
@@ -29,9 +32,11 @@ from outreach.subscriptions import (
     update_preferences,
 )
 from outreach.subscriptions.base import city_name
+from outreach.subscriptions.mail import ConfirmationMail
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import (
     PageError,
+    WebState,
     check_csrf,
     invalid_link,
     page_lang,
@@ -41,6 +46,7 @@ from outreach.web.common import (
 )
 from outreach.web.security import embed_token_valid, new_embed_token
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 FormStr = Annotated[str | None, Form()]
 FormList = Annotated[list[str], Form()]
@@ -84,6 +90,29 @@ def embed_form(request: Request, city: str) -> Response:
     return render(request, "subscribe.html", ctx, lang=lang, frameable=True)
 
 
+def _mail_later(st: WebState, mails: list[ConfirmationMail]) -> None:
+    """Send confirmation mails after the answer went out, so its timing does not tell
+    whether the address got one; a failure releases the once-a-day claim."""
+    for mail in mails:
+        try:
+            st.mailer(mail)
+        except OutreachError as exc:
+            log.warning("confirmation mail for %s not sent: %s", mail.city_slug, exc)
+            with st.session() as session:
+                session.execute(
+                    update(Subscription)
+                    .where(
+                        Subscription.subscriber_id.in_(
+                            select(Subscriber.id).where(Subscriber.email == mail.to)
+                        ),
+                        Subscription.city_id.in_(
+                            select(City.id).where(City.slug == mail.city_slug)
+                        ),
+                    )
+                    .values(confirmation_sent_at=None)
+                )
+
+
 def _handle_signup(
     request: Request, city: str, fields: dict[str, Any], *, frameable: bool
 ) -> Response:
@@ -122,16 +151,20 @@ def _handle_signup(
     if errors or signup is None:
         ctx["errors"] = errors
         return render(request, "subscribe.html", ctx, lang=lang, status=400, frameable=frameable)
+    mails: list[ConfirmationMail] = []
     if not fields["website"]:  # the honeypot field is empty for people
         with st.session() as session:
             form_url = f"{st.settings.base_url_clean}{request.url.path}"
             subscribe(
-                session, st.settings, st.config, city, signup, st.mailer,
+                session, st.settings, st.config, city, signup, mails.append,
                 channel="web", detail=form_url,
             )  # fmt: skip
     ctx["email"] = signup.email
     ctx["days"] = st.settings.confirm_token_days
-    return render(request, "check_mail.html", ctx, lang=lang, frameable=frameable)
+    response = render(request, "check_mail.html", ctx, lang=lang, frameable=frameable)
+    if mails:
+        response.background = BackgroundTask(_mail_later, st, mails)
+    return response
 
 
 def _fields(

@@ -6,6 +6,7 @@ Shared by the end-to-end tests (browser, campaign mail to one-click unsubscribe)
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,9 +35,16 @@ class LiveServer:
         """Every message the ``memory:`` backend kept for ``address``, oldest first."""
         return [m.message for m in memory.outbox if address in m.recipients]
 
+    def wait_for_mail(self, address: str, timeout: float = 5.0) -> list[EmailMessage]:
+        """:meth:`mails_to`, once there is one: the sign-up answer does not wait for it."""
+        deadline = time.monotonic() + timeout
+        while not (mails := self.mails_to(address)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return mails
+
     def confirm_url(self, address: str) -> str:
         """The confirmation link of the last confirmation mail to ``address``."""
-        mails = self.mails_to(address)
+        mails = self.wait_for_mail(address)
         assert mails, f"no mail to {address}"
         text = mails[-1].get_body(("plain",))
         assert text is not None

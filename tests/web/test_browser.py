@@ -185,7 +185,7 @@ def test_swedish_sign_up_and_leave_every_city(
 ) -> None:
     email = "sven@foretag.fi"
     sign_up(page, server, "sv", email, "Företag Ab")
-    mail = server.mails_to(email)[-1]
+    mail = server.wait_for_mail(email)[-1]
     assert mail["Content-Language"] == "sv"
     assert mail["Subject"] == "Bekräfta din prenumeration: Vanda – klimatnyheter"
     confirm(page, server, email, "sv")

@@ -329,3 +329,25 @@ def test_the_shipped_campaigns_serve(settings: Settings, engine: Engine) -> None
         for city in ("vantaa", "kerava", "jarvenpaa"):
             assert c.get(f"/{city}/subscribe").status_code == 200
             assert c.get(f"/{city}/archive").status_code == 200
+
+
+def test_a_failed_confirmation_mail_lets_the_next_sign_up_retry(
+    settings: Settings, engine: Engine, limiter: RateLimiter
+) -> None:
+    from outreach.errors import DeliveryError
+    from outreach.subscriptions.mail import ConfirmationMail
+
+    tries: list[str] = []
+
+    def failing(mail: ConfirmationMail) -> None:
+        tries.append(mail.to)
+        if len(tries) == 1:
+            raise DeliveryError("relay down")
+
+    app = create_app(settings, mailer=failing, rate_limiter=limiter)
+    with TestClient(app, base_url="https://testserver") as client:
+        assert "Tarkista" in sign_up(client)
+        with Session(engine) as s:
+            assert s.scalars(select(Subscription)).one().confirmation_sent_at is None
+        assert "Tarkista" in sign_up(client)
+    assert tries == ["matti@yritys.fi", "matti@yritys.fi"]

@@ -6,10 +6,11 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -30,6 +31,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 5.0) -> bool:
+    """Wait for ``condition``: confirmation mails go out after the answer."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
 
 
 @dataclass
@@ -99,6 +108,7 @@ def test_flow_through_the_real_render_and_delivery_stages(
                 "csrf_token": csrf_of(form.text),
             },
         )
+        assert eventually(lambda: len(memory.outbox) > 0)
         assert [m.recipients for m in memory.outbox] == [["real@yritys.fi"]]
         mail = memory.outbox[0].message
         text = mail.get_body(("plain",)).get_content()
@@ -125,6 +135,7 @@ def test_sign_up_confirm_one_click_unsubscribe(served: Served, engine: Engine) -
             },
         )
         assert done.status_code == 200 and "Kontrollera din e-post" in done.text
+        assert eventually(lambda: len(served.mailer.sent) > 0)
         assert len(served.mailer.sent) == 1
         confirm_url = served.mailer.sent[0].confirm_url
         assert confirm_url.startswith(served.url + "/confirm/")
@@ -173,6 +184,31 @@ def test_concurrent_sign_ups_for_one_address_send_one_mail(served: Served, engin
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         assert sum(pool.map(post, range(20))) == 1000
+    assert eventually(lambda: len(served.mailer.sent) > 0)
+    time.sleep(0.2)  # any second mail would be on its way by now
     assert len(served.mailer.sent) == 1
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Subscription)) == 1
+
+
+def test_sign_up_answers_before_the_confirmation_mail_is_sent(
+    settings: Settings, engine: Engine
+) -> None:
+    """The answer's timing must not tell a new address (a mail to send) from a known one."""
+    release = threading.Event()
+    sent: list[str] = []
+
+    def slow_mailer(mail: Any) -> None:
+        release.wait(5)
+        sent.append(mail.to)
+
+    port = free_port()
+    live = settings.model_copy(update={"base_url": f"http://127.0.0.1:{port}"})
+    app = create_app(live, mailer=slow_mailer, rate_limiter=RateLimiter({"form": (50, 1.0)}))
+    with running(app, port), httpx.Client(base_url=live.base_url, timeout=3) as browser:
+        token = csrf_of(browser.get("/vantaa/subscribe").text)
+        data = {"topics": ["climate"], "consent": "v", "csrf_token": token}
+        done = browser.post("/vantaa/subscribe", data={**data, "email": "new@yritys.fi"})
+        assert done.status_code == 200 and sent == []
+        release.set()
+        assert eventually(lambda: sent == ["new@yritys.fi"])
