@@ -75,6 +75,8 @@ class AddressGuard:
                 or candidate.is_unspecified
                 or candidate.is_loopback
                 or candidate.is_link_local
+                # fec0::/10 (deprecated site-local) counts as global to Python
+                or (isinstance(candidate, ipaddress.IPv6Address) and candidate.is_site_local)
             ):
                 raise BlockedURLError(
                     f"{host}: address {ip} is not public (loopback, private, link-local, "

@@ -77,6 +77,7 @@ def test_name_resolving_to_loopback_is_refused_at_connect(
         "::ffff:169.254.169.254",
         "64:ff9b::a00:1",
         "2002:7f00:1::",
+        "fec0::1",  # site-local: Python counts it as global
     ],
 )
 def test_guard_refuses_non_public_addresses(address: str) -> None:
