@@ -248,11 +248,16 @@ class SendRun:
         if not outcomes:
             return
         d = DELIVERIES.c
+        # A retry of a cancelled issue would never be sent: it ends cancelled.
+        retry_cancelled = and_(bindparam("b_status") == PENDING.value, self._cancelled())
         stmt = (
             update(DELIVERIES)
             .where(d.id == bindparam("b_id"), d.claimed_by == me, d.status == SENDING)
             .values(
-                status=bindparam("b_status"),
+                status=case(
+                    (retry_cancelled, DeliveryStatus.CANCELLED.value),
+                    else_=bindparam("b_status"),
+                ),
                 sent_at=bindparam("b_sent_at"),
                 next_attempt_at=bindparam("b_next"),
                 last_error=bindparam("b_error"),
@@ -282,6 +287,9 @@ class SendRun:
         if self.progress is not None:
             self.progress(done, total)
 
+    def _cancelled(self) -> Any:
+        return exists().where(Issue.id == self.issue_id, Issue.status == IssueStatus.CANCELLED)
+
     def release(self, conn: Connection, me: str, ids: Sequence[int]) -> None:
         """Give unsent rows back (pause, cancel, stop, backend error)."""
         if not ids:
@@ -289,8 +297,7 @@ class SendRun:
         d = DELIVERIES.c
         # A cancelled issue's rows end cancelled: cancel_issue only reaches pending rows,
         # and nothing sends a cancelled issue's pending rows later.
-        cancelled = exists().where(Issue.id == self.issue_id, Issue.status == IssueStatus.CANCELLED)
-        status = case((cancelled, DeliveryStatus.CANCELLED.value), else_=PENDING.value)
+        status = case((self._cancelled(), DeliveryStatus.CANCELLED.value), else_=PENDING.value)
         with self.write_lock, conn.begin():
             conn.execute(
                 update(DELIVERIES)

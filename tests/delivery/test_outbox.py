@@ -360,3 +360,23 @@ def test_cancel_during_send_leaves_no_row_pending(
     assert counts["sent"] == 10
     # Rows the worker had claimed but not handed over end cancelled, not pending.
     assert (counts["pending"], counts["sending"], counts["cancelled"]) == (0, 0, 20)
+
+
+def test_a_retry_answered_after_a_cancel_ends_cancelled(
+    world_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from outreach.delivery.backends.base import SendResult
+
+    w = world_factory(3)
+
+    def cancel_then_defer(self: Any, messages: Any) -> Any:
+        with w.session() as s:
+            cancel_issue(s, w.issue_id)
+            s.commit()
+        return [SendResult("temporary", "451 try again later") for _ in messages]
+
+    monkeypatch.setattr(memory.MemoryBackend, "send_messages", cancel_then_defer)
+    send_issue(w.settings, w.config, w.issue_id, workers=1)
+    with w.session() as s:
+        counts = issue_counts(s, w.issue_id)
+    assert (counts["pending"], counts["sending"], counts["cancelled"]) == (0, 0, 3)
