@@ -327,6 +327,8 @@ def purge_pending(session: Session, settings: Settings, *, now: datetime | None 
         session.scalars(
             select(Subscription).where(
                 Subscription.status == SubscriptionStatus.PENDING,
+                # A once-confirmed subscription signed up again keeps its consent log.
+                Subscription.confirmed_at.is_(None),
                 Subscription.created_at < cutoff,
                 or_(
                     Subscription.confirmation_sent_at.is_(None),

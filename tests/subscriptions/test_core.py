@@ -301,6 +301,29 @@ def test_purge_pending(
     assert emails == {"new@yritys.fi", "old2@yritys.fi"}
 
 
+def test_purge_keeps_the_history_of_a_once_confirmed_subscription(
+    session: Session, settings: Settings, config: Config, mailer: RecordingMailer
+) -> None:
+    """Anyone who knows an ex-subscriber's address can sign it up again; leaving that
+    unconfirmed must not erase the consent log of the earlier subscription."""
+    from outreach.errors import DeliveryError
+
+    def failing(_mail: object) -> None:
+        raise DeliveryError("relay down")
+
+    years_ago = datetime.now(UTC) - timedelta(days=700)
+    sub = subscribe(
+        session, settings, config, "vantaa", signup(config), mailer, now=years_ago
+    ).subscription
+    assert sub is not None
+    confirm(session, settings, token_for(settings, sub, "confirm"), now=years_ago)
+    unsubscribe(session, settings, token_for(settings, sub, "unsubscribe"), now=years_ago)
+    again = subscribe(session, settings, config, "vantaa", signup(config), failing)
+    assert again.subscription is sub and sub.status == SubscriptionStatus.PENDING
+    assert purge_pending(session, settings) == 0
+    assert [a for a, _ in actions(session, sub)] == ["given", "confirmed", "withdrawn", "given"]
+
+
 def test_preferences_update(
     session: Session, settings: Settings, config: Config, mailer: RecordingMailer
 ) -> None:
