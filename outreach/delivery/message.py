@@ -290,7 +290,7 @@ class IssueMessages:
             dkim=city_signer(settings, city),
         )
         base = one_line(settings.base_url_clean)
-        if not re.match(r"^https?://[^\s<>\"']+$", base):
+        if not _HEADER_URL.match(base):  # it goes into List-Unsubscribe: ASCII only
             raise ConfigError(f"OUTREACH_BASE_URL {base!r} is not an http(s) URL")
         self.base = base
         self.secret = settings.secret()

@@ -380,3 +380,14 @@ def test_a_retry_answered_after_a_cancel_ends_cancelled(
     with w.session() as s:
         counts = issue_counts(s, w.issue_id)
     assert (counts["pending"], counts["sending"], counts["cancelled"]) == (0, 0, 3)
+
+
+def test_a_base_url_that_cannot_go_in_a_header_is_a_config_error(world_factory: Any) -> None:
+    from outreach.errors import ConfigError, OutreachError
+
+    w = world_factory(2)
+    w.settings = w.settings.model_copy(update={"base_url": "https://ilmasto.järvenpää.fi"})
+    with pytest.raises(OutreachError) as raised:
+        send_issue(w.settings, w.config, w.issue_id)
+    assert isinstance(raised.value, ConfigError) and "OUTREACH_BASE_URL" in str(raised.value)
+    assert memory.outbox == []
