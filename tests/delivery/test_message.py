@@ -6,7 +6,7 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from outreach.campaigns import Sender
@@ -34,6 +34,8 @@ def body_of(msg: EmailMessage, kind: str) -> str:
 
 
 @settings(max_examples=200, deadline=None)
+@example(chunks=[], name="")  # an empty body
+@example(chunks=["\n", "@@CONTACT_NAME@@"], name="")  # an empty value after a line end
 @given(
     chunks=st.lists(CHUNKS, max_size=12),
     name=st.text(st.sampled_from(list("Ää Öö=x.")), max_size=90),
@@ -50,15 +52,17 @@ def test_fill_decodes_to_the_substituted_text(chunks: list[str], name: str) -> N
     assert b"\n" not in data.replace(b"\r\n", b"")
     msg = message_from_bytes(data, policy=policy.default)
     assert isinstance(msg, EmailMessage)
+    # The template's own trailing line ends give way to the skeleton's one, and
+    # only then are the values filled in (an empty value leaves what precedes it).
+    skeleton = text.replace("\r\n", "\n").rstrip("\n")
     expected = (
-        text.replace(UNSUBSCRIBE_URL, unsub)
+        skeleton.replace(UNSUBSCRIBE_URL, unsub)
         .replace(PREFERENCES_URL, prefs)
         .replace(CONTACT_NAME, name.strip())
     )
-    # Line ends become CRLF on the wire and come back as \n; the last one is the skeleton's.
-    want = expected.replace("\r\n", "\n").rstrip("\n") + "\n"
-    assert body_of(msg, "plain") == want
+    # Line ends become CRLF on the wire and come back as \n.
+    assert body_of(msg, "plain") == expected.replace("\r\n", "\n") + "\n"
     html_name = name.strip().replace("&", "&amp;")
-    want_html = text.replace(UNSUBSCRIBE_URL, unsub).replace(PREFERENCES_URL, prefs)
-    want_html = want_html.replace(CONTACT_NAME, html_name).rstrip("\n") + "\n"
-    assert body_of(msg, "html") == want_html
+    want_html = skeleton.replace(UNSUBSCRIBE_URL, unsub).replace(PREFERENCES_URL, prefs)
+    want_html = want_html.replace(CONTACT_NAME, html_name)
+    assert body_of(msg, "html") == want_html.replace("\r\n", "\n") + "\n"
