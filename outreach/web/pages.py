@@ -308,9 +308,12 @@ def unsubscribe_post(
     csrf_token: FormStr = None,
 ) -> Response:
     is_one_click = one_click == "One-Click"
-    rate_limit(request, "unsubscribe")
     if not is_one_click:
+        rate_limit(request, "unsubscribe")
         check_csrf(request, csrf_token)
+    # One-click requests come from a mailbox provider's few servers, for many
+    # recipients at once: a valid (signed, idempotent) one is never refused for
+    # rate; only failed attempts count against the sender's address.
     st = state(request)
     with st.session() as session:
         try:
@@ -322,6 +325,8 @@ def unsubscribe_post(
                 channel="one-click" if is_one_click else "web",
             )
         except InvalidTokenError:
+            if is_one_click:
+                rate_limit(request, "unsubscribe")
             raise invalid_link() from None
         ctx = {
             "city": sub.city.slug,

@@ -250,6 +250,43 @@ def test_one_click_unsubscribe_urlencoded_and_multipart(
         }
 
 
+def test_one_click_from_one_provider_is_never_refused_for_rate(
+    settings: Settings, engine: Engine, mailer: RecordingMailer
+) -> None:
+    """A mailbox provider posts many one-click unsubscribes from one address."""
+    from outreach.campaigns import load
+    from outreach.subscriptions import SignUp, add_subscriber, token_for
+
+    config = load(settings.campaigns_path)
+    tokens = []
+    with Session(engine) as s:
+        for n in range(12):
+            signup = SignUp.clean(config, "vantaa", email=f"c{n}@provider.fi")
+            sub = add_subscriber(
+                s, settings, config, "vantaa", signup, None, confirmed=True, consent_note="t"
+            )
+            assert sub is not None
+            tokens.append(token_for(settings, sub, "unsubscribe"))
+        s.commit()
+    tight = RateLimiter({"form": (2, 0.0001), "unsubscribe": (2, 0.0001)})
+    app = create_app(settings, mailer=mailer, rate_limiter=tight)
+    with TestClient(app, base_url="https://testserver") as provider:
+        for token in tokens:
+            resp = provider.post(f"/unsubscribe/{token}", data={"List-Unsubscribe": "One-Click"})
+            assert resp.status_code == 200
+        # forged tokens from the same address do count, and are stopped
+        codes = [
+            provider.post(
+                f"/unsubscribe/u1.{n:x}.AAAA", data={"List-Unsubscribe": "One-Click"}
+            ).status_code
+            for n in range(4)
+        ]
+        assert codes[:2] == [404, 404] and codes[-1] == 429
+    with Session(engine) as s:
+        statuses = {x.status for x in s.scalars(select(Subscription))}
+        assert statuses == {SubscriptionStatus.UNSUBSCRIBED}
+
+
 FIELDS = ["email", "company_name", "business_id", "contact_name", "language", "topics"]
 
 
