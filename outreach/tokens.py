@@ -1,6 +1,7 @@
 """Signed, purpose-bound tokens for emailed links.
 
-A token names a purpose (``confirm``, ``unsubscribe``, ``preferences``), a
+A token names a purpose (``confirm``, ``unsubscribe``, ``preferences``,
+``export``), a
 subscription id and its issue time, and carries a 128-bit HMAC-SHA256 over
 those and the subscription's random ``token_salt``. Rotating the salt (or
 deleting the subscription) revokes every token it was given. Every failure —
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from outreach.errors import InvalidTokenError
 
-PURPOSES = frozenset({"confirm", "unsubscribe", "preferences"})
+PURPOSES = frozenset({"confirm", "unsubscribe", "preferences", "export"})
 MAC_BYTES = 16  # 128 bits
 
 

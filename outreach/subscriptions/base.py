@@ -179,6 +179,11 @@ def record(
     )
 
 
+#: Links that must not work for long: a data export link is mailed to the
+#: address itself and opens everything held about it.
+MAX_AGE = {"export": timedelta(hours=1)}
+
+
 def token_for(settings: Settings, sub: Subscription, purpose: str) -> str:
     return make_token(settings.secret(), purpose, sub.id, sub.token_salt)
 
@@ -189,7 +194,9 @@ def link(settings: Settings, sub: Subscription, purpose: str) -> str:
 
 def load_token(session: Session, settings: Settings, token: str, purpose: str) -> Subscription:
     """The subscription a token names; the same InvalidTokenError for every failure."""
-    max_age = timedelta(days=settings.confirm_token_days) if purpose == "confirm" else None
+    max_age = MAX_AGE.get(purpose) or (
+        timedelta(days=settings.confirm_token_days) if purpose == "confirm" else None
+    )
 
     def salt_of(sid: int) -> str | None:
         return session.scalar(select(Subscription.token_salt).where(Subscription.id == sid))

@@ -65,6 +65,22 @@ def send_confirmation(settings: Settings, config: Config, mail: ConfirmationMail
         )
 
 
+def send_export_link(
+    settings: Settings, config: Config, city_slug: str, to: str, lang: str, url: str
+) -> None:
+    """Mail the address a short-lived link to everything held about it."""
+    from outreach.delivery.message import send_transactional
+    from outreach.render import render_email
+
+    subject = gettext_for(lang, "web", "Your data held for the climate newsletter")
+    rendered = render_email(
+        settings, config, city_slug, lang, "data_export", {"export_url": url}, subject
+    )
+    result = send_transactional(settings, config, city_slug, to, rendered)
+    if not result.ok:
+        raise DeliveryError(f"data export link to {to} not sent ({result.status})")
+
+
 def default_mailer(settings: Settings, config: Config) -> Mailer:
     def mailer(mail: ConfirmationMail) -> None:
         send_confirmation(settings, config, mail)

@@ -32,7 +32,7 @@ from outreach.subscriptions import (
     update_preferences,
 )
 from outreach.subscriptions.base import city_name
-from outreach.subscriptions.mail import ConfirmationMail
+from outreach.subscriptions.mail import ConfirmationMail, send_export_link
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import (
     PageError,
@@ -361,6 +361,8 @@ def _preferences_context(
         "topics": [(t, st.config.topics.get(t, {}).get(lang, t)) for t in topics],
         "errors": {},
         "saved": False,
+        "export_sent": False,
+        "export_failed": False,
     }, lang
 
 
@@ -413,13 +415,46 @@ def preferences_post(
     return render(request, "preferences.html", ctx, lang=lang, status=400 if errors else 200)
 
 
-@router.get("/preferences/{token}/data")
-def download_data(request: Request, token: str) -> Response:
-    """ "Download my data": everything held about the token's address, as JSON."""
+@router.post("/preferences/{token}/data", response_class=HTMLResponse)
+def request_data(
+    request: Request,
+    token: str,
+    lang: FormStr = None,
+    csrf_token: FormStr = None,
+) -> Response:
+    """ "Download my data": mail the address a link that works for one hour.
+
+    The preferences link is in every newsletter, and newsletters get forwarded:
+    the export itself goes only to the address it is about.
+    """
+    rate_limit(request)
+    check_csrf(request, csrf_token)
     st = state(request)
     with st.session() as session:
         try:
             sub = load_token(session, st.settings, token, "preferences")
+        except InvalidTokenError:
+            raise invalid_link() from None
+        to, city = sub.subscriber.email, sub.city.slug
+        url = link(st.settings, sub, "export")
+    ctx, page_lang = _preferences_context(request, token, lang)
+    try:
+        send_export_link(st.settings, st.config, city, to, page_lang, url)
+    except OutreachError:
+        log.exception("data export link for subscription %s not sent", ctx.get("token"))
+        ctx["export_failed"] = True
+    else:
+        ctx["export_sent"] = True
+    return render(request, "preferences.html", ctx, lang=page_lang)
+
+
+@router.get("/export/{token}")
+def download_data(request: Request, token: str) -> Response:
+    """Everything held about the address, as JSON (the mailed, one-hour link)."""
+    st = state(request)
+    with st.session() as session:
+        try:
+            sub = load_token(session, st.settings, token, "export")
         except InvalidTokenError:
             raise invalid_link() from None
         data = show(session, st.settings, sub.subscriber.email)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
 
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from outreach.delivery.backends import memory
 from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus, Suppression
 from outreach.settings import Settings
 from outreach.subscriptions import RecordingMailer
@@ -82,7 +84,22 @@ def test_sign_up_confirm_preferences_unsubscribe(
         },
     )
     assert saved.status_code == 200 and "Asetuksesi on tallennettu" in saved.text
-    data = client.get(prefs_path + "/data")
+    # "Download my data" mails the address a one-hour link; the preferences
+    # link (in every newsletter, so forwardable) never opens the data itself
+    assert client.get(prefs_path + "/data").status_code in (404, 405)
+    memory.clear()
+    asked = client.post(
+        prefs_path + "/data", data={"lang": "fi", "csrf_token": csrf_of(saved.text)}
+    )
+    assert asked.status_code == 200 and "Lähetimme linkin" in asked.text
+    (sent,) = memory.outbox
+    mailed = message_from_bytes(sent.data, policy=policy.default)
+    assert sent.recipients == [held_address(engine)]
+    body = mailed.get_body(("plain",))
+    assert body is not None
+    export_url = re.search(r"https://\S+/export/\S+", body.get_content())
+    assert export_url
+    data = client.get(local(export_url[0]))
     assert data.headers["content-type"] == "application/json"
     held = data.json()
     assert {s["city"] for s in held["subscriptions"]} == {"vantaa", "kerava"}
@@ -103,6 +120,34 @@ def test_sign_up_confirm_preferences_unsubscribe(
         assert statuses == {SubscriptionStatus.UNSUBSCRIBED}
         withdrawn = s.scalars(select(ConsentRecord).where(ConsentRecord.action == "withdrawn"))
         assert {r.channel for r in withdrawn} == {"web"}
+
+
+def held_address(engine: Engine) -> str:
+    with Session(engine) as s:
+        return s.scalars(select(Subscriber.email)).one()
+
+
+def test_export_link_works_for_one_hour_only(settings: Settings, engine: Engine) -> None:
+    from outreach.campaigns import load
+    from outreach.errors import InvalidTokenError
+    from outreach.subscriptions import SignUp, add_subscriber, load_token
+
+    config = load(settings.campaigns_path)
+    with Session(engine) as s:
+        sub = add_subscriber(
+            s, settings, config, "kerava", SignUp.clean(config, "kerava", email="x@y.fi"),
+            None, confirmed=True, consent_note="t",
+        )  # fmt: skip
+        assert sub is not None
+        issued = datetime.now(UTC) - timedelta(minutes=61)
+        old = make_token(settings.secret(), "export", sub.id, sub.token_salt, now=issued)
+        fresh = make_token(settings.secret(), "export", sub.id, sub.token_salt)
+        assert load_token(s, settings, fresh, "export").id == sub.id
+        with pytest.raises(InvalidTokenError):
+            load_token(s, settings, old, "export")
+        with pytest.raises(InvalidTokenError):  # a preferences link is not an export link
+            prefs = make_token(settings.secret(), "preferences", sub.id, sub.token_salt)
+            load_token(s, settings, prefs, "export")
 
 
 def _body(text: str) -> str:
