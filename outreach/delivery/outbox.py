@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from datetime import timedelta
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Engine, Table, func, insert, literal, select, update
@@ -188,18 +189,25 @@ def resume_issue(session: Session, issue_id: int) -> None:
     session.flush()
 
 
-def cancel_issue(session: Session, issue_id: int) -> int:
+def cancel_issue(session: Session, issue_id: int, *, lease_seconds: float = 600) -> int:
     """Cancel the send: every row not yet handed over becomes cancelled; returns how many."""
     issue = _issue(session, issue_id)
     if issue.status not in (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.APPROVED):
         raise IssueError(f"issue {issue_id} is {issue.status.value}; it cannot be cancelled")
     issue.status = IssueStatus.CANCELLED
     issue.status_message = "send cancelled"
+    # Rows a live worker holds end as it records them; rows whose claim outlived
+    # the lease belong to a sender that died and that nothing will come back for.
+    stale = utcnow() - timedelta(seconds=lease_seconds)
     result = cast(
         CursorResult[Any],
         session.execute(
             update(Delivery)
-            .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.PENDING)
+            .where(
+                Delivery.issue_id == issue_id,
+                (Delivery.status == DeliveryStatus.PENDING)
+                | ((Delivery.status == DeliveryStatus.SENDING) & (Delivery.claimed_at < stale)),
+            )
             .values(status=DeliveryStatus.CANCELLED, claimed_by=None)
             .execution_options(synchronize_session=False)
         ),
@@ -218,9 +226,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _pid_namespace() -> str:
+    try:
+        return format(os.stat("/proc/self/ns/pid").st_ino, "x")
+    except OSError:
+        return "0"
+
+
+def process_id() -> str:
+    """``host:pid:pid-namespace`` of this process: the head of every claim it makes.
+
+    Containers can share a host name (host networking) while each numbers its
+    processes afresh; a pid is only checked where the namespace is ours.
+    """
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{_pid_namespace()}"
+
+
 def reclaim_dead(engine: Engine, issue_id: int) -> int:
-    """Put back rows claimed by processes on this host that no longer run."""
-    host = socket.gethostname()[:40]
+    """Put back rows claimed by processes of this host and pid namespace that no longer run."""
+    host, _, namespace = process_id().split(":")
     reclaimed = 0
     with engine.begin() as conn:
         claimants = conn.execute(
@@ -231,7 +255,12 @@ def reclaim_dead(engine: Engine, issue_id: int) -> int:
         dead = []
         for claimant in claimants:
             parts = (claimant or "").split(":")
-            if len(parts) >= 2 and parts[0] == host and parts[1].isdigit():
+            if (
+                len(parts) >= 3
+                and parts[0] == host
+                and parts[2] == namespace
+                and parts[1].isdigit()
+            ):
                 pid = int(parts[1])
                 if pid != os.getpid() and not _pid_alive(pid):
                     dead.append(claimant)

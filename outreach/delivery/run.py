@@ -19,10 +19,8 @@ are those handed to the backend whose outcome was not committed yet: at most
 from __future__ import annotations
 
 import logging
-import os
 import random
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -38,7 +36,7 @@ from outreach.audience import email_hmac, register_sqlite_functions
 from outreach.delivery.backends import get_backend
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
 from outreach.delivery.message import IssueMessages
-from outreach.delivery.outbox import DELIVERIES, suppress
+from outreach.delivery.outbox import DELIVERIES, process_id, suppress
 from outreach.delivery.ratelimit import RateLimiter
 from outreach.errors import OutreachError, PermanentDeliveryError
 from outreach.l10n import gettext_for
@@ -392,7 +390,7 @@ class SendRun:
             self.release(conn, me, [r.id for r, _ in to_send[len(results) :]])
 
     def work(self, n: int) -> None:
-        me = f"{socket.gethostname()[:40]}:{os.getpid()}:{n}:{secrets.token_hex(3)}"
+        me = f"{process_id()}:{n}:{secrets.token_hex(3)}"
         rows: list[Any] = []
         try:
             with self.engine.connect() as conn:

@@ -16,6 +16,8 @@ from outreach.delivery.outbox import (
     failures,
     issue_counts,
     pause_issue,
+    process_id,
+    reclaim_dead,
     resume_issue,
     suppress,
 )
@@ -23,12 +25,14 @@ from outreach.delivery.worker import send_issue, send_test
 from outreach.errors import IssueError
 from outreach.models import (
     Delivery,
+    DeliveryStatus,
     Issue,
     IssueStatus,
     Subscriber,
     Subscription,
     SubscriptionStatus,
     Suppression,
+    utcnow,
 )
 from outreach.tokens import verify_token
 from outreach.validation import email_hash, suppression_key
@@ -312,7 +316,6 @@ def test_rows_of_a_live_claimant_wait_for_the_lease(world_factory: Any) -> None:
 
 
 def test_rows_of_a_dead_local_process_are_reclaimed_at_once(world_factory: Any) -> None:
-    import socket
     import subprocess
     import sys
 
@@ -323,9 +326,25 @@ def test_rows_of_a_dead_local_process_are_reclaimed_at_once(world_factory: Any) 
         check=True,
     )
     pid = int(dead.stdout)
-    _claim_all(w := world_factory(3), f"{socket.gethostname()[:40]}:{pid}:0:abc", minutes_ago=0)
+    host, _, namespace = process_id().split(":")
+    _claim_all(w := world_factory(3), f"{host}:{pid}:{namespace}:0:abc", minutes_ago=0)
     report = send_issue(w.settings, w.config, w.issue_id)
     assert (report.sent, report.status) == (3, "sent")
+
+
+def test_claims_of_another_pid_namespace_are_not_judged_by_our_pids(
+    world_factory: Any,
+) -> None:
+    """Containers sharing a host name number their processes each afresh."""
+    host, _, _ = process_id().split(":")
+    w = world_factory(3)
+    _claim_all(w, f"{host}:999999:ffffffff:0:abc", minutes_ago=0)  # no such pid here
+    with w.engine.connect() as conn:
+        assert reclaim_dead(w.engine, w.issue_id) == 0
+        statuses = conn.execute(
+            select(Delivery.status).where(Delivery.issue_id == w.issue_id)
+        ).scalars()
+        assert set(statuses) == {DeliveryStatus.SENDING}
 
 
 def test_a_city_mail_url_overrides_the_default(world_factory: Any, tmp_path: Any) -> None:
@@ -391,3 +410,20 @@ def test_a_base_url_that_cannot_go_in_a_header_is_a_config_error(world_factory: 
         send_issue(w.settings, w.config, w.issue_id)
     assert isinstance(raised.value, ConfigError) and "OUTREACH_BASE_URL" in str(raised.value)
     assert memory.outbox == []
+
+
+def test_cancel_ends_rows_a_dead_sender_left_claimed(world_factory: Any) -> None:
+    """Nothing comes back for a cancelled issue: stale claims must not stay `sending`."""
+    w = world_factory(3)
+    _claim_all(w, "gone-host:4242:0:0:abc", minutes_ago=30)
+    with w.session() as s:
+        fresh = s.scalars(select(Delivery).where(Delivery.issue_id == w.issue_id)).first()
+        assert fresh is not None
+        fresh.claimed_at = utcnow()  # one row is still held by a live sender
+        s.commit()
+        assert cancel_issue(s, w.issue_id) == 2
+        s.commit()
+        statuses = sorted(s.scalars(select(Delivery.status).where(Delivery.issue_id == w.issue_id)))
+    assert statuses == sorted(
+        [DeliveryStatus.CANCELLED, DeliveryStatus.CANCELLED, DeliveryStatus.SENDING]
+    )
