@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 
 
 class RateLimiter:
@@ -41,17 +42,31 @@ class RateLimiter:
         self._next = at + self.interval
         return at
 
-    def acquire(self, stop: threading.Event | None = None) -> bool:
-        """Wait for a slot; False if ``stop`` was set while waiting."""
+    def acquire(
+        self,
+        stop: threading.Event | None = None,
+        *,
+        every: float | None = None,
+        while_waiting: Callable[[], None] | None = None,
+    ) -> bool:
+        """Wait for a slot; False if ``stop`` was set while waiting.
+
+        A long wait (a per-hour limit) is cut into steps of ``every`` seconds with
+        ``while_waiting`` called between them, so a worker can renew its claims.
+        """
         if not self.active:
             return True
         with self._lock:
             at = self._reserve(time.monotonic())
-        delay = at - time.monotonic()
-        if delay > 0:
+        while (delay := at - time.monotonic()) > 0:
+            step = delay if every is None else min(delay, every)
             if stop is not None:
-                return not stop.wait(delay)
-            time.sleep(delay)
+                if stop.wait(step):
+                    return False
+            else:
+                time.sleep(step)
+            if while_waiting is not None and at - time.monotonic() > 0:
+                while_waiting()
         return True
 
 

@@ -406,7 +406,11 @@ class SendRun:
                         if not rows:
                             break
                         while rows and not self.stop.is_set():
-                            if self.limiter.active and not self.limiter.acquire(self.stop):
+                            if self.limiter.active and not self.limiter.acquire(
+                                self.stop,
+                                every=self.lease.total_seconds() / 3,
+                                while_waiting=lambda: self.renew(conn, me),
+                            ):
                                 break
                             if time.monotonic() - renewed > self.lease.total_seconds() / 3:
                                 self.renew(conn, me)

@@ -112,6 +112,18 @@ def test_rate_limit_per_hour_stops_at_stop_event(world_factory: Any) -> None:
     assert limiter.acquire(stop) is False  # the third would wait an hour
 
 
+def test_a_long_rate_limit_wait_renews_the_worker_claims_as_it_goes() -> None:
+    from outreach.delivery.ratelimit import RateLimiter
+
+    limiter = RateLimiter(per_second=10)  # the second slot is 100 ms away
+    renewals: list[float] = []
+    assert limiter.acquire()
+    started = time.monotonic()
+    assert limiter.acquire(every=0.02, while_waiting=lambda: renewals.append(time.monotonic()))
+    assert time.monotonic() - started >= 0.09
+    assert len(renewals) >= 3  # called between the steps of one long wait
+
+
 def test_counts_per_status(world_factory: Any, smtp_server: SMTPServer) -> None:
     w = world_factory(4, mail_url=smtp_server.url())
     smtp_server.handler.on("user2@example.fi", "550")
