@@ -1,4 +1,4 @@
-"""API keys for the JSON API: shown once, stored as a SHA-256 hash.
+"""API keys for the JSON API: shown once, stored as a SHA-256 hash, optionally per city.
 
 A key looks like ``ok_<prefix>_<secret>``; the prefix is stored in the clear so
 staff can name a key to revoke it, the whole key only as its hash.
@@ -24,14 +24,20 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
-def create_api_key(session: Session, name: str) -> tuple[ApiKey, str]:
-    """A new key; returns the row and the plain key (the only time it is visible)."""
+def create_api_key(
+    session: Session, name: str, cities: list[str] | None = None
+) -> tuple[ApiKey, str]:
+    """A new key; returns the row and the plain key (the only time it is visible).
+
+    ``cities`` limits the key to those cities' subscriptions (a city's own CRM);
+    without it the key acts for every city.
+    """
     name = name.strip()
     if not name or len(name) > 100 or not name.isprintable():
         raise SubscriptionError("an API key needs a printable name of 1-100 characters")
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
-    row = ApiKey(name=name, prefix=prefix, key_hash=_hash(key))
+    row = ApiKey(name=name, prefix=prefix, key_hash=_hash(key), cities=sorted(set(cities or [])))
     session.add(row)
     session.flush()
     return row, key

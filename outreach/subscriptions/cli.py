@@ -253,12 +253,19 @@ def apikey() -> None:
 
 @apikey.command("create")
 @click.argument("name")
+@click.option("--city", "cities", multiple=True, help="Limit the key to this city (repeatable).")
 @user_errors
-def apikey_create(name: str) -> None:
+def apikey_create(name: str, cities: tuple[str, ...]) -> None:
     """Create a key; it is printed once and stored only as a hash."""
     ctx = Context()
+    unknown = sorted(set(cities) - set(ctx.config.cities))
+    if unknown:
+        known = ", ".join(sorted(ctx.config.cities))
+        raise click.ClickException(
+            _("no city {city} (known: {known})").format(city=unknown[0], known=known)
+        )
     with ctx.session() as session:
-        row, key = create_api_key(session, name)
+        row, key = create_api_key(session, name, list(cities))
         click.echo(key)
         notice = _("key {prefix} ({name}) created; store it now, it is not shown again")
         click.echo(notice.format(prefix=row.prefix, name=row.name), err=True)
@@ -283,4 +290,7 @@ def apikey_list() -> None:
     with ctx.session() as session:
         for row in list_api_keys(session):
             revoked = row.revoked_at.isoformat() if row.revoked_at else "active"
-            click.echo(json.dumps([row.prefix, row.name, row.created_at.isoformat(), revoked]))
+            scope = row.cities or "all cities"
+            click.echo(
+                json.dumps([row.prefix, row.name, scope, row.created_at.isoformat(), revoked])
+            )

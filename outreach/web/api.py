@@ -52,6 +52,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: _error("No valid API key"),
     404: _error("No such subscriber or subscription"),
     409: _error("The address is on the suppression list"),
+    403: _error("The API key does not act for that city"),
     422: _error("Invalid input: a field that does not validate, or a malformed request"),
     429: _error("Too many requests from this address"),
 }
@@ -61,10 +62,22 @@ router = APIRouter(prefix="/api/v1", tags=["subscribers"], responses=ERRORS)
 class Principal(BaseModel):
     name: str
     prefix: str
+    cities: list[str] = []  # empty: every city
 
     @property
     def detail(self) -> str:
         return f"API key {self.prefix} ({self.name})"
+
+    def may(self, city: str) -> bool:
+        return not self.cities or city in self.cities
+
+    def require(self, city: str) -> None:
+        if not self.may(city):
+            raise HTTPException(403, f"this API key does not act for {city!r}")
+
+    def sees(self, subscriber: Subscriber) -> bool:
+        """A city's key sees only the subscribers of its own cities."""
+        return not self.cities or any(self.may(s.city.slug) for s in subscriber.subscriptions)
 
 
 def api_key(
@@ -82,7 +95,7 @@ def api_key(
         with st.session() as session:
             row = verify_api_key(session, key)
             if row is not None:
-                return Principal(name=row.name, prefix=row.prefix)
+                return Principal(name=row.name, prefix=row.prefix, cities=list(row.cities or []))
     raise HTTPException(401, "a valid API key is required", {"WWW-Authenticate": "Bearer"})
 
 
@@ -140,7 +153,7 @@ class SubscriberOut(BaseModel):
     subscriptions: list[SubscriptionOut]
 
 
-def _out(subscriber: Subscriber) -> SubscriberOut:
+def _out(subscriber: Subscriber, who: Principal) -> SubscriberOut:
     def iso(v: Any) -> str | None:
         return v.isoformat() if v is not None else None
 
@@ -165,6 +178,7 @@ def _out(subscriber: Subscriber) -> SubscriberOut:
                 unsubscribed_at=iso(s.unsubscribed_at),
             )
             for s in subscriber.subscriptions
+            if who.may(s.city.slug)
         ],
     )
 
@@ -173,13 +187,13 @@ def _invalid(exc: SubscriptionError) -> HTTPException:
     return HTTPException(422, str(exc))
 
 
-def _find(session: Session, email: str) -> Subscriber:
+def _find(session: Session, email: str, who: Principal) -> Subscriber:
     try:
         address = normalise_email(email)
     except SubscriptionError as exc:
         raise _invalid(exc) from exc
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
-    if subscriber is None:
+    if subscriber is None or not who.sees(subscriber):  # another city's: the same answer
         raise HTTPException(404, "no such subscriber")
     return subscriber
 
@@ -190,6 +204,7 @@ def _add(
 ) -> None:  # fmt: skip
     if item.city not in st.config.cities:
         raise HTTPException(422, f"unknown city {item.city!r}")
+    who.require(item.city)
     try:
         signup = SignUp.clean(
             st.config, item.city, email=email, topics=item.topics, language=fields.language,
@@ -221,11 +236,11 @@ def create_subscriber(request: Request, who: Auth, body: SubscriberIn) -> Subscr
             raise HTTPException(422, "give at least one subscription (city and topics)")
         for item in body.subscriptions:
             _add(st, session, who, email, body, item)
-        subscriber = _find(session, email)
+        subscriber = _find(session, email, who)
         if body.interested_in_visit is not None:
             subscriber.interested_in_visit = body.interested_in_visit
         session.flush()
-        return _out(subscriber)
+        return _out(subscriber, who)
 
 
 @router.get("/subscribers", response_model=list[SubscriberOut])
@@ -240,6 +255,11 @@ def list_subscribers(
     st = state(request)
     with st.session() as session:
         stmt = select(Subscriber).order_by(Subscriber.id).limit(limit).offset(offset)
+        if city is not None:
+            who.require(city)
+        if who.cities:
+            own = select(Subscription.subscriber_id).join(City, Subscription.city_id == City.id)
+            stmt = stmt.where(Subscriber.id.in_(own.where(City.slug.in_(who.cities))))
         if city is not None or status is not None:
             sub_q = select(Subscription.subscriber_id).join(City, Subscription.city_id == City.id)
             if city is not None:
@@ -247,13 +267,13 @@ def list_subscribers(
             if status is not None:
                 sub_q = sub_q.where(Subscription.status == status)
             stmt = stmt.where(Subscriber.id.in_(sub_q))
-        return [_out(s) for s in session.scalars(stmt)]
+        return [_out(s, who) for s in session.scalars(stmt)]
 
 
 @router.get("/subscribers/{email}", response_model=SubscriberOut)
 def read_subscriber(request: Request, who: Auth, email: Email) -> SubscriberOut:
     with state(request).session() as session:
-        return _out(_find(session, email))
+        return _out(_find(session, email, who), who)
 
 
 @router.patch("/subscribers/{email}", response_model=SubscriberOut)
@@ -262,7 +282,7 @@ def update_subscriber(
 ) -> SubscriberOut:
     st = state(request)
     with st.session() as session:
-        subscriber = _find(session, email)
+        subscriber = _find(session, email, who)
         merged = {name: getattr(subscriber, name) for name in DETAILS}
         merged.update({k: getattr(body, k) for k in body.model_fields_set if k in DETAILS})
         try:  # the same rules as a sign-up, applied to the merged details
@@ -276,14 +296,19 @@ def update_subscriber(
         if body.interested_in_visit is not None:
             subscriber.interested_in_visit = body.interested_in_visit
         session.flush()
-        return _out(subscriber)
+        return _out(subscriber, who)
 
 
 @router.delete("/subscribers/{email}", status_code=204)
 def delete_subscriber(request: Request, who: Auth, email: Email) -> Response:
     """GDPR erasure: every row about the address goes; a suppression hash stays."""
+    if who.cities:
+        raise HTTPException(
+            403, "erasing an address in every city needs a key for every city; "
+            "end this city's subscription instead",
+        )  # fmt: skip
     with state(request).session() as session:
-        _find(session, email)
+        _find(session, email, who)
         forget(session, state(request).settings, email, detail=who.detail)
     return Response(status_code=204)
 
@@ -294,11 +319,11 @@ def add_subscription(
 ) -> SubscriberOut:
     st = state(request)
     with st.session() as session:
-        subscriber = _find(session, email)
+        subscriber = _find(session, email, who)
         fields = SubscriberFields(language=subscriber.language)
         _add(st, session, who, subscriber.email, fields, body)
         session.refresh(subscriber)
-        return _out(subscriber)
+        return _out(subscriber, who)
 
 
 def _subscription(subscriber: Subscriber, city: str) -> Subscription:
@@ -319,7 +344,8 @@ def update_subscription(
 ) -> SubscriberOut:
     st = state(request)
     with st.session() as session:
-        subscriber = _find(session, email)
+        who.require(city)
+        subscriber = _find(session, email, who)
         sub = _subscription(subscriber, city)
         known = st.config.cities[city].topics if city in st.config.cities else []
         unknown = [t for t in body.topics if t not in known]
@@ -327,13 +353,14 @@ def update_subscription(
             raise HTTPException(422, f"unknown topics {unknown[:5]} (known: {known})")
         sub.topics = sorted(set(body.topics))
         session.flush()
-        return _out(subscriber)
+        return _out(subscriber, who)
 
 
 @router.delete("/subscribers/{email}/subscriptions/{city}", response_model=SubscriberOut)
 def delete_subscription(request: Request, who: Auth, email: Email, city: CitySlug) -> SubscriberOut:
     """Unsubscribe (consent withdrawn, channel ``api``); the history is kept."""
     with state(request).session() as session:
-        subscriber = _find(session, email)
+        who.require(city)
+        subscriber = _find(session, email, who)
         withdraw(session, [_subscription(subscriber, city)], "api", detail=who.detail)
-        return _out(subscriber)
+        return _out(subscriber, who)

@@ -125,3 +125,53 @@ def test_openapi(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/v1/subscribers" in spec["paths"]
     assert "/api/v1/subscribers/{email}/subscriptions/{city}" in spec["paths"]
+
+
+def test_a_city_key_acts_for_its_own_city_only(
+    client: TestClient, key: str, engine: Engine
+) -> None:
+    with Session(engine) as s:
+        _, kerava = create_api_key(s, "kerava-crm", ["kerava"])
+        s.commit()
+    both = {
+        "email": "both@yritys.fi",
+        "subscriptions": [
+            {"city": "vantaa", "topics": ["climate"], "confirmed": True, "consent_note": "CRM"},
+            {"city": "kerava", "topics": ["climate"], "confirmed": True, "consent_note": "CRM"},
+        ],
+    }
+    assert client.post("/api/v1/subscribers", json=both, headers=auth(key)).status_code == 201
+    only_vantaa = {**both, "email": "vantaa@yritys.fi", "subscriptions": both["subscriptions"][:1]}
+    assert (
+        client.post("/api/v1/subscribers", json=only_vantaa, headers=auth(key)).status_code == 201
+    )
+
+    # it sees its own city's part of a shared subscriber, and nothing of another city's
+    seen = client.get("/api/v1/subscribers/both@yritys.fi", headers=auth(kerava)).json()
+    assert [s["city"] for s in seen["subscriptions"]] == ["kerava"]
+    hidden = client.get("/api/v1/subscribers/vantaa@yritys.fi", headers=auth(kerava))
+    unknown = client.get("/api/v1/subscribers/nobody@yritys.fi", headers=auth(kerava))
+    assert hidden.status_code == unknown.status_code == 404 and hidden.json() == unknown.json()
+    listed = client.get("/api/v1/subscribers", headers=auth(kerava)).json()
+    assert [x["email"] for x in listed] == ["both@yritys.fi"]
+
+    # it cannot act for Vantaa, nor erase an address in every city
+    vantaa_path = "/api/v1/subscribers/both@yritys.fi/subscriptions/vantaa"
+    assert client.delete(vantaa_path, headers=auth(kerava)).status_code == 403
+    assert client.get("/api/v1/subscribers?city=vantaa", headers=auth(kerava)).status_code == 403
+    new_vantaa = {**only_vantaa, "email": "new@yritys.fi"}
+    assert (
+        client.post("/api/v1/subscribers", json=new_vantaa, headers=auth(kerava)).status_code == 403
+    )
+    assert (
+        client.delete("/api/v1/subscribers/both@yritys.fi", headers=auth(kerava)).status_code == 403
+    )
+    kerava_path = "/api/v1/subscribers/both@yritys.fi/subscriptions/kerava"
+    ended = client.delete(kerava_path, headers=auth(kerava))
+    assert ended.status_code == 200
+    assert [s["status"] for s in ended.json()["subscriptions"]] == ["unsubscribed"]
+    full = client.get("/api/v1/subscribers/both@yritys.fi", headers=auth(key)).json()
+    assert {s["city"]: s["status"] for s in full["subscriptions"]} == {
+        "vantaa": "confirmed",
+        "kerava": "unsubscribed",
+    }
