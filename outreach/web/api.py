@@ -320,6 +320,8 @@ def add_subscription(
     st = state(request)
     with st.session() as session:
         subscriber = _find(session, email, who)
+        if is_suppressed(session, st.settings, subscriber.email):
+            raise HTTPException(409, "the address is on the suppression list")
         fields = SubscriberFields(language=subscriber.language)
         _add(st, session, who, subscriber.email, fields, body)
         session.refresh(subscriber)

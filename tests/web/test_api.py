@@ -6,7 +6,9 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from outreach.delivery.outbox import suppress
 from outreach.models import ApiKey, ConsentRecord
+from outreach.settings import Settings
 from outreach.subscriptions import RecordingMailer, create_api_key, revoke_api_key
 from tests.web.conftest import TestClient
 
@@ -175,3 +177,23 @@ def test_a_city_key_acts_for_its_own_city_only(
         "vantaa": "confirmed",
         "kerava": "unsubscribed",
     }
+
+
+def test_adding_a_city_for_a_suppressed_address_is_refused(
+    client: TestClient, key: str, engine: Engine, settings: Settings
+) -> None:
+    body = {
+        "email": "bounced@yritys.fi",
+        "subscriptions": [
+            {"city": "vantaa", "topics": ["climate"], "confirmed": True, "consent_note": "CRM"}
+        ],
+    }
+    assert client.post("/api/v1/subscribers", json=body, headers=auth(key)).status_code == 201
+    with Session(engine) as s:  # the address bounced for good since
+        suppress(s, settings, "bounced@yritys.fi", "bounce", "550 no such user")
+        s.commit()
+    more = {"city": "kerava", "topics": ["climate"], "confirmed": True, "consent_note": "CRM"}
+    path = "/api/v1/subscribers/bounced@yritys.fi/subscriptions"
+    assert client.post(path, json=more, headers=auth(key)).status_code == 409
+    subscriber = client.get("/api/v1/subscribers/bounced@yritys.fi", headers=auth(key)).json()
+    assert [s["city"] for s in subscriber["subscriptions"]] == ["vantaa"]
