@@ -394,7 +394,7 @@ def test_cli_prints_the_txt_record_to_publish(
 ) -> None:
     from click.testing import CliRunner
 
-    from outreach.delivery.cli import dkim as dkim_group
+    from outreach.cli.dkim import dkim as dkim_group
     from outreach.settings import get_settings
 
     monkeypatch.setenv(
@@ -412,6 +412,6 @@ def test_cli_prints_the_txt_record_to_publish(
         assert "".join(chunks) == load_key(keys["rsa"]).dns_record()
         assert "; kerava: not signed" in result.output
         result = CliRunner().invoke(dkim_group, ["record", "espoo"])
-        assert result.exit_code == 1 and 'no city "espoo"' in result.output
+        assert result.exit_code == 1 and "no city espoo" in result.output
     finally:
         get_settings.cache_clear()

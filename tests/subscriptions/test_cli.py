@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine
 
+from outreach.cli.subscribers import apikey, subscribers
 from outreach.settings import Settings
-from outreach.subscriptions.cli import apikey, subscribers
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from outreach.cli.subscribers import subscribers
 from outreach.db import dispose_engines
 from outreach.models import Subscriber, Suppression
 from outreach.settings import Settings
 from outreach.subscriptions import RecordingMailer, create_api_key
-from outreach.subscriptions.cli import subscribers
 from outreach.validation import email_hash, suppression_key
 from outreach.web import create_app
 from outreach.web.security import RateLimiter

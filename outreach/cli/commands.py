@@ -1,112 +1,14 @@
-"""The ``outreach`` command: parse, call a stage, print.
-
-Exit status 0 on success, 1 on a user error (one line, no traceback), 2 on
-usage errors (click's own).
-"""
+"""The pipeline's commands: database, campaigns, fetch, issues, stories, scheduler, demo."""
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
 
 import click
-from sqlalchemy.orm import Session
 
-from outreach import __version__
-from outreach.errors import OutreachError
-from outreach.l10n import gettext_for, staff_language
-from outreach.settings import Settings, get_settings
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def cli_language(settings: Settings | None = None) -> str:
-    """``OUTREACH_CLI_LANGUAGE``, else the locale's language (fi, sv), else English."""
-    if settings is None:
-        try:
-            settings = get_settings()
-        except OutreachError:
-            return staff_language()
-    return staff_language(settings.cli_language)
-
-
-def _(message: str) -> str:
-    """Translate a message for the person at the terminal."""
-    return gettext_for(cli_language(), "cli", message)
-
-
-def fail(message: str) -> NoReturn:
-    click.echo(_("Error: {message}").format(message=message), err=True)
-    sys.exit(1)
-
-
-class App:
-    """Lazily created settings, engine and campaign config for one command."""
-
-    def __init__(self) -> None:
-        self.settings = get_settings()
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        from outreach.db import get_engine, session_scope
-
-        with session_scope(get_engine(self.settings)) as session:
-            yield session
-
-    def config(self) -> Any:
-        from outreach import campaigns
-
-        return campaigns.load(self.settings.campaigns_path, self.settings.templates_path)
-
-    def synced(self, session: Session) -> Any:
-        from outreach import campaigns
-
-        config = self.config()
-        campaigns.sync(session, config)
-        return config
-
-
-pass_app = click.make_pass_decorator(App)
-
-
-class Group(click.Group):
-    """Turns OutreachError into one line on stderr and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except OutreachError as exc:
-            fail(str(exc))
-
-
-@click.group(cls=Group)
-@click.version_option(__version__, prog_name="outreach")
-@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-@click.pass_context
-def main(ctx: click.Context, verbose: bool) -> None:
-    """Climate newsletter and business outreach for cities."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if not verbose:
-        # progress of long work stays visible where there is no terminal for a bar
-        logging.getLogger("outreach.delivery").setLevel(logging.INFO)
-        logging.getLogger("outreach.scheduler").setLevel(logging.INFO)
-    ctx.obj = App()
-
-
-def echo_lines(lines: list[str]) -> None:
-    for line in lines:
-        click.echo(line)
-
+from outreach.cli.base import App, Group, _, cli_language, echo_lines, fail, main, pass_app
 
 # -- db ---------------------------------------------------------------------
 
@@ -495,19 +397,3 @@ def demo(app: App, clean: bool) -> None:
     echo_lines(
         run_demo(app.settings, clean=clean, echo=click.echo, lang=cli_language(app.settings))
     )
-
-
-def dump_json(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, indent=2, default=str)
-
-
-def _attach_stage_commands() -> None:
-    from outreach.delivery.cli import dkim
-    from outreach.subscriptions.cli import apikey, subscribers
-
-    main.add_command(subscribers)
-    main.add_command(apikey)
-    main.add_command(dkim)
-
-
-_attach_stage_commands()

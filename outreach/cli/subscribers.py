@@ -1,30 +1,16 @@
-"""Click groups ``outreach subscribers ...`` and ``outreach apikey ...``.
-
-Thin: parse, call the stage, print. The main CLI adds them with
-``main.add_command(subscribers)`` and ``main.add_command(apikey)``. Errors a
-user can fix are printed as one line and exit with status 1.
-"""
+"""``outreach subscribers ...`` and ``outreach apikey ...``: parse, call the stage, print."""
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
-from outreach.campaigns import Config, load
-from outreach.db import get_engine, session_scope
-from outreach.errors import OutreachError
-from outreach.l10n import gettext_for, staff_language
+from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
 from outreach.models import City, Subscriber, Subscription
-from outreach.settings import Settings, get_settings
 from outreach.subscribers_io import export, import_csv, parse_mapping
 from outreach.subscriptions.apikeys import create_api_key, list_api_keys, revoke_api_key
 from outreach.subscriptions.base import SignUp
@@ -32,53 +18,14 @@ from outreach.subscriptions.core import unsubscribe_email
 from outreach.subscriptions.mail import default_mailer
 from outreach.subscriptions.manage import add_subscriber, forget, purge_pending, show_json
 
-F = TypeVar("F", bound=Callable[..., Any])
+
+def _known_city(ctx: App, city: str) -> None:
+    known = ctx.config().cities
+    if city not in known:
+        fail(_("no city {city} (known: {known})").format(city=city, known=", ".join(known)))
 
 
-def _(message: str) -> str:
-    """A command-line message in the staff's language (the ``cli`` catalog)."""
-    try:
-        setting = get_settings().cli_language
-    except OutreachError:
-        setting = ""
-    return gettext_for(staff_language(setting), "cli", message)
-
-
-def user_errors(func: F) -> F:
-    """Turn an OutreachError into click's one-line error and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except OutreachError as exc:
-            raise click.ClickException(str(exc)) from exc
-
-    return wrapper  # type: ignore[return-value]
-
-
-class Context:
-    def __init__(self) -> None:
-        self.settings: Settings = get_settings()
-        self._config: Config | None = None
-
-    @property
-    def config(self) -> Config:
-        if self._config is None:
-            self._config = load(self.settings.campaigns_path)
-        return self._config
-
-    @property
-    def engine(self) -> Engine:
-        return get_engine(self.settings)
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with session_scope(self.engine) as session:
-            yield session
-
-
-@click.group()
+@main.group(cls=Group)
 def subscribers() -> None:
     """Import, export, add, list, show and forget subscribers."""
 
@@ -90,8 +37,9 @@ def subscribers() -> None:
 @click.option("--confirmed", is_flag=True, help="Import as confirmed (needs --consent-note).")
 @click.option("--consent-note", help="The legal basis of consent; stored with every row.")
 @click.option("--no-mail", is_flag=True, help="Do not send confirmation mails now.")
-@user_errors
+@pass_app
 def import_command(
+    ctx: App,
     file: Path,
     city: str,
     mapping: tuple[str, ...],
@@ -100,12 +48,11 @@ def import_command(
     no_mail: bool,
 ) -> None:
     """Import a CRM export (CSV); pending with a confirmation mail unless --confirmed."""
-    ctx = Context()
-    mailer = None if no_mail else default_mailer(ctx.settings, ctx.config)
+    mailer = None if no_mail else default_mailer(ctx.settings, ctx.config())
     report = import_csv(
         ctx.engine,
         ctx.settings,
-        ctx.config,
+        ctx.config(),
         file,
         city,
         mapping=parse_mapping(mapping),
@@ -113,7 +60,7 @@ def import_command(
         consent_note=consent_note,
         mailer=mailer,
     )
-    for line in report.lines(staff_language(ctx.settings.cli_language)):
+    for line in report.lines(cli_language(ctx.settings)):
         click.echo(line)
 
 
@@ -123,14 +70,12 @@ def import_command(
 @click.option("--interested", is_flag=True, help="Only leads who welcome a visit.")
 @click.option("--status", type=click.Choice(["pending", "confirmed", "unsubscribed", "bounced"]))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout.")
-@user_errors
+@pass_app
 def export_command(
-    city: str, fmt: str, interested: bool, status: str | None, out: Path | None
+    ctx: App, city: str, fmt: str, interested: bool, status: str | None, out: Path | None
 ) -> None:
     """Export a city's subscribers (CSV cells are safe from formula injection)."""
-    ctx = Context()
-    if city not in ctx.config.cities:
-        raise click.ClickException(f"no city {city!r} (known: {', '.join(ctx.config.cities)})")
+    _known_city(ctx, city)
     if out is None:
         count = export(ctx.engine, city, sys.stdout, fmt=fmt, interested=interested, status=status)
     else:
@@ -141,10 +86,9 @@ def export_command(
 
 @subscribers.command("list")
 @click.option("--city")
-@user_errors
-def list_command(city: str | None) -> None:
+@pass_app
+def list_command(ctx: App, city: str | None) -> None:
     """One line per subscription: email, city, status, topics."""
-    ctx = Context()
     with ctx.session() as session:
         stmt = (
             select(Subscriber.email, City.slug, Subscription.status, Subscription.topics)
@@ -168,8 +112,9 @@ def list_command(city: str | None) -> None:
 @click.option("--name", "contact_name")
 @click.option("--confirmed", is_flag=True)
 @click.option("--consent-note")
-@user_errors
+@pass_app
 def add_command(
+    ctx: App,
     email: str,
     city: str,
     topics: tuple[str, ...],
@@ -181,31 +126,27 @@ def add_command(
     consent_note: str | None,
 ) -> None:
     """Add one subscriber (pending with a confirmation mail unless --confirmed)."""
-    ctx = Context()
     signup = SignUp.clean(
-        ctx.config, city, email=email, topics=topics, language=language,
+        ctx.config(), city, email=email, topics=topics, language=language,
         company_name=company, business_id=business_id, contact_name=contact_name,
     )  # fmt: skip
     with ctx.session() as session:
         sub = add_subscriber(
-            session, ctx.settings, ctx.config, city, signup,
-            default_mailer(ctx.settings, ctx.config), confirmed=confirmed,
+            session, ctx.settings, ctx.config(), city, signup,
+            default_mailer(ctx.settings, ctx.config()), confirmed=confirmed,
             consent_note=consent_note, channel="cli", detail="outreach subscribers add",
         )  # fmt: skip
         if sub is None:
-            raise click.ClickException(
-                _("{email} is on the suppression list; not added").format(email=signup.email)
-            )
+            fail(_("{email} is on the suppression list; not added").format(email=signup.email))
         click.echo(f"{signup.email}: {city} {sub.status.value}")
 
 
 @subscribers.command("unsubscribe")
 @click.argument("email")
 @click.option("--city", help="Only this city (default: every city).")
-@user_errors
-def unsubscribe_command(email: str, city: str | None) -> None:
+@pass_app
+def unsubscribe_command(ctx: App, email: str, city: str | None) -> None:
     """Unsubscribe an address (consent withdrawn, channel cli)."""
-    ctx = Context()
     with ctx.session() as session:
         count = unsubscribe_email(session, email, city, channel="cli")
     click.echo(_("{count} subscriptions ended").format(count=count))
@@ -213,10 +154,9 @@ def unsubscribe_command(email: str, city: str | None) -> None:
 
 @subscribers.command("show")
 @click.argument("email")
-@user_errors
-def show_command(email: str) -> None:
+@pass_app
+def show_command(ctx: App, email: str) -> None:
     """Print everything held about an address as JSON (GDPR access request)."""
-    ctx = Context()
     with ctx.session() as session:
         click.echo(show_json(session, ctx.settings, email))
 
@@ -224,12 +164,11 @@ def show_command(email: str) -> None:
 @subscribers.command("forget")
 @click.argument("email")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@user_errors
-def forget_command(email: str, yes: bool) -> None:
+@pass_app
+def forget_command(ctx: App, email: str, yes: bool) -> None:
     """Erase an address and everything about it; keep only a suppression hash."""
     if not yes:
         click.confirm(_("Erase every record of {email}?").format(email=email), abort=True)
-    ctx = Context()
     with ctx.session() as session:
         found = forget(session, ctx.settings, email, detail="outreach subscribers forget")
     message = _("erased {email}") if found else _("nothing held; suppressed {email}")
@@ -237,16 +176,15 @@ def forget_command(email: str, yes: bool) -> None:
 
 
 @subscribers.command("purge")
-@user_errors
-def purge_command() -> None:
+@pass_app
+def purge_command(ctx: App) -> None:
     """Delete sign-ups never confirmed within pending_purge_days."""
-    ctx = Context()
     with ctx.session() as session:
         count = purge_pending(session, ctx.settings)
     click.echo(_("{count} unconfirmed sign-ups deleted").format(count=count))
 
 
-@click.group()
+@main.group(cls=Group)
 def apikey() -> None:
     """Create, list and revoke keys for the JSON API."""
 
@@ -254,16 +192,11 @@ def apikey() -> None:
 @apikey.command("create")
 @click.argument("name")
 @click.option("--city", "cities", multiple=True, help="Limit the key to this city (repeatable).")
-@user_errors
-def apikey_create(name: str, cities: tuple[str, ...]) -> None:
+@pass_app
+def apikey_create(ctx: App, name: str, cities: tuple[str, ...]) -> None:
     """Create a key; it is printed once and stored only as a hash."""
-    ctx = Context()
-    unknown = sorted(set(cities) - set(ctx.config.cities))
-    if unknown:
-        known = ", ".join(sorted(ctx.config.cities))
-        raise click.ClickException(
-            _("no city {city} (known: {known})").format(city=unknown[0], known=known)
-        )
+    for city in cities:
+        _known_city(ctx, city)
     with ctx.session() as session:
         row, key = create_api_key(session, name, list(cities))
         click.echo(key)
@@ -273,20 +206,18 @@ def apikey_create(name: str, cities: tuple[str, ...]) -> None:
 
 @apikey.command("revoke")
 @click.argument("name_or_prefix")
-@user_errors
-def apikey_revoke(name_or_prefix: str) -> None:
+@pass_app
+def apikey_revoke(ctx: App, name_or_prefix: str) -> None:
     """Revoke keys by name or prefix."""
-    ctx = Context()
     with ctx.session() as session:
         count = revoke_api_key(session, name_or_prefix)
     click.echo(_("{count} keys revoked").format(count=count))
 
 
 @apikey.command("list")
-@user_errors
-def apikey_list() -> None:
+@pass_app
+def apikey_list(ctx: App) -> None:
     """Prefix, name, created and revoked time of every key."""
-    ctx = Context()
     with ctx.session() as session:
         for row in list_api_keys(session):
             revoked = row.revoked_at.isoformat() if row.revoked_at else "active"

@@ -1,0 +1,10 @@
+"""The ``outreach`` command: parse, call a stage, print.
+
+``base`` holds what every command shares (the group, settings, one-line
+errors, the staff's language); the other modules add their commands to it.
+"""
+
+from outreach.cli import commands, dkim, subscribers
+from outreach.cli.base import cli_language, main
+
+__all__ = ["cli_language", "commands", "dkim", "main", "subscribers"]

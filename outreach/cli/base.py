@@ -1,0 +1,112 @@
+"""What every ``outreach`` command shares: the group, settings, one-line errors.
+
+Exit status 0 on success, 1 on a user error (one line, no traceback), 2 on
+usage errors (click's own). Messages a person reads come from the ``cli``
+gettext catalog in the staff's language (``OUTREACH_CLI_LANGUAGE`` or LANG).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import click
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from outreach import __version__
+from outreach.campaigns import Config, load, sync
+from outreach.errors import OutreachError
+from outreach.l10n import gettext_for, staff_language
+from outreach.settings import Settings, get_settings
+
+
+def cli_language(settings: Settings | None = None) -> str:
+    """``OUTREACH_CLI_LANGUAGE``, else the locale's language (fi, sv), else English."""
+    if settings is None:
+        try:
+            settings = get_settings()
+        except OutreachError:
+            return staff_language()
+    return staff_language(settings.cli_language)
+
+
+def _(message: str) -> str:
+    """Translate a message for the person at the terminal."""
+    return gettext_for(cli_language(), "cli", message)
+
+
+def fail(message: str) -> NoReturn:
+    click.echo(_("Error: {message}").format(message=message), err=True)
+    sys.exit(1)
+
+
+class App:
+    """Lazily created settings, engine and campaign config for one command."""
+
+    def __init__(self) -> None:
+        self.settings = get_settings()
+        self._config: Config | None = None
+
+    @property
+    def engine(self) -> Engine:
+        from outreach.db import get_engine
+
+        return get_engine(self.settings)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        from outreach.db import session_scope
+
+        with session_scope(self.engine) as session:
+            yield session
+
+    def config(self) -> Config:
+        """The campaign files, loaded once per command."""
+        if self._config is None:
+            self._config = load(self.settings.campaigns_path, self.settings.templates_path)
+        return self._config
+
+    def synced(self, session: Session) -> Config:
+        config = self.config()
+        sync(session, config)
+        return config
+
+
+pass_app = click.make_pass_decorator(App, ensure=True)
+
+
+class Group(click.Group):
+    """Turns OutreachError into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OutreachError as exc:
+            fail(str(exc))
+
+
+@click.group(cls=Group)
+@click.version_option(__version__, prog_name="outreach")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Climate newsletter and business outreach for cities."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not verbose:
+        # progress of long work stays visible where there is no terminal for a bar
+        logging.getLogger("outreach.delivery").setLevel(logging.INFO)
+        logging.getLogger("outreach.scheduler").setLevel(logging.INFO)
+    ctx.obj = App()
+
+
+def echo_lines(lines: list[str]) -> None:
+    for line in lines:
+        click.echo(line)
