@@ -144,6 +144,16 @@ def _topic_filter(topics: Sequence[str]) -> Any:
     return or_(*(text.like(f'%"{_like_literal(t)}"%', escape=_LIKE_ESCAPE) for t in topics))
 
 
+def mailable(email: Any, key: bytes) -> Any:
+    """SQL truth of "may be mailed now": a confirmed subscription, an unsuppressed
+    address. For queries that join :class:`Subscription`; the audience is chosen
+    by it, and every delivery is checked by it again just before hand-over."""
+    return and_(
+        Subscription.status == SubscriptionStatus.CONFIRMED,
+        ~exists().where(Suppression.email_hash == email_hmac(email, key)),
+    )
+
+
 def audience_query(
     city_id: int, audience: Audience, languages: Sequence[str] = ("fi",), *, key: bytes
 ) -> Select[Any]:
@@ -162,8 +172,7 @@ def audience_query(
     )
     conditions: list[Any] = [
         Subscription.city_id == city_id,
-        Subscription.status == SubscriptionStatus.CONFIRMED,
-        ~exists().where(Suppression.email_hash == email_hmac(Subscriber.email, key)),
+        mailable(Subscriber.email, key),
     ]
     if audience.topics:
         conditions.append(_topic_filter(audience.topics))
@@ -187,15 +196,4 @@ def audience_query(
         )
         .join(Subscription, Subscription.subscriber_id == Subscriber.id)
         .where(and_(*conditions))
-    )
-
-
-def eligible_clause(subscription_id: Any, email: Any, key: bytes) -> Any:
-    """SQL truth of "this subscription may still be mailed" (confirmed, not suppressed)."""
-    return and_(
-        exists().where(
-            Subscription.id == subscription_id,
-            Subscription.status == SubscriptionStatus.CONFIRMED,
-        ),
-        ~exists().where(Suppression.email_hash == email_hmac(email, key)),
     )

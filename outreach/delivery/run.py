@@ -32,7 +32,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
 from sqlalchemy.orm import Session
 
-from outreach.audience import email_hmac, register_sqlite_functions
+from outreach.audience import mailable, register_sqlite_functions
 from outreach.delivery.backends import get_backend
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
 from outreach.delivery.message import IssueMessages
@@ -47,8 +47,6 @@ from outreach.models import (
     IssueStatus,
     Subscriber,
     Subscription,
-    SubscriptionStatus,
-    Suppression,
     utcnow,
 )
 from outreach.settings import Settings
@@ -202,12 +200,7 @@ class SendRun:
         """For each row still claimed by ``me``: (salt, contact name) if it may still be
         mailed, None if it was unsubscribed or suppressed meanwhile. Rows another
         claimant took over (an expired lease) are absent: they are not ours to send."""
-        eligible = and_(
-            Subscription.status == SubscriptionStatus.CONFIRMED,
-            ~exists().where(
-                Suppression.email_hash == email_hmac(Delivery.email, self.suppression_key)
-            ),
-        )
+        eligible = mailable(Delivery.email, self.suppression_key)
         stmt = (
             select(
                 Delivery.id,

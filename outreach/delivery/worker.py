@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import and_, exists, func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from outreach.audience import audience_query, email_hmac
+from outreach.audience import audience_query, mailable
 from outreach.campaigns import Config
 from outreach.db import get_engine
 from outreach.delivery.backends.base import SendResult
@@ -35,8 +35,6 @@ from outreach.models import (
     IssueStatus,
     Subscriber,
     Subscription,
-    SubscriptionStatus,
-    Suppression,
     utcnow,
 )
 from outreach.render import render_issue
@@ -203,10 +201,7 @@ def _dry_run(
     campaign = config.campaign(issue.campaign.slug)
     prepare_connection(session)
     key = suppression_key(settings)
-    eligible = and_(
-        Subscription.status == SubscriptionStatus.CONFIRMED,
-        ~exists().where(Suppression.email_hash == email_hmac(Subscriber.email, key)),
-    )
+    eligible = mailable(Subscriber.email, key)
     has_rows = session.scalar(select(exists().where(Delivery.issue_id == issue.id)))
     stmt: Any
     if has_rows:
