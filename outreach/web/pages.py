@@ -10,7 +10,7 @@ import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select, update
 from starlette.background import BackgroundTask
@@ -167,16 +167,17 @@ def _handle_signup(
     return response
 
 
-def _fields(
-    email: str | None,
-    company_name: str | None,
-    business_id: str | None,
-    contact_name: str | None,
-    topics: list[str],
-    language: str | None,
-    consent: str | None,
-    website: str | None,
+def signup_fields(
+    email: FormStr = None,
+    company_name: FormStr = None,
+    business_id: FormStr = None,
+    contact_name: FormStr = None,
+    topics: FormList = [],  # noqa: B006 (FastAPI copies defaults)
+    language: FormStr = None,
+    consent: FormStr = None,
+    website: FormStr = None,
 ) -> dict[str, Any]:
+    """The sign-up form's fields, shared by the city's page and its embeddable form."""
     return {
         "email": email or "",
         "company_name": company_name,
@@ -189,41 +190,22 @@ def _fields(
     }
 
 
+SignupFields = Annotated[dict[str, Any], Depends(signup_fields)]
+
+
 @router.post("/{city}/subscribe", response_class=HTMLResponse)
 def subscribe_post(
-    request: Request,
-    city: str,
-    email: FormStr = None,
-    company_name: FormStr = None,
-    business_id: FormStr = None,
-    contact_name: FormStr = None,
-    topics: FormList = [],  # noqa: B006 (FastAPI copies defaults)
-    language: FormStr = None,
-    consent: FormStr = None,
-    website: FormStr = None,
-    csrf_token: FormStr = None,
+    request: Request, city: str, fields: SignupFields, csrf_token: FormStr = None
 ) -> Response:
     rate_limit(request)
     _city(request, city)
     check_csrf(request, csrf_token)
-    fields = _fields(email, company_name, business_id, contact_name, topics, language, consent,
-                     website)  # fmt: skip
     return _handle_signup(request, city, fields, frameable=False)
 
 
 @router.post("/{city}/embed", response_class=HTMLResponse)
 def embed_post(
-    request: Request,
-    city: str,
-    email: FormStr = None,
-    company_name: FormStr = None,
-    business_id: FormStr = None,
-    contact_name: FormStr = None,
-    topics: FormList = [],  # noqa: B006
-    language: FormStr = None,
-    consent: FormStr = None,
-    website: FormStr = None,
-    embed_token: FormStr = None,
+    request: Request, city: str, fields: SignupFields, embed_token: FormStr = None
 ) -> Response:
     rate_limit(request)
     _city(request, city)
@@ -233,8 +215,6 @@ def embed_post(
             "The form has expired",
             "Open the page again and resend the form. Cookies must be allowed for this site.",
         )
-    fields = _fields(email, company_name, business_id, contact_name, topics, language, consent,
-                     website)  # fmt: skip
     return _handle_signup(request, city, fields, frameable=True)
 
 
