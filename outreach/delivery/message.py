@@ -100,7 +100,7 @@ def domain_of(address: str) -> str:
 def verp_address(bounce: str, recipient: str) -> str:
     """``bounces@ex.org`` + ``a@b.fi`` → ``bounces+a=b.fi@ex.org`` (VERP)."""
     local, _, domain = check_address(bounce).partition("@")
-    return f"{local}+{recipient.replace('@', '=')}@{domain}"
+    return f"{local}+{check_address(recipient).replace('@', '=')}@{domain}"
 
 
 def feedback_id(*parts: str) -> str:
