@@ -200,6 +200,8 @@ class ConsentRecord(Base):
     consent_version: Mapped[str | None] = mapped_column(String(40))
     consent_text: Mapped[str | None] = mapped_column(Text)
     detail: Mapped[str | None] = mapped_column(Text)  # form URL, import file + note, API key
+    #: ``confirmed`` by link: SHA-256 of the confirmation token used (never the token).
+    token_hash: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -385,3 +387,45 @@ class ApiKey(Base):
     cities: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+
+
+class MailboxLimit(Base):
+    """Confirmation mails to one mailbox, across cities and address variants.
+
+    Keyed by the keyed hash of the canonical mailbox
+    (:func:`outreach.validation.canonical_mailbox`), so ``a+x@gmail.com`` and
+    ``A.@googlemail.com`` share a row; updated by one atomic statement, so the
+    cap holds across processes.
+    """
+
+    __tablename__ = "mailbox_limits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    window_start: Mapped[datetime | None]
+    window_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_sent_at: Mapped[datetime | None]
+
+
+class UsedToken(Base):
+    """Single-use tokens already spent (embedded sign-up forms), until they expire."""
+
+    __tablename__ = "used_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuditEvent(Base):
+    """Who did what to personal data, and why (``subscribers export`` and the like)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    action: Mapped[str] = mapped_column(String(40))
+    actor: Mapped[str] = mapped_column(String(100))
+    city: Mapped[str | None] = mapped_column(String(64))
+    purpose: Mapped[str | None] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

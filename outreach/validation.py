@@ -5,6 +5,12 @@ with a one-line message that says what to fix. No DNS lookups are made: an
 address is checked for syntax only (ASCII local part, IDNA-encodable domain).
 :func:`email_hash` is the keyed hash an address is kept under on the
 suppression list.
+
+Domains are encoded with IDNA 2008 and UTS #46 (the ``idna`` package, as
+email-validator does), never with Python's ``idna`` codec: that one is IDNA
+2003 and maps ``faß.de`` to ``fass.de``, someone else's domain.
+:func:`ascii_domain` is the one place a domain is encoded; validation and
+message building both use it.
 """
 
 from __future__ import annotations
@@ -12,6 +18,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+
+import idna
 
 from outreach.errors import SubscriptionError
 from outreach.settings import Settings
@@ -33,7 +41,11 @@ def has_control_chars(text: str) -> bool:
     return bool(_CONTROL_RE.search(text))
 
 
-def _idna_domain(domain: str) -> str:
+def ascii_domain(domain: str) -> str:
+    """``Faß.DE`` → ``xn--fa-hia.de``: IDNA 2008 with UTS #46 mapping, lower case.
+
+    Raises :class:`SubscriptionError` naming the part that is not a domain name.
+    """
     if not domain or len(domain) > 253:
         raise SubscriptionError("the email address has no valid domain after @")
     if domain.endswith("."):
@@ -43,12 +55,16 @@ def _idna_domain(domain: str) -> str:
         if not label:
             raise SubscriptionError("the email address's domain has an empty part (..)")
         try:
-            ascii_label = label.encode("idna").decode("ascii").lower()
-        except UnicodeError:
-            raise SubscriptionError(
-                f"the email address's domain part {label!r} is not a valid domain name"
-            ) from None
-        if not _LABEL_RE.match(ascii_label):
+            ascii_label = (
+                label.lower()
+                if label.isascii()
+                else idna.encode(label, uts46=True, transitional=False).decode("ascii").lower()
+            )
+        except (idna.IDNAError, UnicodeError):
+            ascii_label = ""
+        if not _LABEL_RE.match(ascii_label) or (
+            ascii_label.startswith("xn--") and not _valid_a_label(ascii_label)
+        ):
             raise SubscriptionError(
                 f"the email address's domain part {label!r} is not a valid domain name"
             )
@@ -58,6 +74,42 @@ def _idna_domain(domain: str) -> str:
     if out[-1].isdigit():
         raise SubscriptionError("the email address's domain must end with a name, not a number")
     return ".".join(out)
+
+
+def _valid_a_label(label: str) -> bool:
+    """An ``xn--`` label must decode to a valid IDNA 2008 label."""
+    try:
+        idna.decode(label)
+    except (idna.IDNAError, UnicodeError):
+        return False
+    return True
+
+
+def ascii_address(address: str) -> str:
+    """``user@faß.de`` → ``user@xn--fa-hia.de``; the local part is left as it is."""
+    local, at, domain = address.rpartition("@")
+    if not at:
+        raise SubscriptionError("the email address needs the form name@example.fi")
+    return f"{local}@{ascii_domain(domain)}"
+
+
+#: Providers that deliver ``f.i.r.s.t@`` to ``first@``, and their aliases.
+DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+
+
+def canonical_mailbox(address: str) -> str:
+    """The mailbox an address reaches: a normalised address with its ``+tag`` cut off,
+    dots folded and ``googlemail.com`` → ``gmail.com`` where the provider ignores them.
+
+    ``Matti.Meikalainen+news@GoogleMail.com`` → ``mattimeikalainen@gmail.com``.
+    Used for limits only; mail goes to the address as given.
+    """
+    local, _, domain = normalise_email(address).rpartition("@")
+    local = local.split("+", 1)[0] or local
+    domain = DOTLESS_DOMAINS.get(domain, domain)
+    if domain in DOTLESS_DOMAINS.values():
+        local = local.replace(".", "") or local
+    return f"{local}@{domain}"
 
 
 def normalise_email(text: str) -> str:
@@ -82,7 +134,7 @@ def normalise_email(text: str) -> str:
         raise SubscriptionError(
             "the part before @ has a character or dot that is not allowed there"
         )
-    result = f"{local.lower()}@{_idna_domain(domain)}"
+    result = f"{local.lower()}@{ascii_domain(domain)}"
     if len(result) > MAX_EMAIL:
         raise SubscriptionError(f"the email address is longer than {MAX_EMAIL} characters")
     return result

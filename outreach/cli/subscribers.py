@@ -2,21 +2,31 @@
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import click
 from sqlalchemy import select
 
 from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
 from outreach.models import City, Subscriber, Subscription
-from outreach.subscribers_io import export, import_csv, parse_mapping
+from outreach.subscribers_io import PURPOSES, export, import_csv, parse_mapping
 from outreach.subscriptions.apikeys import create_api_key, list_api_keys, revoke_api_key
 from outreach.subscriptions.base import SignUp
 from outreach.subscriptions.core import unsubscribe_email
 from outreach.subscriptions.mail import default_mailer
 from outreach.subscriptions.manage import add_subscriber, forget, purge_pending, show_json
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container with an unnamed uid)
+        return f"uid {os.getuid()}"
 
 
 def _known_city(ctx: App, city: str) -> None:
@@ -66,21 +76,40 @@ def import_command(
 
 @subscribers.command("export")
 @click.option("--city", required=True)
+@click.option(
+    "--purpose", required=True, type=click.Choice(list(PURPOSES)),
+    help="Why: crm, visits, mailing or gdpr-request (only that one includes people who left).",
+)  # fmt: skip
+@click.option("--by", help="Who makes the export (default: the operating-system user).")
 @click.option("--format", "fmt", type=click.Choice(["csv", "json"]), default="csv")
 @click.option("--interested", is_flag=True, help="Only leads who welcome a visit.")
 @click.option("--status", type=click.Choice(["pending", "confirmed", "unsubscribed", "bounced"]))
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Default: stdout.")
 @pass_app
 def export_command(
-    ctx: App, city: str, fmt: str, interested: bool, status: str | None, out: Path | None
-) -> None:
-    """Export a city's subscribers (CSV cells are safe from formula injection)."""
+    ctx: App, city: str, purpose: str, by: str | None, fmt: str, interested: bool,
+    status: str | None, out: Path | None,
+) -> None:  # fmt: skip
+    """Export a city's subscribers for a purpose; recorded with who and when."""
     _known_city(ctx, city)
+    if status is not None and not PURPOSES[purpose] and status not in ("pending", "confirmed"):
+        fail(
+            _("the purpose {purpose} leaves out {status} subscriptions; only gdpr-request "
+              "exports them").format(purpose=purpose, status=status)
+        )  # fmt: skip
+    who = by or _os_user()
+
+    def write(fh: TextIO) -> int:
+        return export(
+            ctx.engine, ctx.settings, city, fh, purpose=purpose, by=who, fmt=fmt,
+            interested=interested, status=status,
+        )  # fmt: skip
+
     if out is None:
-        count = export(ctx.engine, city, sys.stdout, fmt=fmt, interested=interested, status=status)
+        count = write(sys.stdout)
     else:
         with out.open("w", encoding="utf-8", newline="") as fh:
-            count = export(ctx.engine, city, fh, fmt=fmt, interested=interested, status=status)
+            count = write(fh)
         click.echo(_("{count} rows written to {out}").format(count=count, out=out), err=True)
 
 

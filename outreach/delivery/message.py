@@ -38,9 +38,10 @@ from outreach.campaigns import EMAIL_RE, CityConfig, Config, Sender
 from outreach.delivery.backends import get_backend, split_message_options
 from outreach.delivery.backends.base import OutgoingMessage, SendResult
 from outreach.dkim import DkimSigner, TemplateSigner, check_alignment
-from outreach.errors import ConfigError, PermanentDeliveryError
+from outreach.errors import ConfigError, PermanentDeliveryError, SubscriptionError
 from outreach.settings import Settings
 from outreach.tokens import make_token
+from outreach.validation import ascii_address
 
 # The same literals as outreach.render's UNSUBSCRIBE_URL, PREFERENCES_URL, CONTACT_NAME.
 UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
@@ -54,6 +55,7 @@ CRLF = "\r\n"
 _ONE_LINE = re.compile(r"[\r\n\x00]+")
 _MESSAGE_ID = re.compile(r"^<[!#-;=?-~]+@[A-Za-z0-9.-]+>$")
 _HEADER_URL = re.compile(r"^https?://[!#-;=?-~]+$")
+_FEEDBACK_PART = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
 class Rendered(Protocol):
@@ -75,7 +77,17 @@ def one_line(value: str) -> str:
 
 
 def check_address(address: str) -> str:
-    """``address`` if it is a plain ASCII mailbox; raises PermanentDeliveryError."""
+    """``address`` as a plain ASCII mailbox; raises PermanentDeliveryError.
+
+    An internationalised domain is encoded with IDNA 2008
+    (:func:`outreach.validation.ascii_address`): ``user@faß.de`` goes to
+    ``user@xn--fa-hia.de``, never to ``user@fass.de``.
+    """
+    if not address.isascii():
+        try:
+            address = ascii_address(address)
+        except SubscriptionError:
+            raise PermanentDeliveryError(f"not a valid email address: {address[:80]!r}") from None
     if len(address) > 254 or not EMAIL_RE.match(address):
         raise PermanentDeliveryError(f"not a valid email address: {address[:80]!r}")
     return address
@@ -88,7 +100,18 @@ def domain_of(address: str) -> str:
 def verp_address(bounce: str, recipient: str) -> str:
     """``bounces@ex.org`` + ``a@b.fi`` → ``bounces+a=b.fi@ex.org`` (VERP)."""
     local, _, domain = check_address(bounce).partition("@")
-    return f"{local}+{recipient.replace('@', '=')}@{domain}"
+    return f"{local}+{check_address(recipient).replace('@', '=')}@{domain}"
+
+
+def feedback_id(*parts: str) -> str:
+    """The ``Feedback-ID`` value ``a:b:c:SenderId`` of Gmail's feedback loop.
+
+    Each part must be a short token without a colon; the last names the sender.
+    """
+    for part in parts:
+        if not _FEEDBACK_PART.match(part):
+            raise ConfigError(f"Feedback-ID part {part[:80]!r} must be 1-64 of A-Z a-z 0-9 . _ -")
+    return ":".join(parts)
 
 
 def _text_header(name: str, value: str) -> str:
@@ -184,6 +207,7 @@ class MessageTemplate:
         unsubscribe_mailto: str | None = None,
         date: datetime | None = None,
         dkim: DkimSigner | None = None,
+        feedback: str | None = None,
     ) -> None:
         self.sender_address = check_address(sender.address)
         self.domain = domain_of(sender.address)
@@ -205,6 +229,8 @@ class MessageTemplate:
             msg["List-Id"] = one_line(list_id)
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
             msg["Precedence"] = "bulk"
+        if feedback is not None:
+            msg["Feedback-ID"] = one_line(feedback)
         msg.set_content(_TEXT_SLOT, subtype="plain", charset="utf-8", cte="quoted-printable")
         msg.add_alternative(_HTML_SLOT, subtype="html", charset="utf-8", cte="quoted-printable")
         msg["Content-Language"] = one_line(lang)
@@ -279,6 +305,8 @@ class IssueMessages:
     ) -> None:
         city = config.cities[city_slug]
         options = split_message_options(mail_url)
+        campaign = config.campaigns.get(campaign_slug)
+        kind = campaign.kind if campaign is not None else "campaign"
         self.template = MessageTemplate(
             city.sender,
             lang,
@@ -288,6 +316,8 @@ class IssueMessages:
             verp=options.get("verp") or None,
             unsubscribe_mailto=options.get("unsubscribe_mailto") or None,
             dkim=city_signer(settings, city),
+            # campaign : city : kind : sender id (the sender's domain), once per language
+            feedback=feedback_id(campaign_slug, city_slug, kind, domain_of(city.sender.address)),
         )
         base = one_line(settings.base_url_clean)
         if not _HEADER_URL.match(base):  # it goes into List-Unsubscribe: ASCII only

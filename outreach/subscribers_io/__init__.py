@@ -1,7 +1,8 @@
 """Subscribers in and out: CSV import from a CRM, CSV / JSON export.
 
 - :func:`import_csv` (``outreach subscribers import``) and :class:`ImportReport`
-- :func:`export` (``outreach subscribers export``), :func:`safe_cell`
+- :func:`export` (``outreach subscribers export --purpose``), :data:`PURPOSES`,
+  :func:`safe_cell`
 """
 
 from outreach.subscribers_io.csv_import import (
@@ -13,11 +14,18 @@ from outreach.subscribers_io.csv_import import (
     resolve_columns,
     sniff_delimiter,
 )
-from outreach.subscribers_io.export import EXPORT_FIELDS, export, export_rows, safe_cell
+from outreach.subscribers_io.export import (
+    EXPORT_FIELDS,
+    PURPOSES,
+    export,
+    export_rows,
+    safe_cell,
+)
 
 __all__ = [
     "EXPORT_FIELDS",
     "FIELDS",
+    "PURPOSES",
     "ImportReport",
     "detect_encoding",
     "export",

@@ -1,18 +1,36 @@
-"""CSV and JSON export of a city's subscribers; CSV cells cannot run as formulas."""
+"""CSV and JSON export of a city's subscribers, for a stated purpose, on the record.
+
+Every export names its purpose (:data:`PURPOSES`) and who made it; an
+:class:`~outreach.models.AuditEvent` (action ``subscribers.export``) keeps the
+purpose, the person, the time, the filters and the number of rows. Only a
+purpose that needs them (a GDPR request) gets people who left or whose address
+is suppressed. CSV cells cannot run as formulas.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import IO, Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, exists, select
 from sqlalchemy.orm import Session
 
+from outreach.audience import email_hmac
 from outreach.db import session_scope
 from outreach.errors import SubscriptionError
-from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
+from outreach.models import (
+    AuditEvent,
+    City,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+)
+from outreach.settings import Settings
+from outreach.validation import suppression_key
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -32,10 +50,42 @@ EXPORT_FIELDS = (
 )  # fmt: skip
 
 
+#: Why staff may export, and whether the purpose needs people who left or are suppressed.
+PURPOSES: dict[str, bool] = {
+    "crm": False,  # keep the city's own CRM up to date
+    "visits": False,  # companies that welcome a visit (implies --interested)
+    "mailing": False,  # a mailing made outside this service
+    "gdpr-request": True,  # a data subject's or the authority's request: everything held
+}
+ACTIVE = (SubscriptionStatus.PENDING, SubscriptionStatus.CONFIRMED)
+
+
+def check_purpose(purpose: str, status: str | None) -> None:
+    """Raise SubscriptionError unless ``purpose`` is known and allows ``status``."""
+    if purpose not in PURPOSES:
+        known = ", ".join(PURPOSES)
+        raise SubscriptionError(f"unknown export purpose {purpose[:40]!r} (known: {known})")
+    if status is not None and not PURPOSES[purpose] and SubscriptionStatus(status) not in ACTIVE:
+        raise SubscriptionError(
+            f"the purpose {purpose} leaves out {status} subscriptions; "
+            "only gdpr-request exports them"
+        )
+
+
 def export_rows(
-    session: Session, city_slug: str, *, interested: bool = False, status: str | None = None
+    session: Session,
+    city_slug: str,
+    *,
+    interested: bool = False,
+    status: str | None = None,
+    everyone: bool = True,
+    key: bytes | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """One dict per subscription of the city (streamed from the database)."""
+    """One dict per subscription of the city (streamed from the database).
+
+    ``everyone=False`` leaves out subscriptions that ended or bounced and, with the
+    suppression list's ``key``, addresses on the suppression list.
+    """
     stmt = (
         select(Subscription, Subscriber)
         .join(Subscriber, Subscription.subscriber_id == Subscriber.id)
@@ -48,6 +98,12 @@ def export_rows(
         stmt = stmt.where(Subscription.status == SubscriptionStatus.CONFIRMED)
     if status is not None:
         stmt = stmt.where(Subscription.status == SubscriptionStatus(status))
+    if not everyone:
+        stmt = stmt.where(Subscription.status.in_(ACTIVE))
+        if key is not None:
+            stmt = stmt.where(
+                ~exists().where(Suppression.email_hash == email_hmac(Subscriber.email, key))
+            )
     for sub, person in session.execute(stmt.execution_options(yield_per=1000)):
         yield {
             "email": person.email,
@@ -68,19 +124,44 @@ def export_rows(
 
 def export(
     engine: Engine,
+    settings: Settings,
     city_slug: str,
     out: IO[str],
     *,
+    purpose: str,
+    by: str,
     fmt: str = "csv",
     interested: bool = False,
     status: str | None = None,
+    now: datetime | None = None,
 ) -> int:
-    """Write the city's subscribers as CSV (formula-safe) or JSON; the row count."""
+    """Write the city's subscribers as CSV (formula-safe) or JSON; the row count.
+
+    The export is recorded (purpose, ``by``, time, filters) before the first row
+    is written, and its row count when it is done.
+    """
     if fmt not in ("csv", "json"):
         raise SubscriptionError(f"unknown export format {fmt!r} (expected csv or json)")
+    check_purpose(purpose, status)
+    by = " ".join(by.split())[:100]
+    if not by:
+        raise SubscriptionError("an export needs the name of who makes it")
+    interested = interested or purpose == "visits"
+    filters = {"format": fmt, "interested": interested, "status": status}
+    with session_scope(engine) as session:
+        event = AuditEvent(
+            action="subscribers.export", actor=by, city=city_slug, purpose=purpose,
+            detail={**filters, "rows": None}, created_at=now or datetime.now(UTC),
+        )  # fmt: skip
+        session.add(event)
+        session.flush()
+        event_id = event.id
     count = 0
     with session_scope(engine) as session:
-        rows = export_rows(session, city_slug, interested=interested, status=status)
+        rows = export_rows(
+            session, city_slug, interested=interested, status=status,
+            everyone=PURPOSES[purpose], key=suppression_key(settings),
+        )  # fmt: skip
         if fmt == "csv":
             writer = csv.writer(out)
             writer.writerow(EXPORT_FIELDS)
@@ -93,4 +174,8 @@ def export(
                 out.write(("," if count else "") + "\n  " + json.dumps(data, ensure_ascii=False))
                 count += 1
             out.write("\n]\n")
+    with session_scope(engine) as session:
+        done = session.get(AuditEvent, event_id)
+        if done is not None:
+            done.detail = {**filters, "rows": count}
     return count

@@ -165,6 +165,7 @@ def record(
     text: str | None = None,
     detail: str | None = None,
     now: datetime | None = None,
+    token_hash: str | None = None,
 ) -> None:
     session.add(
         ConsentRecord(
@@ -174,6 +175,7 @@ def record(
             consent_version=version,
             consent_text=text,
             detail=detail,
+            token_hash=token_hash,
             created_at=now or datetime.now(UTC),
         )
     )

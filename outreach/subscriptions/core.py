@@ -4,11 +4,13 @@ Every change of consent appends a :class:`ConsentRecord` (given, confirmed,
 withdrawn) and never edits one. ``subscribe`` answers the same way whether or
 not the address is known, and sends at most one confirmation mail per
 address and city per 24 hours (an atomic claim on
-``Subscription.confirmation_sent_at``, so concurrent sign-ups cannot both send).
+``Subscription.confirmation_sent_at``, so concurrent sign-ups cannot both send),
+and per mailbox no more than :mod:`outreach.subscriptions.limits` allows.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.errors import InvalidTokenError, OutreachError
 from outreach.models import (
+    City,
     Delivery,
     DeliveryStatus,
     Subscriber,
@@ -40,6 +43,7 @@ from outreach.subscriptions.base import (
     load_token,
     record,
 )
+from outreach.subscriptions.limits import claim_mailbox, release_mailbox
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
 from outreach.tokens import new_salt
 from outreach.validation import email_hash, normalise_email, suppression_key
@@ -150,6 +154,7 @@ def subscribe(
         sub.token_salt = new_salt()  # old links of the earlier subscription stop working
         sub.channel = channel[:20]
         sub.unsubscribed_at = None
+        sub.confirmed_at = None  # the earlier confirmation stays in the consent log only
         sub.confirmation_sent_at = None
         changed = True
     elif sub.status == SubscriptionStatus.PENDING:
@@ -172,7 +177,7 @@ def subscribe(
         )
     session.flush()
     if mailed and mailer is not None:
-        mail_confirmation(session, settings, config, sub, mailer, signup.language)
+        mailed = mail_confirmation(session, settings, config, sub, mailer, signup.language, now=now)
     return Outcome(sub, mailed=mailed and mailer is not None, changed=changed)
 
 
@@ -207,18 +212,25 @@ def mail_confirmation(
     *,
     email: str | None = None,
     city_slug: str | None = None,
+    now: datetime | None = None,
 ) -> bool:
-    """Send the confirmation mail of ``sub``; False (and the claim released) on failure.
+    """Send the confirmation mail of ``sub``; False (and the claim released) when the
+    mailbox has had its share (:func:`claim_mailbox`) or the mail fails.
 
     ``email`` and ``city_slug`` spare the lazy loads when the caller knows them.
     """
+    to = email or sub.subscriber.email
+    if not claim_mailbox(session, settings, to, now or datetime.now(UTC)):
+        sub.confirmation_sent_at = None  # a later sign-up may send, once the mailbox may
+        log.info("confirmation mail for subscription %s held back: mailbox limit", sub.id)
+        return False
     slug = city_slug or sub.city.slug
     city = config.cities[slug]
     lang = lang if lang in city.name else city.languages[0]
     name = city_name(config, slug, lang)
     topics = [config.topics.get(t, {}).get(lang, t) for t in sub.topics]
     mail = ConfirmationMail(
-        to=email or sub.subscriber.email,
+        to=to,
         city_slug=slug,
         city_name=name,
         lang=lang,
@@ -231,9 +243,25 @@ def mail_confirmation(
     except OutreachError as exc:
         # Let a later sign-up try again instead of waiting 24 hours.
         sub.confirmation_sent_at = None
+        release_mailbox(session, settings, to)
         log.warning("confirmation mail for subscription %s not sent: %s", sub.id, exc)
         return False
     return True
+
+
+def release_confirmation(session: Session, settings: Settings, email: str, city_slug: str) -> None:
+    """A confirmation mail to ``email`` for ``city_slug`` was not sent after all: let the
+    next sign-up try again at once (the per-city claim and the mailbox's)."""
+    session.execute(
+        update(Subscription)
+        .where(
+            Subscription.subscriber_id.in_(select(Subscriber.id).where(Subscriber.email == email)),
+            Subscription.city_id.in_(select(City.id).where(City.slug == city_slug)),
+        )
+        .values(confirmation_sent_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    release_mailbox(session, settings, email)
 
 
 def confirm(
@@ -252,7 +280,8 @@ def confirm(
         raise InvalidTokenError("this link is invalid or has expired")
     sub.status = SubscriptionStatus.CONFIRMED
     sub.confirmed_at = now
-    record(session, sub, "confirmed", "email", version=CONSENT_VERSION, now=now)
+    digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+    record(session, sub, "confirmed", "email", version=CONSENT_VERSION, now=now, token_hash=digest)
     erased = session.scalar(
         select(Suppression).where(
             Suppression.email_hash == email_hash(sub.subscriber.email, suppression_key(settings)),

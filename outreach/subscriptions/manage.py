@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
@@ -97,6 +98,7 @@ def update_preferences(
     confirmed at once (consent given and confirmed are both recorded)."""
     now = now or datetime.now(UTC)
     sub = load_token(session, settings, token, "preferences")
+    token_digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
     subscriber = sub.subscriber
     for slug in cities:
         if slug not in config.cities:
@@ -154,7 +156,7 @@ def update_preferences(
         record(session, existing, "given", "web", version=CONSENT_VERSION, text=text,
                detail="preferences page", now=now)  # fmt: skip
         record(session, existing, "confirmed", "web", version=CONSENT_VERSION,
-               detail="preferences page link", now=now)  # fmt: skip
+               detail="preferences page link", now=now, token_hash=token_digest)  # fmt: skip
     session.flush()
     return sub
 
@@ -258,6 +260,7 @@ def show(session: Session, settings: Settings, email: str) -> dict[str, Any] | N
                         "consent_version": c.consent_version,
                         "consent_text": c.consent_text,
                         "detail": c.detail,
+                        "token_sha256": c.token_hash,
                         "at": _iso(c.created_at),
                     }
                     for c in consents
@@ -328,7 +331,10 @@ def purge_pending(session: Session, settings: Settings, *, now: datetime | None 
             select(Subscription).where(
                 Subscription.status == SubscriptionStatus.PENDING,
                 # A once-confirmed subscription signed up again keeps its consent log.
-                Subscription.confirmed_at.is_(None),
+                ~exists().where(
+                    ConsentRecord.subscription_id == Subscription.id,
+                    ConsentRecord.action == "confirmed",
+                ),
                 Subscription.created_at < cutoff,
                 or_(
                     Subscription.confirmation_sent_at.is_(None),

@@ -54,6 +54,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: _error("The address is on the suppression list"),
     403: _error("The API key does not act for that city"),
     422: _error("Invalid input: a field that does not validate, or a malformed request"),
+    413: _error("The request body is larger than the service takes"),
     429: _error("Too many requests from this address"),
 }
 router = APIRouter(prefix="/api/v1", tags=["subscribers"], responses=ERRORS)
@@ -67,6 +68,11 @@ class Principal(BaseModel):
     @property
     def detail(self) -> str:
         return f"API key {self.prefix} ({self.name})"
+
+    @property
+    def all_cities(self) -> bool:
+        """The key acts for every city: it may read and change the person's shared details."""
+        return not self.cities
 
     def may(self, city: str) -> bool:
         return not self.cities or city in self.cities
@@ -141,15 +147,22 @@ class SubscriptionOut(BaseModel):
 
 
 class SubscriberOut(BaseModel):
-    id: int
+    """A subscriber as a key may see them.
+
+    The person's details (``id`` to ``interested_in_visit``) are shared by every
+    city, so only a key for every city sees them; a city's key gets ``null``
+    there, whoever else holds the person, and only its own cities' subscriptions.
+    """
+
+    id: int | None
     email: str
     company_name: str | None
     business_id: str | None
     contact_name: str | None
     size_class: str | None
     industry_code: str | None
-    language: str
-    interested_in_visit: bool
+    language: str | None
+    interested_in_visit: bool | None
     subscriptions: list[SubscriptionOut]
 
 
@@ -157,16 +170,12 @@ def _out(subscriber: Subscriber, who: Principal) -> SubscriberOut:
     def iso(v: Any) -> str | None:
         return v.isoformat() if v is not None else None
 
+    shared: dict[str, Any] = dict.fromkeys(("id", *DETAILS, "interested_in_visit"))
+    if who.all_cities:
+        shared = {name: getattr(subscriber, name) for name in shared}
     return SubscriberOut(
-        id=subscriber.id,
         email=subscriber.email,
-        company_name=subscriber.company_name,
-        business_id=subscriber.business_id,
-        contact_name=subscriber.contact_name,
-        size_class=subscriber.size_class,
-        industry_code=subscriber.industry_code,
-        language=subscriber.language,
-        interested_in_visit=subscriber.interested_in_visit,
+        **shared,
         subscriptions=[
             SubscriptionOut(
                 city=s.city.slug,
@@ -198,13 +207,17 @@ def _find(session: Session, email: str, who: Principal) -> Subscriber:
     return subscriber
 
 
+def _check_city(st: WebState, who: Principal, city: str) -> None:
+    if city not in st.config.cities:
+        raise HTTPException(422, f"unknown city {city!r}")
+    who.require(city)
+
+
 def _add(
     st: WebState, session: Session, who: Principal, email: str, fields: SubscriberFields,
     item: SubscriptionIn,
 ) -> None:  # fmt: skip
-    if item.city not in st.config.cities:
-        raise HTTPException(422, f"unknown city {item.city!r}")
-    who.require(item.city)
+    _check_city(st, who, item.city)
     try:
         signup = SignUp.clean(
             st.config, item.city, email=email, topics=item.topics, language=fields.language,
@@ -225,6 +238,8 @@ def _add(
 def create_subscriber(request: Request, who: Auth, body: SubscriberIn) -> SubscriberOut:
     """Create (or add to) a subscriber; suppressed addresses answer 409."""
     st = state(request)
+    for item in body.subscriptions:
+        _check_city(st, who, item.city)
     with st.session() as session:
         try:
             email = normalise_email(body.email)
@@ -234,10 +249,16 @@ def create_subscriber(request: Request, who: Auth, body: SubscriberIn) -> Subscr
             raise HTTPException(409, "the address is on the suppression list")
         if not body.subscriptions:
             raise HTTPException(422, "give at least one subscription (city and topics)")
+        known = session.scalar(select(Subscriber).where(Subscriber.email == email))
+        fields: SubscriberFields = body
+        if known is not None and not who.all_cities:
+            # A person another city may hold: a city's key changes nothing of theirs
+            # and learns nothing of it; its details are the person's, not the city's.
+            fields = SubscriberFields(language=known.language)
         for item in body.subscriptions:
-            _add(st, session, who, email, body, item)
+            _add(st, session, who, email, fields, item)
         subscriber = _find(session, email, who)
-        if body.interested_in_visit is not None:
+        if body.interested_in_visit is not None and (known is None or who.all_cities):
             subscriber.interested_in_visit = body.interested_in_visit
         session.flush()
         return _out(subscriber, who)
@@ -262,6 +283,8 @@ def list_subscribers(
             stmt = stmt.where(Subscriber.id.in_(own.where(City.slug.in_(who.cities))))
         if city is not None or status is not None:
             sub_q = select(Subscription.subscriber_id).join(City, Subscription.city_id == City.id)
+            if who.cities:  # a status in another city is that city's business
+                sub_q = sub_q.where(City.slug.in_(who.cities))
             if city is not None:
                 sub_q = sub_q.where(City.slug == city)
             if status is not None:
@@ -280,6 +303,13 @@ def read_subscriber(request: Request, who: Auth, email: Email) -> SubscriberOut:
 def update_subscriber(
     request: Request, who: Auth, email: Email, body: SubscriberFields
 ) -> SubscriberOut:
+    """Change the person's details; they are shared by every city, so this needs a key
+    for every city (or the person's own preferences link)."""
+    if not who.all_cities:
+        raise HTTPException(
+            403, "a subscriber's details are shared by every city; changing them needs a key "
+            "for every city, or the person's own preferences link",
+        )  # fmt: skip
     st = state(request)
     with st.session() as session:
         subscriber = _find(session, email, who)
@@ -318,6 +348,7 @@ def add_subscription(
     request: Request, who: Auth, email: Email, body: SubscriptionIn
 ) -> SubscriberOut:
     st = state(request)
+    _check_city(st, who, body.city)
     with st.session() as session:
         subscriber = _find(session, email, who)
         if is_suppressed(session, st.settings, subscriber.email):

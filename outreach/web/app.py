@@ -18,6 +18,7 @@ from outreach.db import get_engine
 from outreach.settings import Settings, get_settings
 from outreach.subscriptions.mail import Mailer, default_mailer
 from outreach.web import api, pages, public
+from outreach.web.bodylimit import MAX_BODY, BodyLimit, too_large_detail
 from outreach.web.common import (
     PageError,
     WebState,
@@ -49,15 +50,32 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+def _too_large_page() -> PageError:
+    return PageError(
+        413,
+        "The request is too large",
+        "The form sent more text than this service takes. Shorten the text and send it again.",
+    )
+
+
+def _reject_too_large(request: Request, limit: int) -> Response:
+    """413 for a body over ``limit``: JSON for the API, the error page for forms."""
+    if _is_api(request):
+        return JSONResponse({"detail": too_large_detail(limit)}, status_code=413)
+    return _error_page(request, _too_large_page())
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     health_checks: dict[str, Callable[[], bool]] | None = None,
     mailer: Mailer | None = None,
     rate_limiter: RateLimiter | None = None,
+    max_body: int = MAX_BODY,
 ) -> FastAPI:
     """The web app. ``health_checks`` adds named checks to ``/healthz``; ``mailer``
-    replaces the confirmation sender (tests); ``rate_limiter`` sets the limits."""
+    replaces the confirmation sender (tests); ``rate_limiter`` sets the limits;
+    ``max_body`` caps every request body (bytes)."""
     settings = settings or get_settings()
     config = load(settings.campaigns_path)
     app = FastAPI(
@@ -99,6 +117,8 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 413 and not _is_api(request):
+            return _error_page(request, _too_large_page())
         if _is_api(request) or exc.status_code not in (404, 405):
             return JSONResponse(
                 {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
@@ -132,6 +152,7 @@ def create_app(
             headers={"Cache-Control": "no-store"},
         )
 
+    app.add_middleware(BodyLimit, max_body=max_body, reject=_reject_too_large)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(public.router, include_in_schema=False)

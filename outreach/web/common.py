@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -91,7 +92,24 @@ def page_lang(request: Request, supported: tuple[str, ...] | list[str] = LANGUAG
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The rate-limit key of the client: its IPv4 address, or its IPv6 /64.
+
+    One IPv6 customer usually holds a whole /64 (often more), so a limit per
+    IPv6 address would be no limit. IPv4-mapped addresses count as IPv4.
+    """
+    return client_key(request.client.host if request.client else "")
+
+
+def client_key(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host or "unknown"
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def rate_limit(request: Request, bucket: str = "form") -> None:

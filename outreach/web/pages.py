@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select, update
 from starlette.background import BackgroundTask
 
 from outreach.errors import InvalidTokenError, OutreachError, SubscriptionError
 from outreach.l10n import LANGUAGES
-from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
+from outreach.models import SubscriptionStatus
 from outreach.subscriptions import (
     CONSENT_VERSION,
     SignUp,
@@ -32,6 +32,8 @@ from outreach.subscriptions import (
     update_preferences,
 )
 from outreach.subscriptions.base import city_name
+from outreach.subscriptions.core import release_confirmation
+from outreach.subscriptions.limits import spend_token
 from outreach.subscriptions.mail import ConfirmationMail, send_export_link
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import (
@@ -44,7 +46,7 @@ from outreach.web.common import (
     render,
     state,
 )
-from outreach.web.security import embed_token_valid, new_embed_token
+from outreach.web.security import EMBED_TOKEN_SECONDS, embed_token_issued, new_embed_token
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -90,27 +92,35 @@ def embed_form(request: Request, city: str) -> Response:
     return render(request, "subscribe.html", ctx, lang=lang, frameable=True)
 
 
+def _sign_up_later(st: WebState, city: str, signup: SignUp, form_url: str) -> None:
+    """Record the sign-up and send its mail after the answer went out.
+
+    The request itself does the same work for every address (validation and
+    the page), so neither its timing nor its answer tells a new address from
+    a known, pending or suppressed one.
+    """
+    mails: list[ConfirmationMail] = []
+    try:
+        with st.session() as session:
+            subscribe(
+                session, st.settings, st.config, city, signup, mails.append,
+                channel="web", detail=form_url,
+            )  # fmt: skip
+    except Exception:  # the answer is gone; the log is the only place left to tell
+        log.exception("sign-up for %s not recorded", city)
+        return
+    _mail_later(st, mails)
+
+
 def _mail_later(st: WebState, mails: list[ConfirmationMail]) -> None:
-    """Send confirmation mails after the answer went out, so its timing does not tell
-    whether the address got one; a failure releases the once-a-day claim."""
+    """Send confirmation mails; a failure releases the once-a-day claim."""
     for mail in mails:
         try:
             st.mailer(mail)
         except OutreachError as exc:
             log.warning("confirmation mail for %s not sent: %s", mail.city_slug, exc)
             with st.session() as session:
-                session.execute(
-                    update(Subscription)
-                    .where(
-                        Subscription.subscriber_id.in_(
-                            select(Subscriber.id).where(Subscriber.email == mail.to)
-                        ),
-                        Subscription.city_id.in_(
-                            select(City.id).where(City.slug == mail.city_slug)
-                        ),
-                    )
-                    .values(confirmation_sent_at=None)
-                )
+                release_confirmation(session, st.settings, mail.to, mail.city_slug)
 
 
 def _handle_signup(
@@ -151,19 +161,12 @@ def _handle_signup(
     if errors or signup is None:
         ctx["errors"] = errors
         return render(request, "subscribe.html", ctx, lang=lang, status=400, frameable=frameable)
-    mails: list[ConfirmationMail] = []
-    if not fields["website"]:  # the honeypot field is empty for people
-        with st.session() as session:
-            form_url = f"{st.settings.base_url_clean}{request.url.path}"
-            subscribe(
-                session, st.settings, st.config, city, signup, mails.append,
-                channel="web", detail=form_url,
-            )  # fmt: skip
     ctx["email"] = signup.email
     ctx["days"] = st.settings.confirm_token_days
     response = render(request, "check_mail.html", ctx, lang=lang, frameable=frameable)
-    if mails:
-        response.background = BackgroundTask(_mail_later, st, mails)
+    if not fields["website"]:  # the honeypot field is empty for people
+        form_url = f"{st.settings.base_url_clean}{request.url.path}"
+        response.background = BackgroundTask(_sign_up_later, st, city, signup, form_url)
     return response
 
 
@@ -209,7 +212,14 @@ def embed_post(
 ) -> Response:
     rate_limit(request)
     _city(request, city)
-    if not embed_token_valid(state(request).settings.secret(), city, embed_token):
+    st = state(request)
+    issued = embed_token_issued(st.settings.secret(), city, embed_token)
+    if issued is not None and embed_token is not None:
+        expires = datetime.fromtimestamp(issued + EMBED_TOKEN_SECONDS + 60, UTC)
+        with st.session() as session:  # single use: one form, one sign-up
+            if not spend_token(session, embed_token, expires, datetime.now(UTC)):
+                issued = None
+    if issued is None:
         raise PageError(
             403,
             "The form has expired",

@@ -5,12 +5,14 @@ CSRF: a signed double-submit token. The ``outreach_csrf`` cookie holds
 passes only if both are present, equal and the HMAC (keyed by the secret key)
 is valid, so neither a forged form nor a cookie planted by a sibling domain
 works. The embeddable form lives in a third-party iframe where cookies are not
-sent, so it carries a stateless token instead: a signed, time-limited value
-bound to the city (``embed_token``). The RFC 8058 one-click endpoint takes no
-token: the unsubscribe token in its URL is the proof.
+sent, so it carries a token instead: a signed, time-limited value bound to the
+city with a random nonce (``embed_token``), which works once (the web layer
+spends it through :func:`outreach.subscriptions.limits.spend_token`). The RFC
+8058 one-click endpoint takes no token: the unsubscribe token in its URL is the
+proof.
 
-Rate limits: an in-memory token bucket per client IP and bucket name. It is
-per process: run one web process, or put a shared limiter (the reverse proxy)
+Rate limits: an in-memory token bucket per client IP (IPv6: per /64) and
+bucket name. It is per process: run one web process, or put a shared limiter (the reverse proxy)
 in front of several. Behind a proxy, start uvicorn with ``--proxy-headers``
 and ``--forwarded-allow-ips`` so ``request.client`` is the real client.
 """
@@ -62,23 +64,35 @@ def csrf_ok(secret: bytes, cookie: str | None, field: str | None) -> bool:
 
 def new_embed_token(secret: bytes, city: str, *, now: float | None = None) -> str:
     issued = int(now if now is not None else time.time())
-    return f"{issued:x}.{_sign(secret, f'embed|{city}|{issued}')}"
+    nonce = secrets.token_urlsafe(12)
+    return f"{issued:x}.{nonce}.{_sign(secret, f'embed|{city}|{issued}|{nonce}')}"
+
+
+def embed_token_issued(
+    secret: bytes, city: str, token: str | None, *, now: float | None = None
+) -> float | None:
+    """When a valid, unexpired embed token of ``city`` was issued; None otherwise."""
+    if not token or len(token) > 100:
+        return None
+    issued_hex, _, rest = token.partition(".")
+    nonce, _, sig = rest.partition(".")
+    if not nonce or not issued_hex.isalnum():
+        return None
+    try:
+        issued = int(issued_hex, 16)
+    except ValueError:
+        return None
+    if not _same(sig, _sign(secret, f"embed|{city}|{issued}|{nonce}")):
+        return None
+    age = (now if now is not None else time.time()) - issued
+    return float(issued) if -60 <= age <= EMBED_TOKEN_SECONDS else None
 
 
 def embed_token_valid(
     secret: bytes, city: str, token: str | None, *, now: float | None = None
 ) -> bool:
-    if not token or len(token) > 100:
-        return False
-    issued_hex, _, sig = token.partition(".")
-    try:
-        issued = int(issued_hex, 16)
-    except ValueError:
-        return False
-    if not _same(sig, _sign(secret, f"embed|{city}|{issued}")):
-        return False
-    age = (now if now is not None else time.time()) - issued
-    return -60 <= age <= EMBED_TOKEN_SECONDS
+    """Signature and age only; whether it was used before is the caller's check."""
+    return embed_token_issued(secret, city, token, now=now) is not None
 
 
 @dataclass

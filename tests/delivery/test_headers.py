@@ -28,6 +28,7 @@ from tests.delivery.conftest import FakeRendered
 
 EVIL = "x\r\nBcc: victim@evil.example\r\nX-Injected: yes"
 HEADERS = {
+    "Feedback-ID",
     "To",
     "Message-ID",
     "List-Unsubscribe",

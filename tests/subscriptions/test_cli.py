@@ -45,7 +45,7 @@ def test_import_show_export_forget(env: CliRunner, tmp_path: Path) -> None:
     shown = env.invoke(subscribers, ["show", "MATTI@yritys.fi"])
     data = json.loads(shown.output)
     assert data["subscriptions"][0]["consent"][-1]["detail"] == "hakosalo.csv: existing customers"
-    exported = env.invoke(subscribers, ["export", "--city", "kerava"])
+    exported = env.invoke(subscribers, ["export", "--city", "kerava", "--purpose", "crm"])
     assert "'=cmd|" in exported.output
     listed = env.invoke(subscribers, ["list", "--city", "kerava"])
     assert listed.output.startswith("matti@yritys.fi\tkerava\tconfirmed")

@@ -88,7 +88,7 @@ def test_import_english_headers_comma_and_map(
     )
     assert report.imported == 1 and report.delimiter == ","
     out = io.StringIO()
-    export(engine, "kerava", out)
+    export(engine, settings, "kerava", out, purpose="crm", by="test")
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert rows[0]["company_name"] == '\'=HYPERLINK("http://evil")'
     with pytest.raises(SubscriptionError, match="COLUMN=FIELD"):
@@ -184,11 +184,11 @@ def test_export_json_and_interested(
         ).one().interested_in_visit = True
         s.commit()
     out = io.StringIO()
-    assert export(engine, "vantaa", out, fmt="json") == 2
+    assert export(engine, settings, "vantaa", out, purpose="crm", by="test", fmt="json") == 2
     data = json.loads(out.getvalue())
     assert data[0]["company_name"] == "@SUM(1)"  # JSON is data, not a spreadsheet
     leads = io.StringIO()
-    assert export(engine, "vantaa", leads, interested=True) == 1
+    assert export(engine, settings, "vantaa", leads, purpose="visits", by="test") == 1
     assert "b@y.fi" in leads.getvalue() and "a@y.fi" not in leads.getvalue()
 
 

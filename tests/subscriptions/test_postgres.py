@@ -45,3 +45,28 @@ def test_concurrent_sign_ups_and_import_on_postgres(
         assert s.scalar(select(func.count()).select_from(Subscriber)) == 1
         assert s.scalars(select(Suppression.reason)).one() == "erased"
     engine.dispose()
+
+
+def test_variants_of_one_mailbox_from_many_processes_get_one_mail(
+    pg_url: str, settings: Settings, config: Config
+) -> None:
+    """Separate engines stand for separate web processes: the mailbox cap is one row,
+    taken with one atomic UPDATE, so only one of them may send."""
+    engines = [create_db_engine(pg_url) for _ in range(4)]
+    Base.metadata.create_all(engines[0])
+    mailer = RecordingMailer()
+    cities = ("vantaa", "kerava", "jarvenpaa")
+
+    def one(i: int) -> None:
+        email = f"matti.m+{i}@{'googlemail' if i % 2 else 'gmail'}.com"
+        signup = SignUp.clean(config, cities[i % 3], email=email, topics=["climate"])
+        with session_scope(engines[i % 4]) as session:
+            subscribe(session, settings, config, cities[i % 3], signup, mailer)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(one, range(48)))
+    assert len(mailer.sent) == 1
+    with Session(engines[0]) as s:
+        assert s.scalar(select(func.count()).select_from(Subscription)) == 48
+    for engine in engines:
+        engine.dispose()
