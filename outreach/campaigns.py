@@ -259,7 +259,10 @@ class CampaignBase(Model):
 
 class NewsletterCampaign(CampaignBase):
     kind: Literal["newsletter"]
-    when_empty: Literal["skip", "send"] = "skip"
+    #: Per language: ``skip`` a language with no items (its readers get nothing this
+    #: time), ``fallback`` (its readers get the fallback language's version) or
+    #: ``send`` it anyway. Nothing in any language: no issue unless ``send``.
+    when_empty: Literal["skip", "send", "fallback"] = "skip"
     fallback_language: Lang | None = "fi"
     intro: LocalText = Field(default_factory=dict)
     sections: list[Section] = Field(min_length=1)
