@@ -161,9 +161,11 @@ def discard_issue(
     if issue is None:
         raise IssueError(f"no issue {issue_id}; run `outreach issue list` to see the ids")
     if issue.status != S.DRAFT:
-        hint = " (`outreach issue cancel` stops a send)" if issue.status in (
-            S.APPROVED, S.SENDING, S.PAUSED
-        ) else ""
+        hint = (
+            " (`outreach issue cancel` stops a send)"
+            if issue.status in (S.APPROVED, S.SENDING, S.PAUSED)
+            else ""
+        )
         raise IssueError(
             f"issue {issue.id} is {issue.status.value}; only a draft can be discarded{hint}"
         )
@@ -329,7 +331,9 @@ def build_issue(
     if isinstance(campaign, NewsletterCampaign):
         sections, chosen = _assemble(session, config, campaign, row, issue_id, now)
         if not chosen and campaign.when_empty != "send":
-            reason = f"{slug}/{period}: no new items, so no issue (when_empty: {campaign.when_empty})"
+            reason = (
+                f"{slug}/{period}: no new items, so no issue (when_empty: {campaign.when_empty})"
+            )
             if issue is not None and not revived:
                 _release(session, issue.id)
                 session.delete(issue)
@@ -378,7 +382,9 @@ def build_issue(
 
 def _release(session: Session, issue_id: int) -> int:
     """Give the items an issue holds back to the pool; returns how many."""
-    held = session.scalar(select(func.count(ContentItem.id)).where(ContentItem.issue_id == issue_id))
+    held = session.scalar(
+        select(func.count(ContentItem.id)).where(ContentItem.issue_id == issue_id)
+    )
     session.execute(
         update(ContentItem).where(ContentItem.issue_id == issue_id).values(issue_id=None)
     )

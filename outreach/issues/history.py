@@ -52,9 +52,7 @@ def history(session: Session, issue_id: int) -> list[IssueEvent]:
     """The issue's events, oldest first."""
     return list(
         session.scalars(
-            select(IssueEvent)
-            .where(IssueEvent.issue_id == issue_id)
-            .order_by(IssueEvent.id)
+            select(IssueEvent).where(IssueEvent.issue_id == issue_id).order_by(IssueEvent.id)
         )
     )
 

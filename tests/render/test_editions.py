@@ -158,9 +158,7 @@ def test_discard_a_draft_returns_its_items(
     assert right.snapshot["number"] == 1  # a discarded draft does not use up a number
 
 
-def test_only_drafts_can_be_discarded(
-    session: Session, settings: Settings, config: Config
-) -> None:
+def test_only_drafts_can_be_discarded(session: Session, settings: Settings, config: Config) -> None:
     finnish_news_only(session, config)
     issue = build_issue(session, settings, config, "vantaa-monthly", now=NOW).issue
     assert issue is not None
