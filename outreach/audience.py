@@ -160,11 +160,11 @@ def _language_choice(
     """The SQL of the language each subscriber gets, and a condition leaving out the
     readers of a language that is skipped (``send_as`` maps it to None)."""
     if send_as is None or all(send_as.get(lang, lang) == lang for lang in languages):
-        chosen = case(
+        own = case(
             (Subscriber.language.in_(list(languages)), Subscriber.language),
             else_=literal(languages[0], SAString),
         )
-        return chosen, literal(True)
+        return own, literal(True)
     target = {lang: send_as.get(lang, lang) for lang in languages}
     default = target[languages[0]]  # readers of other languages get the first one's
     whens = [
@@ -172,7 +172,7 @@ def _language_choice(
         for lang, to in target.items()
         if to is not None
     ]
-    chosen = case(*whens, else_=literal(default, SAString)) if whens else literal(default)
+    chosen: Any = case(*whens, else_=literal(default, SAString)) if whens else literal(default)
     served = [lang for lang, to in target.items() if to is not None]
     if default is None:
         return chosen, Subscriber.language.in_(served)
