@@ -46,7 +46,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def item_snapshot(picked: Picked, lang: str) -> dict[str, Any]:
+def _without_company(summary: str, company: str) -> str:
+    """A story's summary starts with its company's name (the story item's first
+    paragraph); the name is shown on its own, so it comes off the text."""
+    if company and summary.startswith(company):
+        return summary[len(company) :].lstrip(" \n:–-")
+    return summary
+
+
+def item_snapshot(picked: Picked, lang: str, company: str | None = None) -> dict[str, Any]:
     item: ContentItem = picked.item
     title, summary, shown_lang = item.title, item.summary, item.language
     variant = (item.translations or {}).get(lang)
@@ -54,6 +62,8 @@ def item_snapshot(picked: Picked, lang: str) -> dict[str, Any]:
         title = str(variant["title"])
         summary = str(variant.get("summary") or "")
         shown_lang = lang
+    if company:
+        summary = _without_company(summary, company)
     return {
         "id": item.id,
         "kind": item.kind,
@@ -73,6 +83,7 @@ def item_snapshot(picked: Picked, lang: str) -> dict[str, Any]:
         "price": item.price,
         "event_status": item.event_status,
         "also_starts": [_iso(other.starts_at) for other in picked.also],
+        "company": company or "",
     }
 
 
@@ -122,11 +133,18 @@ def texts(
     }
 
 
-def section_snapshot(section: Section, lang: str, picked: list[Picked]) -> dict[str, Any]:
+def section_snapshot(
+    section: Section,
+    lang: str,
+    picked: list[Picked],
+    companies: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    """One section in ``lang``; ``companies`` names the company of each story item."""
+    names = companies or {}
     return {
         "id": section.id,
         "kind": section.kind,
         "title": local(section.title, lang),
         "intro": local(section.intro, lang) if lang in section.intro else "",
-        "entries": [item_snapshot(p, lang) for p in picked],
+        "entries": [item_snapshot(p, lang, names.get(p.item.id)) for p in picked],
     }

@@ -48,6 +48,8 @@ from outreach.web.security import embed_token_valid, new_embed_token
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+#: The example is a real-looking ID that passes its own check digit.
+BUSINESS_ID_ERROR = "Check the business ID: it has the form 1234567-1 and ends with a check digit."
 FormStr = Annotated[str | None, Form()]
 FormList = Annotated[list[str], Form()]
 
@@ -128,9 +130,7 @@ def _handle_signup(
         try:
             validate_business_id(fields["business_id"])
         except SubscriptionError:
-            errors["business_id"] = (
-                "Check the business ID: it has the form 1234567-8 and ends with a check digit."
-            )
+            errors["business_id"] = BUSINESS_ID_ERROR
     if not fields["consent"]:
         errors["consent"] = "Tick the box to give your consent."
     signup = None
@@ -384,11 +384,13 @@ def preferences_post(
     except InvalidTokenError:
         raise invalid_link() from None
     except SubscriptionError as exc:
-        errors["form"] = (
-            "Check the business ID: it has the form 1234567-8 and ends with a check digit."
-            if "business ID" in str(exc)
-            else "Check the fields: one of them has a line break or is too long."
-        )
+        if "business ID" in str(exc):
+            errors["form"] = BUSINESS_ID_ERROR
+        elif str(exc).startswith("language "):
+            errors["form"] = "Choose one of the languages offered: the others are not sent."
+            lang = page_lang(request)  # the page stays in the language it was read in
+        else:
+            errors["form"] = "Check the fields: one of them has a line break or is too long."
     ctx, lang = _preferences_context(request, token, lang)
     ctx["errors"] = errors
     ctx["saved"] = not errors
