@@ -99,6 +99,10 @@ def city_snapshot(city: CityConfig, lang: str) -> dict[str, Any]:
     return {
         "slug": city.slug,
         "name": text(city.name),
+        "name_genitive": city.genitive(lang),
+        "name_locative": next(
+            (f.locative or "" for code, f in city.forms.items() if code == lang), ""
+        ),
         "timezone": city.timezone,
         "sender_name": text(city.sender.name),
         "sender_address": city.sender.address,

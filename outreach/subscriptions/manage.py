@@ -11,8 +11,8 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.l10n import LANGUAGES
 from outreach.errors import SubscriptionError
+from outreach.l10n import LANGUAGES
 from outreach.models import (
     ConsentRecord,
     Delivery,
@@ -59,7 +59,12 @@ class Preferences:
 
 def offered_languages(config: Config, city_slugs: list[str]) -> list[str]:
     """The languages the given cities send in, in the usual order (fi, sv, en)."""
-    sent = {lang for slug in city_slugs if slug in config.cities for lang in config.cities[slug].languages}
+    sent = {
+        lang
+        for slug in city_slugs
+        if slug in config.cities
+        for lang in config.cities[slug].languages
+    }
     return [lang for lang in LANGUAGES if lang in sent]
 
 

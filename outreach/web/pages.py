@@ -31,7 +31,7 @@ from outreach.subscriptions import (
     unsubscribe,
     update_preferences,
 )
-from outreach.subscriptions.base import city_name
+from outreach.subscriptions.base import city_name, city_texts
 from outreach.subscriptions.mail import ConfirmationMail, send_export_link
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import (
@@ -67,7 +67,7 @@ def _form_context(request: Request, city: str, lang: str, values: dict[str, Any]
     name = city_name(st.config, city, lang)
     return {
         "city": city,
-        "city_name": name,
+        **city_texts(st.config, city, lang),
         "topics": [(t, st.config.topics.get(t, {}).get(lang, t)) for t in cfg.topics],
         "newsletter_languages": list(cfg.languages),
         "consent_text": consent_text(name, lang),
@@ -246,7 +246,7 @@ def confirm_page(request: Request, token: str) -> Response:
     lang = _lang_for(request, ctx)
     if ctx["status"] not in (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value):
         raise invalid_link()
-    ctx["city_name"] = city_name(state(request).config, ctx["city"], lang)
+    ctx.update(city_texts(state(request).config, ctx["city"], lang))
     name = "confirmed.html" if ctx["status"] == "confirmed" else "confirm.html"
     return render(request, name, ctx, lang=lang)
 
@@ -267,7 +267,7 @@ def confirm_post(request: Request, token: str, csrf_token: FormStr = None) -> Re
             "preferences_url": link(st.settings, sub, "preferences"),
         }
     lang = _lang_for(request, ctx)
-    ctx["city_name"] = city_name(st.config, ctx["city"], lang)
+    ctx.update(city_texts(st.config, ctx["city"], lang))
     return render(request, "confirmed.html", ctx, lang=lang)
 
 
@@ -275,7 +275,7 @@ def confirm_post(request: Request, token: str, csrf_token: FormStr = None) -> Re
 def unsubscribe_page(request: Request, token: str) -> Response:
     ctx = _token_page_context(request, token, "unsubscribe")
     lang = _lang_for(request, ctx)
-    ctx["city_name"] = city_name(state(request).config, ctx["city"], lang)
+    ctx.update(city_texts(state(request).config, ctx["city"], lang))
     return render(request, "unsubscribe.html", ctx, lang=lang)
 
 
@@ -315,7 +315,7 @@ def unsubscribe_post(
             "preferences_url": link(st.settings, sub, "preferences"),
         }
     lang = _lang_for(request, ctx)
-    ctx["city_name"] = city_name(st.config, ctx["city"], lang)
+    ctx.update(city_texts(st.config, ctx["city"], lang))
     return render(request, "unsubscribed.html", ctx, lang=lang, csrf=False)
 
 

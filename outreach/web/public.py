@@ -13,7 +13,7 @@ from outreach.issues.editions import send_as
 from outreach.l10n import format_date, period_label
 from outreach.models import Campaign, City, Issue, IssueStatus, Story, StoryStatus
 from outreach.render import render_web_version
-from outreach.subscriptions.base import city_name, city_row, clean_text
+from outreach.subscriptions.base import city_name, city_row, city_texts, clean_text
 from outreach.validation import normalise_email
 from outreach.web.common import PageError, check_csrf, page_lang, rate_limit, render, state
 from outreach.web.security import security_headers
@@ -59,7 +59,7 @@ def archive_list(request: Request, city: str) -> Response:
                     "sent": format_date(issue.sent_at.date(), lang) if issue.sent_at else "",
                 }
             )
-    ctx = {"city": city, "city_name": city_name(st.config, city, lang), "issues": issues}
+    ctx = {"city": city, **city_texts(st.config, city, lang), "issues": issues}
     return render(request, "archive.html", ctx, lang=lang)
 
 

@@ -128,3 +128,38 @@ def test_the_archive_page_honours_lang_and_says_it_varies(
         s.commit()
     skipped = client.get(f"/vantaa/archive/{issue_id}?lang=sv")
     assert "Title fi" in skipped.text  # Swedish was skipped: no empty page
+
+
+@pytest.mark.parametrize(
+    ("path", "lang", "expected"),
+    [
+        ("/vantaa/subscribe", "fi", "Vantaan ilmastouutiset yrityksille"),
+        ("/jarvenpaa/subscribe", "fi", "Järvenpään ilmastouutiset yrityksille"),
+        ("/vantaa/subscribe", "sv", "Vandas klimatnyheter för företag"),
+        ("/kerava/archive", "fi", "Keravan uutiskirjearkisto"),
+    ],
+)
+def test_city_names_in_running_text_are_inflected(
+    client: TestClient, path: str, lang: str, expected: str
+) -> None:
+    page = client.get(f"{path}?lang={lang}").text
+    assert expected in page
+
+
+def test_confirm_and_unsubscribe_pages_have_no_city_in_brackets(
+    client: TestClient, mailer: RecordingMailer, engine: Engine
+) -> None:
+    sign_up(client, city="vantaa")
+    confirm = local(mailer.sent[-1].confirm_url)
+    page = client.get(confirm + "?lang=fi").text
+    assert "Vahvista, että haluat tilata Vantaan ilmastouutiset yrityksille." in page
+    done = client.post(confirm + "?lang=fi", data={"csrf_token": csrf_of(page)}).text
+    assert "Saat jatkossa Vantaan ilmastouutiset yrityksille." in done
+    settings: Settings = client.app.state.outreach.settings  # type: ignore[attr-defined]
+    with Session(engine) as s:
+        sub = s.scalars(select(Subscription)).one()
+        unsub = f"/unsubscribe/{token_for(settings, sub, 'unsubscribe')}?lang=fi"
+    page = client.get(unsub).text
+    assert "Vantaan ilmastouutiset" in page and "(Vantaa)" not in page
+    left = client.post(unsub, data={"csrf_token": csrf_of(page)}).text
+    assert "Et saa enää Vantaan ilmastouutisia." in left
