@@ -264,11 +264,10 @@ def _companies(session: Session, items: list[ContentItem]) -> dict[int, str]:
     }
     if not story_ids:
         return {}
-    names = dict(
-        session.execute(
-            select(Story.id, Story.company_name).where(Story.id.in_(set(story_ids.values())))
-        ).tuples()
+    rows = session.execute(
+        select(Story.id, Story.company_name).where(Story.id.in_(set(story_ids.values())))
     )
+    names: dict[int, str] = {row.id: row.company_name for row in rows}
     return {item_id: names[sid] for item_id, sid in story_ids.items() if sid in names}
 
 
