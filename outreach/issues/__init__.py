@@ -43,9 +43,10 @@ from outreach.issues.snapshot import (
     city_snapshot,
     local,
     section_snapshot,
+    story_companies,
     texts,
 )
-from outreach.models import Campaign, ContentItem, Issue, IssueStatus, SourceState, Story
+from outreach.models import Campaign, ContentItem, Issue, IssueStatus, SourceState
 from outreach.settings import Settings
 from outreach.sources.ingest import section_source_keys
 
@@ -246,29 +247,13 @@ def _assemble(
             else []
         )
         ordered = pick.candidates(rows, section, window)
-        companies = _companies(session, ordered) if section.kind == "stories" else {}
+        companies = story_companies(session, ordered) if section.kind == "stories" else {}
         for lang in campaign.languages:
             fallback = campaign.fallback_language if section.fallback else None
             picked = pick.for_language(ordered, section, lang, fallback, city.languages[0])
             chosen.update(i.id for p in picked for i in (p.item, *p.also))
             sections[lang].append(section_snapshot(section, lang, picked, companies))
     return sections, chosen
-
-
-def _companies(session: Session, items: list[ContentItem]) -> dict[int, str]:
-    """The company behind each story item (``story:<id>``), by item id."""
-    story_ids = {
-        item.id: int(item.external_id.partition(":")[2])
-        for item in items
-        if item.external_id.startswith("story:") and item.external_id[6:].isdigit()
-    }
-    if not story_ids:
-        return {}
-    rows = session.execute(
-        select(Story.id, Story.company_name).where(Story.id.in_(set(story_ids.values())))
-    )
-    names: dict[int, str] = {row.id: row.company_name for row in rows}
-    return {item_id: names[sid] for item_id, sid in story_ids.items() if sid in names}
 
 
 def _snapshot(

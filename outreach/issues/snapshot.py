@@ -6,17 +6,19 @@ items, its campaign file or its city's branding change. Values are JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from outreach.campaigns import AnnouncementCampaign, CityConfig, NewsletterCampaign, Section
 from outreach.issues.selection import Picked
 from outreach.l10n import period_label
-from outreach.models import ContentItem
+from outreach.models import ContentItem, Story
 from outreach.sandbox import render_text
 
 SNAPSHOT_VERSION = 1
@@ -152,3 +154,19 @@ def section_snapshot(
         "intro": local(section.intro, lang) if lang in section.intro else "",
         "entries": [item_snapshot(p, lang, names.get(p.item.id)) for p in picked],
     }
+
+
+def story_companies(session: Session, items: Sequence[ContentItem]) -> dict[int, str]:
+    """The company behind each story item (``story:<id>``), by item id."""
+    story_ids = {
+        item.id: int(item.external_id.partition(":")[2])
+        for item in items
+        if item.external_id.startswith("story:") and item.external_id[6:].isdigit()
+    }
+    if not story_ids:
+        return {}
+    rows = session.execute(
+        select(Story.id, Story.company_name).where(Story.id.in_(set(story_ids.values())))
+    )
+    names: dict[int, str] = {row.id: row.company_name for row in rows}
+    return {item_id: names[sid] for item_id, sid in story_ids.items() if sid in names}
