@@ -65,12 +65,12 @@ STYLE = "font-family:Arial;color:#333"
 
 def fake_render(_s: Any, _c: Any, issue: Any, lang: str) -> Rendered:
     html = (
-        "<html><body><p>Hei @@CONTACT_NAME@@,</p>"
+        "<html><body><p>Hei@@CONTACT_NAME@@,</p>"
         + f'<table width="600"><tr><td style="{STYLE}">{PARAGRAPH}</td></tr></table>\n' * 200
         + '<a href="@@UNSUBSCRIBE_URL@@">Peru</a> <a href="@@PREFERENCES_URL@@">Asetukset</a>'
         "</body></html>"
     )
-    text = "Hei @@CONTACT_NAME@@,\n\n" + (PARAGRAPH + "\n") * 60 + "@@UNSUBSCRIBE_URL@@\n"
+    text = "Hei@@CONTACT_NAME@@,\n\n" + (PARAGRAPH + "\n") * 60 + "@@UNSUBSCRIBE_URL@@\n"
     return Rendered(lang, f"Ilmastouutiset {issue.period}", "", html, text)
 
 

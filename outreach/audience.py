@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import re
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -154,25 +154,57 @@ def mailable(email: Any, key: bytes) -> Any:
     )
 
 
+def _language_choice(
+    languages: Sequence[str], send_as: Mapping[str, str | None] | None
+) -> tuple[Any, Any]:
+    """The SQL of the language each subscriber gets, and a condition leaving out the
+    readers of a language that is skipped (``send_as`` maps it to None)."""
+    if send_as is None or all(send_as.get(lang, lang) == lang for lang in languages):
+        own = case(
+            (Subscriber.language.in_(list(languages)), Subscriber.language),
+            else_=literal(languages[0], SAString),
+        )
+        return own, literal(True)
+    target = {lang: send_as.get(lang, lang) for lang in languages}
+    default = target[languages[0]]  # readers of other languages get the first one's
+    whens = [
+        (Subscriber.language == lang, literal(to, SAString))
+        for lang, to in target.items()
+        if to is not None
+    ]
+    chosen: Any = case(*whens, else_=literal(default, SAString)) if whens else literal(default)
+    served = [lang for lang, to in target.items() if to is not None]
+    if default is None:
+        return chosen, Subscriber.language.in_(served)
+    skipped = [lang for lang, to in target.items() if to is None]
+    return chosen, Subscriber.language.not_in(skipped) if skipped else literal(True)
+
+
 def audience_query(
-    city_id: int, audience: Audience, languages: Sequence[str] = ("fi",), *, key: bytes
+    city_id: int,
+    audience: Audience,
+    languages: Sequence[str] = ("fi",),
+    *,
+    key: bytes,
+    send_as: Mapping[str, str | None] | None = None,
 ) -> Select[Any]:
     """Rows of (subscriber_id, subscription_id, email, language) for one city.
 
     ``key`` is the suppression list's key (:func:`outreach.validation.suppression_key`).
 
     ``language`` is the subscriber's own language if it is one of the
-    campaign's ``languages``, else the campaign's first language.
+    campaign's ``languages``, else the campaign's first language. ``send_as``
+    (an issue's, :mod:`outreach.issues.editions`) can send a language's readers
+    another language's version, or leave them out when it maps them to None:
+    a skipped language's readers never get another language silently.
     """
     if not languages:
         raise ConfigError("an audience needs at least one campaign language")
-    language = case(
-        (Subscriber.language.in_(list(languages)), Subscriber.language),
-        else_=literal(languages[0], SAString),
-    )
+    language, served = _language_choice(languages, send_as)
     conditions: list[Any] = [
         Subscription.city_id == city_id,
         mailable(Subscriber.email, key),
+        served,
     ]
     if audience.topics:
         conditions.append(_topic_filter(audience.topics))

@@ -138,9 +138,19 @@ class Branding(Model):
         return value
 
 
+class CityForms(Model):
+    """Inflected forms of a city's name, so running text can use it without brackets."""
+
+    genitive: str | None = None  # fi "Vantaan", sv "Vandas"
+    #: "in the city": fi inessive or adessive as the name takes it ("Järvenpäässä",
+    #: "Vantaalla"); sv "i Vanda" needs none.
+    locative: str | None = None
+
+
 class CityConfig(Model):
     slug: Slug
     name: LocalText
+    forms: dict[Lang, CityForms] = Field(default_factory=dict)
     languages: list[Lang] = Field(min_length=1)
     timezone: str = "Europe/Helsinki"
     sender: Sender
@@ -168,6 +178,21 @@ class CityConfig(Model):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def genitive(self, lang: str) -> str:
+        """The name in the genitive: ``forms``, else the regular ending of ``lang``
+        (fi -n after a vowel, sv -s, en 's); set ``forms`` where the rule is wrong."""
+        forms: dict[str, CityForms] = {str(k): v for k, v in self.forms.items()}
+        own = forms.get(lang)
+        if own is not None and own.genitive:
+            return own.genitive
+        names: dict[str, str] = {str(k): v for k, v in self.name.items()}
+        name = names.get(lang) or next(iter(names.values()), self.slug)
+        if lang == "fi":
+            return name + "n" if name[-1:].lower() in "aeiouyäö" else name
+        if lang == "sv":
+            return name if name[-1:].lower() in "sxz" else name + "s"
+        return name + "'s"
 
 
 class CitiesFile(Model):
@@ -259,7 +284,10 @@ class CampaignBase(Model):
 
 class NewsletterCampaign(CampaignBase):
     kind: Literal["newsletter"]
-    when_empty: Literal["skip", "send"] = "skip"
+    #: Per language: ``skip`` a language with no items (its readers get nothing this
+    #: time), ``fallback`` (its readers get the fallback language's version) or
+    #: ``send`` it anyway. Nothing in any language: no issue unless ``send``.
+    when_empty: Literal["skip", "send", "fallback"] = "skip"
     fallback_language: Lang | None = "fi"
     intro: LocalText = Field(default_factory=dict)
     sections: list[Section] = Field(min_length=1)

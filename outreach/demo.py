@@ -55,6 +55,7 @@ def run_demo(
 
     from outreach.delivery import enqueue_issue, send_issue
     from outreach.issues import approve_issue, build_issue
+    from outreach.issues.history import record_send_start
     from outreach.render import preview
     from outreach.sources.fetch import Fetcher, load_local_files
     from outreach.sources.ingest import ingest
@@ -113,7 +114,7 @@ def run_demo(
         if camp.kind != "newsletter":
             continue
         with session_scope(engine) as session:
-            result = build_issue(session, settings, config, slug, now=DEMO_NOW)
+            result = build_issue(session, settings, config, slug, now=DEMO_NOW, by="demo")
             issue = result.issue
             if issue is None:
                 summary.append(
@@ -133,6 +134,7 @@ def run_demo(
             queued = 0
             if issue.status == IssueStatus.APPROVED:
                 queued = enqueue_issue(session, settings, config, issue)
+                record_send_start(session, issue, by="demo", manual=True)
             issue_id = issue.id
         sent = send_issue(settings, config, issue_id, workers=2)
         summary.append(

@@ -99,6 +99,7 @@ class IssueStatus(enum.StrEnum):
     SENT = "sent"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    DISCARDED = "discarded"  # a draft thrown away; its items went back to the pool
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -244,6 +245,21 @@ class Issue(Base):
     status_message: Mapped[str | None] = mapped_column(Text)
 
     campaign: Mapped[Campaign] = relationship()
+
+
+class IssueEvent(Base):
+    """Append-only history of an issue: built, approved, discarded, send started…"""
+
+    __tablename__ = "issue_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    action: Mapped[str] = mapped_column(String(20))  # built | rebuilt | approved | discarded | send
+    actor: Mapped[str] = mapped_column(String(100))  # a person, "scheduler" or "auto"
+    #: ``manual`` for a send started with ``outreach issue send``, ``scheduled`` for one the
+    #: scheduler started; free text (a reason) for other actions.
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class SourceState(Base):

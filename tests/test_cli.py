@@ -90,3 +90,75 @@ def test_user_errors_are_one_line_exit_1(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and expected in lines[0], result.output
+
+
+def _fresh_link(title: str) -> None:
+    """A new Kerava procurement link in the demo's database (links have no time window)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from outreach.campaigns import load
+    from outreach.db import get_engine
+    from tests.render.conftest import add_item
+
+    settings = get_settings()
+    config = load(settings.campaigns_path, settings.templates_path)
+    engine = get_engine(settings)  # the commands' own engine (cached per URL)
+    with Session(engine) as session:
+        add_item(
+            session, config, "kerava-monthly", "procurement", title=title, language="fi",
+            first_seen_at=datetime(2026, 11, 20, tzinfo=UTC),
+        )  # fmt: skip
+        session.commit()
+
+
+def test_issue_list_has_headers_and_show_tells_everything(run: CliRunner) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    listing = invoke(run, "issue", "list").output.splitlines()
+    assert listing[0].split() == ["id", "campaign", "period", "status", "deliveries"]
+
+    show = invoke(run, "issue", "show", "vantaa-monthly/2026-12").output
+    assert "subject (fi): Vantaan yritysten ilmastouutiset joulukuu 2026" in show
+    assert "subject (sv): Klimatnytt för företag i Vanda december 2026" in show
+    assert "approved Tue 1.12.2026 at 9:00 by demo" in show  # Helsinki time, not UTC
+    assert "audience: 4 recipients (fi 2, sv 2)" in show
+    assert "fi: 13 items (Kaupungin ilmastotyö 4, Koulutukset ja webinaarit 7," in show
+    assert "history:" in show and "send started by demo, with `issue send`" in show
+
+    get_settings.cache_clear()
+    finnish = run.invoke(
+        main, ["issue", "show", "vantaa-monthly/2026-12"], env={"OUTREACH_CLI_LANGUAGE": "fi"}
+    ).output
+    get_settings.cache_clear()
+    assert "hyväksytty ti 1.12.2026 klo 9.00, hyväksyjä demo" in finnish
+    assert "vastaanottajia: 4 (fi 2, sv 2)" in finnish
+
+
+def test_discard_a_draft_and_send_by_hand(run: CliRunner) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    _fresh_link("Markkinavuoropuhelu: sähköautojen lataus")
+    built = invoke(run, "issue", "build", "kerava-monthly", "--period", "2027-02")
+    assert built.exit_code == 0 and "with 1 items" in built.output, built.output
+    show = invoke(run, "issue", "show", "kerava-monthly/2027-02").output
+    assert "audience if sent now: 2 recipients (fi 2)" in show, show
+
+    discarded = invoke(run, "issue", "discard", "kerava-monthly/2027-02", "--by", "maija")
+    assert discarded.exit_code == 0
+    assert "discarded; 1 items are free for the next build" in discarded.output
+    show = invoke(run, "issue", "show", "kerava-monthly/2027-02").output
+    assert "[discarded]" in show and "discarded by maija (1 items released)" in show
+
+    refused = run.invoke(main, ["issue", "discard", "kerava-monthly/2026-12"])
+    assert refused.exit_code == 1
+    lines = [line for line in refused.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "is sent; only a draft can be discarded" in lines[0]
+
+    right = invoke(run, "issue", "build", "kerava-monthly", "--period", "2027-01")
+    assert "with 1 items" in right.output, right.output
+    assert invoke(run, "issue", "approve", "kerava-monthly/2027-01").exit_code == 0
+    sent = invoke(run, "issue", "send", "kerava-monthly/2027-01")
+    assert sent.exit_code == 0, sent.output
+    status_lines = invoke(run, "status").output
+    assert "sends started in the last 30 days: " in status_lines
+    assert "(sent, started by hand)" in status_lines

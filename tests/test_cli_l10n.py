@@ -21,6 +21,7 @@ SOURCES = [
     ROOT / "outreach" / "demo.py",
     ROOT / "outreach" / "subscribers_io" / "csv_import.py",
     ROOT / "outreach" / "delivery" / "run.py",
+    ROOT / "outreach" / "delivery" / "overview.py",
     *sorted((ROOT / "outreach" / "scheduler").glob("*.py")),
 ]
 

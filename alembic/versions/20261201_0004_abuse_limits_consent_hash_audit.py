@@ -1,7 +1,7 @@
 """consent token hash, mailbox limits, used tokens, audit events
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-01 05:01:36.542599
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0004'
-down_revision: str | None = '0002'
+down_revision: str | None = '0003'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

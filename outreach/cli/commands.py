@@ -108,7 +108,7 @@ def issue_build(app: App, campaign: str, period: str | None) -> None:
 
     with app.session() as session:
         config = app.synced(session)
-        result = build_issue(session, app.settings, config, campaign, period=period)
+        result = build_issue(session, app.settings, config, campaign, period=period, by=_user())
     if result.issue is None:
         click.echo(_("No issue built: {reason}").format(reason=result.skipped))
         return
@@ -128,6 +128,18 @@ def issue_build(app: App, campaign: str, period: str | None) -> None:
             n=result.items,
         )
     )
+    for lang, target in sorted(result.languages.items()):
+        if target is None:
+            note = _(
+                "{lang}: no items in this language, so it is skipped: its readers get no issue"
+            )
+        else:
+            note = _("{lang}: no items in this language; its readers get the {to} version")
+        click.echo(note.format(lang=lang, to=target))
+
+
+def _user() -> str:
+    return os.environ.get("USER", "staff")
 
 
 @issue.command("preview")
@@ -188,6 +200,8 @@ def issue_send(
     from outreach.delivery import enqueue_issue, send_issue, send_test
     from outreach.delivery.progress import progress_reporter
     from outreach.issues import get_issue
+    from outreach.issues.history import record_send_start
+    from outreach.models import IssueStatus
 
     with app.session() as session:
         config = app.synced(session)
@@ -198,7 +212,10 @@ def issue_send(
             for to, res in zip(test_to, results, strict=True):
                 click.echo(f"{res.status:10} {to} {res.reply or ''}".rstrip())
             return
+        starting = iss.status == IssueStatus.APPROVED
         queued = enqueue_issue(session, app.settings, config, iss) if not dry_run else 0
+        if starting and not dry_run:
+            record_send_start(session, iss, by=_user(), manual=True)
         issue_id = iss.id
     if not dry_run:
         click.echo(_("{n} recipients queued.").format(n=queued))
@@ -222,7 +239,13 @@ def issue_list(app: App, campaign: str | None) -> None:
     from outreach.issues import list_issues
 
     with app.session() as session:
-        for iss in list_issues(session, campaign):
+        issues = list_issues(session, campaign)
+        if not issues:
+            click.echo(_("No issues yet: `outreach issue build CAMPAIGN` makes one."))
+            return
+        head = (_("id"), _("campaign"), _("period"), _("status"), _("deliveries"))
+        click.echo(f"{head[0]:>5} {head[1]:32} {head[2]:10} {head[3]:10} {head[4]}")
+        for iss in issues:
             counts = issue_counts(session, iss.id)
             shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
             click.echo(
@@ -234,22 +257,31 @@ def issue_list(app: App, campaign: str | None) -> None:
 @click.argument("ref")
 @pass_app
 def issue_show(app: App, ref: str) -> None:
-    """Status, counts per delivery status and each failure's reason."""
-    from outreach.delivery import failures, issue_counts
+    """Subject, local times, audience, content per language, deliveries and history."""
+    from outreach.delivery.overview import issue_overview
     from outreach.issues import get_issue
 
     with app.session() as session:
-        iss = get_issue(session, ref)
-        click.echo(f"issue {iss.id}: {iss.campaign.slug} {iss.period} [{iss.status.value}]")
-        click.echo(f"  built {iss.built_at:%Y-%m-%d %H:%M} UTC")
-        if iss.approved_at:
-            click.echo(f"  approved {iss.approved_at:%Y-%m-%d %H:%M} UTC by {iss.approved_by}")
-        if iss.sent_at:
-            click.echo(f"  sent {iss.sent_at:%Y-%m-%d %H:%M} UTC")
-        for status, n in sorted(issue_counts(session, iss.id).items()):
-            click.echo(f"  {status:10} {n}")
-        for email, reason in failures(session, iss.id):
-            click.echo(f"  failed {email}: {reason}")
+        config = app.synced(session)
+        overview = issue_overview(session, app.settings, config, get_issue(session, ref))
+    echo_lines(overview.lines(cli_language(app.settings)))
+
+
+@issue.command("discard")
+@click.argument("ref")
+@click.option("--by", default=_user, show_default="$USER")
+@pass_app
+def issue_discard(app: App, ref: str, by: str) -> None:
+    """Throw a draft away; the items it took go back for the next build."""
+    from outreach.issues import discard_issue, get_issue
+
+    with app.session() as session:
+        iss, released = discard_issue(session, get_issue(session, ref).id, by=by)
+        click.echo(
+            _("Issue {id} discarded; {n} items are free for the next build.").format(
+                id=iss.id, n=released
+            )
+        )
 
 
 def _issue_control(name: str, help_text: str) -> None:

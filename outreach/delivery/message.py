@@ -264,6 +264,7 @@ class MessageTemplate:
                 unsub += f",\r\n <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
             header += f"List-Unsubscribe: {unsub}\r\n"
         name = one_line(r.contact_name)
+        name = f" {name}" if name else ""  # the greeting reads "Hei Maija," or "Hei,"
         text = self.text.fill(
             {
                 UNSUBSCRIBE_URL: r.unsubscribe_url,

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from outreach.audience import audience_query, register_sqlite_functions
 from outreach.campaigns import Config
 from outreach.errors import IssueError
+from outreach.issues.editions import send_as
 from outreach.models import (
     Campaign,
     Delivery,
@@ -74,7 +75,11 @@ def enqueue_issue(session: Session, settings: Settings, config: Config, issue: I
     campaign = config.campaign(campaign_row.slug)
     prepare_connection(session)
     audience = audience_query(
-        campaign_row.city_id, campaign.audience, campaign.languages, key=suppression_key(settings)
+        campaign_row.city_id,
+        campaign.audience,
+        campaign.languages,
+        key=suppression_key(settings),
+        send_as=send_as(issue.snapshot or {}),  # a skipped language's readers are left out
     ).subquery()
     now = utcnow()
     rows = select(

@@ -28,6 +28,7 @@ from outreach.delivery.outbox import enqueue_issue, prepare_connection, reclaim_
 from outreach.delivery.ratelimit import limiter_for
 from outreach.delivery.run import SendReport, SendRun
 from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
+from outreach.issues.editions import send_as
 from outreach.models import (
     Delivery,
     DeliveryStatus,
@@ -221,7 +222,11 @@ def _dry_run(
         )
     else:
         aud = audience_query(
-            issue.campaign.city_id, campaign.audience, campaign.languages, key=key
+            issue.campaign.city_id,
+            campaign.audience,
+            campaign.languages,
+            key=key,
+            send_as=send_as(issue.snapshot or {}),
         ).subquery()
         stmt = (
             select(

@@ -3,9 +3,17 @@
 An issue moves ``draft → approved → sending → sent`` (or ``failed``); a send
 can be ``paused`` and resumed, and an approved, sending or paused issue can be
 ``cancelled``. A draft can be rebuilt with fresh content as often as staff
-like: rebuilding releases the items it held and claims them again. Once
+like: rebuilding releases the items it held and claims them again. A draft
+can also be ``discarded`` (a draft built for the wrong period, say): its items
+go back to the pool, and building that period later starts it afresh. Once
 approved, an issue and its snapshot never change: building its period again
-returns it untouched (``created`` False), so re-runs are harmless.
+returns it untouched (``created`` False), so re-runs are harmless. What
+happened to an issue, and who did it, is kept in its history
+(:mod:`outreach.issues.history`).
+
+``when_empty`` applies per language (:mod:`outreach.issues.editions`): a
+language whose sections are all empty is skipped, or falls back to the
+campaign's fallback language, or goes out anyway, as the campaign says.
 
 Building claims the chosen items (``ContentItem.issue_id``), so an item goes
 out in one issue only. News are those since the content cut-off of the
@@ -17,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,13 +34,16 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import AnnouncementCampaign, Config, NewsletterCampaign, Section, sync
 from outreach.errors import IssueError
+from outreach.issues import editions
 from outreach.issues import selection as pick
+from outreach.issues.history import record_event
 from outreach.issues.snapshot import (
     SNAPSHOT_VERSION,
     body_html,
     city_snapshot,
     local,
     section_snapshot,
+    story_companies,
     texts,
 )
 from outreach.models import Campaign, ContentItem, Issue, IssueStatus, SourceState
@@ -47,6 +58,7 @@ __all__ = [
     "approve_issue",
     "build_issue",
     "default_period",
+    "discard_issue",
     "get_issue",
     "list_issues",
     "set_status",
@@ -55,13 +67,14 @@ __all__ = [
 S = IssueStatus
 PERIOD_RE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
 TRANSITIONS: dict[IssueStatus, frozenset[IssueStatus]] = {
-    S.DRAFT: frozenset({S.APPROVED}),
+    S.DRAFT: frozenset({S.APPROVED, S.DISCARDED}),
     S.APPROVED: frozenset({S.SENDING, S.CANCELLED}),
     S.SENDING: frozenset({S.SENT, S.FAILED, S.PAUSED, S.CANCELLED}),
     S.PAUSED: frozenset({S.SENDING, S.CANCELLED}),
     S.SENT: frozenset(),
     S.FAILED: frozenset(),
     S.CANCELLED: frozenset(),
+    S.DISCARDED: frozenset(),  # building its period again makes a fresh draft
 }
 
 
@@ -71,6 +84,9 @@ class BuildResult:
     created: bool
     skipped: str | None  # why no issue was made, or None
     items: int
+    #: Languages not sent as themselves: the version their readers get instead,
+    #: or None when they get nothing this time (``when_empty`` per language).
+    languages: dict[str, str | None] = field(default_factory=dict)
 
 
 def _now(now: datetime | None) -> datetime:
@@ -134,7 +150,31 @@ def approve_issue(
     issue.approved_by = by.strip()[:100]
     issue.approved_at = _now(now)
     session.flush()
+    record_event(session, issue, "approved", by=by, now=issue.approved_at)
     return issue
+
+
+def discard_issue(
+    session: Session, issue_id: int, *, by: str, now: datetime | None = None
+) -> tuple[Issue, int]:
+    """Throw a draft away: its items go back to the pool; returns it and how many."""
+    issue = session.get(Issue, issue_id)
+    if issue is None:
+        raise IssueError(f"no issue {issue_id}; run `outreach issue list` to see the ids")
+    if issue.status != S.DRAFT:
+        hint = (
+            " (`outreach issue cancel` stops a send)"
+            if issue.status in (S.APPROVED, S.SENDING, S.PAUSED)
+            else ""
+        )
+        raise IssueError(
+            f"issue {issue.id} is {issue.status.value}; only a draft can be discarded{hint}"
+        )
+    released = _release(session, issue.id)
+    set_status(session, issue, S.DISCARDED)
+    record_event(session, issue, "discarded", by=by, detail=f"{released} items released", now=now)
+    log.info("issue %s discarded by %s; %d items released", issue.id, by, released)
+    return issue, released
 
 
 def get_issue(session: Session, ref: str) -> Issue:
@@ -207,11 +247,12 @@ def _assemble(
             else []
         )
         ordered = pick.candidates(rows, section, window)
+        companies = story_companies(session, ordered) if section.kind == "stories" else {}
         for lang in campaign.languages:
             fallback = campaign.fallback_language if section.fallback else None
             picked = pick.for_language(ordered, section, lang, fallback, city.languages[0])
             chosen.update(i.id for p in picked for i in (p.item, *p.also))
-            sections[lang].append(section_snapshot(section, lang, picked))
+            sections[lang].append(section_snapshot(section, lang, picked, companies))
     return sections, chosen
 
 
@@ -262,8 +303,10 @@ def build_issue(
     *,
     period: str | None = None,
     now: datetime | None = None,
+    by: str = "outreach",
 ) -> BuildResult:
-    """Build (or rebuild the draft of) ``slug``'s issue for ``period``."""
+    """Build (or rebuild the draft of) ``slug``'s issue for ``period``; ``by`` goes in its
+    history."""
     del settings  # part of the stage signature; nothing in it is needed to assemble
     now = _now(now)
     campaign = config.campaign(slug)
@@ -273,7 +316,8 @@ def build_issue(
     if not PERIOD_RE.fullmatch(period):
         raise IssueError(f"period {period!r}: expected YYYY-MM (or YYYY, YYYY-MM-DD)")
     issue = session.scalar(select(Issue).where(Issue.campaign_id == row.id, Issue.period == period))
-    if issue is not None and issue.status != S.DRAFT:
+    revived = issue is not None and issue.status == S.DISCARDED
+    if issue is not None and issue.status not in (S.DRAFT, S.DISCARDED):
         # Immutable once approved: building again (a re-run of the demo or of a
         # schedule) hands back the issue as it is, its content untouched.
         held = session.scalar(
@@ -285,41 +329,65 @@ def build_issue(
 
     chosen: set[int] = set()
     sections = None
+    send_as: dict[str, str | None] | None = None
     if isinstance(campaign, NewsletterCampaign):
         sections, chosen = _assemble(session, config, campaign, row, issue_id, now)
-        if not chosen and campaign.when_empty == "skip":
-            reason = f"{slug}/{period}: no new items, so no issue (when_empty: skip)"
-            if issue is not None:
+        if not chosen and campaign.when_empty != "send":
+            reason = (
+                f"{slug}/{period}: no new items, so no issue (when_empty: {campaign.when_empty})"
+            )
+            if issue is not None and not revived:
                 _release(session, issue.id)
                 session.delete(issue)
                 session.flush()
             log.info("%s", reason)
             return BuildResult(issue=None, created=False, skipped=reason, items=0)
+        send_as = editions.plan(campaign, sections)
 
     created = issue is None
-    if issue is None:
-        earlier = session.scalar(select(func.count(Issue.id)).where(Issue.campaign_id == row.id))
+    if issue is None or revived:
+        earlier = session.scalar(
+            select(func.count(Issue.id)).where(
+                Issue.campaign_id == row.id, Issue.status != S.DISCARDED
+            )
+        )
         number = int(earlier or 0) + 1
-        issue = Issue(campaign_id=row.id, period=period, status=S.DRAFT, snapshot={})
-        session.add(issue)
-        session.flush()
+        if issue is None:
+            issue = Issue(campaign_id=row.id, period=period, status=S.DRAFT, snapshot={})
+            session.add(issue)
+            session.flush()
+        issue.status = S.DRAFT
     else:
         number = int(issue.snapshot.get("number") or 1)
         _release(session, issue.id)
     issue.snapshot = _snapshot(config, campaign, period, number, now, sections)
+    if send_as is not None:
+        issue.snapshot["send_as"] = send_as
     issue.built_at = now
     if chosen:
         session.execute(
             update(ContentItem).where(ContentItem.id.in_(chosen)).values(issue_id=issue.id)
         )
     session.flush()
+    record_event(session, issue, "built" if created else "rebuilt", by=by, now=now)
     log.info("%s/%s: issue %s built with %d items", slug, period, issue.id, len(chosen))
     if campaign.approval == "auto":
         approve_issue(session, issue.id, by="auto", now=now)
-    return BuildResult(issue=issue, created=created, skipped=None, items=len(chosen))
+    return BuildResult(
+        issue=issue,
+        created=created,
+        skipped=None,
+        items=len(chosen),
+        languages=editions.not_sent_as_itself(issue.snapshot),
+    )
 
 
-def _release(session: Session, issue_id: int) -> None:
+def _release(session: Session, issue_id: int) -> int:
+    """Give the items an issue holds back to the pool; returns how many."""
+    held = session.scalar(
+        select(func.count(ContentItem.id)).where(ContentItem.issue_id == issue_id)
+    )
     session.execute(
         update(ContentItem).where(ContentItem.issue_id == issue_id).values(issue_id=None)
     )
+    return int(held or 0)

@@ -12,8 +12,10 @@ Rules, in the order they apply:
   category with the item; a section ``language`` keeps only items in it;
 * occurrences of one recurring event (same source, title, link and place)
   make one entry: the first date, with the later ones listed beside it;
-* per issue language: items in that language first, then items in the
-  campaign's fallback language (marked as such), at most ``max_items``.
+* per issue language: items in that language are chosen first, then items in
+  the campaign's fallback language (marked as such), at most ``max_items``;
+  the chosen ones are then shown in the section's order (events by date), so
+  fallback items mix in where they belong.
 """
 
 from __future__ import annotations
@@ -139,7 +141,8 @@ def for_language(
     fallback: str | None,
     default_lang: str,
 ) -> list[Picked]:
-    """At most ``max_items``: items in ``lang`` first, then ``fallback``-language ones."""
+    """At most ``max_items``: items in ``lang`` chosen first, then ``fallback``-language
+    ones; returned in the section's order (events soonest first)."""
     grouped = group_occurrences(ordered, section)
     own = [Picked(i, False, also) for i, also in grouped if lang in languages_of(i, default_lang)]
     other: list[Picked] = []
@@ -150,4 +153,6 @@ def for_language(
             if lang not in languages_of(i, default_lang)
             and fallback in languages_of(i, default_lang)
         ]
-    return (own + other)[: section.max_items]
+    position = {id(item): n for n, (item, _) in enumerate(grouped)}
+    chosen = (own + other)[: section.max_items]
+    return sorted(chosen, key=lambda p: position[id(p.item)])

@@ -6,17 +6,19 @@ items, its campaign file or its city's branding change. Values are JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import nh3
 from markdown_it import MarkdownIt
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from outreach.campaigns import AnnouncementCampaign, CityConfig, NewsletterCampaign, Section
 from outreach.issues.selection import Picked
 from outreach.l10n import period_label
-from outreach.models import ContentItem
+from outreach.models import ContentItem, Story
 from outreach.sandbox import render_text
 
 SNAPSHOT_VERSION = 1
@@ -46,7 +48,15 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def item_snapshot(picked: Picked, lang: str) -> dict[str, Any]:
+def _without_company(summary: str, company: str) -> str:
+    """A story's summary starts with its company's name (the story item's first
+    paragraph); the name is shown on its own, so it comes off the text."""
+    if company and summary.startswith(company):
+        return summary[len(company) :].lstrip(" \n:–-")
+    return summary
+
+
+def item_snapshot(picked: Picked, lang: str, company: str | None = None) -> dict[str, Any]:
     item: ContentItem = picked.item
     title, summary, shown_lang = item.title, item.summary, item.language
     variant = (item.translations or {}).get(lang)
@@ -54,6 +64,8 @@ def item_snapshot(picked: Picked, lang: str) -> dict[str, Any]:
         title = str(variant["title"])
         summary = str(variant.get("summary") or "")
         shown_lang = lang
+    if company:
+        summary = _without_company(summary, company)
     return {
         "id": item.id,
         "kind": item.kind,
@@ -73,6 +85,7 @@ def item_snapshot(picked: Picked, lang: str) -> dict[str, Any]:
         "price": item.price,
         "event_status": item.event_status,
         "also_starts": [_iso(other.starts_at) for other in picked.also],
+        "company": company or "",
     }
 
 
@@ -88,6 +101,10 @@ def city_snapshot(city: CityConfig, lang: str) -> dict[str, Any]:
     return {
         "slug": city.slug,
         "name": text(city.name),
+        "name_genitive": city.genitive(lang),
+        "name_locative": next(
+            (f.locative or "" for code, f in city.forms.items() if code == lang), ""
+        ),
         "timezone": city.timezone,
         "sender_name": text(city.sender.name),
         "sender_address": city.sender.address,
@@ -122,11 +139,34 @@ def texts(
     }
 
 
-def section_snapshot(section: Section, lang: str, picked: list[Picked]) -> dict[str, Any]:
+def section_snapshot(
+    section: Section,
+    lang: str,
+    picked: list[Picked],
+    companies: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    """One section in ``lang``; ``companies`` names the company of each story item."""
+    names = companies or {}
     return {
         "id": section.id,
         "kind": section.kind,
         "title": local(section.title, lang),
         "intro": local(section.intro, lang) if lang in section.intro else "",
-        "entries": [item_snapshot(p, lang) for p in picked],
+        "entries": [item_snapshot(p, lang, names.get(p.item.id)) for p in picked],
     }
+
+
+def story_companies(session: Session, items: Sequence[ContentItem]) -> dict[int, str]:
+    """The company behind each story item (``story:<id>``), by item id."""
+    story_ids = {
+        item.id: int(item.external_id.partition(":")[2])
+        for item in items
+        if item.external_id.startswith("story:") and item.external_id[6:].isdigit()
+    }
+    if not story_ids:
+        return {}
+    rows = session.execute(
+        select(Story.id, Story.company_name).where(Story.id.in_(set(story_ids.values())))
+    )
+    names: dict[int, str] = {row.id: row.company_name for row in rows}
+    return {item_id: names[sid] for item_id, sid in story_ids.items() if sid in names}

@@ -4,7 +4,9 @@
 language. What differs per recipient is never rendered: the output carries the
 literal placeholders :data:`UNSUBSCRIBE_URL`, :data:`PREFERENCES_URL` and
 :data:`CONTACT_NAME`, which the delivery stage substitutes for each recipient
-(HTML-escaped in the HTML part) — see :func:`personalise`.
+(HTML-escaped in the HTML part) — see :func:`personalise`. The name slot
+becomes a space and the name, or nothing (:func:`greeting_name`), so a
+greeting reads "Hei Maija," with a name and "Hei," without one.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "PREFERENCES_URL",
     "UNSUBSCRIBE_URL",
     "RenderedMessage",
+    "greeting_name",
     "personalise",
     "preview",
     "render_email",
@@ -76,7 +79,7 @@ def _issue_context(
 ) -> dict[str, Any]:
     snapshot = issue.snapshot
     city = data["city"]
-    web_url = f"{settings.base_url_clean}/{snapshot['city']}/archive/{issue.id}"
+    web_url = _web_url(settings, issue, lang)
     body = data.get("body_html") or ""
     if body:  # sanitised when built; again here, in case the stored snapshot was edited
         body = nh3.clean(
@@ -148,12 +151,13 @@ def render_issue(settings: Settings, config: Config, issue: Issue, lang: str) ->
         preheader=data["preheader"],
         html=html,
         text=text,
-        web_url=context["web_url"] or _web_url(settings, issue),
+        web_url=context["web_url"] or _web_url(settings, issue, lang),
     )
 
 
-def _web_url(settings: Settings, issue: Issue) -> str:
-    return f"{settings.base_url_clean}/{issue.snapshot['city']}/archive/{issue.id}"
+def _web_url(settings: Settings, issue: Issue, lang: str) -> str:
+    """The archive page of the issue in the reader's language."""
+    return f"{settings.base_url_clean}/{issue.snapshot['city']}/archive/{issue.id}?lang={lang}"
 
 
 def render_web_version(settings: Settings, config: Config, issue: Issue, lang: str) -> str:
@@ -200,6 +204,16 @@ def render_email(
     return RenderedMessage(lang, subject, preheader, html, text, None)
 
 
+def greeting_name(contact_name: str) -> str:
+    """What :data:`CONTACT_NAME` becomes: a space and the name, or nothing without one.
+
+    Templates write it straight after the greeting word and before its comma
+    (``Hei@@CONTACT_NAME@@,``), so a reader gets "Hei Maija," or just "Hei,".
+    """
+    name = " ".join(contact_name.split())
+    return f" {name}" if name else ""
+
+
 def personalise(
     message: RenderedMessage, *, unsubscribe_url: str, preferences_url: str, contact_name: str
 ) -> tuple[str, str]:
@@ -208,7 +222,7 @@ def personalise(
     for placeholder, value in (
         (UNSUBSCRIBE_URL, unsubscribe_url),
         (PREFERENCES_URL, preferences_url),
-        (CONTACT_NAME, contact_name),
+        (CONTACT_NAME, greeting_name(contact_name)),
     ):
         html = html.replace(placeholder, htmllib.escape(value, quote=True))
         text = text.replace(placeholder, value)

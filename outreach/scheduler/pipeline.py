@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: The name recorded as the approver of issues of ``approval: auto`` campaigns.
 AUTO_APPROVER = "scheduler (approval: auto)"
+#: The actor the scheduler's builds and sends are recorded under in an issue's history.
+SCHEDULER = "scheduler"
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class StagePipeline:
         with session_scope(self.engine) as session:
             ingest(session, self.settings, self.config, [slug], now=now)
         with session_scope(self.engine) as session:
-            built = build_issue(session, self.settings, self.config, slug, now=now)
+            built = build_issue(session, self.settings, self.config, slug, now=now, by=SCHEDULER)
             if built.issue is None or built.skipped:
                 reason = raw(built.skipped) if built.skipped else _("nothing new")
                 return RunResult("empty", _("no issue built: {reason}", reason=reason))
@@ -129,6 +131,7 @@ class StagePipeline:
     def send_issue(self, issue_id: int) -> RunResult:
         """Send what is due of an approved or sending issue (enqueueing it first)."""
         from outreach.delivery import enqueue_issue, send_issue
+        from outreach.issues.history import record_send_start
 
         # One process writes an approved issue's outbox; the others leave the
         # issue for their next round, then every process sends (SKIP LOCKED).
@@ -141,6 +144,7 @@ class StagePipeline:
                     issue = session.get(Issue, issue_id)
                     if issue is not None and issue.status == IssueStatus.APPROVED:
                         enqueue_issue(session, self.settings, self.config, issue)
+                        record_send_start(session, issue, by=SCHEDULER, manual=False)
             report = send_issue(
                 self.settings,
                 self.config,

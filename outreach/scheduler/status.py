@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
 from outreach.db import get_engine, is_sqlite, session_scope
+from outreach.issues.history import send_origins
 from outreach.l10n import format_datetime
 from outreach.models import Campaign, Delivery, Issue, IssueStatus, SourceState, SourceStatus
 from outreach.scheduler.locks import FileLock, daemon_lock_path, pg_leader_pid
@@ -18,6 +19,12 @@ from outreach.scheduler.timing import next_fire_time
 from outreach.settings import Settings
 
 IN_PROGRESS = (IssueStatus.APPROVED, IssueStatus.SENDING, IssueStatus.PAUSED)
+#: How far back ``outreach status`` counts the sends started, by hand or by the scheduler.
+RECENT_DAYS = 30
+ORIGIN_WORDS: dict[str, Msg] = {
+    "manual": _("started by hand"),
+    "scheduled": _("started by the scheduler"),
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,9 @@ class IssueLine:
     period: str
     status: str
     counts: dict[str, int] = field(default_factory=dict)
+    origin: str = ""  # manual | scheduled | "" (not recorded)
+    started_at: datetime | None = None
+    timezone: str = "Europe/Helsinki"
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class StatusReport:
     waiting: list[IssueLine]
     sending: list[IssueLine]
     source_errors: list[SourceLine]
+    #: Sends started in the last RECENT_DAYS days, by hand or by the scheduler.
+    recent: list[IssueLine] = field(default_factory=list)
 
     def lines(self, lang: str = "en") -> list[str]:
         """The report in ``lang`` (fi, sv, en); times in each campaign's city's timezone."""
@@ -87,8 +99,30 @@ class StatusReport:
                 f"{word(k, lang, STATE_WORDS)} {v}" for k, v in sorted(i.counts.items())
             )
             state = word(i.status, lang, STATE_WORDS)
+            if i.origin in ORIGIN_WORDS:
+                state += ", " + t(ORIGIN_WORDS[i.origin])
             head = f"{t(_('issue #{id}', id=i.id))} {i.campaign} {i.period} ({state})"
             out.append(f"  {head}: {counts or t(_('no deliveries'))}")
+        manual = sum(1 for i in self.recent if i.origin == "manual")
+        scheduled = sum(1 for i in self.recent if i.origin == "scheduled")
+        out.append(
+            t(
+                _(
+                    "sends started in the last {days} days: {n} "
+                    "({manual} by hand, {scheduled} by the scheduler)",
+                    days=RECENT_DAYS,
+                    n=len(self.recent),
+                    manual=manual,
+                    scheduled=scheduled,
+                )
+            )
+        )
+        for i in self.recent:
+            state = word(i.status, lang, STATE_WORDS)
+            if i.origin in ORIGIN_WORDS:
+                state += ", " + t(ORIGIN_WORDS[i.origin])
+            at = format_datetime(i.started_at, lang, i.timezone) if i.started_at else ""
+            out.append(f"  {t(_('issue #{id}', id=i.id))} {i.campaign} {i.period} {at} ({state})")
         out.append(t(_("sources in error: {n}", n=len(self.source_errors) or none)))
         for s in self.source_errors:
             out.append(f"  {s.type} {s.url or ''}: {s.error or t(_('unknown error'))}")
@@ -150,6 +184,33 @@ def status(settings: Settings, *, now: datetime | None = None) -> StatusReport:
             IssueLine(i.id, slugs.get(i.campaign_id, "?"), i.period, str(i.status), counts[i.id])
             for i in issues
         ]
+        since = moment - timedelta(days=RECENT_DAYS)
+        started = list(
+            session.scalars(
+                select(Issue)
+                .where(Issue.send_started_at.is_not(None), Issue.send_started_at >= since)
+                .order_by(Issue.send_started_at, Issue.id)
+            )
+        )
+        origins = send_origins(session, [i.id for i in issues + started])
+        zones = {
+            row.id: config.cities[row.city.slug].timezone
+            for row in rows.values()
+            if row.city.slug in config.cities
+        }
+        lines = [replace(x, origin=origins.get(x.id, "")) for x in lines]
+        recent = [
+            IssueLine(
+                i.id,
+                slugs.get(i.campaign_id, "?"),
+                i.period,
+                str(i.status),
+                origin=origins.get(i.id, ""),
+                started_at=i.send_started_at,
+                timezone=zones.get(i.campaign_id, "Europe/Helsinki"),
+            )
+            for i in started
+        ]
         errors = [
             SourceLine(s.type, s.url, s.error, s.last_fetched_at)
             for s in session.scalars(
@@ -163,4 +224,5 @@ def status(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         [x for x in lines if x.status == IssueStatus.DRAFT],
         [x for x in lines if x.status != IssueStatus.DRAFT],
         errors,
+        recent,
     )

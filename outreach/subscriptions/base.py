@@ -133,6 +133,15 @@ def city_name(config: Config, slug: str, lang: str) -> str:
     return names.get(lang) or next(iter(names.values()), slug)
 
 
+def city_texts(config: Config, slug: str, lang: str) -> dict[str, str]:
+    """The city's name for page texts: ``city_name`` and its genitive ``city_gen``
+    (``Vantaan``, ``Vandas``), so a translation can put it in a natural sentence."""
+    return {
+        "city_name": city_name(config, slug, lang),
+        "city_gen": city_config(config, slug).genitive(lang),
+    }
+
+
 def city_row(session: Session, config: Config, slug: str) -> City:
     """The City row for ``slug``, created from the campaigns config when missing."""
     cfg = city_config(config, slug)

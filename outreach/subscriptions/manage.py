@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
+from outreach.l10n import LANGUAGES
 from outreach.models import (
     ConsentRecord,
     Delivery,
@@ -53,6 +54,19 @@ class Preferences:
     industry_code: str | None = None
     interested_in_visit: bool = False
     available_cities: list[str] = field(default_factory=list)
+    #: The languages the subscriber's cities send in: the only ones offered.
+    languages: list[str] = field(default_factory=list)
+
+
+def offered_languages(config: Config, city_slugs: list[str]) -> list[str]:
+    """The languages the given cities send in, in the usual order (fi, sv, en)."""
+    sent = {
+        lang
+        for slug in city_slugs
+        if slug in config.cities
+        for lang in config.cities[slug].languages
+    }
+    return [lang for lang in LANGUAGES if lang in sent]
 
 
 def current_preferences(config: Config, sub: Subscription) -> Preferences:
@@ -63,10 +77,12 @@ def current_preferences(config: Config, sub: Subscription) -> Preferences:
         if s.status in (SubscriptionStatus.PENDING, SubscriptionStatus.CONFIRMED)
     ]
     topics = sorted({t for s in active for t in s.topics} or set(sub.topics))
+    languages = offered_languages(config, [sub.city.slug, *(s.city.slug for s in active)])
+    language = subscriber.language if subscriber.language in languages else languages[0]
     return Preferences(
         cities=sorted(s.city.slug for s in active),
         topics=topics,
-        language=subscriber.language,
+        language=language,
         company_name=subscriber.company_name,
         business_id=subscriber.business_id,
         contact_name=subscriber.contact_name,
@@ -74,6 +90,7 @@ def current_preferences(config: Config, sub: Subscription) -> Preferences:
         industry_code=subscriber.industry_code,
         interested_in_visit=subscriber.interested_in_visit,
         available_cities=sorted(config.cities),
+        languages=languages,
     )
 
 
@@ -104,6 +121,11 @@ def update_preferences(
         if slug not in config.cities:
             raise SubscriptionError(f"unknown city {slug[:40]!r}")
     home = sub.city.slug
+    offered = offered_languages(config, [home, *cities])
+    if language not in offered:
+        raise SubscriptionError(
+            f"language {language[:10]!r}: the chosen cities send in {', '.join(offered)} only"
+        )
     clean = SignUp.clean(
         config,
         home,

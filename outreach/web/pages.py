@@ -31,7 +31,7 @@ from outreach.subscriptions import (
     unsubscribe,
     update_preferences,
 )
-from outreach.subscriptions.base import city_name
+from outreach.subscriptions.base import city_name, city_texts
 from outreach.subscriptions.core import release_confirmation
 from outreach.subscriptions.limits import spend_token
 from outreach.subscriptions.mail import ConfirmationMail, send_export_link
@@ -50,6 +50,8 @@ from outreach.web.security import EMBED_TOKEN_SECONDS, embed_token_issued, new_e
 
 log = logging.getLogger(__name__)
 router = APIRouter()
+#: The example is a real-looking ID that passes its own check digit.
+BUSINESS_ID_ERROR = "Check the business ID: it has the form 1234567-1 and ends with a check digit."
 FormStr = Annotated[str | None, Form()]
 FormList = Annotated[list[str], Form()]
 
@@ -67,7 +69,7 @@ def _form_context(request: Request, city: str, lang: str, values: dict[str, Any]
     name = city_name(st.config, city, lang)
     return {
         "city": city,
-        "city_name": name,
+        **city_texts(st.config, city, lang),
         "topics": [(t, st.config.topics.get(t, {}).get(lang, t)) for t in cfg.topics],
         "newsletter_languages": list(cfg.languages),
         "consent_text": consent_text(name, lang),
@@ -138,9 +140,7 @@ def _handle_signup(
         try:
             validate_business_id(fields["business_id"])
         except SubscriptionError:
-            errors["business_id"] = (
-                "Check the business ID: it has the form 1234567-8 and ends with a check digit."
-            )
+            errors["business_id"] = BUSINESS_ID_ERROR
     if not fields["consent"]:
         errors["consent"] = "Tick the box to give your consent."
     signup = None
@@ -256,7 +256,7 @@ def confirm_page(request: Request, token: str) -> Response:
     lang = _lang_for(request, ctx)
     if ctx["status"] not in (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value):
         raise invalid_link()
-    ctx["city_name"] = city_name(state(request).config, ctx["city"], lang)
+    ctx.update(city_texts(state(request).config, ctx["city"], lang))
     name = "confirmed.html" if ctx["status"] == "confirmed" else "confirm.html"
     return render(request, name, ctx, lang=lang)
 
@@ -277,7 +277,7 @@ def confirm_post(request: Request, token: str, csrf_token: FormStr = None) -> Re
             "preferences_url": link(st.settings, sub, "preferences"),
         }
     lang = _lang_for(request, ctx)
-    ctx["city_name"] = city_name(st.config, ctx["city"], lang)
+    ctx.update(city_texts(st.config, ctx["city"], lang))
     return render(request, "confirmed.html", ctx, lang=lang)
 
 
@@ -285,7 +285,7 @@ def confirm_post(request: Request, token: str, csrf_token: FormStr = None) -> Re
 def unsubscribe_page(request: Request, token: str) -> Response:
     ctx = _token_page_context(request, token, "unsubscribe")
     lang = _lang_for(request, ctx)
-    ctx["city_name"] = city_name(state(request).config, ctx["city"], lang)
+    ctx.update(city_texts(state(request).config, ctx["city"], lang))
     return render(request, "unsubscribe.html", ctx, lang=lang)
 
 
@@ -325,7 +325,7 @@ def unsubscribe_post(
             "preferences_url": link(st.settings, sub, "preferences"),
         }
     lang = _lang_for(request, ctx)
-    ctx["city_name"] = city_name(st.config, ctx["city"], lang)
+    ctx.update(city_texts(st.config, ctx["city"], lang))
     return render(request, "unsubscribed.html", ctx, lang=lang, csrf=False)
 
 
@@ -394,11 +394,13 @@ def preferences_post(
     except InvalidTokenError:
         raise invalid_link() from None
     except SubscriptionError as exc:
-        errors["form"] = (
-            "Check the business ID: it has the form 1234567-8 and ends with a check digit."
-            if "business ID" in str(exc)
-            else "Check the fields: one of them has a line break or is too long."
-        )
+        if "business ID" in str(exc):
+            errors["form"] = BUSINESS_ID_ERROR
+        elif str(exc).startswith("language "):
+            errors["form"] = "Choose one of the languages offered: the others are not sent."
+            lang = page_lang(request)  # the page stays in the language it was read in
+        else:
+            errors["form"] = "Check the fields: one of them has a line break or is too long."
     ctx, lang = _preferences_context(request, token, lang)
     ctx["errors"] = errors
     ctx["saved"] = not errors

@@ -9,10 +9,11 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from outreach.errors import OutreachError, SubscriptionError
+from outreach.issues.editions import send_as
 from outreach.l10n import format_date, period_label
 from outreach.models import Campaign, City, Issue, IssueStatus, Story, StoryStatus
 from outreach.render import render_web_version
-from outreach.subscriptions.base import city_name, city_row, clean_text
+from outreach.subscriptions.base import city_name, city_row, city_texts, clean_text
 from outreach.validation import normalise_email
 from outreach.web.common import PageError, check_csrf, page_lang, rate_limit, render, state
 from outreach.web.security import security_headers
@@ -58,7 +59,7 @@ def archive_list(request: Request, city: str) -> Response:
                     "sent": format_date(issue.sent_at.date(), lang) if issue.sent_at else "",
                 }
             )
-    ctx = {"city": city, "city_name": city_name(st.config, city, lang), "issues": issues}
+    ctx = {"city": city, **city_texts(st.config, city, lang), "issues": issues}
     return render(request, "archive.html", ctx, lang=lang)
 
 
@@ -81,12 +82,20 @@ def archive_issue(request: Request, city: str, issue_id: str) -> Response:
         camp = st.config.campaigns.get(slug)
         if camp is not None and lang not in camp.languages:
             lang = camp.languages[0]
+        # a language skipped in this issue (nothing in it) shows the version its
+        # readers got, else the campaign's first
+        targets = send_as(issue.snapshot or {})
+        shown = targets.get(lang, lang)
+        if shown is None:
+            shown = next((to for to in targets.values() if to), None)
+        lang = shown or lang
         try:
             html = render_web_version(st.settings, st.config, issue, lang)
         except OutreachError as exc:
             raise PageError(503, "The archive is not available", "Try again later.") from exc
     headers = security_headers(frameable=False, inline_styles=True)
     headers["Cache-Control"] = "public, max-age=300"
+    headers["Vary"] = "Accept-Language"  # without ?lang= the language is negotiated
     return HTMLResponse(str(html), headers=headers)
 
 

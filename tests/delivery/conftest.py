@@ -55,13 +55,13 @@ def fake_render(_settings: Any, _config: Any, issue: Issue, lang: str) -> FakeRe
         subject=f"Ilmastouutiset {issue.period} ({lang})",
         preheader="",
         html=(
-            f"<html><body><p>{greeting} @@CONTACT_NAME@@,</p>"
+            f"<html><body><p>{greeting}@@CONTACT_NAME@@,</p>"
             + "<p>Uutinen: hiilineutraali Vantaa 2030 ä ö å €.</p>" * 50
             + '<p><a href="@@UNSUBSCRIBE_URL@@">Peru tilaus</a> '
             '<a href="@@PREFERENCES_URL@@">Asetukset</a></p></body></html>'
         ),
         text=(
-            f"{greeting} @@CONTACT_NAME@@,\n\n"
+            f"{greeting}@@CONTACT_NAME@@,\n\n"
             + "Uutinen: hiilineutraali Vantaa 2030 ä ö å €.\n" * 50
             + "\nPeru tilaus: @@UNSUBSCRIBE_URL@@\nAsetukset: @@PREFERENCES_URL@@\n"
         ),

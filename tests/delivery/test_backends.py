@@ -27,7 +27,7 @@ from outreach.errors import (
 from tests.delivery.conftest import FakeRendered, ProviderServer, SMTPServer
 
 SENDER = Sender(name={"fi": "Vantaan kaupunki"}, address="ilmasto@vantaa.fi")
-RENDERED = FakeRendered("fi", "Aihe ä", "", "<p>Hei @@CONTACT_NAME@@</p>", "Hei @@CONTACT_NAME@@")
+RENDERED = FakeRendered("fi", "Aihe ä", "", "<p>Hei@@CONTACT_NAME@@</p>", "Hei@@CONTACT_NAME@@")
 
 
 def message(to: str, n: int = 0) -> OutgoingMessage:

@@ -31,8 +31,8 @@ RENDERED = FakeRendered(
     "fi",
     "Ilmastouutiset ä ö",
     "",
-    "<p>Hei @@CONTACT_NAME@@,  tervetuloa</p>\n" * 40 + '<a href="@@UNSUBSCRIBE_URL@@">Peru</a>',
-    "Hei @@CONTACT_NAME@@,\n\n" + "Uutinen ä ö.\n" * 40 + "Peru: @@UNSUBSCRIBE_URL@@\n",
+    "<p>Hei@@CONTACT_NAME@@,  tervetuloa</p>\n" * 40 + '<a href="@@UNSUBSCRIBE_URL@@">Peru</a>',
+    "Hei@@CONTACT_NAME@@,\n\n" + "Uutinen ä ö.\n" * 40 + "Peru: @@UNSUBSCRIBE_URL@@\n",
 )
 REQUIRED = {
     "from",

@@ -61,7 +61,7 @@ def assert_clean(msg: EmailMessage, text_in: str = "") -> None:
             assert "victim" not in str(value), name
 
 
-def rendered(subject: str = "Aihe", body: str = "Hei @@CONTACT_NAME@@") -> FakeRendered:
+def rendered(subject: str = "Aihe", body: str = "Hei@@CONTACT_NAME@@") -> FakeRendered:
     return FakeRendered("fi", subject, "", f"<p>{body}</p>", body)
 
 

@@ -55,14 +55,16 @@ def test_fill_decodes_to_the_substituted_text(chunks: list[str], name: str) -> N
     # The template's own trailing line ends give way to the skeleton's one, and
     # only then are the values filled in (an empty value leaves what precedes it).
     skeleton = text.replace("\r\n", "\n").rstrip("\n")
+    # The name slot follows the greeting word: a space and the name, or nothing.
+    filled = f" {name.strip()}" if name.strip() else ""
     expected = (
         skeleton.replace(UNSUBSCRIBE_URL, unsub)
         .replace(PREFERENCES_URL, prefs)
-        .replace(CONTACT_NAME, name.strip())
+        .replace(CONTACT_NAME, filled)
     )
     # Line ends become CRLF on the wire and come back as \n.
     assert body_of(msg, "plain") == expected.replace("\r\n", "\n") + "\n"
-    html_name = name.strip().replace("&", "&amp;")
+    html_name = filled.replace("&", "&amp;")
     want_html = skeleton.replace(UNSUBSCRIBE_URL, unsub).replace(PREFERENCES_URL, prefs)
     want_html = want_html.replace(CONTACT_NAME, html_name)
     assert body_of(msg, "html") == want_html.replace("\r\n", "\n") + "\n"

@@ -128,7 +128,7 @@ def test_localised_event_times_places_and_prices(
     assert sv.subject == "Klimatnytt för företag i Vanda december 2026"
     assert sv.preheader == "Stadens klimatarbete, utbildningar och företagens klimatgärningar"
     assert fi.preheader in fi.html
-    assert fi.web_url == f"https://outreach.example.fi/vantaa/archive/{issue.id}"
+    assert fi.web_url == f"https://outreach.example.fi/vantaa/archive/{issue.id}?lang=fi"
     assert fi.web_url in fi.html and fi.web_url in fi.text
     assert 'lang="sv"' in sv.html
 
@@ -332,3 +332,73 @@ def test_announcement_web_version_and_preview(
     assert "Hei Maija Meikäläinen" in text_part
     html_part = preview(settings, config, issue, "fi", text=False)
     assert_email_ok(html_part, text_part, placeholders=False)
+
+
+def test_greeting_with_and_without_a_name(
+    session: Session, settings: Settings, config: Config
+) -> None:
+    issue = vantaa_issue(session, settings, config)
+    for lang, word in (("fi", "Hei"), ("sv", "Hej")):
+        message = render_issue(settings, config, issue, lang)
+        links = {"unsubscribe_url": "https://x.fi/u", "preferences_url": "https://x.fi/p"}
+        html_part, text_part = personalise(message, contact_name="", **links)
+        assert f">{word},</p>" in html_part and f"\n{word},\n" in text_part
+        assert f"{word} ," not in html_part + text_part and f"{word} \n" not in text_part
+        html_part, text_part = personalise(message, contact_name="Maija  Virtanen", **links)
+        assert f">{word} Maija Virtanen,</p>" in html_part
+        assert f"\n{word} Maija Virtanen,\n" in text_part
+
+
+def test_view_in_browser_link_carries_the_language(
+    session: Session, settings: Settings, config: Config
+) -> None:
+    issue = vantaa_issue(session, settings, config)
+    for lang in ("fi", "sv"):
+        message = render_issue(settings, config, issue, lang)
+        url = f"https://outreach.example.fi/vantaa/archive/{issue.id}?lang={lang}"
+        assert message.web_url == url
+        assert f'href="{url}"' in message.html and url in message.text
+
+
+def test_fallback_badge_does_not_wrap(session: Session, settings: Settings, config: Config) -> None:
+    issue = vantaa_issue(session, settings, config)
+    html_part = render_issue(settings, config, issue, "sv").html
+    badges = [b for b in html_part.split('<span class="badge"')[1:] if "på finska" in b]
+    assert badges
+    for badge in badges:
+        style = badge.split(">", 1)[0]
+        assert "white-space:nowrap" in style.replace(" ", "")
+
+
+def test_story_company_is_not_run_into_its_text(
+    session: Session, settings: Settings, config: Config
+) -> None:
+    from outreach.campaigns import sync
+    from outreach.models import City, Story, StoryStatus
+    from outreach.sources.ingest import ingest
+
+    sync(session, config)
+    city = session.query(City).filter_by(slug="kerava").one()
+    session.add(
+        Story(
+            city_id=city.id,
+            company_name="Aurinkoinen Oy",
+            title="Katolle aurinkopaneelit",
+            body="Yritys tuottaa nyt kolmanneksen sähköstään itse.",
+            language="fi",
+            consent_to_publish=True,
+            status=StoryStatus.APPROVED,
+            decided_at=NOW - timedelta(days=2),
+        )
+    )
+    session.flush()
+    kerava = {"kerava-monthly": config.campaign("kerava-monthly")}
+    ingest(session, settings, config, list(kerava), now=NOW)
+    result = build_issue(session, settings, config, "kerava-monthly", now=NOW)
+    assert result.issue is not None
+    message = render_issue(settings, config, result.issue, "fi")
+    assert "Aurinkoinen OyYritys" not in message.html + message.text
+    assert "Aurinkoinen Oy Yritys" not in message.html + message.text
+    assert "<strong>Aurinkoinen Oy</strong></p>" in message.html
+    assert ">Yritys tuottaa nyt kolmanneksen sähköstään itse.</p>" in message.html
+    assert "\n  Aurinkoinen Oy\n  Yritys tuottaa nyt kolmanneksen" in message.text

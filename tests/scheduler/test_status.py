@@ -114,3 +114,47 @@ def test_status_sees_a_running_daemon_on_sqlite(sched_settings: Settings) -> Non
         lock.release()
     assert str(report.scheduler).startswith("a daemon is running (pid ")
     assert report.lines("sv")[0].startswith("schemaläggare: en daemon körs (pid ")
+
+
+def test_status_counts_sends_started_by_hand(sched_settings: Settings, tmp_path: Path) -> None:
+    from outreach.issues.history import record_send_start
+
+    run_due(sched_settings, now=NOW, pipeline=FakePipeline(tmp_path / "calls.jsonl"))
+    with session_scope(get_engine(sched_settings)) as session:
+        camps = {c.slug: c for c in session.scalars(select(Campaign))}
+        by_hand = Issue(
+            campaign_id=camps["kerava-news"].id,
+            period="2026-11",
+            status=IssueStatus.SENT,
+            snapshot={},
+            send_started_at=NOW - timedelta(days=2),
+        )
+        scheduled = Issue(
+            campaign_id=camps["vantaa-news"].id,
+            period="2026-11",
+            status=IssueStatus.SENDING,
+            snapshot={},
+            send_started_at=NOW - timedelta(hours=3),
+        )
+        old = Issue(
+            campaign_id=camps["vantaa-news"].id,
+            period="2026-09",
+            status=IssueStatus.SENT,
+            snapshot={},
+            send_started_at=NOW - timedelta(days=60),
+        )
+        session.add_all([by_hand, scheduled, old])
+        session.flush()
+        record_send_start(session, by_hand, by="maija", manual=True)
+        record_send_start(session, scheduled, by="scheduler", manual=False)
+    lines = status(sched_settings, now=NOW).lines()
+    assert "sends started in the last 30 days: 2 (1 by hand, 1 by the scheduler)" in lines
+    assert "  issue #1 kerava-news 2026-11 Wed 18.11.2026 at 14:00 (sent, started by hand)" in lines
+    assert (
+        "  issue #2 vantaa-news 2026-11 (sending, started by the scheduler): no deliveries" in lines
+    )
+    finnish = status(sched_settings, now=NOW).lines("fi")
+    expected = (
+        "viimeisten 30 päivän aikana aloitetut lähetykset: 2 (käsin 1, ajastimen aloittamat 1)"
+    )
+    assert expected in finnish

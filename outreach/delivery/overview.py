@@ -1,0 +1,204 @@
+"""``outreach issue show``: one issue at a glance, in the staff's language.
+
+Times are shown in the city's time zone in the reader's conventions; the
+audience is the fixed outbox once the send has started, else who would get
+the issue now; the content is summarised per language, with the languages
+that are skipped or sent as another language's version (``when_empty``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from outreach.audience import audience_query
+from outreach.campaigns import Config
+from outreach.delivery.outbox import failures, issue_counts, prepare_connection
+from outreach.issues import editions
+from outreach.issues.history import history
+from outreach.l10n import format_datetime, gettext_for
+from outreach.models import Delivery, Issue
+from outreach.settings import Settings
+from outreach.validation import suppression_key
+
+
+def _(message: str) -> str:
+    """Mark a ``cli`` msgid that is translated later, where it is shown."""
+    return message
+
+
+#: How an event of the issue's history reads.
+ACTIONS = {
+    "built": _("built"),
+    "rebuilt": _("rebuilt"),
+    "approved": _("approved"),
+    "discarded": _("discarded"),
+    "send": _("send started"),
+}
+ORIGINS = {"manual": _("with `issue send`"), "scheduled": _("on the campaign's schedule")}
+
+
+@dataclass
+class IssueOverview:
+    id: int
+    kind: str  # newsletter | announcement
+    campaign: str
+    period: str
+    status: str
+    timezone: str
+    subjects: dict[str, str]
+    built_at: datetime | None
+    approved_at: datetime | None
+    approved_by: str | None
+    send_started_at: datetime | None
+    sent_at: datetime | None
+    audience: dict[str, int]  # recipients per language of the version they get
+    audience_fixed: bool  # the outbox is written: these are the deliveries
+    contents: dict[str, list[tuple[str, int]]]
+    send_as: dict[str, str | None]
+    counts: dict[str, int] = field(default_factory=dict)
+    failures: list[tuple[str, str | None]] = field(default_factory=list)
+    events: list[tuple[datetime, str, str, str | None]] = field(default_factory=list)
+
+    def lines(self, lang: str = "en") -> list[str]:
+        def at(moment: datetime) -> str:
+            return format_datetime(moment, lang, self.timezone)
+
+        out = [f"issue {self.id}: {self.campaign} {self.period} [{self.status}]"]
+        for code, subject in self.subjects.items():
+            out.append("  " + gettext_for(lang, "cli", "subject ({lang}): {subject}").format(
+                lang=code, subject=subject
+            ))  # fmt: skip
+        if self.built_at:
+            out.append("  " + gettext_for(lang, "cli", "built {at}").format(at=at(self.built_at)))
+        if self.approved_at:
+            out.append(
+                "  "
+                + gettext_for(lang, "cli", "approved {at} by {by}").format(
+                    at=at(self.approved_at), by=self.approved_by or "?"
+                )
+            )
+        if self.send_started_at:
+            out.append(
+                "  "
+                + gettext_for(lang, "cli", "send started {at}").format(at=at(self.send_started_at))
+            )
+        if self.sent_at:
+            out.append("  " + gettext_for(lang, "cli", "sent {at}").format(at=at(self.sent_at)))
+        total = sum(self.audience.values())
+        parts = ", ".join(f"{code} {n}" for code, n in sorted(self.audience.items()))
+        if self.audience_fixed:
+            template = gettext_for(lang, "cli", "audience: {n} recipients ({parts})")
+        else:
+            template = gettext_for(lang, "cli", "audience if sent now: {n} recipients ({parts})")
+        out.append("  " + template.format(n=total, parts=parts or "-"))
+        out.append("  " + gettext_for(lang, "cli", "content:"))
+        for code, sections in self.contents.items():
+            items = sum(n for _title, n in sections)
+            shown = ", ".join(f"{title} {n}" for title, n in sections)
+            target = self.send_as.get(code, code)
+            if self.kind == "announcement":
+                note = gettext_for(lang, "cli", "the announcement's text")
+            elif target is None:
+                note = gettext_for(
+                    lang, "cli", "skipped: no items in this language, its readers get no issue"
+                )
+            elif target != code:
+                note = gettext_for(
+                    lang, "cli", "no items in this language; its readers get the {to} version"
+                )
+                note = note.format(to=target)
+            else:
+                note = gettext_for(lang, "cli", "{n} items").format(n=items)
+            out.append(f"    {code}: {note}" + (f" ({shown})" if shown else ""))
+        out.append("  " + gettext_for(lang, "cli", "deliveries:"))
+        for status, n in sorted(self.counts.items()):
+            out.append(f"    {status:10} {n}")
+        for email, reason in self.failures:
+            out.append(
+                "  "
+                + gettext_for(lang, "cli", "failed {email}: {reason}").format(
+                    email=email, reason=reason
+                )
+            )
+        if self.events:
+            out.append("  " + gettext_for(lang, "cli", "history:"))
+        for moment, action, actor, detail in self.events:
+            what = gettext_for(lang, "cli", ACTIONS.get(action, action))
+            line = gettext_for(lang, "cli", "{at} {action} by {actor}").format(
+                at=at(moment), action=what, actor=actor
+            )
+            if action == "send" and detail in ORIGINS:
+                line += f", {gettext_for(lang, 'cli', ORIGINS[detail])}"
+            elif detail:
+                line += f" ({detail})"
+            out.append(f"    {line}")
+        return out
+
+
+def _audience(
+    session: Session, settings: Settings, config: Config, issue: Issue
+) -> tuple[dict[str, int], bool]:
+    fixed = session.execute(
+        select(Delivery.language, func.count())
+        .where(Delivery.issue_id == issue.id)
+        .group_by(Delivery.language)
+    ).all()
+    if fixed:
+        return {str(lang): int(n) for lang, n in fixed}, True
+    campaign = config.campaigns.get(issue.campaign.slug)
+    if campaign is None:
+        return {}, False
+    prepare_connection(session)
+    query = audience_query(
+        issue.campaign.city_id,
+        campaign.audience,
+        campaign.languages,
+        key=suppression_key(settings),
+        send_as=editions.send_as(issue.snapshot or {}),
+    ).subquery()
+    counts = Counter(
+        {
+            str(lang): int(n)
+            for lang, n in session.execute(
+                select(query.c.language, func.count()).group_by(query.c.language)
+            )
+        }
+    )
+    return dict(counts), False
+
+
+def issue_overview(
+    session: Session, settings: Settings, config: Config, issue: Issue
+) -> IssueOverview:
+    """Everything ``outreach issue show`` prints about ``issue``."""
+    snapshot = issue.snapshot or {}
+    languages = snapshot.get("languages") or {}
+    city = config.cities.get(issue.campaign.city.slug)
+    timezone = city.timezone if city is not None else "Europe/Helsinki"
+    audience, fixed = _audience(session, settings, config, issue)
+    return IssueOverview(
+        id=issue.id,
+        kind=str(snapshot.get("kind") or "newsletter"),
+        campaign=issue.campaign.slug,
+        period=issue.period,
+        status=issue.status.value,
+        timezone=timezone,
+        subjects={code: str(data.get("subject") or "") for code, data in languages.items()},
+        built_at=issue.built_at,
+        approved_at=issue.approved_at,
+        approved_by=issue.approved_by,
+        send_started_at=issue.send_started_at,
+        sent_at=issue.sent_at,
+        audience=audience,
+        audience_fixed=fixed,
+        contents=editions.summary(snapshot),
+        send_as=editions.send_as(snapshot),
+        counts={k: v for k, v in issue_counts(session, issue.id).items() if v or k == "total"},
+        failures=failures(session, issue.id),
+        events=[(e.created_at, e.action, e.actor, e.detail) for e in history(session, issue.id)],
+    )
