@@ -3,13 +3,16 @@
 ``campaigns/cities.yaml`` lists the cities (tenants); every other ``*.yaml`` in
 the folder is one campaign, ``kind: newsletter`` or ``kind: announcement``. A
 file is loaded whole or not at all: every error names the file, the key path
-and what was expected.
+and what was expected. A campaign file with an error is left out and the others
+load (one city's typo must not stop every city); an error in ``cities.yaml``
+stops the load, since every campaign needs its city.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -44,6 +47,8 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 DNS_NAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+log = logging.getLogger(__name__)
+CITIES_FILE = "cities.yaml"
 CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute")
 
 
@@ -295,6 +300,18 @@ class Config:
     campaigns: dict[str, NewsletterCampaign | AnnouncementCampaign]
     bodies: dict[tuple[str, str], str] = field(default_factory=dict)  # (slug, lang) → Markdown
     hashes: dict[str, str] = field(default_factory=dict)
+    #: Files left out because of errors: file name → its error lines.
+    broken: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def unavailable(cls, root: Path, errors: list[str]) -> Config:
+        """No cities and no campaigns: what is left when ``cities.yaml`` is broken."""
+        return cls(root, {}, {}, {}, broken={CITIES_FILE: list(errors)})
+
+    @property
+    def cities_ok(self) -> bool:
+        """Whether ``cities.yaml`` loaded (the cities and their senders are known)."""
+        return CITIES_FILE not in self.broken
 
     def city_of(self, campaign: CampaignBase) -> CityConfig:
         return self.cities[campaign.city]
@@ -420,9 +437,13 @@ def _check_campaign(
 
 
 def collect(root: Path, templates_dir: Path | None = None) -> tuple[Config | None, list[str]]:
-    """Load the folder; returns the config (None if any error) and every error line."""
-    errors: list[str] = []
-    cities_path = root / "cities.yaml"
+    """Load the folder; returns the config and every error line.
+
+    The config is None when ``cities.yaml`` (or the folder) cannot be loaded;
+    otherwise it holds every campaign file without an error, and
+    :attr:`Config.broken` names the files left out.
+    """
+    cities_path = root / CITIES_FILE
     if not root.is_dir():
         return None, [f"{root}: campaigns folder not found (set OUTREACH_CAMPAIGNS_DIR)"]
     try:
@@ -436,53 +457,69 @@ def collect(root: Path, templates_dir: Path | None = None) -> tuple[Config | Non
     campaigns: dict[str, NewsletterCampaign | AnnouncementCampaign] = {}
     bodies: dict[tuple[str, str], str] = {}
     hashes: dict[str, str] = {}
+    broken: dict[str, list[str]] = {}
     for path in sorted(root.glob("*.yaml")):
-        if path.name == "cities.yaml":
+        if path.name == CITIES_FILE:
             continue
-        try:
-            raw = _read_yaml(path)
-        except CampaignError as exc:
-            errors.append(str(exc))
-            continue
-        if not isinstance(raw, dict):
-            errors.append(f"{path}: (top level): expected a mapping of campaign keys")
-            continue
-        try:
-            camp = _CampaignFile.model_validate({"campaign": raw}).campaign
-        except ValidationError as exc:
-            errors.extend(_format_errors(path, exc))
-            continue
-        file_bodies: dict[tuple[str, str], str] = {}
-        problems = _check_campaign(
-            path, camp, cities, cities_file.topics, templates_dir, root, file_bodies
+        problems, camp, file_bodies = _load_campaign_file(
+            path, cities, cities_file.topics, templates_dir, root
         )
-        if camp.slug in campaigns:
+        if camp is not None and camp.slug in campaigns:
             problems.append(f"{path}: slug: {camp.slug!r} is used by another campaign file")
-        if problems:
-            errors.extend(problems)
+        if problems or camp is None:
+            broken[path.name] = problems
             continue
         campaigns[camp.slug] = camp
         bodies.update(file_bodies)
         blob = json.dumps(camp.model_dump(mode="json"), sort_keys=True)
         hashes[camp.slug] = hashlib.sha256(blob.encode()).hexdigest()
-    if errors:
-        return None, errors
-    return Config(
+    config = Config(
         root,
         {k: {str(lang): t for lang, t in v.items()} for k, v in cities_file.topics.items()},
         cities,
         campaigns,
         bodies,
         hashes,
-    ), []
+        broken,
+    )
+    return config, [line for lines in broken.values() for line in lines]
+
+
+def _load_campaign_file(
+    path: Path,
+    cities: dict[str, CityConfig],
+    topics: dict[str, Any],
+    templates_dir: Path | None,
+    root: Path,
+) -> tuple[list[str], NewsletterCampaign | AnnouncementCampaign | None, dict[Any, str]]:
+    """One campaign file: its error lines, the campaign (None if unreadable), its bodies."""
+    try:
+        raw = _read_yaml(path)
+    except CampaignError as exc:
+        return [str(exc)], None, {}
+    if not isinstance(raw, dict):
+        return [f"{path}: (top level): expected a mapping of campaign keys"], None, {}
+    try:
+        camp = _CampaignFile.model_validate({"campaign": raw}).campaign
+    except ValidationError as exc:
+        return _format_errors(path, exc), None, {}
+    file_bodies: dict[tuple[str, str], str] = {}
+    problems = _check_campaign(path, camp, cities, topics, templates_dir, root, file_bodies)
+    return problems, camp, file_bodies
 
 
 def load(root: Path, templates_dir: Path | None = None) -> Config:
-    """Load everything or raise :class:`CampaignError` with the first error."""
+    """Load the folder, leaving out (and logging) every campaign file with an error.
+
+    Raises :class:`CampaignError` with the first error when ``cities.yaml`` (or the
+    folder itself) cannot be loaded.
+    """
     config, errors = collect(root, templates_dir)
     if config is None:
         more = f" (and {len(errors) - 1} more; run `outreach campaigns validate`)"
         raise CampaignError(errors[0] + (more if len(errors) > 1 else ""))
+    for name, lines in config.broken.items():
+        log.error("campaign file %s left out: %s", name, lines[0] if lines else "?")
     return config
 
 

@@ -300,9 +300,28 @@ def status(app: App) -> None:
 @pass_app
 def daemon(app: App, web: bool, host: str, port: int) -> None:
     """Scheduler and send workers (and the web app with --web)."""
+    from outreach.errors import CampaignError
     from outreach.scheduler import daemon as run_daemon
+    from outreach.scheduler.pipeline import load_config
 
+    if web:
+        try:
+            load_config(app.settings)
+        except CampaignError as exc:
+            # The emailed links (unsubscribe above all) must keep working.
+            stopped = _("the scheduler does not start; the web app keeps serving")
+            click.echo(_("Error: {message}").format(message=f"{exc}; {stopped}"), err=True)
+            _serve(app, host, port)
+            sys.exit(1)
     sys.exit(run_daemon(app.settings, web=web, host=host, port=port))
+
+
+def _serve(app: App, host: str, port: int) -> None:
+    import uvicorn
+
+    from outreach.web import create_app
+
+    uvicorn.run(create_app(app.settings), host=host, port=port, proxy_headers=True)
 
 
 @main.command()
@@ -311,11 +330,7 @@ def daemon(app: App, web: bool, host: str, port: int) -> None:
 @pass_app
 def serve(app: App, host: str, port: int) -> None:
     """The web app only (uvicorn)."""
-    import uvicorn
-
-    from outreach.web import create_app
-
-    uvicorn.run(create_app(app.settings), host=host, port=port, proxy_headers=True)
+    _serve(app, host, port)
 
 
 # -- stories ----------------------------------------------------------------

@@ -13,8 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from outreach.campaigns import load
+from outreach.campaigns import Config, load
 from outreach.db import get_engine
+from outreach.errors import CampaignError
 from outreach.settings import Settings, get_settings
 from outreach.subscriptions.mail import Mailer, default_mailer
 from outreach.web import api, pages, public
@@ -49,6 +50,15 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
+def _load_config(settings: Settings) -> Config:
+    """The campaign files; a broken ``cities.yaml`` closes only the sign-up pages."""
+    try:
+        return load(settings.campaigns_path)
+    except CampaignError as exc:
+        log.error("%s; sign-up is closed until it is fixed, emailed links keep working", exc)
+        return Config.unavailable(settings.campaigns_path, [str(exc)])
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -59,7 +69,7 @@ def create_app(
     """The web app. ``health_checks`` adds named checks to ``/healthz``; ``mailer``
     replaces the confirmation sender (tests); ``rate_limiter`` sets the limits."""
     settings = settings or get_settings()
-    config = load(settings.campaigns_path)
+    config = _load_config(settings)
     app = FastAPI(
         title="outreach",
         version="1",
@@ -126,8 +136,12 @@ def create_app(
                 log.exception("health check %s failed", name)
                 checks[name] = False
         ok = all(checks.values())
+        # Files left out of the campaign folder leave the app serving: "degraded"
+        # with status 200, so a liveness probe does not restart it over a typo.
+        broken = sorted(st.config.broken)
+        status = "unavailable" if not ok else "degraded" if broken else "ok"
         return JSONResponse(
-            {"status": "ok" if ok else "unavailable", "checks": checks},
+            {"status": status, "checks": checks, "campaigns": {"broken": broken}},
             status_code=200 if ok else 503,
             headers={"Cache-Control": "no-store"},
         )
