@@ -138,10 +138,12 @@ def create_app(
         ok = all(checks.values())
         # Files left out of the campaign folder leave the app serving: "degraded"
         # with status 200, so a liveness probe does not restart it over a typo.
-        broken = sorted(st.config.broken)
-        status = "unavailable" if not ok else "degraded" if broken else "ok"
+        body: dict[str, object] = {"status": "ok" if ok else "unavailable", "checks": checks}
+        if st.config.broken:
+            body["campaigns"] = {"broken": sorted(st.config.broken)}
+            body["status"] = "degraded" if ok else "unavailable"
         return JSONResponse(
-            {"status": status, "checks": checks, "campaigns": {"broken": broken}},
+            body,
             status_code=200 if ok else 503,
             headers={"Cache-Control": "no-store"},
         )
