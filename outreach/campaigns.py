@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,10 +34,11 @@ from pydantic import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outreach.campaign_errors import unknown_key, with_lines
 from outreach.dkim import DkimKeyError, load_key
 from outreach.errors import CampaignError, OutreachError
 from outreach.models import Campaign, City
-from outreach.sandbox import check_text_template
+from outreach.sandbox import check_text_template, check_text_values
 from outreach.sources.registry import get_source_class
 
 Lang = Literal["fi", "sv", "en"]
@@ -49,6 +50,7 @@ _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 DNS_NAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 log = logging.getLogger(__name__)
 CITIES_FILE = "cities.yaml"
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # "never fires" means from any start
 CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute")
 
 
@@ -335,8 +337,22 @@ def _format_errors(path: Path, exc: ValidationError) -> list[str]:
         got = err.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            model, loc = _schema_of(err["loc"])
+            msg, shown = unknown_key(model, loc), ""
         lines.append(f"{path}: {_format_loc(err['loc'])}: {msg}{shown}")
     return lines
+
+
+def _schema_of(loc: tuple[int | str, ...]) -> tuple[type[BaseModel], tuple[int | str, ...]]:
+    """The model an error's ``loc`` starts in, and the loc inside it."""
+    if loc[:1] == ("campaign",):
+        kinds: dict[str, type[BaseModel]] = {
+            "newsletter": NewsletterCampaign,
+            "announcement": AnnouncementCampaign,
+        }
+        return kinds.get(str(loc[1]), CampaignBase), loc[2:]
+    return CitiesFile, loc
 
 
 def _read_yaml(path: Path) -> Any:
@@ -382,15 +398,18 @@ def _check_campaign(
         err("schedule", "expected a schedule (cron fields) or send_at")
     if camp.schedule is not None:
         try:
-            camp.schedule.trigger(city.timezone)
+            trigger = camp.schedule.trigger(city.timezone)
         except (ValueError, TypeError) as exc:
             err("schedule", f"invalid cron fields: {exc}")
+        else:
+            if trigger.get_next_fire_time(None, _EPOCH) is None:
+                err("schedule", "never fires: no date matches all its fields (e.g. 31 February)")
     for topic in camp.audience.topics:
         if topic not in topics:
             err("audience.topics", f"unknown topic {topic!r} (known: {sorted(topics)})")
     for key, texts in (("subject", camp.subject), ("preheader", camp.preheader)):
         for lang, text in texts.items():
-            problem = check_text_template(text)
+            problem = check_text_template(text) or check_text_values(text)
             if problem:
                 err(f"{key}.{lang}", problem)
     if templates_dir is not None:
@@ -452,7 +471,7 @@ def collect(root: Path, templates_dir: Path | None = None) -> tuple[Config | Non
     except CampaignError as exc:
         return None, [str(exc)]
     except ValidationError as exc:
-        return None, _format_errors(cities_path, exc)
+        return None, _lines(cities_path, _format_errors(cities_path, exc))
     cities = {c.slug: c for c in cities_file.cities}
     campaigns: dict[str, NewsletterCampaign | AnnouncementCampaign] = {}
     bodies: dict[tuple[str, str], str] = {}
@@ -502,10 +521,20 @@ def _load_campaign_file(
     try:
         camp = _CampaignFile.model_validate({"campaign": raw}).campaign
     except ValidationError as exc:
-        return _format_errors(path, exc), None, {}
+        return _lines(path, _format_errors(path, exc)), None, {}
     file_bodies: dict[tuple[str, str], str] = {}
     problems = _check_campaign(path, camp, cities, topics, templates_dir, root, file_bodies)
-    return problems, camp, file_bodies
+    return _lines(path, problems), camp, file_bodies
+
+
+def _lines(path: Path, errors: list[str]) -> list[str]:
+    """Error lines with the line of the key they name."""
+    if not errors:
+        return errors
+    try:
+        return with_lines(f"{path}: ", path.read_text(encoding="utf-8"), errors)
+    except (OSError, UnicodeDecodeError):
+        return errors
 
 
 def load(root: Path, templates_dir: Path | None = None) -> Config:
