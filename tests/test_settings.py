@@ -76,7 +76,8 @@ def test_a_list_setting_takes_commas_or_json(
         ("fi", "OUTREACH_SEND_WORKERS", "neljä",
          "asetus OUTREACH_SEND_WORKERS: odotettiin kokonaislukua väliltä 1–64, saatiin 'neljä'"),
         ("sv", "OUTREACH_FETCH_READ_TIMEOUT", "snabbt",
-         "inställningen OUTREACH_FETCH_READ_TIMEOUT: förväntade ett tal större än 0, fick 'snabbt'"),
+         "inställningen OUTREACH_FETCH_READ_TIMEOUT: förväntade ett tal större än 0, "
+         "fick 'snabbt'"),
         ("en", "OUTREACH_FETCH_ALLOWED_HOSTS", '["unclosed',
          "setting OUTREACH_FETCH_ALLOWED_HOSTS: expected a comma-separated list such as "
          "127.0.0.1,intranet.example, got '[\"unclosed'"),

@@ -217,12 +217,15 @@ def issue_send(
 ) -> None:
     """Send an approved issue to its audience (or a test copy)."""
     from outreach.delivery import enqueue_issue, send_issue, send_test
+    from outreach.delivery.base_url import require_base_url
     from outreach.delivery.progress import progress_reporter
     from outreach.issues import get_issue
 
     with app.session() as session:
         config = app.synced(session)
         iss = get_issue(session, ref)
+        if not dry_run:
+            require_base_url(app.settings, config, config.campaign(iss.campaign.slug).city)
         if test_to:
             camp = config.campaign(iss.campaign.slug)
             results = send_test(app.settings, config, iss, lang or camp.languages[0], list(test_to))
@@ -309,7 +312,10 @@ _issue_control("cancel", "Cancel an issue's send; unsent deliveries are cancelle
 @pass_app
 def run_due_cmd(app: App) -> None:
     """One pass of everything due (for system cron)."""
+    from outreach.delivery.base_url import require_base_url
     from outreach.scheduler import run_due
+
+    require_base_url(app.settings, app.config())
 
     for outcome in run_due(app.settings):
         echo_lines(outcome.lines(cli_language(app.settings)))
@@ -331,19 +337,22 @@ def status(app: App) -> None:
 @pass_app
 def daemon(app: App, web: bool, host: str, port: int) -> None:
     """Scheduler and send workers (and the web app with --web)."""
+    from outreach.delivery.base_url import require_base_url
     from outreach.errors import CampaignError
     from outreach.scheduler import daemon as run_daemon
     from outreach.scheduler.pipeline import load_config
 
-    if web:
-        try:
-            load_config(app.settings)
-        except CampaignError as exc:
-            # The emailed links (unsubscribe above all) must keep working.
-            stopped = _("the scheduler does not start; the web app keeps serving")
-            click.echo(_("Error: {message}").format(message=f"{exc}; {stopped}"), err=True)
-            _serve(app, host, port)
-            sys.exit(1)
+    try:
+        config = load_config(app.settings)
+    except CampaignError as exc:
+        if not web:
+            raise
+        # The emailed links (unsubscribe above all) must keep working.
+        stopped = _("the scheduler does not start; the web app keeps serving")
+        click.echo(_("Error: {message}").format(message=f"{exc}; {stopped}"), err=True)
+        _serve(app, host, port)
+        sys.exit(1)
+    require_base_url(app.settings, config)
     sys.exit(run_daemon(app.settings, web=web, host=host, port=port))
 
 
@@ -438,8 +447,10 @@ def stories_feature(app: App, story_id: int) -> None:
 @pass_app
 def demo(app: App, clean: bool) -> None:
     """The whole pipeline on the embedded defaults and the bundled examples."""
+    from outreach.delivery.base_url import require_base_url
     from outreach.demo import run_demo
 
+    require_base_url(app.settings, app.config())
     echo_lines(
         run_demo(app.settings, clean=clean, echo=click.echo, lang=cli_language(app.settings))
     )
