@@ -310,6 +310,20 @@ class Config:
         """No cities and no campaigns: what is left when ``cities.yaml`` is broken."""
         return cls(root, {}, {}, {}, broken={CITIES_FILE: list(errors)})
 
+    def keeping(self, previous: Config) -> Config:
+        """This config plus the previous version of each campaign whose file is broken
+        now: a reload keeps running what ran before the typo (the file stays broken)."""
+        for name in self.broken:
+            slug = Path(name).stem
+            old = previous.campaigns.get(slug)
+            if old is None or slug in self.campaigns or old.city not in self.cities:
+                continue
+            self.campaigns[slug] = old
+            if slug in previous.hashes:
+                self.hashes[slug] = previous.hashes[slug]
+            self.bodies.update({k: v for k, v in previous.bodies.items() if k[0] == slug})
+        return self
+
     @property
     def cities_ok(self) -> bool:
         """Whether ``cities.yaml`` loaded (the cities and their senders are known)."""

@@ -120,3 +120,13 @@ def test_status_reports_a_broken_cities_file(cli: CliRunner, tmp_path: Path) -> 
     listing = cli.invoke(main, ["campaigns", "list"])
     assert listing.exit_code == 1 and "\n" not in listing.output.strip()
     assert "cities.yaml" in listing.output
+
+
+def test_a_reload_keeps_the_previous_version_of_a_broken_file(tmp_path: Path) -> None:
+    root = copy_campaigns(tmp_path)
+    before = load(root)
+    (root / "kerava-monthly.yaml").write_text("slug: [\n")
+    after = load(root).keeping(before)
+    assert after.campaigns["kerava-monthly"] == before.campaigns["kerava-monthly"]
+    assert "kerava-monthly.yaml" in after.broken  # still reported
+    assert "kerava-monthly" not in load(root).campaigns  # a fresh start leaves it out
