@@ -10,7 +10,7 @@ $(BIN)/.main: requirements/main.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements/main.lock
-	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . || $(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(BIN)/.dev: $(BIN)/.main requirements/dev.lock
@@ -19,6 +19,7 @@ $(BIN)/.dev: $(BIN)/.main requirements/dev.lock
 
 demo: $(BIN)/.main
 	$(BIN)/outreach demo
+	@echo "Run more commands with $(BIN)/outreach (e.g. $(BIN)/outreach status), or 'source $(BIN)/activate' first."
 
 test: $(BIN)/.dev lint typecheck pytest
 

@@ -3,17 +3,20 @@
 ``campaigns/cities.yaml`` lists the cities (tenants); every other ``*.yaml`` in
 the folder is one campaign, ``kind: newsletter`` or ``kind: announcement``. A
 file is loaded whole or not at all: every error names the file, the key path
-and what was expected.
+and what was expected. A campaign file with an error is left out and the others
+load (one city's typo must not stop every city); an error in ``cities.yaml``
+stops the load, since every campaign needs its city.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -31,10 +34,11 @@ from pydantic import (
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from outreach.campaign_errors import unknown_key, with_lines
 from outreach.dkim import DkimKeyError, load_key
 from outreach.errors import CampaignError, OutreachError
 from outreach.models import Campaign, City
-from outreach.sandbox import check_text_template
+from outreach.sandbox import check_text_template, check_text_values
 from outreach.sources.registry import get_source_class
 
 Lang = Literal["fi", "sv", "en"]
@@ -44,6 +48,9 @@ Slug = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 DNS_NAME_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
+log = logging.getLogger(__name__)
+CITIES_FILE = "cities.yaml"
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # "never fires" means from any start
 CRON_FIELDS = ("year", "month", "day", "week", "day_of_week", "hour", "minute")
 
 
@@ -187,12 +194,17 @@ class CityConfig(Model):
         if own is not None and own.genitive:
             return own.genitive
         names: dict[str, str] = {str(k): v for k, v in self.name.items()}
-        name = names.get(lang) or next(iter(names.values()), self.slug)
-        if lang == "fi":
-            return name + "n" if name[-1:].lower() in "aeiouyäö" else name
-        if lang == "sv":
-            return name if name[-1:].lower() in "sxz" else name + "s"
-        return name + "'s"
+        return regular_genitive(names.get(lang) or next(iter(names.values()), self.slug), lang)
+
+
+def regular_genitive(name: str, lang: str) -> str:
+    """``name`` with the regular genitive ending of ``lang`` (fi -n after a vowel,
+    sv -s, en 's)."""
+    if lang == "fi":
+        return name + "n" if name[-1:].lower() in "aeiouyäö" else name
+    if lang == "sv":
+        return name if name[-1:].lower() in "sxz" else name + "s"
+    return name + "'s"
 
 
 class CitiesFile(Model):
@@ -323,6 +335,32 @@ class Config:
     campaigns: dict[str, NewsletterCampaign | AnnouncementCampaign]
     bodies: dict[tuple[str, str], str] = field(default_factory=dict)  # (slug, lang) → Markdown
     hashes: dict[str, str] = field(default_factory=dict)
+    #: Files left out because of errors: file name → its error lines.
+    broken: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def unavailable(cls, root: Path, errors: list[str]) -> Config:
+        """No cities and no campaigns: what is left when ``cities.yaml`` is broken."""
+        return cls(root, {}, {}, {}, broken={CITIES_FILE: list(errors)})
+
+    def keeping(self, previous: Config) -> Config:
+        """This config plus the previous version of each campaign whose file is broken
+        now: a reload keeps running what ran before the typo (the file stays broken)."""
+        for name in self.broken:
+            slug = Path(name).stem
+            old = previous.campaigns.get(slug)
+            if old is None or slug in self.campaigns or old.city not in self.cities:
+                continue
+            self.campaigns[slug] = old
+            if slug in previous.hashes:
+                self.hashes[slug] = previous.hashes[slug]
+            self.bodies.update({k: v for k, v in previous.bodies.items() if k[0] == slug})
+        return self
+
+    @property
+    def cities_ok(self) -> bool:
+        """Whether ``cities.yaml`` loaded (the cities and their senders are known)."""
+        return CITIES_FILE not in self.broken
 
     def city_of(self, campaign: CampaignBase) -> CityConfig:
         return self.cities[campaign.city]
@@ -346,8 +384,22 @@ def _format_errors(path: Path, exc: ValidationError) -> list[str]:
         got = err.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
         msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            model, loc = _schema_of(err["loc"])
+            msg, shown = unknown_key(model, loc), ""
         lines.append(f"{path}: {_format_loc(err['loc'])}: {msg}{shown}")
     return lines
+
+
+def _schema_of(loc: tuple[int | str, ...]) -> tuple[type[BaseModel], tuple[int | str, ...]]:
+    """The model an error's ``loc`` starts in, and the loc inside it."""
+    if loc[:1] == ("campaign",):
+        kinds: dict[str, type[BaseModel]] = {
+            "newsletter": NewsletterCampaign,
+            "announcement": AnnouncementCampaign,
+        }
+        return kinds.get(str(loc[1]), CampaignBase), loc[2:]
+    return CitiesFile, loc
 
 
 def _read_yaml(path: Path) -> Any:
@@ -393,15 +445,18 @@ def _check_campaign(
         err("schedule", "expected a schedule (cron fields) or send_at")
     if camp.schedule is not None:
         try:
-            camp.schedule.trigger(city.timezone)
+            trigger = camp.schedule.trigger(city.timezone)
         except (ValueError, TypeError) as exc:
             err("schedule", f"invalid cron fields: {exc}")
+        else:
+            if trigger.get_next_fire_time(None, _EPOCH) is None:
+                err("schedule", "never fires: no date matches all its fields (e.g. 31 February)")
     for topic in camp.audience.topics:
         if topic not in topics:
             err("audience.topics", f"unknown topic {topic!r} (known: {sorted(topics)})")
     for key, texts in (("subject", camp.subject), ("preheader", camp.preheader)):
         for lang, text in texts.items():
-            problem = check_text_template(text)
+            problem = check_text_template(text) or check_text_values(text)
             if problem:
                 err(f"{key}.{lang}", problem)
     if templates_dir is not None:
@@ -448,9 +503,13 @@ def _check_campaign(
 
 
 def collect(root: Path, templates_dir: Path | None = None) -> tuple[Config | None, list[str]]:
-    """Load the folder; returns the config (None if any error) and every error line."""
-    errors: list[str] = []
-    cities_path = root / "cities.yaml"
+    """Load the folder; returns the config and every error line.
+
+    The config is None when ``cities.yaml`` (or the folder) cannot be loaded;
+    otherwise it holds every campaign file without an error, and
+    :attr:`Config.broken` names the files left out.
+    """
+    cities_path = root / CITIES_FILE
     if not root.is_dir():
         return None, [f"{root}: campaigns folder not found (set OUTREACH_CAMPAIGNS_DIR)"]
     try:
@@ -459,58 +518,84 @@ def collect(root: Path, templates_dir: Path | None = None) -> tuple[Config | Non
     except CampaignError as exc:
         return None, [str(exc)]
     except ValidationError as exc:
-        return None, _format_errors(cities_path, exc)
+        return None, _lines(cities_path, _format_errors(cities_path, exc))
     cities = {c.slug: c for c in cities_file.cities}
     campaigns: dict[str, NewsletterCampaign | AnnouncementCampaign] = {}
     bodies: dict[tuple[str, str], str] = {}
     hashes: dict[str, str] = {}
+    broken: dict[str, list[str]] = {}
     for path in sorted(root.glob("*.yaml")):
-        if path.name == "cities.yaml":
+        if path.name == CITIES_FILE:
             continue
-        try:
-            raw = _read_yaml(path)
-        except CampaignError as exc:
-            errors.append(str(exc))
-            continue
-        if not isinstance(raw, dict):
-            errors.append(f"{path}: (top level): expected a mapping of campaign keys")
-            continue
-        try:
-            camp = _CampaignFile.model_validate({"campaign": raw}).campaign
-        except ValidationError as exc:
-            errors.extend(_format_errors(path, exc))
-            continue
-        file_bodies: dict[tuple[str, str], str] = {}
-        problems = _check_campaign(
-            path, camp, cities, cities_file.topics, templates_dir, root, file_bodies
+        problems, camp, file_bodies = _load_campaign_file(
+            path, cities, cities_file.topics, templates_dir, root
         )
-        if camp.slug in campaigns:
+        if camp is not None and camp.slug in campaigns:
             problems.append(f"{path}: slug: {camp.slug!r} is used by another campaign file")
-        if problems:
-            errors.extend(problems)
+        if problems or camp is None:
+            broken[path.name] = problems
             continue
         campaigns[camp.slug] = camp
         bodies.update(file_bodies)
         blob = json.dumps(camp.model_dump(mode="json"), sort_keys=True)
         hashes[camp.slug] = hashlib.sha256(blob.encode()).hexdigest()
-    if errors:
-        return None, errors
-    return Config(
+    config = Config(
         root,
         {k: {str(lang): t for lang, t in v.items()} for k, v in cities_file.topics.items()},
         cities,
         campaigns,
         bodies,
         hashes,
-    ), []
+        broken,
+    )
+    return config, [line for lines in broken.values() for line in lines]
+
+
+def _load_campaign_file(
+    path: Path,
+    cities: dict[str, CityConfig],
+    topics: dict[str, Any],
+    templates_dir: Path | None,
+    root: Path,
+) -> tuple[list[str], NewsletterCampaign | AnnouncementCampaign | None, dict[Any, str]]:
+    """One campaign file: its error lines, the campaign (None if unreadable), its bodies."""
+    try:
+        raw = _read_yaml(path)
+    except CampaignError as exc:
+        return [str(exc)], None, {}
+    if not isinstance(raw, dict):
+        return [f"{path}: (top level): expected a mapping of campaign keys"], None, {}
+    try:
+        camp = _CampaignFile.model_validate({"campaign": raw}).campaign
+    except ValidationError as exc:
+        return _lines(path, _format_errors(path, exc)), None, {}
+    file_bodies: dict[tuple[str, str], str] = {}
+    problems = _check_campaign(path, camp, cities, topics, templates_dir, root, file_bodies)
+    return _lines(path, problems), camp, file_bodies
+
+
+def _lines(path: Path, errors: list[str]) -> list[str]:
+    """Error lines with the line of the key they name."""
+    if not errors:
+        return errors
+    try:
+        return with_lines(f"{path}: ", path.read_text(encoding="utf-8"), errors)
+    except (OSError, UnicodeDecodeError):
+        return errors
 
 
 def load(root: Path, templates_dir: Path | None = None) -> Config:
-    """Load everything or raise :class:`CampaignError` with the first error."""
+    """Load the folder, leaving out (and logging) every campaign file with an error.
+
+    Raises :class:`CampaignError` with the first error when ``cities.yaml`` (or the
+    folder itself) cannot be loaded.
+    """
     config, errors = collect(root, templates_dir)
     if config is None:
         more = f" (and {len(errors) - 1} more; run `outreach campaigns validate`)"
         raise CampaignError(errors[0] + (more if len(errors) > 1 else ""))
+    for name, lines in config.broken.items():
+        log.error("campaign file %s left out: %s", name, lines[0] if lines else "?")
     return config
 
 

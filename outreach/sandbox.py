@@ -58,6 +58,31 @@ def check_text_template(source: str) -> str | None:
     return None
 
 
+def text_context(period_label: str, number: int, period: str, city_name: str) -> dict[str, Any]:
+    """What a subject or preheader may use: ``issue.*`` and ``city.name``."""
+    return {
+        "issue": {"period_label": period_label, "number": number, "period": period},
+        "city": {"name": city_name},
+    }
+
+
+_SAMPLE = text_context("joulukuu 2026", 1, "2026-12", "Vantaa")
+_KNOWN = sorted(f"{outer}.{inner}" for outer, values in _SAMPLE.items() for inner in values)
+
+
+def check_text_values(source: str) -> str | None:
+    """Why ``source`` would fail to render (e.g. a misspelt value), or None.
+
+    Run on a sample of the real context, so a campaign file's mistake is found
+    when it is validated rather than when the issue is built.
+    """
+    try:
+        _env.from_string(source).render(_SAMPLE)
+    except (UndefinedError, SecurityError, TypeError) as exc:
+        return f"{exc} (a subject or preheader may use {', '.join(_KNOWN)})"
+    return None
+
+
 def render_text(source: str, context: dict[str, Any]) -> str:
     """Render a staff text template to one line of plain text."""
     problem = check_text_template(source)

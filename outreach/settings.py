@@ -6,21 +6,35 @@ set-up: SQLite and the file mail backend under ``var/``.
 
 from __future__ import annotations
 
+import difflib
+import json
 import logging
 import os
 import secrets
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, get_origin
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
+from annotated_types import Ge, Gt, Le
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
 from outreach.errors import ConfigError
+from outreach.l10n import gettext_for, staff_language
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +50,7 @@ class Settings(BaseSettings):
         env_prefix="OUTREACH_",
         toml_file=os.environ.get("OUTREACH_CONFIG", "outreach.toml"),
         extra="forbid",
+        enable_decoding=False,  # list settings: parsed by _list below, commas or JSON
     )
 
     database_url: str = "sqlite:///var/outreach.db"
@@ -86,14 +101,26 @@ class Settings(BaseSettings):
     retention_days_deliveries: int = Field(default=400, ge=0)
     retention_days_content: int = Field(default=400, ge=0)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _list(cls, value: Any, info: ValidationInfo) -> Any:
+        """A list setting from the environment: ``a,b`` or a JSON list."""
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or get_origin(field.annotation) is not list or not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError("not a JSON list") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
+
     @model_validator(mode="after")
     def _dkim_all_or_none(self) -> Settings:
         given = [bool(self.dkim_selector), bool(self.dkim_domain), self.dkim_key_file is not None]
         if any(given) and not all(given):
-            raise ValueError(
-                "OUTREACH_DKIM_SELECTOR, OUTREACH_DKIM_DOMAIN and OUTREACH_DKIM_KEY_FILE "
-                "go together: set all three or none"
-            )
+            raise ValueError(DKIM_TOGETHER)
         return self
 
     @classmethod
@@ -131,7 +158,8 @@ class Settings(BaseSettings):
         if self.secret_key is not None:
             value = self.secret_key.get_secret_value()
             if len(value) < 32:
-                raise ConfigError("OUTREACH_SECRET_KEY must be at least 32 characters long")
+                form = _("at least {min} characters", min=32)
+                raise ConfigError(_expected_line("OUTREACH_SECRET_KEY", form, None))
             return value.encode()
         return _file_secret(self.var_dir / "secret.key")
 
@@ -152,19 +180,110 @@ def _file_secret(path: Path) -> bytes:
             path,
         )
     if len(value) < 32:
-        raise ConfigError(f"{path} holds a secret key shorter than 32 characters; replace it")
+        raise ConfigError(
+            _("{path} holds a secret key shorter than 32 characters; replace it", path=path)
+        )
     return value.encode()
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (tests call ``get_settings.cache_clear()``)."""
+    """The process-wide settings (tests call ``get_settings.cache_clear()``).
+
+    A value in the wrong form is a :class:`ConfigError` of one line in the staff's
+    language that names the variable and the form expected; an ``OUTREACH_*``
+    variable that is no setting is warned about, with the closest name.
+    """
+    for name, close in unknown_variables(os.environ):
+        if close:
+            log.warning(_("unknown setting {name}; did you mean {close}?", name=name, close=close))
+        else:
+            log.warning(_("unknown setting {name}", name=name))
     try:
         return Settings()
     except ValidationError as exc:
-        first = exc.errors()[0]
-        name = "OUTREACH_" + "_".join(str(p) for p in first["loc"]).upper()
-        got = first.get("input")
-        shown = f" (got {got!r})" if isinstance(got, str | int | float) else ""
-        more = f" and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
-        raise ConfigError(f"setting {name}: {first['msg']}{shown}{more}") from exc
+        raise ConfigError(_error_line(exc)) from None
+    except SettingsError as exc:  # a source could not be read (e.g. outreach.toml)
+        raise ConfigError(str(exc).splitlines()[0]) from None
+
+
+#: ``OUTREACH_*`` variables that are read elsewhere (the configuration file's name;
+#: the test suite's database and golden files; the crash benchmark).
+OTHER_VARIABLES = frozenset(
+    {
+        "OUTREACH_CONFIG",
+        "OUTREACH_TEST_DATABASE_URL",
+        "OUTREACH_UPDATE_GOLDEN",
+        "OUTREACH_CRASH_SEED",
+        "OUTREACH_CRASH_KILLS",
+    }
+)
+DKIM_TOGETHER = (
+    "OUTREACH_DKIM_SELECTOR, OUTREACH_DKIM_DOMAIN and OUTREACH_DKIM_KEY_FILE "
+    "go together: set all three or none"
+)
+LIST_EXAMPLE = "127.0.0.1,intranet.example"
+
+
+def _(msgid: str, **values: Any) -> str:
+    """A ``cli`` catalog message in the staff's language (settings are not loaded yet)."""
+    text = gettext_for(staff_language(os.environ.get("OUTREACH_CLI_LANGUAGE", "")), "cli", msgid)
+    return text.format(**values) if values else text
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``OUTREACH_*`` names that are no setting, each with the closest setting's name."""
+    known = {f"OUTREACH_{name.upper()}" for name in Settings.model_fields}
+    found = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if upper.startswith("OUTREACH_") and upper not in known | OTHER_VARIABLES:
+            # compared without the common prefix, which would make every name look close
+            close = difflib.get_close_matches(upper[9:], sorted(k[9:] for k in known), n=1)
+            found.append((name, f"OUTREACH_{close[0]}" if close else None))
+    return found
+
+
+def _form(field_name: str) -> str:
+    """What a setting's value must look like, in the staff's language."""
+    field = Settings.model_fields[field_name]
+    kind = field.annotation
+    low = next((m for m in field.metadata if isinstance(m, Ge | Gt)), None)
+    high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
+    if get_origin(kind) is list:
+        return _("a comma-separated list such as {example}", example=LIST_EXAMPLE)
+    if kind is int:
+        if low is not None and high is not None:
+            return _("a whole number from {min} to {max}", min=getattr(low, "ge", 0), max=high)
+        if low is not None:
+            return _("a whole number of at least {min}", min=getattr(low, "ge", 0))
+        return _("a whole number")
+    if kind is float:
+        if isinstance(low, Gt):
+            return _("a number greater than {min}", min=f"{low.gt:g}")
+        if isinstance(low, Ge):
+            return _("a number of at least {min}", min=f"{low.ge:g}")
+        return _("a number")
+    if kind in (Path, Path | None):
+        return _("a path")
+    return _("text")
+
+
+def _expected_line(variable: str, form: str, got: Any) -> str:
+    if isinstance(got, str | int | float):
+        return _(
+            "setting {name}: expected {form}, got {got}", name=variable, form=form, got=repr(got)
+        )
+    return _("setting {name}: expected {form}", name=variable, form=form)
+
+
+def _error_line(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    loc = [str(p) for p in first["loc"]]
+    if loc and loc[0] in Settings.model_fields:
+        line = _expected_line(f"OUTREACH_{loc[0].upper()}", _form(loc[0]), first.get("input"))
+    else:  # a check across settings: its message names them
+        line = _(first["msg"].removeprefix("Value error, "))
+    if exc.error_count() > 1:
+        line = _("{line} (and {n} more)", line=line, n=exc.error_count() - 1)
+    return line

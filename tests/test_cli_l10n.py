@@ -17,6 +17,8 @@ from outreach.l10n import LOCALE_DIR
 from tests.conftest import ROOT
 
 SOURCES = [
+    ROOT / "outreach" / "delivery" / "base_url.py",
+    ROOT / "outreach" / "settings.py",
     *sorted((ROOT / "outreach" / "cli").glob("*.py")),
     ROOT / "outreach" / "demo.py",
     ROOT / "outreach" / "subscribers_io" / "csv_import.py",

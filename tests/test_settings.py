@@ -20,9 +20,9 @@ def test_embedded_defaults() -> None:
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [
-        ("OUTREACH_SEND_WORKERS", "abc", "setting OUTREACH_SEND_WORKERS: Input should be a valid"),
-        ("OUTREACH_FETCH_WORKERS", "0", "setting OUTREACH_FETCH_WORKERS: Input should be greater"),
-        ("OUTREACH_NO_SUCH_THING", "1", None),  # unknown variables are not ours to judge
+        ("OUTREACH_SEND_WORKERS", "abc", "setting OUTREACH_SEND_WORKERS: expected a whole"),
+        ("OUTREACH_FETCH_WORKERS", "0", "setting OUTREACH_FETCH_WORKERS: expected a whole"),
+        ("OUTREACH_NO_SUCH_THING", "1", None),  # unknown variables: a warning, not an error
     ],
 )
 def test_bad_values_are_one_line_config_errors(
@@ -49,3 +49,83 @@ def test_secret_key_is_generated_once_with_a_warning(
     assert Settings(var_dir=tmp_path / "var").secret() == first
     with pytest.raises(ConfigError, match="at least 32"):
         Settings(secret_key="short").secret()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("127.0.0.1", ["127.0.0.1"]),
+        ("127.0.0.1, intranet.example", ["127.0.0.1", "intranet.example"]),
+        ('["127.0.0.1", "intranet.example"]', ["127.0.0.1", "intranet.example"]),
+        ("", []),
+    ],
+)
+def test_a_list_setting_takes_commas_or_json(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[str]
+) -> None:
+    monkeypatch.setenv("OUTREACH_FETCH_ALLOWED_HOSTS", value)
+    get_settings.cache_clear()
+    assert get_settings().fetch_allowed_hosts == expected
+
+
+@pytest.mark.parametrize(
+    ("lang", "name", "value", "expected"),
+    [
+        ("en", "OUTREACH_FETCH_WORKERS", "0",
+         "setting OUTREACH_FETCH_WORKERS: expected a whole number from 1 to 256, got '0'"),
+        ("fi", "OUTREACH_SEND_WORKERS", "neljä",
+         "asetus OUTREACH_SEND_WORKERS: odotettiin kokonaislukua väliltä 1–64, saatiin 'neljä'"),
+        ("sv", "OUTREACH_FETCH_READ_TIMEOUT", "snabbt",
+         "inställningen OUTREACH_FETCH_READ_TIMEOUT: förväntade ett tal större än 0, "
+         "fick 'snabbt'"),
+        ("en", "OUTREACH_FETCH_ALLOWED_HOSTS", '["unclosed',
+         "setting OUTREACH_FETCH_ALLOWED_HOSTS: expected a comma-separated list such as "
+         "127.0.0.1,intranet.example, got '[\"unclosed'"),
+        ("fi", "OUTREACH_DKIM_SELECTOR", "s2026",
+         "OUTREACH_DKIM_SELECTOR, OUTREACH_DKIM_DOMAIN ja OUTREACH_DKIM_KEY_FILE kuuluvat yhteen"),
+    ],
+)  # fmt: skip
+def test_every_settings_error_is_one_localised_line(
+    monkeypatch: pytest.MonkeyPatch, lang: str, name: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError) as info:
+        get_settings()
+    assert str(info.value).startswith(expected)
+    assert "\n" not in str(info.value)
+
+
+def test_a_settings_error_on_the_command_line_has_no_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from outreach.cli import main
+
+    monkeypatch.setenv("OUTREACH_FETCH_ALLOWED_HOSTS", "[127.0.0.1")
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "en")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, ["campaigns", "list"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "Error: setting OUTREACH_FETCH_ALLOWED_HOSTS: expected a comma-separated list such as "
+        "127.0.0.1,intranet.example, got '[127.0.0.1'"
+    ]
+
+
+def test_an_unknown_variable_is_warned_about_with_the_closest_name(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OUTREACH_FETCH_ALLOWD_HOSTS", "127.0.0.1")
+    monkeypatch.setenv("OUTREACH_ZZZ", "1")
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    get_settings.cache_clear()
+    get_settings()
+    warned = [r.getMessage() for r in caplog.records if r.name == "outreach.settings"]
+    assert (
+        "tuntematon asetus OUTREACH_FETCH_ALLOWD_HOSTS; tarkoititko OUTREACH_FETCH_ALLOWED_HOSTS?"
+        in warned
+    )
+    assert "tuntematon asetus OUTREACH_ZZZ" in warned

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from outreach.campaigns import Config
 from outreach.cli.base import App, Group, _, cli_language, echo_lines, fail, main, pass_app
 
 # -- db ---------------------------------------------------------------------
@@ -40,13 +41,17 @@ def campaigns() -> None:
 @campaigns.command("validate")
 @pass_app
 def campaigns_validate(app: App) -> None:
-    """Check every campaign file; print every error."""
+    """Check every campaign file; print every error and each campaign's next runs."""
     from outreach.campaigns import collect
 
     config, errors = collect(app.settings.campaigns_path, app.settings.templates_path)
+    for line in errors:
+        click.echo(line, err=True)
+    if config is not None:
+        _print_schedules(app, config)
     if errors:
-        for line in errors:
-            click.echo(line, err=True)
+        files = len(config.broken) if config is not None else 1
+        click.echo(_("{n} files with errors are left out until they are fixed.").format(n=files))
         sys.exit(1)
     assert config is not None
     click.echo(
@@ -54,6 +59,32 @@ def campaigns_validate(app: App) -> None:
             n=len(config.cities), m=len(config.campaigns)
         )
     )
+
+
+def _print_schedules(app: App, config: Config) -> None:
+    """Each campaign's next three runs in its city's time zone; a warning for a
+    schedule that runs every hour of the days it matches."""
+    from datetime import UTC, datetime
+
+    from outreach.l10n import format_datetime
+    from outreach.scheduler.timing import next_runs
+
+    lang = cli_language(app.settings)
+    now = datetime.now(UTC)
+    for slug, camp in sorted(config.campaigns.items()):
+        tz = config.city_of(camp).timezone
+        if camp.schedule is not None and camp.schedule.hour is None:
+            click.echo(
+                _("warning: {file}: schedule: no hour, so it runs every hour of each day it "
+                  "matches; add e.g. hour: 9").format(file=config.root / f"{slug}.yaml"),
+                err=True,
+            )  # fmt: skip
+        runs = next_runs(camp, tz, now)
+        if runs:
+            times = ", ".join(format_datetime(run, lang, tz) for run in runs)
+            click.echo(_("{slug}: next runs {times}").format(slug=slug, times=times))
+        else:
+            click.echo(_("{slug}: no runs ahead").format(slug=slug))
 
 
 @campaigns.command("list")
@@ -198,6 +229,7 @@ def issue_send(
 ) -> None:
     """Send an approved issue to its audience (or a test copy)."""
     from outreach.delivery import enqueue_issue, send_issue, send_test
+    from outreach.delivery.base_url import require_base_url
     from outreach.delivery.progress import progress_reporter
     from outreach.issues import get_issue
     from outreach.issues.history import record_send_start
@@ -206,6 +238,8 @@ def issue_send(
     with app.session() as session:
         config = app.synced(session)
         iss = get_issue(session, ref)
+        if not dry_run:
+            require_base_url(app.settings, config, config.campaign(iss.campaign.slug).city)
         if test_to:
             camp = config.campaign(iss.campaign.slug)
             results = send_test(app.settings, config, iss, lang or camp.languages[0], list(test_to))
@@ -310,7 +344,10 @@ _issue_control("cancel", "Cancel an issue's send; unsent deliveries are cancelle
 @pass_app
 def run_due_cmd(app: App) -> None:
     """One pass of everything due (for system cron)."""
+    from outreach.delivery.base_url import require_base_url
     from outreach.scheduler import run_due
+
+    require_base_url(app.settings, app.config())
 
     for outcome in run_due(app.settings):
         echo_lines(outcome.lines(cli_language(app.settings)))
@@ -332,9 +369,31 @@ def status(app: App) -> None:
 @pass_app
 def daemon(app: App, web: bool, host: str, port: int) -> None:
     """Scheduler and send workers (and the web app with --web)."""
+    from outreach.delivery.base_url import require_base_url
+    from outreach.errors import CampaignError
     from outreach.scheduler import daemon as run_daemon
+    from outreach.scheduler.pipeline import load_config
 
+    try:
+        config = load_config(app.settings)
+    except CampaignError as exc:
+        if not web:
+            raise
+        # The emailed links (unsubscribe above all) must keep working.
+        stopped = _("the scheduler does not start; the web app keeps serving")
+        click.echo(_("Error: {message}").format(message=f"{exc}; {stopped}"), err=True)
+        _serve(app, host, port)
+        sys.exit(1)
+    require_base_url(app.settings, config)
     sys.exit(run_daemon(app.settings, web=web, host=host, port=port))
+
+
+def _serve(app: App, host: str, port: int) -> None:
+    import uvicorn
+
+    from outreach.web import create_app
+
+    uvicorn.run(create_app(app.settings), host=host, port=port, proxy_headers=True)
 
 
 @main.command()
@@ -343,11 +402,7 @@ def daemon(app: App, web: bool, host: str, port: int) -> None:
 @pass_app
 def serve(app: App, host: str, port: int) -> None:
     """The web app only (uvicorn)."""
-    import uvicorn
-
-    from outreach.web import create_app
-
-    uvicorn.run(create_app(app.settings), host=host, port=port, proxy_headers=True)
+    _serve(app, host, port)
 
 
 # -- stories ----------------------------------------------------------------
@@ -424,8 +479,10 @@ def stories_feature(app: App, story_id: int) -> None:
 @pass_app
 def demo(app: App, clean: bool) -> None:
     """The whole pipeline on the embedded defaults and the bundled examples."""
+    from outreach.delivery.base_url import require_base_url
     from outreach.demo import run_demo
 
+    require_base_url(app.settings, app.config())
     echo_lines(
         run_demo(app.settings, clean=clean, echo=click.echo, lang=cli_language(app.settings))
     )

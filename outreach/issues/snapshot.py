@@ -19,7 +19,7 @@ from outreach.campaigns import AnnouncementCampaign, CityConfig, NewsletterCampa
 from outreach.issues.selection import Picked
 from outreach.l10n import period_label
 from outreach.models import ContentItem, Story
-from outreach.sandbox import render_text
+from outreach.sandbox import render_text, text_context
 
 SNAPSHOT_VERSION = 1
 
@@ -127,10 +127,7 @@ def texts(
 ) -> dict[str, str]:
     """Subject, preheader and period label, rendered from the staff's templates."""
     label = period_label(period, lang)
-    context = {
-        "issue": {"period_label": label, "number": number, "period": period},
-        "city": {"name": local(city.name, lang)},
-    }
+    context = text_context(label, number, period, local(city.name, lang))
     preheader = local(campaign.preheader, lang) if lang in campaign.preheader else ""
     return {
         "period_label": label,

@@ -185,7 +185,7 @@ class Daemon:
         """Re-read the campaign files; on an error keep running the previous ones."""
         self.reload_requested.clear()
         try:
-            config = load_config(self.settings)
+            config = load_config(self.settings).keeping(self.ctx.config)
         except OutreachError as exc:
             log.error("reload failed, keeping the previous campaigns: %s", exc)
             return

@@ -8,7 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from outreach.campaigns import Config
 from outreach.db import get_engine, is_sqlite, session_scope
+from outreach.errors import CampaignError
 from outreach.issues.history import send_origins
 from outreach.l10n import format_datetime
 from outreach.models import Campaign, Delivery, Issue, IssueStatus, SourceState, SourceStatus
@@ -67,6 +69,8 @@ class StatusReport:
     source_errors: list[SourceLine]
     #: Sends started in the last RECENT_DAYS days, by hand or by the scheduler.
     recent: list[IssueLine] = field(default_factory=list)
+    #: Error lines of the campaign files left out (``cities.yaml``: every campaign).
+    broken: dict[str, list[str]] = field(default_factory=dict)
 
     def lines(self, lang: str = "en") -> list[str]:
         """The report in ``lang`` (fi, sv, en); times in each campaign's city's timezone."""
@@ -90,6 +94,9 @@ class StatusReport:
             out.append("  " + t(line))
         if not self.campaigns:
             out.append("  " + none)
+        if self.broken:
+            out.append(t(_("campaign files left out: {n}", n=len(self.broken))))
+            out.extend(f"  {line}" for lines in self.broken.values() for line in lines)
         out.append(t(_("waiting for approval: {n}", n=len(self.waiting) or none)))
         for i in self.waiting:
             out.append(f"  {t(_('issue #{id}', id=i.id))} {i.campaign} {i.period}")
@@ -145,7 +152,10 @@ def _scheduler_state(settings: Settings) -> Msg:
 def status(settings: Settings, *, now: datetime | None = None) -> StatusReport:
     """Collect the report; reads only, never runs anything."""
     moment = now if now is not None else datetime.now(UTC)
-    config = load_config(settings)
+    try:
+        config = load_config(settings)
+    except CampaignError as exc:  # a broken cities.yaml: report the rest all the same
+        config = Config.unavailable(settings.campaigns_path, [str(exc)])
     with session_scope(get_engine(settings)) as session:
         rows = {c.slug: c for c in session.scalars(select(Campaign))}
         campaigns = []
@@ -225,4 +235,5 @@ def status(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         [x for x in lines if x.status != IssueStatus.DRAFT],
         errors,
         recent,
+        dict(config.broken),
     )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from outreach.campaigns import CampaignBase
@@ -131,3 +132,10 @@ def due(
 def local_label(moment: datetime, timezone: str) -> str:
     """``2026-12-01 09:00 EET``: a fire time as the city's staff read it."""
     return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def next_runs(
+    campaign: CampaignBase, timezone: str, now: datetime, count: int = 3
+) -> list[datetime]:
+    """The next ``count`` fire times after ``now`` (fewer for a one-off, or none)."""
+    return list(islice(fire_times(campaign, timezone, now, now + timedelta(days=366 * 5)), count))

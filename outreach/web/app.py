@@ -13,8 +13,9 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from outreach.campaigns import load
+from outreach.campaigns import Config, load
 from outreach.db import get_engine
+from outreach.errors import CampaignError
 from outreach.settings import Settings, get_settings
 from outreach.subscriptions.mail import Mailer, default_mailer
 from outreach.web import api, pages, public
@@ -65,6 +66,15 @@ def _reject_too_large(request: Request, limit: int) -> Response:
     return _error_page(request, _too_large_page())
 
 
+def _load_config(settings: Settings) -> Config:
+    """The campaign files; a broken ``cities.yaml`` closes only the sign-up pages."""
+    try:
+        return load(settings.campaigns_path)
+    except CampaignError as exc:
+        log.error("%s; sign-up is closed until it is fixed, emailed links keep working", exc)
+        return Config.unavailable(settings.campaigns_path, [str(exc)])
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -77,7 +87,7 @@ def create_app(
     replaces the confirmation sender (tests); ``rate_limiter`` sets the limits;
     ``max_body`` caps every request body (bytes)."""
     settings = settings or get_settings()
-    config = load(settings.campaigns_path)
+    config = _load_config(settings)
     app = FastAPI(
         title="outreach",
         version="1",
@@ -146,8 +156,14 @@ def create_app(
                 log.exception("health check %s failed", name)
                 checks[name] = False
         ok = all(checks.values())
+        # Files left out of the campaign folder leave the app serving: "degraded"
+        # with status 200, so a liveness probe does not restart it over a typo.
+        body: dict[str, object] = {"status": "ok" if ok else "unavailable", "checks": checks}
+        if st.config.broken:
+            body["campaigns"] = {"broken": sorted(st.config.broken)}
+            body["status"] = "degraded" if ok else "unavailable"
         return JSONResponse(
-            {"status": "ok" if ok else "unavailable", "checks": checks},
+            body,
             status_code=200 if ok else 503,
             headers={"Cache-Control": "no-store"},
         )

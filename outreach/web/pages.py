@@ -46,6 +46,7 @@ from outreach.web.common import (
     render,
     state,
 )
+from outreach.web.fallback import city_label, preferences_closed
 from outreach.web.security import EMBED_TOKEN_SECONDS, embed_token_issued, new_embed_token
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,16 @@ FormList = Annotated[list[str], Form()]
 
 
 def _city(request: Request, city: str) -> Any:
-    cfg = state(request).config.cities.get(city)
+    config = state(request).config
+    if not config.cities_ok:
+        # The city's topics, languages and sender come from cities.yaml: without it
+        # the form cannot be shown nor the confirmation sent (emailed links still work).
+        raise PageError(
+            503,
+            "Sign-up is closed for a moment",
+            "The sign-up form cannot be used just now. Try again later.",
+        )
+    cfg = config.cities.get(city)
     if cfg is None:
         raise PageError(404, "Page not found", "There is no such page.")
     return cfg
@@ -239,6 +249,7 @@ def _token_page_context(request: Request, token: str, purpose: str) -> dict[str,
             "token": token,
             "status": sub.status.value,
             "city": sub.city.slug,
+            "city_names": dict(sub.city.names),
             "sub_language": sub.subscriber.language,
             "preferences_url": link(st.settings, sub, "preferences"),
         }
@@ -256,7 +267,7 @@ def confirm_page(request: Request, token: str) -> Response:
     lang = _lang_for(request, ctx)
     if ctx["status"] not in (SubscriptionStatus.PENDING.value, SubscriptionStatus.CONFIRMED.value):
         raise invalid_link()
-    ctx.update(city_texts(state(request).config, ctx["city"], lang))
+    ctx.update(city_label(request, ctx, lang))
     name = "confirmed.html" if ctx["status"] == "confirmed" else "confirm.html"
     return render(request, name, ctx, lang=lang)
 
@@ -273,11 +284,12 @@ def confirm_post(request: Request, token: str, csrf_token: FormStr = None) -> Re
             raise invalid_link() from None
         ctx = {
             "city": sub.city.slug,
+            "city_names": dict(sub.city.names),
             "sub_language": sub.subscriber.language,
             "preferences_url": link(st.settings, sub, "preferences"),
         }
     lang = _lang_for(request, ctx)
-    ctx.update(city_texts(st.config, ctx["city"], lang))
+    ctx.update(city_label(request, ctx, lang))
     return render(request, "confirmed.html", ctx, lang=lang)
 
 
@@ -285,7 +297,7 @@ def confirm_post(request: Request, token: str, csrf_token: FormStr = None) -> Re
 def unsubscribe_page(request: Request, token: str) -> Response:
     ctx = _token_page_context(request, token, "unsubscribe")
     lang = _lang_for(request, ctx)
-    ctx.update(city_texts(state(request).config, ctx["city"], lang))
+    ctx.update(city_label(request, ctx, lang))
     return render(request, "unsubscribe.html", ctx, lang=lang)
 
 
@@ -320,12 +332,13 @@ def unsubscribe_post(
             raise invalid_link() from None
         ctx = {
             "city": sub.city.slug,
+            "city_names": dict(sub.city.names),
             "sub_language": sub.subscriber.language,
             "scope": "all" if scope == "all" else "city",
             "preferences_url": link(st.settings, sub, "preferences"),
         }
     lang = _lang_for(request, ctx)
-    ctx.update(city_texts(st.config, ctx["city"], lang))
+    ctx.update(city_label(request, ctx, lang))
     return render(request, "unsubscribed.html", ctx, lang=lang, csrf=False)
 
 
@@ -358,6 +371,9 @@ def _preferences_context(
 
 @router.get("/preferences/{token}", response_class=HTMLResponse)
 def preferences_page(request: Request, token: str) -> Response:
+    closed = preferences_closed(request, token)
+    if closed is not None:
+        return closed
     ctx, lang = _preferences_context(request, token, None)
     return render(request, "preferences.html", ctx, lang=lang)
 
@@ -379,6 +395,9 @@ def preferences_post(
 ) -> Response:
     rate_limit(request)
     check_csrf(request, csrf_token)
+    closed = preferences_closed(request, token, status=503)
+    if closed is not None:
+        return closed
     st = state(request)
     lang = language if language in LANGUAGES else page_lang(request)
     errors: dict[str, str] = {}
@@ -421,6 +440,9 @@ def request_data(
     """
     rate_limit(request)
     check_csrf(request, csrf_token)
+    closed = preferences_closed(request, token, status=503)
+    if closed is not None:
+        return closed
     st = state(request)
     with st.session() as session:
         try:
