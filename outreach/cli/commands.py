@@ -5,10 +5,14 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from outreach.cli.base import App, Group, _, cli_language, echo_lines, fail, main, pass_app
+
+if TYPE_CHECKING:
+    from outreach.issues.hold import HoldNotice
 
 # -- db ---------------------------------------------------------------------
 
@@ -76,6 +80,8 @@ def campaigns_list(app: App) -> None:
 @pass_app
 def fetch(app: App, campaign: str | None) -> None:
     """Ingest sources now; a line per source."""
+    from outreach.delivery.held import tell_approvers
+    from outreach.issues.hold import check_cancelled
     from outreach.sources.ingest import all_failed, ingest
 
     with app.session() as session:
@@ -83,10 +89,24 @@ def fetch(app: App, campaign: str | None) -> None:
         if campaign:
             config.campaign(campaign)
         reports = ingest(session, app.settings, config, [campaign] if campaign else None)
+        notices = check_cancelled(session, config)
     for report in reports:
         click.echo(report.line())
+    _echo_holds(notices)
+    tell_approvers(app.settings, config, notices)
     if all_failed(reports):
         fail(_("every source failed"))
+
+
+def _echo_holds(notices: list[HoldNotice]) -> None:
+    for n in notices:
+        ref = f"{n.campaign}/{n.period}"
+        titles = "; ".join(n.titles)
+        if n.action == "held":
+            line = _("Issue {id} ({ref}) held, not sent: cancelled at the source: {titles}")
+        else:
+            line = _("Issue {id} ({ref}): marked cancelled in the message: {titles}")
+        click.echo(line.format(id=n.issue_id, ref=ref, titles=titles), err=True)
 
 
 # -- issues -----------------------------------------------------------------
@@ -186,12 +206,20 @@ def issue_send(
 ) -> None:
     """Send an approved issue to its audience (or a test copy)."""
     from outreach.delivery import enqueue_issue, send_issue, send_test
+    from outreach.delivery.held import tell_approvers
     from outreach.delivery.progress import progress_reporter
     from outreach.issues import get_issue
+    from outreach.issues.hold import check_cancelled
 
     with app.session() as session:
         config = app.synced(session)
         iss = get_issue(session, ref)
+        if not test_to and not dry_run:
+            notices = check_cancelled(session, config, [iss.id])
+            if notices:
+                session.commit()
+                _echo_holds(notices)
+                tell_approvers(app.settings, config, notices)
         if test_to:
             camp = config.campaign(iss.campaign.slug)
             results = send_test(app.settings, config, iss, lang or camp.languages[0], list(test_to))
@@ -237,6 +265,8 @@ def issue_show(app: App, ref: str) -> None:
     """Status, counts per delivery status and each failure's reason."""
     from outreach.delivery import failures, issue_counts
     from outreach.issues import get_issue
+    from outreach.issues.hold import cancelled_items
+    from outreach.models import IssueStatus
 
     with app.session() as session:
         iss = get_issue(session, ref)
@@ -246,6 +276,16 @@ def issue_show(app: App, ref: str) -> None:
             click.echo(f"  approved {iss.approved_at:%Y-%m-%d %H:%M} UTC by {iss.approved_by}")
         if iss.sent_at:
             click.echo(f"  sent {iss.sent_at:%Y-%m-%d %H:%M} UTC")
+        if iss.status == IssueStatus.HELD:
+            titles = "; ".join(item.title for _link, item in cancelled_items(session, iss.id))
+            click.echo("  " + _("held: cancelled at the source: {titles}").format(titles=titles))
+            click.echo(
+                "  "
+                + _(
+                    "rebuild it with `outreach issue build {slug} --period {period}`, "
+                    "or send it as it is, marked cancelled: `outreach issue approve {id}`"
+                ).format(slug=iss.campaign.slug, period=iss.period, id=iss.id)
+            )
         for status, n in sorted(issue_counts(session, iss.id).items()):
             click.echo(f"  {status:10} {n}")
         for email, reason in failures(session, iss.id):
