@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -117,20 +117,37 @@ def _identity(component: Any, recurring: set[str], starts: datetime, title: str)
     return f"{uid}@{rid_text}"
 
 
-def recurring_uids(calendar: Any) -> set[str]:
-    """UIDs of the events that recur (RRULE, RDATE, or an overridden occurrence)."""
-    return {
-        _text(component, "UID")
-        for component in calendar.walk("VEVENT")
-        if any(component.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID"))
-    }
+@dataclass(frozen=True)
+class _Scan:
+    """What the expander's occurrences no longer say about the calendar's events."""
+
+    recurring: set[str]  # UIDs with RRULE, RDATE or an overridden occurrence
+    day_starts: set[str]  # UIDs whose DTSTART is a DATE (the expander makes it a time)
 
 
-def _event(component: Any, tz: tzinfo, lang: str, recurring: set[str]) -> RawItem | None:
+def _scan(calendar: Any) -> _Scan:
+    recurring, day_starts = set(), set()
+    for component in calendar.walk("VEVENT"):
+        uid = _text(component, "UID")
+        if any(component.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
+            recurring.add(uid)
+        value = getattr(component.get("DTSTART"), "dt", None)
+        if isinstance(value, date) and not isinstance(value, datetime):
+            day_starts.add(uid)
+    return _Scan(recurring, day_starts)
+
+
+def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None:
+    recurring = scan.recurring
     dtstart = component.get("DTSTART")
     starts, all_day = _as_datetime(getattr(dtstart, "dt", None), tz)
     if starts is None:
         return None
+    if not all_day and _text(component, "UID") in scan.day_starts:
+        # a DATE start with a DATE-TIME end: the expander gave the start a time;
+        # it is a day, in the city's timezone
+        day = starts.date()
+        starts, all_day = datetime(day.year, day.month, day.day, tzinfo=tz), True
     dtend = component.get("DTEND")
     ends, end_is_date = _as_datetime(getattr(dtend, "dt", None), tz)
     duration = getattr(component.get("DURATION"), "dt", None)
@@ -192,12 +209,12 @@ def _plain(calendar: Any, start: datetime, tz: tzinfo) -> Iterator[Any]:
 
 
 def _collect(
-    events: Iterator[Any], end: datetime, tz: tzinfo, lang: str, recurring: set[str], cap: int
+    events: Iterator[Any], end: datetime, tz: tzinfo, lang: str, scan: _Scan, cap: int
 ) -> tuple[list[RawItem], bool]:
     """Events up to ``end``, at most ``cap``; and whether the cap cut some off."""
     items: list[RawItem] = []
     for component in events:
-        item = _event(component, tz, lang, recurring)
+        item = _event(component, tz, lang, scan)
         if item is None or item.starts_at is None:
             continue
         if item.starts_at > end:
@@ -230,14 +247,14 @@ def parse_calendar(
             return FetchResult(SourceStatus.ERROR, error=f"{url}: not valid iCalendar: {reason}")
         for calendar in calendars:
             cal_lang = lang_code(_text(calendar, "X-WR-LANGUAGE")) or lang
-            recurring = recurring_uids(calendar)
+            scan = _scan(calendar)
             room = MAX_ITEMS - len(items)
             try:
-                found, cut = _collect(_expand(calendar, start), end, tz, cal_lang, recurring, room)
+                found, cut = _collect(_expand(calendar, start), end, tz, cal_lang, scan, room)
             except Exception as exc:
                 notes.append(f"recurrences not expanded ({exc.__class__.__name__}: {exc})")
                 events = _plain(calendar, start, tz)
-                found, cut = _collect(events, end, tz, cal_lang, recurring, room)
+                found, cut = _collect(events, end, tz, cal_lang, scan, room)
             items.extend(found)
             capped = capped or cut
         notes.extend(f"{w.category.__name__}: {w.message}" for w in caught[:3])
