@@ -165,6 +165,16 @@ class CityConfig(Model):
     branding: Branding = Branding()
     mail_url: str | None = None
     topics: list[str] = Field(default_factory=lambda: ["climate"])
+    #: Who is told when an approved issue is held (an item cancelled at its source).
+    approvers: list[str] = Field(default_factory=list)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not EMAIL_RE.match(address):
+                raise ValueError(f"expected email addresses, got {address!r}")
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -276,6 +286,9 @@ class Section(Model):
     #: campaign's fallback language; off where the sources already come in every
     #: language (e.g. a Finnish and a Swedish feed of the same news).
     fallback: bool = True
+    #: Whether an upcoming event an earlier issue listed may be listed again (a
+    #: reminder, a series' next date); unset: yes in ``events`` sections, else no.
+    relist_upcoming: bool | None = None
     sources: list[SourceConfig] = Field(min_length=1)
 
 
@@ -300,6 +313,9 @@ class NewsletterCampaign(CampaignBase):
     #: time), ``fallback`` (its readers get the fallback language's version) or
     #: ``send`` it anyway. Nothing in any language: no issue unless ``send``.
     when_empty: Literal["skip", "send", "fallback"] = "skip"
+    #: An item cancelled at its source after approval, before the send: ``hold``
+    #: the send and tell the approvers, or ``mark`` it cancelled in the message.
+    on_cancelled: Literal["hold", "mark"] = "hold"
     fallback_language: Lang | None = "fi"
     intro: LocalText = Field(default_factory=dict)
     sections: list[Section] = Field(min_length=1)

@@ -125,11 +125,15 @@ def format_event_time(
     tz: str | ZoneInfo = "Europe/Helsinki",
     *,
     all_day: bool = False,
+    end_date_only: bool = False,
 ) -> str:
     """An event's time in the reader's conventions, in the city's timezone.
 
     ``ti 9.12.2026 klo 9.00–11.00``; spanning days ``ti 9.12.2026 klo 9.00 – ke
     10.12.2026 klo 16.00``; all day ``ti 9.12.2026`` or ``ti 9.12. – to 11.12.2026``.
+    An end equal to the start is no end (``klo 9.00``, never ``9.00–9.00``); an
+    end that is a day (``end_date_only``: the start of the day after the last)
+    shows no time: ``ti 9.12.2026 klo 9.00 – to 11.12.2026``.
     """
     zone = ZoneInfo(tz) if isinstance(tz, str) else tz
     if all_day:
@@ -145,9 +149,12 @@ def format_event_time(
         return f"{head} – {format_date(last, lang)}"
     s = start.astimezone(zone)
     head = f"{format_date(s.date(), lang)} {CLOCK_WORD[lang]} {_time(s.time(), lang)}"
-    if end is None:
+    if end is None or end <= start:
         return head
     e = end.astimezone(zone)
+    if end_date_only:
+        last = date.fromordinal(e.date().toordinal() - 1)
+        return head if last <= s.date() else f"{head} – {format_date(last, lang)}"
     if e.date() == s.date():
         return f"{head}–{_time(e.time(), lang)}"
     return f"{head} – {format_date(e.date(), lang)} {CLOCK_WORD[lang]} {_time(e.time(), lang)}"

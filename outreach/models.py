@@ -19,11 +19,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -94,6 +96,8 @@ class SubscriptionStatus(enum.StrEnum):
 class IssueStatus(enum.StrEnum):
     DRAFT = "draft"
     APPROVED = "approved"
+    #: Approved, but an item was cancelled at its source before the send; staff decide.
+    HELD = "held"
     SENDING = "sending"
     PAUSED = "paused"
     SENT = "sent"
@@ -279,6 +283,9 @@ class SourceState(Base):
     items_seen: Mapped[int] = mapped_column(Integer, default=0)
     last_fetched_at: Mapped[datetime | None]
     last_ok_at: Mapped[datetime | None]
+    #: The last document processed, for sources that re-read it after a 304 with
+    #: a moved clock (a calendar's occurrence window moves forward every day).
+    cached_body: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ContentItem(Base):
@@ -308,6 +315,9 @@ class ContentItem(Base):
     starts_at: Mapped[datetime | None]
     ends_at: Mapped[datetime | None]
     all_day: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: The end is a day without a time (the event ends that day): ``ends_at`` is
+    #: the start of the following day in the city's timezone, as for all-day events.
+    ends_date_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     location: Mapped[str | None] = mapped_column(Text)
     online_url: Mapped[str | None] = mapped_column(Text)
     is_online: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -317,11 +327,33 @@ class ContentItem(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    issue_id: Mapped[int | None] = mapped_column(
-        ForeignKey("issues.id", ondelete="SET NULL"), index=True
-    )
+    #: The last fetch whose answer held this item.
+    last_seen_at: Mapped[datetime | None]
+    #: Set when the item left its source's current view (removed, cancelled, or
+    #: past the window); cleared when it comes back. Retired items are never chosen.
+    retired_at: Mapped[datetime | None] = mapped_column(index=True)
 
     source: Mapped[SourceState] = relationship()
+
+
+class IssueItem(Base):
+    """An item an issue holds: the claim within its campaign, and what went out.
+
+    ``lead`` rows are the entries of the issue; the later dates of a recurring
+    event shown beside its first one ("also on") are rows with ``lead`` False,
+    which never use the occurrence up.
+    """
+
+    __tablename__ = "issue_items"
+    __table_args__ = (UniqueConstraint("issue_id", "item_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    item_id: Mapped[int] = mapped_column(
+        ForeignKey("content_items.id", ondelete="CASCADE"), index=True
+    )
+    section: Mapped[str] = mapped_column(String(64), default="")
+    lead: Mapped[bool] = mapped_column(Boolean, default=True)
 
 
 class Story(Base):

@@ -27,7 +27,7 @@ from sqlalchemy import Delete, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from outreach.delivery.outbox import issue_counts
-from outreach.models import ContentItem, Delivery, Issue, IssueStatus
+from outreach.models import ContentItem, Delivery, Issue, IssueItem, IssueStatus
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ def _purge_issue(session: Session, issue_id: int, now: datetime, batch_size: int
 
 def _purge_content(session: Session, cutoff: datetime, now: datetime, batch_size: int) -> int:
     unused = (
-        ContentItem.issue_id.is_(None),
+        ~exists(select(IssueItem.id).where(IssueItem.item_id == ContentItem.id)),
         ContentItem.first_seen_at < cutoff,
         or_(ContentItem.starts_at.is_(None), ContentItem.starts_at < now),
     )

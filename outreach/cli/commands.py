@@ -5,11 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from outreach.campaigns import Config
 from outreach.cli.base import App, Group, _, cli_language, echo_lines, fail, main, pass_app
+
+if TYPE_CHECKING:
+    from outreach.issues.hold import HoldNotice
 
 # -- db ---------------------------------------------------------------------
 
@@ -107,6 +111,8 @@ def campaigns_list(app: App) -> None:
 @pass_app
 def fetch(app: App, campaign: str | None) -> None:
     """Ingest sources now; a line per source."""
+    from outreach.delivery.held import tell_approvers
+    from outreach.issues.hold import check_cancelled
     from outreach.sources.ingest import all_failed, ingest
 
     with app.session() as session:
@@ -114,10 +120,24 @@ def fetch(app: App, campaign: str | None) -> None:
         if campaign:
             config.campaign(campaign)
         reports = ingest(session, app.settings, config, [campaign] if campaign else None)
+        notices = check_cancelled(session, config)
     for report in reports:
         click.echo(report.line())
+    _echo_holds(notices)
+    tell_approvers(app.settings, config, notices)
     if all_failed(reports):
         fail(_("every source failed"))
+
+
+def _echo_holds(notices: list[HoldNotice]) -> None:
+    for n in notices:
+        ref = f"{n.campaign}/{n.period}"
+        titles = "; ".join(n.titles)
+        if n.action == "held":
+            line = _("Issue {id} ({ref}) held, not sent: cancelled at the source: {titles}")
+        else:
+            line = _("Issue {id} ({ref}): marked cancelled in the message: {titles}")
+        click.echo(line.format(id=n.issue_id, ref=ref, titles=titles), err=True)
 
 
 # -- issues -----------------------------------------------------------------
@@ -230,9 +250,11 @@ def issue_send(
     """Send an approved issue to its audience (or a test copy)."""
     from outreach.delivery import enqueue_issue, send_issue, send_test
     from outreach.delivery.base_url import require_base_url
+    from outreach.delivery.held import tell_approvers
     from outreach.delivery.progress import progress_reporter
     from outreach.issues import get_issue
     from outreach.issues.history import record_send_start
+    from outreach.issues.hold import check_cancelled
     from outreach.models import IssueStatus
 
     with app.session() as session:
@@ -240,6 +262,12 @@ def issue_send(
         iss = get_issue(session, ref)
         if not dry_run:
             require_base_url(app.settings, config, config.campaign(iss.campaign.slug).city)
+        if not test_to and not dry_run:
+            notices = check_cancelled(session, config, [iss.id])
+            if notices:
+                session.commit()
+                _echo_holds(notices)
+                tell_approvers(app.settings, config, notices)
         if test_to:
             camp = config.campaign(iss.campaign.slug)
             results = send_test(app.settings, config, iss, lang or camp.languages[0], list(test_to))
@@ -294,11 +322,31 @@ def issue_show(app: App, ref: str) -> None:
     """Subject, local times, audience, content per language, deliveries and history."""
     from outreach.delivery.overview import issue_overview
     from outreach.issues import get_issue
+    from outreach.issues.hold import cancelled_items
+    from outreach.models import IssueStatus
 
     with app.session() as session:
         config = app.synced(session)
-        overview = issue_overview(session, app.settings, config, get_issue(session, ref))
+        iss = get_issue(session, ref)
+        overview = issue_overview(session, app.settings, config, iss)
+        held = (
+            [item.title for _link, item in cancelled_items(session, iss.id)]
+            if iss.status == IssueStatus.HELD
+            else []
+        )
+        slug, period, issue_id = iss.campaign.slug, iss.period, iss.id
     echo_lines(overview.lines(cli_language(app.settings)))
+    if held:
+        click.echo(
+            "  " + _("held: cancelled at the source: {titles}").format(titles="; ".join(held))
+        )
+        click.echo(
+            "  "
+            + _(
+                "rebuild it with `outreach issue build {slug} --period {period}`, "
+                "or send it as it is, marked cancelled: `outreach issue approve {id}`"
+            ).format(slug=slug, period=period, id=issue_id)
+        )
 
 
 @issue.command("discard")

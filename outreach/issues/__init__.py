@@ -7,18 +7,26 @@ like: rebuilding releases the items it held and claims them again. A draft
 can also be ``discarded`` (a draft built for the wrong period, say): its items
 go back to the pool, and building that period later starts it afresh. Once
 approved, an issue and its snapshot never change: building its period again
-returns it untouched (``created`` False), so re-runs are harmless. What
-happened to an issue, and who did it, is kept in its history
-(:mod:`outreach.issues.history`).
+returns it untouched (``created`` False), so re-runs are harmless. An approved
+issue becomes ``held`` when one of its items is cancelled at the source before
+the send (``outreach.issues.hold``); staff then rebuild it (back to a draft) or
+approve it again (the item marked cancelled). What happened to an issue, and
+who did it, is kept in its history (:mod:`outreach.issues.history`).
 
 ``when_empty`` applies per language (:mod:`outreach.issues.editions`): a
 language whose sections are all empty is skipped, or falls back to the
 campaign's fallback language, or goes out anyway, as the campaign says.
 
-Building claims the chosen items (``ContentItem.issue_id``), so an item goes
-out in one issue only. News are those since the content cut-off of the
-campaign's last sent issue (its ``built_at``); the first issue looks back each
-section's ``window_days``.
+A draft shows current data: rebuilding it takes the latest version of every
+item and chooses again, releasing what it held. Once approved, an issue and
+its snapshot stay as approved: building its period again returns it untouched
+(``created`` False), so re-runs are harmless.
+
+Building records the chosen items as the issue's (``IssueItem``), so within
+one campaign an item goes out once (``outreach.issues.claims``); other
+campaigns, other cities' too, may use it. News are those first seen since the
+content cut-off of the campaign's last sent issue (its ``built_at``) and dated
+within each section's ``window_days``.
 """
 
 from __future__ import annotations
@@ -29,14 +37,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import AnnouncementCampaign, Config, NewsletterCampaign, Section, sync
 from outreach.errors import IssueError
 from outreach.issues import editions
 from outreach.issues import selection as pick
+from outreach.issues.claims import claim_items, release_issue_items, used_in_campaign
 from outreach.issues.history import record_event
+from outreach.issues.hold import mark_cancelled
 from outreach.issues.snapshot import (
     SNAPSHOT_VERSION,
     body_html,
@@ -46,7 +56,7 @@ from outreach.issues.snapshot import (
     story_companies,
     texts,
 )
-from outreach.models import Campaign, ContentItem, Issue, IssueStatus, SourceState
+from outreach.models import Campaign, ContentItem, Issue, IssueItem, IssueStatus, SourceState
 from outreach.settings import Settings
 from outreach.sources.ingest import section_source_keys
 
@@ -61,6 +71,7 @@ __all__ = [
     "discard_issue",
     "get_issue",
     "list_issues",
+    "release_issue_items",
     "set_status",
 ]
 
@@ -68,7 +79,8 @@ S = IssueStatus
 PERIOD_RE = re.compile(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?")
 TRANSITIONS: dict[IssueStatus, frozenset[IssueStatus]] = {
     S.DRAFT: frozenset({S.APPROVED, S.DISCARDED}),
-    S.APPROVED: frozenset({S.SENDING, S.CANCELLED}),
+    S.APPROVED: frozenset({S.SENDING, S.HELD, S.CANCELLED}),
+    S.HELD: frozenset({S.APPROVED, S.DRAFT, S.CANCELLED}),
     S.SENDING: frozenset({S.SENT, S.FAILED, S.PAUSED, S.CANCELLED}),
     S.PAUSED: frozenset({S.SENDING, S.CANCELLED}),
     S.SENT: frozenset(),
@@ -140,13 +152,21 @@ def set_status(
 def approve_issue(
     session: Session, issue_id: int, *, by: str, now: datetime | None = None
 ) -> Issue:
-    """Approve a draft; records who and when. An approved issue is immutable."""
+    """Approve a draft; records who and when. An approved issue is immutable.
+
+    Approving a held issue again sends it as it is, its cancelled items marked
+    cancelled in the message.
+    """
     issue = session.get(Issue, issue_id)
     if issue is None:
         raise IssueError(f"no issue {issue_id}; run `outreach issue list` to see the ids")
     if not by.strip():
         raise IssueError("approving needs the approver's name")
+    held = issue.status == S.HELD
     set_status(session, issue, S.APPROVED)
+    if held:
+        mark_cancelled(session, issue)
+        issue.status_message = None
     issue.approved_by = by.strip()[:100]
     issue.approved_at = _now(now)
     session.flush()
@@ -170,7 +190,7 @@ def discard_issue(
         raise IssueError(
             f"issue {issue.id} is {issue.status.value}; only a draft can be discarded{hint}"
         )
-    released = _release(session, issue.id)
+    released = release_issue_items(session, issue.id)
     set_status(session, issue, S.DISCARDED)
     record_event(session, issue, "discarded", by=by, detail=f"{released} items released", now=now)
     log.info("issue %s discarded by %s; %d items released", issue.id, by, released)
@@ -232,26 +252,30 @@ def _assemble(
     row: Campaign,
     issue_id: int | None,
     now: datetime,
-) -> tuple[dict[str, list[dict[str, Any]]], set[int]]:
-    """Sections per language, and the ids of every chosen item."""
+) -> tuple[dict[str, list[dict[str, Any]]], dict[int, tuple[str, bool]]]:
+    """Sections per language, and every chosen item: id → (section id, lead)."""
     city = config.city_of(campaign)
     window = pick.Window(now=now, news_since=_news_since(session, row.id, issue_id))
-    free = (ContentItem.issue_id.is_(None)) | (ContentItem.issue_id == issue_id)
+    used = used_in_campaign(session, row.id, issue_id)
     sections: dict[str, list[dict[str, Any]]] = {lang: [] for lang in campaign.languages}
-    chosen: set[int] = set()
+    shown: dict[str, set[tuple[str, str]]] = {lang: set() for lang in campaign.languages}
+    chosen: dict[int, tuple[str, bool]] = {}
     for section in campaign.sections:
         ids = _source_ids(session, section, city.slug)
-        rows = (
-            list(session.scalars(select(ContentItem).where(ContentItem.source_id.in_(ids), free)))
-            if ids
-            else []
-        )
-        ordered = pick.candidates(rows, section, window)
+        current = ContentItem.retired_at.is_(None) | (ContentItem.event_status == "cancelled")
+        query = select(ContentItem).where(ContentItem.source_id.in_(ids), current)
+        rows = [r for r in session.scalars(query) if pick.available(r, section, window, used)]
+        ordered = pick.candidates(rows, section, window) if ids else []
         companies = story_companies(session, ordered) if section.kind == "stories" else {}
         for lang in campaign.languages:
             fallback = campaign.fallback_language if section.fallback else None
-            picked = pick.for_language(ordered, section, lang, fallback, city.languages[0])
-            chosen.update(i.id for p in picked for i in (p.item, *p.also))
+            picked = pick.for_language(
+                ordered, section, lang, fallback, city.languages[0], shown[lang]
+            )
+            for p in picked:
+                chosen[p.item.id] = (section.id, True)
+                for other in p.also:
+                    chosen.setdefault(other.id, (section.id, False))
             sections[lang].append(section_snapshot(section, lang, picked, companies))
     return sections, chosen
 
@@ -317,17 +341,23 @@ def build_issue(
         raise IssueError(f"period {period!r}: expected YYYY-MM (or YYYY, YYYY-MM-DD)")
     issue = session.scalar(select(Issue).where(Issue.campaign_id == row.id, Issue.period == period))
     revived = issue is not None and issue.status == S.DISCARDED
-    if issue is not None and issue.status not in (S.DRAFT, S.DISCARDED):
+    if issue is not None and issue.status not in (S.DRAFT, S.HELD, S.DISCARDED):
         # Immutable once approved: building again (a re-run of the demo or of a
         # schedule) hands back the issue as it is, its content untouched.
         held = session.scalar(
-            select(func.count(ContentItem.id)).where(ContentItem.issue_id == issue.id)
+            select(func.count(IssueItem.id)).where(
+                IssueItem.issue_id == issue.id, IssueItem.lead.is_(True)
+            )
         )
         log.info("%s/%s: issue %s is %s; left as it is", slug, period, issue.id, issue.status)
         return BuildResult(issue=issue, created=False, skipped=None, items=int(held or 0))
+    if issue is not None and issue.status == S.HELD:
+        # held for a cancelled item: rebuilt from current content, approved anew
+        set_status(session, issue, S.DRAFT)
+        issue.approved_at = issue.approved_by = issue.status_message = None
     issue_id = issue.id if issue is not None else None
 
-    chosen: set[int] = set()
+    chosen: dict[int, tuple[str, bool]] = {}
     sections = None
     send_as: dict[str, str | None] | None = None
     if isinstance(campaign, NewsletterCampaign):
@@ -337,7 +367,7 @@ def build_issue(
                 f"{slug}/{period}: no new items, so no issue (when_empty: {campaign.when_empty})"
             )
             if issue is not None and not revived:
-                _release(session, issue.id)
+                release_issue_items(session, issue.id)
                 session.delete(issue)
                 session.flush()
             log.info("%s", reason)
@@ -359,35 +389,21 @@ def build_issue(
         issue.status = S.DRAFT
     else:
         number = int(issue.snapshot.get("number") or 1)
-        _release(session, issue.id)
+        release_issue_items(session, issue.id)
     issue.snapshot = _snapshot(config, campaign, period, number, now, sections)
     if send_as is not None:
         issue.snapshot["send_as"] = send_as
     issue.built_at = now
-    if chosen:
-        session.execute(
-            update(ContentItem).where(ContentItem.id.in_(chosen)).values(issue_id=issue.id)
-        )
-    session.flush()
+    claim_items(session, issue.id, chosen)
+    leads = sum(1 for _, lead in chosen.values() if lead)
     record_event(session, issue, "built" if created else "rebuilt", by=by, now=now)
-    log.info("%s/%s: issue %s built with %d items", slug, period, issue.id, len(chosen))
+    log.info("%s/%s: issue %s built with %d items", slug, period, issue.id, leads)
     if campaign.approval == "auto":
         approve_issue(session, issue.id, by="auto", now=now)
     return BuildResult(
         issue=issue,
         created=created,
         skipped=None,
-        items=len(chosen),
+        items=leads,
         languages=editions.not_sent_as_itself(issue.snapshot),
     )
-
-
-def _release(session: Session, issue_id: int) -> int:
-    """Give the items an issue holds back to the pool; returns how many."""
-    held = session.scalar(
-        select(func.count(ContentItem.id)).where(ContentItem.issue_id == issue_id)
-    )
-    session.execute(
-        update(ContentItem).where(ContentItem.issue_id == issue_id).values(issue_id=None)
-    )
-    return int(held or 0)

@@ -2,10 +2,13 @@
 
 Rules, in the order they apply:
 
-* only items of the section's own sources that no other issue has claimed;
-* by the section's kind: news since a cut-off (newest first), events that
-  have not started and start within the horizon (soonest first), stories and
-  links newest first, minus dated entries that have already begun;
+* only items of the section's own sources that are current at the source
+  (not retired, not cancelled) and that no other issue of the campaign listed
+  (an upcoming event may be listed again, see ``relist_upcoming``);
+* by the section's kind: news first seen since the campaign's last sent issue
+  and dated within ``window_days`` (newest first), events that have not
+  started and start within the horizon (soonest first), stories and links
+  newest first, minus dated entries that have already begun;
 * keyword ``include`` / ``exclude`` patterns, case-insensitive, matched on the
   words of title and summary (every language variant); ``*`` matches the rest
   of a word, so ``ilmasto*`` finds ``ilmastotyö``; ``categories`` must share one
@@ -15,7 +18,10 @@ Rules, in the order they apply:
 * per issue language: items in that language are chosen first, then items in
   the campaign's fallback language (marked as such), at most ``max_items``;
   the chosen ones are then shown in the section's order (events by date), so
-  fallback items mix in where they belong.
+  fallback items mix in where they belong;
+* nothing twice in one issue: an item whose URL or normalised title and date
+  is already shown (by an earlier section, or earlier in this one) is left out,
+  so the first by section order stays.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from datetime import datetime, timedelta
 from functools import cache
 
 from outreach.campaigns import Section
+from outreach.issues.claims import Used, dedupe_keys
 from outreach.models import ContentItem
 
 
@@ -88,11 +95,38 @@ def languages_of(item: ContentItem, default: str) -> set[str]:
     return langs
 
 
+def relists(section: Section) -> bool:
+    """Whether the section lists an upcoming event again that an earlier issue listed."""
+    if section.relist_upcoming is not None:
+        return section.relist_upcoming
+    return section.kind == "events"
+
+
+def available(item: ContentItem, section: Section, window: Window, used: Used) -> bool:
+    """Current at the source, and not listed by another issue of the campaign yet.
+
+    A cancelled event is never announced; one an earlier issue announced is listed
+    once more, marked cancelled, while it is still upcoming.
+    """
+    upcoming = item.starts_at is not None and item.starts_at > window.now
+    if item.event_status == "cancelled":
+        return upcoming and used.cancelled_since(item)
+    if item.retired_at is not None:
+        return False
+    if not used.has(item):
+        return True
+    return relists(section) and upcoming
+
+
 def in_time(item: ContentItem, section: Section, window: Window) -> bool:
     if section.kind == "news":
+        # new: first seen since the last sent issue (an item published earlier but
+        # fetched later still counts), and not older than window_days by its date
         when = item.published_at or item.first_seen_at
-        since = window.news_since or window.now - timedelta(days=section.window_days)
-        return since < when <= window.now
+        oldest = window.now - timedelta(days=section.window_days)
+        if window.news_since is not None and item.first_seen_at <= window.news_since:
+            return False
+        return oldest < when <= window.now
     if section.kind == "events":
         if item.starts_at is None:
             return False
@@ -140,9 +174,15 @@ def for_language(
     lang: str,
     fallback: str | None,
     default_lang: str,
+    shown: set[tuple[str, str]] | None = None,
 ) -> list[Picked]:
     """At most ``max_items``: items in ``lang`` chosen first, then ``fallback``-language
-    ones; returned in the section's order (events soonest first)."""
+    ones; returned in the section's order (events soonest first).
+
+    ``shown`` holds the dedupe keys of what the issue already shows in ``lang``;
+    a copy of any of it is left out, and what is picked is added to it.
+    """
+    shown = set() if shown is None else shown
     grouped = group_occurrences(ordered, section)
     own = [Picked(i, False, also) for i, also in grouped if lang in languages_of(i, default_lang)]
     other: list[Picked] = []
@@ -153,6 +193,15 @@ def for_language(
             if lang not in languages_of(i, default_lang)
             and fallback in languages_of(i, default_lang)
         ]
+    picked: list[Picked] = []
+    for entry in own + other:
+        if len(picked) >= section.max_items:
+            break
+        if dedupe_keys(entry.item) & shown:
+            continue
+        also = tuple(i for i in entry.also if not dedupe_keys(i) & shown)
+        picked.append(Picked(entry.item, entry.fallback, also))
+        for item in (entry.item, *also):
+            shown |= dedupe_keys(item)
     position = {id(item): n for n, (item, _) in enumerate(grouped)}
-    chosen = (own + other)[: section.max_items]
-    return sorted(chosen, key=lambda p: position[id(p.item)])
+    return sorted(picked, key=lambda p: position[id(p.item)])

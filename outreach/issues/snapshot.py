@@ -59,11 +59,16 @@ def _without_company(summary: str, company: str) -> str:
 def item_snapshot(picked: Picked, lang: str, company: str | None = None) -> dict[str, Any]:
     item: ContentItem = picked.item
     title, summary, shown_lang = item.title, item.summary, item.language
+    url, location, price = item.url, item.location, item.price
     variant = (item.translations or {}).get(lang)
     if isinstance(variant, dict) and variant.get("title"):
         title = str(variant["title"])
         summary = str(variant.get("summary") or "")
         shown_lang = lang
+        # the place, price and link in the language, where the source has them
+        url = variant.get("url") or url
+        location = variant.get("location") or location
+        price = variant["price"] if variant.get("price") else price
     if company:
         summary = _without_company(summary, company)
     return {
@@ -73,16 +78,17 @@ def item_snapshot(picked: Picked, lang: str, company: str | None = None) -> dict
         "summary": summary,
         "language": shown_lang,
         "fallback": picked.fallback,
-        "url": item.url,
+        "url": url,
         "image_url": item.image_url,
         "published_at": _iso(item.published_at),
         "starts_at": _iso(item.starts_at),
         "ends_at": _iso(item.ends_at),
         "all_day": item.all_day,
-        "location": item.location,
+        "ends_date_only": item.ends_date_only,
+        "location": location,
         "online_url": item.online_url,
         "is_online": item.is_online,
-        "price": item.price,
+        "price": price,
         "event_status": item.event_status,
         "also_starts": [_iso(other.starts_at) for other in picked.also],
         "company": company or "",

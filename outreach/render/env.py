@@ -53,6 +53,7 @@ def event_time(ctx: Context, item: dict[str, Any]) -> str:
         str(ctx["lang"]),
         _zone(ctx),
         all_day=bool(item.get("all_day")),
+        end_date_only=bool(item.get("ends_date_only")),
     )
 
 
@@ -67,16 +68,26 @@ def local_date(ctx: Context, value: str | datetime | date | None, weekday: bool 
     return format_date(parsed, str(ctx["lang"]), weekday=weekday)
 
 
+#: At most this many later dates of a recurring event are listed, then "+N more".
+MAX_DATES = 6
+
+
 @pass_context
-def local_dates(ctx: Context, values: list[str] | None) -> str:
-    """Short dates of a recurring event's later occurrences: ``to 10.12., to 17.12.``."""
+def local_dates(ctx: Context, values: list[str] | None, limit: int = MAX_DATES) -> str:
+    """Short dates of a recurring event's later occurrences: ``to 10.12., to 17.12.``.
+
+    At most ``limit`` dates (a daily series would fill lines), then ``+4 muuta``.
+    """
     shown = []
     for value in values or []:
         parsed = _parse(value)
         if isinstance(parsed, datetime):
             day = parsed.astimezone(_zone(ctx)).date()
             shown.append(format_date(day, str(ctx["lang"]), year=False))
-    return ", ".join(shown)
+    if len(shown) <= limit:
+        return ", ".join(shown)
+    more = translations(str(ctx["lang"]), "email").gettext("+{n} more")
+    return ", ".join([*shown[:limit], more.format(n=len(shown) - limit)])
 
 
 @lru_cache(maxsize=64)

@@ -112,12 +112,14 @@ STATUS_WORDS: dict[str, Msg] = {
     "stopped": _("stopped"),
     "skipped": _("skipped"),
     "idle": _("idle"),
+    "held": _("held"),
 }
 
 #: Issue and delivery statuses.
 STATE_WORDS: dict[str, Msg] = {
     "draft": _("draft"),
     "approved": _("approved"),
+    "held": _("held"),
     "sending": _("sending"),
     "paused": _("paused"),
     "sent": _("sent"),

@@ -38,7 +38,8 @@ class RunResult:
     """The outcome of one campaign run or one issue's send pass.
 
     ``status`` is one of ``ok`` (built, and sent or waiting for approval),
-    ``empty`` (nothing new, ``when_empty: skip``), ``stopped`` (interrupted by a
+    ``empty`` (nothing new, ``when_empty: skip``), ``held`` (not sent: an item
+    was cancelled at the source after approval), ``stopped`` (interrupted by a
     shutdown; the send resumes on the next start), ``idle`` (a send pass with
     nothing due) or ``error``.
     """
@@ -94,11 +95,22 @@ class StagePipeline:
         self.clock = clock
         self.engine = get_engine(settings)
 
+    def hold_cancelled(self, issue_ids: list[int] | None = None) -> int:
+        """Hold approved issues whose items were cancelled at the source; tell approvers."""
+        from outreach.delivery.held import tell_approvers
+        from outreach.issues.hold import check_cancelled
+
+        with session_scope(self.engine) as session:
+            notices = check_cancelled(session, self.config, issue_ids)
+        tell_approvers(self.settings, self.config, notices)
+        return sum(1 for n in notices if n.action == "held")
+
     def fetch_all(self) -> str | Msg:
         from outreach.sources.ingest import ingest
 
         with session_scope(self.engine) as session:
             reports = ingest(session, self.settings, self.config, None, now=self.clock())
+        self.hold_cancelled()
         errors = [r for r in reports if r.status == "error"]
         return _("fetched {n} sources, {errors} in error", n=len(reports), errors=len(errors))
 
@@ -110,6 +122,7 @@ class StagePipeline:
         now = self.clock()
         with session_scope(self.engine) as session:
             ingest(session, self.settings, self.config, [slug], now=now)
+        self.hold_cancelled()
         with session_scope(self.engine) as session:
             built = build_issue(session, self.settings, self.config, slug, now=now, by=SCHEDULER)
             if built.issue is None or built.skipped:
@@ -135,6 +148,12 @@ class StagePipeline:
 
         # One process writes an approved issue's outbox; the others leave the
         # issue for their next round, then every process sends (SKIP LOCKED).
+        if self.hold_cancelled([issue_id]):
+            return RunResult(
+                "held",
+                _("issue #{id} held: an item was cancelled at the source", id=issue_id),
+                issue_id,
+            )
         try:
             with named_lock(self.settings, f"enqueue:{issue_id}") as got:
                 if not got:

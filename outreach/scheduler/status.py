@@ -49,6 +49,7 @@ class IssueLine:
     origin: str = ""  # manual | scheduled | "" (not recorded)
     started_at: datetime | None = None
     timezone: str = "Europe/Helsinki"
+    message: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class StatusReport:
     recent: list[IssueLine] = field(default_factory=list)
     #: Error lines of the campaign files left out (``cities.yaml``: every campaign).
     broken: dict[str, list[str]] = field(default_factory=dict)
+    #: Approved issues held because items were cancelled at the source.
+    held: list[IssueLine] = field(default_factory=list)
 
     def lines(self, lang: str = "en") -> list[str]:
         """The report in ``lang`` (fi, sv, en); times in each campaign's city's timezone."""
@@ -100,6 +103,11 @@ class StatusReport:
         out.append(t(_("waiting for approval: {n}", n=len(self.waiting) or none)))
         for i in self.waiting:
             out.append(f"  {t(_('issue #{id}', id=i.id))} {i.campaign} {i.period}")
+        if self.held:
+            out.append(t(_("held, items cancelled at the source: {n}", n=len(self.held))))
+            for i in self.held:
+                head = f"{t(_('issue #{id}', id=i.id))} {i.campaign} {i.period}"
+                out.append(f"  {head}: {i.message or ''}".rstrip(": "))
         out.append(t(_("sends in progress: {n}", n=len(self.sending) or none)))
         for i in self.sending:
             counts = ", ".join(
@@ -176,7 +184,7 @@ def status(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         issues = list(
             session.scalars(
                 select(Issue)
-                .where(Issue.status.in_([IssueStatus.DRAFT, *IN_PROGRESS]))
+                .where(Issue.status.in_([IssueStatus.DRAFT, IssueStatus.HELD, *IN_PROGRESS]))
                 .order_by(Issue.id)
             )
         )
@@ -191,7 +199,14 @@ def status(settings: Settings, *, now: datetime | None = None) -> StatusReport:
             for issue_id, delivery_status, n in grouped:
                 counts[issue_id][str(delivery_status)] = int(n)
         lines = [
-            IssueLine(i.id, slugs.get(i.campaign_id, "?"), i.period, str(i.status), counts[i.id])
+            IssueLine(
+                i.id,
+                slugs.get(i.campaign_id, "?"),
+                i.period,
+                str(i.status),
+                counts[i.id],
+                message=i.status_message if i.status == IssueStatus.HELD else None,
+            )
             for i in issues
         ]
         since = moment - timedelta(days=RECENT_DAYS)
@@ -232,8 +247,9 @@ def status(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         _scheduler_state(settings),
         campaigns,
         [x for x in lines if x.status == IssueStatus.DRAFT],
-        [x for x in lines if x.status != IssueStatus.DRAFT],
+        [x for x in lines if x.status not in (IssueStatus.DRAFT, IssueStatus.HELD)],
         errors,
         recent,
         dict(config.broken),
+        [x for x in lines if x.status == IssueStatus.HELD],
     )

@@ -37,13 +37,22 @@ class SourceOptions(BaseModel):
 
 @dataclass
 class RawItem:
-    """One item as a source type produced it, before storage."""
+    """One item as a source type produced it, before storage.
+
+    ``external_id`` is the item's identity across fetches (a calendar's UID and
+    RECURRENCE-ID, a Linked Events id, a feed's guid or link). ``title``,
+    ``location``, ``price`` and the categories are plain text (the source decodes
+    HTML titles itself); ``summary_html`` is HTML, sanitised by the ingest step,
+    its relative links resolved against ``base_url``.
+    """
 
     external_id: str
     title: str
     url: str | None = None
     summary_html: str = ""  # sanitised by the ingest step
     language: str | None = None
+    #: Per language: ``title``, ``summary_html`` and, where the source has them in
+    #: that language, ``location``, ``price`` and ``url``.
     translations: dict[str, dict[str, str]] = field(default_factory=dict)
     categories: list[str] = field(default_factory=list)
     published_at: datetime | None = None
@@ -56,6 +65,11 @@ class RawItem:
     price: str | None = None
     event_status: str | None = None
     image_url: str | None = None
+    #: The end is a day, not a time: ``ends_at`` is the start of the day after it.
+    ends_date_only: bool = False
+    #: What relative links in ``summary_html`` are relative to (xml:base,
+    #: Content-Location or the document's URL); the item's URL when None.
+    base_url: str | None = None
     #: Overrides the source type's ``item_kind`` (e.g. a ``file`` listing's events).
     kind: str | None = None
 
@@ -78,16 +92,31 @@ class FetchContext:
     root: Path | None = None
     #: The language of items that do not say theirs (the campaign's first language).
     language: str = "fi"
+    #: The document kept from the last processed answer (``FetchResult.cache``).
+    cached_body: bytes | None = None
 
 
 @dataclass
 class FetchResult:
+    """What one fetch gave.
+
+    ``current``: ``items`` are everything the source offers now (inside
+    ``window`` for events), so stored items missing from them are retired; an
+    event missing although it would start inside ``window`` was cancelled at
+    the source. A 304 may come with ``current`` items too (a calendar expanded
+    again from ``cache`` for a moved clock). ``cache`` is the document to keep
+    for that.
+    """
+
     status: SourceStatus
     items: list[RawItem] = field(default_factory=list)
     etag: str | None = None
     last_modified: str | None = None
     warning: str | None = None
     error: str | None = None
+    current: bool = False
+    window: tuple[datetime, datetime] | None = None
+    cache: bytes | None = None
 
 
 class Source(ABC):

@@ -31,7 +31,7 @@ from outreach.sources.base import (
     Source,
     SourceOptions,
 )
-from outreach.sources.sanitize import one_line
+from outreach.sources.sanitize import plain_line
 
 LANGS = ("fi", "sv", "en")
 MAX_BYTES = 2 * 1024 * 1024
@@ -132,14 +132,14 @@ def to_raw(item: FileItem, tz: ZoneInfo, order: list[str], default_lang: str) ->
     starts, all_day = _aware(item.starts, tz)
     translations = {
         code: {
-            "title": one_line(titles[code]),
+            "title": plain_line(titles[code]),
             "summary_html": html.escape(summaries.get(code, "")),
         }
         for code in langs
     }
     return RawItem(
         external_id=item.id,
-        title=one_line(title),
+        title=plain_line(title),
         url=item.url,
         summary_html=html.escape(summary).replace("\n", "<br>"),
         language=lang,
@@ -198,4 +198,6 @@ class FileSource(Source):
         if problems and not items:
             return FetchResult(SourceStatus.ERROR, error=f"{path}: " + "; ".join(problems[:3]))
         warning = f"{path}: skipped " + "; ".join(problems[:3]) if problems else None
-        return FetchResult(SourceStatus.OK, items=items, warning=warning)
+        # the listing is the whole current view: an entry taken out of it is retired
+        # (not when some entries could not be read: they are not gone)
+        return FetchResult(SourceStatus.OK, items=items, warning=warning, current=not problems)

@@ -4,15 +4,23 @@ Recurring events (RRULE, RDATE, EXDATE) are expanded inside the horizon with
 recurring-ical-events; times keep their TZID (DST right for Europe/Helsinki),
 floating times are read in the city's timezone, all-day events stay all-day.
 LOCATION and URL are kept; the online link comes from CONFERENCE (RFC 7986),
-else from URL when the event has no physical place. STATUS:CANCELLED is dropped.
+else from URL when the event has no physical place. A DESCRIPTION carrying
+HTML (Teams and Zoom exports; or X-ALT-DESC in text/html) is read as HTML,
+any other as text. An event is known across fetches by its UID, an occurrence
+of a recurring one by UID and RECURRENCE-ID, so a moved event is updated, not
+listed twice; STATUS:CANCELLED comes through as a cancelled item.
+
+The answer is the calendar's whole current view inside the window (from now
+to the horizon): the ingest step retires what is missing from it. The
+document is kept, so a 304 with a moved clock is expanded again.
 """
 
 from __future__ import annotations
 
-import html
 import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,8 +40,8 @@ from outreach.sources.base import (
     lang_code,
     web_url,
 )
-from outreach.sources.fetch import Response, fetch_and_parse
-from outreach.sources.sanitize import one_line
+from outreach.sources.fetch import fetch_and_parse
+from outreach.sources.sanitize import looks_like_html, plain_line, text_to_html
 
 ACCEPT = "text/calendar, application/ics;q=0.9, text/plain;q=0.5, */*;q=0.1"
 MAX_ITEMS = 300
@@ -81,33 +89,94 @@ def _conference(component: Any) -> str | None:
     return None
 
 
-def _event(component: Any, tz: tzinfo, lang: str) -> RawItem | None:
-    if _text(component, "STATUS").upper() == "CANCELLED":
-        return None
+def _description(component: Any) -> str:
+    """DESCRIPTION as HTML: X-ALT-DESC (text/html) first, HTML kept as HTML, text escaped."""
+    alt = component.get("X-ALT-DESC")
+    for value in alt if isinstance(alt, list) else [alt] if alt is not None else []:
+        params = getattr(value, "params", {}) or {}
+        if str(params.get("FMTTYPE", "")).lower() == "text/html" and str(value).strip():
+            return str(value)
+    description = _text(component, "DESCRIPTION")
+    return description if looks_like_html(description) else text_to_html(description)
+
+
+def _identity(component: Any, recurring: set[str], starts: datetime, title: str) -> str:
+    """UID, plus RECURRENCE-ID for an occurrence of a recurring event."""
+    uid = _text(component, "UID")
+    if not uid:
+        return content_hash(title, starts.isoformat())
+    if uid not in recurring:
+        return uid
+    rid = getattr(component.get("RECURRENCE-ID"), "dt", None)
+    if isinstance(rid, datetime):
+        rid_text = (rid if rid.tzinfo else rid.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    elif isinstance(rid, date):
+        rid_text = rid.isoformat()
+    else:
+        rid_text = starts.astimezone(UTC).isoformat()
+    return f"{uid}@{rid_text}"
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What the expander's occurrences no longer say about the calendar's events."""
+
+    recurring: set[str]  # UIDs with RRULE, RDATE or an overridden occurrence
+    day_starts: set[str]  # UIDs whose DTSTART is a DATE (the expander makes it a time)
+
+
+def _scan(calendar: Any) -> _Scan:
+    recurring, day_starts = set(), set()
+    for component in calendar.walk("VEVENT"):
+        uid = _text(component, "UID")
+        if any(component.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
+            recurring.add(uid)
+        value = getattr(component.get("DTSTART"), "dt", None)
+        if isinstance(value, date) and not isinstance(value, datetime):
+            day_starts.add(uid)
+    return _Scan(recurring, day_starts)
+
+
+def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None:
+    recurring = scan.recurring
     dtstart = component.get("DTSTART")
     starts, all_day = _as_datetime(getattr(dtstart, "dt", None), tz)
     if starts is None:
         return None
+    if not all_day and _text(component, "UID") in scan.day_starts:
+        # a DATE start with a DATE-TIME end: the expander gave the start a time;
+        # it is a day, in the city's timezone
+        day = starts.date()
+        starts, all_day = datetime(day.year, day.month, day.day, tzinfo=tz), True
     dtend = component.get("DTEND")
-    ends, _ = _as_datetime(getattr(dtend, "dt", None), tz)
+    ends, end_is_date = _as_datetime(getattr(dtend, "dt", None), tz)
     duration = getattr(component.get("DURATION"), "dt", None)
     if ends is None and isinstance(duration, timedelta):
         ends = starts + duration
-    title = one_line(_text(component, "SUMMARY"))
-    description = _text(component, "DESCRIPTION")
-    location = one_line(_text(component, "LOCATION")) or None
+    if all_day and ends is not None and not end_is_date:
+        # a day with an end time (not valid iCalendar, but exported): the event
+        # lasts to the end of that day; no time is made up for it
+        last = ends.astimezone(tz).date()
+        ends = datetime(last.year, last.month, last.day, tzinfo=tz) + timedelta(days=1)
+    if ends is not None and ends <= starts and not all_day:
+        ends = None  # no end, or one before the start: show the start only
+    # a DATE end after a timed start: the day before it is the last (DTEND is
+    # exclusive); the end has no time to show
+    ends_date_only = end_is_date and not all_day and ends is not None
+    title = plain_line(_text(component, "SUMMARY"))
+    location = plain_line(_text(component, "LOCATION")) or None
     url = web_url(_text(component, "URL"))
     # online: a CONFERENCE link, else the URL of an event whose place or title says online
     hint = f"{location or ''} {title}".lower()
     looks_online = any(word in hint for word in ONLINE_WORDS)
     online = _conference(component) or (url if looks_online else None)
     physical = location is not None and not any(w in location.lower() for w in ONLINE_WORDS)
-    uid = _text(component, "UID") or content_hash(title, starts.isoformat())
+    cancelled = _text(component, "STATUS").upper() == "CANCELLED"
     return RawItem(
-        external_id=f"{uid}@{starts.astimezone(UTC).isoformat()}",
+        external_id=_identity(component, recurring, starts, title),
         title=title or "(untitled event)",
         url=url,
-        summary_html=html.escape(description).replace("\n", "<br>"),
+        summary_html=_description(component),
         language=lang,
         categories=_categories(component),
         starts_at=starts,
@@ -116,6 +185,8 @@ def _event(component: Any, tz: tzinfo, lang: str) -> RawItem | None:
         location=location,
         online_url=online,
         is_online=online is not None and not physical,
+        event_status="cancelled" if cancelled else None,
+        ends_date_only=ends_date_only,
     )
 
 
@@ -137,16 +208,21 @@ def _plain(calendar: Any, start: datetime, tz: tzinfo) -> Iterator[Any]:
     yield from (component for _, component in found)
 
 
-def _collect(events: Iterator[Any], end: datetime, tz: tzinfo, lang: str) -> list[RawItem]:
+def _collect(
+    events: Iterator[Any], end: datetime, tz: tzinfo, lang: str, scan: _Scan, cap: int
+) -> tuple[list[RawItem], bool]:
+    """Events up to ``end``, at most ``cap``; and whether the cap cut some off."""
     items: list[RawItem] = []
     for component in events:
-        item = _event(component, tz, lang)
+        item = _event(component, tz, lang, scan)
         if item is None or item.starts_at is None:
             continue
-        if item.starts_at > end or len(items) >= MAX_ITEMS:
+        if item.starts_at > end:
             break
+        if len(items) >= cap:
+            return items, True
         items.append(item)
-    return items
+    return items, False
 
 
 def parse_calendar(
@@ -161,6 +237,7 @@ def parse_calendar(
     tz = ZoneInfo(timezone)
     notes: list[str] = []
     items: list[RawItem] = []
+    capped = False
     with _PARSE_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -170,17 +247,32 @@ def parse_calendar(
             return FetchResult(SourceStatus.ERROR, error=f"{url}: not valid iCalendar: {reason}")
         for calendar in calendars:
             cal_lang = lang_code(_text(calendar, "X-WR-LANGUAGE")) or lang
+            scan = _scan(calendar)
+            room = MAX_ITEMS - len(items)
             try:
-                found = _collect(_expand(calendar, start), end, tz, cal_lang)
+                found, cut = _collect(_expand(calendar, start), end, tz, cal_lang, scan, room)
             except Exception as exc:
                 notes.append(f"recurrences not expanded ({exc.__class__.__name__}: {exc})")
-                found = _collect(_plain(calendar, start, tz), end, tz, cal_lang)
+                events = _plain(calendar, start, tz)
+                found, cut = _collect(events, end, tz, cal_lang, scan, room)
             items.extend(found)
+            capped = capped or cut
         notes.extend(f"{w.category.__name__}: {w.message}" for w in caught[:3])
+    window_end = end
+    if capped:
+        last = max((i.starts_at for i in items if i.starts_at), default=start)
+        window_end = min(end, last)
+        notes.insert(
+            0,
+            f"only the first {MAX_ITEMS} occurrences are read (the cap per calendar); "
+            f"events after {last.astimezone(tz):%Y-%m-%d} are left out",
+        )
     if not items:
         notes.append("no events inside the horizon")
     warning = "; ".join(" ".join(n.split())[:200] for n in notes) or None
-    return FetchResult(SourceStatus.OK, items=items[:MAX_ITEMS], warning=warning)
+    return FetchResult(
+        SourceStatus.OK, items=items, warning=warning, current=True, window=(start, window_end)
+    )
 
 
 class ICalSource(Source):
@@ -192,14 +284,32 @@ class ICalSource(Source):
         options = self.options
         assert isinstance(options, ICalOptions)
 
-        def parse(resp: Response) -> FetchResult:
-            return parse_calendar(
-                resp.body,
-                resp.url,
+        def read(body: bytes, url: str) -> FetchResult:
+            result = parse_calendar(
+                body,
+                url,
                 start=ctx.now,
                 end=ctx.now + timedelta(days=ctx.horizon_days),
                 timezone=ctx.timezone,
                 lang=options.language or ctx.language,
             )
+            result.cache = body if result.status == SourceStatus.OK else None
+            return result
 
-        return fetch_and_parse(ctx, options.url, parse, accept=ACCEPT)
+        result = fetch_and_parse(ctx, options.url, lambda r: read(r.body, r.url), accept=ACCEPT)
+        if result.status != SourceStatus.NOT_MODIFIED:
+            return result
+        if ctx.cached_body is None:  # nothing kept to expand again: ask for the whole file
+            return fetch_and_parse(
+                replace(ctx, etag=None, last_modified=None),
+                options.url,
+                lambda r: read(r.body, r.url),
+                accept=ACCEPT,
+            )
+        # unchanged, but the clock moved: the same calendar, expanded for today's window
+        again = read(ctx.cached_body, options.url)
+        if again.status != SourceStatus.OK:
+            return result
+        again.status = SourceStatus.NOT_MODIFIED
+        again.etag, again.last_modified, again.cache = result.etag, result.last_modified, None
+        return again

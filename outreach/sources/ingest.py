@@ -9,45 +9,37 @@ one broken source is reported while the others are stored. ETag and
 Last-Modified are saved in the same transaction as the items, i.e. only after
 the response was processed.
 
-An item whose URL (news, links) or fingerprint (normalised title + date)
-matches an item that already went out in an issue is never added again.
+Each source's answer is stored as its current view (``outreach.sources.store``):
+changed items are updated, vanished or cancelled ones retired. A calendar that
+answers 304 is expanded again from the document kept from its last answer, so
+its window of occurrences moves with the clock.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
-import unicodedata
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config, NewsletterCampaign, Section
 from outreach.models import ContentItem, SourceState, SourceStatus
 from outreach.settings import Settings
-from outreach.sources.base import (
-    FetchContext,
-    FetchResult,
-    RawItem,
-    Source,
-    content_hash,
-    web_url,
-)
+from outreach.sources.base import FetchContext, FetchResult, Source
 from outreach.sources.fetch import Fetcher
 from outreach.sources.registry import build_source
-from outreach.sources.sanitize import clean_html, one_line, summarise, to_text
+from outreach.sources.store import Stored, fingerprint, store_items
+
+__all__ = ["SourceReport", "all_failed", "fingerprint", "ingest", "section_items", "state_key"]
 
 log = logging.getLogger(__name__)
-
-SUMMARY_CHARS = 300
-_PUNCT = re.compile(r"[^\w\s]+")
 
 
 @dataclass
@@ -62,12 +54,19 @@ class SourceReport:
     updated: int = 0
     error: str | None = None
     warning: str | None = None
+    retired: int = 0
+    cancelled: int = 0
 
     def line(self) -> str:
         """One line for ``outreach fetch``."""
         text = f"{self.campaign}/{self.section}: {self.source}: {self.status}"
         if self.status in (SourceStatus.OK, SourceStatus.NOT_MODIFIED):
-            text += f" ({self.new} new, {self.updated} updated)"
+            counts = f"{self.new} new, {self.updated} updated"
+            if self.retired:
+                counts += f", {self.retired} retired"
+            if self.cancelled:
+                counts += f" ({self.cancelled} cancelled at the source)"
+            text += f" ({counts})"
         if self.error:
             text += f" - {self.error}"
         if self.warning:
@@ -109,14 +108,6 @@ def section_items(session: Session, section: Section, city: str | None = None) -
         .join(SourceState, ContentItem.source_id == SourceState.id)
         .where(SourceState.key.in_(keys))
     )
-
-
-def fingerprint(title: str, when: datetime | None) -> str:
-    """sha256 of the normalised title and the item's date, for cross-source dedupe."""
-    norm = unicodedata.normalize("NFKC", title).casefold()
-    norm = " ".join(_PUNCT.sub(" ", norm).split())
-    day = when.astimezone(UTC).date().isoformat() if when else ""
-    return hashlib.sha256(f"{norm}|{day}".encode()).hexdigest()
 
 
 @dataclass
@@ -178,7 +169,8 @@ def ingest(
     keys = [j.key for j in jobs]
     query = select(SourceState).where(SourceState.key.in_(keys))
     states = {
-        s.key: _Known(s.etag, s.last_modified, s.status, s.error) for s in session.scalars(query)
+        s.key: _Known(s.etag, s.last_modified, s.status, s.error, s.cached_body)
+        for s in session.scalars(query)
     }
     session.commit()  # hold no transaction (or SQLite lock) while fetching
 
@@ -197,6 +189,7 @@ def ingest(
             session=None if job.source.remote else session,
             root=config.root,
             language=job.languages[0] if job.languages else "fi",
+            cached_body=state.cached_body if state else None,
         )
 
     outcomes: dict[str, _Outcome] = {}
@@ -230,6 +223,7 @@ class _Known:
     last_modified: str | None
     status: SourceStatus
     error: str | None
+    cached_body: bytes | None = None
 
 
 @dataclass
@@ -239,14 +233,18 @@ class _Outcome:
     updated: int = 0
     error: str | None = None
     warning: str | None = None
+    retired: int = 0
+    cancelled: int = 0
 
 
 def _save(session: Session, job: _Job, result: FetchResult, now: datetime) -> _Outcome:
     """Store one source's result in its own transaction; a failure is reported, not raised."""
     outcome = _Outcome(str(result.status), error=result.error, warning=result.warning)
     try:
-        outcome.new, outcome.updated = _store(session, job, result, now)
+        stored = _store(session, job, result, now)
         session.commit()
+        outcome.new, outcome.updated = stored.new, stored.updated
+        outcome.retired, outcome.cancelled = stored.retired, stored.cancelled
     except SQLAlchemyError as exc:
         session.rollback()
         log.exception("storing %s failed", job.source.describe())
@@ -290,7 +288,7 @@ def _record_failure(session: Session, job: _Job, error: str, now: datetime) -> N
         log.exception("recording the failure of %s failed", job.source.describe())
 
 
-def _store(session: Session, job: _Job, result: FetchResult, now: datetime) -> tuple[int, int]:
+def _store(session: Session, job: _Job, result: FetchResult, now: datetime) -> Stored:
     state = _state(session, job)
     state.last_fetched_at = now
     state.status = result.status
@@ -300,114 +298,20 @@ def _store(session: Session, job: _Job, result: FetchResult, now: datetime) -> t
         state.last_ok_at = now
         state.etag = result.etag or state.etag
         state.last_modified = result.last_modified or state.last_modified
-        return 0, 0
+        if not result.current:
+            return Stored()
+        state.items_seen = len(result.items)
+        return store_items(session, state, job.source.item_kind, result, now)
     if result.status == SourceStatus.DISABLED:
         state.etag = state.last_modified = None
-        return 0, 0
+        state.cached_body = None
+        return Stored()
     if result.status != SourceStatus.OK:
-        return 0, 0
-    new, updated = _store_items(session, state, job, result.items, now)
+        return Stored()
+    stored = store_items(session, state, job.source.item_kind, result, now)
     state.etag = result.etag
     state.last_modified = result.last_modified
     state.last_ok_at = now
     state.items_seen = len(result.items)
-    return new, updated
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _fields(raw: RawItem, kind: str) -> dict[str, Any]:
-    base = web_url(raw.url)
-    summary_html = clean_html(raw.summary_html, base)
-    title = one_line(raw.title)[:1000] or "(untitled)"
-    translations = {}
-    for lang, texts in raw.translations.items():
-        html_text = clean_html(texts.get("summary_html", ""), base)
-        translations[lang] = {
-            "title": one_line(texts.get("title", "")),
-            "summary": summarise(to_text(html_text), SUMMARY_CHARS),
-            "summary_html": html_text,
-        }
-    starts = _aware(raw.starts_at)
-    return {
-        "kind": kind,
-        "url": base,
-        "title": title,
-        "summary": summarise(to_text(summary_html), SUMMARY_CHARS),
-        "summary_html": summary_html,
-        "language": (raw.language or "")[:5] or None,
-        "translations": translations,
-        "categories": [one_line(c)[:100] for c in raw.categories if one_line(c)][:30],
-        "published_at": _aware(raw.published_at),
-        "starts_at": starts,
-        "ends_at": _aware(raw.ends_at),
-        "all_day": raw.all_day,
-        "location": (one_line(raw.location)[:500] or None) if raw.location else None,
-        "online_url": web_url(raw.online_url),
-        "is_online": raw.is_online,
-        "price": one_line(raw.price)[:200] if raw.price else raw.price,
-        "event_status": raw.event_status,
-        "image_url": web_url(raw.image_url),
-        "fingerprint": fingerprint(title, starts or _aware(raw.published_at)),
-    }
-
-
-def _store_items(
-    session: Session, state: SourceState, job: _Job, items: list[RawItem], now: datetime
-) -> tuple[int, int]:
-    unique: dict[str, dict[str, Any]] = {}
-    for raw in items:
-        key = raw.external_id if len(raw.external_id) <= 500 else content_hash(raw.external_id)
-        unique.setdefault(key, _fields(raw, raw.kind or job.source.item_kind))
-    if not unique:
-        return 0, 0
-    existing = {
-        row.external_id: row
-        for row in session.scalars(
-            select(ContentItem).where(
-                ContentItem.source_id == state.id, ContentItem.external_id.in_(list(unique))
-            )
-        )
-    }
-    fresh = {k: v for k, v in unique.items() if k not in existing}
-    urls = {f["url"] for f in fresh.values() if f["url"] and f["kind"] != "event"}
-    prints = {f["fingerprint"] for f in fresh.values()}
-    sent_urls: set[str | None] = set()
-    sent_prints: set[str] = set()
-    if fresh:
-        for url, fp in session.execute(
-            select(ContentItem.url, ContentItem.fingerprint).where(
-                ContentItem.issue_id.is_not(None),
-                or_(ContentItem.url.in_(urls), ContentItem.fingerprint.in_(prints)),
-            )
-        ):
-            sent_urls.add(url)
-            sent_prints.add(fp)
-    updated = 0
-    fresh_rows: list[dict[str, Any]] = []
-    for external_id, values in unique.items():
-        row = existing.get(external_id)
-        if row is not None:
-            if row.issue_id is not None:
-                continue  # went out already; it never changes or returns
-            changed = {k: v for k, v in values.items() if getattr(row, k) != v}
-            if changed:
-                for name, value in changed.items():
-                    setattr(row, name, value)
-                updated += 1
-            continue
-        if values["fingerprint"] in sent_prints or (
-            values["kind"] != "event" and values["url"] in sent_urls and values["url"]
-        ):
-            continue  # the same item went out in an earlier issue
-        fresh_rows.append(
-            {"source_id": state.id, "external_id": external_id, "first_seen_at": now, **values}
-        )
-    session.flush()
-    if fresh_rows:  # one multi-row INSERT instead of an ORM object per item
-        session.execute(insert(ContentItem), fresh_rows)
-    return len(fresh_rows), updated
+    state.cached_body = result.cache
+    return stored

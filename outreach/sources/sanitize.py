@@ -36,6 +36,13 @@ DROP_WITH_CONTENT: frozenset[str] = frozenset(
      "noscript", "template", "svg", "math", "title", "head", "select", "textarea", "button"}
 )  # fmt: skip
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+#: Markup that makes a text field HTML (a calendar DESCRIPTION from Teams or Zoom):
+#: a known element's tag, not any ``<...>`` (``<ilmasto@vantaa.fi>`` is an address).
+_HTML_HINT = re.compile(
+    r"(?i)<(/?(p|div|br|span|a|b|i|u|em|strong|ul|ol|li|table|tr|td|h[1-6]|font|html|body)"
+    r"\b[^<>]*|!--)>"
+)
 _BLOCK = re.compile(r"(?i)</?(p|div|br|li|tr|h[1-6]|blockquote|pre|ul|ol|table|dd|dt)\b[^>]*>")
 _SPACE = re.compile(r"[ \t\r\f\v\u00a0]+")
 _LINES = re.compile(r"\s*\n\s*")
@@ -74,8 +81,28 @@ def to_text(value: str) -> str:
 
 
 def one_line(value: str) -> str:
-    """Plain text on one line (titles)."""
+    """The text of an HTML fragment on one line (titles a source gives as HTML)."""
     return " ".join(to_text(value).split())
+
+
+def plain_line(value: str) -> str:
+    """Plain text on one line: spaces tidied, control characters dropped.
+
+    For text that is already text (a decoded title, a place, a price): nothing in
+    it is read as markup or entities again, so ``kysy <ilmasto@vantaa.fi>`` and
+    ``R&amp;D`` stay as they are; templates escape them when they print them.
+    """
+    return " ".join(_CONTROL.sub(" ", value or "").split())
+
+
+def looks_like_html(value: str) -> bool:
+    """Whether a text field carries HTML markup (known tags), not just angle brackets."""
+    return bool(value) and _HTML_HINT.search(value) is not None
+
+
+def text_to_html(value: str) -> str:
+    """Plain text as HTML: escaped, line breaks kept."""
+    return html.escape(value).replace("\r\n", "\n").replace("\n", "<br>")
 
 
 def summarise(text: str, limit: int = 300) -> str:

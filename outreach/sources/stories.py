@@ -20,11 +20,11 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from outreach.errors import OutreachError
-from outreach.models import City, ContentItem, SourceStatus, Story, StoryStatus
+from outreach.models import City, ContentItem, IssueItem, SourceStatus, Story, StoryStatus
 from outreach.sources.base import FetchContext, FetchResult, RawItem, Source, web_url
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
@@ -227,10 +227,11 @@ def feature_again(session: Session, story_id: int) -> Story:
     if story is None:
         raise StoryError(f"no story with id {story_id} (see `outreach stories list`)")
     story.issue_id = None
+    items = select(ContentItem.id).where(ContentItem.external_id == story_external_id(story_id))
+    session.execute(delete(IssueItem).where(IssueItem.item_id.in_(items)))
     for item in session.scalars(
         select(ContentItem).where(ContentItem.external_id == story_external_id(story_id))
     ):
-        item.issue_id = None
         item.first_seen_at = datetime.now(UTC)
     session.flush()
     return story
@@ -238,9 +239,9 @@ def feature_again(session: Session, story_id: int) -> Story:
 
 def _used_story_ids(session: Session) -> set[int]:
     used = session.scalars(
-        select(ContentItem.external_id).where(
-            ContentItem.kind == "story", ContentItem.issue_id.is_not(None)
-        )
+        select(ContentItem.external_id)
+        .join(IssueItem, IssueItem.item_id == ContentItem.id)
+        .where(ContentItem.kind == "story", IssueItem.lead.is_(True))
     )
     return {int(e.split(":", 1)[1]) for e in used if e.split(":", 1)[-1].isdigit()}
 

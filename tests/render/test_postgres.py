@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.db import create_db_engine
 from outreach.issues import approve_issue, build_issue, get_issue
-from outreach.models import Base, ContentItem, IssueStatus
+from outreach.models import Base, IssueItem, IssueStatus
 from outreach.render import render_issue
 from outreach.settings import Settings
 from tests.render.conftest import add_item
@@ -51,7 +51,7 @@ def test_build_rebuild_approve_render(
     session.commit()
     issue = get_issue(session, "vantaa-monthly/2026-12")
     assert issue.status == IssueStatus.APPROVED and issue.approved_at == NOW
-    claimed = session.scalars(select(ContentItem.issue_id)).all()
+    claimed = session.scalars(select(IssueItem.issue_id).where(IssueItem.lead)).all()
     assert claimed == [issue.id, issue.id]
     message = render_issue(settings, config, issue, "sv")
     assert "tis 8.12.2026 kl. 9.00" in message.text

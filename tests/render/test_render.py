@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach import render
-from outreach.campaigns import Config
+from outreach.campaigns import Config, sync
 from outreach.errors import RenderError
 from outreach.issues import build_issue
-from outreach.models import Issue
+from outreach.models import Campaign, Issue, IssueItem, IssueStatus
 from outreach.render import (
     CONTACT_NAME,
     PLACEHOLDERS,
@@ -52,6 +53,7 @@ def vantaa_issue(session: Session, settings: Settings, config: Config) -> Issue:
         url="https://www.vantaa.fi/fi/uutiset/ilmasto?a=1&b=2",
         language="fi",
         published_at=NOW - timedelta(days=3),
+        first_seen_at=NOW - timedelta(days=3),
         image_url="https://www.vantaa.fi/kuva.jpg",
     )
     item(
@@ -62,6 +64,7 @@ def vantaa_issue(session: Session, settings: Settings, config: Config) -> Issue:
         url="https://www.vantaa.fi/sv/nyheter/klimat",
         language="sv",
         published_at=NOW - timedelta(days=3),
+        first_seen_at=NOW - timedelta(days=3),
     )
     item(
         "events",
@@ -86,7 +89,10 @@ def vantaa_issue(session: Session, settings: Settings, config: Config) -> Issue:
         price="10 €",
         event_status="postponed",
     )
-    item(
+    cancelled = add_item(
+        session,
+        config,
+        "vantaa-monthly",
         "events",
         source=1,
         title="Aurinkosähköpäivä",
@@ -94,7 +100,21 @@ def vantaa_issue(session: Session, settings: Settings, config: Config) -> Issue:
         starts_at=datetime(2026, 12, 12, 8, 0, tzinfo=UTC),
         location="Myyrmäki-talo",
         event_status="cancelled",
+        updated_at=NOW - timedelta(days=2),
     )
+    # announced in November, cancelled since: listed once more, marked cancelled
+    camp = session.scalar(select(Campaign).where(Campaign.slug == "vantaa-monthly"))
+    if camp is None:
+        camp = sync(session, config)["vantaa-monthly"]
+    earlier = Issue(
+        campaign_id=camp.id,
+        period="2026-11",
+        status=IssueStatus.SENT,
+        built_at=NOW - timedelta(days=30),
+    )
+    session.add(earlier)
+    session.flush()
+    session.add(IssueItem(issue_id=earlier.id, item_id=cancelled.id, section="events"))
     item(
         "stories",
         title="Leipomo siirtyi uusiutuvaan energiaan",

@@ -26,6 +26,7 @@ from outreach.models import (
     Delivery,
     DeliveryStatus,
     Issue,
+    IssueItem,
     IssueStatus,
     SourceState,
     Subscriber,
@@ -128,19 +129,20 @@ class World:
         issue_id: int | None = None,
         starts_at: datetime | None = None,
     ) -> None:
-        self.session.add(
-            ContentItem(
-                source_id=self.source.id,
-                kind="event" if starts_at else "news",
-                external_id=name,
-                title=name,
-                fingerprint=name,
-                first_seen_at=first_seen,
-                starts_at=starts_at,
-                issue_id=issue_id,
-            )
+        item = ContentItem(
+            source_id=self.source.id,
+            kind="event" if starts_at else "news",
+            external_id=name,
+            title=name,
+            fingerprint=name,
+            first_seen_at=first_seen,
+            starts_at=starts_at,
         )
+        self.session.add(item)
         self.session.flush()
+        if issue_id is not None:
+            self.session.add(IssueItem(issue_id=issue_id, item_id=item.id, section="news"))
+            self.session.flush()
 
 
 def deliveries(session: Session, issue_id: int) -> int:

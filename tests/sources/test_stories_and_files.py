@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config, load, sync
-from outreach.models import Campaign, Issue, SourceStatus, StoryStatus
+from outreach.models import Campaign, Issue, IssueItem, SourceStatus, StoryStatus
 from outreach.settings import Settings
 from outreach.sources.base import FetchContext
 from outreach.sources.fetch import Fetcher
@@ -126,7 +126,7 @@ def test_stories_are_per_city_and_used_once(
     session.add(issue)
     session.flush()
     used = v_items[0]
-    used.issue_id = issue.id
+    session.add(IssueItem(issue_id=issue.id, item_id=used.id, section="stories"))
     session.commit()
     ctx = FetchContext(
         settings=fetch_settings, fetcher=fetcher, now=NOW, timezone="Europe/Helsinki",
@@ -137,8 +137,7 @@ def test_stories_are_per_city_and_used_once(
     assert used.external_id not in offered and len(offered) == 1
     feature_again(session, int(used.external_id.split(":")[1]))
     assert used.external_id in {i.external_id for i in stories.fetch(ctx).items}
-    session.refresh(used)
-    assert used.issue_id is None
+    assert session.scalar(select(IssueItem).where(IssueItem.item_id == used.id)) is None
 
 
 def _file_ctx(make_ctx: Callable[..., FetchContext], root: Path) -> FetchContext:

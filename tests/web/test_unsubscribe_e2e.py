@@ -72,7 +72,8 @@ def send_monthly(server: LiveServer, config: Config, engine: Engine, now: dateti
         for n, title in enumerate(["Ilmastotyö etenee", "Energiaremontti alkaa"]):
             add_item(s, config, "vantaa-monthly", "news", title=f"{title} {now:%m}",
                      language="fi", url=f"https://www.vantaa.fi/uutiset/{now:%m}-{n}",
-                     published_at=now - timedelta(days=n + 1))  # fmt: skip
+                     published_at=now - timedelta(days=n + 1),
+                     first_seen_at=now - timedelta(days=n + 1))  # fmt: skip
         built = build_issue(s, server.settings, config, "vantaa-monthly",
                             period=f"{now:%Y-%m}", now=now)  # fmt: skip
         assert built.issue is not None, built.skipped
