@@ -53,8 +53,11 @@ class ThrottledLog:
         self.logger.warning(message, *args)
         return True
 
-    def recovered(self, message: str, *args: object) -> bool:
-        """Log ``message`` once if the failure was going on; the next one logs at once."""
+    def recovered(self, message: str, *args: object, level: int = logging.INFO) -> bool:
+        """Log ``message`` once if the failure was going on; the next one logs at once.
+
+        ``level`` WARNING puts the end of an outage where its start was seen.
+        """
         with self._lock:
             if not self._failing:
                 return False
@@ -63,5 +66,5 @@ class ThrottledLog:
         if suppressed:
             message += " (%d failures not logged before this)"
             args = (*args, suppressed)
-        self.logger.info(message, *args)
+        self.logger.log(level, message, *args)
         return True

@@ -28,9 +28,9 @@ PYTHON_FIXED: dict[tuple[int, int], tuple[int, int, int]] = {
     (3, 11): (3, 11, 10),
     (3, 12): (3, 12, 6),
 }
-PYTHON_FIXES = "CVE-2023-27043, CVE-2024-6923 (e-mail address parsing and header injection)"
+PYTHON_FIXES = "CVE-2023-27043, CVE-2024-6923"  # e-mail address parsing, header injection
 EXPAT_FIXED = (2, 6, 0)
-EXPAT_FIXES = "CVE-2023-52425, CVE-2023-52426 (XML entity expansion and large tokens)"
+EXPAT_FIXES = "CVE-2023-52425, CVE-2023-52426"  # large tokens, entity expansion
 
 
 @dataclass(frozen=True)

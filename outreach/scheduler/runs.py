@@ -18,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config, sync
-from outreach.db import get_engine, session_scope
+from outreach.db import error_line, get_engine, session_scope, unavailable
 from outreach.errors import OutreachError
 from outreach.l10n import format_datetime
 from outreach.models import Campaign
@@ -176,6 +177,10 @@ def _guarded(name: str, work: Callable[[], RunResult]) -> RunResult:
     except OutreachError as exc:
         log.error("%s: %s", name, exc)
         return RunResult("error", raw(str(exc)))
+    except SQLAlchemyError as exc:  # the database went away: one line, no traceback
+        unreachable = f"the database is unreachable: {error_line(exc)}"
+        log.error("%s: %s", name, unreachable)
+        return RunResult("error", raw(unreachable))
     except Exception as exc:
         log.exception("%s failed", name)
         detail = raw(f"{exc.__class__.__name__}: {exc}")
@@ -195,6 +200,8 @@ def run_periodic(
     event = stop if stop is not None else threading.Event()
     try:
         results = ctx.pipeline.send_due(event)
+    except SQLAlchemyError as exc:  # the caller logs the line (the daemon: rate-limited)
+        return [RunOutcome("send", "error", raw(f"database unreachable: {error_line(exc)}"))]
     except Exception as exc:
         log.exception("send failed")
         return [RunOutcome("send", "error", raw(f"{exc.__class__.__name__}: {exc}"))]
@@ -245,6 +252,18 @@ def run_due(
     A second ``run-due`` while one is running skips with a message; a pass right
     after another finds nothing due and returns an empty list.
     """
+    try:
+        return _run_due(settings, now, pipeline, intervals)
+    except SQLAlchemyError as exc:
+        raise unavailable(exc) from None
+
+
+def _run_due(
+    settings: Settings,
+    now: datetime | None,
+    pipeline: Pipeline | None,
+    intervals: PeriodicIntervals | None,
+) -> list[RunOutcome]:
     moment = now if now is not None else datetime.now(UTC)
     every = intervals if intervals is not None else PeriodicIntervals.from_settings(settings)
     with named_lock(settings, "run-due") as got:

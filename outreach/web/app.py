@@ -146,7 +146,7 @@ def create_app(
         if failures:
             health_log.warning("health check failed: %s", "; ".join(failures))
         else:
-            health_log.recovered("health check passes again")
+            health_log.recovered("health check passes again", level=logging.WARNING)
         body: dict[str, Any] = {
             "status": "ok" if ok else "unavailable",
             "checks": checks,

@@ -3,11 +3,8 @@ and every response says ``X-Content-Type-Options: nosniff``."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -16,31 +13,9 @@ from sqlalchemy import Engine
 
 from outreach.settings import Settings
 from outreach.web.middleware import redact_target, secret_routes
-from tests.conftest import ROOT
 from tests.scheduler.helpers import wait_for
+from tests.scheduler.outage import serve
 from tests.web.test_server import free_port
-
-
-def serve(settings: Settings, tmp: Path, port: int) -> subprocess.Popen[str]:
-    """``outreach serve`` as staff start it, with its own logging set-up."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
-    env.update(
-        OUTREACH_CONFIG=str(tmp / "none.toml"),
-        OUTREACH_DATABASE_URL=settings.database_url,
-        OUTREACH_CAMPAIGNS_DIR=str(settings.campaigns_dir),
-        OUTREACH_TEMPLATES_DIR=str(ROOT / "templates"),
-        OUTREACH_VAR_DIR=str(tmp / "var"),
-        OUTREACH_MAIL_URL="memory:",
-        OUTREACH_SECRET_KEY="test-secret-key-0123456789abcdef0123456789",
-    )
-    return subprocess.Popen(
-        [sys.executable, "-m", "outreach", "serve", "--port", str(port)],
-        cwd=tmp,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
 
 
 def test_the_access_log_of_a_running_server_has_no_tokens_or_addresses(
