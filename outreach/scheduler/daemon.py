@@ -25,7 +25,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -33,20 +32,14 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from outreach.campaigns import Config
-from outreach.db import error_line, get_engine, is_sqlite, session_scope, unavailable
+from outreach.db import error_line, get_engine, session_scope, unavailable
 from outreach.errors import OutreachError
 from outreach.logthrottle import ThrottledLog
 from outreach.scheduler.jobs import JOBS_TABLE, make_scheduler, sync_jobs
-from outreach.scheduler.locks import (
-    FileLeadership,
-    FileLock,
-    Leadership,
-    PgLeadership,
-    daemon_lock_path,
-)
+from outreach.scheduler.locks import DaemonRunningError, Leadership, daemon_leadership
 from outreach.scheduler.pipeline import Pipeline, StagePipeline, load_config
 from outreach.scheduler.runs import (
-    PeriodicIntervals,
+    DaemonOptions,
     RunContext,
     record_missed,
     run_campaign_if_due,
@@ -57,35 +50,13 @@ from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JOBS_TABLE", "Daemon", "DaemonOptions", "daemon"]
+__all__ = ["JOBS_TABLE", "Daemon", "DaemonOptions", "DaemonRunningError", "daemon"]
 
 PipelineFactory = Callable[[Settings, Config, threading.Event], Pipeline]
 
 
-class DaemonRunningError(OutreachError):
-    """Another daemon holds the SQLite database's daemon lock."""
-
-
 class DaemonStopTimeout(OutreachError):
     """Work in flight did not finish within the stop bound."""
-
-
-@dataclass
-class DaemonOptions:
-    """Timing knobs: by default from the settings (:meth:`from_settings`); tests shorten them."""
-
-    poll_interval: float = 10.0  # leader lock poll; the takeover bound on PostgreSQL
-    stop_timeout: float = 60.0  # SIGTERM → return, at most (in-flight messages finish)
-    intervals: PeriodicIntervals = field(default_factory=PeriodicIntervals)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DaemonOptions:
-        """``OUTREACH_SCHEDULER_POLL_SECONDS``, ``…_STOP_TIMEOUT_SECONDS`` and the intervals."""
-        return cls(
-            poll_interval=settings.scheduler_poll_seconds,
-            stop_timeout=settings.stop_timeout_seconds,
-            intervals=PeriodicIntervals.from_settings(settings),
-        )
 
 
 def _stage_pipeline(settings: Settings, config: Config, stop: threading.Event) -> Pipeline:
@@ -140,6 +111,7 @@ class Daemon:
         self._role = ""  # "leader" or "standby", logged when it changes
         self._catch_up_due = False
         self._db_log = ThrottledLog(log)  # the database is unreachable
+        self._send_log = ThrottledLog(log)  # a send check failed
         self._reload_log = ThrottledLog(log)
 
     # -- state ------------------------------------------------------------
@@ -212,7 +184,7 @@ class Daemon:
         while not self.stopping.is_set():
             for outcome in run_periodic(self.ctx, "send", self.stopping):
                 if outcome.status == "error":
-                    self._db_log.warning("%s", outcome.lines()[0])
+                    self._send_log.warning("%s", outcome.lines()[0])
                 elif outcome.status != "idle":
                     log.info("%s", outcome.lines()[0])
             self.stopping.wait(self.options.intervals.send)
@@ -350,18 +322,6 @@ class Daemon:
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
 
-    def _leadership(self) -> Leadership:
-        if is_sqlite(self.engine):
-            lock = FileLeadership(daemon_lock_path(self.settings))
-            if not lock.try_acquire():
-                holder = FileLock(daemon_lock_path(self.settings)).holder()
-                raise DaemonRunningError(
-                    f"another outreach daemon (pid {holder}) is running on this SQLite "
-                    "database; only one may run (use PostgreSQL for several)"
-                )
-            return lock
-        return PgLeadership(self.settings.database_url)
-
     def _start_thread(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
@@ -382,7 +342,7 @@ class Daemon:
 
     def run(self, *, web: bool = False, host: str = "127.0.0.1", port: int = 8000) -> None:
         global _current
-        leadership = self._leadership()  # on SQLite: fails before touching anything
+        leadership = daemon_leadership(self.settings)  # SQLite: fails before anything
         try:
             self._ctx = self._context(load_config(self.settings))
         except SQLAlchemyError as exc:

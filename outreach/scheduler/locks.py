@@ -24,6 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from outreach.db import error_line, get_engine, is_sqlite
+from outreach.errors import OutreachError
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -242,6 +243,24 @@ class FileLeadership:
 
 def daemon_lock_path(settings: Settings) -> Path:
     return settings.var_dir / "daemon.lock"
+
+
+class DaemonRunningError(OutreachError):
+    """Another daemon holds the SQLite database's daemon lock."""
+
+
+def daemon_leadership(settings: Settings) -> Leadership:
+    """The daemon's leadership: the SQLite daemon lock (taken now) or the PostgreSQL poll."""
+    if is_sqlite(settings.database_url):
+        lock = FileLeadership(daemon_lock_path(settings))
+        if not lock.try_acquire():
+            holder = FileLock(daemon_lock_path(settings)).holder()
+            raise DaemonRunningError(
+                f"another outreach daemon (pid {holder}) is running on this SQLite "
+                "database; only one may run (use PostgreSQL for several)"
+            )
+        return lock
+    return PgLeadership(settings.database_url)
 
 
 def pg_leader_pid(engine: Engine) -> str | None:

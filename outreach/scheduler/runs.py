@@ -73,6 +73,24 @@ class PeriodicIntervals:
 
 
 @dataclass
+class DaemonOptions:
+    """Timing knobs: by default from the settings (:meth:`from_settings`); tests shorten them."""
+
+    poll_interval: float = 10.0  # leader lock poll; the takeover bound on PostgreSQL
+    stop_timeout: float = 60.0  # SIGTERM → return, at most (in-flight messages finish)
+    intervals: PeriodicIntervals = field(default_factory=PeriodicIntervals)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DaemonOptions:
+        """``OUTREACH_SCHEDULER_POLL_SECONDS``, ``…_STOP_TIMEOUT_SECONDS`` and the intervals."""
+        return cls(
+            poll_interval=settings.scheduler_poll_seconds,
+            stop_timeout=settings.stop_timeout_seconds,
+            intervals=PeriodicIntervals.from_settings(settings),
+        )
+
+
+@dataclass
 class RunContext:
     """What a campaign run needs: settings, the loaded files and the stages."""
 

@@ -140,8 +140,9 @@ def create_app(
             except Exception as exc:
                 checks[name] = False
                 failures.append(f"{name}: {exc.__class__.__name__}: {exc}")
-            if not checks[name]:
-                failures.append(f"{name} check false")
+            else:
+                if not checks[name]:
+                    failures.append(f"{name} check false")
         ok = all(checks.values())
         if failures:
             health_log.warning("health check failed: %s", "; ".join(failures))
