@@ -1,7 +1,16 @@
 # outreach: scheduler + send workers + web app in one image.
 # Build:  docker build -t outreach .
 # Run:    docker run -e OUTREACH_DATABASE_URL=... -e OUTREACH_SECRET_KEY=... outreach
-FROM python:3.11-slim AS base
+#
+# The base image is pinned by its exact version: Python 3.11.14 (3.11.10 and
+# later carry the e-mail fixes of CVE-2023-27043 and CVE-2024-6923) on Debian
+# 13 "trixie", whose libexpat1 (2.7.x, which Python links) has the 2.6.0
+# entity-expansion fixes; bookworm's expat reports 2.5.0. `outreach status`
+# and /healthz warn when either is older. Pinning by digest as well is better
+# still: resolve it where the registry is reachable
+# (`docker buildx imagetools inspect python:3.11.14-slim-trixie`) and write
+# FROM python:3.11.14-slim-trixie@sha256:<digest>.
+FROM python:3.11.14-slim-trixie AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

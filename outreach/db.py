@@ -12,7 +12,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from outreach.errors import ConfigError
+from outreach.errors import ConfigError, DatabaseUnavailable
 from outreach.settings import SOURCE_ROOT, Settings
 
 _engines: dict[str, Engine] = {}
@@ -121,3 +121,19 @@ def downgrade(url: str, revision: str = "base") -> None:
             command.downgrade(cfg, revision)
     finally:
         engine.dispose()
+
+
+def error_line(exc: BaseException) -> str:
+    """A database error as one line: the driver's message, without SQL or traceback."""
+    orig = getattr(exc, "orig", None)
+    text_ = str(orig if orig is not None else exc)
+    parts = [part.strip() for part in text_.splitlines() if part.strip()]
+    return "; ".join(parts)[:500] or exc.__class__.__name__
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable:
+    """The one-line error for a database that cannot be reached."""
+    return DatabaseUnavailable(
+        f"cannot reach the database: {error_line(exc)} "
+        "(check OUTREACH_DATABASE_URL and that the database server is running)"
+    )

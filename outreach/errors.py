@@ -3,6 +3,7 @@
     OutreachError
     ├── ConfigError               settings, secret key, mail URL
     │   └── UnknownPluginError     (LookupError) unknown backend scheme / source type
+    ├── DatabaseUnavailable        the database cannot be reached (down, refusing, no file)
     ├── CampaignError              a campaign or cities file is invalid
     ├── SourceError                a source could not be fetched or parsed
     │   └── BlockedURLError        SSRF guard refused an address or scheme
@@ -40,6 +41,10 @@ class UnknownPluginError(ConfigError, LookupError):
         super().__init__(
             f'No {kind} by the name "{name}" was found (known: {", ".join(self.known) or "none"})'
         )
+
+
+class DatabaseUnavailable(OutreachError):
+    """The database could not be reached; the message is one line saying why."""
 
 
 class CampaignError(OutreachError):

@@ -10,6 +10,12 @@ On SQLite a file lock allows one daemon per database.
 Signals: SIGHUP reloads the campaign files (jobs added, changed, removed);
 SIGTERM and SIGINT stop claiming work, let the messages in flight finish,
 commit and return.
+
+A database outage never ends the daemon: a pass of the main loop, a reload, a
+job or the catch-up that cannot reach the database logs one line (at most one
+per 30 s) and is tried again; a leader that loses its lock steps down and
+takes it again when the database is back. Only at start does an unreachable
+database end the daemon, with one line (:class:`DatabaseUnavailable`).
 """
 
 from __future__ import annotations
@@ -19,65 +25,38 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from outreach.campaigns import Config
-from outreach.db import get_engine, is_sqlite, session_scope
+from outreach.db import error_line, get_engine, session_scope, unavailable
 from outreach.errors import OutreachError
-from outreach.scheduler.locks import (
-    FileLeadership,
-    FileLock,
-    Leadership,
-    PgLeadership,
-    daemon_lock_path,
-)
+from outreach.logthrottle import ThrottledLog
+from outreach.scheduler.jobs import JOBS_TABLE, make_scheduler, sync_jobs
+from outreach.scheduler.locks import DaemonRunningError, Leadership, daemon_leadership
 from outreach.scheduler.pipeline import Pipeline, StagePipeline, load_config
 from outreach.scheduler.runs import (
-    PeriodicIntervals,
+    DaemonOptions,
     RunContext,
     record_missed,
     run_campaign_if_due,
     run_periodic,
     sync_campaigns,
 )
-from outreach.scheduler.timing import send_at_utc
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: APScheduler's own table; alembic autogenerate must ignore it.
-JOBS_TABLE = "apscheduler_jobs"
+__all__ = ["JOBS_TABLE", "Daemon", "DaemonOptions", "DaemonRunningError", "daemon"]
 
 PipelineFactory = Callable[[Settings, Config, threading.Event], Pipeline]
 
 
-class DaemonRunningError(OutreachError):
-    """Another daemon holds the SQLite database's daemon lock."""
-
-
 class DaemonStopTimeout(OutreachError):
     """Work in flight did not finish within the stop bound."""
-
-
-@dataclass
-class DaemonOptions:
-    """Timing knobs: by default from the settings (:meth:`from_settings`); tests shorten them."""
-
-    poll_interval: float = 10.0  # leader lock poll; the takeover bound on PostgreSQL
-    stop_timeout: float = 60.0  # SIGTERM → return, at most (in-flight messages finish)
-    intervals: PeriodicIntervals = field(default_factory=PeriodicIntervals)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DaemonOptions:
-        """``OUTREACH_SCHEDULER_POLL_SECONDS``, ``…_STOP_TIMEOUT_SECONDS`` and the intervals."""
-        return cls(
-            poll_interval=settings.scheduler_poll_seconds,
-            stop_timeout=settings.stop_timeout_seconds,
-            intervals=PeriodicIntervals.from_settings(settings),
-        )
 
 
 def _stage_pipeline(settings: Settings, config: Config, stop: threading.Event) -> Pipeline:
@@ -95,12 +74,14 @@ def _daemon() -> Daemon:
 
 def campaign_job(slug: str) -> None:
     """APScheduler job: run one campaign if it is due (referenced by name in the store)."""
-    _daemon().run_campaign(slug)
+    d = _daemon()
+    d.guard(f"campaign {slug}", lambda: d.run_campaign(slug))
 
 
 def periodic_job(task: str) -> None:
     """APScheduler job: fetch or purge."""
-    _daemon().run_periodic(task)
+    d = _daemon()
+    d.guard(task, lambda: d.run_periodic(task))
 
 
 class Daemon:
@@ -126,6 +107,12 @@ class Daemon:
         self._threads: list[threading.Thread] = []
         self._web: Any = None
         self._ctx: RunContext | None = None
+        self.last_tick_at: datetime | None = None  # wall clock, of the last good pass
+        self._role = ""  # "leader" or "standby", logged when it changes
+        self._catch_up_due = False
+        self._db_log = ThrottledLog(log)  # the database is unreachable
+        self._send_log = ThrottledLog(log)  # a send check failed
+        self._reload_log = ThrottledLog(log)
 
     # -- state ------------------------------------------------------------
 
@@ -144,7 +131,8 @@ class Daemon:
 
     @property
     def is_leader(self) -> bool:
-        return self.scheduler is not None
+        """Leading, with the jobs written (not while taking over)."""
+        return self.scheduler is not None and self._role == "leader"
 
     def alive(self) -> bool:
         """For /healthz: the main loop ticks and the scheduler (if leading) runs."""
@@ -152,8 +140,22 @@ class Daemon:
         scheduling = self.scheduler is None or bool(self.scheduler.running)
         return fresh and scheduling and not self.stopping.is_set()
 
+    def health_details(self) -> dict[str, Any]:
+        """For /healthz: whether this daemon leads, and its last good pass of the loop."""
+        tick = self.last_tick_at
+        return {"leader": self.is_leader, "last_tick_at": tick.isoformat() if tick else None}
+
     def stop(self) -> None:
         self.stopping.set()
+
+    def guard(self, what: str, work: Callable[[], object]) -> bool:
+        """Run ``work``; an unreachable database is one line, not a crash. False then."""
+        try:
+            work()
+        except SQLAlchemyError as exc:
+            self._db_log.warning("%s: the database is unreachable: %s", what, error_line(exc))
+            return False
+        return True
 
     # -- work -------------------------------------------------------------
 
@@ -169,15 +171,21 @@ class Daemon:
                 log.info("%s", outcome.lines()[0])
 
     def catch_up(self) -> None:
-        for slug in sorted(self.ctx.config.campaigns):
-            if self.stopping.is_set():
-                return
-            run_campaign_if_due(self.ctx, slug, self.clock())
+        def work() -> None:
+            for slug in sorted(self.ctx.config.campaigns):
+                if self.stopping.is_set():
+                    return
+                run_campaign_if_due(self.ctx, slug, self.clock())
+
+        if not self.guard("catch-up", work):
+            self._catch_up_due = True  # the main loop starts it again
 
     def _send_loop(self) -> None:
         while not self.stopping.is_set():
             for outcome in run_periodic(self.ctx, "send", self.stopping):
-                if outcome.status != "idle":
+                if outcome.status == "error":
+                    self._send_log.warning("%s", outcome.lines()[0])
+                elif outcome.status != "idle":
                     log.info("%s", outcome.lines()[0])
             self.stopping.wait(self.options.intervals.send)
 
@@ -189,108 +197,113 @@ class Daemon:
         except OutreachError as exc:
             log.error("reload failed, keeping the previous campaigns: %s", exc)
             return
-        self._ctx = self._context(config)
-        if self.scheduler is not None:
-            self._sync_jobs(replace_all=False)
+        try:
+            ctx = self._context(config)
+            if self.scheduler is not None:
+                self._sync_jobs(ctx.config, replace_all=False)
+        except SQLAlchemyError as exc:
+            self.reload_requested.set()  # the next pass of the loop tries again
+            self._reload_log.warning(
+                "reload postponed: the database is unreachable (%s); trying again",
+                error_line(exc),
+            )
+            return
+        self._ctx = ctx
+        self._reload_log.recovered("the postponed reload is done")
         log.info("reloaded %d campaigns", len(config.campaigns))
 
     # -- the scheduler ----------------------------------------------------
 
     def _make_scheduler(self) -> Any:
-        from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED
-        from apscheduler.executors.pool import ThreadPoolExecutor
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
-        from apscheduler.schedulers.background import BackgroundScheduler
-
-        sched = BackgroundScheduler(
-            jobstores={"default": SQLAlchemyJobStore(engine=self.engine, tablename=JOBS_TABLE)},
-            executors={"default": ThreadPoolExecutor(4)},
-            job_defaults={"coalesce": True, "max_instances": 1},
-            timezone=UTC,
-        )
-        sched.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_ERROR)
-        return sched
+        return make_scheduler(self.engine, self._on_event)
 
     def _on_event(self, event: Any) -> None:
         from apscheduler.events import EVENT_JOB_MISSED
 
         if event.code == EVENT_JOB_MISSED and event.job_id.startswith("campaign:"):
             slug = event.job_id.removeprefix("campaign:")
-            record_missed(self.ctx, slug, event.scheduled_run_time, self.clock())
+            self.guard(
+                f"missed run of {slug}",
+                lambda: record_missed(self.ctx, slug, event.scheduled_run_time, self.clock()),
+            )
         elif event.code != EVENT_JOB_MISSED:
             log.error("job %s failed: %s", event.job_id, event.exception)
 
-    def _sync_jobs(self, *, replace_all: bool) -> None:
-        """Make the store's campaign jobs match the loaded files."""
-        from apscheduler.triggers.date import DateTrigger
-        from apscheduler.triggers.interval import IntervalTrigger
-
-        sched = self.scheduler
-        config = self.ctx.config
-        now = self.clock()
-        wanted: dict[str, tuple[str, Any, int]] = {}
-        for slug, camp in config.campaigns.items():
-            tz = config.city_of(camp).timezone
-            if camp.schedule is not None:
-                trigger = camp.schedule.trigger(tz)
-            else:
-                at = send_at_utc(camp, tz)
-                if at is None or at <= now:
-                    continue  # a past one-off is the catch-up's business
-                trigger = DateTrigger(run_date=at)
-            name = f"{slug} [{config.hashes.get(slug, '')[:12]}]"
-            wanted[f"campaign:{slug}"] = (name, trigger, max(1, camp.grace_minutes * 60))
-        existing = {job.id: job for job in sched.get_jobs(jobstore="default")}
-        for job_id in existing:
-            if job_id.startswith("campaign:") and job_id not in wanted:
-                sched.remove_job(job_id, jobstore="default")
-                log.info("removed job %s", job_id)
-        for job_id, (name, trigger, grace) in wanted.items():
-            old = existing.get(job_id)
-            if old is not None and old.name == name and not replace_all:
-                continue
-            sched.add_job(
-                campaign_job,
-                trigger,
-                args=[job_id.removeprefix("campaign:")],
-                id=job_id,
-                name=name,
-                jobstore="default",
-                replace_existing=True,
-                misfire_grace_time=grace,
-                coalesce=True,
-                max_instances=1,
-            )
-            log.info("%s job %s: %s", "changed" if old else "added", job_id, trigger)
+    def _sync_jobs(self, config: Config, *, replace_all: bool) -> None:
+        """Make the store's jobs match ``config``; periodic jobs keep their next run."""
         intervals = self.options.intervals
-        for task, every in (("fetch", intervals.fetch), ("purge", intervals.purge)):
-            sched.add_job(
-                periodic_job,
-                IntervalTrigger(seconds=every),
-                args=[task],
-                id=f"periodic:{task}",
-                name=task,
-                jobstore="default",
-                replace_existing=True,
-                misfire_grace_time=max(1, int(every)),
-                coalesce=True,
-                max_instances=1,
-            )
+        sync_jobs(
+            self.scheduler,
+            config,
+            campaign_func=campaign_job,
+            periodic_func=periodic_job,
+            periodic={"fetch": intervals.fetch, "purge": intervals.purge},
+            now=self.clock(),
+            replace_all=replace_all,
+        )
 
     def _lead(self) -> None:
-        log.info("this daemon is now the scheduler leader")
-        self.scheduler = self._make_scheduler()
-        self.scheduler.start(paused=True)
-        self._sync_jobs(replace_all=True)
+        sched = self._make_scheduler()
+        try:
+            sched.start(paused=True)
+            self.scheduler = sched  # running (paused) before /healthz sees it
+            self._sync_jobs(self.ctx.config, replace_all=True)
+        except SQLAlchemyError:
+            self.scheduler = sched
+            self._drop_scheduler()  # the next pass of the loop tries again
+            raise
         self.scheduler.resume()
+        self._set_role("leader", "this daemon is now the scheduler leader")
         # What fell due while no daemon led: same grace rule as run-due.
-        self._start_thread("catch-up", self.catch_up)
+        self._catch_up_due = True
+
+    def _drop_scheduler(self) -> None:
+        sched, self.scheduler = self.scheduler, None
+        if sched is not None and sched.running:
+            sched.shutdown(wait=False)
 
     def _step_down(self) -> None:
-        log.warning("lost the scheduler leader lock; standing by")
-        sched, self.scheduler = self.scheduler, None
-        if sched is not None:
-            sched.shutdown(wait=False)
+        self._drop_scheduler()
+        self._set_role(
+            "standby", "lost the scheduler leader lock; this daemon stands by", logging.WARNING
+        )
+
+    def _set_role(self, role: str, message: str, level: int = logging.INFO) -> None:
+        """Log ``message`` when this daemon becomes leader or follower (once per change)."""
+        if role != self._role:
+            self._role = role
+            log.log(level, message)
+
+    def _tick(self, leadership: Leadership) -> bool:
+        """One pass of the main loop; False when the database could not be reached."""
+        if self.reload_requested.is_set():
+            self.reload()
+        try:
+            if self.scheduler is None:
+                if leadership.try_acquire():
+                    self._lead()
+                else:
+                    self._set_role(
+                        "standby",
+                        "another daemon leads the scheduler; this one stands by (it sends, "
+                        f"and polls for the lead every {self.options.poll_interval:g} s)",
+                    )
+            elif not leadership.still_held():
+                self._step_down()
+        except SQLAlchemyError as exc:
+            self._db_log.warning(
+                "the database is unreachable: %s; trying again every %g s",
+                error_line(exc),
+                self.options.poll_interval,
+            )
+            return False
+        if self.scheduler is not None and self._catch_up_due:
+            self._catch_up_due = False
+            self._start_thread("catch-up", self.catch_up)
+        if self.reload_requested.is_set() or (self.is_leader and not self.scheduler.running):
+            return False
+        self._db_log.recovered("the database answers again")
+        return True
 
     # -- the process ------------------------------------------------------
 
@@ -309,18 +322,6 @@ class Daemon:
         signal.signal(signal.SIGINT, on_stop)
         signal.signal(signal.SIGHUP, on_hup)
 
-    def _leadership(self) -> Leadership:
-        if is_sqlite(self.engine):
-            lock = FileLeadership(daemon_lock_path(self.settings))
-            if not lock.try_acquire():
-                holder = FileLock(daemon_lock_path(self.settings)).holder()
-                raise DaemonRunningError(
-                    f"another outreach daemon (pid {holder}) is running on this SQLite "
-                    "database; only one may run (use PostgreSQL for several)"
-                )
-            return lock
-        return PgLeadership(self.settings.database_url)
-
     def _start_thread(self, name: str, target: Callable[[], None]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
@@ -331,15 +332,22 @@ class Daemon:
 
         from outreach.web import create_app
 
-        app = create_app(self.settings, health_checks={"scheduler": self.alive})
+        app = create_app(
+            self.settings,
+            health_checks={"scheduler": self.alive},
+            health_details=self.health_details,
+        )
         self._web = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
         self._start_thread("web", self._web.run)
 
     def run(self, *, web: bool = False, host: str = "127.0.0.1", port: int = 8000) -> None:
         global _current
-        leadership = self._leadership()  # on SQLite: fails before touching anything
+        leadership = daemon_leadership(self.settings)  # SQLite: fails before anything
         try:
             self._ctx = self._context(load_config(self.settings))
+        except SQLAlchemyError as exc:
+            leadership.release()
+            raise unavailable(exc) from None
         except BaseException:
             leadership.release()
             raise
@@ -350,13 +358,8 @@ class Daemon:
             if web:
                 self._start_web(host, port)
             while not self.stopping.is_set():
-                if self.scheduler is None:
-                    if leadership.try_acquire():
-                        self._lead()
-                elif not leadership.still_held():
-                    self._step_down()
-                if self.reload_requested.is_set():
-                    self.reload()
+                if self._tick(leadership):
+                    self.last_tick_at = datetime.now(UTC)
                 self.heartbeat = time.monotonic()
                 self.stopping.wait(self.options.poll_interval)
         finally:

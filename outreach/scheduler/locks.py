@@ -23,7 +23,8 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
-from outreach.db import get_engine, is_sqlite
+from outreach.db import error_line, get_engine, is_sqlite
+from outreach.errors import OutreachError
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,12 @@ def named_lock(settings: Settings, name: str) -> Iterator[bool]:
 
 
 class Leadership(Protocol):
-    """The right to run the scheduler; every daemon polls it."""
+    """The right to run the scheduler; every daemon polls it.
+
+    ``try_acquire`` raises :class:`sqlalchemy.exc.SQLAlchemyError` when the
+    database cannot be reached (the daemon logs it and polls again);
+    ``still_held`` answers False then (the leader steps down).
+    """
 
     def try_acquire(self) -> bool: ...
 
@@ -175,10 +181,9 @@ class PgLeadership:
             )
             self._conn.commit()
             return got
-        except DBAPIError as exc:
-            log.warning("cannot reach the database for the leader lock: %s", exc.orig)
+        except DBAPIError:
             self._drop()
-            return False
+            raise
 
     def still_held(self) -> bool:
         if self._conn is None:
@@ -195,7 +200,7 @@ class PgLeadership:
             self._conn.commit()
             return bool(held)
         except DBAPIError as exc:
-            log.warning("lost the leader lock's connection: %s", exc.orig)
+            log.warning("lost the leader lock's connection: %s", error_line(exc))
             self._drop()
             return False
 
@@ -240,6 +245,24 @@ def daemon_lock_path(settings: Settings) -> Path:
     return settings.var_dir / "daemon.lock"
 
 
+class DaemonRunningError(OutreachError):
+    """Another daemon holds the SQLite database's daemon lock."""
+
+
+def daemon_leadership(settings: Settings) -> Leadership:
+    """The daemon's leadership: the SQLite daemon lock (taken now) or the PostgreSQL poll."""
+    if is_sqlite(settings.database_url):
+        lock = FileLeadership(daemon_lock_path(settings))
+        if not lock.try_acquire():
+            holder = FileLock(daemon_lock_path(settings)).holder()
+            raise DaemonRunningError(
+                f"another outreach daemon (pid {holder}) is running on this SQLite "
+                "database; only one may run (use PostgreSQL for several)"
+            )
+        return lock
+    return PgLeadership(settings.database_url)
+
+
 def pg_leader_pid(engine: Engine) -> str | None:
     """The application name of the connection holding the leader lock, if any."""
     with engine.connect() as conn:
@@ -247,7 +270,10 @@ def pg_leader_pid(engine: Engine) -> str | None:
             text(
                 "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a "
                 "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
-                "AND l.classid::bigint = :hi AND l.objid::bigint = :lo AND l.objsubid = 1"
+                "AND l.classid::bigint = :hi AND l.objid::bigint = :lo AND l.objsubid = 1 "
+                # advisory locks are per database; another deployment's leader on
+                # the same server holds the same key in its own database
+                "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
             ),
             _split(advisory_key(LEADER)),
         ).first()

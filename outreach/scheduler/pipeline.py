@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config, load
 from outreach.db import get_engine, session_scope
 from outreach.errors import OutreachError
-from outreach.models import Campaign, Issue, IssueStatus
+from outreach.models import Campaign, Delivery, DeliveryStatus, Issue, IssueStatus
 from outreach.scheduler.locks import named_lock
 from outreach.scheduler.messages import Msg, _, raw
 from outreach.settings import Settings
@@ -76,6 +77,37 @@ def load_config(settings: Settings) -> Config:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+#: A whole issue's delivery counts, as a campaign's last-run line shows them.
+ISSUE_COUNTS = _(
+    "issue #{id}: sent {sent} of {total}, failed {failed}, skipped {skipped}, "
+    "in progress {remaining}"
+).text
+
+
+def issue_counts(session: Session, issue_id: int) -> Msg:
+    """Every process's share of the issue's send: the counts of all its deliveries.
+
+    Several daemons send one issue, and after a failover the process that records
+    the campaign's run sent only part of it; this is the whole.
+    """
+    rows = session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.issue_id == issue_id)
+        .group_by(Delivery.status)
+    )
+    counts = {str(status): int(n) for status, n in rows}
+    active = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+    return _(
+        ISSUE_COUNTS,
+        id=issue_id,
+        sent=counts.get(DeliveryStatus.SENT, 0),
+        total=sum(counts.values()),
+        failed=counts.get(DeliveryStatus.FAILED, 0),
+        skipped=counts.get(DeliveryStatus.SKIPPED, 0),
+        remaining=sum(counts.get(s, 0) for s in active),
+    )
 
 
 class StagePipeline:
@@ -138,7 +170,11 @@ class StagePipeline:
             message = _("issue #{id} {what}; waiting for approval", id=issue_id, what=what)
             return RunResult("ok", message, issue_id)
         result = self.send_issue(issue_id)
-        message = _("issue #{id} {what}; {result}", id=issue_id, what=what, result=result.message)
+        whole = result.message
+        if result.status != "error":
+            with session_scope(self.engine) as session:
+                whole = issue_counts(session, issue_id)
+        message = _("issue #{id} {what}; {result}", id=issue_id, what=what, result=whole)
         return RunResult(result.status, message, issue_id)
 
     def send_issue(self, issue_id: int) -> RunResult:

@@ -18,10 +18,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config, sync
-from outreach.db import get_engine, session_scope
+from outreach.db import error_line, get_engine, session_scope, unavailable
 from outreach.errors import OutreachError
 from outreach.l10n import format_datetime
 from outreach.models import Campaign
@@ -68,6 +69,24 @@ class PeriodicIntervals:
             fetch=settings.fetch_interval_minutes * 60,
             purge=settings.purge_interval_minutes * 60,
             send=settings.send_check_seconds,
+        )
+
+
+@dataclass
+class DaemonOptions:
+    """Timing knobs: by default from the settings (:meth:`from_settings`); tests shorten them."""
+
+    poll_interval: float = 10.0  # leader lock poll; the takeover bound on PostgreSQL
+    stop_timeout: float = 60.0  # SIGTERM → return, at most (in-flight messages finish)
+    intervals: PeriodicIntervals = field(default_factory=PeriodicIntervals)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DaemonOptions:
+        """``OUTREACH_SCHEDULER_POLL_SECONDS``, ``…_STOP_TIMEOUT_SECONDS`` and the intervals."""
+        return cls(
+            poll_interval=settings.scheduler_poll_seconds,
+            stop_timeout=settings.stop_timeout_seconds,
+            intervals=PeriodicIntervals.from_settings(settings),
         )
 
 
@@ -176,6 +195,10 @@ def _guarded(name: str, work: Callable[[], RunResult]) -> RunResult:
     except OutreachError as exc:
         log.error("%s: %s", name, exc)
         return RunResult("error", raw(str(exc)))
+    except SQLAlchemyError as exc:  # the database went away: one line, no traceback
+        unreachable = f"the database is unreachable: {error_line(exc)}"
+        log.error("%s: %s", name, unreachable)
+        return RunResult("error", raw(unreachable))
     except Exception as exc:
         log.exception("%s failed", name)
         detail = raw(f"{exc.__class__.__name__}: {exc}")
@@ -195,6 +218,8 @@ def run_periodic(
     event = stop if stop is not None else threading.Event()
     try:
         results = ctx.pipeline.send_due(event)
+    except SQLAlchemyError as exc:  # the caller logs the line (the daemon: rate-limited)
+        return [RunOutcome("send", "error", raw(f"database unreachable: {error_line(exc)}"))]
     except Exception as exc:
         log.exception("send failed")
         return [RunOutcome("send", "error", raw(f"{exc.__class__.__name__}: {exc}"))]
@@ -245,6 +270,18 @@ def run_due(
     A second ``run-due`` while one is running skips with a message; a pass right
     after another finds nothing due and returns an empty list.
     """
+    try:
+        return _run_due(settings, now, pipeline, intervals)
+    except SQLAlchemyError as exc:
+        raise unavailable(exc) from None
+
+
+def _run_due(
+    settings: Settings,
+    now: datetime | None,
+    pipeline: Pipeline | None,
+    intervals: PeriodicIntervals | None,
+) -> list[RunOutcome]:
     moment = now if now is not None else datetime.now(UTC)
     every = intervals if intervals is not None else PeriodicIntervals.from_settings(settings)
     with named_lock(settings, "run-due") as got:

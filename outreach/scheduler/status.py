@@ -7,16 +7,20 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.db import get_engine, is_sqlite, session_scope
+from outreach.db import get_engine, is_sqlite, session_scope, unavailable
 from outreach.errors import CampaignError
 from outreach.issues.history import send_origins
 from outreach.l10n import format_datetime
 from outreach.models import Campaign, Delivery, Issue, IssueStatus, SourceState, SourceStatus
+from outreach.runtime import Outdated, outdated
+from outreach.scheduler.jobs import stored_next_runs
 from outreach.scheduler.locks import FileLock, daemon_lock_path, pg_leader_pid
 from outreach.scheduler.messages import STATE_WORDS, Msg, _, word
-from outreach.scheduler.pipeline import load_config
+from outreach.scheduler.pipeline import ISSUE_COUNTS, issue_counts, load_config
 from outreach.scheduler.timing import next_fire_time
 from outreach.settings import Settings
 
@@ -37,6 +41,10 @@ class CampaignStatus:
     last_run_at: datetime | None
     last_run_status: str | None
     last_run_message: str | None
+    #: The daemon's job store disagrees with the files (a reload is pending):
+    #: its next run, None when it has no job for the campaign.
+    differs: bool = False
+    job_next_run: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,7 @@ class StatusReport:
     broken: dict[str, list[str]] = field(default_factory=dict)
     #: Approved issues held because items were cancelled at the source.
     held: list[IssueLine] = field(default_factory=list)
+    runtime: list[Outdated] = field(default_factory=list)
 
     def lines(self, lang: str = "en") -> list[str]:
         """The report in ``lang`` (fi, sv, en); times in each campaign's city's timezone."""
@@ -85,6 +94,10 @@ class StatusReport:
         out = [t(_("scheduler: {state}", state=self.scheduler)), t(_("campaigns:"))]
         for c in self.campaigns:
             nxt = format_datetime(c.next_run, lang, c.timezone) if c.next_run else none
+            if c.differs:
+                job = c.job_next_run
+                when = format_datetime(job, lang, c.timezone) if job else none
+                nxt += " " + t(_("(the daemon's job store: {when})", when=when))
             if c.last_run_at is None:
                 last = t(_("never run"))
             else:
@@ -141,6 +154,16 @@ class StatusReport:
         out.append(t(_("sources in error: {n}", n=len(self.source_errors) or none)))
         for s in self.source_errors:
             out.append(f"  {s.type} {s.url or ''}: {s.error or t(_('unknown error'))}")
+        for item in self.runtime:
+            warning = _(
+                "warning: {component} {running} is older than {fixed}, which fixes {fixes}; "
+                "update the runtime",
+                component=item.component,
+                running=item.running,
+                fixed=item.fixed,
+                fixes=item.fixes,
+            )
+            out.append(t(warning))
         return out
 
 
@@ -157,27 +180,68 @@ def _scheduler_state(settings: Settings) -> Msg:
     return _("leader {holder}", holder=str(holder))
 
 
-def status(settings: Settings, *, now: datetime | None = None) -> StatusReport:
-    """Collect the report; reads only, never runs anything."""
+def _same_second(a: datetime | None, b: datetime | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return abs((a - b).total_seconds()) < 1
+
+
+def _whole_counts(session: Session, stored: str | None) -> str | None:
+    """A last-run message with its issue counts brought up to date (every sender's share)."""
+    message = Msg.load(stored)
+    if message is None or message.raw:
+        return stored
+
+    def fresh(msg: Msg) -> Msg:
+        issue_id = msg.args.get("id")
+        if msg.text == ISSUE_COUNTS and isinstance(issue_id, int):
+            return issue_counts(session, issue_id)
+        args = {k: fresh(v) if isinstance(v, Msg) else v for k, v in msg.args.items()}
+        return Msg(msg.text, args, msg.raw)
+
+    return fresh(message).dump()
+
+
+def status(
+    settings: Settings, *, now: datetime | None = None, runtime: list[Outdated] | None = None
+) -> StatusReport:
+    """Collect the report; reads only, never runs anything.
+
+    ``runtime`` lists outdated runtime components (default: this process's).
+    """
+    try:
+        return _status(settings, now, outdated() if runtime is None else runtime)
+    except SQLAlchemyError as exc:
+        raise unavailable(exc) from None
+
+
+def _status(settings: Settings, now: datetime | None, runtime: list[Outdated]) -> StatusReport:
     moment = now if now is not None else datetime.now(UTC)
     try:
         config = load_config(settings)
     except CampaignError as exc:  # a broken cities.yaml: report the rest all the same
         config = Config.unavailable(settings.campaigns_path, [str(exc)])
-    with session_scope(get_engine(settings)) as session:
+    engine = get_engine(settings)
+    jobs = stored_next_runs(engine)
+    with session_scope(engine) as session:
         rows = {c.slug: c for c in session.scalars(select(Campaign))}
         campaigns = []
         for slug, camp in sorted(config.campaigns.items()):
             tz = config.city_of(camp).timezone
             row = rows.get(slug)
+            nxt = next_fire_time(camp, tz, moment)
+            job_next = None if jobs is None else jobs.get(f"campaign:{slug}")
+            differs = jobs is not None and not _same_second(nxt, job_next)
             campaigns.append(
                 CampaignStatus(
                     slug,
                     tz,
-                    next_fire_time(camp, tz, moment),
+                    nxt,
                     row.last_run_at if row else None,
                     row.last_run_status if row else None,
-                    row.last_run_message if row else None,
+                    _whole_counts(session, row.last_run_message) if row else None,
+                    differs,
+                    job_next,
                 )
             )
         slugs = {c.id: c.slug for c in rows.values()}
@@ -252,4 +316,5 @@ def status(settings: Settings, *, now: datetime | None = None) -> StatusReport:
         recent,
         dict(config.broken),
         [x for x in lines if x.status == IssueStatus.HELD],
+        runtime,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,8 +15,10 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from outreach.campaigns import Config, load
-from outreach.db import get_engine
+from outreach.db import error_line, get_engine
 from outreach.errors import CampaignError
+from outreach.logthrottle import ThrottledLog
+from outreach.runtime import Outdated, outdated
 from outreach.settings import Settings, get_settings
 from outreach.subscriptions.mail import Mailer, default_mailer
 from outreach.web import api, pages, public
@@ -28,6 +31,7 @@ from outreach.web.common import (
     render,
     state,
 )
+from outreach.web.middleware import NoSniff, install_access_log_redaction
 from outreach.web.security import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -82,10 +86,14 @@ def create_app(
     mailer: Mailer | None = None,
     rate_limiter: RateLimiter | None = None,
     max_body: int = MAX_BODY,
+    health_details: Callable[[], dict[str, Any]] | None = None,
+    runtime: Callable[[], list[Outdated]] = outdated,
 ) -> FastAPI:
-    """The web app. ``health_checks`` adds named checks to ``/healthz``; ``mailer``
-    replaces the confirmation sender (tests); ``rate_limiter`` sets the limits;
-    ``max_body`` caps every request body (bytes)."""
+    """The web app. ``health_checks`` adds named checks to ``/healthz`` and
+    ``health_details`` more fields (the daemon's leadership); ``runtime`` lists
+    outdated components (tests pass versions); ``mailer`` replaces the
+    confirmation sender (tests); ``rate_limiter`` sets the limits; ``max_body``
+    caps every request body (bytes)."""
     settings = settings or get_settings()
     config = _load_config(settings)
     app = FastAPI(
@@ -104,6 +112,8 @@ def create_app(
         templates=make_templates(),
         health_checks=dict(health_checks or {}),
     )
+    # A failing probe logs one line, at most every 30 s (an outage is probed every second).
+    health_log = ThrottledLog(log)
 
     @app.exception_handler(PageError)
     def page_error(request: Request, exc: PageError) -> Response:
@@ -139,33 +149,49 @@ def create_app(
 
     @app.get("/healthz", tags=["health"])
     def healthz(request: Request) -> JSONResponse:
-        """200 when the database (and every registered check) answers, else 503."""
+        """200 when the database (and every registered check) answers, else 503.
+
+        ``warnings`` lists runtime components older than their security fixes;
+        a daemon adds ``leader`` and ``last_tick_at``.
+        """
         st = state(request)
         checks: dict[str, bool] = {}
+        failures: list[str] = []
         try:
             with st.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
             checks["database"] = True
-        except Exception:  # any failure means "not healthy"
-            log.exception("health check: database unreachable")
+        except Exception as exc:  # any failure means "not healthy"
             checks["database"] = False
+            failures.append(f"database unreachable: {error_line(exc)}")
         for name, check in st.health_checks.items():
             try:
                 checks[name] = bool(check())
-            except Exception:
-                log.exception("health check %s failed", name)
+            except Exception as exc:
                 checks[name] = False
+                failures.append(f"{name}: {exc.__class__.__name__}: {exc}")
+            else:
+                if not checks[name]:
+                    failures.append(f"{name} check false")
         ok = all(checks.values())
+        if failures:
+            health_log.warning("health check failed: %s", "; ".join(failures))
+        else:
+            health_log.recovered("health check passes again", level=logging.WARNING)
+        body: dict[str, Any] = {
+            "status": "ok" if ok else "unavailable",
+            "checks": checks,
+            "warnings": [str(item) for item in runtime()],
+        }
+        if health_details is not None:
+            body.update(health_details())
         # Files left out of the campaign folder leave the app serving: "degraded"
         # with status 200, so a liveness probe does not restart it over a typo.
-        body: dict[str, object] = {"status": "ok" if ok else "unavailable", "checks": checks}
         if st.config.broken:
             body["campaigns"] = {"broken": sorted(st.config.broken)}
             body["status"] = "degraded" if ok else "unavailable"
         return JSONResponse(
-            body,
-            status_code=200 if ok else 503,
-            headers={"Cache-Control": "no-store"},
+            body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"}
         )
 
     app.add_middleware(BodyLimit, max_body=max_body, reject=_reject_too_large)
@@ -173,4 +199,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(public.router, include_in_schema=False)
     app.include_router(pages.router, include_in_schema=False)
+    app.add_middleware(NoSniff)
+    routers = (app.router, api.router, public.router, pages.router)
+    install_access_log_redaction([route for r in routers for route in r.routes])
     return app

@@ -1,7 +1,7 @@
 """A daemon process for the tests: the fake pipeline, short intervals, CLI-like exit.
 
     python -m tests.scheduler.daemon_proc TMP DATABASE_URL [--outbox FILE] [--send-delay S]
-        [--poll S] [--real] [--rate PER_SECOND]
+        [--poll S] [--real] [--rate PER_SECOND] [--fetch-every S] [--web-port PORT]
 
 Prints an OutreachError as one line on stderr and exits 1, as ``outreach daemon``
 does; logs go to ``TMP/daemon-<pid>.log``.
@@ -31,6 +31,8 @@ def main() -> int:
     parser.add_argument("--poll", type=float, default=0.3)
     parser.add_argument("--real", action="store_true", help="the real stages, not the fake")
     parser.add_argument("--rate", type=float, default=0.0, help="messages per second")
+    parser.add_argument("--fetch-every", type=float, default=3600.0, help="periodic fetch, s")
+    parser.add_argument("--web-port", type=int, default=0, help="serve the web app too")
     args = parser.parse_args()
     logging.basicConfig(
         filename=args.tmp / f"daemon-{os.getpid()}.log",
@@ -50,7 +52,7 @@ def main() -> int:
     options = DaemonOptions(
         poll_interval=args.poll,
         stop_timeout=10.0,
-        intervals=PeriodicIntervals(fetch=3600, purge=3600, send=0.1),
+        intervals=PeriodicIntervals(fetch=args.fetch_every, purge=3600, send=0.1),
     )
     factory = None  # the real stages
     if not args.real:
@@ -58,7 +60,13 @@ def main() -> int:
             args.tmp / "calls.jsonl", outbox=args.outbox, send_delay=args.send_delay
         )
     try:
-        daemon(settings, pipeline_factory=factory, options=options)
+        daemon(
+            settings,
+            pipeline_factory=factory,
+            options=options,
+            web=bool(args.web_port),
+            port=args.web_port,
+        )
     except OutreachError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -158,3 +158,21 @@ def test_status_counts_sends_started_by_hand(sched_settings: Settings, tmp_path:
         "viimeisten 30 päivän aikana aloitetut lähetykset: 2 (käsin 1, ajastimen aloittamat 1)"
     )
     assert expected in finnish
+
+
+def test_status_warns_of_an_outdated_runtime_in_the_staffs_language(
+    sched_settings: Settings,
+) -> None:
+    from outreach.runtime import outdated
+
+    old = status(sched_settings, now=NOW, runtime=outdated((3, 11, 7), "expat_2.5.0"))
+    assert old.lines()[-2:] == [
+        "warning: Python 3.11.7 is older than 3.11.10, which fixes CVE-2023-27043, "
+        "CVE-2024-6923; update the runtime",
+        "warning: expat 2.5.0 is older than 2.6.0, which fixes CVE-2023-52425, "
+        "CVE-2023-52426; update the runtime",
+    ]
+    assert old.lines("fi")[-2].startswith("varoitus: Python 3.11.7 on vanhempi kuin 3.11.10")
+    assert old.lines("sv")[-1].startswith("varning: expat 2.5.0 är äldre än 2.6.0")
+    patched = status(sched_settings, now=NOW, runtime=outdated((3, 11, 14), "expat_2.7.1"))
+    assert not any("warning" in line for line in patched.lines())
