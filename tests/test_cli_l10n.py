@@ -19,7 +19,7 @@ from tests.conftest import ROOT
 SOURCES = [
     *sorted((ROOT / "outreach" / "cli").glob("*.py")),
     ROOT / "outreach" / "demo.py",
-    ROOT / "outreach" / "subscribers_io" / "csv_import.py",
+    *sorted((ROOT / "outreach" / "subscribers_io").glob("*.py")),
     ROOT / "outreach" / "delivery" / "run.py",
     *sorted((ROOT / "outreach" / "scheduler").glob("*.py")),
 ]
