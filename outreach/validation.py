@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from functools import lru_cache
 
 from outreach.errors import SubscriptionError
 from outreach.settings import Settings
@@ -33,6 +34,7 @@ def has_control_chars(text: str) -> bool:
     return bool(_CONTROL_RE.search(text))
 
 
+@lru_cache(maxsize=4096)  # a CRM export repeats its domains; an import checks each once
 def _idna_domain(domain: str) -> str:
     if not domain or len(domain) > 253:
         raise SubscriptionError("the email address has no valid domain after @")
@@ -105,7 +107,7 @@ def email_hash(email: str, key: bytes) -> str:
     SQL computes the same value with :class:`outreach.audience.email_hmac`.
     """
     message = email.strip().lower().encode("utf-8")
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.digest(key, message, "sha256").hex()
 
 
 def business_id_check_digit(body: str) -> int | None:

@@ -18,34 +18,23 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
-from outreach.models import Subscriber, Subscription, SubscriptionStatus, Suppression
 from outreach.settings import Settings
 from outreach.subscribers_io.report import PROBLEMS, ImportAborted, ImportReport, Note
 from outreach.subscribers_io.values import ALIAS_INDEX, FIELDS, Vocabulary, header_key
-from outreach.subscriptions.base import (
-    CONSENT_VERSION,
-    SignUp,
-    city_name,
-    city_row,
-    consent_text,
-    record,
-)
-from outreach.subscriptions.core import mail_confirmation
+from outreach.subscribers_io.writer import BatchWriter
+from outreach.subscriptions.base import city_row
 from outreach.subscriptions.mail import Mailer
-from outreach.tokens import new_salt
-from outreach.validation import email_hash, suppression_key
 
-BATCH = 500
+BATCH = 1000
 _UNDEFINED_CP1252 = frozenset(b"\x81\x8d\x8f\x90\x9d")
 
 
@@ -114,15 +103,6 @@ def resolve_columns(header: list[str], mapping: dict[str, str]) -> dict[int, str
     return columns
 
 
-def _changes(subscriber: Subscriber, signup: SignUp) -> dict[str, str]:
-    changes = {}
-    for name in ("company_name", "business_id", "contact_name", "size_class", "industry_code"):
-        value = getattr(signup, name)
-        if value is not None and getattr(subscriber, name) != value:
-            changes[name] = value
-    return changes
-
-
 def import_csv(
     bind: Engine | Session,
     settings: Settings,
@@ -157,7 +137,7 @@ def import_csv(
         raise SubscriptionError(f"{path}: no such file")
     encoding = detect_encoding(path)
     report = ImportReport(file=path.name, encoding=encoding, dry_run=dry_run)
-    batch = _Batch(
+    batch = BatchWriter(
         settings=settings,
         config=config,
         city_slug=city_slug,
@@ -189,7 +169,7 @@ def import_csv(
 
 
 def _read(
-    reader: _Reader, vocabulary: Vocabulary, batch: _Batch, session: Session, owned: bool
+    reader: _Reader, vocabulary: Vocabulary, batch: BatchWriter, session: Session, owned: bool
 ) -> None:
     """Every row of ``reader`` into ``batch``; a row the CSV reader refuses ends the import."""
     report = batch.report
@@ -199,7 +179,6 @@ def _read(
         batch.flush(session)
         if owned and not batch.dry_run:
             session.commit()
-            session.expunge_all()
 
     while True:
         line = reader.line_num + 2  # the header was line 1; a record may span lines
@@ -239,129 +218,3 @@ class _Reader(Protocol):
     def line_num(self) -> int: ...
 
     def __next__(self) -> list[str]: ...
-
-
-@dataclass
-class _Batch:
-    """Up to BATCH validated rows, written with a handful of queries."""
-
-    settings: Settings
-    config: Config
-    city_slug: str
-    report: ImportReport
-    confirmed: bool
-    detail: str
-    mailer: Mailer | None
-    now: datetime
-    dry_run: bool = False
-    city_id: int = 0
-    rows: list[tuple[int, SignUp]] = field(default_factory=list)
-
-    def flush(self, session: Session) -> None:
-        if not self.rows:
-            return
-        rows, self.rows = self.rows, []
-        report = self.report
-        emails = [signup.email for _, signup in rows]
-        key = suppression_key(self.settings)
-        hashes = {email: email_hash(email, key) for email in emails}
-        query = select(Suppression.email_hash, Suppression.reason)
-        suppressed: dict[str, str] = {}
-        for digest, reason in session.execute(
-            query.where(Suppression.email_hash.in_(list(hashes.values())))
-        ):
-            suppressed[digest] = reason
-        people = {
-            p.email: p
-            for p in session.scalars(select(Subscriber).where(Subscriber.email.in_(emails)))
-        }
-        subs = {
-            s.subscriber_id: s
-            for s in session.scalars(
-                select(Subscription).where(
-                    Subscription.city_id == self.city_id,
-                    Subscription.subscriber_id.in_([p.id for p in people.values()]),
-                )
-            )
-        }
-        fresh: list[tuple[SignUp, Subscriber]] = []
-        for line, signup in rows:
-            why = suppressed.get(hashes[signup.email])
-            if why is not None:
-                report.skipped.append(Note.skip(line, "suppressed", signup.email, reason=why))
-                continue
-            person = people.get(signup.email)
-            if person is None:
-                report.imported += 1
-                if not self.dry_run:
-                    person = Subscriber(email=signup.email, language=signup.language)
-                    for name, value in _changes(person, signup).items():
-                        setattr(person, name, value)
-                    session.add(person)
-                    fresh.append((signup, person))
-                continue
-            changes = _changes(person, signup)
-            sub = subs.get(person.id)
-            if sub is None:
-                report.imported += 1
-                if not self.dry_run:
-                    for name, value in changes.items():
-                        setattr(person, name, value)
-                    fresh.append((signup, person))
-                continue
-            if sub.status in (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED):
-                report.skipped.append(Note.skip(line, sub.status.value, signup.email))
-                continue
-            confirm = self.confirmed and sub.status == SubscriptionStatus.PENDING
-            new_topics = sorted(sub.topics) != signup.topics
-            if changes or confirm or new_topics:
-                report.updated += 1
-            else:
-                report.unchanged += 1
-            if self.dry_run:
-                continue
-            for name, value in changes.items():
-                setattr(person, name, value)
-            if new_topics:
-                sub.topics = list(signup.topics)
-            if confirm:
-                self._confirm(session, sub)
-        if self.dry_run:
-            return
-        session.flush()
-        mail_now = self.mailer is not None and not self.confirmed
-        created = []
-        for signup, person in fresh:
-            sub = Subscription(
-                subscriber_id=person.id,
-                city_id=self.city_id,
-                topics=list(signup.topics),
-                status=SubscriptionStatus.PENDING,
-                channel="import",
-                token_salt=new_salt(),
-                created_at=self.now,
-                confirmation_sent_at=self.now if mail_now else None,
-            )
-            session.add(sub)
-            created.append((signup, sub))
-        session.flush()
-        for signup, sub in created:
-            name = city_name(self.config, self.city_slug, signup.language)
-            record(session, sub, "given", "import", version=CONSENT_VERSION,
-                   text=consent_text(name, signup.language), detail=self.detail,
-                   now=self.now)  # fmt: skip
-            if self.confirmed:
-                self._confirm(session, sub)
-            elif self.mailer is not None:
-                sent = mail_confirmation(
-                    session, self.settings, self.config, sub, self.mailer, signup.language,
-                    email=signup.email, city_slug=self.city_slug,
-                )  # fmt: skip
-                report.mailed += int(sent)
-        session.flush()
-
-    def _confirm(self, session: Session, sub: Subscription) -> None:
-        sub.status = SubscriptionStatus.CONFIRMED
-        sub.confirmed_at = self.now
-        record(session, sub, "confirmed", "import", version=CONSENT_VERSION, detail=self.detail,
-               now=self.now)  # fmt: skip

@@ -19,10 +19,17 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.db import create_db_engine
+from outreach.errors import DeliveryError
 from outreach.models import Base, ConsentRecord, Subscriber, Subscription, SubscriptionStatus
 from outreach.settings import Settings
 from outreach.subscribers_io import import_csv
-from outreach.subscriptions import RecordingMailer, add_subscriber, confirm, unsubscribe_email
+from outreach.subscriptions import (
+    ConfirmationMail,
+    RecordingMailer,
+    add_subscriber,
+    confirm,
+    unsubscribe_email,
+)
 from outreach.subscriptions.base import CONSENT_VERSION, SignUp, city_name, consent_text
 
 LANGS = ("fi", "sv", "en")
@@ -130,3 +137,23 @@ def test_import_writes_the_consent_records_of_single_row_sign_ups(
         pending = s.scalars(select(Subscription).where(Subscription.channel == "import")).all()
         salts = {sub.token_salt for sub in pending}
         assert len(salts) == len(pending) == 1_499
+
+
+def test_a_confirmation_mail_that_fails_leaves_the_claim_free(
+    db: Engine, settings: Settings, config: Config, tmp_path: Path
+) -> None:
+    sent: list[str] = []
+
+    def mailer(mail: ConfirmationMail) -> None:
+        if mail.to.startswith("user3"):
+            raise DeliveryError("451 try again later")
+        sent.append(mail.to)
+
+    path = write(tmp_path / "crm.csv", [row(i) for i in range(1, 41)])
+    report = import_csv(db, settings, config, path, "vantaa", mailer=mailer)
+    failed = {f"user{i}@firma{i % 7}.fi" for i in range(1, 41) if str(i).startswith("3")}
+    assert report.imported == 40 and report.mailed == 40 - len(failed) == len(sent)
+    with Session(db) as s:
+        query = select(Subscriber.email, Subscription.confirmation_sent_at).join(Subscription)
+        unsent = {email for email, when in s.execute(query) if when is None}
+    assert unsent == failed  # a later sign-up may mail them at once
