@@ -18,6 +18,10 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import re
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -31,11 +35,11 @@ from outreach.settings import Settings
 from outreach.subscribers_io.report import PROBLEMS, ImportAborted, ImportReport, Note
 from outreach.subscribers_io.values import ALIAS_INDEX, FIELDS, Vocabulary, header_key
 from outreach.subscribers_io.writer import BatchWriter
-from outreach.subscriptions.base import city_row
+from outreach.subscriptions.base import SignUp
 from outreach.subscriptions.mail import Mailer
 
 BATCH = 1000
-_UNDEFINED_CP1252 = frozenset(b"\x81\x8d\x8f\x90\x9d")
+_UNDEFINED_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")  # bytes cp1252 has no character for
 
 
 def detect_encoding(path: Path) -> str:
@@ -61,8 +65,9 @@ def detect_encoding(path: Path) -> str:
         fh.seek(0)
         line = 1
         while chunk := fh.read(1 << 16):
-            bad = next((i for i, byte in enumerate(chunk) if byte in _UNDEFINED_CP1252), None)
-            if bad is not None:
+            found = _UNDEFINED_CP1252.search(chunk)
+            if found is not None:
+                bad = found.start()
                 line += chunk.count(b"\n", 0, bad)
                 raise SubscriptionError(
                     f"{path.name}: line {line}: byte 0x{chunk[bad]:02x} is neither UTF-8 nor "
@@ -155,30 +160,85 @@ def import_csv(
         vocabulary = Vocabulary.build(config, city_slug, resolve_columns(header, mapping or {}))
         owned = isinstance(bind, Engine)
         session = Session(bind, expire_on_commit=False) if isinstance(bind, Engine) else bind
+        writes = _Writes(threaded=owned)
         try:
-            batch.city_id = city_row(session, config, city_slug).id
-            _read(csv.reader(fh, delimiter=report.delimiter), vocabulary, batch, session, owned)
+            writes.run(lambda: batch.start(session))
+            reader = csv.reader(fh, delimiter=report.delimiter)
+            _read(reader, vocabulary, batch, session, owned, writes)
+            writes.wait()
         except BaseException:
+            writes.drain()
             if owned:
                 session.rollback()
             raise
         finally:
+            writes.shutdown()
+            report.skipped.sort(key=lambda note: note.line)
             if owned:
                 session.close()
     return report
 
 
+class _Writes:
+    """The session's work, a batch at a time, on one thread while the next batch is read.
+
+    One batch is in flight at most and each waits for the one before, so batches
+    are written and committed in file order, and the session is only ever used
+    by one thread at a time. With a caller's Session everything runs inline.
+    """
+
+    def __init__(self, *, threaded: bool) -> None:
+        self._pool = (
+            ThreadPoolExecutor(1, thread_name_prefix="outreach-import") if threaded else None
+        )
+        self._pending: Future[None] | None = None
+
+    def run(self, work: Callable[[], None]) -> None:
+        self.wait()
+        if self._pool is None:
+            work()
+        else:
+            self._pending = self._pool.submit(work)
+
+    def wait(self) -> None:
+        """Until the batch in flight is written; its error is raised here."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def drain(self) -> None:
+        """Wait for the batch in flight while already failing; its own error is dropped."""
+        with suppress(BaseException):
+            self.wait()
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
 def _read(
-    reader: _Reader, vocabulary: Vocabulary, batch: BatchWriter, session: Session, owned: bool
+    reader: _Reader,
+    vocabulary: Vocabulary,
+    batch: BatchWriter,
+    session: Session,
+    owned: bool,
+    writes: _Writes,
 ) -> None:
     """Every row of ``reader`` into ``batch``; a row the CSV reader refuses ends the import."""
     report = batch.report
     seen: dict[bytes, int] = {}
+    rows: list[tuple[int, SignUp]] = []
 
     def flush() -> None:
-        batch.flush(session)
-        if owned and not batch.dry_run:
-            session.commit()
+        nonlocal rows
+        taken, rows = rows, []
+
+        def write() -> None:
+            batch.flush(session, taken)
+            if owned and not batch.dry_run:
+                session.commit()
+
+        writes.run(write)
 
     while True:
         line = reader.line_num + 2  # the header was line 1; a record may span lines
@@ -188,6 +248,7 @@ def _read(
             break
         except csv.Error as exc:
             flush()
+            writes.wait()
             if "field larger than field limit" in str(exc):
                 limit = str(csv.field_size_limit())
                 raise ImportAborted(report, line, PROBLEMS["field_limit"], limit=limit) from exc
@@ -205,8 +266,8 @@ def _read(
         if first != line:
             report.warnings.append(Note.warn(line, "duplicate", first=str(first)))
             continue
-        batch.rows.append((line, signup))
-        if len(batch.rows) >= BATCH:
+        rows.append((line, signup))
+        if len(rows) >= BATCH:
             flush()
     flush()
 

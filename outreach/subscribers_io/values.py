@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
@@ -88,6 +89,7 @@ SIZE_INDEX = {word: size for size, words in SIZE_WORDS.items() for word in words
 LANGUAGE_INDEX = {word: lang for lang, words in LANGUAGE_WORDS.items() for word in words}
 
 
+@lru_cache(maxsize=1024)
 def size_class(value: str) -> str | None:
     """``"pk-yritys"`` → ``"small"``; a head count (``"12"``, ``"50-249"``) by the EU bands."""
     word = _word(value)
@@ -102,6 +104,7 @@ def size_class(value: str) -> str | None:
     return next((size for limit, size in bands if count < limit), "large")
 
 
+@lru_cache(maxsize=1024)  # a column holds a handful of spellings, 100,000 times
 def language(value: str) -> str | None:
     return LANGUAGE_INDEX.get(_word(value))
 

@@ -29,7 +29,7 @@ from outreach.models import ConsentRecord, Subscriber, Subscription, Subscriptio
 from outreach.settings import Settings
 from outreach.subscribers_io.bulk import bulk_insert, one_of
 from outreach.subscribers_io.report import ImportReport, Note
-from outreach.subscriptions.base import CONSENT_VERSION, SignUp, city_name, consent_text
+from outreach.subscriptions.base import CONSENT_VERSION, SignUp, city_name, city_row, consent_text
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
 from outreach.tokens import make_token, new_salt
 from outreach.validation import email_hash, suppression_key
@@ -70,7 +70,6 @@ class BatchWriter:
     now: datetime
     dry_run: bool = False
     city_id: int = 0
-    rows: list[tuple[int, SignUp]] = field(default_factory=list)
     _key: bytes = field(default=b"", repr=False)
     _texts: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -81,10 +80,14 @@ class BatchWriter:
             for lang in LANGUAGES
         }
 
-    def flush(self, session: Session) -> None:
-        if not self.rows:
+    def start(self, session: Session) -> None:
+        """The city's row (made from the campaign files when it is new)."""
+        self.city_id = city_row(session, self.config, self.city_slug).id
+
+    def flush(self, session: Session, rows: list[tuple[int, SignUp]]) -> None:
+        """Plan ``rows`` (one batch) and, unless a dry run, write them."""
+        if not rows:
             return
-        rows, self.rows = self.rows, []
         conn = session.connection()
         new, person_changes, topic_changes, confirms = self._plan(conn, rows)
         if self.dry_run:
@@ -232,18 +235,19 @@ class BatchWriter:
         secret = self.settings.secret()
         base = f"{self.settings.base_url_clean}/confirm/"
         failed = []
+        names = {lang: city_name(self.config, self.city_slug, lang) for lang in LANGUAGES}
+        subjects = {lang: confirmation_subject(name, lang) for lang, name in names.items()}
         for item in new:
             lang = item.signup.language
             lang = lang if lang in city.name else city.languages[0]
-            name = city_name(self.config, self.city_slug, lang)
             topics = [self.config.topics.get(t, {}).get(lang, t) for t in item.signup.topics]
             mail = ConfirmationMail(
                 to=item.signup.email,
                 city_slug=self.city_slug,
-                city_name=name,
+                city_name=names[lang],
                 lang=lang,
                 confirm_url=base + make_token(secret, "confirm", item.sub_id, item.salt),
-                subject=confirmation_subject(name, lang),
+                subject=subjects[lang],
                 topics=topics,
             )
             try:

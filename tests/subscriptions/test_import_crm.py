@@ -215,3 +215,13 @@ def test_cli_exits_1_when_more_than_the_allowed_share_was_skipped(
     get_settings.cache_clear()
     finnish = env.invoke(subscribers, ["import", str(path), "--city", "kerava", "--no-mail"])
     assert finnish.exit_code == 1 and "ohitettiin" in finnish.output
+
+
+def test_a_byte_that_is_neither_utf8_nor_cp1252_is_named_before_anything_is_written(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_bytes(b"email;yritys\r\na@firma.fi;A\r\nb@firma.fi;B \x81 Oy\r\n")
+    with pytest.raises(SubscriptionError, match=r"line 3: byte 0x81"):
+        import_csv(engine, settings, config, path, "vantaa")
+    assert count(engine, Subscriber) == 0
