@@ -107,34 +107,22 @@ class BatchWriter:
         if self.mailer is not None and not self.confirmed:
             self._mail(conn, new, self.mailer)
 
-    def _plan(
-        self, conn: Connection, rows: list[tuple[int, SignUp]]
-    ) -> tuple[
-        list[_New], dict[tuple[str, ...], list[dict[str, Any]]], list[dict[str, Any]], list[int]
-    ]:
+    def _plan(self, conn: Connection, rows: list[tuple[int, SignUp]]) -> Plan:
         report = self.report
         hashes = [email_hash(signup.email, self._key) for _, signup in rows]
         query = select(SUPPRESSED.c.email_hash, SUPPRESSED.c.reason)
         query = query.where(one_of(conn, SUPPRESSED.c.email_hash, hashes))
         suppressed: dict[str, str] = dict(conn.execute(query).all())
-        emails = [signup.email for _, signup in rows]
-        query = select(PEOPLE.c.id, PEOPLE.c.email, *(PEOPLE.c[name] for name in DETAILS))
-        query = query.where(one_of(conn, PEOPLE.c.email, emails))
+        # the known subscribers and their subscription here, if any, in one query
+        # (the join uses the unique (subscriber_id, city_id) index at any size)
+        city = SUBS.c.city_id == self.city_id
+        query = (
+            select(PEOPLE.c.id, PEOPLE.c.email, *(PEOPLE.c[name] for name in DETAILS),
+                   SUBS.c.id.label("sub_id"), SUBS.c.status, SUBS.c.topics)
+            .outerjoin(SUBS, (SUBS.c.subscriber_id == PEOPLE.c.id) & city)
+            .where(one_of(conn, PEOPLE.c.email, [signup.email for _, signup in rows]))
+        )  # fmt: skip
         people = {row.email: row for row in conn.execute(query)}
-        subs = {}
-        if people:
-            # by subscriber only: the (subscriber_id, city_id) index answers it at any size
-            columns = (
-                SUBS.c.id,
-                SUBS.c.subscriber_id,
-                SUBS.c.city_id,
-                SUBS.c.status,
-                SUBS.c.topics,
-            )
-            query = select(*columns).where(
-                one_of(conn, SUBS.c.subscriber_id, [row.id for row in people.values()])
-            )
-            subs = {r.subscriber_id: r for r in conn.execute(query) if r.city_id == self.city_id}
         new: list[_New] = []
         person_changes: dict[tuple[str, ...], Params] = defaultdict(list)
         topic_changes: Params = []
@@ -154,26 +142,23 @@ class BatchWriter:
                 for name in DETAILS
                 if (value := getattr(signup, name)) is not None and person._mapping[name] != value
             }
-            sub = subs.get(person.id)
-            status = None if sub is None else SubscriptionStatus(sub.status)
+            status = None if person.sub_id is None else SubscriptionStatus(person.status)
             if status in LEFT:
                 report.skipped.append(Note.skip(line, str(status.value), ""))
                 continue
             if changes:
                 params = {f"v_{name}": value for name, value in changes.items()}
                 person_changes[tuple(sorted(changes))].append({"b_id": person.id, **params})
-            if sub is None:
+            if status is None:
                 report.imported += 1
                 new.append(_New(signup, person.id))
                 continue
-            confirm = (
-                self.confirmed and SubscriptionStatus(sub.status) == SubscriptionStatus.PENDING
-            )
-            new_topics = sorted(sub.topics) != signup.topics
+            confirm = self.confirmed and status == SubscriptionStatus.PENDING
+            new_topics = sorted(person.topics) != signup.topics
             if new_topics:
-                topic_changes.append({"b_id": sub.id, "v_topics": list(signup.topics)})
+                topic_changes.append({"b_id": person.sub_id, "v_topics": list(signup.topics)})
             if confirm:
-                confirms.append(sub.id)
+                confirms.append(person.sub_id)
             if changes or confirm or new_topics:
                 report.updated += 1
             else:

@@ -157,3 +157,28 @@ def test_a_confirmation_mail_that_fails_leaves_the_claim_free(
         query = select(Subscriber.email, Subscription.confirmation_sent_at).join(Subscription)
         unsent = {email for email, when in s.execute(query) if when is None}
     assert unsent == failed  # a later sign-up may mail them at once
+
+
+def test_a_second_file_updates_topics_and_details_in_place(
+    db: Engine, settings: Settings, config: Config, tmp_path: Path
+) -> None:
+    rows = [row(i) for i in range(1, 31)]
+    import_csv(db, settings, config, write(tmp_path / "a.csv", rows), "vantaa")
+    for cells in rows[:10]:
+        cells[1], cells[3] = "Uusi Nimi Oy", "Palkinnot ja tunnustukset"
+    report = import_csv(db, settings, config, write(tmp_path / "b.csv", rows), "vantaa")
+    assert (report.imported, report.updated, report.unchanged) == (0, 10, 20)
+    with Session(db) as s:
+        query = select(Subscriber.email, Subscriber.company_name, Subscription.topics)
+        found = {
+            email: (name, topics) for email, name, topics in s.execute(query.join(Subscription))
+        }
+    for cells in rows[:10]:
+        assert found[cells[0]] == ("Uusi Nimi Oy", ["awards"])
+    assert found[rows[10][0]][0] == rows[10][1]
+    assert count_records(db) == 30  # an update writes no consent record
+
+
+def count_records(engine: Engine) -> int:
+    with Session(engine) as s:
+        return len(s.scalars(select(ConsentRecord.id)).all())
