@@ -38,7 +38,7 @@ from outreach.subscribers_io.writer import BatchWriter
 from outreach.subscriptions.base import SignUp
 from outreach.subscriptions.mail import Mailer
 
-BATCH = 1000
+BATCH = 2500
 _UNDEFINED_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")  # bytes cp1252 has no character for
 
 
