@@ -11,13 +11,15 @@ sqlite3. Columns the caller leaves out get their Python-side defaults.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, any_, bindparam, insert
+from sqlalchemy import Column, ColumnElement, Connection, Table, any_, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import JSON
 
 _HASHABLE = (str, int, float, datetime, Enum)
 
@@ -28,6 +30,42 @@ def one_of(conn: Connection, column: Column[Any], values: Iterable[Any]) -> Colu
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
+
+
+def next_ids(conn: Connection, *wanted: tuple[Table, int]) -> list[list[int] | None]:
+    """``n`` new primary keys per table from its sequence, in one query (PostgreSQL).
+
+    None for a table whose ids cannot be taken ahead (SQLite, no sequence):
+    insert without ids and read them back by a unique key.
+    """
+    if conn.dialect.name != "postgresql":
+        return [None for _ in wanted]
+    names = [_sequence(conn, table.name) for table, _ in wanted]
+    asked = [(name, count) for name, (_, count) in zip(names, wanted, strict=True)]
+    parts = [
+        f"(SELECT array_agg(nextval({_literal(name)}::regclass)) "
+        f"FROM generate_series(1, {int(count)}))"
+        for name, count in asked
+        if name is not None and count
+    ]
+    got = iter(conn.execute(text(f"SELECT {', '.join(parts)}")).one() if parts else ())
+    return [None if name is None else list(next(got)) if count else [] for name, count in asked]
+
+
+def _literal(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
+_SEQUENCES: dict[tuple[str, str], str | None] = {}
+
+
+def _sequence(conn: Connection, table: str) -> str | None:
+    """The sequence behind ``table.id`` (looked up once per database and table)."""
+    key = (conn.engine.url.render_as_string(hide_password=True), table)
+    if key not in _SEQUENCES:
+        query = text("SELECT pg_get_serial_sequence(:table, 'id')")
+        _SEQUENCES[key] = conn.execute(query, {"table": table}).scalar()
+    return _SEQUENCES[key]
 
 
 def _default(column: Column[Any]) -> Any:
@@ -81,7 +119,12 @@ def bulk_insert(
         return
     for i, name in enumerate(names):
         type_ = table.c[name].type
-        data[i] = _processed(data[i], type_.dialect_impl(dialect).bind_processor(dialect))
+        process: Callable[[Any], Any] | None = type_.dialect_impl(dialect).bind_processor(dialect)
+        if dialect.name == "postgresql" and isinstance(type_, JSON):
+            # COPY takes the JSON text itself: the same json.dumps psycopg's Json
+            # adapter would run, but once per distinct value instead of per row
+            process = json.dumps
+        data[i] = _processed(data[i], process)
     quote = dialect.identifier_preparer.quote
     target = f"{quote(table.name)} ({', '.join(quote(name) for name in names)})"
     if dialect.name == "postgresql":

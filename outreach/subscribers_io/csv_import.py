@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import re
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,8 +33,7 @@ from outreach.errors import SubscriptionError
 from outreach.settings import Settings
 from outreach.subscribers_io.report import PROBLEMS, ImportAborted, ImportReport, Note
 from outreach.subscribers_io.values import ALIAS_INDEX, FIELDS, Vocabulary, header_key
-from outreach.subscribers_io.writer import BatchWriter
-from outreach.subscriptions.base import SignUp
+from outreach.subscribers_io.writer import BatchWriter, Row
 from outreach.subscriptions.mail import Mailer
 
 BATCH = 2500
@@ -226,8 +224,8 @@ def _read(
 ) -> None:
     """Every row of ``reader`` into ``batch``; a row the CSV reader refuses ends the import."""
     report = batch.report
-    seen: dict[bytes, int] = {}
-    rows: list[tuple[int, SignUp]] = []
+    seen: dict[str, int] = {}  # a prefix of each address's hash: the line it was first on
+    rows: list[Row] = []
 
     def flush() -> None:
         nonlocal rows
@@ -261,12 +259,12 @@ def _read(
             report.skipped.extend(notes)
             continue
         report.warnings.extend(notes)
-        digest = hashlib.sha256(signup.email.encode()).digest()[:12]
-        first = seen.setdefault(digest, line)
+        digest = batch.digest(signup)
+        first = seen.setdefault(digest[:24], line)
         if first != line:
             report.warnings.append(Note.warn(line, "duplicate", first=str(first)))
             continue
-        rows.append((line, signup))
+        rows.append((line, signup, digest))
         if len(rows) >= BATCH:
             flush()
     flush()

@@ -27,7 +27,7 @@ from outreach.errors import OutreachError
 from outreach.l10n import LANGUAGES
 from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus, Suppression
 from outreach.settings import Settings
-from outreach.subscribers_io.bulk import bulk_insert, one_of
+from outreach.subscribers_io.bulk import bulk_insert, next_ids, one_of
 from outreach.subscribers_io.report import ImportReport, Note
 from outreach.subscriptions.base import CONSENT_VERSION, SignUp, city_name, city_row, consent_text
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
@@ -41,6 +41,7 @@ SUBS = cast(Table, Subscription.__table__)
 CONSENT = cast(Table, ConsentRecord.__table__)
 SUPPRESSED = cast(Table, Suppression.__table__)
 Params = list[dict[str, Any]]
+Row = tuple[int, SignUp, str]  # line, sign-up, suppression hash
 Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int]]
 DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code")
 LEFT = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED)
@@ -84,7 +85,11 @@ class BatchWriter:
         """The city's row (made from the campaign files when it is new)."""
         self.city_id = city_row(session, self.config, self.city_slug).id
 
-    def flush(self, session: Session, rows: list[tuple[int, SignUp]]) -> None:
+    def digest(self, signup: SignUp) -> str:
+        """The address's suppression-list hash (made per row by the reader)."""
+        return email_hash(signup.email, self._key)
+
+    def flush(self, session: Session, rows: list[Row]) -> None:
         """Plan ``rows`` (one batch) and, unless a dry run, write them."""
         if not rows:
             return
@@ -107,9 +112,9 @@ class BatchWriter:
         if self.mailer is not None and not self.confirmed:
             self._mail(conn, new, self.mailer)
 
-    def _plan(self, conn: Connection, rows: list[tuple[int, SignUp]]) -> Plan:
+    def _plan(self, conn: Connection, rows: list[Row]) -> Plan:
         report = self.report
-        hashes = [email_hash(signup.email, self._key) for _, signup in rows]
+        hashes = [digest for _, _, digest in rows]
         query = select(SUPPRESSED.c.email_hash, SUPPRESSED.c.reason)
         query = query.where(one_of(conn, SUPPRESSED.c.email_hash, hashes))
         suppressed: dict[str, str] = dict(conn.execute(query).all())
@@ -120,14 +125,14 @@ class BatchWriter:
             select(PEOPLE.c.id, PEOPLE.c.email, *(PEOPLE.c[name] for name in DETAILS),
                    SUBS.c.id.label("sub_id"), SUBS.c.status, SUBS.c.topics)
             .outerjoin(SUBS, (SUBS.c.subscriber_id == PEOPLE.c.id) & city)
-            .where(one_of(conn, PEOPLE.c.email, [signup.email for _, signup in rows]))
+            .where(one_of(conn, PEOPLE.c.email, [signup.email for _, signup, _ in rows]))
         )  # fmt: skip
         people = {row.email: row for row in conn.execute(query)}
         new: list[_New] = []
         person_changes: dict[tuple[str, ...], Params] = defaultdict(list)
         topic_changes: Params = []
         confirms: list[int] = []
-        for (line, signup), digest in zip(rows, hashes, strict=True):
+        for line, signup, digest in rows:
             why = suppressed.get(digest)
             if why is not None:
                 report.skipped.append(Note.skip(line, "suppressed", signup.email, reason=why))
@@ -170,6 +175,8 @@ class BatchWriter:
         if not new:
             return
         fresh = {item.signup.email: item for item in new if item.person_id is None}
+        # PostgreSQL hands out the new ids up front (one query), so COPY can carry them
+        people_ids, sub_ids = next_ids(conn, (PEOPLE, len(fresh)), (SUBS, len(new)))
         if fresh:
             columns = ("email", "language", *DETAILS, "created_at", "updated_at")
             rows = [
@@ -177,10 +184,18 @@ class BatchWriter:
                  *(getattr(item.signup, name) for name in DETAILS), self.now, self.now)
                 for item in fresh.values()
             ]  # fmt: skip
-            bulk_insert(conn, PEOPLE, columns, rows)
-            query = select(PEOPLE.c.email, PEOPLE.c.id).where(one_of(conn, PEOPLE.c.email, fresh))
-            for email, person_id in conn.execute(query):
-                fresh[email].person_id = person_id
+            if people_ids is None:
+                bulk_insert(conn, PEOPLE, columns, rows)
+                query = select(PEOPLE.c.email, PEOPLE.c.id)
+                for email, person_id in conn.execute(
+                    query.where(one_of(conn, PEOPLE.c.email, fresh))
+                ):
+                    fresh[email].person_id = person_id
+            else:
+                for item, person_id in zip(fresh.values(), people_ids, strict=True):
+                    item.person_id = person_id
+                with_ids = [(i, *row) for i, row in zip(people_ids, rows, strict=True)]
+                bulk_insert(conn, PEOPLE, ("id", *columns), with_ids)
         mail_now = self.mailer is not None and not self.confirmed
         status = SubscriptionStatus.CONFIRMED if self.confirmed else SubscriptionStatus.PENDING
         confirmed_at = self.now if self.confirmed else None
@@ -192,12 +207,18 @@ class BatchWriter:
             item.salt = new_salt()
             rows.append((item.person_id, self.city_id, list(item.signup.topics), status, "import",
                          item.salt, self.now, confirmed_at, sent_at))  # fmt: skip
-        bulk_insert(conn, SUBS, columns, rows)
-        by_person = {item.person_id: item for item in new}
-        found = select(SUBS.c.subscriber_id, SUBS.c.id, SUBS.c.city_id)
-        for row in conn.execute(found.where(one_of(conn, SUBS.c.subscriber_id, by_person))):
-            if row.city_id == self.city_id:
-                by_person[row.subscriber_id].sub_id = row.id
+        if sub_ids is None:
+            bulk_insert(conn, SUBS, columns, rows)
+            by_person = {item.person_id: item for item in new}
+            found = select(SUBS.c.subscriber_id, SUBS.c.id, SUBS.c.city_id)
+            for row in conn.execute(found.where(one_of(conn, SUBS.c.subscriber_id, by_person))):
+                if row.city_id == self.city_id:
+                    by_person[row.subscriber_id].sub_id = row.id
+        else:
+            for item, sub_id in zip(new, sub_ids, strict=True):
+                item.sub_id = sub_id
+            with_ids = [(i, *row) for i, row in zip(sub_ids, rows, strict=True)]
+            bulk_insert(conn, SUBS, ("id", *columns), with_ids)
         ids = [item.sub_id for item in new]
         self._records(conn, "given", ids, [self._texts[item.signup.language] for item in new])
         if self.confirmed:
