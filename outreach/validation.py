@@ -107,7 +107,7 @@ def email_hash(email: str, key: bytes) -> str:
     SQL computes the same value with :class:`outreach.audience.email_hmac`.
     """
     message = email.strip().lower().encode("utf-8")
-    return hmac.digest(key, message, "sha256").hex()
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 def business_id_check_digit(body: str) -> int | None:

@@ -37,6 +37,7 @@ from outreach.subscribers_io.writer import BatchWriter, Row
 from outreach.subscriptions.mail import Mailer
 
 BATCH = 2500
+READ_BUFFER = 1 << 20
 _UNDEFINED_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")  # bytes cp1252 has no character for
 
 
@@ -151,7 +152,9 @@ def import_csv(
         now=datetime.now(UTC),
         dry_run=dry_run,
     )
-    with path.open(encoding=encoding, newline="") as fh:
+    # A large buffer: every read from the disk lets the writer thread take the
+    # interpreter for up to its switch interval, so the reader reads rarely.
+    with path.open(encoding=encoding, newline="", buffering=READ_BUFFER) as fh:
         first = fh.readline()
         report.delimiter = sniff_delimiter(first)
         header = next(csv.reader([first], delimiter=report.delimiter), [])
