@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from functools import lru_cache
 
 import idna
 
@@ -41,6 +42,7 @@ def has_control_chars(text: str) -> bool:
     return bool(_CONTROL_RE.search(text))
 
 
+@lru_cache(maxsize=4096)  # a CRM export repeats its domains; an import checks each once
 def ascii_domain(domain: str) -> str:
     """``Faß.DE`` → ``xn--fa-hia.de``: IDNA 2008 with UTS #46 mapping, lower case.
 

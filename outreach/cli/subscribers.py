@@ -13,8 +13,16 @@ import click
 from sqlalchemy import select
 
 from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
+from outreach.errors import SubscriptionError
 from outreach.models import City, Subscriber, Subscription
-from outreach.subscribers_io import PURPOSES, export, import_csv, parse_mapping
+from outreach.subscribers_io import (
+    PURPOSES,
+    ImportAborted,
+    export,
+    import_csv,
+    parse_mapping,
+    parse_share,
+)
 from outreach.subscriptions.apikeys import create_api_key, list_api_keys, revoke_api_key
 from outreach.subscriptions.base import SignUp
 from outreach.subscriptions.core import unsubscribe_email
@@ -40,6 +48,13 @@ def subscribers() -> None:
     """Import, export, add, list, show and forget subscribers."""
 
 
+def _share(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        return parse_share(value)
+    except SubscriptionError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @subscribers.command("import")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--city", required=True, help="City slug the contacts subscribe to.")
@@ -47,6 +62,15 @@ def subscribers() -> None:
 @click.option("--confirmed", is_flag=True, help="Import as confirmed (needs --consent-note).")
 @click.option("--consent-note", help="The legal basis of consent; stored with every row.")
 @click.option("--no-mail", is_flag=True, help="Do not send confirmation mails now.")
+@click.option("--dry-run", is_flag=True, help="Check the file and report; write nothing.")
+@click.option(
+    "--max-skipped",
+    default="5%",
+    show_default=True,
+    callback=_share,
+    metavar="SHARE",
+    help="Exit 1 when more rows than this are skipped (5% or 0.05).",
+)
 @pass_app
 def import_command(
     ctx: App,
@@ -56,22 +80,33 @@ def import_command(
     confirmed: bool,
     consent_note: str | None,
     no_mail: bool,
+    dry_run: bool,
+    max_skipped: float,
 ) -> None:
     """Import a CRM export (CSV); pending with a confirmation mail unless --confirmed."""
-    mailer = None if no_mail else default_mailer(ctx.settings, ctx.config())
-    report = import_csv(
-        ctx.engine,
-        ctx.settings,
-        ctx.config(),
-        file,
-        city,
-        mapping=parse_mapping(mapping),
-        confirmed=confirmed,
-        consent_note=consent_note,
-        mailer=mailer,
-    )
-    for line in report.lines(cli_language(ctx.settings)):
+    lang = cli_language(ctx.settings)
+    mailer = None if no_mail or dry_run else default_mailer(ctx.settings, ctx.config())
+    try:
+        report = import_csv(
+            ctx.engine,
+            ctx.settings,
+            ctx.config(),
+            file,
+            city,
+            mapping=parse_mapping(mapping),
+            confirmed=confirmed,
+            consent_note=consent_note,
+            mailer=mailer,
+            dry_run=dry_run,
+        )
+    except ImportAborted as exc:
+        for line in exc.report.lines(lang):
+            click.echo(line)
+        fail(exc.text(lang))
+    for line in report.lines(lang):
         click.echo(line)
+    if report.over_limit(max_skipped):
+        fail(report.limit_message(max_skipped, lang))
 
 
 @subscribers.command("export")

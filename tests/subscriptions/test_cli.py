@@ -38,6 +38,8 @@ def test_import_show_export_forget(env: CliRunner, tmp_path: Path) -> None:
             "--confirmed",
             "--consent-note",
             "existing customers",
+            "--max-skipped",
+            "50%",
         ],
     )
     assert result.exit_code == 0, result.output

@@ -52,12 +52,14 @@ def test_import_finnish_headers_and_report(
 ) -> None:
     path = write(tmp_path, FINNISH, encoding)
     report = import_csv(engine, settings, config, path, "vantaa", mailer=mailer)
-    assert (report.imported, report.updated, report.unchanged) == (2, 0, 0)
-    reasons = dict(report.skipped)
-    assert set(reasons) == {4, 5, 6}
-    assert "@" in reasons[4] and "check digit" in reasons[5] and "duplicate of line 2" in reasons[6]
+    # the bad business ID is left out, the contact is imported; the duplicate is merged
+    assert (report.imported, report.updated, report.unchanged) == (3, 0, 0)
+    assert [(n.line, n.code) for n in report.skipped] == [(4, "email")]
+    assert [(n.line, n.code) for n in report.warnings] == [(5, "business_id"), (6, "duplicate")]
+    assert "bad-address" in str(report.skipped[0]) and "check digit" in str(report.warnings[0])
+    assert "same address as line 2" in str(report.warnings[1])
     assert report.delimiter == ";"
-    assert len(mailer.sent) == 2
+    assert len(mailer.sent) == 3
     with Session(engine) as s:
         anna = s.scalars(select(Subscriber).where(Subscriber.email.like("anna@%"))).one()
         assert (
@@ -68,12 +70,12 @@ def test_import_finnish_headers_and_report(
         assert anna.subscriptions[0].topics == ["climate", "trainings"]
         assert anna.subscriptions[0].status == SubscriptionStatus.PENDING
     lines = list(report.lines())
-    assert lines[0].startswith("crm.csv: 2 imported") and "line 5: skipped:" in lines[2]
+    assert lines[0].startswith("crm.csv: 3 imported") and "line 5: business ID" in lines[2]
     # idempotent: the same file again changes nothing and mails no one
     again = import_csv(engine, settings, config, path, "vantaa", mailer=mailer)
-    assert (again.imported, again.updated, again.unchanged) == (0, 0, 2)
-    assert len(mailer.sent) == 2
-    assert count(engine, Subscription) == 2
+    assert (again.imported, again.updated, again.unchanged) == (0, 0, 3)
+    assert len(mailer.sent) == 3
+    assert count(engine, Subscription) == 3
 
 
 def test_import_english_headers_comma_and_map(
@@ -136,8 +138,10 @@ def test_import_never_resubscribes_suppressed_or_unsubscribed(
     report = import_csv(
         engine, settings, config, path, "vantaa", confirmed=True, consent_note="contract"
     )
-    assert report.imported == 0 and len(report.skipped) == 3
-    assert "erased" in report.skipped[0][1] and "unsubscribed" in report.skipped[1][1]
+    assert report.imported == 0
+    assert [n.code for n in report.skipped] == ["suppressed", "unsubscribed", "suppressed"]
+    assert "erased" in str(report.skipped[0]) and "unsubscribed" in str(report.skipped[1])
+    assert report.rejected == 0  # skipped as they should be: not counted by --max-skipped
     with Session(engine) as s:
         assert s.scalar(select(Subscriber).where(Subscriber.email == "erased@y.fi")) is None
 
@@ -167,10 +171,13 @@ def test_import_10000_rows_with_5_percent_bad(
                 row = [f"user{line}@firma.fi", f"Firma {line}", "", "small", "62010"]
             writer.writerow(row)
     report = import_csv(engine, settings, config, path, "jarvenpaa", mailer=mailer)
-    assert report.imported == 9_500
-    assert {line for line, _ in report.skipped} == bad_lines
-    assert len(mailer.sent) == 9_500
-    assert count(engine, Subscription) == 9_500
+    bad_address = {line for line in bad_lines if line % 3 == 0}
+    good = 10_000 - len(bad_address)
+    assert report.imported == good
+    assert {note.line for note in report.skipped} == bad_address
+    assert {note.line for note in report.warnings} == bad_lines - bad_address
+    assert len(mailer.sent) == good
+    assert count(engine, Subscription) == good
 
 
 def test_export_json_and_interested(
@@ -196,3 +203,28 @@ def test_export_json_and_interested(
 def test_safe_cell(cell: str) -> None:
     assert safe_cell(cell) == "'" + cell
     assert safe_cell("plain") == "plain" and safe_cell(None) == ""
+
+
+def test_import_mails_one_mailbox_once_across_variants_and_cities(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config, mailer: RecordingMailer
+) -> None:
+    """An import's confirmation mails count against the same per-mailbox limit as the
+    sign-up form: variants of one Gmail mailbox, imported into two cities, get one mail."""
+    path = write(
+        tmp_path,
+        "Sähköposti;Yritys\n"
+        "maija.virtanen@gmail.com;Virtanen Oy\n"
+        "maijavirtanen+ilmasto@googlemail.com;Virtanen Oy\n"
+        "pekka@paja.fi;Paja\n",
+        "utf-8",
+    )
+    first = import_csv(engine, settings, config, path, "vantaa", mailer=mailer)
+    second = import_csv(engine, settings, config, path, "kerava", mailer=mailer)
+    assert first.imported == 3 and second.imported == 3
+    assert sorted(m.to for m in mailer.sent) == ["maija.virtanen@gmail.com", "pekka@paja.fi"]
+    with Session(engine) as s:
+        held = s.scalars(
+            select(Subscription).join(Subscriber).where(Subscription.confirmation_sent_at.is_(None))
+        ).all()
+        # held back, not marked as mailed: a later sign-up may send the link once allowed
+        assert len(held) == 4

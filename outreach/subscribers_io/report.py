@@ -1,0 +1,238 @@
+"""The import's report: counts, a note per skipped row or dropped field, the limit.
+
+Every note is kept as a message id and its values and put into words only when
+printed, in the staff's language (the ``cli`` catalog). A row is *skipped* only
+for a bad or missing e-mail address, a missing consent, or an address that must
+not be (re)subscribed; a bad optional field is *left out* with a warning while
+the contact is imported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from outreach.errors import SubscriptionError
+from outreach.l10n import gettext_for
+
+
+def _(message: str) -> str:
+    """Marks a message for the ``cli`` catalog; it is translated when printed."""
+    return message
+
+
+SKIP = {
+    "email": _("line {line}: skipped: {value} is not a valid e-mail address"),
+    "no_email": _("line {line}: skipped: no e-mail address"),
+    "consent": _('line {line}: skipped: no consent to e-mail (the consent column says "{value}")'),
+    "suppressed": _("line {line}: skipped: address is on the suppression list ({reason})"),
+    "unsubscribed": _("line {line}: skipped: the address unsubscribed; not subscribed again"),
+    "bounced": _("line {line}: skipped: mail to the address bounced; not subscribed again"),
+}
+WARN = {
+    "business_id": _(
+        'line {line}: business ID "{value}" left out: it needs 7 digits, a hyphen and the right '
+        "check digit, like 0112038-9"
+    ),
+    "size_class": _(
+        'line {line}: company size "{value}" left out: use mikro, pieni, keskisuuri, suuri, '
+        "pk-yritys, their Swedish or English names, or a head count"
+    ),
+    "language": _(
+        'line {line}: language "{value}" is not suomi, ruotsi or englanti (fi, sv, en); '
+        "{default} used"
+    ),
+    "topics": _('line {line}: topic "{value}" left out: not one of the city\'s topics ({known})'),
+    "industry_code": _(
+        'line {line}: industry code "{value}" left out: use a TOL 2008 code like 62010'
+    ),
+    "company_name": _(
+        "line {line}: company name left out: longer than 200 characters or on several lines"
+    ),
+    "contact_name": _(
+        "line {line}: contact name left out: longer than 200 characters or on several lines"
+    ),
+    "duplicate": _(
+        "line {line}: the same address as line {first}; imported once, from line {first}"
+    ),
+}
+REJECTED = frozenset(("email", "consent"))
+SUPPRESSION_REASONS = {
+    "bounce": _("bounced"),
+    "complaint": _("spam complaint"),
+    "erased": _("erased"),
+    "manual": _("added by staff"),
+}
+
+
+@dataclass(frozen=True)
+class Note:
+    """One line's skip reason or dropped field; ``code`` names the kind."""
+
+    line: int
+    code: str
+    message: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def skip(cls, line: int, code: str, value: str = "", **params: str) -> Note:
+        message = SKIP["no_email"] if code == "email" and not value else SKIP[code]
+        return cls(line, code, message, (("value", value[:60]), *params.items()))
+
+    @classmethod
+    def warn(cls, line: int, code: str, **params: str) -> Note:
+        shown = {k: v[:60] for k, v in params.items()}
+        return cls(line, code, WARN[code], tuple(shown.items()))
+
+    def text(self, lang: str = "en") -> str:
+        values = dict(self.params)
+        if "reason" in values:
+            reason = SUPPRESSION_REASONS.get(values["reason"])
+            values["reason"] = gettext_for(lang, "cli", reason) if reason else values["reason"]
+        return gettext_for(lang, "cli", self.message).format(line=self.line, **values)
+
+    def __str__(self) -> str:
+        return self.text()
+
+
+def percent(share: float, lang: str) -> str:
+    """``0.1`` → ``10.0%`` (en) or ``10,0 %`` (fi, sv)."""
+    text = f"{share * 100:.1f}"
+    return f"{text}%" if lang == "en" else f"{text.replace('.', ',')} %"
+
+
+def parse_share(text: str) -> float:
+    """``"5%"``, ``"5 %"``, ``"0.05"`` and ``"0,05"`` are all 0.05.
+
+    A bare number must be a fraction from 0 to 1: ``5`` could mean 5% or 500%.
+    """
+    value = text.strip().replace(",", ".")
+    number = value.removesuffix("%").strip()
+    try:
+        share = float(number) / (100 if value.endswith("%") else 1)
+    except ValueError:
+        share = -1.0
+    if not re.fullmatch(r"\d+(\.\d+)?", number) or not 0 <= share <= 1:
+        raise SubscriptionError(
+            f"{text!r} is not a share of rows: write a percentage like 5% or a fraction like 0.05"
+        )
+    return share
+
+
+@dataclass
+class ImportReport:
+    """Counts and per-line notes of one import run."""
+
+    file: str
+    rows: int = 0
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[Note] = field(default_factory=list)
+    warnings: list[Note] = field(default_factory=list)
+    mailed: int = 0
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    dry_run: bool = False
+
+    @property
+    def saved(self) -> int:
+        """Rows whose contact is now in the database (new, updated or already there)."""
+        return self.imported + self.updated + self.unchanged
+
+    @property
+    def rejected(self) -> int:
+        """Rows skipped for what the file says: a bad address or no consent.
+
+        Suppressed, unsubscribed and bounced addresses are skipped too, but as
+        they should be, so they do not count towards ``--max-skipped``.
+        """
+        return sum(1 for note in self.skipped if note.code in REJECTED)
+
+    @property
+    def skipped_share(self) -> float:
+        return self.rejected / self.rows if self.rows else 0.0
+
+    def over_limit(self, max_share: float) -> bool:
+        return self.skipped_share > max_share
+
+    def summary(self, lang: str = "en") -> str:
+        text = gettext_for(
+            lang,
+            "cli",
+            "{file}: {imported} imported, {updated} updated, {unchanged} unchanged, "
+            "{skipped} skipped, {warned} with a note, {mailed} confirmation mails "
+            "({encoding}, {delimiter})",
+        )
+        return text.format(
+            file=self.file,
+            imported=self.imported,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            skipped=len(self.skipped),
+            warned=len({note.line for note in self.warnings}),
+            mailed=self.mailed,
+            encoding=self.encoding,
+            delimiter=repr(self.delimiter),
+        )
+
+    def lines(self, lang: str = "en") -> Iterator[str]:
+        """The summary, then every note in line order."""
+        yield self.summary(lang)
+        if self.dry_run:
+            yield gettext_for(lang, "cli", "dry run: nothing was written and no mail was sent")
+        notes = sorted([*self.skipped, *self.warnings], key=lambda note: note.line)
+        for note in notes:
+            yield note.text(lang)
+
+    def limit_message(self, max_share: float, lang: str = "en") -> str:
+        """Why the import counts as failed: more rows skipped than ``max_share`` allows."""
+        if self.dry_run:
+            msg = _("{skipped} of {rows} rows skipped for a bad e-mail address or no consent "
+                    "({share}), more than --max-skipped {limit}; dry run: nothing was "
+                    "written")  # fmt: skip
+        else:
+            msg = _("{skipped} of {rows} rows skipped for a bad e-mail address or no consent "
+                    "({share}), more than --max-skipped {limit}; the {saved} rows imported were "
+                    "saved: fix the skipped lines and run the same command again")  # fmt: skip
+        return gettext_for(lang, "cli", msg).format(
+            skipped=self.rejected,
+            rows=self.rows,
+            share=percent(self.skipped_share, lang),
+            limit=f"{max_share * 100:g}%" if lang == "en" else f"{max_share * 100:g} %",
+            saved=self.saved,
+        )
+
+
+class ImportAborted(SubscriptionError):
+    """The file could not be read past ``line``; the rows before it were saved.
+
+    ``report`` holds what was done up to there; re-running the same file after
+    fixing the line is safe (saved rows stay as they are).
+    """
+
+    def __init__(self, report: ImportReport, line: int, problem: str, **params: str) -> None:
+        self.report = report
+        self.line = line
+        self.problem = problem
+        self.params = params
+        super().__init__(self.text("en"))
+
+    def text(self, lang: str = "en") -> str:
+        problem = gettext_for(lang, "cli", self.problem).format(**self.params)
+        if self.report.dry_run:
+            msg = _("line {line}: {problem}; dry run: nothing was written")
+        else:
+            msg = _(
+                "line {line}: {problem}; the {saved} rows before it were saved. Fix line {line} "
+                "and run the same command again: saved rows stay as they are"
+            )
+        text = gettext_for(lang, "cli", msg)
+        return text.format(line=self.line, problem=problem, saved=self.report.saved)
+
+
+PROBLEMS = {
+    "field_limit": _("a field is longer than {limit} characters (a quote left open?)"),
+    "csv": _("not valid CSV ({error})"),
+}

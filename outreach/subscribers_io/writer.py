@@ -1,0 +1,278 @@
+"""Writes an import's rows in batches: a handful of set-based statements per batch.
+
+Per row the import does only what must be per row (the address and business
+ID checks, the suppression hash); everything else is per batch: three
+look-ups (suppression list, subscribers, this city's subscriptions), then one
+multi-row ``INSERT … RETURNING`` each for new subscribers and subscriptions,
+one multi-row ``INSERT`` of their consent records, and one ``UPDATE`` per
+kind of change. The rows written are the ones the single-row functions of the
+subscriptions stage write (``record``, ``mail_confirmation``): the same
+columns, consent version, consent text in the contact's language, detail and
+time, which ``tests/subscriptions/test_import_records.py`` checks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config
+from outreach.errors import OutreachError
+from outreach.l10n import LANGUAGES
+from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus, Suppression
+from outreach.settings import Settings
+from outreach.subscribers_io.bulk import bulk_insert, next_ids, one_of
+from outreach.subscribers_io.report import ImportReport, Note
+from outreach.subscriptions.base import CONSENT_VERSION, SignUp, city_name, city_row, consent_text
+from outreach.subscriptions.limits import claim_mailbox, release_mailbox
+from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
+from outreach.tokens import make_token, new_salt
+from outreach.validation import email_hash, suppression_key
+
+log = logging.getLogger(__name__)
+
+PEOPLE = cast(Table, Subscriber.__table__)
+SUBS = cast(Table, Subscription.__table__)
+CONSENT = cast(Table, ConsentRecord.__table__)
+SUPPRESSED = cast(Table, Suppression.__table__)
+Params = list[dict[str, Any]]
+Row = tuple[int, SignUp, str]  # line, sign-up, suppression hash
+Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int]]
+DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code")
+LEFT = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED)
+
+
+@dataclass
+class _New:
+    """A subscription to create (and a subscriber, when ``person_id`` is None)."""
+
+    signup: SignUp
+    person_id: int | None
+    sub_id: int = 0
+    salt: str = ""
+
+
+@dataclass
+class BatchWriter:
+    """Collects validated rows and writes them BATCH at a time (or only counts: dry run)."""
+
+    settings: Settings
+    config: Config
+    city_slug: str
+    report: ImportReport
+    confirmed: bool
+    detail: str
+    mailer: Mailer | None
+    now: datetime
+    dry_run: bool = False
+    city_id: int = 0
+    _key: bytes = field(default=b"", repr=False)
+    _texts: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._key = suppression_key(self.settings)
+        self._texts = {
+            lang: consent_text(city_name(self.config, self.city_slug, lang), lang)
+            for lang in LANGUAGES
+        }
+
+    def start(self, session: Session) -> None:
+        """The city's row (made from the campaign files when it is new)."""
+        self.city_id = city_row(session, self.config, self.city_slug).id
+
+    def digest(self, signup: SignUp) -> str:
+        """The address's suppression-list hash (made per row by the reader)."""
+        return email_hash(signup.email, self._key)
+
+    def flush(self, session: Session, rows: list[Row]) -> None:
+        """Plan ``rows`` (one batch) and, unless a dry run, write them."""
+        if not rows:
+            return
+        conn = session.connection()
+        new, person_changes, topic_changes, confirms = self._plan(conn, rows)
+        if self.dry_run:
+            return
+        self._insert(conn, new)
+        for columns, params in person_changes.items():
+            values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
+            stmt = update(PEOPLE).where(PEOPLE.c.id == bindparam("b_id")).values(values)
+            conn.execute(stmt, params)
+        if topic_changes:
+            stmt = update(SUBS).where(SUBS.c.id == bindparam("b_id"))
+            conn.execute(stmt.values(topics=bindparam("v_topics")), topic_changes)
+        if confirms:
+            stmt = update(SUBS).where(SUBS.c.id.in_(confirms))
+            conn.execute(stmt.values(status=SubscriptionStatus.CONFIRMED, confirmed_at=self.now))
+            self._records(conn, "confirmed", confirms, [None] * len(confirms))
+        if self.mailer is not None and not self.confirmed:
+            self._mail(session, new, self.mailer)
+
+    def _plan(self, conn: Connection, rows: list[Row]) -> Plan:
+        report = self.report
+        hashes = [digest for _, _, digest in rows]
+        query = select(SUPPRESSED.c.email_hash, SUPPRESSED.c.reason)
+        query = query.where(one_of(conn, SUPPRESSED.c.email_hash, hashes))
+        suppressed: dict[str, str] = dict(conn.execute(query).all())
+        # the known subscribers and their subscription here, if any, in one query
+        # (the join uses the unique (subscriber_id, city_id) index at any size)
+        city = SUBS.c.city_id == self.city_id
+        query = (
+            select(PEOPLE.c.id, PEOPLE.c.email, *(PEOPLE.c[name] for name in DETAILS),
+                   SUBS.c.id.label("sub_id"), SUBS.c.status, SUBS.c.topics)
+            .outerjoin(SUBS, (SUBS.c.subscriber_id == PEOPLE.c.id) & city)
+            .where(one_of(conn, PEOPLE.c.email, [signup.email for _, signup, _ in rows]))
+        )  # fmt: skip
+        people = {row.email: row for row in conn.execute(query)}
+        new: list[_New] = []
+        person_changes: dict[tuple[str, ...], Params] = defaultdict(list)
+        topic_changes: Params = []
+        confirms: list[int] = []
+        for line, signup, digest in rows:
+            why = suppressed.get(digest)
+            if why is not None:
+                report.skipped.append(Note.skip(line, "suppressed", signup.email, reason=why))
+                continue
+            person = people.get(signup.email)
+            if person is None:
+                report.imported += 1
+                new.append(_New(signup, None))
+                continue
+            changes = {
+                name: value
+                for name in DETAILS
+                if (value := getattr(signup, name)) is not None and person._mapping[name] != value
+            }
+            status = None if person.sub_id is None else SubscriptionStatus(person.status)
+            if status in LEFT:
+                report.skipped.append(Note.skip(line, str(status.value), ""))
+                continue
+            if changes:
+                params = {f"v_{name}": value for name, value in changes.items()}
+                person_changes[tuple(sorted(changes))].append({"b_id": person.id, **params})
+            if status is None:
+                report.imported += 1
+                new.append(_New(signup, person.id))
+                continue
+            confirm = self.confirmed and status == SubscriptionStatus.PENDING
+            new_topics = sorted(person.topics) != signup.topics
+            if new_topics:
+                topic_changes.append({"b_id": person.sub_id, "v_topics": list(signup.topics)})
+            if confirm:
+                confirms.append(person.sub_id)
+            if changes or confirm or new_topics:
+                report.updated += 1
+            else:
+                report.unchanged += 1
+        return new, person_changes, topic_changes, confirms
+
+    def _insert(self, conn: Connection, new: list[_New]) -> None:
+        """New subscribers, their subscriptions and the consent records, a statement each."""
+        if not new:
+            return
+        fresh = {item.signup.email: item for item in new if item.person_id is None}
+        # PostgreSQL hands out the new ids up front (one query), so COPY can carry them
+        people_ids, sub_ids = next_ids(conn, (PEOPLE, len(fresh)), (SUBS, len(new)))
+        if fresh:
+            columns = ("email", "language", *DETAILS, "created_at", "updated_at")
+            rows = [
+                (item.signup.email, item.signup.language,
+                 *(getattr(item.signup, name) for name in DETAILS), self.now, self.now)
+                for item in fresh.values()
+            ]  # fmt: skip
+            if people_ids is None:
+                bulk_insert(conn, PEOPLE, columns, rows)
+                query = select(PEOPLE.c.email, PEOPLE.c.id)
+                for email, person_id in conn.execute(
+                    query.where(one_of(conn, PEOPLE.c.email, fresh))
+                ):
+                    fresh[email].person_id = person_id
+            else:
+                for item, person_id in zip(fresh.values(), people_ids, strict=True):
+                    item.person_id = person_id
+                with_ids = [(i, *row) for i, row in zip(people_ids, rows, strict=True)]
+                bulk_insert(conn, PEOPLE, ("id", *columns), with_ids)
+        mail_now = self.mailer is not None and not self.confirmed
+        status = SubscriptionStatus.CONFIRMED if self.confirmed else SubscriptionStatus.PENDING
+        confirmed_at = self.now if self.confirmed else None
+        sent_at = self.now if mail_now else None
+        columns = ("subscriber_id", "city_id", "topics", "status", "channel", "token_salt",
+                   "created_at", "confirmed_at", "confirmation_sent_at")  # fmt: skip
+        rows = []
+        for item in new:
+            item.salt = new_salt()
+            rows.append((item.person_id, self.city_id, list(item.signup.topics), status, "import",
+                         item.salt, self.now, confirmed_at, sent_at))  # fmt: skip
+        if sub_ids is None:
+            bulk_insert(conn, SUBS, columns, rows)
+            by_person = {item.person_id: item for item in new}
+            found = select(SUBS.c.subscriber_id, SUBS.c.id, SUBS.c.city_id)
+            for row in conn.execute(found.where(one_of(conn, SUBS.c.subscriber_id, by_person))):
+                if row.city_id == self.city_id:
+                    by_person[row.subscriber_id].sub_id = row.id
+        else:
+            for item, sub_id in zip(new, sub_ids, strict=True):
+                item.sub_id = sub_id
+            with_ids = [(i, *row) for i, row in zip(sub_ids, rows, strict=True)]
+            bulk_insert(conn, SUBS, ("id", *columns), with_ids)
+        ids = [item.sub_id for item in new]
+        self._records(conn, "given", ids, [self._texts[item.signup.language] for item in new])
+        if self.confirmed:
+            self._records(conn, "confirmed", ids, [None] * len(ids))
+
+    def _records(
+        self, conn: Connection, action: str, sub_ids: list[int], texts: list[str | None]
+    ) -> None:
+        columns = ("subscription_id", "action", "channel", "consent_version", "consent_text",
+                   "detail", "created_at")  # fmt: skip
+        rows = [
+            (sub_id, action, "import", CONSENT_VERSION, text, self.detail, self.now)
+            for sub_id, text in zip(sub_ids, texts, strict=True)
+        ]
+        bulk_insert(conn, CONSENT, columns, rows)
+
+    def _mail(self, session: Session, new: list[_New], mailer: Mailer) -> None:
+        """The confirmation mail of every new subscription, as ``mail_confirmation`` sends it,
+        within the same per-mailbox limits (:func:`claim_mailbox`)."""
+        city = self.config.cities[self.city_slug]
+        secret = self.settings.secret()
+        base = f"{self.settings.base_url_clean}/confirm/"
+        failed = []
+        names = {lang: city_name(self.config, self.city_slug, lang) for lang in LANGUAGES}
+        subjects = {lang: confirmation_subject(name, lang) for lang, name in names.items()}
+        for item in new:
+            lang = item.signup.language
+            lang = lang if lang in city.name else city.languages[0]
+            topics = [self.config.topics.get(t, {}).get(lang, t) for t in item.signup.topics]
+            mail = ConfirmationMail(
+                to=item.signup.email,
+                city_slug=self.city_slug,
+                city_name=names[lang],
+                lang=lang,
+                confirm_url=base + make_token(secret, "confirm", item.sub_id, item.salt),
+                subject=subjects[lang],
+                topics=topics,
+            )
+            if not claim_mailbox(session, self.settings, mail.to, self.now):
+                log.info(
+                    "confirmation mail for subscription %s held back: mailbox limit", item.sub_id
+                )
+                failed.append(item.sub_id)
+                continue
+            try:
+                mailer(mail)
+            except OutreachError as exc:
+                # as mail_confirmation: let a later sign-up try again instead of in 24 hours
+                log.warning("confirmation mail for subscription %s not sent: %s", item.sub_id, exc)
+                release_mailbox(session, self.settings, mail.to)
+                failed.append(item.sub_id)
+            else:
+                self.report.mailed += 1
+        if failed:
+            stmt = update(SUBS).where(SUBS.c.id.in_(failed)).values(confirmation_sent_at=None)
+            session.connection().execute(stmt)
