@@ -110,6 +110,9 @@ class Daemon:
         self.last_tick_at: datetime | None = None  # wall clock, of the last good pass
         self._role = ""  # "leader" or "standby", logged when it changes
         self._catch_up_due = False
+        #: Misfires whose record failed (the database was busy or away): retried each pass.
+        self._missed: list[tuple[str, datetime]] = []
+        self._missed_lock = threading.Lock()
         self._db_log = ThrottledLog(log)  # the database is unreachable
         self._send_log = ThrottledLog(log)  # a send check failed
         self._reload_log = ThrottledLog(log)
@@ -222,12 +225,24 @@ class Daemon:
 
         if event.code == EVENT_JOB_MISSED and event.job_id.startswith("campaign:"):
             slug = event.job_id.removeprefix("campaign:")
-            self.guard(
-                f"missed run of {slug}",
-                lambda: record_missed(self.ctx, slug, event.scheduled_run_time, self.clock()),
-            )
+            if not self._record_missed(slug, event.scheduled_run_time):
+                with self._missed_lock:
+                    self._missed.append((slug, event.scheduled_run_time))
         elif event.code != EVENT_JOB_MISSED:
             log.error("job %s failed: %s", event.job_id, event.exception)
+
+    def _record_missed(self, slug: str, fire: datetime) -> bool:
+        return self.guard(
+            f"missed run of {slug}", lambda: record_missed(self.ctx, slug, fire, self.clock())
+        )
+
+    def _retry_missed(self) -> None:
+        """Record the misfires a busy or unreachable database refused earlier."""
+        with self._missed_lock:
+            pending, self._missed = self._missed, []
+        failed = [(slug, fire) for slug, fire in pending if not self._record_missed(slug, fire)]
+        with self._missed_lock:
+            self._missed[:0] = failed
 
     def _sync_jobs(self, config: Config, *, replace_all: bool) -> None:
         """Make the store's jobs match ``config``; periodic jobs keep their next run."""
@@ -297,6 +312,8 @@ class Daemon:
                 self.options.poll_interval,
             )
             return False
+        if self._missed:
+            self._retry_missed()
         if self.scheduler is not None and self._catch_up_due:
             self._catch_up_due = False
             self._start_thread("catch-up", self.catch_up)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -13,8 +14,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from outreach.db import get_engine, session_scope
 from outreach.models import Campaign
@@ -115,6 +119,30 @@ def test_apscheduler_misfire_is_recorded_as_missed(
         assert wait_for(lambda: statuses(sched_settings)["vantaa-news"][1] == "missed")
     assert statuses(sched_settings)["vantaa-news"][0] == late
     assert campaign_calls(log) == []
+
+
+def test_a_misfire_the_database_refused_is_recorded_on_a_later_pass(
+    sched_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite busy (or the database away) when the misfire comes: the record is not lost."""
+    daemon_module = importlib.import_module("outreach.scheduler.daemon")
+
+    real = daemon_module.record_missed
+    refused: list[str] = []
+
+    def busy_once(*args: Any) -> bool:
+        if not refused:
+            refused.append(args[1])
+            raise OperationalError("INSERT", {}, Exception("database is locked"))
+        return real(*args)
+
+    monkeypatch.setattr(daemon_module, "record_missed", busy_once)
+    with running(make_daemon(sched_settings, tmp_path / "calls.jsonl")) as d:
+        late = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+        d.scheduler.modify_job("campaign:vantaa-news", next_run_time=late)
+        assert wait_for(lambda: statuses(sched_settings)["vantaa-news"][1] == "missed")
+    assert refused == ["vantaa-news"]
+    assert statuses(sched_settings)["vantaa-news"][0] == late
 
 
 def test_reload_adds_changes_and_removes_jobs(sched_settings: Settings, tmp_path: Path) -> None:
