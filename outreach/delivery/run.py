@@ -4,15 +4,16 @@ Each worker thread owns one database connection and one backend connection
 and loops: claim up to ``send_batch_size`` due rows (PostgreSQL: ``UPDATE …
 WHERE id IN (SELECT … FOR UPDATE SKIP LOCKED) RETURNING``; SQLite: the same
 statement under one writer), then for every chunk of :data:`CHUNK` rows
-re-check unsubscribes and suppressions, build the messages by substitution,
-hand them to the backend and commit the outcomes in one statement.
+re-check unsubscribes and suppressions and build the messages by
+substitution, and hand them to the backend one at a time, committing each
+message's outcome before the next one is handed over.
 
 Crash safety: a row is ``sending`` from its claim until its outcome is
 committed. Rows left ``sending`` by a process that died are claimed again —
 at once when the dead process ran on this host (its pid is gone), otherwise
 after the lease (``lease_seconds``). The only messages that can go out twice
 are those handed to the backend whose outcome was not committed yet: at most
-``CHUNK`` per worker, i.e. ``workers × CHUNK`` per crashed process
+one per worker (one per connection), i.e. ``workers`` per crashed process
 (docs/delivery.md).
 """
 
@@ -54,8 +55,8 @@ from outreach.validation import suppression_key
 
 log = logging.getLogger(__name__)
 
-#: Messages handed to the backend between two commits of outcomes; the
-#: in-flight (possible duplicate after a crash) bound per worker.
+#: Rows re-checked (unsubscribed? suppressed? still ours?) in one query before
+#: they are handed over one by one; outcomes are committed per message.
 CHUNK = 10
 MAX_BACKOFF_SECONDS = 6 * 3600.0
 PENDING, SENDING = DeliveryStatus.PENDING, DeliveryStatus.SENDING
@@ -352,9 +353,15 @@ class SendRun:
         )
 
     def process(self, conn: Connection, backend: MailBackend, me: str, chunk: list[Any]) -> None:
-        """Re-check, build, hand over and record one chunk."""
+        """Re-check and build one chunk, then hand it over one message at a time.
+
+        Each message's outcome is committed before the next message goes to
+        the backend, so after a crash at most the one message in flight on
+        this connection can be sent again (docs/delivery.md). Outcomes that
+        need no backend (skipped, invalid address) ride along with the next
+        commit.
+        """
         info = self.check(conn, me, [r.id for r in chunk])
-        now = utcnow()
         outcomes: list[dict[str, Any]] = []
         to_send: list[tuple[Any, OutgoingMessage]] = []
         for row in chunk:
@@ -370,17 +377,17 @@ class SendRun:
                 to_send.append((row, self.build(row, details)))
             except PermanentDeliveryError as exc:
                 outcomes.append(self.final(row, "failed", str(exc)))
-        results: list[SendResult] = []
+        handed = 0
         try:
-            if to_send:
-                results = backend.send_messages([m for _, m in to_send])
+            for row, message in to_send:
+                result = backend.send_messages([message])[0]
+                handed += 1
+                outcomes.append(self.outcome(row, result, utcnow()))
+                self.record(conn, me, outcomes)
+                outcomes = []
         finally:
-            now = utcnow()
-            outcomes.extend(
-                self.outcome(r, res, now) for (r, _), res in zip(to_send, results, strict=False)
-            )
             self.record(conn, me, outcomes)
-            self.release(conn, me, [r.id for r, _ in to_send[len(results) :]])
+            self.release(conn, me, [r.id for r, _ in to_send[handed:]])
 
     def work(self, n: int) -> None:
         me = f"{process_id()}:{n}:{secrets.token_hex(3)}"
