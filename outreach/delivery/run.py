@@ -20,24 +20,30 @@ one per worker (one per connection), i.e. ``workers`` per crashed process
 from __future__ import annotations
 
 import logging
-import random
 import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, and_, case, exists, or_, select, update
 
 from outreach.audience import mailable, register_sqlite_functions
 from outreach.delivery.backends import get_backend
-from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
+from outreach.delivery.backends.base import MailBackend, OutgoingMessage
 from outreach.delivery.message import IssueMessages
-from outreach.delivery.outbox import DELIVERIES, process_id, suppress
+from outreach.delivery.outbox import DELIVERIES, process_id
+from outreach.delivery.outcomes import (
+    Outcome,
+    Recorder,
+    RecordingFailed,
+    Ticket,
+    answered,
+    final,
+)
 from outreach.delivery.ratelimit import RateLimiter
 from outreach.errors import OutreachError, PermanentDeliveryError
 from outreach.l10n import gettext_for
@@ -58,7 +64,6 @@ log = logging.getLogger(__name__)
 #: Rows re-checked (unsubscribed? suppressed? still ours?) in one query before
 #: they are handed over one by one; outcomes are committed per message.
 CHUNK = 10
-MAX_BACKOFF_SECONDS = 6 * 3600.0
 PENDING, SENDING = DeliveryStatus.PENDING, DeliveryStatus.SENDING
 Progress = Callable[[int, int], None]
 
@@ -113,12 +118,6 @@ class SendReport:
         return [head.format(id=self.issue_id, summary=self.summary(lang)), *self.errors]
 
 
-def backoff_seconds(attempts: int, base: float) -> float:
-    """Exponential backoff with ±25 % jitter: base, 2·base, 4·base … up to 6 hours."""
-    delay: float = min(MAX_BACKOFF_SECONDS, base * 2.0 ** max(0, attempts - 1))
-    return float(delay * random.uniform(0.75, 1.25))
-
-
 class SendRun:
     """State shared by the worker threads of one ``send_issue`` call."""
 
@@ -157,6 +156,11 @@ class SendRun:
         self.write_lock: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
         self.done = 0
         self.total = 0
+        self.recorder = Recorder(settings, engine, issue_id, self.write_lock, self.recorded)
+
+    def close(self) -> None:
+        """Commit the outcomes still waiting; call once every worker has returned."""
+        self.recorder.close()
 
     # -- database steps -------------------------------------------------------
 
@@ -236,45 +240,17 @@ class SendRun:
                 .values(claimed_at=utcnow())
             )
 
-    def record(self, conn: Connection, me: str, outcomes: list[dict[str, Any]]) -> None:
-        if not outcomes:
-            return
-        d = DELIVERIES.c
-        # A retry of a cancelled issue would never be sent: it ends cancelled.
-        retry_cancelled = and_(bindparam("b_status") == PENDING.value, self._cancelled())
-        stmt = (
-            update(DELIVERIES)
-            .where(d.id == bindparam("b_id"), d.claimed_by == me, d.status == SENDING)
-            .values(
-                status=case(
-                    (retry_cancelled, DeliveryStatus.CANCELLED.value),
-                    else_=bindparam("b_status"),
-                ),
-                sent_at=bindparam("b_sent_at"),
-                next_attempt_at=bindparam("b_next"),
-                last_error=bindparam("b_error"),
-                claimed_by=bindparam("b_claimed"),
-            )
-        )
-        bounced = [o for o in outcomes if o.pop("suppress", False)]
-        with self.write_lock, conn.begin():
-            conn.execute(stmt, outcomes)
-            if bounced:
-                with Session(bind=conn) as session:
-                    for o in bounced:
-                        suppress(session, self.settings, o["email"], "bounce", o["b_error"])
-                    session.flush()
+    def recorded(self, outcomes: list[Outcome]) -> None:
+        """Count outcomes once committed (the recorder's thread calls this)."""
         counts = dict.fromkeys(("sent", "retrying", "failed", "skipped"), 0)
-        final = 0
         for o in outcomes:
             counts[o["kind"]] += 1
-            final += o["kind"] != "retrying"
         with self.lock:
             self.report.sent += counts["sent"]
             self.report.retrying += counts["retrying"]
             self.report.failed += counts["failed"]
             self.report.skipped += counts["skipped"]
-            self.done += final
+            self.done += len(outcomes) - counts["retrying"]
             done, total = self.done, self.total
         if self.progress is not None:
             self.progress(done, total)
@@ -297,49 +273,6 @@ class SendRun:
                 .values(status=status, claimed_by=None, attempts=d.attempts - 1)
             )
 
-    # -- outcomes -------------------------------------------------------------
-
-    @staticmethod
-    def final(row: Any, status: str, error: str) -> dict[str, Any]:
-        """An outcome that needs no backend answer (skipped, invalid address)."""
-        return {
-            "b_id": row.id,
-            "b_status": status,
-            "b_sent_at": None,
-            "b_next": None,
-            "b_error": error,
-            "b_claimed": None,
-            "email": row.email,
-            "suppress": False,
-            "kind": status,
-        }
-
-    def outcome(self, row: Any, result: SendResult, now: datetime) -> dict[str, Any]:
-        base: dict[str, Any] = {
-            "b_id": row.id,
-            "b_sent_at": None,
-            "b_next": None,
-            "b_error": result.reply,
-            "b_claimed": None,
-            "email": row.email,
-            "suppress": False,
-        }
-        if result.status == "sent":
-            return {**base, "b_status": "sent", "b_sent_at": now, "b_error": None, "kind": "sent"}
-        if result.status == "permanent":
-            return {**base, "b_status": "failed", "kind": "failed", "suppress": True}
-        created = row.created_at
-        if now - created >= self.lifetime:
-            error = f"gave up after {row.attempts} attempts: {result.reply}"
-            return {**base, "b_status": "failed", "b_error": error, "kind": "failed"}
-        delay = max(backoff_seconds(row.attempts, self.retry_base), result.retry_after or 0.0)
-        return {
-            **base,
-            "b_status": "pending",
-            "b_next": now + timedelta(seconds=delay),
-            "kind": "retrying",
-        }
-
     # -- the worker loop ------------------------------------------------------
 
     def build(self, row: Any, info: tuple[str, str | None]) -> OutgoingMessage:
@@ -352,46 +285,58 @@ class SendRun:
             contact_name=info[1],
         )
 
-    def process(self, conn: Connection, backend: MailBackend, me: str, chunk: list[Any]) -> None:
+    def process(
+        self, conn: Connection, backend: MailBackend, me: str, chunk: list[Any], lane: _Lane
+    ) -> None:
         """Re-check and build one chunk, then hand it over one message at a time.
 
-        Each message's outcome is committed before the next message goes to
-        the backend, so after a crash at most the one message in flight on
-        this connection can be sent again (docs/delivery.md). Outcomes that
-        need no backend (skipped, invalid address) ride along with the next
-        commit.
+        A message is handed over only once the outcome of the one before it
+        on this connection is committed: ``send_one`` waits for that commit
+        right before its point of no return (SMTP: DATA's final dot), so the
+        commit overlaps the transfer. After a crash at most the one message
+        in flight on this connection can be sent again (docs/delivery.md).
         """
         info = self.check(conn, me, [r.id for r in chunk])
-        outcomes: list[dict[str, Any]] = []
+        unsent: list[Outcome] = []
         to_send: list[tuple[Any, OutgoingMessage]] = []
         for row in chunk:
             if row.id not in info:
                 continue  # taken over by another claimant after our lease ran out
             details = info[row.id]
             if details is None:
-                outcomes.append(
-                    self.final(row, "skipped", "unsubscribed or suppressed before sending")
+                unsent.append(
+                    final(row, me, "skipped", "unsubscribed or suppressed before sending")
                 )
                 continue
             try:
                 to_send.append((row, self.build(row, details)))
             except PermanentDeliveryError as exc:
-                outcomes.append(self.final(row, "failed", str(exc)))
+                unsent.append(final(row, me, "failed", str(exc)))
+        self.recorder.submit(unsent)
         handed = 0
         try:
             for row, message in to_send:
-                result = backend.send_messages([message])[0]
+                result = backend.send_one(message, lane.wait)
                 handed += 1
-                outcomes.append(self.outcome(row, result, utcnow()))
-                self.record(conn, me, outcomes)
-                outcomes = []
+                lane.last = self.recorder.submit(
+                    [
+                        answered(
+                            row,
+                            me,
+                            result,
+                            utcnow(),
+                            lifetime=self.lifetime,
+                            retry_base=self.retry_base,
+                        )
+                    ]
+                )
         finally:
-            self.record(conn, me, outcomes)
             self.release(conn, me, [r.id for r, _ in to_send[handed:]])
 
     def work(self, n: int) -> None:
         me = f"{process_id()}:{n}:{secrets.token_hex(3)}"
         rows: list[Any] = []
+        lane = _Lane()
         try:
             with self.engine.connect() as conn:
                 register_sqlite_functions(conn.connection.driver_connection)
@@ -417,7 +362,7 @@ class SendRun:
                                 renewed = time.monotonic()
                             chunk, rows = rows[:size], rows[size:]
                             try:
-                                self.process(conn, backend, me, chunk)
+                                self.process(conn, backend, me, chunk, lane)
                             except _Halt:
                                 rows = chunk + rows
                                 return
@@ -433,6 +378,26 @@ class SendRun:
             if rows:
                 with self.engine.connect() as conn:
                     self.release(conn, me, [r.id for r in rows])
+            try:
+                lane.wait()  # this worker's last outcome is durable before it returns
+            except RecordingFailed as exc:
+                self.stop.set()
+                with self.lock:
+                    self.report.errors.append(str(exc))
+
+
+class _Lane:
+    """One worker's connection: the ticket of its last outcome handed to the recorder."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: Ticket | None = None
+
+    def wait(self) -> None:
+        """Return once the last outcome is committed (``send_one``'s ``ready``)."""
+        if self.last is not None:
+            self.last.wait()
 
 
 class _Halt(Exception):

@@ -159,6 +159,8 @@ def send_issue(
         for t in threads:
             t.join()
         raise
+    finally:
+        run.close()  # the last outcomes are committed before the report is made
     _finish(settings, issue_id, report)
     report.elapsed = time.monotonic() - started
     if report.errors:

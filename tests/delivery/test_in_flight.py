@@ -73,3 +73,60 @@ def test_each_outcome_is_committed_before_the_next_hand_over(
     assert (report.sent, report.status) == (60, "sent")
     assert sorted(probe.accepted) == sorted(w.emails)
     assert probe.violations == []
+
+
+class _CheckingSink:
+    """aiosmtpd handler: when a message's DATA completes, the outcome of the message
+    before it on the same connection must already be committed."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.last: dict[int, str] = {}  # per session: the recipient accepted last
+        self.accepted: list[str] = []
+        self.violations: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        rcpt = envelope.rcpt_tos[0]
+        before = self.last.get(id(session))
+        if before is not None:
+            with self.engine.connect() as conn:
+                status = conn.execute(
+                    select(Delivery.status).where(Delivery.email == before)
+                ).scalar()
+            if status != DeliveryStatus.SENT:
+                self.violations.append(f"{rcpt} arrived while {before} was {status}")
+        self.last[id(session)] = rcpt
+        self.accepted.append(rcpt)
+        return "250 OK"
+
+
+def test_smtp_finishes_data_only_after_the_previous_outcome_is_committed(
+    world_factory: Any, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from aiosmtpd.controller import Controller
+
+    from outreach.delivery.outcomes import Recorder
+    from tests.delivery.conftest import free_port
+
+    commit = Recorder._commit
+
+    def slow_commit(self: Recorder, conn: Any, batch: Any) -> None:
+        time.sleep(0.02)  # a slow database: the next message's transfer outruns the commit
+        commit(self, conn, batch)
+
+    monkeypatch.setattr(Recorder, "_commit", slow_commit)
+
+    handler = _CheckingSink(engine)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        w = world_factory(40, mail_url=f"smtp://127.0.0.1:{port}?starttls=false")
+        report = send_issue(w.settings, w.config, w.issue_id, workers=2)
+    finally:
+        controller.stop()
+    assert (report.sent, report.status) == (40, "sent")
+    assert sorted(handler.accepted) == sorted(w.emails)
+    assert handler.violations == []
