@@ -23,12 +23,12 @@ from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, and_, bindparam, case, exists, update
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from outreach.delivery.backends.base import SendResult
 from outreach.delivery.outbox import DELIVERIES, suppress
-from outreach.models import DeliveryStatus, Issue, IssueStatus
+from outreach.models import DeliveryStatus, Issue, IssueStatus, UTCDateTime
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,6 +93,36 @@ def answered(
     }
 
 
+# The same UPDATE as Recorder.statement, for a whole batch: the outcomes go in as
+# arrays, so the statement text (and PostgreSQL's prepared plan) is the same for
+# any batch size. A retry of a cancelled issue ends cancelled.
+_PG_BATCH = f"""
+UPDATE {DELIVERIES.name} AS d SET
+  status = CASE WHEN o.status = '{DeliveryStatus.PENDING.value}' AND EXISTS (
+      SELECT 1 FROM {Issue.__tablename__} AS i
+      WHERE i.id = %(issue_id)s AND i.status = '{IssueStatus.CANCELLED.value}')
+    THEN '{DeliveryStatus.CANCELLED.value}' ELSE o.status END,
+  sent_at = o.sent_at, next_attempt_at = o.next, last_error = o.error, claimed_by = NULL
+FROM unnest(%(ids)s::integer[], %(mes)s::varchar[], %(statuses)s::varchar[],
+            %(sent)s::timestamptz[], %(next)s::timestamptz[], %(errors)s::text[])
+  AS o(id, me, status, sent_at, next, error)
+WHERE d.id = o.id AND d.claimed_by = o.me AND d.status = '{DeliveryStatus.SENDING.value}'
+"""
+
+
+# SQLite: the same statement for one outcome, executed for each (in-process, no round
+# trips); written out so that no statement is compiled per outcome.
+_SQLITE_ONE = f"""
+UPDATE {DELIVERIES.name} SET
+  status = CASE WHEN :status = '{DeliveryStatus.PENDING.value}' AND EXISTS (
+      SELECT 1 FROM {Issue.__tablename__} AS i
+      WHERE i.id = :issue_id AND i.status = '{IssueStatus.CANCELLED.value}')
+    THEN '{DeliveryStatus.CANCELLED.value}' ELSE :status END,
+  sent_at = :sent_at, next_attempt_at = :next, last_error = :error, claimed_by = NULL
+WHERE id = :id AND claimed_by = :me AND status = '{DeliveryStatus.SENDING.value}'
+"""
+
+
 class RecordingFailed(RuntimeError):
     """The outcomes could not be written; the rows stay ``sending`` until reclaimed."""
 
@@ -113,10 +143,13 @@ class Ticket:
 
 
 class Recorder:
-    """A thread with its own database connection that commits submitted outcomes.
+    """Threads, each with its own database connection, that commit submitted outcomes.
 
     ``submit`` returns a :class:`Ticket`; ``Ticket.wait`` returns once the
     outcomes are durable. ``recorded(outcomes)`` is called after each commit.
+    Each thread commits whatever is waiting when it is free; with one thread
+    per connection (PostgreSQL) an outcome never waits for another batch's
+    round trip, with one (SQLite, one writer) commits are in-process anyway.
     """
 
     def __init__(
@@ -126,6 +159,8 @@ class Recorder:
         issue_id: int,
         write_lock: AbstractContextManager[Any],
         recorded: Callable[[list[Outcome]], None],
+        *,
+        threads: int = 1,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -133,30 +168,16 @@ class Recorder:
         self.recorded = recorded
         self.queue: queue.SimpleQueue[tuple[list[Outcome], Ticket] | None] = queue.SimpleQueue()
         self.failed: BaseException | None = None
-        d = DELIVERIES.c
-        cancelled = exists().where(Issue.id == issue_id, Issue.status == IssueStatus.CANCELLED)
-        # A retry of a cancelled issue would never be sent: it ends cancelled.
-        retry_cancelled = and_(bindparam("b_status") == DeliveryStatus.PENDING.value, cancelled)
-        self.statement = (
-            update(DELIVERIES)
-            .where(
-                d.id == bindparam("b_id"),
-                d.claimed_by == bindparam("b_me"),
-                d.status == DeliveryStatus.SENDING,
-            )
-            .values(
-                status=case(
-                    (retry_cancelled, DeliveryStatus.CANCELLED.value),
-                    else_=bindparam("b_status"),
-                ),
-                sent_at=bindparam("b_sent_at"),
-                next_attempt_at=bindparam("b_next"),
-                last_error=bindparam("b_error"),
-                claimed_by=None,
-            )
-        )
-        self.thread = threading.Thread(target=self._run, name=f"record-{issue_id}", daemon=True)
-        self.thread.start()
+        self.postgres = engine.dialect.name == "postgresql"
+        self.issue_id = issue_id
+        # The column type's own conversion, so the stored text is what SQLAlchemy writes.
+        self.to_sqlite_time = UTCDateTime().bind_processor(engine.dialect) or (lambda v: v)
+        self.threads = [
+            threading.Thread(target=self._run, name=f"record-{issue_id}-{n}", daemon=True)
+            for n in range(threads)
+        ]
+        for thread in self.threads:
+            thread.start()
 
     def submit(self, outcomes: list[Outcome]) -> Ticket:
         ticket = Ticket()
@@ -170,13 +191,24 @@ class Recorder:
         return ticket
 
     def close(self) -> None:
-        """Commit what is waiting and stop the thread."""
-        self.queue.put(None)
-        self.thread.join()
+        """Commit what is waiting and stop the threads."""
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
 
     def _run(self) -> None:
         try:
             with self.engine.connect() as conn:
+                if self.postgres:
+                    # One statement per batch, committed by itself: one round trip.
+                    conn.execution_options(isolation_level="AUTOCOMMIT")
+                    # Durable when the sending process dies, like SQLite's WAL with
+                    # synchronous=NORMAL and Postfix marking a recipient done: only a
+                    # crash of the database server itself can lose the last fraction
+                    # of a second of outcomes (re-sent then: duplicates, never losses).
+                    conn.exec_driver_sql("SET synchronous_commit TO OFF")
+                    conn.commit()
                 running = True
                 while running:
                     item = self.queue.get()
@@ -193,6 +225,9 @@ class Recorder:
                             break
                         batch.append(item)
                     self._commit(conn, batch)
+                if self.postgres:
+                    conn.exec_driver_sql("RESET synchronous_commit")  # before the pool has it
+                    conn.commit()
         except BaseException as exc:  # the connection itself failed
             log.exception("the outcome recorder stopped")
             self._fail(exc)
@@ -208,6 +243,32 @@ class Recorder:
                 item[1].error = exc
                 item[1].done.set()
 
+    def _sqlite_params(self, o: Outcome) -> dict[str, Any]:
+        return {
+            "issue_id": self.issue_id,
+            "id": o["b_id"],
+            "me": o["b_me"],
+            "status": o["b_status"],
+            "sent_at": self.to_sqlite_time(o["b_sent_at"]),
+            "next": self.to_sqlite_time(o["b_next"]),
+            "error": o["b_error"],
+        }
+
+    def _batch(self, conn: Any, outcomes: list[Outcome]) -> None:
+        """PostgreSQL: every outcome of the batch in one statement (arrays, one round trip)."""
+        conn.exec_driver_sql(
+            _PG_BATCH,
+            {
+                "issue_id": self.issue_id,
+                "ids": [o["b_id"] for o in outcomes],
+                "mes": [o["b_me"] for o in outcomes],
+                "statuses": [o["b_status"] for o in outcomes],
+                "sent": [o["b_sent_at"] for o in outcomes],
+                "next": [o["b_next"] for o in outcomes],
+                "errors": [o["b_error"] for o in outcomes],
+            },
+        )
+
     def _commit(self, conn: Any, batch: list[tuple[list[Outcome], Ticket]]) -> None:
         outcomes = [o for chunk, _ in batch for o in chunk]
         try:
@@ -215,12 +276,17 @@ class Recorder:
                 raise self.failed
             bounced = [o for o in outcomes if o["suppress"]]
             with self.write_lock, conn.begin():
-                conn.execute(self.statement, outcomes)
+                # Suppress before the outcome: after a crash in between, the row is
+                # sent again, the re-check finds the address suppressed, it is skipped.
                 if bounced:
                     with Session(bind=conn) as session:
                         for o in bounced:
                             suppress(session, self.settings, o["email"], "bounce", o["b_error"])
                         session.flush()
+                if self.postgres:
+                    self._batch(conn, outcomes)
+                else:
+                    conn.exec_driver_sql(_SQLITE_ONE, [self._sqlite_params(o) for o in outcomes])
         except BaseException as exc:
             self.failed = exc
             for _, ticket in batch:

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, exists, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
 
 from outreach.audience import mailable, register_sqlite_functions
 from outreach.delivery.backends import get_backend
@@ -136,6 +136,7 @@ class SendRun:
         progress: Progress | None,
         limiter: RateLimiter,
         report: SendReport,
+        workers: int = 1,
     ) -> None:
         self.settings = settings
         self.suppression_key = suppression_key(settings)
@@ -156,7 +157,15 @@ class SendRun:
         self.write_lock: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
         self.done = 0
         self.total = 0
-        self.recorder = Recorder(settings, engine, issue_id, self.write_lock, self.recorded)
+        self.check_statement: Any = None  # built once, on first use
+        self.recorder = Recorder(
+            settings,
+            engine,
+            issue_id,
+            self.write_lock,
+            self.recorded,
+            threads=1 if sqlite else max(1, workers),
+        )
 
     def close(self) -> None:
         """Commit the outcomes still waiting; call once every worker has returned."""
@@ -205,30 +214,38 @@ class SendRun:
         """For each row still claimed by ``me``: (salt, contact name) if it may still be
         mailed, None if it was unsubscribed or suppressed meanwhile. Rows another
         claimant took over (an expired lease) are absent: they are not ours to send."""
-        eligible = mailable(Delivery.email, self.suppression_key)
-        stmt = (
-            select(
-                Delivery.id,
-                Subscription.token_salt,
-                Subscriber.contact_name,
-                case((eligible, 1), else_=0).label("eligible"),
+        if self.check_statement is None:
+            eligible = mailable(Delivery.email, self.suppression_key)
+            issue_status = select(Issue.status).where(Issue.id == self.issue_id).scalar_subquery()
+            self.check_statement = (
+                select(
+                    Delivery.id,
+                    Subscription.token_salt,
+                    Subscriber.contact_name,
+                    case((eligible, 1), else_=0).label("eligible"),
+                    issue_status.label("issue_status"),
+                )
+                .join(Subscription, Subscription.id == Delivery.subscription_id)
+                .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+                .where(
+                    Delivery.id.in_(bindparam("ids", expanding=True)),
+                    Delivery.claimed_by == bindparam("me"),
+                    Delivery.status == SENDING,
+                )
             )
-            .join(Subscription, Subscription.id == Delivery.subscription_id)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(
-                Delivery.id.in_(list(ids)),
-                Delivery.claimed_by == me,
-                Delivery.status == SENDING,
-            )
-        )
+        # One statement (one round trip): the issue's status comes with every row.
         with conn.begin():
-            status = conn.execute(select(Issue.status).where(Issue.id == self.issue_id)).scalar()
-            if status != IssueStatus.SENDING:
-                raise _Halt
-            return {
-                row.id: (row.token_salt, row.contact_name) if row.eligible else None
-                for row in conn.execute(stmt)
-            }
+            rows = conn.execute(self.check_statement, {"ids": list(ids), "me": me}).all()
+            if not rows:
+                status = conn.execute(select(Issue.status).where(Issue.id == self.issue_id))
+                rows_status = status.scalar()
+            else:
+                rows_status = rows[0].issue_status
+        if rows_status != IssueStatus.SENDING:
+            raise _Halt
+        return {
+            row.id: (row.token_salt, row.contact_name) if row.eligible else None for row in rows
+        }
 
     def renew(self, conn: Connection, me: str) -> None:
         """Extend the lease of every row ``me`` holds (long rate-limit waits)."""
@@ -341,6 +358,9 @@ class SendRun:
             with self.engine.connect() as conn:
                 register_sqlite_functions(conn.connection.driver_connection)
                 conn.commit()
+                # Every step is one statement (a claim is one UPDATE … RETURNING):
+                # no BEGIN and COMMIT round trips around them.
+                conn.execution_options(isolation_level="AUTOCOMMIT")
                 with get_backend(self.mail_url) as backend:
                     # Rate-limited sends go one message at a time: the slot is taken
                     # before the re-check, so the re-check stays right before hand-over.

@@ -121,6 +121,7 @@ def send_issue(
         builders = _builders(settings, config, session, issue, mail_url)
     report = SendReport(issue_id)
     reclaim_dead(engine, issue_id)
+    connections = max(1, workers or settings.send_workers)
     run = SendRun(
         settings,
         engine,
@@ -134,6 +135,7 @@ def send_issue(
         progress=progress,
         limiter=limiter_for(mail_url, settings.rate_per_second, settings.rate_per_hour),
         report=report,
+        workers=connections,
     )
     with Session(engine) as session:
         run.total = session.scalar(select(func.count()).where(Delivery.issue_id == issue_id)) or 0
@@ -147,7 +149,7 @@ def send_issue(
         )
     threads = [
         threading.Thread(target=run.work, args=(n,), name=f"send-{issue_id}-{n}", daemon=True)
-        for n in range(max(1, workers or settings.send_workers))
+        for n in range(connections)
     ]
     for t in threads:
         t.start()
