@@ -297,7 +297,9 @@ def product(settings: Any, config: Any, issue_id: int, n: int) -> float:
     return n / elapsed
 
 
-def measure(cell: Cell, sink: Sink, url: str, issue_id: int, config: Any, n: int, tmp: Path) -> None:
+def measure(
+    cell: Cell, sink: Sink, url: str, issue_id: int, config: Any, n: int, tmp: Path
+) -> None:
     settings = settings_for(url, f"smtp://127.0.0.1:{sink.port}?starttls=false", tmp)
     sender, data = product_message(settings, config, issue_id)
     cell.message_kb = len(data) / 1024
@@ -472,9 +474,7 @@ def main() -> None:
                         reset(url, issue_id)
                         measure(cell, sink, url, issue_id, config, args.n, tmp)
                         cells.append(cell)
-                        print(
-                            f"{cell.sink} {label} {size}: ratio {cell.ratio:.2f}", flush=True
-                        )
+                        print(f"{cell.sink} {label} {size}: ratio {cell.ratio:.2f}", flush=True)
             table(cells, args.n)
             if not args.no_extras:
                 print()
