@@ -147,9 +147,9 @@ class Recorder:
 
     ``submit`` returns a :class:`Ticket`; ``Ticket.wait`` returns once the
     outcomes are durable. ``recorded(outcomes)`` is called after each commit.
-    Each thread commits whatever is waiting when it is free; with one thread
-    per connection (PostgreSQL) an outcome never waits for another batch's
-    round trip, with one (SQLite, one writer) commits are in-process anyway.
+    Each thread commits whatever is waiting when it is free. A send uses one:
+    on PostgreSQL a connection per worker cost more CPU than the round trips
+    it saved, and SQLite has one writer anyway.
     """
 
     def __init__(

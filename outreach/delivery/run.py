@@ -136,7 +136,6 @@ class SendRun:
         progress: Progress | None,
         limiter: RateLimiter,
         report: SendReport,
-        workers: int = 1,
     ) -> None:
         self.settings = settings
         self.suppression_key = suppression_key(settings)
@@ -158,14 +157,9 @@ class SendRun:
         self.done = 0
         self.total = 0
         self.check_statement: Any = None  # built once, on first use
-        self.recorder = Recorder(
-            settings,
-            engine,
-            issue_id,
-            self.write_lock,
-            self.recorded,
-            threads=1 if sqlite else max(1, workers),
-        )
+        # One recorder thread: every outcome waiting goes in one commit (measured
+        # cheaper in CPU and no slower than a recorder connection per worker).
+        self.recorder = Recorder(settings, engine, issue_id, self.write_lock, self.recorded)
 
     def close(self) -> None:
         """Commit the outcomes still waiting; call once every worker has returned."""
