@@ -1,28 +1,41 @@
-"""Issue 6's benchmark: how close ``send_issue`` comes to the SMTP limit.
+"""How close ``send_issue`` comes to the SMTP limit, measured like for like.
 
-In one run, against one aiosmtpd sink in its own process and with the same
-number of connections:
+For every cell of sink × database × message size, in one run:
 
-(a) the limit: raw smtplib sending a pre-built ~50 KB message;
-(b) ``send_issue`` to BENCH_N (20,000) subscribers on SQLite, and on
-    PostgreSQL when OUTREACH_TEST_DATABASE_URL is set.
+1. an issue of Vantaa's newsletter is built and rendered by the product
+   (``build_issue``, ``render_issue``: templates and CSS inlining), in a
+   fresh database with BENCH_N (4,000) confirmed subscribers;
+2. one real message is taken exactly as the product sends it: the issue's
+   Finnish message filled for one subscriber (multipart/alternative, its
+   headers, its size);
+3. the limit: raw smtplib sends exactly those bytes to the sink over the same
+   number of connections (4), BENCH_N times, before and after (4);
+4. the product: ``send_issue`` sends the issue to the BENCH_N subscribers
+   through the same sink with its default settings (4 workers, an outcome
+   committed per message).
 
-It prints b/a (goal >= 0.8), the time to write 100,000 deliveries (one
-INSERT … SELECT) and the peak memory of a process sending to 100,000
-subscribers through the whole outbox path with a discarding backend (goal
-< 150 MB). The message content is a fixed 50 KB newsletter standing in for
-the render stage, which runs once per language and is not what is measured.
+The ratio is 4 / the mean of the two raw runs (goal >= 0.9). Sinks: aiosmtpd
+in its own process, and a private Postfix instance with a discard transport
+(``bench/sinks.py``; skipped with its reason when it cannot start).
+Databases: SQLite, and PostgreSQL with ``--pg URL`` or
+OUTREACH_TEST_DATABASE_URL (a database of its own is created on that server
+and dropped afterwards). Sizes: a newsletter of 20 items (about 30 KB) and a
+short one of 3 items. Each row shows the 1-minute load average at the start
+and end of its cell. Then: the time to write 100,000 deliveries and the peak
+memory of a process sending to 100,000 subscribers (``--no-extras`` skips
+those two).
 
-    .venv/bin/python bench/bench_send.py            # BENCH_N, BENCH_CONNECTIONS, BENCH_MEMORY_N
+    .venv/bin/python bench/bench_send.py [--pg URL] [--n 4000] [--no-extras]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
 import smtplib
-import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,181 +43,142 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-N = int(os.environ.get("BENCH_N", "20000"))
-CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "4"))
-MEMORY_N = int(os.environ.get("BENCH_MEMORY_N", "100000"))
-WRITE_N = 100_000
-PG_URL = os.environ.get("OUTREACH_TEST_DATABASE_URL")
+from sinks import AiosmtpdSink, Sink, run_aiosmtpd, start_postfix  # noqa: E402
+
+CONNECTIONS = 4
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
-
-
-@dataclass(frozen=True)
-class Rendered:
-    lang: str
-    subject: str
-    preheader: str
-    html: str
-    text: str
-    web_url: str | None = None
-
-
-PARAGRAPH = (
-    "Vantaan kaupunki kutsuu yritykset mukaan hiilineutraaliin Vantaaseen 2030: "
-    "energiatehokkuus, kiertotalous ja päästöttömät kuljetukset ä ö å. "
+NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+SLUG = "vantaa-monthly"
+#: items per section (news, events, stories) of each message size
+SIZES = {"20 items": (9, 8, 3), "3 items": (1, 1, 1)}
+SUMMARY = (
+    "Vantaan kaupunki ja yritykset vähentävät päästöjä yhdessä: energiaremontit, "
+    "aurinkosähkö, kiertotalous ja päästöttömät kuljetukset etenevät. "
 )
 
 
-STYLE = "font-family:Arial;color:#333"
+@dataclass
+class Cell:
+    sink: str
+    database: str
+    size: str
+    message_kb: float = 0.0
+    raw: tuple[float, float] = (0.0, 0.0)
+    product: float = 0.0
+    load: tuple[float, float] = (0.0, 0.0)
+    skipped: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.product / statistics.mean(self.raw)
 
 
-def fake_render(_s: Any, _c: Any, issue: Any, lang: str) -> Rendered:
-    html = (
-        "<html><body><p>Hei@@CONTACT_NAME@@,</p>"
-        + f'<table width="600"><tr><td style="{STYLE}">{PARAGRAPH}</td></tr></table>\n' * 200
-        + '<a href="@@UNSUBSCRIBE_URL@@">Peru</a> <a href="@@PREFERENCES_URL@@">Asetukset</a>'
-        "</body></html>"
+# -- the issue, the subscribers, the message ---------------------------------------
+
+
+def settings_for(database_url: str, mail_url: str, tmp: Path) -> Any:
+    from outreach.settings import Settings
+
+    return Settings(
+        database_url=database_url,
+        mail_url=mail_url,
+        base_url="https://outreach.example.fi",
+        secret_key=SECRET,
+        campaigns_dir=ROOT / "campaigns",
+        templates_dir=ROOT / "templates",
+        var_dir=tmp / "var",
     )
-    text = "Hei@@CONTACT_NAME@@,\n\n" + (PARAGRAPH + "\n") * 60 + "@@UNSUBSCRIBE_URL@@\n"
-    return Rendered(lang, f"Ilmastouutiset {issue.period}", "", html, text)
 
 
-CAMPAIGN = """\
-slug: bench-monthly
-kind: announcement
-city: vantaa
-languages: [fi, sv]
-send_at: 2026-12-01T09:00:00
-subject: {fi: "Ilmastouutiset", sv: "Klimatnytt"}
-body: {fi: body.md, sv: body.md}
-audience: {topics: [climate]}
-"""
+def config_for(items: tuple[int, ...]) -> Any:
+    """The shipped configuration with vantaa-monthly cut to three sections of ``items``."""
+    from outreach.campaigns import NewsletterCampaign, load
+
+    config = load(ROOT / "campaigns", ROOT / "templates")
+    campaign = config.campaigns[SLUG]
+    assert isinstance(campaign, NewsletterCampaign)
+    wanted = dict(zip(("news", "events", "stories"), items, strict=True))
+    sections = [
+        s.model_copy(update={"max_items": wanted[s.kind], "include": []})
+        for s in campaign.sections
+        if s.kind in wanted
+    ]
+    config.campaigns[SLUG] = campaign.model_copy(update={"sections": sections})
+    return config
 
 
-def campaigns_dir(tmp: Path) -> Path:
-    root = tmp / "campaigns"
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "cities.yaml").write_text((ROOT / "campaigns" / "cities.yaml").read_text())
-    (root / "bench-monthly.yaml").write_text(CAMPAIGN)
-    (root / "body.md").write_text("x")
-    return root
+def _content(session: Any, config: Any) -> None:
+    from outreach.models import ContentItem, SourceState
+    from outreach.sources import registry
+    from outreach.sources.ingest import state_key
+
+    campaign = config.campaigns[SLUG]
+    kinds = {"news": "news", "events": "event", "stories": "story"}
+    for section in campaign.sections:
+        src = section.sources[0]
+        key = state_key(registry.build_source(src.type, src.options()), campaign.city)
+        state = SourceState(key=key, type=src.type)
+        session.add(state)
+        session.flush()
+        for i in range(section.max_items):
+            session.add(
+                ContentItem(
+                    source_id=state.id,
+                    kind=kinds[section.kind],
+                    external_id=f"{section.id}-{i}",
+                    title=f"Ilmastotyö etenee, osa {i + 1}: energiaremontit ja päästöt",
+                    summary=SUMMARY,
+                    url=f"https://www.vantaa.fi/fi/ajankohtaista/{section.id}/{i}",
+                    language="fi",
+                    published_at=NOW - timedelta(hours=i + 1),
+                    first_seen_at=NOW - timedelta(hours=i + 1),
+                    starts_at=NOW + timedelta(days=i + 2),
+                    ends_at=NOW + timedelta(days=i + 2, hours=2),
+                    location="Tikkurilan kirjasto, Lummetie 4",
+                    price="" if i % 2 else "10 €",
+                    fingerprint=f"fp-{section.id}-{i}",
+                )
+            )
+    session.flush()
 
 
-# -- the sink -------------------------------------------------------------------
-
-
-def run_sink(port: int) -> None:
-    from aiosmtpd.controller import Controller
-
-    class Sink:
-        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-            return "250 OK"
-
-    controller = Controller(Sink(), hostname="127.0.0.1", port=port, data_size_limit=0)
-    controller.start()
-    threading.Event().wait()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_sink() -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--sink", str(port)])
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc, port
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
-
-
-# -- (a) raw smtplib --------------------------------------------------------------
-
-
-def raw_smtplib(port: int, n: int, connections: int) -> float:
-    """Messages per second for pre-built messages over ``connections`` connections."""
-    from outreach.campaigns import Sender
-    from outreach.delivery.message import MessageTemplate, Recipient
-
-    template = MessageTemplate(
-        Sender(name={"fi": "Vantaan kaupunki"}, address="ilmasto@vantaa.fi"),
-        "fi",
-        fake_render(None, None, type("I", (), {"period": "2026-11"})(), "fi"),
-        list_id="<bench.vantaa.outreach>",
-    )
-    data = template.fill(
-        Recipient("a@example.fi", "<1@vantaa.fi>", "https://x/unsubscribe/t", "https://x/p/t")
-    ).data
-    per = [n // connections + (i < n % connections) for i in range(connections)]
-
-    def send(count: int, k: int) -> None:
-        conn = smtplib.SMTP("127.0.0.1", port)
-        for i in range(count):
-            conn.sendmail("ilmasto@vantaa.fi", [f"user{k}-{i}@example.fi"], data)
-        conn.quit()
-
-    threads = [threading.Thread(target=send, args=(c, k)) for k, c in enumerate(per)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return n / (time.perf_counter() - started)
-
-
-# -- (b) send_issue ----------------------------------------------------------------
-
-
-def populate(database_url: str, n: int) -> int:
-    """n confirmed subscribers of Vantaa and one approved issue; returns the issue id."""
-    from sqlalchemy import insert
+def prepare(database_url: str, config: Any, n: int, tmp: Path) -> int:
+    """A fresh database: the issue built and approved, n Finnish subscribers; its id."""
+    from sqlalchemy import insert, select
     from sqlalchemy.orm import Session
 
     from outreach.db import create_db_engine
-    from outreach.models import (
-        Base,
-        Campaign,
-        City,
-        Issue,
-        IssueStatus,
-        Subscriber,
-        Subscription,
-        utcnow,
-    )
+    from outreach.issues import approve_issue, build_issue
+    from outreach.models import Base, City, Subscriber, Subscription, utcnow
 
     engine = create_db_engine(database_url)
     Base.metadata.drop_all(engine)
     Base.metadata.create_all(engine)
     now = utcnow()
     with Session(engine) as s:
-        city = City(slug="vantaa", names={"fi": "Vantaa"}, languages=["fi", "sv"])
-        s.add(city)
-        s.flush()
-        campaign = Campaign(slug="bench-monthly", city_id=city.id, kind="announcement")
-        s.add(campaign)
-        s.flush()
-        step = 10_000
-        for start in range(0, n, step):
-            rows = range(start, min(n, start + step))
+        _content(s, config)
+        issue = build_issue(s, settings_for(database_url, "memory:", tmp), config, SLUG, now=NOW)
+        assert issue.issue is not None, "the bench issue was not built"
+        issue_id = issue.issue.id
+        approve_issue(s, issue_id, by="bench")
+        city_id = s.scalar(select(City.id).where(City.slug == "vantaa"))
+        for start in range(0, n, 10_000):
+            rows = range(start, min(n, start + 10_000))
             s.execute(
                 insert(Subscriber),
                 [
                     {
                         "id": i + 1,
                         "email": f"user{i}@example.fi",
-                        "language": "sv" if i % 4 == 0 else "fi",
+                        "language": "fi",
                         "contact_name": f"Yhteyshenkilö {i}",
                         "interested_in_visit": False,
                         "created_at": now,
@@ -218,7 +192,7 @@ def populate(database_url: str, n: int) -> int:
                 [
                     {
                         "subscriber_id": i + 1,
-                        "city_id": city.id,
+                        "city_id": city_id,
                         "topics": ["climate"],
                         "status": "confirmed",
                         "channel": "import",
@@ -228,55 +202,133 @@ def populate(database_url: str, n: int) -> int:
                     for i in rows
                 ],
             )
-        issue = Issue(campaign_id=campaign.id, period="2026-11", status=IssueStatus.APPROVED)
-        s.add(issue)
         s.commit()
-        issue_id = issue.id
     engine.dispose()
     return issue_id
 
 
-def settings_for(database_url: str, mail_url: str, tmp: Path) -> Any:
-    from outreach.settings import Settings
+def reset(database_url: str, issue_id: int) -> None:
+    """Back to approved with an empty outbox, for the next sink."""
+    from sqlalchemy import delete, update
+    from sqlalchemy.orm import Session
 
-    return Settings(
-        database_url=database_url,
-        mail_url=mail_url,
-        base_url="https://outreach.example.fi",
-        secret_key=SECRET,
-        var_dir=tmp / "var",
-        send_workers=CONNECTIONS,
-        send_batch_size=200,
-    )
+    from outreach.db import create_db_engine
+    from outreach.models import Delivery, Issue, IssueStatus
+
+    engine = create_db_engine(database_url)
+    with Session(engine) as s:
+        s.execute(delete(Delivery))
+        s.execute(
+            update(Issue)
+            .where(Issue.id == issue_id)
+            .values(status=IssueStatus.APPROVED, send_started_at=None, sent_at=None)
+        )
+        s.commit()
+    engine.dispose()
 
 
-def send_issue_rate(database_url: str, port: int, n: int, tmp: Path) -> float:
-    from outreach.campaigns import load
-    from outreach.delivery import worker
+def product_message(settings: Any, config: Any, issue_id: int) -> tuple[str, bytes]:
+    """(envelope sender, bytes) of the issue's Finnish message for subscriber 1, as sent."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
 
-    issue_id = populate(database_url, n)
-    worker.render = fake_render  # type: ignore[assignment]
-    config = load(campaigns_dir(tmp))
-    settings = settings_for(database_url, f"smtp://127.0.0.1:{port}?starttls=false", tmp)
+    from outreach.db import create_db_engine
+    from outreach.delivery.message import IssueMessages
+    from outreach.models import Issue, Subscription
+    from outreach.render import render_issue
+
+    engine = create_db_engine(settings.database_url)
+    with Session(engine) as s:
+        issue = s.get(Issue, issue_id)
+        sub = s.scalar(select(Subscription).where(Subscription.subscriber_id == 1))
+        assert issue is not None and sub is not None
+        messages = IssueMessages(
+            settings,
+            config,
+            city_slug="vantaa",
+            campaign_slug=SLUG,
+            issue_id=issue_id,
+            lang="fi",
+            rendered=render_issue(settings, config, issue, "fi"),
+            mail_url=settings.mail_url,
+        )
+        m = messages.build(
+            email="user0@example.fi",
+            subscriber_id=1,
+            subscription_id=sub.id,
+            token_salt=sub.token_salt,
+            contact_name="Yhteyshenkilö 0",
+        )
+    engine.dispose()
+    return m.envelope_from, m.data
+
+
+# -- the two senders -----------------------------------------------------------------
+
+
+def raw_smtplib(port: int, n: int, sender: str, data: bytes) -> float:
+    """Messages per second: the same bytes n times over CONNECTIONS connections."""
+    per = [n // CONNECTIONS + (i < n % CONNECTIONS) for i in range(CONNECTIONS)]
+
+    def send(count: int, k: int) -> None:
+        conn = smtplib.SMTP("127.0.0.1", port)
+        for i in range(count):
+            conn.sendmail(sender, [f"user{k}-{i}@example.fi"], data)
+        conn.quit()
+
+    threads = [threading.Thread(target=send, args=(c, k)) for k, c in enumerate(per)]
     started = time.perf_counter()
-    report = worker.send_issue(settings, config, issue_id, workers=CONNECTIONS)
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return n / (time.perf_counter() - started)
+
+
+def product(settings: Any, config: Any, issue_id: int, n: int) -> float:
+    from outreach import db
+    from outreach.delivery.worker import send_issue
+
+    started = time.perf_counter()
+    report = send_issue(settings, config, issue_id, workers=CONNECTIONS)
     elapsed = time.perf_counter() - started
+    db.dispose_engines()
     assert report.sent == n and report.status == "sent", report
     return n / elapsed
 
 
+def measure(
+    cell: Cell, sink: Sink, url: str, issue_id: int, config: Any, n: int, tmp: Path
+) -> None:
+    settings = settings_for(url, f"smtp://127.0.0.1:{sink.port}?starttls=false", tmp)
+    sender, data = product_message(settings, config, issue_id)
+    cell.message_kb = len(data) / 1024
+    cell.load = (os.getloadavg()[0], 0.0)
+    first = raw_smtplib(sink.port, n, sender, data)
+    sink.drain()
+    cell.product = product(settings, config, issue_id, n)
+    sink.drain()
+    cell.raw = (first, raw_smtplib(sink.port, n, sender, data))
+    sink.drain()
+    cell.load = (cell.load[0], os.getloadavg()[0])
+
+
+# -- the extras: writing the outbox, peak memory --------------------------------------
+
+
 def write_deliveries(database_url: str, n: int, tmp: Path) -> float:
+    from sqlalchemy import delete
     from sqlalchemy.orm import Session
 
-    from outreach.campaigns import load
     from outreach.db import create_db_engine
     from outreach.delivery.outbox import enqueue_issue
-    from outreach.models import Issue
+    from outreach.models import Delivery, Issue
 
-    issue_id = populate(database_url, n)
-    config = load(campaigns_dir(tmp))
+    config = config_for(SIZES["3 items"])
+    issue_id = prepare(database_url, config, n, tmp)
     engine = create_db_engine(database_url)
     with Session(engine) as s:
+        s.execute(delete(Delivery))
         issue = s.get(Issue, issue_id)
         assert issue is not None
         started = time.perf_counter()
@@ -289,11 +341,11 @@ def write_deliveries(database_url: str, n: int, tmp: Path) -> float:
 
 
 def memory_child(database_url: str, n: int, tmp: Path) -> None:
-    """Send to the n subscribers already in the database through the full outbox
-    path with a discarding backend; prints this process's peak RSS."""
-    from outreach.campaigns import load
-    from outreach.delivery import backends, worker
+    """Send the prepared issue through the whole outbox path with a discarding
+    backend; prints this process's peak RSS."""
+    from outreach.delivery import backends
     from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
+    from outreach.delivery.worker import send_issue
 
     class Discard(MailBackend):
         scheme = "discard"
@@ -303,69 +355,139 @@ def memory_child(database_url: str, n: int, tmp: Path) -> None:
 
     backends.BUILTIN["discard"] = f"{__name__}:Discard"
     globals()["Discard"] = Discard
-    issue_id = 1
+    config = config_for(SIZES["20 items"])
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    worker.render = fake_render  # type: ignore[assignment]
-    config = load(campaigns_dir(tmp))
-    report = worker.send_issue(
-        settings_for(database_url, "discard:", tmp), config, issue_id, workers=CONNECTIONS
-    )
+    report = send_issue(settings_for(database_url, "discard:", tmp), config, 1)
     assert report.sent == n, report
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"peak_mb": peak, "before_send_mb": baseline}))
 
 
+def extras(databases: list[tuple[str, str]], tmp: Path) -> None:
+    n = 100_000
+    for label, url in databases:
+        seconds = write_deliveries(url, n, tmp)
+        print(f"write {n} deliveries on {label}: {seconds:.2f} s (one INSERT … SELECT)")
+    url = f"sqlite:///{tmp}/memory.db"
+    prepare(url, config_for(SIZES["20 items"]), n, tmp)
+    out = subprocess.run(
+        [sys.executable, __file__, "--memory", url, str(n), str(tmp)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    figures = json.loads(out.strip().splitlines()[-1])
+    peak = figures["peak_mb"]
+    verdict = "OK" if peak < 150 else "ABOVE GOAL"
+    print(
+        f"peak memory sending to {n} on sqlite: {peak:.0f} MB (goal < 150 MB) {verdict} "
+        f"({figures['before_send_mb']:.0f} MB before the send)"
+    )
+
+
+# -- the table ------------------------------------------------------------------------
+
+
+def table(cells: list[Cell], n: int) -> None:
+    print(
+        f"\n{n} messages per run, {CONNECTIONS} connections; raw = smtplib sending the "
+        "product's own message bytes, before and after; goal: ratio >= 0.9"
+    )
+    head = (
+        f"{'sink':<9} {'database':<11} {'size':<9} {'KB':>5} {'raw msg/s':>13} "
+        f"{'product':>8} {'ratio':>6}  {'load start→end':<15} verdict"
+    )
+    print(head)
+    print("-" * len(head))
+    for c in cells:
+        if c.skipped:
+            print(f"{c.sink:<9} {c.database:<11} {c.size:<9} skipped: {c.skipped}")
+            continue
+        raw = f"{c.raw[0]:.0f}/{c.raw[1]:.0f}"
+        verdict = "OK" if c.ratio >= 0.9 else "BELOW GOAL"
+        print(
+            f"{c.sink:<9} {c.database:<11} {c.size:<9} {c.message_kb:>5.1f} {raw:>13} "
+            f"{c.product:>8.0f} {c.ratio:>6.2f}  {c.load[0]:>5.2f} → {c.load[1]:<5.2f}   {verdict}"
+        )
+
+
+def pg_database(base_url: str) -> tuple[str, Any]:
+    """A database of our own on the server of ``base_url``, and a function that drops it."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = make_url(base_url)
+    name = f"outreach_bench_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop
+
+
 def main() -> None:
     if len(sys.argv) == 3 and sys.argv[1] == "--sink":
-        run_sink(int(sys.argv[2]))
+        run_aiosmtpd(int(sys.argv[2]))
         return
     if len(sys.argv) == 5 and sys.argv[1] == "--memory":
         memory_child(sys.argv[2], int(sys.argv[3]), Path(sys.argv[4]))
         return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pg", default=os.environ.get("OUTREACH_TEST_DATABASE_URL"))
+    parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "4000")))
+    parser.add_argument("--no-extras", action="store_true")
+    parser.add_argument("--sinks", default="aiosmtpd,postfix")
+    args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-send-") as name:
         tmp = Path(name)
-        sink, port = start_sink()
+        sinks: list[Sink | tuple[str, str]] = []
+        wanted = args.sinks.split(",")
+        if "aiosmtpd" in wanted:
+            sinks.append(AiosmtpdSink(Path(__file__)))
+        if "postfix" in wanted:
+            started = start_postfix()
+            sinks.append(started if isinstance(started, Sink) else ("postfix", started))
+        databases = [("sqlite", f"sqlite:///{tmp}/bench.db")]
+        drop = None
+        if args.pg:
+            pg_url, drop = pg_database(args.pg)
+            databases.append(("postgresql", pg_url))
+        else:
+            print("PostgreSQL skipped: no --pg URL and no OUTREACH_TEST_DATABASE_URL")
+        cells: list[Cell] = []
         try:
-            raws = [raw_smtplib(port, N, CONNECTIONS)]
-            print(f"raw smtplib, {CONNECTIONS} connections: {raws[0]:.0f} messages/s")
-            dbs = [("sqlite", f"sqlite:///{tmp}/bench.db")]
-            if PG_URL:
-                dbs.append(("postgresql", PG_URL))
-            rates = [(label, send_issue_rate(url, port, N, tmp)) for label, url in dbs]
-            # The limit is measured again afterwards: the sink's speed drifts with the
-            # machine's load, and the mean of both runs brackets the sends in between.
-            raws.append(raw_smtplib(port, N, CONNECTIONS))
-            raw = sum(raws) / len(raws)
-            print(f"raw smtplib again: {raws[1]:.0f} messages/s; the limit (mean): {raw:.0f}/s")
-            for label, rate in rates:
-                ratio = rate / raw
-                verdict = "OK" if ratio >= 0.8 else "BELOW GOAL"
-                print(
-                    f"send {N} on {label}: {ratio:.2f} of raw smtplib (goal >= 0.8) {verdict} "
-                    f"({rate:.0f} messages/s)"
-                )
+            for label, url in databases:
+                for size, items in SIZES.items():
+                    config = config_for(items)
+                    issue_id = prepare(url, config, args.n, tmp)
+                    for sink in sinks:
+                        if isinstance(sink, tuple):
+                            cells.append(Cell(sink[0], label, size, skipped=sink[1]))
+                            continue
+                        cell = Cell(sink.name, label, size)
+                        reset(url, issue_id)
+                        measure(cell, sink, url, issue_id, config, args.n, tmp)
+                        cells.append(cell)
+                        print(f"{cell.sink} {label} {size}: ratio {cell.ratio:.2f}", flush=True)
+            table(cells, args.n)
+            if not args.no_extras:
+                print()
+                extras(databases, tmp)
         finally:
-            sink.terminate()
-            sink.wait()
-        for label, url in [("sqlite", f"sqlite:///{tmp}/write.db")] + (
-            [("postgresql", PG_URL)] if PG_URL else []
-        ):
-            seconds = write_deliveries(url, WRITE_N, tmp)
-            print(f"write {WRITE_N} deliveries on {label}: {seconds:.2f} s (one INSERT … SELECT)")
-        populate(f"sqlite:///{tmp}/mem.db", MEMORY_N)
-        out = subprocess.run(
-            [sys.executable, __file__, "--memory", f"sqlite:///{tmp}/mem.db", str(MEMORY_N), name],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        figures = json.loads(out.strip().splitlines()[-1])
-        peak = figures["peak_mb"]
-        verdict = "OK" if peak < 150 else "ABOVE GOAL"
-        print(
-            f"peak memory sending to {MEMORY_N} on sqlite: {peak:.0f} MB (goal < 150 MB) "
-            f"{verdict} ({figures['before_send_mb']:.0f} MB before the send)"
-        )
+            for sink in sinks:
+                if not isinstance(sink, tuple):
+                    sink.stop()
+            if drop is not None:
+                from outreach import db
+
+                db.dispose_engines()
+                drop()
 
 
 if __name__ == "__main__":

@@ -137,11 +137,27 @@ def _normalise_lines(text: str) -> str:
 SOFT_BREAK = b"=\r\n"  # a quoted-printable line break that decodes to nothing
 
 
+def _fold(line: bytes) -> bytes:
+    """An encoded line cut by soft breaks into lines of at most 76, never inside an escape."""
+    parts = []
+    while len(line) > 76:
+        cut = 75
+        while line[cut - 2 : cut - 1] == b"=" or line[cut - 1 : cut] == b"=":
+            cut -= 1
+        parts.append(line[:cut] + b"=")
+        line = line[cut:]
+    parts.append(line)
+    return b"\r\n".join(parts)
+
+
 def _qp(text: str) -> bytes:
     """Quoted-printable with CRLF line ends and every line (soft break included) <= 76."""
     encoded = binascii.b2a_qp(text.encode("utf-8"))
     if "\n" not in text:  # b2a_qp picks its soft-break style from the first line end
         encoded = encoded.replace(b"=\n", SOFT_BREAK)
+    if b"\r\n" in encoded and any(len(line) > 76 for line in encoded.split(b"\r\n")):
+        # b2a_qp lets a line reach 77 when an escaped trailing space ends it
+        encoded = b"\r\n".join(_fold(line) for line in encoded.split(b"\r\n"))
     last = encoded.rfind(b"\n") + 1
     if len(encoded) - last > 75:  # leave room for the soft break that follows
         cut = last + 75

@@ -80,6 +80,34 @@ def _builders(
     }
 
 
+class _Editions(dict[str, IssueMessages]):
+    """The issue's message builders per language, each rendered on first use."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        config: Config,
+        session: Session,
+        issue: Issue,
+        mail_url: str,
+        languages: list[str],
+    ) -> None:
+        super().__init__(_builders(settings, config, session, issue, mail_url, "", languages[:1]))
+        self.make: Callable[[str], dict[str, IssueMessages]] = lambda lang: _builders(
+            settings, config, session, issue, mail_url, "", [lang]
+        )
+        self.languages = languages
+        self.lock = threading.Lock()
+
+    def get(self, lang: str, default: Any = None) -> Any:
+        if lang not in self.languages:
+            return default
+        with self.lock:
+            if not dict.__contains__(self, lang):
+                self[lang] = self.make(lang)[lang]
+            return dict.__getitem__(self, lang)
+
+
 def _load(session: Session, issue_id: int) -> Issue:
     issue = session.get(Issue, issue_id, options=[joinedload(Issue.campaign)])
     if issue is None:
@@ -119,9 +147,13 @@ def send_issue(
                 f"issue {issue_id} is {issue.status.value}; "
                 + ("resume it first" if issue.status == IssueStatus.PAUSED else "it cannot be sent")
             )
-        builders = _builders(settings, config, session, issue, mail_url)
+        # The first language now (its errors stop the send before anything goes
+        # out), the others when a recipient needs them: an edition nobody reads
+        # is never rendered.
+        builders = _Editions(settings, config, session, issue, mail_url, list(campaign.languages))
     report = SendReport(issue_id)
     reclaim_dead(engine, issue_id)
+    connections = max(1, workers or settings.send_workers)
     run = SendRun(
         settings,
         engine,
@@ -148,7 +180,7 @@ def send_issue(
         )
     threads = [
         threading.Thread(target=run.work, args=(n,), name=f"send-{issue_id}-{n}", daemon=True)
-        for n in range(max(1, workers or settings.send_workers))
+        for n in range(connections)
     ]
     for t in threads:
         t.start()
@@ -160,6 +192,8 @@ def send_issue(
         for t in threads:
             t.join()
         raise
+    finally:
+        run.close()  # the last outcomes are committed before the report is made
     _finish(settings, issue_id, report)
     report.elapsed = time.monotonic() - started
     if report.errors:

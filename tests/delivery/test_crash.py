@@ -1,32 +1,106 @@
-"""A sending process killed with SIGKILL at random points and restarted: the
-server gets every recipient's message, and only messages in flight at a kill
-can come twice (at most workers × CHUNK per kill). On PostgreSQL, two
+"""Sending processes killed with SIGKILL at random points and restarted.
+
+The sink (aiosmtpd on 127.0.0.1) records every message it accepts. After each
+kill, once the sink has seen every connection of the killed process close, the
+messages that kill will cause to be sent twice are exactly those the sink
+accepted whose delivery row is not ``sent``: they are counted per kill and
+must number at most one per connection of the killed process(es). In the end
+every recipient got the issue, and the duplicates the sink saw are exactly
+the ones counted at the kills. SQLite: one sending process; PostgreSQL: two
+sending one issue at once, both killed each round. On PostgreSQL, two
 processes sending one issue at once: each recipient exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from outreach.db import create_db_engine
-from outreach.delivery.run import CHUNK
 from outreach.models import Base, Delivery, DeliveryStatus
 from tests.conftest import ROOT
-from tests.delivery.conftest import SMTPServer, populate
+from tests.delivery.conftest import SMTPServer, free_port, populate
 
-KILLS = int(os.environ.get("OUTREACH_CRASH_KILLS", "5"))
-WORKERS = 2
+KILLS = int(os.environ.get("OUTREACH_CRASH_KILLS", "20"))
+SEED = int(os.environ.get("OUTREACH_CRASH_SEED", "6"))
+WORKERS = 2  # connections per sending process
+#: The sink's time per message: it caps how much a round can send (the
+#: recipients must outlast every round) and widens the window a kill can hit.
+SINK_DELAY = 0.005
+MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>]+>)", re.MULTILINE)
+
+
+class Sink:
+    """Accepts every message and records (Message-ID, recipient); counts open sessions."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.received: list[tuple[str, str]] = []
+        self.sessions = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(SINK_DELAY)
+        found = MESSAGE_ID.search(envelope.original_content or envelope.content)
+        mid = found.group(1).decode() if found else "?"
+        with self.lock:
+            self.received.extend((mid, rcpt) for rcpt in envelope.rcpt_tos)
+        return "250 2.0.0 OK"
+
+    def counts(self) -> Counter[str]:
+        with self.lock:
+            return Counter(rcpt for _, rcpt in self.received)
+
+    def settle(self) -> None:
+        """Wait until every session has closed: nothing more can be accepted."""
+        deadline = time.monotonic() + 10
+        while self.sessions:
+            assert time.monotonic() < deadline, "the sink kept a session open"
+            time.sleep(0.002)
+
+
+class _CountingSMTP(SMTP):
+    def connection_made(self, transport: Any) -> None:
+        if self.transport is None:  # not the STARTTLS upgrade of a session
+            self.event_handler.sessions += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        self.event_handler.sessions -= 1
+
+
+class _SinkController(Controller):
+    def factory(self) -> SMTP:
+        return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+@pytest.fixture
+def sink() -> Iterator[tuple[Sink, str]]:
+    handler = Sink()
+    port = free_port()
+    controller = _SinkController(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield handler, f"smtp://127.0.0.1:{port}?starttls=false"
+    finally:
+        controller.stop()
 
 
 def start(args: dict[str, Any]) -> subprocess.Popen[str]:
@@ -42,54 +116,217 @@ def start(args: dict[str, Any]) -> subprocess.Popen[str]:
 
 
 def finish(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err[-2000:]
     return dict(json.loads(out.strip().splitlines()[-1]))
 
 
+class ForkServer:
+    """Starts sending processes by fork from one process that imported everything."""
+
+    def __init__(self) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.delivery.send_process", "--fork-server"],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.cond = threading.Condition()
+        self.started: list[int] = []
+        self.reports: dict[int, dict[str, Any]] = {}
+        self.exited: dict[int, int] = {}
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            kind, pid, *rest = line.split(" ", 2)
+            with self.cond:
+                if kind == "started":
+                    self.started.append(int(pid))
+                elif kind == "report":
+                    self.reports[int(pid)] = json.loads(rest[0])
+                elif kind == "exited":
+                    self.exited[int(pid)] = int(rest[0])
+                self.cond.notify_all()
+
+    def start(self, args: dict[str, Any]) -> int:
+        assert self.proc.stdin is not None
+        with self.cond:
+            seen = len(self.started)
+            self.proc.stdin.write(json.dumps(args) + "\n")
+            self.proc.stdin.flush()
+            assert self.cond.wait_for(lambda: len(self.started) > seen, timeout=30)
+            return self.started[seen]
+
+    def wait(self, pid: int, timeout: float = 120) -> int:
+        """The exit status once the process is reaped (its pid is gone)."""
+        with self.cond:
+            assert self.cond.wait_for(lambda: pid in self.exited, timeout=timeout), pid
+            return self.exited[pid]
+
+    def finish(self, pid: int) -> dict[str, Any]:
+        assert self.wait(pid) == 0, f"sender {pid} failed (its traceback is on stderr)"
+        return self.reports[pid]
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+        self.reader.join(timeout=30)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def senders() -> Iterator[ForkServer]:
+    server = ForkServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def settle_database(engine: Engine) -> None:
+    """Wait until the killed processes' database sessions have ended.
+
+    A process killed right after sending COMMIT leaves the server to finish
+    that commit; only once its session is gone is the outcome final.
+    """
+    if engine.dialect.name != "postgresql":
+        return  # SQLite commits inside the process: nothing outlives it
+    engine.dispose()  # our own pooled sessions must not count
+    deadline = time.monotonic() + 10
+    with engine.connect() as conn:
+        while conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+            )
+        ).scalar():
+            assert time.monotonic() < deadline, "a killed sender's session did not end"
+            conn.rollback()
+            time.sleep(0.002)
+
+
+def not_sent(engine: Engine) -> set[str]:
+    with Session(engine) as s:
+        return set(s.scalars(select(Delivery.email).where(Delivery.status != DeliveryStatus.SENT)))
+
+
+def crash_rounds(
+    senders: ForkServer,
+    sink: Sink,
+    engine: Engine,
+    args: dict[str, Any],
+    processes: int,
+    rng: random.Random,
+) -> list[int]:
+    """KILLS rounds of: start ``processes`` senders, kill each at a random point.
+
+    Returns, per round, how many messages the sink accepted whose outcome the
+    killed processes had not recorded: each will be sent again, a duplicate.
+    """
+    per_kill: list[int] = []
+    unrecorded: set[tuple[str, int]] = set()
+    while len(per_kill) < KILLS:
+        before = len(sink.received)
+        pids = [senders.start(args) for _ in range(processes)]
+        deadline = time.monotonic() + 30
+        while len(sink.received) == before:
+            assert time.monotonic() < deadline, "the senders never started"
+            time.sleep(0.002)
+        for pid in rng.sample(pids, len(pids)):
+            time.sleep(rng.uniform(0.0, 0.2 / processes))
+            os.kill(pid, signal.SIGKILL)
+        statuses = [senders.wait(pid) for pid in pids]
+        assert statuses == [-signal.SIGKILL] * processes, (
+            "a sender ended before it was killed: give the test more recipients"
+        )
+        sink.settle()
+        settle_database(engine)
+        counts, pending = sink.counts(), not_sent(engine)
+        now = {(rcpt, counts[rcpt]) for rcpt in pending if counts[rcpt]}
+        per_kill.append(len(now - unrecorded))
+        unrecorded = now
+    print(f"sent before the last restart: {len(sink.received)}")
+    return per_kill
+
+
+def check_outcome(
+    sink: Sink, engine: Engine, emails: list[str], per_kill: list[int], processes: int
+) -> None:
+    counts = sink.counts()
+    duplicates = sum(n - 1 for n in counts.values())
+    bound = processes * WORKERS
+    print(
+        f"kills={len(per_kill)} duplicates per kill={per_kill} bound={bound} "
+        f"messages={sum(counts.values())}"
+    )
+    assert set(counts) == set(emails)  # nobody lost
+    assert max(per_kill) <= bound, per_kill
+    assert duplicates == sum(per_kill)  # every duplicate is one counted at a kill
+    with Session(engine) as s:
+        assert set(s.scalars(select(Delivery.status))) == {DeliveryStatus.SENT}
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_restart(
-    world_factory: Any, smtp_server: SMTPServer, config: Any, tmp_path: Path
+    world_factory: Any,
+    sink: tuple[Sink, str],
+    senders: ForkServer,
+    config: Any,
+    tmp_path: Path,
 ) -> None:
-    w = world_factory(100 * KILLS + 100, mail_url=smtp_server.url())
-    smtp_server.handler.delay = 0.004
+    handler, url = sink
+    w = world_factory(100 * KILLS + 100, mail_url=url)
     args = {
         "database_url": w.settings.database_url,
-        "mail_url": w.settings.mail_url,
+        "mail_url": url,
         "var_dir": str(tmp_path / "var"),
         "campaigns": str(config.root),
         "issue_id": w.issue_id,
         "workers": WORKERS,
     }
-    rng = random.Random(int(os.environ.get("OUTREACH_CRASH_SEED", "6")))
-    kills = 0
-    for _ in range(KILLS):
-        proc = start(args)
-        before = len(smtp_server.handler.received)
-        # Wait for the child to start sending, then kill it somewhere in the send.
-        deadline = time.monotonic() + 20
-        while len(smtp_server.handler.received) == before and proc.poll() is None:
-            assert time.monotonic() < deadline, "sender never started"
-            time.sleep(0.005)
-        time.sleep(rng.uniform(0.0, 0.25))
-        if proc.poll() is not None:  # finished before this kill point
-            finish(proc)
-            break
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.communicate()
-        kills += 1
-    report = finish(start(args))
+    per_kill = crash_rounds(senders, handler, w.engine, args, 1, random.Random(SEED))
+    report = senders.finish(senders.start(args))
     assert report["status"] == "sent"
-    counts = smtp_server.handler.counts()
-    assert set(counts) == set(w.emails)  # nobody lost
-    duplicates = sum(n - 1 for n in counts.values())
-    print(f"kills={kills} duplicates={duplicates} bound={kills * WORKERS * CHUNK}")
-    assert duplicates <= kills * WORKERS * CHUNK, (kills, duplicates)
-    with Session(w.engine) as s:
-        statuses = set(s.scalars(select(Delivery.status)))
-    assert statuses == {DeliveryStatus.SENT}
-    assert kills == KILLS
+    check_outcome(handler, w.engine, w.emails, per_kill, 1)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_sigkill_two_senders_on_postgres(
+    pg_url: str,
+    sink: tuple[Sink, str],
+    senders: ForkServer,
+    config: Any,
+    tmp_path: Path,
+) -> None:
+    handler, url = sink
+    engine = create_db_engine(pg_url)
+    Base.metadata.create_all(engine)
+    with Session(engine, expire_on_commit=False) as s:
+        issue_id, _, emails = populate(s, 100 * KILLS + 200)
+    args = {
+        "database_url": pg_url,
+        "mail_url": url,
+        "var_dir": str(tmp_path / "var"),
+        "campaigns": str(config.root),
+        "issue_id": issue_id,
+        "workers": WORKERS,
+    }
+    try:
+        per_kill = crash_rounds(senders, handler, engine, args, 2, random.Random(SEED + 1))
+        reports = [senders.finish(p) for p in [senders.start(args), senders.start(args)]]
+        assert {r["status"] for r in reports} <= {"sent", "sending"}
+        check_outcome(handler, engine, emails, per_kill, 2)
+    finally:
+        engine.dispose()
 
 
 @pytest.mark.postgres

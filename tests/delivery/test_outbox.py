@@ -390,8 +390,9 @@ def test_a_retry_answered_after_a_cancel_ends_cancelled(
 
     def cancel_then_defer(self: Any, messages: Any) -> Any:
         with w.session() as s:
-            cancel_issue(s, w.issue_id)
-            s.commit()
+            if s.get(Issue, w.issue_id).status != IssueStatus.CANCELLED:  # type: ignore[union-attr]
+                cancel_issue(s, w.issue_id)
+                s.commit()
         return [SendResult("temporary", "451 try again later") for _ in messages]
 
     monkeypatch.setattr(memory.MemoryBackend, "send_messages", cancel_then_defer)

@@ -9,7 +9,7 @@ cannot work (bad configuration, rejected credentials).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import ClassVar, Literal
@@ -73,6 +73,17 @@ class MailBackend:
 
     def send_messages(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         raise NotImplementedError
+
+    def send_one(self, message: OutgoingMessage, ready: Callable[[], None]) -> SendResult:
+        """Send one message, calling ``ready()`` right before the point of no return.
+
+        ``ready`` may block (the sender makes the previous outcome durable) or
+        raise (then the message is not handed over). This default calls it
+        first; a backend that can do work before the hand-over (SMTP: the
+        envelope and the body, all but DATA's final dot) overrides it.
+        """
+        ready()
+        return self.send_messages([message])[0]
 
     def __enter__(self) -> MailBackend:
         self.open()

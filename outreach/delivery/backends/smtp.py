@@ -13,13 +13,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import smtplib
+import socket
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import SplitResult, unquote
 
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
 from outreach.errors import ConfigError, TemporaryDeliveryError
+
+_DOT = re.compile(rb"(?m)^\.")  # a line that starts with a dot gets another (RFC 5321 4.5.2)
 
 
 def _reply(code: int, text: bytes | str) -> str:
@@ -29,6 +34,15 @@ def _reply(code: int, text: bytes | str) -> str:
 
 def _status(code: int) -> str:
     return "permanent" if 500 <= code < 600 else "temporary"
+
+
+def _abandon(conn: smtplib.SMTP, code: int) -> None:
+    """After a refusal: close on 421 (the server is going away), else reset the transaction."""
+    if code == 421:
+        conn.close()
+        return
+    with contextlib.suppress(smtplib.SMTPServerDisconnected):
+        conn.rset()  # if the server has gone, the refusal is still the answer
 
 
 class SMTPBackend(MailBackend):
@@ -98,6 +112,10 @@ class SMTPBackend(MailBackend):
                     f"cannot connect to {self.host}:{self.port}: {exc}", reply=str(exc)
                 ) from exc
             raise
+        if conn.sock is not None:
+            # The body and DATA's final dot go out in two writes (see _transfer):
+            # without this, Nagle's algorithm would hold the dot back for an ACK.
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.connection = conn
         return True
 
@@ -110,11 +128,55 @@ class SMTPBackend(MailBackend):
         except (smtplib.SMTPException, OSError):
             conn.close()
 
-    def _send_one(self, m: OutgoingMessage) -> SendResult:
+    def _transfer(
+        self, conn: smtplib.SMTP, m: OutgoingMessage, ready: Callable[[], None] | None
+    ) -> dict[str, tuple[int, bytes]]:
+        """``sendmail``, except that ``ready()`` runs before DATA's final dot.
+
+        Everything up to the dot (envelope, body) goes out first; the server
+        cannot accept the message before the dot, so the caller's wait
+        overlaps this message's transfer. Raises smtplib's exceptions as
+        ``sendmail`` does.
+        """
+        conn.ehlo_or_helo_if_needed()
+        options = [f"size={len(m.data)}"] if conn.does_esmtp and conn.has_extn("size") else []
+        code, resp = conn.mail(m.envelope_from, options)
+        if code != 250:
+            _abandon(conn, code)
+            raise smtplib.SMTPSenderRefused(code, resp, m.envelope_from)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for rcpt in m.recipients:
+            code, resp = conn.rcpt(rcpt)
+            if code not in (250, 251):
+                refused[rcpt] = (code, resp)
+            if code == 421:
+                conn.close()
+                raise smtplib.SMTPRecipientsRefused(refused)
+        if len(refused) == len(m.recipients):
+            conn.rset()
+            raise smtplib.SMTPRecipientsRefused(refused)
+        conn.putcmd("data")
+        code, resp = conn.getreply()
+        if code != 354:
+            raise smtplib.SMTPDataError(code, resp)
+        body = m.data
+        if body.startswith(b".") or b"\n." in body:  # a scan in C; the regex only when needed
+            body = _DOT.sub(b"..", body)
+        conn.send(body if body.endswith(b"\r\n") else body + b"\r\n")
+        if ready is not None:
+            ready()
+        conn.send(b".\r\n")
+        code, resp = conn.getreply()
+        if code != 250:
+            _abandon(conn, code)
+            raise smtplib.SMTPDataError(code, resp)
+        return refused
+
+    def _send_one(self, m: OutgoingMessage, ready: Callable[[], None] | None) -> SendResult:
         conn = self.connection
         assert conn is not None
         try:
-            refused = conn.sendmail(m.envelope_from, m.recipients, m.data)
+            refused = self._transfer(conn, m, ready)
         except smtplib.SMTPRecipientsRefused as exc:
             code, text = next(iter(exc.recipients.values()))
             return SendResult(
@@ -132,6 +194,11 @@ class SMTPBackend(MailBackend):
         except (smtplib.SMTPException, OSError) as exc:
             self.close()
             return SendResult("temporary", f"connection lost: {exc or exc.__class__.__name__}")
+        except BaseException:
+            # ready() refused (or we were interrupted) in the middle of DATA: the
+            # message was not handed over, and this connection is unusable.
+            self._drop()
+            raise
         if refused:
             return SendResult(
                 "sent",
@@ -142,17 +209,32 @@ class SMTPBackend(MailBackend):
             )
         return SendResult("sent", "250 accepted")
 
+    def _drop(self) -> None:
+        conn, self.connection = self.connection, None
+        if conn is not None:
+            conn.close()
+
+    def _ensure_open(self) -> SendResult | None:
+        if self.connection is None or self.connection.sock is None:
+            try:
+                self.open()
+            except TemporaryDeliveryError as exc:
+                return SendResult("temporary", str(exc))
+        return None
+
+    def send_one(self, message: OutgoingMessage, ready: Callable[[], None]) -> SendResult:
+        failed = self._ensure_open()
+        if failed is not None:
+            ready()
+            return failed
+        return self._send_one(message, ready)
+
     def send_messages(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         results: list[SendResult] = []
         for m in messages:
-            if self.connection is None or self.connection.sock is None:
-                try:
-                    self.open()
-                except TemporaryDeliveryError as exc:
-                    results.extend(
-                        SendResult("temporary", str(exc))
-                        for _ in range(len(messages) - len(results))
-                    )
-                    return results
-            results.append(self._send_one(m))
+            failed = self._ensure_open()
+            if failed is not None:
+                results.extend(failed for _ in range(len(messages) - len(results)))
+                return results
+            results.append(self._send_one(m, None))
         return results
