@@ -149,8 +149,9 @@ def run_checks(
         for lang, found in urls.items():
             report.add(_link_findings(lang, found, results))
     elif "links" in families:
-        report.skipped.append(Note("links", localised("links: OUTREACH_CHECK_LINK_SECONDS is 0")))
-    spam_note: str | None = None
+        off = localised("links: turned off (OUTREACH_CHECK_LINK_SECONDS is 0)")
+        report.skipped.append(Note("links", off))
+    spam_note: dict[str, str] | None = None
     for lang, (rendered, page) in pages.items():
         if "size" in families:
             report.add(size.check_size(page, rendered.text, lang, results))
@@ -180,9 +181,11 @@ def run_checks(
         if "spam" in families and spam_note is None:
             try:
                 report.add(spam.spam_findings(spam.score(data), lang))
+            except spam.SpamMissing:
+                spam_note = localised("spam score: SpamAssassin is not installed")
             except spam.SpamUnavailable as exc:
-                spam_note = str(exc)
+                spam_note = localised("spam score: SpamAssassin failed ({why})", why=exc)
     if spam_note is not None:
-        report.skipped.append(Note("spam", localised("spam score: {why}", why=spam_note)))
+        report.skipped.append(Note("spam", spam_note))
     report.seconds = time.monotonic() - started
     return report

@@ -105,29 +105,46 @@ def check_texts(subject: str, preheader: str, lang: str) -> list[Finding]:
                 max=PREHEADER_MAX,
             )
         )
-    for name, text in (("subject", subject), ("preheader", preheader)):
-        if shouting(text):
-            found.append(
-                finding(
-                    WARNING,
-                    f"headers.{name}_caps",
-                    lang,
-                    "Capitals in the {what} look like shouting (and like spam)",
-                    detail=text,
-                    what=name,
-                )
+    if shouting(subject):
+        found.append(
+            finding(
+                WARNING,
+                "headers.subject_caps",
+                lang,
+                "Capitals in the subject look like shouting (and like spam)",
+                subject,
             )
-        if _EXCLAMATIONS.search(text):
-            found.append(
-                finding(
-                    WARNING,
-                    f"headers.{name}_exclamations",
-                    lang,
-                    "Exclamation marks in a row in the {what} look like spam",
-                    detail=text,
-                    what=name,
-                )
+        )
+    if shouting(preheader):
+        found.append(
+            finding(
+                WARNING,
+                "headers.preheader_caps",
+                lang,
+                "Capitals in the preheader look like shouting (and like spam)",
+                preheader,
             )
+        )
+    if _EXCLAMATIONS.search(subject):
+        found.append(
+            finding(
+                WARNING,
+                "headers.subject_marks",
+                lang,
+                "Exclamation marks in a row in the subject look like spam",
+                subject,
+            )
+        )
+    if _EXCLAMATIONS.search(preheader):
+        found.append(
+            finding(
+                WARNING,
+                "headers.preheader_marks",
+                lang,
+                "Exclamation marks in a row in the preheader look like spam",
+                preheader,
+            )
+        )
     return found
 
 

@@ -29,6 +29,10 @@ class SpamUnavailable(Exception):
     """SpamAssassin is not installed or did not answer; the message says which."""
 
 
+class SpamMissing(SpamUnavailable):
+    """Neither ``spamassassin`` nor ``spamc`` is on PATH."""
+
+
 @dataclass(frozen=True)
 class SpamScore:
     score: float
@@ -59,7 +63,7 @@ def parse(output: str) -> SpamScore:
 def score(message: bytes) -> SpamScore:
     cmd = command()
     if cmd is None:
-        raise SpamUnavailable("SpamAssassin (spamassassin or spamc) is not installed")
+        raise SpamMissing("SpamAssassin (spamassassin or spamc) is not installed")
     try:
         done = subprocess.run(  # noqa: S603 (a fixed command; the message goes to stdin)
             cmd, input=message, capture_output=True, timeout=TIMEOUT, check=False
