@@ -159,13 +159,24 @@ def check_headers(
     lang = rendered.lang
     found: list[Finding] = []
     unsubscribe = str(message.get("List-Unsubscribe") or "")
-    if not re.search(r"<https://[^>]+>", unsubscribe):
+    if not re.search(r"<https?://[^>]+>", unsubscribe):
         found.append(
             finding(
                 ERROR,
                 "headers.unsubscribe",
                 lang,
-                "The message has no List-Unsubscribe header with an https link",
+                "The message has no List-Unsubscribe header with a link",
+                detail=unsubscribe[:200],
+            )
+        )
+    elif not re.search(r"<https://[^>]+>", unsubscribe):
+        # RFC 8058 one-click needs https; OUTREACH_BASE_URL is http (a test or a demo)
+        found.append(
+            finding(
+                WARNING,
+                "headers.unsubscribe_https",
+                lang,
+                "The unsubscribe link is not https; one-click unsubscribing needs https",
                 detail=unsubscribe[:200],
             )
         )
