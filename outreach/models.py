@@ -477,3 +477,38 @@ class AuditEvent(Base):
     purpose: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IssueCheck(Base):
+    """The last pre-flight check of an issue (``outreach.checks``): one row per issue.
+
+    Kept beside the issue, never in its snapshot, so an approved issue's
+    snapshot stays as it was approved. ``snapshot_digest`` says which content
+    the report is about: a changed snapshot makes the report stale.
+    """
+
+    __tablename__ = "issue_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), unique=True)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+    snapshot_digest: Mapped[str] = mapped_column(String(64))
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    warnings: Mapped[int] = mapped_column(Integer, default=0)
+    report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class LinkCheck(Base):
+    """What a link answered when last checked; shared by every process for an hour.
+
+    No unique key on purpose: two processes checking the same URL at once both
+    insert, and readers take the newest row.
+    """
+
+    __tablename__ = "link_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url_hash: Mapped[str] = mapped_column(String(64), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)

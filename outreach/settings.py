@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     #: Named in the User-Agent of every fetch; empty: the web app's base URL.
     contact_url: str = ""
 
+    # Pre-flight check of an issue (``outreach.checks``)
+    #: Longest the link check of one issue may take; 0: links are not checked.
+    check_link_seconds: float = Field(default=30.0, ge=0, le=600)
+    #: Requests to one host at a time during a link check.
+    check_link_per_host: int = Field(default=4, ge=1, le=32)
+
     # Sending
     send_workers: int = Field(default=4, ge=1, le=64)
     send_batch_size: int = Field(default=100, ge=1, le=10_000)

@@ -30,6 +30,8 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("OUTREACH_MAIL_URL", "memory:")
     monkeypatch.setenv("OUTREACH_SECRET_KEY", "cli-test-secret-0123456789abcdef0123456789")
     monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "en")
+    # the examples link to the cities' real sites, which tests cannot reach
+    monkeypatch.setenv("OUTREACH_CHECK_LINK_SECONDS", "0")
     get_settings.cache_clear()
     memory.clear()
     runner = CliRunner()

@@ -153,19 +153,21 @@ def issue() -> None:
 @click.option("--period", help="YYYY-MM (default: this month in the city's timezone)")
 @pass_app
 def issue_build(app: App, campaign: str, period: str | None) -> None:
-    """Assemble an issue from the content at hand."""
-    from outreach.issues import build_issue
-    from outreach.models import IssueStatus
+    """Assemble an issue from the content at hand and run its pre-flight check."""
+    from outreach.checks.flow import build_checked
+    from outreach.cli.checks import summary
+    from outreach.delivery.held import tell_approvers
 
     with app.session() as session:
         config = app.synced(session)
-        result = build_issue(session, app.settings, config, campaign, period=period, by=_user())
+        checked = build_checked(session, app.settings, config, campaign, period=period, by=_user())
+    result = checked.built
     if result.issue is None:
         click.echo(_("No issue built: {reason}").format(reason=result.skipped))
         return
     if result.created:
         verb = _("Built")
-    elif result.issue.status == IssueStatus.DRAFT:
+    elif checked.report is not None:
         verb = _("Rebuilt")
     else:
         verb = _("Kept (already past draft)")
@@ -179,6 +181,13 @@ def issue_build(app: App, campaign: str, period: str | None) -> None:
             n=result.items,
         )
     )
+    if checked.report is not None:
+        click.echo(summary(checked.report))
+        if checked.report.findings:
+            click.echo(_("`outreach issue check {id}` lists them.").format(id=result.issue.id))
+    if checked.refused is not None:
+        click.echo(_("Not approved automatically: the check found errors."), err=True)
+        tell_approvers(app.settings, config, [checked.refused])
     for lang, target in sorted(result.languages.items()):
         if target is None:
             note = _(
@@ -222,14 +231,30 @@ def issue_preview(app: App, ref: str, lang: str | None, out: Path | None, text: 
 @issue.command("approve")
 @click.argument("ref")
 @click.option("--by", default=lambda: os.environ.get("USER", "staff"), show_default="$USER")
+@click.option("--override", metavar="REASON", help="Approve despite errors in the check.")
 @pass_app
-def issue_approve(app: App, ref: str, by: str) -> None:
-    """Approve a draft for sending."""
-    from outreach.issues import approve_issue, get_issue
+def issue_approve(app: App, ref: str, by: str, override: str | None) -> None:
+    """Approve a draft for sending, after its pre-flight check."""
+    from outreach.checks.flow import approve_checked
+    from outreach.cli.checks import echo_report, summary
+    from outreach.issues import get_issue
 
     with app.session() as session:
-        iss = approve_issue(session, get_issue(session, ref).id, by=by)
-        click.echo(_("Issue {id} approved by {by}.").format(id=iss.id, by=by))
+        config = app.synced(session)
+        iss = get_issue(session, ref)
+        outcome = approve_checked(session, app.settings, config, iss, by=by, override=override)
+    if outcome.rerun or outcome.report.findings:
+        echo_report(outcome.report)
+    if outcome.issue is None:
+        fail(
+            _(
+                "issue {id} has {n} errors in its pre-flight check; fix them, or approve "
+                "with --override REASON"
+            ).format(id=iss.id, n=len(outcome.report.errors))
+        )
+    if not outcome.report.findings:
+        click.echo(summary(outcome.report))
+    click.echo(_("Issue {id} approved by {by}.").format(id=outcome.issue.id, by=by))
 
 
 @issue.command("send")

@@ -1,4 +1,5 @@
-"""Telling a city's approvers that an approved issue was held (or changed).
+"""Telling a city's approvers that an approved issue was held (or changed), or that an
+``approval: auto`` issue was not approved for errors in its pre-flight check.
 
 The issues stage holds an approved issue when items are cancelled at their
 source before the send (:mod:`outreach.issues.hold`); this module mails the
@@ -43,9 +44,11 @@ def tell_approvers(settings: Settings, config: Config, notices: Iterable[HoldNot
             continue
         lang = city.languages[0]
         ref = f"{notice.campaign}/{notice.period}"
-        head = (
-            "Issue held: %(ref)s" if notice.action == "held" else "Cancelled items marked: %(ref)s"
-        )
+        heads = {
+            "held": "Issue held: %(ref)s",
+            "refused": "Issue not approved automatically: %(ref)s",
+        }
+        head = heads.get(notice.action, "Cancelled items marked: %(ref)s")
         subject = gettext_for(lang, "email", head) % {"ref": ref}
         context = {
             "ref": ref,
@@ -53,6 +56,7 @@ def tell_approvers(settings: Settings, config: Config, notices: Iterable[HoldNot
             "titles": notice.titles,
             "build_command": f"outreach issue build {notice.campaign} --period {notice.period}",
             "approve_command": f"outreach issue approve {notice.issue_id}",
+            "check_command": f"outreach issue check {notice.issue_id}",
         }
         try:
             rendered = render_email(settings, config, city.slug, lang, "held", context, subject)

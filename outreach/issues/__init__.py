@@ -328,9 +328,11 @@ def build_issue(
     period: str | None = None,
     now: datetime | None = None,
     by: str = "outreach",
+    auto_approve: bool = True,
 ) -> BuildResult:
     """Build (or rebuild the draft of) ``slug``'s issue for ``period``; ``by`` goes in its
-    history."""
+    history. ``auto_approve`` False leaves an ``approval: auto`` issue a draft for the
+    caller to approve (``outreach.checks.flow`` does, after the pre-flight check)."""
     del settings  # part of the stage signature; nothing in it is needed to assemble
     now = _now(now)
     campaign = config.campaign(slug)
@@ -398,7 +400,7 @@ def build_issue(
     leads = sum(1 for _, lead in chosen.values() if lead)
     record_event(session, issue, "built" if created else "rebuilt", by=by, now=now)
     log.info("%s/%s: issue %s built with %d items", slug, period, issue.id, leads)
-    if campaign.approval == "auto":
+    if campaign.approval == "auto" and auto_approve:
         approve_issue(session, issue.id, by="auto", now=now)
     return BuildResult(
         issue=issue,

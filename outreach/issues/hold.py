@@ -43,16 +43,18 @@ class HoldNotice:
     campaign: str
     city: str
     period: str
-    action: str  # "held" | "marked"
+    action: str  # "held" | "marked" | "refused" (approval: auto refused by the pre-flight check)
     titles: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         """One line in English for the log."""
-        what = "held; not sent" if self.action == "held" else "cancelled items marked"
-        return (
-            f"issue {self.issue_id} ({self.campaign}/{self.period}): {what}: "
-            f"cancelled at the source: {'; '.join(self.titles)}"
-        )
+        if self.action == "refused":
+            what = "not approved automatically: errors in its pre-flight check"
+        else:
+            what = "held; not sent" if self.action == "held" else "cancelled items marked"
+            what += ": cancelled at the source"
+        titles = "; ".join(self.titles)
+        return f"issue {self.issue_id} ({self.campaign}/{self.period}): {what}: {titles}"
 
 
 def cancelled_items(session: Session, issue_id: int) -> list[tuple[IssueItem, ContentItem]]:

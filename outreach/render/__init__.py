@@ -33,6 +33,7 @@ __all__ = [
     "UNSUBSCRIBE_URL",
     "RenderedMessage",
     "greeting_name",
+    "oversize_message",
     "personalise",
     "preview",
     "render_email",
@@ -111,19 +112,33 @@ def _issue_context(
     }
 
 
+def oversize_message(html: str, lang: str) -> str | None:
+    """Why ``html`` is too large for Gmail to show unclipped, or None when it fits."""
+    size = len(html.encode("utf-8"))
+    if size <= HTML_LIMIT:
+        return None
+    return (
+        f"the {lang} HTML is {size // 1024} KB, over the {HTML_LIMIT // 1024} KB that "
+        "Gmail shows unclipped; lower max_items or shorten the texts"
+    )
+
+
 def _render_pair(
-    settings: Settings, city: str, lang: str, template: str, context: dict[str, Any]
+    settings: Settings,
+    city: str,
+    lang: str,
+    template: str,
+    context: dict[str, Any],
+    *,
+    size_limit: bool = True,
 ) -> tuple[str, str]:
     root = settings.templates_path
     html = render_template(get_template(root, city, lang, f"{template}.html"), context)
     text = render_template(get_template(root, city, lang, f"{template}.txt"), context)
     html = inline_css(html)
-    size = len(html.encode("utf-8"))
-    if size > HTML_LIMIT:
-        raise RenderError(
-            f"the {lang} HTML is {size // 1024} KB, over the {HTML_LIMIT // 1024} KB that "
-            "Gmail shows unclipped; lower max_items or shorten the texts"
-        )
+    too_large = oversize_message(html, lang) if size_limit else None
+    if too_large is not None:
+        raise RenderError(too_large)
     return html, _tidy_text(text)
 
 
@@ -137,13 +152,24 @@ def _tidy_text(text: str) -> str:
     return "\n".join(out).strip() + "\n"
 
 
-def render_issue(settings: Settings, config: Config, issue: Issue, lang: str) -> RenderedMessage:
-    """The issue in ``lang``, with per-recipient placeholders, CSS inlined."""
+def render_issue(
+    settings: Settings, config: Config, issue: Issue, lang: str, *, size_limit: bool = True
+) -> RenderedMessage:
+    """The issue in ``lang``, with per-recipient placeholders, CSS inlined.
+
+    Over Gmail's clipping size it is a RenderError, unless ``size_limit`` is
+    False (the pre-flight check measures it and reports it instead).
+    """
     del config  # the snapshot holds everything, so re-rendering gives the same result
     data, lang = _language(issue, lang)
     context = _issue_context(settings, issue, lang, data, personal=True)
     html, text = _render_pair(
-        settings, issue.snapshot["city"], lang, issue.snapshot["template"], context
+        settings,
+        issue.snapshot["city"],
+        lang,
+        issue.snapshot["template"],
+        context,
+        size_limit=size_limit,
     )
     return RenderedMessage(
         lang=lang,

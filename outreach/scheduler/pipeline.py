@@ -40,7 +40,8 @@ class RunResult:
 
     ``status`` is one of ``ok`` (built, and sent or waiting for approval),
     ``empty`` (nothing new, ``when_empty: skip``), ``held`` (not sent: an item
-    was cancelled at the source after approval), ``stopped`` (interrupted by a
+    was cancelled at the source after approval, or an ``approval: auto`` issue
+    has errors in its pre-flight check), ``stopped`` (interrupted by a
     shutdown; the send resumes on the next start), ``idle`` (a send pass with
     nothing due) or ``error``.
     """
@@ -147,25 +148,42 @@ class StagePipeline:
         return _("fetched {n} sources, {errors} in error", n=len(reports), errors=len(errors))
 
     def run_campaign(self, slug: str, fire_time: datetime) -> RunResult:
-        from outreach.issues import approve_issue, build_issue
+        from outreach.checks.flow import build_checked
+        from outreach.delivery.held import tell_approvers
         from outreach.sources.ingest import ingest
 
-        camp = self.config.campaign(slug)
         now = self.clock()
         with session_scope(self.engine) as session:
             ingest(session, self.settings, self.config, [slug], now=now)
         self.hold_cancelled()
         with session_scope(self.engine) as session:
-            built = build_issue(session, self.settings, self.config, slug, now=now, by=SCHEDULER)
+            # builds, runs the pre-flight check, approves an approval: auto issue without errors
+            checked = build_checked(
+                session,
+                self.settings,
+                self.config,
+                slug,
+                now=now,
+                by=SCHEDULER,
+                auto_by=AUTO_APPROVER,
+            )
+            built = checked.built
             if built.issue is None or built.skipped:
                 reason = raw(built.skipped) if built.skipped else _("nothing new")
                 return RunResult("empty", _("no issue built: {reason}", reason=reason))
             issue = built.issue
             issue_id = issue.id
             what = _("built") if built.created else _("already built")
-            if issue.status == IssueStatus.DRAFT and camp.approval == "auto":
-                approve_issue(session, issue_id, by=AUTO_APPROVER, now=now)
             waiting = issue.status == IssueStatus.DRAFT
+        if checked.refused is not None:
+            log.warning("%s", checked.refused.line())
+            tell_approvers(self.settings, self.config, [checked.refused])
+            message = _(
+                "issue #{id} {what}; not approved automatically: errors in its check",
+                id=issue_id,
+                what=what,
+            )
+            return RunResult("held", message, issue_id)
         if waiting:
             message = _("issue #{id} {what}; waiting for approval", id=issue_id, what=what)
             return RunResult("ok", message, issue_id)

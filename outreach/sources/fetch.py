@@ -214,6 +214,12 @@ class Fetcher:
             self.sleep(delay)
             attempt += 1
 
+    def session(self) -> requests.Session:
+        """A session whose every connection goes through the SSRF guard, with no
+        proxies from the environment, for callers that make their own requests
+        (the pre-flight link check's HEAD requests). Close it after use."""
+        return self._session()
+
     # -- internals --------------------------------------------------------------
 
     def _check_status(self, resp: Response) -> Response:

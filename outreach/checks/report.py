@@ -1,0 +1,159 @@
+"""The pre-flight report: findings (error or warning) and the checks that were skipped.
+
+A finding names its check (``links.broken``), the language version it is
+about (or None for the whole issue), a message a person reads in Finnish,
+Swedish and English, and a detail for the technically minded (a URL, a
+score, a colour pair) that is the same in every language. Messages come from
+the ``checks`` gettext catalog and are stored already translated, so a stored
+report reads the same in the console later, whatever changed since.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from outreach.l10n import LANGUAGES, gettext_for
+
+Level = Literal["error", "warning"]
+ERROR: Level = "error"
+WARNING: Level = "warning"
+
+__all__ = ["ERROR", "WARNING", "Finding", "Level", "Note", "Report", "localised"]
+
+
+def localised(msgid: str, **params: Any) -> dict[str, str]:
+    """``msgid`` from the ``checks`` catalog in every language, ``{name}`` fields filled."""
+    return {lang: gettext_for(lang, "checks", msgid).format(**params) for lang in LANGUAGES}
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    check: str
+    lang: str | None
+    message: Mapping[str, str]
+    detail: str = ""
+
+    def text(self, lang: str) -> str:
+        return self.message.get(lang) or self.message.get("en") or self.check
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "level": self.level,
+            "check": self.check,
+            "lang": self.lang,
+            "message": dict(self.message),
+            "detail": self.detail,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Finding:
+        level: Level = ERROR if data.get("level") == ERROR else WARNING
+        return cls(
+            level,
+            str(data.get("check") or ""),
+            data.get("lang"),
+            dict(data.get("message") or {}),
+            str(data.get("detail") or ""),
+        )
+
+
+def finding(
+    level: Level, check: str, lang: str | None, msgid: str, detail: str = "", **params: Any
+) -> Finding:
+    """A finding whose message is ``msgid`` of the ``checks`` catalog."""
+    return Finding(level, check, lang, localised(msgid, **params), detail)
+
+
+@dataclass(frozen=True)
+class Note:
+    """A family of checks that did not run, and why (e.g. SpamAssassin not installed)."""
+
+    family: str
+    message: Mapping[str, str]
+
+    def text(self, lang: str) -> str:
+        return self.message.get(lang) or self.message.get("en") or self.family
+
+
+@dataclass
+class Report:
+    issue_id: int
+    checked_at: datetime
+    languages: list[str]
+    findings: list[Finding] = field(default_factory=list)
+    skipped: list[Note] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.level == WARNING]
+
+    @property
+    def ok(self) -> bool:
+        """No errors: nothing blocks approval."""
+        return not self.errors
+
+    def add(self, found: Iterable[Finding]) -> None:
+        self.findings.extend(found)
+
+    def for_language(self, lang: str | None) -> list[Finding]:
+        return [f for f in self.findings if f.lang == lang]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "issue_id": self.issue_id,
+            "checked_at": self.checked_at.isoformat(),
+            "languages": list(self.languages),
+            "findings": [f.to_json() for f in self.findings],
+            "skipped": [{"family": n.family, "message": dict(n.message)} for n in self.skipped],
+            "seconds": round(self.seconds, 3),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Report:
+        return cls(
+            issue_id=int(data.get("issue_id") or 0),
+            checked_at=datetime.fromisoformat(str(data["checked_at"])),
+            languages=[str(lang) for lang in data.get("languages") or []],
+            findings=[Finding.from_json(f) for f in data.get("findings") or []],
+            skipped=[
+                Note(str(n.get("family") or ""), dict(n.get("message") or {}))
+                for n in data.get("skipped") or []
+            ],
+            seconds=float(data.get("seconds") or 0.0),
+        )
+
+    def lines(self, ui_lang: str) -> list[str]:
+        """The report as text lines in ``ui_lang``: per language version, then the rest."""
+        out: list[str] = []
+        labels = {ERROR: localised("error"), WARNING: localised("warning")}
+        groups: list[str | None] = [*self.languages, None]
+        for lang in groups:
+            found = sorted(self.for_language(lang), key=lambda f: (f.level != ERROR, f.check))
+            if lang is None and not found:
+                continue
+            head = localised("Language version {lang}:", lang=lang) if lang else None
+            out.append((head or localised("Whole issue:"))[ui_lang])
+            if not found:
+                out.append("  " + localised("no findings")[ui_lang])
+            for f in found:
+                line = f"  {labels[f.level][ui_lang]:8} {f.check:24} {f.text(ui_lang)}"
+                out.append(f"{line} ({f.detail})" if f.detail else line)
+        for note in self.skipped:
+            out.append(localised("Skipped: {what}", what=note.text(ui_lang))[ui_lang])
+        out.append(
+            localised(
+                "{errors} errors, {warnings} warnings",
+                errors=len(self.errors),
+                warnings=len(self.warnings),
+            )[ui_lang]
+        )
+        return out

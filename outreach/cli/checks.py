@@ -1,0 +1,41 @@
+"""``outreach issue check``: the pre-flight report of an issue, and how build and
+approve print it."""
+
+from __future__ import annotations
+
+import click
+
+from outreach.checks.report import Report
+from outreach.cli.base import App, _, cli_language, pass_app
+from outreach.cli.commands import issue
+
+
+def echo_report(report: Report) -> None:
+    """The report's lines, per language version, in the staff's language."""
+    for line in report.lines(cli_language()):
+        click.echo(line)
+
+
+def summary(report: Report) -> str:
+    return _("Pre-flight check: {errors} errors, {warnings} warnings.").format(
+        errors=len(report.errors), warnings=len(report.warnings)
+    )
+
+
+@issue.command("check")
+@click.argument("ref")
+@pass_app
+def issue_check(app: App, ref: str) -> None:
+    """Run the pre-flight check now and print its findings; exit 1 on an error."""
+    from outreach.checks import run_checks
+    from outreach.checks.flow import save_report
+    from outreach.issues import get_issue
+
+    with app.session() as session:
+        config = app.synced(session)
+        iss = get_issue(session, ref)
+        report = run_checks(session, app.settings, config, iss)
+        save_report(session, iss, report)
+    echo_report(report)
+    if report.errors:
+        raise SystemExit(1)

@@ -1,0 +1,130 @@
+"""The pre-flight report of a golden issue with one of each problem, and of a clean one."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config
+from outreach.checks import FAMILIES, run_checks
+from outreach.checks.links import TIMEOUT, check_urls
+from outreach.checks.report import Report
+from outreach.checks.spam import command
+from outreach.settings import Settings
+from tests.checks.conftest import NOW, OTHER, Servers, entry, make_issue
+
+NEWS_OVERRIDE = """{% include "sections/news_shipped.html" %}
+<p style="color: #aaaaaa;">{{ section.title }}</p>
+<img src="{{ city.website }}kuva.png" width="100" height="50">
+"""
+
+
+def key(report: Report) -> list[tuple[str, str, str | None]]:
+    return sorted((f.level, f.check, f.lang) for f in report.findings)
+
+
+def test_golden_issue_has_exactly_the_expected_findings(
+    session: Session, check_settings: Settings, config: Config, servers: Servers
+) -> None:
+    # Vantaa's news section shows a caption in light grey and an image without alt
+    city_dir = check_settings.templates_path / "email" / "vantaa" / "sections"
+    city_dir.mkdir(parents=True)
+    shipped = check_settings.templates_path / "email" / "sections" / "news.html"
+    (city_dir / "news_shipped.html").write_text(shipped.read_text())
+    (city_dir / "news.html").write_text(NEWS_OVERRIDE)
+    fi = [
+        entry("Ilmastotyön uutinen", servers.site + "uutinen"),
+        entry("Poistettu sivu", servers.site + "missing"),
+        entry("Hidas palvelin", servers.silent),
+        entry("Klikkaa tästä", servers.site + "lisaa"),
+    ]
+    long_intro = "Ilmastotyö etenee Vantaalla. " * 4000  # about 116 KB
+    issue = make_issue(session, config, {"fi": fi, "sv": []}, intro={"fi": long_intro})
+
+    started = time.monotonic()
+    families = [f for f in FAMILIES if f != "spam"]  # its score is SpamAssassin's, tested below
+    report = run_checks(session, check_settings, config, issue, now=NOW, families=families)
+    took = time.monotonic() - started
+
+    assert key(report) == sorted(
+        [
+            ("error", "links.broken", "fi"),
+            ("warning", "links.timeout", "fi"),
+            ("error", "size.clipped", "fi"),
+            ("error", "a11y.alt", "fi"),
+            ("error", "content.empty", "sv"),
+            ("error", "a11y.contrast", "fi"),
+            ("warning", "a11y.link_text", "fi"),
+        ]
+    ), report.lines("en")
+    details = {f.check: f.detail for f in report.findings}
+    assert details["links.broken"] == servers.site + "missing"
+    assert details["links.timeout"] == servers.silent
+    assert details["a11y.alt"] == servers.site + "kuva.png"
+    assert details["a11y.contrast"] == "#aaaaaa on #ffffff"
+    assert details["a11y.link_text"] == "Klikkaa tästä"
+    broken = next(f for f in report.findings if f.check == "links.broken")
+    assert broken.message["fi"] == "Linkki ei toimi: HTTP 404"
+    assert broken.message["sv"] == "En länk fungerar inte: HTTP 404"
+    # the host that never answers does not hold the report past the link limit
+    assert took < check_settings.check_link_seconds + 5
+    assert not report.ok
+
+
+def test_clean_issue_has_no_findings(
+    session: Session, check_settings: Settings, config: Config, servers: Servers
+) -> None:
+    issue = make_issue(
+        session,
+        config,
+        {
+            "fi": [entry("Ilmastotyön uutinen", servers.site + "uutinen")],
+            "sv": [entry("Klimatarbetets nyhet", servers.site + "nyhet", language="sv")],
+        },
+    )
+    report = run_checks(session, check_settings, config, issue, now=NOW)
+    assert report.findings == [], report.lines("en")
+    assert [n.family for n in report.skipped] == ([] if command() else ["spam"])
+
+
+def test_head_refused_redirects_and_the_cache(
+    session: Session, check_settings: Settings, servers: Servers
+) -> None:
+    from outreach.checks.links import check_links
+
+    urls = [servers.site + "nohead", servers.site + "moved", servers.silent]
+    first = check_links(session, check_settings, urls, NOW)
+    assert first[urls[0]].state == "ok" and first[urls[0]].status == 200  # GET after HEAD 405
+    assert first[urls[1]].state == "ok" and first[urls[1]].other_host == OTHER
+    assert first[urls[2]].state == TIMEOUT
+    # within the hour the results come from the table (the server is gone), timeouts not
+    servers_gone = check_settings.model_copy(update={"check_link_seconds": 0.5})
+    again = check_links(session, servers_gone, urls[:2], NOW.replace(minute=30))
+    assert again == {u: first[u] for u in urls[:2]}
+
+
+def test_a_slow_host_is_reported_within_the_limit(
+    check_settings: Settings, servers: Servers
+) -> None:
+    fast = check_settings.model_copy(update={"check_link_seconds": 1.0})
+    started = time.monotonic()
+    results = check_urls(fast, [servers.silent + str(n) for n in range(8)])
+    assert time.monotonic() - started < 2.0
+    assert {r.state for r in results.values()} == {TIMEOUT}
+
+
+#: SpamAssassin's standard test string: any installation scores it 1000.
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+@pytest.mark.skipif(command() is None, reason="SpamAssassin is not installed (spamassassin, spamc)")
+def test_spam_score_per_language(
+    session: Session, check_settings: Settings, config: Config, servers: Servers
+) -> None:
+    spammy = entry("Uutinen", servers.site + "u", summary=GTUBE)
+    issue = make_issue(session, config, {"fi": [spammy], "sv": [entry("Nyhet", language="sv")]})
+    report = run_checks(session, check_settings, config, issue, now=NOW, families=["spam"])
+    assert key(report) == [("error", "spam.score", "fi")], report.lines("en")
+    assert "GTUBE" in report.findings[0].detail
