@@ -96,7 +96,9 @@ def code_step(
     now: datetime,
 ) -> Result:
     """Check the TOTP code of a ``totp`` or ``enrol`` session; sign in when it is right."""
-    user = current.user
+    user = session.get(StaffUser, current.user.id)
+    if user is None or user.disabled_at is not None:
+        return Result(Outcome.REFUSED)
     key = throttle.key(settings.secret(), user.email, ip)
     blocked = throttle.blocked_until(session, key, now)
     if blocked is not None:

@@ -123,8 +123,8 @@ def signin_post(
             now=now(request),
         )
     if result.outcome == Outcome.REFUSED:
-        response = _form(request, error="refused", email=(email or "")[:254], status=401)
-        return response
+        wait = _wait_text(request, result)
+        return _form(request, error="refused", wait=wait, email=(email or "")[:254], status=401)
     return _after(request, result, next or HOME)
 
 
