@@ -57,6 +57,7 @@ class Flow:
     verifier: str
     issued: int
     next: str = "/staff/"
+    lang: str = "fi"
 
 
 def provider(settings: Settings, name: str) -> OidcProvider:
@@ -91,7 +92,7 @@ def _client(config: OidcProvider, redirect_uri: str) -> OAuth2Session:
 
 
 def begin(
-    settings: Settings, name: str, redirect_uri: str, next_path: str = "/staff/"
+    settings: Settings, name: str, redirect_uri: str, next_path: str = "/staff/", lang: str = "fi"
 ) -> tuple[str, Flow]:
     """The provider's authorization address and the flow to keep until it returns."""
     config = provider(settings, name)
@@ -103,6 +104,7 @@ def begin(
         secrets.token_urlsafe(48),
         int(time.time()),
         next_path,
+        lang,
     )
     url, _state = _client(config, redirect_uri).create_authorization_url(
         doc["authorization_endpoint"],

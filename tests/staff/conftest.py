@@ -28,7 +28,9 @@ def limiter() -> RateLimiter:
 
 
 @pytest.fixture
-def app(settings: Settings, engine: Engine, clock: Clock, limiter: RateLimiter) -> Iterator[FastAPI]:
+def app(
+    settings: Settings, engine: Engine, clock: Clock, limiter: RateLimiter
+) -> Iterator[FastAPI]:
     yield create_app(settings, mailer=RecordingMailer(), rate_limiter=limiter, clock=clock)
     dispose_engines()
 

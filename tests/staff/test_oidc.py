@@ -77,7 +77,11 @@ def test_sign_in_through_the_provider_gives_the_mapped_role(
     assert sso_client.get("/staff/audit").status_code == 403
     with Session(engine) as s:
         user = s.scalars(select(StaffUser)).one()
-        assert (user.email, user.oidc_provider, user.password_hash) == ("ville@vantaa.fi", "city", None)
+        assert (user.email, user.oidc_provider, user.password_hash) == (
+            "ville@vantaa.fi",
+            "city",
+            None,
+        )
         assert [(g.city, g.role) for g in s.scalars(select(StaffGrant))] == [("vantaa", "editor")]
     # the next sign-in follows the directory: promoted to approver
     idp.person["groups"] = ["vantaa-approvers"]
@@ -121,8 +125,14 @@ def test_no_role_a_forged_state_and_a_taken_address_are_refused(
 def test_claim_mapping_rules() -> None:
     def cfg(**extra: Any) -> OidcProvider:
         return OidcProvider.model_validate(
-            {"label": "x", "issuer": "https://idp", "client_id": "c", "client_secret": "s",
-             "roles": ROLES, **extra}  # fmt: skip
+            {
+                "label": "x",
+                "issuer": "https://idp",
+                "client_id": "c",
+                "client_secret": "s",
+                "roles": ROLES,
+                **extra,
+            }  # fmt: skip
         )
 
     everyone = {"groups": ["vantaa-editors", "vantaa-approvers", "it-admins", "kerava-editors"]}

@@ -231,7 +231,5 @@ def test_sign_out_and_disable_end_the_session(
     assert sign_in(client, editor).status_code == 401  # same answer as a wrong password
     with Session(engine) as s:
         actions = set(s.scalars(select(AuditEvent.action)))
-        fails = s.scalar(
-            select(func.count()).where(AuditEvent.action == "staff.signin.failed")
-        )
+        fails = s.scalar(select(func.count()).where(AuditEvent.action == "staff.signin.failed"))
     assert {"staff.signin", "staff.signout", "staff.disable"} <= actions and fails == 1

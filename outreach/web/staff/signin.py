@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from outreach.errors import StaffError
+from outreach.l10n import LANGUAGES
 from outreach.staff import oidc, sessions, signin
 from outreach.staff.signin import Outcome, Result
 from outreach.web.common import check_csrf, rate_limit, state
@@ -227,6 +228,7 @@ def oidc_start(request: Request, name: str) -> Response:
             name,
             _redirect_uri(request, name),
             safe_next(request.query_params.get("next")),
+            lang_of(request),
         )
     except StaffError as exc:
         log.warning("single sign-on %s: %s", name, exc)
@@ -272,6 +274,10 @@ def oidc_callback(request: Request, name: str) -> Response:
     if result.outcome != Outcome.SIGNED_IN:
         response = _form(request, error="sso", status=403)
     else:
-        response = _go(request, safe_next(flow.next), result.token)
+        target = safe_next(flow.next)
+        sep = "&" if "?" in target else "?"
+        lang = flow.lang if flow.lang in LANGUAGES else "fi"
+        response = RedirectResponse(f"{target}{sep}lang={lang}", status_code=303)
+        set_session_cookie(response, request, result.token or "")
     response.delete_cookie(OIDC_COOKIE, path="/staff/oidc")
     return response
