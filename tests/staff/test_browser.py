@@ -24,8 +24,12 @@ from outreach.web.security import RateLimiter
 from tests.staff.oidc_provider import oidc_provider
 from tests.staff.support import PASSWORD, make_account
 from tests.staff.test_routes import every_route
-from tests.web.test_browser import accessible, page, tab_order  # noqa: F401 (fixture)
+from tests.web import test_browser as web_browser
+from tests.web.test_browser import accessible, tab_order
 from tests.web.test_server import free_port, running
+
+#: The public pages' browser fixture: a fresh Chromium profile, skipped without Chromium.
+page = web_browser.page
 
 
 def at(path: str) -> Any:

@@ -132,7 +132,7 @@ def test_claim_mapping_rules() -> None:
                 "client_secret": "s",
                 "roles": ROLES,
                 **extra,
-            }  # fmt: skip
+            }
         )
 
     everyone = {"groups": ["vantaa-editors", "vantaa-approvers", "it-admins", "kerava-editors"]}
