@@ -593,7 +593,7 @@ for _dialect, _statements in AUDIT_APPEND_ONLY_DDL.items():
         event.listen(
             AuditEvent.__table__,
             "after_create",
-            DDL(_statement).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
+            DDL(_statement.replace("%", "%%")).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
         )
 
 
