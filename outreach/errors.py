@@ -11,6 +11,7 @@
     ├── RenderError                a template failed to render
     ├── SubscriptionError          (ValueError) invalid subscriber data
     │   └── InvalidTokenError      tampered, expired or foreign token
+    ├── StaffError                 (ValueError) staff account, role or sign-in request
     ├── DeliveryError              sending failed
     │   ├── TemporaryDeliveryError  retry later (SMTP 4xx, dropped connection, HTTP 429/5xx)
     │   └── PermanentDeliveryError  never retry (SMTP 5xx, provider rejection)
@@ -73,6 +74,10 @@ class SubscriptionError(OutreachError, ValueError):
 
 class InvalidTokenError(SubscriptionError):
     """A token is tampered, expired, or meant for something else."""
+
+
+class StaffError(OutreachError, ValueError):
+    """A staff account, role or sign-in request that cannot be carried out."""
 
 
 class DeliveryError(OutreachError):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     Boolean,
     DateTime,
@@ -25,10 +26,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    event,
     false,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 
 def utcnow() -> datetime:
@@ -466,17 +468,144 @@ class UsedToken(Base):
 
 
 class AuditEvent(Base):
-    """Who did what to personal data, and why (``subscribers export`` and the like)."""
+    """Who did what, when, from where, to which issue or subscriber: append-only.
+
+    Written by :mod:`outreach.staff.audit` (every staff action) and by
+    ``subscribers export``; a row is never changed or deleted (a trigger refuses it
+    on PostgreSQL and SQLite, and :mod:`outreach.staff.audit` refuses it in the ORM).
+    """
 
     __tablename__ = "audit_events"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     action: Mapped[str] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(100))
-    city: Mapped[str | None] = mapped_column(String(64))
+    city: Mapped[str | None] = mapped_column(String(64), index=True)
     purpose: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    #: The client address of a console action; None from the command line.
+    ip: Mapped[str | None] = mapped_column(String(45))
+    issue_id: Mapped[int | None] = mapped_column(Integer)
+    subscriber_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class StaffUser(Base):
+    """A member of a city's communications staff (or an admin) who uses the console.
+
+    Signs in with a password (argon2id) and, where required, a TOTP code, or through
+    an OpenID Connect provider (``oidc_provider`` and ``oidc_subject`` set, no password).
+    """
+
+    __tablename__ = "staff_users"
+    __table_args__ = (UniqueConstraint("oidc_provider", "oidc_subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    #: Base32 TOTP secret; set but not confirmed while the person is enrolling.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_confirmed_at: Mapped[datetime | None]
+    #: The last time step whose code was accepted: a code works once.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    #: A second factor even without the admin role.
+    totp_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    oidc_provider: Mapped[str | None] = mapped_column(String(64))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
+    disabled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sign_in_at: Mapped[datetime | None]
+
+    grants: Mapped[list[StaffGrant]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+
+
+class StaffGrant(Base):
+    """One role of one person in one city; ``city`` ``*`` with the admin role: every city."""
+
+    __tablename__ = "staff_grants"
+    __table_args__ = (UniqueConstraint("user_id", "city"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    city: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(20))  # editor | approver | admin
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[StaffUser] = relationship(back_populates="grants")
+
+
+class StaffSession(Base):
+    """A console session, server-side: the cookie holds a random id, the row its hash.
+
+    ``stage`` is ``full`` once signed in; ``totp`` and ``enrol`` are the short-lived
+    steps between the password and the second factor.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    stage: Mapped[str] = mapped_column(String(10))
+    ip: Mapped[str | None] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None]
+
+
+class StaffSignInFailure(Base):
+    """Failed sign-ins per account and client address (a keyed hash of both)."""
+
+    __tablename__ = "staff_sign_in_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime]
+    blocked_until: Mapped[datetime | None]
+
+
+#: The database refuses to change or delete an audit event (the same statements are
+#: in migration 0011; these cover a schema made with ``create_all``).
+AUDIT_APPEND_ONLY_DDL = {
+    "postgresql": [
+        "CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger "
+        "LANGUAGE plpgsql AS $$ BEGIN "
+        "RAISE EXCEPTION 'audit_events is append-only: % refused', TG_OP; END $$",
+        "CREATE TRIGGER audit_events_append_only BEFORE UPDATE OR DELETE ON audit_events "
+        "FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
+        "CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events "
+        "FOR EACH STATEMENT EXECUTE FUNCTION audit_events_append_only()",
+    ],
+    "sqlite": [
+        "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: UPDATE refused'); END",
+        "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events "
+        "BEGIN SELECT RAISE(ABORT, 'audit_events is append-only: DELETE refused'); END",
+    ],
+}
+for _dialect, _statements in AUDIT_APPEND_ONLY_DDL.items():
+    for _statement in _statements:
+        event.listen(
+            AuditEvent.__table__,
+            "after_create",
+            DDL(_statement.replace("%", "%%")).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
+        )
+
+
+@event.listens_for(Session, "before_flush")
+def _audit_append_only(session: Session, _context: Any, _instances: Any) -> None:
+    """The ORM refuses to change or delete an audit event, whatever the database."""
+    for obj in session.deleted:
+        if isinstance(obj, AuditEvent):
+            raise PermissionError("audit_events is append-only: DELETE refused")
+    for obj in session.dirty:
+        if isinstance(obj, AuditEvent) and session.is_modified(obj):
+            raise PermissionError("audit_events is append-only: UPDATE refused")
 
 
 class IssueCheck(Base):

@@ -18,6 +18,8 @@ from typing import Any, get_origin
 
 from annotated_types import Ge, Gt, Le
 from pydantic import (
+    BaseModel,
+    ConfigDict,
     Field,
     SecretStr,
     ValidationError,
@@ -41,6 +43,34 @@ log = logging.getLogger(__name__)
 #: Where the source tree keeps templates and campaigns; used when the working
 #: directory has none (e.g. the package was installed and run from elsewhere).
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+class OidcRole(BaseModel):
+    """One value of the provider's role claim, and the role it gives in a city."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: str = Field(min_length=1)
+    city: str = Field(min_length=1)  # a city's slug, or "*" with the admin role
+    role: str = Field(pattern="^(editor|approver|admin)$")
+
+
+class OidcProvider(BaseModel):
+    """An OpenID Connect provider staff sign in through (Entra ID, Google, Keycloak…).
+
+    ``cities`` limits the roles it may give (empty: any city, and admin); the
+    ``claim`` of the ID token (a string or a list, e.g. ``groups`` or ``roles``) is
+    looked up in ``roles``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    label: str = Field(min_length=1, max_length=80)
+    issuer: str = Field(pattern="^https?://")
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr
+    cities: list[str] = Field(default_factory=list)
+    claim: str = "groups"
+    roles: list[OidcRole] = Field(default_factory=list)
+    scope: str = "openid email profile"
 
 
 class Settings(BaseSettings):
@@ -102,6 +132,13 @@ class Settings(BaseSettings):
     purge_interval_minutes: float = Field(default=60.0, gt=0)
     stop_timeout_seconds: float = Field(default=60.0, gt=0)
 
+    # Staff console (docs/staff.md)
+    staff_session_idle_minutes: float = Field(default=30.0, gt=0)
+    staff_session_hours: float = Field(default=12.0, gt=0)
+    #: Single sign-on providers by name: a JSON object in the environment, a table
+    #: ``[staff_oidc.<name>]`` in outreach.toml.
+    staff_oidc: dict[str, OidcProvider] = Field(default_factory=dict)
+
     # Retention (0 keeps the rows forever); consent records live as long as
     # their subscription, as proof of consent.
     retention_days_deliveries: int = Field(default=400, ge=0)
@@ -121,6 +158,16 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError("not a JSON list") from None
         return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("staff_oidc", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError:
+                raise ValueError("not a JSON object") from None
+        return value
 
     @model_validator(mode="after")
     def _dkim_all_or_none(self) -> Settings:
@@ -256,6 +303,8 @@ def _form(field_name: str) -> str:
     kind = field.annotation
     low = next((m for m in field.metadata if isinstance(m, Ge | Gt)), None)
     high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
+    if get_origin(kind) is dict:
+        return _("a JSON object as docs/staff.md describes")
     if get_origin(kind) is list:
         return _("a comma-separated list such as {example}", example=LIST_EXAMPLE)
     if kind is int:
@@ -286,7 +335,11 @@ def _expected_line(variable: str, form: str, got: Any) -> str:
 def _error_line(exc: ValidationError) -> str:
     first = exc.errors()[0]
     loc = [str(p) for p in first["loc"]]
-    if loc and loc[0] in Settings.model_fields:
+    if loc and loc[0] == "staff_oidc":  # never echo the value: it holds client secrets
+        line = _expected_line("OUTREACH_STAFF_OIDC", _form(loc[0]), None)
+        if len(loc) > 1:
+            line += f" ({'.'.join(loc[1:])}: {first['msg']})"
+    elif loc and loc[0] in Settings.model_fields:
         line = _expected_line(f"OUTREACH_{loc[0].upper()}", _form(loc[0]), first.get("input"))
     else:  # a check across settings: its message names them
         line = _(first["msg"].removeprefix("Value error, "))

@@ -2,7 +2,8 @@
 
 Every export names its purpose (:data:`PURPOSES`) and who made it; an
 :class:`~outreach.models.AuditEvent` (action ``subscribers.export``) keeps the
-purpose, the person, the time, the filters and the number of rows. Only a
+purpose, the person, the time, the filters and the number of rows (counted
+before the first row is written: audit events are append-only). Only a
 purpose that needs them (a GDPR request) gets people who left or whose address
 is suppressed. CSV cells cannot run as formulas.
 """
@@ -15,7 +16,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from sqlalchemy import Engine, exists, select
+from sqlalchemy import Engine, Select, exists, func, select
 from sqlalchemy.orm import Session
 
 from outreach.audience import email_hmac
@@ -72,20 +73,14 @@ def check_purpose(purpose: str, status: str | None) -> None:
         )
 
 
-def export_rows(
-    session: Session,
+def _export_query(
     city_slug: str,
     *,
     interested: bool = False,
     status: str | None = None,
     everyone: bool = True,
     key: bytes | None = None,
-) -> Iterator[dict[str, Any]]:
-    """One dict per subscription of the city (streamed from the database).
-
-    ``everyone=False`` leaves out subscriptions that ended or bounced and, with the
-    suppression list's ``key``, addresses on the suppression list.
-    """
+) -> Select[Subscription, Subscriber]:
     stmt = (
         select(Subscription, Subscriber)
         .join(Subscriber, Subscription.subscriber_id == Subscriber.id)
@@ -104,6 +99,32 @@ def export_rows(
             stmt = stmt.where(
                 ~exists().where(Suppression.email_hash == email_hmac(Subscriber.email, key))
             )
+    return stmt
+
+
+def export_count(session: Session, city_slug: str, **filters: Any) -> int:
+    """How many rows :func:`export_rows` gives for the same filters."""
+    query = _export_query(city_slug, **filters).subquery()
+    return int(session.scalar(select(func.count()).select_from(query)) or 0)
+
+
+def export_rows(
+    session: Session,
+    city_slug: str,
+    *,
+    interested: bool = False,
+    status: str | None = None,
+    everyone: bool = True,
+    key: bytes | None = None,
+) -> Iterator[dict[str, Any]]:
+    """One dict per subscription of the city (streamed from the database).
+
+    ``everyone=False`` leaves out subscriptions that ended or bounced and, with the
+    suppression list's ``key``, addresses on the suppression list.
+    """
+    stmt = _export_query(
+        city_slug, interested=interested, status=status, everyone=everyone, key=key
+    )
     for sub, person in session.execute(stmt.execution_options(yield_per=1000)):
         yield {
             "email": person.email,
@@ -137,8 +158,8 @@ def export(
 ) -> int:
     """Write the city's subscribers as CSV (formula-safe) or JSON; the row count.
 
-    The export is recorded (purpose, ``by``, time, filters) before the first row
-    is written, and its row count when it is done.
+    The export is recorded (purpose, ``by``, time, filters and the number of rows
+    it holds) before the first row is written.
     """
     if fmt not in ("csv", "json"):
         raise SubscriptionError(f"unknown export format {fmt!r} (expected csv or json)")
@@ -148,20 +169,19 @@ def export(
         raise SubscriptionError("an export needs the name of who makes it")
     interested = interested or purpose == "visits"
     filters = {"format": fmt, "interested": interested, "status": status}
+    query: dict[str, Any] = {
+        "interested": interested, "status": status,
+        "everyone": PURPOSES[purpose], "key": suppression_key(settings),
+    }  # fmt: skip
     with session_scope(engine) as session:
-        event = AuditEvent(
+        expected = export_count(session, city_slug, **query)
+        session.add(AuditEvent(
             action="subscribers.export", actor=by, city=city_slug, purpose=purpose,
-            detail={**filters, "rows": None}, created_at=now or datetime.now(UTC),
-        )  # fmt: skip
-        session.add(event)
-        session.flush()
-        event_id = event.id
+            detail={**filters, "rows": expected}, created_at=now or datetime.now(UTC),
+        ))  # fmt: skip
     count = 0
     with session_scope(engine) as session:
-        rows = export_rows(
-            session, city_slug, interested=interested, status=status,
-            everyone=PURPOSES[purpose], key=suppression_key(settings),
-        )  # fmt: skip
+        rows = export_rows(session, city_slug, **query)
         if fmt == "csv":
             writer = csv.writer(out)
             writer.writerow(EXPORT_FIELDS)
@@ -174,8 +194,4 @@ def export(
                 out.write(("," if count else "") + "\n  " + json.dumps(data, ensure_ascii=False))
                 count += 1
             out.write("\n]\n")
-    with session_scope(engine) as session:
-        done = session.get(AuditEvent, event_id)
-        if done is not None:
-            done.detail = {**filters, "rows": count}
     return count

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from outreach.logthrottle import ThrottledLog
 from outreach.runtime import Outdated, outdated
 from outreach.settings import Settings, get_settings
 from outreach.subscriptions.mail import Mailer, default_mailer
-from outreach.web import api, pages, public
+from outreach.web import api, pages, public, staff
 from outreach.web.bodylimit import MAX_BODY, BodyLimit, too_large_detail
 from outreach.web.common import (
     PageError,
@@ -88,12 +89,13 @@ def create_app(
     max_body: int = MAX_BODY,
     health_details: Callable[[], dict[str, Any]] | None = None,
     runtime: Callable[[], list[Outdated]] = outdated,
+    clock: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The web app. ``health_checks`` adds named checks to ``/healthz`` and
     ``health_details`` more fields (the daemon's leadership); ``runtime`` lists
     outdated components (tests pass versions); ``mailer`` replaces the
     confirmation sender (tests); ``rate_limiter`` sets the limits; ``max_body``
-    caps every request body (bytes)."""
+    caps every request body (bytes); ``clock`` is the staff console's time (tests)."""
     settings = settings or get_settings()
     config = _load_config(settings)
     app = FastAPI(
@@ -199,7 +201,9 @@ def create_app(
     app.include_router(api.router)
     app.include_router(public.router, include_in_schema=False)
     app.include_router(pages.router, include_in_schema=False)
+    app.state.staff_clock = clock
+    staff.install(app)
     app.add_middleware(NoSniff)
-    routers = (app.router, api.router, public.router, pages.router)
+    routers = (app.router, api.router, public.router, pages.router, *staff.ROUTERS)
     install_access_log_redaction([route for r in routers for route in r.routes])
     return app

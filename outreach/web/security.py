@@ -112,6 +112,7 @@ class RateLimiter:
             "form": (10.0, 10 / 60),
             "unsubscribe": (60.0, 1.0),
             "api": (120.0, 5.0),
+            "staff": (20.0, 20 / 60),  # console sign-in forms, per address
         }
         self.limits.update(limits or {})
         self.max_keys = max_keys

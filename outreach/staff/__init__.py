@@ -1,0 +1,16 @@
+"""Staff of the cities: accounts, roles, sessions, sign-in, audit log, single sign-on.
+
+The stage under the staff console (``outreach.web.staff``) and the ``outreach
+staff`` / ``outreach audit`` commands; both call these functions, neither
+writes SQL. See docs/staff.md.
+
+    policy     roles, permissions, Principal.can: the one authorisation test
+    secrets    argon2id passwords, TOTP codes, random credentials
+    accounts   add, list, disable, reset; a person's Principal
+    sessions   server-side sessions with idle and absolute timeouts
+    throttle   progressive delay of failed sign-ins per account and address
+    signin     the password and second-factor steps
+    oidc       OpenID Connect sign-in and the claim → role mapping
+    audit      the append-only audit log
+    dashboard  a city's overview for the console
+"""

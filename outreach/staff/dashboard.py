@@ -1,0 +1,90 @@
+"""A city's console dashboard, from the same functions as ``outreach status`` and
+``outreach issue list``: next runs, drafts waiting for approval, held issues,
+sends in progress, the last results and the city's sources in error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from outreach.campaigns import Config
+from outreach.db import get_engine, session_scope
+from outreach.delivery import issue_counts
+from outreach.issues import list_issues
+from outreach.scheduler.status import CampaignStatus, IssueLine, SourceLine, status
+from outreach.settings import Settings
+
+#: Issues listed under "last results".
+RECENT_ISSUES = 10
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    id: int
+    campaign: str
+    period: str
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+    built_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+@dataclass
+class CityDashboard:
+    city: str
+    timezone: str
+    campaigns: list[CampaignStatus]
+    waiting: list[IssueLine]
+    held: list[IssueLine]
+    sending: list[IssueLine]
+    issues: list[IssueRow]
+    source_errors: list[SourceLine]
+
+
+def _city_sources(config: Config, city: str) -> set[tuple[str, str | None]]:
+    found: set[tuple[str, str | None]] = set()
+    for camp in config.campaigns.values():
+        if camp.city != city:
+            continue
+        for section in getattr(camp, "sections", None) or []:
+            for source in section.sources:
+                url = source.options().get("url")
+                found.add((source.type, str(url) if url is not None else None))
+    return found
+
+
+def city_dashboard(
+    settings: Settings, config: Config, city: str, *, now: datetime | None = None
+) -> CityDashboard:
+    report = status(settings, now=now, runtime=[])
+    slugs = {slug for slug, camp in config.campaigns.items() if camp.city == city}
+    sources = _city_sources(config, city)
+    with session_scope(get_engine(settings)) as session:
+        rows = []
+        for issue in list_issues(session):
+            if issue.campaign.slug not in slugs:
+                continue
+            counts = {k: v for k, v in issue_counts(session, issue.id).items() if v}
+            rows.append(
+                IssueRow(
+                    issue.id,
+                    issue.campaign.slug,
+                    issue.period,
+                    str(issue.status),
+                    counts,
+                    issue.built_at,
+                    issue.sent_at,
+                )
+            )
+            if len(rows) == RECENT_ISSUES:
+                break
+    return CityDashboard(
+        city=city,
+        timezone=config.cities[city].timezone,
+        campaigns=[c for c in report.campaigns if c.slug in slugs],
+        waiting=[i for i in report.waiting if i.campaign in slugs],
+        held=[i for i in report.held if i.campaign in slugs],
+        sending=[i for i in report.sending if i.campaign in slugs],
+        issues=rows,
+        source_errors=[s for s in report.source_errors if (s.type, s.url) in sources],
+    )

@@ -1,0 +1,34 @@
+"""The staff console at ``/staff/``: its own routers, on the stage in ``outreach.staff``.
+
+:func:`install` adds the routes to the app, the handler that sends a visitor
+without a session to the sign-in page, and refuses a route without a policy
+(``guard``). New console pages go in their own module here, each route with a
+``Require`` from ``guard``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+
+from outreach.web.common import page_lang, render
+from outreach.web.staff import console, signin
+from outreach.web.staff.guard import SignInNeeded, check_declared, sign_in_url
+
+ROUTERS = (signin.router, console.router)
+
+
+def _sign_in_needed(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInNeeded)
+    if request.method in ("GET", "HEAD"):
+        lang = request.query_params.get("lang")
+        return RedirectResponse(sign_in_url(exc.next_path, lang), status_code=303)
+    context = {"title": "Signed out", "message": "Your session has ended. Sign in again."}
+    return render(request, "error.html", context, lang=page_lang(request), status=403)
+
+
+def install(app: FastAPI) -> None:
+    for router in ROUTERS:
+        app.include_router(router, include_in_schema=False)
+        check_declared(router.routes)
+    app.add_exception_handler(SignInNeeded, _sign_in_needed)

@@ -1,0 +1,56 @@
+"""Rendering console pages: the staff base template, language, the city's colour."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from outreach.l10n import format_datetime
+from outreach.staff import sessions
+from outreach.subscriptions.base import city_name
+from outreach.web.common import client_ip, page_lang, render, state
+
+
+def lang_of(request: Request) -> str:
+    return page_lang(request)
+
+
+def client(request: Request) -> str:
+    """The client's address as the audit log keeps it."""
+    return request.client.host if request.client else "unknown"
+
+
+def throttle_client(request: Request) -> str:
+    """The throttle's key for the client (IPv6: the /64)."""
+    return client_ip(request)
+
+
+def page(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    current: sessions.Current | None = None,
+    city: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    """A console page in the request's language, with the person's cities in the header."""
+    st = state(request)
+    lang = lang_of(request)
+    known = list(st.config.cities)
+    ctx: dict[str, Any] = {
+        "q": f"?lang={lang}",
+        "me": current.user.email if current is not None else None,
+        "my_cities": [
+            (slug, city_name(st.config, slug, lang))
+            for slug in (current.principal.cities(known) if current is not None else [])
+        ],
+        "is_admin": current is not None and current.principal.is_admin,
+        "city": city,
+        "city_label": city_name(st.config, city, lang) if city else None,
+        "when": lambda dt, tz="Europe/Helsinki": format_datetime(dt, lang, tz) if dt else "",
+        **context,
+    }
+    return render(request, name, ctx, lang=lang, status=status)

@@ -1,0 +1,38 @@
+"""Every text of the console pages has a Finnish and a Swedish translation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from babel.messages.pofile import read_po
+
+from outreach.l10n import LOCALE_DIR
+from tests.conftest import ROOT
+
+WEB = ROOT / "outreach" / "web"
+
+
+def console_msgids() -> set[str]:
+    ids: set[str] = set()
+    for path in (WEB / "templates" / "staff").glob("*.html"):
+        text = path.read_text()
+        ids |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"', text))
+        ids |= set(re.findall(r"_\('((?:[^'\\]|\\.)*)'", text))
+    for path in (WEB / "staff").glob("*.py"):
+        text = re.sub(r'"\s*\n\s*"', "", path.read_text())
+        for title, message in re.findall(r'PageError\(\s*\d+,\s*"([^"]+)",\s*"([^"]+)"', text):
+            ids |= {title, message}
+        for title, message in re.findall(r'"title": "([^"]+)", "message": "([^"]+)"', text):
+            ids |= {title, message}
+    return ids
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv"])
+def test_console_pages_are_translated(lang: str) -> None:
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / "web.po").open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    translated = {m.id for m in catalog if m.id and m.string}
+    found = console_msgids()
+    assert "Sign in to the staff console" in found and "Not allowed" in found
+    assert found - translated == set()

@@ -1,0 +1,175 @@
+"""Every console route, as every role of every city: refused where it must be.
+
+The routes come from the app itself, so a page added later is walked too; the
+expected answer comes from the role table below, written out here on purpose
+rather than taken from the policy module under test.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from itertools import product
+
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute
+
+from outreach.models import StaffUser
+from outreach.staff import sessions
+from outreach.web.staff.guard import COOKIE, Guard, Pending, Public, Require, route_guard
+from tests.staff.support import csrf_of, make_account
+from tests.web.conftest import TestClient
+
+#: What each role may do, written out independently of outreach.staff.policy.
+MAY = {
+    "editor": {"view", "edit"},
+    "approver": {"view", "edit", "approve", "audit"},
+    "admin": {"view", "edit", "approve", "audit", "admin"},
+}
+PEOPLE: dict[str, dict[str, str]] = {
+    "anonymous": {},
+    "kerava-editor": {"kerava": "editor"},
+    "kerava-approver": {"kerava": "approver"},
+    "vantaa-editor": {"vantaa": "editor"},
+    "two-cities": {"vantaa": "approver", "jarvenpaa": "editor"},
+    "admin": {"*": "admin"},
+}
+CITY_VALUES = ["vantaa", "kerava", "jarvenpaa", "nowhere"]
+
+
+def every_route(routes: list[BaseRoute]) -> list[BaseRoute]:
+    """The app's routes, with included routers opened (FastAPI includes them lazily)."""
+    found: list[BaseRoute] = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        found.extend(every_route(inner.routes) if inner is not None else [route])
+    return found
+
+
+def console_routes(app: FastAPI) -> list[tuple[APIRoute, str, Guard]]:
+    found = []
+    for route in every_route(app.routes):
+        if isinstance(route, APIRoute) and route.path.startswith("/staff"):
+            guard = route_guard(route)
+            assert guard is not None, f"{route.path} declares no policy"
+            found.extend((route, method, guard) for method in sorted(route.methods))
+    return found
+
+
+def test_the_walk_sees_every_console_route(app: FastAPI) -> None:
+    paths = {route.path for route, _, _ in console_routes(app)}
+    assert {"/staff/", "/staff/{city}/", "/staff/{city}/audit", "/staff/audit",
+            "/staff/signin", "/staff/signout"} <= paths  # fmt: skip
+
+
+def test_an_undeclared_console_route_stops_the_app() -> None:
+    from fastapi import APIRouter
+
+    from outreach.web.staff.guard import check_declared
+
+    router = APIRouter()
+
+    @router.get("/staff/{city}/forgotten")
+    def forgotten(city: str) -> str:
+        return city
+
+    with pytest.raises(RuntimeError, match="declares no single policy"):
+        check_declared(router.routes)
+
+
+def expected(guard: Guard, person: str, city: str | None, method: str) -> set[int] | None:
+    """The statuses allowed for a refusal, or None when the route must let the person in."""
+    roles = PEOPLE[person]
+    if isinstance(guard, Public):
+        return None
+    if isinstance(guard, Pending):  # no full session opens these
+        return {303} if method == "GET" else {403}
+    assert isinstance(guard, Require)
+    if not roles:
+        return {303} if method == "GET" else {403}
+    if guard.permission is None:
+        return None
+    admin = roles.get("*") == "admin"
+    if guard.city_param is None:
+        return None if admin and guard.permission.value in MAY["admin"] else {403}
+    assert city is not None
+    role = "admin" if admin else roles.get(city)
+    if city == "nowhere" or role is None:
+        return {404}
+    return None if guard.permission.value in MAY[role] else {403}
+
+
+@pytest.fixture
+def tokens(engine: Engine) -> dict[str, list[str]]:
+    """Many live sessions per person (one per request: a sign-out ends its own)."""
+    found: dict[str, list[str]] = {"anonymous": []}
+    for person, roles in PEOPLE.items():
+        if not roles:
+            continue
+        email = f"{person}@staff.fi"
+        for city, role in roles.items():
+            make_account(engine, email, role, None if city == "*" else city)
+        with Session(engine) as s:
+            user = s.query(StaffUser).filter_by(email=email).one()
+            now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+            found[person] = [
+                sessions.start(s, user, sessions.FULL, ip="127.0.0.1", now=now) for _ in range(40)
+            ]
+            s.commit()
+    return found
+
+
+def test_every_route_as_every_role_and_city(
+    app: FastAPI, client: TestClient, tokens: dict[str, list[str]]
+) -> None:
+    form = client.get("/staff/signin")
+    token, csrf_cookie = csrf_of(form.text), form.cookies["outreach_csrf"]
+    checked = 0
+    for (route, method, guard), person in product(console_routes(app), PEOPLE):
+        cities: list[str | None] = CITY_VALUES if "{city}" in route.path else [None]
+        for city in cities:
+            path = route.path.replace("{city}", city or "").replace("{name}", "none")
+            client.cookies.clear()
+            cookie = f"outreach_csrf={csrf_cookie}"
+            if tokens[person]:
+                cookie += f"; {COOKIE}={tokens[person].pop()}"
+            headers = {"Cookie": cookie}
+            if method == "GET":
+                answer = client.get(path, headers=headers, follow_redirects=False)
+            else:
+                answer = client.post(
+                    path, data={"csrf_token": token}, headers=headers, follow_redirects=False
+                )
+            refusal = expected(guard, person, city, method)
+            where = f"{method} {path} as {person}"
+            if isinstance(guard, Public):  # the same for everyone; never a server error
+                assert answer.status_code < 500, where
+            elif refusal is None:
+                assert answer.status_code not in (401, 403) and answer.status_code < 500, where
+                if isinstance(guard, Require) and guard.city_param and method == "GET":
+                    assert answer.status_code == 200, where
+            else:
+                assert answer.status_code in refusal, f"{where}: {answer.status_code}"
+                if answer.status_code == 303:
+                    assert answer.headers["location"].startswith("/staff/signin"), where
+            checked += 1
+    assert checked > 100
+
+
+def test_a_kerava_editor_sees_nothing_of_vantaa(
+    app: FastAPI, client: TestClient, tokens: dict[str, list[str]]
+) -> None:
+    headers = {"Cookie": f"{COOKIE}={tokens['kerava-editor'].pop()}"}
+    vantaa = [r.path for r, m, _ in console_routes(app) if "{city}" in r.path and m == "GET"]
+    assert vantaa
+    for path in vantaa:
+        answer = client.get(path.replace("{city}", "vantaa"), headers=headers)
+        if path.endswith(".css"):  # the colour is public, like the city's own site
+            continue
+        assert answer.status_code == 404, path
+        assert "Vantaa" not in answer.text.split('<main id="main">')[1]
+    home = client.get("/staff/", headers=headers)
+    assert "/staff/kerava/" in home.text and "/staff/vantaa/" not in home.text
