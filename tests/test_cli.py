@@ -171,3 +171,22 @@ def test_discard_a_draft_and_send_by_hand(run: CliRunner) -> None:
     status_lines = invoke(run, "status").output
     assert "sends started in the last 30 days: " in status_lines
     assert "(sent, started by hand)" in status_lines
+
+
+def test_issue_check_reports_in_the_staffs_language_and_exits_1_on_errors(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    clean = invoke(run, "issue", "check", "kerava-monthly/2026-12")
+    assert clean.exit_code == 0, clean.output
+    assert "0 errors" in clean.output
+    assert "Skipped: links: turned off (OUTREACH_CHECK_LINK_SECONDS is 0)" in clean.output
+    # with links checked, the examples' real sites cannot be resolved here: errors
+    monkeypatch.setenv("OUTREACH_CHECK_LINK_SECONDS", "10")
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    get_settings.cache_clear()
+    dead = run.invoke(main, ["issue", "check", "kerava-monthly/2026-12"])
+    assert dead.exit_code == 1, dead.output
+    assert "Kieliversio fi:" in dead.output
+    assert re.search(r"virheitä [1-9]\d*, varoituksia \d+", dead.output), dead.output
+    assert "Traceback" not in dead.output
