@@ -25,7 +25,7 @@ from outreach.models import (
     SubscriptionStatus,
 )
 from outreach.settings import Settings
-from outreach.validation import suppression_key
+from outreach.suppression import suppression_key
 from tests.render.conftest import add_item
 
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
