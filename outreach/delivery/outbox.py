@@ -20,8 +20,8 @@ from sqlalchemy import CursorResult, Engine, Table, func, insert, literal, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from outreach.audience import audience_query
 from outreach.campaigns import Config
+from outreach.delivery.audience import audience_query
 from outreach.errors import IssueError
 from outreach.issues.editions import send_as
 from outreach.models import (

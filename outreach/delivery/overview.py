@@ -15,8 +15,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from outreach.audience import audience_query
 from outreach.campaigns import Config
+from outreach.delivery.audience import audience_query
 from outreach.delivery.outbox import failures, issue_counts
 from outreach.issues import editions
 from outreach.issues.history import history

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
 
-from outreach.audience import mailable
+from outreach.delivery.audience import mailable
 from outreach.delivery.backends import get_backend
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage
 from outreach.delivery.message import IssueMessages

@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from outreach.audience import audience_query, mailable
 from outreach.campaigns import Config
 from outreach.db import get_engine
+from outreach.delivery.audience import audience_query, mailable
 from outreach.delivery.backends.base import SendResult
 from outreach.delivery.message import IssueMessages, Rendered, city_mail_url, send_batch
 from outreach.delivery.outbox import enqueue_issue, reclaim_dead

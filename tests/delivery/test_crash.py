@@ -358,8 +358,8 @@ def test_two_processes_on_postgres_send_each_recipient_once(
 @pytest.mark.postgres
 def test_audience_and_suppression_hash_on_postgres(pg_url: str, config: Any) -> None:
     from outreach import suppression
-    from outreach.audience import audience_query
     from outreach.campaigns import Audience
+    from outreach.delivery.audience import audience_query
     from outreach.delivery.outbox import enqueue_issue
     from outreach.models import Issue, Subscriber, Subscription
     from outreach.settings import Settings

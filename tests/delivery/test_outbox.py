@@ -135,8 +135,8 @@ def test_audience_filters_topics_size_industry_and_suppression(world_factory: An
 
 
 def test_audience_query_size_and_industry(world_factory: Any) -> None:
-    from outreach.audience import audience_query
     from outreach.campaigns import Audience
+    from outreach.delivery.audience import audience_query
     from outreach.suppression import prepare_connection
 
     w = world_factory(4)

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outreach.audience import audience_query
 from outreach.campaigns import Config, NewsletterCampaign
+from outreach.delivery.audience import audience_query
 from outreach.errors import IssueError
 from outreach.issues import approve_issue, build_issue, discard_issue
 from outreach.issues.editions import send_as
