@@ -54,9 +54,9 @@ def run_demo(
         return gettext_for(lang, "cli", message)
 
     from outreach.delivery import enqueue_issue, send_issue
+    from outreach.delivery.preview import preview
     from outreach.issues import approve_issue, build_issue
     from outreach.issues.history import record_send_start
-    from outreach.render import preview
     from outreach.sources.fetch import Fetcher, load_local_files
     from outreach.sources.ingest import ingest
     from outreach.sources.stories import import_stories

@@ -3,8 +3,8 @@
 Both functions return the canonical form or raise :class:`SubscriptionError`
 with a one-line message that says what to fix. No DNS lookups are made: an
 address is checked for syntax only (ASCII local part, IDNA-encodable domain).
-:func:`email_hash` is the keyed hash an address is kept under on the
-suppression list.
+:func:`email_hash` is the keyed hash an address is kept under (on the
+suppression list, see :mod:`outreach.suppression`).
 
 Domains are encoded with IDNA 2008 and UTS #46 (the ``idna`` package, as
 email-validator does), never with Python's ``idna`` codec: that one is IDNA
@@ -23,7 +23,6 @@ from functools import lru_cache
 import idna
 
 from outreach.errors import SubscriptionError
-from outreach.settings import Settings
 
 MAX_EMAIL = 254
 MAX_LOCAL = 64
@@ -34,7 +33,6 @@ _LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]")
 
 BUSINESS_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
-SUPPRESSION_KEY_CONTEXT = b"outreach suppression list v1"
 
 
 def has_control_chars(text: str) -> bool:
@@ -142,21 +140,12 @@ def normalise_email(text: str) -> str:
     return result
 
 
-def suppression_key(settings: Settings) -> bytes:
-    """The key of the suppression list's hashes, derived from the signing secret.
-
-    Keyed, so that whoever holds a copy of the database cannot find out which
-    addresses are on the list by hashing a dictionary of addresses. It changes
-    when ``OUTREACH_SECRET_KEY`` changes (which then also voids every link sent).
-    """
-    return hmac.new(settings.secret(), SUPPRESSION_KEY_CONTEXT, hashlib.sha256).digest()
-
-
 def email_hash(email: str, key: bytes) -> str:
-    """The suppression-list value of an address: hex HMAC-SHA256 under ``key``
-    (see :func:`suppression_key`) of the address, stripped and lowercased.
+    """The keyed hash of an address: hex HMAC-SHA256 under ``key`` of the
+    address, stripped and lowercased (the suppression list keeps addresses so,
+    under :func:`outreach.suppression.suppression_key`).
 
-    SQL computes the same value with :class:`outreach.audience.email_hmac`.
+    SQL computes the same value with :class:`outreach.suppression.email_hmac`.
     """
     message = email.strip().lower().encode("utf-8")
     return hmac.new(key, message, hashlib.sha256).hexdigest()

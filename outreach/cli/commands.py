@@ -210,8 +210,8 @@ def _user() -> str:
 @pass_app
 def issue_preview(app: App, ref: str, lang: str | None, out: Path | None, text: bool) -> None:
     """Write what a subscriber would get."""
+    from outreach.delivery.preview import preview
     from outreach.issues import get_issue
-    from outreach.render import preview
 
     with app.session() as session:
         config = app.synced(session)

@@ -13,6 +13,7 @@ import click
 from sqlalchemy import select
 
 from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
+from outreach.delivery import confirmation_mailer
 from outreach.errors import SubscriptionError
 from outreach.models import City, Subscriber, Subscription
 from outreach.subscribers_io import (
@@ -26,7 +27,6 @@ from outreach.subscribers_io import (
 from outreach.subscriptions.apikeys import create_api_key, list_api_keys, revoke_api_key
 from outreach.subscriptions.base import SignUp
 from outreach.subscriptions.core import unsubscribe_email
-from outreach.subscriptions.mail import default_mailer
 from outreach.subscriptions.manage import add_subscriber, forget, purge_pending, show_json
 
 
@@ -85,7 +85,7 @@ def import_command(
 ) -> None:
     """Import a CRM export (CSV); pending with a confirmation mail unless --confirmed."""
     lang = cli_language(ctx.settings)
-    mailer = None if no_mail or dry_run else default_mailer(ctx.settings, ctx.config())
+    mailer = None if no_mail or dry_run else confirmation_mailer(ctx.settings, ctx.config())
     try:
         report = import_csv(
             ctx.engine,
@@ -197,7 +197,7 @@ def add_command(
     with ctx.session() as session:
         sub = add_subscriber(
             session, ctx.settings, ctx.config(), city, signup,
-            default_mailer(ctx.settings, ctx.config()), confirmed=confirmed,
+            confirmation_mailer(ctx.settings, ctx.config()), confirmed=confirmed,
             consent_note=consent_note, channel="cli", detail="outreach subscribers add",
         )  # fmt: skip
         if sub is None:

@@ -4,7 +4,8 @@ Other stages import from here:
 
 - :func:`outreach.delivery.outbox.enqueue_issue` fixes an issue's audience,
 - :func:`outreach.delivery.worker.send_issue` sends it (crash-safe, resumable),
-- :func:`outreach.delivery.message.send_transactional` sends one confirmation mail,
+- :func:`outreach.delivery.transactional.send_mail` sends one transactional mail
+  (:func:`confirmation_mailer` is the subscriptions stage's real mailer),
 - :func:`outreach.delivery.backends.get_backend` opens a backend from a mail URL.
 """
 
@@ -17,17 +18,21 @@ from outreach.delivery.outbox import (
     pause_issue,
     resume_issue,
 )
+from outreach.delivery.transactional import confirmation_mailer, deliver, send_mail
 from outreach.delivery.worker import SendReport, send_issue, send_test
 
 __all__ = [
     "SendReport",
     "cancel_issue",
+    "confirmation_mailer",
+    "deliver",
     "enqueue_issue",
     "failures",
     "issue_counts",
     "pause_issue",
     "resume_issue",
     "send_issue",
+    "send_mail",
     "send_test",
     "send_transactional",
 ]

@@ -15,12 +15,12 @@ import logging
 from collections.abc import Iterable
 
 from outreach.campaigns import Config
-from outreach.delivery.message import send_transactional
+from outreach.delivery.transactional import send_mail
 from outreach.errors import OutreachError
 from outreach.issues.hold import HoldNotice
 from outreach.l10n import gettext_for
-from outreach.render import render_email
 from outreach.settings import Settings
+from outreach.transactional import TransactionalMail
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +59,9 @@ def tell_approvers(settings: Settings, config: Config, notices: Iterable[HoldNot
             "check_command": f"outreach issue check {notice.issue_id}",
         }
         try:
-            rendered = render_email(settings, config, city.slug, lang, "held", context, subject)
             for to in city.approvers:
-                result = send_transactional(settings, config, city.slug, to, rendered)
+                mail = TransactionalMail("held", city.slug, to, lang, subject, context)
+                result = send_mail(settings, config, mail)
                 if result.ok:
                     sent += 1
                 else:

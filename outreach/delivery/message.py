@@ -39,14 +39,11 @@ from outreach.delivery.backends import get_backend, split_message_options
 from outreach.delivery.backends.base import OutgoingMessage, SendResult
 from outreach.dkim import DkimSigner, TemplateSigner, check_alignment
 from outreach.errors import ConfigError, PermanentDeliveryError, SubscriptionError
+from outreach.render import CONTACT_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
 from outreach.settings import Settings
 from outreach.tokens import make_token
 from outreach.validation import ascii_address
 
-# The same literals as outreach.render's UNSUBSCRIBE_URL, PREFERENCES_URL, CONTACT_NAME.
-UNSUBSCRIBE_URL = "@@UNSUBSCRIBE_URL@@"
-PREFERENCES_URL = "@@PREFERENCES_URL@@"
-CONTACT_NAME = "@@CONTACT_NAME@@"
 _PLACEHOLDER = re.compile(f"({UNSUBSCRIBE_URL}|{PREFERENCES_URL}|{CONTACT_NAME})")
 _TEXT_SLOT = "@@OUTREACH-TEXT-BODY-SLOT@@"
 _HTML_SLOT = "@@OUTREACH-HTML-BODY-SLOT@@"
@@ -208,6 +205,29 @@ class Recipient:
     contact_name: str = ""
 
 
+def fill_values(r: Recipient) -> tuple[dict[str, str], dict[str, str]]:
+    """What each placeholder becomes for ``r``: in the text part, in the HTML part.
+
+    The name slot is a space and the name on one line, or nothing, so the
+    greeting reads "Hei Maija," or "Hei,".
+    """
+    name = one_line(r.contact_name)
+    text = {
+        UNSUBSCRIBE_URL: r.unsubscribe_url,
+        PREFERENCES_URL: r.preferences_url,
+        CONTACT_NAME: f" {name}" if name else "",
+    }
+    return text, {k: html.escape(v) for k, v in text.items()}
+
+
+def personalise(rendered: Rendered, r: Recipient) -> tuple[str, str]:
+    """The HTML and text of ``rendered`` as ``r`` gets them (the same values the
+    send fills in, before transfer encoding)."""
+    text_values, html_values = fill_values(r)
+    html_part = _PLACEHOLDER.sub(lambda m: html_values[m[1]], rendered.html)
+    return html_part, _PLACEHOLDER.sub(lambda m: text_values[m[1]], rendered.text)
+
+
 class MessageTemplate:
     """One language's message, serialised once; :meth:`fill` makes each recipient's copy."""
 
@@ -279,22 +299,9 @@ class MessageTemplate:
             if self.unsubscribe_mailto:
                 unsub += f",\r\n <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
             header += f"List-Unsubscribe: {unsub}\r\n"
-        name = one_line(r.contact_name)
-        name = f" {name}" if name else ""  # the greeting reads "Hei Maija," or "Hei,"
-        text = self.text.fill(
-            {
-                UNSUBSCRIBE_URL: r.unsubscribe_url,
-                PREFERENCES_URL: r.preferences_url,
-                CONTACT_NAME: name,
-            }
-        )
-        html_body = self.html.fill(
-            {
-                UNSUBSCRIBE_URL: html.escape(r.unsubscribe_url),
-                PREFERENCES_URL: html.escape(r.preferences_url),
-                CONTACT_NAME: html.escape(name),
-            }
-        )
+        text_values, html_values = fill_values(r)
+        text = self.text.fill(text_values)
+        html_body = self.html.fill(html_values)
         recipient_headers = header.encode("ascii")
         data = b"".join((recipient_headers, self.head, text, self.middle, html_body, self.tail))
         if self.signer is not None:

@@ -20,8 +20,8 @@ from sqlalchemy import CursorResult, Engine, Table, func, insert, literal, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from outreach.audience import audience_query, register_sqlite_functions
 from outreach.campaigns import Config
+from outreach.delivery.audience import audience_query
 from outreach.errors import IssueError
 from outreach.issues.editions import send_as
 from outreach.models import (
@@ -30,17 +30,15 @@ from outreach.models import (
     DeliveryStatus,
     Issue,
     IssueStatus,
-    Suppression,
     UTCDateTime,
     utcnow,
 )
 from outreach.settings import Settings
-from outreach.validation import email_hash, suppression_key
+from outreach.suppression import prepare_connection, suppression_key
 
 log = logging.getLogger(__name__)
 
 DELIVERIES = cast(Table, Delivery.__table__)
-SUPPRESSIONS = cast(Table, Suppression.__table__)
 
 
 def _dialect_insert(session: Session, table: Table) -> Any:
@@ -50,12 +48,6 @@ def _dialect_insert(session: Session, table: Table) -> Any:
     if name == "sqlite":
         return sqlite.insert(table)
     return insert(table)  # pragma: no cover - other engines are refused by outreach.db
-
-
-def prepare_connection(session: Session) -> None:
-    """Make sure a SQLite connection has the SQL functions the audience query uses."""
-    if session.get_bind().dialect.name == "sqlite":
-        register_sqlite_functions(session.connection().connection.driver_connection)
 
 
 def enqueue_issue(session: Session, settings: Settings, config: Config, issue: Issue) -> int:
@@ -122,18 +114,6 @@ def enqueue_issue(session: Session, settings: Settings, config: Config, issue: I
     )
     session.refresh(issue)
     return int(added or 0)
-
-
-def suppress(
-    session: Session, settings: Settings, email: str, reason: str, detail: str | None
-) -> None:
-    """Put ``email`` on the suppression list (no-op if it is there already)."""
-    digest = email_hash(email, suppression_key(settings))
-    session.execute(
-        _dialect_insert(session, SUPPRESSIONS)
-        .values(email_hash=digest, reason=reason, detail=detail, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["email_hash"])
-    )
 
 
 def issue_counts(session: Session, issue_id: int) -> dict[str, int]:

@@ -26,10 +26,12 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from outreach import suppression
 from outreach.delivery.backends.base import SendResult
-from outreach.delivery.outbox import DELIVERIES, suppress
+from outreach.delivery.outbox import DELIVERIES
 from outreach.models import DeliveryStatus, Issue, IssueStatus, UTCDateTime
 from outreach.settings import Settings
+from outreach.suppression import SuppressionReason
 
 log = logging.getLogger(__name__)
 
@@ -281,7 +283,13 @@ class Recorder:
                 if bounced:
                     with Session(bind=conn) as session:
                         for o in bounced:
-                            suppress(session, self.settings, o["email"], "bounce", o["b_error"])
+                            suppression.add(
+                                session,
+                                self.settings,
+                                o["email"],
+                                SuppressionReason.HARD_BOUNCE,
+                                o["b_error"],
+                            )
                         session.flush()
                 if self.postgres:
                     self._batch(conn, outcomes)

@@ -15,15 +15,15 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from outreach.audience import audience_query
 from outreach.campaigns import Config
-from outreach.delivery.outbox import failures, issue_counts, prepare_connection
+from outreach.delivery.audience import audience_query
+from outreach.delivery.outbox import failures, issue_counts
 from outreach.issues import editions
 from outreach.issues.history import history
 from outreach.l10n import format_datetime, gettext_for
 from outreach.models import Delivery, Issue
 from outreach.settings import Settings
-from outreach.validation import suppression_key
+from outreach.suppression import prepare_connection, suppression_key
 
 
 def _(message: str) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
 
-from outreach.audience import mailable, register_sqlite_functions
+from outreach.delivery.audience import mailable
 from outreach.delivery.backends import get_backend
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage
 from outreach.delivery.message import IssueMessages
@@ -57,7 +57,7 @@ from outreach.models import (
     utcnow,
 )
 from outreach.settings import Settings
-from outreach.validation import suppression_key
+from outreach.suppression import register_sqlite_functions, suppression_key
 
 log = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ from typing import Any
 from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
-from outreach.audience import audience_query, mailable
 from outreach.campaigns import Config
 from outreach.db import get_engine
+from outreach.delivery.audience import audience_query, mailable
 from outreach.delivery.backends.base import SendResult
 from outreach.delivery.message import IssueMessages, Rendered, city_mail_url, send_batch
-from outreach.delivery.outbox import enqueue_issue, prepare_connection, reclaim_dead
+from outreach.delivery.outbox import enqueue_issue, reclaim_dead
 from outreach.delivery.ratelimit import limiter_for
 from outreach.delivery.run import SendReport, SendRun
 from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
@@ -40,7 +40,7 @@ from outreach.models import (
 )
 from outreach.render import render_issue
 from outreach.settings import Settings
-from outreach.validation import suppression_key
+from outreach.suppression import prepare_connection, suppression_key
 
 __all__ = ["SendReport", "send_issue", "send_test"]
 

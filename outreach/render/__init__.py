@@ -4,14 +4,14 @@
 language. What differs per recipient is never rendered: the output carries the
 literal placeholders :data:`UNSUBSCRIBE_URL`, :data:`PREFERENCES_URL` and
 :data:`CONTACT_NAME`, which the delivery stage substitutes for each recipient
-(HTML-escaped in the HTML part) — see :func:`personalise`. The name slot
-becomes a space and the name, or nothing (:func:`greeting_name`), so a
-greeting reads "Hei Maija," with a name and "Hei," without one.
+(HTML-escaped in the HTML part; :mod:`outreach.delivery.message` fills them,
+and :func:`outreach.delivery.preview.preview` shows one filled copy). The name slot
+becomes a space and the name, or nothing, so a greeting reads "Hei Maija,"
+with a name and "Hei," without one.
 """
 
 from __future__ import annotations
 
-import html as htmllib
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,15 +27,13 @@ from outreach.settings import Settings
 
 __all__ = [
     "CONTACT_NAME",
+    "EXAMPLE_NAMES",
     "HTML_LIMIT",
     "PLACEHOLDERS",
     "PREFERENCES_URL",
     "UNSUBSCRIBE_URL",
     "RenderedMessage",
-    "greeting_name",
     "oversize_message",
-    "personalise",
-    "preview",
     "render_email",
     "render_issue",
     "render_web_version",
@@ -228,42 +226,3 @@ def render_email(
     }
     html, text = _render_pair(settings, city_slug, lang, template, full)
     return RenderedMessage(lang, subject, preheader, html, text, None)
-
-
-def greeting_name(contact_name: str) -> str:
-    """What :data:`CONTACT_NAME` becomes: a space and the name, or nothing without one.
-
-    Templates write it straight after the greeting word and before its comma
-    (``Hei@@CONTACT_NAME@@,``), so a reader gets "Hei Maija," or just "Hei,".
-    """
-    name = " ".join(contact_name.split())
-    return f" {name}" if name else ""
-
-
-def personalise(
-    message: RenderedMessage, *, unsubscribe_url: str, preferences_url: str, contact_name: str
-) -> tuple[str, str]:
-    """The HTML and text of ``message`` for one recipient: three substitutions each."""
-    html, text = message.html, message.text
-    for placeholder, value in (
-        (UNSUBSCRIBE_URL, unsubscribe_url),
-        (PREFERENCES_URL, preferences_url),
-        (CONTACT_NAME, greeting_name(contact_name)),
-    ):
-        html = html.replace(placeholder, htmllib.escape(value, quote=True))
-        text = text.replace(placeholder, value)
-    return html, text
-
-
-def preview(settings: Settings, config: Config, issue: Issue, lang: str | None, text: bool) -> str:
-    """What a subscriber would get, with example links in place of the placeholders."""
-    _, lang = _language(issue, lang)
-    message = render_issue(settings, config, issue, lang)
-    base = settings.base_url_clean
-    html_part, text_part = personalise(
-        message,
-        unsubscribe_url=f"{base}/unsubscribe/EXAMPLE-TOKEN",
-        preferences_url=f"{base}/preferences/EXAMPLE-TOKEN",
-        contact_name=EXAMPLE_NAMES.get(lang, "Alex Example"),
-    )
-    return text_part if text else html_part

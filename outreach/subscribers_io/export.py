@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from sqlalchemy import Engine, Select, exists, func, select
+from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
-from outreach.audience import email_hmac
 from outreach.db import session_scope
 from outreach.errors import SubscriptionError
 from outreach.models import (
@@ -28,10 +27,9 @@ from outreach.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
-    Suppression,
 )
 from outreach.settings import Settings
-from outreach.validation import suppression_key
+from outreach.suppression import not_suppressed, suppression_key
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -96,9 +94,7 @@ def _export_query(
     if not everyone:
         stmt = stmt.where(Subscription.status.in_(ACTIVE))
         if key is not None:
-            stmt = stmt.where(
-                ~exists().where(Suppression.email_hash == email_hmac(Subscriber.email, key))
-            )
+            stmt = stmt.where(not_suppressed(Subscriber.email, key))
     return stmt
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from outreach.errors import SubscriptionError
 from outreach.l10n import gettext_for
+from outreach.suppression import SuppressionReason
 
 
 def _(message: str) -> str:
@@ -58,11 +59,12 @@ WARN = {
     ),
 }
 REJECTED = frozenset(("email", "consent"))
-SUPPRESSION_REASONS = {
-    "bounce": _("bounced"),
-    "complaint": _("spam complaint"),
-    "erased": _("erased"),
-    "manual": _("added by staff"),
+SUPPRESSION_REASONS: dict[str, str] = {
+    SuppressionReason.HARD_BOUNCE: _("bounced"),
+    SuppressionReason.COMPLAINT: _("spam complaint"),
+    SuppressionReason.UNSUBSCRIBE: _("unsubscribed"),
+    SuppressionReason.ERASURE: _("erased"),
+    SuppressionReason.MANUAL: _("added by staff"),
 }
 
 

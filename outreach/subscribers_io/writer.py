@@ -25,22 +25,22 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.errors import OutreachError
 from outreach.l10n import LANGUAGES
-from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus, Suppression
+from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus
 from outreach.settings import Settings
 from outreach.subscribers_io.bulk import bulk_insert, next_ids, one_of
 from outreach.subscribers_io.report import ImportReport, Note
 from outreach.subscriptions.base import CONSENT_VERSION, SignUp, city_name, city_row, consent_text
 from outreach.subscriptions.limits import claim_mailbox, release_mailbox
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
+from outreach.suppression import reasons_for_hashes, suppression_key
 from outreach.tokens import make_token, new_salt
-from outreach.validation import email_hash, suppression_key
+from outreach.validation import email_hash
 
 log = logging.getLogger(__name__)
 
 PEOPLE = cast(Table, Subscriber.__table__)
 SUBS = cast(Table, Subscription.__table__)
 CONSENT = cast(Table, ConsentRecord.__table__)
-SUPPRESSED = cast(Table, Suppression.__table__)
 Params = list[dict[str, Any]]
 Row = tuple[int, SignUp, str]  # line, sign-up, suppression hash
 Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int]]
@@ -116,9 +116,7 @@ class BatchWriter:
     def _plan(self, conn: Connection, rows: list[Row]) -> Plan:
         report = self.report
         hashes = [digest for _, _, digest in rows]
-        query = select(SUPPRESSED.c.email_hash, SUPPRESSED.c.reason)
-        query = query.where(one_of(conn, SUPPRESSED.c.email_hash, hashes))
-        suppressed: dict[str, str] = dict(conn.execute(query).all())
+        suppressed = reasons_for_hashes(conn, lambda column: one_of(conn, column, hashes))
         # the known subscribers and their subscription here, if any, in one query
         # (the join uses the unique (subscriber_id, city_id) index at any size)
         city = SUBS.c.city_id == self.city_id
@@ -136,7 +134,7 @@ class BatchWriter:
         for line, signup, digest in rows:
             why = suppressed.get(digest)
             if why is not None:
-                report.skipped.append(Note.skip(line, "suppressed", signup.email, reason=why))
+                report.skipped.append(Note.skip(line, "suppressed", signup.email, reason=why.value))
                 continue
             person = people.get(signup.email)
             if person is None:

@@ -10,7 +10,9 @@ Public API (other stages and the CLI/web layers import from here):
 - :func:`link` / :func:`token_for` — the emailed links of a subscription
   (purposes ``confirm``, ``unsubscribe``, ``preferences``), :func:`load_token`
 - :func:`create_api_key`, :func:`verify_api_key`, :func:`revoke_api_key`
-- :func:`send_confirmation`, :data:`Mailer`, :class:`ConfirmationMail`
+- :data:`Mailer`, :class:`ConfirmationMail`, :class:`RecordingMailer`;
+  :func:`confirmation_mail`, :func:`export_link_mail` say what to send
+  (delivery sends it)
 """
 
 from outreach.subscriptions.apikeys import (
@@ -25,7 +27,6 @@ from outreach.subscriptions.base import (
     SignUp,
     city_row,
     consent_text,
-    is_suppressed,
     link,
     load_token,
     token_for,
@@ -42,8 +43,8 @@ from outreach.subscriptions.mail import (
     ConfirmationMail,
     Mailer,
     RecordingMailer,
-    default_mailer,
-    send_confirmation,
+    confirmation_mail,
+    export_link_mail,
 )
 from outreach.subscriptions.manage import (
     Preferences,
@@ -68,18 +69,17 @@ __all__ = [
     "add_subscriber",
     "city_row",
     "confirm",
+    "confirmation_mail",
     "consent_text",
     "create_api_key",
     "current_preferences",
-    "default_mailer",
+    "export_link_mail",
     "forget",
-    "is_suppressed",
     "link",
     "list_api_keys",
     "load_token",
     "purge_pending",
     "revoke_api_key",
-    "send_confirmation",
     "show",
     "show_json",
     "subscribe",

@@ -1,7 +1,7 @@
 """Building blocks of the subscriptions stage.
 
 Validated sign-up data (:class:`SignUp`), the consent wording and its version,
-City rows, the suppression check, the append-only consent log and the
+City rows, the append-only consent log and the
 purpose-bound links of a subscription.
 """
 
@@ -23,16 +23,10 @@ from outreach.models import (
     City,
     ConsentRecord,
     Subscription,
-    Suppression,
 )
 from outreach.settings import Settings
 from outreach.tokens import make_token, verify_token
-from outreach.validation import (
-    email_hash,
-    has_control_chars,
-    normalise_email,
-    suppression_key,
-)
+from outreach.validation import has_control_chars, normalise_email
 from outreach.validation import validate_business_id as _business_id
 
 #: Bump when the consent wording changes; every ConsentRecord stores the version.
@@ -156,12 +150,6 @@ def city_row(session: Session, config: Config, slug: str) -> City:
         except IntegrityError:  # created by a concurrent request
             row = session.scalars(select(City).where(City.slug == slug)).one()
     return row
-
-
-def is_suppressed(session: Session, settings: Settings, email: str) -> str | None:
-    """The suppression reason for ``email``, or None."""
-    digest = email_hash(email, suppression_key(settings))
-    return session.scalar(select(Suppression.reason).where(Suppression.email_hash == digest))
 
 
 def record(

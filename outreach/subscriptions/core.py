@@ -29,7 +29,6 @@ from outreach.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
-    Suppression,
 )
 from outreach.settings import Settings
 from outreach.subscriptions.base import (
@@ -38,15 +37,15 @@ from outreach.subscriptions.base import (
     city_name,
     city_row,
     consent_text,
-    is_suppressed,
     link,
     load_token,
     record,
 )
 from outreach.subscriptions.limits import claim_mailbox, release_mailbox
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
+from outreach.suppression import SuppressionReason, is_suppressed, lift_erasure
 from outreach.tokens import new_salt
-from outreach.validation import email_hash, normalise_email, suppression_key
+from outreach.validation import normalise_email
 
 log = logging.getLogger(__name__)
 RESEND_AFTER = timedelta(hours=24)
@@ -111,7 +110,7 @@ def subscribe(
     now = now or datetime.now(UTC)
     city = city_row(session, config, city_slug)
     reason = is_suppressed(session, settings, signup.email)
-    if reason is not None and not (reason == "erased" and channel == "web"):
+    if reason is not None and not (reason == SuppressionReason.ERASURE and channel == "web"):
         return Outcome(None, notes=[f"suppressed ({reason})"])
     subscriber, _ = get_or_create_subscriber(session, signup)
     if not any(s.status == SubscriptionStatus.CONFIRMED for s in subscriber.subscriptions):
@@ -282,14 +281,7 @@ def confirm(
     sub.confirmed_at = now
     digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
     record(session, sub, "confirmed", "email", version=CONSENT_VERSION, now=now, token_hash=digest)
-    erased = session.scalar(
-        select(Suppression).where(
-            Suppression.email_hash == email_hash(sub.subscriber.email, suppression_key(settings)),
-            Suppression.reason == "erased",
-        )
-    )
-    if erased is not None:
-        session.delete(erased)
+    lift_erasure(session, settings, sub.subscriber.email)
     session.flush()
     return sub
 

@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from outreach.models import MailboxLimit, UsedToken, UTCDateTime
 from outreach.settings import Settings
-from outreach.validation import canonical_mailbox, email_hash, suppression_key
+from outreach.suppression import suppression_key
+from outreach.validation import canonical_mailbox, email_hash
 
 MAILS_PER_DAY = 3
 MIN_INTERVAL = timedelta(hours=1)

@@ -1,8 +1,11 @@
-"""The confirmation mail: one small seam between subscriptions and the mail stages.
+"""The mails of the subscriptions stage: what to send, never how.
 
-:func:`send_confirmation` renders the ``confirmation`` email template through
-the render stage and hands it to the delivery stage's transactional sender.
-Callers take a :data:`Mailer` so tests and the web app can swap in a recorder.
+A sign-up's confirmation is a :class:`ConfirmationMail` handed to a
+:data:`Mailer`; :func:`confirmation_mail` and :func:`export_link_mail` turn
+what this stage knows into a :class:`~outreach.transactional.TransactionalMail`
+(template, recipient, language, context). The delivery stage sends it
+(:mod:`outreach.delivery.transactional`); the web and CLI faces pass its
+mailer in, and tests pass a :class:`RecordingMailer`.
 """
 
 from __future__ import annotations
@@ -10,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from outreach.campaigns import Config
-from outreach.errors import DeliveryError
 from outreach.l10n import gettext_for
-from outreach.settings import Settings
+from outreach.transactional import TransactionalMail
 
 
 @dataclass(frozen=True)
@@ -38,54 +39,34 @@ def confirmation_subject(city_name: str, lang: str) -> str:
     )
 
 
-def send_confirmation(settings: Settings, config: Config, mail: ConfirmationMail) -> None:
-    """Render and send one confirmation email (render + delivery stages).
-
-    Raises :class:`DeliveryError` when the backend does not accept the message,
-    so the caller can release its once-a-day claim and let a later sign-up retry.
-    """
-    # The mail stages sit above this one; the confirmation mail is the one place
-    # subscriptions reach up to them, so the import stays inside this function.
-    from outreach.delivery.message import send_transactional
-    from outreach.render import render_email
-
-    rendered = render_email(
-        settings,
-        config,
-        mail.city_slug,
-        mail.lang,
-        "confirmation",
-        {"confirm_url": mail.confirm_url, "city_name": mail.city_name, "topics": mail.topics},
-        mail.subject,
+def confirmation_mail(mail: ConfirmationMail) -> TransactionalMail:
+    """What to send for ``mail``: the ``confirmation`` template and its context."""
+    return TransactionalMail(
+        template="confirmation",
+        city_slug=mail.city_slug,
+        to=mail.to,
+        lang=mail.lang,
+        subject=mail.subject,
+        context={
+            "confirm_url": mail.confirm_url,
+            "city_name": mail.city_name,
+            "topics": mail.topics,
+        },
+        what="confirmation mail",
     )
-    result = send_transactional(settings, config, mail.city_slug, mail.to, rendered)
-    if not result.ok:
-        raise DeliveryError(
-            f"confirmation mail to {mail.to} not sent ({result.status})", reply=result.reply
-        )
 
 
-def send_export_link(
-    settings: Settings, config: Config, city_slug: str, to: str, lang: str, url: str
-) -> None:
-    """Mail the address a short-lived link to everything held about it."""
-    from outreach.delivery.message import send_transactional
-    from outreach.render import render_email
-
-    subject = gettext_for(lang, "web", "Your data held for the climate newsletter")
-    rendered = render_email(
-        settings, config, city_slug, lang, "data_export", {"export_url": url}, subject
+def export_link_mail(city_slug: str, to: str, lang: str, url: str) -> TransactionalMail:
+    """The mail that gives the address a short-lived link to everything held about it."""
+    return TransactionalMail(
+        template="data_export",
+        city_slug=city_slug,
+        to=to,
+        lang=lang,
+        subject=gettext_for(lang, "web", "Your data held for the climate newsletter"),
+        context={"export_url": url},
+        what="data export link",
     )
-    result = send_transactional(settings, config, city_slug, to, rendered)
-    if not result.ok:
-        raise DeliveryError(f"data export link to {to} not sent ({result.status})")
-
-
-def default_mailer(settings: Settings, config: Config) -> Mailer:
-    def mailer(mail: ConfirmationMail) -> None:
-        send_confirmation(settings, config, mail)
-
-    return mailer
 
 
 class RecordingMailer:

@@ -21,7 +21,6 @@ from outreach.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
-    Suppression,
 )
 from outreach.settings import Settings
 from outreach.subscriptions.base import (
@@ -30,14 +29,14 @@ from outreach.subscriptions.base import (
     city_name,
     city_row,
     consent_text,
-    is_suppressed,
     load_token,
     record,
 )
 from outreach.subscriptions.core import subscribe, withdraw
 from outreach.subscriptions.mail import Mailer
+from outreach.suppression import entry, erase, is_suppressed
 from outreach.tokens import new_salt
-from outreach.validation import email_hash, normalise_email, suppression_key
+from outreach.validation import normalise_email
 
 
 @dataclass
@@ -236,8 +235,7 @@ def show(session: Session, settings: Settings, email: str) -> dict[str, Any] | N
     """Everything held about an address (GDPR access), as JSON-ready data."""
     address = normalise_email(email)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
-    digest = email_hash(address, suppression_key(settings))
-    suppression = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
+    suppression = entry(session, settings, address)
     if subscriber is None and suppression is None:
         return None
     data: dict[str, Any] = {"email": address}
@@ -309,7 +307,7 @@ def forget(session: Session, settings: Settings, email: str, *, detail: str | No
 
     Returns True if a subscriber was deleted. Always leaves the address suppressed
     with reason ``erased``, so no import or API call re-adds it by accident. The
-    hash is keyed (:func:`outreach.validation.suppression_key`): the database
+    hash is keyed (:func:`outreach.suppression.suppression_key`): the database
     alone does not tell which address it stands for.
     """
     address = normalise_email(email)
@@ -322,14 +320,7 @@ def forget(session: Session, settings: Settings, email: str, *, detail: str | No
         session.execute(delete(Delivery).where(Delivery.subscriber_id == subscriber.id))
         session.delete(subscriber)
         session.flush()
-    digest = email_hash(address, suppression_key(settings))
-    suppression = session.scalar(select(Suppression).where(Suppression.email_hash == digest))
-    if suppression is None:
-        session.add(Suppression(email_hash=digest, reason="erased", detail=detail))
-    else:
-        # A bounce or complaint keeps its reason, but its detail (a mail server's
-        # reply) usually quotes the address.
-        suppression.detail = detail
+    erase(session, settings, address, detail)
     session.execute(
         update(Story)
         .where(func.lower(Story.contact_email) == address)

@@ -20,7 +20,7 @@ from outreach.errors import SubscriptionError
 from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
 from outreach.subscriptions import SignUp, add_subscriber, forget, withdraw
 from outreach.subscriptions.apikeys import verify_api_key
-from outreach.subscriptions.base import is_suppressed
+from outreach.suppression import is_suppressed
 from outreach.validation import normalise_email
 from outreach.web.common import WebState, client_ip, state
 

@@ -17,11 +17,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from outreach.campaigns import Config, load
 from outreach.db import error_line, get_engine
+from outreach.delivery import confirmation_mailer
 from outreach.errors import CampaignError
 from outreach.logthrottle import ThrottledLog
 from outreach.runtime import Outdated, outdated
 from outreach.settings import Settings, get_settings
-from outreach.subscriptions.mail import Mailer, default_mailer
+from outreach.subscriptions import Mailer
 from outreach.web import api, pages, public, staff
 from outreach.web.bodylimit import MAX_BODY, BodyLimit, too_large_detail
 from outreach.web.common import (
@@ -109,7 +110,7 @@ def create_app(
         settings=settings,
         config=config,
         engine=get_engine(settings),
-        mailer=mailer or default_mailer(settings, config),
+        mailer=mailer or confirmation_mailer(settings, config),
         limiter=rate_limiter or RateLimiter(),
         templates=make_templates(),
         health_checks=dict(health_checks or {}),

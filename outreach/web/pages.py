@@ -15,15 +15,18 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.background import BackgroundTask
 
+from outreach.delivery import deliver
 from outreach.errors import InvalidTokenError, OutreachError, SubscriptionError
 from outreach.l10n import LANGUAGES
 from outreach.models import SubscriptionStatus
 from outreach.subscriptions import (
     CONSENT_VERSION,
+    ConfirmationMail,
     SignUp,
     confirm,
     consent_text,
     current_preferences,
+    export_link_mail,
     link,
     load_token,
     show,
@@ -34,7 +37,6 @@ from outreach.subscriptions import (
 from outreach.subscriptions.base import city_name, city_texts
 from outreach.subscriptions.core import release_confirmation
 from outreach.subscriptions.limits import spend_token
-from outreach.subscriptions.mail import ConfirmationMail, send_export_link
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import (
     PageError,
@@ -453,7 +455,7 @@ def request_data(
         url = link(st.settings, sub, "export")
     ctx, page_lang = _preferences_context(request, token, lang)
     try:
-        send_export_link(st.settings, st.config, city, to, page_lang, url)
+        deliver(st.settings, st.config, export_link_mail(city, to, page_lang, url))
     except OutreachError:
         log.exception("data export link for subscription %s not sent", ctx.get("token"))
         ctx["export_failed"] = True

@@ -357,12 +357,14 @@ def test_two_processes_on_postgres_send_each_recipient_once(
 
 @pytest.mark.postgres
 def test_audience_and_suppression_hash_on_postgres(pg_url: str, config: Any) -> None:
-    from outreach.audience import audience_query
+    from outreach import suppression
     from outreach.campaigns import Audience
-    from outreach.delivery.outbox import enqueue_issue, suppress
+    from outreach.delivery.audience import audience_query
+    from outreach.delivery.outbox import enqueue_issue
     from outreach.models import Issue, Subscriber, Subscription
     from outreach.settings import Settings
-    from outreach.validation import email_hash, suppression_key
+    from outreach.suppression import SuppressionReason, suppression_key
+    from outreach.validation import email_hash
 
     engine = create_db_engine(pg_url)
     Base.metadata.create_all(engine)
@@ -377,7 +379,7 @@ def test_audience_and_suppression_hash_on_postgres(pg_url: str, config: Any) -> 
             )
             s.query(Subscriber).filter(Subscriber.id == 4).update({"industry_code": "35110"})
             settings = Settings(database_url=pg_url, secret_key="k" * 40)
-            suppress(s, settings, "user1@example.fi", "manual", None)
+            suppression.add(s, settings, "user1@example.fi", SuppressionReason.MANUAL, None)
             s.commit()
             key = suppression_key(settings)
             q = audience_query(city_id, Audience(industries=["35"]), ["fi"], key=key)

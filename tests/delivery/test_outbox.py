@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
+from outreach import suppression
 from outreach.delivery.backends import memory
 from outreach.delivery.outbox import (
     cancel_issue,
@@ -19,7 +20,6 @@ from outreach.delivery.outbox import (
     process_id,
     reclaim_dead,
     resume_issue,
-    suppress,
 )
 from outreach.delivery.worker import send_issue, send_test
 from outreach.errors import IssueError
@@ -34,8 +34,9 @@ from outreach.models import (
     Suppression,
     utcnow,
 )
+from outreach.suppression import SuppressionReason, suppression_key
 from outreach.tokens import verify_token
-from outreach.validation import email_hash, suppression_key
+from outreach.validation import email_hash
 
 
 def test_enqueue_is_one_idempotent_statement(world_factory: Any) -> None:
@@ -125,7 +126,7 @@ def test_audience_filters_topics_size_industry_and_suppression(world_factory: An
             .where(Subscription.subscriber_id == subs["user3@example.fi"])
             .values(topics=["climate_x", "x-climate"])  # near misses of "climate"
         )
-        suppress(s, w.settings, "USER5@example.fi ", "manual", None)
+        suppression.add(s, w.settings, "USER5@example.fi ", SuppressionReason.MANUAL, None)
         s.commit()
     report = send_issue(w.settings, w.config, w.issue_id)
     got = {m.recipients[0] for m in memory.outbox}
@@ -134,9 +135,9 @@ def test_audience_filters_topics_size_industry_and_suppression(world_factory: An
 
 
 def test_audience_query_size_and_industry(world_factory: Any) -> None:
-    from outreach.audience import audience_query
     from outreach.campaigns import Audience
-    from outreach.delivery.outbox import prepare_connection
+    from outreach.delivery.audience import audience_query
+    from outreach.suppression import prepare_connection
 
     w = world_factory(4)
     with w.session() as s:

@@ -12,7 +12,8 @@ from sqlalchemy import select, update
 from outreach.delivery.outbox import failures, issue_counts
 from outreach.delivery.worker import send_issue
 from outreach.models import Delivery, DeliveryStatus, Issue, IssueStatus, Suppression
-from outreach.validation import email_hash, suppression_key
+from outreach.suppression import suppression_key
+from outreach.validation import email_hash
 from tests.delivery.conftest import SMTPServer
 
 

@@ -10,15 +10,16 @@ from pydantic import SecretStr
 from sqlalchemy import Engine, String, literal, select, update
 from sqlalchemy.orm import Session
 
-from outreach.audience import email_hmac
+from outreach import suppression
 from outreach.campaigns import Config
 from outreach.db import create_db_engine
 from outreach.delivery.backends import memory
-from outreach.delivery.outbox import enqueue_issue, suppress
+from outreach.delivery.outbox import enqueue_issue
 from outreach.delivery.worker import send_issue
-from outreach.models import Base, Delivery, DeliveryStatus, Issue
+from outreach.models import Base, Delivery, DeliveryStatus, Issue, Suppression
 from outreach.settings import Settings
-from outreach.validation import email_hash, normalise_email, suppression_key
+from outreach.suppression import SuppressionReason, email_hmac, suppression_key
+from outreach.validation import email_hash, normalise_email
 from tests.delivery.conftest import populate
 
 ADDRESSES = [
@@ -82,8 +83,8 @@ def test_recheck_skips_a_subscriber_suppressed_after_enqueue(
             .where(Delivery.email == "user3@example.fi")
             .values(email=" User3@Example.FI ")
         )
-        suppress(s, settings, "USER1@example.fi", "complaint", None)
-        suppress(s, settings, "user3@example.fi", "manual", None)
+        suppression.add(s, settings, "USER1@example.fi", SuppressionReason.COMPLAINT, None)
+        suppression.add(s, settings, "user3@example.fi", SuppressionReason.MANUAL, None)
         s.commit()
     dry = send_issue(settings, config, issue_id, dry_run=True)
     assert (dry.sent, dry.skipped) == (3, 2)
@@ -108,7 +109,35 @@ def test_a_hash_under_another_secret_does_not_suppress(
     with Session(engine, expire_on_commit=False) as s:
         issue_id, _, _ = populate(s, 3)
         enqueue_issue(s, settings, config, s.get(Issue, issue_id))
-        suppress(s, other, "user1@example.fi", "complaint", None)
+        suppression.add(s, other, "user1@example.fi", SuppressionReason.COMPLAINT, None)
         s.commit()
     report = send_issue(settings, config, issue_id)
     assert (report.sent, report.skipped) == (3, 0)
+
+
+def test_reasons_are_stored_as_before_and_read_back_as_the_enum(
+    db: tuple[Settings, Engine],
+) -> None:
+    settings, engine = db
+    stored = {
+        SuppressionReason.HARD_BOUNCE: "bounce",
+        SuppressionReason.COMPLAINT: "complaint",
+        SuppressionReason.UNSUBSCRIBE: "unsubscribe",
+        SuppressionReason.ERASURE: "erased",
+        SuppressionReason.MANUAL: "manual",
+    }
+    with Session(engine) as s:
+        for n, reason in enumerate(stored):
+            suppression.add(s, settings, f"user{n}@example.fi", reason, None)
+        suppression.add(s, settings, "user0@example.fi", SuppressionReason.MANUAL, "again")
+        s.commit()
+        rows = dict(s.execute(select(Suppression.email_hash, Suppression.reason)).all())
+        for n, reason in enumerate(stored):
+            assert (
+                rows[email_hash(f"user{n}@example.fi", suppression_key(settings))]
+                == (stored[reason])
+            )
+            got = suppression.is_suppressed(s, settings, f" USER{n}@example.fi")
+            assert got is reason
+        assert suppression.is_suppressed(s, settings, "nobody@example.fi") is None
+        assert suppression.entry(s, settings, "user0@example.fi").detail is None  # first wins

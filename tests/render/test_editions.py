@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from outreach.audience import audience_query
 from outreach.campaigns import Config, NewsletterCampaign
+from outreach.delivery.audience import audience_query
 from outreach.errors import IssueError
 from outreach.issues import approve_issue, build_issue, discard_issue
 from outreach.issues.editions import send_as
@@ -25,7 +25,7 @@ from outreach.models import (
     SubscriptionStatus,
 )
 from outreach.settings import Settings
-from outreach.validation import suppression_key
+from outreach.suppression import suppression_key
 from tests.render.conftest import add_item
 
 NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)

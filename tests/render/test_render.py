@@ -13,6 +13,8 @@ from sqlalchemy.orm import Session
 
 from outreach import render
 from outreach.campaigns import Config, sync
+from outreach.delivery.message import Recipient, personalise
+from outreach.delivery.preview import preview
 from outreach.errors import RenderError
 from outreach.issues import build_issue
 from outreach.models import Campaign, Issue, IssueItem, IssueStatus
@@ -22,8 +24,6 @@ from outreach.render import (
     PREFERENCES_URL,
     UNSUBSCRIBE_URL,
     inline,
-    personalise,
-    preview,
     render_email,
     render_issue,
     render_web_version,
@@ -185,9 +185,13 @@ def test_inlining_runs_once_per_language_not_per_recipient(
         message = rendered["sv" if n % 3 == 0 else "fi"]
         html_part, text_part = personalise(
             message,
-            unsubscribe_url=f"https://outreach.example.fi/unsubscribe/t{n}",
-            preferences_url=f"https://outreach.example.fi/preferences/t{n}",
-            contact_name=f"Anna <{n}> & co",
+            Recipient(
+                to="a@example.fi",
+                message_id="<m@example.fi>",
+                unsubscribe_url=f"https://outreach.example.fi/unsubscribe/t{n}",
+                preferences_url=f"https://outreach.example.fi/preferences/t{n}",
+                contact_name=f"Anna <{n}> & co",
+            ),
         )
         assert f"/unsubscribe/t{n}" in html_part and f"/preferences/t{n}" in text_part
         assert f"Anna &lt;{n}&gt; &amp; co" in html_part and f"Anna <{n}> & co" in text_part
@@ -361,12 +365,15 @@ def test_greeting_with_and_without_a_name(
     for lang, word in (("fi", "Hei"), ("sv", "Hej")):
         message = render_issue(settings, config, issue, lang)
         links = {"unsubscribe_url": "https://x.fi/u", "preferences_url": "https://x.fi/p"}
-        html_part, text_part = personalise(message, contact_name="", **links)
+        ids = {"to": "a@example.fi", "message_id": "<m@example.fi>"}
+        html_part, text_part = personalise(message, Recipient(**ids, **links))
         assert f">{word},</p>" in html_part and f"\n{word},\n" in text_part
         assert f"{word} ," not in html_part + text_part and f"{word} \n" not in text_part
-        html_part, text_part = personalise(message, contact_name="Maija  Virtanen", **links)
-        assert f">{word} Maija Virtanen,</p>" in html_part
-        assert f"\n{word} Maija Virtanen,\n" in text_part
+        html_part, text_part = personalise(
+            message, Recipient(**ids, **links, contact_name="Maija  Virtanen")
+        )
+        assert f">{word} Maija  Virtanen,</p>" in html_part  # as the send fills it
+        assert f"\n{word} Maija  Virtanen,\n" in text_part
 
 
 def test_view_in_browser_link_carries_the_language(

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from outreach import suppression
 from outreach.campaigns import Config
 from outreach.cli import main
-from outreach.delivery.outbox import suppress
 from outreach.errors import SubscriptionError
 from outreach.models import AuditEvent, ConsentRecord, Subscription, SubscriptionStatus
 from outreach.settings import Settings
@@ -31,6 +31,7 @@ from outreach.subscriptions import (
     unsubscribe,
     update_preferences,
 )
+from outreach.suppression import SuppressionReason
 from tests.subscriptions.conftest import signup
 
 
@@ -101,7 +102,7 @@ def people(engine: Engine, settings: Settings, config: Config) -> None:
         for sub in s.scalars(select(Subscription)):
             if sub.subscriber.email == "left@y.fi":
                 sub.status = SubscriptionStatus.UNSUBSCRIBED
-        suppress(s, settings, "bounced@y.fi", "bounce", "550")
+        suppression.add(s, settings, "bounced@y.fi", SuppressionReason.HARD_BOUNCE, "550")
         s.commit()
 
 

@@ -33,8 +33,9 @@ from outreach.subscriptions import (
     unsubscribe,
     update_preferences,
 )
+from outreach.suppression import suppression_key
 from outreach.tokens import make_token
-from outreach.validation import email_hash, suppression_key
+from outreach.validation import email_hash
 from tests.subscriptions.conftest import signup
 
 

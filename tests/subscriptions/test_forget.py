@@ -18,7 +18,8 @@ from outreach.db import dispose_engines
 from outreach.models import Subscriber, Suppression
 from outreach.settings import Settings
 from outreach.subscriptions import RecordingMailer, create_api_key
-from outreach.validation import email_hash, suppression_key
+from outreach.suppression import suppression_key
+from outreach.validation import email_hash
 from outreach.web import create_app
 from outreach.web.security import RateLimiter
 
@@ -122,14 +123,17 @@ def test_api_erasure_suppresses_under_the_same_key(
 def test_forget_leaves_the_address_nowhere_in_plain_text(
     cli: CliRunner, settings: Settings, engine: Engine
 ) -> None:
-    from outreach.delivery.outbox import suppress
+    from outreach import suppression
     from outreach.models import City, Story
     from outreach.subscriptions import forget
+    from outreach.suppression import SuppressionReason
 
     assert "confirmed" in _add(cli, PLAIN)
     with Session(engine) as s:
         # A bounce reply usually quotes the address; a story names its contact.
-        suppress(s, settings, PLAIN, "bounce", f"550 5.1.1 <{PLAIN}>: user unknown")
+        suppression.add(
+            s, settings, PLAIN, SuppressionReason.HARD_BOUNCE, f"550 5.1.1 <{PLAIN}>: user unknown"
+        )
         city_id = s.scalars(select(City.id)).first()
         s.add(Story(city_id=city_id, company_name="Yritys Oy", title="T", body="B",
                     contact_email=PLAIN))  # fmt: skip

@@ -26,7 +26,8 @@ from outreach.models import ConsentRecord, Subscriber, Subscription, Suppression
 from outreach.settings import Settings, get_settings
 from outreach.subscribers_io import ImportAborted, import_csv, parse_share
 from outreach.subscriptions import RecordingMailer
-from outreach.validation import email_hash, suppression_key
+from outreach.suppression import suppression_key
+from outreach.validation import email_hash
 from tests.conftest import DATA
 
 FIXTURE = DATA / "crm" / "hakosalo.csv"

@@ -18,7 +18,8 @@ from outreach.models import ConsentRecord, Subscriber, Subscription, Subscriptio
 from outreach.settings import Settings
 from outreach.subscribers_io import export, import_csv, parse_mapping, safe_cell
 from outreach.subscriptions import RecordingMailer, forget, token_for, unsubscribe
-from outreach.validation import email_hash, suppression_key
+from outreach.suppression import suppression_key
+from outreach.validation import email_hash
 
 FINNISH = (
     "Sähköposti;Yritys;Y-tunnus;Yhteyshenkilö;Kieli;Aiheet\n"

@@ -13,11 +13,11 @@ from pydantic import SecretStr
 
 from outreach.errors import SubscriptionError
 from outreach.settings import Settings
+from outreach.suppression import suppression_key
 from outreach.validation import (
     business_id_check_digit,
     email_hash,
     normalise_email,
-    suppression_key,
     validate_business_id,
 )
 

@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from outreach.delivery.outbox import suppress
+from outreach import suppression
 from outreach.models import ApiKey, ConsentRecord
 from outreach.settings import Settings
 from outreach.subscriptions import RecordingMailer, create_api_key, revoke_api_key
+from outreach.suppression import SuppressionReason
 from tests.web.conftest import TestClient
 
 
@@ -190,7 +191,9 @@ def test_adding_a_city_for_a_suppressed_address_is_refused(
     }
     assert client.post("/api/v1/subscribers", json=body, headers=auth(key)).status_code == 201
     with Session(engine) as s:  # the address bounced for good since
-        suppress(s, settings, "bounced@yritys.fi", "bounce", "550 no such user")
+        suppression.add(
+            s, settings, "bounced@yritys.fi", SuppressionReason.HARD_BOUNCE, "550 no such user"
+        )
         s.commit()
     more = {"city": "kerava", "topics": ["climate"], "confirmed": True, "consent_note": "CRM"}
     path = "/api/v1/subscribers/bounced@yritys.fi/subscriptions"

@@ -168,7 +168,8 @@ def test_same_answer_for_known_and_unknown_addresses(
 def test_suppressed_address_gets_the_same_answer(
     client: TestClient, mailer: RecordingMailer, engine: Engine, settings: Settings
 ) -> None:
-    from outreach.validation import email_hash, suppression_key
+    from outreach.suppression import suppression_key
+    from outreach.validation import email_hash
 
     with Session(engine) as s:
         digest = email_hash("gone@yritys.fi", suppression_key(settings))

@@ -18,7 +18,8 @@ from outreach.db import dispose_engines
 from outreach.models import Subscription, SubscriptionStatus, Suppression
 from outreach.settings import Settings
 from outreach.subscriptions import RecordingMailer, create_api_key
-from outreach.validation import email_hash, suppression_key
+from outreach.suppression import suppression_key
+from outreach.validation import email_hash
 from outreach.web import create_app
 from outreach.web.bodylimit import MAX_BODY
 from outreach.web.security import RateLimiter

@@ -12,124 +12,26 @@ inside any other JSON string is escaped as ``\\"``, so ``"climate"`` occurs in
 the text only as a whole list element. It works on both engines and does
 not depend on JSON1/JSONB operators.
 
-Suppressions are stored as a keyed hash of the trimmed, lowercased address
-(:func:`outreach.validation.email_hash`, keyed by
-:func:`outreach.validation.suppression_key`), and the query compares in SQL
-with :class:`email_hmac`: PostgreSQL computes the HMAC with ``sha256()``; on
-SQLite the connection gets an ``outreach_email_hmac`` function (see
-:func:`register_sqlite_functions`, called by the outbox before it runs the
-query and on every new SQLite connection once this module is imported).
+Suppressed addresses are left out in SQL with
+:func:`outreach.suppression.not_suppressed`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-import sqlite3
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import (
-    Engine,
-    LargeBinary,
-    Select,
-    and_,
-    case,
-    cast,
-    event,
-    exists,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import Select, and_, case, cast, literal, or_, select
 from sqlalchemy import String as SAString
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import GenericFunction
 
 from outreach.campaigns import Audience
 from outreach.errors import ConfigError
-from outreach.models import Subscriber, Subscription, SubscriptionStatus, Suppression
-from outreach.validation import email_hash
+from outreach.models import Subscriber, Subscription, SubscriptionStatus
+from outreach.suppression import not_suppressed
 
 _TOPIC = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _LIKE_ESCAPE = "\\"
-_BLOCK = 64  # SHA-256's block size
-# What str.strip() removes from an address that passed validation (no other
-# whitespace can be in one); plain btrim() would remove spaces only.
-_PG_WHITESPACE = "(' ' || chr(9) || chr(10) || chr(11) || chr(12) || chr(13))"
-
-
-def _hmac_pads(key: bytes) -> tuple[bytes, bytes]:
-    """HMAC-SHA256's (K ⊕ ipad, K ⊕ opad) for ``key`` (RFC 2104), 64 bytes each."""
-    if len(key) > _BLOCK:
-        key = hashlib.sha256(key).digest()
-    padded = key.ljust(_BLOCK, b"\0")
-    return bytes(b ^ 0x36 for b in padded), bytes(b ^ 0x5C for b in padded)
-
-
-@lru_cache(maxsize=8)
-def _key_from_hex(key_hex: str) -> bytes:
-    return bytes.fromhex(key_hex)
-
-
-def _sqlite_email_hmac(value: str | None, key_hex: str | None) -> str | None:
-    if value is None or key_hex is None:
-        return None
-    return email_hash(value, _key_from_hex(key_hex))
-
-
-class email_hmac(GenericFunction[str]):
-    """SQL for :func:`outreach.validation.email_hash`: ``email_hmac(column, key)``.
-
-    SQLite calls the registered ``outreach_email_hmac(email, key_hex)``.
-    PostgreSQL computes HMAC-SHA256 with built-ins (no pgcrypto):
-    ``sha256((K ⊕ opad) || sha256((K ⊕ ipad) || m))``, the two padded keys
-    computed here and bound as bytea. The key travels as bind parameters (every
-    form is bound; each dialect renders the ones it uses), so a cached
-    statement never keeps an old key.
-    """
-
-    type = SAString()
-    inherit_cache = True
-    name = "outreach_email_hmac"
-
-    def __init__(self, email: Any, key: bytes, **kw: Any) -> None:
-        inner, outer = _hmac_pads(key)
-        super().__init__(
-            email,
-            literal(key.hex(), SAString()),
-            literal(inner, LargeBinary()),
-            literal(outer, LargeBinary()),
-            **kw,
-        )
-
-
-@compiles(email_hmac)
-def _email_hmac(element: email_hmac, compiler: SQLCompiler, **kw: Any) -> str:
-    email, key_hex, _inner, _outer = element.clauses.clauses
-    return f"{element.name}({compiler.process(email, **kw)}, {compiler.process(key_hex, **kw)})"
-
-
-@compiles(email_hmac, "postgresql")
-def _pg_email_hmac(element: email_hmac, compiler: SQLCompiler, **kw: Any) -> str:
-    email, _key_hex, inner, outer = (compiler.process(c, **kw) for c in element.clauses.clauses)
-    message = f"convert_to(lower(btrim({email}, {_PG_WHITESPACE})), 'UTF8')"
-    return f"encode(sha256({outer} || sha256({inner} || {message})), 'hex')"
-
-
-def register_sqlite_functions(dbapi_connection: Any) -> None:
-    """Give an sqlite3 connection the ``outreach_email_hmac`` SQL function."""
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        dbapi_connection.create_function(
-            "outreach_email_hmac", 2, _sqlite_email_hmac, deterministic=True
-        )
-
-
-@event.listens_for(Engine, "connect")
-def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-    register_sqlite_functions(dbapi_connection)
 
 
 def _like_literal(text: str) -> str:
@@ -150,7 +52,7 @@ def mailable(email: Any, key: bytes) -> Any:
     by it, and every delivery is checked by it again just before hand-over."""
     return and_(
         Subscription.status == SubscriptionStatus.CONFIRMED,
-        ~exists().where(Suppression.email_hash == email_hmac(email, key)),
+        not_suppressed(email, key),
     )
 
 
@@ -190,7 +92,7 @@ def audience_query(
 ) -> Select[Any]:
     """Rows of (subscriber_id, subscription_id, email, language) for one city.
 
-    ``key`` is the suppression list's key (:func:`outreach.validation.suppression_key`).
+    ``key`` is the suppression list's key (:func:`outreach.suppression.suppression_key`).
 
     ``language`` is the subscriber's own language if it is one of the
     campaign's ``languages``, else the campaign's first language. ``send_as``
