@@ -68,11 +68,19 @@ class Sink:
             return Counter(rcpt for _, rcpt in self.received)
 
     def settle(self) -> None:
-        """Wait until every session has closed: nothing more can be accepted."""
+        """Wait until every session has closed and what they sent is handled: nothing
+        more can be accepted. A message whose final dot reached the socket just before
+        its sender died may still be handled after the session closed, on a loaded
+        machine, so the count must also stay still for a moment."""
         deadline = time.monotonic() + 10
         while self.sessions:
             assert time.monotonic() < deadline, "the sink kept a session open"
             time.sleep(0.002)
+        seen, still_since = len(self.received), time.monotonic()
+        while time.monotonic() - still_since < 0.2:
+            time.sleep(0.01)
+            if len(self.received) != seen:
+                seen, still_since = len(self.received), time.monotonic()
 
 
 class _CountingSMTP(SMTP):
