@@ -35,8 +35,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.campaign_errors import unknown_key, with_lines
-from outreach.dkim import DkimKeyError, load_key
-from outreach.errors import CampaignError, OutreachError
+from outreach.dkim import load_key
+from outreach.errors import CampaignError, DkimKeyError, OutreachError
 from outreach.models import Campaign, City
 from outreach.sandbox import check_text_template, check_text_values
 from outreach.sources.registry import get_source_class
