@@ -26,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -39,7 +40,8 @@ from outreach.dkim import load_key
 from outreach.errors import CampaignError, DkimKeyError, OutreachError
 from outreach.models import Campaign, City
 from outreach.sandbox import check_text_template, check_text_values
-from outreach.sources.registry import get_source_class
+from outreach.sources.base import Source, SourceUse
+from outreach.sources.registry import build_source
 
 Lang = Literal["fi", "sv", "en"]
 LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
@@ -265,9 +267,22 @@ class SourceConfig(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     type: str
+    _source: Source | None = PrivateAttr(default=None)
 
     def options(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
+
+    @property
+    def source(self) -> Source:
+        """The source with its options validated: built once (when the file loads) and kept.
+
+        Raises :class:`~outreach.errors.UnknownPluginError` (or another
+        :class:`~outreach.errors.ConfigError`) for a bad ``type`` and pydantic's
+        ``ValidationError`` for bad options.
+        """
+        if self._source is None:
+            self._source = build_source(self.type, self.options())
+        return self._source
 
 
 class Section(Model):
@@ -381,6 +396,29 @@ class Config:
     def city_of(self, campaign: CampaignBase) -> CityConfig:
         return self.cities[campaign.city]
 
+    def source_uses(self, slugs: list[str] | None = None) -> list[SourceUse]:
+        """Every source of the chosen newsletter campaigns (all if None), in file order."""
+        uses: list[SourceUse] = []
+        for slug in slugs if slugs is not None else sorted(self.campaigns):
+            camp = self.campaign(slug)
+            if not isinstance(camp, NewsletterCampaign):
+                continue
+            city = self.city_of(camp)
+            for section in camp.sections:
+                uses.extend(
+                    SourceUse(
+                        source=cfg.source,
+                        campaign=slug,
+                        section=section.id,
+                        city=city.slug,
+                        timezone=city.timezone,
+                        languages=tuple(camp.languages),
+                        horizon_days=section.horizon_days,
+                    )
+                    for cfg in section.sources
+                )
+        return uses
+
     def campaign(self, slug: str) -> NewsletterCampaign | AnnouncementCampaign:
         try:
             return self.campaigns[slug]
@@ -490,12 +528,9 @@ def _check_campaign(
             for j, src in enumerate(section.sources):
                 where = f"sections.{i}.sources.{j}"
                 try:
-                    cls = get_source_class(src.type)
+                    src.source  # noqa: B018 -- validates the options once; the source is kept
                 except OutreachError as exc:
                     err(f"{where}.type", str(exc))
-                    continue
-                try:
-                    cls.options_model.model_validate(src.options())
                 except ValidationError as exc:
                     for e in exc.errors():
                         loc = ".".join(str(p) for p in e["loc"])

@@ -260,6 +260,7 @@ class StoriesSource(Source):
     type_name = "stories"
     item_kind = "story"
     remote = False
+    per_city = True  # each city's approved stories
 
     def describe(self) -> str:
         return "stories"

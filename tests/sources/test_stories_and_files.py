@@ -15,9 +15,10 @@ from outreach.campaigns import Config, load, sync
 from outreach.errors import StoryError
 from outreach.models import Campaign, Issue, IssueItem, SourceStatus, StoryStatus
 from outreach.settings import Settings
+from outreach.sources import section_items, section_source_keys
 from outreach.sources.base import FetchContext
 from outreach.sources.fetch import Fetcher
-from outreach.sources.ingest import ingest, section_items, section_source_keys
+from outreach.sources.ingest import ingest
 from outreach.sources.registry import build_source
 from outreach.sources.stories import (
     add_story_from_markdown,
