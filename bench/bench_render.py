@@ -32,8 +32,6 @@ from outreach.issues import build_issue  # noqa: E402
 from outreach.models import Base, ContentItem, SourceState  # noqa: E402
 from outreach.render import render_issue  # noqa: E402
 from outreach.settings import Settings  # noqa: E402
-from outreach.sources import registry  # noqa: E402
-from outreach.sources.ingest import state_key  # noqa: E402
 from outreach.tokens import make_token  # noqa: E402
 
 CANDIDATES = 200
@@ -48,7 +46,7 @@ def _populate(session: Session, campaign: NewsletterCampaign) -> None:
     n = 0
     for section in campaign.sections:
         src = section.sources[0]
-        key = state_key(registry.build_source(src.type, src.options()), campaign.city)
+        key = src.source.state_key(campaign.city)
         state = SourceState(key=key, type=src.type)
         session.add(state)
         session.flush()

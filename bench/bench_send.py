@@ -117,14 +117,12 @@ def config_for(items: tuple[int, ...]) -> Any:
 
 def _content(session: Any, config: Any) -> None:
     from outreach.models import ContentItem, SourceState
-    from outreach.sources import registry
-    from outreach.sources.ingest import state_key
 
     campaign = config.campaigns[SLUG]
     kinds = {"news": "news", "events": "event", "stories": "story"}
     for section in campaign.sections:
         src = section.sources[0]
-        key = state_key(registry.build_source(src.type, src.options()), campaign.city)
+        key = src.source.state_key(campaign.city)
         state = SourceState(key=key, type=src.type)
         session.add(state)
         session.flush()

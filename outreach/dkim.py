@@ -44,14 +44,13 @@ from dkim.crypto import (  # type: ignore[import-untyped]
     parse_private_key,
 )
 
-from outreach.errors import ConfigError
+from outreach.errors import ConfigError, DkimKeyError
 
 __all__ = [
     "OVERSIGNED",
     "RECIPIENT_HEADERS",
     "SIGNED",
     "DkimKey",
-    "DkimKeyError",
     "DkimSigner",
     "TemplateSigner",
     "check_alignment",
@@ -90,10 +89,6 @@ _ED25519_ALG = bytes.fromhex("300506032b657004220420")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 SELECTOR_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})*$")
 DOMAIN_RE = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
-
-
-class DkimKeyError(ConfigError):
-    """A DKIM key file that is missing, unreadable or not a usable private key."""
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,17 @@
 
     OutreachError
     ├── ConfigError               settings, secret key, mail URL
-    │   └── UnknownPluginError     (LookupError) unknown backend scheme / source type
+    │   ├── UnknownPluginError     (LookupError) unknown backend scheme / source type
+    │   └── DkimKeyError           a DKIM key file is missing, unreadable or unusable
     ├── DatabaseUnavailable        the database cannot be reached (down, refusing, no file)
+    ├── DaemonRunningError         another daemon holds the SQLite daemon lock
+    ├── DaemonStopTimeout          work in flight outlived the daemon's stop bound
     ├── CampaignError              a campaign or cities file is invalid
     ├── SourceError                a source could not be fetched or parsed
-    │   └── BlockedURLError        SSRF guard refused an address or scheme
+    │   ├── BlockedURLError        SSRF guard refused an address or scheme
+    │   ├── FetchError             HTTP error, timeout, too large, … (``retryable`` says if)
+    │   └── SourceGone             the server answered 410 Gone: disable the source
+    ├── StoryError                 a story file or a story decision is invalid
     ├── IssueError                 assembly or state-machine violation
     ├── RenderError                a template failed to render
     ├── SubscriptionError          (ValueError) invalid subscriber data
@@ -19,6 +25,13 @@
 
 The CLI prints ``str(error)`` of an :class:`OutreachError` as one line and exits 1;
 anything else is a bug and keeps its traceback.
+
+Signals that never reach a user stay beside the code that raises and catches them
+and are not part of this tree: ``checks.spam.SpamUnavailable`` (the spam check is
+reported as not run), ``delivery.outcomes.RecordingFailed`` (outcome rows stay
+``sending`` until reclaimed), ``web.common.PageError`` and ``web.bodylimit.BodyTooLarge``
+(rendered as HTTP answers). ``subscribers_io.report.ImportAborted`` is a
+:class:`SubscriptionError` kept beside the import report it carries and translates.
 """
 
 from __future__ import annotations
@@ -44,8 +57,20 @@ class UnknownPluginError(ConfigError, LookupError):
         )
 
 
+class DkimKeyError(ConfigError):
+    """A DKIM key file that is missing, unreadable or not a usable private key."""
+
+
 class DatabaseUnavailable(OutreachError):
     """The database could not be reached; the message is one line saying why."""
+
+
+class DaemonRunningError(OutreachError):
+    """Another daemon holds the SQLite database's daemon lock."""
+
+
+class DaemonStopTimeout(OutreachError):
+    """Work in flight did not finish within the stop bound."""
 
 
 class CampaignError(OutreachError):
@@ -58,6 +83,22 @@ class SourceError(OutreachError):
 
 class BlockedURLError(SourceError):
     """A URL was refused by the fetch guard (scheme, address or redirect target)."""
+
+
+class FetchError(SourceError):
+    """The URL could not be fetched (HTTP error, timeout, too large, …)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class SourceGone(SourceError):
+    """The server answered 410 Gone: the source should be disabled."""
+
+
+class StoryError(OutreachError):
+    """A story file or a story decision is invalid."""
 
 
 class IssueError(OutreachError):

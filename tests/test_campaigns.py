@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from outreach.campaigns import collect, load
 from tests.conftest import ROOT
 
@@ -72,3 +74,25 @@ def test_subject_template_is_sandboxed(tmp_path: Path) -> None:
     path.write_text(text)
     _, errors = collect(root)
     assert any("subject.fi: For is not allowed" in e for e in errors)
+
+
+def test_sources_are_validated_once_when_campaigns_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading builds every source; planning a fetch and building an issue reuse them."""
+    from outreach.campaigns import NewsletterCampaign
+    from outreach.sources import section_source_keys
+    from outreach.sources.registry import SOURCES
+
+    config = load(ROOT / "campaigns", ROOT / "templates")
+
+    def no_second_build(name: str) -> None:
+        raise AssertionError(f"source type {name!r} looked up again after loading")
+
+    monkeypatch.setattr(SOURCES, "get", no_second_build)
+    uses = config.source_uses()
+    assert uses and {u.campaign for u in uses} >= {"vantaa-monthly", "kerava-monthly"}
+    vantaa = config.campaign("vantaa-monthly")
+    assert isinstance(vantaa, NewsletterCampaign)
+    keys = [k for s in vantaa.sections for k in section_source_keys(s, "vantaa")]
+    assert keys and len(set(keys)) == len(keys)
+    stories = next(u.source for u in uses if u.source.type_name == "stories")
+    assert stories.per_city and stories.state_key("vantaa") != stories.state_key("kerava")

@@ -58,7 +58,7 @@ from outreach.issues.snapshot import (
 )
 from outreach.models import Campaign, ContentItem, Issue, IssueItem, IssueStatus, SourceState
 from outreach.settings import Settings
-from outreach.sources.ingest import section_source_keys
+from outreach.sources import section_source_keys
 
 log = logging.getLogger(__name__)
 

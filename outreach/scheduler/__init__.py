@@ -12,8 +12,6 @@ from outreach.scheduler.daemon import (
     JOBS_TABLE,
     Daemon,
     DaemonOptions,
-    DaemonRunningError,
-    DaemonStopTimeout,
     daemon,
 )
 from outreach.scheduler.messages import Msg
@@ -25,8 +23,6 @@ __all__ = [
     "JOBS_TABLE",
     "Daemon",
     "DaemonOptions",
-    "DaemonRunningError",
-    "DaemonStopTimeout",
     "Msg",
     "PeriodicIntervals",
     "Pipeline",

@@ -33,10 +33,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outreach.campaigns import Config
 from outreach.db import error_line, get_engine, session_scope, unavailable
-from outreach.errors import OutreachError
+from outreach.errors import DaemonStopTimeout, OutreachError
 from outreach.logthrottle import ThrottledLog
 from outreach.scheduler.jobs import JOBS_TABLE, make_scheduler, sync_jobs
-from outreach.scheduler.locks import DaemonRunningError, Leadership, daemon_leadership
+from outreach.scheduler.locks import Leadership, daemon_leadership
 from outreach.scheduler.pipeline import Pipeline, StagePipeline, load_config
 from outreach.scheduler.runs import (
     DaemonOptions,
@@ -50,13 +50,9 @@ from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JOBS_TABLE", "Daemon", "DaemonOptions", "DaemonRunningError", "daemon"]
+__all__ = ["JOBS_TABLE", "Daemon", "DaemonOptions", "daemon"]
 
 PipelineFactory = Callable[[Settings, Config, threading.Event], Pipeline]
-
-
-class DaemonStopTimeout(OutreachError):
-    """Work in flight did not finish within the stop bound."""
 
 
 def _stage_pipeline(settings: Settings, config: Config, stop: threading.Event) -> Pipeline:

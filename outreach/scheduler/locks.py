@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from outreach.db import error_line, get_engine, is_sqlite
-from outreach.errors import OutreachError
+from outreach.errors import DaemonRunningError
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -243,10 +243,6 @@ class FileLeadership:
 
 def daemon_lock_path(settings: Settings) -> Path:
     return settings.var_dir / "daemon.lock"
-
-
-class DaemonRunningError(OutreachError):
-    """Another daemon holds the SQLite database's daemon lock."""
 
 
 def daemon_leadership(settings: Settings) -> Leadership:

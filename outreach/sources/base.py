@@ -4,6 +4,13 @@ A source type is a :class:`Source` subclass with a ``type_name``, a pydantic
 ``options_model`` (the keys allowed next to ``type:`` in a campaign file) and a
 ``fetch`` that turns the outside world into :class:`RawItem` values. Storing
 them as ContentItem rows, dedupe and source state are the ingest step's job.
+
+A source's identity is :meth:`Source.state_key`: its type and options, plus the
+city for a ``per_city`` type (one that reads per-city data, such as stories).
+Campaign files build each source once, when they load (:class:`SourceUse` says
+where a campaign uses it); the ingest step and the issue builder read those
+through the small protocols at the end of this module, so this package never
+imports the campaigns package.
 """
 
 from __future__ import annotations
@@ -12,10 +19,11 @@ import hashlib
 import json
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Protocol
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
@@ -126,17 +134,35 @@ class Source(ABC):
     item_kind: ClassVar[str] = "news"
     #: Whether the source is read over HTTP with the shared fetcher.
     remote: ClassVar[bool] = True
+    #: Whether the same definition reads different data in each city (its state
+    #: and items are then kept per city; :meth:`state_key` needs the city).
+    per_city: ClassVar[bool] = False
 
     def __init__(self, options: SourceOptions) -> None:
         self.options = options
 
     @property
     def key(self) -> str:
-        """Stable identity of this source definition (its SourceState row)."""
+        """Stable identity of this source definition (its type and options)."""
         blob = json.dumps(
             {"type": self.type_name, **self.options.model_dump(mode="json")}, sort_keys=True
         )
         return hashlib.sha256(blob.encode()).hexdigest()
+
+    def state_key(self, city: str | None) -> str:
+        """The key of this source's SourceState row; per city for a ``per_city`` type."""
+        if not self.per_city:
+            return self.key
+        return hashlib.sha256(f"{self.key}:{city}".encode()).hexdigest()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Source) and (self.type_name, self.key) == (
+            other.type_name,
+            other.key,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, self.key))
 
     def describe(self) -> str:
         url: Any = getattr(self.options, "url", None) or getattr(self.options, "path", None)
@@ -186,3 +212,44 @@ def _check_url(value: str) -> str:
 
 #: An option holding an absolute http(s) URL.
 HttpURL = Annotated[str, AfterValidator(_check_url)]
+
+
+@dataclass(frozen=True)
+class SourceUse:
+    """One source as one section of one newsletter campaign uses it."""
+
+    source: Source
+    campaign: str
+    section: str
+    city: str
+    timezone: str
+    languages: tuple[str, ...]
+    horizon_days: int
+
+
+class SourcePlan(Protocol):
+    """What the ingest step reads from the loaded campaigns."""
+
+    @property
+    def root(self) -> Path: ...
+
+    def source_uses(self, slugs: list[str] | None = None) -> list[SourceUse]:
+        """Every source of the chosen newsletter campaigns (all if None)."""
+        ...
+
+
+class ConfiguredSource(Protocol):
+    """A source entry of a campaign file, its options validated when it loaded."""
+
+    @property
+    def source(self) -> Source: ...
+
+
+class SourceSection(Protocol):
+    """A section of a campaign file: an id and its sources."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def sources(self) -> Sequence[ConfiguredSource]: ...

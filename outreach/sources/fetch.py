@@ -37,7 +37,7 @@ from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
 from outreach import __version__
-from outreach.errors import BlockedURLError, SourceError
+from outreach.errors import BlockedURLError, FetchError, SourceError, SourceGone
 from outreach.models import SourceStatus
 from outreach.settings import Settings
 from outreach.sources.base import FetchContext, FetchResult
@@ -51,18 +51,6 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 CHUNK = 64 * 1024
 #: Failures worth another attempt (with backoff).
 TRANSIENT = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
-
-
-class FetchError(SourceError):
-    """The URL could not be fetched (HTTP error, timeout, too large, …)."""
-
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
-class SourceGone(SourceError):
-    """The server answered 410 Gone: the source should be disabled."""
 
 
 @dataclass

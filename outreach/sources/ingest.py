@@ -1,7 +1,7 @@
 """The ingest step: fetch every source of the chosen campaigns and store the items.
 
-Identical source definitions are fetched once (keyed by :meth:`Source.key`,
-per city for sources that read per-city data such as ``stories``). Remote
+Identical source definitions are fetched once (keyed by :meth:`Source.state_key`,
+per city for ``per_city`` types such as ``stories``). Remote
 sources are fetched in parallel in a bounded thread pool that never touches
 the database; local sources (``stories``, ``file``) run in the calling
 thread. Storing happens in the calling thread, one transaction per source, so
@@ -17,7 +17,6 @@ its window of occurrences moves with the clock.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -25,19 +24,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from outreach.campaigns import Config, NewsletterCampaign, Section
-from outreach.models import ContentItem, SourceState, SourceStatus
+from outreach.models import SourceState, SourceStatus
 from outreach.settings import Settings
-from outreach.sources.base import FetchContext, FetchResult, Source
+from outreach.sources.base import (
+    FetchContext,
+    FetchResult,
+    Source,
+    SourcePlan,
+    SourceUse,
+)
 from outreach.sources.fetch import Fetcher
-from outreach.sources.registry import build_source
 from outreach.sources.store import Stored, fingerprint, store_items
 
-__all__ = ["SourceReport", "all_failed", "fingerprint", "ingest", "section_items", "state_key"]
+__all__ = ["SourceReport", "all_failed", "fingerprint", "ingest"]
 
 log = logging.getLogger(__name__)
 
@@ -81,35 +84,6 @@ def all_failed(reports: Iterable[SourceReport]) -> bool:
     return bool(statuses) and not any(s in ok for s in statuses)
 
 
-def state_key(source: Source, city: str | None) -> str:
-    """The SourceState key of ``source``; per city for sources that read per-city data."""
-    if source.type_name != "stories":
-        return source.key
-    return hashlib.sha256(f"{source.key}:{city}".encode()).hexdigest()
-
-
-def section_source_keys(section: Section, city: str | None = None) -> list[str]:
-    """SourceState keys of a section's sources (``city`` is needed for ``stories``)."""
-    keys: list[str] = []
-    for cfg in section.sources:
-        source = build_source(cfg.type, cfg.options())
-        if source.type_name == "stories" and city is None:
-            log.warning("section %s: stories need the city; pass city=", section.id)
-            continue
-        keys.append(state_key(source, city))
-    return list(dict.fromkeys(keys))
-
-
-def section_items(session: Session, section: Section, city: str | None = None) -> Select[Any]:
-    """A query for the ContentItem rows of a section's sources (not filtered further)."""
-    keys = section_source_keys(section, city)
-    return (
-        select(ContentItem)
-        .join(SourceState, ContentItem.source_id == SourceState.id)
-        .where(SourceState.key.in_(keys))
-    )
-
-
 @dataclass
 class _Job:
     key: str
@@ -121,24 +95,17 @@ class _Job:
     uses: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _plan(config: Config, slugs: list[str] | None) -> list[_Job]:
+def _plan(uses: list[SourceUse]) -> list[_Job]:
+    """One job per distinct source state (identical definitions are fetched once)."""
     jobs: dict[str, _Job] = {}
-    chosen = slugs if slugs is not None else sorted(config.campaigns)
-    for slug in chosen:
-        camp = config.campaign(slug)
-        if not isinstance(camp, NewsletterCampaign):
-            continue
-        city = config.city_of(camp)
-        for section in camp.sections:
-            for cfg in section.sources:
-                source = build_source(cfg.type, cfg.options())
-                key = state_key(source, city.slug)
-                job = jobs.get(key)
-                if job is None:
-                    job = jobs[key] = _Job(key, source, city.slug, city.timezone, [], 0)
-                job.languages = list(dict.fromkeys([*job.languages, *camp.languages]))
-                job.horizon_days = max(job.horizon_days, section.horizon_days)
-                job.uses.append((slug, section.id))
+    for use in uses:
+        key = use.source.state_key(use.city)
+        job = jobs.get(key)
+        if job is None:
+            job = jobs[key] = _Job(key, use.source, use.city, use.timezone, [], 0)
+        job.languages = list(dict.fromkeys([*job.languages, *use.languages]))
+        job.horizon_days = max(job.horizon_days, use.horizon_days)
+        job.uses.append((use.campaign, use.section))
     return list(jobs.values())
 
 
@@ -153,7 +120,7 @@ def _safe_fetch(source: Source, ctx: FetchContext) -> FetchResult:
 def ingest(
     session: Session,
     settings: Settings,
-    config: Config,
+    config: SourcePlan,
     slugs: list[str] | None = None,
     *,
     now: datetime | None = None,
@@ -165,7 +132,7 @@ def ingest(
     """
     now = now or datetime.now(UTC)
     fetcher = fetcher or Fetcher(settings)
-    jobs = _plan(config, slugs)
+    jobs = _plan(config.source_uses(slugs))
     keys = [j.key for j in jobs]
     query = select(SourceState).where(SourceState.key.in_(keys))
     states = {

@@ -1,5 +1,6 @@
 """Source types by their ``type:`` name: built-ins plus the ``outreach.sources``
-entry-point group. An unknown name is an error that lists the known ones.
+entry-point group, looked up through :mod:`outreach.plugins`. An unknown name
+is an error that lists the known ones.
 
 This module and each type's ``options_model`` sit below :mod:`outreach.campaigns`,
 which uses them to validate the ``sources:`` of a campaign file.
@@ -7,12 +8,9 @@ which uses them to validate the ``sources:`` of a campaign file.
 
 from __future__ import annotations
 
-import importlib
-from functools import cache
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
-from outreach.errors import ConfigError, UnknownPluginError
+from outreach.plugins import Registry
 
 if TYPE_CHECKING:
     from outreach.sources.base import Source
@@ -28,32 +26,22 @@ BUILTIN: dict[str, str] = {
 }
 
 
-@cache
-def _plugins() -> dict[str, str]:
-    found = {ep.name: ep.value for ep in entry_points(group=GROUP)}
-    return {**found, **BUILTIN}
+def _base() -> type[Source]:
+    from outreach.sources.base import Source
+
+    return Source
+
+
+SOURCES: Registry[Source] = Registry("source type", GROUP, BUILTIN, _base)
 
 
 def known_types() -> list[str]:
-    return sorted(_plugins())
+    return SOURCES.names()
 
 
-@cache
 def get_source_class(name: str) -> type[Source]:
     """The class registered as ``name``; raises :class:`UnknownPluginError`."""
-    from outreach.sources.base import Source
-
-    target = _plugins().get(name)
-    if target is None:
-        raise UnknownPluginError("source type", name, known_types())
-    module_name, _, attr = target.partition(":")
-    try:
-        cls = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f'source type "{name}" could not be loaded from {target}: {exc}') from exc
-    if not (isinstance(cls, type) and issubclass(cls, Source)):
-        raise ConfigError(f'source type "{name}" ({target}) is not a Source subclass')
-    return cls
+    return SOURCES.get(name)
 
 
 def build_source(type_name: str, options: dict[str, object]) -> Source:

@@ -23,16 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from outreach.errors import OutreachError
+from outreach.errors import StoryError
 from outreach.models import City, ContentItem, IssueItem, SourceStatus, Story, StoryStatus
 from outreach.sources.base import FetchContext, FetchResult, RawItem, Source, web_url
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
-
-
-class StoryError(OutreachError):
-    """A story file or a story decision is invalid."""
 
 
 def story_external_id(story_id: int) -> str:
@@ -264,6 +260,7 @@ class StoriesSource(Source):
     type_name = "stories"
     item_kind = "story"
     remote = False
+    per_city = True  # each city's approved stories
 
     def describe(self) -> str:
         return "stories"

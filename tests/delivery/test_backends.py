@@ -229,7 +229,7 @@ def test_entry_point_plugin(monkeypatch: pytest.MonkeyPatch) -> None:
         scheme = "pigeon"
 
     monkeypatch.setattr(
-        backends, "_plugins", lambda: {"pigeon": "tests.delivery.test_backends:PIGEON"}
+        backends.BACKENDS, "plugins", lambda: {"pigeon": "tests.delivery.test_backends:PIGEON"}
     )
     monkeypatch.setattr("tests.delivery.test_backends.PIGEON", Pigeon, raising=False)
     assert isinstance(get_backend("pigeon:"), Pigeon)

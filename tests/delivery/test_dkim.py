@@ -19,8 +19,8 @@ from outreach.campaigns import Sender, load
 from outreach.delivery.backends import memory
 from outreach.delivery.message import MessageTemplate, Recipient, send_transactional
 from outreach.delivery.worker import send_issue
-from outreach.dkim import OVERSIGNED, DkimKeyError, DkimSigner, load_key
-from outreach.errors import CampaignError, ConfigError
+from outreach.dkim import OVERSIGNED, DkimSigner, load_key
+from outreach.errors import CampaignError, ConfigError, DkimKeyError
 from outreach.settings import Settings
 from tests.delivery.conftest import FakeRendered, SMTPServer, write_campaigns
 

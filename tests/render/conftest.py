@@ -13,7 +13,6 @@ from outreach.campaigns import Config, NewsletterCampaign, load
 from outreach.models import ContentItem, SourceState
 from outreach.settings import Settings
 from outreach.sources import registry
-from outreach.sources.ingest import state_key
 
 
 @pytest.fixture
@@ -23,7 +22,7 @@ def config(settings: Settings) -> Config:
 
 def source_row(session: Session, type_name: str, options: dict[str, Any], city: str) -> SourceState:
     """The SourceState row of a source definition, created on first use."""
-    key = state_key(registry.build_source(type_name, options), city)
+    key = registry.build_source(type_name, options).state_key(city)
     row = session.scalar(select(SourceState).where(SourceState.key == key))
     if row is None:
         row = SourceState(key=key, type=type_name, url=options.get("url"))

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from outreach import __version__
-from outreach.errors import BlockedURLError
+from outreach.errors import BlockedURLError, FetchError, SourceGone
 from outreach.settings import Settings
-from outreach.sources.fetch import Fetcher, FetchError, SourceGone, load_local_files
+from outreach.sources.fetch import Fetcher, load_local_files
 from outreach.sources.guard import AddressGuard
 from tests.conftest import ROOT
 from tests.sources.conftest import GOOD_FEED, MB, FeedServer

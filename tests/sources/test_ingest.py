@@ -15,8 +15,9 @@ from outreach.campaigns import Config, load, sync
 from outreach.issues import approve_issue, build_issue, set_status
 from outreach.models import ContentItem, Issue, IssueStatus, SourceState, SourceStatus
 from outreach.settings import Settings
+from outreach.sources import section_items
 from outreach.sources.fetch import Fetcher, load_local_files
-from outreach.sources.ingest import all_failed, fingerprint, ingest, section_items
+from outreach.sources.ingest import all_failed, fingerprint, ingest
 from tests.conftest import ROOT
 from tests.sources.conftest import NOW, FeedServer
 from tests.sources.test_sanitize import audit

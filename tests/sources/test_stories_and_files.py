@@ -12,14 +12,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config, load, sync
+from outreach.errors import StoryError
 from outreach.models import Campaign, Issue, IssueItem, SourceStatus, StoryStatus
 from outreach.settings import Settings
+from outreach.sources import section_items, section_source_keys
 from outreach.sources.base import FetchContext
 from outreach.sources.fetch import Fetcher
-from outreach.sources.ingest import ingest, section_items, section_source_keys
+from outreach.sources.ingest import ingest
 from outreach.sources.registry import build_source
 from outreach.sources.stories import (
-    StoryError,
     add_story_from_markdown,
     decide_story,
     feature_again,

@@ -2,7 +2,8 @@
 
 Built-in schemes are listed in :data:`BUILTIN`; third-party packages add more
 through the entry-point group ``outreach.mail_backends`` (name = scheme,
-value = a :class:`MailBackend` subclass). An unknown scheme raises
+value = a :class:`MailBackend` subclass), looked up through
+:mod:`outreach.plugins`. An unknown scheme raises
 :class:`~outreach.errors.UnknownPluginError` listing the known ones, and a
 query option the backend does not support raises
 :class:`~outreach.errors.UnsupportedFeature` — nothing is silently dropped.
@@ -16,13 +17,11 @@ mailto: URI to ``List-Unsubscribe``).
 
 from __future__ import annotations
 
-import importlib
-from functools import lru_cache
-from importlib.metadata import entry_points
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
-from outreach.errors import ConfigError, UnknownPluginError
+from outreach.errors import ConfigError
+from outreach.plugins import Registry
 
 __all__ = [
     "BUILTIN",
@@ -48,25 +47,18 @@ BUILTIN: dict[str, str] = {
 MESSAGE_OPTIONS = frozenset({"verp", "unsubscribe_mailto"})
 
 
-@lru_cache(maxsize=1)
-def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+BACKENDS: Registry[MailBackend] = Registry(
+    "mail backend", ENTRY_POINT_GROUP, BUILTIN, lambda: MailBackend
+)
 
 
 def known_schemes() -> list[str]:
-    return sorted(set(BUILTIN) | set(_plugins()))
+    return BACKENDS.names()
 
 
 def backend_class(scheme: str) -> type[MailBackend]:
     """The backend class for a URL scheme; raises UnknownPluginError."""
-    target = BUILTIN.get(scheme) or _plugins().get(scheme)
-    if target is None:
-        raise UnknownPluginError("mail backend", scheme, known_schemes())
-    module_name, _, attr = target.partition(":")
-    obj = getattr(importlib.import_module(module_name), attr)
-    if not (isinstance(obj, type) and issubclass(obj, MailBackend)):
-        raise ConfigError(f'mail backend plug-in "{scheme}" ({target}) is not a MailBackend')
-    return obj
+    return BACKENDS.get(scheme)
 
 
 def _parse(url: str) -> tuple[SplitResult, dict[str, str]]:

@@ -1,8 +1,8 @@
-"""Campaign-file errors that point at their line and suggest the key that was meant.
+"""Campaign-file errors as lines that name the file, the key path and its line.
 
-Used by :mod:`outreach.campaigns`: a misspelt key (``max_itmes``) gets "did you
-mean 'max_items'?" from the keys the schema allows at that place, and every
-error line that names a key path gets the line of that key in the file.
+A misspelt key (``max_itmes``) gets "did you mean 'max_items'?" from the keys
+the schema allows at that place, and every error line that names a key path
+gets the line of that key in the file.
 """
 
 from __future__ import annotations
@@ -10,11 +10,48 @@ from __future__ import annotations
 import difflib
 import re
 import types
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
+
+from outreach.campaigns.schema import (
+    AnnouncementCampaign,
+    CampaignBase,
+    CitiesFile,
+    NewsletterCampaign,
+)
+
+
+def _format_loc(loc: Iterable[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("campaign", "newsletter", "announcement")]
+    return ".".join(parts) or "(top level)"
+
+
+def format_errors(path: Path, exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        got = err.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            model, loc = _schema_of(err["loc"])
+            msg, shown = unknown_key(model, loc), ""
+        lines.append(f"{path}: {_format_loc(err['loc'])}: {msg}{shown}")
+    return lines
+
+
+def _schema_of(loc: tuple[int | str, ...]) -> tuple[type[BaseModel], tuple[int | str, ...]]:
+    """The model an error's ``loc`` starts in, and the loc inside it."""
+    if loc[:1] == ("campaign",):
+        kinds: dict[str, type[BaseModel]] = {
+            "newsletter": NewsletterCampaign,
+            "announcement": AnnouncementCampaign,
+        }
+        return kinds.get(str(loc[1]), CampaignBase), loc[2:]
+    return CitiesFile, loc
 
 
 def _unwrap(kind: Any) -> Any:

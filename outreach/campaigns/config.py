@@ -1,0 +1,87 @@
+"""The loaded campaigns folder: cities, campaigns and what was left out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from outreach.campaigns.schema import (
+    CITIES_FILE,
+    AnnouncementCampaign,
+    CampaignBase,
+    CityConfig,
+    NewsletterCampaign,
+)
+from outreach.errors import CampaignError
+from outreach.sources.base import SourceUse
+
+
+@dataclass
+class Config:
+    """Everything loaded from the campaigns folder."""
+
+    root: Path
+    topics: dict[str, dict[str, str]]
+    cities: dict[str, CityConfig]
+    campaigns: dict[str, NewsletterCampaign | AnnouncementCampaign]
+    bodies: dict[tuple[str, str], str] = field(default_factory=dict)  # (slug, lang) → Markdown
+    hashes: dict[str, str] = field(default_factory=dict)
+    #: Files left out because of errors: file name → its error lines.
+    broken: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def unavailable(cls, root: Path, errors: list[str]) -> Config:
+        """No cities and no campaigns: what is left when ``cities.yaml`` is broken."""
+        return cls(root, {}, {}, {}, broken={CITIES_FILE: list(errors)})
+
+    def keeping(self, previous: Config) -> Config:
+        """This config plus the previous version of each campaign whose file is broken
+        now: a reload keeps running what ran before the typo (the file stays broken)."""
+        for name in self.broken:
+            slug = Path(name).stem
+            old = previous.campaigns.get(slug)
+            if old is None or slug in self.campaigns or old.city not in self.cities:
+                continue
+            self.campaigns[slug] = old
+            if slug in previous.hashes:
+                self.hashes[slug] = previous.hashes[slug]
+            self.bodies.update({k: v for k, v in previous.bodies.items() if k[0] == slug})
+        return self
+
+    @property
+    def cities_ok(self) -> bool:
+        """Whether ``cities.yaml`` loaded (the cities and their senders are known)."""
+        return CITIES_FILE not in self.broken
+
+    def city_of(self, campaign: CampaignBase) -> CityConfig:
+        return self.cities[campaign.city]
+
+    def source_uses(self, slugs: list[str] | None = None) -> list[SourceUse]:
+        """Every source of the chosen newsletter campaigns (all if None), in file order."""
+        uses: list[SourceUse] = []
+        for slug in slugs if slugs is not None else sorted(self.campaigns):
+            camp = self.campaign(slug)
+            if not isinstance(camp, NewsletterCampaign):
+                continue
+            city = self.city_of(camp)
+            for section in camp.sections:
+                uses.extend(
+                    SourceUse(
+                        source=cfg.source,
+                        campaign=slug,
+                        section=section.id,
+                        city=city.slug,
+                        timezone=city.timezone,
+                        languages=tuple(camp.languages),
+                        horizon_days=section.horizon_days,
+                    )
+                    for cfg in section.sources
+                )
+        return uses
+
+    def campaign(self, slug: str) -> NewsletterCampaign | AnnouncementCampaign:
+        try:
+            return self.campaigns[slug]
+        except KeyError:
+            known = ", ".join(sorted(self.campaigns)) or "none"
+            raise CampaignError(f'no campaign "{slug}" (known: {known})') from None
