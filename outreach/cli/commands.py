@@ -458,7 +458,10 @@ def daemon(app: App, web: bool, host: str, port: int) -> None:
         _serve(app, host, port)
         sys.exit(1)
     require_base_url(app.settings, config)
-    sys.exit(run_daemon(app.settings, web=web, host=host, port=port))
+    from outreach.web import daemon_app
+
+    make_app = daemon_app(app.settings) if web else None
+    sys.exit(run_daemon(app.settings, web=make_app, host=host, port=port))
 
 
 def _serve(app: App, host: str, port: int) -> None:

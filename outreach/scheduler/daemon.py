@@ -80,6 +80,12 @@ def periodic_job(task: str) -> None:
     d.guard(task, lambda: d.run_periodic(task))
 
 
+#: Makes the web app a daemon serves (``daemon --web``): given named health checks
+#: and a callable of extra ``/healthz`` fields. The face that starts the daemon
+#: (the CLI) provides it, so the scheduler does not import the web stage.
+WebAppFactory = Callable[[dict[str, Callable[[], bool]], Callable[[], dict[str, Any]]], Any]
+
+
 class Daemon:
     """One daemon process; :meth:`run` blocks until SIGTERM / SIGINT or :meth:`stop`."""
 
@@ -340,20 +346,18 @@ class Daemon:
         thread.start()
         self._threads.append(thread)
 
-    def _start_web(self, host: str, port: int) -> None:
+    def _start_web(self, make_app: WebAppFactory, host: str, port: int) -> None:
         import uvicorn
 
-        from outreach.web import create_app
-
-        app = create_app(
-            self.settings,
-            health_checks={"scheduler": self.alive},
-            health_details=self.health_details,
-        )
+        app = make_app({"scheduler": self.alive}, self.health_details)
         self._web = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
         self._start_thread("web", self._web.run)
 
-    def run(self, *, web: bool = False, host: str = "127.0.0.1", port: int = 8000) -> None:
+    def run(
+        self, *, web: WebAppFactory | None = None, host: str = "127.0.0.1", port: int = 8000
+    ) -> None:
+        """``web`` makes the web app served beside the daemon (``daemon --web``), given
+        the daemon's health check and its ``/healthz`` details."""
         global _current
         leadership = daemon_leadership(self.settings)  # SQLite: fails before anything
         try:
@@ -368,8 +372,8 @@ class Daemon:
         self._install_signals()
         try:
             self._start_thread("send", self._send_loop)
-            if web:
-                self._start_web(host, port)
+            if web is not None:
+                self._start_web(web, host, port)
             while not self.stopping.is_set():
                 if self._tick(leadership):
                     self.last_tick_at = datetime.now(UTC)
@@ -407,7 +411,7 @@ class Daemon:
 def daemon(
     settings: Settings,
     *,
-    web: bool = False,
+    web: WebAppFactory | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     pipeline_factory: PipelineFactory | None = None,

@@ -208,3 +208,15 @@ def create_app(
     routers = (app.router, api.router, public.router, pages.router, *staff.ROUTERS)
     install_access_log_redaction([route for r in routers for route in r.routes])
     return app
+
+
+def daemon_app(settings: Settings) -> Callable[..., FastAPI]:
+    """What ``daemon --web`` serves: the app, given the daemon's health check and its
+    ``/healthz`` details (the scheduler's ``WebAppFactory``)."""
+
+    def make(
+        checks: dict[str, Callable[[], bool]], details: Callable[[], dict[str, Any]]
+    ) -> FastAPI:
+        return create_app(settings, health_checks=checks, health_details=details)
+
+    return make

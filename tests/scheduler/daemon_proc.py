@@ -18,6 +18,7 @@ from pathlib import Path
 from outreach.errors import OutreachError
 from outreach.scheduler import DaemonOptions, PeriodicIntervals, daemon
 from outreach.settings import Settings
+from outreach.web import daemon_app
 from tests.conftest import ROOT
 from tests.scheduler.helpers import fake_factory
 
@@ -65,7 +66,7 @@ def main() -> int:
             settings,
             pipeline_factory=factory,
             options=options,
-            web=bool(args.web_port),
+            web=daemon_app(settings) if args.web_port else None,
             port=args.web_port,
         )
     except OutreachError as exc:

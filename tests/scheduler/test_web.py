@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from outreach.settings import Settings
+from outreach.web import daemon_app
 from tests.scheduler.helpers import wait_for
 from tests.scheduler.test_daemon import make_daemon
 
@@ -28,7 +29,8 @@ def test_daemon_serves_the_web_app_and_reports_the_scheduler_alive(
 ) -> None:
     d = make_daemon(sched_settings, tmp_path / "calls.jsonl")
     port = free_port()
-    thread = threading.Thread(target=d.run, kwargs={"web": True, "port": port})
+    web = daemon_app(sched_settings)
+    thread = threading.Thread(target=d.run, kwargs={"web": web, "port": port})
     thread.start()
     url = f"http://127.0.0.1:{port}/healthz"
 
