@@ -5,7 +5,8 @@ Other stages import from here:
 - :func:`outreach.delivery.outbox.enqueue_issue` fixes an issue's audience,
 - :func:`outreach.delivery.worker.send_issue` sends it (crash-safe, resumable),
 - :func:`outreach.delivery.message.send_transactional` sends one confirmation mail,
-- :func:`outreach.delivery.backends.get_backend` opens a backend from a mail URL.
+- :func:`outreach.delivery.backends.get_backend` opens a backend from a mail URL,
+- :func:`outreach.delivery.outbox.suppress` puts an address on the suppression list.
 """
 
 from outreach.delivery.message import send_transactional
@@ -16,6 +17,7 @@ from outreach.delivery.outbox import (
     issue_counts,
     pause_issue,
     resume_issue,
+    suppress,
 )
 from outreach.delivery.worker import SendReport, send_issue, send_test
 
@@ -30,4 +32,5 @@ __all__ = [
     "send_issue",
     "send_test",
     "send_transactional",
+    "suppress",
 ]
