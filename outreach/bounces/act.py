@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from outreach.bounces.events import EventKind, MailEvent
-from outreach.bounces.parse import parse
+from outreach.bounces.parse import is_auto_reply, message_from_bytes, parse
 from outreach.delivery import suppress
 from outreach.models import (
     BounceEvent,
@@ -59,6 +59,8 @@ class Outcome:
     suppressed: int = 0
     unsubscribed: int = 0
     counted: int = 0
+    #: Messages that are neither a report nor an auto-reply: a person should read them.
+    unrecognised: int = 0
     notes: list[str] = field(default_factory=list)
 
     def add(self, other: Outcome) -> None:
@@ -68,6 +70,7 @@ class Outcome:
         self.suppressed += other.suppressed
         self.unsubscribed += other.unsubscribed
         self.counted += other.counted
+        self.unrecognised += other.unrecognised
 
 
 def process_message(
@@ -80,9 +83,11 @@ def process_message(
     now: datetime | None = None,
 ) -> Outcome:
     """Parse one incoming message and act on its events; the caller commits."""
-    return process_events(
-        session, settings, parse(data, return_path=return_path), source=source, now=now
-    )
+    events = parse(data, return_path=return_path)
+    outcome = process_events(session, settings, events, source=source, now=now)
+    if not events and not is_auto_reply(message_from_bytes(data)):
+        outcome.unrecognised += 1
+    return outcome
 
 
 def process_events(

@@ -1,9 +1,10 @@
 """A mailbox poller for bounces over IMAP with TLS (``outreach bounces poll``).
 
 Each message of the folder is parsed and acted on in its own transaction.
-Once committed it moves to the done folder (created if missing). A message
-that cannot be parsed or processed stays where it is, flagged (``\\Flagged``),
-and is reported: nothing is ever deleted. Flagged messages are skipped on
+Once committed it moves to the done folder (created if missing); so do
+auto-replies, which are ignored. A message that is no report it can read,
+or whose processing failed, stays where it is, flagged (``\\Flagged``), and
+is reported: nothing is ever deleted. Flagged messages are skipped on
 later polls until someone looks at them and clears the flag.
 """
 
@@ -80,6 +81,12 @@ def poll(settings: Settings, *, limit: int = 500) -> PollReport:
                 client.add_flags([uid], [b"\\Flagged"])
                 subject = str(message_from_bytes(data).get("Subject", ""))[:100]
                 report.failed.append(f"{uid}: {subject} ({type(exc).__name__})")
+                continue
+            if outcome.unrecognised:
+                # Neither a report nor an auto-reply: it stays for a person to read.
+                client.add_flags([uid], [b"\\Flagged"])
+                subject = str(message_from_bytes(data).get("Subject", ""))[:100]
+                report.failed.append(f"{uid}: {subject} (not a bounce report)")
                 continue
             report.outcome.add(outcome)
             report.processed += 1
