@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 
 import click
@@ -66,6 +67,33 @@ def listen(app: App, host: str, port: int, lmtp: bool) -> None:
         pass
     finally:
         controller.stop()
+
+
+@bounces.command("receive")
+@click.option("--recipient", default="", help="The envelope recipient (Postfix: ${recipient}).")
+@pass_app
+def receive(app: App, recipient: str) -> None:
+    """Process one message from standard input (a Postfix pipe transport).
+
+    Exits 75 (EX_TEMPFAIL) when processing failed, so Postfix keeps the message
+    and tries again.
+    """
+    import logging
+
+    from outreach.bounces import process_message
+
+    data = sys.stdin.buffer.read(10 * 1024 * 1024 + 1)
+    if len(data) > 10 * 1024 * 1024:
+        fail(_("the message is larger than 10 MB"))
+    try:
+        with app.session() as session:
+            outcome = process_message(
+                session, app.settings, data, return_path=recipient or None, source="pipe"
+            )
+    except Exception:
+        logging.getLogger(__name__).exception("processing a bounce failed")
+        raise SystemExit(75) from None
+    click.echo(_lines(outcome))
 
 
 @bounces.command("poll")

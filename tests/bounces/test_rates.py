@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from outreach.bounces import issue_rates, process_message
 from outreach.bounces.rates import Rates, city_rates
+from outreach.cli import main
 from outreach.db import get_engine, session_scope
 from outreach.delivery.backends import memory
 from outreach.models import Delivery, Issue
@@ -49,3 +50,14 @@ def test_status_warns_about_an_issue_with_a_complaint(run: CliRunner) -> None:
     assert f"warning: issue {issue_id}: 1 complaints" in status
     shown = invoke(run, "bounces", "rates", str(issue_id)).output
     assert f"issue {issue_id}: {rates.sent} sent, 0 hard bounces" in shown
+
+
+def test_receive_reads_one_message_from_stdin(run: CliRunner) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    stored = next(m for m in memory.outbox if m.message_id.startswith("<issue-"))
+    report = arf(stored.recipients[0], stored.message_id)
+    result = run.invoke(main, ["bounces", "receive"], input=report)
+    assert result.exit_code == 0, result.output
+    assert "1 events" in result.output and "1 unsubscribed" in result.output
+    again = run.invoke(main, ["bounces", "receive"], input=report)
+    assert "0 events, 1 already seen" in again.output
