@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import email
 import hashlib
+import logging
 import re
 from email import policy
 from email.message import Message
@@ -38,6 +39,10 @@ _AUTO_SUBJECT = re.compile(
     r"|frånvar|fr[aå]nvaro|autosvar|automatiskt svar|semester)",
     re.IGNORECASE,
 )
+# flufl.bounce logs a traceback for every detector that trips over a message
+# it was not written for; a message no detector recognises is reported instead.
+logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
+
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _MAX_EVENTS = 100
 _QUOTED_MID = re.compile(r"^Message-ID:\s*(<[^<>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE)

@@ -183,3 +183,23 @@ def test_soft_bounces_suppress_at_the_threshold_within_the_window(
     with w.session() as s:
         assert is_suppressed(s, settings, "user0@example.fi") == "bounce"
         assert s.scalar(select(Subscription.status)) == SubscriptionStatus.BOUNCED
+
+
+def test_receiver_speaks_lmtp_and_refuses_other_domains(
+    world_factory: Any, smtp_server: SMTPServer
+) -> None:
+    w = world_factory(1, mail_url=smtp_server.url())
+    w.settings = w.settings.model_copy(update={"bounce_address": BOUNCE})
+    send_issue(w.settings, w.config, w.issue_id)
+    envelope, data = sent(smtp_server)["user0@example.fi"]
+    port = free_port()
+    controller = start(w.settings, {"news.example.fi"}, port=port, lmtp=True)
+    try:
+        with smtplib.LMTP("127.0.0.1", port) as client:
+            with pytest.raises(smtplib.SMTPRecipientsRefused):
+                client.sendmail("", ["postmaster@elsewhere.example"], b"Subject: x\r\n\r\nx\r\n")
+            client.sendmail("", [envelope], dsn("user0@example.fi", message_id(data)))
+    finally:
+        controller.stop()
+    with w.session() as s:
+        assert is_suppressed(s, w.settings, "user0@example.fi") == "bounce"
