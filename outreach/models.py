@@ -424,6 +424,36 @@ class Suppression(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BounceEvent(Base):
+    """One bounce, complaint or delivery report about one delivery, counted once.
+
+    ``report_hash`` names the report (the DSN's or provider event's identity)
+    so that the same report processed twice is stored, and acted on, once.
+    The address is kept only as the suppression list's keyed hash.
+    """
+
+    __tablename__ = "bounce_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    report_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    #: bounced | deferred | complained | unsubscribed | delivered
+    kind: Mapped[str] = mapped_column(String(20))
+    hard: Mapped[bool] = mapped_column(Boolean, default=False)
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL")
+    )
+    issue_id: Mapped[int | None] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), index=True
+    )
+    city_id: Mapped[int | None] = mapped_column(
+        ForeignKey("cities.id", ondelete="CASCADE"), index=True
+    )
+    source: Mapped[str] = mapped_column(String(20))  # smtp | imap | mailgun | ...
+    status_code: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ApiKey(Base):
     """A key for the JSON API; only its SHA-256 hash is stored."""
 

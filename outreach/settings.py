@@ -121,6 +121,24 @@ class Settings(BaseSettings):
     dkim_domain: str = ""
     dkim_key_file: Path | None = None
 
+    # Bounces and complaints (``outreach.bounces``)
+    #: Return path of every city without its own ``sender.bounce_address``; empty: none.
+    bounce_address: str = ""
+    #: Soft bounces of one address within ``bounce_soft_days`` that suppress it.
+    bounce_soft_threshold: int = Field(default=5, ge=1)
+    bounce_soft_days: int = Field(default=7, ge=1)
+    #: IMAP mailbox of ``outreach bounces poll`` (TLS always; port 993).
+    bounce_imap_host: str = ""
+    bounce_imap_port: int = Field(default=993, ge=1, le=65535)
+    bounce_imap_user: str = ""
+    bounce_imap_password: SecretStr | None = None
+    bounce_imap_folder: str = "INBOX"
+    bounce_imap_done_folder: str = "Processed"
+    #: CA bundle to verify the IMAP server with; empty: the system's.
+    bounce_imap_cafile: Path | None = None
+    #: Mailgun webhook signing key; empty: /hooks/mailgun refuses every request.
+    mailgun_webhook_key: SecretStr | None = None
+
     # Subscriptions
     confirm_token_days: int = Field(default=7, ge=1)
     pending_purge_days: int = Field(default=30, ge=1)

@@ -48,6 +48,8 @@ class Sender(Model):
     address: str
     reply_to: str | None = None
     dkim: DkimConfig | None = None
+    #: Where bounces come back (signed VERP per delivery); else OUTREACH_BOUNCE_ADDRESS.
+    bounce_address: str | None = None
 
     @model_validator(mode="after")
     def _dkim_aligned(self) -> Sender:
@@ -61,7 +63,7 @@ class Sender(Model):
                 )
         return self
 
-    @field_validator("address", "reply_to")
+    @field_validator("address", "reply_to", "bounce_address")
     @classmethod
     def _email(cls, value: str | None) -> str | None:
         if value is not None and not EMAIL_RE.match(value):

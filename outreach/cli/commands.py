@@ -433,6 +433,29 @@ def status(app: App) -> None:
     from outreach.scheduler import status as scheduler_status
 
     echo_lines(scheduler_status(app.settings).lines(cli_language(app.settings)))
+    _bounce_warnings(app)
+
+
+def _bounce_warnings(app: App) -> None:
+    from outreach.bounces import rate_warnings
+
+    with app.session() as session:
+        found = rate_warnings(session)
+    for issue_id, r in found:
+        click.echo(
+            _(
+                "warning: issue {id}: {complaints} complaints ({complaint_rate}) and "
+                "{hard} hard bounces ({bounce_rate}) of {sent} sent; the limits are "
+                "0.1 % and 2 %"
+            ).format(
+                id=issue_id,
+                complaints=r.complaints,
+                complaint_rate=f"{r.complaint_rate:.2%}",
+                hard=r.hard_bounces,
+                bounce_rate=f"{r.bounce_rate:.2%}",
+                sent=r.sent,
+            )
+        )
 
 
 @main.command()

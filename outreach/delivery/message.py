@@ -26,7 +26,7 @@ import html
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email import policy
 from email.header import Header
@@ -43,6 +43,7 @@ from outreach.render import CONTACT_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
 from outreach.settings import Settings
 from outreach.tokens import make_token
 from outreach.validation import ascii_address
+from outreach.verp import return_path
 
 _PLACEHOLDER = re.compile(f"({UNSUBSCRIBE_URL}|{PREFERENCES_URL}|{CONTACT_NAME})")
 _TEXT_SLOT = "@@OUTREACH-TEXT-BODY-SLOT@@"
@@ -350,6 +351,8 @@ class IssueMessages:
         self.secret = settings.secret()
         self.issue_id = issue_id
         self.domain = self.template.domain
+        bounce = city.sender.bounce_address or settings.bounce_address
+        self.bounce = check_address(bounce) if bounce else None
 
     def message_id(self, subscriber_id: int) -> str:
         return f"<issue-{self.issue_id}.sub-{subscriber_id}@{self.domain}>"
@@ -362,10 +365,11 @@ class IssueMessages:
         subscription_id: int,
         token_salt: str,
         contact_name: str | None = None,
+        delivery_id: int | None = None,
     ) -> OutgoingMessage:
         unsub = make_token(self.secret, "unsubscribe", subscription_id, token_salt)
         prefs = make_token(self.secret, "preferences", subscription_id, token_salt)
-        return self.template.fill(
+        message = self.template.fill(
             Recipient(
                 to=email,
                 message_id=self.message_id(subscriber_id),
@@ -374,6 +378,10 @@ class IssueMessages:
                 contact_name=contact_name or "",
             )
         )
+        if self.bounce is None or delivery_id is None:
+            return message
+        # A signed VERP return path names the delivery (outreach.verp).
+        return replace(message, envelope_from=return_path(self.secret, self.bounce, delivery_id))
 
     def build_test(self, email: str) -> OutgoingMessage:
         """A test copy: working-looking links that no token validates, a fresh Message-ID."""

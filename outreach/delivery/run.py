@@ -294,6 +294,7 @@ class SendRun:
             subscription_id=row.subscription_id,
             token_salt=info[0],
             contact_name=info[1],
+            delivery_id=row.id,
         )
 
     def process(

@@ -1,0 +1,26 @@
+"""The bounces stage: the return path of every issue message.
+
+Reports come in by three ways — :mod:`outreach.bounces.receiver` (SMTP/LMTP
+for a Postfix transport), :mod:`outreach.bounces.imap` (a mailbox poller) and
+the provider webhooks of :mod:`outreach.web.hooks` — are parsed to one
+normalised :class:`MailEvent` (:mod:`outreach.bounces.parse`), and acted on
+once each (:mod:`outreach.bounces.act`): a hard bounce suppresses the address,
+soft bounces do after a threshold, a complaint unsubscribes from the city.
+"""
+
+from outreach.bounces.act import Outcome, process_events, process_message
+from outreach.bounces.events import EventKind, MailEvent
+from outreach.bounces.parse import parse
+from outreach.bounces.rates import Rates, issue_rates, rate_warnings
+
+__all__ = [
+    "EventKind",
+    "MailEvent",
+    "Outcome",
+    "Rates",
+    "issue_rates",
+    "parse",
+    "process_events",
+    "process_message",
+    "rate_warnings",
+]

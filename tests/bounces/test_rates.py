@@ -1,0 +1,63 @@
+"""Bounce and complaint rates per issue and city; `outreach status` warns past
+0.1 % complaints or 2 % hard bounces."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from outreach.bounces import issue_rates, process_message
+from outreach.bounces.rates import Rates, city_rates
+from outreach.cli import main
+from outreach.db import get_engine, session_scope
+from outreach.delivery.backends import memory
+from outreach.models import Delivery, Issue
+from outreach.settings import get_settings
+from tests.bounces.reports import arf
+from tests.test_cli import invoke
+from tests.test_cli import run as run
+
+
+@pytest.mark.parametrize(
+    ("rates", "complaints", "bounces"),
+    [
+        (Rates(1000, 20, 0, 1), False, False),  # exactly at both limits
+        (Rates(1000, 21, 0, 1), False, True),
+        (Rates(1000, 0, 0, 2), True, False),
+        (Rates(0, 0, 0, 0), False, False),
+    ],
+)
+def test_limits(rates: Rates, complaints: bool, bounces: bool) -> None:
+    assert (rates.too_many_complaints, rates.too_many_bounces) == (complaints, bounces)
+
+
+def test_status_warns_about_an_issue_with_a_complaint(run: CliRunner) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    assert "warning: issue" not in invoke(run, "status").output
+    settings = get_settings()
+    stored = next(m for m in memory.outbox if m.message_id.startswith("<issue-"))
+    to = stored.recipients[0]
+    with session_scope(get_engine(settings)) as s:
+        outcome = process_message(s, settings, arf(to, stored.message_id))
+        assert outcome.unsubscribed == 1
+        delivery = s.query(Delivery).filter(Delivery.email == to).one()
+        issue_id = delivery.issue_id
+        rates = issue_rates(s, issue_id)
+        city_id = s.get(Issue, issue_id).campaign.city_id
+        assert city_rates(s, city_id).complaints == 1
+    assert rates.complaints == 1 and rates.sent >= 1 and rates.too_many_complaints
+    status = invoke(run, "status").output
+    assert f"warning: issue {issue_id}: 1 complaints" in status
+    shown = invoke(run, "bounces", "rates", str(issue_id)).output
+    assert f"issue {issue_id}: {rates.sent} sent, 0 hard bounces" in shown
+
+
+def test_receive_reads_one_message_from_stdin(run: CliRunner) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    stored = next(m for m in memory.outbox if m.message_id.startswith("<issue-"))
+    report = arf(stored.recipients[0], stored.message_id)
+    result = run.invoke(main, ["bounces", "receive"], input=report)
+    assert result.exit_code == 0, result.output
+    assert "1 events" in result.output and "1 unsubscribed" in result.output
+    again = run.invoke(main, ["bounces", "receive"], input=report)
+    assert "0 events, 1 already seen" in again.output
