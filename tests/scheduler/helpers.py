@@ -75,6 +75,15 @@ def make_campaigns(folder: Path, slugs: dict[str, dict[str, Any]] | None = None)
     return folder
 
 
+def only_campaign(folder: Path, slug: str) -> None:
+    """Leave ``slug`` the folder's only campaign. Tests on the real clock use it: the
+    default campaigns fire on the first Tuesday of a month at 9.00 Helsinki time,
+    and a run at that hour would see them due."""
+    for path in folder.glob("*.yaml"):
+        if path.name not in ("cities.yaml", f"{slug}.yaml"):
+            path.unlink()
+
+
 def make_settings(tmp: Path, database_url: str | None = None) -> Settings:
     return Settings(
         database_url=database_url or f"sqlite:///{tmp}/outreach.db",

@@ -22,6 +22,7 @@ from outreach.settings import Settings
 from tests.scheduler.helpers import (
     FakePipeline,
     make_settings,
+    only_campaign,
     read_log,
     wait_for,
     write_campaign,
@@ -43,6 +44,7 @@ def test_one_leader_and_the_standby_takes_over_when_it_is_killed(
 ) -> None:
     settings = pg_settings(pg_url, tmp_path)
     write_campaign(settings.campaigns_dir, "vantaa-minutely", schedule={"minute": "*"})
+    only_campaign(settings.campaigns_dir, "vantaa-minutely")
     engine = create_db_engine(pg_url)
     with session_scope(engine) as session:  # known for an hour: the latest minute is due
         sync_campaigns(session, load_config(settings), datetime.now(UTC) - timedelta(hours=1))

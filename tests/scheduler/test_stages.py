@@ -32,6 +32,7 @@ from tests.scheduler.helpers import (
     MONTHLY,
     make_campaigns,
     make_settings,
+    only_campaign,
     wait_for,
     write_campaign,
 )
@@ -154,6 +155,7 @@ def test_two_daemons_on_postgres_build_once_and_send_once(pg_url: str, tmp_path:
     write_campaign(
         settings.campaigns_dir, "vantaa-minutely", schedule={"minute": "*"}, approval="auto"
     )
+    only_campaign(settings.campaigns_dir, "vantaa-minutely")
     engine = create_db_engine(pg_url)
     Base.metadata.create_all(engine)
     with session_scope(engine) as session:  # known for an hour: the latest minute is due
