@@ -109,10 +109,20 @@ def test_restarted_within_grace_runs_the_campaign_once(
     assert statuses(sched_settings)["vantaa-news"] == (FIRE, "ok")
 
 
+def far_off(settings: Settings) -> None:
+    """vantaa-news fires only far in the future: these tests move its next run two hours
+    back on the real clock, and APScheduler coalesces the moved run with any fire time
+    between it and now (the first Tuesday of a month at 9.00 would run instead of miss)."""
+    write_campaign(
+        settings.campaigns_dir, "vantaa-news", schedule={"year": 2099, "month": 1, "day": 1}
+    )
+
+
 def test_apscheduler_misfire_is_recorded_as_missed(
     sched_settings: Settings, tmp_path: Path
 ) -> None:
     log = tmp_path / "calls.jsonl"
+    far_off(sched_settings)
     with running(make_daemon(sched_settings, log)) as d:
         late = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
         d.scheduler.modify_job("campaign:vantaa-news", next_run_time=late)
@@ -137,6 +147,7 @@ def test_a_misfire_the_database_refused_is_recorded_on_a_later_pass(
         return real(*args)
 
     monkeypatch.setattr(daemon_module, "record_missed", busy_once)
+    far_off(sched_settings)
     with running(make_daemon(sched_settings, tmp_path / "calls.jsonl")) as d:
         late = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
         d.scheduler.modify_job("campaign:vantaa-news", next_run_time=late)
