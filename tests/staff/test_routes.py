@@ -17,11 +17,11 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 
+from outreach.campaigns import load
 from outreach.models import StaffUser
+from outreach.settings import Settings
 from outreach.staff import sessions
 from outreach.web.staff.guard import COOKIE, Guard, Pending, Public, Require, route_guard
-from outreach.campaigns import load
-from outreach.settings import Settings
 from tests.staff.support import csrf_of, make_account, make_city_issue
 from tests.web.conftest import TestClient
 

@@ -110,8 +110,15 @@ def subscribe(engine: Engine, city: str, emails: list[str]) -> None:
             sub = Subscriber(email=email, language="sv" if i % 2 else "fi", contact_name="")
             s.add(sub)
             s.flush()
-            s.add(Subscription(subscriber_id=sub.id, city_id=city_id, topics=["climate"],
-                               status=SubscriptionStatus.CONFIRMED, token_salt=f"s{i:030d}"))  # fmt: skip
+            s.add(
+                Subscription(
+                    subscriber_id=sub.id,
+                    city_id=city_id,
+                    topics=["climate"],
+                    status=SubscriptionStatus.CONFIRMED,
+                    token_salt=f"s{i:030d}",
+                )
+            )
         s.commit()
 
 
@@ -232,8 +239,8 @@ def test_a_test_goes_to_me_and_the_city_list_in_each_language_marked_test(
         issue = make_city_issue(s, config, "vantaa-monthly")
     signed_in(engine, client, EDITOR, "editor", "vantaa")
     base = f"/staff/vantaa/issues/{issue.id}"
-    saved = post(client, "/staff/vantaa/test-addresses",
-                 addresses="testi@vantaa.fi\nTESTI@vantaa.fi, kolmas@vantaa.fi", issue=str(issue.id))  # fmt: skip
+    listed = "testi@vantaa.fi\nTESTI@vantaa.fi, kolmas@vantaa.fi"
+    saved = post(client, "/staff/vantaa/test-addresses", addresses=listed, issue=str(issue.id))
     assert "done=addresses" in saved
     assert "refused=bad_address" in post(client, "/staff/vantaa/test-addresses",
                                          addresses="ei osoite", issue=str(issue.id))  # fmt: skip
