@@ -282,6 +282,30 @@ def discard(session: Session, issue: Issue, actor: Actor) -> int:
     return released
 
 
+#: The longest subject a draft may be given.
+MAX_SUBJECT = 200
+
+
+def edit_subject(session: Session, issue: Issue, lang: str, subject: str, actor: Actor) -> None:
+    """Give the draft's ``lang`` version a new subject (one line); approved issues never change."""
+    if issue.status != IssueStatus.DRAFT:
+        raise Refused("not_draft")
+    languages = dict((issue.snapshot or {}).get("languages") or {})
+    if lang not in languages:
+        raise Refused("state")
+    text = " ".join(subject.split())
+    if not text or len(text) > MAX_SUBJECT:
+        raise Refused("bad_subject")
+    before = str(languages[lang].get("subject") or "")
+    if text == before:
+        return
+    languages[lang] = {**languages[lang], "subject": text}
+    issue.snapshot = {**issue.snapshot, "languages": languages}  # a new value: saved
+    session.flush()
+    record_event(session, issue, "edited", by=actor.email, detail=f"subject ({lang})")
+    _audit(session, "issue.edit", actor, issue, field="subject", lang=lang)
+
+
 def languages_of(config: Config, issue: Issue) -> Sequence[str]:
     campaign = config.campaigns.get(issue.campaign.slug)
     if campaign is not None:

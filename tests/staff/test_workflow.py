@@ -317,3 +317,29 @@ def test_pause_resume_cancel_and_discard_are_audited(
         assert s.get(Issue, draft.id).status == IssueStatus.DISCARDED  # type: ignore[union-attr]
     assert actions(engine, issue.id)[-2:] == ["issue.pause", "issue.cancel"]
     assert actions(engine, draft.id) == ["issue.discard"]
+
+
+def test_a_draft_subject_is_edited_and_the_editor_may_not_then_approve(
+    engine: Engine, client: TestClient, config: Config, settings: Settings
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        issue = make_city_issue(s, config, "vantaa-monthly", by="outreach")
+    signed_in(engine, client, APPROVER, "approver", "vantaa")
+    base = f"/staff/vantaa/issues/{issue.id}"
+    assert "refused=bad_subject" in post(client, f"{base}/subject", edition="fi", subject="  ")
+    assert "done=edited" in post(
+        client, f"{base}/subject", edition="sv", subject="Vandas  klimatnytt\nnu"
+    )
+    preview = client.get(f"{base}/preview/sv")
+    assert "Vandas klimatnytt nu" in preview.text
+    assert "refused=four_eyes" in post(client, f"{base}/approve", override="kiire")
+    with Session(engine, expire_on_commit=False) as s:
+        loaded = s.get(Issue, issue.id)
+        assert loaded is not None
+        assert loaded.snapshot["languages"]["sv"]["subject"] == "Vandas klimatnytt nu"
+        assert flow.last_editor(s, loaded) == APPROVER
+        flow.approve(s, settings, config, loaded, flow.Actor(OTHER), override="ok")
+        s.commit()
+    # an approved issue never changes
+    assert "refused=not_draft" in post(client, f"{base}/subject", edition="fi", subject="Uusi")
+    assert actions(engine, issue.id)[:2] == ["issue.edit", "issue.approve.refused"]

@@ -310,3 +310,24 @@ def discard(
     if refused:
         return _back(request, city, issue_id, refused=refused)
     return _back(request, city, issue_id, done="discarded", n=released)
+
+
+@router.post(BASE + "/subject")
+def edit_subject(
+    request: Request,
+    city: str,
+    issue_id: int,
+    current: Editor,
+    csrf_token: FormStr = None,
+    edition: FormStr = None,
+    subject: FormStr = None,
+) -> Response:
+    def work(session: Session, issue: Issue) -> object:
+        actor = _actor(request, current)
+        flow.edit_subject(session, issue, edition or "", subject or "", actor)
+        return None
+
+    _, refused = _act(request, city, issue_id, csrf_token, work)
+    if refused:
+        return _back(request, city, issue_id, refused=refused)
+    return _back(request, city, issue_id, done="edited")
