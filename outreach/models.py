@@ -599,6 +599,19 @@ class StaffSignInFailure(Base):
     blocked_until: Mapped[datetime | None]
 
 
+class StaffTestAddress(Base):
+    """An address of a city's test list: the console's "send a test" mails it too."""
+
+    __tablename__ = "staff_test_addresses"
+    __table_args__ = (UniqueConstraint("city", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city: Mapped[str] = mapped_column(String(64), index=True)
+    address: Mapped[str] = mapped_column(String(254))
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 #: The database refuses to change or delete an audit event (the same statements are
 #: in migration 0011; these cover a schema made with ``create_all``).
 AUDIT_APPEND_ONLY_DDL = {

@@ -64,36 +64,54 @@ def stage_of(module: str) -> str | None:
     return parts[1] if path.is_dir() or path.with_suffix(".py").exists() else None
 
 
-def private_module(name: str) -> str | None:
+def private_module(name: str, attribute: bool = False) -> str | None:
     """The submodule ``name`` reaches into (``outreach.delivery.outbox``), or None
-    when it names the stage itself or something its package exports."""
+    when it names the stage itself or something its package exports. ``attribute``:
+    ``name`` was taken from the package (``from outreach.delivery import preview``)
+    rather than imported as a module (``from outreach.delivery.preview import …``)."""
     parts = name.split(".")
     if len(parts) < 3:
         return None
     sub = PACKAGE.joinpath(*parts[1:3])
     if not (sub.is_dir() or sub.with_suffix(".py").exists()):
         return None  # ``from outreach.delivery import send_test``
+    if attribute and len(parts) == 3 and parts[2] in exported(parts[1]):
+        return None  # the package rebinds the name to what it exports
     module = ".".join(parts[:3])
     return None if module in PUBLIC else module
 
 
-def imports(path: Path) -> list[tuple[int, str]]:
-    """Every ``outreach`` name ``path`` imports, with ``from a import b`` as ``a.b``."""
+def exported(stage: str) -> set[str]:
+    """The names in ``__all__`` of a stage package's ``__init__``."""
+    init = PACKAGE / stage / "__init__.py"
+    if not init.exists():
+        return set()
+    for node in ast.parse(init.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets
+        ):
+            return {ast.literal_eval(e) for e in getattr(node.value, "elts", [])}
+    return set()
+
+
+def imports(path: Path) -> list[tuple[int, str, bool]]:
+    """Every ``outreach`` name ``path`` imports, with ``from a import b`` as ``a.b``,
+    and whether it was taken as an attribute (``b``) rather than a module (``a``)."""
     module = module_name(path)
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    found: list[tuple[int, str]] = []
+    found: list[tuple[int, str, bool]] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name) for alias in node.names]
+            found += [(node.lineno, alias.name, False) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 name = ".".join(base + ([node.module] if node.module else []))
             else:
                 name = node.module or ""
-            found.append((node.lineno, name))
-            found += [(node.lineno, f"{name}.{alias.name}") for alias in node.names]
-    return [(line, name) for line, name in found if name.startswith("outreach.")]
+            found.append((node.lineno, name, False))
+            found += [(node.lineno, f"{name}.{alias.name}", True) for alias in node.names]
+    return [entry for entry in found if entry[1].startswith("outreach.")]
 
 
 def scan() -> tuple[list[str], set[tuple[str, str]]]:
@@ -105,8 +123,8 @@ def scan() -> tuple[list[str], set[tuple[str, str]]]:
         own = stage_of(module)
         if own is None:
             continue
-        for line, name in imports(path):
-            verdict = classify(own, name)
+        for line, name, attribute in imports(path):
+            verdict = classify(own, name, attribute)
             if verdict is None:
                 continue
             if verdict.startswith("outreach."):
@@ -116,7 +134,7 @@ def scan() -> tuple[list[str], set[tuple[str, str]]]:
     return upward, private
 
 
-def classify(own: str, name: str) -> str | None:
+def classify(own: str, name: str, attribute: bool = False) -> str | None:
     """None when stage ``own`` may import ``name``; the private module it reaches
     into; or what is wrong."""
     other = stage_of(name)
@@ -126,7 +144,7 @@ def classify(own: str, name: str) -> str | None:
         return f"add {own!r} and {other!r} to LAYERS"
     if RANK[other] >= RANK[own]:
         return f"{own} imports {name}, which is not below it"
-    return private_module(name)
+    return private_module(name, attribute)
 
 
 def debts() -> set[tuple[str, str]]:
@@ -169,6 +187,8 @@ def test_the_rule_itself() -> None:
     assert classify("issues", "outreach.render") is not None  # same layer or above
     assert classify("delivery", "outreach.render.env") == "outreach.render.env"
     assert classify("delivery", "outreach.render.render_issue") is None  # an export
+    assert classify("staff", "outreach.delivery.preview", attribute=True) is None
+    assert classify("staff", "outreach.delivery.preview") == "outreach.delivery.preview"
     assert classify("delivery", "outreach.sources.base") is None  # a public plug-in base
     assert classify("web", "outreach.web.app") is None  # within a stage
     assert classify("cli", "outreach.__version__") is None

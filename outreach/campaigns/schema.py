@@ -124,6 +124,9 @@ class CityConfig(Model):
     topics: list[str] = Field(default_factory=lambda: ["climate"])
     #: Who is told when an approved issue is held (an item cancelled at its source).
     approvers: list[str] = Field(default_factory=list)
+    #: ``four_eyes``: in the console, whoever last built or edited an issue may not
+    #: approve it (docs/staff.md); ``single``: anyone with the approver role may.
+    approval: Literal["single", "four_eyes"] = "single"
 
     @field_validator("approvers")
     @classmethod

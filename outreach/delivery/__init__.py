@@ -9,6 +9,8 @@ Other stages import from here:
 - :func:`outreach.delivery.backends.get_backend` opens a backend from a mail URL.
 """
 
+from outreach.delivery.base_url import require_base_url
+from outreach.delivery.held import tell_approvers
 from outreach.delivery.message import send_transactional
 from outreach.delivery.outbox import (
     cancel_issue,
@@ -18,10 +20,13 @@ from outreach.delivery.outbox import (
     pause_issue,
     resume_issue,
 )
+from outreach.delivery.overview import IssueOverview, issue_overview
+from outreach.delivery.preview import preview
 from outreach.delivery.transactional import confirmation_mailer, deliver, send_mail
 from outreach.delivery.worker import SendReport, send_issue, send_test
 
 __all__ = [
+    "IssueOverview",
     "SendReport",
     "cancel_issue",
     "confirmation_mailer",
@@ -29,10 +34,14 @@ __all__ = [
     "enqueue_issue",
     "failures",
     "issue_counts",
+    "issue_overview",
     "pause_issue",
+    "preview",
+    "require_base_url",
     "resume_issue",
     "send_issue",
     "send_mail",
     "send_test",
     "send_transactional",
+    "tell_approvers",
 ]

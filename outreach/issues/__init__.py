@@ -45,8 +45,8 @@ from outreach.errors import IssueError
 from outreach.issues import editions
 from outreach.issues import selection as pick
 from outreach.issues.claims import claim_items, release_issue_items, used_in_campaign
-from outreach.issues.history import record_event
-from outreach.issues.hold import mark_cancelled
+from outreach.issues.history import history, record_event, record_send_start
+from outreach.issues.hold import HoldNotice, check_cancelled, mark_cancelled
 from outreach.issues.snapshot import (
     SNAPSHOT_VERSION,
     body_html,
@@ -65,12 +65,17 @@ log = logging.getLogger(__name__)
 __all__ = [
     "TRANSITIONS",
     "BuildResult",
+    "HoldNotice",
     "approve_issue",
     "build_issue",
+    "check_cancelled",
     "default_period",
     "discard_issue",
     "get_issue",
+    "history",
     "list_issues",
+    "record_event",
+    "record_send_start",
     "release_issue_items",
     "set_status",
 ]

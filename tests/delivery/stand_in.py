@@ -12,7 +12,8 @@ from typing import Any
 class FakeRendered:
     """Shaped like outreach.render.RenderedMessage: a fixed body, so these tests see delivery alone.
 
-    The real render → delivery path runs in tests/test_demo.py and tests/web/test_unsubscribe_e2e.py.
+    The real render → delivery path runs in tests/test_demo.py and
+    tests/web/test_unsubscribe_e2e.py.
     """
 
     lang: str

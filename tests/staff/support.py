@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from outreach.models import StaffUser
+from outreach.campaigns import Config
+from outreach.models import Issue, IssueStatus, StaffUser
 from outreach.staff import accounts
 from outreach.staff.secrets import hash_password, totp_code
 
@@ -60,3 +62,49 @@ def csrf_of(html: str) -> str:
 
 def code(secret: str, clock: Clock) -> str:
     return totp_code(secret, clock.now)
+
+
+def make_city_issue(
+    session: Session,
+    config: Config,
+    slug: str,
+    *,
+    by: str = "outreach",
+    period: str = "2026-12",
+    titles: Sequence[str] = ("Aurinkopaneelit yrityksille",),
+    url: str = "http://127.0.0.1:9/uutinen",
+) -> Issue:
+    """A draft of ``slug`` built by ``by``, with one news item per language."""
+    from outreach.campaigns import sync
+    from outreach.issues import _snapshot, record_event
+
+    rows = sync(session, config)
+    campaign = config.campaign(slug)
+    entries = [
+        {"id": i + 1, "kind": "news", "title": t, "summary": f"{t}: lyhyt kuvaus.",
+         "language": "fi", "fallback": False, "url": url, "image_url": None,
+         "published_at": "2026-11-20T08:00:00+00:00", "starts_at": None, "ends_at": None,
+         "all_day": False, "ends_date_only": False, "location": None, "online_url": None,
+         "is_online": False, "price": None, "event_status": None, "also_starts": [],
+         "company": ""}
+        for i, t in enumerate(titles)
+    ]  # fmt: skip
+    section = campaign.sections[0]  # type: ignore[union-attr]
+    sections = {
+        lang: [{"id": section.id, "kind": section.kind, "title": section.id, "intro": "",
+                "entries": entries}]
+        for lang in campaign.languages
+    }  # fmt: skip
+    now = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
+    issue = Issue(
+        campaign_id=rows[slug].id,
+        period=period,
+        status=IssueStatus.DRAFT,
+        snapshot=_snapshot(config, campaign, period, 1, now, sections),
+        built_at=now,
+    )
+    session.add(issue)
+    session.flush()
+    record_event(session, issue, "built", by=by, now=now)
+    session.commit()
+    return issue

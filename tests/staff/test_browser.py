@@ -10,20 +10,28 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from aiosmtpd.controller import Controller
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from outreach.campaigns import load
 from outreach.settings import OidcProvider, Settings
 from outreach.staff.secrets import totp_code
 from outreach.subscriptions import RecordingMailer
 from outreach.web import create_app
 from outreach.web.security import RateLimiter
+from tests.delivery.conftest import ScriptedHandler
 from tests.staff.oidc_provider import oidc_provider
-from tests.staff.support import PASSWORD, make_account
+from tests.staff.support import PASSWORD, make_account, make_city_issue
 from tests.staff.test_routes import every_route
+from tests.staff.test_workflow import four_eyes_campaigns, subscribe
 from tests.web import test_browser as web_browser
 from tests.web.test_browser import accessible, tab_order
 from tests.web.test_server import free_port, running
@@ -133,3 +141,74 @@ def test_single_sign_on_in_the_browser(page: Any, settings: Settings, engine: En
             assert page.locator("h1").inner_text() == "Yleiskatsaus: Vantaa"
             assert page.locator(".me").inner_text() == "kaisa@vantaa.fi"
             accessible(page)
+
+
+def subject(data: bytes) -> str:
+    return str(message_from_bytes(data, policy=default)["Subject"])
+
+
+def test_the_issue_workflow_in_the_browser(
+    page: Any, settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    """Preview two languages, send a test, approve (four eyes), watch the send finish."""
+    handler = ScriptedHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp = f"smtp://127.0.0.1:{port}?starttls=false"
+        campaigns = four_eyes_campaigns(tmp_path / "campaigns")
+        live = settings.model_copy(update={"campaigns_dir": campaigns, "mail_url": smtp})
+        config = load(live.campaigns_path, live.templates_path)
+        with Session(engine, expire_on_commit=False) as s:
+            issue = make_city_issue(s, config, "vantaa-monthly", titles=["Aurinkopaneelit"],
+                                    by="toimittaja@vantaa.fi")  # fmt: skip
+        subscribe(engine, "vantaa", [f"yritys{i}@example.fi" for i in range(3)])
+        make_account(engine, "hyvaksyja@vantaa.fi", "approver", "vantaa")
+        with console(live, mail_url=smtp) as url:
+            base = f"/staff/vantaa/issues/{issue.id}"
+            page.goto(f"{url}{base}?lang=fi")
+            page.locator("#email").fill("hyvaksyja@vantaa.fi")
+            page.locator("#password").fill(PASSWORD)
+            page.keyboard.press("Enter")
+            page.wait_for_url(at(base))
+            assert page.locator("h1").inner_text().startswith(f"Numero {issue.id}:")
+            accessible(page)
+            preview = page.frame_locator("iframe.preview")
+            assert "Aurinkopaneelit" in preview.locator("body").inner_text()
+            page.get_by_role("link", name="sv", exact=True).click()
+            page.wait_for_load_state()
+            assert "edition=sv" in page.url
+            assert (
+                "Aurinkopaneelit"
+                in page.frame_locator("iframe.preview").locator("body").inner_text()
+            )
+            page.get_by_role("link", name="Puhelin").click()
+            page.wait_for_load_state()
+            assert page.locator("iframe.preview.phone").count() == 1
+            accessible(page)
+
+            page.get_by_role("button", name="Lähetä testi minulle").click()
+            page.wait_for_url(lambda u: "done=test" in u)
+            assert "done=test" in page.url
+            tests = [(r, subject(data)) for r, data in handler.received]
+            assert len(tests) == 2  # fi and sv
+            assert all(r == "hyvaksyja@vantaa.fi" and s.startswith("[TEST] ") for r, s in tests)
+
+            page.locator("#override").fill("linkit tarkistettu käsin")
+            page.locator("#override").press("Enter")  # by keyboard
+            page.wait_for_url(lambda u: "done=test" not in u)
+            assert "done=override" in page.url
+            assert "done=override" in page.url
+            accessible(page)
+
+            page.get_by_role("button", name="Lähetä nyt").click()
+            page.wait_for_url(lambda u: "done=sending" in u)
+            # the page follows the send and shows the result when it is over
+            page.locator(".facts dd", has_text="lähetetty").wait_for(timeout=30_000)
+            accessible(page)
+            received = sorted(r for r, data in handler.received[2:])
+            assert received == [f"yritys{i}@example.fi" for i in range(3)]
+            assert page.locator("[data-count=sent]").inner_text() == "3"
+    finally:
+        controller.stop()

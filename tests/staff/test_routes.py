@@ -17,10 +17,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.routing import BaseRoute
 
+from outreach.campaigns import load
 from outreach.models import StaffUser
+from outreach.settings import Settings
 from outreach.staff import sessions
 from outreach.web.staff.guard import COOKIE, Guard, Pending, Public, Require, route_guard
-from tests.staff.support import csrf_of, make_account
+from tests.staff.support import csrf_of, make_account, make_city_issue
 from tests.web.conftest import TestClient
 
 #: What each role may do, written out independently of outreach.staff.policy.
@@ -116,14 +118,36 @@ def tokens(engine: Engine) -> dict[str, list[str]]:
             user = s.query(StaffUser).filter_by(email=email).one()
             now = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
             found[person] = [
-                sessions.start(s, user, sessions.FULL, ip="127.0.0.1", now=now) for _ in range(40)
+                sessions.start(s, user, sessions.FULL, ip="127.0.0.1", now=now) for _ in range(160)
             ]
             s.commit()
     return found
 
 
+@pytest.fixture
+def issues(settings: Settings, engine: Engine) -> dict[str, int]:
+    """A draft of each city's newsletter: ``{issue_id}`` is the path's city's own."""
+    config = load(settings.campaigns_path, settings.templates_path)
+    with Session(engine, expire_on_commit=False) as s:
+        return {
+            city: make_city_issue(s, config, f"{city}-monthly").id
+            for city in ("vantaa", "kerava", "jarvenpaa")
+        }
+
+
+def fill(path: str, city: str | None, issues: dict[str, int]) -> str:
+    """A route's path with its parameters: the city, its issue, a language."""
+    issue = issues.get(city or "", max(issues.values()) + 1)
+    return (
+        path.replace("{city}", city or "")
+        .replace("{name}", "none")
+        .replace("{issue_id}", str(issue))
+        .replace("{edition}", "fi")
+    )
+
+
 def test_every_route_as_every_role_and_city(
-    app: FastAPI, client: TestClient, tokens: dict[str, list[str]]
+    app: FastAPI, client: TestClient, tokens: dict[str, list[str]], issues: dict[str, int]
 ) -> None:
     form = client.get("/staff/signin")
     token, csrf_cookie = csrf_of(form.text), form.cookies["outreach_csrf"]
@@ -131,7 +155,7 @@ def test_every_route_as_every_role_and_city(
     for (route, method, guard), person in product(console_routes(app), PEOPLE):
         cities: list[str | None] = CITY_VALUES if "{city}" in route.path else [None]
         for city in cities:
-            path = route.path.replace("{city}", city or "").replace("{name}", "none")
+            path = fill(route.path, city, issues)
             client.cookies.clear()
             cookie = f"outreach_csrf={csrf_cookie}"
             if tokens[person]:
@@ -160,13 +184,13 @@ def test_every_route_as_every_role_and_city(
 
 
 def test_a_kerava_editor_sees_nothing_of_vantaa(
-    app: FastAPI, client: TestClient, tokens: dict[str, list[str]]
+    app: FastAPI, client: TestClient, tokens: dict[str, list[str]], issues: dict[str, int]
 ) -> None:
     headers = {"Cookie": f"{COOKIE}={tokens['kerava-editor'].pop()}"}
     vantaa = [r.path for r, m, _ in console_routes(app) if "{city}" in r.path and m == "GET"]
     assert vantaa
     for path in vantaa:
-        answer = client.get(path.replace("{city}", "vantaa"), headers=headers)
+        answer = client.get(fill(path, "vantaa", issues), headers=headers)
         if path.endswith(".css"):  # the colour is public, like the city's own site
             continue
         assert answer.status_code == 404, path

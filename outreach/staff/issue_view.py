@@ -1,0 +1,149 @@
+"""What the console's issue page shows: per language the subject, preheader,
+audience and size against Gmail's clipping limit; the pre-flight check report;
+the send's progress, failures with the server's reason and the unsubscribes
+that followed the issue. The preview is rendered exactly as ``outreach issue
+preview`` renders it (example links and name in place of the recipient's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config
+from outreach.checks.flow import current_report
+from outreach.checks.report import Report
+from outreach.delivery import IssueOverview, issue_counts, issue_overview, preview
+from outreach.errors import OutreachError
+from outreach.models import ConsentRecord, Delivery, DeliveryStatus, Issue, IssueStatus
+from outreach.render import HTML_LIMIT, render_issue
+from outreach.settings import Settings
+from outreach.staff.workflow import four_eyes, languages_of, last_editor, test_addresses
+
+#: Gmail clips a message whose HTML is over 102 KB.
+CLIP_KB = 102
+#: Statuses whose page follows the send's progress.
+LIVE = (IssueStatus.SENDING, IssueStatus.PAUSED)
+
+
+@dataclass(frozen=True)
+class LanguageView:
+    lang: str
+    subject: str
+    preheader: str
+    audience: int
+    size_kb: float  # the HTML part, before the per-recipient values
+    over_limit: bool
+    error: str | None = None  # the render failed: why
+
+
+@dataclass
+class IssuePage:
+    issue: Issue
+    overview: IssueOverview
+    languages: list[LanguageView]
+    report: Report | None
+    last_editor: str | None
+    four_eyes: bool
+    test_addresses: list[str]
+    unsubscribes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def live(self) -> bool:
+        return self.issue.status in LIVE
+
+
+def preview_of(settings: Settings, config: Config, issue: Issue, lang: str, text: bool) -> str:
+    """The issue in ``lang`` as a subscriber gets it (HTML, or the plain-text part)."""
+    return preview(settings, config, issue, lang, text=text)
+
+
+def _language(
+    settings: Settings, config: Config, issue: Issue, lang: str, audience: int
+) -> LanguageView:
+    data = ((issue.snapshot or {}).get("languages") or {}).get(lang) or {}
+    subject, preheader = str(data.get("subject") or ""), str(data.get("preheader") or "")
+    try:
+        message = render_issue(settings, config, issue, lang, size_limit=False)
+    except OutreachError as exc:
+        return LanguageView(lang, subject, preheader, audience, 0.0, False, str(exc))
+    size = len(message.html.encode("utf-8"))
+    return LanguageView(
+        lang, message.subject, message.preheader, audience, round(size / 1024, 1), size > HTML_LIMIT
+    )
+
+
+def unsubscribes(session: Session, issue: Issue) -> dict[str, int]:
+    """Recipients of the issue who unsubscribed after it went out, per language.
+
+    Counted from the send's start until the campaign's next send started (or
+    now): a withdrawal of a subscription the issue was delivered to.
+    """
+    if issue.send_started_at is None:
+        return {}
+    until = session.scalar(
+        select(func.min(Issue.send_started_at)).where(
+            Issue.campaign_id == issue.campaign_id, Issue.send_started_at > issue.send_started_at
+        )
+    )
+    query = (
+        select(Delivery.language, func.count(func.distinct(ConsentRecord.subscription_id)))
+        .join(ConsentRecord, ConsentRecord.subscription_id == Delivery.subscription_id)
+        .where(
+            Delivery.issue_id == issue.id,
+            Delivery.status == DeliveryStatus.SENT,
+            ConsentRecord.action == "withdrawn",
+            ConsentRecord.created_at >= issue.send_started_at,
+        )
+        .group_by(Delivery.language)
+    )
+    if until is not None:
+        query = query.where(ConsentRecord.created_at < until)
+    return {str(lang): int(n) for lang, n in session.execute(query)}
+
+
+def issue_page(
+    session: Session,
+    settings: Settings,
+    config: Config,
+    issue: Issue,
+    *,
+    now: datetime | None = None,
+    check: bool = True,
+) -> IssuePage:
+    """Everything the issue page shows; ``check`` runs the pre-flight check when stale."""
+    overview = issue_overview(session, settings, config, issue)
+    languages = [
+        _language(settings, config, issue, lang, overview.audience.get(lang, 0))
+        for lang in languages_of(config, issue)
+    ]
+    report = None
+    if check and issue.status in (IssueStatus.DRAFT, IssueStatus.HELD):
+        report, _ = current_report(session, settings, config, issue, now=now)
+    return IssuePage(
+        issue=issue,
+        overview=overview,
+        languages=languages,
+        report=report,
+        last_editor=last_editor(session, issue),
+        four_eyes=four_eyes(config, issue),
+        test_addresses=test_addresses(session, issue.campaign.city.slug),
+        unsubscribes=unsubscribes(session, issue),
+    )
+
+
+def progress(session: Session, issue: Issue) -> dict[str, object]:
+    """The send's counts now, for the progress endpoint."""
+    counts = issue_counts(session, issue.id)
+    total = counts.get("total") or sum(v for k, v in counts.items() if k != "total")
+    done = sum(counts.get(s, 0) for s in ("sent", "failed", "skipped", "cancelled"))
+    return {
+        "issue": issue.id,
+        "status": issue.status.value,
+        "counts": counts,
+        "done": done,
+        "total": total,
+        "finished": issue.status not in LIVE,
+    }
