@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,8 +37,17 @@ def _title(config: Config, slug: str, lang: str) -> str:
     return titles.get(lang) or next(iter(titles.values()), slug)
 
 
-def archive_entries(session: Session, config: Config, city: str, lang: str) -> list[ArchiveEntry]:
-    """The city's public issues, newest first."""
+def archive_entries(
+    session: Session,
+    config: Config,
+    city: str,
+    lang: str,
+    *,
+    year: int | None = None,
+    query: str | None = None,
+) -> list[ArchiveEntry]:
+    """The city's public issues, newest first; of one ``year`` (sent then), and with
+    every word of ``query`` in the issue's title or content."""
     rows = session.execute(
         select(Issue, Campaign.slug)
         .join(Campaign, Issue.campaign_id == Campaign.id)
@@ -45,8 +55,18 @@ def archive_entries(session: Session, config: Config, city: str, lang: str) -> l
         .where(City.slug == city, Issue.status.in_(PUBLIC))
         .order_by(Issue.sent_at.desc(), Issue.id.desc())
     ).all()
+    words = (query or "").casefold().split()[:10]
     entries = []
     for issue, slug in rows:
+        if year is not None and (issue.sent_at is None or issue.sent_at.year != year):
+            continue
+        if words:
+            text = " ".join(
+                (_title(config, slug, lang), issue.period, json.dumps(issue.snapshot or {},
+                 ensure_ascii=False))
+            ).casefold()  # fmt: skip
+            if not all(w in text for w in words):
+                continue
         camp = config.campaigns.get(slug)
         languages = tuple(str(x) for x in camp.languages) if camp is not None else ()
         entries.append(

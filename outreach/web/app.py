@@ -36,6 +36,7 @@ from outreach.web.common import (
     state,
 )
 from outreach.web.middleware import NoSniff, install_access_log_redaction
+from outreach.web.public.stories import UPLOAD_BODY
 from outreach.web.security import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,12 @@ def create_app(
             body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"}
         )
 
-    app.add_middleware(BodyLimit, max_body=max_body, reject=_reject_too_large)
+    app.add_middleware(
+        BodyLimit,
+        max_body=max_body,
+        reject=_reject_too_large,
+        paths={"/stories/submit": max(max_body, UPLOAD_BODY)},
+    )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(hooks.router, include_in_schema=False)

@@ -97,8 +97,9 @@ def _msgids() -> set[str]:
         text = path.read_text()
         ids |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"', text))
         ids |= set(re.findall(r"_\('((?:[^'\\]|\\.)*)'", text))
-    for path in WEB.glob("*.py"):
+    for path in [*WEB.rglob("*.py"), WEB.parent / "publish" / "images.py"]:
         text = re.sub(r'"\s*\n\s*"', "", path.read_text())  # join implicit concatenation
+        ids |= set(re.findall(r"StoryError\(\s*\"([^\"]+)\"", text))
         ids |= set(re.findall(r'errors\["\w+"\] = "([^"]+)"', text))
         for title, message in re.findall(r'PageError\(\s*\d+,\s*"([^"]+)",\s*"([^"]+)"', text):
             ids |= {title, message}

@@ -1,4 +1,6 @@
-"""The public face: sign-up and a subscriber's own pages, the archive, stories.
+"""The public face: sign-up and a subscriber's own pages, the archive and its feed, the
+story form, the published stories, company directory, feeds and widget, each city's
+stylesheet and accessibility statement.
 
 Each module is a router; :data:`ROUTERS` lists them in the order the app
 mounts them (fixed paths before ``/{city}/…`` ones).
@@ -6,8 +8,14 @@ mounts them (fixed paths before ``/{city}/…`` ones).
 
 from fastapi import APIRouter
 
-from outreach.web.public import archive, signup, stories
+from outreach.web.public import archive, showcase, signup, site, stories
 
-ROUTERS: tuple[APIRouter, ...] = (archive.router, stories.router, signup.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    archive.router,
+    stories.router,
+    showcase.router,
+    site.router,
+    signup.router,
+)
 
 __all__ = ["ROUTERS"]

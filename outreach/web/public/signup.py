@@ -50,6 +50,7 @@ from outreach.web.common import (
     state,
 )
 from outreach.web.public.fallback import city_label, preferences_closed
+from outreach.web.public.site import site
 from outreach.web.security import EMBED_TOKEN_SECONDS, embed_token_issued, new_embed_token
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def _city(request: Request, city: str) -> Any:
             "The sign-up form cannot be used just now. Try again later.",
         )
     cfg = config.cities.get(city)
-    if cfg is None:
+    if cfg is None or not cfg.signup_form:
         raise PageError(404, "Page not found", "There is no such page.")
     return cfg
 
@@ -90,6 +91,7 @@ def _form_context(request: Request, city: str, lang: str, values: dict[str, Any]
         "values": values,
         "errors": {},
         "embed_token": new_embed_token(st.settings.secret(), city),
+        "site": site(request, city, lang),
     }
 
 
