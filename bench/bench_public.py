@@ -72,7 +72,7 @@ def main() -> None:
                     industry="energy",
                     theme="renewables",
                     translations={},
-                )  # fmt: skip
+                )
                 for i in range(STORIES)
             )
             s.commit()
