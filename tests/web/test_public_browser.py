@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy import Engine
 
 from outreach.settings import Settings
-from tests.web.live import live_server
 from tests.web import test_browser as web_browser
+from tests.web.live import live_server
 from tests.web.test_server import free_port
 from tests.web.test_showcase import publish
 
