@@ -57,9 +57,9 @@ def run_demo(
     from outreach.delivery.preview import preview
     from outreach.issues import approve_issue, build_issue
     from outreach.issues.history import record_send_start
+    from outreach.sources import import_stories
     from outreach.sources.fetch import Fetcher, load_local_files
     from outreach.sources.ingest import ingest
-    from outreach.sources.stories import import_stories
     from outreach.subscribers_io import import_csv
 
     if clean:

@@ -381,8 +381,35 @@ class Story(Base):
     decided_by: Mapped[str | None] = mapped_column(String(100))
     # Used once; staff may feature it again by clearing this.
     issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
+    # What the public pages show besides the text (docs/public.md).
+    business_id: Mapped[str | None] = mapped_column(String(9), index=True)
+    industry: Mapped[str | None] = mapped_column(String(32))
+    theme: Mapped[str | None] = mapped_column(String(32))
+    figures: Mapped[str | None] = mapped_column(Text)  # the figures the company gave
+    image_alt: Mapped[str | None] = mapped_column(String(300))
+    commitment: Mapped[str | None] = mapped_column(Text)  # a public climate commitment
+    #: A request to be listed in the company directory, with no story to tell.
+    listing_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Staff translations: ``{lang: {"title": ..., "body": ...}}``.
+    translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     city: Mapped[City] = relationship()
+
+
+class StoryImage(Base):
+    """A story's image as uploaded, re-encoded (no metadata): served at
+    ``/<city>/stories/<id>/image``."""
+
+    __tablename__ = "story_images"
+
+    story_id: Mapped[int] = mapped_column(
+        ForeignKey("stories.id", ondelete="CASCADE"), primary_key=True
+    )
+    content_type: Mapped[str] = mapped_column(String(20))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
 
 
 class Delivery(Base):

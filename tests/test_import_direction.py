@@ -35,7 +35,7 @@ LAYERS: list[set[str]] = [
     {"subscriptions"},
     {"subscribers_io"},
     {"delivery"},
-    {"checks", "bounces", "retention"},
+    {"checks", "bounces", "retention", "publish"},
     {"scheduler"},
     {"staff"},
     {"demo"},

@@ -10,7 +10,7 @@ import click
 
 from outreach.campaigns import AnnouncementCampaign, NewsletterCampaign, Section
 from outreach.cli import main
-from outreach.web import api, pages, public
+from outreach.web import api, public
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -54,7 +54,9 @@ def test_every_command_and_option_is_in_the_readme() -> None:
 
 def test_every_web_address_is_in_the_readme() -> None:
     text = section("Web addresses")
-    paths = {getattr(r, "path", "") for mod in (pages, public, api) for r in mod.router.routes}
+    paths = {
+        getattr(r, "path", "") for router in (*public.ROUTERS, api.router) for r in router.routes
+    }
     paths |= {"/healthz", "/openapi.json"}
     missing = sorted(p for p in paths if not re.search(rf"\s{re.escape(p)}(\s|$)", text))
     assert missing == [], "document these in README.md, Web addresses"

@@ -99,7 +99,49 @@ class Branding(Model):
     def _colour(cls, value: str) -> str:
         if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
             raise ValueError("expected a colour like #00587a")
+        # white text on it (the public pages' header and buttons) must stay readable
+        if _contrast_with_white(value) < 4.5:
+            raise ValueError(f"{value} is too light for white text (contrast below 4.5:1)")
         return value
+
+
+def _contrast_with_white(colour: str) -> float:
+    """WCAG 2.1 contrast ratio of ``#rrggbb`` against white."""
+
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    lum = 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+    return 1.05 / (lum + 0.05)
+
+
+class Accessibility(Model):
+    """The accessibility statement of the city's public pages (Finland's Act 306/2019):
+    how far they comply, what is not accessible and why, and where to give feedback."""
+
+    #: ``full``, ``partial`` or ``none`` (fully, partially or not compliant with WCAG 2.1 AA)
+    compliance: Literal["full", "partial", "none"] = "full"
+    #: Content that is not accessible, per language (empty: nothing known).
+    known_issues: LocalText = Field(default_factory=dict)
+    #: Where a reader reports a problem or asks for content in another form.
+    feedback_email: str
+    #: When the statement was prepared or last reviewed (YYYY-MM-DD).
+    reviewed: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+    @field_validator("feedback_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not EMAIL_RE.match(value):
+            raise ValueError(f"expected an email address, got {value!r}")
+        return value
+
+
+def _origin(value: str) -> str:
+    if not re.fullmatch(r"https://[a-z0-9.-]+(:\d{1,5})?|http://127\.0\.0\.1(:\d{1,5})?", value):
+        raise ValueError(f"expected an origin like https://www.city.fi (no path), got {value!r}")
+    return value
 
 
 class CityForms(Model):
@@ -127,6 +169,31 @@ class CityConfig(Model):
     #: ``four_eyes``: in the console, whoever last built or edited an issue may not
     #: approve it (docs/staff.md); ``single``: anyone with the approver role may.
     approval: Literal["single", "four_eyes"] = "single"
+    #: Whether the city has a public sign-up form (``/<city>/subscribe``, ``/<city>/embed``).
+    signup_form: bool = True
+    #: The city's privacy notice, linked from every public page; required with a sign-up form.
+    privacy_url: str | None = None
+    #: The accessibility statement shown at ``/<city>/accessibility``.
+    accessibility: Accessibility | None = None
+    #: Origins whose pages may frame the story widget
+    #: (``frame-ancestors``); empty: no site may.
+    embed_origins: list[str] = Field(default_factory=list)
+
+    _privacy = field_validator("privacy_url")(_https_url)
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return [_origin(v) for v in value]
+
+    @model_validator(mode="after")
+    def _privacy_for_signup(self) -> CityConfig:
+        if self.signup_form and not self.privacy_url:
+            raise ValueError(
+                "privacy_url is required for a city with a sign-up form "
+                "(the address of its privacy notice; or set signup_form: false)"
+            )
+        return self
 
     @field_validator("approvers")
     @classmethod

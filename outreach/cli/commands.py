@@ -518,7 +518,7 @@ def stories() -> None:
 @pass_app
 def stories_add(app: App, file: Path, city: str) -> None:
     """Add a story from a Markdown file with front matter."""
-    from outreach.sources.stories import add_story_from_markdown
+    from outreach.sources import add_story_from_markdown
 
     with app.session() as session:
         app.synced(session)
@@ -532,7 +532,7 @@ def stories_add(app: App, file: Path, city: str) -> None:
 @pass_app
 def stories_list(app: App, city: str | None, status: str | None) -> None:
     """Stories with their status."""
-    from outreach.sources.stories import list_stories
+    from outreach.sources import list_stories
 
     with app.session() as session:
         for s in list_stories(session, city, status):
@@ -550,7 +550,7 @@ def _story_decision(name: str, approve: bool, help_text: str) -> None:
     @click.option("--by", default=lambda: os.environ.get("USER", "staff"))
     @pass_app
     def command(app: App, story_id: int, by: str) -> None:
-        from outreach.sources.stories import decide_story
+        from outreach.sources import decide_story
 
         with app.session() as session:
             story = decide_story(session, story_id, approve, by)
@@ -566,7 +566,7 @@ _story_decision("reject", False, "Reject a story.")
 @pass_app
 def stories_feature(app: App, story_id: int) -> None:
     """Let a story that went out once appear in a later issue again."""
-    from outreach.sources.stories import feature_again
+    from outreach.sources import feature_again
 
     with app.session() as session:
         feature_again(session, story_id)

@@ -45,6 +45,7 @@ from outreach.errors import IssueError
 from outreach.issues import editions
 from outreach.issues import selection as pick
 from outreach.issues.claims import claim_items, release_issue_items, used_in_campaign
+from outreach.issues.editions import send_as
 from outreach.issues.history import history, record_event, record_send_start
 from outreach.issues.hold import HoldNotice, check_cancelled, mark_cancelled
 from outreach.issues.snapshot import (
@@ -77,6 +78,7 @@ __all__ = [
     "record_event",
     "record_send_start",
     "release_issue_items",
+    "send_as",
     "set_status",
 ]
 

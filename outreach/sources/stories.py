@@ -6,7 +6,9 @@ reject it. Only approved stories whose company consented to publishing are
 used, each in one issue unless staff feature it again.
 
 Front matter keys: ``company`` and ``title`` (required), ``link``, ``image``,
-``language`` (fi, sv, en), ``consent`` (true/false), ``contact_email``.
+``language`` (fi, sv, en), ``consent`` (true/false), ``contact_email``, and what
+the public pages show: ``business_id``, ``industry``, ``theme``, ``figures``,
+``image_alt``, ``commitment``.
 """
 
 from __future__ import annotations
@@ -50,6 +52,12 @@ class StoryFront(BaseModel):
     language: str = Field(default="fi", pattern="^(fi|sv|en)$")
     consent: bool = False
     contact_email: str | None = None
+    business_id: str | None = Field(default=None, pattern=r"^\d{7}-\d$")
+    industry: str | None = Field(default=None, max_length=32)
+    theme: str | None = Field(default=None, max_length=32)
+    figures: str | None = Field(default=None, max_length=1000)
+    image_alt: str | None = Field(default=None, max_length=300)
+    commitment: str | None = Field(default=None, max_length=2000)
 
     @field_validator("link", "image")
     @classmethod
@@ -125,8 +133,17 @@ def submit_story(
     language: str = "fi",
     consent: bool = False,
     contact_email: str | None = None,
+    business_id: str | None = None,
+    industry: str | None = None,
+    theme: str | None = None,
+    figures: str | None = None,
+    image_alt: str | None = None,
+    commitment: str | None = None,
+    listing_only: bool = False,
 ) -> Story:
-    """A submitted Story (``outreach stories add``, and the web form); flushed, not committed."""
+    """A submitted Story (``outreach stories add``, the demo and the web form): the one
+    place a Story row is built; flushed, not committed. ``listing_only``: a company's
+    request to be listed in the directory, with no story (``body`` may be empty)."""
     meta = _validate(
         {
             "company": company,
@@ -136,10 +153,16 @@ def submit_story(
             "language": language,
             "consent": consent,
             "contact_email": contact_email or None,
+            "business_id": business_id or None,
+            "industry": industry or None,
+            "theme": theme or None,
+            "figures": figures or None,
+            "image_alt": image_alt or None,
+            "commitment": commitment or None,
         }
     )
     body = body.strip()
-    if not body:
+    if not body and not listing_only:
         raise StoryError("the story has no text")
     story = Story(
         city_id=_city(session, city_slug).id,
@@ -152,6 +175,14 @@ def submit_story(
         contact_email=meta.contact_email,
         consent_to_publish=meta.consent,
         status=StoryStatus.SUBMITTED,
+        business_id=meta.business_id,
+        industry=meta.industry,
+        theme=meta.theme,
+        figures=meta.figures,
+        image_alt=meta.image_alt,
+        commitment=meta.commitment,
+        listing_only=listing_only,
+        translations={},
     )
     session.add(story)
     session.flush()
@@ -276,6 +307,7 @@ class StoriesSource(Source):
                 City.slug == ctx.city,
                 Story.status == StoryStatus.APPROVED,
                 Story.consent_to_publish.is_(True),
+                Story.listing_only.is_(False),
                 Story.issue_id.is_(None),
             )
             .order_by(Story.decided_at, Story.id)

@@ -1,4 +1,6 @@
-"""The FastAPI application factory: public pages, archive, stories, JSON API, health."""
+"""The FastAPI application factory: it mounts the faces, each its own router module or
+package: the public pages (``public/``), the JSON API (``api``), provider webhooks
+(``hooks``) and the staff console (``staff/``), plus ``/healthz``."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from outreach.logthrottle import ThrottledLog
 from outreach.runtime import Outdated, outdated
 from outreach.settings import Settings, get_settings
 from outreach.subscriptions import Mailer
-from outreach.web import api, hooks, pages, public, staff
+from outreach.web import api, hooks, public, staff
 from outreach.web.bodylimit import MAX_BODY, BodyLimit, too_large_detail
 from outreach.web.common import (
     PageError,
@@ -34,6 +36,7 @@ from outreach.web.common import (
     state,
 )
 from outreach.web.middleware import NoSniff, install_access_log_redaction
+from outreach.web.public.stories import UPLOAD_BODY
 from outreach.web.security import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -197,16 +200,21 @@ def create_app(
             body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"}
         )
 
-    app.add_middleware(BodyLimit, max_body=max_body, reject=_reject_too_large)
+    app.add_middleware(
+        BodyLimit,
+        max_body=max_body,
+        reject=_reject_too_large,
+        paths={"/stories/submit": max(max_body, UPLOAD_BODY)},
+    )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
     app.include_router(hooks.router, include_in_schema=False)
-    app.include_router(public.router, include_in_schema=False)
-    app.include_router(pages.router, include_in_schema=False)
+    for router in public.ROUTERS:
+        app.include_router(router, include_in_schema=False)
     app.state.staff_clock = clock
     staff.install(app)
     app.add_middleware(NoSniff)
-    routers = (app.router, api.router, hooks.router, public.router, pages.router, *staff.ROUTERS)
+    routers = (app.router, api.router, hooks.router, *public.ROUTERS, *staff.ROUTERS)
     install_access_log_redaction([route for r in routers for route in r.routes])
     return app
 

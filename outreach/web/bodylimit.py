@@ -39,16 +39,18 @@ class BodyLimit:
         *,
         max_body: int = MAX_BODY,
         reject: Callable[[Request, int], Awaitable[Response] | Response],
+        paths: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.max_body = max_body
+        self.paths = dict(paths or {})  # a larger limit for a form with an upload
         self.reject = reject
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_body
+        limit = self.paths.get(scope.get("path", ""), self.max_body)
         for name, value in scope.get("headers", []):
             if name == b"content-length" and (not value.isdigit() or int(value) > limit):
                 answer = self.reject(Request(scope), limit)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import load, sync
 from outreach.models import Campaign, Issue, IssueStatus, Story, StoryStatus
+from outreach.publish import archive
 from outreach.settings import Settings
-from outreach.web import public
 from tests.web.conftest import TestClient, csrf_of
 
 WEB = Path(__file__).resolve().parents[2] / "outreach" / "web"
@@ -57,7 +57,7 @@ def test_archive_lists_only_published_issues(
         return "<html><body style='color:red'>web version</body></html>"
 
     # the issue rows here have no snapshot: the render stage's own tests cover its output
-    monkeypatch.setattr(public, "render_web_version", render_web_version)
+    monkeypatch.setattr(archive, "render_web_version", render_web_version)
     resp = client.get(f"/kerava/archive/{sent}?lang=sv")
     assert resp.status_code == 200 and "web version" in resp.text
     assert seen == [(sent, "fi")]  # Kerava's campaign is Finnish only
@@ -97,8 +97,9 @@ def _msgids() -> set[str]:
         text = path.read_text()
         ids |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"', text))
         ids |= set(re.findall(r"_\('((?:[^'\\]|\\.)*)'", text))
-    for path in WEB.glob("*.py"):
+    for path in [*WEB.rglob("*.py"), WEB.parent / "publish" / "images.py"]:
         text = re.sub(r'"\s*\n\s*"', "", path.read_text())  # join implicit concatenation
+        ids |= set(re.findall(r"StoryError\(\s*\"([^\"]+)\"", text))
         ids |= set(re.findall(r'errors\["\w+"\] = "([^"]+)"', text))
         for title, message in re.findall(r'PageError\(\s*\d+,\s*"([^"]+)",\s*"([^"]+)"', text):
             ids |= {title, message}

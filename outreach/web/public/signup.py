@@ -23,20 +23,21 @@ from outreach.subscriptions import (
     CONSENT_VERSION,
     ConfirmationMail,
     SignUp,
+    city_name,
+    city_texts,
     confirm,
     consent_text,
     current_preferences,
     export_link_mail,
     link,
     load_token,
+    release_confirmation,
     show,
+    spend_token,
     subscribe,
     unsubscribe,
     update_preferences,
 )
-from outreach.subscriptions.base import city_name, city_texts
-from outreach.subscriptions.core import release_confirmation
-from outreach.subscriptions.limits import spend_token
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import (
     PageError,
@@ -48,7 +49,8 @@ from outreach.web.common import (
     render,
     state,
 )
-from outreach.web.fallback import city_label, preferences_closed
+from outreach.web.public.fallback import city_label, preferences_closed
+from outreach.web.public.site import site
 from outreach.web.security import EMBED_TOKEN_SECONDS, embed_token_issued, new_embed_token
 
 log = logging.getLogger(__name__)
@@ -70,7 +72,7 @@ def _city(request: Request, city: str) -> Any:
             "The sign-up form cannot be used just now. Try again later.",
         )
     cfg = config.cities.get(city)
-    if cfg is None:
+    if cfg is None or not cfg.signup_form:
         raise PageError(404, "Page not found", "There is no such page.")
     return cfg
 
@@ -89,6 +91,7 @@ def _form_context(request: Request, city: str, lang: str, values: dict[str, Any]
         "values": values,
         "errors": {},
         "embed_token": new_embed_token(st.settings.secret(), city),
+        "site": site(request, city, lang),
     }
 
 

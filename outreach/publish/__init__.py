@@ -1,0 +1,55 @@
+"""What a city's public pages show: the archive of sent issues, the published stories
+and the company directory, their feeds (the web face calls these; it writes no SQL).
+
+- :func:`archive_entries`, :func:`web_version` — the archive and an issue's web version
+- :func:`submit_from_form` — a story or listing request from the public form
+- :func:`published_stories`, :func:`published_story`, :func:`story_image`,
+  :func:`companies`, :func:`stories_version` — what the story pages show
+- :func:`clean_image` — an upload checked and re-encoded
+- :func:`atom`, :func:`json_feed`, :func:`story_entries` — the feeds
+"""
+
+from outreach.publish.archive import PUBLIC, ArchiveEntry, archive_entries, web_version
+from outreach.publish.catalog import INDUSTRIES, THEMES, choices, label
+from outreach.publish.feeds import FeedEntry, FeedInfo, atom, json_feed, story_entries
+from outreach.publish.images import MAX_BYTES as MAX_IMAGE_BYTES
+from outreach.publish.images import CleanImage, clean_image
+from outreach.publish.stories import (
+    Company,
+    PublicStory,
+    companies,
+    published_stories,
+    published_story,
+    stories_version,
+    story_image,
+    story_received_mail,
+    submit_from_form,
+)
+
+__all__ = [
+    "INDUSTRIES",
+    "MAX_IMAGE_BYTES",
+    "PUBLIC",
+    "THEMES",
+    "ArchiveEntry",
+    "CleanImage",
+    "Company",
+    "FeedEntry",
+    "FeedInfo",
+    "PublicStory",
+    "archive_entries",
+    "atom",
+    "choices",
+    "clean_image",
+    "companies",
+    "json_feed",
+    "label",
+    "published_stories",
+    "published_story",
+    "stories_version",
+    "story_entries",
+    "story_image",
+    "story_received_mail",
+    "submit_from_form",
+    "web_version",
+]

@@ -1,0 +1,21 @@
+"""The public face: sign-up and a subscriber's own pages, the archive and its feed, the
+story form, the published stories, company directory, feeds and widget, each city's
+stylesheet and accessibility statement.
+
+Each module is a router; :data:`ROUTERS` lists them in the order the app
+mounts them (fixed paths before ``/{city}/…`` ones).
+"""
+
+from fastapi import APIRouter
+
+from outreach.web.public import archive, showcase, signup, site, stories
+
+ROUTERS: tuple[APIRouter, ...] = (
+    archive.router,
+    stories.router,
+    showcase.router,
+    site.router,
+    signup.router,
+)
+
+__all__ = ["ROUTERS"]

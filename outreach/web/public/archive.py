@@ -1,0 +1,117 @@
+"""The public archive of a city's sent issues."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from outreach.errors import OutreachError
+from outreach.l10n import format_date, gettext_for, period_label
+from outreach.publish import FeedEntry, FeedInfo, archive_entries, atom, web_version
+from outreach.subscriptions import city_texts
+from outreach.web.common import PageError, page_lang, render, state
+from outreach.web.public.site import cached, site
+from outreach.web.security import security_headers
+
+router = APIRouter()
+
+
+def not_found() -> PageError:
+    return PageError(404, "Page not found", "There is no such page.")
+
+
+@router.get("/{city}/archive", response_class=HTMLResponse)
+def archive_list(request: Request, city: str) -> Response:
+    st = state(request)
+    if city not in st.config.cities:
+        raise not_found()
+    lang = page_lang(request)
+    raw_year = request.query_params.get("year", "")
+    year = int(raw_year) if raw_year.isdigit() and len(raw_year) == 4 else None
+    query = request.query_params.get("q", "")[:200].strip()
+    with st.session() as session:
+        entries = archive_entries(session, st.config, city, lang, year=year, query=query)
+        every = archive_entries(session, st.config, city, lang) if year or query else entries
+    years = sorted({e.sent_at.year for e in every if e.sent_at}, reverse=True)
+    issues = [
+        {
+            "id": e.id,
+            "title": e.title,
+            "period": period_label(e.period, lang),
+            "sent": format_date(e.sent_at.date(), lang) if e.sent_at else "",
+            "year": e.sent_at.year if e.sent_at else None,
+            "lang": lang if lang in e.languages or not e.languages else e.languages[0],
+        }
+        for e in entries
+    ]
+    ctx = {
+        "city": city,
+        **city_texts(st.config, city, lang),
+        "issues": issues,
+        "years": years,
+        "year": year,
+        "q": query,
+        "site": site(request, city, lang),
+    }
+    return render(request, "archive.html", ctx, lang=lang)
+
+
+@router.get("/{city}/archive/{issue_id}", response_class=HTMLResponse)
+def archive_issue(request: Request, city: str, issue_id: str) -> Response:
+    st = state(request)
+    if city not in st.config.cities or not issue_id.isdigit() or len(issue_id) > 12:
+        raise not_found()
+    lang = page_lang(request)
+    with st.session() as session:
+        try:
+            html = web_version(session, st.settings, st.config, city, int(issue_id), lang)
+        except OutreachError as exc:
+            raise PageError(503, "The archive is not available", "Try again later.") from exc
+    if html is None:
+        raise not_found()
+    headers = security_headers(frameable=False, inline_styles=True)
+    headers["Cache-Control"] = "public, max-age=300"
+    headers["Vary"] = "Accept-Language"  # without ?lang= the language is negotiated
+    return HTMLResponse(html, headers=headers)
+
+
+@router.get("/{city}/archive.atom")
+def archive_feed(request: Request, city: str) -> Response:
+    """An Atom feed of the city's sent issues, each linking to its web version."""
+    st = state(request)
+    if city not in st.config.cities:
+        raise not_found()
+    lang = page_lang(request)
+    base = st.settings.base_url_clean
+    with st.session() as session:
+        entries = archive_entries(session, st.config, city, lang)
+    names = city_texts(st.config, city, lang)
+
+    def make() -> bytes:
+        info = FeedInfo(
+            title=gettext_for(lang, "web", "Newsletter archive: {city}").format(
+                city=names["city_name"]
+            ),
+            page_url=f"{base}/{city}/archive?lang={lang}",
+            feed_url=f"{base}/{city}/archive.atom?lang={lang}",
+            lang=lang,
+            author=names["city_name"],
+        )
+        items = [
+            FeedEntry(
+                id=f"{base}/{city}/archive/{e.id}",
+                title=f"{e.title}: {period_label(e.period, lang)}",
+                url=f"{base}/{city}/archive/{e.id}?lang={e.languages[0] if e.languages else lang}",
+                updated=e.sent_at or datetime(2020, 1, 1, tzinfo=UTC),
+                summary=f"{e.title}: {period_label(e.period, lang)}",
+                language=e.languages[0] if e.languages else None,
+            )
+            for e in entries
+        ]
+        return atom(info, items)
+
+    key = ("archive", city, lang, tuple((e.id, e.sent_at) for e in entries))
+    headers = {"X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
+    return cached(request, key, make, media_type="application/atom+xml", headers=headers)

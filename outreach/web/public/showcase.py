@@ -1,0 +1,222 @@
+"""A city's published stories: the list, each story's page and image, the company
+directory, the Atom and JSON feeds, and the embeddable widget (an iframe page and
+a script-free snippet a CMS includes server-side). Answers are cached per data
+version and carry ETags; nothing here sets a cookie."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+
+from outreach.l10n import format_date, gettext_for
+from outreach.publish import (
+    INDUSTRIES,
+    THEMES,
+    FeedInfo,
+    PublicStory,
+    atom,
+    choices,
+    companies,
+    json_feed,
+    label,
+    published_stories,
+    published_story,
+    stories_version,
+    story_entries,
+    story_image,
+)
+from outreach.web.common import PageError, page_lang, state
+from outreach.web.public.site import cached, frame_headers, known_city, page_bytes, site
+from outreach.web.security import security_headers
+
+router = APIRouter()
+LANGUAGE_NAMES = {"fi": "suomi", "sv": "svenska", "en": "English"}
+
+
+def _not_found() -> PageError:
+    return PageError(404, "Page not found", "There is no such page.")
+
+
+def _version(request: Request, city: str) -> str:
+    with state(request).session() as session:
+        return stories_version(session, city)
+
+
+def _card(story: PublicStory, lang: str) -> dict[str, Any]:
+    return {
+        "story": story,
+        "date": format_date(story.published_at.date(), lang, weekday=False),
+        "iso": story.published_at.date().isoformat(),
+        "industry": label(INDUSTRIES, story.industry, lang),
+        "theme": label(THEMES, story.theme, lang),
+        "original": LANGUAGE_NAMES.get(story.original_language, story.original_language),
+    }
+
+
+def _page_headers() -> dict[str, str]:
+    headers = security_headers(frameable=False)
+    headers.pop("Cache-Control", None)
+    return headers
+
+
+@router.get("/{city}/stories", response_class=HTMLResponse)
+def stories_page(request: Request, city: str) -> Response:
+    known_city(request, city)
+    lang = page_lang(request)
+    industry = request.query_params.get("industry") or None
+    theme = request.query_params.get("theme") or None
+    industry = industry if industry in INDUSTRIES else None
+    theme = theme if theme in THEMES else None
+    version = _version(request, city)
+
+    def make() -> bytes:
+        with state(request).session() as session:
+            found = published_stories(session, city, lang, industry=industry, theme=theme)
+        ctx = {
+            "site": site(request, city, lang),
+            "cards": [_card(s, lang) for s in found],
+            "industries": choices(INDUSTRIES, lang),
+            "themes": choices(THEMES, lang),
+            "industry": industry or "",
+            "theme": theme or "",
+        }
+        return page_bytes(request, "stories.html", ctx, lang)
+
+    key = ("stories", city, lang, industry, theme, version)
+    return cached(request, key, make, media_type="text/html", headers=_page_headers())
+
+
+@router.get("/{city}/stories/{story_id}", response_class=HTMLResponse)
+def story_page(request: Request, city: str, story_id: str) -> Response:
+    known_city(request, city)
+    if not story_id.isdigit() or len(story_id) > 12:
+        raise _not_found()
+    lang = page_lang(request)
+    with state(request).session() as session:
+        story = published_story(session, city, int(story_id), lang)
+        version = stories_version(session, city)
+    if story is None:
+        raise _not_found()
+
+    def make() -> bytes:
+        ctx = {"site": site(request, city, lang), **_card(story, lang)}
+        return page_bytes(request, "story_page.html", ctx, lang)
+
+    key = ("story", city, lang, story.id, version)
+    return cached(request, key, make, media_type="text/html", headers=_page_headers())
+
+
+@router.get("/{city}/stories/{story_id}/image")
+def story_image_file(request: Request, city: str, story_id: str) -> Response:
+    known_city(request, city)
+    if not story_id.isdigit() or len(story_id) > 12:
+        raise _not_found()
+    with state(request).session() as session:
+        image = story_image(session, city, int(story_id))
+        if image is None:
+            raise _not_found()
+        etag, data, media = f'"{image.sha256[:24]}"', image.data, image.content_type
+    headers = {
+        "ETag": etag,
+        "Cache-Control": "public, max-age=86400",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cross-Origin-Resource-Policy": "cross-origin",
+    }
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(data, media_type=media, headers=headers)
+
+
+@router.get("/{city}/companies", response_class=HTMLResponse)
+def companies_page(request: Request, city: str) -> Response:
+    known_city(request, city)
+    lang = page_lang(request)
+    version = _version(request, city)
+
+    def make() -> bytes:
+        with state(request).session() as session:
+            found = companies(session, city, lang)
+        listed = [{"company": c, "cards": [_card(s, lang) for s in c.stories]} for c in found]
+        ctx = {"site": site(request, city, lang), "companies": listed}
+        return page_bytes(request, "companies.html", ctx, lang)
+
+    key = ("companies", city, lang, version)
+    return cached(request, key, make, media_type="text/html", headers=_page_headers())
+
+
+def _feed(request: Request, city: str, kind: str) -> Response:
+    known_city(request, city)
+    lang = page_lang(request)
+    version = _version(request, city)
+    st = state(request)
+    base = st.settings.base_url_clean
+
+    def make() -> bytes:
+        with st.session() as session:
+            found = published_stories(session, city, lang, limit=50)
+        names = site(request, city, lang)
+        info = FeedInfo(
+            title=gettext_for(lang, "web", "Companies' climate actions: {city}").format(
+                city=names["city_name"]
+            ),
+            page_url=f"{base}/{city}/stories?lang={lang}",
+            feed_url=f"{base}{request.url.path}?lang={lang}",
+            lang=lang,
+            author=names["city_name"],
+        )
+        entries = story_entries(found, base, city, lang)
+        return atom(info, entries) if kind == "atom" else json_feed(info, entries)
+
+    media = "application/atom+xml" if kind == "atom" else "application/feed+json"
+    headers = {"X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
+    return cached(request, (kind, city, lang, version), make, media_type=media, headers=headers)
+
+
+@router.get("/{city}/stories.atom")
+def stories_atom(request: Request, city: str) -> Response:
+    return _feed(request, city, "atom")
+
+
+@router.get("/{city}/stories.json")
+def stories_json(request: Request, city: str) -> Response:
+    return _feed(request, city, "json")
+
+
+@router.get("/{city}/embed/stories", response_class=HTMLResponse)
+def widget_page(request: Request, city: str) -> Response:
+    """The widget as a page for an iframe: framed only by the city's ``embed_origins``."""
+    return _widget_answer(request, city, "widget.html", frame_headers(request, city))
+
+
+@router.get("/{city}/embed/stories.html", response_class=HTMLResponse)
+def widget_snippet(request: Request, city: str) -> Response:
+    """The widget as an HTML fragment without script or style, for a server-side include."""
+    headers = {"X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
+    return _widget_answer(request, city, "widget_snippet.html", headers)
+
+
+def _widget_answer(request: Request, city: str, template: str, headers: dict[str, str]) -> Response:
+    known_city(request, city)
+    cfg = state(request).config.cities[city]
+    asked = request.query_params.get("lang", "")
+    lang = asked if asked in ("fi", "sv", "en") else str(cfg.languages[0])
+    raw = request.query_params.get("limit", "3")
+    limit = int(raw) if raw.isdigit() and 1 <= int(raw) <= 10 else 3
+    version = _version(request, city)
+
+    def make() -> bytes:
+        with state(request).session() as session:
+            found = published_stories(session, city, lang, limit=limit)
+        ctx = {
+            "site": site(request, city, lang),
+            "cards": [_card(s, lang) for s in found],
+            "base": state(request).settings.base_url_clean,
+            "embed": True,
+        }
+        return page_bytes(request, template, ctx, lang)
+
+    key = (template, city, lang, limit, version)
+    return cached(request, key, make, media_type="text/html", headers=headers)

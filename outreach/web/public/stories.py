@@ -1,0 +1,184 @@
+"""The story submission form: a story or a listing request, with an image upload,
+the business ID check, consent to publish and a confirmation mail to the sender."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, Response
+
+from outreach.delivery import deliver
+from outreach.errors import OutreachError, StoryError, SubscriptionError
+from outreach.publish import (
+    INDUSTRIES,
+    MAX_IMAGE_BYTES,
+    THEMES,
+    CleanImage,
+    choices,
+    clean_image,
+    story_received_mail,
+    submit_from_form,
+)
+from outreach.subscriptions import city_name, clean_text
+from outreach.validation import normalise_email, validate_business_id
+from outreach.web.common import check_csrf, page_lang, rate_limit, render, state
+from outreach.web.public.site import site
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+FormStr = Annotated[str | None, Form()]
+MAX_STORY = 5000
+#: The body limit of the form: the image and the text fields.
+UPLOAD_BODY = MAX_IMAGE_BYTES + 256 * 1024
+BUSINESS_ID_ERROR = "Check the business ID: it has the form 1234567-1 and ends with a check digit."
+TEXT_ERROR = "Check the fields: one of them has a line break or is too long."
+
+
+def _story_context(request: Request, lang: str, values: dict[str, Any]) -> dict[str, Any]:
+    st = state(request)
+    city = values.get("city") or ""
+    return {
+        "cities": [(slug, city_name(st.config, slug, lang)) for slug in st.config.cities],
+        "industries": choices(INDUSTRIES, lang),
+        "themes": choices(THEMES, lang),
+        "values": values,
+        "errors": {},
+        "site": site(request, city, lang) if city in st.config.cities else None,
+    }
+
+
+@router.get("/stories/submit", response_class=HTMLResponse)
+def story_form(request: Request) -> Response:
+    lang = page_lang(request)
+    values = {"city": request.query_params.get("city", ""), "language": lang, "kind": "story"}
+    return render(request, "story.html", _story_context(request, lang, values), lang=lang)
+
+
+def _line(value: str | None, what: str, limit: int, errors: dict[str, str]) -> str | None:
+    try:
+        return clean_text(value, what, limit=limit)
+    except SubscriptionError:
+        errors["form"] = TEXT_ERROR
+        return None
+
+
+def _image(upload: UploadFile | None, alt: str | None, errors: dict[str, str]) -> CleanImage | None:
+    if upload is None or not upload.filename:
+        return None
+    data = upload.file.read(MAX_IMAGE_BYTES + 1)
+    if not data:
+        return None
+    try:
+        image = clean_image(data)
+    except StoryError as exc:
+        errors["image"] = str(exc)
+        return None
+    if not alt:
+        errors["image_alt"] = "Describe the image for those who cannot see it."
+    return image
+
+
+@router.post("/stories/submit", response_class=HTMLResponse)
+def story_post(
+    request: Request,
+    city: FormStr = None,
+    kind: FormStr = None,
+    company_name: FormStr = None,
+    business_id: FormStr = None,
+    title: FormStr = None,
+    body: FormStr = None,
+    figures: FormStr = None,
+    industry: FormStr = None,
+    theme: FormStr = None,
+    commitment: FormStr = None,
+    link: FormStr = None,
+    image: Annotated[UploadFile | None, File()] = None,
+    image_alt: FormStr = None,
+    contact_email: FormStr = None,
+    language: FormStr = None,
+    consent_to_publish: FormStr = None,
+    csrf_token: FormStr = None,
+) -> Response:
+    rate_limit(request)
+    check_csrf(request, csrf_token)
+    st = state(request)
+    lang = page_lang(request)
+    listing = kind == "listing"
+    values = {
+        "city": city or "", "kind": "listing" if listing else "story",
+        "company_name": company_name or "", "business_id": business_id or "",
+        "title": title or "", "body": body or "", "figures": figures or "",
+        "industry": industry or "", "theme": theme or "", "commitment": commitment or "",
+        "link": link or "", "image_alt": image_alt or "", "contact_email": contact_email or "",
+        "language": language or lang,
+    }  # fmt: skip
+    errors: dict[str, str] = {}
+    if city not in st.config.cities:
+        errors["city"] = "Choose a city."
+    company = _line(company_name, "company", 200, errors)
+    if not company:
+        errors["company_name"] = "Fill in this field."
+    heading = _line(title, "title", 300, errors) or ""
+    alt = _line(image_alt, "image description", 300, errors)
+    bid = None
+    if business_id and business_id.strip():
+        try:
+            bid = validate_business_id(business_id)
+        except SubscriptionError:
+            errors["business_id"] = BUSINESS_ID_ERROR
+    text = (body or "").replace("\r\n", "\n").strip()
+    extra = {
+        "figures": (figures or "").replace("\r\n", "\n").strip()[:1000] or None,
+        "commitment": (commitment or "").replace("\r\n", "\n").strip()[:2000] or None,
+        "industry": industry if industry in INDUSTRIES else None,
+        "theme": theme if theme in THEMES else None,
+    }
+    if listing:
+        heading = heading or (company or "")
+        if not bid:
+            errors.setdefault("business_id", "Give the company's business ID to be listed.")
+    else:
+        if not heading:
+            errors["title"] = "Fill in this field."
+        if not text or len(text) > MAX_STORY or "\x00" in text:
+            errors["body"] = "Write the story (at most 5,000 characters)."
+    url = (link or "").strip() or None
+    if url is not None and (len(url) > 500 or not url.startswith(("https://", "http://"))
+                            or any(c.isspace() for c in url)):  # fmt: skip
+        errors["link"] = "Give a web address that starts with https://."
+    email = None
+    if contact_email and contact_email.strip():
+        try:
+            email = normalise_email(contact_email)
+        except SubscriptionError:
+            errors["contact_email"] = "Enter a valid email address, like name@company.fi."
+    if not consent_to_publish:
+        errors["consent_to_publish"] = "Tick the box to give your consent."
+    picture = None if listing else _image(image, alt, errors)
+    story_lang = language if language in ("fi", "sv", "en") else lang
+    if not errors:
+        assert city is not None and company is not None
+        try:
+            with st.session() as session:
+                submit_from_form(
+                    session, st.config, city,
+                    company=company, title=heading, body=text, language=story_lang,
+                    link=url, contact_email=email, business_id=bid, image=picture,
+                    image_alt=alt, listing_only=listing, **extra,
+                )  # fmt: skip
+        except StoryError:
+            errors["form"] = TEXT_ERROR
+    if errors:
+        ctx = _story_context(request, lang, values)
+        ctx["errors"] = errors
+        return render(request, "story.html", ctx, lang=lang, status=400)
+    assert city is not None
+    if email:
+        try:
+            deliver(st.settings, st.config, story_received_mail(city, email, lang, heading))
+        except OutreachError as exc:
+            log.warning("story confirmation for %s not sent: %s", city, exc)
+    ctx = {"site": site(request, city, lang)}
+    return render(request, "story_thanks.html", ctx, lang=lang)
