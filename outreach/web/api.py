@@ -18,14 +18,20 @@ from sqlalchemy.orm import Session
 
 from outreach.errors import SubscriptionError
 from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
-from outreach.subscriptions import SignUp, add_subscriber, forget, withdraw
-from outreach.subscriptions.apikeys import verify_api_key
+from outreach.subscriptions import (
+    DETAIL_FIELDS,
+    SignUp,
+    add_subscriber,
+    forget,
+    verify_api_key,
+    withdraw,
+)
 from outreach.suppression import is_suppressed
 from outreach.validation import normalise_email
 from outreach.web.common import WebState, client_ip, state
 
 MAX_OFFSET = 1_000_000_000  # SQLite and PostgreSQL take 64-bit offsets; no list is this long
-DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code", "language")
+DETAILS = DETAIL_FIELDS
 
 
 class FieldError(BaseModel):

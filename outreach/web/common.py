@@ -20,7 +20,7 @@ from outreach.campaigns import Config
 from outreach.db import session_scope
 from outreach.l10n import LANGUAGES, gettext_for, negotiate
 from outreach.settings import Settings
-from outreach.subscriptions.mail import Mailer
+from outreach.subscriptions import Mailer
 from outreach.web.security import (
     CSRF_COOKIE,
     RateLimiter,

@@ -17,8 +17,7 @@ from fastapi.responses import Response
 from outreach.campaigns import regular_genitive
 from outreach.errors import InvalidTokenError
 from outreach.l10n import LANGUAGES
-from outreach.subscriptions import link, load_token
-from outreach.subscriptions.base import city_texts
+from outreach.subscriptions import city_texts, link, load_token
 from outreach.web.common import invalid_link, page_lang, render, state
 
 

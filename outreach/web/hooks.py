@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 
 from outreach.bounces import process_events
 from outreach.bounces.providers import PROVIDERS, WebhookRefused
-from outreach.subscriptions.limits import spend_token
+from outreach.subscriptions import spend_token
 from outreach.web.common import state
 
 router = APIRouter()

@@ -23,20 +23,21 @@ from outreach.subscriptions import (
     CONSENT_VERSION,
     ConfirmationMail,
     SignUp,
+    city_name,
+    city_texts,
     confirm,
     consent_text,
     current_preferences,
     export_link_mail,
     link,
     load_token,
+    release_confirmation,
     show,
+    spend_token,
     subscribe,
     unsubscribe,
     update_preferences,
 )
-from outreach.subscriptions.base import city_name, city_texts
-from outreach.subscriptions.core import release_confirmation
-from outreach.subscriptions.limits import spend_token
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import (
     PageError,

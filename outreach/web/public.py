@@ -13,7 +13,7 @@ from outreach.issues.editions import send_as
 from outreach.l10n import format_date, period_label
 from outreach.models import Campaign, City, Issue, IssueStatus, Story, StoryStatus
 from outreach.render import render_web_version
-from outreach.subscriptions.base import city_name, city_row, city_texts, clean_text
+from outreach.subscriptions import city_name, city_row, city_texts, clean_text
 from outreach.validation import normalise_email
 from outreach.web.common import PageError, check_csrf, page_lang, rate_limit, render, state
 from outreach.web.security import security_headers

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 
 from outreach.l10n import format_datetime
 from outreach.staff import sessions
-from outreach.subscriptions.base import city_name
+from outreach.subscriptions import city_name
 from outreach.web.common import client_ip, page_lang, render, state
 
 
