@@ -23,7 +23,11 @@ Public API (other stages and the CLI/web layers import from here):
   and :func:`parse_share` (``--max-skipped``); :mod:`.import_values` says what
   Finnish, Swedish and English headers and values mean
 - :func:`export` (``outreach subscribers export --purpose``), :data:`PURPOSES`,
-  :func:`safe_cell`
+  :func:`safe_cell`, :func:`check_purpose`; :func:`write_xlsx`
+- the staff console's and ``outreach subscribers list|leads``'s queries:
+  :func:`search` (:class:`Filters`, keyset :class:`Page`), :func:`person`,
+  :func:`city_subscription`, :func:`rows_of`; :func:`edit_subscriber`;
+  :func:`leads`, :func:`mark_contacted`, :func:`note_interest`, :func:`write_leads_csv`
 """
 
 from outreach.subscriptions.apikeys import (
@@ -49,15 +53,35 @@ from outreach.subscriptions.csv_import import (
     resolve_columns,
     sniff_delimiter,
 )
+from outreach.subscriptions.directory import (
+    CHANNELS,
+    Filters,
+    Page,
+    Person,
+    city_subscription,
+    person,
+    rows_of,
+    search,
+)
+from outreach.subscriptions.edit import edit_subscriber
 from outreach.subscriptions.export import (
     EXPORT_FIELDS,
     PURPOSES,
+    check_purpose,
     export,
     export_rows,
     safe_cell,
 )
 from outreach.subscriptions.import_report import ImportAborted, ImportReport, Note, parse_share
 from outreach.subscriptions.import_values import FIELDS
+from outreach.subscriptions.leads import (
+    LEAD_FIELDS,
+    Lead,
+    leads,
+    mark_contacted,
+    note_interest,
+    write_leads_csv,
+)
 from outreach.subscriptions.limits import spend_token
 from outreach.subscriptions.links import link, load_token, token_for
 from outreach.subscriptions.mail import (
@@ -79,6 +103,7 @@ from outreach.subscriptions.manage import (
 )
 from outreach.subscriptions.signup import (
     DETAIL_FIELDS,
+    SIZE_CLASSES,
     SUBSCRIBER_FIELDS,
     SignUp,
     city_name,
@@ -86,27 +111,37 @@ from outreach.subscriptions.signup import (
     city_texts,
     clean_text,
 )
+from outreach.subscriptions.xlsx import write_xlsx
 
 __all__ = [
+    "CHANNELS",
     "CONSENT_TEXT",
     "CONSENT_VERSION",
     "DETAIL_FIELDS",
     "EXPORT_FIELDS",
     "FIELDS",
+    "LEAD_FIELDS",
     "PURPOSES",
+    "SIZE_CLASSES",
     "SUBSCRIBER_FIELDS",
     "ConfirmationMail",
+    "Filters",
     "ImportAborted",
     "ImportReport",
+    "Lead",
     "Mailer",
     "Note",
     "Outcome",
+    "Page",
+    "Person",
     "Preferences",
     "RecordingMailer",
     "SignUp",
     "add_subscriber",
+    "check_purpose",
     "city_name",
     "city_row",
+    "city_subscription",
     "city_texts",
     "clean_text",
     "confirm",
@@ -115,21 +150,28 @@ __all__ = [
     "create_api_key",
     "current_preferences",
     "detect_encoding",
+    "edit_subscriber",
     "export",
     "export_link_mail",
     "export_rows",
     "forget",
     "import_csv",
+    "leads",
     "link",
     "list_api_keys",
     "load_token",
+    "mark_contacted",
+    "note_interest",
     "parse_mapping",
     "parse_share",
+    "person",
     "purge_pending",
     "release_confirmation",
     "resolve_columns",
     "revoke_api_key",
+    "rows_of",
     "safe_cell",
+    "search",
     "show",
     "show_json",
     "sniff_delimiter",
@@ -141,4 +183,6 @@ __all__ = [
     "update_preferences",
     "verify_api_key",
     "withdraw",
+    "write_leads_csv",
+    "write_xlsx",
 ]

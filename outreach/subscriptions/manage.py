@@ -25,6 +25,7 @@ from outreach.models import (
 from outreach.settings import Settings
 from outreach.subscriptions.consent import CONSENT_VERSION, consent_text, record
 from outreach.subscriptions.core import subscribe, withdraw
+from outreach.subscriptions.leads import note_interest
 from outreach.subscriptions.links import load_token
 from outreach.subscriptions.mail import Mailer
 from outreach.subscriptions.signup import SUBSCRIBER_FIELDS, SignUp, city_name, city_row
@@ -137,7 +138,7 @@ def update_preferences(
     subscriber.contact_name = clean.contact_name
     subscriber.size_class = clean.size_class
     subscriber.industry_code = clean.industry_code
-    subscriber.interested_in_visit = interested_in_visit
+    note_interest(subscriber, visit=interested_in_visit, now=now)
     by_city = {s.city.slug: s for s in subscriber.subscriptions}
     leaving = [s for slug, s in by_city.items() if slug not in cities]
     withdraw(session, leaving, "web", detail="preferences page", now=now)
