@@ -68,7 +68,7 @@ def test_keyset_pages_walk_the_city_both_ways(
     people(engine, settings, config, "kerava", 3)
     with Session(engine) as s:
         first = search(s, "vantaa", limit=5)
-        assert [r.email for r in first.rows][0] == "henkilo011@vantaa-yritys.fi"
+        assert first.rows[0].email == "henkilo011@vantaa-yritys.fi"
         assert first.matched == 12 and first.counts["confirmed"] == 12
         assert first.has_next and not first.has_prev
         second = search(s, "vantaa", after=first.last_id, limit=5)
@@ -86,7 +86,9 @@ def test_keyset_pages_walk_the_city_both_ways(
 def test_search_and_filters(engine: Engine, settings: Settings, config: Config) -> None:
     people(engine, settings, config, "vantaa", 8)
     with Session(engine) as s:
-        subscriber = s.scalars(select(Subscriber).filter_by(email="henkilo003@vantaa-yritys.fi")).one()
+        subscriber = s.scalars(
+            select(Subscriber).filter_by(email="henkilo003@vantaa-yritys.fi")
+        ).one()
         subscriber.business_id = "0112038-9"
         note_interest(subscriber, visit=True, now=Clock().now)
         s.commit()
@@ -194,9 +196,20 @@ def test_the_list_page_the_person_and_their_actions(
     assert client.get(one).status_code == 404
     with Session(engine) as s:
         assert s.get(Subscriber, ids[1]) is None
-        actions = list(s.scalars(select(AuditEvent.action).where(AuditEvent.subscriber_id == ids[1])))
-        assert actions == ["subscriber.add", "subscriber.edit", "subscriber.export",
-                           "subscriber.unsubscribe", "subscriber.forget"][1:] or actions
+        actions = list(
+            s.scalars(select(AuditEvent.action).where(AuditEvent.subscriber_id == ids[1]))
+        )
+        assert (
+            actions
+            == [
+                "subscriber.add",
+                "subscriber.edit",
+                "subscriber.export",
+                "subscriber.unsubscribe",
+                "subscriber.forget",
+            ][1:]
+            or actions
+        )
         assert "subscriber.forget" in actions and "subscriber.edit" in actions
         events = s.scalars(select(AuditEvent).where(AuditEvent.action == "subscriber.forget"))
         assert all("henkilo001" not in json.dumps(e.detail) for e in events)
@@ -214,7 +227,8 @@ def test_an_editor_may_not_forget_or_change_a_person_of_two_cities(
     signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
     one = f"/staff/kerava/subscribers/{vantaa}"
     page = client.get(one + "?lang=en")
-    assert page.status_code == 200 and "vantaa" not in page.text.split('<main id="main">')[1]
+    assert page.status_code == 200 and "1 other cities" in page.text  # not which one
+    assert "Vantaa" not in page.text.split('<main id="main">')[1]
     assert client.get(one + "/forget").status_code == 403
     refused = form(client, one, one + "/edit", company_name="Toinen Oy")
     assert "refused=other-cities" in refused.headers["location"]  # type: ignore[attr-defined]
@@ -233,7 +247,7 @@ def test_exports_of_a_filtered_list_are_formula_safe_and_audited(
     with Session(engine) as s:
         first = s.scalars(select(Subscriber).order_by(Subscriber.id)).first()
         assert first is not None
-        first.company_name = "=HYPERLINK(\"http://x\")"
+        first.company_name = '=HYPERLINK("http://x")'
         s.commit()
     signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
     listing = "/staff/vantaa/subscribers"
@@ -285,8 +299,11 @@ def test_import_preview_writes_nothing_then_commit_imports(
         statuses = s.scalars(select(Subscription.status)).all()
         assert sorted(statuses) == [SubscriptionStatus.CONFIRMED] * 2
         assert s.scalar(select(AuditEvent).where(AuditEvent.action == "subscribers.import"))
-    again = client.post("/staff/vantaa/subscribers/import/commit",
-                        data={"csrf_token": token, "upload": upload}, follow_redirects=False)  # fmt: skip
+    again = client.post(
+        "/staff/vantaa/subscribers/import/commit",
+        data={"csrf_token": token, "upload": upload},
+        follow_redirects=False,
+    )
     assert "refused=expired" in again.headers["location"]
 
 
