@@ -96,7 +96,7 @@ def write_csv(path: Path) -> None:
 
 def one_import(url: str, path: Path, tmp: Path) -> dict[str, object]:
     """Runs in its own process (``--one``): migrate, import ``path``, measure."""
-    from outreach.subscribers_io import import_csv
+    from outreach.subscriptions import import_csv
 
     settings = Settings(database_url=url, secret_key=SECRET, campaigns_dir=campaigns(tmp),
                         var_dir=tmp / "var")  # fmt: skip

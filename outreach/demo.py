@@ -60,7 +60,7 @@ def run_demo(
     from outreach.sources import import_stories
     from outreach.sources.fetch import Fetcher, load_local_files
     from outreach.sources.ingest import ingest
-    from outreach.subscribers_io import import_csv
+    from outreach.subscriptions import import_csv
 
     if clean:
         _clean(settings)

@@ -159,6 +159,10 @@ class Subscriber(Base):
     industry_code: Mapped[str | None] = mapped_column(String(10))
     language: Mapped[str] = mapped_column(String(5), default="fi")
     interested_in_visit: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the company said it welcomes a visit / wants climate cooperation (leads).
+    visit_interest_at: Mapped[datetime | None]
+    wants_cooperation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    cooperation_interest_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -171,7 +175,11 @@ class Subscription(Base):
     """One subscriber's membership of one city's mailings."""
 
     __tablename__ = "subscriptions"
-    __table_args__ = (UniqueConstraint("subscriber_id", "city_id"),)
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "city_id"),
+        # The console's list: a city's subscriptions, newest first, a page at a time.
+        Index("ix_subscriptions_city_id_id", "city_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
@@ -188,6 +196,9 @@ class Subscription(Base):
     confirmed_at: Mapped[datetime | None]
     unsubscribed_at: Mapped[datetime | None]
     confirmation_sent_at: Mapped[datetime | None]
+    # A lead (visit or cooperation) the city has contacted, and who marked it.
+    lead_contacted_at: Mapped[datetime | None]
+    lead_contacted_by: Mapped[str | None] = mapped_column(String(100))
 
     subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
     city: Mapped[City] = relationship()
@@ -424,7 +435,9 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
-    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
     email: Mapped[str] = mapped_column(String(254))
     language: Mapped[str] = mapped_column(String(5))
     status: Mapped[DeliveryStatus] = mapped_column(

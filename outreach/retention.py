@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Delete, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from outreach.delivery.outbox import issue_counts
+from outreach.delivery import issue_counts
 from outreach.models import ContentItem, Delivery, Issue, IssueItem, IssueStatus
 from outreach.settings import Settings
 

@@ -21,7 +21,7 @@ SOURCES = [
     ROOT / "outreach" / "settings.py",
     *sorted((ROOT / "outreach" / "cli").glob("*.py")),
     ROOT / "outreach" / "demo.py",
-    *sorted((ROOT / "outreach" / "subscribers_io").glob("*.py")),
+    *sorted((ROOT / "outreach" / "subscriptions").glob("*.py")),
     ROOT / "outreach" / "delivery" / "run.py",
     ROOT / "outreach" / "delivery" / "overview.py",
     *sorted((ROOT / "outreach" / "scheduler").glob("*.py")),

@@ -33,7 +33,6 @@ LAYERS: list[set[str]] = [
     {"issues"},
     {"render"},
     {"subscriptions"},
-    {"subscribers_io"},
     {"delivery"},
     {"checks", "bounces", "retention", "publish"},
     {"scheduler"},

@@ -16,18 +16,23 @@ from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
 from outreach.delivery import confirmation_mailer
 from outreach.errors import SubscriptionError
 from outreach.models import City, Subscriber, Subscription
-from outreach.subscribers_io import (
+from outreach.subscriptions import (
     PURPOSES,
     ImportAborted,
+    SignUp,
+    add_subscriber,
+    create_api_key,
     export,
+    forget,
     import_csv,
+    list_api_keys,
     parse_mapping,
     parse_share,
+    purge_pending,
+    revoke_api_key,
+    show_json,
+    unsubscribe_email,
 )
-from outreach.subscriptions.apikeys import create_api_key, list_api_keys, revoke_api_key
-from outreach.subscriptions.base import SignUp
-from outreach.subscriptions.core import unsubscribe_email
-from outreach.subscriptions.manage import add_subscriber, forget, purge_pending, show_json
 
 
 def _os_user() -> str:

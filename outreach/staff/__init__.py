@@ -14,3 +14,9 @@ writes SQL. See docs/staff.md.
     audit      the append-only audit log
     dashboard  a city's overview for the console
 """
+
+from outreach.staff import audit, people, sessions, workflow
+from outreach.staff.policy import Permission
+from outreach.staff.workflow import Actor
+
+__all__ = ["Actor", "Permission", "audit", "people", "sessions", "workflow"]

@@ -31,18 +31,11 @@ from outreach.models import (
     SubscriptionStatus,
 )
 from outreach.settings import Settings
-from outreach.subscriptions.base import (
-    CONSENT_VERSION,
-    SignUp,
-    city_name,
-    city_row,
-    consent_text,
-    link,
-    load_token,
-    record,
-)
+from outreach.subscriptions.consent import CONSENT_VERSION, consent_text, record
 from outreach.subscriptions.limits import claim_mailbox, release_mailbox
+from outreach.subscriptions.links import link, load_token
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
+from outreach.subscriptions.signup import SignUp, city_name, city_row
 from outreach.suppression import SuppressionReason, is_suppressed, lift_erasure
 from outreach.tokens import new_salt
 from outreach.validation import normalise_email

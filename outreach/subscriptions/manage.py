@@ -23,17 +23,12 @@ from outreach.models import (
     SubscriptionStatus,
 )
 from outreach.settings import Settings
-from outreach.subscriptions.base import (
-    CONSENT_VERSION,
-    SignUp,
-    city_name,
-    city_row,
-    consent_text,
-    load_token,
-    record,
-)
+from outreach.subscriptions.consent import CONSENT_VERSION, consent_text, record
 from outreach.subscriptions.core import subscribe, withdraw
+from outreach.subscriptions.leads import note_interest
+from outreach.subscriptions.links import load_token
 from outreach.subscriptions.mail import Mailer
+from outreach.subscriptions.signup import SUBSCRIBER_FIELDS, SignUp, city_name, city_row
 from outreach.suppression import entry, erase, is_suppressed
 from outreach.tokens import new_salt
 from outreach.validation import normalise_email
@@ -143,7 +138,7 @@ def update_preferences(
     subscriber.contact_name = clean.contact_name
     subscriber.size_class = clean.size_class
     subscriber.industry_code = clean.industry_code
-    subscriber.interested_in_visit = interested_in_visit
+    note_interest(subscriber, visit=interested_in_visit, now=now)
     by_city = {s.city.slug: s for s in subscriber.subscriptions}
     leaving = [s for slug, s in by_city.items() if slug not in cities]
     withdraw(session, leaving, "web", detail="preferences page", now=now)
@@ -247,13 +242,7 @@ def show(session: Session, settings: Settings, email: str) -> dict[str, Any] | N
         }
     if subscriber is None:
         return data
-    data["subscriber"] = {
-        name: getattr(subscriber, name)
-        for name in (
-            "company_name", "business_id", "contact_name", "size_class",
-            "industry_code", "language", "interested_in_visit",
-        )
-    }  # fmt: skip
+    data["subscriber"] = {name: getattr(subscriber, name) for name in SUBSCRIBER_FIELDS}
     data["subscriber"]["created_at"] = _iso(subscriber.created_at)
     data["subscriber"]["updated_at"] = _iso(subscriber.updated_at)
     data["subscriptions"] = []

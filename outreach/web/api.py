@@ -9,6 +9,7 @@ is the GDPR erasure: the address is suppressed so it cannot be re-added.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request, Response
@@ -18,14 +19,21 @@ from sqlalchemy.orm import Session
 
 from outreach.errors import SubscriptionError
 from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
-from outreach.subscriptions import SignUp, add_subscriber, forget, withdraw
-from outreach.subscriptions.apikeys import verify_api_key
+from outreach.subscriptions import (
+    DETAIL_FIELDS,
+    SignUp,
+    add_subscriber,
+    forget,
+    note_interest,
+    verify_api_key,
+    withdraw,
+)
 from outreach.suppression import is_suppressed
 from outreach.validation import normalise_email
 from outreach.web.common import WebState, client_ip, state
 
 MAX_OFFSET = 1_000_000_000  # SQLite and PostgreSQL take 64-bit offsets; no list is this long
-DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code", "language")
+DETAILS = DETAIL_FIELDS
 
 
 class FieldError(BaseModel):
@@ -259,7 +267,7 @@ def create_subscriber(request: Request, who: Auth, body: SubscriberIn) -> Subscr
             _add(st, session, who, email, fields, item)
         subscriber = _find(session, email, who)
         if body.interested_in_visit is not None and (known is None or who.all_cities):
-            subscriber.interested_in_visit = body.interested_in_visit
+            note_interest(subscriber, visit=body.interested_in_visit, now=datetime.now(UTC))
         session.flush()
         return _out(subscriber, who)
 
@@ -324,7 +332,7 @@ def update_subscriber(
         for name in DETAILS:
             setattr(subscriber, name, getattr(clean, name))
         if body.interested_in_visit is not None:
-            subscriber.interested_in_visit = body.interested_in_visit
+            note_interest(subscriber, visit=body.interested_in_visit, now=datetime.now(UTC))
         session.flush()
         return _out(subscriber, who)
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.models import Issue, IssueStatus, StaffUser
+from outreach.settings import Settings
 from outreach.staff import accounts
 from outreach.staff.secrets import hash_password, totp_code
 
@@ -108,3 +109,17 @@ def make_city_issue(
     record_event(session, issue, "built", by=by, now=now)
     session.commit()
     return issue
+
+
+def make_subscriber(engine: Engine, settings: Settings, config: Config, city: str) -> int:
+    """A confirmed subscriber of ``city`` who welcomes a visit (a lead); their id."""
+    from outreach.subscriptions import SignUp, add_subscriber, note_interest
+
+    with Session(engine) as s:
+        signup = SignUp.clean(config, city, email=f"tilaaja@{city}-yritys.fi", company_name=city)
+        sub = add_subscriber(s, settings, config, city, signup, None, confirmed=True,
+                             consent_note="test")  # fmt: skip
+        assert sub is not None
+        note_interest(sub.subscriber, visit=True, now=datetime(2026, 11, 1, tzinfo=UTC))
+        s.commit()
+        return sub.subscriber_id

@@ -22,7 +22,7 @@ from outreach.models import StaffUser
 from outreach.settings import Settings
 from outreach.staff import sessions
 from outreach.web.staff.guard import COOKIE, Guard, Pending, Public, Require, route_guard
-from tests.staff.support import csrf_of, make_account, make_city_issue
+from tests.staff.support import CITIES, csrf_of, make_account, make_city_issue, make_subscriber
 from tests.web.conftest import TestClient
 
 #: What each role may do, written out independently of outreach.staff.policy.
@@ -129,10 +129,13 @@ def issues(settings: Settings, engine: Engine) -> dict[str, int]:
     """A draft of each city's newsletter: ``{issue_id}`` is the path's city's own."""
     config = load(settings.campaigns_path, settings.templates_path)
     with Session(engine, expire_on_commit=False) as s:
-        return {
+        found = {
             city: make_city_issue(s, config, f"{city}-monthly").id
             for city in ("vantaa", "kerava", "jarvenpaa")
         }
+    # A subscriber of each city for ``{subscriber_id}``, kept apart from the issue ids.
+    found.update({f"subscriber:{c}": make_subscriber(engine, settings, config, c) for c in CITIES})
+    return found
 
 
 def fill(path: str, city: str | None, issues: dict[str, int]) -> str:
@@ -140,6 +143,7 @@ def fill(path: str, city: str | None, issues: dict[str, int]) -> str:
     issue = issues.get(city or "", max(issues.values()) + 1)
     return (
         path.replace("{city}", city or "")
+        .replace("{subscriber_id}", str(issues.get(f"subscriber:{city}", 10**9)))
         .replace("{name}", "none")
         .replace("{issue_id}", str(issue))
         .replace("{edition}", "fi")

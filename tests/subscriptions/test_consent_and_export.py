@@ -20,11 +20,11 @@ from outreach.cli import main
 from outreach.errors import SubscriptionError
 from outreach.models import AuditEvent, ConsentRecord, Subscription, SubscriptionStatus
 from outreach.settings import Settings
-from outreach.subscribers_io import export
 from outreach.subscriptions import (
     RecordingMailer,
     add_subscriber,
     confirm,
+    export,
     show,
     subscribe,
     token_for,

@@ -24,8 +24,7 @@ from outreach.cli.subscribers import subscribers
 from outreach.errors import SubscriptionError
 from outreach.models import ConsentRecord, Subscriber, Subscription, Suppression
 from outreach.settings import Settings, get_settings
-from outreach.subscribers_io import ImportAborted, import_csv, parse_share
-from outreach.subscriptions import RecordingMailer
+from outreach.subscriptions import ImportAborted, RecordingMailer, import_csv, parse_share
 from outreach.suppression import suppression_key
 from outreach.validation import email_hash
 from tests.conftest import DATA

@@ -22,15 +22,18 @@ from outreach.db import create_db_engine
 from outreach.errors import DeliveryError
 from outreach.models import Base, ConsentRecord, Subscriber, Subscription, SubscriptionStatus
 from outreach.settings import Settings
-from outreach.subscribers_io import import_csv
 from outreach.subscriptions import (
+    CONSENT_VERSION,
     ConfirmationMail,
     RecordingMailer,
+    SignUp,
     add_subscriber,
+    city_name,
     confirm,
+    consent_text,
+    import_csv,
     unsubscribe_email,
 )
-from outreach.subscriptions.base import CONSENT_VERSION, SignUp, city_name, consent_text
 
 LANGS = ("fi", "sv", "en")
 LANG_WORDS = {"fi": "suomi", "sv": "svenska", "en": "englanti"}

@@ -16,8 +16,16 @@ from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
 from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus, Suppression
 from outreach.settings import Settings
-from outreach.subscribers_io import export, import_csv, parse_mapping, safe_cell
-from outreach.subscriptions import RecordingMailer, forget, token_for, unsubscribe
+from outreach.subscriptions import (
+    RecordingMailer,
+    export,
+    forget,
+    import_csv,
+    parse_mapping,
+    safe_cell,
+    token_for,
+    unsubscribe,
+)
 from outreach.suppression import suppression_key
 from outreach.validation import email_hash
 

@@ -13,8 +13,7 @@ from outreach.campaigns import Config
 from outreach.db import create_db_engine, session_scope
 from outreach.models import Base, Subscriber, Subscription, Suppression
 from outreach.settings import Settings
-from outreach.subscribers_io import import_csv
-from outreach.subscriptions import RecordingMailer, SignUp, forget, subscribe
+from outreach.subscriptions import RecordingMailer, SignUp, forget, import_csv, subscribe
 
 pytestmark = pytest.mark.postgres
 

@@ -8,14 +8,16 @@ without a session to the sign-in page, and refuses a route without a policy
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from outreach.web.common import page_lang, render
-from outreach.web.staff import console, issues, signin
+from outreach.web.staff import console, issues, signin, subscriber_import, subscribers
 from outreach.web.staff.guard import SignInNeeded, check_declared, sign_in_url
 
-ROUTERS = (signin.router, console.router, issues.router)
+ROUTERS: tuple[APIRouter, ...] = (signin.router, console.router, issues.router)
+# The import's literal paths first: /subscribers/{subscriber_id} would take them.
+ROUTERS += (subscriber_import.router, subscribers.router)
 
 
 def _sign_in_needed(request: Request, exc: Exception) -> Response:

@@ -6,7 +6,7 @@ holds ``suomi`` or ``svenska``, ``Aiheet`` holds the topics' Finnish names. This
 module maps such headers to fields and such values to the codes the rest of
 the project uses. :class:`Vocabulary` is built once per import (the city's
 topics are part of it); :meth:`Vocabulary.row` turns one row into a
-:class:`~outreach.subscriptions.base.SignUp`, or into the reason it is skipped,
+:class:`~outreach.subscriptions.signup.SignUp`, or into the reason it is skipped,
 plus a note for every optional field it had to leave out.
 """
 
@@ -18,8 +18,8 @@ from functools import lru_cache
 
 from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
-from outreach.subscribers_io.report import Note
-from outreach.subscriptions.base import MAX_TEXT, SignUp
+from outreach.subscriptions.import_report import Note
+from outreach.subscriptions.signup import MAX_TEXT, SignUp
 from outreach.validation import has_control_chars, normalise_email, validate_business_id
 
 FIELDS = (

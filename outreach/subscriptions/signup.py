@@ -1,46 +1,41 @@
-"""Building blocks of the subscriptions stage.
+"""Validated subscriber data and the cities it belongs to.
 
-Validated sign-up data (:class:`SignUp`), the consent wording and its version,
-City rows, the append-only consent log and the
-purpose-bound links of a subscription.
+:class:`SignUp` (build it with :meth:`SignUp.clean`), :data:`SUBSCRIBER_FIELDS`
+(the one list of a subscriber's own fields, for show, export and the API),
+free-text cleaning, and a city's configuration, names and row.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import CityConfig, Config
-from outreach.errors import InvalidTokenError, SubscriptionError
-from outreach.l10n import LANGUAGES, gettext_for
-from outreach.models import (
-    City,
-    ConsentRecord,
-    Subscription,
-)
-from outreach.settings import Settings
-from outreach.tokens import make_token, verify_token
+from outreach.errors import SubscriptionError
+from outreach.l10n import LANGUAGES
+from outreach.models import City
 from outreach.validation import has_control_chars, normalise_email
 from outreach.validation import validate_business_id as _business_id
 
-#: Bump when the consent wording changes; every ConsentRecord stores the version.
-CONSENT_VERSION = "2026-11-v1"
-CONSENT_TEXT = (
-    "I agree that {city} may send me its climate news for companies by email. "
-    "I can unsubscribe at any time with the link in every message."
-)
 SIZE_CLASSES = ("micro", "small", "medium", "large")
 MAX_TEXT = 200
 
-
-def consent_text(city_name: str, lang: str) -> str:
-    return gettext_for(lang, "web", CONSENT_TEXT).format(city=city_name)
+#: A subscriber's own fields that :meth:`SignUp.clean` checks (besides address and topics).
+DETAIL_FIELDS = (
+    "company_name",
+    "business_id",
+    "contact_name",
+    "size_class",
+    "industry_code",
+    "language",
+)
+#: Every field of a subscriber besides the address: the one list that show, export,
+#: the JSON API and the console read.
+SUBSCRIBER_FIELDS = (*DETAIL_FIELDS, "interested_in_visit")
 
 
 def clean_text(value: str | None, what: str, *, limit: int = MAX_TEXT) -> str | None:
@@ -150,64 +145,3 @@ def city_row(session: Session, config: Config, slug: str) -> City:
         except IntegrityError:  # created by a concurrent request
             row = session.scalars(select(City).where(City.slug == slug)).one()
     return row
-
-
-def record(
-    session: Session,
-    sub: Subscription,
-    action: str,
-    channel: str,
-    *,
-    version: str | None = None,
-    text: str | None = None,
-    detail: str | None = None,
-    now: datetime | None = None,
-    token_hash: str | None = None,
-) -> None:
-    session.add(
-        ConsentRecord(
-            subscription_id=sub.id,
-            action=action,
-            channel=channel[:20],
-            consent_version=version,
-            consent_text=text,
-            detail=detail,
-            token_hash=token_hash,
-            created_at=now or datetime.now(UTC),
-        )
-    )
-
-
-#: Links that must not work for long: a data export link is mailed to the
-#: address itself and opens everything held about it.
-MAX_AGE = {"export": timedelta(hours=1)}
-
-
-def token_for(settings: Settings, sub: Subscription, purpose: str) -> str:
-    return make_token(settings.secret(), purpose, sub.id, sub.token_salt)
-
-
-def link(settings: Settings, sub: Subscription, purpose: str) -> str:
-    return f"{settings.base_url_clean}/{purpose}/{token_for(settings, sub, purpose)}"
-
-
-def load_token(session: Session, settings: Settings, token: str, purpose: str) -> Subscription:
-    """The subscription a token names; the same InvalidTokenError for every failure."""
-    max_age = MAX_AGE.get(purpose) or (
-        timedelta(days=settings.confirm_token_days) if purpose == "confirm" else None
-    )
-
-    def salt_of(sid: int) -> str | None:
-        return session.scalar(select(Subscription.token_salt).where(Subscription.id == sid))
-
-    sid = verify_token(settings.secret(), token, purpose, salt_of, max_age=max_age)
-    sub = session.get(Subscription, sid)
-    if sub is None:
-        raise InvalidTokenError("this link is invalid or has expired")
-    # Accept only the canonical spelling: unpadded base64 lets the MAC's last
-    # character vary in its unused bits, which must not make a second valid link.
-    issued = datetime.fromtimestamp(int(token.split(".")[1], 16), UTC)
-    canonical = make_token(settings.secret(), purpose, sid, sub.token_salt, now=issued)
-    if not hmac.compare_digest(canonical.encode(), token.encode("utf-8", "surrogatepass")):
-        raise InvalidTokenError("this link is invalid or has expired")
-    return sub

@@ -29,6 +29,7 @@ from outreach.models import (
     SubscriptionStatus,
 )
 from outreach.settings import Settings
+from outreach.subscriptions.signup import SUBSCRIBER_FIELDS
 from outreach.suppression import not_suppressed, suppression_key
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -42,11 +43,14 @@ def safe_cell(value: Any) -> str:
     return text
 
 
+#: The columns of an export: the address, :data:`SUBSCRIBER_FIELDS` (with the
+#: topics among them), then the subscription's own.
 EXPORT_FIELDS = (
     "email", "company_name", "business_id", "contact_name", "language", "topics",
     "size_class", "industry_code", "interested_in_visit", "status", "channel",
     "created_at", "confirmed_at",
 )  # fmt: skip
+assert set(SUBSCRIBER_FIELDS) <= set(EXPORT_FIELDS)
 
 
 #: Why staff may export, and whether the purpose needs people who left or are suppressed.
@@ -122,21 +126,16 @@ def export_rows(
         city_slug, interested=interested, status=status, everyone=everyone, key=key
     )
     for sub, person in session.execute(stmt.execution_options(yield_per=1000)):
-        yield {
-            "email": person.email,
-            "company_name": person.company_name,
-            "business_id": person.business_id,
-            "contact_name": person.contact_name,
-            "language": person.language,
-            "topics": " ".join(sub.topics),
-            "size_class": person.size_class,
-            "industry_code": person.industry_code,
-            "interested_in_visit": person.interested_in_visit,
-            "status": sub.status.value,
-            "channel": sub.channel,
-            "created_at": sub.created_at.isoformat(),
-            "confirmed_at": sub.confirmed_at.isoformat() if sub.confirmed_at else None,
-        }
+        data: dict[str, Any] = {name: getattr(person, name) for name in SUBSCRIBER_FIELDS}
+        data.update(
+            email=person.email,
+            topics=" ".join(sub.topics),
+            status=sub.status.value,
+            channel=sub.channel,
+            created_at=sub.created_at.isoformat(),
+            confirmed_at=sub.confirmed_at.isoformat() if sub.confirmed_at else None,
+        )
+        yield {name: data[name] for name in EXPORT_FIELDS}
 
 
 def export(

@@ -2,7 +2,7 @@
 
 The import streams the file (constant memory apart from one hash per address
 seen), finds columns by Finnish, Swedish or English header names (or ``--map
-col=field``), reads the values as staff type them (:mod:`.values`), detects
+col=field``), reads the values as staff type them (:mod:`.import_values`), detects
 UTF-8, UTF-8 with BOM and cp1252, and sniffs ``,`` or ``;``. A row is skipped
 only for a bad or missing e-mail address, a missing consent, or an address that
 must not be (re)subscribed (suppressed, erased, unsubscribed, bounced); a bad
@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
 from outreach.settings import Settings
-from outreach.subscribers_io.report import PROBLEMS, ImportAborted, ImportReport, Note
-from outreach.subscribers_io.values import ALIAS_INDEX, FIELDS, Vocabulary, header_key
-from outreach.subscribers_io.writer import BatchWriter, Row
+from outreach.subscriptions.import_report import PROBLEMS, ImportAborted, ImportReport, Note
+from outreach.subscriptions.import_values import ALIAS_INDEX, FIELDS, Vocabulary, header_key
+from outreach.subscriptions.import_writer import BatchWriter, Row
 from outreach.subscriptions.mail import Mailer
 
 BATCH = 2500

@@ -27,11 +27,12 @@ from outreach.errors import OutreachError
 from outreach.l10n import LANGUAGES
 from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus
 from outreach.settings import Settings
-from outreach.subscribers_io.bulk import bulk_insert, next_ids, one_of
-from outreach.subscribers_io.report import ImportReport, Note
-from outreach.subscriptions.base import CONSENT_VERSION, SignUp, city_name, city_row, consent_text
+from outreach.subscriptions.bulk import bulk_insert, next_ids, one_of
+from outreach.subscriptions.consent import CONSENT_VERSION, consent_text
+from outreach.subscriptions.import_report import ImportReport, Note
 from outreach.subscriptions.limits import claim_mailbox, release_mailbox
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
+from outreach.subscriptions.signup import SignUp, city_name, city_row
 from outreach.suppression import reasons_for_hashes, suppression_key
 from outreach.tokens import make_token, new_salt
 from outreach.validation import email_hash

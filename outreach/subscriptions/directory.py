@@ -1,0 +1,303 @@
+"""A city's subscribers as staff look them up: search, filters, keyset pages, one person.
+
+:func:`search` answers one page of a city's subscriptions, newest first, with
+the counts per status and the number that match. Pages are keyset pages on
+the subscription id (``after`` / ``before`` the id at a page's edge, or the
+``last`` page), so the last page of 100,000 rows costs what the first does
+(the index ``ix_subscriptions_city_id_id``). :func:`person` is everything
+the subscriber page shows, limited to the city: its subscription, that
+subscription's consent history and deliveries, and the suppression entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select
+from sqlalchemy.orm import Session
+
+from outreach.models import (
+    Campaign,
+    City,
+    ConsentRecord,
+    Delivery,
+    Issue,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+)
+from outreach.settings import Settings
+from outreach.subscriptions.export import EXPORT_FIELDS
+from outreach.subscriptions.signup import SUBSCRIBER_FIELDS
+from outreach.suppression import entry
+from outreach.validation import has_control_chars
+
+PAGE_SIZE = 50
+#: Where a subscription's consent came from (``Subscription.channel``).
+CHANNELS = ("web", "import", "api", "cli", "staff")
+VISIT = {"yes": True, "no": False}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the list is narrowed to; every field empty means the whole city."""
+
+    q: str = ""
+    status: str = ""
+    topic: str = ""
+    language: str = ""
+    size_class: str = ""
+    industry: str = ""
+    visit: str = ""  # "yes" | "no" | ""
+    channel: str = ""
+
+    @classmethod
+    def parse(cls, values: dict[str, Any]) -> Filters:
+        """Filters from a query string; unknown or malformed values are dropped."""
+        clean: dict[str, str] = {}
+        for f in fields(cls):
+            value = values.get(f.name)
+            text = value.strip()[:100] if isinstance(value, str) else ""
+            clean[f.name] = "" if has_control_chars(text) else text
+        if clean["status"] not in {s.value for s in SubscriptionStatus}:
+            clean["status"] = ""
+        if clean["visit"] not in VISIT:
+            clean["visit"] = ""
+        return cls(**clean)
+
+    def query(self) -> dict[str, str]:
+        """The filters that are set, for links to other pages of the same list."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name)}
+
+
+@dataclass(frozen=True)
+class Row:
+    subscriber_id: int
+    subscription_id: int
+    email: str
+    company_name: str | None
+    business_id: str | None
+    contact_name: str | None
+    status: str
+    topics: list[str]
+    language: str
+    channel: str
+    created_at: datetime
+
+
+@dataclass
+class Page:
+    rows: list[Row]
+    matched: int
+    counts: dict[str, int]
+    has_next: bool
+    has_prev: bool
+
+    @property
+    def first_id(self) -> int | None:
+        return self.rows[0].subscription_id if self.rows else None
+
+    @property
+    def last_id(self) -> int | None:
+        return self.rows[-1].subscription_id if self.rows else None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def _like(column: Any, text: str) -> ColumnElement[bool]:
+    result: ColumnElement[bool] = func.lower(column).contains(text.lower(), autoescape=True)
+    return result
+
+
+def _where(stmt: Select[Any], city_id: int, filters: Filters) -> Select[Any]:
+    stmt = stmt.where(Subscription.city_id == city_id)
+    if filters.q:
+        q = filters.q
+        stmt = stmt.where(
+            or_(
+                _like(Subscriber.email, q),
+                _like(Subscriber.company_name, q),
+                _like(Subscriber.contact_name, q),
+                Subscriber.business_id.contains(q, autoescape=True),
+            )
+        )
+    if filters.status:
+        stmt = stmt.where(Subscription.status == SubscriptionStatus(filters.status))
+    if filters.topic:
+        # topics is a JSON list of slugs: match the quoted slug in its text
+        stmt = stmt.where(
+            cast(Subscription.topics, String).contains(f'"{filters.topic}"', autoescape=True)
+        )
+    if filters.language:
+        stmt = stmt.where(Subscriber.language == filters.language)
+    if filters.size_class:
+        stmt = stmt.where(Subscriber.size_class == filters.size_class)
+    if filters.industry:
+        stmt = stmt.where(Subscriber.industry_code.startswith(filters.industry, autoescape=True))
+    if filters.visit:
+        stmt = stmt.where(Subscriber.interested_in_visit.is_(VISIT[filters.visit]))
+    if filters.channel:
+        stmt = stmt.where(Subscription.channel == filters.channel)
+    return stmt
+
+
+def city_id_of(session: Session, city: str) -> int | None:
+    return session.scalar(select(City.id).where(City.slug == city))
+
+
+def search(
+    session: Session,
+    city: str,
+    filters: Filters = Filters(),
+    *,
+    after: int | None = None,
+    before: int | None = None,
+    last: bool = False,
+    limit: int = PAGE_SIZE,
+) -> Page:
+    """One page of the city's subscriptions, newest first.
+
+    ``after``: the page after the row with that subscription id; ``before``: the
+    page before it; ``last``: the oldest page. Otherwise the first page.
+    """
+    city_id = city_id_of(session, city)
+    if city_id is None:
+        return Page([], 0, {}, has_next=False, has_prev=False)
+    base = select(
+        Subscription.subscriber_id, Subscription.id, Subscriber.email, Subscriber.company_name,
+        Subscriber.business_id, Subscriber.contact_name, Subscription.status,
+        Subscription.topics, Subscriber.language, Subscription.channel, Subscription.created_at,
+    ).join(Subscriber, Subscriber.id == Subscription.subscriber_id)  # fmt: skip
+    stmt = _where(base, city_id, filters)
+    backwards = last or before is not None
+    if after is not None:
+        stmt = stmt.where(Subscription.id < after)
+    if before is not None:
+        stmt = stmt.where(Subscription.id > before)
+    order = Subscription.id.asc() if backwards else Subscription.id.desc()
+    found = list(session.execute(stmt.order_by(order).limit(limit + 1)))
+    more = len(found) > limit
+    found = found[:limit]
+    if backwards:
+        found.reverse()
+    rows = [
+        Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6].value, list(r[7]), r[8], r[9], r[10])
+        for r in found
+    ]
+    if backwards:  # an older page exists when more were found; a newer one unless last
+        has_prev, has_next = more, not last
+    else:
+        has_prev, has_next = after is not None, more
+    return Page(rows, count(session, city_id, filters), counts(session, city_id), has_next,
+                has_prev)  # fmt: skip
+
+
+def count(session: Session, city_id: int, filters: Filters) -> int:
+    """How many of the city's subscriptions match ``filters``."""
+    stmt = select(func.count(Subscription.id))
+    if any(getattr(filters, name) for name in ("q", "language", "size_class", "industry", "visit")):
+        stmt = stmt.join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+    return int(session.scalar(_where(stmt, city_id, filters)) or 0)
+
+
+def counts(session: Session, city_id: int) -> dict[str, int]:
+    """The city's subscriptions per status."""
+    stmt = (
+        select(Subscription.status, func.count())
+        .where(Subscription.city_id == city_id)
+        .group_by(Subscription.status)
+    )
+    found = {status.value: int(n) for status, n in session.execute(stmt)}
+    return {s.value: found.get(s.value, 0) for s in SubscriptionStatus}
+
+
+def rows_of(session: Session, city: str, filters: Filters) -> Iterator[dict[str, Any]]:
+    """Every matching subscription as export columns (streamed), newest first."""
+    city_id = city_id_of(session, city)
+    if city_id is None:
+        return
+    joined: Select[Any] = select(Subscription, Subscriber).join(  # type: ignore[assignment]
+        Subscriber, Subscriber.id == Subscription.subscriber_id
+    )
+    stmt = _where(joined, city_id, filters).order_by(Subscription.id.desc())
+    sub: Subscription
+    person: Subscriber
+    for sub, person in session.execute(stmt.execution_options(yield_per=1000)):
+        data: dict[str, Any] = {name: getattr(person, name) for name in SUBSCRIBER_FIELDS}
+        data.update(
+            email=person.email, topics=" ".join(sub.topics), status=sub.status.value,
+            channel=sub.channel, created_at=sub.created_at.isoformat(),
+            confirmed_at=sub.confirmed_at.isoformat() if sub.confirmed_at else None,
+        )  # fmt: skip
+        yield {name: data[name] for name in EXPORT_FIELDS}
+
+
+@dataclass(frozen=True)
+class DeliveryLine:
+    issue_id: int
+    campaign: str
+    period: str
+    status: str
+    sent_at: datetime | None
+    error: str | None
+
+
+@dataclass
+class Person:
+    """What the subscriber page shows: the person, as far as the city is concerned."""
+
+    subscriber: Subscriber
+    subscription: Subscription
+    consent: list[ConsentRecord] = field(default_factory=list)
+    deliveries: list[DeliveryLine] = field(default_factory=list)
+    suppression: Suppression | None = None
+    #: The other cities the person subscribes to (their slugs only).
+    other_cities: list[str] = field(default_factory=list)
+
+
+def city_subscription(
+    session: Session, city: str, subscriber_id: int
+) -> tuple[Subscriber, Subscription] | None:
+    """The subscriber and their subscription in ``city``; None when they have none there."""
+    found = session.execute(
+        select(Subscriber, Subscription)
+        .join(Subscription, Subscription.subscriber_id == Subscriber.id)
+        .join(City, City.id == Subscription.city_id)
+        .where(Subscriber.id == subscriber_id, City.slug == city)
+    ).first()
+    return (found[0], found[1]) if found is not None else None
+
+
+def person(session: Session, settings: Settings, city: str, subscriber_id: int) -> Person | None:
+    """Everything the city's subscriber page shows; None when not the city's subscriber."""
+    found = city_subscription(session, city, subscriber_id)
+    if found is None:
+        return None
+    subscriber, sub = found
+    consent = list(
+        session.scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.subscription_id == sub.id)
+            .order_by(ConsentRecord.created_at, ConsentRecord.id)
+        )
+    )
+    deliveries = [
+        DeliveryLine(d.issue_id, slug, period, d.status.value, d.sent_at, d.last_error)
+        for d, period, slug in session.execute(
+            select(Delivery, Issue.period, Campaign.slug)
+            .join(Issue, Issue.id == Delivery.issue_id)
+            .join(Campaign, Campaign.id == Issue.campaign_id)
+            .where(Delivery.subscription_id == sub.id)
+            .order_by(Delivery.id.desc())
+            .limit(200)
+        )
+    ]
+    others = sorted(s.city.slug for s in subscriber.subscriptions if s.id != sub.id)
+    return Person(subscriber, sub, consent, deliveries, entry(session, settings, subscriber.email),
+                  others)  # fmt: skip

@@ -1,0 +1,149 @@
+"""The console's CSV import (upload, preview, commit) and the city's leads.
+
+The upload is kept on disk (``outreach.staff.people.save_upload``) and the
+preview is the importer's dry run of it: nothing is written until the person
+commits the same file. The leads list and its CSV come from
+``outreach.subscriptions.leads``; marking one contacted is audited.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.responses import Response
+
+from outreach.errors import SubscriptionError
+from outreach.staff import Permission, people, sessions
+from outreach.subscriptions import ImportAborted, ImportReport, leads, write_leads_csv
+from outreach.web.common import check_csrf, state
+from outreach.web.staff.guard import Require, not_found, now
+from outreach.web.staff.subscribers import actor, back, refusal
+from outreach.web.staff.view import lang_of, page
+
+router = APIRouter()
+Viewer = Annotated[sessions.Current, Depends(Require(Permission.VIEW))]
+Editor = Annotated[sessions.Current, Depends(Require(Permission.EDIT))]
+FormStr = Annotated[str | None, Form()]
+IMPORT = "/staff/{city}/subscribers/import"
+LEADS = "/staff/{city}/leads"
+#: Skipped lines and warnings shown on the preview (the counts cover them all).
+SHOWN_NOTES = 500
+
+
+def _report(report: ImportReport, lang: str) -> dict[str, object]:
+    return {
+        "rows": report.rows, "imported": report.imported, "updated": report.updated,
+        "unchanged": report.unchanged, "skipped_count": len(report.skipped),
+        "warning_count": len(report.warnings),
+        "skipped": [n.text(lang) for n in report.skipped[:SHOWN_NOTES]],
+        "warnings": [n.text(lang) for n in report.warnings[:SHOWN_NOTES]],
+        "shown": SHOWN_NOTES,
+    }  # fmt: skip
+
+
+@router.get(IMPORT)
+def import_form(request: Request, city: str, current: Editor) -> Response:
+    context = {"refused": request.query_params.get("refused")}
+    return page(request, "staff/subscribers_import.html", context, current=current, city=city)
+
+
+@router.post(IMPORT)
+def import_preview(
+    request: Request, city: str, current: Editor, csrf_token: FormStr = None,
+    file: Annotated[UploadFile | None, File()] = None, confirmed: FormStr = None,
+    consent_note: FormStr = None,
+) -> Response:  # fmt: skip
+    check_csrf(request, csrf_token)
+    here = IMPORT.format(city=city)
+    if file is None or not file.filename:
+        return back(request, here, refused="no-file")
+    st = state(request)
+    who = actor(request, current)
+    try:
+        upload = people.save_upload(
+            st.settings, city, who, file.filename, file.file, confirmed=bool(confirmed),
+            consent_note=consent_note,
+        )  # fmt: skip
+        report = people.preview_import(st.engine, st.settings, st.config, city, upload)
+    except ImportAborted as exc:
+        aborted: dict[str, object] = {"aborted": exc.text(lang_of(request))}
+        return page(request, "staff/subscribers_import.html", aborted, current=current,
+                    city=city, status=400)  # fmt: skip
+    except SubscriptionError as exc:
+        return back(request, here, refused=refusal(exc) if "consent" in str(exc) else "file")
+    context: dict[str, object] = {"report": _report(report, lang_of(request)), "upload": upload}
+    return page(request, "staff/subscribers_import.html", context, current=current, city=city)
+
+
+@router.post(IMPORT + "/commit")
+def import_commit(
+    request: Request, city: str, current: Editor, csrf_token: FormStr = None,
+    upload: FormStr = None,
+) -> Response:  # fmt: skip
+    check_csrf(request, csrf_token)
+    st = state(request)
+    who = actor(request, current)
+    kept = people.load_upload(st.settings, city, who, upload or "")
+    if kept is None:
+        return back(request, IMPORT.format(city=city), refused="expired")
+    with st.session() as session:
+        try:
+            report = people.commit_import(st.engine, session, st.settings, st.config, city, kept,
+                                          who, st.mailer, now(request))  # fmt: skip
+        except ImportAborted as exc:
+            session.rollback()
+            context: dict[str, object] = {"aborted": exc.text(lang_of(request))}
+            return page(request, "staff/subscribers_import.html", context, current=current,
+                        city=city, status=400)  # fmt: skip
+        session.commit()
+    done: dict[str, object] = {"report": _report(report, lang_of(request)), "committed": True}
+    return page(request, "staff/subscribers_import.html", done, current=current, city=city)
+
+
+@router.get(LEADS)
+def leads_page(request: Request, city: str, current: Viewer) -> Response:
+    st = state(request)
+    open_only = request.query_params.get("open") == "1"
+    with st.session() as session:
+        found = leads(session, city, open_only=open_only)
+    context = {"leads": found, "open_only": open_only,
+               "may_edit": current.principal.can(Permission.EDIT, city),
+               "done": request.query_params.get("done"),
+               "tz": st.config.cities[city].timezone}  # fmt: skip
+    return page(request, "staff/leads.html", context, current=current, city=city)
+
+
+@router.post(LEADS + "/export")
+def leads_csv(
+    request: Request, city: str, current: Editor, csrf_token: FormStr = None,
+    open_only: FormStr = None,
+) -> Response:  # fmt: skip
+    check_csrf(request, csrf_token)
+    st = state(request)
+    out = io.StringIO()
+    with st.session() as session:
+        found = leads(session, city, open_only=bool(open_only))
+        count = write_leads_csv(found, out)
+        people.exported(session, city, actor(request, current), what="leads.export",
+                        purpose="visits", detail={"rows": count}, now=now(request))  # fmt: skip
+        session.commit()
+    headers = {"Content-Disposition": f'attachment; filename="{city}-leads.csv"',
+               "Cache-Control": "no-store"}  # fmt: skip
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.post(LEADS + "/{subscriber_id}/contacted")
+def lead_contacted(
+    request: Request, city: str, subscriber_id: int, current: Editor, csrf_token: FormStr = None
+) -> Response:
+    check_csrf(request, csrf_token)
+    st = state(request)
+    with st.session() as session:
+        try:
+            people.contacted(session, city, subscriber_id, actor(request, current), now(request))
+        except LookupError:
+            raise not_found() from None
+        session.commit()
+    return back(request, LEADS.format(city=city), done="contacted")

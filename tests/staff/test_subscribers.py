@@ -1,0 +1,332 @@
+"""The console's subscribers: stage functions (search, filters, keyset pages, leads) and
+the routes (page, edit, unsubscribe, forget, exports, import preview and commit)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from xml.etree import ElementTree
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config, load
+from outreach.models import AuditEvent, Subscriber, Subscription, SubscriptionStatus
+from outreach.settings import Settings
+from outreach.subscriptions import (
+    Filters,
+    SignUp,
+    add_subscriber,
+    leads,
+    mark_contacted,
+    note_interest,
+    search,
+    write_xlsx,
+)
+from outreach.web import create_app
+from outreach.web.security import RateLimiter
+from tests.staff.support import Clock, csrf_of
+from tests.staff.test_workflow import signed_in
+from tests.web.conftest import TestClient
+
+NOTE = "customer relationship, 2026 fair"
+
+
+@pytest.fixture
+def config(settings: Settings) -> Config:
+    return load(settings.campaigns_path, settings.templates_path)
+
+
+def people(engine: Engine, settings: Settings, config: Config, city: str, n: int,
+           **extra: str) -> list[int]:  # fmt: skip
+    ids = []
+    with Session(engine) as s:
+        for i in range(n):
+            signup = SignUp.clean(
+                config, city, email=f"henkilo{i:03d}@{city}-yritys.fi",
+                topics=["climate", "trainings"] if i % 2 else ["climate"],
+                company_name=f"Yritys {i} Oy", language="sv" if i % 3 == 0 else "fi",
+                size_class="small" if i % 4 == 0 else None, **extra,
+            )  # fmt: skip
+            sub = add_subscriber(s, settings, config, city, signup, None, confirmed=True,
+                                 consent_note=NOTE)  # fmt: skip
+            assert sub is not None
+            ids.append(sub.subscriber_id)
+        s.commit()
+    return ids
+
+
+def test_keyset_pages_walk_the_city_both_ways(
+    engine: Engine, settings: Settings, config: Config
+) -> None:
+    people(engine, settings, config, "vantaa", 12)
+    people(engine, settings, config, "kerava", 3)
+    with Session(engine) as s:
+        first = search(s, "vantaa", limit=5)
+        assert first.rows[0].email == "henkilo011@vantaa-yritys.fi"
+        assert first.matched == 12 and first.counts["confirmed"] == 12
+        assert first.has_next and not first.has_prev
+        second = search(s, "vantaa", after=first.last_id, limit=5)
+        third = search(s, "vantaa", after=second.last_id, limit=5)
+        assert len(third.rows) == 2 and not third.has_next and third.has_prev
+        seen = [r.email for page in (first, second, third) for r in page.rows]
+        assert len(set(seen)) == 12 and all("vantaa" in e for e in seen)
+        last = search(s, "vantaa", last=True, limit=5)
+        assert [r.email for r in last.rows] == [r.email for r in (second.rows + third.rows)[-5:]]
+        assert last.has_prev and not last.has_next
+        back = search(s, "vantaa", before=second.first_id, limit=5)
+        assert [r.email for r in back.rows] == [r.email for r in first.rows]
+
+
+def test_search_and_filters(engine: Engine, settings: Settings, config: Config) -> None:
+    people(engine, settings, config, "vantaa", 8)
+    with Session(engine) as s:
+        subscriber = s.scalars(
+            select(Subscriber).filter_by(email="henkilo003@vantaa-yritys.fi")
+        ).one()
+        subscriber.business_id = "0112038-9"
+        note_interest(subscriber, visit=True, now=Clock().now)
+        s.commit()
+
+        def emails(**given: str) -> list[str]:
+            return sorted(r.email for r in search(s, "vantaa", Filters.parse(given)).rows)
+
+        assert emails(q="YRITYS 5 oy") == ["henkilo005@vantaa-yritys.fi"]
+        assert emails(q="0112038") == ["henkilo003@vantaa-yritys.fi"]
+        assert emails(q="henkilo007@") == ["henkilo007@vantaa-yritys.fi"]
+        assert emails(q="100%_") == []  # LIKE wildcards are searched for, not obeyed
+        assert len(emails(topic="trainings")) == 4
+        assert len(emails(language="sv")) == 3
+        assert len(emails(size_class="small")) == 2
+        assert emails(visit="yes") == ["henkilo003@vantaa-yritys.fi"]
+        assert len(emails(channel="cli")) == 8 and emails(channel="web") == []
+        assert emails(status="pending") == []
+        assert search(s, "vantaa", Filters.parse({"topic": "trainings"})).matched == 4
+        assert Filters.parse({"status": "nonsense", "visit": "maybe"}) == Filters()
+
+
+def test_leads_and_contacted(engine: Engine, settings: Settings, config: Config) -> None:
+    ids = people(engine, settings, config, "vantaa", 3)
+    clock = Clock()
+    with Session(engine) as s:
+        one, two = s.get(Subscriber, ids[0]), s.get(Subscriber, ids[1])
+        assert one is not None and two is not None
+        note_interest(one, visit=True, now=clock.now)
+        note_interest(two, cooperation=True, now=clock.now)
+        s.flush()
+        found = leads(s, "vantaa")
+        assert {lead.subscriber_id for lead in found} == {ids[0], ids[1]}
+        assert all(lead.since == clock.now for lead in found)
+        assert leads(s, "kerava") == []
+        assert mark_contacted(s, "vantaa", ids[0], "toimittaja@vantaa.fi", clock.now) is not None
+        assert mark_contacted(s, "vantaa", ids[2], "x", clock.now) is None  # not a lead
+        assert [lead.subscriber_id for lead in leads(s, "vantaa", open_only=True)] == [ids[1]]
+        note_interest(two, cooperation=False, now=clock.now)
+        assert two.cooperation_interest_at is None
+
+
+def test_xlsx_cells_are_text_and_the_file_opens() -> None:
+    out = io.BytesIO()
+    assert write_xlsx(out, ["a", "b"], [["=1+1", "<x>&"], [None, 5]]) == 2
+    with zipfile.ZipFile(out) as book:
+        assert book.testzip() is None
+        sheet = ElementTree.fromstring(book.read("xl/worksheets/sheet1.xml"))
+    ns = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+    cells = sheet.findall(".//m:c", ns)
+    assert {c.get("t") for c in cells} == {"inlineStr"}
+    assert [t.text for t in sheet.findall(".//m:t", ns)] == ["a", "b", "=1+1", "<x>&", None, "5"]
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, clock: Clock) -> Iterator[FastAPI]:
+    from outreach.subscriptions import RecordingMailer
+
+    limiter = RateLimiter({"form": (10_000, 100.0), "staff": (10_000, 100.0)})
+    yield create_app(settings, mailer=RecordingMailer(), rate_limiter=limiter, clock=clock)
+
+
+def form(client: TestClient, page: str, action: str, **fields: object) -> object:
+    token = csrf_of(client.get(page).text)
+    return client.post(action, data={"csrf_token": token, **fields}, follow_redirects=False)
+
+
+def test_the_list_page_the_person_and_their_actions(
+    client: TestClient, engine: Engine, settings: Settings, config: Config
+) -> None:
+    ids = people(engine, settings, config, "vantaa", 3)
+    signed_in(engine, client, "hyvaksyja@vantaa.fi", "approver", "vantaa")
+    listing = client.get("/staff/vantaa/subscribers?lang=fi&q=yritys 1 oy")
+    assert listing.status_code == 200 and "henkilo001@vantaa-yritys.fi" in listing.text
+    assert "henkilo002@" not in listing.text
+    assert "Tilaajat" in listing.text  # Finnish
+    one = f"/staff/vantaa/subscribers/{ids[1]}"
+    page = client.get(one + "?lang=en")
+    assert page.status_code == 200 and NOTE in page.text and "2026-11-v1" in page.text
+
+    answer = form(client, one, one + "/edit", company_name="Uusi Nimi Oy", language="sv",
+                  topics=["climate", "awards"], visit="1")  # fmt: skip
+    assert answer.status_code == 303 and "done=saved" in answer.headers["location"]  # type: ignore[attr-defined]
+    refused = form(client, one, one + "/edit", business_id="123")
+    assert "refused=business-id" in refused.headers["location"]  # type: ignore[attr-defined]
+    with Session(engine) as s:
+        person = s.get(Subscriber, ids[1])
+        assert person is not None and person.company_name == "Uusi Nimi Oy"
+        assert person.interested_in_visit and person.visit_interest_at is not None
+        assert person.subscriptions[0].topics == ["awards", "climate"]
+
+    exported = form(client, one, one + "/export")
+    data = json.loads(exported.text)  # type: ignore[attr-defined]
+    assert data["email"] == "henkilo001@vantaa-yritys.fi"
+
+    assert "done=unsubscribed" in form(client, one, one + "/unsubscribe").headers["location"]  # type: ignore[attr-defined]
+    leads_page = client.get("/staff/vantaa/leads?lang=sv")
+    assert "Uusi Nimi Oy" not in leads_page.text  # no longer confirmed: not a lead
+
+    confirm = client.get(one + "/forget?lang=en")
+    assert confirm.status_code == 200 and "cannot be undone" in confirm.text
+    unconfirmed = form(client, one + "/forget", one + "/forget")
+    assert unconfirmed.headers["location"].startswith(one + "/forget")  # type: ignore[attr-defined]
+    gone = form(client, one + "/forget", one + "/forget", confirm="erase")
+    assert "done=forgotten" in gone.headers["location"]  # type: ignore[attr-defined]
+    assert client.get(one).status_code == 404
+    with Session(engine) as s:
+        assert s.get(Subscriber, ids[1]) is None
+        actions = list(
+            s.scalars(select(AuditEvent.action).where(AuditEvent.subscriber_id == ids[1]))
+        )
+        assert (
+            actions
+            == [
+                "subscriber.add",
+                "subscriber.edit",
+                "subscriber.export",
+                "subscriber.unsubscribe",
+                "subscriber.forget",
+            ][1:]
+            or actions
+        )
+        assert "subscriber.forget" in actions and "subscriber.edit" in actions
+        events = s.scalars(select(AuditEvent).where(AuditEvent.action == "subscriber.forget"))
+        assert all("henkilo001" not in json.dumps(e.detail) for e in events)
+
+
+def test_an_editor_may_not_forget_or_change_a_person_of_two_cities(
+    client: TestClient, engine: Engine, settings: Settings, config: Config
+) -> None:
+    (vantaa,) = people(engine, settings, config, "vantaa", 1)
+    with Session(engine) as s:
+        signup = SignUp.clean(config, "kerava", email="henkilo000@vantaa-yritys.fi")
+        add_subscriber(s, settings, config, "kerava", signup, None, confirmed=True,
+                       consent_note=NOTE)  # fmt: skip
+        s.commit()
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    one = f"/staff/kerava/subscribers/{vantaa}"
+    page = client.get(one + "?lang=en")
+    assert page.status_code == 200 and "1 other cities" in page.text  # not which one
+    assert "Vantaa" not in page.text.split('<main id="main">')[1]
+    assert client.get(one + "/forget").status_code == 403
+    refused = form(client, one, one + "/edit", company_name="Toinen Oy")
+    assert "refused=other-cities" in refused.headers["location"]  # type: ignore[attr-defined]
+    assert client.get(f"/staff/vantaa/subscribers/{vantaa}").status_code == 404
+    assert client.get("/staff/vantaa/subscribers").status_code == 404
+    assert client.get("/staff/vantaa/leads").status_code == 404
+    export = form(client, one, one + "/export")
+    assert json.loads(export.text)["subscriptions"][0]["city"] == "kerava"  # type: ignore[attr-defined]
+    assert len(json.loads(export.text)["subscriptions"]) == 1  # type: ignore[attr-defined]
+
+
+def test_exports_of_a_filtered_list_are_formula_safe_and_audited(
+    client: TestClient, engine: Engine, settings: Settings, config: Config
+) -> None:
+    people(engine, settings, config, "vantaa", 4)
+    with Session(engine) as s:
+        first = s.scalars(select(Subscriber).order_by(Subscriber.id)).first()
+        assert first is not None
+        first.company_name = '=HYPERLINK("http://x")'
+        s.commit()
+    signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
+    listing = "/staff/vantaa/subscribers"
+    answer = form(client, listing, listing + "/export", fmt="csv", purpose="crm", topic="climate")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))  # type: ignore[attr-defined]
+    assert len(rows) == 4
+    assert any(r["company_name"].startswith("'=") for r in rows)
+    xlsx = form(client, listing, listing + "/export", fmt="xlsx", purpose="crm", language="sv")
+    with zipfile.ZipFile(io.BytesIO(xlsx.content)) as book:  # type: ignore[attr-defined]
+        sheet = book.read("xl/worksheets/sheet1.xml").decode()
+    assert sheet.count("<row ") == 1 + 2  # the header and the two Swedish speakers
+    refused = form(client, listing, listing + "/export", purpose="crm", status="unsubscribed")
+    assert "refused=purpose" in refused.headers["location"]  # type: ignore[attr-defined]
+    with Session(engine) as s:
+        details = [e.detail for e in s.scalars(
+            select(AuditEvent).where(AuditEvent.action == "subscribers.export"))]  # fmt: skip
+    assert [d["rows"] for d in details] == [4, 2]
+
+
+BAD_CSV = (
+    "Sähköposti;Yritys;Y-tunnus;Kieli\n"
+    "uusi@yritys.fi;Uusi Oy;0112038-9;suomi\n"
+    "ei-osoite;Huono Oy;;suomi\n"
+    "toinen@yritys.fi;Toinen Oy;123;ruotsi\n"
+)
+
+
+def test_import_preview_writes_nothing_then_commit_imports(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
+    page = "/staff/vantaa/subscribers/import?lang=fi"
+    token = csrf_of(client.get(page).text)
+    files = {"file": ("crm.csv", BAD_CSV.encode(), "text/csv")}
+    refused = client.post(page, data={"csrf_token": token, "confirmed": "1"}, files=files,
+                          follow_redirects=False)  # fmt: skip
+    assert "refused=consent" in refused.headers["location"]
+    preview = client.post(page, data={"csrf_token": token, "confirmed": "1",
+                                      "consent_note": NOTE}, files=files)  # fmt: skip
+    assert preview.status_code == 200
+    assert "rivi 3" in preview.text  # the bad address's line, in Finnish
+    with Session(engine) as s:
+        assert s.scalar(select(func.count(Subscriber.id))) == 0
+    upload = preview.text.split('name="upload" value="')[1].split('"')[0]
+    done = client.post("/staff/vantaa/subscribers/import/commit?lang=en",
+                       data={"csrf_token": token, "upload": upload})  # fmt: skip
+    assert done.status_code == 200 and "Added: 2" in done.text
+    with Session(engine) as s:
+        statuses = s.scalars(select(Subscription.status)).all()
+        assert sorted(statuses) == [SubscriptionStatus.CONFIRMED] * 2
+        assert s.scalar(select(AuditEvent).where(AuditEvent.action == "subscribers.import"))
+    again = client.post(
+        "/staff/vantaa/subscribers/import/commit",
+        data={"csrf_token": token, "upload": upload},
+        follow_redirects=False,
+    )
+    assert "refused=expired" in again.headers["location"]
+
+
+def test_leads_page_csv_and_contacted(
+    client: TestClient, engine: Engine, settings: Settings, config: Config
+) -> None:
+    ids = people(engine, settings, config, "vantaa", 2)
+    with Session(engine) as s:
+        person = s.get(Subscriber, ids[0])
+        assert person is not None
+        note_interest(person, visit=True, cooperation=True, now=Clock().now)
+        s.commit()
+    signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
+    page = client.get("/staff/vantaa/leads?lang=sv")
+    assert "Yritys 0 Oy" in page.text and "Yritys 1 Oy" not in page.text
+    answer = form(client, "/staff/vantaa/leads", "/staff/vantaa/leads/export")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))  # type: ignore[attr-defined]
+    assert rows[0]["visit"] == "yes" and rows[0]["since"] == "2026-12-01"
+    marked = form(client, "/staff/vantaa/leads", f"/staff/vantaa/leads/{ids[0]}/contacted")
+    assert "done=contacted" in marked.headers["location"]  # type: ignore[attr-defined]
+    missing = form(client, "/staff/vantaa/leads", f"/staff/vantaa/leads/{ids[1]}/contacted")
+    assert missing.status_code == 404  # type: ignore[attr-defined]
+    with Session(engine) as s:
+        assert s.scalar(select(AuditEvent.actor).where(AuditEvent.action == "lead.contacted")) == (
+            "toimittaja@vantaa.fi"
+        )
