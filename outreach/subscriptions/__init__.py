@@ -5,6 +5,7 @@ Public API (other stages and the CLI/web layers import from here):
 - :class:`SignUp` — validated subscriber data (``SignUp.clean(config, city, ...)``)
 - :func:`subscribe`, :func:`confirm`, :func:`unsubscribe`, :func:`withdraw`,
   :func:`unsubscribe_email`, :func:`update_preferences`, :func:`current_preferences`
+- :func:`suppressed_in` — may this city mail this address
 - :func:`add_subscriber`, :func:`show`, :func:`show_json`, :func:`forget`,
   :func:`purge_pending`
 - :func:`link` / :func:`token_for` — the emailed links of a subscription
@@ -35,6 +36,7 @@ from outreach.subscriptions.core import (
     Outcome,
     confirm,
     subscribe,
+    suppressed_in,
     unsubscribe,
     unsubscribe_email,
     withdraw,
@@ -83,6 +85,7 @@ __all__ = [
     "show",
     "show_json",
     "subscribe",
+    "suppressed_in",
     "token_for",
     "unsubscribe",
     "unsubscribe_email",

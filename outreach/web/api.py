@@ -18,9 +18,8 @@ from sqlalchemy.orm import Session
 
 from outreach.errors import SubscriptionError
 from outreach.models import City, Subscriber, Subscription, SubscriptionStatus
-from outreach.subscriptions import SignUp, add_subscriber, forget, withdraw
+from outreach.subscriptions import SignUp, add_subscriber, forget, suppressed_in, withdraw
 from outreach.subscriptions.apikeys import verify_api_key
-from outreach.suppression import is_suppressed
 from outreach.validation import normalise_email
 from outreach.web.common import WebState, client_ip, state
 
@@ -245,7 +244,10 @@ def create_subscriber(request: Request, who: Auth, body: SubscriberIn) -> Subscr
             email = normalise_email(body.email)
         except SubscriptionError as exc:
             raise _invalid(exc) from exc
-        if is_suppressed(session, st.settings, email):
+        if any(
+            suppressed_in(session, st.settings, st.config, item.city, email)
+            for item in body.subscriptions
+        ):
             raise HTTPException(409, "the address is on the suppression list")
         if not body.subscriptions:
             raise HTTPException(422, "give at least one subscription (city and topics)")
@@ -351,7 +353,7 @@ def add_subscription(
     _check_city(st, who, body.city)
     with st.session() as session:
         subscriber = _find(session, email, who)
-        if is_suppressed(session, st.settings, subscriber.email):
+        if suppressed_in(session, st.settings, st.config, body.city, subscriber.email):
             raise HTTPException(409, "the address is on the suppression list")
         fields = SubscriberFields(language=subscriber.language)
         _add(st, session, who, subscriber.email, fields, body)
