@@ -1,5 +1,5 @@
 """The bounce tests reuse the delivery tests' world: an issue, its subscribers
-and a scripted aiosmtpd sink."""
+and a scripted aiosmtpd sink; and the console tests' app and client."""
 
 from tests.delivery.conftest import (  # noqa: F401 - fixtures
     _dispose_engines,
@@ -9,3 +9,4 @@ from tests.delivery.conftest import (  # noqa: F401 - fixtures
     tls_files,
     world_factory,
 )
+from tests.staff.conftest import app, client, clock, limiter  # noqa: F401 - fixtures
