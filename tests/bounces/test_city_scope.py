@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from outreach import suppression
 from outreach.bounces import EventKind, MailEvent, process_events
-from outreach.campaigns import Config, load
+from outreach.campaigns import Config
 from outreach.db import create_db_engine
 from outreach.delivery import enqueue_issue
 from outreach.models import (
@@ -33,17 +33,6 @@ from outreach.subscriptions import SignUp, show, subscribe, suppressed_in
 from outreach.suppression import SuppressionReason, suppression_hash, suppression_key
 from tests.delivery.conftest import populate
 
-KERAVA = """\
-slug: kerava-monthly
-kind: announcement
-city: kerava
-languages: [fi]
-send_at: 2026-12-01T09:00:00
-subject: {fi: "Ilmastouutiset"}
-body: {fi: body.fi.md}
-audience: {topics: [climate]}
-"""
-
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, settings: Settings) -> Iterator[tuple[Settings, Engine]]:
@@ -53,13 +42,6 @@ def db(request: pytest.FixtureRequest, settings: Settings) -> Iterator[tuple[Set
     Base.metadata.create_all(engine)
     yield settings, engine
     engine.dispose()
-
-
-@pytest.fixture
-def two_cities(config: Config) -> Config:
-    """The delivery tests' Vantaa campaign plus a Kerava one."""
-    (config.root / "kerava-monthly.yaml").write_text(KERAVA)
-    return load(config.root)
 
 
 def kerava_issue(session: Session, emails: list[str]) -> int:
