@@ -166,3 +166,9 @@ def period_label(period: str, lang: str) -> str:
     if month.isdigit() and 1 <= int(month) <= 12:
         return f"{MONTHS[lang][int(month) - 1]} {year}"
     return period
+
+
+def format_percent(value: float, lang: str) -> str:
+    """A share as a percentage with two decimals: ``0,15 %`` (fi, sv), ``0.15 %`` (en)."""
+    text = f"{value * 100:.2f} %"
+    return text if lang == "en" else text.replace(".", ",")

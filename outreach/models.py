@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -453,12 +454,28 @@ class Delivery(Base):
 
 
 class Suppression(Base):
-    """Addresses that must never be mailed again, as a keyed hash (``validation.email_hash``)."""
+    """Addresses that must never be mailed again, as a keyed hash (``validation.email_hash``).
+
+    ``city_id`` NULL: no city mails the address (a hard bounce, an erasure);
+    else only that city does not (a complaint about its mail). An address has
+    at most one row everywhere and one per city.
+    """
 
     __tablename__ = "suppressions"
+    __table_args__ = (
+        UniqueConstraint("email_hash", "city_id", name="uq_suppressions_email_hash_city_id"),
+        Index(
+            "uq_suppressions_email_hash_everywhere",
+            "email_hash",
+            unique=True,
+            sqlite_where=text("city_id IS NULL"),
+            postgresql_where=text("city_id IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    email_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email_hash: Mapped[str] = mapped_column(String(64))
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("cities.id", ondelete="CASCADE"))
     reason: Mapped[str] = mapped_column(String(20))  # bounce | complaint | erased | manual
     detail: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

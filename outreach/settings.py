@@ -136,6 +136,9 @@ class Settings(BaseSettings):
     bounce_imap_done_folder: str = "Processed"
     #: CA bundle to verify the IMAP server with; empty: the system's.
     bounce_imap_cafile: Path | None = None
+    #: How often the daemon (and ``run-due``) polls that mailbox; only when
+    #: ``bounce_imap_host`` and ``bounce_imap_user`` are set.
+    bounce_imap_interval_minutes: float = Field(default=5.0, gt=0)
     #: Mailgun webhook signing key; empty: /hooks/mailgun refuses every request.
     mailgun_webhook_key: SecretStr | None = None
 

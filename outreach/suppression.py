@@ -15,6 +15,13 @@ computes the same value with :class:`email_hmac`: PostgreSQL with
 new SQLite connection gets once this module is imported (and that
 :func:`register_sqlite_functions` adds to a connection made otherwise).
 
+An entry applies everywhere (``city_id`` NULL: a hard bounce, an erasure,
+staff) or to one city (a complaint about that city's mail: the person may
+still get another city's newsletter they subscribed to). Every question is
+asked for a city: "may this city mail this address" is true unless an entry
+applies everywhere or to that city. Without a city (``city_id=None``) only
+the entries that apply everywhere count.
+
 Reasons are a :class:`SuppressionReason`; the values stored in the
 ``suppressions.reason`` column are the enum's values (``bounce``,
 ``complaint``, ``unsubscribe``, ``erased``, ``manual``), unchanged from
@@ -38,10 +45,12 @@ from sqlalchemy import (
     Engine,
     LargeBinary,
     Table,
+    delete,
     event,
     exists,
     insert,
     literal,
+    or_,
     select,
 )
 from sqlalchemy import String as SAString
@@ -103,41 +112,81 @@ def add(
     email: str,
     reason: SuppressionReason,
     detail: str | None = None,
+    *,
+    city_id: int | None = None,
 ) -> None:
-    """Put ``email`` on the list (no-op if it is there already, whatever the reason)."""
+    """Put ``email`` on the list, everywhere or (``city_id``) for one city; a
+    no-op if it has an entry of that scope already, whatever the reason."""
     session.execute(
         _dialect_insert(session)
         .values(
             email_hash=suppression_hash(settings, email),
+            city_id=city_id,
             reason=SuppressionReason(reason).value,
             detail=detail,
             created_at=utcnow(),
         )
-        .on_conflict_do_nothing(index_elements=["email_hash"])
+        .on_conflict_do_nothing()  # either unique index: the address's entry of this scope
     )
 
 
-def entry(session: Session, settings: Settings, email: str) -> Suppression | None:
-    """The list's row for ``email`` (reason, detail, when), or None."""
-    digest = suppression_hash(settings, email)
-    return session.scalar(select(Suppression).where(Suppression.email_hash == digest))
+def applies(city_id: Any) -> ColumnElement[bool]:
+    """SQL truth of "the entry applies to ``city_id``" (an id, a column, or None
+    for "everywhere"): it applies everywhere or to that city."""
+    everywhere = SUPPRESSIONS.c.city_id.is_(None)
+    return everywhere if city_id is None else or_(everywhere, SUPPRESSIONS.c.city_id == city_id)
 
 
-def is_suppressed(session: Session, settings: Settings, email: str) -> SuppressionReason | None:
-    """Why ``email`` is on the list, or None if it is not."""
+def entry(
+    session: Session, settings: Settings, email: str, *, city_id: int | None = None
+) -> Suppression | None:
+    """The entry that keeps ``city_id`` (None: every city) from mailing ``email``:
+    the one that applies everywhere first; None if there is none."""
     digest = suppression_hash(settings, email)
-    stored = session.scalar(select(Suppression.reason).where(Suppression.email_hash == digest))
-    return None if stored is None else SuppressionReason(stored)
+    return session.scalar(
+        select(Suppression)
+        .where(Suppression.email_hash == digest, applies(city_id))
+        .order_by(Suppression.city_id.is_not(None), Suppression.id)
+        .limit(1)
+    )
+
+
+def entries(session: Session, settings: Settings, email: str) -> list[Suppression]:
+    """Every entry of ``email``: the one that applies everywhere, then per city."""
+    digest = suppression_hash(settings, email)
+    return list(
+        session.scalars(
+            select(Suppression)
+            .where(Suppression.email_hash == digest)
+            .order_by(Suppression.city_id.is_not(None), Suppression.id)
+        )
+    )
+
+
+def is_suppressed(
+    session: Session, settings: Settings, email: str, *, city_id: int | None = None
+) -> SuppressionReason | None:
+    """Why city ``city_id`` may not mail ``email`` (None, the default: why no
+    city may, so only entries that apply everywhere count), or None if it may."""
+    row = entry(session, settings, email, city_id=city_id)
+    return None if row is None else SuppressionReason(row.reason)
 
 
 def reasons_for_hashes(
-    conn: Connection, match: Callable[[Column[str]], ColumnElement[bool]]
+    conn: Connection,
+    match: Callable[[Column[str]], ColumnElement[bool]],
+    *,
+    city_id: int | None,
 ) -> dict[str, SuppressionReason]:
-    """By hash, the reasons of the listed hashes that ``match`` (a condition on
-    the hash column, e.g. a batch's ``IN``) selects."""
-    query = select(SUPPRESSIONS.c.email_hash, SUPPRESSIONS.c.reason)
-    rows = conn.execute(query.where(match(SUPPRESSIONS.c.email_hash))).all()
-    return {digest: SuppressionReason(why) for digest, why in rows}
+    """By hash, why city ``city_id`` may not mail the listed hashes that ``match``
+    (a condition on the hash column, e.g. a batch's ``IN``) selects; an entry
+    that applies everywhere wins over a city's."""
+    query = (
+        select(SUPPRESSIONS.c.email_hash, SUPPRESSIONS.c.reason)
+        .where(match(SUPPRESSIONS.c.email_hash), applies(city_id))
+        .order_by(SUPPRESSIONS.c.city_id.is_(None))  # everywhere last: it overwrites
+    )
+    return {digest: SuppressionReason(why) for digest, why in conn.execute(query).all()}
 
 
 def lift_erasure(session: Session, settings: Settings, email: str) -> None:
@@ -149,14 +198,21 @@ def lift_erasure(session: Session, settings: Settings, email: str) -> None:
 
 
 def erase(session: Session, settings: Settings, email: str, detail: str | None) -> None:
-    """The list's part of a GDPR erasure: the address stays suppressed (reason
-    ``erased`` if it was not on the list), and an older entry's detail is
-    replaced, since a mail server's reply usually quotes the address."""
+    """The list's part of a GDPR erasure: the address stays suppressed everywhere
+    (reason ``erased`` if it was not on the list everywhere), an older entry's
+    detail is replaced, since a mail server's reply usually quotes the address,
+    and the per-city entries go: the erased address is kept from every city."""
+    digest = suppression_hash(settings, email)
+    session.execute(
+        delete(Suppression)
+        .where(Suppression.email_hash == digest, Suppression.city_id.is_not(None))
+        .execution_options(synchronize_session="fetch")
+    )
     row = entry(session, settings, email)
     if row is None:
         session.add(
             Suppression(
-                email_hash=suppression_hash(settings, email),
+                email_hash=digest,
                 reason=SuppressionReason.ERASURE.value,
                 detail=detail,
             )
@@ -242,7 +298,9 @@ def prepare_connection(session: Session) -> None:
         register_sqlite_functions(session.connection().connection.driver_connection)
 
 
-def not_suppressed(email: Any, key: bytes) -> Any:
-    """SQL truth of "``email`` (a column) is not on the list"; ``key`` is
-    :func:`suppression_key`'s."""
-    return ~exists().where(Suppression.email_hash == email_hmac(email, key))
+def not_suppressed(email: Any, key: bytes, city_id: Any) -> Any:
+    """SQL truth of "city ``city_id`` may mail ``email``": no entry for ``email`` (a
+    column) applies everywhere or to ``city_id`` (a column, e.g.
+    ``Subscription.city_id``, an id, or None: only entries that apply
+    everywhere count). ``key`` is :func:`suppression_key`'s."""
+    return ~exists().where(SUPPRESSIONS.c.email_hash == email_hmac(email, key), applies(city_id))

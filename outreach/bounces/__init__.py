@@ -10,6 +10,7 @@ soft bounces do after a threshold, a complaint unsubscribes from the city.
 
 from outreach.bounces.act import Outcome, process_events, process_message
 from outreach.bounces.events import EventKind, MailEvent
+from outreach.bounces.imap import PollReport, imap_configured, poll
 from outreach.bounces.parse import parse
 from outreach.bounces.rates import Rates, issue_rates, rate_warnings
 
@@ -17,9 +18,12 @@ __all__ = [
     "EventKind",
     "MailEvent",
     "Outcome",
+    "PollReport",
     "Rates",
+    "imap_configured",
     "issue_rates",
     "parse",
+    "poll",
     "process_events",
     "process_message",
     "rate_warnings",

@@ -8,6 +8,9 @@
 - Complaint (ARF ``abuse``) or unsubscribe (ARF ``opt-out``, provider
   events): the subscription of the city that sent the message is withdrawn at
   once (channel ``complaint`` / ``unsubscribe``); other cities are untouched.
+  A complaint also suppresses the address for that city only (reason
+  ``complaint``): no import, API call or sign-up there re-adds it, while
+  another city's newsletter the person subscribed to still reaches them.
 - Deferred and delivered: only counted.
 
 An event names its delivery by a signed VERP return path
@@ -193,6 +196,13 @@ def _one(
         channel = "complaint" if event.kind is EventKind.COMPLAINED else "unsubscribe"
         if sub is not None and withdraw(session, [sub], channel, detail=event.diagnostic, now=now):
             outcome.unsubscribed += 1
+        if event.kind is EventKind.COMPLAINED and city_id is not None:
+            # this city never mails the address again, nor re-adds it by import or API
+            detail = f"complaint about issue {delivery.issue_id}"
+            suppress(
+                session, settings, delivery.email, SuppressionReason.COMPLAINT, detail,
+                city_id=city_id,
+            )  # fmt: skip
     else:
         outcome.counted += 1
     return outcome

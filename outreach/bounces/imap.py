@@ -43,9 +43,14 @@ def _return_path(data: bytes) -> str | None:
     return None
 
 
+def imap_configured(settings: Settings) -> bool:
+    """Whether a bounce mailbox is set up (host and user): the daemon polls it then."""
+    return bool(settings.bounce_imap_host and settings.bounce_imap_user)
+
+
 def poll(settings: Settings, *, limit: int = 500) -> PollReport:
     """Process up to ``limit`` unflagged messages of the bounce mailbox."""
-    if not settings.bounce_imap_host or not settings.bounce_imap_user:
+    if not imap_configured(settings):
         raise ConfigError("set OUTREACH_BOUNCE_IMAP_HOST and OUTREACH_BOUNCE_IMAP_USER")
     password = settings.bounce_imap_password
     context = ssl.create_default_context(

@@ -2,17 +2,24 @@
 
 In order of trust:
 
-1. Auto-replies and out-of-office answers (``Auto-Submitted: auto-replied``,
-   ``X-Autoreply``, ``Precedence: auto_reply``, fi/sv/en subjects) are
-   recognised first and yield nothing.
-2. ``multipart/report; report-type=feedback-report`` (ARF, RFC 5965): one
+1. ``multipart/report; report-type=feedback-report`` (ARF, RFC 5965): one
    ``complained`` event for the original recipient.
-3. ``multipart/report; report-type=delivery-status`` (DSN, RFC 3464): one
+2. ``multipart/report; report-type=delivery-status`` (DSN, RFC 3464): one
    event per recipient block — ``Action: failed`` is a bounce (hard for
-   status 5.x.x), ``delayed`` is deferred, ``delivered``/``relayed`` delivered.
-4. Anything else goes to flufl.bounce, GNU Mailman's detector of the many
+   status 5.x.x, or a 5xx reply code where a server wrote one instead),
+   ``delayed`` is deferred, ``delivered``/``relayed`` delivered. The same
+   for a ``message/delivery-status`` part inside another multipart. A
+   report whose status part names no recipient goes on to 3.
+3. Anything else goes to flufl.bounce, GNU Mailman's detector of the many
    non-standard bounce formats real servers send: its permanent failures are
    hard bounces, its temporary ones soft.
+4. Auto-replies and out-of-office answers (``Auto-Submitted: auto-replied``,
+   ``X-Autoreply``, ``Precedence: auto_reply``, fi/sv/en subjects) yield
+   nothing, unless they are a permanent failure: some servers mark their
+   bounces ``Auto-Submitted: auto-replied``, and an absence notice is never
+   a permanent failure of delivery.
+
+A recipient reported twice in one message is one event.
 
 The original Message-ID is taken from the returned message or headers part
 (``message/rfc822``, ``text/rfc822-headers``), so the event names the
@@ -44,6 +51,7 @@ _AUTO_SUBJECT = re.compile(
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_REPLY_CODE = re.compile(r"^\s*([245])\d\d\b")  # "553 Exceeded …" where a status belongs
 _MAX_EVENTS = 100
 _QUOTED_MID = re.compile(r"^Message-ID:\s*(<[^<>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE)
 
@@ -78,20 +86,25 @@ def parse(data: bytes, *, return_path: str | None = None) -> list[MailEvent]:
     """Every event of one incoming message; [] for auto-replies and other mail."""
     msg = message_from_bytes(data)
     rid = report_id(msg, data)
-    if is_auto_reply(msg):
-        return []
     report_type = str(msg.get_param("report-type", "", header="content-type")).lower()
     if msg.get_content_type() == "multipart/report" and report_type == "feedback-report":
         events = _arf(msg)
-    elif msg.get_content_type() == "multipart/report" and report_type == "delivery-status":
-        events = _dsn(msg)
+    elif report_type == "delivery-status" or any(
+        part.get_content_type() == "message/delivery-status" for part in msg.walk()
+    ):  # a report, or a status part a server put in some other multipart
+        events = _dsn(msg) or _flufl(msg)
     else:
         events = _flufl(msg)
+    if is_auto_reply(msg):
+        events = [e for e in events if e.kind is EventKind.BOUNCED and e.hard]
+    unique: dict[tuple[EventKind, str | None], MailEvent] = {}
+    for e in events:
+        unique.setdefault((e.kind, e.recipient), e)
     return [
         MailEvent(
             e.kind, e.recipient, e.hard, e.status, e.diagnostic, e.message_id, return_path, rid
         )
-        for e in events[:_MAX_EVENTS]
+        for e in list(unique.values())[:_MAX_EVENTS]
     ]
 
 
@@ -160,11 +173,12 @@ def _dsn(msg: Message) -> list[MailEvent]:
         recipient = _address(group.get("Original-Recipient")) or _address(
             group.get("Final-Recipient")
         )
-        action = str(group.get("Action", "")).strip().lower()
-        status_match = _STATUS.search(str(group.get("Status", "")))
-        status = status_match.group(0) if status_match else None
+        action = (str(group.get("Action", "")).lower().split() or [""])[0]
+        status_text = str(group.get("Status", ""))
+        status_match = _STATUS.search(status_text) or _REPLY_CODE.match(status_text)
+        status = status_match.group(0).strip() if status_match else None
         diagnostic = " ".join(str(group.get("Diagnostic-Code", "")).split()) or None
-        if action == "failed":
+        if action in ("failed", "failure"):
             hard = status is None or status.startswith("5")
             kind = EventKind.BOUNCED
         elif action == "delayed":

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outreach.bounces.events import EventKind
-from outreach.models import BounceEvent, Campaign, Delivery, DeliveryStatus, Issue
+from outreach.models import BounceEvent, Campaign, City, Delivery, DeliveryStatus, Issue
 
 COMPLAINT_LIMIT = 0.001
 HARD_BOUNCE_LIMIT = 0.02
@@ -81,14 +81,16 @@ def city_rates(session: Session, city_id: int) -> Rates:
     return _rates(session, Delivery.issue_id.in_(issues), BounceEvent.city_id == city_id)
 
 
-def rate_warnings(session: Session, *, limit: int = 20) -> list[tuple[int, Rates]]:
-    """(issue id, rates) of the most recent issues with reports whose rates pass a limit."""
+def rate_warnings(
+    session: Session, *, limit: int = 20, city: str | None = None
+) -> list[tuple[int, Rates]]:
+    """(issue id, rates) of the most recent issues with reports (of ``city``'s
+    campaigns only, given its slug) whose rates pass a limit."""
+    query = select(BounceEvent.issue_id).where(BounceEvent.issue_id.is_not(None))
+    if city is not None:
+        query = query.join(City, City.id == BounceEvent.city_id).where(City.slug == city)
     issue_ids = session.scalars(
-        select(BounceEvent.issue_id)
-        .where(BounceEvent.issue_id.is_not(None))
-        .group_by(BounceEvent.issue_id)
-        .order_by(BounceEvent.issue_id.desc())
-        .limit(limit)
+        query.group_by(BounceEvent.issue_id).order_by(BounceEvent.issue_id.desc()).limit(limit)
     ).all()
     found = []
     for issue_id in issue_ids:

@@ -1,10 +1,38 @@
 """The ``outreach`` command: parse, call a stage, print.
 
 ``base`` holds what every command shares (the group, settings, one-line
-errors, the staff's language); the other modules add their commands to it.
+errors, the staff's language); the other modules add their commands to it,
+one module per command group: ``db``, ``campaigns``, ``sources`` (``fetch``
+and ``stories``), ``issue``, ``checks`` (``issue check``), ``run``
+(``run-due``, ``status``, ``daemon``, ``serve``, ``demo``), ``subscribers``,
+``staff``, ``bounces``, ``dkim``.
 """
 
-from outreach.cli import bounces, checks, commands, dkim, staff, subscribers
+from outreach.cli import (
+    bounces,
+    campaigns,
+    checks,
+    db,
+    dkim,
+    issue,
+    run,
+    sources,
+    staff,
+    subscribers,
+)
 from outreach.cli.base import cli_language, main
 
-__all__ = ["bounces", "checks", "cli_language", "commands", "dkim", "main", "staff", "subscribers"]
+__all__ = [
+    "bounces",
+    "campaigns",
+    "checks",
+    "cli_language",
+    "db",
+    "dkim",
+    "issue",
+    "main",
+    "run",
+    "sources",
+    "staff",
+    "subscribers",
+]

@@ -7,7 +7,7 @@ import click
 
 from outreach.checks.report import Report
 from outreach.cli.base import App, _, cli_language, pass_app
-from outreach.cli.commands import issue
+from outreach.cli.issue import issue
 
 
 def echo_report(report: Report) -> None:

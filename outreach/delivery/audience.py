@@ -47,12 +47,13 @@ def _topic_filter(topics: Sequence[str]) -> Any:
 
 
 def mailable(email: Any, key: bytes) -> Any:
-    """SQL truth of "may be mailed now": a confirmed subscription, an unsuppressed
-    address. For queries that join :class:`Subscription`; the audience is chosen
-    by it, and every delivery is checked by it again just before hand-over."""
+    """SQL truth of "may be mailed now": a confirmed subscription, an address no
+    suppression entry keeps from the subscription's city. For queries that join
+    :class:`Subscription`; the audience is chosen by it, and every delivery is
+    checked by it again just before hand-over."""
     return and_(
         Subscription.status == SubscriptionStatus.CONFIRMED,
-        not_suppressed(email, key),
+        not_suppressed(email, key, Subscription.city_id),
     )
 
 

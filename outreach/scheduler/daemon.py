@@ -75,7 +75,7 @@ def campaign_job(slug: str) -> None:
 
 
 def periodic_job(task: str) -> None:
-    """APScheduler job: fetch or purge."""
+    """APScheduler job: fetch, purge or poll the bounce mailbox."""
     d = _daemon()
     d.guard(task, lambda: d.run_periodic(task))
 
@@ -254,7 +254,7 @@ class Daemon:
             config,
             campaign_func=campaign_job,
             periodic_func=periodic_job,
-            periodic={"fetch": intervals.fetch, "purge": intervals.purge},
+            periodic=intervals.periodic(),
             now=self.clock(),
             replace_all=replace_all,
         )

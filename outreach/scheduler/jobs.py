@@ -77,7 +77,9 @@ def sync_jobs(
     wanted = _campaign_jobs(config, now)
     existing = {job.id: job for job in sched.get_jobs(jobstore="default")}
     for job_id in existing:
-        if job_id.startswith("campaign:") and job_id not in wanted:
+        gone = job_id.startswith("campaign:") and job_id not in wanted
+        # a periodic job no longer wanted (the bounce mailbox was unset)
+        if gone or (job_id.startswith("periodic:") and job_id[9:] not in periodic):
             sched.remove_job(job_id, jobstore="default")
             log.info("removed job %s", job_id)
     for job_id, (name, trigger, grace) in wanted.items():

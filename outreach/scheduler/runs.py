@@ -21,6 +21,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from outreach.bounces import PollReport, imap_configured
+from outreach.bounces import poll as poll_bounces
 from outreach.campaigns import Config, sync
 from outreach.db import error_line, get_engine, session_scope, unavailable
 from outreach.errors import OutreachError
@@ -62,6 +64,8 @@ class PeriodicIntervals:
     fetch: float = 3600.0
     purge: float = 3600.0
     send: float = 30.0
+    #: Polling the bounce mailbox; None: no mailbox is set up, no job.
+    bounces: float | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PeriodicIntervals:
@@ -69,7 +73,17 @@ class PeriodicIntervals:
             fetch=settings.fetch_interval_minutes * 60,
             purge=settings.purge_interval_minutes * 60,
             send=settings.send_check_seconds,
+            bounces=settings.bounce_imap_interval_minutes * 60
+            if imap_configured(settings)
+            else None,
         )
+
+    def periodic(self) -> dict[str, float]:
+        """The periodic jobs besides sending, by task: fetch, purge and maybe bounces."""
+        jobs = {"fetch": self.fetch, "purge": self.purge}
+        if self.bounces is not None:
+            jobs["bounces"] = self.bounces
+        return jobs
 
 
 @dataclass
@@ -208,7 +222,10 @@ def _guarded(name: str, work: Callable[[], RunResult]) -> RunResult:
 def run_periodic(
     ctx: RunContext, task: str, stop: threading.Event | None = None
 ) -> list[RunOutcome]:
-    """Run one periodic task now (fetch, purge or send) and describe what it did."""
+    """Run one periodic task now (fetch, purge, bounces or send) and describe what it did."""
+    if task == "bounces":
+        res = _guarded("bounces", lambda: _polled(poll_bounces(ctx.settings)))
+        return [RunOutcome("bounces", res.status, as_msg(res.message))]
     if task == "fetch":
         res = _guarded("fetch", lambda: RunResult("ok", ctx.pipeline.fetch_all()))
         return [RunOutcome("fetch", res.status, as_msg(res.message))]
@@ -224,6 +241,19 @@ def run_periodic(
         log.exception("send failed")
         return [RunOutcome("send", "error", raw(f"{exc.__class__.__name__}: {exc}"))]
     return [RunOutcome("send", r.status, as_msg(r.message)) for r in results]
+
+
+def _polled(report: PollReport) -> RunResult:
+    """The bounce mailbox poll; messages left flagged for a person make it an error."""
+    message = _(
+        "bounce mailbox: {processed} messages processed, {suppressed} addresses suppressed, "
+        "{unsubscribed} unsubscribed, {flagged} left flagged for a person to read",
+        processed=report.processed,
+        suppressed=report.outcome.suppressed,
+        unsubscribed=report.outcome.unsubscribed,
+        flagged=len(report.failed),
+    )
+    return RunResult("error" if report.failed else "ok", message)
 
 
 def _purged(counts: dict[str, int]) -> Msg:
@@ -299,7 +329,7 @@ def _run_due(
             if outcome is not None:
                 outcomes.append(outcome)
         state = PeriodicState(settings.var_dir / "run-due.json")
-        for task, period in (("fetch", every.fetch), ("purge", every.purge)):
+        for task, period in every.periodic().items():
             if state.is_due(task, period, moment):
                 outcomes.extend(run_periodic(ctx, task))
                 state.mark(task, moment)

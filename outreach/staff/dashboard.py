@@ -1,12 +1,15 @@
 """A city's console dashboard, from the same functions as ``outreach status`` and
 ``outreach issue list``: next runs, drafts waiting for approval, held issues,
-sends in progress, the last results and the city's sources in error."""
+sends in progress, the last results, the city's sources in error, and the
+issues whose complaints or hard bounces pass the limits (as ``outreach status``
+warns)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from outreach.bounces import Rates, rate_warnings
 from outreach.campaigns import Config
 from outreach.db import get_engine, session_scope
 from outreach.delivery import issue_counts
@@ -39,6 +42,8 @@ class CityDashboard:
     sending: list[IssueLine]
     issues: list[IssueRow]
     source_errors: list[SourceLine]
+    #: (issue id, rates) of the city's issues whose complaints or hard bounces pass a limit
+    rate_warnings: list[tuple[int, Rates]] = field(default_factory=list)
 
 
 def _city_sources(config: Config, city: str) -> set[tuple[str, str | None]]:
@@ -78,6 +83,7 @@ def city_dashboard(
             )
             if len(rows) == RECENT_ISSUES:
                 break
+        warnings = rate_warnings(session, city=city)
     return CityDashboard(
         city=city,
         timezone=config.cities[city].timezone,
@@ -87,4 +93,5 @@ def city_dashboard(
         sending=[i for i in report.sending if i.campaign in slugs],
         issues=rows,
         source_errors=[s for s in report.source_errors if (s.type, s.url) in sources],
+        rate_warnings=warnings,
     )

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from outreach.bounces import Rates, issue_rates
 from outreach.campaigns import Config
 from outreach.checks.flow import current_report
 from outreach.checks.report import Report
@@ -49,6 +50,8 @@ class IssuePage:
     four_eyes: bool
     test_addresses: list[str]
     unsubscribes: dict[str, int] = field(default_factory=dict)
+    #: Bounces and complaints of a sent issue (``rates.too_many_…`` warn).
+    rates: Rates | None = None
 
     @property
     def live(self) -> bool:
@@ -131,6 +134,7 @@ def issue_page(
         four_eyes=four_eyes(config, issue),
         test_addresses=test_addresses(session, issue.campaign.city.slug),
         unsubscribes=unsubscribes(session, issue),
+        rates=issue_rates(session, issue.id) if issue.send_started_at is not None else None,
     )
 
 

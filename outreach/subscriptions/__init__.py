@@ -10,6 +10,7 @@ Public API (other stages and the CLI/web layers import from here):
 - :func:`subscribe`, :func:`confirm`, :func:`unsubscribe`, :func:`withdraw`,
   :func:`unsubscribe_email`, :func:`update_preferences`, :func:`current_preferences`,
   :func:`release_confirmation`
+- :func:`suppressed_in` — may this city mail this address
 - :func:`add_subscriber`, :func:`show`, :func:`show_json`, :func:`forget`,
   :func:`purge_pending`
 - :func:`link` / :func:`token_for` — the emailed links of a subscription
@@ -42,6 +43,7 @@ from outreach.subscriptions.core import (
     confirm,
     release_confirmation,
     subscribe,
+    suppressed_in,
     unsubscribe,
     unsubscribe_email,
     withdraw,
@@ -179,6 +181,7 @@ __all__ = [
     "sniff_delimiter",
     "spend_token",
     "subscribe",
+    "suppressed_in",
     "token_for",
     "unsubscribe",
     "unsubscribe_email",

@@ -81,6 +81,15 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
 
 
+def suppressed_in(
+    session: Session, settings: Settings, config: Config, city_slug: str, email: str
+) -> SuppressionReason | None:
+    """Why city ``city_slug`` may not mail ``email`` (an entry that applies
+    everywhere, or a complaint about that city's mail), or None if it may."""
+    city = city_row(session, config, city_slug)
+    return is_suppressed(session, settings, email, city_id=city.id)
+
+
 def subscribe(
     session: Session,
     settings: Settings,
@@ -102,7 +111,7 @@ def subscribe(
     """
     now = now or datetime.now(UTC)
     city = city_row(session, config, city_slug)
-    reason = is_suppressed(session, settings, signup.email)
+    reason = is_suppressed(session, settings, signup.email, city_id=city.id)
     if reason is not None and not (reason == SuppressionReason.ERASURE and channel == "web"):
         return Outcome(None, notes=[f"suppressed ({reason})"])
     subscriber, _ = get_or_create_subscriber(session, signup)

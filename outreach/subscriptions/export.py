@@ -98,7 +98,7 @@ def _export_query(
     if not everyone:
         stmt = stmt.where(Subscription.status.in_(ACTIVE))
         if key is not None:
-            stmt = stmt.where(not_suppressed(Subscriber.email, key))
+            stmt = stmt.where(not_suppressed(Subscriber.email, key, Subscription.city_id))
     return stmt
 
 

@@ -117,7 +117,9 @@ class BatchWriter:
     def _plan(self, conn: Connection, rows: list[Row]) -> Plan:
         report = self.report
         hashes = [digest for _, _, digest in rows]
-        suppressed = reasons_for_hashes(conn, lambda column: one_of(conn, column, hashes))
+        suppressed = reasons_for_hashes(
+            conn, lambda column: one_of(conn, column, hashes), city_id=self.city_id
+        )
         # the known subscribers and their subscription here, if any, in one query
         # (the join uses the unique (subscriber_id, city_id) index at any size)
         city = SUBS.c.city_id == self.city_id

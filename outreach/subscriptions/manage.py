@@ -15,6 +15,7 @@ from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
 from outreach.l10n import LANGUAGES
 from outreach.models import (
+    City,
     ConsentRecord,
     Delivery,
     Story,
@@ -29,7 +30,7 @@ from outreach.subscriptions.leads import note_interest
 from outreach.subscriptions.links import load_token
 from outreach.subscriptions.mail import Mailer
 from outreach.subscriptions.signup import SUBSCRIBER_FIELDS, SignUp, city_name, city_row
-from outreach.suppression import entry, erase, is_suppressed
+from outreach.suppression import entries, erase, is_suppressed
 from outreach.tokens import new_salt
 from outreach.validation import normalise_email
 
@@ -150,12 +151,13 @@ def update_preferences(
             continue
         if existing is not None and existing.status == SubscriptionStatus.BOUNCED:
             continue
-        if is_suppressed(session, settings, subscriber.email):
+        city_id = existing.city_id if existing is not None else city_row(session, config, slug).id
+        if is_suppressed(session, settings, subscriber.email, city_id=city_id):
             continue
         if existing is None:
             existing = Subscription(
                 subscriber_id=subscriber.id,
-                city_id=city_row(session, config, slug).id,
+                city_id=city_id,
                 channel="web",
                 token_salt=new_salt(),
                 created_at=now,
@@ -196,7 +198,9 @@ def add_subscriber(
     now = now or datetime.now(UTC)
     if confirmed and not (consent_note and consent_note.strip()):
         raise SubscriptionError("a confirmed addition needs a consent note stating the legal basis")
-    if is_suppressed(session, settings, signup.email):
+    if is_suppressed(
+        session, settings, signup.email, city_id=city_row(session, config, city_slug).id
+    ):
         return None
     outcome = subscribe(
         session,
@@ -230,16 +234,17 @@ def show(session: Session, settings: Settings, email: str) -> dict[str, Any] | N
     """Everything held about an address (GDPR access), as JSON-ready data."""
     address = normalise_email(email)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
-    suppression = entry(session, settings, address)
-    if subscriber is None and suppression is None:
+    listed = entries(session, settings, address)
+    if subscriber is None and not listed:
         return None
     data: dict[str, Any] = {"email": address}
-    if suppression is not None:
-        data["suppression"] = {
-            "reason": suppression.reason,
-            "detail": suppression.detail,
-            "created_at": _iso(suppression.created_at),
-        }
+    for row in listed:
+        about = {"reason": row.reason, "detail": row.detail, "created_at": _iso(row.created_at)}
+        if row.city_id is None:
+            data["suppression"] = about
+        else:
+            slug = session.scalar(select(City.slug).where(City.id == row.city_id))
+            data.setdefault("suppression_by_city", {})[slug] = about
     if subscriber is None:
         return data
     data["subscriber"] = {name: getattr(subscriber, name) for name in SUBSCRIBER_FIELDS}

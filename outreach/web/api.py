@@ -25,10 +25,10 @@ from outreach.subscriptions import (
     add_subscriber,
     forget,
     note_interest,
+    suppressed_in,
     verify_api_key,
     withdraw,
 )
-from outreach.suppression import is_suppressed
 from outreach.validation import normalise_email
 from outreach.web.common import WebState, client_ip, state
 
@@ -253,7 +253,10 @@ def create_subscriber(request: Request, who: Auth, body: SubscriberIn) -> Subscr
             email = normalise_email(body.email)
         except SubscriptionError as exc:
             raise _invalid(exc) from exc
-        if is_suppressed(session, st.settings, email):
+        if any(
+            suppressed_in(session, st.settings, st.config, item.city, email)
+            for item in body.subscriptions
+        ):
             raise HTTPException(409, "the address is on the suppression list")
         if not body.subscriptions:
             raise HTTPException(422, "give at least one subscription (city and topics)")
@@ -359,7 +362,7 @@ def add_subscription(
     _check_city(st, who, body.city)
     with st.session() as session:
         subscriber = _find(session, email, who)
-        if is_suppressed(session, st.settings, subscriber.email):
+        if suppressed_in(session, st.settings, st.config, body.city, subscriber.email):
             raise HTTPException(409, "the address is on the suppression list")
         fields = SubscriberFields(language=subscriber.language)
         _add(st, session, who, subscriber.email, fields, body)

@@ -1,7 +1,8 @@
 """End to end: an issue goes to an aiosmtpd sink with signed VERP return paths;
 a DSN for one recipient and an ARF for another come back through the SMTP
 receiver (fed by smtplib); the next issue reaches neither. A forged VERP
-address changes nothing, and the same DSN twice counts once."""
+address changes nothing, and the same DSN twice counts once. A complaint keeps
+only the city complained about away: another city's issue reaches the person."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from outreach.models import (
 )
 from outreach.suppression import is_suppressed
 from tests.bounces.reports import arf, dsn
+from tests.bounces.test_city_scope import kerava_issue, next_issue
 from tests.delivery.conftest import SMTPServer, free_port
 
 BOUNCE = "bounces@news.example.fi"
@@ -203,3 +205,36 @@ def test_receiver_speaks_lmtp_and_refuses_other_domains(
         controller.stop()
     with w.session() as s:
         assert is_suppressed(s, w.settings, "user0@example.fi") == "bounce"
+
+
+def test_a_complainer_still_gets_another_citys_issue(
+    world_factory: Any, smtp_server: SMTPServer, receiver: Any, two_cities: Any
+) -> None:
+    """A complaint about Vantaa's mail keeps Vantaa away only: Kerava's issue still
+    reaches the complainer, while the hard bounce keeps both cities away."""
+    w = world_factory(3, mail_url=smtp_server.url())
+    w.settings = w.settings.model_copy(update={"bounce_address": BOUNCE})
+    with w.session() as s:
+        kerava = kerava_issue(s, w.emails)
+    assert send_issue(w.settings, two_cities, w.issue_id).sent == 3
+    first = sent(smtp_server)
+    port = receiver(w.settings)
+    envelope0, data0 = first["user0@example.fi"]
+    deliver(port, envelope0, dsn("user0@example.fi", message_id(data0)))
+    _, data1 = first["user1@example.fi"]
+    deliver(port, "complaints@news.example.fi", arf("user1@example.fi", message_id(data1)))
+    with w.session() as s:
+        entries = s.execute(select(Suppression.city_id, Suppression.reason)).all()
+        assert sorted(entries, key=str) == sorted(
+            [(None, "bounce"), (w.city_id, "complaint")], key=str
+        )
+        again = next_issue(s, w.issue_id).id
+
+    smtp_server.handler.received.clear()
+    smtp_server.handler.envelopes.clear()
+    assert send_issue(w.settings, two_cities, again).sent == 1
+    assert list(sent(smtp_server)) == ["user2@example.fi"]
+    smtp_server.handler.received.clear()
+    smtp_server.handler.envelopes.clear()
+    assert send_issue(w.settings, two_cities, kerava).sent == 2
+    assert sorted(sent(smtp_server)) == ["user1@example.fi", "user2@example.fi"]

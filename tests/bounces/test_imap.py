@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,12 @@ from pydantic import SecretStr
 
 from outreach.bounces.imap import poll
 from outreach.delivery.worker import send_issue
+from outreach.scheduler.daemon import periodic_job
+from outreach.scheduler.runs import PeriodicIntervals, RunContext, run_periodic
 from outreach.suppression import is_suppressed
 from tests.bounces.reports import dsn
 from tests.delivery.conftest import SMTPServer, free_port
+from tests.scheduler.helpers import FakePipeline
 
 CORPUS = Path(__file__).parents[1] / "data" / "bounces"
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -189,3 +193,69 @@ def test_poll_moves_reports_and_keeps_what_it_cannot_read(
     # The flagged message is not tried again; nothing is lost.
     again = poll(settings)
     assert (again.processed, again.failed) == (0, [])
+
+
+def test_the_daemon_job_polls_the_mailbox(
+    dovecot: dict[str, Any], world_factory: Any, smtp_server: SMTPServer, tmp_path: Path
+) -> None:
+    """The daemon's periodic job ``bounces`` (what APScheduler calls every
+    ``OUTREACH_BOUNCE_IMAP_INTERVAL_MINUTES``) processes the mailbox."""
+    w = world_factory(1, mail_url=smtp_server.url())
+    settings = w.settings.model_copy(
+        update={
+            "bounce_address": "bounces@news.example.fi",
+            "bounce_imap_host": "127.0.0.1",
+            "bounce_imap_port": dovecot["port"],
+            "bounce_imap_user": "bounces",
+            "bounce_imap_password": SecretStr("secret-pass"),
+            "bounce_imap_cafile": dovecot["cafile"],
+        }
+    )
+    send_issue(settings, w.config, w.issue_id)
+    h = smtp_server.handler
+    [(envelope, data)] = [(env, d) for (_, d), env in zip(h.received, h.envelopes, strict=True)]
+    mid = next(x for x in data.split(b"\r\n") if x.lower().startswith(b"message-id:"))
+    report = dsn("user0@example.fi", mid.split(b":", 1)[1].strip().decode())
+    ctx = ssl.create_default_context(cafile=str(dovecot["cafile"]))
+    with IMAPClient("127.0.0.1", port=dovecot["port"], ssl=True, ssl_context=ctx) as c:
+        c.login("bounces", "secret-pass")
+        c.append("INBOX", b"Delivered-To: " + envelope.encode() + b"\r\n" + report)
+
+    run = RunContext(settings, w.config, FakePipeline(tmp_path / "calls.log"))
+    [outcome] = run_periodic(run, "bounces")
+    assert (outcome.name, outcome.status) == ("bounces", "ok")
+    assert "1 messages processed, 1 addresses suppressed" in outcome.lines("en")[0]
+    with w.session() as s:
+        assert is_suppressed(s, settings, "user0@example.fi") == "bounce"
+    [again] = run_periodic(run, "bounces")  # the mailbox is empty now
+    assert "0 messages processed" in again.lines("en")[0]
+
+
+def test_the_daemon_has_a_bounce_job_only_with_a_mailbox(settings: Any, engine: Any) -> None:
+    from outreach.campaigns import load
+    from outreach.scheduler.jobs import make_scheduler, sync_jobs
+
+    config = load(settings.campaigns_path, settings.templates_path)
+    mailbox = settings.model_copy(
+        update={
+            "bounce_imap_host": "imap.example.fi",
+            "bounce_imap_user": "bounces",
+            "bounce_imap_interval_minutes": 2,
+        }
+    )
+    sched = make_scheduler(engine, lambda _event: None)
+    sched.start(paused=True)
+    try:
+        for current, expected in ((mailbox, True), (settings, False)):
+            intervals = PeriodicIntervals.from_settings(current)
+            sync_jobs(
+                sched, config, campaign_func=print, periodic_func=periodic_job,
+                periodic=intervals.periodic(), now=datetime.now(UTC), replace_all=False,
+            )  # fmt: skip
+            job = sched.get_job("periodic:bounces")
+            assert (job is not None) is expected
+            if job is not None:
+                assert job.trigger.interval == timedelta(minutes=2)
+                assert job.args == ("bounces",) or job.args == ["bounces"]
+    finally:
+        sched.shutdown(wait=False)

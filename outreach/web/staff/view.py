@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from outreach.l10n import format_datetime
+from outreach.l10n import format_datetime, format_percent
 from outreach.staff import sessions
 from outreach.subscriptions import city_name
 from outreach.web.common import client_ip, page_lang, render, state
@@ -51,6 +51,7 @@ def page(
         "city": city,
         "city_label": city_name(st.config, city, lang) if city else None,
         "when": lambda dt, tz="Europe/Helsinki": format_datetime(dt, lang, tz) if dt else "",
+        "percent": lambda share: format_percent(share, lang),
         **context,
     }
     return render(request, name, ctx, lang=lang, status=status)

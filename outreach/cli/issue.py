@@ -1,0 +1,295 @@
+"""``outreach issue``: build, preview, approve, send and steer issues."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from outreach.cli.base import App, Group, _, cli_language, echo_lines, fail, main, pass_app
+
+if TYPE_CHECKING:
+    from outreach.issues import HoldNotice
+
+
+def echo_holds(notices: list[HoldNotice]) -> None:
+    """A line on stderr per issue held (or marked) because an item was cancelled."""
+    for n in notices:
+        ref = f"{n.campaign}/{n.period}"
+        titles = "; ".join(n.titles)
+        if n.action == "held":
+            line = _("Issue {id} ({ref}) held, not sent: cancelled at the source: {titles}")
+        else:
+            line = _("Issue {id} ({ref}): marked cancelled in the message: {titles}")
+        click.echo(line.format(id=n.issue_id, ref=ref, titles=titles), err=True)
+
+
+@main.group(cls=Group)
+def issue() -> None:
+    """Build, preview, approve and send issues."""
+
+
+@issue.command("build")
+@click.argument("campaign")
+@click.option("--period", help="YYYY-MM (default: this month in the city's timezone)")
+@pass_app
+def issue_build(app: App, campaign: str, period: str | None) -> None:
+    """Assemble an issue from the content at hand and run its pre-flight check."""
+    from outreach.checks.flow import build_checked
+    from outreach.cli.checks import summary
+    from outreach.delivery import tell_approvers
+
+    with app.session() as session:
+        config = app.synced(session)
+        checked = build_checked(session, app.settings, config, campaign, period=period, by=_user())
+    result = checked.built
+    if result.issue is None:
+        click.echo(_("No issue built: {reason}").format(reason=result.skipped))
+        return
+    if result.created:
+        verb = _("Built")
+    elif checked.report is not None:
+        verb = _("Rebuilt")
+    else:
+        verb = _("Kept (already past draft)")
+    click.echo(
+        _("{verb} issue {id} ({slug}/{period}, {status}) with {n} items.").format(
+            verb=verb,
+            id=result.issue.id,
+            slug=campaign,
+            period=result.issue.period,
+            status=result.issue.status.value,
+            n=result.items,
+        )
+    )
+    if checked.report is not None:
+        click.echo(summary(checked.report))
+        if checked.report.findings:
+            click.echo(_("`outreach issue check {id}` lists them.").format(id=result.issue.id))
+    if checked.refused is not None:
+        click.echo(_("Not approved automatically: the check found errors."), err=True)
+        tell_approvers(app.settings, config, [checked.refused])
+    for lang, target in sorted(result.languages.items()):
+        if target is None:
+            note = _(
+                "{lang}: no items in this language, so it is skipped: its readers get no issue"
+            )
+        else:
+            note = _("{lang}: no items in this language; its readers get the {to} version")
+        click.echo(note.format(lang=lang, to=target))
+
+
+def _user() -> str:
+    return os.environ.get("USER", "staff")
+
+
+@issue.command("preview")
+@click.argument("ref")
+@click.option("--lang", help="Language (default: the campaign's first).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--text", is_flag=True, help="The plain-text part instead of HTML.")
+@pass_app
+def issue_preview(app: App, ref: str, lang: str | None, out: Path | None, text: bool) -> None:
+    """Write what a subscriber would get."""
+    from outreach.delivery import preview
+    from outreach.issues import get_issue
+
+    with app.session() as session:
+        config = app.synced(session)
+        iss = get_issue(session, ref)
+        camp = config.campaign(iss.campaign.slug)
+        lang = lang or camp.languages[0]
+        if lang not in camp.languages:
+            fail(_("{lang} is not a language of {slug}").format(lang=lang, slug=camp.slug))
+        body = preview(app.settings, config, iss, lang, text=text)
+    if out is None:
+        click.echo(body)
+    else:
+        out.write_text(body, encoding="utf-8")
+        click.echo(_("Wrote {path}").format(path=out))
+
+
+@issue.command("approve")
+@click.argument("ref")
+@click.option("--by", default=lambda: os.environ.get("USER", "staff"), show_default="$USER")
+@click.option("--override", metavar="REASON", help="Approve despite errors in the check.")
+@pass_app
+def issue_approve(app: App, ref: str, by: str, override: str | None) -> None:
+    """Approve a draft for sending, after its pre-flight check."""
+    from outreach.checks.flow import approve_checked
+    from outreach.cli.checks import echo_report, summary
+    from outreach.issues import get_issue
+
+    with app.session() as session:
+        config = app.synced(session)
+        iss = get_issue(session, ref)
+        outcome = approve_checked(session, app.settings, config, iss, by=by, override=override)
+    if outcome.rerun or outcome.report.findings:
+        echo_report(outcome.report)
+    if outcome.issue is None:
+        fail(
+            _(
+                "issue {id} has {n} errors in its pre-flight check; fix them, or approve "
+                "with --override REASON"
+            ).format(id=iss.id, n=len(outcome.report.errors))
+        )
+    if not outcome.report.findings:
+        click.echo(summary(outcome.report))
+    click.echo(_("Issue {id} approved by {by}.").format(id=outcome.issue.id, by=by))
+
+
+@issue.command("send")
+@click.argument("ref")
+@click.option("--dry-run", is_flag=True, help="Everything but handing mail to the backend.")
+@click.option("--test-to", "test_to", multiple=True, help="Send a [TEST] copy only.")
+@click.option("--lang", help="Language of the test copy.")
+@click.option("--workers", type=click.IntRange(1, 64), help="Parallel connections.")
+@pass_app
+def issue_send(
+    app: App,
+    ref: str,
+    dry_run: bool,
+    test_to: tuple[str, ...],
+    lang: str | None,
+    workers: int | None,
+) -> None:
+    """Send an approved issue to its audience (or a test copy)."""
+    from outreach.delivery import (
+        enqueue_issue,
+        require_base_url,
+        send_issue,
+        send_test,
+        tell_approvers,
+    )
+    from outreach.delivery.progress import progress_reporter
+    from outreach.issues import check_cancelled, get_issue, record_send_start
+    from outreach.models import IssueStatus
+
+    with app.session() as session:
+        config = app.synced(session)
+        iss = get_issue(session, ref)
+        if not dry_run:
+            require_base_url(app.settings, config, config.campaign(iss.campaign.slug).city)
+        if not test_to and not dry_run:
+            notices = check_cancelled(session, config, [iss.id])
+            if notices:
+                session.commit()
+                echo_holds(notices)
+                tell_approvers(app.settings, config, notices)
+        if test_to:
+            camp = config.campaign(iss.campaign.slug)
+            results = send_test(app.settings, config, iss, lang or camp.languages[0], list(test_to))
+            for to, res in zip(test_to, results, strict=True):
+                click.echo(f"{res.status:10} {to} {res.reply or ''}".rstrip())
+            return
+        starting = iss.status == IssueStatus.APPROVED
+        queued = enqueue_issue(session, app.settings, config, iss) if not dry_run else 0
+        if starting and not dry_run:
+            record_send_start(session, iss, by=_user(), manual=True)
+        issue_id = iss.id
+    if not dry_run:
+        click.echo(_("{n} recipients queued.").format(n=queued))
+    report = send_issue(
+        app.settings,
+        config,
+        issue_id,
+        workers=workers or app.settings.send_workers,
+        dry_run=dry_run,
+        progress=progress_reporter(_("Sending")),
+    )
+    echo_lines(report.lines(cli_language(app.settings)))
+
+
+@issue.command("list")
+@click.option("--campaign")
+@pass_app
+def issue_list(app: App, campaign: str | None) -> None:
+    """Issues with their status and delivery counts."""
+    from outreach.delivery import issue_counts
+    from outreach.issues import list_issues
+
+    with app.session() as session:
+        issues = list_issues(session, campaign)
+        if not issues:
+            click.echo(_("No issues yet: `outreach issue build CAMPAIGN` makes one."))
+            return
+        head = (_("id"), _("campaign"), _("period"), _("status"), _("deliveries"))
+        click.echo(f"{head[0]:>5} {head[1]:32} {head[2]:10} {head[3]:10} {head[4]}")
+        for iss in issues:
+            counts = issue_counts(session, iss.id)
+            shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v)
+            click.echo(
+                f"{iss.id:5} {iss.campaign.slug:32} {iss.period:10} {iss.status.value:10} {shown}"
+            )
+
+
+@issue.command("show")
+@click.argument("ref")
+@pass_app
+def issue_show(app: App, ref: str) -> None:
+    """Subject, local times, audience, content per language, deliveries and history."""
+    from outreach.delivery import issue_overview
+    from outreach.issues import get_issue
+    from outreach.issues.hold import cancelled_items
+    from outreach.models import IssueStatus
+
+    with app.session() as session:
+        config = app.synced(session)
+        iss = get_issue(session, ref)
+        overview = issue_overview(session, app.settings, config, iss)
+        held = (
+            [item.title for _link, item in cancelled_items(session, iss.id)]
+            if iss.status == IssueStatus.HELD
+            else []
+        )
+        slug, period, issue_id = iss.campaign.slug, iss.period, iss.id
+    echo_lines(overview.lines(cli_language(app.settings)))
+    if held:
+        click.echo(
+            "  " + _("held: cancelled at the source: {titles}").format(titles="; ".join(held))
+        )
+        click.echo(
+            "  "
+            + _(
+                "rebuild it with `outreach issue build {slug} --period {period}`, "
+                "or send it as it is, marked cancelled: `outreach issue approve {id}`"
+            ).format(slug=slug, period=period, id=issue_id)
+        )
+
+
+@issue.command("discard")
+@click.argument("ref")
+@click.option("--by", default=_user, show_default="$USER")
+@pass_app
+def issue_discard(app: App, ref: str, by: str) -> None:
+    """Throw a draft away; the items it took go back for the next build."""
+    from outreach.issues import discard_issue, get_issue
+
+    with app.session() as session:
+        iss, released = discard_issue(session, get_issue(session, ref).id, by=by)
+        click.echo(
+            _("Issue {id} discarded; {n} items are free for the next build.").format(
+                id=iss.id, n=released
+            )
+        )
+
+
+def _issue_control(name: str, help_text: str) -> None:
+    @issue.command(name, help=help_text)
+    @click.argument("ref")
+    @pass_app
+    def command(app: App, ref: str) -> None:
+        from outreach import delivery
+        from outreach.issues import get_issue
+
+        with app.session() as session:
+            iss = get_issue(session, ref)
+            getattr(delivery, f"{name}_issue")(session, iss.id)
+            click.echo(f"issue {iss.id}: {name}")
+
+
+_issue_control("pause", "Pause an issue's send.")
+_issue_control("resume", "Resume a paused send.")
+_issue_control("cancel", "Cancel an issue's send; unsent deliveries are cancelled.")

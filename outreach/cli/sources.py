@@ -1,0 +1,100 @@
+"""``outreach fetch`` and ``outreach stories``: the content issues are built from."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from outreach.cli.base import App, Group, _, fail, main, pass_app
+from outreach.cli.issue import echo_holds
+
+
+@main.command()
+@click.argument("campaign", required=False)
+@pass_app
+def fetch(app: App, campaign: str | None) -> None:
+    """Ingest sources now; a line per source."""
+    from outreach.delivery import tell_approvers
+    from outreach.issues import check_cancelled
+    from outreach.sources.ingest import all_failed, ingest
+
+    with app.session() as session:
+        config = app.synced(session)
+        if campaign:
+            config.campaign(campaign)
+        reports = ingest(session, app.settings, config, [campaign] if campaign else None)
+        notices = check_cancelled(session, config)
+    for report in reports:
+        click.echo(report.line())
+    echo_holds(notices)
+    tell_approvers(app.settings, config, notices)
+    if all_failed(reports):
+        fail(_("every source failed"))
+
+
+@main.group(cls=Group)
+def stories() -> None:
+    """Company climate success stories."""
+
+
+@stories.command("add")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--city", required=True)
+@pass_app
+def stories_add(app: App, file: Path, city: str) -> None:
+    """Add a story from a Markdown file with front matter."""
+    from outreach.sources import add_story_from_markdown
+
+    with app.session() as session:
+        app.synced(session)
+        story = add_story_from_markdown(session, file, city)
+        click.echo(_("Story {id} added ({status}).").format(id=story.id, status=story.status))
+
+
+@stories.command("list")
+@click.option("--city")
+@click.option("--status", type=click.Choice(["submitted", "approved", "rejected"]))
+@pass_app
+def stories_list(app: App, city: str | None, status: str | None) -> None:
+    """Stories with their status."""
+    from outreach.sources import list_stories
+
+    with app.session() as session:
+        for s in list_stories(session, city, status):
+            used = f" issue {s.issue_id}" if s.issue_id else ""
+            consent = "" if s.consent_to_publish else " " + _("(no consent to publish)")
+            click.echo(
+                f"{s.id:5} {s.city.slug:10} {s.status.value:10} {s.company_name}: "
+                f"{s.title}{used}{consent}"
+            )
+
+
+def _story_decision(name: str, approve: bool, help_text: str) -> None:
+    @stories.command(name, help=help_text)
+    @click.argument("story_id", type=int)
+    @click.option("--by", default=lambda: os.environ.get("USER", "staff"))
+    @pass_app
+    def command(app: App, story_id: int, by: str) -> None:
+        from outreach.sources import decide_story
+
+        with app.session() as session:
+            story = decide_story(session, story_id, approve, by)
+            click.echo(f"{story.id}: {story.status.value}")
+
+
+_story_decision("approve", True, "Approve a story for the next issue.")
+_story_decision("reject", False, "Reject a story.")
+
+
+@stories.command("feature")
+@click.argument("story_id", type=int)
+@pass_app
+def stories_feature(app: App, story_id: int) -> None:
+    """Let a story that went out once appear in a later issue again."""
+    from outreach.sources import feature_again
+
+    with app.session() as session:
+        feature_again(session, story_id)
+        click.echo(_("Story {id} will be in the next issue again.").format(id=story_id))
