@@ -285,7 +285,7 @@ def raw_smtplib(port: int, n: int, sender: str, data: bytes) -> float:
 
 def product(settings: Any, config: Any, issue_id: int, n: int) -> float:
     from outreach import db
-    from outreach.delivery.worker import send_issue
+    from outreach.delivery import send_issue
 
     started = time.perf_counter()
     report = send_issue(settings, config, issue_id, workers=CONNECTIONS)
@@ -343,7 +343,7 @@ def memory_child(database_url: str, n: int, tmp: Path) -> None:
     backend; prints this process's peak RSS."""
     from outreach.delivery import backends
     from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
-    from outreach.delivery.worker import send_issue
+    from outreach.delivery import send_issue
 
     class Discard(MailBackend):
         scheme = "discard"

@@ -23,7 +23,7 @@ from imapclient import IMAPClient
 from pydantic import SecretStr
 
 from outreach.bounces.imap import poll
-from outreach.delivery.worker import send_issue
+from outreach.delivery import send_issue
 from outreach.suppression import is_suppressed
 from tests.bounces.reports import dsn
 from tests.delivery.conftest import SMTPServer, free_port

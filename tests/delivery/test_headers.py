@@ -21,7 +21,7 @@ from outreach.delivery.message import (
     build_transactional,
     send_transactional,
 )
-from outreach.delivery.worker import send_issue
+from outreach.delivery import send_issue
 from outreach.errors import ConfigError, PermanentDeliveryError
 from outreach.models import Subscriber
 from tests.delivery.conftest import FakeRendered

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, select
 
 from outreach.delivery import backends
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
-from outreach.delivery.worker import send_issue
+from outreach.delivery import send_issue
 from outreach.models import Delivery, DeliveryStatus
 
 

@@ -21,7 +21,7 @@ from outreach.delivery.outbox import (
     reclaim_dead,
     resume_issue,
 )
-from outreach.delivery.worker import send_issue, send_test
+from outreach.delivery import send_issue, send_test
 from outreach.errors import IssueError
 from outreach.models import (
     Delivery,
