@@ -150,14 +150,12 @@ Write = Callable[[Connection, Sequence[Outcome]], None]
 
 
 class Recorder:
-    """A thread with its own database connection that commits submitted outcomes.
+    """Threads, each with its own database connection, that commit submitted outcomes.
 
     ``submit`` returns a :class:`Ticket`; ``Ticket.wait`` returns once the
     outcomes are durable. ``write(conn, outcomes)`` writes and commits them
     (:meth:`OutboxRows.record`); ``recorded(outcomes)`` is called after each
-    commit. The thread commits whatever is waiting when it is free. One per
-    send: on PostgreSQL a connection per worker cost more CPU than the round
-    trips it saved, and SQLite has one writer anyway.
+    commit. Each thread commits whatever is waiting when it is free.
     """
 
     def __init__(
@@ -168,6 +166,8 @@ class Recorder:
         write_lock: AbstractContextManager[Any],
         write: Write,
         recorded: Callable[[list[Outcome]], None],
+        *,
+        threads: int = 1,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -177,8 +177,12 @@ class Recorder:
         self.queue: queue.SimpleQueue[tuple[list[Outcome], Ticket] | None] = queue.SimpleQueue()
         self.failed: BaseException | None = None
         self.postgres = engine.dialect.name == "postgresql"
-        self.thread = threading.Thread(target=self._run, name=f"record-{issue_id}", daemon=True)
-        self.thread.start()
+        self.threads = [
+            threading.Thread(target=self._run, name=f"record-{issue_id}-{n}", daemon=True)
+            for n in range(threads)
+        ]
+        for thread in self.threads:
+            thread.start()
 
     def submit(self, outcomes: list[Outcome]) -> Ticket:
         ticket = Ticket()
@@ -191,9 +195,11 @@ class Recorder:
         return ticket
 
     def close(self) -> None:
-        """Commit what is waiting and stop the thread."""
-        self.queue.put(None)
-        self.thread.join()
+        """Commit what is waiting and stop the threads."""
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
 
     def _run(self) -> None:
         try:
