@@ -9,12 +9,17 @@ For every cell of sink × database × message size, in one run:
    Finnish message filled for one subscriber (multipart/alternative, its
    headers, its size);
 3. the limit: raw smtplib sends exactly those bytes to the sink over the same
-   number of connections (4), BENCH_N times, before and after (4);
+   number of connections (4), BENCH_N times;
 4. the product: ``send_issue`` sends the issue to the BENCH_N subscribers
    through the same sink with its default settings (4 workers, an outcome
-   committed per message).
+   committed before each next hand-over), from an empty outbox each time.
 
-The ratio is 4 / the mean of the two raw runs (goal >= 0.9). Sinks: aiosmtpd
+Raw and product runs alternate, ``--rounds`` (3) of each: raw, product;
+product, raw; raw, product — so that the load of a shared machine, which
+changes from minute to minute, falls on both alike. The ratio is the
+product's median over raw's median (goal >= 0.9); every run's figure and
+the CPU time per message of each side (this process, all threads) are
+printed. Sinks: aiosmtpd
 in its own process, and a private Postfix instance with a discard transport
 (``bench/sinks.py``; skipped with its reason when it cannot start).
 Databases: SQLite, and PostgreSQL with ``--pg URL`` or
@@ -25,7 +30,7 @@ and end of its cell. Then: the time to write 100,000 deliveries and the peak
 memory of a process sending to 100,000 subscribers (``--no-extras`` skips
 those two).
 
-    .venv/bin/python bench/bench_send.py [--pg URL] [--n 4000] [--no-extras]
+    .venv/bin/python bench/bench_send.py [--pg URL] [--n 4000] [--rounds 3] [--no-extras]
 """
 
 from __future__ import annotations

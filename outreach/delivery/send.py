@@ -196,9 +196,9 @@ def send_issue(
         raise
     finally:
         run.close()  # the last outcomes are committed before the report is made
-    if run.policy.burst is not None:
-        report.burst = run.policy.burst
-        pause_for_burst(settings, config, issue_id, run.policy.burst)
+    burst = run.policy.burst
+    if burst is not None and pause_for_burst(settings, config, issue_id, burst):
+        report.burst = burst
     _finish(settings, issue_id, report)
     report.elapsed = time.monotonic() - started
     if report.errors:
