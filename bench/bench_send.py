@@ -9,12 +9,17 @@ For every cell of sink × database × message size, in one run:
    Finnish message filled for one subscriber (multipart/alternative, its
    headers, its size);
 3. the limit: raw smtplib sends exactly those bytes to the sink over the same
-   number of connections (4), BENCH_N times, before and after (4);
+   number of connections (4), BENCH_N times;
 4. the product: ``send_issue`` sends the issue to the BENCH_N subscribers
    through the same sink with its default settings (4 workers, an outcome
-   committed per message).
+   committed before each next hand-over), from an empty outbox each time.
 
-The ratio is 4 / the mean of the two raw runs (goal >= 0.9). Sinks: aiosmtpd
+Raw and product runs alternate, ``--rounds`` (3) of each: raw, product;
+product, raw; raw, product — so that the load of a shared machine, which
+changes from minute to minute, falls on both alike. The ratio is the
+product's median over raw's median (goal >= 0.9); every run's figure and
+the CPU time per message of each side (this process, all threads) are
+printed. Sinks: aiosmtpd
 in its own process, and a private Postfix instance with a discard transport
 (``bench/sinks.py``; skipped with its reason when it cannot start).
 Databases: SQLite, and PostgreSQL with ``--pg URL`` or
@@ -25,7 +30,7 @@ and end of its cell. Then: the time to write 100,000 deliveries and the peak
 memory of a process sending to 100,000 subscribers (``--no-extras`` skips
 those two).
 
-    .venv/bin/python bench/bench_send.py [--pg URL] [--n 4000] [--no-extras]
+    .venv/bin/python bench/bench_send.py [--pg URL] [--n 4000] [--rounds 3] [--no-extras]
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,14 +76,17 @@ class Cell:
     database: str
     size: str
     message_kb: float = 0.0
-    raw: tuple[float, float] = (0.0, 0.0)
-    product: float = 0.0
+    raw: list[float] = field(default_factory=list)  # messages per second, per run
+    product: list[float] = field(default_factory=list)
+    raw_cpu: list[float] = field(default_factory=list)  # CPU ms per message, per run
+    product_cpu: list[float] = field(default_factory=list)
     load: tuple[float, float] = (0.0, 0.0)
     skipped: str = ""
 
     @property
     def ratio(self) -> float:
-        return self.product / statistics.mean(self.raw)
+        """The product's median throughput over raw smtplib's median."""
+        return statistics.median(self.product) / statistics.median(self.raw)
 
 
 # -- the issue, the subscribers, the message ---------------------------------------
@@ -285,7 +293,7 @@ def raw_smtplib(port: int, n: int, sender: str, data: bytes) -> float:
 
 def product(settings: Any, config: Any, issue_id: int, n: int) -> float:
     from outreach import db
-    from outreach.delivery.worker import send_issue
+    from outreach.delivery import send_issue
 
     started = time.perf_counter()
     report = send_issue(settings, config, issue_id, workers=CONNECTIONS)
@@ -296,19 +304,37 @@ def product(settings: Any, config: Any, issue_id: int, n: int) -> float:
 
 
 def measure(
-    cell: Cell, sink: Sink, url: str, issue_id: int, config: Any, n: int, tmp: Path
+    cell: Cell, sink: Sink, url: str, issue_id: int, config: Any, n: int, tmp: Path, rounds: int
 ) -> None:
+    """``rounds`` raw runs and ``rounds`` product runs, interleaved (raw, product;
+    product, raw; …) so that a change in the machine's load hits both alike."""
     settings = settings_for(url, f"smtp://127.0.0.1:{sink.port}?starttls=false", tmp)
     sender, data = product_message(settings, config, issue_id)
     cell.message_kb = len(data) / 1024
     cell.load = (os.getloadavg()[0], 0.0)
-    first = raw_smtplib(sink.port, n, sender, data)
-    sink.drain()
-    cell.product = product(settings, config, issue_id, n)
-    sink.drain()
-    cell.raw = (first, raw_smtplib(sink.port, n, sender, data))
-    sink.drain()
+
+    def raw_run() -> None:
+        before = cpu_seconds()
+        cell.raw.append(raw_smtplib(sink.port, n, sender, data))
+        cell.raw_cpu.append((cpu_seconds() - before) / n * 1000)
+
+    def product_run() -> None:
+        reset(url, issue_id)
+        before = cpu_seconds()
+        cell.product.append(product(settings, config, issue_id, n))
+        cell.product_cpu.append((cpu_seconds() - before) / n * 1000)
+
+    for r in range(rounds):
+        for run in (raw_run, product_run) if r % 2 == 0 else (product_run, raw_run):
+            run()
+            sink.drain()
     cell.load = (cell.load[0], os.getloadavg()[0])
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process (every thread), user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 # -- the extras: writing the outbox, peak memory --------------------------------------
@@ -341,9 +367,8 @@ def write_deliveries(database_url: str, n: int, tmp: Path) -> float:
 def memory_child(database_url: str, n: int, tmp: Path) -> None:
     """Send the prepared issue through the whole outbox path with a discarding
     backend; prints this process's peak RSS."""
-    from outreach.delivery import backends
+    from outreach.delivery import backends, send_issue
     from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
-    from outreach.delivery.worker import send_issue
 
     class Discard(MailBackend):
         scheme = "discard"
@@ -386,14 +411,16 @@ def extras(databases: list[tuple[str, str]], tmp: Path) -> None:
 # -- the table ------------------------------------------------------------------------
 
 
-def table(cells: list[Cell], n: int) -> None:
+def table(cells: list[Cell], n: int, rounds: int) -> None:
     print(
-        f"\n{n} messages per run, {CONNECTIONS} connections; raw = smtplib sending the "
-        "product's own message bytes, before and after; goal: ratio >= 0.9"
+        f"\n{n} messages per run, {CONNECTIONS} connections, {rounds} raw and {rounds} product "
+        "runs per cell, interleaved; raw = smtplib sending the product's own message bytes; "
+        "ratio = median product / median raw; goal: ratio >= 0.9"
     )
     head = (
-        f"{'sink':<9} {'database':<11} {'size':<9} {'KB':>5} {'raw msg/s':>13} "
-        f"{'product':>8} {'ratio':>6}  {'load start→end':<15} verdict"
+        f"{'sink':<9} {'database':<11} {'size':<9} {'KB':>5} {'raw msg/s (runs)':>18} "
+        f"{'product msg/s (runs)':>21} {'cpu ms/msg raw/prod':>19} {'ratio':>6}  "
+        f"{'load start→end':<15} verdict"
     )
     print(head)
     print("-" * len(head))
@@ -401,11 +428,14 @@ def table(cells: list[Cell], n: int) -> None:
         if c.skipped:
             print(f"{c.sink:<9} {c.database:<11} {c.size:<9} skipped: {c.skipped}")
             continue
-        raw = f"{c.raw[0]:.0f}/{c.raw[1]:.0f}"
+        raw = "/".join(f"{v:.0f}" for v in c.raw)
+        prod = "/".join(f"{v:.0f}" for v in c.product)
+        cpu = f"{statistics.median(c.raw_cpu):.2f}/{statistics.median(c.product_cpu):.2f}"
         verdict = "OK" if c.ratio >= 0.9 else "BELOW GOAL"
         print(
-            f"{c.sink:<9} {c.database:<11} {c.size:<9} {c.message_kb:>5.1f} {raw:>13} "
-            f"{c.product:>8.0f} {c.ratio:>6.2f}  {c.load[0]:>5.2f} → {c.load[1]:<5.2f}   {verdict}"
+            f"{c.sink:<9} {c.database:<11} {c.size:<9} {c.message_kb:>5.1f} {raw:>18} "
+            f"{prod:>21} {cpu:>19} {c.ratio:>6.2f}  {c.load[0]:>5.2f} → {c.load[1]:<5.2f}   "
+            f"{verdict}"
         )
 
 
@@ -439,6 +469,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pg", default=os.environ.get("OUTREACH_TEST_DATABASE_URL"))
     parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "4000")))
+    parser.add_argument("--rounds", type=int, default=3, help="raw and product runs per cell")
     parser.add_argument("--no-extras", action="store_true")
     parser.add_argument("--sinks", default="aiosmtpd,postfix")
     args = parser.parse_args()
@@ -470,10 +501,10 @@ def main() -> None:
                             continue
                         cell = Cell(sink.name, label, size)
                         reset(url, issue_id)
-                        measure(cell, sink, url, issue_id, config, args.n, tmp)
+                        measure(cell, sink, url, issue_id, config, args.n, tmp, args.rounds)
                         cells.append(cell)
                         print(f"{cell.sink} {label} {size}: ratio {cell.ratio:.2f}", flush=True)
-            table(cells, args.n)
+            table(cells, args.n, args.rounds)
             if not args.no_extras:
                 print()
                 extras(databases, tmp)

@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     retry_lifetime_hours: float = Field(default=72.0, ge=0)
     rate_per_second: float = Field(default=0.0, ge=0)
     rate_per_hour: int = Field(default=0, ge=0)
+    #: Policy refusals (5.7.x, 4.7.x, 421) from one provider within the window that
+    #: pause a send and tell the city's approvers; 0: never pause.
+    policy_pause_refusals: int = Field(default=10, ge=0)
+    policy_pause_window_seconds: float = Field(default=300.0, gt=0)
     #: DKIM for every city without its own ``sender.dkim`` (all three or none);
     #: ``dkim_domain`` must be each such city's From domain or a parent of it.
     dkim_selector: str = ""

@@ -22,7 +22,8 @@ SOURCES = [
     *sorted((ROOT / "outreach" / "cli").glob("*.py")),
     ROOT / "outreach" / "demo.py",
     *sorted((ROOT / "outreach" / "subscriptions").glob("*.py")),
-    ROOT / "outreach" / "delivery" / "run.py",
+    ROOT / "outreach" / "delivery" / "workers.py",
+    ROOT / "outreach" / "delivery" / "policy.py",
     ROOT / "outreach" / "delivery" / "overview.py",
     *sorted((ROOT / "outreach" / "scheduler").glob("*.py")),
 ]

@@ -3,7 +3,7 @@
 Other stages import from here:
 
 - :func:`outreach.delivery.outbox.enqueue_issue` fixes an issue's audience,
-- :func:`outreach.delivery.worker.send_issue` sends it (crash-safe, resumable),
+- :func:`outreach.delivery.send.send_issue` sends it (crash-safe, resumable),
 - :func:`outreach.delivery.transactional.send_mail` sends one transactional mail
   (:func:`confirmation_mailer` is the subscriptions stage's real mailer),
 - :func:`outreach.delivery.backends.get_backend` opens a backend from a mail URL.
@@ -22,8 +22,8 @@ from outreach.delivery.outbox import (
 )
 from outreach.delivery.overview import IssueOverview, issue_overview
 from outreach.delivery.preview import preview
+from outreach.delivery.send import SendReport, send_issue, send_test
 from outreach.delivery.transactional import confirmation_mailer, deliver, send_mail
-from outreach.delivery.worker import SendReport, send_issue, send_test
 
 __all__ = [
     "IssueOverview",

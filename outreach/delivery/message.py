@@ -10,7 +10,8 @@ work is then:
 - two signed tokens,
 - quoted-printable encoding of the substituted values only; each body's
   literal pieces between the placeholders were encoded once per language
-  (see :class:`_Body`), and everything is joined as bytes.
+  (see :class:`outreach.delivery.qp.BodyTemplate`), and everything is joined
+  as bytes.
 
 Nothing that comes from a feed, a form or a CSV reaches a header: addresses
 are validated against a strict ASCII pattern, display names and subjects
@@ -21,7 +22,6 @@ per-recipient value lands only in QP-encoded bodies.
 
 from __future__ import annotations
 
-import binascii
 import html
 import re
 import uuid
@@ -37,6 +37,7 @@ from typing import Protocol
 from outreach.campaigns import EMAIL_RE, CityConfig, Config, Sender
 from outreach.delivery.backends import get_backend, split_message_options
 from outreach.delivery.backends.base import OutgoingMessage, SendResult
+from outreach.delivery.qp import BodyTemplate
 from outreach.dkim import DkimSigner, TemplateSigner, check_alignment
 from outreach.errors import ConfigError, PermanentDeliveryError, SubscriptionError
 from outreach.render import CONTACT_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
@@ -127,74 +128,6 @@ def _address_header(name: str, display_name: str, address: str) -> str:
     return f"{name}: {formataddr((display_name, address), charset='utf-8')}\r\n"
 
 
-def _normalise_lines(text: str) -> str:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.rstrip("\n").replace("\n", "\r\n") + "\r\n"
-
-
-SOFT_BREAK = b"=\r\n"  # a quoted-printable line break that decodes to nothing
-
-
-def _fold(line: bytes) -> bytes:
-    """An encoded line cut by soft breaks into lines of at most 76, never inside an escape."""
-    parts = []
-    while len(line) > 76:
-        cut = 75
-        while line[cut - 2 : cut - 1] == b"=" or line[cut - 1 : cut] == b"=":
-            cut -= 1
-        parts.append(line[:cut] + b"=")
-        line = line[cut:]
-    parts.append(line)
-    return b"\r\n".join(parts)
-
-
-def _qp(text: str) -> bytes:
-    """Quoted-printable with CRLF line ends and every line (soft break included) <= 76."""
-    encoded = binascii.b2a_qp(text.encode("utf-8"))
-    if "\n" not in text:  # b2a_qp picks its soft-break style from the first line end
-        encoded = encoded.replace(b"=\n", SOFT_BREAK)
-    if b"\r\n" in encoded and any(len(line) > 76 for line in encoded.split(b"\r\n")):
-        # b2a_qp lets a line reach 77 when an escaped trailing space ends it
-        encoded = b"\r\n".join(_fold(line) for line in encoded.split(b"\r\n"))
-    last = encoded.rfind(b"\n") + 1
-    if len(encoded) - last > 75:  # leave room for the soft break that follows
-        cut = last + 75
-        while encoded[cut - 2 : cut - 1] == b"=" or encoded[cut - 1 : cut] == b"=":
-            cut -= 1
-        encoded = encoded[:cut] + SOFT_BREAK + encoded[cut:]
-    return encoded
-
-
-class _Body:
-    """A body template, quoted-printable encoded once, piece by piece.
-
-    The text is split at its placeholders and each literal piece is encoded
-    once. Per recipient only the short substituted values are encoded, and
-    a soft line break (``=`` CRLF, which decodes to nothing) goes on each
-    side of them, so every encoded line stays within 76 characters.
-    """
-
-    __slots__ = ("pieces",)
-
-    def __init__(self, text: str) -> None:
-        parts = _PLACEHOLDER.split(_normalise_lines(text))
-        self.pieces: list[bytes | str] = [
-            part if i % 2 else _qp(part) for i, part in enumerate(parts)
-        ]
-        last = self.pieces[-1]
-        assert isinstance(last, bytes) and last.endswith(b"\r\n")
-        self.pieces[-1] = last[:-2]  # the skeleton supplies the final line end
-
-    def fill(self, values: dict[str, str]) -> bytes:
-        out: list[bytes] = []
-        for piece in self.pieces:
-            if isinstance(piece, bytes):
-                out.append(piece)
-            else:
-                out += (SOFT_BREAK, _qp(values[piece]), SOFT_BREAK)
-        return b"".join(out)
-
-
 @dataclass(frozen=True)
 class Recipient:
     """Per-recipient values; only ``to`` reaches a header, after validation."""
@@ -283,8 +216,8 @@ class MessageTemplate:
             end = head.index(b"\r\n\r\n") + 2
             self.body_start = head[end + 2 :]
             self.signer = dkim.for_template(head[:end])
-        self.text = _Body(rendered.text)
-        self.html = _Body(rendered.html)
+        self.text = BodyTemplate(rendered.text, _PLACEHOLDER)
+        self.html = BodyTemplate(rendered.html, _PLACEHOLDER)
 
     def fill(self, r: Recipient) -> OutgoingMessage:
         """Each recipient's copy; ``ValueError`` if an id or link is not header-safe."""

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from outreach.bounces import process_message
 from outreach.bounces.receiver import start
-from outreach.delivery.worker import send_issue
+from outreach.delivery import send_issue
 from outreach.models import (
     BounceEvent,
     ConsentRecord,

@@ -24,7 +24,7 @@ from imapclient import IMAPClient
 from pydantic import SecretStr
 
 from outreach.bounces.imap import poll
-from outreach.delivery.worker import send_issue
+from outreach.delivery import send_issue
 from outreach.scheduler.daemon import periodic_job
 from outreach.scheduler.runs import PeriodicIntervals, RunContext, run_periodic
 from outreach.suppression import is_suppressed

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from outreach.db import dispose_engines
-from outreach.delivery.worker import send_issue
+from outreach.delivery import send_issue
 from outreach.models import BounceEvent, Subscription, SubscriptionStatus
 from outreach.suppression import is_suppressed
 from outreach.web import create_app

@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config, load
-from outreach.delivery import worker
+from outreach.delivery import send as worker
 from outreach.models import (
     Campaign,
     City,

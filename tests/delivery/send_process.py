@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from outreach.campaigns import load
-from outreach.delivery import worker
+from outreach.delivery import send as worker
 from outreach.settings import Settings
 from tests.delivery.stand_in import fake_render
 

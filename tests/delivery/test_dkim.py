@@ -16,9 +16,9 @@ import dkim
 import pytest
 
 from outreach.campaigns import Sender, load
+from outreach.delivery import send_issue
 from outreach.delivery.backends import memory
 from outreach.delivery.message import MessageTemplate, Recipient, send_transactional
-from outreach.delivery.worker import send_issue
 from outreach.dkim import OVERSIGNED, DkimSigner, load_key
 from outreach.errors import CampaignError, ConfigError, DkimKeyError
 from outreach.settings import Settings

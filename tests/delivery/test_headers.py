@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 
 from outreach.campaigns import Sender
+from outreach.delivery import send_issue
 from outreach.delivery.backends import get_backend, memory
 from outreach.delivery.message import (
     IssueMessages,
@@ -21,7 +22,6 @@ from outreach.delivery.message import (
     build_transactional,
     send_transactional,
 )
-from outreach.delivery.worker import send_issue
 from outreach.errors import ConfigError, PermanentDeliveryError
 from outreach.models import Subscriber
 from tests.delivery.conftest import FakeRendered

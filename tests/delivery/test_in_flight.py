@@ -12,9 +12,8 @@ from typing import Any, ClassVar
 import pytest
 from sqlalchemy import Engine, select
 
-from outreach.delivery import backends
+from outreach.delivery import backends, send_issue
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
-from outreach.delivery.worker import send_issue
 from outreach.models import Delivery, DeliveryStatus
 
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from outreach import suppression
+from outreach.delivery import send_issue, send_test
 from outreach.delivery.backends import memory
 from outreach.delivery.outbox import (
     cancel_issue,
@@ -21,7 +22,6 @@ from outreach.delivery.outbox import (
     reclaim_dead,
     resume_issue,
 )
-from outreach.delivery.worker import send_issue, send_test
 from outreach.errors import IssueError
 from outreach.models import (
     Delivery,

@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from outreach.delivery import send_issue
 from outreach.delivery.outbox import failures, issue_counts
-from outreach.delivery.worker import send_issue
 from outreach.models import Delivery, DeliveryStatus, Issue, IssueStatus, Suppression
 from outreach.suppression import suppression_key
 from outreach.validation import email_hash

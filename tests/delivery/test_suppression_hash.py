@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session
 from outreach import suppression
 from outreach.campaigns import Config
 from outreach.db import create_db_engine
+from outreach.delivery import send_issue
 from outreach.delivery.backends import memory
 from outreach.delivery.outbox import enqueue_issue
-from outreach.delivery.worker import send_issue
 from outreach.models import Base, Delivery, DeliveryStatus, Issue, Suppression
 from outreach.settings import Settings
 from outreach.suppression import SuppressionReason, email_hmac, suppression_key

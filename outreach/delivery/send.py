@@ -2,7 +2,8 @@
 
 ``send_issue`` fixes the audience if the issue is still ``approved``, renders
 each language once, starts ``workers`` threads (see
-:mod:`outreach.delivery.run`) and returns when no row is due any more. Rows
+:mod:`outreach.delivery.workers`) and returns when no row is due any more, or
+when a burst of policy refusals paused the send (:mod:`outreach.delivery.burst`). Rows
 waiting for a retry stay ``pending`` with their ``next_attempt_at``; a later
 call (the scheduler's, or ``outreach issue send`` again) sends them. The issue
 becomes ``sent`` when no ``pending`` or ``sending`` row remains.
@@ -23,10 +24,11 @@ from outreach.campaigns import Config
 from outreach.db import get_engine
 from outreach.delivery.audience import audience_query, mailable
 from outreach.delivery.backends.base import SendResult
+from outreach.delivery.burst import pause_for_burst
 from outreach.delivery.message import IssueMessages, Rendered, city_mail_url, send_batch
 from outreach.delivery.outbox import enqueue_issue, reclaim_dead
 from outreach.delivery.ratelimit import limiter_for
-from outreach.delivery.run import SendReport, SendRun
+from outreach.delivery.workers import SendReport, SendRun
 from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
 from outreach.issues.editions import send_as
 from outreach.models import (
@@ -194,6 +196,9 @@ def send_issue(
         raise
     finally:
         run.close()  # the last outcomes are committed before the report is made
+    burst = run.policy.burst
+    if burst is not None and pause_for_burst(settings, config, issue_id, burst):
+        report.burst = burst
     _finish(settings, issue_id, report)
     report.elapsed = time.monotonic() - started
     if report.errors:

@@ -1,4 +1,4 @@
-"""The outbox: one Delivery row per recipient of an issue, and its controls.
+"""Filling the outbox (one Delivery row per recipient of an issue) and its controls.
 
 :func:`enqueue_issue` fixes the audience with one ``INSERT … SELECT … ON
 CONFLICT DO NOTHING`` (unique per issue and subscriber), so running it again
@@ -11,12 +11,10 @@ handed over as cancelled.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Engine, Table, func, insert, literal, select, update
+from sqlalchemy import CursorResult, Table, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -199,66 +197,3 @@ def cancel_issue(session: Session, issue_id: int, *, lease_seconds: float = 600)
     )
     session.flush()
     return int(result.rowcount or 0)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _pid_namespace() -> str:
-    try:
-        return format(os.stat("/proc/self/ns/pid").st_ino, "x")
-    except OSError:
-        return "0"
-
-
-def process_id() -> str:
-    """``host:pid:pid-namespace`` of this process: the head of every claim it makes.
-
-    Containers can share a host name (host networking) while each numbers its
-    processes afresh; a pid is only checked where the namespace is ours.
-    """
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{_pid_namespace()}"
-
-
-def reclaim_dead(engine: Engine, issue_id: int) -> int:
-    """Put back rows claimed by processes of this host and pid namespace that no longer run."""
-    host, _, namespace = process_id().split(":")
-    reclaimed = 0
-    with engine.begin() as conn:
-        claimants = conn.execute(
-            select(Delivery.claimed_by)
-            .where(Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.SENDING)
-            .distinct()
-        ).scalars()
-        dead = []
-        for claimant in claimants:
-            parts = (claimant or "").split(":")
-            if (
-                len(parts) >= 3
-                and parts[0] == host
-                and parts[2] == namespace
-                and parts[1].isdigit()
-            ):
-                pid = int(parts[1])
-                if pid != os.getpid() and not _pid_alive(pid):
-                    dead.append(claimant)
-        for claimant in dead:
-            result = conn.execute(
-                update(DELIVERIES)
-                .where(
-                    DELIVERIES.c.claimed_by == claimant,
-                    DELIVERIES.c.status == DeliveryStatus.SENDING,
-                )
-                .values(status=DeliveryStatus.PENDING, claimed_by=None, next_attempt_at=None)
-            )
-            reclaimed += int(result.rowcount or 0)
-    if reclaimed:
-        log.info("issue %s: reclaimed %d rows of stopped senders", issue_id, reclaimed)
-    return reclaimed

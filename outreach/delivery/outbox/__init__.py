@@ -1,0 +1,32 @@
+"""The outbox: one Delivery row per recipient of an issue.
+
+- :mod:`.enqueue` fills it (``enqueue_issue``: one ``INSERT … SELECT``) and
+  holds its controls (pause, resume, cancel) and counts;
+- :mod:`.rows` holds the statements a send runs on its rows (claim,
+  re-check, renew, release, record outcomes, reclaim after a crash).
+"""
+
+from outreach.delivery.outbox.enqueue import (
+    DELIVERIES,
+    cancel_issue,
+    enqueue_issue,
+    failures,
+    issue_counts,
+    pause_issue,
+    resume_issue,
+)
+from outreach.delivery.outbox.rows import IssueHalted, OutboxRows, process_id, reclaim_dead
+
+__all__ = [
+    "DELIVERIES",
+    "IssueHalted",
+    "OutboxRows",
+    "cancel_issue",
+    "enqueue_issue",
+    "failures",
+    "issue_counts",
+    "pause_issue",
+    "process_id",
+    "reclaim_dead",
+    "resume_issue",
+]
