@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.db import get_engine, is_sqlite, session_scope, unavailable
 from outreach.errors import CampaignError
-from outreach.issues.history import send_origins
+from outreach.issues import send_origins
 from outreach.l10n import format_datetime
 from outreach.models import Campaign, Delivery, Issue, IssueStatus, SourceState, SourceStatus
 from outreach.runtime import Outdated, outdated
