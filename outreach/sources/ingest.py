@@ -32,8 +32,8 @@ from outreach.sources.dedupe import fingerprint
 from outreach.sources.fetch import Fetcher
 from outreach.sources.plan import Job, plan
 from outreach.sources.pool import fetch_all
-from outreach.sources.report import SourceReport, all_failed
-from outreach.sources.state import Outcome, known_states, save
+from outreach.sources.report import Outcome, SourceReport, all_failed
+from outreach.sources.state import known_states, save
 
 __all__ = ["SourceReport", "all_failed", "fingerprint", "ingest"]
 
@@ -87,7 +87,12 @@ def ingest(
     todo = [j for j in jobs if j.key not in outcomes]
     outcomes.update(fetch_all(todo, context, store, settings.fetch_workers))
     return [
-        SourceReport(campaign, section, job.source.describe(), **vars(outcomes[job.key]))
+        SourceReport(
+            **vars(outcomes[job.key]),
+            campaign=campaign,
+            section=section,
+            source=job.source.describe(),
+        )
         for job in jobs
         for campaign, section in job.uses
     ]

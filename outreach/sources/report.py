@@ -7,18 +7,15 @@ from dataclasses import dataclass
 
 from outreach.models import SourceStatus
 
-__all__ = ["SourceReport", "all_failed"]
+__all__ = ["Outcome", "SourceReport", "all_failed"]
 
 _OK = (SourceStatus.OK, SourceStatus.NOT_MODIFIED)
 
 
 @dataclass
-class SourceReport:
-    """What happened to one source of one section in one ingest run."""
+class Outcome:
+    """What fetching and storing one source came to: its status and counts."""
 
-    campaign: str
-    section: str
-    source: str
     status: str
     new: int = 0
     updated: int = 0
@@ -26,6 +23,15 @@ class SourceReport:
     warning: str | None = None
     retired: int = 0
     cancelled: int = 0
+
+
+@dataclass(kw_only=True)
+class SourceReport(Outcome):
+    """What happened to one source of one section in one ingest run."""
+
+    campaign: str
+    section: str
+    source: str
 
     def line(self) -> str:
         """One line for ``outreach fetch``."""

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from outreach.models import SourceState, SourceStatus
 from outreach.sources.base import FetchResult
 from outreach.sources.plan import Job
+from outreach.sources.report import Outcome
 from outreach.sources.store import Stored, store_items
 
-__all__ = ["Known", "Outcome", "known_states", "save"]
+__all__ = ["Known", "known_states", "save"]
 
 log = logging.getLogger(__name__)
 
@@ -36,19 +37,6 @@ class Known:
     status: SourceStatus
     error: str | None
     cached_body: bytes | None = None
-
-
-@dataclass
-class Outcome:
-    """What storing one source's answer came to (the counts of a report line)."""
-
-    status: str
-    new: int = 0
-    updated: int = 0
-    error: str | None = None
-    warning: str | None = None
-    retired: int = 0
-    cancelled: int = 0
 
 
 def known_states(session: Session, keys: list[str]) -> dict[str, Known]:
