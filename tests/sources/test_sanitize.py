@@ -152,7 +152,7 @@ def test_announcement_bodies_keep_their_own_allowlist() -> None:
     assert "<h1>Otsikko</h1>" in html
     assert '<a href="https://www.vantaa.fi/">linkki</a>' in html
     assert "Kappale" in html
-    for gone in ("href=\"javascript", "<script", "alert(1)<", "<img", "onclick", "rel="):
+    for gone in ('href="javascript', "<script", "alert(1)<", "<img", "onclick", "rel="):
         assert gone not in html, gone
     assert set(BODY_TAGS) <= set(TAGS) | {"h1"}  # the body list is narrower, but for h1
     assert clean_body_html(html) == html  # rendering sanitises again: nothing left to take
