@@ -97,18 +97,27 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    eng = create_db_engine(settings.database_url)
+def engine_with_tables(url: str) -> Iterator[Engine]:
+    """An engine on ``url`` with every table created; disposed afterwards."""
+    eng = create_db_engine(url)
     Base.metadata.create_all(eng)
     yield eng
     eng.dispose()
 
 
+def session_on(eng: Engine) -> Iterator[Session]:
+    with Session(eng, expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    yield from engine_with_tables(settings.database_url)
+
+
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as s:
-        yield s
+    yield from session_on(engine)
 
 
 def reset_postgres(url: str) -> None:
@@ -170,14 +179,10 @@ def db_settings(settings: Settings, db_url: str) -> Settings:
 @pytest.fixture
 def db_engine(db_url: str) -> Iterator[Engine]:
     """An engine on the ``db_url`` database, its tables created."""
-    eng = create_db_engine(db_url)
-    Base.metadata.create_all(eng)
-    yield eng
-    eng.dispose()
+    yield from engine_with_tables(db_url)
 
 
 @pytest.fixture
 def db_session(db_engine: Engine) -> Iterator[Session]:
     """A session on the ``db_engine`` database."""
-    with Session(db_engine, expire_on_commit=False) as s:
-        yield s
+    yield from session_on(db_engine)
