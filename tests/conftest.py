@@ -1,4 +1,12 @@
-"""Fixtures every test area shares: settings in a temporary folder, databases."""
+"""Fixtures every test area shares: settings in a temporary folder, databases.
+
+Database tests that should hold on both databases the project supports take
+``db_url`` (or ``db_settings``, ``db_engine``, ``db_session`` built on it): each
+runs once on SQLite and once on PostgreSQL, the PostgreSQL run skipped with
+its reason when ``OUTREACH_TEST_DATABASE_URL`` is unset. A test of something
+only PostgreSQL does narrows it with
+``@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)``.
+"""
 
 from __future__ import annotations
 
@@ -89,18 +97,27 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    eng = create_db_engine(settings.database_url)
+def engine_with_tables(url: str) -> Iterator[Engine]:
+    """An engine on ``url`` with every table created; disposed afterwards."""
+    eng = create_db_engine(url)
     Base.metadata.create_all(eng)
     yield eng
     eng.dispose()
 
 
+def session_on(eng: Engine) -> Iterator[Session]:
+    with Session(eng, expire_on_commit=False) as s:
+        yield s
+
+
+@pytest.fixture
+def engine(settings: Settings) -> Iterator[Engine]:
+    yield from engine_with_tables(settings.database_url)
+
+
 @pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as s:
-        yield s
+    yield from session_on(engine)
 
 
 def reset_postgres(url: str) -> None:
@@ -137,3 +154,35 @@ def pg_url(pg_database: str) -> str:
     """An empty PostgreSQL database; skipped without OUTREACH_TEST_DATABASE_URL."""
     reset_postgres(pg_database)
     return pg_database
+
+
+#: The databases a ``db_url`` test runs on.
+DATABASES = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database, SQLite or PostgreSQL (see the module docstring)."""
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("pg_url"))
+    if request.param != "sqlite":
+        raise ValueError(f"db_url: no database {request.param!r} (sqlite, postgresql)")
+    return f"sqlite:///{tmp_path}/outreach.db"
+
+
+@pytest.fixture
+def db_settings(settings: Settings, db_url: str) -> Settings:
+    """``settings`` on the ``db_url`` database."""
+    return settings.model_copy(update={"database_url": db_url})
+
+
+@pytest.fixture
+def db_engine(db_url: str) -> Iterator[Engine]:
+    """An engine on the ``db_url`` database, its tables created."""
+    yield from engine_with_tables(db_url)
+
+
+@pytest.fixture
+def db_session(db_engine: Engine) -> Iterator[Session]:
+    """A session on the ``db_engine`` database."""
+    yield from session_on(db_engine)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
@@ -41,10 +38,6 @@ def _check(url: str) -> None:
     assert _diff(url) == []
 
 
-def test_migrations_match_models_sqlite(tmp_path: Path) -> None:
-    _check(f"sqlite:///{tmp_path}/m.db")
-
-
-@pytest.mark.postgres
-def test_migrations_match_models_postgres(pg_url: str) -> None:
-    _check(pg_url)
+def test_migrations_match_models(db_url: str) -> None:
+    """On SQLite and PostgreSQL (``db_url``)."""
+    _check(db_url)

@@ -21,8 +21,8 @@ from pydantic import (
 )
 
 from outreach.campaigns.dkim import DkimConfig
+from outreach.sources import build_source
 from outreach.sources.base import Source
-from outreach.sources.registry import build_source
 
 Lang = Literal["fi", "sv", "en"]
 LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")

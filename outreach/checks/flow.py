@@ -26,15 +26,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.checks import run_checks
 from outreach.checks.report import Report
+from outreach.checks.run import run_checks
 from outreach.errors import IssueError
-from outreach.issues import BuildResult, approve_issue, build_issue
-from outreach.issues.history import record_event
-from outreach.issues.hold import HoldNotice
+from outreach.issues import BuildResult, HoldNotice, approve_issue, build_issue, record_event
 from outreach.models import Issue, IssueCheck, IssueStatus
 from outreach.settings import Settings
-from outreach.sources.fetch import Fetcher
+from outreach.sources import Fetcher
 
 __all__ = [
     "MAX_AGE",

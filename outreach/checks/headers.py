@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from outreach.campaigns import CityConfig, Config
 from outreach.checks.page import Page
 from outreach.checks.report import ERROR, WARNING, Finding, finding
-from outreach.delivery.message import IssueMessages, city_mail_url, city_signer, domain_of
+from outreach.delivery import IssueMessages, city_mail_url, city_signer, domain_of
 from outreach.errors import OutreachError
 from outreach.render import RenderedMessage
 from outreach.settings import Settings

@@ -34,8 +34,8 @@ from sqlalchemy.orm import Session
 from outreach.errors import BlockedURLError
 from outreach.models import LinkCheck
 from outreach.settings import Settings
-from outreach.sources.fetch import MAX_REDIRECTS, REDIRECT_STATUSES, Fetcher
-from outreach.sources.fetch import _reason as reason
+from outreach.sources import MAX_REDIRECTS, REDIRECT_STATUSES, Fetcher
+from outreach.sources import failure_reason as reason
 
 CACHE_FOR = timedelta(hours=1)
 

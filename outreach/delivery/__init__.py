@@ -11,7 +11,13 @@ Other stages import from here:
 
 from outreach.delivery.base_url import require_base_url
 from outreach.delivery.held import tell_approvers
-from outreach.delivery.message import send_transactional
+from outreach.delivery.message import (
+    IssueMessages,
+    city_mail_url,
+    city_signer,
+    domain_of,
+    send_transactional,
+)
 from outreach.delivery.outbox import (
     cancel_issue,
     enqueue_issue,
@@ -26,11 +32,15 @@ from outreach.delivery.send import SendReport, send_issue, send_test
 from outreach.delivery.transactional import confirmation_mailer, deliver, send_mail
 
 __all__ = [
+    "IssueMessages",
     "IssueOverview",
     "SendReport",
     "cancel_issue",
+    "city_mail_url",
+    "city_signer",
     "confirmation_mailer",
     "deliver",
+    "domain_of",
     "enqueue_issue",
     "failures",
     "issue_counts",

@@ -10,8 +10,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import nh3
-from markdown_it import MarkdownIt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,26 +20,6 @@ from outreach.models import ContentItem, Story
 from outreach.sandbox import render_text, text_context
 
 SNAPSHOT_VERSION = 1
-
-#: What an announcement body may keep after Markdown rendering.
-BODY_TAGS = frozenset(
-    {"p", "h1", "h2", "h3", "ul", "ol", "li", "strong", "em", "a", "br", "blockquote"}
-)
-BODY_URL_SCHEMES = frozenset({"http", "https", "mailto"})
-
-_markdown = MarkdownIt("commonmark", {"html": True})
-
-
-def body_html(markdown: str) -> str:
-    """Markdown to HTML, sanitised to :data:`BODY_TAGS` and http(s)/mailto links."""
-    html = _markdown.render(markdown)
-    return nh3.clean(
-        html,
-        tags=set(BODY_TAGS),
-        attributes={"a": {"href"}},
-        url_schemes=set(BODY_URL_SCHEMES),
-        link_rel=None,
-    ).strip()
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -21,7 +21,7 @@ from outreach.campaigns import Config
 from outreach.l10n import gettext_for
 from outreach.models import City, Story, StoryImage, StoryStatus
 from outreach.publish.images import CleanImage
-from outreach.sources import render_markdown, submit_story
+from outreach.sources import markdown_html, submit_story
 from outreach.subscriptions import city_row
 from outreach.transactional import TransactionalMail
 
@@ -156,7 +156,7 @@ def _public(story: Story, lang: str, has_image: bool) -> PublicStory:
         company=story.company_name,
         business_id=story.business_id,
         title=title,
-        body_html=render_markdown(body),
+        body_html=markdown_html(body),
         summary=_summary(body),
         language=shown,
         original_language=story.language,

@@ -15,15 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import nh3
-
 from outreach.campaigns import Config
 from outreach.errors import RenderError
-from outreach.issues.snapshot import BODY_TAGS, BODY_URL_SCHEMES, city_snapshot
+from outreach.issues import city_snapshot
 from outreach.models import Issue
 from outreach.render.env import get_template, render_template
 from outreach.render.inline import inline_css
 from outreach.settings import Settings
+from outreach.sources import clean_body_html
 
 __all__ = [
     "CONTACT_NAME",
@@ -81,13 +80,7 @@ def _issue_context(
     web_url = _web_url(settings, issue, lang)
     body = data.get("body_html") or ""
     if body:  # sanitised when built; again here, in case the stored snapshot was edited
-        body = nh3.clean(
-            body,
-            tags=set(BODY_TAGS),
-            attributes={"a": {"href"}},
-            url_schemes=set(BODY_URL_SCHEMES),
-            link_rel=None,
-        )
+        body = clean_body_html(body)
     return {
         "lang": lang,
         "tz": city["timezone"],

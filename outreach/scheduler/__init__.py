@@ -15,22 +15,28 @@ from outreach.scheduler.daemon import (
     daemon,
 )
 from outreach.scheduler.messages import Msg
-from outreach.scheduler.pipeline import Pipeline, RunResult, StagePipeline
+from outreach.scheduler.pipeline import Pipeline, RunResult, StagePipeline, load_config
 from outreach.scheduler.runs import PeriodicIntervals, RunOutcome, run_due
-from outreach.scheduler.status import StatusReport, status
+from outreach.scheduler.status import CampaignStatus, IssueLine, SourceLine, StatusReport, status
+from outreach.scheduler.timing import next_runs
 
 __all__ = [
     "JOBS_TABLE",
+    "CampaignStatus",
     "Daemon",
     "DaemonOptions",
+    "IssueLine",
     "Msg",
     "PeriodicIntervals",
     "Pipeline",
     "RunOutcome",
     "RunResult",
+    "SourceLine",
     "StagePipeline",
     "StatusReport",
     "daemon",
+    "load_config",
+    "next_runs",
     "run_due",
     "status",
 ]

@@ -1,5 +1,9 @@
 """``outreach daemon``: the scheduler leader, send workers and (optionally) the web app.
 
+Its process (signals, threads, the web server, a bounded stop) is in
+:mod:`outreach.scheduler.process`; the jobs it schedules in
+:mod:`outreach.scheduler.jobs`, what they run in :mod:`outreach.scheduler.runs`.
+
 Every daemon runs send workers. One daemon at a time — the leader — runs the
 APScheduler scheduler: one job per campaign (``campaign:<slug>``) plus the
 periodic fetch and purge, kept in the ``apscheduler_jobs`` table. On PostgreSQL
@@ -21,23 +25,22 @@ database end the daemon, with one line (:class:`DatabaseUnavailable`).
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from types import FrameType
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from outreach.campaigns import Config
 from outreach.db import error_line, get_engine, session_scope, unavailable
-from outreach.errors import DaemonStopTimeout, OutreachError
+from outreach.errors import OutreachError
 from outreach.logthrottle import ThrottledLog
 from outreach.scheduler.jobs import JOBS_TABLE, make_scheduler, sync_jobs
 from outreach.scheduler.locks import Leadership, daemon_leadership
 from outreach.scheduler.pipeline import Pipeline, StagePipeline, load_config
+from outreach.scheduler.process import Threads, install_signals
 from outreach.scheduler.runs import (
     DaemonOptions,
     RunContext,
@@ -106,8 +109,7 @@ class Daemon:
         self.engine = get_engine(settings)
         self.scheduler: Any = None  # BackgroundScheduler while leading
         self.heartbeat = time.monotonic()
-        self._threads: list[threading.Thread] = []
-        self._web: Any = None
+        self._threads = Threads()
         self._ctx: RunContext | None = None
         self.last_tick_at: datetime | None = None  # wall clock, of the last good pass
         self._role = ""  # "leader" or "standby", logged when it changes
@@ -318,40 +320,13 @@ class Daemon:
             self._retry_missed()
         if self.scheduler is not None and self._catch_up_due:
             self._catch_up_due = False
-            self._start_thread("catch-up", self.catch_up)
+            self._threads.start("catch-up", self.catch_up)
         if self.reload_requested.is_set() or (self.is_leader and not self.scheduler.running):
             return False
         self._db_log.recovered("the database answers again")
         return True
 
     # -- the process ------------------------------------------------------
-
-    def _install_signals(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-
-        def on_stop(signum: int, _frame: FrameType | None) -> None:
-            log.info("received %s; stopping", signal.Signals(signum).name)
-            self.stopping.set()
-
-        def on_hup(_signum: int, _frame: FrameType | None) -> None:
-            self.reload_requested.set()
-
-        signal.signal(signal.SIGTERM, on_stop)
-        signal.signal(signal.SIGINT, on_stop)
-        signal.signal(signal.SIGHUP, on_hup)
-
-    def _start_thread(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
-
-    def _start_web(self, make_app: WebAppFactory, host: str, port: int) -> None:
-        import uvicorn
-
-        app = make_app({"scheduler": self.alive}, self.health_details)
-        self._web = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
-        self._start_thread("web", self._web.run)
 
     def run(
         self, *, web: WebAppFactory | None = None, host: str = "127.0.0.1", port: int = 8000
@@ -369,11 +344,12 @@ class Daemon:
             leadership.release()
             raise
         _current = self
-        self._install_signals()
+        install_signals(self.stopping, self.reload_requested)
         try:
-            self._start_thread("send", self._send_loop)
+            self._threads.start("send", self._send_loop)
             if web is not None:
-                self._start_web(web, host, port)
+                app = web({"scheduler": self.alive}, self.health_details)
+                self._threads.serve(app, host, port)
             while not self.stopping.is_set():
                 if self._tick(leadership):
                     self.last_tick_at = datetime.now(UTC)
@@ -386,25 +362,8 @@ class Daemon:
             _current = None
 
     def _shutdown(self) -> None:
-        deadline = time.monotonic() + self.options.stop_timeout
-        if self.scheduler is not None:
-            sched, self.scheduler = self.scheduler, None
-            stopper = threading.Thread(target=sched.shutdown, name="scheduler-stop", daemon=True)
-            stopper.start()
-            self._threads.append(stopper)
-        if self._web is not None:
-            self._web.should_exit = True
-        late = []
-        for thread in self._threads:
-            thread.join(max(0.0, deadline - time.monotonic()))
-            if thread.is_alive():
-                late.append(thread.name)
-        self._threads.clear()
-        if late:
-            raise DaemonStopTimeout(
-                f"stopped waiting after {self.options.stop_timeout:.0f} s for: "
-                f"{', '.join(late)}; messages in flight may be sent again on the next start"
-            )
+        sched, self.scheduler = self.scheduler, None
+        self._threads.stop(self.options.stop_timeout, sched)
         log.info("daemon stopped cleanly")
 
 

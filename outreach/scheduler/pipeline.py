@@ -130,8 +130,8 @@ class StagePipeline:
 
     def hold_cancelled(self, issue_ids: list[int] | None = None) -> int:
         """Hold approved issues whose items were cancelled at the source; tell approvers."""
-        from outreach.delivery.held import tell_approvers
-        from outreach.issues.hold import check_cancelled
+        from outreach.delivery import tell_approvers
+        from outreach.issues import check_cancelled
 
         with session_scope(self.engine) as session:
             notices = check_cancelled(session, self.config, issue_ids)
@@ -139,7 +139,7 @@ class StagePipeline:
         return sum(1 for n in notices if n.action == "held")
 
     def fetch_all(self) -> str | Msg:
-        from outreach.sources.ingest import ingest
+        from outreach.sources import ingest
 
         with session_scope(self.engine) as session:
             reports = ingest(session, self.settings, self.config, None, now=self.clock())
@@ -148,9 +148,9 @@ class StagePipeline:
         return _("fetched {n} sources, {errors} in error", n=len(reports), errors=len(errors))
 
     def run_campaign(self, slug: str, fire_time: datetime) -> RunResult:
-        from outreach.checks.flow import build_checked
-        from outreach.delivery.held import tell_approvers
-        from outreach.sources.ingest import ingest
+        from outreach.checks import build_checked
+        from outreach.delivery import tell_approvers
+        from outreach.sources import ingest
 
         now = self.clock()
         with session_scope(self.engine) as session:
@@ -198,7 +198,7 @@ class StagePipeline:
     def send_issue(self, issue_id: int) -> RunResult:
         """Send what is due of an approved or sending issue (enqueueing it first)."""
         from outreach.delivery import enqueue_issue, send_issue
-        from outreach.issues.history import record_send_start
+        from outreach.issues import record_send_start
 
         # One process writes an approved issue's outbox; the others leave the
         # issue for their next round, then every process sends (SKIP LOCKED).

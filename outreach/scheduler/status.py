@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.db import get_engine, is_sqlite, session_scope, unavailable
 from outreach.errors import CampaignError
-from outreach.issues.history import send_origins
+from outreach.issues import send_origins
 from outreach.l10n import format_datetime
 from outreach.models import Campaign, Delivery, Issue, IssueStatus, SourceState, SourceStatus
 from outreach.runtime import Outdated, outdated
@@ -262,13 +262,14 @@ def _status(settings: Settings, now: datetime | None, runtime: list[Outdated]) -
             )
             for issue_id, delivery_status, n in grouped:
                 counts[issue_id][str(delivery_status)] = int(n)
+
+        def line(i: Issue) -> IssueLine:
+            return IssueLine(i.id, slugs.get(i.campaign_id, "?"), i.period, str(i.status))
+
         lines = [
-            IssueLine(
-                i.id,
-                slugs.get(i.campaign_id, "?"),
-                i.period,
-                str(i.status),
-                counts[i.id],
+            replace(
+                line(i),
+                counts=counts[i.id],
                 message=i.status_message if i.status == IssueStatus.HELD else None,
             )
             for i in issues
@@ -289,11 +290,8 @@ def _status(settings: Settings, now: datetime | None, runtime: list[Outdated]) -
         }
         lines = [replace(x, origin=origins.get(x.id, "")) for x in lines]
         recent = [
-            IssueLine(
-                i.id,
-                slugs.get(i.campaign_id, "?"),
-                i.period,
-                str(i.status),
+            replace(
+                line(i),
                 origin=origins.get(i.id, ""),
                 started_at=i.send_started_at,
                 timezone=zones.get(i.campaign_id, "Europe/Helsinki"),

@@ -1,30 +1,60 @@
 """Content sources: fetch → parse → sanitise → ContentItem rows.
 
-One module per source type, found through :mod:`outreach.sources.registry`.
-Other stages import what they need from here: the section queries the issue
-builder uses (:mod:`outreach.sources.query`) and the one builder of
-:class:`~outreach.models.Story` rows with the stories' staff actions
-(:mod:`outreach.sources.stories`), which the CLI and the web form share.
+One module per source type, found through :mod:`outreach.sources.registry`;
+what a source type is: :mod:`outreach.sources.base` (which other stages may
+import too, to write one). The ingest step (:mod:`outreach.sources.ingest`)
+is put together from rooms of its own: planning (``plan``), the fetch thread
+pool (``pool``), source state bookkeeping (``state``), the current view of a
+source's items (``store``), dedupe keys (``dedupe``), the report lines
+(``report``). HTML from outside is made safe by :mod:`outreach.sources.sanitize`,
+the one sanitiser configuration of the project. Stories are kept and decided
+in :mod:`outreach.sources.stories`.
+
+Other stages import what they need from here, and only from here.
 """
 
+from outreach.sources.fetch import (
+    MAX_REDIRECTS,
+    REDIRECT_STATUSES,
+    Fetcher,
+    failure_reason,
+    load_local_files,
+)
+from outreach.sources.ingest import ingest
 from outreach.sources.query import section_items, section_source_keys
+from outreach.sources.registry import SOURCES, build_source, known_types
+from outreach.sources.report import SourceReport, all_failed
+from outreach.sources.sanitize import body_html, clean_body_html, clean_html, markdown_html
 from outreach.sources.stories import (
     add_story_from_markdown,
     decide_story,
     feature_again,
     import_stories,
     list_stories,
-    render_markdown,
     submit_story,
 )
 
 __all__ = [
+    "MAX_REDIRECTS",
+    "REDIRECT_STATUSES",
+    "SOURCES",
+    "Fetcher",
+    "SourceReport",
     "add_story_from_markdown",
+    "all_failed",
+    "body_html",
+    "build_source",
+    "clean_body_html",
+    "clean_html",
     "decide_story",
+    "failure_reason",
     "feature_again",
     "import_stories",
+    "ingest",
+    "known_types",
     "list_stories",
-    "render_markdown",
+    "load_local_files",
+    "markdown_html",
     "section_items",
     "section_source_keys",
     "submit_story",

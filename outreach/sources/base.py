@@ -164,9 +164,15 @@ class Source(ABC):
     def __hash__(self) -> int:
         return hash((self.type_name, self.key))
 
+    def location(self) -> str | None:
+        """Where the source reads from (its ``url`` or ``path`` option), kept on its state row."""
+        where: Any = getattr(self.options, "url", None) or getattr(self.options, "path", None)
+        return str(where) if where else None
+
     def describe(self) -> str:
-        url: Any = getattr(self.options, "url", None) or getattr(self.options, "path", None)
-        return f"{self.type_name} {url}" if url else self.type_name
+        """The source in a report line: its type and where it reads from."""
+        where = self.location()
+        return f"{self.type_name} {where}" if where else self.type_name
 
     @abstractmethod
     def fetch(self, ctx: FetchContext) -> FetchResult:

@@ -248,11 +248,11 @@ class Fetcher:
                 except BlockedURLError:
                     raise
                 except requests.exceptions.SSLError as exc:
-                    raise FetchError(f"{current}: {_reason(exc)}") from exc
+                    raise FetchError(f"{current}: {failure_reason(exc)}") from exc
                 except TRANSIENT as exc:
-                    raise _retryable(f"{current}: {_reason(exc)}") from exc
+                    raise _retryable(f"{current}: {failure_reason(exc)}") from exc
                 except requests.RequestException as exc:
-                    raise FetchError(f"{current}: {_reason(exc)}") from exc
+                    raise FetchError(f"{current}: {failure_reason(exc)}") from exc
                 with raw:
                     location = raw.headers.get("Location")
                     if raw.status_code in REDIRECT_STATUSES and location:
@@ -291,7 +291,7 @@ class Fetcher:
                 if len(out) > limit:
                     raise FetchError(f"{url}: decompressed body is over the {limit}-byte limit")
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _retryable(f"{url}: {_reason(exc)}") from exc
+            raise _retryable(f"{url}: {failure_reason(exc)}") from exc
         decoder.finish(out)
         return bytes(out)
 
@@ -314,7 +314,8 @@ def _retryable(message: str) -> FetchError:
     return FetchError(message, retryable=True)
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """Why a request failed, in a few words (a timeout, TLS, a name, a refusal)."""
     if isinstance(exc, requests.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
         return "connection timed out"
     if isinstance(exc, requests.ReadTimeout | urllib3.exceptions.ReadTimeoutError | TimeoutError):

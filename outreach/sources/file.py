@@ -159,12 +159,12 @@ def to_raw(item: FileItem, tz: ZoneInfo, order: list[str], default_lang: str) ->
 class FileSource(Source):
     type_name = "file"
     options_model = FileOptions
+    options: FileOptions
     item_kind = "link"
     remote = False
 
     def fetch(self, ctx: FetchContext) -> FetchResult:
         options = self.options
-        assert isinstance(options, FileOptions)
         if ctx.root is None:
             return FetchResult(SourceStatus.ERROR, error=f"{options.path}: no campaigns folder")
         root = ctx.root.resolve()

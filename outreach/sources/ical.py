@@ -278,11 +278,11 @@ def parse_calendar(
 class ICalSource(Source):
     type_name = "ical"
     options_model = ICalOptions
+    options: ICalOptions
     item_kind = "event"
 
     def fetch(self, ctx: FetchContext) -> FetchResult:
         options = self.options
-        assert isinstance(options, ICalOptions)
 
         def read(body: bytes, url: str) -> FetchResult:
             result = parse_calendar(

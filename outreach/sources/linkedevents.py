@@ -232,11 +232,11 @@ def parse_page(
 class LinkedEventsSource(Source):
     type_name = "linkedevents"
     options_model = LinkedEventsOptions
+    options: LinkedEventsOptions
     item_kind = "event"
 
     def fetch(self, ctx: FetchContext) -> FetchResult:
         options = self.options
-        assert isinstance(options, LinkedEventsOptions)
         params = dict(options.params)
         params.setdefault("start", ctx.now.date().isoformat())
         params.setdefault("end", (ctx.now + timedelta(days=ctx.horizon_days)).date().isoformat())

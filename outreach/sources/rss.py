@@ -188,11 +188,11 @@ def parse_feed(
 class RssSource(Source):
     type_name = "rss"
     options_model = RssOptions
+    options: RssOptions
     item_kind = "news"
 
     def fetch(self, ctx: FetchContext) -> FetchResult:
         options = self.options
-        assert isinstance(options, RssOptions)
 
         def parse(resp: Response) -> FetchResult:
             lang = options.language or ctx.language

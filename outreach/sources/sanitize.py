@@ -1,8 +1,16 @@
 """HTML from outside, made safe for email; plain text and summaries from it.
 
-The allowlist keeps structure and links only: no styles, scripts, event
-handlers, frames, forms or embedded objects; links may be http, https or
-mailto and get ``rel="noopener noreferrer"``.
+The one owner of the project's sanitiser settings; every stage that turns
+outside HTML or Markdown into HTML goes through it. Two allowlists:
+
+- items (:func:`clean_html`): structure and links only: no styles, scripts,
+  event handlers, frames, forms or embedded objects; links get
+  ``rel="noopener noreferrer"``;
+- announcement bodies written by staff in Markdown (:func:`body_html`,
+  :func:`clean_body_html`): paragraphs, headings, lists, emphasis, quotes and
+  links.
+
+Links may be http, https or mailto in both.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import re
 from typing import Any
 
 import nh3
+from markdown_it import MarkdownIt
 
 TAGS: frozenset[str] = frozenset(
     {
@@ -35,6 +44,12 @@ DROP_WITH_CONTENT: frozenset[str] = frozenset(
     {"script", "style", "iframe", "object", "embed", "applet", "form", "frame", "frameset",
      "noscript", "template", "svg", "math", "title", "head", "select", "textarea", "button"}
 )  # fmt: skip
+
+#: What an announcement body may keep after Markdown rendering.
+BODY_TAGS: frozenset[str] = frozenset(
+    {"p", "h1", "h2", "h3", "ul", "ol", "li", "strong", "em", "a", "br", "blockquote"}
+)
+BODY_ATTRIBUTES: dict[str, set[str]] = {"a": {"href"}}
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: Markup that makes a text field HTML (a calendar DESCRIPTION from Teams or Zoom):
@@ -66,6 +81,31 @@ def clean_html(value: str, base_url: str | None = None) -> str:
         strip_comments=True,
         url_relative=relative,
     ).strip()
+
+
+_body_markdown = MarkdownIt("commonmark", {"html": True})
+_plain_markdown = MarkdownIt("commonmark", {"html": False})
+
+
+def clean_body_html(value: str) -> str:
+    """An announcement body reduced to :data:`BODY_TAGS` and safe links."""
+    return nh3.clean(
+        value,
+        tags=set(BODY_TAGS),
+        attributes={k: set(v) for k, v in BODY_ATTRIBUTES.items()},
+        url_schemes=set(URL_SCHEMES),
+        link_rel=None,
+    )
+
+
+def body_html(markdown: str) -> str:
+    """An announcement's Markdown as HTML, sanitised to :data:`BODY_TAGS`."""
+    return clean_body_html(_body_markdown.render(markdown)).strip()
+
+
+def markdown_html(text: str) -> str:
+    """Markdown to HTML with raw HTML disabled (a story's text; items are sanitised too)."""
+    return str(_plain_markdown.render(text))
 
 
 def to_text(value: str) -> str:

@@ -16,9 +16,6 @@ serve several cities and an edit reaches every draft that is rebuilt.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -27,12 +24,12 @@ from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from outreach.models import ContentItem, SourceState
-from outreach.sources.base import FetchResult, RawItem, content_hash, web_url
+from outreach.sources.base import FetchResult, RawItem, web_url
+from outreach.sources.dedupe import fingerprint, unique_by_id
 from outreach.sources.sanitize import clean_html, plain_line, summarise, to_text
 
 SUMMARY_CHARS = 300
 CANCELLED = "cancelled"
-_PUNCT = re.compile(r"[^\w\s]+")
 
 
 @dataclass
@@ -43,14 +40,6 @@ class Stored:
     updated: int = 0
     retired: int = 0
     cancelled: int = 0
-
-
-def fingerprint(title: str, when: datetime | None) -> str:
-    """sha256 of the normalised title and the item's date, for cross-source dedupe."""
-    norm = unicodedata.normalize("NFKC", title).casefold()
-    norm = " ".join(_PUNCT.sub(" ", norm).split())
-    day = when.astimezone(UTC).date().isoformat() if when else ""
-    return hashlib.sha256(f"{norm}|{day}".encode()).hexdigest()
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -123,10 +112,7 @@ def store_items(
 ) -> Stored:
     """Apply one answer to the source's rows (flushed, not committed)."""
     counts = Stored()
-    unique: dict[str, dict[str, Any]] = {}
-    for raw in result.items:
-        key = raw.external_id if len(raw.external_id) <= 500 else content_hash(raw.external_id)
-        unique.setdefault(key, item_fields(raw, raw.kind or kind))
+    unique = unique_by_id(result.items, lambda raw: item_fields(raw, raw.kind or kind))
     query = select(ContentItem).where(ContentItem.source_id == state.id)
     if result.current:  # every live row, to retire what is gone
         query = query.where(

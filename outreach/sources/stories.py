@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session
 from outreach.errors import StoryError
 from outreach.models import City, ContentItem, IssueItem, SourceStatus, Story, StoryStatus
 from outreach.sources.base import FetchContext, FetchResult, RawItem, Source, web_url
+from outreach.sources.sanitize import markdown_html
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
@@ -35,11 +35,6 @@ _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re
 
 def story_external_id(story_id: int) -> str:
     return f"story:{story_id}"
-
-
-def render_markdown(text: str) -> str:
-    """Markdown to HTML with raw HTML disabled (the ingest step sanitises it too)."""
-    return str(MarkdownIt("commonmark", {"html": False}).render(text))
 
 
 class StoryFront(BaseModel):
@@ -279,7 +274,7 @@ def story_item(story: Story) -> RawItem:
         external_id=story_external_id(story.id),
         title=story.title,
         url=story.link,
-        summary_html=intro + render_markdown(story.body),
+        summary_html=intro + markdown_html(story.body),
         language=story.language,
         categories=["story"],
         published_at=story.decided_at or story.submitted_at,

@@ -363,8 +363,8 @@ def test_two_processes_on_postgres_send_each_recipient_once(
     assert smtp_server.handler.counts() == dict.fromkeys(emails, 1)
 
 
-@pytest.mark.postgres
-def test_audience_and_suppression_hash_on_postgres(pg_url: str, config: Any) -> None:
+def test_audience_and_suppression_hash(db_url: str, config: Any) -> None:
+    """The audience's SQL (suppression hash, industries, topics) on each database."""
     from outreach import suppression
     from outreach.campaigns import Audience
     from outreach.delivery.audience import audience_query
@@ -374,7 +374,7 @@ def test_audience_and_suppression_hash_on_postgres(pg_url: str, config: Any) -> 
     from outreach.suppression import SuppressionReason, suppression_key
     from outreach.validation import email_hash
 
-    engine = create_db_engine(pg_url)
+    engine = create_db_engine(db_url)
     Base.metadata.create_all(engine)
     try:
         with Session(engine, expire_on_commit=False) as s:
@@ -386,7 +386,7 @@ def test_audience_and_suppression_hash_on_postgres(pg_url: str, config: Any) -> 
                 {"topics": ["climate_x"]}
             )
             s.query(Subscriber).filter(Subscriber.id == 4).update({"industry_code": "35110"})
-            settings = Settings(database_url=pg_url, secret_key="k" * 40)
+            settings = Settings(database_url=db_url, secret_key="k" * 40)
             suppression.add(s, settings, "user1@example.fi", SuppressionReason.MANUAL, None)
             s.commit()
             key = suppression_key(settings)

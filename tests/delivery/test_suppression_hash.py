@@ -3,8 +3,6 @@ what Python computes, follow the key, and the delivery re-check honours it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine, String, literal, select, update
@@ -12,11 +10,10 @@ from sqlalchemy.orm import Session
 
 from outreach import suppression
 from outreach.campaigns import Config
-from outreach.db import create_db_engine
 from outreach.delivery import send_issue
 from outreach.delivery.backends import memory
 from outreach.delivery.outbox import enqueue_issue
-from outreach.models import Base, Delivery, DeliveryStatus, Issue, Suppression
+from outreach.models import Delivery, DeliveryStatus, Issue, Suppression
 from outreach.settings import Settings
 from outreach.suppression import SuppressionReason, email_hmac, suppression_key
 from outreach.validation import email_hash, normalise_email
@@ -33,15 +30,10 @@ ADDRESSES = [
 ]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, settings: Settings) -> Iterator[tuple[Settings, Engine]]:
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-        settings = settings.model_copy(update={"database_url": url})
-    engine = create_db_engine(settings.database_url)
-    Base.metadata.create_all(engine)
-    yield settings, engine
-    engine.dispose()
+@pytest.fixture
+def db(db_settings: Settings, db_engine: Engine) -> tuple[Settings, Engine]:
+    """Settings and an engine on each database (``db_url``)."""
+    return db_settings, db_engine
 
 
 def test_idna_address_is_ascii() -> None:

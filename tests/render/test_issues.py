@@ -415,3 +415,31 @@ def test_get_and_list(session: Session, settings: Settings, config: Config) -> N
     assert list_issues(session) == [issue]
     assert list_issues(session, "kerava-monthly") == [issue]
     assert list_issues(session, "vantaa-monthly") == []
+
+
+def test_build_rebuild_approve_render(
+    db_session: Session, settings: Settings, config: Config
+) -> None:
+    """The whole assembly flow on SQLite and PostgreSQL: claims, rebuild, approval, rendering."""
+    session = db_session
+    add_item(
+        session, config, "vantaa-monthly", "news", title="Ilmastotyö", language="fi",
+        published_at=NOW - timedelta(days=2), url="https://www.vantaa.fi/1",
+    )  # fmt: skip
+    first = build_issue(session, settings, config, "vantaa-monthly", now=NOW)
+    assert first.issue is not None and first.items == 1
+    session.commit()
+    add_item(
+        session, config, "vantaa-monthly", "events", title="Energiawebinaari", language="fi",
+        starts_at=datetime(2026, 12, 8, 7, tzinfo=UTC), url="https://www.vantaa.fi/2",
+    )  # fmt: skip
+    again = build_issue(session, settings, config, "vantaa-monthly", now=NOW)
+    assert again.issue is not None and again.issue.id == first.issue.id and again.items == 2
+    approve_issue(session, again.issue.id, by="maija", now=NOW)
+    session.commit()
+    issue = get_issue(session, "vantaa-monthly/2026-12")
+    assert issue.status == IssueStatus.APPROVED and issue.approved_at == NOW
+    claimed = session.scalars(select(IssueItem.issue_id).where(IssueItem.lead)).all()
+    assert claimed == [issue.id, issue.id]
+    message = render_issue(settings, config, issue, "sv")
+    assert "tis 8.12.2026 kl. 9.00" in message.text

@@ -12,14 +12,16 @@ import os
 import shutil
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from outreach.campaigns import Config
-from outreach.scheduler import RunResult
+from outreach.db import create_db_engine
+from outreach.models import Base
+from outreach.scheduler import RunResult, status
 from outreach.settings import Settings
 from tests.conftest import ROOT
 
@@ -97,6 +99,20 @@ def make_settings(tmp: Path, database_url: str | None = None) -> Settings:
         # the pre-flight check's links are tested in tests/checks
         check_link_seconds=0,
     )
+
+
+def pg_settings(database_url: str, tmp: Path) -> Settings:
+    """:func:`make_settings` on ``database_url`` (any database), its tables created."""
+    settings = make_settings(tmp, database_url)
+    engine = create_db_engine(database_url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    return settings
+
+
+def leader(settings: Settings) -> str:
+    """Who ``outreach status`` says leads the scheduler."""
+    return str(status(settings, now=datetime.now(UTC)).scheduler)
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -14,10 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.scheduler.helpers import make_settings, wait_for, write_campaign
+from tests.scheduler.helpers import leader, make_settings, pg_settings, wait_for, write_campaign
 from tests.scheduler.outage import daemon_log, outreach, pg_outage, serve
 from tests.scheduler.test_daemon import start, stop
-from tests.scheduler.test_postgres import leader, pg_settings
 from tests.web.test_server import free_port
 
 POLL = 0.3

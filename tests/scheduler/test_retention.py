@@ -43,10 +43,10 @@ OLD = NOW - timedelta(days=401)
 RECENT = NOW - timedelta(days=399)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
-    url = None if request.param == "sqlite" else request.getfixturevalue("pg_url")
-    settings = make_settings(tmp_path, url)
+@pytest.fixture
+def db_settings(db_url: str, tmp_path: Path) -> Iterator[Settings]:
+    """The scheduler's settings on each database (``db_url``), its tables created."""
+    settings = make_settings(tmp_path, db_url)
     engine = create_db_engine(settings.database_url)
     Base.metadata.create_all(engine)
     engine.dispose()

@@ -10,7 +10,17 @@ from typing import Any
 import feedparser
 import pytest
 
-from outreach.sources.sanitize import TAGS, URL_SCHEMES, clean_html, one_line, summarise, to_text
+from outreach.sources.sanitize import (
+    BODY_TAGS,
+    TAGS,
+    URL_SCHEMES,
+    body_html,
+    clean_body_html,
+    clean_html,
+    one_line,
+    summarise,
+    to_text,
+)
 from tests.conftest import SHARED_FIXTURES
 
 SAFE_ATTRIBUTES = {"href", "src", "alt", "title", "width", "height", "colspan", "rowspan"}
@@ -130,3 +140,19 @@ def test_summarise_cuts_at_a_word_boundary() -> None:
     assert len(short) <= 40
     assert summarise("lyhyt teksti", 40) == "lyhyt teksti"
     assert summarise("a" * 100, 10) == "a" * 9 + "…"
+
+
+def test_announcement_bodies_keep_their_own_allowlist() -> None:
+    """Staff Markdown: headings and links stay, anything that could run or load goes."""
+    html = body_html(
+        "# Otsikko\n\nTeksti [linkki](https://www.vantaa.fi/) ja "
+        "[huono](javascript:alert(1)).\n\n<script>alert(1)</script>\n\n"
+        '<img src="https://evil.example/x.png"><p onclick="x()">Kappale</p>'
+    )
+    assert "<h1>Otsikko</h1>" in html
+    assert '<a href="https://www.vantaa.fi/">linkki</a>' in html
+    assert "Kappale" in html
+    for gone in ('href="javascript', "<script", "alert(1)<", "<img", "onclick", "rel="):
+        assert gone not in html, gone
+    assert set(BODY_TAGS) <= set(TAGS) | {"h1"}  # the body list is narrower, but for h1
+    assert clean_body_html(html) == html  # rendering sanitises again: nothing left to take

@@ -77,7 +77,8 @@ def make_city_issue(
 ) -> Issue:
     """A draft of ``slug`` built by ``by``, with one news item per language."""
     from outreach.campaigns import sync
-    from outreach.issues import _snapshot, record_event
+    from outreach.issues import record_event
+    from outreach.issues.build import _snapshot
 
     rows = sync(session, config)
     campaign = config.campaign(slug)

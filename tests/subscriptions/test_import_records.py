@@ -10,7 +10,6 @@ it mails must confirm the subscription it names.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.db import create_db_engine
 from outreach.errors import DeliveryError
-from outreach.models import Base, ConsentRecord, Subscriber, Subscription, SubscriptionStatus
+from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus
 from outreach.settings import Settings
 from outreach.subscriptions import (
     CONSENT_VERSION,
@@ -40,15 +38,10 @@ LANG_WORDS = {"fi": "suomi", "sv": "svenska", "en": "englanti"}
 TOPICS = ("Ilmastotyö", "Koulutukset, kurssit ja webinaarit", "hankinnat|awards")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, settings: Settings) -> Iterator[Engine]:
-    url = settings.database_url
-    if request.param == "postgresql":
-        url = request.getfixturevalue("pg_url")
-    engine = create_db_engine(url)
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
+@pytest.fixture
+def db(db_engine: Engine) -> Engine:
+    """An engine on each database (``db_url``)."""
+    return db_engine
 
 
 def write(path: Path, rows: list[list[str]]) -> Path:

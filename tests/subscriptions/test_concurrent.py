@@ -1,11 +1,10 @@
-"""The subscription stage on PostgreSQL: concurrent sign-ups, import, erasure."""
+"""Concurrent sign-ups, import and erasure, on SQLite and PostgreSQL (``db_url``)."""
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -15,13 +14,11 @@ from outreach.models import Base, Subscriber, Subscription, Suppression
 from outreach.settings import Settings
 from outreach.subscriptions import RecordingMailer, SignUp, forget, import_csv, subscribe
 
-pytestmark = pytest.mark.postgres
 
-
-def test_concurrent_sign_ups_and_import_on_postgres(
-    pg_url: str, settings: Settings, config: Config, tmp_path: Path
+def test_concurrent_sign_ups_and_import(
+    db_url: str, settings: Settings, config: Config, tmp_path: Path
 ) -> None:
-    engine = create_db_engine(pg_url)
+    engine = create_db_engine(db_url)
     Base.metadata.create_all(engine)
     mailer = RecordingMailer()
     signup = SignUp.clean(config, "vantaa", email="race@yritys.fi", topics=["climate"])
@@ -47,11 +44,11 @@ def test_concurrent_sign_ups_and_import_on_postgres(
 
 
 def test_variants_of_one_mailbox_from_many_processes_get_one_mail(
-    pg_url: str, settings: Settings, config: Config
+    db_url: str, settings: Settings, config: Config
 ) -> None:
     """Separate engines stand for separate web processes: the mailbox cap is one row,
     taken with one atomic UPDATE, so only one of them may send."""
-    engines = [create_db_engine(pg_url) for _ in range(4)]
+    engines = [create_db_engine(db_url) for _ in range(4)]
     Base.metadata.create_all(engines[0])
     mailer = RecordingMailer()
     cities = ("vantaa", "kerava", "jarvenpaa")
