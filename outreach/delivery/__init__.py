@@ -22,10 +22,12 @@ from outreach.delivery.outbox import (
 )
 from outreach.delivery.overview import IssueOverview, issue_overview
 from outreach.delivery.preview import preview
+from outreach.delivery.stories import DigestResult, story_digests, tell_rejected
 from outreach.delivery.transactional import confirmation_mailer, deliver, send_mail
 from outreach.delivery.worker import SendReport, send_issue, send_test
 
 __all__ = [
+    "DigestResult",
     "IssueOverview",
     "SendReport",
     "cancel_issue",
@@ -43,5 +45,7 @@ __all__ = [
     "send_mail",
     "send_test",
     "send_transactional",
+    "story_digests",
     "tell_approvers",
+    "tell_rejected",
 ]

@@ -45,8 +45,19 @@ from outreach.errors import IssueError
 from outreach.issues import editions
 from outreach.issues import selection as pick
 from outreach.issues.claims import claim_items, release_issue_items, used_in_campaign
+from outreach.issues.editing import (
+    EditError,
+    add_item,
+    carry_edits,
+    drop_item,
+    edit_item,
+    move_item,
+    pin_item,
+    set_intro,
+)
 from outreach.issues.history import history, record_event, record_send_start
 from outreach.issues.hold import HoldNotice, check_cancelled, mark_cancelled
+from outreach.issues.schedule import cancel_schedule, schedule_send, send_due_filter
 from outreach.issues.snapshot import (
     SNAPSHOT_VERSION,
     body_html,
@@ -65,18 +76,28 @@ log = logging.getLogger(__name__)
 __all__ = [
     "TRANSITIONS",
     "BuildResult",
+    "EditError",
     "HoldNotice",
+    "add_item",
     "approve_issue",
     "build_issue",
+    "cancel_schedule",
     "check_cancelled",
     "default_period",
     "discard_issue",
+    "drop_item",
+    "edit_item",
     "get_issue",
     "history",
     "list_issues",
+    "move_item",
+    "pin_item",
     "record_event",
     "record_send_start",
     "release_issue_items",
+    "schedule_send",
+    "send_due_filter",
+    "set_intro",
     "set_status",
 ]
 
@@ -397,7 +418,11 @@ def build_issue(
     else:
         number = int(issue.snapshot.get("number") or 1)
         release_issue_items(session, issue.id)
+    before = issue.snapshot if not created and not revived else None
     issue.snapshot = _snapshot(config, campaign, period, number, now, sections)
+    if before:  # a rebuilt draft keeps its pinned and manual items, intro and edited texts
+        for item_id, section_id in carry_edits(before, issue.snapshot).items():
+            chosen.setdefault(item_id, (section_id, True))
     if send_as is not None:
         issue.snapshot["send_as"] = send_as
     issue.built_at = now

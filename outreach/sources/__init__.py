@@ -6,5 +6,13 @@ builder uses (:mod:`outreach.sources.query`).
 """
 
 from outreach.sources.query import section_items, section_source_keys
+from outreach.sources.sanitize import clean_html
+from outreach.sources.stories import feature_again, render_markdown
 
-__all__ = ["section_items", "section_source_keys"]
+__all__ = [
+    "clean_html",
+    "feature_again",
+    "render_markdown",
+    "section_items",
+    "section_source_keys",
+]

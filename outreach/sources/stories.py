@@ -278,7 +278,7 @@ class StoriesSource(Source):
                 Story.consent_to_publish.is_(True),
                 Story.issue_id.is_(None),
             )
-            .order_by(Story.decided_at, Story.id)
+            .order_by(Story.featured.desc(), Story.decided_at, Story.id)
         )
         items = [story_item(s) for s in ctx.session.scalars(query) if s.id not in used]
         return FetchResult(SourceStatus.OK, items=items)

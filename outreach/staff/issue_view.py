@@ -6,26 +6,48 @@ preview`` renders it (example links and name in place of the recipient's)."""
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.checks.flow import current_report
+from outreach.checks import run_checks
+from outreach.checks.flow import MAX_AGE, digest, save_report
 from outreach.checks.report import Report
+from outreach.db import get_engine, session_scope
 from outreach.delivery import IssueOverview, issue_counts, issue_overview, preview
 from outreach.errors import OutreachError
-from outreach.models import ConsentRecord, Delivery, DeliveryStatus, Issue, IssueStatus
+from outreach.models import (
+    ConsentRecord,
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueCheck,
+    IssueStatus,
+)
 from outreach.render import HTML_LIMIT, render_issue
 from outreach.settings import Settings
-from outreach.staff.workflow import four_eyes, languages_of, last_editor, test_addresses
+from outreach.staff.workflow import (
+    Refused,
+    four_eyes,
+    languages_of,
+    last_editor,
+    test_addresses,
+)
 
+log = logging.getLogger(__name__)
+_running: set[int] = set()
+_running_lock = threading.Lock()
 #: Gmail clips a message whose HTML is over 102 KB.
 CLIP_KB = 102
 #: Statuses whose page follows the send's progress.
 LIVE = (IssueStatus.SENDING, IssueStatus.PAUSED)
+#: Statuses whose page shows the pre-flight check.
+CHECKED = (IssueStatus.DRAFT, IssueStatus.HELD)
 
 
 @dataclass(frozen=True)
@@ -49,6 +71,14 @@ class IssuePage:
     four_eyes: bool
     test_addresses: list[str]
     unsubscribes: dict[str, int] = field(default_factory=dict)
+    report_at: datetime | None = None
+    #: The report is about the content as it is now and younger than an hour.
+    report_fresh: bool = False
+
+    @property
+    def needs_check(self) -> bool:
+        """A draft whose shown report is missing or stale: run one in the background."""
+        return self.issue.status in CHECKED and not self.report_fresh
 
     @property
     def live(self) -> bool:
@@ -113,15 +143,16 @@ def issue_page(
     now: datetime | None = None,
     check: bool = True,
 ) -> IssuePage:
-    """Everything the issue page shows; ``check`` runs the pre-flight check when stale."""
+    """Everything the issue page shows; ``check``: with the last stored check report
+    (never run here: the page answers at once, the caller runs a stale one after)."""
     overview = issue_overview(session, settings, config, issue)
     languages = [
         _language(settings, config, issue, lang, overview.audience.get(lang, 0))
         for lang in languages_of(config, issue)
     ]
-    report = None
-    if check and issue.status in (IssueStatus.DRAFT, IssueStatus.HELD):
-        report, _ = current_report(session, settings, config, issue, now=now)
+    report, report_at, fresh = None, None, False
+    if check and issue.status in CHECKED:
+        report, report_at, fresh = last_report(session, issue, now or datetime.now(UTC))
     return IssuePage(
         issue=issue,
         overview=overview,
@@ -131,7 +162,21 @@ def issue_page(
         four_eyes=four_eyes(config, issue),
         test_addresses=test_addresses(session, issue.campaign.city.slug),
         unsubscribes=unsubscribes(session, issue),
+        report_at=report_at,
+        report_fresh=fresh,
     )
+
+
+def last_report(
+    session: Session, issue: Issue, now: datetime
+) -> tuple[Report | None, datetime | None, bool]:
+    """The issue's last stored report whatever its age, when it ran, and whether it is
+    fresh (about the content as it is now, and younger than the check's hour)."""
+    row = session.scalar(select(IssueCheck).where(IssueCheck.issue_id == issue.id))
+    if row is None:
+        return None, None, False
+    fresh = row.snapshot_digest == digest(issue.snapshot or {}) and row.checked_at >= now - MAX_AGE
+    return Report.from_json(row.report), row.checked_at, fresh
 
 
 def progress(session: Session, issue: Issue) -> dict[str, object]:
@@ -147,3 +192,42 @@ def progress(session: Session, issue: Issue) -> dict[str, object]:
         "total": total,
         "finished": issue.status not in LIVE,
     }
+
+
+def check_now(
+    session: Session, settings: Settings, config: Config, issue: Issue, now: datetime | None = None
+) -> int:
+    """Run the pre-flight check of a draft or held issue now and store it; its errors."""
+    if issue.status not in (IssueStatus.DRAFT, IssueStatus.HELD):
+        raise Refused("not_draft")
+    report = run_checks(session, settings, config, issue, now=now or datetime.now(UTC))
+    save_report(session, issue, report)
+    return len(report.errors)
+
+
+def check_in_background(settings: Settings, config: Config, issue_id: int) -> None:
+    """Run and store the check of a draft in its own transaction (after a page answered).
+
+    One check per issue at a time in this process; a failure is logged, the page
+    keeps showing the last report.
+    """
+    with _running_lock:
+        if issue_id in _running:
+            return
+        _running.add(issue_id)
+    try:
+        with session_scope(get_engine(settings)) as session:
+            issue = session.get(Issue, issue_id)
+            if issue is not None and issue.status in (IssueStatus.DRAFT, IssueStatus.HELD):
+                check_now(session, settings, config, issue)
+    except OutreachError as exc:
+        log.warning("check of issue %s in the background failed: %s", issue_id, exc)
+    finally:
+        with _running_lock:
+            _running.discard(issue_id)
+
+
+def checking(issue_id: int) -> bool:
+    """Whether a background check of the issue runs in this process now."""
+    with _running_lock:
+        return issue_id in _running

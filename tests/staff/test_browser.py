@@ -196,7 +196,7 @@ def test_the_issue_workflow_in_the_browser(
             assert all(r == "hyvaksyja@vantaa.fi" and s.startswith("[TEST] ") for r, s in tests)
 
             page.locator("#override").fill("linkit tarkistettu käsin")
-            page.locator("#override").press("Enter")  # by keyboard
+            page.get_by_role("button", name="Hyväksy", exact=True).click()  # by mouse
             page.wait_for_url(lambda u: "done=test" not in u)
             assert "done=override" in page.url
             assert "done=override" in page.url
