@@ -191,6 +191,7 @@ def progress(session: Session, issue: Issue) -> dict[str, object]:
         "done": done,
         "total": total,
         "finished": issue.status not in LIVE,
+        "checked": last_report(session, issue, datetime.now(UTC))[2],
     }
 
 

@@ -22,7 +22,7 @@ from outreach.models import StaffUser
 from outreach.settings import Settings
 from outreach.staff import sessions
 from outreach.web.staff.guard import COOKIE, Guard, Pending, Public, Require, route_guard
-from tests.staff.support import csrf_of, make_account, make_city_issue
+from tests.staff.support import csrf_of, make_account, make_city_issue, make_story
 from tests.web.conftest import TestClient
 
 #: What each role may do, written out independently of outreach.staff.policy.
@@ -129,10 +129,14 @@ def issues(settings: Settings, engine: Engine) -> dict[str, int]:
     """A draft of each city's newsletter: ``{issue_id}`` is the path's city's own."""
     config = load(settings.campaigns_path, settings.templates_path)
     with Session(engine, expire_on_commit=False) as s:
-        return {
+        found = {
             city: make_city_issue(s, config, f"{city}-monthly").id
             for city in ("vantaa", "kerava", "jarvenpaa")
         }
+        for city, issue_id in found.items():  # a story of each city with the issue's id
+            make_story(s, city, story_id=issue_id)
+        s.commit()
+        return found
 
 
 def fill(path: str, city: str | None, issues: dict[str, int]) -> str:
@@ -143,6 +147,8 @@ def fill(path: str, city: str | None, issues: dict[str, int]) -> str:
         .replace("{name}", "none")
         .replace("{issue_id}", str(issue))
         .replace("{edition}", "fi")
+        .replace("{item_id}", "1")
+        .replace("{story_id}", str(issue))
     )
 
 
