@@ -82,6 +82,7 @@ __all__ = [
     "approve_issue",
     "build_issue",
     "cancel_schedule",
+    "carry_edits",
     "check_cancelled",
     "default_period",
     "discard_issue",

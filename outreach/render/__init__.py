@@ -88,6 +88,15 @@ def _issue_context(
             url_schemes=set(BODY_URL_SCHEMES),
             link_rel=None,
         )
+    intro_html = data.get("intro_html") or ""
+    if intro_html:  # the editors' introduction (Markdown), sanitised like the body
+        intro_html = nh3.clean(
+            intro_html,
+            tags=set(BODY_TAGS),
+            attributes={"a": {"href"}},
+            url_schemes=set(BODY_URL_SCHEMES),
+            link_rel=None,
+        )
     return {
         "lang": lang,
         "tz": city["timezone"],
@@ -99,6 +108,7 @@ def _issue_context(
         "period_label": data["period_label"],
         "number": snapshot["number"],
         "intro": data.get("intro") or "",
+        "intro_html": intro_html,
         "sections": data.get("sections") or [],
         "body_html": body,
         "body_markdown": data.get("body_markdown") or "",
