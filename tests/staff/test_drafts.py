@@ -7,12 +7,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.checks.flow import save_report
 from outreach.checks.report import Report
+from outreach.cli import main
 from outreach.delivery.backends import memory
 from outreach.issues import carry_edits, history
 from outreach.models import AuditEvent, ContentItem, Issue, IssueItem, IssueStatus, SourceState
@@ -21,19 +23,16 @@ from outreach.settings import Settings
 from outreach.staff import drafts
 from outreach.staff import workflow as flow
 from outreach.staff.issue_view import issue_page, last_report, preview_of
+from tests.staff import test_workflow as wf
 from tests.staff.support import csrf_of, make_city_issue
-from tests.staff.test_workflow import (  # noqa: F401  (fixtures)
-    APPROVER,
-    EDITOR,
-    OTHER,
-    _clean_outbox,
-    app,
-    config,
-    settings,
-    signed_in,
-    subscribe,
-)
+from tests.staff.test_workflow import APPROVER, EDITOR, OTHER, signed_in, subscribe
 from tests.web.conftest import TestClient
+
+# the workflow tests' fixtures: Vantaa with approvers and four eyes, the memory outbox
+_clean_outbox = wf._clean_outbox
+app = wf.app
+config = wf.config
+settings = wf.settings
 
 TITLES = ("Aurinkopaneelit", "Lämpöpumput", "Pyöräparkit")
 ED = flow.Actor(EDITOR, "127.0.0.1")
@@ -244,7 +243,9 @@ def test_edits_after_approval_are_refused_with_a_clear_message(
     signed_in(engine, client, EDITOR, "editor", "vantaa")
     base = f"/staff/vantaa/issues/{draft.id}"
     token = editor_csrf(client, base)
-    answer = client.post(f"{base}/items/1/drop?lang=en", data={"csrf_token": token, "edition": "fi"})
+    answer = client.post(
+        f"{base}/items/1/drop?lang=en", data={"csrf_token": token, "edition": "fi"}
+    )
     assert "Only a draft can be edited: an approved issue never changes." in answer.text
 
 
@@ -349,3 +350,52 @@ def test_a_cancelled_schedule_keeps_the_issue_back_until_sent(
         assert issue is not None and issue.kept_back and issue.status == IssueStatus.APPROVED
     assert "done=sending" in post("/send")
     assert [m.recipients[0] for m in memory.outbox] == ["yritys1@example.fi"]
+
+
+@pytest.fixture
+def cli(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(settings.campaigns_dir))
+    monkeypatch.setenv("OUTREACH_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setenv("OUTREACH_MAIL_URL", "memory:")
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "en")
+    return CliRunner()
+
+
+def test_the_cli_edits_a_draft_and_schedules_with_the_same_functions(
+    cli: CliRunner, engine: Engine, draft: Issue, settings: Settings, config: Config
+) -> None:
+    ref = str(draft.id)
+
+    def run(*args: str, code: int = 0) -> str:
+        result = cli.invoke(main, ["issue", *args, "--by", "kaisa"], input="Hei *kaikki*\n")
+        assert result.exit_code == code, result.output
+        return result.output
+
+    assert "item 3 moved" in run("move", ref, "3", "--up")
+    assert "item 2 pinned" in run("pin", ref, "2")
+    assert "item 1 dropped" in run("drop", ref, "1")
+    assert "edited" in run("edit-item", ref, "2", "--lang", "sv", "--title", "Värmepumpar")
+    assert "added" in run("add-item", ref, "--section", "news", "--title", "Oma")
+    assert "introduction (fi) saved" in run("intro", ref, "-", "--lang", "fi")
+    assert "no such item" in run("drop", ref, "99", code=1)
+    assert "only an approved issue" in run("schedule", ref, "2027-01-01 09:00", code=1)
+    with Session(engine, expire_on_commit=False) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        assert titles(issue) == ["Pyöräparkit", "Lämpöpumput", "Oma"]
+        assert titles(issue, "sv")[1] == "Värmepumpar"
+        assert issue.snapshot["languages"]["fi"]["intro_html"] == "<p>Hei <em>kaikki</em></p>"
+        assert flow.last_editor(s, issue) == "kaisa"
+        clean_report(s, issue)
+        flow.approve(s, settings, config, issue, flow.Actor(OTHER))
+        s.commit()
+    assert "only a draft" in run("drop", ref, "2", code=1)
+    assert "will be sent at 2027-01-01 09:00" in run("schedule", ref, "2027-01-01 09:00")
+    assert "in the past" in run("schedule", ref, "2020-01-01 09:00", code=1)
+    with Session(engine) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        assert issue.scheduled_at == datetime(2027, 1, 1, 7, 0, tzinfo=UTC)
+    assert "cancelled" in run("schedule", ref, "--cancel")
+    assert audited(engine, draft.id).count("issue.edit") == 6

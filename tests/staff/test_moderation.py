@@ -20,16 +20,16 @@ from outreach.scheduler import StagePipeline
 from outreach.settings import Settings
 from outreach.staff import moderation
 from outreach.staff import workflow as flow
+from tests.staff import test_workflow as wf
 from tests.staff.support import csrf_of, make_account, make_story
-from tests.staff.test_workflow import (  # noqa: F401  (fixtures)
-    EDITOR,
-    _clean_outbox,
-    app,
-    config,
-    settings,
-    signed_in,
-)
+from tests.staff.test_workflow import EDITOR, signed_in
 from tests.web.conftest import TestClient
+
+# the workflow tests' fixtures: Vantaa with approvers and four eyes, the memory outbox
+_clean_outbox = wf._clean_outbox
+app = wf.app
+config = wf.config
+settings = wf.settings
 
 ED = flow.Actor(EDITOR, "127.0.0.1")
 
@@ -140,7 +140,7 @@ def test_the_console_approves_and_rejects_in_the_citys_queue(
     assert "done=featured" in post(f"/staff/vantaa/stories/{good}/feature", featured="yes")
     assert client.post(f"/staff/vantaa/stories/{other}/approve",
                        data={"csrf_token": token}).status_code == 404  # fmt: skip
-    [(to, subject, body)] = mails()
+    [(_to, subject, body)] = mails()
     assert subject == "Tarinastanne: Huono tarina" and "Ei ilmastoaihe." in body
     with Session(engine) as s:
         assert s.get(Story, other).status == StoryStatus.SUBMITTED  # type: ignore[union-attr]

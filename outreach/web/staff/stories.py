@@ -46,7 +46,9 @@ def _back(request: Request, city: str, story_id: int, **query: object) -> Redire
 
 
 @router.get(QUEUE)
-def story_queue(request: Request, city: str, current: Viewer, status: str | None = None) -> Response:
+def story_queue(
+    request: Request, city: str, current: Viewer, status: str | None = None
+) -> Response:
     st = state(request)
     shown = status if status in STATUSES else None
     with st.session() as session:
