@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -90,22 +93,70 @@ def preview_of(settings: Settings, config: Config, issue: Issue, lang: str, text
     return preview(settings, config, issue, lang, text=text)
 
 
+#: Rendered sizes by (issue, snapshot digest, language, templates): an issue page asks
+#: again and again for the same content, and inlining the CSS is the slow part.
+_sizes: OrderedDict[tuple[int, str, str, str], tuple[str, str, int]] = OrderedDict()
+_SIZES_KEPT = 256
+
+
+def _rendered(settings: Settings, config: Config, issue: Issue, lang: str) -> tuple[str, str, int]:
+    """Subject, preheader and HTML size of the issue in ``lang`` (cached per content)."""
+    key = (issue.id, digest(issue.snapshot or {}), lang, str(settings.templates_path))
+    with _running_lock:
+        found = _sizes.get(key)
+    if found is not None:
+        return found
+    message = render_issue(settings, config, issue, lang, size_limit=False)
+    value = (message.subject, message.preheader, len(message.html.encode("utf-8")))
+    with _running_lock:
+        _sizes[key] = value
+        while len(_sizes) > _SIZES_KEPT:
+            _sizes.popitem(last=False)
+    return value
+
+
 def _language(
     settings: Settings, config: Config, issue: Issue, lang: str, audience: int
 ) -> LanguageView:
     data = ((issue.snapshot or {}).get("languages") or {}).get(lang) or {}
     subject, preheader = str(data.get("subject") or ""), str(data.get("preheader") or "")
     try:
-        message = render_issue(settings, config, issue, lang, size_limit=False)
+        subject, preheader, size = _rendered(settings, config, issue, lang)
     except OutreachError as exc:
         return LanguageView(lang, subject, preheader, audience, 0.0, False, str(exc))
-    size = len(message.html.encode("utf-8"))
     return LanguageView(
-        lang, message.subject, message.preheader, audience, round(size / 1024, 1), size > HTML_LIMIT
+        lang, subject, preheader, audience, round(size / 1024, 1), size > HTML_LIMIT
     )
 
 
+#: Figures of a finished send are reused this long (they change only by unsubscribes).
+FIGURES_SECONDS = 60.0
+_figures: dict[tuple[str, int], tuple[float, dict[str, int]]] = {}
+FINISHED = (IssueStatus.SENT, IssueStatus.FAILED, IssueStatus.CANCELLED)
+
+
+def finished_figures(name: str, issue: Issue, work: Callable[[], dict[str, int]]) -> dict[str, int]:
+    """``work()``, kept a minute for a finished send (pages ask on every view)."""
+    if issue.status not in FINISHED:
+        return work()
+    now = time.monotonic()
+    with _running_lock:
+        kept = _figures.get((name, issue.id))
+    if kept is not None and now - kept[0] < FIGURES_SECONDS:
+        return dict(kept[1])
+    value = work()
+    with _running_lock:
+        _figures[(name, issue.id)] = (now, dict(value))
+        for stale in [k for k, (at, _) in _figures.items() if now - at >= FIGURES_SECONDS]:
+            del _figures[stale]
+    return value
+
+
 def unsubscribes(session: Session, issue: Issue) -> dict[str, int]:
+    return finished_figures("unsubscribes", issue, lambda: _unsubscribes(session, issue))
+
+
+def _unsubscribes(session: Session, issue: Issue) -> dict[str, int]:
     """Recipients of the issue who unsubscribed after it went out, per language.
 
     Counted from the send's start until the campaign's next send started (or
