@@ -29,7 +29,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,7 +98,8 @@ def seed(engine: Engine, settings: Settings) -> dict[str, int]:
         for start in range(0, SUBSCRIBERS, BATCH):
             rows = range(start, min(start + BATCH, SUBSCRIBERS))
             conn.execute(insert(Subscriber), [
-                {"id": i + 1, "email": f"yritys{i}@example.fi", "language": "sv" if i % 5 == 0 else "fi",
+                {"id": i + 1, "email": f"yritys{i}@example.fi",
+                 "language": "sv" if i % 5 == 0 else "fi",
                  "created_at": now, "updated_at": now} for i in rows])  # fmt: skip
             conn.execute(insert(Subscription), [
                 {"id": i + 1, "subscriber_id": i + 1, "city_id": city_id, "topics": ["climate"],
