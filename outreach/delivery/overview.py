@@ -154,7 +154,7 @@ def _audience(
     now = time.monotonic()
     done = issue.status in FINISHED
     with _audience_lock:
-        kept = _audiences.get((issue.id,)) if done else None
+        kept = _audiences.get((settings.database_url, issue.id)) if done else None
     if kept is not None and now - kept[0] < AUDIENCE_SECONDS:
         return dict(kept[1]), True
     fixed = session.execute(
@@ -166,12 +166,12 @@ def _audience(
         found = {str(lang): int(n) for lang, n in fixed}
         if done:  # a finished send's recipients no longer change
             with _audience_lock:
-                _audiences[(issue.id,)] = (now, found)
+                _audiences[(settings.database_url, issue.id)] = (now, found)
         return dict(found), True
     campaign = config.campaigns.get(issue.campaign.slug)
     if campaign is None:
         return {}, False
-    key = (issue.id, issue.campaign.city_id, repr(campaign.audience),
+    key = (settings.database_url, issue.id, issue.campaign.city_id, repr(campaign.audience),
            tuple(campaign.languages), repr(editions.send_as(issue.snapshot or {})))  # fmt: skip
     with _audience_lock:
         kept = _audiences.get(key)

@@ -66,7 +66,7 @@ def city_dashboard(
             if issue.campaign.slug not in slugs:
                 continue
             counts = finished_figures(
-                "counts", issue, lambda: {k: v for k, v in
+                session, "counts", issue, lambda: {k: v for k, v in
                                           issue_counts(session, issue.id).items() if v}  # noqa: B023
             )  # fmt: skip
             rows.append(

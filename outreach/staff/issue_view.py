@@ -131,29 +131,33 @@ def _language(
 
 #: Figures of a finished send are reused this long (they change only by unsubscribes).
 FIGURES_SECONDS = 60.0
-_figures: dict[tuple[str, int], tuple[float, dict[str, int]]] = {}
+_figures: dict[tuple[str, str, int], tuple[float, dict[str, int]]] = {}
 FINISHED = (IssueStatus.SENT, IssueStatus.FAILED, IssueStatus.CANCELLED)
 
 
-def finished_figures(name: str, issue: Issue, work: Callable[[], dict[str, int]]) -> dict[str, int]:
+def finished_figures(
+    session: Session, name: str, issue: Issue, work: Callable[[], dict[str, int]]
+) -> dict[str, int]:
     """``work()``, kept a minute for a finished send (pages ask on every view)."""
     if issue.status not in FINISHED:
         return work()
+    bind = session.get_bind()
+    key = (name, str(bind.engine.url), issue.id)
     now = time.monotonic()
     with _running_lock:
-        kept = _figures.get((name, issue.id))
+        kept = _figures.get(key)
     if kept is not None and now - kept[0] < FIGURES_SECONDS:
         return dict(kept[1])
     value = work()
     with _running_lock:
-        _figures[(name, issue.id)] = (now, dict(value))
+        _figures[key] = (now, dict(value))
         for stale in [k for k, (at, _) in _figures.items() if now - at >= FIGURES_SECONDS]:
             del _figures[stale]
     return value
 
 
 def unsubscribes(session: Session, issue: Issue) -> dict[str, int]:
-    return finished_figures("unsubscribes", issue, lambda: _unsubscribes(session, issue))
+    return finished_figures(session, "unsubscribes", issue, lambda: _unsubscribes(session, issue))
 
 
 def _unsubscribes(session: Session, issue: Issue) -> dict[str, int]:
