@@ -261,6 +261,11 @@ class Issue(Base):
     send_started_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     status_message: Mapped[str | None] = mapped_column(Text)
+    #: An approved issue goes out at this moment (the periodic send waits until then).
+    scheduled_at: Mapped[datetime | None]
+    scheduled_by: Mapped[str | None] = mapped_column(String(100))
+    #: Approved, but kept from the periodic send: its schedule was cancelled.
+    kept_back: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     campaign: Mapped[Campaign] = relationship()
 
@@ -389,8 +394,15 @@ class Story(Base):
         _enum(StoryStatus), default=StoryStatus.SUBMITTED, index=True
     )
     submitted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: When and by whom the story was moderated (approved or rejected).
     decided_at: Mapped[datetime | None]
     decided_by: Mapped[str | None] = mapped_column(String(100))
+    #: Shown first among the city's stories.
+    featured: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: Why it was rejected, as mailed to the submitter.
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    #: When the city's editors were told of it (the hourly digest); None: not yet.
+    editors_told_at: Mapped[datetime | None]
     # Used once; staff may feature it again by clearing this.
     issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
     # What the public pages show besides the text (docs/public.md).

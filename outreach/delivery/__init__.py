@@ -29,9 +29,11 @@ from outreach.delivery.outbox import (
 from outreach.delivery.overview import IssueOverview, issue_overview
 from outreach.delivery.preview import preview
 from outreach.delivery.send import SendReport, send_issue, send_test
+from outreach.delivery.stories import DigestResult, story_digests, tell_rejected
 from outreach.delivery.transactional import confirmation_mailer, deliver, send_mail
 
 __all__ = [
+    "DigestResult",
     "IssueMessages",
     "IssueOverview",
     "SendReport",
@@ -53,5 +55,7 @@ __all__ = [
     "send_mail",
     "send_test",
     "send_transactional",
+    "story_digests",
     "tell_approvers",
+    "tell_rejected",
 ]

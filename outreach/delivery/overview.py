@@ -8,6 +8,8 @@ that are skipped or sent as another language's version (``when_empty``).
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +23,7 @@ from outreach.delivery.outbox import failures, issue_counts
 from outreach.issues import editions
 from outreach.issues.history import history
 from outreach.l10n import format_datetime, gettext_for
-from outreach.models import Delivery, Issue
+from outreach.models import Delivery, Issue, IssueStatus
 from outreach.settings import Settings
 from outreach.suppression import prepare_connection, suppression_key
 
@@ -39,6 +41,12 @@ ACTIONS = {
     "discarded": _("discarded"),
     "send": _("send started"),
 }
+#: How long a draft's audience count is reused (the console asks for it on every view;
+#: counting a large city's mailable subscribers takes a while).
+AUDIENCE_SECONDS = 60.0
+_audiences: dict[tuple[object, ...], tuple[float, dict[str, int]]] = {}
+_audience_lock = threading.Lock()
+FINISHED = (IssueStatus.SENT, IssueStatus.FAILED, IssueStatus.CANCELLED)
 ORIGINS = {"manual": _("with `issue send`"), "scheduled": _("on the campaign's schedule")}
 
 
@@ -143,16 +151,32 @@ class IssueOverview:
 def _audience(
     session: Session, settings: Settings, config: Config, issue: Issue
 ) -> tuple[dict[str, int], bool]:
+    now = time.monotonic()
+    done = issue.status in FINISHED
+    with _audience_lock:
+        kept = _audiences.get((settings.database_url, issue.id)) if done else None
+    if kept is not None and now - kept[0] < AUDIENCE_SECONDS:
+        return dict(kept[1]), True
     fixed = session.execute(
         select(Delivery.language, func.count())
         .where(Delivery.issue_id == issue.id)
         .group_by(Delivery.language)
     ).all()
     if fixed:
-        return {str(lang): int(n) for lang, n in fixed}, True
+        found = {str(lang): int(n) for lang, n in fixed}
+        if done:  # a finished send's recipients no longer change
+            with _audience_lock:
+                _audiences[(settings.database_url, issue.id)] = (now, found)
+        return dict(found), True
     campaign = config.campaigns.get(issue.campaign.slug)
     if campaign is None:
         return {}, False
+    key = (settings.database_url, issue.id, issue.campaign.city_id, repr(campaign.audience),
+           tuple(campaign.languages), repr(editions.send_as(issue.snapshot or {})))  # fmt: skip
+    with _audience_lock:
+        kept = _audiences.get(key)
+    if kept is not None and now - kept[0] < AUDIENCE_SECONDS:
+        return dict(kept[1]), False
     prepare_connection(session)
     query = audience_query(
         issue.campaign.city_id,
@@ -169,6 +193,10 @@ def _audience(
             )
         }
     )
+    with _audience_lock:
+        _audiences[key] = (now, dict(counts))
+        for stale in [k for k, (at, _) in _audiences.items() if now - at >= AUDIENCE_SECONDS]:
+            del _audiences[stale]
     return dict(counts), False
 
 

@@ -15,9 +15,20 @@ Other stages import what they need from here, and only from here.
 
 from outreach.issues.build import BuildResult, build_issue, default_period
 from outreach.issues.claims import release_issue_items
+from outreach.issues.editing import (
+    EditError,
+    add_item,
+    carry_edits,
+    drop_item,
+    edit_item,
+    move_item,
+    pin_item,
+    set_intro,
+)
 from outreach.issues.editions import send_as
 from outreach.issues.history import history, record_event, record_send_start, send_origins
 from outreach.issues.hold import HoldNotice, cancelled_items, check_cancelled
+from outreach.issues.schedule import cancel_schedule, schedule_send, send_due_filter
 from outreach.issues.snapshot import city_snapshot
 from outreach.issues.state import (
     TRANSITIONS,
@@ -31,21 +42,32 @@ from outreach.issues.state import (
 __all__ = [
     "TRANSITIONS",
     "BuildResult",
+    "EditError",
     "HoldNotice",
+    "add_item",
     "approve_issue",
     "build_issue",
+    "cancel_schedule",
     "cancelled_items",
+    "carry_edits",
     "check_cancelled",
     "city_snapshot",
     "default_period",
     "discard_issue",
+    "drop_item",
+    "edit_item",
     "get_issue",
     "history",
     "list_issues",
+    "move_item",
+    "pin_item",
     "record_event",
     "record_send_start",
     "release_issue_items",
+    "schedule_send",
     "send_as",
+    "send_due_filter",
     "send_origins",
+    "set_intro",
     "set_status",
 ]

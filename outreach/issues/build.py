@@ -30,6 +30,7 @@ from outreach.errors import IssueError
 from outreach.issues import editions
 from outreach.issues import selection as pick
 from outreach.issues.claims import claim_items, release_issue_items, used_in_campaign
+from outreach.issues.editing import carry_edits
 from outreach.issues.history import record_event
 from outreach.issues.snapshot import (
     SNAPSHOT_VERSION,
@@ -247,7 +248,11 @@ def build_issue(
     else:
         number = int(issue.snapshot.get("number") or 1)
         release_issue_items(session, issue.id)
+    before = issue.snapshot if not created and not revived else None
     issue.snapshot = _snapshot(config, campaign, period, number, now, sections)
+    if before:  # a rebuilt draft keeps its pinned and manual items, intro and edited texts
+        for item_id, section_id in carry_edits(before, issue.snapshot).items():
+            chosen.setdefault(item_id, (section_id, True))
     if send_as is not None:
         issue.snapshot["send_as"] = send_as
     issue.built_at = now

@@ -81,6 +81,9 @@ def _issue_context(
     body = data.get("body_html") or ""
     if body:  # sanitised when built; again here, in case the stored snapshot was edited
         body = clean_body_html(body)
+    intro_html = data.get("intro_html") or ""
+    if intro_html:  # the editors' introduction (Markdown), sanitised like the body
+        intro_html = clean_body_html(intro_html)
     return {
         "lang": lang,
         "tz": city["timezone"],
@@ -92,6 +95,7 @@ def _issue_context(
         "period_label": data["period_label"],
         "number": snapshot["number"],
         "intro": data.get("intro") or "",
+        "intro_html": intro_html,
         "sections": data.get("sections") or [],
         "body_html": body,
         "body_markdown": data.get("body_markdown") or "",

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config, load
 from outreach.db import get_engine, session_scope
 from outreach.errors import OutreachError
+from outreach.issues import send_due_filter
 from outreach.models import Campaign, Delivery, DeliveryStatus, Issue, IssueStatus
 from outreach.scheduler.locks import named_lock
 from outreach.scheduler.messages import Msg, _, raw
@@ -249,7 +250,7 @@ class StagePipeline:
                 session.scalars(
                     select(Issue.id)
                     .join(Campaign, Campaign.id == Issue.campaign_id)
-                    .where(Issue.status.in_([IssueStatus.APPROVED, IssueStatus.SENDING]))
+                    .where(send_due_filter(self.clock()))
                     .order_by(Issue.id)
                 )
             )
@@ -258,7 +259,23 @@ class StagePipeline:
             if stop.is_set():
                 break
             results.append(self.send_issue(issue_id))
+        results.extend(self.story_digests())
         return results
+
+    def story_digests(self) -> list[RunResult]:
+        """Tell each city's editors of newly submitted stories (at most hourly)."""
+        from outreach.delivery import story_digests
+
+        with session_scope(self.engine) as session:
+            done = story_digests(session, self.settings, self.config, self.clock())
+        return [
+            RunResult(
+                "ok",
+                _("{city}: {stories} new stories, digest mailed to {mailed} editors",
+                  city=d.city, stories=d.stories, mailed=d.mailed),
+            )
+            for d in done
+        ]  # fmt: skip
 
     def purge(self) -> dict[str, int]:
         from outreach.retention import purge_old_records

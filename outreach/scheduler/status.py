@@ -203,22 +203,29 @@ def _whole_counts(session: Session, stored: str | None) -> str | None:
 
 
 def status(
-    settings: Settings, *, now: datetime | None = None, runtime: list[Outdated] | None = None
+    settings: Settings,
+    *,
+    now: datetime | None = None,
+    runtime: list[Outdated] | None = None,
+    config: Config | None = None,
 ) -> StatusReport:
     """Collect the report; reads only, never runs anything.
 
-    ``runtime`` lists outdated runtime components (default: this process's).
+    ``runtime`` lists outdated runtime components (default: this process's);
+    ``config`` the campaign files already loaded (default: read them now).
     """
     try:
-        return _status(settings, now, outdated() if runtime is None else runtime)
+        return _status(settings, now, outdated() if runtime is None else runtime, config)
     except SQLAlchemyError as exc:
         raise unavailable(exc) from None
 
 
-def _status(settings: Settings, now: datetime | None, runtime: list[Outdated]) -> StatusReport:
+def _status(
+    settings: Settings, now: datetime | None, runtime: list[Outdated], loaded: Config | None
+) -> StatusReport:
     moment = now if now is not None else datetime.now(UTC)
     try:
-        config = load_config(settings)
+        config = loaded if loaded is not None else load_config(settings)
     except CampaignError as exc:  # a broken cities.yaml: report the rest all the same
         config = Config.unavailable(settings.campaigns_path, [str(exc)])
     engine = get_engine(settings)

@@ -305,7 +305,7 @@ class StoriesSource(Source):
                 Story.listing_only.is_(False),
                 Story.issue_id.is_(None),
             )
-            .order_by(Story.decided_at, Story.id)
+            .order_by(Story.featured.desc(), Story.decided_at, Story.id)
         )
         items = [story_item(s) for s in ctx.session.scalars(query) if s.id not in used]
         return FetchResult(SourceStatus.OK, items=items)

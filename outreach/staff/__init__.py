@@ -13,10 +13,24 @@ writes SQL. See docs/staff.md.
     oidc       OpenID Connect sign-in and the claim → role mapping
     audit      the append-only audit log
     dashboard  a city's overview for the console
+    workflow   the issue workflow: approve, tests, send, pause, cancel, discard
+    drafts     editing a draft, scheduling its send, running its check
+    moderation the company-story queue: edit, approve, reject with a reason, feature
 """
 
-from outreach.staff import audit, people, sessions, workflow
+from outreach.staff import audit, drafts, moderation, people, sessions, workflow
 from outreach.staff.policy import Permission
+from outreach.staff.sessions import Current
 from outreach.staff.workflow import Actor
 
-__all__ = ["Actor", "Permission", "audit", "people", "sessions", "workflow"]
+__all__ = [
+    "Actor",
+    "Current",
+    "Permission",
+    "audit",
+    "drafts",
+    "moderation",
+    "people",
+    "sessions",
+    "workflow",
+]

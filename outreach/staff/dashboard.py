@@ -16,6 +16,7 @@ from outreach.delivery import issue_counts
 from outreach.issues import list_issues
 from outreach.scheduler.status import CampaignStatus, IssueLine, SourceLine, status
 from outreach.settings import Settings
+from outreach.staff.issue_view import finished_figures
 
 #: Issues listed under "last results".
 RECENT_ISSUES = 10
@@ -61,7 +62,7 @@ def _city_sources(config: Config, city: str) -> set[tuple[str, str | None]]:
 def city_dashboard(
     settings: Settings, config: Config, city: str, *, now: datetime | None = None
 ) -> CityDashboard:
-    report = status(settings, now=now, runtime=[])
+    report = status(settings, now=now, runtime=[], config=config)
     slugs = {slug for slug, camp in config.campaigns.items() if camp.city == city}
     sources = _city_sources(config, city)
     with session_scope(get_engine(settings)) as session:
@@ -69,7 +70,10 @@ def city_dashboard(
         for issue in list_issues(session):
             if issue.campaign.slug not in slugs:
                 continue
-            counts = {k: v for k, v in issue_counts(session, issue.id).items() if v}
+            counts = finished_figures(
+                session, "counts", issue, lambda: {k: v for k, v in
+                                          issue_counts(session, issue.id).items() if v}  # noqa: B023
+            )  # fmt: skip
             rows.append(
                 IssueRow(
                     issue.id,

@@ -247,6 +247,7 @@ def start_send(
         tell_approvers(settings, config, notices)
         _audit(session, "issue.send.held", actor, issue)
         raise Refused("held")
+    issue.scheduled_at, issue.scheduled_by, issue.kept_back = None, None, False
     queued = enqueue_issue(session, settings, config, issue)
     record_send_start(session, issue, by=actor.email, manual=True)
     _audit(session, "issue.send", actor, issue, queued=queued)
@@ -299,7 +300,7 @@ def edit_subject(session: Session, issue: Issue, lang: str, subject: str, actor:
     before = str(languages[lang].get("subject") or "")
     if text == before:
         return
-    languages[lang] = {**languages[lang], "subject": text}
+    languages[lang] = {**languages[lang], "subject": text, "subject_edited": True}
     issue.snapshot = {**issue.snapshot, "languages": languages}  # a new value: saved
     session.flush()
     record_event(session, issue, "edited", by=actor.email, detail=f"subject ({lang})")

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.models import Issue, IssueStatus, StaffUser
+from outreach.models import City, Issue, IssueStatus, StaffUser, Story, StoryStatus
 from outreach.settings import Settings
 from outreach.staff import accounts
 from outreach.staff.secrets import hash_password, totp_code
@@ -124,3 +124,32 @@ def make_subscriber(engine: Engine, settings: Settings, config: Config, city: st
         note_interest(sub.subscriber, visit=True, now=datetime(2026, 11, 1, tzinfo=UTC))
         s.commit()
         return sub.subscriber_id
+
+
+def make_story(
+    session: Session,
+    city: str,
+    *,
+    story_id: int | None = None,
+    title: str = "Aurinkoa katolle",
+    language: str = "fi",
+    contact: str | None = "yhteys@yritys.fi",
+    consent: bool = True,
+) -> Story:
+    """A submitted story of ``city`` (the city row must exist: sync the campaigns first)."""
+    row = session.query(City).filter_by(slug=city).one()
+    story = Story(
+        city_id=row.id,
+        company_name="Aurinko Oy",
+        title=title,
+        body="Asensimme **aurinkopaneelit** katolle.\n\n<script>alert(1)</script>",
+        language=language,
+        contact_email=contact,
+        consent_to_publish=consent,
+        status=StoryStatus.SUBMITTED,
+    )
+    if story_id is not None:
+        story.id = story_id
+    session.add(story)
+    session.flush()
+    return story

@@ -12,10 +12,24 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from outreach.web.common import page_lang, render
-from outreach.web.staff import console, issues, signin, subscriber_import, subscribers
+from outreach.web.staff import (
+    console,
+    drafts,
+    issues,
+    signin,
+    stories,
+    subscriber_import,
+    subscribers,
+)
 from outreach.web.staff.guard import SignInNeeded, check_declared, sign_in_url
 
-ROUTERS: tuple[APIRouter, ...] = (signin.router, console.router, issues.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    signin.router,
+    console.router,
+    issues.router,
+    drafts.router,
+    stories.router,
+)
 # The import's literal paths first: /subscribers/{subscriber_id} would take them.
 ROUTERS += (subscriber_import.router, subscribers.router)
 

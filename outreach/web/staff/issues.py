@@ -20,7 +20,13 @@ from outreach.errors import OutreachError
 from outreach.models import Issue
 from outreach.staff import sessions
 from outreach.staff import workflow as flow
-from outreach.staff.issue_view import issue_page, preview_of, progress
+from outreach.staff.issue_view import (
+    check_in_background,
+    issue_page,
+    preview_of,
+    progress,
+)
+from outreach.staff.issue_view import checking as check_running
 from outreach.staff.policy import Permission
 from outreach.web.common import check_csrf, state
 from outreach.web.staff.guard import Require, not_found, now
@@ -64,6 +70,7 @@ def issue_view(
     city: str,
     issue_id: int,
     current: Viewer,
+    background: BackgroundTasks,
     edition: str | None = None,
     width: str = "desktop",
     part: str = "html",
@@ -72,7 +79,9 @@ def issue_view(
     with st.session() as session:
         issue = _load(session, city, issue_id)
         view = issue_page(session, st.settings, st.config, issue, now=now(request))
-        session.commit()
+    checking = view.needs_check
+    if checking and not check_running(issue_id):  # the last report now, a fresh one after
+        background.add_task(check_in_background, st.settings, st.config, issue_id)
     langs = [v.lang for v in view.languages]
     shown = edition if edition in langs else (langs[0] if langs else None)
     context = {
@@ -84,6 +93,8 @@ def issue_view(
         "done": request.query_params.get("done"),
         "refused": request.query_params.get("refused"),
         "count": request.query_params.get("n"),
+        "checking": checking,
+        "at": request.query_params.get("at"),
         "tz": view.overview.timezone,
         "may_approve": current.principal.can(Permission.APPROVE, city),
         "may_edit": current.principal.can(Permission.EDIT, city),

@@ -1,10 +1,34 @@
 // The console's issue page: follow a send's progress without reloading the page.
 // Polls the page's progress endpoint every two seconds while the send runs and
 // writes the counts into the table; when the send is over, the page is loaded
-// once more to show the results. No inline script: the console's CSP allows
+// once more to show the results. A pre-flight check started when the page was
+// asked for is waited for the same way. No inline script: the console's CSP allows
 // only scripts from this site.
 (function () {
   "use strict";
+  // A pre-flight check running after the page answered: reload once it is stored.
+  var checking = document.getElementById("checking");
+  if (checking) {
+    var checkUrl = checking.getAttribute("data-url");
+    var tries = 0;
+    var waitCheck = function () {
+      tries += 1;
+      if (tries > 60) {
+        return;
+      }
+      fetch(checkUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+        .then(function (data) {
+          if (data.checked) {
+            window.location.reload();
+          } else {
+            window.setTimeout(waitCheck, 1500);
+          }
+        })
+        .catch(function () { window.setTimeout(waitCheck, 10000); });
+    };
+    window.setTimeout(waitCheck, 1500);
+  }
   var box = document.getElementById("progress");
   if (!box || box.getAttribute("data-live") !== "yes") {
     return;

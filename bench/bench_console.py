@@ -1,0 +1,216 @@
+"""Benchmark of the staff console: the dashboard and issue pages with a full database.
+
+With 100,000 confirmed subscribers of Vantaa, 50 issues of its newsletter (48
+sent, the latest sent one with a delivery row per subscriber, one approved,
+one draft with a stored pre-flight report) and a signed-in approver, each page
+is asked for ``--rounds`` times in-process (the app as uvicorn runs it, without
+the network) on SQLite and on PostgreSQL. Prints each page's median and its
+ratio to the 200 ms goal; exits 1 when one is over.
+
+PostgreSQL: a fresh database on ``OUTREACH_BENCH_POSTGRES`` (default
+``postgresql+psycopg://postgres@127.0.0.1:5432/postgres``), dropped afterwards;
+skipped with a line saying so when the server does not answer.
+
+The pages keep what is slow to compute and slow to change for a while: a
+draft's rendered sizes per content (until it is edited), its audience count
+(a minute), a finished send's figures (a minute). The first request pays for
+them and is printed beside the median.
+
+Usage: ``python bench/bench_console.py [--rounds 20]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, insert, select, text  # noqa: E402
+from sqlalchemy.engine import Engine, make_url  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from outreach.campaigns import load  # noqa: E402
+from outreach.checks.flow import save_report  # noqa: E402
+from outreach.checks.report import Report  # noqa: E402
+from outreach.db import dispose_engines  # noqa: E402
+from outreach.models import (  # noqa: E402
+    Base,
+    City,
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueStatus,
+    StaffUser,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
+from outreach.settings import Settings  # noqa: E402
+from outreach.staff import sessions  # noqa: E402
+from outreach.web import create_app  # noqa: E402
+from outreach.web.security import RateLimiter  # noqa: E402
+from outreach.web.staff.guard import COOKIE  # noqa: E402
+from tests.staff.support import make_account, make_city_issue  # noqa: E402
+from tests.web.conftest import TestClient  # noqa: E402
+
+SUBSCRIBERS = 100_000
+ISSUES = 50
+GOAL = 0.200  # seconds, median
+BATCH = 10_000
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def seed(engine: Engine, settings: Settings) -> dict[str, int]:
+    """The database of the benchmark; the ids of the pages' issues."""
+    Base.metadata.create_all(engine)
+    config = load(settings.campaigns_path, settings.templates_path)
+    now = datetime.now(UTC)
+    ids: list[int] = []
+    with Session(engine, expire_on_commit=False) as s:
+        for n in range(ISSUES):
+            year, month = 2022 + n // 12, n % 12 + 1
+            issue = make_city_issue(s, config, "vantaa-monthly", period=f"{year}-{month:02d}")
+            ids.append(issue.id)
+        city_id = s.scalars(select(City.id).where(City.slug == "vantaa")).one()
+        for issue_id in ids[:-2]:
+            sent = s.get(Issue, issue_id)
+            assert sent is not None
+            sent.status, sent.sent_at, sent.send_started_at = IssueStatus.SENT, now, now
+        approved = s.get(Issue, ids[-2])
+        assert approved is not None
+        approved.status, approved.approved_at, approved.approved_by = (
+            IssueStatus.APPROVED, now, "bench")  # fmt: skip
+        draft = s.get(Issue, ids[-1])
+        assert draft is not None
+        save_report(s, draft, Report(draft.id, now, ["fi", "sv"]))
+        s.commit()
+    with engine.begin() as conn:
+        for start in range(0, SUBSCRIBERS, BATCH):
+            rows = range(start, min(start + BATCH, SUBSCRIBERS))
+            conn.execute(insert(Subscriber), [
+                {"id": i + 1, "email": f"yritys{i}@example.fi",
+                 "language": "sv" if i % 5 == 0 else "fi",
+                 "created_at": now, "updated_at": now} for i in rows])  # fmt: skip
+            conn.execute(insert(Subscription), [
+                {"id": i + 1, "subscriber_id": i + 1, "city_id": city_id, "topics": ["climate"],
+                 "status": SubscriptionStatus.CONFIRMED, "token_salt": f"{i:032d}",
+                 "created_at": now, "confirmed_at": now} for i in rows])  # fmt: skip
+            conn.execute(insert(Delivery), [
+                {"issue_id": ids[-3], "subscriber_id": i + 1, "subscription_id": i + 1,
+                 "email": f"yritys{i}@example.fi", "language": "sv" if i % 5 == 0 else "fi",
+                 "status": DeliveryStatus.FAILED if i % 1000 == 0 else DeliveryStatus.SENT,
+                 "last_error": "550 5.1.1 no such user" if i % 1000 == 0 else None,
+                 "attempts": 1, "sent_at": now, "created_at": now} for i in rows])  # fmt: skip
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+    return {"sent": ids[-3], "draft": ids[-1]}
+
+
+def session_token(engine: Engine) -> str:
+    make_account(engine, "hyvaksyja@vantaa.fi", "approver", "vantaa")
+    with Session(engine) as s:
+        user = s.scalars(select(StaffUser).where(StaffUser.email == "hyvaksyja@vantaa.fi")).one()
+        token = sessions.start(s, user, sessions.FULL, ip="127.0.0.1", now=datetime.now(UTC))
+        s.commit()
+    return token
+
+
+def median_of(client: TestClient, path: str, rounds: int) -> tuple[float, float]:
+    """The first answer's time (cold: templates, the pool, the page's caches) and the median."""
+    started = time.perf_counter()
+    answer = client.get(path)
+    first = time.perf_counter() - started
+    assert answer.status_code == 200, (path, answer.status_code)
+    took = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        answer = client.get(path)
+        took.append(time.perf_counter() - started)
+        assert answer.status_code == 200
+    return first, statistics.median(took)
+
+
+def run(name: str, url: str, var: Path, rounds: int) -> bool:
+    settings = Settings(
+        database_url=url,
+        mail_url="memory:",
+        base_url="https://outreach.example.fi",
+        secret_key="bench-secret-key-0123456789abcdef0123456789",
+        campaigns_dir=ROOT / "campaigns",
+        templates_dir=ROOT / "templates",
+        var_dir=var,
+    )
+    engine = create_engine(url)
+    started = time.monotonic()
+    ids = seed(engine, settings)
+    token = session_token(engine)
+    print(f"{name}: seeded {SUBSCRIBERS} subscribers, {ISSUES} issues, "
+          f"{SUBSCRIBERS} deliveries in {time.monotonic() - started:.1f} s")  # fmt: skip
+    limiter = RateLimiter({"staff": (1_000_000, 1.0), "form": (1_000_000, 1.0)})
+    app = create_app(settings, rate_limiter=limiter)
+    pages = {
+        "dashboard": "/staff/vantaa/?lang=fi",
+        "issue page (sent, 100,000 deliveries)": f"/staff/vantaa/issues/{ids['sent']}?lang=fi",
+        "issue page (draft)": f"/staff/vantaa/issues/{ids['draft']}?lang=fi",
+    }
+    ok = True
+    with TestClient(app, base_url="https://testserver") as client:
+        client.cookies.set(COOKIE, token)
+        for label, path in pages.items():
+            first, median = median_of(client, path, rounds)
+            ratio = median / GOAL
+            ok = ok and ratio <= 1.0
+            print(f"{name}: {label}: median {median * 1000:.1f} ms over {rounds} requests: "
+                  f"{ratio:.2f}x the {GOAL * 1000:.0f} ms goal (first request "
+                  f"{first * 1000:.0f} ms)")  # fmt: skip
+    dispose_engines()
+    engine.dispose()
+    return ok
+
+
+@contextmanager
+def postgres() -> Iterator[str | None]:
+    admin_url = os.environ.get("OUTREACH_BENCH_POSTGRES", PG_ADMIN)
+    name = f"bench_console_{os.getpid()}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server: say so and skip
+        print(f"PostgreSQL: skipped ({exc.__class__.__name__}: {str(exc).splitlines()[0]})")
+        yield None
+        return
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    args = parser.parse_args()
+    ok = True
+    with tempfile.TemporaryDirectory() as tmp:
+        ok = run("SQLite", f"sqlite:///{tmp}/bench.db", Path(tmp) / "var", args.rounds) and ok
+        with postgres() as url:
+            if url is not None:
+                ok = run("PostgreSQL", url, Path(tmp) / "var-pg", args.rounds) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

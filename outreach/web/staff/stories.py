@@ -1,0 +1,173 @@
+"""The console's story queue; the work is in ``outreach.staff.moderation``.
+
+``GET /staff/{city}/stories`` lists the city's stories (what waits first);
+``GET /staff/{city}/stories/{id}`` shows one as it will appear, with forms to
+edit, approve, reject with a reason (mailed to the submitter) and feature it.
+A story of another city is not found.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from outreach.errors import OutreachError
+from outreach.models import Story, StoryStatus
+from outreach.staff import Permission, drafts, moderation
+from outreach.web.common import check_csrf, state
+from outreach.web.staff.guard import not_found, now
+from outreach.web.staff.issues import Editor, Viewer, _actor
+from outreach.web.staff.view import lang_of, page
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+FormStr = Annotated[str | None, Form()]
+QUEUE = "/staff/{city}/stories"
+ONE = QUEUE + "/{story_id}"
+STATUSES = tuple(s.value for s in StoryStatus)
+
+
+def _load(session: Session, city: str, story_id: int) -> Story:
+    story = moderation.story_of(session, city, story_id)
+    if story is None:
+        raise not_found()
+    return story
+
+
+def _back(request: Request, city: str, story_id: int, **query: object) -> RedirectResponse:
+    params = {"lang": lang_of(request), **{k: str(v) for k, v in query.items()}}
+    return RedirectResponse(f"/staff/{city}/stories/{story_id}?{urlencode(params)}", 303)
+
+
+@router.get(QUEUE)
+def story_queue(
+    request: Request, city: str, current: Viewer, status: str | None = None
+) -> Response:
+    st = state(request)
+    shown = status if status in STATUSES else None
+    with st.session() as session:
+        stories = moderation.queue(session, city, shown)
+        context = {"stories": stories, "status": shown, "statuses": STATUSES,
+                   "tz": st.config.cities[city].timezone}  # fmt: skip
+        return page(request, "staff/stories.html", context, current=current, city=city)
+
+
+@router.get(ONE)
+def story_page(request: Request, city: str, story_id: int, current: Viewer) -> Response:
+    st = state(request)
+    with st.session() as session:
+        story = _load(session, city, story_id)
+        context = {
+            "view": moderation.view(story),
+            "s": story,
+            "tz": st.config.cities[city].timezone,
+            "may_edit": current.principal.can(Permission.EDIT, city),
+            "done": request.query_params.get("done"),
+            "refused": request.query_params.get("refused"),
+            "base": f"/staff/{city}/stories/{story_id}",
+        }
+        return page(request, "staff/story.html", context, current=current, city=city)
+
+
+def _act(
+    request: Request,
+    city: str,
+    story_id: int,
+    csrf_token: str | None,
+    done: str,
+    work: Callable[[Session, Story], object],
+) -> RedirectResponse:
+    check_csrf(request, csrf_token)
+    st = state(request)
+    with st.session() as session:
+        story = _load(session, city, story_id)
+        try:
+            work(session, story)
+        except drafts.Refused as exc:
+            session.rollback()
+            return _back(request, city, story_id, refused=exc.code)
+        except OutreachError as exc:
+            session.rollback()
+            log.info("console action on story %s refused: %s", story_id, exc)
+            return _back(request, city, story_id, refused="state")
+        session.commit()
+    return _back(request, city, story_id, done=done)
+
+
+@router.post(ONE + "/edit")
+def edit(
+    request: Request,
+    city: str,
+    story_id: int,
+    current: Editor,
+    csrf_token: FormStr = None,
+    company: FormStr = None,
+    title: FormStr = None,
+    body: FormStr = None,
+    link: FormStr = None,
+) -> Response:
+    def work(session: Session, story: Story) -> object:
+        moderation.edit(session, story, _actor(request, current), company=company or "",
+                        title=title or "", body=body or "", link=link or "")  # fmt: skip
+        return None
+
+    return _act(request, city, story_id, csrf_token, "edited", work)
+
+
+@router.post(ONE + "/approve")
+def approve(
+    request: Request, city: str, story_id: int, current: Editor, csrf_token: FormStr = None
+) -> Response:
+    def work(session: Session, story: Story) -> object:
+        moderation.approve(session, story, _actor(request, current), now(request))
+        return None
+
+    return _act(request, city, story_id, csrf_token, "approved", work)
+
+
+@router.post(ONE + "/reject")
+def reject(
+    request: Request,
+    city: str,
+    story_id: int,
+    current: Editor,
+    csrf_token: FormStr = None,
+    reason: FormStr = None,
+) -> Response:
+    st = state(request)
+    mailed: list[bool] = []
+
+    def work(session: Session, story: Story) -> object:
+        actor = _actor(request, current)
+        mailed.append(moderation.reject(session, st.settings, st.config, story, reason or "",
+                                        actor, now(request)))  # fmt: skip
+        return None
+
+    answer = _act(request, city, story_id, csrf_token, "rejected", work)
+    if mailed and not mailed[0]:
+        return _back(request, city, story_id, done="rejected_unmailed")
+    return answer
+
+
+@router.post(ONE + "/feature")
+def feature(
+    request: Request,
+    city: str,
+    story_id: int,
+    current: Editor,
+    csrf_token: FormStr = None,
+    featured: FormStr = None,
+) -> Response:
+    on = featured == "yes"
+
+    def work(session: Session, story: Story) -> object:
+        moderation.feature(session, story, on, _actor(request, current))
+        return None
+
+    return _act(request, city, story_id, csrf_token, "featured" if on else "unfeatured", work)

@@ -1,0 +1,182 @@
+"""Story moderation: the queue, edit, approve, reject with a mailed reason, feature,
+and the editors' hourly digest of new stories (the scheduler's send pass)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
+from email.policy import default
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config, sync
+from outreach.delivery import story_digests
+from outreach.delivery.backends import memory
+from outreach.models import AuditEvent, StaffUser, Story, StoryStatus
+from outreach.scheduler import StagePipeline
+from outreach.settings import Settings
+from outreach.staff import moderation
+from outreach.staff import workflow as flow
+from tests.staff import test_workflow as wf
+from tests.staff.support import csrf_of, make_account, make_story
+from tests.staff.test_workflow import EDITOR, signed_in
+from tests.web.conftest import TestClient
+
+# the workflow tests' fixtures: Vantaa with approvers and four eyes, the memory outbox
+_clean_outbox = wf._clean_outbox
+app = wf.app
+config = wf.config
+settings = wf.settings
+
+ED = flow.Actor(EDITOR, "127.0.0.1")
+
+
+@pytest.fixture
+def cities(engine: Engine, config: Config) -> None:
+    with Session(engine) as s:
+        sync(s, config)
+        s.commit()
+
+
+def story(engine: Engine, city: str = "vantaa", **kw: object) -> int:
+    with Session(engine) as s:
+        made = make_story(s, city, **kw)  # type: ignore[arg-type]
+        s.commit()
+        return made.id
+
+
+def mails() -> list[tuple[str, str, str]]:
+    found = []
+    for m in memory.outbox:
+        msg = message_from_bytes(m.message.as_bytes(), policy=default)
+        body = msg.get_body(("plain",))
+        found.append((m.recipients[0], str(msg["Subject"]), body.get_content() if body else ""))
+    return found
+
+
+def test_the_queue_shows_waiting_stories_first_and_only_the_citys(
+    engine: Engine, cities: None
+) -> None:
+    first, kerava = story(engine, title="Eka"), story(engine, "kerava", title="Keravan")
+    second = story(engine, title="Toka")
+    with Session(engine) as s:
+        decided = s.get(Story, first)
+        assert decided is not None
+        moderation.approve(s, decided, ED)
+        s.commit()
+        assert [x.id for x in moderation.queue(s, "vantaa")] == [second, first]
+        assert [x.id for x in moderation.queue(s, "vantaa", "approved")] == [first]
+        assert moderation.story_of(s, "vantaa", kerava) is None
+        shown = moderation.view(decided).html
+        assert "<strong>aurinkopaneelit</strong>" in shown and "<script" not in shown
+
+
+def test_approve_needs_consent_and_every_decision_is_audited(engine: Engine, cities: None) -> None:
+    sid = story(engine, consent=False)
+    with Session(engine) as s:
+        item = s.get(Story, sid)
+        assert item is not None
+        with pytest.raises(flow.Refused, match="no_consent"):
+            moderation.approve(s, item, ED)
+        item.consent_to_publish = True
+        moderation.approve(s, item, ED, datetime(2026, 12, 1, 9, tzinfo=UTC))
+        assert item.status == StoryStatus.APPROVED and item.decided_by == EDITOR
+        moderation.feature(s, item, True, ED)
+        assert item.featured and item.issue_id is None
+        moderation.edit(s, item, ED, company="Aurinko Oy", title="Uusi otsikko",
+                        body=item.body, link="https://aurinko.fi")  # fmt: skip
+        with pytest.raises(flow.Refused, match="bad_url"):
+            moderation.edit(s, item, ED, company="A", title="B", body="C", link="javascript:x")
+        s.commit()
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+    assert actions == ["story.approve", "story.feature", "story.edit"]
+
+
+def test_a_rejection_mails_the_reason_in_the_submitters_language(
+    engine: Engine, cities: None, settings: Settings, config: Config
+) -> None:
+    sid = story(engine, language="sv", title="Solen")
+    with Session(engine) as s:
+        item = s.get(Story, sid)
+        assert item is not None
+        with pytest.raises(flow.Refused, match="reason"):
+            moderation.reject(s, settings, config, item, "  ", ED)
+        assert moderation.reject(s, settings, config, item, "Berättelsen saknar siffror.", ED)
+        s.commit()
+        assert item.status == StoryStatus.REJECTED
+        assert item.rejection_reason == "Berättelsen saknar siffror."
+        with pytest.raises(flow.Refused, match="not_approved_story"):
+            moderation.feature(s, item, True, ED)
+    [(to, subject, body)] = mails()
+    assert to == "yhteys@yritys.fi"
+    assert subject == "Om er berättelse: Solen"
+    assert "Berättelsen saknar siffror." in body and "Vi kan inte publicera den." in body
+
+
+def test_the_console_approves_and_rejects_in_the_citys_queue(
+    engine: Engine, cities: None, client: TestClient
+) -> None:
+    good, bad = story(engine, title="Hyvä tarina"), story(engine, title="Huono tarina")
+    other = story(engine, "kerava", title="Keravan tarina")
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    queue = client.get("/staff/vantaa/stories?lang=en")
+    assert "Hyvä tarina" in queue.text and "Keravan tarina" not in queue.text
+    assert client.get(f"/staff/vantaa/stories/{other}?lang=en").status_code == 404
+    page = client.get(f"/staff/vantaa/stories/{good}?lang=en")
+    assert "<strong>aurinkopaneelit</strong>" in page.text and "<script>" not in page.text
+    token = csrf_of(page.text)
+
+    def post(path: str, **data: str) -> str:
+        answer = client.post(path, data={"csrf_token": token, **data}, follow_redirects=False)
+        assert answer.status_code == 303
+        return str(answer.headers["location"])
+
+    assert "done=approved" in post(f"/staff/vantaa/stories/{good}/approve")
+    assert "refused=reason" in post(f"/staff/vantaa/stories/{bad}/reject", reason="")
+    assert "done=rejected" in post(f"/staff/vantaa/stories/{bad}/reject", reason="Ei ilmastoaihe.")
+    assert "done=featured" in post(f"/staff/vantaa/stories/{good}/feature", featured="yes")
+    assert client.post(f"/staff/vantaa/stories/{other}/approve",
+                       data={"csrf_token": token}).status_code == 404  # fmt: skip
+    [(_to, subject, body)] = mails()
+    assert subject == "Tarinastanne: Huono tarina" and "Ei ilmastoaihe." in body
+    with Session(engine) as s:
+        assert s.get(Story, other).status == StoryStatus.SUBMITTED  # type: ignore[union-attr]
+
+
+def test_editors_get_at_most_one_digest_an_hour(
+    engine: Engine, cities: None, settings: Settings, config: Config
+) -> None:
+    make_account(engine, "toimittaja@vantaa.fi", "editor", "vantaa")
+    make_account(engine, "hyvaksyja@vantaa.fi", "approver", "vantaa")
+    make_account(engine, "poissa@vantaa.fi", "editor", "vantaa")
+    make_account(engine, "toimittaja@kerava.fi", "editor", "kerava")
+    with Session(engine) as s:
+        gone = s.query(StaffUser).filter_by(email="poissa@vantaa.fi").one()
+        gone.disabled_at = datetime(2026, 1, 1, tzinfo=UTC)
+        s.commit()
+    story(engine, title="Eka")
+    story(engine, title="Toka")
+    t0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+    def send_pass(moment: datetime) -> None:  # what the daemon and run-due run
+        StagePipeline(settings, config=config, clock=lambda: moment).send_due(threading.Event())
+
+    send_pass(t0)
+    got = mails()
+    assert sorted(to for to, _, _ in got) == ["hyvaksyja@vantaa.fi", "toimittaja@vantaa.fi"]
+    assert got[0][1] == "Uusia yritysten tarinoita: 2"
+    assert "Eka" in got[0][2] and "/staff/vantaa/stories" in got[0][2]
+    memory.clear()
+    send_pass(t0 + timedelta(minutes=5))  # nothing new
+    story(engine, title="Kolmas")
+    send_pass(t0 + timedelta(minutes=30))  # new, but within the hour
+    assert mails() == []
+    send_pass(t0 + timedelta(minutes=61))
+    got = mails()
+    assert len(got) == 2 and got[0][1] == "Uusia yritysten tarinoita: 1"
+    assert "Kolmas" in got[0][2] and "Eka" not in got[0][2]
+    with Session(engine) as s:
+        assert story_digests(s, settings, config, t0 + timedelta(hours=5)) == []
