@@ -18,6 +18,7 @@ from outreach.scheduler.messages import Msg
 from outreach.scheduler.pipeline import Pipeline, RunResult, StagePipeline
 from outreach.scheduler.runs import PeriodicIntervals, RunOutcome, run_due
 from outreach.scheduler.status import StatusReport, status
+from outreach.scheduler.timing import next_runs
 
 __all__ = [
     "JOBS_TABLE",
@@ -31,6 +32,7 @@ __all__ = [
     "StagePipeline",
     "StatusReport",
     "daemon",
+    "next_runs",
     "run_due",
     "status",
 ]
