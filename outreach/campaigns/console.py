@@ -225,7 +225,7 @@ def merge(config: Config, session: Session, templates_dir: Path | None = None) -
             config.broken[label] = [f"{slug}: a campaign file of this slug is used instead"]
             continue
         camp, errors, bodies = check_document(
-            config, dict(found.document or {}), texts=_texts(found), templates_dir=templates_dir
+            config, dict(found.document or {}), texts=texts_of(found), templates_dir=templates_dir
         )
         if camp is None:
             config.broken[label] = errors
@@ -239,7 +239,7 @@ def merge(config: Config, session: Session, templates_dir: Path | None = None) -
     return config
 
 
-def _texts(found: Campaign) -> dict[str, str] | None:
+def texts_of(found: Campaign) -> dict[str, str] | None:
     if found.kind != "announcement":
         return None
     return {str(k): str(v) for k, v in (found.bodies or {}).items()}

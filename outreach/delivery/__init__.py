@@ -9,6 +9,7 @@ Other stages import from here:
 - :func:`outreach.delivery.backends.get_backend` opens a backend from a mail URL.
 """
 
+from outreach.delivery.audience import audience_query
 from outreach.delivery.base_url import require_base_url
 from outreach.delivery.held import tell_approvers
 from outreach.delivery.message import send_transactional
@@ -28,6 +29,7 @@ from outreach.delivery.worker import SendReport, send_issue, send_test
 __all__ = [
     "IssueOverview",
     "SendReport",
+    "audience_query",
     "cancel_issue",
     "confirmation_mailer",
     "deliver",

@@ -47,6 +47,7 @@ from outreach.issues import selection as pick
 from outreach.issues.claims import claim_items, release_issue_items, used_in_campaign
 from outreach.issues.history import history, record_event, record_send_start
 from outreach.issues.hold import HoldNotice, check_cancelled, mark_cancelled
+from outreach.issues.selection import passes_rules
 from outreach.issues.snapshot import (
     SNAPSHOT_VERSION,
     body_html,
@@ -74,6 +75,7 @@ __all__ = [
     "get_issue",
     "history",
     "list_issues",
+    "passes_rules",
     "record_event",
     "record_send_start",
     "release_issue_items",

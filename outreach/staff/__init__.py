@@ -13,4 +13,11 @@ writes SQL. See docs/staff.md.
     oidc       OpenID Connect sign-in and the claim → role mapping
     audit      the append-only audit log
     dashboard  a city's overview for the console
+    authoring  console campaigns and sources, audited (create, edit, pause, fetch now)
 """
+
+from outreach.staff import audit, authoring
+from outreach.staff.policy import Permission
+from outreach.staff.sessions import Current
+
+__all__ = ["Current", "Permission", "audit", "authoring"]
