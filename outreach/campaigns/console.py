@@ -172,13 +172,14 @@ def save(
     target = existing
     if target is None:
         target = session.scalar(select(Campaign).where(Campaign.slug == slug))
-    created = target is None
-    if target is None:
-        target = Campaign(slug=slug, kind=camp.kind, origin=CONSOLE, revision=0)
-        session.add(target)
     from outreach.models import City
 
-    target.city_id = session.scalars(select(City.id).where(City.slug == camp.city)).one()
+    city_id = session.scalars(select(City.id).where(City.slug == camp.city)).one()
+    created = target is None
+    if target is None:
+        target = Campaign(slug=slug, kind=camp.kind, origin=CONSOLE, revision=0, city_id=city_id)
+        session.add(target)
+    target.city_id = city_id
     target.kind = camp.kind
     target.origin = CONSOLE
     target.document = json.loads(json.dumps(document, default=str))
