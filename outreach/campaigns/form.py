@@ -84,13 +84,14 @@ def schedule_fields(schedule: Mapping[str, Any] | None, send_at: Any = None) -> 
 
 def to_form(document: Mapping[str, Any], texts: Mapping[str, str] | None = None) -> EditorForm:
     """The editor's fields for a document (a new one: an empty mapping)."""
+    industries = (document.get("audience") or {}).get("industries") or []
     values: dict[str, str] = {
         "slug": str(document.get("slug") or ""),
         "kind": str(document.get("kind") or "newsletter"),
         "approval": str(document.get("approval") or "manual"),
         "template": str(document.get("template") or ""),
-        "industries": ", ".join(str(i) for i in (document.get("audience") or {}).get("industries") or []),
-    }  # fmt: skip
+        "industries": ", ".join(str(i) for i in industries),
+    }
     for key in ("title", "subject", "preheader"):
         for lang, text in (document.get(key) or {}).items():
             values[f"{key}_{lang}"] = str(text)
@@ -163,7 +164,9 @@ def _schedule(fields: Fields, errors: list[str]) -> tuple[dict[str, Any] | None,
         out["month"] = _int(_one(fields, "month")) or _one(fields, "month")
         out["day"] = _int(_one(fields, "day")) or _one(fields, "day")
     elif kind != "daily":
-        errors.append(f"schedule: unknown kind {kind!r} (expected one of {', '.join(SCHEDULE_KINDS)})")
+        errors.append(
+            f"schedule: unknown kind {kind!r} (expected one of {', '.join(SCHEDULE_KINDS)})"
+        )
     out["hour"] = hour
     if minute:
         out["minute"] = minute
@@ -224,7 +227,9 @@ def from_form(
     if doc["kind"] == "announcement":
         texts_out = {lang: _markdown(fields, f"body_{lang}") for lang in doc["languages"]}
         named = dict(base.get("body") or {})
-        doc["body"] = {lang: named.get(lang) or body_file(doc["slug"], lang) for lang in doc["languages"]}
+        doc["body"] = {
+            lang: named.get(lang) or body_file(doc["slug"], lang) for lang in doc["languages"]
+        }
     else:
         raw = _one(fields, "sections")
         try:

@@ -62,9 +62,9 @@ def _check_campaign(
     templates_dir: Path | None,
     root: Path,
     bodies: dict[tuple[str, str], str],
-    texts: dict[str, str] | None = None,
+    console_texts: dict[str, str] | None = None,
 ) -> list[str]:
-    """Cross-checks of one campaign; ``texts``: a console announcement's bodies
+    """Cross-checks of one campaign; ``console_texts``: a console announcement's bodies
     (by language) instead of the files its ``body`` names."""
     errors: list[str] = []
 
@@ -125,11 +125,11 @@ def _check_campaign(
             if rel is None:
                 err("body", f"missing the {lang!r} body")
                 continue
-            if texts is not None:
-                if not (texts.get(lang) or "").strip():
+            if console_texts is not None:
+                if not (console_texts.get(lang) or "").strip():
                     err(f"body.{lang}", f"missing the {lang!r} text")
                 else:
-                    bodies[(camp.slug, lang)] = texts[lang]
+                    bodies[(camp.slug, lang)] = console_texts[lang]
                 continue
             body_path = (root / rel).resolve()
             if not body_path.is_relative_to(root.resolve()):

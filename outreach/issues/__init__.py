@@ -68,6 +68,7 @@ __all__ = [
     "BuildResult",
     "HoldNotice",
     "approve_issue",
+    "body_html",
     "build_issue",
     "check_cancelled",
     "default_period",

@@ -143,7 +143,7 @@ def re_enable(session: Session, config: Config, city: str, key: str, who: Who) -
 
 @dataclass
 class TrialView:
-    """"Try this source": what it gives, and what the section's filters keep."""
+    """ "Try this source": what it gives, and what the section's filters keep."""
 
     status: str
     error: str | None

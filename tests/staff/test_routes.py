@@ -67,7 +67,8 @@ def test_the_walk_sees_every_console_route(app: FastAPI) -> None:
             "/staff/signin", "/staff/signout", "/staff/{city}/campaigns",
             "/staff/{city}/campaigns/{slug}", "/staff/{city}/campaigns/new",
             "/staff/{city}/campaigns/try-source", "/staff/{city}/sources",
-            "/staff/{city}/sources/{key}/fetch", "/staff/{city}/sources/{key}/enable"} <= paths  # fmt: skip
+            "/staff/{city}/sources/{key}/fetch",
+            "/staff/{city}/sources/{key}/enable"} <= paths  # fmt: skip
 
 
 def test_an_undeclared_console_route_stops_the_app() -> None:

@@ -77,7 +77,11 @@ def campaign_list(request: Request, city: str, current: Viewer) -> Response:
         for slug, camp in sorted(config.campaigns.items()) if camp.city == city
     ]  # fmt: skip
     broken = {k: v for k, v in config.broken.items() if k.split(" ")[0].startswith(city)}
-    context = {"rows": rows, "broken": broken, "may_edit": current.principal.can(Permission.EDIT, city)}
+    context = {
+        "rows": rows,
+        "broken": broken,
+        "may_edit": current.principal.can(Permission.EDIT, city),
+    }
     return page(request, "staff/campaigns.html", context, current=current, city=city)
 
 
@@ -149,11 +153,13 @@ def _editor(
         "action": f"/staff/{city}/campaigns/{slug}" if slug else f"/staff/{city}/campaigns/new",
         "done": request.query_params.get("done"),
     }
-    response = page(request, "staff/campaign_edit.html", context, current=current, city=city, status=status)
+    response = page(
+        request, "staff/campaign_edit.html", context, current=current, city=city, status=status
+    )
     return _allow_script(response)
 
 
-def _allow_script(response: Response) -> Response:
+def _allow_script(response: HTMLResponse) -> HTMLResponse:
     csp = response.headers.get("Content-Security-Policy", "")
     response.headers["Content-Security-Policy"] = csp.replace(
         "script-src 'none'", "script-src 'self'; connect-src 'self'"
@@ -170,13 +176,17 @@ def _state_of(request: Request, slug: str | None) -> str | None:
 
 
 @router.get(BASE + "/new")
-def campaign_new(request: Request, city: str, current: Editor, kind: str = "newsletter") -> Response:
+def campaign_new(
+    request: Request, city: str, current: Editor, kind: str = "newsletter"
+) -> Response:
     cfg = state(request).config.cities[city]
     document: dict[str, Any] = {
         "kind": kind if kind in KINDS else "newsletter", "city": city,
         "languages": list(cfg.languages), "schedule": {"day": "1st tue", "hour": 9},
     }  # fmt: skip
-    return _editor(request, current, city, document, {} if kind == "announcement" else None, slug=None)
+    return _editor(
+        request, current, city, document, {} if kind == "announcement" else None, slug=None
+    )
 
 
 def _posted(request: Request, data: FormData, base: dict[str, Any], city: str) -> Any:
@@ -201,7 +211,9 @@ async def _submit(request: Request, city: str, current: Current, slug: str | Non
             base = dict(found.document or {})
     document, texts, errors = _posted(request, data, base, city)
     if data.get("action") != "save" or errors:
-        return _editor(request, current, city, document, texts, slug=slug, errors=errors, checked=True)
+        return _editor(
+            request, current, city, document, texts, slug=slug, errors=errors, checked=True
+        )
     try:
         with st.session() as session:
             saved = authoring.save_campaign(
@@ -211,7 +223,17 @@ async def _submit(request: Request, city: str, current: Current, slug: str | Non
             session.commit()
             new_slug = saved.row.slug
     except DocumentError as exc:
-        return _editor(request, current, city, document, texts, slug=slug, errors=exc.lines, checked=True, status=422)
+        return _editor(
+            request,
+            current,
+            city,
+            document,
+            texts,
+            slug=slug,
+            errors=exc.lines,
+            checked=True,
+            status=422,
+        )
     fresh_config(request)
     query = urlencode({"lang": lang_of(request), "done": "saved"})
     return RedirectResponse(f"/staff/{city}/campaigns/{new_slug}?{query}", status_code=303)
@@ -229,7 +251,9 @@ def markdown_preview(
     """The sanitised HTML of a Markdown body (the editor's live preview)."""
     check_csrf(request, csrf_token)
     html = body_html((text or "")[:100_000])
-    return HTMLResponse(html, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return HTMLResponse(
+        html, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+    )
 
 
 @router.post(BASE + "/try-source")
@@ -255,8 +279,21 @@ def try_source(
     except (yaml.YAMLError, ValueError, OutreachError) as exc:
         error = str(exc).splitlines()[0]
     tz = config.cities[city].timezone
-    context = {"section": section or "", "source_index": source, "error": error, "view": view, "tz": tz}
-    return page(request, "staff/try_source.html", context, current=current, city=city, status=200 if view else 422)
+    context = {
+        "section": section or "",
+        "source_index": source,
+        "error": error,
+        "view": view,
+        "tz": tz,
+    }
+    return page(
+        request,
+        "staff/try_source.html",
+        context,
+        current=current,
+        city=city,
+        status=200 if view else 422,
+    )
 
 
 @router.get(BASE + "/{slug}")
@@ -274,8 +311,15 @@ def campaign_view(request: Request, city: str, slug: str, current: Viewer) -> Re
     if camp.city != city:
         raise not_found()
     cfg = config.cities[city]
-    text = yaml.safe_dump(camp.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True)
-    context = {"slug": slug, "yaml": text, "runs": next_runs(camp, cfg.timezone, now(request)), "tz": cfg.timezone}
+    text = yaml.safe_dump(
+        camp.model_dump(mode="json", exclude_defaults=True), sort_keys=False, allow_unicode=True
+    )
+    context = {
+        "slug": slug,
+        "yaml": text,
+        "runs": next_runs(camp, cfg.timezone, now(request)),
+        "tz": cfg.timezone,
+    }
     return page(request, "staff/campaign_file.html", context, current=current, city=city)
 
 
@@ -303,7 +347,9 @@ def campaign_state(
 
 
 @router.post(BASE + "/{slug}/build")
-def campaign_build(request: Request, city: str, slug: str, current: Editor, csrf_token: FormStr = None) -> Response:
+def campaign_build(
+    request: Request, city: str, slug: str, current: Editor, csrf_token: FormStr = None
+) -> Response:
     """Build the campaign's issue now (a draft, as ``outreach build`` does); audited."""
     check_csrf(request, csrf_token)
     st = state(request)
@@ -313,7 +359,15 @@ def campaign_build(request: Request, city: str, slug: str, current: Editor, csrf
         raise not_found()
     with st.session() as session:
         try:
-            built = build_issue(session, st.settings, config, slug, now=now(request), by=current.user.email, auto_approve=False)
+            built = build_issue(
+                session,
+                st.settings,
+                config,
+                slug,
+                now=now(request),
+                by=current.user.email,
+                auto_approve=False,
+            )
         except OutreachError as exc:
             session.rollback()
             return _editor_refused(request, city, slug, str(exc))
@@ -324,11 +378,11 @@ def campaign_build(request: Request, city: str, slug: str, current: Editor, csrf
                                issue_id=built.issue.id, detail={"campaign": slug})  # fmt: skip
         issue_id = built.issue.id
         session.commit()
-    return RedirectResponse(f"/staff/{city}/issues/{issue_id}?lang={lang_of(request)}", status_code=303)
+    return RedirectResponse(
+        f"/staff/{city}/issues/{issue_id}?lang={lang_of(request)}", status_code=303
+    )
 
 
 def _editor_refused(request: Request, city: str, slug: str, why: str) -> Response:
     query = urlencode({"lang": lang_of(request), "refused": why[:200]})
     return RedirectResponse(f"/staff/{city}/campaigns/{slug}?{query}", status_code=303)
-
-
