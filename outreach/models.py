@@ -238,6 +238,19 @@ class Campaign(Base):
     last_run_status: Mapped[str | None] = mapped_column(String(20))
     last_run_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: ``file``: loaded from ``campaigns/<slug>.yaml``; ``console``: the campaign
+    #: document below, written in the staff console (or ``outreach campaigns import``).
+    origin: Mapped[str] = mapped_column(String(10), default="file", server_default="file")
+    #: A console campaign's document: the mapping a campaign file holds, same schema.
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: A console announcement's Markdown per language (the document names the files).
+    bodies: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    #: ``active``, ``paused`` (not scheduled) or ``archived`` (console campaigns).
+    state: Mapped[str] = mapped_column(String(10), default="active", server_default="active")
+    #: Bumped on every console change; running daemons poll it (no SIGHUP needed).
+    revision: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    updated_at: Mapped[datetime | None]
+    updated_by: Mapped[str | None] = mapped_column(String(100))
 
     city: Mapped[City] = relationship()
 
@@ -302,6 +315,12 @@ class SourceState(Base):
     items_seen: Mapped[int] = mapped_column(Integer, default=0)
     last_fetched_at: Mapped[datetime | None]
     last_ok_at: Mapped[datetime | None]
+    #: The last fetch's HTTP status as far as it is known (200, 304, 410, 404 …).
+    last_http_status: Mapped[int | None] = mapped_column(Integer)
+    #: Items new to the database in the last fetch.
+    last_new: Mapped[int | None] = mapped_column(Integer)
+    #: Failed fetches in a row; the source is disabled at ``sources.MAX_FAILURES``.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: The last document processed, for sources that re-read it after a 304 with
     #: a moved clock (a calendar's occurrence window moves forward every day).
     cached_body: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -9,14 +9,20 @@ the folder is one campaign, ``kind: newsletter`` or ``kind: announcement``.
 - :mod:`~outreach.campaigns.format`: error lines with the key path, its line
   and a "did you mean" for a misspelt key;
 - :mod:`~outreach.campaigns.config`: the loaded :class:`Config`;
-- :mod:`~outreach.campaigns.sync`: City and Campaign rows.
+- :mod:`~outreach.campaigns.sync`: City and Campaign rows;
+- :mod:`~outreach.campaigns.console`: campaigns written in the staff console
+  (same schema, stored in the database), export and import as files;
+- :mod:`~outreach.campaigns.form`: the console editor's form fields ↔ a document.
 
 Other stages import from here only.
 """
 
+from outreach.campaigns import console, form
 from outreach.campaigns.config import Config
+from outreach.campaigns.console import DocumentError
+from outreach.campaigns.console import merge as merge_console
 from outreach.campaigns.dkim import DkimConfig
-from outreach.campaigns.load import collect, load
+from outreach.campaigns.load import collect, load, schedule_problem
 from outreach.campaigns.schema import (
     CITIES_FILE,
     CRON_FIELDS,
@@ -58,6 +64,7 @@ __all__ = [
     "CityForms",
     "Config",
     "DkimConfig",
+    "DocumentError",
     "Footer",
     "Lang",
     "LocalText",
@@ -68,7 +75,11 @@ __all__ = [
     "Slug",
     "SourceConfig",
     "collect",
+    "console",
+    "form",
     "load",
+    "merge_console",
     "regular_genitive",
+    "schedule_problem",
     "sync",
 ]

@@ -28,6 +28,10 @@ class Config:
     hashes: dict[str, str] = field(default_factory=dict)
     #: Files left out because of errors: file name → its error lines.
     broken: dict[str, list[str]] = field(default_factory=dict)
+    #: Campaigns written in the staff console (the rest are files).
+    console: set[str] = field(default_factory=set)
+    #: Console campaigns paused or archived: kept (their issues send) but not scheduled.
+    paused: set[str] = field(default_factory=set)
 
     @classmethod
     def unavailable(cls, root: Path, errors: list[str]) -> Config:

@@ -31,6 +31,7 @@ from outreach.campaigns.schema import (
     CitiesFile,
     CityConfig,
     NewsletterCampaign,
+    Schedule,
 )
 from outreach.errors import CampaignError, OutreachError
 from outreach.sandbox import check_text_template, check_text_values
@@ -61,7 +62,10 @@ def _check_campaign(
     templates_dir: Path | None,
     root: Path,
     bodies: dict[tuple[str, str], str],
+    console_texts: dict[str, str] | None = None,
 ) -> list[str]:
+    """Cross-checks of one campaign; ``console_texts``: a console announcement's bodies
+    (by language) instead of the files its ``body`` names."""
     errors: list[str] = []
 
     def err(where: str, what: str) -> None:
@@ -81,13 +85,9 @@ def _check_campaign(
     if camp.schedule is None and camp.send_at is None:
         err("schedule", "expected a schedule (cron fields) or send_at")
     if camp.schedule is not None:
-        try:
-            trigger = camp.schedule.trigger(city.timezone)
-        except (ValueError, TypeError) as exc:
-            err("schedule", f"invalid cron fields: {exc}")
-        else:
-            if trigger.get_next_fire_time(None, _EPOCH) is None:
-                err("schedule", "never fires: no date matches all its fields (e.g. 31 February)")
+        problem = schedule_problem(camp.schedule, city.timezone)
+        if problem:
+            err("schedule", problem)
     for topic in camp.audience.topics:
         if topic not in topics:
             err("audience.topics", f"unknown topic {topic!r} (known: {sorted(topics)})")
@@ -125,6 +125,12 @@ def _check_campaign(
             if rel is None:
                 err("body", f"missing the {lang!r} body")
                 continue
+            if console_texts is not None:
+                if not (console_texts.get(lang) or "").strip():
+                    err(f"body.{lang}", f"missing the {lang!r} text")
+                else:
+                    bodies[(camp.slug, lang)] = console_texts[lang]
+                continue
             body_path = (root / rel).resolve()
             if not body_path.is_relative_to(root.resolve()):
                 err(f"body.{lang}", "expected a path inside the campaigns folder")
@@ -134,6 +140,17 @@ def _check_campaign(
             except (OSError, UnicodeDecodeError) as exc:
                 err(f"body.{lang}", f"cannot read {body_path}: {exc.__class__.__name__}")
     return errors
+
+
+def schedule_problem(schedule: Schedule, timezone: str) -> str | None:
+    """What is wrong with a schedule (bad cron fields, or it never fires), or None."""
+    try:
+        trigger = schedule.trigger(timezone)
+    except (ValueError, TypeError) as exc:
+        return f"invalid cron fields: {exc}"
+    if trigger.get_next_fire_time(None, _EPOCH) is None:
+        return "never fires: no date matches all its fields (e.g. 31 February)"
+    return None
 
 
 def collect(root: Path, templates_dir: Path | None = None) -> tuple[Config | None, list[str]]:

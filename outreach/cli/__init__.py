@@ -11,6 +11,7 @@ and ``stories``), ``issue``, ``checks`` (``issue check``), ``run``
 from outreach.cli import (
     bounces,
     campaigns,
+    campaigns_io,
     checks,
     db,
     dkim,
@@ -26,6 +27,7 @@ from outreach.cli.base import cli_language, main
 __all__ = [
     "bounces",
     "campaigns",
+    "campaigns_io",
     "checks",
     "cli_language",
     "db",

@@ -15,10 +15,11 @@ from typing import Any, NoReturn
 
 import click
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from outreach import __version__
-from outreach.campaigns import Config, load, sync
+from outreach.campaigns import Config, load, merge_console, sync
 from outreach.errors import OutreachError
 from outreach.l10n import gettext_for, staff_language
 from outreach.settings import Settings, get_settings
@@ -65,9 +66,14 @@ class App:
             yield session
 
     def config(self) -> Config:
-        """The campaign files, loaded once per command."""
+        """The campaign files and console campaigns, loaded once per command."""
         if self._config is None:
             self._config = load(self.settings.campaigns_path, self.settings.templates_path)
+            try:  # and the campaigns written in the staff console, when the database answers
+                with self.session() as session:
+                    merge_console(self._config, session, self.settings.templates_path)
+            except SQLAlchemyError:
+                pass
         return self._config
 
     def synced(self, session: Session) -> Config:

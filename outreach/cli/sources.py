@@ -18,13 +18,13 @@ def fetch(app: App, campaign: str | None) -> None:
     """Ingest sources now; a line per source."""
     from outreach.delivery import tell_approvers
     from outreach.issues import check_cancelled
-    from outreach.sources.ingest import all_failed, ingest
+    from outreach.sources import all_failed, fetch_sources
 
     with app.session() as session:
         config = app.synced(session)
         if campaign:
             config.campaign(campaign)
-        reports = ingest(session, app.settings, config, [campaign] if campaign else None)
+        reports = fetch_sources(session, app.settings, config, [campaign] if campaign else None)
         notices = check_cancelled(session, config)
     for report in reports:
         click.echo(report.line())

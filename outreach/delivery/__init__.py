@@ -9,6 +9,7 @@ Other stages import from here:
 - :func:`outreach.delivery.backends.get_backend` opens a backend from a mail URL.
 """
 
+from outreach.delivery.audience import audience_query
 from outreach.delivery.base_url import require_base_url
 from outreach.delivery.held import tell_approvers
 from outreach.delivery.message import (
@@ -37,6 +38,7 @@ __all__ = [
     "IssueMessages",
     "IssueOverview",
     "SendReport",
+    "audience_query",
     "cancel_issue",
     "city_mail_url",
     "city_signer",

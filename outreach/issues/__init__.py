@@ -29,6 +29,7 @@ from outreach.issues.editions import send_as
 from outreach.issues.history import history, record_event, record_send_start, send_origins
 from outreach.issues.hold import HoldNotice, cancelled_items, check_cancelled
 from outreach.issues.schedule import cancel_schedule, schedule_send, send_due_filter
+from outreach.issues.selection import passes_rules
 from outreach.issues.snapshot import city_snapshot
 from outreach.issues.state import (
     TRANSITIONS,
@@ -46,6 +47,7 @@ __all__ = [
     "HoldNotice",
     "add_item",
     "approve_issue",
+    "body_html",
     "build_issue",
     "cancel_schedule",
     "cancelled_items",
@@ -60,6 +62,7 @@ __all__ = [
     "history",
     "list_issues",
     "move_item",
+    "passes_rules",
     "pin_item",
     "record_event",
     "record_send_start",

@@ -12,6 +12,9 @@ for it every ``poll_interval`` seconds and one takes over when the leader dies.
 On SQLite a file lock allows one daemon per database.
 
 Signals: SIGHUP reloads the campaign files (jobs added, changed, removed);
+campaigns changed in the staff console are reloaded the same way without a
+signal, on every host: each pass of the main loop reads their version
+(:func:`outreach.campaigns.console.version`) and reloads when it moved;
 SIGTERM and SIGINT stop claiming work, let the messages in flight finish,
 commit and return.
 
@@ -33,7 +36,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from outreach.campaigns import Config
+from outreach.campaigns import Config, console
 from outreach.db import error_line, get_engine, session_scope, unavailable
 from outreach.errors import OutreachError
 from outreach.logthrottle import ThrottledLog
@@ -120,6 +123,8 @@ class Daemon:
         self._db_log = ThrottledLog(log)  # the database is unreachable
         self._send_log = ThrottledLog(log)  # a send check failed
         self._reload_log = ThrottledLog(log)
+        #: The console campaigns' version the loaded config reflects (None: unknown).
+        self._console_version: tuple[int, int] | None = None
 
     # -- state ------------------------------------------------------------
 
@@ -293,8 +298,26 @@ class Daemon:
             self._role = role
             log.log(level, message)
 
+    def _console_version_now(self) -> tuple[int, int] | None:
+        try:
+            with session_scope(self.engine) as session:
+                return console.version(session)
+        except SQLAlchemyError:
+            return None  # the pass below reports the outage
+
+    def _watch_console(self) -> None:
+        """Ask for a reload when a campaign changed in the console (any host)."""
+        current = self._console_version_now()
+        if current is None:
+            return
+        if self._console_version is not None and current != self._console_version:
+            log.info("campaigns changed in the console; reloading")
+            self.reload_requested.set()
+        self._console_version = current
+
     def _tick(self, leadership: Leadership) -> bool:
         """One pass of the main loop; False when the database could not be reached."""
+        self._watch_console()
         if self.reload_requested.is_set():
             self.reload()
         try:
@@ -336,6 +359,7 @@ class Daemon:
         global _current
         leadership = daemon_leadership(self.settings)  # SQLite: fails before anything
         try:
+            self._console_version = self._console_version_now()
             self._ctx = self._context(load_config(self.settings))
         except SQLAlchemyError as exc:
             leadership.release()

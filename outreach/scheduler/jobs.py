@@ -48,6 +48,8 @@ def _campaign_jobs(config: Config, now: datetime) -> dict[str, tuple[str, Any, i
 
     wanted: dict[str, tuple[str, Any, int]] = {}
     for slug, camp in config.campaigns.items():
+        if slug in config.paused:
+            continue  # a paused or archived console campaign
         tz = config.city_of(camp).timezone
         if camp.schedule is not None:
             trigger = camp.schedule.trigger(tz)

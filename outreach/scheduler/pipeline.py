@@ -18,7 +18,7 @@ from typing import Protocol
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from outreach.campaigns import Config, load
+from outreach.campaigns import Config, load, merge_console
 from outreach.db import get_engine, session_scope
 from outreach.errors import OutreachError
 from outreach.issues import send_due_filter
@@ -72,9 +72,13 @@ class Pipeline(Protocol):
 
 
 def load_config(settings: Settings) -> Config:
-    """The campaigns folder, checked against the templates folder when there is one."""
+    """The campaigns folder, checked against the templates folder when there is one,
+    plus the campaigns written in the staff console."""
     templates = settings.templates_path
-    return load(settings.campaigns_path, templates if templates.is_dir() else None)
+    templates_dir = templates if templates.is_dir() else None
+    config = load(settings.campaigns_path, templates_dir)
+    with session_scope(get_engine(settings)) as session:
+        return merge_console(config, session, templates_dir)
 
 
 def utcnow() -> datetime:
@@ -140,10 +144,10 @@ class StagePipeline:
         return sum(1 for n in notices if n.action == "held")
 
     def fetch_all(self) -> str | Msg:
-        from outreach.sources import ingest
+        from outreach.sources import fetch_sources
 
         with session_scope(self.engine) as session:
-            reports = ingest(session, self.settings, self.config, None, now=self.clock())
+            reports = fetch_sources(session, self.settings, self.config, None, now=self.clock())
         self.hold_cancelled()
         errors = [r for r in reports if r.status == "error"]
         return _("fetched {n} sources, {errors} in error", n=len(reports), errors=len(errors))
@@ -151,11 +155,11 @@ class StagePipeline:
     def run_campaign(self, slug: str, fire_time: datetime) -> RunResult:
         from outreach.checks import build_checked
         from outreach.delivery import tell_approvers
-        from outreach.sources import ingest
+        from outreach.sources import fetch_sources
 
         now = self.clock()
         with session_scope(self.engine) as session:
-            ingest(session, self.settings, self.config, [slug], now=now)
+            fetch_sources(session, self.settings, self.config, [slug], now=now)
         self.hold_cancelled()
         with session_scope(self.engine) as session:
             # builds, runs the pre-flight check, approves an approval: auto issue without errors

@@ -148,6 +148,8 @@ def _missed(fire: datetime, late: timedelta, grace: int) -> Msg:
 def run_campaign_if_due(ctx: RunContext, slug: str, now: datetime) -> RunOutcome | None:
     """Run ``slug`` if it owes a fire time at ``now``; None when nothing is due."""
     camp = ctx.config.campaign(slug)
+    if slug in ctx.config.paused:
+        return None  # a paused or archived console campaign
     tz = ctx.config.city_of(camp).timezone
     with session_scope(ctx.engine) as session:
         row = session.scalars(select(Campaign).where(Campaign.slug == slug)).one_or_none()

@@ -8,7 +8,8 @@ pool (``pool``), source state bookkeeping (``state``), the current view of a
 source's items (``store``), dedupe keys (``dedupe``), the report lines
 (``report``). HTML from outside is made safe by :mod:`outreach.sources.sanitize`,
 the one sanitiser configuration of the project. Stories are kept and decided
-in :mod:`outreach.sources.stories`.
+in :mod:`outreach.sources.stories`; fetching with each source's health recorded,
+the console's sources page and "try this source" in :mod:`outreach.sources.health`.
 
 Other stages import what they need from here, and only from here.
 """
@@ -20,6 +21,16 @@ from outreach.sources.fetch import (
     failure_reason,
     load_local_files,
 )
+from outreach.sources.health import (
+    MAX_FAILURES,
+    SourceHealth,
+    Trial,
+    enable,
+    key_of,
+    overview,
+    try_source,
+)
+from outreach.sources.health import fetch as fetch_sources
 from outreach.sources.ingest import ingest
 from outreach.sources.query import section_items, section_source_keys
 from outreach.sources.registry import SOURCES, build_source, known_types
@@ -35,11 +46,14 @@ from outreach.sources.stories import (
 )
 
 __all__ = [
+    "MAX_FAILURES",
     "MAX_REDIRECTS",
     "REDIRECT_STATUSES",
     "SOURCES",
     "Fetcher",
+    "SourceHealth",
     "SourceReport",
+    "Trial",
     "add_story_from_markdown",
     "all_failed",
     "body_html",
@@ -47,15 +61,20 @@ __all__ = [
     "clean_body_html",
     "clean_html",
     "decide_story",
+    "enable",
     "failure_reason",
     "feature_again",
+    "fetch_sources",
     "import_stories",
     "ingest",
+    "key_of",
     "known_types",
     "list_stories",
     "load_local_files",
     "markdown_html",
+    "overview",
     "section_items",
     "section_source_keys",
     "submit_story",
+    "try_source",
 ]

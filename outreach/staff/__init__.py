@@ -16,9 +16,10 @@ writes SQL. See docs/staff.md.
     workflow   the issue workflow: approve, tests, send, pause, cancel, discard
     drafts     editing a draft, scheduling its send, running its check
     moderation the company-story queue: edit, approve, reject with a reason, feature
+    authoring  console campaigns and sources, audited (create, edit, pause, fetch now)
 """
 
-from outreach.staff import audit, drafts, moderation, people, sessions, workflow
+from outreach.staff import audit, authoring, drafts, moderation, people, sessions, workflow
 from outreach.staff.policy import Permission
 from outreach.staff.sessions import Current
 from outreach.staff.workflow import Actor
@@ -28,6 +29,7 @@ __all__ = [
     "Current",
     "Permission",
     "audit",
+    "authoring",
     "drafts",
     "moderation",
     "people",

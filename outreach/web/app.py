@@ -15,10 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from outreach.campaigns import Config, load
-from outreach.db import error_line, get_engine
+from outreach.campaigns import Config, load, merge_console
+from outreach.db import error_line, get_engine, session_scope
 from outreach.delivery import confirmation_mailer
 from outreach.errors import CampaignError
 from outreach.logthrottle import ThrottledLog
@@ -78,10 +79,22 @@ def _reject_too_large(request: Request, limit: int) -> Response:
 def _load_config(settings: Settings) -> Config:
     """The campaign files; a broken ``cities.yaml`` closes only the sign-up pages."""
     try:
-        return load(settings.campaigns_path)
+        config = load(settings.campaigns_path)
     except CampaignError as exc:
         log.error("%s; sign-up is closed until it is fixed, emailed links keep working", exc)
         return Config.unavailable(settings.campaigns_path, [str(exc)])
+    return with_console(settings, config)
+
+
+def with_console(settings: Settings, config: Config) -> Config:
+    """``config`` plus the console's campaigns (files only while the database is away)."""
+    templates = settings.templates_path
+    try:
+        with session_scope(get_engine(settings)) as session:
+            return merge_console(config, session, templates if templates.is_dir() else None)
+    except SQLAlchemyError as exc:
+        log.warning("console campaigns not loaded: %s", error_line(exc))
+        return config
 
 
 def create_app(

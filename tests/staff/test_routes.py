@@ -71,7 +71,11 @@ def console_routes(app: FastAPI) -> list[tuple[APIRoute, str, Guard]]:
 def test_the_walk_sees_every_console_route(app: FastAPI) -> None:
     paths = {route.path for route, _, _ in console_routes(app)}
     assert {"/staff/", "/staff/{city}/", "/staff/{city}/audit", "/staff/audit",
-            "/staff/signin", "/staff/signout"} <= paths  # fmt: skip
+            "/staff/signin", "/staff/signout", "/staff/{city}/campaigns",
+            "/staff/{city}/campaigns/{slug}", "/staff/{city}/campaigns/new",
+            "/staff/{city}/campaigns/try-source", "/staff/{city}/sources",
+            "/staff/{city}/sources/{key}/fetch",
+            "/staff/{city}/sources/{key}/enable"} <= paths  # fmt: skip
 
 
 def test_an_undeclared_console_route_stops_the_app() -> None:
@@ -159,6 +163,8 @@ def fill(path: str, city: str | None, issues: dict[str, int]) -> str:
         .replace("{edition}", "fi")
         .replace("{item_id}", "1")
         .replace("{story_id}", str(issue))
+        .replace("{slug}", f"{city}-monthly")  # a campaign of the path's city
+        .replace("{key}", "0" * 64)  # no such source: a POST that passes the guard is 404
     )
 
 

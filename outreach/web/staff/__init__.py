@@ -13,10 +13,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from outreach.web.common import page_lang, render
 from outreach.web.staff import (
+    campaigns,
     console,
     drafts,
     issues,
     signin,
+    sources,
     stories,
     subscriber_import,
     subscribers,
@@ -29,6 +31,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     issues.router,
     drafts.router,
     stories.router,
+    campaigns.router,
+    sources.router,
 )
 # The import's literal paths first: /subscribers/{subscriber_id} would take them.
 ROUTERS += (subscriber_import.router, subscribers.router)

@@ -1,0 +1,336 @@
+"""Campaigns defined in the console and the sources page: the stage and the pages.
+
+One schema, two origins: a campaign file imported into the console and exported
+again is the same file; the editor's form gives back the document it showed;
+a console campaign is in the config every stage loads; the daemon sees a change
+by its version; a change never alters an issue already built.
+"""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import DocumentError, console, form, load, merge_console, sync
+from outreach.models import AuditEvent, Campaign, Issue, SourceState, SourceStatus
+from outreach.settings import Settings
+from outreach.sources import MAX_FAILURES, enable, fetch_sources
+from outreach.staff import sessions
+from outreach.web.staff.guard import COOKIE
+from tests.conftest import ROOT
+from tests.staff.support import Clock, csrf_of, make_account
+from tests.web.conftest import TestClient
+
+CAMPAIGNS = ROOT / "campaigns"
+TEMPLATES = ROOT / "templates"
+FEED = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Kerava</title><link>http://127.0.0.1/</link>
+<item><title>Ilmastoteko: aurinkopaneelit</title><link>http://127.0.0.1/a</link>
+<guid>a</guid><pubDate>Mon, 30 Nov 2026 08:00:00 +0000</pubDate></item>
+<item><title>Kirjaston aukioloajat</title><link>http://127.0.0.1/b</link>
+<guid>b</guid><pubDate>Mon, 30 Nov 2026 09:00:00 +0000</pubDate></item>
+</channel></rss>"""
+
+
+@pytest.fixture(scope="module")
+def feed_url() -> Iterator[str]:
+    """An RSS feed served on 127.0.0.1, and a path that answers 404."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path != "/feed.xml":
+                self.send_response(404)
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(FEED)))
+            self.end_headers()
+            self.wfile.write(FEED)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/feed.xml"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # the feed on 127.0.0.1 is allowed the way the test suite's own fetches are
+    return settings.model_copy(update={"fetch_allowed_hosts": ["127.0.0.1"], "fetch_retries": 0})
+
+
+def signed_in(engine: Engine, client: TestClient, email: str, role: str, city: str) -> None:
+    from outreach.models import StaffUser
+
+    make_account(engine, email, role, city)
+    with Session(engine) as s:
+        user = s.query(StaffUser).filter_by(email=email).one()
+        token = sessions.start(s, user, sessions.FULL, ip="127.0.0.1", now=Clock().now)
+        s.commit()
+    client.cookies.set(COOKIE, token)
+
+
+def newsletter_doc(slug: str, url: str, city: str = "kerava") -> dict[str, object]:
+    return {
+        "slug": slug,
+        "kind": "newsletter",
+        "city": city,
+        "title": {"fi": "Kokeilukirje"},
+        "languages": ["fi"],
+        "schedule": {"day": "1st tue", "hour": 9},
+        "subject": {"fi": "Kokeilu {{ issue.period_label }}"},
+        "audience": {"topics": ["climate"]},
+        "sections": [
+            {"id": "news", "kind": "news", "title": {"fi": "Uutiset"},
+             "include": ["ilmasto*"], "sources": [{"type": "rss", "url": url}]},
+        ],
+    }  # fmt: skip
+
+
+# -- the stage ----------------------------------------------------------------
+
+
+def test_yaml_to_console_to_yaml_keeps_every_campaign(engine: Engine, tmp_path: Path) -> None:
+    config = load(CAMPAIGNS, TEMPLATES)
+    for name in ("kerava-monthly", "vantaa-monthly", "kerava-environmental-award"):
+        source = CAMPAIGNS / f"{name}.yaml"
+        with Session(engine) as s:
+            saved = console.import_file(s, config, source, actor="test", templates_dir=TEMPLATES)
+            s.commit()
+            assert saved.row.origin == "console"
+            text, bodies = console.export(s, name)
+        assert yaml.safe_load(text) == yaml.safe_load(source.read_text())
+        for rel, body in bodies.items():
+            assert body == (CAMPAIGNS / rel).read_text()
+        # and the exported file loads as the same campaign
+        out = tmp_path / name
+        out.mkdir()
+        (out / f"{name}.yaml").write_text(text)
+        for rel, body in bodies.items():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text(body)
+        again, errors, _ = console.check_document(
+            config, yaml.safe_load(text), path=out / f"{name}.yaml"
+        )
+        assert errors == []
+        assert again == config.campaigns[name]
+
+
+def test_the_editor_form_gives_back_the_document_it_showed() -> None:
+    config = load(CAMPAIGNS, TEMPLATES)
+    for name in ("kerava-monthly", "vantaa-monthly", "kerava-environmental-award"):
+        doc = yaml.safe_load((CAMPAIGNS / f"{name}.yaml").read_text())
+        texts = (
+            {lang: (CAMPAIGNS / rel).read_text() for lang, rel in doc["body"].items()}
+            if doc["kind"] == "announcement"
+            else None
+        )
+        shown = form.to_form(doc, texts)
+        fields: dict[str, object] = dict(shown.values)
+        fields |= {"languages": shown.languages, "topics": shown.topics,
+                   "size_classes": shown.size_classes}  # fmt: skip
+        back, back_texts, errors = form.from_form(doc, fields, city=doc["city"])  # type: ignore[arg-type]
+        assert errors == []
+        camp, problems, _ = console.check_document(config, back, texts=back_texts)
+        assert problems == [] and camp == config.campaigns[name]
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"schedule_kind": "monthly", "nth": "1st", "weekday": "tue", "hour": "9"},
+         {"day": "1st tue", "hour": 9}),
+        ({"schedule_kind": "weekly", "weekday": "fri", "hour": "14", "minute": "30"},
+         {"day_of_week": "fri", "hour": 14, "minute": 30}),
+        ({"schedule_kind": "yearly", "month": "10", "day": "1", "hour": "9"},
+         {"month": 10, "day": 1, "hour": 9}),
+    ],
+)  # fmt: skip
+def test_schedule_forms(fields: dict[str, str], expected: dict[str, object]) -> None:
+    doc, _, errors = form.from_form({}, {**fields, "languages": ["fi"]}, city="kerava")
+    assert errors == [] and doc["schedule"] == expected
+    assert form.schedule_fields(expected)["schedule_kind"] == fields["schedule_kind"]
+
+
+def test_a_schedule_that_never_fires_is_refused(engine: Engine) -> None:
+    config = load(CAMPAIGNS, TEMPLATES)
+    doc = newsletter_doc("never", "https://www.kerava.fi/feed/")
+    doc["schedule"] = {"month": 2, "day": 31, "hour": 9}
+    with Session(engine) as s, pytest.raises(DocumentError) as caught:
+        console.save(s, config, doc, actor="test", city="kerava", create=True)
+    assert any("never fires" in line for line in caught.value.lines)
+    with Session(engine) as s:
+        assert s.scalar(select(Campaign).where(Campaign.slug == "never")) is None
+
+
+def test_a_console_campaign_joins_the_config_and_pausing_unschedules_it(engine: Engine) -> None:
+    config = load(CAMPAIGNS, TEMPLATES)
+    with Session(engine) as s:
+        before = console.version(s)
+        console.save(s, config, newsletter_doc("kerava-kokeilu", "https://www.kerava.fi/feed/"),
+                     actor="test", city="kerava", create=True)  # fmt: skip
+        s.commit()
+        after = console.version(s)
+        assert after != before
+        merged = merge_console(load(CAMPAIGNS, TEMPLATES), s, TEMPLATES)
+        assert "kerava-kokeilu" in merged.campaigns and "kerava-kokeilu" in merged.console
+        assert "kerava-kokeilu" not in merged.paused
+        console.set_state(s, "kerava-kokeilu", "paused", actor="test", city="kerava")
+        s.commit()
+        assert console.version(s) != after
+        merged = merge_console(load(CAMPAIGNS, TEMPLATES), s, TEMPLATES)
+        assert "kerava-kokeilu" in merged.paused
+        # another city's page cannot change it
+        with pytest.raises(Exception, match="no console campaign"):
+            console.set_state(s, "kerava-kokeilu", "active", actor="x", city="vantaa")
+
+
+def test_a_change_never_alters_an_issue_already_built(engine: Engine, settings: Settings) -> None:
+    from outreach.issues import build_issue
+
+    config = load(CAMPAIGNS, TEMPLATES)
+    doc = newsletter_doc("kerava-kokeilu", "https://www.kerava.fi/feed/")
+    doc["when_empty"] = "send"
+    with Session(engine) as s:
+        console.save(s, config, doc, actor="test", city="kerava", create=True)
+        s.commit()
+        merged = merge_console(load(CAMPAIGNS, TEMPLATES), s, TEMPLATES)
+        sync(s, merged)
+        built = build_issue(
+            s, settings, merged, "kerava-kokeilu", now=datetime(2026, 12, 1, tzinfo=UTC)
+        )
+        assert built.issue is not None
+        issue_id, snapshot = built.issue.id, dict(built.issue.snapshot)
+        s.commit()
+        changed = {**doc, "subject": {"fi": "Aivan uusi otsikko"}, "languages": ["fi"]}
+        console.save(s, merged, changed, actor="test", city="kerava", create=False)
+        s.commit()
+        assert s.get(Issue, issue_id).snapshot == snapshot  # type: ignore[union-attr]
+
+
+def test_repeated_failures_disable_a_source_and_enable_clears_it(
+    engine: Engine, settings: Settings, feed_url: str
+) -> None:
+    config = load(CAMPAIGNS, TEMPLATES)
+    missing = feed_url.replace("feed.xml", "gone.xml")
+    with Session(engine) as s:
+        console.save(s, config, newsletter_doc("kerava-kokeilu", missing), actor="t",
+                     city="kerava", create=True)  # fmt: skip
+        s.commit()
+        merged = merge_console(load(CAMPAIGNS, TEMPLATES), s, TEMPLATES)
+        sync(s, merged)
+        s.commit()
+        for _ in range(MAX_FAILURES):
+            reports = fetch_sources(s, settings, merged, ["kerava-kokeilu"])
+        assert reports[0].status == "error"
+        state = s.scalars(select(SourceState)).one()
+        s.refresh(state)
+        assert state.status == SourceStatus.DISABLED and state.failures == MAX_FAILURES
+        assert state.last_http_status == 404
+        assert enable(s, state.key) is not None
+        s.commit()
+        s.refresh(state)
+        assert state.status == SourceStatus.NEW and state.failures == 0
+
+
+# -- the pages ----------------------------------------------------------------
+
+
+def test_create_check_save_and_try_a_source_in_the_console(
+    engine: Engine, client: TestClient, feed_url: str
+) -> None:
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    new = client.get("/staff/kerava/campaigns/new?lang=fi")
+    assert new.status_code == 200
+    token = csrf_of(new.text)
+    fields = {
+        "csrf_token": token, "slug": "kerava-kokeilu", "kind": "newsletter", "languages": "fi",
+        "title_fi": "Kokeilukirje", "subject_fi": "Kokeilu {{ issue.period_label }}",
+        "topics": "climate", "schedule_kind": "monthly", "nth": "1st", "weekday": "tue",
+        "hour": "9", "minute": "00", "approval": "manual",
+        "sections": yaml.safe_dump(newsletter_doc("x", feed_url)["sections"]),
+    }  # fmt: skip
+    checked = client.post("/staff/kerava/campaigns/new?lang=fi", data={**fields, "action": "check"})
+    assert checked.status_code == 200
+    assert "Virheitä ei löytynyt." in checked.text
+    assert checked.text.count("klo 9.00") == 3  # the next three runs, Finnish format
+    never = {**fields, "schedule_kind": "yearly", "month": "2", "day": "31", "action": "save"}
+    refused = client.post("/staff/kerava/campaigns/new?lang=en", data=never)
+    assert refused.status_code == 422 and "never fires" in refused.text
+    saved = client.post("/staff/kerava/campaigns/new?lang=en", data={**fields, "action": "save"},
+                        follow_redirects=False)  # fmt: skip
+    assert saved.status_code == 303
+    assert saved.headers["location"].startswith("/staff/kerava/campaigns/kerava-kokeilu")
+    listing = client.get("/staff/kerava/campaigns?lang=en").text
+    assert "kerava-kokeilu" in listing and "managed in files" in listing
+    trial = {"csrf_token": token, "section": fields["sections"], "source": "0"}
+    tried = client.post("/staff/kerava/campaigns/try-source?lang=en", data=trial)
+    assert tried.status_code == 200
+    assert "Ilmastoteko: aurinkopaneelit" in tried.text
+    assert "Kirjaston aukioloajat" not in tried.text  # left out by include: ilmasto*
+    blocked = client.post("/staff/kerava/campaigns/try-source?lang=en", data={
+        "csrf_token": token, "source": "0",
+        "section": yaml.safe_dump(newsletter_doc("x", "http://169.254.169.254/latest")["sections"]),
+    })  # fmt: skip
+    assert "Status: error" in blocked.text and "Ilmastoteko" not in blocked.text  # SSRF rules
+    markdown = "**Hei** <script>x()</script>"
+    preview = client.post(
+        "/staff/kerava/campaigns/markdown", data={"csrf_token": token, "text": markdown}
+    )
+    assert "<strong>Hei</strong>" in preview.text and "<script" not in preview.text
+    with Session(engine) as s:
+        audited = list(s.scalars(select(AuditEvent.action).where(AuditEvent.city == "kerava")))
+    assert "campaign.create" in audited
+
+
+def test_the_sources_page_fetch_now_and_another_city(
+    engine: Engine, client: TestClient, feed_url: str
+) -> None:
+    config = load(CAMPAIGNS, TEMPLATES)
+    with Session(engine) as s:
+        console.save(s, config, newsletter_doc("kerava-kokeilu", feed_url), actor="t",
+                     city="kerava", create=True)  # fmt: skip
+        s.commit()
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    page = client.get("/staff/kerava/sources?lang=en")
+    assert page.status_code == 200 and feed_url in page.text
+    token = csrf_of(page.text)
+    key = page.text.split("/staff/kerava/sources/")[1].split("/")[0]
+    keys = [chunk.split("/")[0] for chunk in page.text.split("/staff/kerava/sources/")[1:]]
+    ours = next(k for k in keys if k)
+    with Session(engine) as s:
+        merged = merge_console(load(CAMPAIGNS, TEMPLATES), s, TEMPLATES)
+    from outreach.sources import key_of
+
+    feed_key = next(key_of(u) for u in merged.source_uses(["kerava-kokeilu"]))
+    assert feed_key in keys and ours and key
+    done = client.post(f"/staff/kerava/sources/{feed_key}/fetch?lang=en",
+                       data={"csrf_token": token}, follow_redirects=False)  # fmt: skip
+    assert done.status_code == 303
+    after = client.get("/staff/kerava/sources?lang=en").text
+    assert "200" in after
+    # Vantaa's pages and Kerava's source through Vantaa's path are not found
+    assert client.get("/staff/vantaa/sources").status_code == 404
+    assert client.get("/staff/vantaa/campaigns").status_code == 404
+    assert client.get("/staff/vantaa/campaigns/kerava-kokeilu").status_code == 404
+    signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
+    other = client.post(f"/staff/vantaa/sources/{feed_key}/fetch",
+                        data={"csrf_token": token}, follow_redirects=False)  # fmt: skip
+    assert other.status_code == 404
+    assert client.get("/staff/vantaa/campaigns/kerava-kokeilu").status_code == 404
+    with Session(engine) as s:
+        actions = list(s.scalars(select(AuditEvent.action)))
+    assert actions.count("source.fetch") == 1
