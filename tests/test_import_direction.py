@@ -24,7 +24,7 @@ DEBTS = Path(__file__).parent / "import_debts.txt"
 LAYERS: list[set[str]] = [
     {"errors"},
     {"l10n", "transactional"},
-    {"settings", "tokens", "sandbox", "runtime", "logthrottle"},
+    {"settings", "tokens", "linkids", "sandbox", "runtime", "logthrottle"},
     {"validation", "db", "plugins", "dkim", "verp"},
     {"models"},
     {"suppression"},
@@ -36,6 +36,7 @@ LAYERS: list[set[str]] = [
     {"subscribers_io"},
     {"delivery"},
     {"checks", "bounces", "retention"},
+    {"stats"},
     {"scheduler"},
     {"staff"},
     {"demo"},

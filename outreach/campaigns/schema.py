@@ -127,6 +127,9 @@ class CityConfig(Model):
     #: ``four_eyes``: in the console, whoever last built or edited an issue may not
     #: approve it (docs/staff.md); ``single``: anyone with the approver role may.
     approval: Literal["single", "four_eyes"] = "single"
+    #: Count clicks on the links of the city's issues (``/l/<id>``, docs/stats.md);
+    #: ``off``: every link in the e-mail goes straight to its page.
+    tracking: bool = True
 
     @field_validator("approvers")
     @classmethod

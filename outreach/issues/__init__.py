@@ -47,6 +47,7 @@ from outreach.issues import selection as pick
 from outreach.issues.claims import claim_items, release_issue_items, used_in_campaign
 from outreach.issues.history import history, record_event, record_send_start
 from outreach.issues.hold import HoldNotice, check_cancelled, mark_cancelled
+from outreach.issues.links import register_links, variant_of
 from outreach.issues.snapshot import (
     SNAPSHOT_VERSION,
     body_html,
@@ -76,6 +77,7 @@ __all__ = [
     "list_issues",
     "record_event",
     "record_send_start",
+    "register_links",
     "release_issue_items",
     "set_status",
 ]
@@ -401,6 +403,7 @@ def build_issue(
     if send_as is not None:
         issue.snapshot["send_as"] = send_as
     issue.built_at = now
+    register_links(session, issue, variant_of(campaign.audience.size_classes))
     claim_items(session, issue.id, chosen)
     leads = sum(1 for _, lead in chosen.values() if lead)
     record_event(session, issue, "built" if created else "rebuilt", by=by, now=now)

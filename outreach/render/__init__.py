@@ -23,6 +23,7 @@ from outreach.issues.snapshot import BODY_TAGS, BODY_URL_SCHEMES, city_snapshot
 from outreach.models import Issue
 from outreach.render.env import get_template, render_template
 from outreach.render.inline import inline_css
+from outreach.render.links import counted_links, counting
 from outreach.settings import Settings
 
 __all__ = [
@@ -74,12 +75,22 @@ def _language(issue: Issue, lang: str | None) -> tuple[dict[str, Any], str]:
 
 
 def _issue_context(
-    settings: Settings, issue: Issue, lang: str, data: dict[str, Any], *, personal: bool
+    settings: Settings,
+    issue: Issue,
+    lang: str,
+    data: dict[str, Any],
+    *,
+    personal: bool,
+    count: bool = False,
 ) -> dict[str, Any]:
     snapshot = issue.snapshot
     city = data["city"]
     web_url = _web_url(settings, issue, lang)
     body = data.get("body_html") or ""
+    sections = data.get("sections") or []
+    markdown = data.get("body_markdown") or ""
+    if count:  # the e-mail only: the archive's web version never counts
+        sections, body, markdown = counted_links(settings, issue, lang, data)
     if body:  # sanitised when built; again here, in case the stored snapshot was edited
         body = nh3.clean(
             body,
@@ -99,9 +110,9 @@ def _issue_context(
         "period_label": data["period_label"],
         "number": snapshot["number"],
         "intro": data.get("intro") or "",
-        "sections": data.get("sections") or [],
+        "sections": sections,
         "body_html": body,
-        "body_markdown": data.get("body_markdown") or "",
+        "body_markdown": markdown,
         "web_url": web_url if personal else None,
         "personal": personal,
         "unsubscribe_url": UNSUBSCRIBE_URL,
@@ -158,9 +169,12 @@ def render_issue(
     Over Gmail's clipping size it is a RenderError, unless ``size_limit`` is
     False (the pre-flight check measures it and reports it instead).
     """
-    del config  # the snapshot holds everything, so re-rendering gives the same result
+    # the snapshot holds everything, so re-rendering gives the same result; the
+    # config says only whether the city counts clicks
     data, lang = _language(issue, lang)
-    context = _issue_context(settings, issue, lang, data, personal=True)
+    context = _issue_context(
+        settings, issue, lang, data, personal=True, count=counting(config, issue)
+    )
     html, text = _render_pair(
         settings,
         issue.snapshot["city"],
