@@ -23,8 +23,10 @@ from outreach.errors import InvalidTokenError
 
 MAC_BYTES = 12
 _PURPOSE = b"outreach link id v1"
-_ID = re.compile(r"([1-9a-f][0-9a-f]{0,15})-([a-z]{2,3})-(0|[1-9a-f][0-9a-f]{0,15})-"
-                 r"(0|[1-9a-f][0-9a-f]{0,7})-([A-Za-z0-9_-]{16})")
+_ID = re.compile(
+    r"([1-9a-f][0-9a-f]{0,15})-([a-z]{2,3})-(0|[1-9a-f][0-9a-f]{0,15})-"
+    r"(0|[1-9a-f][0-9a-f]{0,7})-([A-Za-z0-9_-]{16})"
+)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,10 @@
 errors, the staff's language); the other modules add their commands to it.
 """
 
-from outreach.cli import bounces, checks, commands, dkim, staff, subscribers
+from outreach.cli import bounces, checks, commands, dkim, staff, stats, subscribers
 from outreach.cli.base import cli_language, main
 
-__all__ = ["bounces", "checks", "cli_language", "commands", "dkim", "main", "staff", "subscribers"]
+__all__ = [
+    "bounces", "checks", "cli_language", "commands", "dkim", "main",
+    "staff", "stats", "subscribers",
+]  # fmt: skip

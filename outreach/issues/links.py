@@ -42,32 +42,33 @@ def register_links(session: Session, issue: Issue, variant: str = "") -> int:
     rows: list[IssueLink] = []
     for lang, data in (snapshot.get("languages") or {}).items():
         numbers: dict[tuple[int, str], int] = {}
-
-        def number(url: str, item: int, section: str, title: str, lang: str = lang) -> int:
-            key = (item, url)
-            if key not in numbers:
-                numbers[key] = len(numbers) + 1
-                rows.append(
-                    IssueLink(
-                        issue_id=issue.id, lang=lang, n=numbers[key], item_id=item or None,
-                        section=section[:64], variant=variant, title=title[:500], url=url,
-                    )
-                )  # fmt: skip
-            return numbers[key]
-
         for section in data.get("sections") or []:
             for entry in section.get("entries") or []:
                 url = _web(entry.get("url"))
-                if url is not None:
-                    entry["link"] = number(
-                        url, int(entry.get("id") or 0), str(section.get("id") or ""),
-                        str(entry.get("title") or ""),
+                if url is None:
+                    continue
+                item = int(entry.get("id") or 0)
+                if (item, url) not in numbers:
+                    numbers[(item, url)] = len(numbers) + 1
+                    rows.append(
+                        IssueLink(
+                            issue_id=issue.id, lang=lang, n=numbers[(item, url)],
+                            item_id=item or None, section=str(section.get("id") or "")[:64],
+                            variant=variant, title=str(entry.get("title") or "")[:500], url=url,
+                        )
                     )  # fmt: skip
+                entry["link"] = numbers[(item, url)]
         body = data.get("body_html") or ""
         if body:
-            data["body_links"] = {
-                url: number(url, 0, "body", url) for url in dict.fromkeys(HREF.findall(body))
-            }
+            data["body_links"] = {}
+            for url in dict.fromkeys(HREF.findall(body)):
+                numbers[(0, url)] = data["body_links"][url] = len(numbers) + 1
+                rows.append(
+                    IssueLink(
+                        issue_id=issue.id, lang=lang, n=numbers[(0, url)], item_id=None,
+                        section="body", variant=variant, title=url[:500], url=url,
+                    )
+                )  # fmt: skip
     session.add_all(rows)
     issue.snapshot = snapshot
     session.flush()

@@ -22,7 +22,7 @@ from outreach.stats.figures import (
     year_indicators,
 )
 from outreach.stats.issue import IssueFigures, issue_city, issue_figures
-from outreach.stats.tables import Table, as_json, dumps, labels, t, text_table, to_csv
+from outreach.stats.tables import Table, as_json, cell, dumps, labels, t, text_table, to_csv
 
 __all__ = [
     "CityFigures",
@@ -31,6 +31,7 @@ __all__ = [
     "Table",
     "as_json",
     "bar_chart",
+    "cell",
     "charts",
     "city_figures",
     "dumps",

@@ -39,8 +39,6 @@ from outreach.models import (
     IssueItem,
     IssueStatus,
     LinkClick,
-    Story,
-    StoryStatus,
     Subscriber,
     Subscription,
     SubscriptionStatus,
@@ -132,7 +130,7 @@ def started_issues(
             snap = session.scalar(select(Issue.snapshot).where(Issue.id == issue_id)) or {}
             kept = snap.get("delivery_counts") or {}
             counts[issue_id] = {k: int(v) for k, v in kept.items() if k != "total"}
-    return [IssueRef(r[0], r[1], r[2], r[3], counts.get(r[0], {})) for r in rows]
+    return [IssueRef(r[0], r[1], r[2], r[3] or start, counts.get(r[0], {})) for r in rows]
 
 
 def reached(session: Session, issue_ids: Iterable[int], *, by_size: bool = False) -> Any:

@@ -135,12 +135,16 @@ def _reason(
     same_net = (LinkClick.issue_id == link.issue_id) & (LinkClick.net == net)
     recent = now - timedelta(seconds=REPEAT_SECONDS)
     if session.scalar(
-        select(exists().where(same_net, LinkClick.link_id == link.id, LinkClick.created_at >= recent))
+        select(
+            exists().where(same_net, LinkClick.link_id == link.id, LinkClick.created_at >= recent)
+        )
     ):
         return "repeat"
     burst = now - timedelta(seconds=BURST_SECONDS)
     if session.scalar(
-        select(exists().where(same_net, LinkClick.link_id != link.id, LinkClick.created_at >= burst))
+        select(
+            exists().where(same_net, LinkClick.link_id != link.id, LinkClick.created_at >= burst)
+        )
     ):
         _take_back(session, link, net, burst, "burst")
         return "burst"

@@ -16,12 +16,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.models import Story, StoryStatus
 from outreach.errors import StatsError
+from outreach.models import Story, StoryStatus
 from outreach.stats.city import (
     SME,
     SUB_COLUMNS,
     Month,
+    _in,
+    _member,
     city_id,
     clicks_per_issue,
     leads_contacted,
@@ -31,8 +33,6 @@ from outreach.stats.city import (
     reached,
     segment_tables,
     started_issues,
-    _in,
-    _member,
 )
 from outreach.stats.tables import Table
 
@@ -98,8 +98,7 @@ def city_figures(
                 "confirmed": sum(_member(p, month.end) for p in persons),
                 "new": sum(_in(p.confirmed, month.start, month.end) for p in persons),
                 "unsubscribed": sum(
-                    p.how == "unsubscribed" and _in(p.left, month.start, month.end)
-                    for p in persons
+                    p.how == "unsubscribed" and _in(p.left, month.start, month.end) for p in persons
                 ),
                 "bounced": sum(
                     p.how == "bounced" and _in(p.left, month.start, month.end) for p in persons

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
+from outreach.errors import StatsError
 from outreach.models import (
     BounceEvent,
     Campaign,
@@ -28,7 +29,6 @@ from outreach.models import (
     LinkClick,
     Subscription,
 )
-from outreach.errors import StatsError
 from outreach.stats.city import started_issues
 from outreach.stats.tables import Table
 
@@ -108,7 +108,9 @@ def issue_figures(session: Session, config: Config, issue_id: int) -> IssueFigur
             {"figure": "Unsubscribes within 7 days", "value": unsubscribed},
         ],
     )
-    return IssueFigures(issue.id, city, slug, issue.period, [mail, *click_tables(session, issue.id)])
+    return IssueFigures(
+        issue.id, city, slug, issue.period, [mail, *click_tables(session, issue.id)]
+    )
 
 
 def click_tables(session: Session, issue_id: int) -> list[Table]:
@@ -124,7 +126,9 @@ def click_tables(session: Session, issue_id: int) -> list[Table]:
         else:
             filtered[str(reason)] += int(n)
     links = session.scalars(
-        select(IssueLink).where(IssueLink.issue_id == issue_id).order_by(IssueLink.lang, IssueLink.n)
+        select(IssueLink)
+        .where(IssueLink.issue_id == issue_id)
+        .order_by(IssueLink.lang, IssueLink.n)
     ).all()
     link_rows: list[dict[str, Any]] = [
         {"lang": link.lang, "variant": link.variant, "section": link.section,
@@ -143,10 +147,16 @@ def click_tables(session: Session, issue_id: int) -> list[Table]:
         Table(
             "links",
             "Clicks per link",
-            [("lang", "Language"), ("variant", "Variant"), ("section", "Section"),
-             ("title", "Item"), ("url", "Address"), ("clicks", "Clicks")],
+            [
+                ("lang", "Language"),
+                ("variant", "Variant"),
+                ("section", "Section"),
+                ("title", "Item"),
+                ("url", "Address"),
+                ("clicks", "Clicks"),
+            ],
             link_rows,
-        ),  # fmt: skip
+        ),
         Table(
             "top",
             "Top items",

@@ -64,7 +64,9 @@ def to_csv(tables: list[Table], lang: str) -> str:
 
 def _safe(text: str) -> str:
     """A cell a spreadsheet will not run as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _number(text) else text
+    return (
+        "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _number(text) else text
+    )
 
 
 def _number(text: str) -> bool:

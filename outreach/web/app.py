@@ -23,7 +23,7 @@ from outreach.logthrottle import ThrottledLog
 from outreach.runtime import Outdated, outdated
 from outreach.settings import Settings, get_settings
 from outreach.subscriptions import Mailer
-from outreach.web import api, hooks, pages, public, staff
+from outreach.web import api, clicks, hooks, pages, public, staff, stats_api
 from outreach.web.bodylimit import MAX_BODY, BodyLimit, too_large_detail
 from outreach.web.common import (
     PageError,
@@ -200,13 +200,24 @@ def create_app(
     app.add_middleware(BodyLimit, max_body=max_body, reject=_reject_too_large)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
+    app.include_router(stats_api.router)
+    app.include_router(clicks.router, include_in_schema=False)
     app.include_router(hooks.router, include_in_schema=False)
     app.include_router(public.router, include_in_schema=False)
     app.include_router(pages.router, include_in_schema=False)
     app.state.staff_clock = clock
     staff.install(app)
     app.add_middleware(NoSniff)
-    routers = (app.router, api.router, hooks.router, public.router, pages.router, *staff.ROUTERS)
+    routers = (
+        app.router,
+        api.router,
+        stats_api.router,
+        clicks.router,
+        hooks.router,
+        public.router,
+        pages.router,
+        *staff.ROUTERS,
+    )
     install_access_log_redaction([route for r in routers for route in r.routes])
     return app
 

@@ -12,10 +12,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from outreach.web.common import page_lang, render
-from outreach.web.staff import console, issues, signin
+from outreach.web.staff import console, issues, signin, stats
 from outreach.web.staff.guard import SignInNeeded, check_declared, sign_in_url
 
-ROUTERS = (signin.router, console.router, issues.router)
+ROUTERS = (signin.router, console.router, issues.router, stats.router)
 
 
 def _sign_in_needed(request: Request, exc: Exception) -> Response:

@@ -14,6 +14,7 @@ from outreach.staff.dashboard import city_dashboard
 from outreach.staff.policy import Permission
 from outreach.web.common import state
 from outreach.web.staff.guard import Public, Require, not_found, now
+from outreach.web.staff.stats import summary
 from outreach.web.staff.view import page
 
 router = APIRouter()
@@ -34,7 +35,8 @@ def home(request: Request, current: SignedIn) -> Response:
 def dashboard(request: Request, city: str, current: Viewer) -> Response:
     st = state(request)
     board = city_dashboard(st.settings, st.config, city, now=now(request))
-    return page(request, "staff/dashboard.html", {"board": board}, current=current, city=city)
+    context = {"board": board, "stats": summary(request, city)}
+    return page(request, "staff/dashboard.html", context, current=current, city=city)
 
 
 def _audit_page(request: Request, current: sessions.Current, city: str | None) -> Response:
