@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, cast, func, literal, select
+from sqlalchemy import String, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
@@ -50,6 +50,7 @@ STARTED = (
     IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT,
     IssueStatus.FAILED, IssueStatus.CANCELLED,
 )  # fmt: skip
+SIZES = ("micro", "small", "medium", "large")
 SME = ("micro", "small", "medium")
 TRAINING = re.compile(r"train|koulut|kurs|course|webina|valmennu|workshop|työpaja", re.I)
 
@@ -145,12 +146,17 @@ def reached(session: Session, issue_ids: Iterable[int], *, by_size: bool = False
     if not by_size:
         query = select(func.count(func.distinct(key))).where(Subscriber.id.in_(delivered))
         return int(session.scalar(query) or 0)
-    grouped = (
-        select(Subscriber.size_class, func.count(func.distinct(key)))
+    # a company counts once, in the largest size class any of its subscribers gave
+    rank = case({size: n for n, size in enumerate(SIZES, 1)}, value=Subscriber.size_class, else_=0)
+    companies = (
+        select(key.label("company"), func.max(rank).label("size"))
         .where(Subscriber.id.in_(delivered))
-        .group_by(Subscriber.size_class)
+        .group_by(key)
+        .subquery()
     )
-    return {size or "": int(n) for size, n in session.execute(grouped)}
+    grouped = select(companies.c.size, func.count()).group_by(companies.c.size)
+    names = ("", *SIZES)
+    return {names[int(size or 0)]: int(n) for size, n in session.execute(grouped)}
 
 
 def clicks_per_issue(session: Session, issue_ids: Sequence[int]) -> dict[int, int]:

@@ -135,14 +135,17 @@ def click_tables(session: Session, issue_id: int) -> list[Table]:
          "title": link.title, "url": link.url, "clicks": per_link.get(link.id, 0)}
         for link in links
     ]  # fmt: skip
-    items: dict[tuple[str, str], int] = defaultdict(int)
+    items: dict[tuple[str, int | str], int] = defaultdict(int)
+    titles: dict[tuple[str, int | str], str] = {}
     sections: Counter[str] = Counter()
     languages: Counter[str] = Counter()
-    for row in link_rows:
-        items[(row["section"], row["title"])] += row["clicks"]
+    for link, row in zip(links, link_rows, strict=True):
+        key = (link.section, link.item_id or link.url)  # an item across its language versions
+        items[key] += row["clicks"]
+        titles.setdefault(key, link.title)
         sections[row["section"]] += row["clicks"]
         languages[row["lang"]] += row["clicks"]
-    top = sorted(items.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_ITEMS]
+    top = sorted(items.items(), key=lambda kv: (-kv[1], titles[kv[0]]))[:TOP_ITEMS]
     return [
         Table(
             "links",
@@ -161,7 +164,7 @@ def click_tables(session: Session, issue_id: int) -> list[Table]:
             "top",
             "Top items",
             [("title", "Item"), ("section", "Section"), ("clicks", "Clicks")],
-            [{"title": t, "section": s, "clicks": n} for (s, t), n in top if n],
+            [{"title": titles[k], "section": k[0], "clicks": n} for k, n in top if n],
             chart=["clicks"],
         ),
         Table(

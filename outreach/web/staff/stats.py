@@ -37,6 +37,8 @@ from outreach.web.staff.view import lang_of, page
 router = APIRouter()
 Viewer = Annotated[sessions.Current, Depends(Require(Permission.VIEW))]
 FIRST_YEAR = 2000
+#: Columns whose values are words of the stats catalog.
+TRANSLATED = ("indicator", "figure", "reason")
 
 
 def words(lang: str) -> Callable[..., str]:
@@ -55,7 +57,7 @@ def shown(table: Table, lang: str, prefix: str) -> dict[str, Any]:
         "labels": labels(table, lang),
         "rows": [
             [
-                t(lang, str(v)) if k in ("indicator", "figure") else cell(v)
+                t(lang, str(v)) if k in TRANSLATED else cell(v)
                 for k, v in ((key, row.get(key)) for key in table.column_keys())
             ]
             for row in table.rows
