@@ -22,7 +22,17 @@ from outreach.stats.figures import (
     year_indicators,
 )
 from outreach.stats.issue import IssueFigures, issue_city, issue_figures
-from outreach.stats.tables import Table, as_json, cell, dumps, labels, t, text_table, to_csv
+from outreach.stats.tables import (
+    Table,
+    as_json,
+    cell,
+    dumps,
+    labels,
+    shown_cells,
+    t,
+    text_table,
+    to_csv,
+)
 
 __all__ = [
     "CityFigures",
@@ -44,6 +54,7 @@ __all__ = [
     "region_indicators",
     "resolve",
     "scanner_agent",
+    "shown_cells",
     "t",
     "text_table",
     "to_csv",

@@ -39,6 +39,18 @@ def labels(table: Table, lang: str) -> list[str]:
     return [t(lang, label) for _, label in table.columns]
 
 
+#: Columns whose values are words of the stats catalog (a figure's name, a reason).
+WORDS = ("indicator", "figure", "reason")
+
+
+def shown_cells(table: Table, row: dict[str, Value], lang: str) -> list[str]:
+    """A row's values as text a person reads, in ``lang``."""
+    return [
+        t(lang, str(row.get(key))) if key in WORDS else cell(row.get(key))
+        for key in table.column_keys()
+    ]
+
+
 def cell(value: Value) -> str:
     if value is None:
         return ""
@@ -58,7 +70,7 @@ def to_csv(tables: list[Table], lang: str) -> str:
             writer.writerow([t(lang, table.title)])
         writer.writerow(labels(table, lang))
         for row in table.rows:
-            writer.writerow([_safe(cell(row.get(key))) for key in table.column_keys()])
+            writer.writerow([_safe(text) for text in shown_cells(table, row, lang)])
     return out.getvalue()
 
 
@@ -93,7 +105,7 @@ def dumps(data: dict[str, Any]) -> str:
 def text_table(table: Table, lang: str) -> str:
     """A plain-text table for the terminal."""
     head = labels(table, lang)
-    body = [[cell(row.get(key)) for key in table.column_keys()] for row in table.rows]
+    body = [shown_cells(table, row, lang) for row in table.rows]
     widths = [max(len(x) for x in col) for col in zip(head, *body, strict=False)]
     lines = [t(lang, table.title)]
     for values in [head, *body]:

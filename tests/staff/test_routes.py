@@ -64,7 +64,9 @@ def console_routes(app: FastAPI) -> list[tuple[APIRoute, str, Guard]]:
 def test_the_walk_sees_every_console_route(app: FastAPI) -> None:
     paths = {route.path for route, _, _ in console_routes(app)}
     assert {"/staff/", "/staff/{city}/", "/staff/{city}/audit", "/staff/audit",
-            "/staff/signin", "/staff/signout"} <= paths  # fmt: skip
+            "/staff/signin", "/staff/signout", "/staff/{city}/stats", "/staff/{city}/stats.csv",
+            "/staff/{city}/issues/{issue_id}/stats",
+            "/staff/{city}/issues/{issue_id}/stats.csv"} <= paths  # fmt: skip
 
 
 def test_an_undeclared_console_route_stops_the_app() -> None:

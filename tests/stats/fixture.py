@@ -150,11 +150,19 @@ def populate(session: Session, config: Config) -> dict[str, Any]:
          "sv": [("news", [_entry(101, "Solpaneler", "https://vantaa.fi/sv/sol")])]},
     )  # fmt: skip
     v2 = make_issue(
-        session, rows["vantaa-monthly"].id, "vantaa", "2026-12", V2_START,
+        session,
+        rows["vantaa-monthly"].id,
+        "vantaa",
+        "2026-12",
+        V2_START,
         {"fi": [("events", [_entry(103, "Ilmastoaamiainen", "https://vantaa.fi/aamu", "event")])]},
     )
     k1 = make_issue(
-        session, rows["kerava-monthly"].id, "kerava", "2026-11", V1_START,
+        session,
+        rows["kerava-monthly"].id,
+        "kerava",
+        "2026-11",
+        V1_START,
         {"fi": [("news", [_entry(101, "Aurinkopaneelit", "https://kerava.fi/aurinko")])]},
     )
     for issue, item, section in ((v1, 101, "news"), (v1, 102, "events"), (v2, 103, "events")):
@@ -191,7 +199,9 @@ def populate(session: Session, config: Config) -> dict[str, Any]:
         found = session.query(IssueLink).filter_by(issue_id=issue.id, lang=lang, n=n).one()
         return found
 
-    def click(target: IssueLink, times: int, *, counted: bool = True, reason: str | None = None) -> None:
+    def click(
+        target: IssueLink, times: int, *, counted: bool = True, reason: str | None = None
+    ) -> None:
         for i in range(times):
             session.add(
                 LinkClick(link_id=target.id, issue_id=target.issue_id, counted=counted,

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
@@ -118,7 +118,7 @@ def reasons(session: Session, issue: int) -> list[str | None]:
 
 def test_the_filter(session: Session, settings: Settings, history: dict[str, int]) -> None:
     v1 = history["v1"]
-    session.execute(LinkClick.__table__.delete())
+    session.execute(delete(LinkClick))
     fi1, fi2 = link_id(settings, v1, "fi", 101, 1), link_id(settings, v1, "fi", 102, 2)
     # just after delivery, a gateway opens both links a few seconds apart: neither counts
     soon = V1_START + timedelta(seconds=10)

@@ -121,7 +121,9 @@ def test_indicators_and_region(session: Session, config: Config, history: dict[s
     }  # fmt: skip
 
 
-def test_csv_is_localised_and_safe(session: Session, config: Config, history: dict[str, int]) -> None:
+def test_csv_is_localised_and_safe(
+    session: Session, config: Config, history: dict[str, int]
+) -> None:
     table = year_indicators(session, config, "vantaa", 2026, now=NOW)
     lines = list(csv.reader(io.StringIO(to_csv([table], "fi"))))
     assert lines[0][:2] == ["Kaupunki", "Tavoitetut yritykset"]

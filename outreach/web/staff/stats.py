@@ -20,12 +20,12 @@ from outreach.staff import sessions
 from outreach.staff.policy import Permission
 from outreach.stats import (
     Table,
-    cell,
     charts,
     city_figures,
     issue_city,
     issue_figures,
     labels,
+    shown_cells,
     t,
     to_csv,
     year_indicators,
@@ -37,8 +37,6 @@ from outreach.web.staff.view import lang_of, page
 router = APIRouter()
 Viewer = Annotated[sessions.Current, Depends(Require(Permission.VIEW))]
 FIRST_YEAR = 2000
-#: Columns whose values are words of the stats catalog.
-TRANSLATED = ("indicator", "figure", "reason")
 
 
 def words(lang: str) -> Callable[..., str]:
@@ -55,13 +53,7 @@ def shown(table: Table, lang: str, prefix: str) -> dict[str, Any]:
         "key": table.key,
         "title": t(lang, table.title),
         "labels": labels(table, lang),
-        "rows": [
-            [
-                t(lang, str(v)) if k in TRANSLATED else cell(v)
-                for k, v in ((key, row.get(key)) for key in table.column_keys())
-            ]
-            for row in table.rows
-        ],
+        "rows": [shown_cells(table, row, lang) for row in table.rows],
         # escaped where drawn (outreach.stats.charts)
         "charts": [Markup(svg) for svg in charts(table, lang, prefix)],  # noqa: S704
     }
@@ -84,11 +76,18 @@ def city_tables(request: Request, city: str, year: int) -> list[Table]:
     return [indicators, *figures.tables]
 
 
-def summary(request: Request, city: str) -> dict[str, Any]:
-    """What the city dashboard shows of the figures: this year by month, and its totals."""
+def summary(request: Request, city: str) -> dict[str, Any] | None:
+    """What the city dashboard shows of the figures: this year by month, and its totals
+    (None while the city is not in the database yet)."""
     lang = lang_of(request)
     year = _year(request, None)
-    tables = {tb.key: tb for tb in city_tables(request, city, year)}
+    st = state(request)
+    with st.session() as session:
+        try:
+            figures = city_figures(session, st.config, city, year, now=now(request))
+        except StatsError:
+            return None
+    tables = {tb.key: tb for tb in figures.tables}
     return {
         "s": words(lang),
         "year": year,
