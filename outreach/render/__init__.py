@@ -12,7 +12,7 @@ with a name and "Hei," without one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import nh3
@@ -59,6 +59,8 @@ class RenderedMessage:
     html: str
     text: str
     web_url: str | None
+    #: Each counted link (``/l/<id>``) of the message and the page it leads to.
+    links: dict[str, str] = field(default_factory=dict)
 
 
 def _language(issue: Issue, lang: str | None) -> tuple[dict[str, Any], str]:
@@ -81,7 +83,7 @@ def _issue_context(
     data: dict[str, Any],
     *,
     personal: bool,
-    count: bool = False,
+    count: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     snapshot = issue.snapshot
     city = data["city"]
@@ -89,8 +91,8 @@ def _issue_context(
     body = data.get("body_html") or ""
     sections = data.get("sections") or []
     markdown = data.get("body_markdown") or ""
-    if count:  # the e-mail only: the archive's web version never counts
-        sections, body, markdown = counted_links(settings, issue, lang, data)
+    if count is not None:  # the e-mail only: the archive's web version never counts
+        sections, body, markdown = counted_links(settings, issue, lang, data, count)
     if body:  # sanitised when built; again here, in case the stored snapshot was edited
         body = nh3.clean(
             body,
@@ -172,8 +174,9 @@ def render_issue(
     # the snapshot holds everything, so re-rendering gives the same result; the
     # config says only whether the city counts clicks
     data, lang = _language(issue, lang)
+    links: dict[str, str] = {}
     context = _issue_context(
-        settings, issue, lang, data, personal=True, count=counting(config, issue)
+        settings, issue, lang, data, personal=True, count=links if counting(config, issue) else None
     )
     html, text = _render_pair(
         settings,
@@ -190,6 +193,7 @@ def render_issue(
         html=html,
         text=text,
         web_url=context["web_url"] or _web_url(settings, issue, lang),
+        links=links,
     )
 
 
