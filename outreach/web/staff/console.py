@@ -14,7 +14,6 @@ from outreach.staff.dashboard import city_dashboard
 from outreach.staff.policy import Permission
 from outreach.web.common import state
 from outreach.web.staff.guard import Public, Require, not_found, now
-from outreach.web.staff.stats import summary
 from outreach.web.staff.view import page
 
 router = APIRouter()
@@ -35,6 +34,8 @@ def home(request: Request, current: SignedIn) -> Response:
 def dashboard(request: Request, city: str, current: Viewer) -> Response:
     st = state(request)
     board = city_dashboard(st.settings, st.config, city, now=now(request))
+    from outreach.web.staff.stats import summary  # it takes Viewer from here
+
     context = {"board": board, "stats": summary(request, city)}
     return page(request, "staff/dashboard.html", context, current=current, city=city)
 

@@ -9,15 +9,13 @@ as everywhere in the console). The work is in :mod:`outreach.stats`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
 from outreach.errors import StatsError
-from outreach.staff import sessions
-from outreach.staff.policy import Permission
 from outreach.stats import (
     Table,
     charts,
@@ -31,11 +29,11 @@ from outreach.stats import (
     year_indicators,
 )
 from outreach.web.common import state
-from outreach.web.staff.guard import Require, not_found, now
+from outreach.web.staff.console import Viewer
+from outreach.web.staff.guard import not_found, now
 from outreach.web.staff.view import lang_of, page
 
 router = APIRouter()
-Viewer = Annotated[sessions.Current, Depends(Require(Permission.VIEW))]
 FIRST_YEAR = 2000
 
 
