@@ -16,6 +16,7 @@ ends now. Definitions (docs/stats.md, "The figures"):
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, case, cast, func, literal, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
@@ -51,6 +52,7 @@ STARTED = (
     IssueStatus.FAILED, IssueStatus.CANCELLED,
 )  # fmt: skip
 SIZES = ("micro", "small", "medium", "large")
+SIZE_RANK = {size: n for n, size in enumerate(SIZES, 1)}
 SME = ("micro", "small", "medium")
 TRAINING = re.compile(r"train|koulut|kurs|course|webina|valmennu|workshop|työpaja", re.I)
 
@@ -75,15 +77,6 @@ def months(year: int, tz: str, now: datetime) -> list[Month]:
     if not found:
         raise StatsError(f"{year} has not started yet")
     return found
-
-
-def company_key() -> Any:
-    """The SQL expression naming a subscriber's company (see the module docstring)."""
-    return func.coalesce(
-        Subscriber.business_id,
-        func.lower(Subscriber.company_name),
-        literal("#") + cast(Subscriber.id, String),
-    )
 
 
 def city_id(session: Session, config: Config, city: str) -> int:
@@ -134,29 +127,61 @@ def started_issues(
     return [IssueRef(r[0], r[1], r[2], r[3] or start, counts.get(r[0], {})) for r in rows]
 
 
-def reached(session: Session, issue_ids: Iterable[int], *, by_size: bool = False) -> Any:
-    """Companies the issues were delivered to: a number, or per size class."""
-    ids = list(issue_ids)
-    if not ids:
-        return {} if by_size else 0
-    delivered = select(Delivery.subscriber_id).where(
-        Delivery.issue_id.in_(ids), Delivery.status == DeliveryStatus.SENT
+@dataclass
+class Reach:
+    """Companies reached: per period (the bits of the query) and over all of them,
+    each company with its size class (the largest any of its subscribers gave)."""
+
+    per_period: list[int]
+    companies: dict[str, str]
+
+    def sizes(self) -> Counter[str]:
+        return Counter(self.companies.values())
+
+
+def company(business_id: str | None, name: str | None, subscriber_id: int) -> str:
+    """A subscriber's company (see the module docstring)."""
+    return business_id or (name or "").strip().casefold() or f"#{subscriber_id}"
+
+
+def reach(session: Session, periods: dict[int, int], count: int) -> Reach:
+    """Companies the issues were delivered to; ``periods`` maps an issue id to its
+    period's number (0 to ``count`` - 1).
+
+    One grouped query: per subscriber, the periods it was reached in as bits (the
+    sum of the distinct bits), so no delivery row reaches Python.
+    """
+    per_period = [0] * count
+    if not periods:
+        return Reach(per_period, {})
+    bit = case({issue: 1 << n for issue, n in periods.items()}, value=Delivery.issue_id)
+    masks: dict[int, int] = dict(
+        session.execute(
+            select(Delivery.subscriber_id, func.sum(func.distinct(bit)))
+            .where(Delivery.issue_id.in_(list(periods)), Delivery.status == DeliveryStatus.SENT)
+            .group_by(Delivery.subscriber_id)
+        ).all()
     )
-    key = company_key()
-    if not by_size:
-        query = select(func.count(func.distinct(key))).where(Subscriber.id.in_(delivered))
-        return int(session.scalar(query) or 0)
-    # a company counts once, in the largest size class any of its subscribers gave
-    rank = case({size: n for n, size in enumerate(SIZES, 1)}, value=Subscriber.size_class, else_=0)
-    companies = (
-        select(key.label("company"), func.max(rank).label("size"))
-        .where(Subscriber.id.in_(delivered))
-        .group_by(key)
-        .subquery()
-    )
-    grouped = select(companies.c.size, func.count()).group_by(companies.c.size)
+    companies: dict[str, int] = {}
+    sizes: dict[str, int] = {}
+    for ids in _batches(list(masks)):
+        for sid, bid, name, size in session.execute(
+            select(Subscriber.id, Subscriber.business_id, Subscriber.company_name,
+                   Subscriber.size_class).where(Subscriber.id.in_(ids))
+        ):  # fmt: skip
+            key = company(bid, name, sid)
+            companies[key] = companies.get(key, 0) | int(masks[sid] or 0)
+            sizes[key] = max(sizes.get(key, 0), SIZE_RANK.get(size or "", 0))
+    for mask in companies.values():
+        for n in range(count):
+            per_period[n] += (mask >> n) & 1
     names = ("", *SIZES)
-    return {names[int(size or 0)]: int(n) for size, n in session.execute(grouped)}
+    return Reach(per_period, {key: names[rank] for key, rank in sizes.items()})
+
+
+def _batches(ids: list[int], size: int = 5_000) -> Iterable[list[int]]:
+    for n in range(0, len(ids), size):
+        yield ids[n : n + size]
 
 
 def clicks_per_issue(session: Session, issue_ids: Sequence[int]) -> dict[int, int]:
@@ -240,6 +265,44 @@ def people(session: Session, city: int) -> list[Person]:
     return found
 
 
+def subscriber_months(persons: list[Person], span: list[Month]) -> dict[str, list[int]]:
+    """Per month of ``span``: confirmed at its end, new, unsubscribed, bounced, leads.
+
+    Each subscription is placed once (by bisection), so this is linear in the
+    subscriptions whatever the number of months.
+    """
+    starts = [m.start for m in span]
+    end = span[-1].end
+    count = len(span)
+
+    def index(moment: datetime | None) -> int:
+        if moment is None or moment >= end:
+            return count  # after the span (or never)
+        return bisect_right(starts, moment) - 1  # -1: before the span
+
+    out = {key: [0] * count for key in ("new", "unsubscribed", "bounced", "leads")}
+    change = [0] * (count + 1)
+    for p in persons:
+        if p.confirmed is None:
+            continue
+        joined, left = index(p.confirmed), index(p.left)
+        if 0 <= joined < count:
+            out["new"][joined] += 1
+            out["leads"][joined] += p.lead
+        if 0 <= left < count and p.how:
+            out[p.how][left] += 1
+        first = max(joined, 0)
+        if first < left:  # a member at the end of months first .. left - 1
+            change[first] += 1
+            change[min(left, count)] -= 1
+    running, confirmed = 0, []
+    for n in range(count):
+        running += change[n]
+        confirmed.append(running)
+    out["confirmed"] = confirmed
+    return out
+
+
 def _in(moment: datetime | None, start: datetime, end: datetime) -> bool:
     return moment is not None and start <= moment < end
 
@@ -266,16 +329,21 @@ def segment_tables(persons: list[Person], start: datetime, end: datetime) -> lis
         "industry": ("Subscribers by industry (TOL 2008 division)", lambda p: [p.industry]),
         "topic": ("Subscribers by topic", lambda p: p.topics or [""]),
     }
+    marks = [
+        {
+            "confirmed": _member(p, end),
+            "new": _in(p.confirmed, start, end),
+            "unsubscribed": p.how == "unsubscribed" and _in(p.left, start, end),
+            "bounced": p.how == "bounced" and _in(p.left, start, end),
+        }
+        for p in persons
+    ]
     tables = []
     for key, (title, values) in dims.items():
         counts: dict[str, Counter[str]] = defaultdict(Counter)
-        for p in persons:
+        for p, flags in zip(persons, marks, strict=True):
             for value in values(p):
-                c = counts[value]
-                c["confirmed"] += _member(p, end)
-                c["new"] += _in(p.confirmed, start, end)
-                c["unsubscribed"] += p.how == "unsubscribed" and _in(p.left, start, end)
-                c["bounced"] += p.how == "bounced" and _in(p.left, start, end)
+                counts[value].update(flags)
         rows: list[dict[str, Any]] = [
             {"segment": value or "?", **{k: c[k] for k in SUB_KEYS}}
             for value, c in sorted(counts.items(), key=lambda kv: (-kv[1]["confirmed"], kv[0]))

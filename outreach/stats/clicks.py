@@ -42,6 +42,7 @@ from outreach.models import Delivery, Issue, IssueLink, LinkClick
 REPEAT_SECONDS = 2
 BURST_SECONDS = 1
 EARLY_SECONDS = 60
+REPEAT_SECONDS_D = timedelta(seconds=REPEAT_SECONDS)
 NET_KEEP = timedelta(days=1)
 #: Every this many clicks, network hashes older than NET_KEEP are blanked.
 NET_SWEEP_EVERY = 256
@@ -91,23 +92,31 @@ def scanner_agent(agent: str) -> bool:
     return not agent.strip() or SCANNER_AGENTS.search(agent) is not None
 
 
-def resolve(session: Session, signer: LinkSigner, text: str) -> IssueLink | None:
+@dataclass(frozen=True)
+class Link:
+    id: int
+    issue_id: int
+    url: str
+    send_started_at: datetime | None
+
+
+def resolve(session: Session, signer: LinkSigner, text: str) -> Link | None:
     """The link a signed id names, or None (forged, unknown, or of a deleted issue)."""
     try:
         ref = signer.read(text)
     except InvalidTokenError:
         return None
-    link = session.scalar(
-        select(IssueLink).where(
-            IssueLink.issue_id == ref.issue_id, IssueLink.lang == ref.lang, IssueLink.n == ref.n
-        )
-    )
-    if link is None or (link.item_id or 0) != ref.item_id:
+    row = session.execute(
+        select(IssueLink.id, IssueLink.item_id, IssueLink.url, Issue.send_started_at)
+        .join(Issue, Issue.id == IssueLink.issue_id)
+        .where(IssueLink.issue_id == ref.issue_id, IssueLink.lang == ref.lang, IssueLink.n == ref.n)
+    ).first()
+    if row is None or (row.item_id or 0) != ref.item_id:
         return None
-    return link
+    return Link(row.id, ref.issue_id, row.url, row.send_started_at)
 
 
-def _take_back(session: Session, link: IssueLink, net: str, since: datetime, why: str) -> None:
+def _take_back(session: Session, link: Link, net: str, since: datetime, why: str) -> None:
     session.execute(
         update(LinkClick)
         .where(
@@ -121,41 +130,39 @@ def _take_back(session: Session, link: IssueLink, net: str, since: datetime, why
 
 
 def _reason(
-    session: Session, link: IssueLink, request: Request, net: str | None, now: datetime
+    session: Session, link: Link, request: Request, net: str | None, now: datetime
 ) -> str | None:
     if request.method != "GET":
         return "head"
     if scanner_agent(request.user_agent):
         return "agent"
-    started = session.scalar(select(Issue.send_started_at).where(Issue.id == link.issue_id))
-    if started is None or now < started:
+    if link.send_started_at is None or now < link.send_started_at:
         return "before_send"
     if net is None:
         return None
-    same_net = (LinkClick.issue_id == link.issue_id) & (LinkClick.net == net)
-    recent = now - timedelta(seconds=REPEAT_SECONDS)
-    if session.scalar(
-        select(
-            exists().where(same_net, LinkClick.link_id == link.id, LinkClick.created_at >= recent)
+    early = now - timedelta(seconds=EARLY_SECONDS)
+    recent = session.execute(  # this network's requests of the issue in the last minute
+        select(LinkClick.link_id, LinkClick.created_at).where(
+            LinkClick.issue_id == link.issue_id,
+            LinkClick.net == net,
+            LinkClick.created_at >= early,
         )
-    ):
+    ).all()
+    if not recent:
+        return None
+    if any(r.link_id == link.id and r.created_at >= now - REPEAT_SECONDS_D for r in recent):
         return "repeat"
     burst = now - timedelta(seconds=BURST_SECONDS)
-    if session.scalar(
-        select(
-            exists().where(same_net, LinkClick.link_id != link.id, LinkClick.created_at >= burst)
-        )
-    ):
+    if any(r.link_id != link.id and r.created_at >= burst for r in recent):
         _take_back(session, link, net, burst, "burst")
         return "burst"
-    early = now - timedelta(seconds=EARLY_SECONDS)
-    delivered = exists().where(
-        Delivery.issue_id == link.issue_id, Delivery.sent_at >= early, Delivery.sent_at <= now
-    )
-    other = exists().where(same_net, LinkClick.link_id != link.id, LinkClick.created_at >= early)
-    if session.scalar(select(delivered & other)):
-        _take_back(session, link, net, early, "early")
-        return "early"
+    if any(r.link_id != link.id for r in recent):
+        delivered = exists().where(
+            Delivery.issue_id == link.issue_id, Delivery.sent_at >= early, Delivery.sent_at <= now
+        )
+        if session.scalar(select(delivered)):
+            _take_back(session, link, net, early, "early")
+            return "early"
     return None
 
 

@@ -7,7 +7,6 @@ city's page stays fast with a million deliveries (bench/bench_stats.py).
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -23,16 +22,16 @@ from outreach.stats.city import (
     SUB_COLUMNS,
     Month,
     _in,
-    _member,
     city_id,
     clicks_per_issue,
     leads_contacted,
     months,
     people,
     promoted,
-    reached,
+    reach,
     segment_tables,
     started_issues,
+    subscriber_months,
 )
 from outreach.stats.tables import Table
 
@@ -89,35 +88,34 @@ def city_figures(
     persons = people(session, cid)
     stories = _stories(session, cid)
     rows: list[dict[str, Any]] = []
-    for month in span:
-        mine = [i for i in issues if month.start <= i.started < month.end]
+    month_of = {i.id: n for n, m in enumerate(span) for i in issues if m.start <= i.started < m.end}
+    reached = reach(session, month_of, len(span))
+    subs = subscriber_months(persons, span)
+    for n, month in enumerate(span):
+        mine = [i for i in issues if month_of[i.id] == n]
         mine_ids = [i.id for i in mine]
         rows.append(
             {
                 "month": month.key,
-                "confirmed": sum(_member(p, month.end) for p in persons),
-                "new": sum(_in(p.confirmed, month.start, month.end) for p in persons),
-                "unsubscribed": sum(
-                    p.how == "unsubscribed" and _in(p.left, month.start, month.end) for p in persons
-                ),
-                "bounced": sum(
-                    p.how == "bounced" and _in(p.left, month.start, month.end) for p in persons
-                ),
+                "confirmed": subs["confirmed"][n],
+                "new": subs["new"][n],
+                "unsubscribed": subs["unsubscribed"][n],
+                "bounced": subs["bounced"][n],
                 "issues": len(mine),
                 "delivered": sum(i.counts.get("sent", 0) for i in mine),
-                "reached": reached(session, mine_ids),
+                "reached": reached.per_period[n],
                 "clicks": sum(clicks.get(i, 0) for i in mine_ids),
                 "events": sum(events.get(i, (0, 0))[0] for i in mine_ids),
                 "trainings": sum(events.get(i, (0, 0))[1] for i in mine_ids),
                 "stories": sum(_in(when, month.start, month.end) for when, _ in stories),
-                "leads": sum(p.lead and _in(p.confirmed, month.start, month.end) for p in persons),
+                "leads": subs["leads"][n],
             }
         )
     monthly = Table(
         "monthly", "By month", MONTHLY_COLUMNS, rows, chart=["confirmed", "reached", "clicks"]
     )
-    sizes: Counter[str] = Counter(reached(session, ids, by_size=True))
-    companies = reached(session, ids)
+    sizes = reached.sizes()
+    companies = len(reached.companies)
     published = {name for when, name in stories if _in(when, start, end) and name}
     total = {key: sum(int(r[key]) for r in rows) for key, _ in MONTHLY_COLUMNS[5:]}
     total["reached"] = companies
@@ -168,10 +166,11 @@ def _indicators(
         ids += mine
         actions += sum(_in(when, start, end) for when, _ in _stories(session, cid))
         events += sum(n for n, _ in promoted(session, mine).values())
-    sizes: Counter[str] = Counter(reached(session, ids, by_size=True))
+    reached = reach(session, dict.fromkeys(ids, 0), 1)
+    sizes = reached.sizes()
     known = sum(n for size, n in sizes.items() if size)
     row = {
-        "reached": reached(session, ids),
+        "reached": len(reached.companies),
         "sme_share": _share(sum(sizes[s] for s in SME), known),
         "medium_share": _share(sizes["medium"], known),
         "actions": actions,
