@@ -16,15 +16,13 @@ ends now. Definitions (docs/stats.md, "The figures"):
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
@@ -44,7 +42,6 @@ from outreach.models import (
     Subscription,
     SubscriptionStatus,
 )
-from outreach.stats.tables import Table
 
 #: Issues whose send started: they count.
 STARTED = (
@@ -155,33 +152,27 @@ def reach(session: Session, periods: dict[int, int], count: int) -> Reach:
     if not periods:
         return Reach(per_period, {})
     bit = case({issue: 1 << n for issue, n in periods.items()}, value=Delivery.issue_id)
-    masks: dict[int, int] = dict(
-        session.execute(
-            select(Delivery.subscriber_id, func.sum(func.distinct(bit)))
-            .where(Delivery.issue_id.in_(list(periods)), Delivery.status == DeliveryStatus.SENT)
-            .group_by(Delivery.subscriber_id)
-        ).all()
+    masks = (
+        select(Delivery.subscriber_id.label("id"), func.sum(func.distinct(bit)).label("mask"))
+        .where(Delivery.issue_id.in_(list(periods)), Delivery.status == DeliveryStatus.SENT)
+        .group_by(Delivery.subscriber_id)
+        .subquery()
     )
+    query = select(
+        Subscriber.id, Subscriber.business_id, Subscriber.company_name, Subscriber.size_class,
+        masks.c.mask,
+    ).join(masks, masks.c.id == Subscriber.id)  # fmt: skip
     companies: dict[str, int] = {}
     sizes: dict[str, int] = {}
-    for ids in _batches(list(masks)):
-        for sid, bid, name, size in session.execute(
-            select(Subscriber.id, Subscriber.business_id, Subscriber.company_name,
-                   Subscriber.size_class).where(Subscriber.id.in_(ids))
-        ):  # fmt: skip
-            key = company(bid, name, sid)
-            companies[key] = companies.get(key, 0) | int(masks[sid] or 0)
-            sizes[key] = max(sizes.get(key, 0), SIZE_RANK.get(size or "", 0))
+    for sid, bid, name, size, mask in session.connection().execute(query):
+        key = company(bid, name, sid)
+        companies[key] = companies.get(key, 0) | int(mask or 0)
+        sizes[key] = max(sizes.get(key, 0), SIZE_RANK.get(size or "", 0))
     for mask in companies.values():
         for n in range(count):
             per_period[n] += (mask >> n) & 1
     names = ("", *SIZES)
     return Reach(per_period, {key: names[rank] for key, rank in sizes.items()})
-
-
-def _batches(ids: list[int], size: int = 5_000) -> Iterable[list[int]]:
-    for n in range(0, len(ids), size):
-        yield ids[n : n + size]
 
 
 def clicks_per_issue(session: Session, issue_ids: Sequence[int]) -> dict[int, int]:
@@ -232,7 +223,8 @@ class Person:
     lead: bool
 
 
-def people(session: Session, city: int) -> list[Person]:
+def people(session: Session, city: int, *, bounced_only: bool = False) -> list[Person]:
+    """The city's subscriptions one by one (``bounced_only``: those that bounced)."""
     bounced = dict(
         session.execute(
             select(Delivery.subscription_id, func.max(BounceEvent.created_at))
@@ -249,6 +241,7 @@ def people(session: Session, city: int) -> list[Person]:
         )
         .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
         .where(Subscription.city_id == city)
+        .where(Subscription.status == SubscriptionStatus.BOUNCED if bounced_only else true())
     )  # fmt: skip
     found = []
     for sid, status, confirmed, unsub, topics, lang, size, industry, visit in rows:
@@ -263,44 +256,6 @@ def people(session: Session, city: int) -> list[Person]:
                    (industry or "")[:2], [str(t) for t in topics or []], bool(visit))
         )  # fmt: skip
     return found
-
-
-def subscriber_months(persons: list[Person], span: list[Month]) -> dict[str, list[int]]:
-    """Per month of ``span``: confirmed at its end, new, unsubscribed, bounced, leads.
-
-    Each subscription is placed once (by bisection), so this is linear in the
-    subscriptions whatever the number of months.
-    """
-    starts = [m.start for m in span]
-    end = span[-1].end
-    count = len(span)
-
-    def index(moment: datetime | None) -> int:
-        if moment is None or moment >= end:
-            return count  # after the span (or never)
-        return bisect_right(starts, moment) - 1  # -1: before the span
-
-    out = {key: [0] * count for key in ("new", "unsubscribed", "bounced", "leads")}
-    change = [0] * (count + 1)
-    for p in persons:
-        if p.confirmed is None:
-            continue
-        joined, left = index(p.confirmed), index(p.left)
-        if 0 <= joined < count:
-            out["new"][joined] += 1
-            out["leads"][joined] += p.lead
-        if 0 <= left < count and p.how:
-            out[p.how][left] += 1
-        first = max(joined, 0)
-        if first < left:  # a member at the end of months first .. left - 1
-            change[first] += 1
-            change[min(left, count)] -= 1
-    running, confirmed = 0, []
-    for n in range(count):
-        running += change[n]
-        confirmed.append(running)
-    out["confirmed"] = confirmed
-    return out
 
 
 def _in(moment: datetime | None, start: datetime, end: datetime) -> bool:
@@ -319,38 +274,6 @@ def leads_contacted(session: Session, city: int, start: datetime, end: datetime)
     """
     del session, city, start, end
     return 0
-
-
-def segment_tables(persons: list[Person], start: datetime, end: datetime) -> list[Table]:
-    """Subscribers by language, size class, industry and topic over the period."""
-    dims: dict[str, tuple[str, Any]] = {
-        "language": ("Subscribers by language", lambda p: [p.language]),
-        "size_class": ("Subscribers by size class", lambda p: [p.size]),
-        "industry": ("Subscribers by industry (TOL 2008 division)", lambda p: [p.industry]),
-        "topic": ("Subscribers by topic", lambda p: p.topics or [""]),
-    }
-    marks = [
-        {
-            "confirmed": _member(p, end),
-            "new": _in(p.confirmed, start, end),
-            "unsubscribed": p.how == "unsubscribed" and _in(p.left, start, end),
-            "bounced": p.how == "bounced" and _in(p.left, start, end),
-        }
-        for p in persons
-    ]
-    tables = []
-    for key, (title, values) in dims.items():
-        counts: dict[str, Counter[str]] = defaultdict(Counter)
-        for p, flags in zip(persons, marks, strict=True):
-            for value in values(p):
-                counts[value].update(flags)
-        rows: list[dict[str, Any]] = [
-            {"segment": value or "?", **{k: c[k] for k in SUB_KEYS}}
-            for value, c in sorted(counts.items(), key=lambda kv: (-kv[1]["confirmed"], kv[0]))
-        ]
-        columns = [("segment", SEGMENT_LABEL[key]), *SUB_COLUMNS]
-        tables.append(Table(key, title, columns, rows, chart=["confirmed"]))
-    return tables
 
 
 SUB_KEYS = ("confirmed", "new", "unsubscribed", "bounced")

@@ -21,18 +21,17 @@ from outreach.stats.city import (
     SME,
     SUB_COLUMNS,
     Month,
+    Reach,
     _in,
     city_id,
     clicks_per_issue,
     leads_contacted,
     months,
-    people,
     promoted,
     reach,
-    segment_tables,
     started_issues,
-    subscriber_months,
 )
+from outreach.stats.subscribers import bounced_people, segment_tables, subscriber_months
 from outreach.stats.tables import Table
 
 __all__ = ["CityFigures", "city_figures", "region_indicators", "year_indicators"]
@@ -85,12 +84,12 @@ def city_figures(
     ids = [i.id for i in issues]
     clicks = clicks_per_issue(session, ids)
     events = promoted(session, ids)
-    persons = people(session, cid)
+    bounced = bounced_people(session, cid)
     stories = _stories(session, cid)
     rows: list[dict[str, Any]] = []
     month_of = {i.id: n for n, m in enumerate(span) for i in issues if m.start <= i.started < m.end}
     reached = reach(session, month_of, len(span))
-    subs = subscriber_months(persons, span)
+    subs = subscriber_months(session, cid, span, bounced)
     for n, month in enumerate(span):
         mine = [i for i in issues if month_of[i.id] == n]
         mine_ids = [i.id for i in mine]
@@ -138,7 +137,14 @@ def city_figures(
             {"indicator": "Leads contacted", "value": leads_contacted(session, cid, start, end)},
         ],
     )
-    return CityFigures(city, year, [monthly, totals, *segment_tables(persons, start, end)])
+    indicators = Table(
+        "indicators",
+        "The year's indicators",
+        INDICATOR_COLUMNS,
+        [{"city": city, **_row(reached, total["stories"], total["events"])}],
+    )
+    segments = segment_tables(session, cid, start, end, bounced)
+    return CityFigures(city, year, [monthly, totals, indicators, *segments])
 
 
 INDICATOR_COLUMNS = [
@@ -166,17 +172,19 @@ def _indicators(
         ids += mine
         actions += sum(_in(when, start, end) for when, _ in _stories(session, cid))
         events += sum(n for n, _ in promoted(session, mine).values())
-    reached = reach(session, dict.fromkeys(ids, 0), 1)
+    return _row(reach(session, dict.fromkeys(ids, 0), 1), actions, events), ids
+
+
+def _row(reached: Reach, actions: int, events: int) -> dict[str, Any]:
     sizes = reached.sizes()
     known = sum(n for size, n in sizes.items() if size)
-    row = {
+    return {
         "reached": len(reached.companies),
         "sme_share": _share(sum(sizes[s] for s in SME), known),
         "medium_share": _share(sizes["medium"], known),
         "actions": actions,
         "events": events,
     }
-    return row, ids
 
 
 def year_indicators(

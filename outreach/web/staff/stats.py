@@ -26,7 +26,6 @@ from outreach.stats import (
     shown_cells,
     t,
     to_csv,
-    year_indicators,
 )
 from outreach.web.common import state
 from outreach.web.staff.console import Viewer
@@ -68,10 +67,9 @@ def city_tables(request: Request, city: str, year: int) -> list[Table]:
     with st.session() as session:
         try:
             figures = city_figures(session, st.config, city, year, now=moment)
-            indicators = year_indicators(session, st.config, city, year, now=moment)
         except StatsError:
             raise not_found() from None
-    return [indicators, *figures.tables]
+    return figures.tables
 
 
 def summary(request: Request, city: str) -> dict[str, Any] | None:
