@@ -17,7 +17,7 @@ from outreach.stats import (
     to_csv,
     year_indicators,
 )
-from tests.stats.fixture import NOW
+from tests.stats.fixture import NOW, populate
 
 
 def rows_by(table: object, key: str) -> dict[str, dict[str, object]]:
@@ -139,3 +139,22 @@ def test_errors_are_one_line(session: Session, config: Config, history: dict[str
         city_figures(session, config, "vantaa", 2027, now=NOW)
     with pytest.raises(StatsError, match="no issue 999"):
         issue_figures(session, config, 999)
+
+
+def test_the_same_figures_on_postgresql(pg_url: str, config: Config) -> None:
+    from sqlalchemy import create_engine
+
+    from outreach.models import Base
+
+    engine = create_engine(pg_url)
+    Base.metadata.create_all(engine)
+    try:
+        with Session(engine, expire_on_commit=False) as s:
+            history = populate(s, config)
+            test_by_month(s, config, history)
+            test_the_years_totals(s, config, history)
+            test_by_segment(s, config, history)
+            test_issue(s, config, history)
+            test_indicators_and_region(s, config, history)
+    finally:
+        engine.dispose()
