@@ -145,36 +145,28 @@ def reach(session: Session, periods: dict[int, int], count: int) -> Reach:
     """Companies the issues were delivered to; ``periods`` maps an issue id to its
     period's number (0 to ``count`` - 1).
 
-    One grouped query: per subscriber, whether each period reached it, so no
-    delivery row reaches Python.
+    One grouped query: per subscriber, the periods it was reached in as bits (the
+    sum of the distinct bits), so no delivery row reaches Python.
     """
     per_period = [0] * count
     if not periods:
         return Reach(per_period, {})
-    # per subscriber, one flag per period: MAX needs no DISTINCT, so both engines
-    # can aggregate by hashing instead of sorting every delivery
-    flags = [
-        func.max(
-            case((Delivery.issue_id.in_([i for i, p in periods.items() if p == n]), 1), else_=0)
-        ).label(f"p{n}")
-        for n in range(count)
-    ]
+    bit = case({issue: 1 << n for issue, n in periods.items()}, value=Delivery.issue_id)
     masks = (
-        select(Delivery.subscriber_id.label("id"), *flags)
+        select(Delivery.subscriber_id.label("id"), func.sum(func.distinct(bit)).label("mask"))
         .where(Delivery.issue_id.in_(list(periods)), Delivery.status == DeliveryStatus.SENT)
         .group_by(Delivery.subscriber_id)
         .subquery()
     )
     query = select(
         Subscriber.id, Subscriber.business_id, Subscriber.company_name, Subscriber.size_class,
-        *(masks.c[f"p{n}"] for n in range(count)),
+        masks.c.mask,
     ).join(masks, masks.c.id == Subscriber.id)  # fmt: skip
     companies: dict[str, int] = {}
     sizes: dict[str, int] = {}
-    for sid, bid, name, size, *reached in session.connection().execute(query):
+    for sid, bid, name, size, mask in session.connection().execute(query):
         key = company(bid, name, sid)
-        mask = sum(1 << n for n, flag in enumerate(reached) if flag)
-        companies[key] = companies.get(key, 0) | mask
+        companies[key] = companies.get(key, 0) | int(mask or 0)
         sizes[key] = max(sizes.get(key, 0), SIZE_RANK.get(size or "", 0))
     for mask in companies.values():
         for n in range(count):
