@@ -18,6 +18,7 @@
     ├── SubscriptionError          (ValueError) invalid subscriber data
     │   └── InvalidTokenError      tampered, expired or foreign token
     ├── StaffError                 (ValueError) staff account, role or sign-in request
+    ├── StatsError                 figures asked for a city, year or issue that has none
     ├── DeliveryError              sending failed
     │   ├── TemporaryDeliveryError  retry later (SMTP 4xx, dropped connection, HTTP 429/5xx)
     │   └── PermanentDeliveryError  never retry (SMTP 5xx, provider rejection)
@@ -119,6 +120,10 @@ class InvalidTokenError(SubscriptionError):
 
 class StaffError(OutreachError, ValueError):
     """A staff account, role or sign-in request that cannot be carried out."""
+
+
+class StatsError(OutreachError):
+    """Figures asked for a city, a year or an issue that has none."""
 
 
 class DeliveryError(OutreachError):

@@ -462,6 +462,9 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("issue_id", "subscriber_id"),
         Index("ix_deliveries_due", "issue_id", "status", "next_attempt_at"),
+        #: The statistics: who an issue reached, and when a language went out.
+        Index("ix_deliveries_reached", "issue_id", "status", "subscriber_id"),
+        Index("ix_deliveries_sent", "issue_id", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -772,3 +775,51 @@ class LinkCheck(Base):
     url: Mapped[str] = mapped_column(Text)
     checked_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     outcome: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class IssueLink(Base):
+    """A link of one language version of an issue, as the counted ``/l/<id>`` names it.
+
+    Made when the issue is built (:mod:`outreach.issues.links`); the redirect goes
+    only to ``url``. Nothing here names a recipient: the id names the issue, the
+    language, the item (None: a link of an announcement's body) and its number.
+    """
+
+    __tablename__ = "issue_links"
+    __table_args__ = (UniqueConstraint("issue_id", "lang", "n"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"))
+    lang: Mapped[str] = mapped_column(String(5))
+    n: Mapped[int] = mapped_column(Integer)
+    item_id: Mapped[int | None] = mapped_column(Integer)
+    section: Mapped[str] = mapped_column(String(64), default="")
+    #: The audience variant of the campaign (e.g. ``medium``), "" for everyone.
+    variant: Mapped[str] = mapped_column(String(64), default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str] = mapped_column(Text)
+
+
+class LinkClick(Base):
+    """One request of a counted link; ``counted`` False when the filter took it for a bot.
+
+    ``net`` is a keyed hash of the client's network (/24 or /48), never the
+    address, kept only for the filter's few seconds and blanked after a day.
+    """
+
+    __tablename__ = "link_clicks"
+    __table_args__ = (
+        Index("ix_link_clicks_issue", "issue_id", "counted", "link_id"),
+        Index("ix_link_clicks_net", "issue_id", "net", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    link_id: Mapped[int] = mapped_column(
+        ForeignKey("issue_links.id", ondelete="CASCADE"), index=True
+    )
+    issue_id: Mapped[int] = mapped_column(Integer)
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Why it was not counted: head | agent | burst | early | repeat | before_send
+    reason: Mapped[str | None] = mapped_column(String(20))
+    net: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

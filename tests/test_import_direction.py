@@ -24,7 +24,7 @@ DEBTS = Path(__file__).parent / "import_debts.txt"
 LAYERS: list[set[str]] = [
     {"errors"},
     {"l10n", "transactional"},
-    {"settings", "tokens", "sandbox", "runtime", "logthrottle"},
+    {"settings", "tokens", "linkids", "sandbox", "runtime", "logthrottle"},
     {"validation", "db", "plugins", "dkim", "verp"},
     {"models"},
     {"suppression"},
@@ -35,6 +35,7 @@ LAYERS: list[set[str]] = [
     {"subscriptions"},
     {"delivery"},
     {"checks", "bounces", "retention", "publish"},
+    {"stats"},
     {"scheduler"},
     {"staff"},
     {"demo"},

@@ -195,6 +195,10 @@ class CityConfig(Model):
             )
         return self
 
+    #: Count clicks on the links of the city's issues (``/l/<id>``, docs/stats.md);
+    #: ``off``: every link in the e-mail goes straight to its page.
+    tracking: bool = True
+
     @field_validator("approvers")
     @classmethod
     def _approver_emails(cls, value: list[str]) -> list[str]:

@@ -118,15 +118,18 @@ def run_checks(
             )
             continue
         pages[lang] = (rendered, Page(rendered.html))
-    urls = {
+    urls = {  # a counted link (/l/<id>) is checked at the page it leads to
         lang: list(
             dict.fromkeys(
                 u
-                for u in [*(a.href for a in page.links()), *(i.src for i in page.images())]
+                for u in [
+                    *(rendered.links.get(a.href, a.href) for a in page.links()),
+                    *(i.src for i in page.images()),
+                ]
                 if _checkable(u, settings)
             )
         )
-        for lang, (_, page) in pages.items()
+        for lang, (rendered, page) in pages.items()
     }
     results: dict[str, links.LinkResult] = {}
     if "links" in families and settings.check_link_seconds > 0:

@@ -20,6 +20,7 @@ from outreach.cli import (
     run,
     sources,
     staff,
+    stats,
     subscribers,
 )
 from outreach.cli.base import cli_language, main
@@ -38,5 +39,6 @@ __all__ = [
     "run",
     "sources",
     "staff",
+    "stats",
     "subscribers",
 ]

@@ -28,6 +28,7 @@ from outreach.issues.editing import (
 from outreach.issues.editions import send_as
 from outreach.issues.history import history, record_event, record_send_start, send_origins
 from outreach.issues.hold import HoldNotice, cancelled_items, check_cancelled
+from outreach.issues.links import register_links
 from outreach.issues.schedule import cancel_schedule, schedule_send, send_due_filter
 from outreach.issues.selection import passes_rules
 from outreach.issues.snapshot import city_snapshot
@@ -66,6 +67,7 @@ __all__ = [
     "pin_item",
     "record_event",
     "record_send_start",
+    "register_links",
     "release_issue_items",
     "schedule_send",
     "send_as",

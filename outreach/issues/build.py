@@ -32,6 +32,7 @@ from outreach.issues import selection as pick
 from outreach.issues.claims import claim_items, release_issue_items, used_in_campaign
 from outreach.issues.editing import carry_edits
 from outreach.issues.history import record_event
+from outreach.issues.links import register_links, variant_of
 from outreach.issues.snapshot import (
     SNAPSHOT_VERSION,
     city_snapshot,
@@ -256,6 +257,7 @@ def build_issue(
     if send_as is not None:
         issue.snapshot["send_as"] = send_as
     issue.built_at = now
+    register_links(session, issue, variant_of(campaign.audience.size_classes))
     claim_items(session, issue.id, chosen)
     leads = sum(1 for _, lead in chosen.values() if lead)
     record_event(session, issue, "built" if created else "rebuilt", by=by, now=now)

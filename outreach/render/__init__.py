@@ -12,7 +12,7 @@ with a name and "Hei," without one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from outreach.campaigns import Config
@@ -21,6 +21,7 @@ from outreach.issues import city_snapshot
 from outreach.models import Issue
 from outreach.render.env import get_template, render_template
 from outreach.render.inline import inline_css
+from outreach.render.links import counted_links, counting
 from outreach.settings import Settings
 from outreach.sources import clean_body_html
 
@@ -57,6 +58,8 @@ class RenderedMessage:
     html: str
     text: str
     web_url: str | None
+    #: Each counted link (``/l/<id>``) of the message and the page it leads to.
+    links: dict[str, str] = field(default_factory=dict)
 
 
 def _language(issue: Issue, lang: str | None) -> tuple[dict[str, Any], str]:
@@ -73,12 +76,22 @@ def _language(issue: Issue, lang: str | None) -> tuple[dict[str, Any], str]:
 
 
 def _issue_context(
-    settings: Settings, issue: Issue, lang: str, data: dict[str, Any], *, personal: bool
+    settings: Settings,
+    issue: Issue,
+    lang: str,
+    data: dict[str, Any],
+    *,
+    personal: bool,
+    count: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     snapshot = issue.snapshot
     city = data["city"]
     web_url = _web_url(settings, issue, lang)
     body = data.get("body_html") or ""
+    sections = data.get("sections") or []
+    markdown = data.get("body_markdown") or ""
+    if count is not None:  # the e-mail only: the archive's web version never counts
+        sections, body, markdown = counted_links(settings, issue, lang, data, count)
     if body:  # sanitised when built; again here, in case the stored snapshot was edited
         body = clean_body_html(body)
     intro_html = data.get("intro_html") or ""
@@ -96,9 +109,9 @@ def _issue_context(
         "number": snapshot["number"],
         "intro": data.get("intro") or "",
         "intro_html": intro_html,
-        "sections": data.get("sections") or [],
+        "sections": sections,
         "body_html": body,
-        "body_markdown": data.get("body_markdown") or "",
+        "body_markdown": markdown,
         "web_url": web_url if personal else None,
         "personal": personal,
         "unsubscribe_url": UNSUBSCRIBE_URL,
@@ -155,9 +168,13 @@ def render_issue(
     Over Gmail's clipping size it is a RenderError, unless ``size_limit`` is
     False (the pre-flight check measures it and reports it instead).
     """
-    del config  # the snapshot holds everything, so re-rendering gives the same result
+    # the snapshot holds everything, so re-rendering gives the same result; the
+    # config says only whether the city counts clicks
     data, lang = _language(issue, lang)
-    context = _issue_context(settings, issue, lang, data, personal=True)
+    links: dict[str, str] = {}
+    context = _issue_context(
+        settings, issue, lang, data, personal=True, count=links if counting(config, issue) else None
+    )
     html, text = _render_pair(
         settings,
         issue.snapshot["city"],
@@ -173,6 +190,7 @@ def render_issue(
         html=html,
         text=text,
         web_url=context["web_url"] or _web_url(settings, issue, lang),
+        links=links,
     )
 
 

@@ -26,7 +26,7 @@ from outreach.logthrottle import ThrottledLog
 from outreach.runtime import Outdated, outdated
 from outreach.settings import Settings, get_settings
 from outreach.subscriptions import Mailer
-from outreach.web import api, hooks, public, staff
+from outreach.web import api, clicks, hooks, public, staff, stats_api
 from outreach.web.bodylimit import MAX_BODY, BodyLimit, too_large_detail
 from outreach.web.common import (
     PageError,
@@ -221,13 +221,23 @@ def create_app(
     )
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(api.router)
+    app.include_router(stats_api.router)
+    app.include_router(clicks.router, include_in_schema=False)
     app.include_router(hooks.router, include_in_schema=False)
     for router in public.ROUTERS:
         app.include_router(router, include_in_schema=False)
     app.state.staff_clock = clock
     staff.install(app)
     app.add_middleware(NoSniff)
-    routers = (app.router, api.router, hooks.router, *public.ROUTERS, *staff.ROUTERS)
+    routers = (
+        app.router,
+        api.router,
+        stats_api.router,
+        clicks.router,
+        hooks.router,
+        *public.ROUTERS,
+        *staff.ROUTERS,
+    )
     install_access_log_redaction([route for r in routers for route in r.routes])
     return app
 

@@ -75,7 +75,9 @@ def test_the_walk_sees_every_console_route(app: FastAPI) -> None:
             "/staff/{city}/campaigns/{slug}", "/staff/{city}/campaigns/new",
             "/staff/{city}/campaigns/try-source", "/staff/{city}/sources",
             "/staff/{city}/sources/{key}/fetch",
-            "/staff/{city}/sources/{key}/enable"} <= paths  # fmt: skip
+            "/staff/{city}/sources/{key}/enable", "/staff/{city}/stats", "/staff/{city}/stats.csv",
+            "/staff/{city}/issues/{issue_id}/stats",
+            "/staff/{city}/issues/{issue_id}/stats.csv"} <= paths  # fmt: skip
 
 
 def test_an_undeclared_console_route_stops_the_app() -> None:

@@ -328,7 +328,41 @@ def _check_subscription(method: str, body: Any) -> Check:
     return check
 
 
+def _check_stats(suffix: str) -> Check:
+    """The read-only figures of ``/api/v1/stats/{city}{suffix}``: a city's key gets its
+    own city's (a 404 for an issue it does not have) and 403 for any other."""
+
+    def check(make: Callable[[], World], key: str) -> None:
+        world = make()
+        for city in CITIES:
+            resp = world.call(key, "GET", f"/api/v1/stats/{city}{suffix}")
+            if city not in cities_of(key):
+                assert resp.status_code == 403, (key, city)
+                assert "tables" not in resp.text and "rows" not in resp.text
+            elif suffix.startswith("/issues/"):
+                assert resp.status_code == 404, resp.text  # the world has no issues
+            else:
+                assert resp.status_code == 200, resp.text
+                assert resp.json()["city"] == city
+
+    return check
+
+
+def check_region(make: Callable[[], World], key: str) -> None:
+    world = make()
+    resp = world.call(key, "GET", "/api/v1/stats/region")
+    if key == "all":
+        rows = resp.json()["tables"]["region"]["rows"]
+        assert [r["city"] for r in rows] == [*sorted(CITIES), "*"]
+    else:
+        assert resp.status_code == 403 and "tables" not in resp.text
+
+
 CHECKS: dict[tuple[str, str], Check] = {
+    ("GET", "/api/v1/stats/{city}"): _check_stats(""),
+    ("GET", "/api/v1/stats/{city}/indicators"): _check_stats("/indicators"),
+    ("GET", "/api/v1/stats/{city}/issues/{issue_id}"): _check_stats("/issues/1"),
+    ("GET", "/api/v1/stats/region"): check_region,
     ("GET", "/api/v1/subscribers"): check_list,
     ("POST", "/api/v1/subscribers"): check_create,
     ("GET", "/api/v1/subscribers/{email}"): check_read,

@@ -19,6 +19,7 @@ from outreach.web.staff import (
     issues,
     signin,
     sources,
+    stats,
     stories,
     subscriber_import,
     subscribers,
@@ -33,6 +34,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     stories.router,
     campaigns.router,
     sources.router,
+    stats.router,
 )
 # The import's literal paths first: /subscribers/{subscriber_id} would take them.
 ROUTERS += (subscriber_import.router, subscribers.router)

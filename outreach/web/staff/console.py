@@ -34,7 +34,10 @@ def home(request: Request, current: SignedIn) -> Response:
 def dashboard(request: Request, city: str, current: Viewer) -> Response:
     st = state(request)
     board = city_dashboard(st.settings, st.config, city, now=now(request))
-    return page(request, "staff/dashboard.html", {"board": board}, current=current, city=city)
+    from outreach.web.staff.stats import summary  # it takes Viewer from here
+
+    context = {"board": board, "stats": summary(request, city)}
+    return page(request, "staff/dashboard.html", context, current=current, city=city)
 
 
 def _audit_page(request: Request, current: sessions.Current, city: str | None) -> Response:

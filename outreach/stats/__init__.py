@@ -1,0 +1,62 @@
+"""Statistics without tracking people: counted links and the figures built on them.
+
+The stage above ``delivery`` and ``bounces`` (it reads their rows) and below
+``staff`` and the faces, which show what it computes. See docs/stats.md.
+
+    clicks    /l/<id>: resolve a signed link id to its stored URL, count or filter the click
+    city      the building blocks: months, companies reached, subscribers, events promoted
+    figures   a city's year by month and segment; the year's indicators; the region
+    issue     one issue: its mail, its clicks per link, item, section and language
+    tables    the one table shape behind the console, the CLI, CSV and JSON
+    charts    accessible SVG bar charts, drawn on the server
+"""
+
+from outreach.stats.charts import bar_chart, charts
+from outreach.stats.city import leads_contacted
+from outreach.stats.clicks import Request as ClickRequest
+from outreach.stats.clicks import follow, network, resolve, scanner_agent
+from outreach.stats.figures import (
+    CityFigures,
+    city_figures,
+    region_indicators,
+    year_indicators,
+)
+from outreach.stats.issue import IssueFigures, issue_city, issue_figures
+from outreach.stats.tables import (
+    Table,
+    as_json,
+    cell,
+    dumps,
+    labels,
+    shown_cells,
+    t,
+    text_table,
+    to_csv,
+)
+
+__all__ = [
+    "CityFigures",
+    "ClickRequest",
+    "IssueFigures",
+    "Table",
+    "as_json",
+    "bar_chart",
+    "cell",
+    "charts",
+    "city_figures",
+    "dumps",
+    "follow",
+    "issue_city",
+    "issue_figures",
+    "labels",
+    "leads_contacted",
+    "network",
+    "region_indicators",
+    "resolve",
+    "scanner_agent",
+    "shown_cells",
+    "t",
+    "text_table",
+    "to_csv",
+    "year_indicators",
+]

@@ -1,0 +1,204 @@
+"""Following a counted link: resolve ``/l/<id>`` to its stored URL and count the click.
+
+The id is checked first (:mod:`outreach.linkids`); a forged or unknown one
+resolves to nothing (the face answers 404). The answer is only ever the URL
+stored for the link when the issue was built: there is no parameter that
+could send a reader anywhere else.
+
+Every request of a valid id is recorded, but only a person's click is counted.
+The filter (docs/stats.md, "What is not counted") marks a request as:
+
+``head``        not a GET (HEAD, or anything else): a scanner checking the link;
+``agent``       no User-Agent, or one of a known bot, link scanner or HTTP library;
+``before_send`` before the issue's send started (previews, test mails);
+``repeat``      the same link from the same network within :data:`REPEAT_SECONDS`;
+``burst``       another link of the same issue from the same network within
+                :data:`BURST_SECONDS` (a scanner opening every link; the earlier
+                ones are taken back too);
+``early``       a second link of the issue from the same network within
+                :data:`EARLY_SECONDS` of a delivery of the issue being handed
+                over (a mail gateway pre-fetching the message; both taken back).
+
+The network is the client's /24 (IPv4) or /48 (IPv6), stored only as a keyed
+hash and blanked after :data:`NET_KEEP`; nothing names the reader.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import exists, select, update
+from sqlalchemy.orm import Session
+
+from outreach.errors import InvalidTokenError
+from outreach.linkids import LinkSigner
+from outreach.models import Delivery, Issue, IssueLink, LinkClick
+
+REPEAT_SECONDS = 2
+BURST_SECONDS = 1
+EARLY_SECONDS = 60
+REPEAT_SECONDS_D = timedelta(seconds=REPEAT_SECONDS)
+NET_KEEP = timedelta(days=1)
+#: Every this many clicks, network hashes older than NET_KEEP are blanked.
+NET_SWEEP_EVERY = 256
+
+#: User agents of mail security scanners, link previews, crawlers and HTTP libraries.
+SCANNER_AGENTS = re.compile(
+    r"bot\b|bot/|crawl|spider|scan|preview|fetch|monitor|check|"
+    r"barracuda|mimecast|proofpoint|symantec|messagelabs|forcepoint|trendmicro|sophos|"
+    r"fireeye|ironport|cisco|safelinks|urldefense|appriver|zscaler|mcafee|fortinet|"
+    r"microsoft office|ms-office|outlook-ios|skypeuripreview|google-safety|googleimageproxy|"
+    r"headless|phantomjs|curl/|wget/|python-|python/|go-http-client|java/|okhttp|"
+    r"libwww|httpclient|axios/|node-fetch|aiohttp|httpx|requests/|scrapy|nutch|yahoo! slurp",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the filter looks at; the address is reduced to its network at once."""
+
+    method: str
+    user_agent: str
+    client: str | None
+
+
+def network(client: str | None) -> str | None:
+    """The /24 (IPv4) or /48 (IPv6) of an address, or None when it is not one."""
+    try:
+        address = ipaddress.ip_address(client or "")
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    bits = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
+
+
+def net_hash(secret: bytes, client: str | None) -> str | None:
+    prefix = network(client)
+    if prefix is None:
+        return None
+    key = hmac.new(secret, b"outreach click network", hashlib.sha256).digest()
+    return hmac.new(key, prefix.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def scanner_agent(agent: str) -> bool:
+    return not agent.strip() or SCANNER_AGENTS.search(agent) is not None
+
+
+@dataclass(frozen=True)
+class Link:
+    id: int
+    issue_id: int
+    url: str
+    send_started_at: datetime | None
+
+
+def resolve(session: Session, signer: LinkSigner, text: str) -> Link | None:
+    """The link a signed id names, or None (forged, unknown, or of a deleted issue)."""
+    try:
+        ref = signer.read(text)
+    except InvalidTokenError:
+        return None
+    row = session.execute(
+        select(IssueLink.id, IssueLink.item_id, IssueLink.url, Issue.send_started_at)
+        .join(Issue, Issue.id == IssueLink.issue_id)
+        .where(IssueLink.issue_id == ref.issue_id, IssueLink.lang == ref.lang, IssueLink.n == ref.n)
+    ).first()
+    if row is None or (row.item_id or 0) != ref.item_id:
+        return None
+    return Link(row.id, ref.issue_id, row.url, row.send_started_at)
+
+
+def _take_back(session: Session, link: Link, net: str, since: datetime, why: str) -> None:
+    session.execute(
+        update(LinkClick)
+        .where(
+            LinkClick.issue_id == link.issue_id,
+            LinkClick.net == net,
+            LinkClick.created_at >= since,
+            LinkClick.counted.is_(True),
+        )
+        .values(counted=False, reason=why)
+    )
+
+
+def _reason(
+    session: Session, link: Link, request: Request, net: str | None, now: datetime
+) -> str | None:
+    if request.method != "GET":
+        return "head"
+    if scanner_agent(request.user_agent):
+        return "agent"
+    if link.send_started_at is None or now < link.send_started_at:
+        return "before_send"
+    if net is None:
+        return None
+    early = now - timedelta(seconds=EARLY_SECONDS)
+    recent = session.execute(  # this network's requests of the issue in the last minute
+        select(LinkClick.link_id, LinkClick.created_at).where(
+            LinkClick.issue_id == link.issue_id,
+            LinkClick.net == net,
+            LinkClick.created_at >= early,
+        )
+    ).all()
+    if not recent:
+        return None
+    if any(r.link_id == link.id and r.created_at >= now - REPEAT_SECONDS_D for r in recent):
+        return "repeat"
+    burst = now - timedelta(seconds=BURST_SECONDS)
+    if any(r.link_id != link.id and r.created_at >= burst for r in recent):
+        _take_back(session, link, net, burst, "burst")
+        return "burst"
+    if any(r.link_id != link.id for r in recent):
+        delivered = exists().where(
+            Delivery.issue_id == link.issue_id, Delivery.sent_at >= early, Delivery.sent_at <= now
+        )
+        if session.scalar(select(delivered)):
+            _take_back(session, link, net, early, "early")
+            return "early"
+    return None
+
+
+def follow(
+    session: Session,
+    signer: LinkSigner,
+    secret: bytes,
+    text: str,
+    request: Request,
+    now: datetime,
+) -> str | None:
+    """The URL a signed link id stands for, with the request recorded; None: 404.
+
+    Commits: the click is stored whether or not it counts.
+    """
+    link = resolve(session, signer, text)
+    if link is None:
+        return None
+    net = net_hash(secret, request.client)
+    why = _reason(session, link, request, net, now)
+    click = LinkClick(
+        link_id=link.id,
+        issue_id=link.issue_id,
+        counted=why is None,
+        reason=why,
+        net=net,
+        created_at=now,
+    )
+    session.add(click)
+    session.flush()
+    if click.id % NET_SWEEP_EVERY == 0:
+        session.execute(
+            update(LinkClick)
+            .where(LinkClick.net.is_not(None), LinkClick.created_at < now - NET_KEEP)
+            .values(net=None)
+        )
+    url = link.url
+    session.commit()
+    return url

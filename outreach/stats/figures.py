@@ -1,0 +1,210 @@
+"""The figures a face shows: a city's year, one issue, the year's indicators, the region.
+
+Each function returns :class:`~outreach.stats.tables.Table` rows computed in a
+few grouped queries (the delivery rows are never loaded one by one), so the
+city's page stays fast with a million deliveries (bench/bench_stats.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config
+from outreach.errors import StatsError
+from outreach.models import Story, StoryStatus
+from outreach.stats.city import (
+    SME,
+    SUB_COLUMNS,
+    Month,
+    Reach,
+    _in,
+    city_id,
+    clicks_per_issue,
+    leads_contacted,
+    months,
+    promoted,
+    reach,
+    started_issues,
+)
+from outreach.stats.subscribers import bounced_people, segment_tables, subscriber_months
+from outreach.stats.tables import Table
+
+__all__ = ["CityFigures", "city_figures", "region_indicators", "year_indicators"]
+
+
+@dataclass
+class CityFigures:
+    city: str
+    year: int
+    tables: list[Table]
+
+    def table(self, key: str) -> Table:
+        for table in self.tables:
+            if table.key == key:
+                return table
+        raise StatsError(f"no table {key!r} (there are: {', '.join(t.key for t in self.tables)})")
+
+
+def _now(now: datetime | None) -> datetime:
+    return now if now is not None else datetime.now(UTC)
+
+
+def _stories(session: Session, city: int) -> list[tuple[datetime | None, str]]:
+    rows = session.execute(
+        select(Story.decided_at, Story.company_name).where(
+            Story.city_id == city,
+            Story.status == StoryStatus.APPROVED,
+            Story.consent_to_publish.is_(True),
+        )
+    )
+    return [(when, (name or "").strip().casefold()) for when, name in rows]
+
+
+MONTHLY_COLUMNS = [
+    ("month", "Month"), *SUB_COLUMNS, ("issues", "Issues sent"), ("delivered", "Delivered"),
+    ("reached", "Companies reached"), ("clicks", "Clicks"), ("events", "Events promoted"),
+    ("trainings", "Trainings promoted"), ("stories", "Stories published"), ("leads", "Leads"),
+]  # fmt: skip
+
+
+def city_figures(
+    session: Session, config: Config, city: str, year: int, *, now: datetime | None = None
+) -> CityFigures:
+    """``city``'s figures for ``year``: by month, the year's totals, and by segment."""
+    moment = _now(now)
+    cid = city_id(session, config, city)
+    span = months(year, config.cities[city].timezone, moment)
+    start, end = span[0].start, span[-1].end
+    issues = started_issues(session, [cid], start, end)
+    ids = [i.id for i in issues]
+    clicks = clicks_per_issue(session, ids)
+    events = promoted(session, ids)
+    bounced = bounced_people(session, cid)
+    stories = _stories(session, cid)
+    rows: list[dict[str, Any]] = []
+    month_of = {i.id: n for n, m in enumerate(span) for i in issues if m.start <= i.started < m.end}
+    reached = reach(session, month_of, len(span))
+    subs = subscriber_months(session, cid, span, bounced)
+    for n, month in enumerate(span):
+        mine = [i for i in issues if month_of[i.id] == n]
+        mine_ids = [i.id for i in mine]
+        rows.append(
+            {
+                "month": month.key,
+                "confirmed": subs["confirmed"][n],
+                "new": subs["new"][n],
+                "unsubscribed": subs["unsubscribed"][n],
+                "bounced": subs["bounced"][n],
+                "issues": len(mine),
+                "delivered": sum(i.counts.get("sent", 0) for i in mine),
+                "reached": reached.per_period[n],
+                "clicks": sum(clicks.get(i, 0) for i in mine_ids),
+                "events": sum(events.get(i, (0, 0))[0] for i in mine_ids),
+                "trainings": sum(events.get(i, (0, 0))[1] for i in mine_ids),
+                "stories": sum(_in(when, month.start, month.end) for when, _ in stories),
+                "leads": subs["leads"][n],
+            }
+        )
+    monthly = Table(
+        "monthly", "By month", MONTHLY_COLUMNS, rows, chart=["confirmed", "reached", "clicks"]
+    )
+    sizes = reached.sizes()
+    companies = len(reached.companies)
+    published = {name for when, name in stories if _in(when, start, end) and name}
+    total = {key: sum(int(r[key]) for r in rows) for key, _ in MONTHLY_COLUMNS[5:]}
+    total["reached"] = companies
+    totals = Table(
+        "totals",
+        "The year",
+        [("indicator", "Figure"), ("value", "Value")],
+        [
+            {"indicator": "Companies reached", "value": companies},
+            {"indicator": "of them SMEs", "value": sum(sizes[s] for s in SME)},
+            {"indicator": "of them medium-sized", "value": sizes["medium"]},
+            {"indicator": "Issues sent", "value": total["issues"]},
+            {"indicator": "Delivered", "value": total["delivered"]},
+            {"indicator": "Clicks", "value": total["clicks"]},
+            {"indicator": "Stories published", "value": total["stories"]},
+            {"indicator": "Companies with a published climate action", "value": len(published)},
+            {"indicator": "Events promoted", "value": total["events"]},
+            {"indicator": "Trainings promoted", "value": total["trainings"]},
+            {"indicator": "Leads", "value": total["leads"]},
+            {"indicator": "Leads contacted", "value": leads_contacted(session, cid, start, end)},
+        ],
+    )
+    indicators = Table(
+        "indicators",
+        "The year's indicators",
+        INDICATOR_COLUMNS,
+        [{"city": city, **_row(reached, total["stories"], total["events"])}],
+    )
+    segments = segment_tables(session, cid, start, end, bounced)
+    return CityFigures(city, year, [monthly, totals, indicators, *segments])
+
+
+INDICATOR_COLUMNS = [
+    ("city", "City"), ("reached", "Companies reached"), ("sme_share", "Share of SMEs (%)"),
+    ("medium_share", "Share of medium-sized companies (%)"),
+    ("actions", "Climate actions made visible"), ("events", "Events promoted"),
+]  # fmt: skip
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def _indicators(
+    session: Session, config: Config, cities: list[str], year: int, moment: datetime
+) -> tuple[dict[str, Any], list[int]]:
+    """One row of indicators over ``cities`` and the issue ids it covers."""
+    ids: list[int] = []
+    actions = events = 0
+    for slug in cities:
+        cid = city_id(session, config, slug)
+        span: list[Month] = months(year, config.cities[slug].timezone, moment)
+        start, end = span[0].start, span[-1].end
+        mine = [i.id for i in started_issues(session, [cid], start, end)]
+        ids += mine
+        actions += sum(_in(when, start, end) for when, _ in _stories(session, cid))
+        events += sum(n for n, _ in promoted(session, mine).values())
+    return _row(reach(session, dict.fromkeys(ids, 0), 1), actions, events), ids
+
+
+def _row(reached: Reach, actions: int, events: int) -> dict[str, Any]:
+    sizes = reached.sizes()
+    known = sum(n for size, n in sizes.items() if size)
+    return {
+        "reached": len(reached.companies),
+        "sme_share": _share(sum(sizes[s] for s in SME), known),
+        "medium_share": _share(sizes["medium"], known),
+        "actions": actions,
+        "events": events,
+    }
+
+
+def year_indicators(
+    session: Session, config: Config, city: str, year: int, *, now: datetime | None = None
+) -> Table:
+    """The figures a city reports upward for ``year``, in one row."""
+    row, _ = _indicators(session, config, [city], year, _now(now))
+    return Table("indicators", "The year's indicators", INDICATOR_COLUMNS, [{"city": city, **row}])
+
+
+def region_indicators(
+    session: Session, config: Config, year: int, *, now: datetime | None = None
+) -> Table:
+    """The indicators of every city and of the region (a company reached by two
+    cities counts once in the region's row)."""
+    moment = _now(now)
+    rows = []
+    for slug in sorted(config.cities):
+        row, _ = _indicators(session, config, [slug], year, moment)
+        rows.append({"city": slug, **row})
+    total, _ = _indicators(session, config, sorted(config.cities), year, moment)
+    rows.append({"city": "*", **total})
+    return Table("region", "The region's indicators", INDICATOR_COLUMNS, rows)

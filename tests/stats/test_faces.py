@@ -1,0 +1,145 @@
+"""Where the figures show: the console (pages, charts, CSV), the JSON API and the CLI,
+each only to those who may see the city."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from outreach.cli import main
+from outreach.models import StaffUser
+from outreach.settings import Settings
+from outreach.staff import sessions
+from outreach.subscriptions.apikeys import create_api_key
+from outreach.web import create_app
+from outreach.web.staff.guard import COOKIE
+from tests.staff.support import Clock, make_account
+from tests.stats.fixture import NOW
+from tests.web.conftest import TestClient
+from tests.web.live import generous_limits
+
+
+@pytest.fixture
+def app(settings: Settings, engine: Engine, history: dict[str, int]) -> Iterator[FastAPI]:
+    yield create_app(settings, rate_limiter=generous_limits(), clock=Clock(now=NOW))
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="https://testserver") as c:
+        yield c
+
+
+def signed_in(engine: Engine, email: str, role: str, city: str) -> dict[str, str]:
+    make_account(engine, email, role, city)
+    with Session(engine) as s:
+        user = s.query(StaffUser).filter_by(email=email).one()
+        token = sessions.start(s, user, sessions.FULL, ip="127.0.0.1", now=NOW)
+        s.commit()
+    return {"Cookie": f"{COOKIE}={token}"}
+
+
+def test_the_console_shows_charts_tables_and_csv(
+    client: TestClient, engine: Engine, history: dict[str, int]
+) -> None:
+    me = signed_in(engine, "v@vantaa.fi", "editor", "vantaa")
+    page = client.get("/staff/vantaa/stats?lang=fi&year=2026", headers=me)
+    assert page.status_code == 200
+    html = page.text
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"') >= 3
+    assert '<title id="city-monthly-confirmed-t">Kuukausittain: Vahvistetut</title>' in html
+    assert '<desc id="city-monthly-confirmed-d">2026-01 2; 2026-02 2;' in html
+    assert '<th scope="col">Tavoitetut yritykset</th>' in html  # the data as a table
+    assert "<script" not in html
+    download = client.get("/staff/vantaa/stats.csv?year=2026&table=indicators&lang=sv", headers=me)
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(download.text.lstrip("\ufeff"))))
+    assert rows[0][0] == "Stad" and rows[1][:2] == ["vantaa", "4"]
+    board = client.get("/staff/vantaa/?lang=en", headers=me)
+    assert "Figures 2026" in board.text and 'class="chart"' in board.text
+    issue = client.get(f"/staff/vantaa/issues/{history['v1']}/stats?lang=fi", headers=me)
+    assert issue.status_code == 200 and "Klikkaukset linkeittäin" in issue.text
+    assert "https://vantaa.fi/sv/sol" in issue.text
+
+
+def test_a_kerava_editor_never_sees_vantaas_figures(
+    client: TestClient, engine: Engine, history: dict[str, int]
+) -> None:
+    kerava = signed_in(engine, "k@kerava.fi", "editor", "kerava")
+    v1 = history["v1"]
+    paths = ["/staff/vantaa/stats", "/staff/vantaa/stats.csv?year=2026"]
+    for city in ("vantaa", "kerava"):  # Vantaa's issue, also under Kerava's name
+        paths += [f"/staff/{city}/issues/{v1}/stats", f"/staff/{city}/issues/{v1}/stats.csv"]
+    for path in paths:
+        answer = client.get(path, headers=kerava)
+        assert answer.status_code == 404, path
+        assert "vantaa.fi/aurinko" not in answer.text
+    own = client.get("/staff/kerava/stats.csv?year=2026&table=indicators", headers=kerava)
+    assert own.status_code == 200 and "kerava,1," in own.text
+
+
+def test_the_api_answers_a_city_key_for_its_own_city_only(
+    client: TestClient, engine: Engine, history: dict[str, int]
+) -> None:
+    with Session(engine) as s:
+        _, kerava = create_api_key(s, "kerava crm", ["kerava"])
+        _, vantaa = create_api_key(s, "vantaa crm", ["vantaa"])
+        _, every = create_api_key(s, "region")
+        s.commit()
+
+    def get(path: str, key: str) -> tuple[int, dict[str, object]]:
+        answer = client.get(path, headers={"Authorization": f"Bearer {key}"})
+        return answer.status_code, answer.json()
+
+    code, body = get("/api/v1/stats/vantaa/indicators?year=2026", vantaa)
+    assert code == 200
+    assert body["tables"]["indicators"]["rows"][0]["reached"] == 4  # type: ignore[index]
+    code, body = get(f"/api/v1/stats/vantaa/issues/{history['v1']}", vantaa)
+    assert code == 200 and body["period"] == "2026-11"
+    v1 = history["v1"]
+    for path in ("/api/v1/stats/vantaa?year=2026", "/api/v1/stats/vantaa/indicators",
+                 f"/api/v1/stats/vantaa/issues/{v1}", "/api/v1/stats/region"):  # fmt: skip
+        code, body = get(path, kerava)
+        assert code == 403, path
+        assert "aurinko" not in json.dumps(body)
+    code, _ = get(f"/api/v1/stats/kerava/issues/{history['v1']}", kerava)
+    assert code == 404  # Vantaa's issue under Kerava's name
+    code, body = get("/api/v1/stats/region?year=2026", every)
+    assert code == 200
+    assert body["tables"]["region"]["rows"][-1]["reached"] == 5  # type: ignore[index]
+    assert client.get("/api/v1/stats/vantaa").status_code == 401
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(settings.campaigns_path))
+    monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(settings.templates_path))
+    monkeypatch.setenv("OUTREACH_SECRET_KEY", "test-secret-key-0123456789abcdef0123456789")
+    monkeypatch.setenv("OUTREACH_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    return CliRunner()
+
+
+def test_the_command_line(cli_env: CliRunner, history: dict[str, int]) -> None:
+    result = cli_env.invoke(main, ["stats", "year", "--year", "2026", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)["tables"]["region"]["rows"]
+    assert [r["reached"] for r in rows] == [0, 1, 4, 5]  # jarvenpaa, kerava, vantaa, region
+    result = cli_env.invoke(main, ["stats", "issue", str(history["v1"]), "--format", "csv"])
+    assert result.exit_code == 0 and "Toimitetut,3" in result.output
+    result = cli_env.invoke(main, ["stats", "city", "vantaa", "--year", "2026"])
+    assert result.exit_code == 0 and "Tavoitetut yritykset" in result.output
+    assert "2026-11" in result.output
+    result = cli_env.invoke(main, ["stats", "city", "nowhere"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "Traceback" not in result.output
