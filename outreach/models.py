@@ -146,6 +146,17 @@ class City(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+#: A search key column: bytewise ("C") collation on PostgreSQL, SQLite's default BINARY.
+SEARCH_KEY = String(254).with_variant(String(254, collation="C"), "postgresql")
+
+
+def search_key(text: str | None) -> str | None:
+    """``"  Yritys  ÄÄ Oy "`` → ``"yritys ää oy"``: case folded, spaces collapsed, cut to fit."""
+    if not text:
+        return None
+    return " ".join(text.casefold().split())[:254] or None
+
+
 class Subscriber(Base):
     """A person at a company, known by email; subscribes to one or more cities."""
 
@@ -166,10 +177,23 @@ class Subscriber(Base):
     cooperation_interest_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # The console's search: address, company and name as search_key() gives them,
+    # kept by the flush hook below; byte order on PostgreSQL so that a prefix is a range.
+    email_key: Mapped[str | None] = mapped_column(SEARCH_KEY, index=True)
+    company_key: Mapped[str | None] = mapped_column(SEARCH_KEY, index=True)
+    contact_key: Mapped[str | None] = mapped_column(SEARCH_KEY, index=True)
 
     subscriptions: Mapped[list[Subscription]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan"
     )
+
+
+@event.listens_for(Subscriber, "before_insert")
+@event.listens_for(Subscriber, "before_update")
+def _keep_search_keys(_mapper: Any, _connection: Any, target: Subscriber) -> None:
+    target.email_key = search_key(target.email)
+    target.company_key = search_key(target.company_name)
+    target.contact_key = search_key(target.contact_name)
 
 
 class Subscription(Base):
@@ -180,6 +204,8 @@ class Subscription(Base):
         UniqueConstraint("subscriber_id", "city_id"),
         # The console's list: a city's subscriptions, newest first, a page at a time.
         Index("ix_subscriptions_city_id_id", "city_id", "id"),
+        # Its counts per status, from the index alone.
+        Index("ix_subscriptions_city_id_status", "city_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, and_, cast, func, select, union
 from sqlalchemy.orm import Session
 
 from outreach.models import (
@@ -29,6 +29,7 @@ from outreach.models import (
     Subscription,
     SubscriptionStatus,
     Suppression,
+    search_key,
 )
 from outreach.settings import Settings
 from outreach.subscriptions.export import EXPORT_FIELDS
@@ -37,6 +38,8 @@ from outreach.suppression import entry
 from outreach.validation import has_control_chars
 
 PAGE_SIZE = 50
+#: The matching count is exact up to this many; past it the list says "more than".
+COUNT_CAP = 10_000
 #: Where a subscription's consent came from (``Subscription.channel``).
 CHANNELS = ("web", "import", "api", "cli", "staff")
 VISIT = {"yes": True, "no": False}
@@ -96,6 +99,8 @@ class Page:
     counts: dict[str, int]
     has_next: bool
     has_prev: bool
+    #: More than ``matched`` (= COUNT_CAP) match; the exact number was not counted.
+    matched_more: bool = False
 
     @property
     def first_id(self) -> int | None:
@@ -110,23 +115,41 @@ class Page:
         return sum(self.counts.values())
 
 
-def _like(column: Any, text: str) -> ColumnElement[bool]:
-    result: ColumnElement[bool] = func.lower(column).contains(text.lower(), autoescape=True)
-    return result
+def _after_prefix(text: str) -> str:
+    """The least string above every string that starts with ``text`` (code point order)."""
+    for i in range(len(text) - 1, -1, -1):
+        code = ord(text[i]) + 1
+        if code == 0xD800:  # surrogates are not characters; skip them
+            code = 0xE000
+        if code <= 0x10FFFF:
+            return text[:i] + chr(code)
+    return text + "\U0010ffff"  # pragma: no cover - a prefix of only U+10FFFF
+
+
+def _prefix(column: Any, text: str) -> ColumnElement[bool]:
+    """``column`` starts with ``text``: a range, so an index on the column answers it."""
+    return and_(column >= text, column < _after_prefix(text))
 
 
 def _where(stmt: Select[Any], city_id: int, filters: Filters) -> Select[Any]:
-    stmt = stmt.where(Subscription.city_id == city_id)
     if filters.q:
-        q = filters.q
-        stmt = stmt.where(
-            or_(
-                _like(Subscriber.email, q),
-                _like(Subscriber.company_name, q),
-                _like(Subscriber.contact_name, q),
-                Subscriber.business_id.contains(q, autoescape=True),
-            )
-        )
+        # ``city_id + 0`` hides the city's index from SQLite's planner, which would
+        # otherwise walk all the city's subscriptions in id order to skip a sort
+        stmt = stmt.where(Subscription.city_id + 0 == city_id)
+    else:
+        stmt = stmt.where(Subscription.city_id == city_id)
+    if filters.q:
+        # Who matches, as a union of index ranges: both databases start from it
+        # rather than walking the city's subscriptions.
+        key = search_key(filters.q) or ""
+        ranges = [
+            (Subscriber.email_key, key),
+            (Subscriber.company_key, key),
+            (Subscriber.contact_key, key),
+            (Subscriber.business_id, filters.q.upper()),
+        ]
+        matching = union(*(select(Subscriber.id).where(_prefix(c, t)) for c, t in ranges))
+        stmt = stmt.where(Subscription.subscriber_id.in_(matching.scalar_subquery()))
     if filters.status:
         stmt = stmt.where(Subscription.status == SubscriptionStatus(filters.status))
     if filters.topic:
@@ -194,16 +217,23 @@ def search(
         has_prev, has_next = more, not last
     else:
         has_prev, has_next = after is not None, more
-    return Page(rows, count(session, city_id, filters), counts(session, city_id), has_next,
-                has_prev)  # fmt: skip
+    per_status = counts(session, city_id)
+    narrowed = {name for name, value in filters.query().items() if name != "status"}
+    if not narrowed:  # the whole city or one status: the counts per status say it exactly
+        matched = per_status[filters.status] if filters.status else sum(per_status.values())
+        return Page(rows, matched, per_status, has_next, has_prev)
+    matched = count(session, city_id, filters, COUNT_CAP)
+    return Page(rows, min(matched, COUNT_CAP), per_status, has_next, has_prev,
+                matched_more=matched > COUNT_CAP)  # fmt: skip
 
 
-def count(session: Session, city_id: int, filters: Filters) -> int:
-    """How many of the city's subscriptions match ``filters``."""
-    stmt = select(func.count(Subscription.id))
+def count(session: Session, city_id: int, filters: Filters, cap: int) -> int:
+    """How many of the city's subscriptions match ``filters``, counted up to ``cap`` + 1."""
+    stmt = select(Subscription.id)
     if any(getattr(filters, name) for name in ("q", "language", "size_class", "industry", "visit")):
         stmt = stmt.join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-    return int(session.scalar(_where(stmt, city_id, filters)) or 0)
+    found = _where(stmt, city_id, filters).limit(cap + 1).subquery()
+    return int(session.scalar(select(func.count()).select_from(found)) or 0)
 
 
 def counts(session: Session, city_id: int) -> dict[str, int]:

@@ -25,7 +25,13 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.errors import OutreachError
 from outreach.l10n import LANGUAGES
-from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus
+from outreach.models import (
+    ConsentRecord,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    search_key,
+)
 from outreach.settings import Settings
 from outreach.subscriptions.bulk import bulk_insert, next_ids, one_of
 from outreach.subscriptions.consent import CONSENT_VERSION, consent_text
@@ -46,7 +52,14 @@ Params = list[dict[str, Any]]
 Row = tuple[int, SignUp, str]  # line, sign-up, suppression hash
 Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int]]
 DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code")
+#: The search key columns (``models.search_key``) of the columns an import writes.
+KEYS = {"email": "email_key", "company_name": "company_key", "contact_name": "contact_key"}
 LEFT = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED)
+
+
+def _keys_for(changes: dict[str, Any]) -> dict[str, Any]:
+    """The search keys that follow from changed details (the ORM's flush hook does this)."""
+    return {KEYS[name]: search_key(value) for name, value in changes.items() if name in KEYS}
 
 
 @dataclass
@@ -154,6 +167,7 @@ class BatchWriter:
                 report.skipped.append(Note.skip(line, str(status.value), ""))
                 continue
             if changes:
+                changes.update(_keys_for(changes))
                 params = {f"v_{name}": value for name, value in changes.items()}
                 person_changes[tuple(sorted(changes))].append({"b_id": person.id, **params})
             if status is None:
@@ -180,10 +194,11 @@ class BatchWriter:
         # PostgreSQL hands out the new ids up front (one query), so COPY can carry them
         people_ids, sub_ids = next_ids(conn, (PEOPLE, len(fresh)), (SUBS, len(new)))
         if fresh:
-            columns = ("email", "language", *DETAILS, "created_at", "updated_at")
+            columns = ("email", "language", *DETAILS, "created_at", "updated_at", *KEYS.values())
             rows = [
                 (item.signup.email, item.signup.language,
-                 *(getattr(item.signup, name) for name in DETAILS), self.now, self.now)
+                 *(getattr(item.signup, name) for name in DETAILS), self.now, self.now,
+                 *(search_key(getattr(item.signup, name)) for name in KEYS))
                 for item in fresh.values()
             ]  # fmt: skip
             if people_ids is None:

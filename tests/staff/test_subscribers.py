@@ -8,6 +8,7 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
@@ -22,6 +23,8 @@ from outreach.subscriptions import (
     Filters,
     SignUp,
     add_subscriber,
+    directory,
+    import_csv,
     leads,
     mark_contacted,
     note_interest,
@@ -108,6 +111,43 @@ def test_search_and_filters(engine: Engine, settings: Settings, config: Config) 
         assert emails(status="pending") == []
         assert search(s, "vantaa", Filters.parse({"topic": "trainings"})).matched == 4
         assert Filters.parse({"status": "nonsense", "visit": "maybe"}) == Filters()
+
+
+def test_search_is_by_prefix_on_keys_every_write_keeps(
+    engine: Engine, settings: Settings, config: Config, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    people(engine, settings, config, "vantaa", 3)
+    crm = tmp_path / "crm.csv"
+    crm.write_text(
+        "Sähköposti;Yritys;Yhteyshenkilö\n"
+        "henkilo001@vantaa-yritys.fi;Öljy  ja Åke Ab;\n"  # an update of a known person
+        "uusi@example.fi;Äijälän Sähkö Oy;Ärrä Virtanen\n",  # a new one
+        encoding="utf-8",
+    )
+    import_csv(engine, settings, config, crm, "vantaa", confirmed=True, consent_note=NOTE)
+    with Session(engine) as s:
+
+        def emails(q: str) -> list[str]:
+            return sorted(r.email for r in search(s, "vantaa", Filters.parse({"q": q})).rows)
+
+        assert emails("ÖLJY JA å") == ["henkilo001@vantaa-yritys.fi"]
+        assert emails("äijälän  s") == emails("ärrä v") == emails("UUSI@") == ["uusi@example.fi"]
+        assert emails("äijälä") == emails("ä") == ["uusi@example.fi"]
+        assert emails("sähkö") == emails("virtanen") == []  # the start, not a word inside
+        assert emails("yritys 2") == ["henkilo002@vantaa-yritys.fi"]
+        person = s.scalars(select(Subscriber).filter_by(email="uusi@example.fi")).one()
+        person.company_name = "Uusi Nimi Oy"  # an edit through the ORM keeps the key
+        s.commit()
+        assert emails("äijälän") == [] and emails("uusi nimi") == ["uusi@example.fi"]
+
+        monkeypatch.setattr(directory, "COUNT_CAP", 2)
+        broad = search(s, "vantaa", Filters.parse({"q": "henkilo"}))
+        assert broad.matched == 2 and broad.matched_more and len(broad.rows) == 3
+        exact = search(s, "vantaa", Filters.parse({"q": "henkilo00", "language": "fi"}))
+        assert exact.matched == 2 and not exact.matched_more  # 001 and 002; 000 is sv
+        whole = search(s, "vantaa")  # no narrowing: the counts per status, exactly
+        assert whole.matched == whole.total == 4 and not whole.matched_more
 
 
 def test_leads_and_contacted(engine: Engine, settings: Settings, config: Config) -> None:
