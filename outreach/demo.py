@@ -53,13 +53,9 @@ def run_demo(
     def _(message: str) -> str:
         return gettext_for(lang, "cli", message)
 
-    from outreach.delivery import enqueue_issue, send_issue
-    from outreach.delivery.preview import preview
-    from outreach.issues import approve_issue, build_issue
-    from outreach.issues.history import record_send_start
-    from outreach.sources import import_stories
-    from outreach.sources.fetch import Fetcher, load_local_files
-    from outreach.sources.ingest import ingest
+    from outreach.delivery import enqueue_issue, preview, send_issue
+    from outreach.issues import approve_issue, build_issue, record_send_start
+    from outreach.sources import Fetcher, import_stories, ingest, load_local_files
     from outreach.subscriptions import import_csv
 
     if clean:

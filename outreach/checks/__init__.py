@@ -24,6 +24,7 @@ from outreach.checks.flow import (
     approve_checked,
     build_checked,
     current_report,
+    digest,
     save_report,
     stored_report,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "approve_checked",
     "build_checked",
     "current_report",
+    "digest",
     "run_checks",
     "save_report",
     "stored_report",

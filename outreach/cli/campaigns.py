@@ -44,7 +44,7 @@ def _print_schedules(app: App, config: Config) -> None:
     from datetime import UTC, datetime
 
     from outreach.l10n import format_datetime
-    from outreach.scheduler.timing import next_runs
+    from outreach.scheduler import next_runs
 
     lang = cli_language(app.settings)
     now = datetime.now(UTC)

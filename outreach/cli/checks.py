@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from outreach.checks.report import Report
+from outreach.checks import Report
 from outreach.cli.base import App, _, cli_language, pass_app
 from outreach.cli.issue import issue
 
@@ -27,8 +27,7 @@ def summary(report: Report) -> str:
 @pass_app
 def issue_check(app: App, ref: str) -> None:
     """Run the pre-flight check now and print its findings; exit 1 on an error."""
-    from outreach.checks import run_checks
-    from outreach.checks.flow import save_report
+    from outreach.checks import run_checks, save_report
     from outreach.issues import get_issue
 
     with app.session() as session:

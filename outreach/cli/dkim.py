@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from outreach.cli.base import App, Group, _, fail, main, pass_app
-from outreach.delivery.message import city_signer
+from outreach.delivery import city_signer
 
 
 @main.group(cls=Group)

@@ -37,7 +37,7 @@ def issue() -> None:
 @pass_app
 def issue_build(app: App, campaign: str, period: str | None) -> None:
     """Assemble an issue from the content at hand and run its pre-flight check."""
-    from outreach.checks.flow import build_checked
+    from outreach.checks import build_checked
     from outreach.cli.checks import summary
     from outreach.delivery import tell_approvers
 
@@ -118,7 +118,7 @@ def issue_preview(app: App, ref: str, lang: str | None, out: Path | None, text: 
 @pass_app
 def issue_approve(app: App, ref: str, by: str, override: str | None) -> None:
     """Approve a draft for sending, after its pre-flight check."""
-    from outreach.checks.flow import approve_checked
+    from outreach.checks import approve_checked
     from outreach.cli.checks import echo_report, summary
     from outreach.issues import get_issue
 
@@ -231,8 +231,7 @@ def issue_list(app: App, campaign: str | None) -> None:
 def issue_show(app: App, ref: str) -> None:
     """Subject, local times, audience, content per language, deliveries and history."""
     from outreach.delivery import issue_overview
-    from outreach.issues import get_issue
-    from outreach.issues.hold import cancelled_items
+    from outreach.issues import cancelled_items, get_issue
     from outreach.models import IssueStatus
 
     with app.session() as session:

@@ -64,7 +64,7 @@ def daemon(app: App, web: bool, host: str, port: int) -> None:
     from outreach.delivery import require_base_url
     from outreach.errors import CampaignError
     from outreach.scheduler import daemon as run_daemon
-    from outreach.scheduler.pipeline import load_config
+    from outreach.scheduler import load_config
 
     try:
         config = load_config(app.settings)

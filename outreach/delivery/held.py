@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from outreach.campaigns import Config
 from outreach.delivery.transactional import send_mail
 from outreach.errors import OutreachError
-from outreach.issues.hold import HoldNotice
+from outreach.issues import HoldNotice
 from outreach.l10n import gettext_for
 from outreach.settings import Settings
 from outreach.transactional import TransactionalMail

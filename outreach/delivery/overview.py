@@ -20,8 +20,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.delivery.audience import audience_query
 from outreach.delivery.outbox import failures, issue_counts
-from outreach.issues import editions
-from outreach.issues.history import history
+from outreach.issues import editions, history
 from outreach.l10n import format_datetime, gettext_for
 from outreach.models import Delivery, Issue, IssueStatus
 from outreach.settings import Settings

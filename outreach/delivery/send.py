@@ -30,7 +30,7 @@ from outreach.delivery.outbox import enqueue_issue, reclaim_dead
 from outreach.delivery.ratelimit import limiter_for
 from outreach.delivery.workers import SendReport, SendRun
 from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
-from outreach.issues.editions import send_as
+from outreach.issues import send_as
 from outreach.models import (
     Delivery,
     DeliveryStatus,

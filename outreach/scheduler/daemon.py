@@ -23,6 +23,9 @@ job or the catch-up that cannot reach the database logs one line (at most one
 per 30 s) and is tried again; a leader that loses its lock steps down and
 takes it again when the database is back. Only at start does an unreachable
 database end the daemon, with one line (:class:`DatabaseUnavailable`).
+
+Why just over 400 lines: ``campaign_job`` and ``periodic_job`` must stay here,
+because the APScheduler job store refers to them by this module's path.
 """
 
 from __future__ import annotations

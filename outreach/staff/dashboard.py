@@ -14,7 +14,7 @@ from outreach.campaigns import Config
 from outreach.db import get_engine, session_scope
 from outreach.delivery import issue_counts
 from outreach.issues import list_issues
-from outreach.scheduler.status import CampaignStatus, IssueLine, SourceLine, status
+from outreach.scheduler import CampaignStatus, IssueLine, SourceLine, status
 from outreach.settings import Settings
 from outreach.staff.issue_view import finished_figures
 

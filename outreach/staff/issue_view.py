@@ -19,9 +19,7 @@ from sqlalchemy.orm import Session
 
 from outreach.bounces import Rates, issue_rates
 from outreach.campaigns import Config
-from outreach.checks import run_checks
-from outreach.checks.flow import MAX_AGE, digest, save_report
-from outreach.checks.report import Report
+from outreach.checks import MAX_AGE, Report, digest, run_checks, save_report
 from outreach.db import get_engine, session_scope
 from outreach.delivery import IssueOverview, issue_counts, issue_overview, preview
 from outreach.errors import OutreachError

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import EMAIL_RE, Config
-from outreach.checks.flow import Approval, approve_checked
+from outreach.checks import Approval, approve_checked
 from outreach.delivery import (
     SendReport,
     cancel_issue,

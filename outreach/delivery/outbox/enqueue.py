@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.delivery.audience import audience_query
 from outreach.errors import IssueError
-from outreach.issues.editions import send_as
+from outreach.issues import send_as
 from outreach.models import (
     Campaign,
     Delivery,

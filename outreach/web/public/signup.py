@@ -2,6 +2,11 @@
 
 GET never changes state; every form POST is rate-limited and CSRF-checked,
 except the RFC 8058 one-click POST to ``/unsubscribe/{token}``.
+
+Why over 400 lines: these are the pages of one subscription's life (sign up,
+confirm, preferences, unsubscribe), which share their form parsing, token
+checks and error pages; each route only parses, calls ``outreach.subscriptions``
+and answers.
 """
 
 from __future__ import annotations

@@ -9,9 +9,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from outreach.staff import audit, sessions
+from outreach.staff import Permission, audit, sessions
 from outreach.staff.dashboard import city_dashboard
-from outreach.staff.policy import Permission
 from outreach.web.common import state
 from outreach.web.staff.guard import Public, Require, not_found, now
 from outreach.web.staff.view import page

@@ -29,8 +29,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from outreach.staff import sessions
-from outreach.staff.policy import Permission
+from outreach.staff import Permission, sessions
 from outreach.web.common import PageError, state
 
 COOKIE = "outreach_staff"

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from outreach.errors import OutreachError
 from outreach.models import Issue
-from outreach.staff import sessions
+from outreach.staff import Permission, sessions
 from outreach.staff import workflow as flow
 from outreach.staff.issue_view import (
     check_in_background,
@@ -27,7 +27,6 @@ from outreach.staff.issue_view import (
     progress,
 )
 from outreach.staff.issue_view import checking as check_running
-from outreach.staff.policy import Permission
 from outreach.web.common import check_csrf, state
 from outreach.web.staff.guard import Require, not_found, now
 from outreach.web.staff.view import client, lang_of, page
