@@ -12,14 +12,20 @@ from outreach.bounces.act import Outcome, process_events, process_message
 from outreach.bounces.events import EventKind, MailEvent
 from outreach.bounces.imap import PollReport, imap_configured, poll
 from outreach.bounces.parse import parse
+from outreach.bounces.providers import PROVIDERS, WebhookRefused
 from outreach.bounces.rates import Rates, issue_rates, rate_warnings
+from outreach.bounces.receiver import bounce_domains
+from outreach.bounces.receiver import start as start_receiver
 
 __all__ = [
+    "PROVIDERS",
     "EventKind",
     "MailEvent",
     "Outcome",
     "PollReport",
     "Rates",
+    "WebhookRefused",
+    "bounce_domains",
     "imap_configured",
     "issue_rates",
     "parse",
@@ -27,4 +33,5 @@ __all__ = [
     "process_events",
     "process_message",
     "rate_warnings",
+    "start_receiver",
 ]

@@ -39,14 +39,14 @@ def _lines(outcome: object) -> str:
 @pass_app
 def listen(app: App, host: str, port: int, lmtp: bool) -> None:
     """Receive bounces by SMTP or LMTP (a Postfix transport) until stopped."""
-    from outreach.bounces.receiver import bounce_domains, start
+    from outreach.bounces import bounce_domains, start_receiver
 
     config = app.config()
     own = [c.sender.bounce_address or "" for c in config.cities.values()]
     domains = bounce_domains(app.settings, own)
     if not domains:
         fail(_("no bounce address: set OUTREACH_BOUNCE_ADDRESS or a city's sender.bounce_address"))
-    controller = start(
+    controller = start_receiver(
         app.settings,
         domains,
         host=host,
@@ -100,7 +100,7 @@ def receive(app: App, recipient: str) -> None:
 @pass_app
 def poll(app: App) -> None:
     """Process the bounce mailbox once over IMAP (TLS)."""
-    from outreach.bounces.imap import poll as run_poll
+    from outreach.bounces import poll as run_poll
 
     report = run_poll(app.settings)
     click.echo(_lines(report.outcome))

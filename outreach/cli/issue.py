@@ -158,12 +158,12 @@ def issue_send(
     """Send an approved issue to its audience (or a test copy)."""
     from outreach.delivery import (
         enqueue_issue,
+        progress_reporter,
         require_base_url,
         send_issue,
         send_test,
         tell_approvers,
     )
-    from outreach.delivery.progress import progress_reporter
     from outreach.issues import check_cancelled, get_issue, record_send_start
     from outreach.models import IssueStatus
 

@@ -29,6 +29,7 @@ from outreach.delivery.outbox import (
 )
 from outreach.delivery.overview import IssueOverview, issue_overview
 from outreach.delivery.preview import preview
+from outreach.delivery.progress import progress_reporter
 from outreach.delivery.send import SendReport, send_issue, send_test
 from outreach.delivery.stories import DigestResult, story_digests, tell_rejected
 from outreach.delivery.transactional import confirmation_mailer, deliver, send_mail
@@ -51,6 +52,7 @@ __all__ = [
     "issue_overview",
     "pause_issue",
     "preview",
+    "progress_reporter",
     "require_base_url",
     "resume_issue",
     "send_issue",

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.delivery.audience import audience_query
 from outreach.delivery.outbox import failures, issue_counts
-from outreach.issues import editions, history
+from outreach.issues import edition_summary, history, send_as
 from outreach.l10n import format_datetime, gettext_for
 from outreach.models import Delivery, Issue, IssueStatus
 from outreach.settings import Settings
@@ -171,7 +171,7 @@ def _audience(
     if campaign is None:
         return {}, False
     key = (settings.database_url, issue.id, issue.campaign.city_id, repr(campaign.audience),
-           tuple(campaign.languages), repr(editions.send_as(issue.snapshot or {})))  # fmt: skip
+           tuple(campaign.languages), repr(send_as(issue.snapshot or {})))  # fmt: skip
     with _audience_lock:
         kept = _audiences.get(key)
     if kept is not None and now - kept[0] < AUDIENCE_SECONDS:
@@ -182,7 +182,7 @@ def _audience(
         campaign.audience,
         campaign.languages,
         key=suppression_key(settings),
-        send_as=editions.send_as(issue.snapshot or {}),
+        send_as=send_as(issue.snapshot or {}),
     ).subquery()
     counts = Counter(
         {
@@ -223,8 +223,8 @@ def issue_overview(
         sent_at=issue.sent_at,
         audience=audience,
         audience_fixed=fixed,
-        contents=editions.summary(snapshot),
-        send_as=editions.send_as(snapshot),
+        contents=edition_summary(snapshot),
+        send_as=send_as(snapshot),
         counts={k: v for k, v in issue_counts(session, issue.id).items() if v or k == "total"},
         failures=failures(session, issue.id),
         events=[(e.created_at, e.action, e.actor, e.detail) for e in history(session, issue.id)],

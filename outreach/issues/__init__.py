@@ -26,6 +26,7 @@ from outreach.issues.editing import (
     set_intro,
 )
 from outreach.issues.editions import send_as
+from outreach.issues.editions import summary as edition_summary
 from outreach.issues.history import history, record_event, record_send_start, send_origins
 from outreach.issues.hold import HoldNotice, cancelled_items, check_cancelled
 from outreach.issues.links import register_links
@@ -59,6 +60,7 @@ __all__ = [
     "discard_issue",
     "drop_item",
     "edit_item",
+    "edition_summary",
     "get_issue",
     "history",
     "list_issues",

@@ -19,7 +19,20 @@ writes SQL. See docs/staff.md.
     authoring  console campaigns and sources, audited (create, edit, pause, fetch now)
 """
 
-from outreach.staff import audit, authoring, drafts, moderation, people, sessions, workflow
+from outreach.staff import (
+    accounts,
+    audit,
+    authoring,
+    drafts,
+    issue_view,
+    moderation,
+    oidc,
+    people,
+    sessions,
+    signin,
+    workflow,
+)
+from outreach.staff.dashboard import city_dashboard
 from outreach.staff.policy import Permission
 from outreach.staff.sessions import Current
 from outreach.staff.workflow import Actor
@@ -28,11 +41,16 @@ __all__ = [
     "Actor",
     "Current",
     "Permission",
+    "accounts",
     "audit",
     "authoring",
+    "city_dashboard",
     "drafts",
+    "issue_view",
     "moderation",
+    "oidc",
     "people",
     "sessions",
+    "signin",
     "workflow",
 ]

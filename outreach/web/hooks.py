@@ -14,8 +14,7 @@ from datetime import UTC, datetime, timedelta
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from outreach.bounces import process_events
-from outreach.bounces.providers import PROVIDERS, WebhookRefused
+from outreach.bounces import PROVIDERS, WebhookRefused, process_events
 from outreach.subscriptions import spend_token
 from outreach.web.common import state
 

@@ -9,8 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from outreach.staff import Permission, audit, sessions
-from outreach.staff.dashboard import city_dashboard
+from outreach.staff import Permission, audit, city_dashboard, sessions
 from outreach.web.common import state
 from outreach.web.staff.guard import Public, Require, not_found, now
 from outreach.web.staff.view import page

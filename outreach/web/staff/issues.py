@@ -19,14 +19,8 @@ from sqlalchemy.orm import Session
 from outreach.errors import OutreachError
 from outreach.models import Issue
 from outreach.staff import Permission, sessions
+from outreach.staff import issue_view as view_of_issue
 from outreach.staff import workflow as flow
-from outreach.staff.issue_view import (
-    check_in_background,
-    issue_page,
-    preview_of,
-    progress,
-)
-from outreach.staff.issue_view import checking as check_running
 from outreach.web.common import check_csrf, state
 from outreach.web.staff.guard import Require, not_found, now
 from outreach.web.staff.view import client, lang_of, page
@@ -77,10 +71,10 @@ def issue_view(
     st = state(request)
     with st.session() as session:
         issue = _load(session, city, issue_id)
-        view = issue_page(session, st.settings, st.config, issue, now=now(request))
+        view = view_of_issue.issue_page(session, st.settings, st.config, issue, now=now(request))
     checking = view.needs_check
-    if checking and not check_running(issue_id):  # the last report now, a fresh one after
-        background.add_task(check_in_background, st.settings, st.config, issue_id)
+    if checking and not view_of_issue.checking(issue_id):  # the last report now, a fresh one after
+        background.add_task(view_of_issue.check_in_background, st.settings, st.config, issue_id)
     langs = [v.lang for v in view.languages]
     shown = edition if edition in langs else (langs[0] if langs else None)
     context = {
@@ -116,7 +110,9 @@ def issue_preview(
         if edition not in flow.languages_of(st.config, issue):
             raise not_found()
         try:
-            body = preview_of(st.settings, st.config, issue, edition, text=part == "text")
+            body = view_of_issue.preview_of(
+                st.settings, st.config, issue, edition, text=part == "text"
+            )
         except OutreachError as exc:
             body, part = str(exc), "text"
     headers = {
@@ -135,7 +131,7 @@ def issue_preview(
 def issue_progress(request: Request, city: str, issue_id: int, current: Viewer) -> Response:
     st = state(request)
     with st.session() as session:
-        counts = progress(session, _load(session, city, issue_id))
+        counts = view_of_issue.progress(session, _load(session, city, issue_id))
     return JSONResponse(counts, headers={"Cache-Control": "no-store"})
 
 

@@ -16,7 +16,6 @@ from fastapi.responses import RedirectResponse, Response
 from outreach.errors import StaffError
 from outreach.l10n import LANGUAGES
 from outreach.staff import oidc, sessions, signin
-from outreach.staff.signin import Outcome, Result
 from outreach.web.common import check_csrf, rate_limit, state
 from outreach.web.staff.guard import (
     COOKIE,
@@ -66,7 +65,7 @@ def _form(
     )
 
 
-def _wait_text(request: Request, result: Result) -> str | None:
+def _wait_text(request: Request, result: signin.Result) -> str | None:
     if result.wait_until is None:
         return None
     seconds = max(1, int((result.wait_until - now(request)).total_seconds()))
@@ -83,15 +82,15 @@ def _go(request: Request, path: str, token: str | None = None) -> Response:
     return response
 
 
-def _after(request: Request, result: Result, next_path: str) -> Response:
+def _after(request: Request, result: signin.Result, next_path: str) -> Response:
     """Where a sign-in step leads: the next step, the page asked for, or the form again."""
-    if result.outcome == Outcome.SIGNED_IN:
+    if result.outcome == signin.Outcome.SIGNED_IN:
         return _go(request, safe_next(next_path), result.token)
-    if result.outcome in (Outcome.TOTP, Outcome.ENROL):
-        step = "totp" if result.outcome == Outcome.TOTP else "enrol"
+    if result.outcome in (signin.Outcome.TOTP, signin.Outcome.ENROL):
+        step = "totp" if result.outcome == signin.Outcome.TOTP else "enrol"
         target = quote(safe_next(next_path), safe="/")
         return _go(request, f"/staff/signin/{step}?next={target}", result.token)
-    if result.outcome == Outcome.WAIT:
+    if result.outcome == signin.Outcome.WAIT:
         return _form(request, wait=_wait_text(request, result), status=429)
     return _form(request, error="refused", status=401)
 
@@ -123,7 +122,7 @@ def signin_post(
             ip=throttle_client(request),
             now=now(request),
         )
-    if result.outcome == Outcome.REFUSED:
+    if result.outcome == signin.Outcome.REFUSED:
         wait = _wait_text(request, result)
         return _form(request, error="refused", wait=wait, email=(email or "")[:254], status=401)
     return _after(request, result, next or HOME)
@@ -189,13 +188,13 @@ def code_post(
             ip=throttle_client(request),
             now=now(request),
         )
-    if result.outcome == Outcome.SIGNED_IN:
+    if result.outcome == signin.Outcome.SIGNED_IN:
         return _after(request, result, next or HOME)
     name = "staff/enrol.html" if current.stage == sessions.ENROL else "staff/totp.html"
     ctx = {"next": safe_next(next), "error": "code", "wait": _wait_text(request, result)}
     if current.stage == sessions.ENROL:
         ctx["secret"], ctx["uri"] = signin.enrolment(current, _issuer(request))
-    return page(request, name, ctx, status=429 if result.outcome == Outcome.WAIT else 401)
+    return page(request, name, ctx, status=429 if result.outcome == signin.Outcome.WAIT else 401)
 
 
 @router.post("/staff/signout")
@@ -270,8 +269,8 @@ def oidc_callback(request: Request, name: str) -> Response:
             )
     except StaffError as exc:
         log.warning("single sign-on %s: %s", name, exc)
-        result = Result(Outcome.REFUSED)
-    if result.outcome != Outcome.SIGNED_IN:
+        result = signin.Result(signin.Outcome.REFUSED)
+    if result.outcome != signin.Outcome.SIGNED_IN:
         response = _form(request, error="sso", status=403)
     else:
         target = safe_next(flow.next)
