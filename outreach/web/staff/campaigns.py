@@ -23,7 +23,7 @@ from outreach.campaigns import Schedule as CronSchedule
 from outreach.errors import OutreachError
 from outreach.issues import build_issue
 from outreach.scheduler import next_runs
-from outreach.sources import body_html
+from outreach.sources import body_html, fetch_sources
 from outreach.staff import Current, Permission, audit, authoring
 from outreach.web.common import check_csrf, state
 from outreach.web.staff.guard import Require, not_found, now
@@ -351,13 +351,17 @@ def campaign_state(
 def campaign_build(
     request: Request, city: str, slug: str, current: Editor, csrf_token: FormStr = None
 ) -> Response:
-    """Build the campaign's issue now (a draft, as ``outreach build`` does); audited."""
+    """Build the campaign's issue now (a draft), as a scheduled run does: its sources
+    are fetched first, then ``outreach build``'s stage function runs; audited."""
     check_csrf(request, csrf_token)
     st = state(request)
     config = fresh_config(request)
     camp = config.campaigns.get(slug)
     if camp is None or camp.city != city:
         raise not_found()
+    with st.session() as session:
+        fetch_sources(session, st.settings, config, [slug], now=now(request))
+        session.commit()
     with st.session() as session:
         try:
             built = build_issue(
