@@ -12,16 +12,17 @@ audit log; a story of another city is not found (a 404 in the console).
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from markupsafe import Markup
 from sqlalchemy import case, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from outreach.campaigns import Config
 from outreach.delivery import tell_rejected
-from outreach.models import City, Story, StoryStatus
+from outreach.models import City, Story, StoryImage, StoryStatus
 from outreach.settings import Settings
 from outreach.sources import clean_html, feature_again, markdown_html
 from outreach.staff import audit
@@ -40,10 +41,18 @@ class StoryView:
     story: Story
     #: The body as it will appear: Markdown rendered and sanitised as the stories source does.
     html: Markup
+    #: The uploaded image (re-encoded when it arrived) as a ``data:`` address, so the
+    #: queue shows it before the story is published; None without one.
+    image: str | None = None
 
 
 def view(story: Story) -> StoryView:
-    return StoryView(story, Markup(clean_html(markdown_html(story.body))))  # noqa: S704
+    session = object_session(story)
+    upload = session.get(StoryImage, story.id) if session is not None else None
+    image = None
+    if upload is not None:
+        image = f"data:{upload.content_type};base64,{base64.b64encode(upload.data).decode()}"
+    return StoryView(story, Markup(clean_html(markdown_html(story.body))), image)  # noqa: S704
 
 
 def story_of(session: Session, city: str, story_id: int) -> Story | None:

@@ -3,6 +3,7 @@ and the editors' hourly digest of new stories (the scheduler's send pass)."""
 
 from __future__ import annotations
 
+import base64
 import threading
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config, sync
 from outreach.delivery import story_digests
 from outreach.delivery.backends import memory
-from outreach.models import AuditEvent, StaffUser, Story, StoryStatus
+from outreach.models import AuditEvent, StaffUser, Story, StoryImage, StoryStatus
 from outreach.scheduler import StagePipeline
 from outreach.settings import Settings
 from outreach.staff import moderation
@@ -180,3 +181,24 @@ def test_editors_get_at_most_one_digest_an_hour(
     assert "Kolmas" in got[0][2] and "Eka" not in got[0][2]
     with Session(engine) as s:
         assert story_digests(s, settings, config, t0 + timedelta(hours=5)) == []
+
+
+def test_the_queue_shows_an_uploaded_image_before_the_story_is_published(
+    engine: Engine, cities: None, client: TestClient
+) -> None:
+    jpeg = b"\xff\xd8\xff\xe0 a re-encoded picture \xff\xd9"
+    waiting, plain = story(engine, title="Kuvallinen"), story(engine, title="Kuvaton")
+    with Session(engine) as s:
+        row = s.get(Story, waiting)
+        assert row is not None
+        row.image_alt = "Aurinkopaneelit varaston katolla"
+        s.add(StoryImage(story_id=waiting, content_type="image/jpeg", data=jpeg,
+                         width=1, height=1, sha256="0" * 64))  # fmt: skip
+        s.commit()
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    page = client.get(f"/staff/vantaa/stories/{waiting}?lang=en")
+    assert page.status_code == 200
+    expected = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+    assert f'src="{expected}"' in page.text
+    assert 'alt="Aurinkopaneelit varaston katolla"' in page.text
+    assert "data:image" not in client.get(f"/staff/vantaa/stories/{plain}?lang=en").text
