@@ -267,13 +267,17 @@ def _member(p: Person, at: datetime) -> bool:
 
 
 def leads_contacted(session: Session, city: int, start: datetime, end: datetime) -> int:
-    """Leads the city has contacted in the period.
-
-    Hook: nothing records a contact yet, so this is 0. When leads get a
-    "contacted" mark, count it here; every face shows what this returns.
-    """
-    del session, city, start, end
-    return 0
+    """Leads the city has contacted in the period: its subscriptions whose lead was
+    marked contacted (``outreach.subscriptions.mark_contacted``) between ``start``
+    and ``end``."""
+    found = session.scalar(
+        select(func.count(Subscription.id)).where(
+            Subscription.city_id == city,
+            Subscription.lead_contacted_at >= start,
+            Subscription.lead_contacted_at < end,
+        )
+    )
+    return int(found or 0)
 
 
 SUB_KEYS = ("confirmed", "new", "unsubscribed", "bounced")

@@ -123,6 +123,7 @@ def populate(session: Session, config: Config) -> dict[str, Any]:
             status=status, token_salt="0" * 32, created_at=at(confirmed or "2026-11-25"),
             confirmed_at=at(confirmed) if confirmed else None,
             unsubscribed_at=at(left) if left else None,
+            lead_contacted_at=at("2026-11-20") if key == "A" else None,
         )  # fmt: skip
         session.add(sub)
         subs[key] = sub
