@@ -61,6 +61,9 @@ def _bounce_warnings(app: App) -> None:
 @pass_app
 def daemon(app: App, web: bool, host: str, port: int) -> None:
     """Scheduler and send workers (and the web app with --web)."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from outreach.db import unavailable
     from outreach.delivery import require_base_url
     from outreach.errors import CampaignError
     from outreach.scheduler import daemon as run_daemon
@@ -68,6 +71,8 @@ def daemon(app: App, web: bool, host: str, port: int) -> None:
 
     try:
         config = load_config(app.settings)
+    except SQLAlchemyError as exc:  # one line, as the daemon itself says it at start
+        raise unavailable(exc) from None
     except CampaignError as exc:
         if not web:
             raise

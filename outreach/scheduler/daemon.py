@@ -212,20 +212,25 @@ class Daemon:
         except OutreachError as exc:
             log.error("reload failed, keeping the previous campaigns: %s", exc)
             return
+        except SQLAlchemyError as exc:  # the console campaigns are read from the database
+            self._postpone_reload(exc)
+            return
         try:
             ctx = self._context(config)
             if self.scheduler is not None:
                 self._sync_jobs(ctx.config, replace_all=False)
         except SQLAlchemyError as exc:
-            self.reload_requested.set()  # the next pass of the loop tries again
-            self._reload_log.warning(
-                "reload postponed: the database is unreachable (%s); trying again",
-                error_line(exc),
-            )
+            self._postpone_reload(exc)
             return
         self._ctx = ctx
         self._reload_log.recovered("the postponed reload is done")
         log.info("reloaded %d campaigns", len(config.campaigns))
+
+    def _postpone_reload(self, exc: SQLAlchemyError) -> None:
+        self.reload_requested.set()  # the next pass of the loop tries again
+        self._reload_log.warning(
+            "reload postponed: the database is unreachable (%s); trying again", error_line(exc)
+        )
 
     # -- the scheduler ----------------------------------------------------
 
