@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
 from outreach.errors import StatsError
 from outreach.stats import (
@@ -83,8 +83,12 @@ def indicators(request: Request, city: CitySlug, who: Auth, year: Year = None) -
         )
 
 
+#: An issue id as the database keeps it (a 32-bit integer on PostgreSQL).
+IssueId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
 @router.get("/{city}/issues/{issue_id}")
-def issue(request: Request, city: CitySlug, issue_id: int, who: Auth) -> Tables:
+def issue(request: Request, city: CitySlug, issue_id: IssueId, who: Auth) -> Tables:
     """One issue's mail and clicks (404 for an issue of another city)."""
     who.require(city)
     st = state(request)
