@@ -189,7 +189,7 @@ def test_the_issue_workflow_in_the_browser(
             accessible(page)
 
             page.get_by_role("button", name="Lähetä testi minulle").click()
-            page.wait_for_url(lambda u: "done=test" in u)
+            page.wait_for_url(lambda u: "done=test" in u, timeout=30_000)
             assert "done=test" in page.url
             tests = [(r, subject(data)) for r, data in handler.received]
             assert len(tests) == 2  # fi and sv
@@ -206,7 +206,7 @@ def test_the_issue_workflow_in_the_browser(
             accessible(page)
 
             page.get_by_role("button", name="Lähetä nyt").click()
-            page.wait_for_url(lambda u: "done=sending" in u)
+            page.wait_for_url(lambda u: "done=sending" in u, timeout=30_000)
             # the page follows the send and shows the result when it is over
             page.locator(".facts dd", has_text="lähetetty").wait_for(timeout=30_000)
             accessible(page)

@@ -6,6 +6,9 @@
 // only scripts from this site.
 (function () {
   "use strict";
+  // Never reload over an action the person has started: a form being sent wins.
+  var submitting = false;
+  document.addEventListener("submit", function () { submitting = true; }, true);
   // A pre-flight check running after the page answered: reload once it is stored.
   var checking = document.getElementById("checking");
   if (checking) {
@@ -20,7 +23,7 @@
         .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
         .then(function (data) {
           if (data.checked) {
-            window.location.reload();
+            if (!submitting) { window.location.reload(); }
           } else {
             window.setTimeout(waitCheck, 1500);
           }
@@ -43,7 +46,7 @@
       }
     }
     if (data.finished) {
-      window.location.reload();
+      if (!submitting) { window.location.reload(); }
       return;
     }
     window.setTimeout(poll, 2000);
