@@ -150,6 +150,9 @@ def create_app(
                 for e in exc.errors()
             ]
             return JSONResponse({"detail": errors}, status_code=422)
+        if all(tuple(e.get("loc", ()))[:1] == ("path",) for e in exc.errors()):
+            # A path naming no row that can exist (an id out of range) is no page.
+            return _error_page(request, PageError(404, "Page not found", "There is no such page."))
         return _error_page(
             request, PageError(400, "The request was not understood", "Open the page again.")
         )

@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Path as PathParam
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
@@ -31,6 +32,10 @@ from outreach.web.security import (
 )
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
+
+#: A row id in a route's path, as the database keeps it (a 32-bit integer on
+#: PostgreSQL). Anything else names no row: the page answers 404, the API 422.
+RowId = Annotated[int, PathParam(ge=1, le=2**31 - 1)]
 
 
 @dataclass

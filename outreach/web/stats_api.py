@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 
 from outreach.errors import StatsError
 from outreach.stats import (
@@ -23,7 +23,7 @@ from outreach.stats import (
     year_indicators,
 )
 from outreach.web.api import ERRORS, Auth, CitySlug
-from outreach.web.common import state
+from outreach.web.common import RowId, state
 
 router = APIRouter(prefix="/api/v1/stats", tags=["statistics"], responses=ERRORS)
 Year = Annotated[int | None, Query(ge=2000, le=2100, description="default: this year")]
@@ -83,12 +83,8 @@ def indicators(request: Request, city: CitySlug, who: Auth, year: Year = None) -
         )
 
 
-#: An issue id as the database keeps it (a 32-bit integer on PostgreSQL).
-IssueId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
 @router.get("/{city}/issues/{issue_id}")
-def issue(request: Request, city: CitySlug, issue_id: IssueId, who: Auth) -> Tables:
+def issue(request: Request, city: CitySlug, issue_id: RowId, who: Auth) -> Tables:
     """One issue's mail and clicks (404 for an issue of another city)."""
     who.require(city)
     st = state(request)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from outreach.models import Issue
 from outreach.staff import drafts
-from outreach.web.common import state
+from outreach.web.common import RowId, state
 from outreach.web.staff.guard import now
 from outreach.web.staff.issues import BASE, Approver, Editor, _act, _actor, _back, _load
 from outreach.web.staff.view import lang_of, page
@@ -60,7 +60,7 @@ def _edit(
 
 @router.get(BASE + "/edit")
 def editor(
-    request: Request, city: str, issue_id: int, current: Editor, edition: str | None = None
+    request: Request, city: str, issue_id: RowId, current: Editor, edition: str | None = None
 ) -> Response:
     st = state(request)
     with st.session() as session:
@@ -91,8 +91,8 @@ def editor(
 def move(
     request: Request,
     city: str,
-    issue_id: int,
-    item_id: int,
+    issue_id: RowId,
+    item_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     edition: FormStr = None,
@@ -111,8 +111,8 @@ def move(
 def drop(
     request: Request,
     city: str,
-    issue_id: int,
-    item_id: int,
+    issue_id: RowId,
+    item_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     edition: FormStr = None,
@@ -128,8 +128,8 @@ def drop(
 def pin(
     request: Request,
     city: str,
-    issue_id: int,
-    item_id: int,
+    issue_id: RowId,
+    item_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     edition: FormStr = None,
@@ -146,8 +146,8 @@ def pin(
 def item_text(
     request: Request,
     city: str,
-    issue_id: int,
-    item_id: int,
+    issue_id: RowId,
+    item_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     edition: FormStr = None,
@@ -166,7 +166,7 @@ def item_text(
 def add(
     request: Request,
     city: str,
-    issue_id: int,
+    issue_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     edition: FormStr = None,
@@ -188,7 +188,7 @@ def add(
 def intro(
     request: Request,
     city: str,
-    issue_id: int,
+    issue_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     edition: FormStr = None,
@@ -205,7 +205,7 @@ def intro(
 def check(
     request: Request,
     city: str,
-    issue_id: int,
+    issue_id: RowId,
     current: Editor,
     background: BackgroundTasks,
     csrf_token: FormStr = None,
@@ -229,7 +229,7 @@ def check(
 def schedule(
     request: Request,
     city: str,
-    issue_id: int,
+    issue_id: RowId,
     current: Approver,
     csrf_token: FormStr = None,
     day: FormStr = None,
@@ -253,7 +253,7 @@ def schedule(
 
 @router.post(BASE + "/unschedule")
 def unschedule(
-    request: Request, city: str, issue_id: int, current: Approver, csrf_token: FormStr = None
+    request: Request, city: str, issue_id: RowId, current: Approver, csrf_token: FormStr = None
 ) -> Response:
     def work(session: Session, issue: Issue) -> object:
         drafts.unschedule(session, issue, _actor(request, current), now(request))

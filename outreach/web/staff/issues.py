@@ -21,7 +21,7 @@ from outreach.models import Issue
 from outreach.staff import Permission, sessions
 from outreach.staff import issue_view as view_of_issue
 from outreach.staff import workflow as flow
-from outreach.web.common import check_csrf, state
+from outreach.web.common import RowId, check_csrf, state
 from outreach.web.staff.guard import Require, not_found, now
 from outreach.web.staff.view import client, lang_of, page
 
@@ -61,7 +61,7 @@ def _actor(request: Request, current: sessions.Current) -> flow.Actor:
 def issue_view(
     request: Request,
     city: str,
-    issue_id: int,
+    issue_id: RowId,
     current: Viewer,
     background: BackgroundTasks,
     edition: str | None = None,
@@ -102,7 +102,7 @@ def issue_view(
 
 @router.get(BASE + "/preview/{edition}")
 def issue_preview(
-    request: Request, city: str, issue_id: int, edition: str, current: Viewer, part: str = "html"
+    request: Request, city: str, issue_id: RowId, edition: str, current: Viewer, part: str = "html"
 ) -> Response:
     st = state(request)
     with st.session() as session:
@@ -128,7 +128,7 @@ def issue_preview(
 
 
 @router.get(BASE + "/progress")
-def issue_progress(request: Request, city: str, issue_id: int, current: Viewer) -> Response:
+def issue_progress(request: Request, city: str, issue_id: RowId, current: Viewer) -> Response:
     st = state(request)
     with st.session() as session:
         counts = view_of_issue.progress(session, _load(session, city, issue_id))
@@ -138,7 +138,7 @@ def issue_progress(request: Request, city: str, issue_id: int, current: Viewer) 
 def _act(
     request: Request,
     city: str,
-    issue_id: int,
+    issue_id: RowId,
     csrf_token: str | None,
     work: Callable[[Session, Issue], object],
 ) -> tuple[object | None, str | None]:
@@ -164,7 +164,7 @@ def _act(
 def approve(
     request: Request,
     city: str,
-    issue_id: int,
+    issue_id: RowId,
     current: Approver,
     csrf_token: FormStr = None,
     override: FormStr = None,
@@ -187,7 +187,7 @@ def approve(
 
 @router.post(BASE + "/request-approval")
 def request_approval(
-    request: Request, city: str, issue_id: int, current: Editor, csrf_token: FormStr = None
+    request: Request, city: str, issue_id: RowId, current: Editor, csrf_token: FormStr = None
 ) -> Response:
     st = state(request)
 
@@ -205,7 +205,7 @@ def request_approval(
 def test_send(
     request: Request,
     city: str,
-    issue_id: int,
+    issue_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     to_list: FormStr = None,
@@ -260,7 +260,7 @@ def _send_after(background: BackgroundTasks, request: Request, issue_id: int) ->
 def send_now(
     request: Request,
     city: str,
-    issue_id: int,
+    issue_id: RowId,
     current: Approver,
     background: BackgroundTasks,
     csrf_token: FormStr = None,
@@ -281,7 +281,7 @@ def _control(action: str) -> Callable[..., Response]:
     def handler(
         request: Request,
         city: str,
-        issue_id: int,
+        issue_id: RowId,
         current: Approver,
         background: BackgroundTasks,
         csrf_token: FormStr = None,
@@ -307,7 +307,7 @@ for _action in ("pause", "resume", "cancel"):
 
 @router.post(BASE + "/discard")
 def discard(
-    request: Request, city: str, issue_id: int, current: Editor, csrf_token: FormStr = None
+    request: Request, city: str, issue_id: RowId, current: Editor, csrf_token: FormStr = None
 ) -> Response:
     def work(session: Session, issue: Issue) -> object:
         return flow.discard(session, issue, _actor(request, current))
@@ -322,7 +322,7 @@ def discard(
 def edit_subject(
     request: Request,
     city: str,
-    issue_id: int,
+    issue_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     edition: FormStr = None,

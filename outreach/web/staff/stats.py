@@ -27,7 +27,7 @@ from outreach.stats import (
     t,
     to_csv,
 )
-from outreach.web.common import state
+from outreach.web.common import RowId, state
 from outreach.web.staff.console import Viewer
 from outreach.web.staff.guard import not_found, now
 from outreach.web.staff.view import lang_of, page
@@ -140,7 +140,7 @@ def _issue_tables(request: Request, city: str, issue_id: int) -> tuple[Any, list
 
 
 @router.get("/staff/{city}/issues/{issue_id}/stats")
-def issue_stats(request: Request, city: str, issue_id: int, current: Viewer) -> Response:
+def issue_stats(request: Request, city: str, issue_id: RowId, current: Viewer) -> Response:
     lang = lang_of(request)
     found, tables = _issue_tables(request, city, issue_id)
     context = {
@@ -154,7 +154,7 @@ def issue_stats(request: Request, city: str, issue_id: int, current: Viewer) -> 
 
 @router.get("/staff/{city}/issues/{issue_id}/stats.csv")
 def issue_stats_csv(
-    request: Request, city: str, issue_id: int, current: Viewer, table: str = ""
+    request: Request, city: str, issue_id: RowId, current: Viewer, table: str = ""
 ) -> Response:
     del current
     _, tables = _issue_tables(request, city, issue_id)

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from outreach.errors import OutreachError
 from outreach.models import Story, StoryStatus
 from outreach.staff import Permission, drafts, moderation
-from outreach.web.common import check_csrf, state
+from outreach.web.common import RowId, check_csrf, state
 from outreach.web.staff.guard import not_found, now
 from outreach.web.staff.issues import Editor, Viewer, _actor
 from outreach.web.staff.view import lang_of, page
@@ -59,7 +59,7 @@ def story_queue(
 
 
 @router.get(ONE)
-def story_page(request: Request, city: str, story_id: int, current: Viewer) -> Response:
+def story_page(request: Request, city: str, story_id: RowId, current: Viewer) -> Response:
     st = state(request)
     with st.session() as session:
         story = _load(session, city, story_id)
@@ -78,7 +78,7 @@ def story_page(request: Request, city: str, story_id: int, current: Viewer) -> R
 def _act(
     request: Request,
     city: str,
-    story_id: int,
+    story_id: RowId,
     csrf_token: str | None,
     done: str,
     work: Callable[[Session, Story], object],
@@ -104,7 +104,7 @@ def _act(
 def edit(
     request: Request,
     city: str,
-    story_id: int,
+    story_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     company: FormStr = None,
@@ -122,7 +122,7 @@ def edit(
 
 @router.post(ONE + "/approve")
 def approve(
-    request: Request, city: str, story_id: int, current: Editor, csrf_token: FormStr = None
+    request: Request, city: str, story_id: RowId, current: Editor, csrf_token: FormStr = None
 ) -> Response:
     def work(session: Session, story: Story) -> object:
         moderation.approve(session, story, _actor(request, current), now(request))
@@ -135,7 +135,7 @@ def approve(
 def reject(
     request: Request,
     city: str,
-    story_id: int,
+    story_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     reason: FormStr = None,
@@ -159,7 +159,7 @@ def reject(
 def feature(
     request: Request,
     city: str,
-    story_id: int,
+    story_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     featured: FormStr = None,

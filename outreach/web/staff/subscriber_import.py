@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from outreach.errors import SubscriptionError
 from outreach.staff import Permission, people, sessions
 from outreach.subscriptions import ImportAborted, ImportReport, leads, write_leads_csv
-from outreach.web.common import check_csrf, state
+from outreach.web.common import RowId, check_csrf, state
 from outreach.web.staff.guard import Require, not_found, now
 from outreach.web.staff.subscribers import actor, back, refusal
 from outreach.web.staff.view import lang_of, page
@@ -136,7 +136,7 @@ def leads_csv(
 
 @router.post(LEADS + "/{subscriber_id}/contacted")
 def lead_contacted(
-    request: Request, city: str, subscriber_id: int, current: Editor, csrf_token: FormStr = None
+    request: Request, city: str, subscriber_id: RowId, current: Editor, csrf_token: FormStr = None
 ) -> Response:
     check_csrf(request, csrf_token)
     st = state(request)

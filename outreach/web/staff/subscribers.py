@@ -41,7 +41,7 @@ from outreach.subscriptions import (
 from outreach.subscriptions import (
     XLSX_MEDIA_TYPE as MEDIA_TYPE,
 )
-from outreach.web.common import check_csrf, state
+from outreach.web.common import RowId, check_csrf, state
 from outreach.web.staff.guard import Require, not_found, now
 from outreach.web.staff.view import client, lang_of, page
 
@@ -201,7 +201,7 @@ def add(
 
 
 @router.get(ONE)
-def subscriber_page(request: Request, city: str, subscriber_id: int, current: Viewer) -> Response:
+def subscriber_page(request: Request, city: str, subscriber_id: RowId, current: Viewer) -> Response:
     st = state(request)
     with st.session() as session:
         view = person(session, st.settings, city, subscriber_id)
@@ -224,7 +224,7 @@ def subscriber_page(request: Request, city: str, subscriber_id: int, current: Vi
 
 @router.post(ONE + "/edit")
 def edit(
-    request: Request, city: str, subscriber_id: int, current: Editor, csrf_token: FormStr = None,
+    request: Request, city: str, subscriber_id: RowId, current: Editor, csrf_token: FormStr = None,
     topics: FormList = None, language: FormStr = None, company_name: FormStr = None,
     business_id: FormStr = None, contact_name: FormStr = None, size_class: FormStr = None,
     industry_code: FormStr = None, visit: FormStr = None, cooperation: FormStr = None,
@@ -252,7 +252,7 @@ def edit(
 
 @router.post(ONE + "/unsubscribe")
 def unsubscribe(
-    request: Request, city: str, subscriber_id: int, current: Editor, csrf_token: FormStr = None
+    request: Request, city: str, subscriber_id: RowId, current: Editor, csrf_token: FormStr = None
 ) -> Response:
     check_csrf(request, csrf_token)
     st = state(request)
@@ -266,7 +266,9 @@ def unsubscribe(
 
 
 @router.get(ONE + "/forget")
-def forget_confirm(request: Request, city: str, subscriber_id: int, current: Approver) -> Response:
+def forget_confirm(
+    request: Request, city: str, subscriber_id: RowId, current: Approver
+) -> Response:
     st = state(request)
     with st.session() as session:
         view = person(session, st.settings, city, subscriber_id)
@@ -279,7 +281,7 @@ def forget_confirm(request: Request, city: str, subscriber_id: int, current: App
 
 @router.post(ONE + "/forget")
 def forget(
-    request: Request, city: str, subscriber_id: int, current: Approver,
+    request: Request, city: str, subscriber_id: RowId, current: Approver,
     csrf_token: FormStr = None, confirm: FormStr = None,
 ) -> Response:  # fmt: skip
     check_csrf(request, csrf_token)
@@ -302,7 +304,7 @@ def forget(
 
 @router.post(ONE + "/export")
 def export_person(
-    request: Request, city: str, subscriber_id: int, current: Editor, csrf_token: FormStr = None
+    request: Request, city: str, subscriber_id: RowId, current: Editor, csrf_token: FormStr = None
 ) -> Response:
     check_csrf(request, csrf_token)
     st = state(request)
