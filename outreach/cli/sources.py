@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -71,21 +72,72 @@ def stories_list(app: App, city: str | None, status: str | None) -> None:
             )
 
 
-def _story_decision(name: str, approve: bool, help_text: str) -> None:
-    @stories.command(name, help=help_text)
-    @click.argument("story_id", type=int)
-    @click.option("--by", default=lambda: os.environ.get("USER", "staff"))
-    @pass_app
-    def command(app: App, story_id: int, by: str) -> None:
-        from outreach.sources import decide_story
-
-        with app.session() as session:
-            story = decide_story(session, story_id, approve, by)
-            click.echo(f"{story.id}: {story.status.value}")
+def _story_refusal(code: str) -> str:
+    messages = {
+        "no_consent": _(
+            "the company has not consented to publishing: get the consent before approving"
+        ),
+        "reason": _("give the reason for rejecting with --reason, at most 1,000 characters"),
+        "story_used": _("the story already went out in an issue; it can no longer be rejected"),
+    }
+    return messages.get(code, _("the story's status does not allow this now"))
 
 
-_story_decision("approve", True, "Approve a story for the next issue.")
-_story_decision("reject", False, "Reject a story.")
+def _moderate(app: App, story_id: int, work: Callable[..., object]) -> object:
+    """Run a moderation step on a story, as the console does (audit-logged)."""
+    from outreach.models import Story
+    from outreach.staff import workflow
+
+    with app.session() as session:
+        config = app.synced(session)
+        story = session.get(Story, story_id)
+        if story is None:
+            fail(_("no story with id {id} (see `outreach stories list`)").format(id=story_id))
+        try:
+            return work(session, config, story)
+        except workflow.Refused as exc:
+            session.rollback()
+            fail(_("story {id}: {reason}").format(id=story_id, reason=_story_refusal(exc.code)))
+
+
+BY_STAFF = click.option(
+    "--by", default=lambda: os.environ.get("USER", "staff"), show_default="$USER",
+    help="Who decides (audit log).",
+)  # fmt: skip
+
+
+@stories.command("approve")
+@click.argument("story_id", type=int)
+@BY_STAFF
+@pass_app
+def stories_approve(app: App, story_id: int, by: str) -> None:
+    """Approve a story for the city's next issue (needs the company's consent)."""
+    from outreach.staff import Actor, moderation
+
+    _moderate(app, story_id, lambda s, c, story: moderation.approve(s, story, Actor(by)))
+    click.echo(_("Story {id} is approved for the next issue.").format(id=story_id))
+
+
+@stories.command("reject")
+@click.argument("story_id", type=int)
+@click.option("--reason", required=True, help="Why; mailed to the sender in their language.")
+@BY_STAFF
+@pass_app
+def stories_reject(app: App, story_id: int, reason: str, by: str) -> None:
+    """Reject a story; the reason is mailed to whoever sent it."""
+    from outreach.staff import Actor, moderation
+
+    mailed = _moderate(
+        app, story_id,
+        lambda s, c, story: moderation.reject(s, app.settings, c, story, reason,
+                                              Actor(by)),
+    )  # fmt: skip
+    if mailed:
+        click.echo(_("Story {id} is rejected; the reason was mailed to the sender.").format(
+            id=story_id))  # fmt: skip
+    else:
+        click.echo(_("Story {id} is rejected, but the reason could not be mailed: "
+                     "tell the sender yourself.").format(id=story_id))  # fmt: skip
 
 
 @stories.command("feature")
