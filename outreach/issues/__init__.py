@@ -29,7 +29,7 @@ from outreach.issues.editions import send_as
 from outreach.issues.editions import summary as edition_summary
 from outreach.issues.history import history, record_event, record_send_start, send_origins
 from outreach.issues.hold import HoldNotice, cancelled_items, check_cancelled
-from outreach.issues.links import register_links
+from outreach.issues.links import item_of, register_links
 from outreach.issues.schedule import cancel_schedule, schedule_send, send_due_filter
 from outreach.issues.selection import passes_rules
 from outreach.issues.snapshot import city_snapshot
@@ -63,6 +63,7 @@ __all__ = [
     "edition_summary",
     "get_issue",
     "history",
+    "item_of",
     "list_issues",
     "move_item",
     "passes_rules",

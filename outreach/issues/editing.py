@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from outreach.errors import IssueError
 from outreach.issues.history import record_event
+from outreach.issues.links import register_links
 from outreach.models import Issue, IssueItem, IssueStatus
 from outreach.sources import body_html
 
@@ -71,6 +72,7 @@ def _draft(issue: Issue) -> dict[str, Any]:
 def _save(session: Session, issue: Issue, snapshot: dict[str, Any], by: str, what: str) -> None:
     issue.snapshot = snapshot  # a new value: the JSON column is written
     session.flush()
+    register_links(session, issue)  # an added item or a new introduction's links count too
     record_event(session, issue, "edited", by=by, detail=what[:500])
 
 

@@ -90,11 +90,14 @@ def _issue_context(
     body = data.get("body_html") or ""
     sections = data.get("sections") or []
     markdown = data.get("body_markdown") or ""
+    intro_html = data.get("intro_html") or ""
+    intro = data.get("intro") or ""
     if count is not None:  # the e-mail only: the archive's web version never counts
-        sections, body, markdown = counted_links(settings, issue, lang, data, count)
+        counted = counted_links(settings, issue, lang, data, count)
+        sections, body, markdown = counted.sections, counted.body_html, counted.body_markdown
+        intro_html, intro = counted.intro_html, counted.intro
     if body:  # sanitised when built; again here, in case the stored snapshot was edited
         body = clean_body_html(body)
-    intro_html = data.get("intro_html") or ""
     if intro_html:  # the editors' introduction (Markdown), sanitised like the body
         intro_html = clean_body_html(intro_html)
     return {
@@ -107,7 +110,7 @@ def _issue_context(
         "title": data.get("title") or data["subject"],
         "period_label": data["period_label"],
         "number": snapshot["number"],
-        "intro": data.get("intro") or "",
+        "intro": intro,
         "intro_html": intro_html,
         "sections": sections,
         "body_html": body,

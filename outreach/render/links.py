@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import copy
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from outreach.campaigns import Config
+from outreach.issues import item_of
 from outreach.linkids import LinkRef, LinkSigner
 from outreach.models import Issue
 from outreach.settings import Settings
@@ -26,11 +28,23 @@ def counting(config: Config, issue: Issue) -> bool:
     return city is not None and city.tracking
 
 
+@dataclass(frozen=True)
+class Counted:
+    """A language version's parts with their numbered links made counted."""
+
+    sections: list[dict[str, Any]]
+    body_html: str
+    body_markdown: str
+    intro_html: str
+    intro: str
+
+
 def counted_links(
     settings: Settings, issue: Issue, lang: str, data: dict[str, Any], where: dict[str, str]
-) -> tuple[list[dict[str, Any]], str, str]:
-    """The sections and announcement body (HTML and Markdown) of ``data`` with
-    numbered links made counted; ``where`` gets each counted link's destination."""
+) -> Counted:
+    """The sections, announcement body and introduction (HTML and the plain text's
+    Markdown) of ``data`` with numbered links made counted; ``where`` gets each
+    counted link's destination."""
     signer = LinkSigner(settings.secret())
     base = settings.base_url_clean
 
@@ -44,19 +58,28 @@ def counted_links(
         for entry in section.get("entries") or []:
             n = entry.get("link")
             if isinstance(n, int) and entry.get("url"):
-                entry["url"] = href(int(entry.get("id") or 0), n, str(entry["url"]))
-    body = str(data.get("body_html") or "")
-    numbers: dict[str, int] = data.get("body_links") or {}
-    if body and numbers:
+                entry["url"] = href(item_of(entry), n, str(entry["url"]))
 
+    def in_html(html: str, numbers: dict[str, int]) -> str:
         def swap(match: re.Match[str]) -> str:
             n = numbers.get(match[1])
             return f'href="{href(0, n, match[1])}"' if isinstance(n, int) else match[0]
 
-        body = _HREF.sub(swap, body)
-    markdown = str(data.get("body_markdown") or "")
-    if markdown and numbers:  # the plain-text part shows the Markdown
+        return _HREF.sub(swap, html) if html and numbers else html
+
+    def in_text(text: str, numbers: dict[str, int]) -> str:
+        if not text or not numbers:
+            return text
         urls = sorted(numbers, key=len, reverse=True)
         pattern = re.compile("(" + "|".join(map(re.escape, urls)) + r")(?![\w/?#&=%.~+-])")
-        markdown = pattern.sub(lambda m: href(0, numbers[m[1]], m[1]), markdown)
-    return sections, body, markdown
+        return pattern.sub(lambda m: href(0, numbers[m[1]], m[1]), text)
+
+    body_links: dict[str, int] = data.get("body_links") or {}
+    intro_links: dict[str, int] = data.get("intro_links") or {}
+    return Counted(
+        sections=sections,
+        body_html=in_html(str(data.get("body_html") or ""), body_links),
+        body_markdown=in_text(str(data.get("body_markdown") or ""), body_links),  # plain text
+        intro_html=in_html(str(data.get("intro_html") or ""), intro_links),
+        intro=in_text(str(data.get("intro") or ""), intro_links),
+    )
