@@ -249,7 +249,19 @@ def test_a_translation_written_in_the_console_shows_at_once_on_the_public_pages(
         fresh = client.get(path, headers={"If-None-Match": old.headers["etag"]})
         assert fresh.status_code == 200, path
         assert fresh.headers["etag"] != old.headers["etag"] and "Sol på taket" in fresh.text
-    assert "Aurinkoa katolle" in client.get(f"/vantaa/stories/{sid}?lang=fi").text
+    finnish = client.get(f"/vantaa/stories/{sid}?lang=fi")
+    assert "Aurinkoa katolle" in finnish.text
+    # an edit of the published story moves the cached answers on as well
+    edited = client.post(
+        f"/staff/vantaa/stories/{sid}/edit?lang=en",
+        data={"csrf_token": token, "company": "Aurinko Oy", "title": "Aurinkoa katolle 2",
+              "body": "Asensimme paneelit."},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert "done=edited" in edited.headers["location"]
+    again = client.get(f"/vantaa/stories/{sid}?lang=fi")
+    assert again.headers["etag"] != finnish.headers["etag"]
+    assert "Aurinkoa katolle 2" in again.text
 
     # figures left out of a translation: the original's, marked with their language
     assert "done=translated" in translate(**{**swedish, "figures": ""})
