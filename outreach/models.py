@@ -464,8 +464,11 @@ class Story(Base):
     commitment: Mapped[str | None] = mapped_column(Text)  # a public climate commitment
     #: A request to be listed in the company directory, with no story to tell.
     listing_only: Mapped[bool] = mapped_column(Boolean, default=False)
-    #: Staff translations: ``{lang: {"title": ..., "body": ...}}``.
+    #: Staff translations: ``{lang: {"title", "body", "figures"?, "image_alt"?}}``.
     translations: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The last change of the row (an edit, a translation, a decision): part of the
+    #: version stamp that keys the public pages' caches and ETags. None: before 0021.
+    updated_at: Mapped[datetime | None] = mapped_column(default=utcnow, onupdate=utcnow)
 
     city: Mapped[City] = relationship()
 

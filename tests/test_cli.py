@@ -190,3 +190,47 @@ def test_issue_check_reports_in_the_staffs_language_and_exits_1_on_errors(
     assert "Kieliversio fi:" in dead.output
     assert re.search(r"virheitä [1-9]\d*, varoituksia \d+", dead.output), dead.output
     assert "Traceback" not in dead.output
+
+
+def test_stories_translate_writes_and_removes_a_translation(run: CliRunner, tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from outreach.db import dispose_engines
+    from outreach.models import AuditEvent, Story
+
+    dispose_engines()  # the database is var/ of this test's folder, not an earlier test's
+    assert invoke(run, "db", "upgrade").exit_code == 0
+    source = tmp_path / "story.md"
+    source.write_text("---\ncompany: Aurinko Oy\ntitle: Aurinkoa\nconsent: true\n---\nTeksti.\n")
+    added = invoke(run, "stories", "add", str(source), "--city", "vantaa")
+    assert added.exit_code == 0, added.output
+    story_id = re.findall(r"\d+", added.output)[0]
+    body = tmp_path / "sv.md"
+    body.write_text("Vi satte **paneler**.\n")
+    args = ["stories", "translate", story_id, "--lang", "sv", "--by", "toimittaja@vantaa.fi"]
+    done = invoke(run, *args, "--title", "Solen", "--body-file", str(body))
+    assert done.exit_code == 0 and "saved" in done.output, done.output
+    same = invoke(run, *args, "--title", "Solen", "--body-file", str(body))
+    assert "as it was" in same.output
+    own = run.invoke(main, ["stories", "translate", story_id, "--lang", "fi", "--title", "x",
+                            "--body-file", str(body)])  # fmt: skip
+    assert own.exit_code == 1 and "translate it into another language" in own.output
+    half = run.invoke(main, [*args, "--title", "Solen"])
+    assert half.exit_code == 1 and "--body-file" in half.output
+    assert len(half.output.strip().splitlines()) == 1
+    engine = create_engine(get_settings().database_url)
+    with Session(engine) as s:
+        assert s.scalars(select(Story.translations)).one() == {
+            "sv": {"title": "Solen", "body": "Vi satte **paneler**."}
+        }
+    removed = invoke(run, *args, "--remove")
+    assert removed.exit_code == 0 and "removed" in removed.output
+    with Session(engine) as s:
+        assert s.scalars(select(Story.translations)).one() == {}
+        actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
+        actors = set(s.scalars(select(AuditEvent.actor)))
+    engine.dispose()
+    dispose_engines()
+    assert actions == ["story.translate", "story.untranslate"]
+    assert actors == {"toimittaja@vantaa.fi"}

@@ -175,7 +175,7 @@ class CityConfig(Model):
     privacy_url: str | None = None
     #: The accessibility statement shown at ``/<city>/accessibility``.
     accessibility: Accessibility | None = None
-    #: Origins whose pages may frame the story widget
+    #: Origins whose pages may frame the story widget and the sign-up form
     #: (``frame-ancestors``); empty: no site may.
     embed_origins: list[str] = Field(default_factory=list)
 

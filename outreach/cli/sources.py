@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import click
 
@@ -138,6 +139,61 @@ def stories_reject(app: App, story_id: int, reason: str, by: str) -> None:
     else:
         click.echo(_("Story {id} is rejected, but the reason could not be mailed: "
                      "tell the sender yourself.").format(id=story_id))  # fmt: skip
+
+
+@stories.command("translate")
+@click.argument("story_id", type=int)
+@click.option("--lang", "lang", required=True, type=click.Choice(["fi", "sv", "en"]))
+@click.option("--title", default="", help="The translated title.")
+@click.option(
+    "--body-file",
+    type=click.File(encoding="utf-8"),
+    help="The translated text in Markdown (- reads standard input).",
+)
+@click.option("--figures", default="", help="The translated figures (optional).")
+@click.option("--image-alt", default="", help="The translated image description (optional).")
+@click.option("--remove", is_flag=True, help="Remove the translation into --lang.")
+@click.option("--by", default=lambda: os.environ.get("USER", "staff"), show_default="$USER")
+@pass_app
+def stories_translate(
+    app: App, story_id: int, lang: str, title: str, body_file: TextIO | None, figures: str,
+    image_alt: str, remove: bool, by: str,
+) -> None:  # fmt: skip
+    """Write, change or remove a story's translation: the public pages show it."""
+    from outreach.models import Story
+    from outreach.staff import Actor, moderation, workflow
+
+    fields_message = _(
+        "give both --title (at most 300 characters) and --body-file (at most 5,000); "
+        "--figures at most 1,000 and --image-alt at most 300 characters"
+    )
+    if remove and (title or body_file or figures or image_alt):
+        fail(_("give either --remove or the translation's fields, not both"))
+    body = "" if body_file is None else body_file.read(moderation.TRANSLATED["body"] + 1)
+    if not remove and not (title.strip() and body.strip()):
+        fail(fields_message)
+    with app.session() as session:
+        story = session.get(Story, story_id)
+        if story is None:
+            fail(_("no story with id {id} (see `outreach stories list`)").format(id=story_id))
+        try:
+            changed = moderation.translate(
+                session, story, Actor(by), lang, title=title, body=body, figures=figures,
+                image_alt=image_alt,
+            )  # fmt: skip
+        except workflow.Refused as exc:
+            session.rollback()
+            if exc.code == "translation_language":
+                fail(_("the story is written in {lang}: translate it into another language")
+                     .format(lang=lang))  # fmt: skip
+            fail(fields_message)
+    if not changed:
+        message = _("Story {id}: the translation into {lang} is as it was.")
+    elif remove:
+        message = _("Story {id}: the translation into {lang} is removed.")
+    else:
+        message = _("Story {id}: the translation into {lang} is saved.")
+    click.echo(message.format(id=story_id, lang=lang))
 
 
 @stories.command("feature")

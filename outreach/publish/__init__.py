@@ -6,12 +6,13 @@ and the company directory, their feeds (the web face calls these; it writes no S
 - :func:`published_stories`, :func:`published_story`, :func:`story_image`,
   :func:`companies`, :func:`stories_version` — what the story pages show
 - :func:`clean_image` — an upload checked and re-encoded
-- :func:`atom`, :func:`json_feed`, :func:`story_entries` — the feeds
+- :func:`translation` — a story's staff translation into a language, if any
+- :func:`rss`, :func:`atom`, :func:`json_feed`, :func:`story_entries` — the feeds
 """
 
 from outreach.publish.archive import PUBLIC, ArchiveEntry, archive_entries, web_version
 from outreach.publish.catalog import INDUSTRIES, THEMES, choices, label
-from outreach.publish.feeds import FeedEntry, FeedInfo, atom, json_feed, story_entries
+from outreach.publish.feeds import FeedEntry, FeedInfo, atom, json_feed, rss, story_entries
 from outreach.publish.images import MAX_BYTES as MAX_IMAGE_BYTES
 from outreach.publish.images import CleanImage, clean_image
 from outreach.publish.stories import (
@@ -24,6 +25,7 @@ from outreach.publish.stories import (
     story_image,
     story_received_mail,
     submit_from_form,
+    translation,
 )
 
 __all__ = [
@@ -46,10 +48,12 @@ __all__ = [
     "label",
     "published_stories",
     "published_story",
+    "rss",
     "stories_version",
     "story_entries",
     "story_image",
     "story_received_mail",
     "submit_from_form",
+    "translation",
     "web_version",
 ]

@@ -1,21 +1,30 @@
-"""Atom and JSON Feed documents of a city's stories, and an Atom feed of its archive.
+"""RSS 2.0, Atom and JSON Feed documents of a city's stories, and RSS and Atom feeds
+of its archive.
 
-Both formats are read by any feed reader, a CMS, and the ``rss`` source type
-of another city's campaign (feedparser takes Atom as well as RSS).
+Each is read by any feed reader, a CMS, and the ``rss`` source type of another
+city's campaign (feedparser takes RSS as well as Atom). In RSS, an entry's
+company is its ``dc:creator`` (RSS's ``author`` is an e-mail address), its
+language ``dc:language``, its HTML ``content:encoded``.
 """
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from xml.etree import ElementTree as ET
 
 from outreach.publish.catalog import INDUSTRIES, THEMES, label
 from outreach.publish.stories import PublicStory
 
 ATOM = "http://www.w3.org/2005/Atom"
+DC = "http://purl.org/dc/elements/1.1/"
+CONTENT = "http://purl.org/rss/1.0/modules/content/"
+#: Before any entry: the feeds' ``updated`` when there is none.
+EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -40,13 +49,21 @@ class FeedEntry:
     author: str | None = None
     categories: Sequence[str] = ()
     image_url: str | None = None
+    image_type: str | None = None
+    image_bytes: int | None = None
     language: str | None = None
 
 
+def _utc(when: datetime) -> datetime:
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def _iso(when: datetime) -> str:
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return _utc(when).isoformat().replace("+00:00", "Z")
+
+
+def _rfc822(when: datetime) -> str:
+    return format_datetime(_utc(when).replace(microsecond=0))
 
 
 def story_entries(
@@ -57,7 +74,7 @@ def story_entries(
         FeedEntry(
             id=f"{base}/{city}/stories/{s.id}",
             title=f"{s.company}: {s.title}",
-            url=f"{base}/{city}/stories/{s.id}",
+            url=f"{base}/{city}/stories/{s.id}?lang={lang}",
             updated=s.published_at,
             summary=s.summary,
             content_html=s.body_html,
@@ -68,6 +85,8 @@ def story_entries(
                 if name
             ],
             image_url=f"{base}/{city}/stories/{s.id}/image" if s.has_image else None,
+            image_type=s.image_type,
+            image_bytes=s.image_bytes,
             language=s.language,
         )
         for s in stories
@@ -87,7 +106,7 @@ def atom(info: FeedInfo, entries: Sequence[FeedEntry]) -> bytes:
 
     sub(root, "id", info.feed_url)
     sub(root, "title", info.title)
-    updated = max((e.updated for e in entries), default=datetime(2020, 1, 1, tzinfo=UTC))
+    updated = max((e.updated for e in entries), default=EPOCH)
     sub(root, "updated", _iso(updated))
     sub(root, "link", rel="alternate", type="text/html", href=info.page_url)
     sub(root, "link", rel="self", type="application/atom+xml", href=info.feed_url)
@@ -109,7 +128,55 @@ def atom(info: FeedInfo, entries: Sequence[FeedEntry]) -> bytes:
         if e.content_html is not None:
             sub(entry, "content", e.content_html, type="html")
         if e.image_url:
-            sub(entry, "link", rel="enclosure", href=e.image_url)
+            attrs = {"rel": "enclosure", "href": e.image_url}
+            if e.image_type:
+                attrs["type"] = e.image_type
+            if e.image_bytes:
+                attrs["length"] = str(e.image_bytes)
+            sub(entry, "link", **attrs)
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
+
+
+def rss(info: FeedInfo, entries: Sequence[FeedEntry]) -> bytes:
+    """An RSS 2.0 document (https://www.rssboard.org/rss-specification)."""
+    for prefix, uri in (("atom", ATOM), ("dc", DC), ("content", CONTENT)):
+        ET.register_namespace(prefix, uri)
+    root = ET.Element("rss", {"version": "2.0"})
+    channel = ET.SubElement(root, "channel")
+
+    def sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+        el = ET.SubElement(parent, tag, attrs)
+        if text is not None:
+            el.text = text
+        return el
+
+    sub(channel, "title", info.title)
+    sub(channel, "link", info.page_url)
+    sub(channel, "description", info.title)
+    sub(channel, "language", info.lang)
+    updated = max((e.updated for e in entries), default=EPOCH)
+    sub(channel, "lastBuildDate", _rfc822(updated))
+    sub(channel, f"{{{DC}}}creator", info.author)
+    sub(channel, f"{{{ATOM}}}link", rel="self", type="application/rss+xml", href=info.feed_url)
+    for e in entries:
+        item = sub(channel, "item")
+        sub(item, "title", e.title)
+        sub(item, "link", e.url)
+        sub(item, "guid", e.id, isPermaLink="true" if e.id == e.url else "false")
+        sub(item, "pubDate", _rfc822(e.updated))
+        if e.author:
+            sub(item, f"{{{DC}}}creator", e.author)
+        for term in e.categories:
+            sub(item, "category", term)
+        sub(item, "description", html.escape(e.summary, quote=False))
+        if e.content_html is not None:
+            sub(item, f"{{{CONTENT}}}encoded", e.content_html)
+        if e.image_url and e.image_type:
+            length = str(e.image_bytes or 0)
+            sub(item, "enclosure", url=e.image_url, length=length, type=e.image_type)
+        if e.language:
+            sub(item, f"{{{DC}}}language", e.language)
     body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
@@ -131,6 +198,11 @@ def json_feed(info: FeedInfo, entries: Sequence[FeedEntry]) -> bytes:
             item["authors"] = [{"name": e.author}]
         if e.image_url:
             item["image"] = e.image_url
+            if e.image_type:
+                item["attachments"] = [
+                    {"url": e.image_url, "mime_type": e.image_type,
+                     "size_in_bytes": e.image_bytes or 0}
+                ]  # fmt: skip
         if e.language:
             item["language"] = e.language
         items.append(item)

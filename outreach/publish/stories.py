@@ -21,7 +21,7 @@ from outreach.campaigns import Config
 from outreach.l10n import gettext_for
 from outreach.models import City, Story, StoryImage, StoryStatus
 from outreach.publish.images import CleanImage
-from outreach.sources import markdown_html, submit_story
+from outreach.sources import markdown_html, submit_story, to_text
 from outreach.subscriptions import city_row
 from outreach.transactional import TransactionalMail
 
@@ -116,6 +116,12 @@ class PublicStory:
     image_alt: str | None
     has_image: bool
     commitment: str | None = None
+    image_type: str | None = None  # the image's media type and size in bytes (feeds)
+    image_bytes: int | None = None
+    #: The language of the figures and of the image's alt text: the original's
+    #: when the translation left them out.
+    figures_language: str | None = None
+    image_alt_language: str | None = None
 
 
 @dataclass
@@ -145,37 +151,66 @@ def _summary(text: str, limit: int = 240) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
-def _public(story: Story, lang: str, has_image: bool) -> PublicStory:
-    title, body, shown, translated = story.title, story.body, story.language, False
-    if lang != story.language:
-        own = (story.translations or {}).get(lang)
-        if isinstance(own, dict) and own.get("title") and own.get("body"):
-            title, body, shown, translated = str(own["title"]), str(own["body"]), lang, True
+def translation(story: Story, lang: str) -> dict[str, str] | None:
+    """The staff translation of ``story`` into ``lang`` (a title and a body at least)."""
+    own = (story.translations or {}).get(lang) if lang != story.language else None
+    if isinstance(own, dict) and own.get("title") and own.get("body"):
+        return {str(k): str(v) for k, v in own.items() if v}
+    return None
+
+
+#: A story's image: its media type and its size in bytes.
+ImageInfo = tuple[str, int]
+
+
+def _public(story: Story, lang: str, image: ImageInfo | None) -> PublicStory:
+    title, body, shown = story.title, story.body, story.language
+    figures, figures_lang = story.figures, story.language
+    alt, alt_lang = story.image_alt, story.language
+    own = translation(story, lang)
+    if own is not None:
+        title, body, shown = own["title"], own["body"], lang
+        if own.get("figures"):
+            figures, figures_lang = own["figures"], lang
+        if own.get("image_alt"):
+            alt, alt_lang = own["image_alt"], lang
+    has_image = image is not None
+    html = markdown_html(body)
     return PublicStory(
         id=story.id,
         company=story.company_name,
         business_id=story.business_id,
         title=title,
-        body_html=markdown_html(body),
-        summary=_summary(body),
+        body_html=html,
+        summary=_summary(to_text(html)),  # text as read, without Markdown's marks
         language=shown,
         original_language=story.language,
-        translated=translated,
-        figures=story.figures,
+        translated=own is not None,
+        figures=figures,
         industry=story.industry,
         theme=story.theme,
         link=story.link,
         published_at=story.decided_at or story.submitted_at,
-        image_alt=story.image_alt if has_image else None,
+        image_alt=alt if has_image else None,
         has_image=has_image,
         commitment=story.commitment,
+        image_type=image[0] if image else None,
+        image_bytes=image[1] if image else None,
+        figures_language=figures_lang if figures else None,
+        image_alt_language=alt_lang if has_image and alt else None,
     )
 
 
-def _with_images(session: Session, ids: list[int]) -> set[int]:
+def _with_images(session: Session, ids: list[int]) -> dict[int, ImageInfo]:
+    """The images of the stories ``ids``: media type and size, without reading the data."""
     if not ids:
-        return set()
-    return set(session.scalars(select(StoryImage.story_id).where(StoryImage.story_id.in_(ids))))
+        return {}
+    rows = session.execute(
+        select(StoryImage.story_id, StoryImage.content_type, func.length(StoryImage.data)).where(
+            StoryImage.story_id.in_(ids)
+        )
+    )
+    return {story_id: (media, int(size or 0)) for story_id, media, size in rows}
 
 
 def published_stories(
@@ -198,7 +233,7 @@ def published_stories(
         query = query.limit(limit)
     rows = list(session.scalars(query))
     images = _with_images(session, [s.id for s in rows])
-    return [_public(s, lang, s.id in images) for s in rows]
+    return [_public(s, lang, images.get(s.id)) for s in rows]
 
 
 def published_story(session: Session, city: str, story_id: int, lang: str) -> PublicStory | None:
@@ -207,7 +242,7 @@ def published_story(session: Session, city: str, story_id: int, lang: str) -> Pu
     )
     if story is None:
         return None
-    return _public(story, lang, bool(_with_images(session, [story.id])))
+    return _public(story, lang, _with_images(session, [story.id]).get(story.id))
 
 
 def story_image(session: Session, city: str, story_id: int) -> StoryImage | None:
@@ -227,15 +262,21 @@ def companies(session: Session, city: str, lang: str) -> list[Company]:
         if story.commitment and not company.commitment:
             company.commitment = story.commitment
         if not story.listing_only:
-            company.stories.append(_public(story, lang, story.id in images))
+            company.stories.append(_public(story, lang, images.get(story.id)))
     return sorted(found.values(), key=lambda c: c.name.casefold())
 
 
 def stories_version(session: Session, city: str) -> str:
-    """A stamp that changes when a story of ``city`` is published, withdrawn or
-    re-decided: the key of caches and ETags of the story pages and feeds."""
-    count, latest, ids = session.execute(
-        select(func.count(Story.id), func.max(Story.decided_at), func.sum(Story.id))
+    """A stamp that changes when a story of ``city`` is published, withdrawn,
+    re-decided, edited or translated: the key of caches and ETags of the story
+    pages and feeds."""
+    count, latest, changed, ids = session.execute(
+        select(
+            func.count(Story.id),
+            func.max(Story.decided_at),
+            func.max(Story.updated_at),
+            func.sum(Story.id),
+        )
         .join(City, Story.city_id == City.id)
         .where(
             City.slug == city,
@@ -243,4 +284,5 @@ def stories_version(session: Session, city: str) -> str:
             Story.consent_to_publish.is_(True),
         )
     ).one()
-    return hashlib.sha256(f"{city}|{count}|{latest}|{ids}".encode()).hexdigest()[:20]
+    stamp = f"{city}|{count}|{latest}|{changed}|{ids}"
+    return hashlib.sha256(stamp.encode()).hexdigest()[:20]

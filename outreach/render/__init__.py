@@ -203,10 +203,19 @@ def _web_url(settings: Settings, issue: Issue, lang: str) -> str:
 
 
 def render_web_version(settings: Settings, config: Config, issue: Issue, lang: str) -> str:
-    """The public archive page of the issue: no per-recipient links or names."""
-    del config
+    """The public archive page of the issue: no per-recipient links or names; its content
+    is the page's ``main`` landmark, and its footer links to the archive, the city's
+    privacy notice and its accessibility statement, as every public page does."""
     data, lang = _language(issue, lang)
     context = _issue_context(settings, issue, lang, data, personal=False)
+    slug = issue.snapshot["city"]
+    city = config.cities.get(slug)
+    base = f"{settings.base_url_clean}/{slug}"
+    context["web_page"] = {
+        "archive_url": f"{base}/archive?lang={lang}",
+        "privacy_url": city.privacy_url if city is not None else None,
+        "accessibility_url": f"{base}/accessibility?lang={lang}",
+    }
     root = settings.templates_path
     template = get_template(
         root, issue.snapshot["city"], lang, f"{issue.snapshot['template']}.html"

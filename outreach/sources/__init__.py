@@ -35,7 +35,13 @@ from outreach.sources.ingest import ingest
 from outreach.sources.query import section_items, section_source_keys
 from outreach.sources.registry import SOURCES, build_source, known_types
 from outreach.sources.report import SourceReport, all_failed
-from outreach.sources.sanitize import body_html, clean_body_html, clean_html, markdown_html
+from outreach.sources.sanitize import (
+    body_html,
+    clean_body_html,
+    clean_html,
+    markdown_html,
+    to_text,
+)
 from outreach.sources.stories import (
     add_story_from_markdown,
     decide_story,
@@ -76,5 +82,6 @@ __all__ = [
     "section_items",
     "section_source_keys",
     "submit_story",
+    "to_text",
     "try_source",
 ]

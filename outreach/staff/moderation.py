@@ -1,13 +1,15 @@
-"""Moderating a city's submitted company stories: the queue, edit, approve, reject
-with a reason mailed to the submitter, feature.
+"""Moderating a city's submitted company stories: the queue, edit, translate, approve,
+reject with a reason mailed to the submitter, feature.
 
 Stories come from the public form (``/stories/submit``) and from files
 (``outreach stories add``); both arrive ``submitted``. Approving needs the
 company's consent to publish; rejecting needs a reason, which is mailed to the
 contact address in the story's language (transactional mail). A featured
 story comes first among the city's stories in the next issue; featuring a
-story that already went out lets it appear once more. Every action is in the
-audit log; a story of another city is not found (a 404 in the console).
+story that already went out lets it appear once more. A translation (title,
+text, figures, image description in another language) is what the public pages
+show a reader of that language. Every action is in the audit log; a story of
+another city is not found (a 404 in the console).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session, object_session
 
 from outreach.campaigns import Config
 from outreach.delivery import tell_rejected
+from outreach.l10n import LANGUAGES
 from outreach.models import City, Story, StoryImage, StoryStatus
 from outreach.settings import Settings
 from outreach.sources import clean_html, feature_again, markdown_html
@@ -30,10 +33,23 @@ from outreach.staff.workflow import Actor, Refused
 
 MAX_REASON = 1000
 MAX_BODY = 5000
+#: The fields of a translation and their longest length.
+TRANSLATED = {"title": 300, "body": MAX_BODY, "figures": 1000, "image_alt": 300}
 #: The statuses the queue shows, in this order: what waits first.
 ORDER = (StoryStatus.SUBMITTED, StoryStatus.APPROVED, StoryStatus.REJECTED)
 
-__all__ = ["StoryView", "approve", "edit", "feature", "queue", "reject", "story_of", "view"]
+__all__ = [
+    "TRANSLATED",
+    "StoryView",
+    "approve",
+    "edit",
+    "feature",
+    "queue",
+    "reject",
+    "story_of",
+    "translate",
+    "view",
+]
 
 
 @dataclass(frozen=True)
@@ -130,6 +146,47 @@ def edit(
     story.company_name, story.title, story.body, story.link = company, title, text, url
     session.flush()
     _audit(session, "story.edit", actor, story, fields=",".join(changed))
+
+
+def translate(
+    session: Session,
+    story: Story,
+    actor: Actor,
+    lang: str,
+    *,
+    title: str = "",
+    body: str = "",
+    figures: str = "",
+    image_alt: str = "",
+) -> bool:
+    """Write, change or (every field empty) remove the story's translation into
+    ``lang``; whether anything changed. A title and a text are required, the
+    figures and the image description optional (the original's are shown then)."""
+    if lang not in LANGUAGES or lang == story.language:
+        raise Refused("translation_language")
+    fields = {
+        "title": " ".join(title.split()),
+        "body": body.replace("\r\n", "\n").strip(),
+        "figures": figures.replace("\r\n", "\n").strip(),
+        "image_alt": " ".join(image_alt.split()),
+    }
+    kept = {name: value for name, value in fields.items() if value}
+    if kept and (not kept.get("title") or not kept.get("body")):
+        raise Refused("translation_fields")
+    if any(len(value) > TRANSLATED[name] or "\x00" in value for name, value in kept.items()):
+        raise Refused("translation_fields")
+    before = dict((story.translations or {}).get(lang) or {})
+    if before == kept:
+        return False
+    translations = {k: v for k, v in (story.translations or {}).items() if k != lang}
+    if kept:
+        translations[lang] = kept
+    story.translations = translations  # a new dict: the JSON column sees the change
+    session.flush()
+    changed = sorted(n for n in TRANSLATED if before.get(n) != kept.get(n))
+    action = "story.translate" if kept else "story.untranslate"
+    _audit(session, action, actor, story, lang=lang, fields=",".join(changed))
+    return True
 
 
 def approve(session: Session, story: Story, actor: Actor, now: datetime | None = None) -> None:

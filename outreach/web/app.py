@@ -37,6 +37,7 @@ from outreach.web.common import (
     state,
 )
 from outreach.web.middleware import NoSniff, install_access_log_redaction
+from outreach.web.public.site import embed_origins
 from outreach.web.public.stories import UPLOAD_BODY
 from outreach.web.security import RateLimiter
 
@@ -47,6 +48,8 @@ STATIC_DIR = Path(__file__).parent / "static"
 def _error_page(request: Request, exc: PageError) -> Response:
     lang = page_lang(request)
     frameable = request.url.path.endswith("/embed")
+    # the embedded sign-up form's errors show in the same frame: the city's sites may frame them
+    city = request.url.path.strip("/").split("/")[0]
     return render(
         request,
         "error.html",
@@ -54,6 +57,7 @@ def _error_page(request: Request, exc: PageError) -> Response:
         lang=lang,
         status=exc.status,
         frameable=frameable,
+        ancestors=embed_origins(request, city) if frameable else (),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,9 +144,11 @@ def render(
     lang: str,
     status: int = 200,
     frameable: bool = False,
+    ancestors: Sequence[str] = (),
     csrf: bool = True,
 ) -> HTMLResponse:
-    """Render a page in ``lang`` with a CSRF token, security headers and no caching."""
+    """Render a page in ``lang`` with a CSRF token, security headers and no caching; a
+    ``frameable`` page may be framed by the origins ``ancestors`` only."""
     st = state(request)
     secret = st.settings.secret()
     cookie = request.cookies.get(CSRF_COOKIE)
@@ -166,7 +168,7 @@ def render(
         **context,
     }
     response = st.templates.TemplateResponse(request, name, ctx, status_code=status)
-    for key, value in security_headers(frameable=frameable).items():
+    for key, value in security_headers(frameable=frameable, ancestors=ancestors).items():
         response.headers[key] = value
     response.headers["Content-Language"] = lang
     response.headers["Vary"] = "Accept-Language, Cookie"

@@ -25,6 +25,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 CSRF_COOKIE = "outreach_csrf"
@@ -139,9 +140,13 @@ class RateLimiter:
             return False
 
 
-def content_security_policy(*, frameable: bool, inline_styles: bool = False) -> str:
+def content_security_policy(
+    *, frameable: bool, inline_styles: bool = False, ancestors: Sequence[str] = ()
+) -> str:
+    """The pages' CSP; a ``frameable`` page may be framed by the origins ``ancestors``
+    (a city's ``embed_origins``), none when there are none."""
     style = "'self' 'unsafe-inline'" if inline_styles else "'self'"
-    ancestors = "*" if frameable else "'none'"
+    allowed = " ".join(ancestors) if frameable and ancestors else "'none'"
     return "; ".join(
         [
             "default-src 'none'",
@@ -150,15 +155,17 @@ def content_security_policy(*, frameable: bool, inline_styles: bool = False) -> 
             "img-src 'self' https: data:",
             "form-action 'self'",
             "base-uri 'none'",
-            f"frame-ancestors {ancestors}",
+            f"frame-ancestors {allowed}",
         ]
     )
 
 
-def security_headers(*, frameable: bool, inline_styles: bool = False) -> dict[str, str]:
+def security_headers(
+    *, frameable: bool, inline_styles: bool = False, ancestors: Sequence[str] = ()
+) -> dict[str, str]:
     headers = {
         "Content-Security-Policy": content_security_policy(
-            frameable=frameable, inline_styles=inline_styles
+            frameable=frameable, inline_styles=inline_styles, ancestors=ancestors
         ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",

@@ -128,6 +128,17 @@ def test_moderate_stories_approve_one_and_reject_one_with_a_mailed_reason(
             page.get_by_role("button", name="Hyväksy tarina").click()
             page.wait_for_url(lambda u: "done=approved" in u)
             accessible(page)
+            # its Swedish translation, which the public page then shows
+            swedish = page.locator("form.translation", has=page.locator("#title-sv"))
+            swedish.locator("#title-sv").fill("Sol på taket")
+            swedish.locator("#body-sv").fill("Vi satte **solpaneler** på taket.")
+            swedish.get_by_role("button", name="Tallenna käännös").click()
+            page.wait_for_url(lambda u: "done=translated" in u)
+            assert page.locator("#title-sv").input_value() == "Sol på taket"
+            accessible(page)
+            page.goto(f"{url}/vantaa/stories/{good}?lang=sv")
+            assert page.locator("h1").inner_text() == "Sol på taket"
+            assert "Översatt av staden" in page.inner_text("main")
             page.goto(f"{url}/staff/vantaa/stories/{bad}?lang=fi")
             page.locator("#reason").focus()
             page.keyboard.type("Berättelsen saknar siffror.")

@@ -10,7 +10,7 @@ from email import message_from_bytes
 from email.policy import default
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config, sync
@@ -202,3 +202,103 @@ def test_the_queue_shows_an_uploaded_image_before_the_story_is_published(
     assert f'src="{expected}"' in page.text
     assert 'alt="Aurinkopaneelit varaston katolla"' in page.text
     assert "data:image" not in client.get(f"/staff/vantaa/stories/{plain}?lang=en").text
+
+
+def test_a_translation_written_in_the_console_shows_at_once_on_the_public_pages(
+    engine: Engine, cities: None, client: TestClient
+) -> None:
+    sid = story(engine, title="Aurinkoa katolle")
+    with Session(engine) as s:
+        row = s.get(Story, sid)
+        assert row is not None
+        row.figures = "120 MWh vuodessa"
+        moderation.approve(s, row, ED)
+        s.commit()
+    public = f"/vantaa/stories/{sid}?lang=sv"
+    feed, widget = "/vantaa/stories.rss?lang=sv", "/vantaa/embed/stories?lang=sv"
+    before = {path: client.get(path) for path in (public, feed, widget, "/vantaa/stories?lang=sv")}
+    assert "Inte översatt" in before[public].text and '<article lang="fi">' in before[public].text
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    page = client.get(f"/staff/vantaa/stories/{sid}?lang=en")
+    assert 'name="language" value="sv"' in page.text and 'name="language" value="en"' in page.text
+    assert 'name="language" value="fi"' not in page.text  # the story's own language
+    token = csrf_of(page.text)
+
+    def translate(**data: str) -> str:
+        answer = client.post(
+            f"/staff/vantaa/stories/{sid}/translate?lang=en",
+            data={"csrf_token": token, **data},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303
+        return str(answer.headers["location"])
+
+    swedish = {"language": "sv", "title": "Sol på taket", "body": "Vi satte **solpaneler**.",
+               "figures": "120 MWh per år"}  # fmt: skip
+    assert "refused=translation_language" in translate(**{**swedish, "language": "fi"})
+    assert "refused=translation_fields" in translate(**{**swedish, "body": ""})
+    assert "done=translated" in translate(**swedish)
+    assert "Sol på taket" in client.get(f"/staff/vantaa/stories/{sid}?lang=en").text
+
+    after = client.get(public)
+    assert after.status_code == 200
+    assert "Sol på taket" in after.text and "<strong>solpaneler</strong>" in after.text
+    assert "120 MWh per år" in after.text and "Översatt av staden" in after.text
+    assert "Inte översatt" not in after.text and '<article lang="fi">' not in after.text
+    for path, old in before.items():  # every cached answer of the city moved on
+        fresh = client.get(path, headers={"If-None-Match": old.headers["etag"]})
+        assert fresh.status_code == 200, path
+        assert fresh.headers["etag"] != old.headers["etag"] and "Sol på taket" in fresh.text
+    finnish = client.get(f"/vantaa/stories/{sid}?lang=fi")
+    assert "Aurinkoa katolle" in finnish.text
+    # an edit of the published story moves the cached answers on as well
+    edited = client.post(
+        f"/staff/vantaa/stories/{sid}/edit?lang=en",
+        data={"csrf_token": token, "company": "Aurinko Oy", "title": "Aurinkoa katolle 2",
+              "body": "Asensimme paneelit."},
+        follow_redirects=False,
+    )  # fmt: skip
+    assert "done=edited" in edited.headers["location"]
+    again = client.get(f"/vantaa/stories/{sid}?lang=fi")
+    assert again.headers["etag"] != finnish.headers["etag"]
+    assert "Aurinkoa katolle 2" in again.text
+
+    # figures left out of a translation: the original's, marked with their language
+    assert "done=translated" in translate(**{**swedish, "figures": ""})
+    shown = client.get(public).text
+    assert '<p lang="fi">120 MWh vuodessa</p>' in shown
+    assert "done=translated" in translate(language="sv")  # every field empty: removed
+    assert "Inte översatt" in client.get(public).text
+    with Session(engine) as s:
+        events = list(s.scalars(select(AuditEvent).where(AuditEvent.action.like("story.%trans%"))
+                                .order_by(AuditEvent.id)))  # fmt: skip
+        row = s.get(Story, sid)
+        assert row is not None and row.translations == {}
+    assert [e.action for e in events] == ["story.translate", "story.translate", "story.untranslate"]
+    assert events[0].detail == {"story": sid, "lang": "sv", "fields": "body,figures,title"}
+    assert events[1].detail["fields"] == "figures" and events[0].actor == EDITOR
+    assert {e.city for e in events} == {"vantaa"}
+
+
+def test_translate_keeps_what_it_is_given_and_refuses_the_rest(
+    engine: Engine, cities: None
+) -> None:
+    sid = story(engine, language="sv", title="Solen")
+    with Session(engine) as s:
+        item = s.get(Story, sid)
+        assert item is not None
+        with pytest.raises(flow.Refused, match="translation_language"):
+            moderation.translate(s, item, ED, "de", title="Sonne", body="Text")
+        with pytest.raises(flow.Refused, match="translation_fields"):
+            moderation.translate(s, item, ED, "fi", title="x" * 301, body="Teksti")
+        with pytest.raises(flow.Refused, match="translation_fields"):
+            moderation.translate(s, item, ED, "fi", figures="12 MWh")
+        assert moderation.translate(s, item, ED, "fi", title="  Aurinko \n katolla ",
+                                    body="Teksti\r\nrivillä", image_alt="Kuva")  # fmt: skip
+        assert item.translations == {
+            "fi": {"title": "Aurinko katolla", "body": "Teksti\nrivillä", "image_alt": "Kuva"}
+        }
+        assert not moderation.translate(s, item, ED, "fi", title="Aurinko katolla",
+                                        body="Teksti\nrivillä", image_alt="Kuva")  # fmt: skip
+        s.commit()
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 1

@@ -124,6 +124,16 @@ def test_the_archive_page_honours_lang_and_says_it_varies(
         issue_id = issue.id
     swedish = client.get(f"/vantaa/archive/{issue_id}?lang=sv")
     assert swedish.status_code == 200 and "Title sv" in swedish.text
+    # a public page like the others: its content the main landmark, the city's links
+    assert swedish.text.count("<main>") == 1 and "</main>" in swedish.text
+    links = {
+        text: href for href, text in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', swedish.text)
+    }
+    assert links["Dataskyddsbeskrivning"] == "https://www.vantaa.fi/fi/tietosuoja"
+    assert links["Tillgänglighetsutlåtande"] == (
+        "https://outreach.example.fi/vantaa/accessibility?lang=sv"
+    )
+    assert links["Nyhetsbrevsarkiv"] == "https://outreach.example.fi/vantaa/archive?lang=sv"
     assert "Accept-Language" in swedish.headers["vary"]
     with Session(engine) as s:
         row = s.get(Issue, issue_id)

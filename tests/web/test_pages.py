@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from outreach.db import dispose_engines
 from outreach.delivery.backends import memory
 from outreach.models import ConsentRecord, Subscriber, Subscription, SubscriptionStatus, Suppression
 from outreach.settings import Settings
@@ -200,13 +201,40 @@ def test_embed_form_is_frameable_and_uses_a_stateless_token(
 ) -> None:
     page = client.get("/kerava/embed")
     assert "X-Frame-Options" not in page.headers
-    assert "frame-ancestors *" in page.headers["content-security-policy"]
+    # framed only by the city's own sites (embed_origins in cities.yaml), like the widget
+    assert "frame-ancestors https://www.kerava.fi" in page.headers["content-security-policy"]
     token = re.search(r'name="embed_token" value="([^"]+)"', page.text)[1]
     fresh = TestClient(client.app, base_url="https://testserver")  # no cookies at all
     resp = fresh.post("/kerava/embed", data={**FORM, "email": "e@y.fi", "embed_token": token})
     assert resp.status_code == 200 and len(mailer.sent) == 1
+    assert resp.headers["content-security-policy"].endswith("frame-ancestors https://www.kerava.fi")
     bad = fresh.post("/vantaa/embed", data={**FORM, "email": "e@y.fi", "embed_token": token})
     assert bad.status_code == 403  # bound to the city
+    # its error page shows in the same frame: Vantaa's sites may frame it, no other
+    assert bad.headers["content-security-policy"].endswith("frame-ancestors https://www.vantaa.fi")
+    assert "X-Frame-Options" not in bad.headers
+    invalid = fresh.post("/kerava/embed", data={**FORM, "email": "x", "embed_token": "nope"})
+    assert invalid.headers["content-security-policy"].endswith(
+        "frame-ancestors https://www.kerava.fi"
+    )
+
+
+def test_embed_form_of_a_city_without_embed_origins_is_framed_by_no_site(
+    settings: Settings, engine: Engine
+) -> None:
+    cities = settings.campaigns_path / "cities.yaml"
+    origins = "    embed_origins: [https://www.kerava.fi]\n"
+    assert origins in cities.read_text()
+    cities.write_text(cities.read_text().replace(origins, ""))
+    with TestClient(create_app(settings), base_url="https://testserver") as c:
+        page = c.get("/kerava/embed")
+        assert page.status_code == 200 and 'name="embed_token"' in page.text
+        assert page.headers["content-security-policy"].endswith("frame-ancestors 'none'")
+        assert (
+            "frame-ancestors 'none'"
+            in c.get("/kerava/embed/stories").headers["content-security-policy"]
+        )
+    dispose_engines()
 
 
 def test_security_headers(client: TestClient) -> None:

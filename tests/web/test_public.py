@@ -114,3 +114,39 @@ def test_catalogs_translate_every_message(lang: str) -> None:
     missing = _msgids() - translated
     assert len(_msgids()) > 60
     assert not missing, missing
+
+
+def test_archive_by_year_and_search(client: TestClient, engine: Engine, settings: Settings) -> None:
+    with Session(engine) as s:
+        sync(s, load(settings.campaigns_path))
+        camp = s.scalars(
+            select(Campaign).where(Campaign.slug == "kerava-environmental-award")
+        ).one()
+        made = {}
+        for period, sent, words in (
+            ("2025-10", datetime(2025, 10, 1, 6, tzinfo=UTC), "Ehdota aurinkopaneeliyritystä"),
+            ("2026-10", datetime(2026, 10, 1, 6, tzinfo=UTC), "Ehdota kiertotalousyritystä"),
+        ):
+            snapshot = {"languages": {"fi": {"intro": words}}}
+            issue = Issue(campaign_id=camp.id, period=period, status=IssueStatus.SENT,
+                          sent_at=sent, snapshot=snapshot)  # fmt: skip
+            s.add(issue)
+            s.flush()
+            made[period] = issue.id
+        s.commit()
+
+    def listed(query: str) -> set[int]:
+        page = client.get(f"/kerava/archive?lang=fi{query}")
+        assert page.status_code == 200
+        return {int(i) for i in re.findall(r'href="/kerava/archive/(\d+)\?', page.text)}
+
+    assert listed("") == set(made.values())
+    assert listed("&year=2025") == {made["2025-10"]}
+    assert listed("&year=2026") == {made["2026-10"]}
+    assert listed("&q=aurinkopaneeli") == {made["2025-10"]}
+    assert listed("&q=ehdota+KIERTOTALOUS") == {made["2026-10"]}  # every word, any case
+    assert listed("&q=aurinkopaneeli&year=2026") == set()
+    page = client.get("/kerava/archive?lang=fi&year=2025").text
+    assert '<span aria-current="page">2025</span>' in page
+    assert 'href="/kerava/archive?lang=fi&amp;year=2026"' in page
+    assert "Haulla ei löytynyt uutiskirjeitä." in client.get("/kerava/archive?lang=fi&q=xyz").text

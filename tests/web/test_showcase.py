@@ -13,10 +13,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import load
+from outreach.db import dispose_engines
 from outreach.delivery.backends import memory
 from outreach.errors import CampaignError
 from outreach.models import City, Story, StoryImage, StoryStatus
+from outreach.settings import Settings
 from outreach.sources import decide_story, submit_story
+from outreach.web import create_app
 from tests.web.conftest import TestClient, csrf_of
 
 
@@ -75,13 +78,13 @@ def test_feeds_parse_back_with_every_field(client: TestClient, engine: Engine) -
     assert feed.feed.link == "https://outreach.example.fi/vantaa/stories?lang=fi"
     first = feed.entries[0]
     assert first.id == f"https://outreach.example.fi/vantaa/stories/{ids[1]}"
-    assert first.link == first.id
+    assert first.link == first.id + "?lang=fi"  # the page in the feed's language
     assert first.title == "Yritys 1 Oy: Aurinkoa 1"
     assert first.author == "Yritys 1 Oy"
     assert first.published_parsed[:3] == (2026, 3, 2)
     assert {t.term for t in first.tags} == {"Energia", "Uusiutuva energia"}
     assert "<strong>1</strong>" in first.content[0].value
-    assert first.summary == "Asensimme **1** paneelia."
+    assert first.summary == "Asensimme 1 paneelia."
     assert (
         client.get(
             "/vantaa/stories.atom?lang=fi", headers={"If-None-Match": atom.headers["etag"]}
@@ -210,3 +213,36 @@ def test_privacy_url_is_required_for_a_sign_up_form(tmp_path: Path) -> None:
     with pytest.raises(CampaignError) as err:
         load(folder)
     assert "privacy_url is required" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_citys_logo_is_on_its_pages_with_its_name_as_alt_text(
+    settings: Settings, engine: Engine
+) -> None:
+    cities = settings.campaigns_path / "cities.yaml"
+    kerava = '    branding: {color: "#1b5e3b"}\n'
+    assert kerava in cities.read_text()
+    logo = "https://www.kerava.fi/logo.svg"
+    cities.write_text(
+        cities.read_text().replace(
+            kerava,
+            f'    branding: {{color: "#1b5e3b", logo_url: "{logo}", logo_width: 180, '
+            "logo_height: 40}\n",
+        )
+    )
+    ids = publish(engine, "kerava", 1)
+    paths = ["/kerava/subscribe", "/kerava/stories", f"/kerava/stories/{ids[0]}",
+             "/kerava/companies", "/kerava/archive", "/kerava/accessibility",
+             "/stories/submit?city=kerava"]  # fmt: skip
+    with TestClient(create_app(settings), base_url="https://testserver") as client:
+        for lang, name in (("fi", "Kerava"), ("sv", "Kervo")):
+            for path in paths:
+                sep = "&" if "?" in path else "?"
+                page = client.get(f"{path}{sep}lang={lang}").text
+                tag = f'<img src="{logo}" alt="{name}" width="180" height="40">'
+                assert tag in page, (path, lang)
+                assert 'class="city-name"' not in page
+        # a city without a logo: its name, in the page's language
+        for lang, name in (("fi", "Vantaa"), ("sv", "Vanda")):
+            page = client.get(f"/vantaa/stories?lang={lang}").text
+            assert f'<span class="city-name">{name}</span>' in page and "<img" not in page
+    dispose_engines()

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from outreach.errors import OutreachError
 from outreach.l10n import format_date, gettext_for, period_label
-from outreach.publish import FeedEntry, FeedInfo, archive_entries, atom, web_version
+from outreach.publish import FeedEntry, FeedInfo, archive_entries, atom, rss, web_version
 from outreach.subscriptions import city_texts
 from outreach.web.common import PageError, page_lang, render, state
 from outreach.web.public.site import cached, site
@@ -78,8 +78,18 @@ def archive_issue(request: Request, city: str, issue_id: str) -> Response:
 
 
 @router.get("/{city}/archive.atom")
-def archive_feed(request: Request, city: str) -> Response:
+def archive_atom(request: Request, city: str) -> Response:
     """An Atom feed of the city's sent issues, each linking to its web version."""
+    return _archive_feed(request, city, "atom")
+
+
+@router.get("/{city}/archive.rss")
+def archive_rss(request: Request, city: str) -> Response:
+    """An RSS 2.0 feed of the city's sent issues, each linking to its web version."""
+    return _archive_feed(request, city, "rss")
+
+
+def _archive_feed(request: Request, city: str, kind: str) -> Response:
     st = state(request)
     if city not in st.config.cities:
         raise not_found()
@@ -91,11 +101,12 @@ def archive_feed(request: Request, city: str) -> Response:
 
     def make() -> bytes:
         info = FeedInfo(
+            # the translations put the city's genitive in the title ("Keravan …")
             title=gettext_for(lang, "web", "Newsletter archive: {city}").format(
-                city=names["city_name"]
+                city=names["city_name"], city_gen=names["city_gen"]
             ),
             page_url=f"{base}/{city}/archive?lang={lang}",
-            feed_url=f"{base}/{city}/archive.atom?lang={lang}",
+            feed_url=f"{base}/{city}/archive.{kind}?lang={lang}",
             lang=lang,
             author=names["city_name"],
         )
@@ -110,8 +121,9 @@ def archive_feed(request: Request, city: str) -> Response:
             )
             for e in entries
         ]
-        return atom(info, items)
+        return rss(info, items) if kind == "rss" else atom(info, items)
 
-    key = ("archive", city, lang, tuple((e.id, e.sent_at) for e in entries))
+    key = ("archive", kind, city, lang, tuple((e.id, e.sent_at) for e in entries))
     headers = {"X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
-    return cached(request, key, make, media_type="application/atom+xml", headers=headers)
+    media = "application/rss+xml" if kind == "rss" else "application/atom+xml"
+    return cached(request, key, make, media_type=media, headers=headers)

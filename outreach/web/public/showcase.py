@@ -1,5 +1,5 @@
 """A city's published stories: the list, each story's page and image, the company
-directory, the Atom and JSON feeds, and the embeddable widget (an iframe page and
+directory, the RSS, Atom and JSON feeds, and the embeddable widget (an iframe page and
 a script-free snippet a CMS includes server-side). Answers are cached per data
 version and carry ETags; nothing here sets a cookie."""
 
@@ -23,6 +23,7 @@ from outreach.publish import (
     label,
     published_stories,
     published_story,
+    rss,
     stories_version,
     story_entries,
     story_image,
@@ -33,6 +34,12 @@ from outreach.web.security import security_headers
 
 router = APIRouter()
 LANGUAGE_NAMES = {"fi": "suomi", "sv": "svenska", "en": "English"}
+#: The story feeds: their media type and how they are written.
+FEEDS = {
+    "rss": ("application/rss+xml", rss),
+    "atom": ("application/atom+xml", atom),
+    "json": ("application/feed+json", json_feed),
+}
 
 
 def _not_found() -> PageError:
@@ -160,19 +167,23 @@ def _feed(request: Request, city: str, kind: str) -> Response:
         names = site(request, city, lang)
         info = FeedInfo(
             title=gettext_for(lang, "web", "Companies' climate actions: {city}").format(
-                city=names["city_name"]
+                city=names["city_name"], city_gen=names["city_gen"]
             ),
             page_url=f"{base}/{city}/stories?lang={lang}",
             feed_url=f"{base}{request.url.path}?lang={lang}",
             lang=lang,
             author=names["city_name"],
         )
-        entries = story_entries(found, base, city, lang)
-        return atom(info, entries) if kind == "atom" else json_feed(info, entries)
+        return FEEDS[kind][1](info, story_entries(found, base, city, lang))
 
-    media = "application/atom+xml" if kind == "atom" else "application/feed+json"
+    media = FEEDS[kind][0]
     headers = {"X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
     return cached(request, (kind, city, lang, version), make, media_type=media, headers=headers)
+
+
+@router.get("/{city}/stories.rss")
+def stories_rss(request: Request, city: str) -> Response:
+    return _feed(request, city, "rss")
 
 
 @router.get("/{city}/stories.atom")

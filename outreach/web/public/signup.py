@@ -55,7 +55,7 @@ from outreach.web.common import (
     state,
 )
 from outreach.web.public.fallback import city_label, preferences_closed
-from outreach.web.public.site import site
+from outreach.web.public.site import embed_origins, site
 from outreach.web.security import EMBED_TOKEN_SECONDS, embed_token_issued, new_embed_token
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,10 @@ def subscribe_form(request: Request, city: str) -> Response:
 def embed_form(request: Request, city: str) -> Response:
     lang = page_lang(request)
     ctx = _form_context(request, city, lang, {"topics": [], "language": lang})
-    return render(request, "subscribe.html", ctx, lang=lang, frameable=True)
+    return render(
+        request, "subscribe.html", ctx, lang=lang, frameable=True,
+        ancestors=embed_origins(request, city),
+    )  # fmt: skip
 
 
 def _sign_up_later(st: WebState, city: str, signup: SignUp, form_url: str) -> None:
@@ -178,12 +181,18 @@ def _handle_signup(
             )
         except SubscriptionError:
             errors["form"] = "Check the fields: one of them has a line break or is too long."
+    ancestors = embed_origins(request, city) if frameable else []
     if errors or signup is None:
         ctx["errors"] = errors
-        return render(request, "subscribe.html", ctx, lang=lang, status=400, frameable=frameable)
+        return render(
+            request, "subscribe.html", ctx, lang=lang, status=400, frameable=frameable,
+            ancestors=ancestors,
+        )  # fmt: skip
     ctx["email"] = signup.email
     ctx["days"] = st.settings.confirm_token_days
-    response = render(request, "check_mail.html", ctx, lang=lang, frameable=frameable)
+    response = render(
+        request, "check_mail.html", ctx, lang=lang, frameable=frameable, ancestors=ancestors
+    )
     if not fields["website"]:  # the honeypot field is empty for people
         form_url = f"{st.settings.base_url_clean}{request.url.path}"
         response.background = BackgroundTask(_sign_up_later, st, city, signup, form_url)

@@ -103,14 +103,16 @@ def page_bytes(request: Request, name: str, ctx: dict[str, Any], lang: str) -> b
     return template.render(full).encode()
 
 
+def embed_origins(request: Request, city: str) -> list[str]:
+    """The sites that may frame the city's widget and sign-up form (``embed_origins``
+    in ``cities.yaml``); none for an unknown city."""
+    cfg = state(request).config.cities.get(city)
+    return list(cfg.embed_origins) if cfg is not None and cfg.embed_origins else []
+
+
 def frame_headers(request: Request, city: str) -> dict[str, str]:
     """Security headers of a page the city's own sites may frame (``embed_origins``)."""
-    origins = state(request).config.cities[city].embed_origins
-    headers = security_headers(frameable=True)
-    ancestors = " ".join(origins) if origins else "'none'"
-    headers["Content-Security-Policy"] = headers["Content-Security-Policy"].replace(
-        "frame-ancestors *", f"frame-ancestors {ancestors}"
-    )
+    headers = security_headers(frameable=True, ancestors=embed_origins(request, city))
     headers.pop("Cache-Control", None)
     return headers
 

@@ -2,8 +2,8 @@
 
 ``GET /staff/{city}/stories`` lists the city's stories (what waits first);
 ``GET /staff/{city}/stories/{id}`` shows one as it will appear, with forms to
-edit, approve, reject with a reason (mailed to the submitter) and feature it.
-A story of another city is not found.
+edit, translate (per language), approve, reject with a reason (mailed to the
+submitter) and feature it. A story of another city is not found.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from outreach.errors import OutreachError
+from outreach.l10n import LANGUAGES
 from outreach.models import Story, StoryStatus
 from outreach.staff import Permission, drafts, moderation
 from outreach.web.common import RowId, check_csrf, state
@@ -66,6 +67,12 @@ def story_page(request: Request, city: str, story_id: RowId, current: Viewer) ->
         context = {
             "view": moderation.view(story),
             "s": story,
+            "translations": [
+                (code, (story.translations or {}).get(code) or {})
+                for code in LANGUAGES
+                if code != story.language
+            ],
+            "limits": moderation.TRANSLATED,
             "tz": st.config.cities[city].timezone,
             "may_edit": current.principal.can(Permission.EDIT, city),
             "done": request.query_params.get("done"),
@@ -118,6 +125,28 @@ def edit(
         return None
 
     return _act(request, city, story_id, csrf_token, "edited", work)
+
+
+@router.post(ONE + "/translate")
+def translate(
+    request: Request,
+    city: str,
+    story_id: int,
+    current: Editor,
+    csrf_token: FormStr = None,
+    language: FormStr = None,
+    title: FormStr = None,
+    body: FormStr = None,
+    figures: FormStr = None,
+    image_alt: FormStr = None,
+) -> Response:
+    def work(session: Session, story: Story) -> object:
+        return moderation.translate(
+            session, story, _actor(request, current), language or "", title=title or "",
+            body=body or "", figures=figures or "", image_alt=image_alt or "",
+        )  # fmt: skip
+
+    return _act(request, city, story_id, csrf_token, "translated", work)
 
 
 @router.post(ONE + "/approve")
