@@ -131,7 +131,7 @@ def edit(
 def translate(
     request: Request,
     city: str,
-    story_id: int,
+    story_id: RowId,
     current: Editor,
     csrf_token: FormStr = None,
     language: FormStr = None,
