@@ -1,7 +1,8 @@
 """Building an issue: its sections assembled from content items, its snapshot.
 
 A draft shows current data: rebuilding it takes the latest version of every
-item and chooses again, releasing what it held. Once approved, an issue and
+item (a story's item is brought up to its story first: an edit or a staff
+translation written since) and chooses again, releasing what it held. Once approved, an issue and
 its snapshot stay as approved: building its period again returns it untouched
 (``created`` False), so re-runs are harmless. A held issue is rebuilt as a
 draft. A discarded period is built afresh.
@@ -38,13 +39,13 @@ from outreach.issues.snapshot import (
     city_snapshot,
     local,
     section_snapshot,
-    story_companies,
+    story_facts,
     texts,
 )
 from outreach.issues.state import S, approve_issue, aware_now, set_status
 from outreach.models import Campaign, ContentItem, Issue, IssueItem, SourceState
 from outreach.settings import Settings
-from outreach.sources import body_html, section_source_keys
+from outreach.sources import body_html, refresh_story_items, section_source_keys
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +123,9 @@ def _assemble(
         current = ContentItem.retired_at.is_(None) | (ContentItem.event_status == "cancelled")
         query = select(ContentItem).where(ContentItem.source_id.in_(ids), current)
         rows = [r for r in session.scalars(query) if pick.available(r, section, window, used)]
+        refresh_story_items(session, rows, now)  # a story edited or translated since
         ordered = pick.candidates(rows, section, window) if ids else []
-        companies = story_companies(session, ordered) if section.kind == "stories" else {}
+        stories = story_facts(session, ordered) if section.kind == "stories" else {}
         for lang in campaign.languages:
             fallback = campaign.fallback_language if section.fallback else None
             picked = pick.for_language(
@@ -133,7 +135,7 @@ def _assemble(
                 chosen[p.item.id] = (section.id, True)
                 for other in p.also:
                     chosen.setdefault(other.id, (section.id, False))
-            sections[lang].append(section_snapshot(section, lang, picked, companies))
+            sections[lang].append(section_snapshot(section, lang, picked, stories))
     return sections, chosen
 
 

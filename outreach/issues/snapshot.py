@@ -7,6 +7,7 @@ items, its campaign file or its city's branding change. Values are JSON.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -34,8 +35,18 @@ def _without_company(summary: str, company: str) -> str:
     return summary
 
 
-def item_snapshot(picked: Picked, lang: str, company: str | None = None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StoryFacts:
+    """What a story item's entry takes from its story row: the company, and the image's
+    description per language (the original's and each staff translation's)."""
+
+    company: str
+    image_alt: Mapping[str, str]
+
+
+def item_snapshot(picked: Picked, lang: str, story: StoryFacts | None = None) -> dict[str, Any]:
     item: ContentItem = picked.item
+    company = story.company if story is not None else None
     title, summary, shown_lang = item.title, item.summary, item.language
     url, location, price = item.url, item.location, item.price
     variant = (item.translations or {}).get(lang)
@@ -49,7 +60,7 @@ def item_snapshot(picked: Picked, lang: str, company: str | None = None) -> dict
         price = variant["price"] if variant.get("price") else price
     if company:
         summary = _without_company(summary, company)
-    return {
+    entry: dict[str, Any] = {
         "id": item.id,
         "kind": item.kind,
         "title": title,
@@ -71,6 +82,11 @@ def item_snapshot(picked: Picked, lang: str, company: str | None = None) -> dict
         "also_starts": [_iso(other.starts_at) for other in picked.also],
         "company": company or "",
     }
+    if story is not None:
+        # the description in the language the entry is shown in (a translation
+        # without one leaves it to the title, which is in that language)
+        entry["image_alt"] = story.image_alt.get(shown_lang or "", "")
+    return entry
 
 
 def local(values: Mapping[Any, str], lang: str) -> str:
@@ -124,21 +140,21 @@ def section_snapshot(
     section: Section,
     lang: str,
     picked: list[Picked],
-    companies: Mapping[int, str] | None = None,
+    stories: Mapping[int, StoryFacts] | None = None,
 ) -> dict[str, Any]:
-    """One section in ``lang``; ``companies`` names the company of each story item."""
-    names = companies or {}
+    """One section in ``lang``; ``stories`` holds the facts of each story item's story."""
+    facts = stories or {}
     return {
         "id": section.id,
         "kind": section.kind,
         "title": local(section.title, lang),
         "intro": local(section.intro, lang) if lang in section.intro else "",
-        "entries": [item_snapshot(p, lang, names.get(p.item.id)) for p in picked],
+        "entries": [item_snapshot(p, lang, facts.get(p.item.id)) for p in picked],
     }
 
 
-def story_companies(session: Session, items: Sequence[ContentItem]) -> dict[int, str]:
-    """The company behind each story item (``story:<id>``), by item id."""
+def story_facts(session: Session, items: Sequence[ContentItem]) -> dict[int, StoryFacts]:
+    """The facts of the story behind each story item (``story:<id>``), by item id."""
     story_ids = {
         item.id: int(item.external_id.partition(":")[2])
         for item in items
@@ -147,7 +163,14 @@ def story_companies(session: Session, items: Sequence[ContentItem]) -> dict[int,
     if not story_ids:
         return {}
     rows = session.execute(
-        select(Story.id, Story.company_name).where(Story.id.in_(set(story_ids.values())))
-    )
-    names: dict[int, str] = {row.id: row.company_name for row in rows}
-    return {item_id: names[sid] for item_id, sid in story_ids.items() if sid in names}
+        select(Story.id, Story.company_name, Story.language, Story.image_alt, Story.translations)
+        .where(Story.id.in_(set(story_ids.values())))
+    )  # fmt: skip
+    facts: dict[int, StoryFacts] = {}
+    for row in rows:
+        alts = {str(row.language): row.image_alt} if row.image_alt else {}
+        for lang, own in (row.translations or {}).items():
+            if lang != row.language and isinstance(own, dict) and own.get("image_alt"):
+                alts[str(lang)] = str(own["image_alt"])
+        facts[row.id] = StoryFacts(company=row.company_name, image_alt=alts)
+    return {item_id: facts[sid] for item_id, sid in story_ids.items() if sid in facts}

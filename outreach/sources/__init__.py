@@ -48,6 +48,7 @@ from outreach.sources.stories import (
     feature_again,
     import_stories,
     list_stories,
+    refresh_story_items,
     submit_story,
 )
 
@@ -79,6 +80,7 @@ __all__ = [
     "load_local_files",
     "markdown_html",
     "overview",
+    "refresh_story_items",
     "section_items",
     "section_source_keys",
     "submit_story",

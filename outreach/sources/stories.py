@@ -9,12 +9,19 @@ Front matter keys: ``company`` and ``title`` (required), ``link``, ``image``,
 ``language`` (fi, sv, en), ``consent`` (true/false), ``contact_email``, and what
 the public pages show: ``business_id``, ``industry``, ``theme``, ``figures``,
 ``image_alt``, ``commitment``.
+
+A story's content item carries its staff translations (``translations``: a
+title and a text per language) as the item's translations, so an issue's
+edition in that language shows the translation instead of the original.
+Rebuilding a draft brings its story items up to their stories as they are
+then (:func:`refresh_story_items`).
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,9 +32,18 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from outreach.errors import StoryError
-from outreach.models import City, ContentItem, IssueItem, SourceStatus, Story, StoryStatus
+from outreach.models import (
+    City,
+    ContentItem,
+    IssueItem,
+    SourceState,
+    SourceStatus,
+    Story,
+    StoryStatus,
+)
 from outreach.sources.base import FetchContext, FetchResult, RawItem, Source, web_url
 from outreach.sources.sanitize import markdown_html
+from outreach.sources.store import item_fields
 
 EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*(?:\r?\n|\Z)(.*)\Z", re.DOTALL)
@@ -269,17 +285,66 @@ def _used_story_ids(session: Session) -> set[int]:
 
 
 def story_item(story: Story) -> RawItem:
+    """The story as a content item: its text, and each staff translation (a title and a
+    text) as the item's translation into that language."""
     intro = f"<p><strong>{html.escape(story.company_name)}</strong></p>"
+    translations = {
+        str(lang): {"title": str(own["title"]), "summary_html": intro + markdown_html(own["body"])}
+        for lang, own in sorted((story.translations or {}).items())
+        if lang != story.language and isinstance(own, dict) and own.get("title") and own.get("body")
+    }
     return RawItem(
         external_id=story_external_id(story.id),
         title=story.title,
         url=story.link,
         summary_html=intro + markdown_html(story.body),
         language=story.language,
+        translations=translations,
         categories=["story"],
         published_at=story.decided_at or story.submitted_at,
         image_url=story.image_url,
     )
+
+
+def refresh_story_items(session: Session, items: Sequence[ContentItem], now: datetime) -> int:
+    """Bring the ``stories`` source's items among ``items`` up to their stories as they
+    are now (edited or translated since they were fetched; a story held by a draft is
+    not fetched again, so rebuilding the draft calls this); how many changed. Flushed."""
+    wanted = {
+        item.id: int(item.external_id.partition(":")[2])
+        for item in items
+        if item.kind == "story"
+        and item.external_id.startswith("story:")
+        and item.external_id.partition(":")[2].isdigit()
+    }
+    if not wanted:
+        return 0
+    sources = {item.source_id for item in items if item.id in wanted}
+    own = set(
+        session.scalars(
+            select(SourceState.id).where(
+                SourceState.id.in_(sources), SourceState.type == StoriesSource.type_name
+            )
+        )
+    )
+    stories = {
+        story.id: story
+        for story in session.scalars(select(Story).where(Story.id.in_(set(wanted.values()))))
+    }
+    changed = 0
+    for item in items:
+        story = stories.get(wanted.get(item.id, -1))
+        if story is None or item.source_id not in own:
+            continue
+        values = item_fields(story_item(story), StoriesSource.item_kind)
+        fresh = {name: value for name, value in values.items() if getattr(item, name) != value}
+        if fresh:
+            for name, value in fresh.items():
+                setattr(item, name, value)
+            item.updated_at = now
+            changed += 1
+    session.flush()
+    return changed
 
 
 class StoriesSource(Source):

@@ -141,16 +141,22 @@ class RateLimiter:
 
 
 def content_security_policy(
-    *, frameable: bool, inline_styles: bool = False, ancestors: Sequence[str] = ()
+    *,
+    frameable: bool,
+    inline_styles: bool = False,
+    ancestors: Sequence[str] = (),
+    script_hashes: Sequence[str] = (),
 ) -> str:
     """The pages' CSP; a ``frameable`` page may be framed by the origins ``ancestors``
-    (a city's ``embed_origins``), none when there are none."""
+    (a city's ``embed_origins``), none when there are none. Scripts: none, or only the
+    inline scripts whose base64 sha256 digests are ``script_hashes``."""
     style = "'self' 'unsafe-inline'" if inline_styles else "'self'"
     allowed = " ".join(ancestors) if frameable and ancestors else "'none'"
+    scripts = " ".join(f"'sha256-{digest}'" for digest in script_hashes) or "'none'"
     return "; ".join(
         [
             "default-src 'none'",
-            "script-src 'none'",
+            f"script-src {scripts}",
             f"style-src {style}",
             "img-src 'self' https: data:",
             "form-action 'self'",
@@ -161,11 +167,18 @@ def content_security_policy(
 
 
 def security_headers(
-    *, frameable: bool, inline_styles: bool = False, ancestors: Sequence[str] = ()
+    *,
+    frameable: bool,
+    inline_styles: bool = False,
+    ancestors: Sequence[str] = (),
+    script_hashes: Sequence[str] = (),
 ) -> dict[str, str]:
     headers = {
         "Content-Security-Policy": content_security_policy(
-            frameable=frameable, inline_styles=inline_styles, ancestors=ancestors
+            frameable=frameable,
+            inline_styles=inline_styles,
+            ancestors=ancestors,
+            script_hashes=script_hashes,
         ),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer",

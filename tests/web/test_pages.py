@@ -230,10 +230,11 @@ def test_embed_form_of_a_city_without_embed_origins_is_framed_by_no_site(
         page = c.get("/kerava/embed")
         assert page.status_code == 200 and 'name="embed_token"' in page.text
         assert page.headers["content-security-policy"].endswith("frame-ancestors 'none'")
-        assert (
-            "frame-ancestors 'none'"
-            in c.get("/kerava/embed/stories").headers["content-security-policy"]
-        )
+        widget = c.get("/kerava/embed/stories")
+        assert "frame-ancestors 'none'" in widget.headers["content-security-policy"]
+        # no site may frame it, so it tells no one its height: no script
+        assert "script-src 'none'" in widget.headers["content-security-policy"]
+        assert "<script" not in widget.text
     dispose_engines()
 
 

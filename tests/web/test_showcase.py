@@ -20,6 +20,12 @@ from outreach.models import City, Story, StoryImage, StoryStatus
 from outreach.settings import Settings
 from outreach.sources import decide_story, submit_story
 from outreach.web import create_app
+from outreach.web.public.widget import (
+    HEIGHT_SCRIPT,
+    HEIGHT_SCRIPT_HASH,
+    default_height,
+    embed_code,
+)
 from tests.web.conftest import TestClient, csrf_of
 
 
@@ -183,6 +189,14 @@ def test_widget_frame_ancestors_snippet_and_no_cookies(client: TestClient, engin
     assert "frame-ancestors https://www.vantaa.fi" in frame.headers["content-security-policy"]
     assert "x-frame-options" not in frame.headers
     assert frame.text.count('class="card"') == 3 and 'lang="sv"' in frame.text
+    # one script, allowed by its digest, told whom it may tell its height
+    csp = frame.headers["content-security-policy"]
+    assert f"script-src 'sha256-{HEIGHT_SCRIPT_HASH}';" in csp and "unsafe-inline" not in csp
+    assert frame.text.count("<script") == 1
+    assert f'<script data-origins="https://www.vantaa.fi">{HEIGHT_SCRIPT}</script>' in frame.text
+    assert '"*"' not in HEIGHT_SCRIPT and "'*'" not in HEIGHT_SCRIPT
+    for needle in ("cookie", "Storage", "fetch(", "XMLHttpRequest", "eval(", "innerHTML"):
+        assert needle not in HEIGHT_SCRIPT
     snippet = client.get("/vantaa/embed/stories.html?limit=2&lang=fi")
     assert snippet.status_code == 200 and "<script" not in snippet.text
     assert "<html" not in snippet.text and snippet.text.count('class="card"') == 2
@@ -246,3 +260,18 @@ def test_a_citys_logo_is_on_its_pages_with_its_name_as_alt_text(
             page = client.get(f"/vantaa/stories?lang={lang}").text
             assert f'<span class="city-name">{name}</span>' in page and "<img" not in page
     dispose_engines()
+
+
+def test_the_documented_widget_embed_code_is_the_one_the_code_gives() -> None:
+    from tests.conftest import ROOT
+
+    doc = (ROOT / "docs" / "public.md").read_text(encoding="utf-8")
+    code = embed_code(
+        "https://uutiskirje.example.fi", "vantaa", limit=3, lang="sv",
+        title="Företagens klimatinsatser",
+    )  # fmt: skip
+    assert f"```html\n{code}```" in doc
+    assert 'event.origin !== "https://uutiskirje.example.fi"' in code and '"*"' not in code
+    assert (default_height(1), default_height(3)) == (350, 810)
+    assert "350 for one story, 810 for\nthree" in doc
+    assert default_height(99) == default_height(10) and default_height(0) == default_height(1)

@@ -1,7 +1,7 @@
 """A city's published stories: the list, each story's page and image, the company
-directory, the RSS, Atom and JSON feeds, and the embeddable widget (an iframe page and
-a script-free snippet a CMS includes server-side). Answers are cached per data
-version and carry ETags; nothing here sets a cookie."""
+directory, and the RSS, Atom and JSON feeds (the embeddable widget is in
+:mod:`outreach.web.public.widget`). Answers are cached per data version and carry
+ETags; nothing here sets a cookie."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from outreach.publish import (
     story_image,
 )
 from outreach.web.common import PageError, page_lang, state
-from outreach.web.public.site import cached, frame_headers, known_city, page_bytes, site
+from outreach.web.public.site import cached, known_city, page_bytes, site
 from outreach.web.security import security_headers
 
 router = APIRouter()
@@ -46,12 +46,12 @@ def _not_found() -> PageError:
     return PageError(404, "Page not found", "There is no such page.")
 
 
-def _version(request: Request, city: str) -> str:
+def stories_data_version(request: Request, city: str) -> str:
     with state(request).session() as session:
         return stories_version(session, city)
 
 
-def _card(story: PublicStory, lang: str) -> dict[str, Any]:
+def card(story: PublicStory, lang: str) -> dict[str, Any]:
     return {
         "story": story,
         "date": format_date(story.published_at.date(), lang, weekday=False),
@@ -76,14 +76,14 @@ def stories_page(request: Request, city: str) -> Response:
     theme = request.query_params.get("theme") or None
     industry = industry if industry in INDUSTRIES else None
     theme = theme if theme in THEMES else None
-    version = _version(request, city)
+    version = stories_data_version(request, city)
 
     def make() -> bytes:
         with state(request).session() as session:
             found = published_stories(session, city, lang, industry=industry, theme=theme)
         ctx = {
             "site": site(request, city, lang),
-            "cards": [_card(s, lang) for s in found],
+            "cards": [card(s, lang) for s in found],
             "industries": choices(INDUSTRIES, lang),
             "themes": choices(THEMES, lang),
             "industry": industry or "",
@@ -108,7 +108,7 @@ def story_page(request: Request, city: str, story_id: str) -> Response:
         raise _not_found()
 
     def make() -> bytes:
-        ctx = {"site": site(request, city, lang), **_card(story, lang)}
+        ctx = {"site": site(request, city, lang), **card(story, lang)}
         return page_bytes(request, "story_page.html", ctx, lang)
 
     key = ("story", city, lang, story.id, version)
@@ -141,12 +141,12 @@ def story_image_file(request: Request, city: str, story_id: str) -> Response:
 def companies_page(request: Request, city: str) -> Response:
     known_city(request, city)
     lang = page_lang(request)
-    version = _version(request, city)
+    version = stories_data_version(request, city)
 
     def make() -> bytes:
         with state(request).session() as session:
             found = companies(session, city, lang)
-        listed = [{"company": c, "cards": [_card(s, lang) for s in c.stories]} for c in found]
+        listed = [{"company": c, "cards": [card(s, lang) for s in c.stories]} for c in found]
         ctx = {"site": site(request, city, lang), "companies": listed}
         return page_bytes(request, "companies.html", ctx, lang)
 
@@ -157,7 +157,7 @@ def companies_page(request: Request, city: str) -> Response:
 def _feed(request: Request, city: str, kind: str) -> Response:
     known_city(request, city)
     lang = page_lang(request)
-    version = _version(request, city)
+    version = stories_data_version(request, city)
     st = state(request)
     base = st.settings.base_url_clean
 
@@ -194,40 +194,3 @@ def stories_atom(request: Request, city: str) -> Response:
 @router.get("/{city}/stories.json")
 def stories_json(request: Request, city: str) -> Response:
     return _feed(request, city, "json")
-
-
-@router.get("/{city}/embed/stories", response_class=HTMLResponse)
-def widget_page(request: Request, city: str) -> Response:
-    """The widget as a page for an iframe: framed only by the city's ``embed_origins``."""
-    return _widget_answer(request, city, "widget.html", frame_headers(request, city))
-
-
-@router.get("/{city}/embed/stories.html", response_class=HTMLResponse)
-def widget_snippet(request: Request, city: str) -> Response:
-    """The widget as an HTML fragment without script or style, for a server-side include."""
-    headers = {"X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
-    return _widget_answer(request, city, "widget_snippet.html", headers)
-
-
-def _widget_answer(request: Request, city: str, template: str, headers: dict[str, str]) -> Response:
-    known_city(request, city)
-    cfg = state(request).config.cities[city]
-    asked = request.query_params.get("lang", "")
-    lang = asked if asked in ("fi", "sv", "en") else str(cfg.languages[0])
-    raw = request.query_params.get("limit", "3")
-    limit = int(raw) if raw.isdigit() and 1 <= int(raw) <= 10 else 3
-    version = _version(request, city)
-
-    def make() -> bytes:
-        with state(request).session() as session:
-            found = published_stories(session, city, lang, limit=limit)
-        ctx = {
-            "site": site(request, city, lang),
-            "cards": [_card(s, lang) for s in found],
-            "base": state(request).settings.base_url_clean,
-            "embed": True,
-        }
-        return page_bytes(request, template, ctx, lang)
-
-    key = (template, city, lang, limit, version)
-    return cached(request, key, make, media_type="text/html", headers=headers)

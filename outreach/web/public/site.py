@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -110,9 +110,12 @@ def embed_origins(request: Request, city: str) -> list[str]:
     return list(cfg.embed_origins) if cfg is not None and cfg.embed_origins else []
 
 
-def frame_headers(request: Request, city: str) -> dict[str, str]:
-    """Security headers of a page the city's own sites may frame (``embed_origins``)."""
-    headers = security_headers(frameable=True, ancestors=embed_origins(request, city))
+def frame_headers(request: Request, city: str, script_hashes: Sequence[str] = ()) -> dict[str, str]:
+    """Security headers of a page the city's own sites may frame (``embed_origins``);
+    scripts: none, or the inline ones with the sha256 digests ``script_hashes``."""
+    headers = security_headers(
+        frameable=True, ancestors=embed_origins(request, city), script_hashes=script_hashes
+    )
     headers.pop("Cache-Control", None)
     return headers
 
