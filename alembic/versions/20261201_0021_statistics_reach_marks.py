@@ -1,4 +1,5 @@
-"""statistics: who each settled issue reached, folded into one mask per subscriber
+"""statistics: who each settled issue reached, folded into one mask per subscriber;
+the clicks whose network hash is kept, indexed for the sweep that blanks them
 
 Revision ID: 0021
 Revises: 0019
@@ -57,9 +58,18 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_reach_marks_subscriber_id"), "reach_marks", ["subscriber_id"], unique=False
     )
+    op.create_index(
+        "ix_link_clicks_net_kept",
+        "link_clicks",
+        ["created_at"],
+        unique=False,
+        sqlite_where=sa.text("net IS NOT NULL"),
+        postgresql_where=sa.text("net IS NOT NULL"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_link_clicks_net_kept", table_name="link_clicks")
     op.drop_index(op.f("ix_reach_marks_subscriber_id"), table_name="reach_marks")
     op.drop_table("reach_marks")
     op.drop_table("issue_reach")

@@ -15,8 +15,8 @@ The stage above ``delivery`` and ``bounces`` (it reads their rows) and below
 
 from outreach.stats.charts import bar_chart, charts
 from outreach.stats.city import leads_contacted
+from outreach.stats.clicks import Links, follow, network, resolve, scanner_agent
 from outreach.stats.clicks import Request as ClickRequest
-from outreach.stats.clicks import follow, network, resolve, scanner_agent
 from outreach.stats.figures import (
     CityFigures,
     city_figures,
@@ -40,6 +40,7 @@ __all__ = [
     "CityFigures",
     "ClickRequest",
     "IssueFigures",
+    "Links",
     "Table",
     "as_json",
     "bar_chart",

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Engine, exists, func, literal, select, text
+from sqlalchemy import BigInteger, Engine, case, cast, exists, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -107,6 +107,7 @@ def _fold(writer: Session, issue_ids: Sequence[int], now: datetime) -> int:
         )
         .order_by(Issue.send_started_at, Issue.id)
     ).all()
+    placed: dict[int, dict[int, int]] = {}  # group -> issue -> its bit
     for issue_id, city_id, started in candidates:
         year = started.year if started is not None else now.year  # (never None: see above)
         grp, bit = _place(writer, int(city_id), year)
@@ -117,7 +118,9 @@ def _fold(writer: Session, issue_ids: Sequence[int], now: datetime) -> int:
             )
         )  # fmt: skip
         writer.flush()
-        writer.execute(_marks(writer, issue_id, grp, bit))
+        placed.setdefault(grp, {})[issue_id] = bit
+    for grp, bits in placed.items():  # one row per subscriber and group, however many issues
+        writer.execute(_marks(writer, grp, bits))
     return len(candidates)
 
 
@@ -136,11 +139,17 @@ def _place(writer: Session, city_id: int, year: int) -> tuple[int, int]:
     return int(last or 0) + 1, 0
 
 
-def _marks(writer: Session, issue_id: int, grp: int, bit: int) -> Executable:
-    """INSERT … SELECT: the issue's bit for each subscriber it was delivered to."""
+def _marks(writer: Session, grp: int, bits: dict[int, int]) -> Executable:
+    """INSERT … SELECT: for each subscriber the issues (``bits``: issue -> its bit)
+    were delivered to, their bits (a plain sum: one delivery per issue and subscriber)."""
     insert = (postgresql if writer.get_bind().dialect.name == "postgresql" else sqlite).insert
-    rows = select(literal(grp), Delivery.subscriber_id, literal(1 << bit, BigInteger)).where(
-        Delivery.issue_id == issue_id, Delivery.status == DeliveryStatus.SENT
+    mask = func.sum(
+        case({issue: 1 << bit for issue, bit in bits.items()}, value=Delivery.issue_id, else_=0)
+    )
+    rows = (
+        select(literal(grp), Delivery.subscriber_id, cast(mask, BigInteger))
+        .where(Delivery.issue_id.in_(list(bits)), Delivery.status == DeliveryStatus.SENT)
+        .group_by(Delivery.subscriber_id)
     )
     stmt = insert(ReachMark).from_select(["grp", "subscriber_id", "mask"], rows)
     upsert: Executable = stmt.on_conflict_do_update(

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from outreach.models import Delivery, DeliveryStatus, ReachMark, Subscriber
@@ -126,7 +126,8 @@ def _delivered(session: Session, issues: Sequence[int], here: Sequence[int]) -> 
     columns = []
     for first in range(0, len(issues), BITS):
         bits = {issue: 1 << n for n, issue in enumerate(issues[first : first + BITS])}
-        columns.append(func.sum(case(bits, value=Delivery.issue_id, else_=0)).label(f"m{first}"))
+        mask = cast(func.sum(case(bits, value=Delivery.issue_id, else_=0)), BigInteger)
+        columns.append(mask.label(f"m{first}"))  # (PostgreSQL's sum of bigints is numeric)
     masks = (
         select(Delivery.subscriber_id.label("id"), *columns)
         .where(Delivery.issue_id.in_(issues), Delivery.status == DeliveryStatus.SENT)

@@ -161,3 +161,25 @@ def test_the_purge_and_forgetting_a_subscriber_take_the_marks_along(
     db_session.commit()
     found = the_same_both_ways(db_session, config, monkeypatch)
     assert (found["monthly"][11]["delivered"], found["monthly"][11]["reached"]) == (2, 1)
+
+
+def test_the_high_bits_of_a_mask(
+    db_session: Session, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bits past 31 (PostgreSQL sums bigints as numeric) and the last bit of a group."""
+    history = populate(db_session, config)
+    v1, v2 = history["v1"], history["v2"]
+    before = list(range(-BITS_BEFORE, 0))  # issues that are not there, sorted first
+    periods = {**dict.fromkeys(before, 0), v1: 0, v2: 1}
+    with rows_only(monkeypatch):
+        from_rows = reach_module.reach(db_session, periods, 2, now=NOW)
+    places = iter([(7, 61), (7, 60)])  # V1, V2: the last bits of a group
+    monkeypatch.setattr(marks_module, "_place", lambda *a: next(places))
+    from_marks = reach_module.reach(db_session, periods, 2, now=NOW)
+    assert db_session.scalar(select(func.max(IssueReach.bit))) == 61
+    for found in (from_rows, from_marks):
+        assert (found.per_period, found.companies) == ([3, 2], 4)
+        assert found.sent == {v1: 3, v2: 3}
+
+
+BITS_BEFORE = 40
