@@ -66,8 +66,10 @@ def reach(
     if not periods:
         return Reach(per_period, 0, Counter(), {})
     issues = sorted(periods)
-    fold(session, issues, now or datetime.now(UTC))
     place = folded(session, issues)
+    waiting = [issue for issue in issues if issue not in place]
+    if waiting and fold(session, waiting, now or datetime.now(UTC)):
+        place = folded(session, issues)
     index = {issue: n for n, issue in enumerate(issues)}  # an issue's bit in the masks here
     sources: list[Iterable[Row]] = []
     groups: dict[int, dict[int, int]] = {}  # group -> its bit -> the bit here
