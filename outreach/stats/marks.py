@@ -39,6 +39,7 @@ from outreach.models import (
     IssueStatus,
     ReachMark,
 )
+from outreach.stats.city import WORK_MEM
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ def fold(session: Session, issue_ids: Sequence[int], now: datetime) -> int:
             with Session(bind=conn) as writer:
                 if raw is None:
                     writer.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
+                    writer.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
                 try:
                     done = _fold(writer, waiting, now)
                     writer.commit()
