@@ -32,18 +32,16 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import PG_ADMIN, bench_settings, scratch_postgres
+from sqlalchemy import create_engine, insert, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
-from sqlalchemy import create_engine, insert, select, text  # noqa: E402
-from sqlalchemy.engine import Engine, make_url  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
-
-from outreach.campaigns import load  # noqa: E402
-from outreach.checks.flow import save_report  # noqa: E402
-from outreach.checks.report import Report  # noqa: E402
-from outreach.db import dispose_engines  # noqa: E402
-from outreach.models import (  # noqa: E402
+from outreach.campaigns import load
+from outreach.checks.flow import save_report
+from outreach.checks.report import Report
+from outreach.db import dispose_engines
+from outreach.models import (
     Base,
     City,
     Delivery,
@@ -55,19 +53,18 @@ from outreach.models import (  # noqa: E402
     Subscription,
     SubscriptionStatus,
 )
-from outreach.settings import Settings  # noqa: E402
-from outreach.staff import sessions  # noqa: E402
-from outreach.web import create_app  # noqa: E402
-from outreach.web.security import RateLimiter  # noqa: E402
-from outreach.web.staff.guard import COOKIE  # noqa: E402
-from tests.staff.support import make_account, make_city_issue  # noqa: E402
-from tests.web.conftest import TestClient  # noqa: E402
+from outreach.settings import Settings
+from outreach.staff import sessions
+from outreach.web import create_app
+from outreach.web.security import RateLimiter
+from outreach.web.staff.guard import COOKIE
+from tests.staff.support import make_account, make_city_issue
+from tests.web.conftest import TestClient
 
 SUBSCRIBERS = 100_000
 ISSUES = 50
 GOAL = 0.200  # seconds, median
 BATCH = 10_000
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def seed(engine: Engine, settings: Settings) -> dict[str, int]:
@@ -142,15 +139,7 @@ def median_of(client: TestClient, path: str, rounds: int) -> tuple[float, float]
 
 
 def run(name: str, url: str, var: Path, rounds: int) -> bool:
-    settings = Settings(
-        database_url=url,
-        mail_url="memory:",
-        base_url="https://outreach.example.fi",
-        secret_key="bench-secret-key-0123456789abcdef0123456789",
-        campaigns_dir=ROOT / "campaigns",
-        templates_dir=ROOT / "templates",
-        var_dir=var,
-    )
+    settings = bench_settings(url, var)
     engine = create_engine(url)
     started = time.monotonic()
     ids = seed(engine, settings)
@@ -181,22 +170,10 @@ def run(name: str, url: str, var: Path, rounds: int) -> bool:
 
 @contextmanager
 def postgres() -> Iterator[str | None]:
-    admin_url = os.environ.get("OUTREACH_BENCH_POSTGRES", PG_ADMIN)
-    name = f"bench_console_{os.getpid()}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # no server: say so and skip
-        print(f"PostgreSQL: skipped ({exc.__class__.__name__}: {str(exc).splitlines()[0]})")
-        yield None
-        return
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_postgres(
+        os.environ.get("OUTREACH_BENCH_POSTGRES", PG_ADMIN), "bench_console"
+    ) as url:
+        yield url
 
 
 def main() -> int:

@@ -10,22 +10,18 @@ Run: ``.venv/bin/python bench/bench_public.py``
 from __future__ import annotations
 
 import statistics
-import sys
 import tempfile
 import time
 import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from common import bench_settings, sqlite_url
 from sqlalchemy.orm import Session
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from outreach.db import create_db_engine  # noqa: E402
-from outreach.models import Base, City, Story, StoryStatus  # noqa: E402
-from outreach.settings import Settings  # noqa: E402
-from outreach.web import create_app  # noqa: E402
+from outreach.db import create_db_engine
+from outreach.models import Base, City, Story, StoryStatus
+from outreach.web import create_app
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -43,15 +39,7 @@ ROUTES = {
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(
-            database_url=f"sqlite:///{tmp}/bench.db",
-            mail_url="memory:",
-            base_url="https://outreach.example.fi",
-            secret_key="bench-secret-key-0123456789abcdef0123456789",
-            campaigns_dir=ROOT / "campaigns",
-            templates_dir=ROOT / "templates",
-            var_dir=Path(tmp) / "var",
-        )
+        settings = bench_settings(sqlite_url(Path(tmp) / "bench.db"), Path(tmp) / "var")
         engine = create_db_engine(settings.database_url)
         Base.metadata.create_all(engine)
         start = datetime(2025, 1, 1, tzinfo=UTC)

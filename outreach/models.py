@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import (
     DDL,
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     Enum,
@@ -845,6 +846,14 @@ class LinkClick(Base):
     __table_args__ = (
         Index("ix_link_clicks_issue", "issue_id", "counted", "link_id"),
         Index("ix_link_clicks_net", "issue_id", "net", "created_at"),
+        # The clicks whose network hash is still kept: the sweep that blanks them
+        # after a day reads only these (outreach.stats.clicks).
+        Index(
+            "ix_link_clicks_net_kept",
+            "created_at",
+            sqlite_where=text("net IS NOT NULL"),
+            postgresql_where=text("net IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -857,3 +866,42 @@ class LinkClick(Base):
     reason: Mapped[str | None] = mapped_column(String(20))
     net: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class IssueReach(Base):
+    """An issue whose deliveries handed over are folded into ``reach_marks``: the
+    statistics read who it reached from there instead of from its delivery rows.
+
+    Only a settled issue is folded (sent, failed or cancelled, no row pending or
+    sending: its deliveries never change again); ``bit`` is its bit in the masks
+    of group ``grp`` (the groups hold a city's issues of one year, at most 62
+    each). The purge of an issue's deliveries deletes this row, so the figures
+    go back to reading the rows (:mod:`outreach.stats.marks`).
+    """
+
+    __tablename__ = "issue_reach"
+    __table_args__ = (UniqueConstraint("grp", "bit"),)
+
+    issue_id: Mapped[int] = mapped_column(
+        ForeignKey("issues.id", ondelete="CASCADE"), primary_key=True
+    )
+    city_id: Mapped[int] = mapped_column(ForeignKey("cities.id", ondelete="CASCADE"))
+    year: Mapped[int] = mapped_column(Integer)
+    grp: Mapped[int] = mapped_column(Integer)
+    bit: Mapped[int] = mapped_column(Integer)
+    folded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReachMark(Base):
+    """Per group of issues (``IssueReach.grp``) and subscriber: the bits of the issues
+    that were delivered to the subscriber. A tenth of the delivery rows of a year
+    of monthly issues, read in the order of the key."""
+
+    __tablename__ = "reach_marks"
+    __table_args__ = {"sqlite_with_rowid": False}  # noqa: RUF012 (SQLAlchemy reads it)
+
+    grp: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    mask: Mapped[int] = mapped_column(BigInteger)

@@ -23,11 +23,19 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Delete, delete, exists, func, or_, select
+from sqlalchemy import Delete, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.delivery import issue_counts
-from outreach.models import ContentItem, Delivery, Issue, IssueItem, IssueStatus
+from outreach.models import (
+    ContentItem,
+    Delivery,
+    Issue,
+    IssueItem,
+    IssueReach,
+    IssueStatus,
+    ReachMark,
+)
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -97,9 +105,37 @@ def _purge_issue(session: Session, issue_id: int, now: datetime, batch_size: int
         snapshot[COUNTS_KEY] = issue_counts(session, issue_id)
         snapshot[PURGED_KEY] = now.astimezone(UTC).isoformat()
         issue.snapshot = snapshot  # a new dict: JSON columns do not track mutation
+    _unfold(session, issue_id)
     session.commit()  # the summary is safe before the first row goes
     batch = select(Delivery.id).where(Delivery.issue_id == issue_id).limit(batch_size)
-    return _delete_batches(session, delete(Delivery).where(Delivery.id.in_(batch)), batch_size)
+    deleted = _delete_batches(session, delete(Delivery).where(Delivery.id.in_(batch)), batch_size)
+    _unfold(session, issue_id)  # again: a fold may have come between
+    session.commit()
+    return deleted
+
+
+def _unfold(session: Session, issue_id: int) -> None:
+    """Who the issue reached, as the statistics folded it (``outreach.stats.marks``),
+    goes with its rows: its bit is cleared from the marks, and the figures read the
+    rows again."""
+    found = session.execute(
+        select(IssueReach.grp, IssueReach.bit).where(IssueReach.issue_id == issue_id)
+    ).first()
+    if found is None:
+        return
+    bit, in_group = 1 << found.bit, ReachMark.grp == found.grp
+    session.execute(
+        update(ReachMark)
+        .where(in_group, ReachMark.mask.op("&")(bit) != 0)
+        .values(mask=ReachMark.mask - bit)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        delete(ReachMark)
+        .where(in_group, ReachMark.mask == 0)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(delete(IssueReach).where(IssueReach.issue_id == issue_id))
 
 
 def _purge_content(session: Session, cutoff: datetime, now: datetime, batch_size: int) -> int:

@@ -4,7 +4,9 @@ The stage above ``delivery`` and ``bounces`` (it reads their rows) and below
 ``staff`` and the faces, which show what it computes. See docs/stats.md.
 
     clicks    /l/<id>: resolve a signed link id to its stored URL, count or filter the click
-    city      the building blocks: months, companies reached, subscribers, events promoted
+    city      the building blocks: months, issues sent, subscribers, events promoted
+    reach     companies reached, from one mask per subscriber
+    marks     settled issues folded into those masks once (issue_reach, reach_marks)
     figures   a city's year by month and segment; the year's indicators; the region
     issue     one issue: its mail, its clicks per link, item, section and language
     tables    the one table shape behind the console, the CLI, CSV and JSON
@@ -13,8 +15,8 @@ The stage above ``delivery`` and ``bounces`` (it reads their rows) and below
 
 from outreach.stats.charts import bar_chart, charts
 from outreach.stats.city import leads_contacted
+from outreach.stats.clicks import Links, follow, network, resolve, scanner_agent
 from outreach.stats.clicks import Request as ClickRequest
-from outreach.stats.clicks import follow, network, resolve, scanner_agent
 from outreach.stats.figures import (
     CityFigures,
     city_figures,
@@ -38,6 +40,7 @@ __all__ = [
     "CityFigures",
     "ClickRequest",
     "IssueFigures",
+    "Links",
     "Table",
     "as_json",
     "bar_chart",

@@ -16,13 +16,13 @@ ends now. Definitions (docs/stats.md, "The figures"):
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, select, true
+from sqlalchemy import func, select, text, true
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
@@ -33,7 +33,6 @@ from outreach.models import (
     City,
     ContentItem,
     Delivery,
-    DeliveryStatus,
     Issue,
     IssueItem,
     IssueStatus,
@@ -48,10 +47,20 @@ STARTED = (
     IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT,
     IssueStatus.FAILED, IssueStatus.CANCELLED,
 )  # fmt: skip
-SIZES = ("micro", "small", "medium", "large")
-SIZE_RANK = {size: n for n, size in enumerate(SIZES, 1)}
 SME = ("micro", "small", "medium")
 TRAINING = re.compile(r"train|koulut|kurs|course|webina|valmennu|workshop|työpaja", re.I)
+
+
+#: PostgreSQL's memory for a statement's hash tables while the figures are made: it
+#: has no statistics for the expressions they group by, guesses a group per row,
+#: and would otherwise sort on disk what fits in a small hash table.
+WORK_MEM = "32MB"
+
+
+def roomy(session: Session) -> None:
+    """Give the figures' grouped queries :data:`WORK_MEM` (for this transaction)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
 
 
 @dataclass(frozen=True)
@@ -95,8 +104,15 @@ class IssueRef:
 
 
 def started_issues(
-    session: Session, city_ids: Sequence[int], start: datetime, end: datetime
+    session: Session,
+    city_ids: Sequence[int],
+    start: datetime,
+    end: datetime,
+    *,
+    counts: bool = True,
 ) -> list[IssueRef]:
+    """The cities' issues whose send started in the period, oldest first; with
+    their deliveries counted per status unless ``counts`` is false."""
     rows = session.execute(
         select(Issue.id, Campaign.slug, Issue.period, Issue.send_started_at)
         .join(Campaign, Campaign.id == Issue.campaign_id)
@@ -108,71 +124,27 @@ def started_issues(
         )
         .order_by(Issue.send_started_at)
     ).all()
-    ids = [r[0] for r in rows]
+    found = delivery_counts(session, [r[0] for r in rows]) if counts else {}
+    return [IssueRef(r[0], r[1], r[2], r[3] or start, found.get(r[0], {})) for r in rows]
+
+
+def delivery_counts(session: Session, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    """Per issue, its deliveries per status; of an issue whose rows were purged,
+    the counts its snapshot kept."""
     counts: dict[int, dict[str, int]] = defaultdict(dict)
-    if ids:
-        for issue_id, status, n in session.execute(
-            select(Delivery.issue_id, Delivery.status, func.count())
-            .where(Delivery.issue_id.in_(ids))
-            .group_by(Delivery.issue_id, Delivery.status)
-        ):
-            counts[issue_id][str(status)] = int(n)
-        for issue_id in set(ids) - set(counts):  # rows purged: the counts kept in the snapshot
-            snap = session.scalar(select(Issue.snapshot).where(Issue.id == issue_id)) or {}
-            kept = snap.get("delivery_counts") or {}
-            counts[issue_id] = {k: int(v) for k, v in kept.items() if k != "total"}
-    return [IssueRef(r[0], r[1], r[2], r[3] or start, counts.get(r[0], {})) for r in rows]
-
-
-@dataclass
-class Reach:
-    """Companies reached: per period (the bits of the query) and over all of them,
-    each company with its size class (the largest any of its subscribers gave)."""
-
-    per_period: list[int]
-    companies: dict[str, str]
-
-    def sizes(self) -> Counter[str]:
-        return Counter(self.companies.values())
-
-
-def company(business_id: str | None, name: str | None, subscriber_id: int) -> str:
-    """A subscriber's company (see the module docstring)."""
-    return business_id or (name or "").strip().casefold() or f"#{subscriber_id}"
-
-
-def reach(session: Session, periods: dict[int, int], count: int) -> Reach:
-    """Companies the issues were delivered to; ``periods`` maps an issue id to its
-    period's number (0 to ``count`` - 1).
-
-    One grouped query: per subscriber, the periods it was reached in as bits (the
-    sum of the distinct bits), so no delivery row reaches Python.
-    """
-    per_period = [0] * count
-    if not periods:
-        return Reach(per_period, {})
-    bit = case({issue: 1 << n for issue, n in periods.items()}, value=Delivery.issue_id)
-    masks = (
-        select(Delivery.subscriber_id.label("id"), func.sum(func.distinct(bit)).label("mask"))
-        .where(Delivery.issue_id.in_(list(periods)), Delivery.status == DeliveryStatus.SENT)
-        .group_by(Delivery.subscriber_id)
-        .subquery()
-    )
-    query = select(
-        Subscriber.id, Subscriber.business_id, Subscriber.company_name, Subscriber.size_class,
-        masks.c.mask,
-    ).join(masks, masks.c.id == Subscriber.id)  # fmt: skip
-    companies: dict[str, int] = {}
-    sizes: dict[str, int] = {}
-    for sid, bid, name, size, mask in session.connection().execute(query):
-        key = company(bid, name, sid)
-        companies[key] = companies.get(key, 0) | int(mask or 0)
-        sizes[key] = max(sizes.get(key, 0), SIZE_RANK.get(size or "", 0))
-    for mask in companies.values():
-        for n in range(count):
-            per_period[n] += (mask >> n) & 1
-    names = ("", *SIZES)
-    return Reach(per_period, {key: names[rank] for key, rank in sizes.items()})
+    if not ids:
+        return counts
+    for issue_id, status, n in session.execute(
+        select(Delivery.issue_id, Delivery.status, func.count())
+        .where(Delivery.issue_id.in_(ids))
+        .group_by(Delivery.issue_id, Delivery.status)
+    ):
+        counts[issue_id][str(status)] = int(n)
+    for issue_id in set(ids) - set(counts):  # rows purged: the counts kept in the snapshot
+        snap = session.scalar(select(Issue.snapshot).where(Issue.id == issue_id)) or {}
+        kept = snap.get("delivery_counts") or {}
+        counts[issue_id] = {k: int(v) for k, v in kept.items() if k != "total"}
+    return counts
 
 
 def clicks_per_issue(session: Session, issue_ids: Sequence[int]) -> dict[int, int]:

@@ -29,20 +29,26 @@ import hashlib
 import hmac
 import ipaddress
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import bindparam, exists, insert, select, update
+from sqlalchemy import text as sql
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from outreach.errors import InvalidTokenError
-from outreach.linkids import LinkSigner
+from outreach.linkids import LinkRef, LinkSigner
 from outreach.models import Delivery, Issue, IssueLink, LinkClick
 
 REPEAT_SECONDS = 2
 BURST_SECONDS = 1
 EARLY_SECONDS = 60
 REPEAT_SECONDS_D = timedelta(seconds=REPEAT_SECONDS)
+V4_NET = (1 << 32) - (1 << 8)  # the /24's bits
+V6_NET = (1 << 128) - (1 << 80)  # the /48's bits
 NET_KEEP = timedelta(days=1)
 #: Every this many clicks, network hashes older than NET_KEEP are blanked.
 NET_SWEEP_EVERY = 256
@@ -76,16 +82,21 @@ def network(client: str | None) -> str | None:
         return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
-    bits = 24 if address.version == 4 else 48
-    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False))
+    if isinstance(address, ipaddress.IPv4Address):
+        return f"{ipaddress.IPv4Address(int(address) & V4_NET)}/24"
+    return f"{ipaddress.IPv6Address(int(address) & V6_NET)}/48"
+
+
+@lru_cache(maxsize=8)
+def _net_key(secret: bytes) -> bytes:
+    return hmac.new(secret, b"outreach click network", hashlib.sha256).digest()
 
 
 def net_hash(secret: bytes, client: str | None) -> str | None:
     prefix = network(client)
     if prefix is None:
         return None
-    key = hmac.new(secret, b"outreach click network", hashlib.sha256).digest()
-    return hmac.new(key, prefix.encode(), hashlib.sha256).hexdigest()[:16]
+    return hmac.new(_net_key(secret), prefix.encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def scanner_agent(agent: str) -> bool:
@@ -100,20 +111,85 @@ class Link:
     send_started_at: datetime | None
 
 
-def resolve(session: Session, signer: LinkSigner, text: str) -> Link | None:
-    """The link a signed id names, or None (forged, unknown, or of a deleted issue)."""
+class Links:
+    """Links already resolved, kept in memory (at most ``size``, the oldest go first).
+
+    Only links of issues whose send has started: an issue's links are numbered
+    again only when it is built again, which ends with its send, and its send's
+    start is set once. So a click after the send reads the database only to
+    record itself. The web app keeps one per process.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._found: dict[LinkRef, Link] = {}
+        self._lock = threading.Lock()
+
+    def get(self, ref: LinkRef) -> Link | None:
+        return self._found.get(ref)
+
+    def keep(self, ref: LinkRef, link: Link) -> None:
+        if link.send_started_at is None:
+            return
+        with self._lock:
+            if len(self._found) >= self.size:
+                del self._found[next(iter(self._found))]
+            self._found[ref] = link
+
+    def forget(self, ref: LinkRef) -> None:
+        with self._lock:
+            self._found.pop(ref, None)
+
+
+#: The statements of a click, made once (the compiled forms are cached by SQLAlchemy).
+_LINK = (
+    select(IssueLink.id, IssueLink.item_id, IssueLink.url, Issue.send_started_at)
+    .join(Issue, Issue.id == IssueLink.issue_id)
+    .where(
+        IssueLink.issue_id == bindparam("issue"),
+        IssueLink.lang == bindparam("lang"),
+        IssueLink.n == bindparam("n"),
+    )
+)
+_RECENT = select(LinkClick.link_id, LinkClick.created_at).where(
+    LinkClick.issue_id == bindparam("issue"),
+    LinkClick.net == bindparam("net"),
+    LinkClick.created_at >= bindparam("since"),
+)
+_RECORD = insert(LinkClick)
+
+
+def _read(signer: LinkSigner, text: str) -> LinkRef | None:
     try:
-        ref = signer.read(text)
+        return signer.read(text)
     except InvalidTokenError:
         return None
-    row = session.execute(
-        select(IssueLink.id, IssueLink.item_id, IssueLink.url, Issue.send_started_at)
-        .join(Issue, Issue.id == IssueLink.issue_id)
-        .where(IssueLink.issue_id == ref.issue_id, IssueLink.lang == ref.lang, IssueLink.n == ref.n)
-    ).first()
+
+
+def _lookup(session: Session, ref: LinkRef) -> Link | None:
+    row = (
+        session.connection()
+        .execute(_LINK, {"issue": ref.issue_id, "lang": ref.lang, "n": ref.n})
+        .first()
+    )
     if row is None or (row.item_id or 0) != ref.item_id:
         return None
     return Link(row.id, ref.issue_id, row.url, row.send_started_at)
+
+
+def resolve(
+    session: Session, signer: LinkSigner, text: str, links: Links | None = None
+) -> Link | None:
+    """The link a signed id names, or None (forged, unknown, or of a deleted issue)."""
+    ref = _read(signer, text)
+    if ref is None:
+        return None
+    link = links.get(ref) if links is not None else None
+    if link is None:
+        link = _lookup(session, ref)
+        if link is not None and links is not None:
+            links.keep(ref, link)
+    return link
 
 
 def _take_back(session: Session, link: Link, net: str, since: datetime, why: str) -> None:
@@ -141,13 +217,11 @@ def _reason(
     if net is None:
         return None
     early = now - timedelta(seconds=EARLY_SECONDS)
-    recent = session.execute(  # this network's requests of the issue in the last minute
-        select(LinkClick.link_id, LinkClick.created_at).where(
-            LinkClick.issue_id == link.issue_id,
-            LinkClick.net == net,
-            LinkClick.created_at >= early,
-        )
-    ).all()
+    recent = (  # this network's requests of the issue in the last minute
+        session.connection()
+        .execute(_RECENT, {"issue": link.issue_id, "net": net, "since": early})
+        .all()
+    )
     if not recent:
         return None
     if any(r.link_id == link.id and r.created_at >= now - REPEAT_SECONDS_D for r in recent):
@@ -173,32 +247,41 @@ def follow(
     text: str,
     request: Request,
     now: datetime,
+    links: Links | None = None,
 ) -> str | None:
     """The URL a signed link id stands for, with the request recorded; None: 404.
 
-    Commits: the click is stored whether or not it counts.
+    Commits: the click is stored whether or not it counts. ``links``: the links
+    resolved before (:class:`Links`).
     """
-    link = resolve(session, signer, text)
+    link = resolve(session, signer, text, links)
     if link is None:
         return None
+    if session.get_bind().dialect.name == "postgresql":
+        # A click is not worth a wait for the disk: a crash of the server may lose
+        # the last fraction of a second of them, never mix up what it keeps.
+        session.execute(sql("SET LOCAL synchronous_commit = off"))
     net = net_hash(secret, request.client)
     why = _reason(session, link, request, net, now)
-    click = LinkClick(
-        link_id=link.id,
-        issue_id=link.issue_id,
-        counted=why is None,
-        reason=why,
-        net=net,
-        created_at=now,
-    )
-    session.add(click)
-    session.flush()
-    if click.id % NET_SWEEP_EVERY == 0:
+    try:
+        recorded = session.connection().execute(
+            _RECORD,
+            {"link_id": link.id, "issue_id": link.issue_id, "counted": why is None,
+             "reason": why, "net": net, "created_at": now},
+        )  # fmt: skip
+    except IntegrityError:  # the link is gone since it was kept (its issue was deleted)
+        session.rollback()
+        if links is not None:
+            ref = _read(signer, text)
+            if ref is not None:
+                links.forget(ref)
+        return None
+    click_id = int((recorded.inserted_primary_key or (0,))[0])
+    if click_id % NET_SWEEP_EVERY == 0:
         session.execute(
             update(LinkClick)
             .where(LinkClick.net.is_not(None), LinkClick.created_at < now - NET_KEEP)
             .values(net=None)
         )
-    url = link.url
     session.commit()
-    return url
+    return link.url

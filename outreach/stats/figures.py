@@ -21,16 +21,17 @@ from outreach.stats.city import (
     SME,
     SUB_COLUMNS,
     Month,
-    Reach,
     _in,
     city_id,
     clicks_per_issue,
+    delivery_counts,
     leads_contacted,
     months,
     promoted,
-    reach,
+    roomy,
     started_issues,
 )
+from outreach.stats.reach import Reach, reach
 from outreach.stats.subscribers import bounced_people, segment_tables, subscriber_months
 from outreach.stats.tables import Table
 
@@ -78,9 +79,10 @@ def city_figures(
     """``city``'s figures for ``year``: by month, the year's totals, and by segment."""
     moment = _now(now)
     cid = city_id(session, config, city)
+    roomy(session)
     span = months(year, config.cities[city].timezone, moment)
     start, end = span[0].start, span[-1].end
-    issues = started_issues(session, [cid], start, end)
+    issues = started_issues(session, [cid], start, end, counts=False)
     ids = [i.id for i in issues]
     clicks = clicks_per_issue(session, ids)
     events = promoted(session, ids)
@@ -88,7 +90,13 @@ def city_figures(
     stories = _stories(session, cid)
     rows: list[dict[str, Any]] = []
     month_of = {i.id: n for n, m in enumerate(span) for i in issues if m.start <= i.started < m.end}
-    reached = reach(session, month_of, len(span))
+    reached = reach(session, month_of, len(span), now=moment)
+    # the deliveries handed over, from the masks; an issue without one: its rows' counts
+    # (none, or all purged: its snapshot's)
+    delivered = dict(reached.sent)
+    others = [i for i in ids if i not in delivered]
+    for issue_id, counts in delivery_counts(session, others).items():
+        delivered[issue_id] = counts.get("sent", 0)
     subs = subscriber_months(session, cid, span, bounced)
     for n, month in enumerate(span):
         mine = [i for i in issues if month_of[i.id] == n]
@@ -101,7 +109,7 @@ def city_figures(
                 "unsubscribed": subs["unsubscribed"][n],
                 "bounced": subs["bounced"][n],
                 "issues": len(mine),
-                "delivered": sum(i.counts.get("sent", 0) for i in mine),
+                "delivered": sum(delivered.get(i, 0) for i in mine_ids),
                 "reached": reached.per_period[n],
                 "clicks": sum(clicks.get(i, 0) for i in mine_ids),
                 "events": sum(events.get(i, (0, 0))[0] for i in mine_ids),
@@ -114,7 +122,7 @@ def city_figures(
         "monthly", "By month", MONTHLY_COLUMNS, rows, chart=["confirmed", "reached", "clicks"]
     )
     sizes = reached.sizes()
-    companies = len(reached.companies)
+    companies = reached.companies
     published = {name for when, name in stories if _in(when, start, end) and name}
     total = {key: sum(int(r[key]) for r in rows) for key, _ in MONTHLY_COLUMNS[5:]}
     total["reached"] = companies
@@ -164,22 +172,23 @@ def _indicators(
     """One row of indicators over ``cities`` and the issue ids it covers."""
     ids: list[int] = []
     actions = events = 0
+    roomy(session)
     for slug in cities:
         cid = city_id(session, config, slug)
         span: list[Month] = months(year, config.cities[slug].timezone, moment)
         start, end = span[0].start, span[-1].end
-        mine = [i.id for i in started_issues(session, [cid], start, end)]
+        mine = [i.id for i in started_issues(session, [cid], start, end, counts=False)]
         ids += mine
         actions += sum(_in(when, start, end) for when, _ in _stories(session, cid))
         events += sum(n for n, _ in promoted(session, mine).values())
-    return _row(reach(session, dict.fromkeys(ids, 0), 1), actions, events), ids
+    return _row(reach(session, dict.fromkeys(ids, 0), 1, now=moment), actions, events), ids
 
 
 def _row(reached: Reach, actions: int, events: int) -> dict[str, Any]:
     sizes = reached.sizes()
     known = sum(n for size, n in sizes.items() if size)
     return {
-        "reached": len(reached.companies),
+        "reached": reached.companies,
         "sme_share": _share(sum(sizes[s] for s in SME), known),
         "medium_share": _share(sizes["medium"], known),
         "actions": actions,

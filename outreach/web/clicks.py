@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from outreach.linkids import LinkSigner
-from outreach.stats import ClickRequest, follow
+from outreach.stats import ClickRequest, Links, follow
 from outreach.web.common import PageError, state
 
 router = APIRouter()
@@ -24,6 +24,13 @@ def _signer(request: Request) -> LinkSigner:
     if signer is None:
         signer = request.app.state.link_signer = LinkSigner(state(request).settings.secret())
     return signer
+
+
+def _links(request: Request) -> Links:
+    links = getattr(request.app.state, "counted_links", None)
+    if links is None:
+        links = request.app.state.counted_links = Links()
+    return links
 
 
 @router.api_route("/l/{link_id}", methods=["GET", "HEAD"])
@@ -37,7 +44,9 @@ def counted_link(request: Request, link_id: str) -> Response:
         client=request.client.host if request.client else None,
     )
     with st.session() as session:
-        url = follow(session, _signer(request), st.settings.secret(), link_id, seen, now)
+        url = follow(
+            session, _signer(request), st.settings.secret(), link_id, seen, now, _links(request)
+        )
     if url is None:
         raise PageError(404, "This link does not work", "There is no such link.")
     return Response(

@@ -138,6 +138,61 @@ def test_the_filter(session: Session, settings: Settings, history: dict[str, int
     assert all(n is None or re.fullmatch("[0-9a-f]{16}", n) for n in nets)
 
 
+def test_links_are_kept_once_sent_and_networks_blanked_after_a_day(
+    session: Session, settings: Settings, config: Config, history: dict[str, int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from outreach.stats import Links
+    from outreach.stats import clicks as clicks_module
+    from tests.stats.fixture import make_issue
+
+    v1 = history["v1"]
+    signer, secret = LinkSigner(settings.secret()), settings.secret()
+    links = Links(size=2)
+    fi1 = link_id(settings, v1, "fi", 101, 1)
+    request = ClickRequest("GET", BROWSER, "198.51.100.20")
+    assert follow(session, signer, secret, fi1, request, NOW, links) == "https://vantaa.fi/aurinko"
+    assert links.get(signer.read(fi1)) is not None
+    # a draft's links are numbered again when it is built again: never kept
+    sent = session.get(Issue, v1)
+    assert sent is not None
+    draft = make_issue(
+        session,
+        sent.campaign_id,
+        "vantaa",
+        "2027-01",
+        None,
+        {"fi": [("news", [{"id": 101, "title": "T", "url": "https://d.fi/"}])]},
+    )
+    session.commit()
+    first = link_id(settings, draft.id, "fi", 101, 1)
+    assert follow(session, signer, secret, first, request, NOW, links) == "https://d.fi/"
+    assert links.get(signer.read(first)) is None
+    assert reasons(session, draft.id) == ["before_send"]
+    # the oldest goes first; a forged id is never looked up
+    for lang, item, n in (("fi", 102, 2), ("sv", 101, 1)):
+        follow(session, signer, secret, link_id(settings, v1, lang, item, n), request, NOW, links)
+    assert links.get(signer.read(fi1)) is None
+    assert follow(session, signer, secret, fi1[:-2] + "AA", request, NOW, links) is None
+    follow(session, signer, secret, fi1, request, NOW, links)
+    # a kept link whose row is gone (its issue deleted): 404, and forgotten
+    ref = signer.read(fi1)
+    session.execute(delete(IssueLink).where(IssueLink.issue_id == v1, IssueLink.n == 1,
+                                            IssueLink.lang == "fi"))  # fmt: skip
+    session.commit()
+    assert links.get(ref) is not None
+    assert follow(session, signer, secret, fi1, request, NOW, links) is None
+    assert links.get(ref) is None
+    # every NET_SWEEP_EVERY clicks, the networks of clicks older than a day are blanked
+    monkeypatch.setattr(clicks_module, "NET_SWEEP_EVERY", 1)
+    later = NOW + timedelta(days=1, minutes=1)
+    fi2 = link_id(settings, v1, "fi", 102, 2)
+    follow(session, signer, secret, fi2, ClickRequest("GET", BROWSER, "192.0.2.9"), later)
+    nets = session.execute(select(LinkClick.created_at, LinkClick.net)).all()
+    assert [net is None for when, net in nets if when == NOW] == [True] * 3  # draft, fi 2, sv 1
+    assert [net is None for when, net in nets if when == later] == [False]
+
+
 def test_networks_and_agents() -> None:
     assert network("192.0.2.77") == "192.0.2.0/24"
     assert network("::ffff:192.0.2.77") == "192.0.2.0/24"

@@ -1,0 +1,89 @@
+"""What the benchmarks share: the repository on the path, their settings, a database
+to fill (a SQLite file, or a database of their own on a PostgreSQL server, dropped
+afterwards), and timing helpers.
+
+Import it before ``outreach``: ``from common import ROOT, bench_settings, ...``
+(a benchmark runs as ``python bench/bench_x.py``, so this folder is on the path).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from outreach.settings import Settings  # noqa: E402
+
+SECRET_KEY = "bench-secret-key-0123456789abcdef0123456789"
+#: The server a benchmark that always tries PostgreSQL uses when none is named.
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def bench_settings(database_url: str, var_dir: Path) -> Settings:
+    """The settings of a benchmark: the repository's campaigns and templates, mail
+    kept in memory, a fixed secret key."""
+    return Settings(
+        database_url=database_url,
+        mail_url="memory:",
+        base_url="https://outreach.example.fi",
+        secret_key=SECRET_KEY,
+        campaigns_dir=ROOT / "campaigns",
+        templates_dir=ROOT / "templates",
+        var_dir=var_dir,
+    )
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def env_postgres(*names: str) -> str | None:
+    """The first of the environment variables ``names`` that is set."""
+    return next((os.environ[name] for name in names if os.environ.get(name)), None)
+
+
+@contextmanager
+def scratch_postgres(server: str, prefix: str) -> Iterator[str | None]:
+    """A new database ``{prefix}_{pid}`` on the server of ``server`` (any database URL
+    on it), dropped afterwards, so that nothing of the server's other databases is
+    touched. Yields None, after a line saying so, when the server does not answer."""
+    name = f"{prefix}_{os.getpid()}"
+    admin = create_engine(make_url(server).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except Exception as exc:  # no server: say so and skip
+        print(f"PostgreSQL: skipped ({exc.__class__.__name__}: {str(exc).splitlines()[0]})")
+        admin.dispose()
+        yield None
+        return
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def median(values: Iterable[float]) -> float:
+    return float(statistics.median(list(values)))
+
+
+def load_average() -> str:
+    """The load averages over 1, 5 and 15 minutes, and the cores they are shared by."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+def print_load(when: str) -> None:
+    print(f"{when}: {load_average()}")

@@ -1,0 +1,161 @@
+"""Who each settled issue reached, folded once into one mask per subscriber.
+
+A year of a city's monthly issues is a dozen delivery rows per subscriber, and
+grouping them by subscriber is most of what a city's figures cost. Once an
+issue is *settled* (sent, failed or cancelled, with no row pending or sending)
+its delivery rows never change again: the retention purge deletes them, and
+with them this summary (``outreach.retention``); forgetting a subscriber
+deletes theirs, and their marks with them (a foreign key). So the first figures
+that need a settled issue fold it: the issue gets a bit in a group of its city's
+issues of its year (``issue_reach``: at most :data:`BITS` an group), and every
+subscriber it was delivered to gets that bit in the group's mask
+(``reach_marks``, one row per group and subscriber). The figures then read a
+row per subscriber instead of one per delivery.
+
+The fold is a short transaction of its own. When it cannot run (the database
+is busy, another process folds the same issue) the figures read the delivery
+rows, as they do for an issue that is not settled yet; the figures are the same
+either way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Engine, case, cast, exists, func, literal, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+from outreach.models import (
+    Campaign,
+    Delivery,
+    DeliveryStatus,
+    Issue,
+    IssueReach,
+    IssueStatus,
+    ReachMark,
+)
+from outreach.stats.city import WORK_MEM
+
+log = logging.getLogger(__name__)
+
+#: Issues a group's masks hold: the bits of a signed 64-bit integer, with room to spare.
+BITS = 62
+SETTLED = (IssueStatus.SENT, IssueStatus.FAILED, IssueStatus.CANCELLED)
+UNSETTLED_ROWS = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+#: How long the fold waits for a lock before leaving the issue to the next figures.
+LOCK_WAIT_MS = 1000
+SQLITE_BUSY_MS = 30_000  # outreach.db's busy timeout, restored afterwards
+
+
+def folded(session: Session, issue_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """The issues among ``issue_ids`` that are folded: their group and bit."""
+    if not issue_ids:
+        return {}
+    rows = session.execute(
+        select(IssueReach.issue_id, IssueReach.grp, IssueReach.bit).where(
+            IssueReach.issue_id.in_(issue_ids)
+        )
+    )
+    return {int(i): (int(g), int(b)) for i, g, b in rows}
+
+
+def fold(session: Session, issue_ids: Sequence[int], now: datetime) -> int:
+    """Fold the settled issues among ``issue_ids`` that are not folded yet, in a
+    transaction of its own (on another connection of ``session``'s engine).
+    Returns how many it folded; 0 when it could not (they stay for the next time)."""
+    waiting = [i for i in issue_ids if i not in folded(session, issue_ids)]
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    if not waiting or engine.url.database in (None, "", ":memory:"):  # one connection
+        return 0
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
+        if raw is not None:  # a writer busy elsewhere: leave it to the next figures
+            raw.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_MS}")
+        try:
+            with Session(bind=conn) as writer:
+                if raw is None:
+                    writer.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
+                    writer.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+                try:
+                    done = _fold(writer, waiting, now)
+                    writer.commit()
+                except DBAPIError as exc:  # busy, or folded by another process meanwhile
+                    writer.rollback()
+                    log.info("statistics: issues %s not folded now (%s)", waiting, exc)
+                    return 0
+                return done
+        finally:
+            if raw is not None:
+                raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
+
+
+def _fold(writer: Session, issue_ids: Sequence[int], now: datetime) -> int:
+    unsettled = exists().where(Delivery.issue_id == Issue.id, Delivery.status.in_(UNSETTLED_ROWS))
+    candidates = writer.execute(
+        select(Issue.id, Campaign.city_id, Issue.send_started_at)
+        .join(Campaign, Campaign.id == Issue.campaign_id)
+        .where(
+            Issue.id.in_(issue_ids),
+            Issue.status.in_(SETTLED),
+            Issue.send_started_at.is_not(None),
+            ~unsettled,
+            ~exists().where(IssueReach.issue_id == Issue.id),
+        )
+        .order_by(Issue.send_started_at, Issue.id)
+    ).all()
+    placed: dict[int, dict[int, int]] = {}  # group -> issue -> its bit
+    for issue_id, city_id, started in candidates:
+        year = started.year if started is not None else now.year  # (never None: see above)
+        grp, bit = _place(writer, int(city_id), year)
+        writer.add(
+            IssueReach(
+                issue_id=issue_id, city_id=city_id, year=year, grp=grp, bit=bit,
+                folded_at=now,
+            )
+        )  # fmt: skip
+        writer.flush()
+        placed.setdefault(grp, {})[issue_id] = bit
+    for grp, bits in placed.items():  # one row per subscriber and group, however many issues
+        writer.execute(_marks(writer, grp, bits))
+    return len(candidates)
+
+
+def _place(writer: Session, city_id: int, year: int) -> tuple[int, int]:
+    """The group and bit of the next issue of ``city_id`` in ``year``."""
+    groups = writer.execute(
+        select(IssueReach.grp, func.max(IssueReach.bit))
+        .where(IssueReach.city_id == city_id, IssueReach.year == year)
+        .group_by(IssueReach.grp)
+        .order_by(IssueReach.grp)
+    ).all()
+    for grp, top in groups:
+        if top + 1 < BITS:
+            return int(grp), int(top) + 1
+    last = writer.scalar(select(func.max(IssueReach.grp)))
+    return int(last or 0) + 1, 0
+
+
+def _marks(writer: Session, grp: int, bits: dict[int, int]) -> Executable:
+    """INSERT … SELECT: for each subscriber the issues (``bits``: issue -> its bit)
+    were delivered to, their bits (a plain sum: one delivery per issue and subscriber)."""
+    insert = (postgresql if writer.get_bind().dialect.name == "postgresql" else sqlite).insert
+    mask = func.sum(
+        case({issue: 1 << bit for issue, bit in bits.items()}, value=Delivery.issue_id, else_=0)
+    )
+    rows = (
+        select(literal(grp), Delivery.subscriber_id, cast(mask, BigInteger))
+        .where(Delivery.issue_id.in_(list(bits)), Delivery.status == DeliveryStatus.SENT)
+        .group_by(Delivery.subscriber_id)
+    )
+    stmt = insert(ReachMark).from_select(["grp", "subscriber_id", "mask"], rows)
+    upsert: Executable = stmt.on_conflict_do_update(
+        index_elements=["grp", "subscriber_id"],
+        set_={"mask": ReachMark.mask.op("|")(stmt.excluded.mask)},
+    )
+    return upsert
