@@ -73,7 +73,7 @@ def test_the_walk_sees_every_console_route(app: FastAPI) -> None:
     assert {"/staff/", "/staff/{city}/", "/staff/{city}/audit", "/staff/audit",
             "/staff/signin", "/staff/signout", "/staff/{city}/campaigns",
             "/staff/{city}/campaigns/{slug}", "/staff/{city}/campaigns/new",
-            "/staff/{city}/campaigns/try-source", "/staff/{city}/sources",
+            "/staff/{city}/campaigns/markdown", "/staff/{city}/sources",
             "/staff/{city}/sources/{key}/fetch",
             "/staff/{city}/sources/{key}/enable", "/staff/{city}/stats", "/staff/{city}/stats.csv",
             "/staff/{city}/issues/{issue_id}/stats",

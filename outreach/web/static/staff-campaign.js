@@ -32,3 +32,32 @@
     })(boxes[i]);
   }
 })();
+
+// Each source shows the options of its chosen type only. Without this script
+// every option is shown, each saying which types use it, and only the chosen
+// type's are read when the form is checked or saved.
+(function () {
+  "use strict";
+  var form = document.getElementById("editor");
+  if (!form) {
+    return;
+  }
+  form.classList.add("js");
+  function show(source) {
+    var chosen = source.querySelector("select[data-source-type]").value;
+    var fields = source.querySelectorAll("[data-types]");
+    for (var i = 0; i < fields.length; i++) {
+      var types = fields[i].getAttribute("data-types").split(" ");
+      fields[i].hidden = types.indexOf(chosen) < 0;
+    }
+  }
+  var sources = form.querySelectorAll("[data-source]");
+  for (var i = 0; i < sources.length; i++) {
+    (function (source) {
+      show(source);
+      source.querySelector("select[data-source-type]").addEventListener("change", function () {
+        show(source);
+      });
+    })(sources[i]);
+  }
+})();
