@@ -1,12 +1,12 @@
 """The campaign editor and the sources page in headless Chromium on a real uvicorn
 server, checked by axe-core: a Vantaa approver creates a console campaign in the
-editor's fields (a section and its RSS source, a section added and removed again,
-the source's options following its type), sees its next three runs in Finnish in
-Europe/Helsinki, tries the source served by a second server on 127.0.0.1 before
-saving, saves it and builds its first issue, whose page opens with the preview. A
-field typed wrong shows its error beside it. The list, the editor and the sources
-page have no axe violation. Without Chromium the test is skipped (see
-tests/web/test_browser.py).
+editor's fields (the audience's count following its topics, a section and its RSS
+source, a section added and removed again, the source's options following its
+type), sees its next three runs in Finnish in Europe/Helsinki, tries the source
+served by a second server on 127.0.0.1 before saving, saves it and builds its
+first issue, whose page opens with the preview. A field typed wrong shows its
+error beside it. The list, the editor and the sources page have no axe
+violation. Without Chromium the test is skipped (see tests/web/test_browser.py).
 """
 
 from __future__ import annotations
@@ -24,13 +24,15 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from outreach.campaigns import load
 from outreach.models import AuditEvent, Campaign, Issue
 from outreach.settings import Settings
-from tests.staff.support import PASSWORD, make_account
+from tests.staff.support import PASSWORD, make_account, make_subscriber
 from tests.staff.test_browser import at, console, page
 from tests.web.test_browser import accessible, axe_module
 
 __all__ = ["page"]
+expect = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed").expect
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 TITLES = ("Ilmastoteko: aurinkopaneelit katolle", "Ilmastokumppanit kokoontuvat")
@@ -110,6 +112,7 @@ def test_create_try_save_and_build_a_campaign_in_the_browser(
     page: Any, settings: Settings, engine: Engine, feed_url: str
 ) -> None:
     make_account(engine, "hyvaksyja@vantaa.fi", "approver", "vantaa")
+    make_subscriber(engine, settings, load(settings.campaigns_path), "vantaa")  # climate, fi
     # the feed on 127.0.0.1 is allowed the way the test suite's own fetches are
     live = {"fetch_allowed_hosts": ["127.0.0.1"], "fetch_retries": 0}
     with console(settings, **live) as url:
@@ -126,6 +129,16 @@ def test_create_try_save_and_build_a_campaign_in_the_browser(
         assert page.locator("h1").inner_text() == "Uusi kampanja"
         no_violations(page)
         assert page.locator("textarea", has_text="sources").count() == 0  # no YAML to write
+
+        # the audience's count follows its fields as they change (the script)
+        def count_is(n: int) -> None:
+            expect(page.locator("#audience-count")).to_have_text(re.compile(rf": {n}$"))
+
+        count_is(1)
+        page.locator("input[name=topics][value=awards]").check()
+        count_is(0)
+        page.locator("input[name=topics][value=awards]").uncheck()
+        count_is(1)
         fill_editor(page, feed_url)
 
         # a source shows the options of its type only (the script); rss has no parameters

@@ -358,6 +358,43 @@ def test_create_check_save_and_try_a_source_in_the_console(
     assert "campaign.create" in audited
 
 
+def test_the_audience_count_follows_the_fields(
+    engine: Engine, client: TestClient, settings: Settings
+) -> None:
+    from outreach.subscriptions import SignUp, add_subscriber
+
+    config = load(CAMPAIGNS, TEMPLATES)
+    with Session(engine) as s:
+        for name, topics, size in (("a", ["climate"], "small"), ("b", ["trainings"], "small"),
+                                   ("c", ["climate"], "large")):  # fmt: skip
+            signup = SignUp.clean(config, "kerava", email=f"{name}@yritys.fi", topics=topics,
+                                  size_class=size)  # fmt: skip
+            add_subscriber(s, settings, config, "kerava", signup, None, confirmed=True,
+                           consent_note="test")  # fmt: skip
+        s.commit()
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    token = csrf_of(client.get("/staff/kerava/campaigns/new?lang=fi").text)
+
+    def count(lang: str = "fi", **fields: object) -> str:
+        data = {"csrf_token": token, "languages": "fi", **fields}
+        answer = client.post(f"/staff/kerava/campaigns/audience?lang={lang}", data=data)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("text/plain")
+        return answer.text
+
+    assert count() == "Vahvistettuja tilaajia, jotka tämä rajaus tavoittaa nyt: 3"
+    assert count(topics="climate").endswith(": 2")
+    assert count(topics="climate", size_classes="small").endswith(": 1")
+    assert count(topics=["climate", "trainings"], size_classes="small").endswith(": 2")
+    assert count(industries="62").endswith(": 0")
+    assert count("en", topics="trainings") == "Confirmed subscribers this audience reaches now: 1"
+    refused = client.post("/staff/kerava/campaigns/audience", data={"csrf_token": "x"})
+    assert refused.status_code == 403
+    signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
+    other = client.post("/staff/kerava/campaigns/audience", data={"csrf_token": token})
+    assert other.status_code == 404  # another city's count is not for a Vantaa editor
+
+
 def field_values(html: str, suffix: str) -> list[str]:
     """The values of the inputs named ``sections.<n>.<suffix>``, in page order."""
     pattern = rf'name="sections\.\d+\.{re.escape(suffix)}" value="([^"]*)"'

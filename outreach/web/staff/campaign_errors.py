@@ -62,6 +62,7 @@ MESSAGES: list[tuple[str, str]] = [
      "{language} is not a language of the city."),
     (r"^no template ", "There is no such template."),
     (r"^unknown source type", "Unknown source type."),
+    (r"has no such source$", "There is no such source."),
 ]  # fmt: skip
 _COMPILED = [(re.compile(p), msgid) for p, msgid in MESSAGES]
 _LINE = re.compile(r"^([A-Za-z0-9_.]+|\(top level\)): (.*)$")

@@ -20,12 +20,13 @@ from urllib.parse import urlencode
 
 import yaml
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from outreach.campaigns import Config, DocumentError, console, form, form_sections
+from outreach.campaigns import Audience, Config, DocumentError, console, form, form_sections
 from outreach.errors import OutreachError
 from outreach.issues import build_issue
+from outreach.l10n import gettext_for
 from outreach.scheduler import next_runs
 from outreach.sources import body_html, fetch_sources
 from outreach.staff import Current, Permission, audit, authoring
@@ -39,6 +40,8 @@ Viewer = Annotated[Current, Depends(Require(Permission.VIEW))]
 Editor = Annotated[Current, Depends(Require(Permission.EDIT))]
 FormStr = Annotated[str | None, Form()]
 BASE = "/staff/{city}/campaigns"
+#: The editor's line with the audience's count (here and in the page).
+COUNT_TEXT = "Confirmed subscribers this audience reaches now: {n}"
 
 
 def fresh_config(request: Request) -> Config:
@@ -199,6 +202,26 @@ def markdown_preview(
     return HTMLResponse(
         html, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
     )
+
+
+@router.post(BASE + "/audience")
+async def audience_preview(request: Request, city: str, current: Editor) -> Response:
+    """How many confirmed subscribers the editor's audience reaches now (the count's live
+    update: the editor's script posts the form here as its audience fields change)."""
+    data = await request.form()
+    check_csrf(request, str(data.get("csrf_token") or ""))
+    document, _texts, _errors = _posted(request, data, {}, city)
+    st = state(request)
+    try:
+        audience = Audience.model_validate(document.get("audience") or {})
+        with st.session() as session:
+            count = authoring.audience_count(
+                session, st.settings, city, audience, list(document.get("languages") or [])
+            )
+    except (ValueError, OutreachError):
+        return Response(status_code=422, headers={"Cache-Control": "no-store"})
+    text = gettext_for(lang_of(request), "web", COUNT_TEXT).format(n=count)
+    return PlainTextResponse(text, headers={"Cache-Control": "no-store"})
 
 
 def _try(

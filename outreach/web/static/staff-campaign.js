@@ -61,3 +61,33 @@
     })(sources[i]);
   }
 })();
+
+// The audience's count follows its fields: the form is posted to the count's
+// address as a topic, company size, language or the industries change. Without
+// this script the count is the one the page was shown with (Check updates it).
+(function () {
+  "use strict";
+  var form = document.getElementById("editor");
+  var shown = document.getElementById("audience-count");
+  if (!form || !shown || !form.getAttribute("data-count")) {
+    return;
+  }
+  var url = form.getAttribute("data-count");
+  var timer = null;
+  function update() {
+    var body = new URLSearchParams(new FormData(form));
+    body.delete("action");
+    body.delete("op");
+    fetch(url, { method: "POST", credentials: "same-origin", body: body })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (text) { shown.textContent = text; })
+      .catch(function () {});
+  }
+  form.addEventListener("change", function (event) {
+    var name = event.target.getAttribute("name");
+    if (["topics", "size_classes", "languages", "industries"].indexOf(name) >= 0) {
+      window.clearTimeout(timer);
+      timer = window.setTimeout(update, 250);
+    }
+  });
+})();
