@@ -241,3 +241,21 @@ def test_create_try_save_and_build_a_campaign_in_the_browser(
         assert cells[0] == "vantaa-ilmasto/news"
         assert cells[2:4] == ["200", "3"]  # fetched by the build: HTTP status, items found
         no_violations(page)
+
+
+def test_an_announcements_markdown_preview_follows_the_typing(
+    page: Any, settings: Settings, engine: Engine
+) -> None:
+    make_account(engine, "toimittaja@vantaa.fi", "editor", "vantaa")
+    with console(settings) as url:
+        page.goto(f"{url}/staff/vantaa/campaigns/new?kind=announcement&lang=fi")
+        page.locator("#email").fill("toimittaja@vantaa.fi")
+        page.locator("#password").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(at("/staff/vantaa/campaigns/new"))
+        assert page.locator("#f-body-fi").count() == 1
+        assert page.locator("#f-sections-0-id").count() == 0  # no sections in an announcement
+        page.locator("#f-body-fi").fill("Haku on **auki** <script>alert(1)</script>")
+        expect(page.locator("#preview-fi strong")).to_have_text("auki")
+        assert page.locator("#preview-fi script").count() == 0  # sanitised on the server
+        no_violations(page)
