@@ -167,8 +167,9 @@ def view_fields(views: Sequence[SectionView]) -> dict[str, str]:
         for src in view.sources:
             at = f"{prefix}sources.{src.index}."
             out[at + "type"] = src.type
+            checkboxes = {spec.name for spec in _specs(src.type) if spec.kind == "bool"}
             for name, value in src.values.items():
-                if value or not any(s.kind == "bool" for s in _specs(src.type) if s.name == name):
+                if value or name not in checkboxes:
                     out[at + name] = value
     return out
 
