@@ -13,6 +13,7 @@ files would import each other in a circle. It holds declarations only, no logic.
 from __future__ import annotations
 
 import enum
+import unicodedata
 from datetime import UTC, datetime
 from typing import Any
 
@@ -152,15 +153,18 @@ class City(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
-#: A search key column: bytewise ("C") collation on PostgreSQL, SQLite's default BINARY.
-SEARCH_KEY = String(254).with_variant(String(254, collation="C"), "postgresql")
-
-
-def search_key(text: str | None) -> str | None:
-    """``"  Yritys  ÄÄ Oy "`` → ``"yritys ää oy"``: case folded, spaces collapsed, cut to fit."""
+def search_fold(text: str | None) -> str:
+    """``" Järvenpään  Yritys Oy"`` → ``"jarvenpaan yritys oy"``: case and accents
+    folded (ä → a, å → a, ß → ss), spaces collapsed; what the console's search compares."""
     if not text:
-        return None
-    return " ".join(text.casefold().split())[:254] or None
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def search_text_of(*fields: str | None) -> str | None:
+    """The folded ``fields``, one a line (a search term, having no spaces, never spans two)."""
+    return "\n".join(f for f in (search_fold(x) for x in fields) if f) or None
 
 
 class Subscriber(Base):
@@ -183,11 +187,10 @@ class Subscriber(Base):
     cooperation_interest_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    # The console's search: address, company and name as search_key() gives them,
-    # kept by the flush hook below; byte order on PostgreSQL so that a prefix is a range.
-    email_key: Mapped[str | None] = mapped_column(SEARCH_KEY, index=True)
-    company_key: Mapped[str | None] = mapped_column(SEARCH_KEY, index=True)
-    contact_key: Mapped[str | None] = mapped_column(SEARCH_KEY, index=True)
+    # The console's search: the address, company, business ID and name as
+    # search_text_of() gives them, kept by the flush hook below (and the import's
+    # bulk writes); a search term matches anywhere in it.
+    search_text: Mapped[str | None] = mapped_column(Text)
 
     subscriptions: Mapped[list[Subscription]] = relationship(
         back_populates="subscriber", cascade="all, delete-orphan"
@@ -196,10 +199,10 @@ class Subscriber(Base):
 
 @event.listens_for(Subscriber, "before_insert")
 @event.listens_for(Subscriber, "before_update")
-def _keep_search_keys(_mapper: Any, _connection: Any, target: Subscriber) -> None:
-    target.email_key = search_key(target.email)
-    target.company_key = search_key(target.company_name)
-    target.contact_key = search_key(target.contact_name)
+def _keep_search_text(_mapper: Any, _connection: Any, target: Subscriber) -> None:
+    target.search_text = search_text_of(
+        target.email, target.company_name, target.business_id, target.contact_name
+    )
 
 
 class Subscription(Base):

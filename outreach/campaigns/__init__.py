@@ -12,12 +12,13 @@ the folder is one campaign, ``kind: newsletter`` or ``kind: announcement``.
 - :mod:`~outreach.campaigns.sync`: City and Campaign rows;
 - :mod:`~outreach.campaigns.console`: campaigns written in the staff console
   (same schema, stored in the database), export and import as files;
-- :mod:`~outreach.campaigns.form`: the console editor's form fields ↔ a document.
+- :mod:`~outreach.campaigns.form`: the console editor's form fields ↔ a document, with
+  :mod:`~outreach.campaigns.form_sections` for its sections and their sources.
 
 Other stages import from here only.
 """
 
-from outreach.campaigns import console, form
+from outreach.campaigns import console, form, form_sections
 from outreach.campaigns.config import Config
 from outreach.campaigns.console import DocumentError
 from outreach.campaigns.console import merge as merge_console
@@ -77,6 +78,7 @@ __all__ = [
     "collect",
     "console",
     "form",
+    "form_sections",
     "load",
     "merge_console",
     "regular_genitive",

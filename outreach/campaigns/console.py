@@ -151,21 +151,10 @@ def save(
     now = now or datetime.now(UTC)
     slug = str(document.get("slug") or "")
     existing = row(session, slug) if slug else None
-    errors: list[str] = []
-    if city is not None and document.get("city") != city:
-        errors.append(f"city: expected {city!r}, got {document.get('city')!r}")
-    if create is True and (existing is not None or slug in config.campaigns):
-        errors.append(f"slug: {slug!r} is already used by another campaign")
-    elif existing is None and slug:
-        taken = session.scalar(select(Campaign.id).where(Campaign.slug == slug))
-        if create is False or (taken is not None and slug not in config.campaigns):
-            errors.append(f"slug: no console campaign {slug!r}")
-    if existing is not None and existing.state == ARCHIVED:
-        errors.append(f"slug: {slug!r} is archived; restore it first")
-    camp, problems, _bodies = check_document(
-        config, document, texts=texts, templates_dir=templates_dir, path=path
-    )
-    errors += problems
+    camp, errors = problems(
+        session, config, document, city=city, texts=texts, templates_dir=templates_dir,
+        create=create, path=path,
+    )  # fmt: skip
     if errors or camp is None:
         raise DocumentError(errors)
     sync(session, _cities_only(config))
@@ -191,6 +180,37 @@ def save(
     target.updated_by = actor[:100]
     session.flush()
     return Saved(camp, target, created)
+
+
+def problems(
+    session: Session,
+    config: Config,
+    document: dict[str, Any],
+    *,
+    city: str | None = None,
+    texts: dict[str, str] | None = None,
+    templates_dir: Path | None = None,
+    create: bool | None = None,
+    path: Path | None = None,
+) -> tuple[AnyCampaign | None, list[str]]:
+    """What :func:`save` would refuse the document for, writing nothing: (campaign, errors)."""
+    slug = str(document.get("slug") or "")
+    existing = row(session, slug) if slug else None
+    errors: list[str] = []
+    if city is not None and document.get("city") != city:
+        errors.append(f"city: expected {city!r}, got {document.get('city')!r}")
+    if create is True and (existing is not None or slug in config.campaigns):
+        errors.append(f"slug: {slug!r} is already used by another campaign")
+    elif existing is None and slug:
+        taken = session.scalar(select(Campaign.id).where(Campaign.slug == slug))
+        if create is False or (taken is not None and slug not in config.campaigns):
+            errors.append(f"slug: no console campaign {slug!r}")
+    if existing is not None and existing.state == ARCHIVED:
+        errors.append(f"slug: {slug!r} is archived; restore it first")
+    camp, found, _bodies = check_document(
+        config, document, texts=texts, templates_dir=templates_dir, path=path
+    )
+    return camp, errors + found
 
 
 def _cities_only(config: Config) -> Config:

@@ -5,7 +5,8 @@ subject, a schedule as "first Tuesday of the month at 9.00" …) and turns the
 posted fields back into a document. Keys the form does not show (``intro``,
 ``when_empty``, ``grace_minutes`` …) are kept from the document being edited,
 so opening and saving a campaign changes nothing. Sections and their sources
-are edited as YAML, in the campaign file's own words.
+are form fields too (:mod:`outreach.campaigns.form_sections`), named by their
+key path in the document.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 from outreach.campaigns.console import body_file
+from outreach.campaigns.form_sections import (
+    SectionView,
+    section_views,
+    sections_from_fields,
+    view_fields,
+)
 from outreach.campaigns.schema import CRON_FIELDS, LANGUAGES
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -43,6 +48,15 @@ class EditorForm:
     languages: list[str] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
     size_classes: list[str] = field(default_factory=list)
+    sections: list[SectionView] = field(default_factory=list)
+
+    def fields(self) -> dict[str, str | list[str]]:
+        """What a browser posts for this form as shown (the lists as lists)."""
+        out: dict[str, str | list[str]] = dict(self.values)
+        out |= {"languages": self.languages, "topics": self.topics,
+                "size_classes": self.size_classes}  # fmt: skip
+        out |= view_fields(self.sections)
+        return out
 
 
 def _int(value: Any) -> int | None:
@@ -98,15 +112,13 @@ def to_form(document: Mapping[str, Any], texts: Mapping[str, str] | None = None)
     for lang, text in (texts or {}).items():
         values[f"body_{lang}"] = text
     values.update(schedule_fields(document.get("schedule"), document.get("send_at")))
-    sections = document.get("sections")
-    if sections:
-        values["sections"] = yaml.safe_dump(sections, sort_keys=False, allow_unicode=True)
     audience = document.get("audience") or {}
     return EditorForm(
         values,
         [str(x) for x in document.get("languages") or []],
         [str(x) for x in audience.get("topics") or []],
         [str(x) for x in audience.get("size_classes") or []],
+        section_views(document.get("sections")),
     )
 
 
@@ -231,16 +243,6 @@ def from_form(
             lang: named.get(lang) or body_file(doc["slug"], lang) for lang in doc["languages"]
         }
     else:
-        raw = _one(fields, "sections")
-        try:
-            sections = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f" (line {mark.line + 1})" if mark is not None else ""
-            errors.append(f"sections: not valid YAML{where}: {getattr(exc, 'problem', exc)}")
-            sections = base.get("sections")
-        if sections is None:
-            doc.pop("sections", None)
-        else:
-            doc["sections"] = sections
+        doc["sections"], problems = sections_from_fields(fields, base.get("sections"))
+        errors += problems
     return doc, texts_out, errors

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.delivery.audience import audience_query
 from outreach.delivery.outbox import failures, issue_counts
-from outreach.issues import edition_summary, history, send_as
+from outreach.issues import edition_summary, fixed_audience, history, send_as
 from outreach.l10n import format_datetime, gettext_for
 from outreach.models import Delivery, Issue, IssueStatus
 from outreach.settings import Settings
@@ -170,8 +170,9 @@ def _audience(
     campaign = config.campaigns.get(issue.campaign.slug)
     if campaign is None:
         return {}, False
-    key = (settings.database_url, issue.id, issue.campaign.city_id, repr(campaign.audience),
-           tuple(campaign.languages), repr(send_as(issue.snapshot or {})))  # fmt: skip
+    chosen, languages = fixed_audience(issue.snapshot or {}, campaign)
+    key = (settings.database_url, issue.id, issue.campaign.city_id, repr(chosen),
+           tuple(languages), repr(send_as(issue.snapshot or {})))  # fmt: skip
     with _audience_lock:
         kept = _audiences.get(key)
     if kept is not None and now - kept[0] < AUDIENCE_SECONDS:
@@ -179,8 +180,8 @@ def _audience(
     prepare_connection(session)
     query = audience_query(
         issue.campaign.city_id,
-        campaign.audience,
-        campaign.languages,
+        chosen,
+        languages,
         key=suppression_key(settings),
         send_as=send_as(issue.snapshot or {}),
     ).subquery()

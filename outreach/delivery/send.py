@@ -30,7 +30,7 @@ from outreach.delivery.outbox import enqueue_issue, reclaim_dead
 from outreach.delivery.ratelimit import limiter_for
 from outreach.delivery.workers import SendReport, SendRun
 from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
-from outreach.issues import send_as
+from outreach.issues import fixed_audience, send_as
 from outreach.models import (
     Delivery,
     DeliveryStatus,
@@ -66,6 +66,7 @@ def _builders(
     languages: list[str] | None = None,
 ) -> dict[str, IssueMessages]:
     campaign = config.campaign(issue.campaign.slug)
+    built = fixed_audience(issue.snapshot or {}, campaign)[1]
     return {
         lang: IssueMessages(
             settings,
@@ -78,7 +79,7 @@ def _builders(
             mail_url=mail_url,
             subject_prefix=subject_prefix,
         )
-        for lang in (languages or list(campaign.languages))
+        for lang in (languages or built)
     }
 
 
@@ -151,8 +152,9 @@ def send_issue(
             )
         # The first language now (its errors stop the send before anything goes
         # out), the others when a recipient needs them: an edition nobody reads
-        # is never rendered.
-        builders = _Editions(settings, config, session, issue, mail_url, list(campaign.languages))
+        # is never rendered. The languages are the issue's, as built and approved.
+        languages = fixed_audience(issue.snapshot or {}, campaign)[1]
+        builders = _Editions(settings, config, session, issue, mail_url, languages)
     report = SendReport(issue_id)
     reclaim_dead(engine, issue_id)
     connections = max(1, workers or settings.send_workers)
@@ -161,7 +163,7 @@ def send_issue(
         engine,
         issue_id,
         builders,
-        campaign.languages[0],
+        languages[0],
         mail_url,
         lease_seconds=lease_seconds,
         retry_base_seconds=retry_base_seconds,
@@ -239,6 +241,7 @@ def _dry_run(
     report = SendReport(issue.id, dry_run=True, status=issue.status.value)
     builders = _builders(settings, config, session, issue, mail_url)
     campaign = config.campaign(issue.campaign.slug)
+    chosen, languages = fixed_audience(issue.snapshot or {}, campaign)
     prepare_connection(session)
     key = suppression_key(settings)
     eligible = mailable(Subscriber.email, key)
@@ -262,8 +265,8 @@ def _dry_run(
     else:
         aud = audience_query(
             issue.campaign.city_id,
-            campaign.audience,
-            campaign.languages,
+            chosen,
+            languages,
             key=key,
             send_as=send_as(issue.snapshot or {}),
         ).subquery()
@@ -284,7 +287,7 @@ def _dry_run(
         if not row.eligible:
             report.skipped += 1
             continue
-        builder = builders.get(row.language) or builders[campaign.languages[0]]
+        builder = builders.get(row.language) or builders[languages[0]]
         try:
             builder.build(
                 email=row.email,
@@ -309,10 +312,9 @@ def send_test(
     with Session(engine, expire_on_commit=False) as session:
         loaded = _load(session, issue.id)
         campaign = config.campaign(loaded.campaign.slug)
-        if lang not in campaign.languages:
-            raise IssueError(
-                f"{campaign.slug} has no {lang!r} edition (languages: {campaign.languages})"
-            )
+        languages = fixed_audience(loaded.snapshot or {}, campaign)[1]
+        if lang not in languages:
+            raise IssueError(f"{campaign.slug} has no {lang!r} edition (languages: {languages})")
         mail_url = city_mail_url(settings, config, campaign.city)
         builder = _builders(settings, config, session, loaded, mail_url, "[TEST] ", [lang])[lang]
     results: list[SendResult | None] = [None] * len(to)

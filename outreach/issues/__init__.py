@@ -25,7 +25,7 @@ from outreach.issues.editing import (
     pin_item,
     set_intro,
 )
-from outreach.issues.editions import send_as
+from outreach.issues.editions import audience_snapshot, fixed_audience, send_as
 from outreach.issues.editions import summary as edition_summary
 from outreach.issues.history import history, record_event, record_send_start, send_origins
 from outreach.issues.hold import HoldNotice, cancelled_items, check_cancelled
@@ -49,6 +49,7 @@ __all__ = [
     "HoldNotice",
     "add_item",
     "approve_issue",
+    "audience_snapshot",
     "body_html",
     "build_issue",
     "cancel_schedule",
@@ -61,6 +62,7 @@ __all__ = [
     "drop_item",
     "edit_item",
     "edition_summary",
+    "fixed_audience",
     "get_issue",
     "history",
     "item_of",

@@ -175,6 +175,9 @@ def _snapshot(
         "number": number,
         "built_at": now.isoformat(),
         "languages": languages,
+        # who it goes to, fixed with its content: a later change to the campaign
+        # never changes the recipients of this issue (editions.fixed_audience)
+        "audience": editions.audience_snapshot(campaign),
     }
 
 

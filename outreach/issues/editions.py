@@ -14,6 +14,12 @@ campaign's ``when_empty`` decides, for each language on its own:
 The decision is kept in the snapshot as ``send_as``: for every campaign
 language, the version its readers get, or None when they get nothing. An
 issue built before this existed has no ``send_as``: every language is its own.
+
+Who gets the issue is kept in the snapshot too, as ``audience`` (the
+campaign's topics, size classes, industries and languages when it was
+built): :func:`fixed_audience` is what the send reads, so a later change to
+the campaign (in its file or in the console) never changes the recipients
+of an issue that was approved, is being sent or is resumed after a crash.
 """
 
 from __future__ import annotations
@@ -21,7 +27,26 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from outreach.campaigns import NewsletterCampaign
+from outreach.campaigns import AnnouncementCampaign, Audience, NewsletterCampaign
+
+
+def audience_snapshot(campaign: NewsletterCampaign | AnnouncementCampaign) -> dict[str, Any]:
+    """The snapshot's ``audience``: the campaign's audience and languages as built."""
+    return {**campaign.audience.model_dump(mode="json"), "languages": list(campaign.languages)}
+
+
+def fixed_audience(
+    snapshot: Mapping[str, Any], campaign: NewsletterCampaign | AnnouncementCampaign
+) -> tuple[Audience, list[str]]:
+    """Who the issue goes to: (audience, languages, the first the default) as the
+    snapshot fixed them; the campaign's for an issue built before snapshots kept them."""
+    kept = snapshot.get("audience")
+    built = [str(lang) for lang in (snapshot.get("languages") or {})]
+    if not isinstance(kept, Mapping):
+        return campaign.audience, built or list(campaign.languages)
+    languages = [str(lang) for lang in kept.get("languages") or built or campaign.languages]
+    fields = {k: v for k, v in kept.items() if k != "languages"}
+    return Audience.model_validate(fields), languages
 
 
 def item_counts(sections: Mapping[str, list[dict[str, Any]]]) -> dict[str, int]:

@@ -32,6 +32,13 @@ from outreach.sources.health import (
 )
 from outreach.sources.health import fetch as fetch_sources
 from outreach.sources.ingest import ingest
+from outreach.sources.options import (
+    OptionSpec,
+    OptionTextError,
+    option_specs,
+    option_text,
+    option_value,
+)
 from outreach.sources.query import section_items, section_source_keys
 from outreach.sources.registry import SOURCES, build_source, known_types
 from outreach.sources.report import SourceReport, all_failed
@@ -58,6 +65,8 @@ __all__ = [
     "REDIRECT_STATUSES",
     "SOURCES",
     "Fetcher",
+    "OptionSpec",
+    "OptionTextError",
     "SourceHealth",
     "SourceReport",
     "Trial",
@@ -79,6 +88,9 @@ __all__ = [
     "list_stories",
     "load_local_files",
     "markdown_html",
+    "option_specs",
+    "option_text",
+    "option_value",
     "overview",
     "refresh_story_items",
     "section_items",

@@ -30,6 +30,7 @@ from outreach.suppression import suppression_key
 __all__ = [
     "audience_count",
     "campaign_state",
+    "check_campaign",
     "city_sources",
     "fetch_now",
     "import_campaign",
@@ -73,6 +74,24 @@ def save_campaign(
     detail = {"campaign": saved.row.slug, "revision": saved.row.revision}
     audit.record(session, action, who.email, city=city, ip=who.ip, detail=detail)
     return saved
+
+
+def check_campaign(
+    session: Session,
+    config: Config,
+    document: dict[str, Any],
+    *,
+    city: str,
+    texts: dict[str, str] | None,
+    templates_dir: Path | None,
+    create: bool,
+) -> list[str]:
+    """Every error :func:`save_campaign` would refuse the document for; nothing written."""
+    _camp, errors = console.problems(
+        session, config, document, city=city, texts=texts, templates_dir=templates_dir,
+        create=create,
+    )  # fmt: skip
+    return errors
 
 
 def campaign_state(session: Session, slug: str, state: str, who: Who, *, city: str) -> None:

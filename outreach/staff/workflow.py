@@ -220,7 +220,7 @@ def send_tests(
     if not to:
         raise Refused("no_test_addresses")
     results: list[TestResult] = []
-    for lang in config.campaign(issue.campaign.slug).languages:
+    for lang in languages_of(config, issue):  # the issue's, as built
         answers = send_test(settings, config, issue, lang, to)
         for address, answer in zip(to, answers, strict=True):
             results.append(TestResult(lang, address, answer.ok, answer.reply or ""))
@@ -308,7 +308,7 @@ def edit_subject(session: Session, issue: Issue, lang: str, subject: str, actor:
 
 
 def languages_of(config: Config, issue: Issue) -> Sequence[str]:
+    """The issue's languages as it was built (a later change to its campaign adds none)."""
+    built = list((issue.snapshot or {}).get("languages") or [])
     campaign = config.campaigns.get(issue.campaign.slug)
-    if campaign is not None:
-        return list(campaign.languages)
-    return list((issue.snapshot or {}).get("languages") or [])
+    return built or (list(campaign.languages) if campaign is not None else [])

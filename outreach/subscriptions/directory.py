@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, func, select, union
+from sqlalchemy import ColumnElement, Select, String, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from outreach.models import (
@@ -29,7 +29,7 @@ from outreach.models import (
     Subscription,
     SubscriptionStatus,
     Suppression,
-    search_key,
+    search_fold,
 )
 from outreach.settings import Settings
 from outreach.subscriptions.export import EXPORT_FIELDS
@@ -115,41 +115,34 @@ class Page:
         return sum(self.counts.values())
 
 
-def _after_prefix(text: str) -> str:
-    """The least string above every string that starts with ``text`` (code point order)."""
-    for i in range(len(text) - 1, -1, -1):
-        code = ord(text[i]) + 1
-        if code == 0xD800:  # surrogates are not characters; skip them
-            code = 0xE000
-        if code <= 0x10FFFF:
-            return text[:i] + chr(code)
-    return text + "\U0010ffff"  # pragma: no cover - a prefix of only U+10FFFF
+def search_terms(q: str) -> list[str]:
+    """The terms of a search: its words, case and accents folded ("Järvenpää" → "jarvenpaa")."""
+    return search_fold(q).split()
 
 
-def _prefix(column: Any, text: str) -> ColumnElement[bool]:
-    """``column`` starts with ``text``: a range, so an index on the column answers it."""
-    return and_(column >= text, column < _after_prefix(text))
+def _contains(terms: list[str]) -> list[ColumnElement[bool]]:
+    """Every term somewhere in the search text (a LIKE wildcard in a term is text)."""
+    return [Subscriber.search_text.contains(term, autoescape=True) for term in terms]
 
 
-def _where(stmt: Select[Any], city_id: int, filters: Filters) -> Select[Any]:
-    if filters.q:
-        # ``city_id + 0`` hides the city's index from SQLite's planner, which would
-        # otherwise walk all the city's subscriptions in id order to skip a sort
+def _where(stmt: Select[Any], city_id: int, filters: Filters, dialect: str) -> Select[Any]:
+    """``stmt`` (of subscriptions joined to their subscribers) narrowed to ``filters``.
+
+    A search term matches anywhere in ``Subscriber.search_text``: every row's text
+    is read (``LIKE '%term%'``), which both databases do in one pass over the
+    subscribers, in tens of milliseconds at 100,000 (docs/staff.md, bench_console).
+    SQLite makes the list of matching subscribers first and then looks their
+    subscriptions up (``city_id + 0`` hides the city's index from its planner,
+    which would otherwise walk all the city's subscriptions in id order to skip a
+    sort); PostgreSQL's planner joins the two best from the plain conditions.
+    """
+    terms = search_terms(filters.q)
+    if terms and dialect == "sqlite":
         stmt = stmt.where(Subscription.city_id + 0 == city_id)
-    else:
-        stmt = stmt.where(Subscription.city_id == city_id)
-    if filters.q:
-        # Who matches, as a union of index ranges: both databases start from it
-        # rather than walking the city's subscriptions.
-        key = search_key(filters.q) or ""
-        ranges = [
-            (Subscriber.email_key, key),
-            (Subscriber.company_key, key),
-            (Subscriber.contact_key, key),
-            (Subscriber.business_id, filters.q.upper()),
-        ]
-        matching = union(*(select(Subscriber.id).where(_prefix(c, t)) for c, t in ranges))
+        matching = select(Subscriber.id).where(*_contains(terms))
         stmt = stmt.where(Subscription.subscriber_id.in_(matching.scalar_subquery()))
+    else:
+        stmt = stmt.where(Subscription.city_id == city_id, *_contains(terms))
     if filters.status:
         stmt = stmt.where(Subscription.status == SubscriptionStatus(filters.status))
     if filters.topic:
@@ -168,6 +161,18 @@ def _where(stmt: Select[Any], city_id: int, filters: Filters) -> Select[Any]:
     if filters.channel:
         stmt = stmt.where(Subscription.channel == filters.channel)
     return stmt
+
+
+def _dialect(session: Session) -> str:
+    """The database's dialect name; on PostgreSQL the transaction plans each query for
+    its own values from here on (``plan_cache_mode``): the search pattern and the
+    limit decide the plan, and a plan prepared for any values (after a few runs of
+    the same statement on a pooled connection) walks all the city's subscriptions
+    in id order instead, several times the work."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    return name
 
 
 def city_id_of(session: Session, city: str) -> int | None:
@@ -192,47 +197,92 @@ def search(
     city_id = city_id_of(session, city)
     if city_id is None:
         return Page([], 0, {}, has_next=False, has_prev=False)
-    base = select(
+    dialect = _dialect(session)
+    per_status = counts(session, city_id)
+    narrowed = {name for name, value in filters.query().items() if name != "status"}
+    if narrowed:
+        # Narrowed: the ids of every match (up to the cap), newest first, in one pass,
+        # which is the count and holds the page too; only past the cap is the page a
+        # query of its own (then it stops at the page, the matches being many).
+        ids = list(session.scalars(
+            _match_ids(city_id, filters, dialect).order_by(Subscription.id.desc())
+            .limit(COUNT_CAP + 1)
+        ))  # fmt: skip
+        if len(ids) <= COUNT_CAP:
+            chosen, has_prev, has_next = _slice(ids, after, before, last, limit)
+            shown = _base().where(Subscription.id.in_(chosen))
+            rows = _rows(session, shown.order_by(Subscription.id.desc()))
+            return Page(rows, len(ids), per_status, has_next, has_prev)
+    rows, has_prev, has_next = _page(session, city_id, filters, dialect, (after, before, last),
+                                     limit)  # fmt: skip
+    if not narrowed:  # the whole city or one status: the counts per status say it exactly
+        matched = per_status[filters.status] if filters.status else sum(per_status.values())
+        return Page(rows, matched, per_status, has_next, has_prev)
+    return Page(rows, COUNT_CAP, per_status, has_next, has_prev, matched_more=True)
+
+
+def _base() -> Select[Any]:
+    """The list's columns, a subscription and its subscriber a row."""
+    return select(
         Subscription.subscriber_id, Subscription.id, Subscriber.email, Subscriber.company_name,
         Subscriber.business_id, Subscriber.contact_name, Subscription.status,
         Subscription.topics, Subscriber.language, Subscription.channel, Subscription.created_at,
     ).join(Subscriber, Subscriber.id == Subscription.subscriber_id)  # fmt: skip
-    stmt = _where(base, city_id, filters)
+
+
+def _rows(session: Session, stmt: Select[Any]) -> list[Row]:
+    return [
+        Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6].value, list(r[7]), r[8], r[9], r[10])
+        for r in session.execute(stmt)
+    ]
+
+
+def _match_ids(city_id: int, filters: Filters, dialect: str) -> Select[Any]:
+    """The ids of the city's subscriptions that match ``filters``."""
+    stmt = select(Subscription.id)
+    if any(getattr(filters, name) for name in ("q", "language", "size_class", "industry", "visit")):
+        stmt = stmt.join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+    return _where(stmt, city_id, filters, dialect)
+
+
+def _slice(
+    ids: list[int], after: int | None, before: int | None, last: bool, limit: int
+) -> tuple[list[int], bool, bool]:
+    """The page of ``ids`` (newest first) that ``after`` / ``before`` / ``last`` name:
+    (its ids, a newer page exists, an older page exists)."""
+    if last or before is not None:
+        newer = ids if last else [i for i in ids if i > before]  # type: ignore[operator]
+        return newer[-limit:], len(newer) > limit, not last
+    older = ids if after is None else [i for i in ids if i < after]
+    return older[:limit], after is not None, len(older) > limit
+
+
+def _page(
+    session: Session, city_id: int, filters: Filters, dialect: str,
+    at: tuple[int | None, int | None, bool], limit: int,
+) -> tuple[list[Row], bool, bool]:  # fmt: skip
+    """One page by its own keyset query: (rows, a newer page exists, an older one).
+    ``at``: (after, before, last) as :func:`search` takes them."""
+    after, before, last = at
+    stmt = _where(_base(), city_id, filters, dialect)
     backwards = last or before is not None
     if after is not None:
         stmt = stmt.where(Subscription.id < after)
     if before is not None:
         stmt = stmt.where(Subscription.id > before)
     order = Subscription.id.asc() if backwards else Subscription.id.desc()
-    found = list(session.execute(stmt.order_by(order).limit(limit + 1)))
-    more = len(found) > limit
-    found = found[:limit]
-    if backwards:
-        found.reverse()
-    rows = [
-        Row(r[0], r[1], r[2], r[3], r[4], r[5], r[6].value, list(r[7]), r[8], r[9], r[10])
-        for r in found
-    ]
+    rows = _rows(session, stmt.order_by(order).limit(limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
     if backwards:  # an older page exists when more were found; a newer one unless last
-        has_prev, has_next = more, not last
-    else:
-        has_prev, has_next = after is not None, more
-    per_status = counts(session, city_id)
-    narrowed = {name for name, value in filters.query().items() if name != "status"}
-    if not narrowed:  # the whole city or one status: the counts per status say it exactly
-        matched = per_status[filters.status] if filters.status else sum(per_status.values())
-        return Page(rows, matched, per_status, has_next, has_prev)
-    matched = count(session, city_id, filters, COUNT_CAP)
-    return Page(rows, min(matched, COUNT_CAP), per_status, has_next, has_prev,
-                matched_more=matched > COUNT_CAP)  # fmt: skip
+        rows.reverse()
+        return rows, more, not last
+    return rows, after is not None, more
 
 
 def count(session: Session, city_id: int, filters: Filters, cap: int) -> int:
     """How many of the city's subscriptions match ``filters``, counted up to ``cap`` + 1."""
-    stmt = select(Subscription.id)
-    if any(getattr(filters, name) for name in ("q", "language", "size_class", "industry", "visit")):
-        stmt = stmt.join(Subscriber, Subscriber.id == Subscription.subscriber_id)
-    found = _where(stmt, city_id, filters).limit(cap + 1).subquery()
+    found = _match_ids(city_id, filters, _dialect(session)).limit(cap + 1).subquery()
     return int(session.scalar(select(func.count()).select_from(found)) or 0)
 
 
@@ -255,7 +305,7 @@ def rows_of(session: Session, city: str, filters: Filters) -> Iterator[dict[str,
     joined: Select[Any] = select(Subscription, Subscriber).join(  # type: ignore[assignment]
         Subscriber, Subscriber.id == Subscription.subscriber_id
     )
-    stmt = _where(joined, city_id, filters).order_by(Subscription.id.desc())
+    stmt = _where(joined, city_id, filters, _dialect(session)).order_by(Subscription.id.desc())
     sub: Subscription
     person: Subscriber
     for sub, person in session.execute(stmt.execution_options(yield_per=1000)):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -30,7 +31,7 @@ from outreach.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
-    search_key,
+    search_text_of,
 )
 from outreach.settings import Settings
 from outreach.subscriptions.bulk import bulk_insert, next_ids, one_of
@@ -52,14 +53,16 @@ Params = list[dict[str, Any]]
 Row = tuple[int, SignUp, str]  # line, sign-up, suppression hash
 Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int]]
 DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code")
-#: The search key columns (``models.search_key``) of the columns an import writes.
-KEYS = {"email": "email_key", "company_name": "company_key", "contact_name": "contact_key"}
+#: The details ``Subscriber.search_text`` is made of (after the address).
+SEARCHED = ("company_name", "business_id", "contact_name")
 LEFT = (SubscriptionStatus.UNSUBSCRIBED, SubscriptionStatus.BOUNCED)
 
 
-def _keys_for(changes: dict[str, Any]) -> dict[str, Any]:
-    """The search keys that follow from changed details (the ORM's flush hook does this)."""
-    return {KEYS[name]: search_key(value) for name, value in changes.items() if name in KEYS}
+def _search_text(email: str, details: Any) -> str | None:
+    """``Subscriber.search_text`` of an address and its details (a mapping, or an object
+    with them as attributes), as the ORM's flush hook makes it."""
+    get = details.get if isinstance(details, Mapping) else lambda name: getattr(details, name)
+    return search_text_of(email, *(get(name) for name in SEARCHED))
 
 
 @dataclass
@@ -167,7 +170,9 @@ class BatchWriter:
                 report.skipped.append(Note.skip(line, str(status.value), ""))
                 continue
             if changes:
-                changes.update(_keys_for(changes))
+                if any(name in changes for name in SEARCHED):
+                    details = {**person._mapping, **changes}
+                    changes["search_text"] = _search_text(signup.email, details)
                 params = {f"v_{name}": value for name, value in changes.items()}
                 person_changes[tuple(sorted(changes))].append({"b_id": person.id, **params})
             if status is None:
@@ -194,11 +199,13 @@ class BatchWriter:
         # PostgreSQL hands out the new ids up front (one query), so COPY can carry them
         people_ids, sub_ids = next_ids(conn, (PEOPLE, len(fresh)), (SUBS, len(new)))
         if fresh:
-            columns = ("email", "language", *DETAILS, "created_at", "updated_at", *KEYS.values())
+            columns: tuple[str, ...] = (
+                "email", "language", *DETAILS, "created_at", "updated_at", "search_text"
+            )  # fmt: skip
             rows = [
                 (item.signup.email, item.signup.language,
                  *(getattr(item.signup, name) for name in DETAILS), self.now, self.now,
-                 *(search_key(getattr(item.signup, name)) for name in KEYS))
+                 _search_text(item.signup.email, item.signup))
                 for item in fresh.values()
             ]  # fmt: skip
             if people_ids is None:

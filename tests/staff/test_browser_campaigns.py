@@ -1,8 +1,11 @@
 """The campaign editor and the sources page in headless Chromium on a real uvicorn
-server, checked by axe-core: a Vantaa approver creates a console campaign, sees its
-next three runs in Finnish in Europe/Helsinki, tries its RSS source served by a second
-server on 127.0.0.1 before saving, saves it and builds its first issue, whose page
-opens with the preview. The list, the editor and the sources page have no axe
+server, checked by axe-core: a Vantaa approver creates a console campaign in the
+editor's fields (the audience's count following its topics, a section and its RSS
+source, a section added and removed again, the source's options following its
+type), sees its next three runs in Finnish in Europe/Helsinki, tries the source
+served by a second server on 127.0.0.1 before saving, saves it and builds its
+first issue, whose page opens with the preview. A field typed wrong shows its
+error beside it. The list, the editor and the sources page have no axe
 violation. Without Chromium the test is skipped (see tests/web/test_browser.py).
 """
 
@@ -18,17 +21,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import yaml
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from outreach.campaigns import load
 from outreach.models import AuditEvent, Campaign, Issue
 from outreach.settings import Settings
-from tests.staff.support import PASSWORD, make_account
+from tests.staff.support import PASSWORD, make_account, make_subscriber
 from tests.staff.test_browser import at, console, page
 from tests.web.test_browser import accessible, axe_module
 
 __all__ = ["page"]
+expect = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed").expect
 
 HELSINKI = ZoneInfo("Europe/Helsinki")
 TITLES = ("Ilmastoteko: aurinkopaneelit katolle", "Ilmastokumppanit kokoontuvat")
@@ -83,8 +87,9 @@ def feed_url() -> Iterator[str]:
     server.server_close()
 
 
-def fill_editor(page: Any, sections: str) -> None:
-    """The new campaign's fields: Finnish only, monthly on the first Tuesday at 9.00."""
+def fill_editor(page: Any, feed: str) -> None:
+    """The new campaign's fields: Finnish only, monthly on the first Tuesday at 9.00,
+    one news section of the feed's items about the climate."""
     page.locator("#f-slug").fill("vantaa-ilmasto")
     page.locator("input[name=languages][value=sv]").uncheck()
     page.locator("#f-title-fi").fill("Vantaan ilmastokirje")
@@ -95,18 +100,19 @@ def fill_editor(page: Any, sections: str) -> None:
     page.locator("#f-wd").select_option("tue")
     page.locator("#f-hour").fill("9")
     page.locator("#f-minute").fill("00")
-    page.locator("#f-sections").fill(sections)
+    page.locator("#f-sections-0-id").fill("news")
+    page.locator("#f-sections-0-kind").select_option("news")
+    page.locator("#f-sections-0-title-fi").fill("Uutiset")
+    page.locator("#f-sections-0-include").fill("ilmasto*")
+    page.locator("#f-sections-0-sources-0-type").select_option("rss")
+    page.locator("#f-sections-0-sources-0-url").fill(feed)
 
 
 def test_create_try_save_and_build_a_campaign_in_the_browser(
     page: Any, settings: Settings, engine: Engine, feed_url: str
 ) -> None:
     make_account(engine, "hyvaksyja@vantaa.fi", "approver", "vantaa")
-    sections = yaml.safe_dump(
-        [{"id": "news", "kind": "news", "title": {"fi": "Uutiset"}, "include": ["ilmasto*"],
-          "sources": [{"type": "rss", "url": feed_url}]}],
-        allow_unicode=True, sort_keys=False,
-    )  # fmt: skip
+    make_subscriber(engine, settings, load(settings.campaigns_path), "vantaa")  # climate, fi
     # the feed on 127.0.0.1 is allowed the way the test suite's own fetches are
     live = {"fetch_allowed_hosts": ["127.0.0.1"], "fetch_retries": 0}
     with console(settings, **live) as url:
@@ -119,12 +125,56 @@ def test_create_try_save_and_build_a_campaign_in_the_browser(
         assert "vantaa-monthly" in page.locator("main").inner_text()
         no_violations(page)
 
-        # Check: no errors, and the next three runs in Finnish, in Helsinki time
         page.goto(f"{base}/new?lang=fi")
         assert page.locator("h1").inner_text() == "Uusi kampanja"
         no_violations(page)
-        fill_editor(page, sections)
-        page.get_by_role("button", name="Tarkista").click()
+        assert page.locator("textarea", has_text="sources").count() == 0  # no YAML to write
+
+        # the audience's count follows its fields as they change (the script)
+        def count_is(n: int) -> None:
+            expect(page.locator("#audience-count")).to_have_text(re.compile(rf": {n}$"))
+
+        count_is(1)
+        page.locator("input[name=topics][value=awards]").check()
+        count_is(0)
+        page.locator("input[name=topics][value=awards]").uncheck()
+        count_is(1)
+        fill_editor(page, feed_url)
+
+        # a source shows the options of its type only (the script); rss has no parameters
+        params = page.locator("#f-sections-0-sources-0-params")
+        assert params.is_hidden() and page.locator("#f-sections-0-sources-0-url").is_visible()
+        page.locator("#f-sections-0-sources-0-type").select_option("linkedevents")
+        assert params.is_visible() and page.locator("#f-sections-0-sources-0-language").is_hidden()
+        page.locator("#f-sections-0-sources-0-type").select_option("rss")
+        assert params.is_hidden()
+
+        # Add a section: the form comes back with what was typed and a second section,
+        # its short name focused; Remove takes it away again
+        page.get_by_role("button", name="Lisää osio").click()
+        page.wait_for_load_state()
+        assert page.locator("#f-sections-0-sources-0-url").input_value() == feed_url
+        assert page.locator("#f-sections-1-id").input_value() == "section-1"
+        assert page.evaluate("document.activeElement.id") == "f-sections-1-id"
+        no_violations(page)
+        page.locator("#section-1").get_by_role("button", name="Poista osio").click()
+        page.wait_for_load_state()
+        assert page.locator("#section-1").count() == 0
+
+        # a number out of its range: its error beside the field, in Finnish
+        page.locator("#f-sections-0-max-items").fill("80")
+        page.get_by_role("button", name="Tarkista", exact=True).click()
+        page.wait_for_load_state()
+        error = page.locator("#f-sections-0-max-items-err")
+        assert error.inner_text() == "Enintään 50."
+        assert page.locator("#f-sections-0-max-items").get_attribute("aria-invalid") == "true"
+        page.locator("#errors a").first.click()  # the list at the top leads to the field
+        assert page.evaluate("document.activeElement.id") == "f-sections-0-max-items"
+        no_violations(page)
+
+        # Enter in a field checks: no errors, the next three runs in Finnish, Helsinki time
+        page.locator("#f-sections-0-max-items").fill("6")
+        page.locator("#f-sections-0-title-fi").press("Enter")
         page.wait_for_load_state()
         assert page.locator("main [role=status]").first.inner_text() == "Virheitä ei löytynyt."
         runs = page.locator("#next-runs")
@@ -146,24 +196,29 @@ def test_create_try_save_and_build_a_campaign_in_the_browser(
         with Session(engine) as s:  # Check writes nothing
             assert s.scalar(select(Campaign.id).filter_by(slug="vantaa-ilmasto")) is None
 
-        # Try this source: the feed's items the section keeps, before saving
-        assert page.locator("#t-section").input_value().strip() == sections.strip()
-        page.locator("#t-section").locator("xpath=ancestor::form").get_by_role(
-            "button", name="Kokeile tätä lähdettä"
-        ).click()
+        # Try this source: the feed's items the section keeps, under the source, unsaved
+        page.locator("#section-0").get_by_role("button", name="Kokeile tätä lähdettä").click()
         page.wait_for_load_state()
-        assert page.locator("h1").inner_text() == "Kokeile tätä lähdettä"
-        assert page.locator("ul.trial strong").all_inner_texts() == list(TITLES)
+        trial = page.locator("#trial")
+        assert trial.locator("ul.trial strong").all_inner_texts() == list(TITLES)
         assert LEFT_OUT not in page.locator("main").inner_text()
-        accessible(page)
+        assert page.evaluate("document.activeElement.id") == "trial"
+        no_violations(page)
+        with Session(engine) as s:
+            assert s.scalar(select(Campaign.id).filter_by(slug="vantaa-ilmasto")) is None
 
-        # Save, then build the first issue: its page opens with the preview
-        page.goto(f"{base}/new?lang=fi")
-        fill_editor(page, sections)
+        # Save (the form still holds what was typed), then build the first issue
         page.get_by_role("button", name="Tallenna").click()
         page.wait_for_url(at("/staff/vantaa/campaigns/vantaa-ilmasto"))
         assert page.locator("h1").inner_text() == "vantaa-ilmasto"
         assert "done=saved" in page.url
+        with Session(engine) as s:
+            stored = s.scalars(select(Campaign).filter_by(slug="vantaa-ilmasto")).one()
+            assert stored.document["sections"] == [
+                {"id": "news", "kind": "news", "title": {"fi": "Uutiset"},
+                 "include": ["ilmasto*"], "sources": [{"type": "rss", "url": feed_url}]}
+            ]  # fmt: skip
+        assert page.locator("#f-sections-0-sources-0-url").input_value() == feed_url
         no_violations(page)
         page.get_by_role("button", name="Kokoa numero nyt").click()
         page.wait_for_url(lambda u: "/staff/vantaa/issues/" in u)
@@ -185,4 +240,22 @@ def test_create_try_save_and_build_a_campaign_in_the_browser(
         cells = row.locator("td").all_inner_texts()
         assert cells[0] == "vantaa-ilmasto/news"
         assert cells[2:4] == ["200", "3"]  # fetched by the build: HTTP status, items found
+        no_violations(page)
+
+
+def test_an_announcements_markdown_preview_follows_the_typing(
+    page: Any, settings: Settings, engine: Engine
+) -> None:
+    make_account(engine, "toimittaja@vantaa.fi", "editor", "vantaa")
+    with console(settings) as url:
+        page.goto(f"{url}/staff/vantaa/campaigns/new?kind=announcement&lang=fi")
+        page.locator("#email").fill("toimittaja@vantaa.fi")
+        page.locator("#password").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(at("/staff/vantaa/campaigns/new"))
+        assert page.locator("#f-body-fi").count() == 1
+        assert page.locator("#f-sections-0-id").count() == 0  # no sections in an announcement
+        page.locator("#f-body-fi").fill("Haku on **auki** <script>alert(1)</script>")
+        expect(page.locator("#preview-fi strong")).to_have_text("auki")
+        assert page.locator("#preview-fi script").count() == 0  # sanitised on the server
         no_violations(page)

@@ -9,6 +9,7 @@ by its version; a change never alters an issue already built.
 from __future__ import annotations
 
 import http.server
+import re
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -19,7 +20,15 @@ import yaml
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from outreach.campaigns import DocumentError, console, form, load, merge_console, sync
+from outreach.campaigns import (
+    DocumentError,
+    console,
+    form,
+    form_sections,
+    load,
+    merge_console,
+    sync,
+)
 from outreach.models import AuditEvent, Campaign, Issue, SourceState, SourceStatus
 from outreach.settings import Settings
 from outreach.sources import MAX_FAILURES, enable, fetch_sources
@@ -131,7 +140,8 @@ def test_yaml_to_console_to_yaml_keeps_every_campaign(engine: Engine, tmp_path: 
 
 def test_the_editor_form_gives_back_the_document_it_showed() -> None:
     config = load(CAMPAIGNS, TEMPLATES)
-    for name in ("kerava-monthly", "vantaa-monthly", "kerava-environmental-award"):
+    for name in ("kerava-monthly", "vantaa-monthly", "jarvenpaa-monthly",
+                 "kerava-environmental-award"):  # fmt: skip
         doc = yaml.safe_load((CAMPAIGNS / f"{name}.yaml").read_text())
         texts = (
             {lang: (CAMPAIGNS / rel).read_text() for lang, rel in doc["body"].items()}
@@ -139,13 +149,44 @@ def test_the_editor_form_gives_back_the_document_it_showed() -> None:
             else None
         )
         shown = form.to_form(doc, texts)
-        fields: dict[str, object] = dict(shown.values)
-        fields |= {"languages": shown.languages, "topics": shown.topics,
-                   "size_classes": shown.size_classes}  # fmt: skip
-        back, back_texts, errors = form.from_form(doc, fields, city=doc["city"])  # type: ignore[arg-type]
+        back, back_texts, errors = form.from_form(doc, shown.fields(), city=doc["city"])
         assert errors == []
+        assert back == doc  # the same document, key for key: opening and saving changes nothing
         camp, problems, _ = console.check_document(config, back, texts=back_texts)
         assert problems == [] and camp == config.campaigns[name]
+
+
+def test_a_sources_fields_are_its_types_options_in_the_registry() -> None:
+    from outreach.sources import OptionTextError, option_specs, option_text, option_value
+
+    specs = {spec.name: spec for spec in option_specs("linkedevents")}
+    assert [(s.name, s.kind, s.required) for s in specs.values()] == [
+        ("url", "url", False), ("params", "pairs", False), ("max_pages", "int", False)]  # fmt: skip
+    assert (specs["max_pages"].minimum, specs["max_pages"].maximum) == (1, 50)
+    assert option_value(specs["params"], "a=1\r\n\nb = x y") == {"a": "1", "b": "x y"}
+    assert option_text(specs["params"], {"a": "1", "b": "2"}) == "a=1\nb=2"
+    assert option_value(specs["max_pages"], " 7 ") == 7
+    assert option_value(specs["max_pages"], "seven") == "seven"  # for the model to refuse
+    assert option_value(specs["url"], "  ") is None  # empty: the key is left out
+    with pytest.raises(OptionTextError):
+        option_value(specs["params"], "no equals sign")
+    fields = {f.name: f.types for f in form_sections.option_fields()}
+    assert set(fields["url"]) == {"rss", "ical", "linkedevents"}
+    assert set(fields["path"]) == {"file"} and "stories" not in str(fields)
+
+
+def test_the_section_buttons_change_only_what_they_name() -> None:
+    two = [form_sections.new_section(), form_sections.new_section(["section-1"])]
+    assert [s["id"] for s in two] == ["section-1", "section-2"]
+    moved, focus = form_sections.apply_op(two, "section_down:0") or ([], None)
+    assert [s["id"] for s in moved] == ["section-2", "section-1"] and focus == "sections.1.id"
+    assert [s["id"] for s in two] == ["section-1", "section-2"]  # the input is left alone
+    added, focus = form_sections.apply_op(two, "add_source:1") or ([], None)
+    assert len(added[1]["sources"]) == 2 and focus == "sections.1.sources.1.type"
+    assert len(two[1]["sources"]) == 1
+    for op in ("section_up:0", "section_down:1", "remove_section:5", "source_up:0.0",
+               "remove_source:0.3", "drop_tables", "add_source"):  # fmt: skip
+        assert form_sections.apply_op(two, op) is None, op
 
 
 @pytest.mark.parametrize(
@@ -249,20 +290,36 @@ def test_repeated_failures_disable_a_source_and_enable_clears_it(
 # -- the pages ----------------------------------------------------------------
 
 
+def section_fields(url: str) -> dict[str, str]:
+    """One news section of one RSS source, as the editor's fields post it."""
+    return {
+        "sections.0.id": "news", "sections.0.kind": "news", "sections.0.title.fi": "Uutiset",
+        "sections.0.include": "ilmasto*", "sections.0.max_items": "6",
+        "sections.0.window_days": "30", "sections.0.horizon_days": "60",
+        "sections.0.fallback": "1", "sections.0.sources.0.type": "rss",
+        "sections.0.sources.0.url": url,
+    }  # fmt: skip
+
+
+def editor_fields(token: str, url: str) -> dict[str, str]:
+    return {
+        "csrf_token": token, "slug": "kerava-kokeilu", "kind": "newsletter", "languages": "fi",
+        "title_fi": "Kokeilukirje", "subject_fi": "Kokeilu {{ issue.period_label }}",
+        "topics": "climate", "schedule_kind": "monthly", "nth": "1st", "weekday": "tue",
+        "hour": "9", "minute": "00", "approval": "manual", **section_fields(url),
+    }  # fmt: skip
+
+
 def test_create_check_save_and_try_a_source_in_the_console(
     engine: Engine, client: TestClient, feed_url: str
 ) -> None:
     signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
     new = client.get("/staff/kerava/campaigns/new?lang=fi")
     assert new.status_code == 200
+    assert 'name="sections.0.sources.0.url"' in new.text  # a section with one source to fill
+    assert "YAML" not in new.text
     token = csrf_of(new.text)
-    fields = {
-        "csrf_token": token, "slug": "kerava-kokeilu", "kind": "newsletter", "languages": "fi",
-        "title_fi": "Kokeilukirje", "subject_fi": "Kokeilu {{ issue.period_label }}",
-        "topics": "climate", "schedule_kind": "monthly", "nth": "1st", "weekday": "tue",
-        "hour": "9", "minute": "00", "approval": "manual",
-        "sections": yaml.safe_dump(newsletter_doc("x", feed_url)["sections"]),
-    }  # fmt: skip
+    fields = editor_fields(token, feed_url)
     checked = client.post("/staff/kerava/campaigns/new?lang=fi", data={**fields, "action": "check"})
     assert checked.status_code == 200
     assert "Virheitä ei löytynyt." in checked.text
@@ -270,20 +327,25 @@ def test_create_check_save_and_try_a_source_in_the_console(
     never = {**fields, "schedule_kind": "yearly", "month": "2", "day": "31", "action": "save"}
     refused = client.post("/staff/kerava/campaigns/new?lang=en", data=never)
     assert refused.status_code == 422 and "never fires" in refused.text
+    # Try this source, before saving: the feed's items the section's filters keep
+    tried = client.post("/staff/kerava/campaigns/new?lang=en", data={**fields, "op": "try:0.0"})
+    assert tried.status_code == 200
+    assert "Status: ok. It gives 2 items; the section&#39;s filters keep 1." in tried.text
+    assert "Ilmastoteko: aurinkopaneelit" in tried.text
+    assert "Kirjaston aukioloajat" not in tried.text  # left out by include: ilmasto*
+    assert f'value="{feed_url}"' in tried.text  # the form as it was typed
     saved = client.post("/staff/kerava/campaigns/new?lang=en", data={**fields, "action": "save"},
                         follow_redirects=False)  # fmt: skip
     assert saved.status_code == 303
     assert saved.headers["location"].startswith("/staff/kerava/campaigns/kerava-kokeilu")
+    with Session(engine) as s:
+        stored = console.row(s, "kerava-kokeilu")
+        assert stored is not None
+        assert stored.document["sections"] == newsletter_doc("x", feed_url)["sections"]
     listing = client.get("/staff/kerava/campaigns?lang=en").text
     assert "kerava-kokeilu" in listing and "managed in files" in listing
-    trial = {"csrf_token": token, "section": fields["sections"], "source": "0"}
-    tried = client.post("/staff/kerava/campaigns/try-source?lang=en", data=trial)
-    assert tried.status_code == 200
-    assert "Ilmastoteko: aurinkopaneelit" in tried.text
-    assert "Kirjaston aukioloajat" not in tried.text  # left out by include: ilmasto*
-    blocked = client.post("/staff/kerava/campaigns/try-source?lang=en", data={
-        "csrf_token": token, "source": "0",
-        "section": yaml.safe_dump(newsletter_doc("x", "http://169.254.169.254/latest")["sections"]),
+    blocked = client.post("/staff/kerava/campaigns/kerava-kokeilu?lang=en", data={
+        **fields, "sections.0.sources.0.url": "http://169.254.169.254/latest", "op": "try:0.0",
     })  # fmt: skip
     assert "Status: error" in blocked.text and "Ilmastoteko" not in blocked.text  # SSRF rules
     markdown = "**Hei** <script>x()</script>"
@@ -294,6 +356,133 @@ def test_create_check_save_and_try_a_source_in_the_console(
     with Session(engine) as s:
         audited = list(s.scalars(select(AuditEvent.action).where(AuditEvent.city == "kerava")))
     assert "campaign.create" in audited
+
+
+def test_the_audience_count_follows_the_fields(
+    engine: Engine, client: TestClient, settings: Settings
+) -> None:
+    from outreach.subscriptions import SignUp, add_subscriber
+
+    config = load(CAMPAIGNS, TEMPLATES)
+    with Session(engine) as s:
+        for name, topics, size in (("a", ["climate"], "small"), ("b", ["trainings"], "small"),
+                                   ("c", ["climate"], "large")):  # fmt: skip
+            signup = SignUp.clean(config, "kerava", email=f"{name}@yritys.fi", topics=topics,
+                                  size_class=size)  # fmt: skip
+            add_subscriber(s, settings, config, "kerava", signup, None, confirmed=True,
+                           consent_note="test")  # fmt: skip
+        s.commit()
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    token = csrf_of(client.get("/staff/kerava/campaigns/new?lang=fi").text)
+
+    def count(lang: str = "fi", **fields: object) -> str:
+        data = {"csrf_token": token, "languages": "fi", **fields}
+        answer = client.post(f"/staff/kerava/campaigns/audience?lang={lang}", data=data)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"].startswith("text/plain")
+        return answer.text
+
+    assert count() == "Vahvistettuja tilaajia, jotka tämä rajaus tavoittaa nyt: 3"
+    assert count(topics="climate").endswith(": 2")
+    assert count(topics="climate", size_classes="small").endswith(": 1")
+    assert count(topics=["climate", "trainings"], size_classes="small").endswith(": 2")
+    assert count(industries="62").endswith(": 0")
+    assert count("en", topics="trainings") == "Confirmed subscribers this audience reaches now: 1"
+    refused = client.post("/staff/kerava/campaigns/audience", data={"csrf_token": "x"})
+    assert refused.status_code == 403
+    signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
+    other = client.post("/staff/kerava/campaigns/audience", data={"csrf_token": token})
+    assert other.status_code == 404  # another city's count is not for a Vantaa editor
+
+
+def field_values(html: str, suffix: str) -> list[str]:
+    """The values of the inputs named ``sections.<n>.<suffix>``, in page order."""
+    pattern = rf'name="sections\.\d+\.{re.escape(suffix)}" value="([^"]*)"'
+    return re.findall(pattern, html)
+
+
+def test_sections_and_sources_are_added_moved_and_removed_without_script(
+    engine: Engine, client: TestClient
+) -> None:
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    token = csrf_of(client.get("/staff/kerava/campaigns/new?lang=en").text)
+    fields = editor_fields(token, "https://www.kerava.fi/feed/")
+
+    def post(data: dict[str, str], op: str) -> str:
+        answer = client.post("/staff/kerava/campaigns/new?lang=en", data={**data, "op": op})
+        assert answer.status_code == 200
+        return answer.text
+
+    added = post(fields, "add_section")
+    assert field_values(added, "id") == ["news", "section-1"]
+    assert "autofocus" in added.split('name="sections.1.id"')[1].split(">")[0]
+    # the page as posted again: its fields, the new section's too
+    two = {**fields, "sections.1.id": "tapahtumat", "sections.1.kind": "events",
+           "sections.1.title.fi": "Tapahtumat", "sections.1.sources.0.type": "ical",
+           "sections.1.sources.0.url": "https://www.kerava.fi/tapahtumat.ics"}  # fmt: skip
+    moved = post(two, "section_up:1")
+    assert field_values(moved, "id") == ["tapahtumat", "news"]
+    assert field_values(moved, "sources.0.url") == [
+        "https://www.kerava.fi/tapahtumat.ics", "https://www.kerava.fi/feed/"]  # fmt: skip
+    with_source = post(two, "add_source:0")
+    assert 'name="sections.0.sources.1.type"' in with_source
+    three = {**two, "sections.0.sources.1.type": "linkedevents",
+             "sections.0.sources.1.params": "keyword=yse:p5670\nlocation=kerava"}  # fmt: skip
+    swapped = post(three, "source_up:0.1")
+    assert re.search(r'name="sections\.0\.sources\.0\.type"[^>]*>.*?'
+                     r'<option value="linkedevents" selected>', swapped, re.S)  # fmt: skip
+    assert "keyword=yse:p5670\nlocation=kerava" in swapped
+    removed = post(two, "remove_section:0")
+    assert field_values(removed, "id") == ["tapahtumat"]
+    dropped = post(three, "remove_source:0.0")
+    assert 'name="sections.0.sources.1.type"' not in dropped
+    # saving the three-source form stores the Linked Events source with its parameters
+    saved = client.post("/staff/kerava/campaigns/new?lang=en",
+                        data={**three, "action": "save"}, follow_redirects=False)  # fmt: skip
+    assert saved.status_code == 303, saved.text
+    with Session(engine) as s:
+        stored = console.row(s, "kerava-kokeilu")
+        assert stored is not None
+        sections = stored.document["sections"]
+    assert [s["id"] for s in sections] == ["news", "tapahtumat"]
+    params = {"keyword": "yse:p5670", "location": "kerava"}
+    assert sections[0]["sources"][1] == {"type": "linkedevents", "params": params}
+
+
+@pytest.mark.parametrize(
+    ("lang", "number", "required", "url"),
+    [
+        ("fi", "Odotettiin kokonaislukua.", "Teksti puuttuu kielellä suomi.",
+         "Odotettiin osoitetta, joka alkaa https:// tai http://."),
+        ("sv", "Förväntade ett heltal.", "Texten på suomi saknas.",
+         "Förväntade en adress som börjar med https:// eller http://."),
+        ("en", "Expected a whole number.", "Missing the text in suomi.",
+         "Expected an address that starts with https:// or http://."),
+    ],
+)  # fmt: skip
+def test_errors_show_next_to_their_field_in_the_readers_language(
+    engine: Engine, client: TestClient, lang: str, number: str, required: str, url: str
+) -> None:
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    token = csrf_of(client.get(f"/staff/kerava/campaigns/new?lang={lang}").text)
+    fields = editor_fields(token, "www.kerava.fi/feed")
+    # the schema's errors first (as a file's), then the cross-checks of a valid document
+    for changes, expected in (
+        ({"sections.0.max_items": "kuusi"}, [("max-items", number)]),
+        ({"sections.0.title.fi": ""}, [("title-fi", required), ("sources-0-url", url)]),
+    ):
+        page = client.post(f"/staff/kerava/campaigns/new?lang={lang}",
+                           data={**fields, **changes, "action": "save"})  # fmt: skip
+        assert page.status_code == 422
+        html = page.text
+        for field, message in expected:
+            element = f"f-sections-0-{field}"
+            assert f'<span class="error field-error" id="{element}-err">{message}</span>' in html
+            tag = html.split(f'id="{element}"')[1].split(">")[0]
+            assert 'aria-invalid="true"' in tag and f'aria-describedby="{element}-err' in tag
+            assert f'<a href="#{element}">' in html  # the list at the top links to the field
+    with Session(engine) as s:
+        assert console.row(s, "kerava-kokeilu") is None  # nothing written
 
 
 def test_the_sources_page_fetch_now_and_another_city(

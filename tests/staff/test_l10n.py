@@ -36,3 +36,16 @@ def test_console_pages_are_translated(lang: str) -> None:
     found = console_msgids()
     assert "Sign in to the staff console" in found and "Not allowed" in found
     assert found - translated == set()
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv"])
+def test_the_campaign_editors_errors_and_labels_are_translated(lang: str) -> None:
+    from outreach.web.staff import campaign_errors as ce
+
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / "web.po").open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    translated = {m.id for m in catalog if m.id and m.string}
+    ids = {msgid for _, msgid in ce.MESSAGES} | {"Section {n}", "Source {n}"}
+    ids |= set(ce.TOP_LABELS.values()) | set(ce.SECTION_LABELS.values())
+    ids |= set(ce.OPTION_LABELS.values())
+    assert ids - translated == set()

@@ -73,7 +73,7 @@ def test_the_walk_sees_every_console_route(app: FastAPI) -> None:
     assert {"/staff/", "/staff/{city}/", "/staff/{city}/audit", "/staff/audit",
             "/staff/signin", "/staff/signout", "/staff/{city}/campaigns",
             "/staff/{city}/campaigns/{slug}", "/staff/{city}/campaigns/new",
-            "/staff/{city}/campaigns/try-source", "/staff/{city}/sources",
+            "/staff/{city}/campaigns/markdown", "/staff/{city}/sources",
             "/staff/{city}/sources/{key}/fetch",
             "/staff/{city}/sources/{key}/enable", "/staff/{city}/stats", "/staff/{city}/stats.csv",
             "/staff/{city}/issues/{issue_id}/stats",
@@ -234,3 +234,50 @@ def test_a_kerava_editor_sees_nothing_of_vantaa(
         assert "Vantaa" not in answer.text.split('<main id="main">')[1]
     home = client.get("/staff/", headers=headers)
     assert "/staff/kerava/" in home.text and "/staff/vantaa/" not in home.text
+
+
+def test_keravas_pages_never_reach_vantaas_things(
+    app: FastAPI,
+    client: TestClient,
+    tokens: dict[str, list[str]],
+    issues: dict[str, int],
+    settings: Settings,
+    no_check: None,
+) -> None:
+    """Every route that names a thing (an issue, a subscriber, a campaign, a story, a
+    source …) asked on Kerava's path about Vantaa's thing, by a Kerava editor: not
+    found (or refused by role before it is looked up), and nothing of it shown."""
+    from outreach.sources import key_of
+
+    config = load(settings.campaigns_path, settings.templates_path)
+    vantaa_key = key_of(next(iter(config.source_uses(["vantaa-monthly"]))))
+    theirs = {
+        **issues,
+        "kerava": issues["vantaa"],
+        "subscriber:kerava": issues["subscriber:vantaa"],
+    }
+    form = client.get("/staff/signin")
+    token, csrf_cookie = csrf_of(form.text), form.cookies["outreach_csrf"]
+    named = ("{issue_id}", "{subscriber_id}", "{slug}", "{story_id}", "{key}")
+    checked = 0
+    for route, method, guard in console_routes(app):
+        if "{city}" not in route.path or not any(p in route.path for p in named):
+            continue
+        path = fill(route.path, "kerava", theirs).replace("kerava-monthly", "vantaa-monthly")
+        path = path.replace("0" * 64, vantaa_key)
+        headers = {
+            "Cookie": f"outreach_csrf={csrf_cookie}; {COOKIE}={tokens['kerava-editor'].pop()}"
+        }
+        assert isinstance(guard, Require) and guard.permission is not None
+        # a permission an editor lacks is refused first; otherwise the thing is not found
+        wanted = 404 if guard.permission.value in MAY["editor"] else 403
+        if method == "GET":
+            answer = client.get(path, headers=headers, follow_redirects=False)
+        else:
+            answer = client.post(path, data={"csrf_token": token}, headers=headers,
+                                 follow_redirects=False)  # fmt: skip
+        assert answer.status_code == wanted, f"{method} {path}: {answer.status_code}"
+        body = answer.text.split('<main id="main">')[-1]
+        assert "vantaa" not in body.lower() and "vanda" not in body.lower(), path
+        checked += 1
+    assert checked > 20

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import pytest
@@ -62,6 +64,26 @@ def test_without_a_session_a_page_sends_to_sign_in_and_a_post_is_refused(
     form = client.get("/staff/signin")
     posted = client.post("/staff/signout", data={"csrf_token": csrf_of(form.text)})
     assert posted.status_code == 403
+
+
+def test_the_page_asked_for_keeps_its_query_through_sign_in(
+    client: TestClient, editor: str
+) -> None:
+    asked = client.get("/staff/kerava/subscribers?q=virtanen&status=confirmed&lang=fi",
+                       follow_redirects=False)  # fmt: skip
+    assert asked.status_code == 303
+    location = asked.headers["location"]
+    assert location == (
+        "/staff/signin?next=/staff/kerava/subscribers%3Fq%3Dvirtanen%26status%3Dconfirmed&lang=fi"
+    )
+    form = client.get(location)
+    carried = re.search(r'name="next" value="([^"]*)"', form.text)
+    assert carried is not None  # the form carries the page on, as a browser posts it
+    page = html.unescape(carried[1])
+    assert page == "/staff/kerava/subscribers?q=virtanen&status=confirmed"
+    data = {"email": editor, "password": PASSWORD, "csrf_token": csrf_of(form.text), "next": page}
+    done = client.post("/staff/signin?lang=fi", data=data, follow_redirects=False)
+    assert done.headers["location"] == f"{page}&lang=fi"
 
 
 def test_unknown_address_and_wrong_password_get_the_same_answer_and_work(

@@ -113,16 +113,19 @@ def test_search_and_filters(engine: Engine, settings: Settings, config: Config) 
         assert Filters.parse({"status": "nonsense", "visit": "maybe"}) == Filters()
 
 
-def test_search_is_by_prefix_on_keys_every_write_keeps(
-    engine: Engine, settings: Settings, config: Config, tmp_path: Path,
+def test_search_finds_any_word_or_part_of_it_on_texts_every_write_keeps(
+    db_engine: Engine, db_settings: Settings, config: Config, tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
+    engine, settings = db_engine, db_settings
     people(engine, settings, config, "vantaa", 3)
+    people(engine, settings, config, "kerava", 1, contact_name="Aino Virtanen")
     crm = tmp_path / "crm.csv"
     crm.write_text(
-        "Sähköposti;Yritys;Yhteyshenkilö\n"
-        "henkilo001@vantaa-yritys.fi;Öljy  ja Åke Ab;\n"  # an update of a known person
-        "uusi@example.fi;Äijälän Sähkö Oy;Ärrä Virtanen\n",  # a new one
+        "Sähköposti;Yritys;Y-tunnus;Yhteyshenkilö\n"
+        "henkilo001@vantaa-yritys.fi;Öljy  ja Åke Ab;;\n"  # an update of a known person
+        "uusi@example.fi;Äijälän Sähkö Oy;0112038-9;Aino Virtanen\n"  # a new one
+        "lampo@example.fi;Järvenpään Lämpö ja Vesi Oy;;\n",
         encoding="utf-8",
     )
     import_csv(engine, settings, config, crm, "vantaa", confirmed=True, consent_note=NOTE)
@@ -131,15 +134,29 @@ def test_search_is_by_prefix_on_keys_every_write_keeps(
         def emails(q: str) -> list[str]:
             return sorted(r.email for r in search(s, "vantaa", Filters.parse({"q": q})).rows)
 
-        assert emails("ÖLJY JA å") == ["henkilo001@vantaa-yritys.fi"]
-        assert emails("äijälän  s") == emails("ärrä v") == emails("UUSI@") == ["uusi@example.fi"]
-        assert emails("äijälä") == emails("ä") == ["uusi@example.fi"]
-        assert emails("sähkö") == emails("virtanen") == []  # the start, not a word inside
-        assert emails("yritys 2") == ["henkilo002@vantaa-yritys.fi"]
+        new, heat = ["uusi@example.fi"], ["lampo@example.fi"]
+        # any word of the name or the company, its start, middle or end
+        assert emails("Virtanen") == emails("aino") == emails("irtane") == new
+        assert emails("sähkö") == emails("SAHKO") == emails("ähk") == new
+        assert emails("lämpö") == emails("vesi") == emails("ja vesi") == heat
+        # case and accents folded both ways: "jarvenpaa" finds "Järvenpää"
+        assert emails("jarvenpaa") == emails("JÄRVENPÄÄN") == emails("rvenpä") == heat
+        # every word somewhere, in any order
+        assert emails("virtanen aino") == emails("oy aijalan") == new
+        assert emails("virtanen lämpö") == []
+        # the business ID and the address, any part
+        assert emails("0112038-9") == emails("12038") == emails("EXAMPLE.FI uusi") == new
+        assert emails("henkilo002@") == emails("yritys 2") == ["henkilo002@vantaa-yritys.fi"]
+        assert emails("100%_") == [] and emails("o_j") == []  # LIKE wildcards are text
+        assert emails("   ") == emails("") != []  # no words: no search
+        # the import's update of a known person keeps the text
+        assert emails("ÖLJY JA å") == emails("ake ab") == ["henkilo001@vantaa-yritys.fi"]
+        assert emails("yritys 1 oy") == []
+        # so does an edit through the ORM
         person = s.scalars(select(Subscriber).filter_by(email="uusi@example.fi")).one()
-        person.company_name = "Uusi Nimi Oy"  # an edit through the ORM keeps the key
+        person.company_name = "Uusi Nimi Oy"
         s.commit()
-        assert emails("äijälän") == [] and emails("uusi nimi") == ["uusi@example.fi"]
+        assert emails("äijälän") == [] and emails("nimi") == emails("virtanen") == new
 
         monkeypatch.setattr(directory, "COUNT_CAP", 2)
         broad = search(s, "vantaa", Filters.parse({"q": "henkilo"}))
@@ -147,7 +164,33 @@ def test_search_is_by_prefix_on_keys_every_write_keeps(
         exact = search(s, "vantaa", Filters.parse({"q": "henkilo00", "language": "fi"}))
         assert exact.matched == 2 and not exact.matched_more  # 001 and 002; 000 is sv
         whole = search(s, "vantaa")  # no narrowing: the counts per status, exactly
-        assert whole.matched == whole.total == 4 and not whole.matched_more
+        assert whole.matched == whole.total == 5 and not whole.matched_more
+
+
+@pytest.mark.parametrize("cap", [10_000, 3])  # the ids in one pass; past the cap, page queries
+def test_a_search_is_paged_both_ways(
+    db_engine: Engine, db_settings: Settings, config: Config, cap: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setattr(directory, "COUNT_CAP", cap)
+    people(db_engine, db_settings, config, "vantaa", 14)  # "Yritys 0 Oy" … "Yritys 13 Oy"
+    with Session(db_engine) as s:
+        wanted = Filters.parse({"q": "yritys oy", "language": "fi"})  # the 9 not sv
+        every = [r.email for r in search(s, "vantaa", wanted, limit=100).rows]
+        assert len(every) == 9 and every == sorted(every, reverse=True)
+        first = search(s, "vantaa", wanted, limit=4)
+        assert [r.email for r in first.rows] == every[:4]
+        assert first.has_next and not first.has_prev
+        assert (first.matched, first.matched_more) == ((9, False) if cap > 9 else (3, True))
+        second = search(s, "vantaa", wanted, after=first.last_id, limit=4)
+        third = search(s, "vantaa", wanted, after=second.last_id, limit=4)
+        assert [r.email for r in second.rows + third.rows] == every[4:]
+        assert second.has_prev and second.has_next and not third.has_next
+        last = search(s, "vantaa", wanted, last=True, limit=4)
+        assert [r.email for r in last.rows] == every[-4:]
+        assert last.has_prev and not last.has_next
+        back = search(s, "vantaa", wanted, before=second.first_id, limit=4)
+        assert [r.email for r in back.rows] == every[:4] and not back.has_prev and back.has_next
 
 
 def test_leads_and_contacted(engine: Engine, settings: Settings, config: Config) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.delivery.audience import audience_query
 from outreach.errors import IssueError
-from outreach.issues import send_as
+from outreach.issues import fixed_audience, send_as
 from outreach.models import (
     Campaign,
     Delivery,
@@ -64,10 +64,12 @@ def enqueue_issue(session: Session, settings: Settings, config: Config, issue: I
         raise IssueError(f"issue {issue.id} has no campaign")
     campaign = config.campaign(campaign_row.slug)
     prepare_connection(session)
+    # the audience the issue was built (and approved) for, not the campaign's now
+    chosen, languages = fixed_audience(issue.snapshot or {}, campaign)
     audience = audience_query(
         campaign_row.city_id,
-        campaign.audience,
-        campaign.languages,
+        chosen,
+        languages,
         key=suppression_key(settings),
         send_as=send_as(issue.snapshot or {}),  # a skipped language's readers are left out
     ).subquery()

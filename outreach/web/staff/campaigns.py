@@ -1,31 +1,37 @@
 """The console's campaign pages: the list, the editor, try a source, preview Markdown.
 
 A campaign file shows read-only ("managed in files"); a console campaign opens
-in the editor. The editor posts its fields with ``action=check`` (show the next
-runs, the audience count, the Markdown preview and every error, save nothing)
-or ``action=save``. The work is in ``outreach.staff.authoring`` and
-``outreach.campaigns``; a campaign of another city is not found.
+in the editor (:mod:`outreach.web.staff.campaign_editor`). The editor posts its
+fields with ``action=check`` (show the next runs, the audience count, the
+Markdown preview and every error, save nothing), ``action=save``, or one of its
+buttons' ``op``: add, remove or move a section or a source
+(:func:`outreach.campaigns.form_sections.apply_op`) or ``try:<section>.<source>``
+("try this source"); an ``op`` shows the editor again with what was typed, saving
+nothing, so every button works without script. The work is in
+``outreach.staff.authoring`` and ``outreach.campaigns``; a campaign of another
+city is not found.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 import yaml
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from outreach.campaigns import Audience, Config, DocumentError, console, form, schedule_problem
-from outreach.campaigns import Schedule as CronSchedule
+from outreach.campaigns import Audience, Config, DocumentError, console, form, form_sections
 from outreach.errors import OutreachError
 from outreach.issues import build_issue
+from outreach.l10n import gettext_for
 from outreach.scheduler import next_runs
 from outreach.sources import body_html, fetch_sources
 from outreach.staff import Current, Permission, audit, authoring
 from outreach.web.common import check_csrf, state
+from outreach.web.staff.campaign_editor import KINDS, TrialShown, editor_page
 from outreach.web.staff.guard import Require, not_found, now
 from outreach.web.staff.view import client, lang_of, page
 
@@ -34,9 +40,8 @@ Viewer = Annotated[Current, Depends(Require(Permission.VIEW))]
 Editor = Annotated[Current, Depends(Require(Permission.EDIT))]
 FormStr = Annotated[str | None, Form()]
 BASE = "/staff/{city}/campaigns"
-KINDS = ("newsletter", "announcement")
-SIZE_CLASSES = ("micro", "small", "medium", "large")
-TEMPLATES = ("newsletter", "announcement")
+#: The editor's line with the audience's count (here and in the page).
+COUNT_TEXT = "Confirmed subscribers this audience reaches now: {n}"
 
 
 def fresh_config(request: Request) -> Config:
@@ -94,86 +99,10 @@ def _editor(
     texts: dict[str, str] | None,
     *,
     slug: str | None,
-    errors: list[str] | None = None,
-    checked: bool = False,
-    status: int = 200,
+    **shown: Any,
 ) -> HTMLResponse:
-    st = state(request)
     config = fresh_config(request)
-    cfg = config.cities[city]
-    fields = form.to_form(document, texts)
-    runs: list[datetime] = []
-    count = None
-    previews: dict[str, str] = {}
-    problems = list(errors or [])
-    sched = document.get("schedule")
-    if sched is not None or document.get("send_at"):
-        try:
-            cron = CronSchedule.model_validate(sched) if sched is not None else None
-            problem = schedule_problem(cron, cfg.timezone) if cron is not None else None
-            if problem:
-                problems.append(f"schedule: {problem}")
-            else:
-                camp, _e, _b = console.check_document(config, document, texts=texts)
-                if camp is not None:
-                    runs = next_runs(camp, cfg.timezone, now(request))
-        except (ValueError, TypeError) as exc:
-            problems.append(f"schedule: {str(exc).splitlines()[0]}")
-    try:
-        audience = Audience.model_validate(document.get("audience") or {})
-        langs = [str(x) for x in document.get("languages") or cfg.languages]
-        with st.session() as session:
-            count = authoring.audience_count(session, st.settings, city, audience, langs)
-    except ValueError:
-        count = None
-    for lang, text in (texts or {}).items():
-        previews[lang] = body_html(text)
-    context = {
-        "f": fields.values,
-        "chosen_langs": fields.languages or list(cfg.languages),
-        "chosen_topics": fields.topics,
-        "chosen_sizes": fields.size_classes,
-        "city_langs": list(cfg.languages),
-        "topics": [(k, v.get(lang_of(request)) or k) for k, v in sorted(config.topics.items())],
-        "sizes": SIZE_CLASSES,
-        "kinds": KINDS,
-        "templates": TEMPLATES,
-        "weekdays": form.WEEKDAYS,
-        "nths": form.NTHS,
-        "schedule_kinds": form.SCHEDULE_KINDS,
-        "placeholders": form.PLACEHOLDERS,
-        "slug": slug,
-        "errors": problems,
-        "checked": checked,
-        "runs": runs,
-        "tz": cfg.timezone,
-        "count": count,
-        "previews": previews,
-        "may_edit": current.principal.can(Permission.EDIT, city),
-        "state": _state_of(request, slug),
-        "action": f"/staff/{city}/campaigns/{slug}" if slug else f"/staff/{city}/campaigns/new",
-        "done": request.query_params.get("done"),
-    }
-    response = page(
-        request, "staff/campaign_edit.html", context, current=current, city=city, status=status
-    )
-    return _allow_script(response)
-
-
-def _allow_script(response: HTMLResponse) -> HTMLResponse:
-    csp = response.headers.get("Content-Security-Policy", "")
-    response.headers["Content-Security-Policy"] = csp.replace(
-        "script-src 'none'", "script-src 'self'; connect-src 'self'"
-    )
-    return response
-
-
-def _state_of(request: Request, slug: str | None) -> str | None:
-    if slug is None:
-        return None
-    with state(request).session() as session:
-        found = console.row(session, slug)
-        return found.state if found is not None else None
+    return editor_page(request, current, config, city, document, texts, slug=slug, **shown)
 
 
 @router.get(BASE + "/new")
@@ -185,6 +114,8 @@ def campaign_new(
         "kind": kind if kind in KINDS else "newsletter", "city": city,
         "languages": list(cfg.languages), "schedule": {"day": "1st tue", "hour": 9},
     }  # fmt: skip
+    if document["kind"] == "newsletter":
+        document["sections"] = [form_sections.new_section()]
     return _editor(
         request, current, city, document, {} if kind == "announcement" else None, slug=None
     )
@@ -211,7 +142,23 @@ async def _submit(request: Request, city: str, current: Current, slug: str | Non
                 raise not_found()
             base = dict(found.document or {})
     document, texts, errors = _posted(request, data, base, city)
+    op = str(data.get("op") or "")
+    if op.startswith("try:"):
+        trial = _try(request, config, city, document, op.removeprefix("try:"))
+        return _editor(request, current, city, document, texts, slug=slug, trial=trial)
+    if op:
+        changed = form_sections.apply_op(list(document.get("sections") or []), op)
+        focus = None
+        if changed is not None:
+            document["sections"], focus = changed
+        return _editor(request, current, city, document, texts, slug=slug, focus=focus)
     if data.get("action") != "save" or errors:
+        if not errors:  # Check: every error Save would find, nothing written
+            with st.session() as session:
+                errors = authoring.check_campaign(
+                    session, config, document, city=city, texts=texts,
+                    templates_dir=_templates_dir(request), create=slug is None,
+                )  # fmt: skip
         return _editor(
             request, current, city, document, texts, slug=slug, errors=errors, checked=True
         )
@@ -257,44 +204,47 @@ def markdown_preview(
     )
 
 
-@router.post(BASE + "/try-source")
-def try_source(
-    request: Request, city: str, current: Editor, csrf_token: FormStr = None,
-    section: FormStr = None, source: Annotated[int, Form()] = 0,
-) -> Response:  # fmt: skip
-    """Fetch one source of a (not yet saved) section and show what it would give."""
-    check_csrf(request, csrf_token)
+@router.post(BASE + "/audience")
+async def audience_preview(request: Request, city: str, current: Editor) -> Response:
+    """How many confirmed subscribers the editor's audience reaches now (the count's live
+    update: the editor's script posts the form here as its audience fields change)."""
+    data = await request.form()
+    check_csrf(request, str(data.get("csrf_token") or ""))
+    document, _texts, _errors = _posted(request, data, {}, city)
     st = state(request)
-    config = fresh_config(request)
-    error, view = None, None
     try:
-        doc = yaml.safe_load(section or "")
-        if isinstance(doc, list) and doc:
-            doc = doc[0]
-        if not isinstance(doc, dict):
-            raise ValueError("expected a section: id, kind, title and sources")
+        audience = Audience.model_validate(document.get("audience") or {})
+        with st.session() as session:
+            count = authoring.audience_count(
+                session, st.settings, city, audience, list(document.get("languages") or [])
+            )
+    except (ValueError, OutreachError):
+        return Response(status_code=422, headers={"Cache-Control": "no-store"})
+    text = gettext_for(lang_of(request), "web", COUNT_TEXT).format(n=count)
+    return PlainTextResponse(text, headers={"Cache-Control": "no-store"})
+
+
+def _try(
+    request: Request, config: Config, city: str, document: dict[str, Any], at: str
+) -> TrialShown:
+    """Try the source at ``at`` (``section.source``) of the form as posted (saved or
+    not): fetched through the safe fetcher, the section's filters applied."""
+    st = state(request)
+    i_text, _, j_text = at.partition(".")
+    i, j = (int(i_text), int(j_text)) if i_text.isdigit() and j_text.isdigit() else (-1, -1)
+    sections = document.get("sections") or []
+    if not 0 <= i < len(sections) or not isinstance(sections[i], dict):
+        return TrialShown(i, j, None, f"sections.{i}: the section has no such source")
+    try:
         with st.session() as session:
             view = authoring.try_section_source(
-                st.settings, config, city, doc, source, session=session, now=now(request)
+                st.settings, config, city, sections[i], j, session=session, now=now(request)
             )
-    except (yaml.YAMLError, ValueError, OutreachError) as exc:
-        error = str(exc).splitlines()[0]
-    tz = config.cities[city].timezone
-    context = {
-        "section": section or "",
-        "source_index": source,
-        "error": error,
-        "view": view,
-        "tz": tz,
-    }
-    return page(
-        request,
-        "staff/try_source.html",
-        context,
-        current=current,
-        city=city,
-        status=200 if view else 422,
-    )
+    except OutreachError as exc:  # mostly ``key.path: what``, the path inside the section
+        line = str(exc).splitlines()[0]
+        where = f"sections.{i}." if re.match(r"^[A-Za-z0-9_.]+: ", line) else ""
+        return TrialShown(i, j, None, where + line)
+    return TrialShown(i, j, view, None)
 
 
 @router.get(BASE + "/{slug}")

@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -44,6 +44,13 @@ class SignInNeeded(Exception):
     def __init__(self, next_path: str) -> None:
         super().__init__(next_path)
         self.next_path = next_path
+
+
+def asked_for(request: Request) -> str:
+    """The page asked for, its query kept (a search, ``?kind=``) but the language, which
+    the sign-in pages carry on their own."""
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
+    return request.url.path + ("?" + urlencode(query) if query else "")
 
 
 def now(request: Request) -> datetime:
@@ -103,7 +110,7 @@ class Require(Guard):
         with st.session() as session:
             current = sessions.load(session, st.settings, request.cookies.get(COOKIE), now(request))
         if current is None:
-            raise SignInNeeded(request.url.path)
+            raise SignInNeeded(asked_for(request))
         if self.permission is None:
             return current
         if self.city_param is None:
