@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from outreach.staff import Current, Permission, authoring
-from outreach.web.common import check_csrf, state
+from outreach.web.common import state
 from outreach.web.staff.campaigns import fresh_config
 from outreach.web.staff.guard import Require, not_found, now
-from outreach.web.staff.view import client, lang_of, page
+from outreach.web.staff.view import acting, client, lang_of, page
 
 router = APIRouter()
 Viewer = Annotated[Current, Depends(Require(Permission.VIEW))]
@@ -51,12 +51,10 @@ def _back(request: Request, city: str, done: str) -> RedirectResponse:
 def source_fetch(
     request: Request, city: str, key: str, current: Editor, csrf_token: FormStr = None
 ) -> Response:
-    check_csrf(request, csrf_token)
     st = state(request)
     who = authoring.Who(current.user.email, client(request))
-    with st.session() as session:
+    with acting(request, csrf_token) as session:
         reports = authoring.fetch_now(session, st.settings, fresh_config(request), city, key, who)
-        session.commit()
     if reports is None:
         raise not_found()
     return _back(request, city, "fetched")
@@ -66,11 +64,8 @@ def source_fetch(
 def source_enable(
     request: Request, city: str, key: str, current: Editor, csrf_token: FormStr = None
 ) -> Response:
-    check_csrf(request, csrf_token)
-    st = state(request)
     who = authoring.Who(current.user.email, client(request))
-    with st.session() as session:
+    with acting(request, csrf_token) as session:
         if not authoring.re_enable(session, fresh_config(request), city, key, who):
             raise not_found()
-        session.commit()
     return _back(request, city, "enabled")

@@ -18,9 +18,9 @@ from outreach.errors import SubscriptionError
 from outreach.staff import Permission, people, sessions
 from outreach.subscriptions import ImportAborted, ImportReport, leads, write_leads_csv
 from outreach.web.common import RowId, check_csrf, state
-from outreach.web.staff.guard import Require, not_found, now
+from outreach.web.staff.guard import Require, now
 from outreach.web.staff.subscribers import actor, back, refusal
-from outreach.web.staff.view import lang_of, page
+from outreach.web.staff.view import acting, lang_of, page
 
 router = APIRouter()
 Viewer = Annotated[sessions.Current, Depends(Require(Permission.VIEW))]
@@ -138,12 +138,6 @@ def leads_csv(
 def lead_contacted(
     request: Request, city: str, subscriber_id: RowId, current: Editor, csrf_token: FormStr = None
 ) -> Response:
-    check_csrf(request, csrf_token)
-    st = state(request)
-    with st.session() as session:
-        try:
-            people.contacted(session, city, subscriber_id, actor(request, current), now(request))
-        except LookupError:
-            raise not_found() from None
-        session.commit()
+    with acting(request, csrf_token) as session:
+        people.contacted(session, city, subscriber_id, actor(request, current), now(request))
     return back(request, LEADS.format(city=city), done="contacted")

@@ -43,7 +43,7 @@ from outreach.subscriptions import (
 )
 from outreach.web.common import RowId, check_csrf, state
 from outreach.web.staff.guard import Require, not_found, now
-from outreach.web.staff.view import client, lang_of, page
+from outreach.web.staff.view import acting, client, lang_of, page
 
 router = APIRouter()
 Viewer = Annotated[sessions.Current, Depends(Require(Permission.VIEW))]
@@ -229,24 +229,20 @@ def edit(
     business_id: FormStr = None, contact_name: FormStr = None, size_class: FormStr = None,
     industry_code: FormStr = None, visit: FormStr = None, cooperation: FormStr = None,
 ) -> Response:  # fmt: skip
-    check_csrf(request, csrf_token)
     st = state(request)
     given = {"language": language, "company_name": company_name, "business_id": business_id,
              "contact_name": contact_name, "size_class": size_class or None,
              "industry_code": industry_code}  # fmt: skip
     here = ONE.format(city=city, subscriber_id=subscriber_id)
-    with st.session() as session:
+    with acting(request, csrf_token) as session:
         try:
             people.edit(session, st.config, current.principal, city, subscriber_id,
                         actor(request, current), details={n: given[n] for n in DETAIL_FIELDS},
                         topics=topics or [], visit=bool(visit), cooperation=bool(cooperation),
                         now=now(request))  # fmt: skip
-        except LookupError:
-            raise not_found() from None
         except (SubscriptionError, StaffError) as exc:
             session.rollback()
             return back(request, here, refused=refusal(exc))
-        session.commit()
     return back(request, here, done="saved")
 
 
@@ -254,14 +250,8 @@ def edit(
 def unsubscribe(
     request: Request, city: str, subscriber_id: RowId, current: Editor, csrf_token: FormStr = None
 ) -> Response:
-    check_csrf(request, csrf_token)
-    st = state(request)
-    with st.session() as session:
-        try:
-            people.unsubscribe(session, city, subscriber_id, actor(request, current), now(request))
-        except LookupError:
-            raise not_found() from None
-        session.commit()
+    with acting(request, csrf_token) as session:
+        people.unsubscribe(session, city, subscriber_id, actor(request, current), now(request))
     return back(request, ONE.format(city=city, subscriber_id=subscriber_id), done="unsubscribed")
 
 
@@ -284,21 +274,17 @@ def forget(
     request: Request, city: str, subscriber_id: RowId, current: Approver,
     csrf_token: FormStr = None, confirm: FormStr = None,
 ) -> Response:  # fmt: skip
-    check_csrf(request, csrf_token)
     here = ONE.format(city=city, subscriber_id=subscriber_id)
-    if confirm != "erase":  # the confirmation page's button sends it
-        return back(request, here + "/forget")
     st = state(request)
-    with st.session() as session:
+    with acting(request, csrf_token) as session:
+        if confirm != "erase":  # the confirmation page's button sends it
+            return back(request, here + "/forget")
         try:
             people.forget_person(session, st.settings, current.principal, city, subscriber_id,
                                  actor(request, current), now(request))  # fmt: skip
-        except LookupError:
-            raise not_found() from None
         except StaffError as exc:
             session.rollback()
             return back(request, here, refused=refusal(exc))
-        session.commit()
     return back(request, LIST.format(city=city), done="forgotten")
 
 
@@ -306,17 +292,12 @@ def forget(
 def export_person(
     request: Request, city: str, subscriber_id: RowId, current: Editor, csrf_token: FormStr = None
 ) -> Response:
-    check_csrf(request, csrf_token)
     st = state(request)
-    with st.session() as session:
-        try:
-            data = people.export_person(
-                session, st.settings, current.principal, city, subscriber_id,
-                actor(request, current), now(request),
-            )  # fmt: skip
-        except LookupError:
-            raise not_found() from None
-        session.commit()
+    with acting(request, csrf_token) as session:
+        data = people.export_person(
+            session, st.settings, current.principal, city, subscriber_id,
+            actor(request, current), now(request),
+        )  # fmt: skip
     body = json.dumps(data, ensure_ascii=False, indent=2)
     headers = {"Content-Disposition": f'attachment; filename="subscriber-{subscriber_id}.json"',
                "Cache-Control": "no-store"}  # fmt: skip

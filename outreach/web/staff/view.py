@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy.orm import Session
 
 from outreach.l10n import format_datetime, format_percent
 from outreach.staff import sessions
 from outreach.subscriptions import city_name
-from outreach.web.common import client_ip, page_lang, render, state
+from outreach.web.common import check_csrf, client_ip, page_lang, render, state
+from outreach.web.staff.guard import not_found
 
 
 def lang_of(request: Request) -> str:
@@ -55,3 +59,17 @@ def page(
         **context,
     }
     return render(request, name, ctx, lang=lang, status=status)
+
+
+@contextmanager
+def acting(request: Request, csrf_token: str | None) -> Iterator[Session]:
+    """A console form's unit of work: the CSRF check, one session, a row the stage
+    function does not find (``LookupError``) answered 404, and a commit at the end.
+    A refusal the handler answers itself rolls back before it returns."""
+    check_csrf(request, csrf_token)
+    with state(request).session() as session:
+        try:
+            yield session
+        except LookupError:
+            raise not_found() from None
+        session.commit()
