@@ -234,24 +234,23 @@ class SendRun:
         chunk = _Chunk(rows, holder.leased)
         try:
             info = self.rows.check(conn, me, [r.id for r in rows])
+            for row in rows:
+                if row.id not in info:
+                    continue  # taken over by another claimant after our lease ran out
+                details = info[row.id]
+                if details is None:
+                    reason = "unsubscribed or suppressed before sending"
+                    chunk.unsent.append(final(row, me, OutcomeKind.SKIPPED, reason))
+                    continue
+                try:
+                    chunk.to_send.append((row, self.build(row, details)))
+                except PermanentDeliveryError as exc:
+                    chunk.unsent.append(final(row, me, OutcomeKind.FAILED, str(exc)))
         except IssueHalted:
             chunk.halted = True
-            return chunk
         except BaseException:
             holder.claimed = rows + holder.claimed  # still ours: released by the worker
             raise
-        for row in rows:
-            if row.id not in info:
-                continue  # taken over by another claimant after our lease ran out
-            details = info[row.id]
-            if details is None:
-                reason = "unsubscribed or suppressed before sending"
-                chunk.unsent.append(final(row, me, OutcomeKind.SKIPPED, reason))
-                continue
-            try:
-                chunk.to_send.append((row, self.build(row, details)))
-            except PermanentDeliveryError as exc:
-                chunk.unsent.append(final(row, me, OutcomeKind.FAILED, str(exc)))
         return chunk
 
     # -- the worker ------------------------------------------------------------

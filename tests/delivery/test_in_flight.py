@@ -187,3 +187,49 @@ def test_a_second_send_in_the_same_process_reuses_the_connections(
     assert (first.sent + second.sent, second.status) == (60, "sent")
     assert sorted(probe.accepted) == sorted(w.emails)
     assert probe.violations == []
+
+
+class StallingBackend(MailBackend):
+    """Accepts everything; at its first message the process "stalls" for half the
+    lease, and meanwhile another claimant takes over every row still ``sending``."""
+
+    scheme = "stalling"
+    engine: ClassVar[Engine | None] = None
+    stall: ClassVar[float] = 0.0
+    accepted: ClassVar[list[str]] = []
+
+    def send_messages(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        assert self.engine is not None
+        if not self.accepted:
+            from sqlalchemy import update
+
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(Delivery)
+                    .where(Delivery.status == DeliveryStatus.SENDING)
+                    .where(Delivery.email != messages[0].recipients[0])
+                    .values(claimed_by="other-host:1:0:0:abc")
+                )
+            time.sleep(self.stall)
+        self.accepted.extend(m.recipients[0] for m in messages)
+        return [SendResult("sent", "250 accepted") for _ in messages]
+
+
+def test_a_stalled_worker_hands_over_no_row_another_claimant_took(
+    db_world_factory: Any, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a third of the lease a worker renews before its next hand-over and
+    sends only the rows still its own: after a stall, nothing but the message it
+    was handing over can go out twice."""
+    lease = 0.6
+    monkeypatch.setitem(backends.BUILTIN, "stalling", f"{__name__}:StallingBackend")
+    monkeypatch.setattr(StallingBackend, "engine", db_engine)
+    monkeypatch.setattr(StallingBackend, "stall", lease / 2)
+    monkeypatch.setattr(StallingBackend, "accepted", [])
+    w = db_world_factory(30, mail_url="stalling:")
+    first = send_issue(w.settings, w.config, w.issue_id, workers=1, lease_seconds=lease)
+    assert (first.sent, first.status) == (1, "sending")  # the rest is the other claimant's
+    time.sleep(lease)  # the other claimant never sends: its lease runs out
+    second = send_issue(w.settings, w.config, w.issue_id, workers=1, lease_seconds=lease)
+    assert (second.sent, second.status) == (29, "sent")
+    assert sorted(StallingBackend.accepted) == sorted(w.emails)  # each exactly once
