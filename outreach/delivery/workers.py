@@ -39,20 +39,19 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from outreach.delivery.backends import get_backend
-from outreach.delivery.backends.base import MailBackend, OutgoingMessage
-from outreach.delivery.feed import Feeder, Pending
+from outreach.delivery.backends.base import MailBackend
+from outreach.delivery.feed import Chunk, Chunks, Feeder, Holder, Pending
 from outreach.delivery.message import IssueMessages
 from outreach.delivery.outbox import (
-    IssueHalted,
     OutboxRows,
     OutcomeWriter,
     SqliteRecorder,
     process_id,
 )
-from outreach.delivery.outcomes import Outcome, OutcomeKind, answered, final
+from outreach.delivery.outcomes import Outcome, OutcomeKind, answered
 from outreach.delivery.policy import PolicyBurst, PolicyWatch
 from outreach.delivery.ratelimit import RateLimiter
-from outreach.errors import OutreachError, PermanentDeliveryError
+from outreach.errors import OutreachError
 from outreach.l10n import gettext_for
 from outreach.models import utcnow
 from outreach.settings import Settings
@@ -168,6 +167,7 @@ class SendRun:
             write_lock=write_lock,
         )
         self.policy = PolicyWatch.from_settings(settings)
+        self.chunks = Chunks(self.rows, messages, default_lang)
         self.done = 0
         self.total = 0
         # One feeder for every two workers: a feeder's jobs run one at a time, and a
@@ -207,56 +207,10 @@ class SendRun:
         if self.progress is not None:
             self.progress(done, total)
 
-    # -- the feeder's job: claim, re-check and build a worker's next chunk -------
-
-    def build(self, row: Any, info: tuple[str, str | None]) -> OutgoingMessage:
-        builder = self.messages.get(row.language) or self.messages[self.default_lang]
-        return builder.build(
-            email=row.email,
-            subscriber_id=row.subscriber_id,
-            subscription_id=row.subscription_id,
-            token_salt=info[0],
-            contact_name=info[1],
-            delivery_id=row.id,
-        )
-
-    def next_chunk(self, conn: Connection, holder: _Holder, size: int) -> _Chunk | None:
-        """Claim rows for ``holder`` if it has none left, then re-check and build the
-        next ``size`` of them; None when nothing is due (or the issue is not sending)."""
-        me = holder.me
-        if not holder.claimed:
-            leased = time.monotonic()
-            holder.claimed = self.rows.claim(conn, me)
-            holder.leased = leased
-            if not holder.claimed:
-                return None
-        rows, holder.claimed = holder.claimed[:size], holder.claimed[size:]
-        chunk = _Chunk(rows, holder.leased)
-        try:
-            info = self.rows.check(conn, me, [r.id for r in rows])
-            for row in rows:
-                if row.id not in info:
-                    continue  # taken over by another claimant after our lease ran out
-                details = info[row.id]
-                if details is None:
-                    reason = "unsubscribed or suppressed before sending"
-                    chunk.unsent.append(final(row, me, OutcomeKind.SKIPPED, reason))
-                    continue
-                try:
-                    chunk.to_send.append((row, self.build(row, details)))
-                except PermanentDeliveryError as exc:
-                    chunk.unsent.append(final(row, me, OutcomeKind.FAILED, str(exc)))
-        except IssueHalted:
-            chunk.halted = True
-        except BaseException:
-            holder.claimed = rows + holder.claimed  # still ours: released by the worker
-            raise
-        return chunk
-
     # -- the worker ------------------------------------------------------------
 
     def send_chunk(
-        self, writer: OutcomeWriter, backend: MailBackend, holder: _Holder, chunk: _Chunk
+        self, writer: OutcomeWriter, backend: MailBackend, holder: Holder, chunk: Chunk
     ) -> None:
         """Hand a re-checked chunk over one message at a time.
 
@@ -296,7 +250,7 @@ class SendRun:
 
     def work(self, n: int) -> None:
         me = f"{process_id()}:{n}:{secrets.token_hex(3)}"
-        holder = _Holder(me, self.feeders[n // 2 % len(self.feeders)])
+        holder = Holder(me, self.feeders[n // 2 % len(self.feeders)])
         writer: OutcomeWriter | None = None
         try:
             with self.engine.connect() as conn:
@@ -332,12 +286,12 @@ class SendRun:
                 with contextlib.suppress(Exception), self.engine.connect() as conn:
                     self.rows.release(conn, holder.me, holder.release)
 
-    def _renew(self, writer: OutcomeWriter, holder: _Holder) -> None:
+    def _renew(self, writer: OutcomeWriter, holder: Holder) -> None:
         leased = time.monotonic()
         self.rows.renew(writer.idle(), holder.me)
         holder.leased = leased
 
-    def _loop(self, writer: OutcomeWriter, backend: MailBackend, holder: _Holder) -> None:
+    def _loop(self, writer: OutcomeWriter, backend: MailBackend, holder: Holder) -> None:
         """Take chunks and send them until nothing is due; the rows claimed and not
         handed over end in ``holder.release``."""
         # Rate-limited sends go one message at a time, each re-checked right after its
@@ -345,11 +299,11 @@ class SendRun:
         limited = self.limiter.active
         size = 1 if limited else CHUNK
         third = self.lease.total_seconds() / 3
-        ahead: Pending[_Chunk | None] | None = None
-        chunk: _Chunk | None = None
+        ahead: Pending[Chunk | None] | None = None
+        chunk: Chunk | None = None
 
-        def take() -> Pending[_Chunk | None]:
-            return holder.feeder.submit(lambda conn: self.next_chunk(conn, holder, size))
+        def take() -> Pending[Chunk | None]:
+            return holder.feeder.submit(lambda conn: self.chunks.next(conn, holder, size))
 
         early = False  # ``ahead`` was asked for before the last chunk's outcomes were in
         try:
@@ -396,34 +350,3 @@ def _reset(conn: Connection) -> None:
         conn.exec_driver_sql("RESET synchronous_commit")
     except Exception:  # a broken connection: the pool must not hand it out again
         conn.invalidate()
-
-
-class _Holder:
-    """One worker's claim: its claimant id and the rows claimed but not chunked yet.
-
-    The feeder changes ``claimed`` while it runs a job for the worker; the
-    worker reads it only once that job is done.
-    """
-
-    __slots__ = ("claimed", "feeder", "leased", "me", "release")
-
-    def __init__(self, me: str, feeder: Feeder) -> None:
-        self.me = me
-        self.feeder = feeder
-        self.claimed: list[Any] = []
-        self.leased = 0.0  # monotonic time of the last claim or renewal
-        self.release: list[int] = []
-
-
-class _Chunk:
-    """Re-checked rows of one worker, with their messages built."""
-
-    __slots__ = ("halted", "handed", "leased", "rows", "to_send", "unsent")
-
-    def __init__(self, rows: list[Any], leased: float) -> None:
-        self.rows = rows  # every claimed row it covers
-        self.leased = leased
-        self.to_send: list[tuple[Any, OutgoingMessage]] = []
-        self.unsent: list[Outcome] = []  # skipped or failed without a backend
-        self.handed: set[int] = set()
-        self.halted = False  # the issue was paused or cancelled: nothing sent
