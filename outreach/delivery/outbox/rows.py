@@ -24,6 +24,7 @@ import socket
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
@@ -126,6 +127,7 @@ class OutboxRows:
         )
         ours = and_(Delivery.claimed_by == bindparam("me"), Delivery.status == SENDING)
         issue_status = select(Issue.status).where(Issue.id == issue_id).scalar_subquery()
+        self._check_texts: dict[int, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
         self.check_statement = select(
             Delivery.id,
             salt.label("token_salt"),
@@ -176,21 +178,52 @@ class OutboxRows:
         mailed, None if it was unsubscribed or suppressed meanwhile. Rows another
         claimant took over (an expired lease) are absent: they are not ours to send.
         Raises :class:`IssueHalted` when the issue was paused or cancelled."""
-        # One statement (one round trip): the issue's status comes with every row.
-        with conn.begin():
-            rows = conn.execute(self.check_statement, {"ids": list(ids), "me": me}).all()
-            if rows:
-                status = rows[0].issue_status
-            else:
-                query = select(Issue.status).where(Issue.id == self.issue_id)
-                status = conn.execute(query).scalar()
+        # One statement (one round trip): the issue's status comes with every row. It
+        # runs once a chunk, through the driver's cursor with the text compiled once.
+        sql, names, fixed = self._check_sql(conn, len(ids))
+        values = {**fixed, "me": me, **{f"ids_{n}": i for n, i in enumerate(ids, 1)}}
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.cursor()
+        try:
+            if names is None:  # named parameters (psycopg)
+                cursor.execute(sql, values)
+            else:  # positional (sqlite3)
+                cursor.execute(sql, [values[name] for name in names])
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        if rows:
+            status = rows[0][5]
+        else:
+            status = conn.execute(select(Issue.status).where(Issue.id == self.issue_id)).scalar()
         if status != IssueStatus.SENDING:
             raise IssueHalted
         return {
-            row.id: (row.token_salt, row.contact_name) if row.eligible else None
-            for row in rows
-            if row.ours
+            row_id: (salt, name) if eligible else None
+            for row_id, salt, name, eligible, ours, _ in rows
+            if ours
         }
+
+    def _check_sql(
+        self, conn: Connection, count: int
+    ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        """The re-check's text for ``count`` ids, its positional parameter names (None
+        for named ones) and its fixed parameters, compiled once per count."""
+        known = self._check_texts.get(count)
+        if known is not None:
+            return known
+        compiled = self.check_statement.compile(dialect=conn.dialect)
+        state = compiled.construct_expanded_state({"ids": list(range(count)), "me": ""})
+        # Statuses are enums stored as their values; everything else goes as it is.
+        fixed = {
+            name: value.value if isinstance(value, Enum) else value
+            for name, value in state.parameters.items()
+        }
+        names = tuple(state.positiontup) if state.positiontup is not None else None
+        known = (state.statement, names, fixed)
+        self._check_texts[count] = known
+        return known
 
     def renew(self, conn: Connection, me: str) -> set[int]:
         """Extend the lease of every row ``me`` holds; the ids it still holds."""
