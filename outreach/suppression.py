@@ -33,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any, cast
@@ -298,9 +298,12 @@ def prepare_connection(session: Session) -> None:
         register_sqlite_functions(session.connection().connection.driver_connection)
 
 
-def not_suppressed(email: Any, key: bytes, city_id: Any) -> Any:
+def not_suppressed(email: Any, key: bytes, city_id: Any, *, correlate: Sequence[Any] = ()) -> Any:
     """SQL truth of "city ``city_id`` may mail ``email``": no entry for ``email`` (a
     column) applies everywhere or to ``city_id`` (a column, e.g.
     ``Subscription.city_id``, an id, or None: only entries that apply
-    everywhere count). ``key`` is :func:`suppression_key`'s."""
-    return ~exists().where(SUPPRESSIONS.c.email_hash == email_hmac(email, key), applies(city_id))
+    everywhere count). ``key`` is :func:`suppression_key`'s. ``correlate``
+    names the tables of ``email`` and ``city_id`` when the condition sits in a
+    subquery nested deeper than the query that has them."""
+    found = exists().where(SUPPRESSIONS.c.email_hash == email_hmac(email, key), applies(city_id))
+    return ~(found.correlate(*correlate) if correlate else found)

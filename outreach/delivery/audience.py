@@ -46,14 +46,15 @@ def _topic_filter(topics: Sequence[str]) -> Any:
     return or_(*(text.like(f'%"{_like_literal(t)}"%', escape=_LIKE_ESCAPE) for t in topics))
 
 
-def mailable(email: Any, key: bytes) -> Any:
+def mailable(email: Any, key: bytes, *, correlate: Sequence[Any] = ()) -> Any:
     """SQL truth of "may be mailed now": a confirmed subscription, an address no
     suppression entry keeps from the subscription's city. For queries that join
     :class:`Subscription`; the audience is chosen by it, and every delivery is
-    checked by it again just before hand-over."""
+    checked by it again just before hand-over. ``correlate``: see
+    :func:`outreach.suppression.not_suppressed`."""
     return and_(
         Subscription.status == SubscriptionStatus.CONFIRMED,
-        not_suppressed(email, key, Subscription.city_id),
+        not_suppressed(email, key, Subscription.city_id, correlate=correlate),
     )
 
 

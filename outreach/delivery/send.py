@@ -171,6 +171,7 @@ def send_issue(
         progress=progress,
         limiter=limiter_for(mail_url, settings.rate_per_second, settings.rate_per_hour),
         report=report,
+        connections=connections,
     )
     with Session(engine) as session:
         run.total = session.scalar(select(func.count()).where(Delivery.issue_id == issue_id)) or 0

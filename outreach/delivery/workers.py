@@ -1,12 +1,14 @@
-"""The worker threads of one send: claim due outbox rows, send, record each outcome.
+"""The worker threads of one send: take checked chunks of rows, send, record each outcome.
 
-Each worker thread owns one database connection and one backend connection
-and loops: claim up to ``send_batch_size`` due rows, then for every chunk
-of :data:`CHUNK` rows re-check unsubscribes, suppressions and the issue's
-status in one statement and build the messages by substitution, and hand
-them to the backend one at a time, each only once the previous message's
-outcome is committed. The SQL of every step is in
-:mod:`outreach.delivery.outbox.rows`.
+Each worker thread owns one database connection and one backend connection.
+A feeder thread of the send (:mod:`outreach.delivery.feed`) claims up to
+``send_batch_size`` due rows for a worker and, chunk by chunk of
+:data:`CHUNK` rows, re-checks unsubscribes, suppressions and the issue's
+status in one statement and builds the messages by substitution — the next
+chunk while the worker sends the current one. The worker hands the messages
+to the backend one at a time, each only once the previous message's outcome
+is committed on its own connection (:mod:`outreach.delivery.outbox.writer`).
+The SQL of every step is in :mod:`outreach.delivery.outbox`.
 
 Crash safety: a row is ``sending`` from its claim until its outcome is
 committed. Rows left ``sending`` by a process that died are claimed again —
@@ -23,6 +25,7 @@ issue and tells the city's approvers.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import threading
@@ -36,21 +39,19 @@ from typing import Any
 from sqlalchemy import Connection, Engine
 
 from outreach.delivery.backends import get_backend
-from outreach.delivery.backends.base import MailBackend, OutgoingMessage
+from outreach.delivery.backends.base import MailBackend
+from outreach.delivery.feed import Chunk, Chunks, Feeder, Holder, Pending
 from outreach.delivery.message import IssueMessages
-from outreach.delivery.outbox import IssueHalted, OutboxRows, process_id
-from outreach.delivery.outcomes import (
-    Outcome,
-    OutcomeKind,
-    Recorder,
-    RecordingFailed,
-    Ticket,
-    answered,
-    final,
+from outreach.delivery.outbox import (
+    OutboxRows,
+    OutcomeWriter,
+    SqliteRecorder,
+    process_id,
 )
+from outreach.delivery.outcomes import Outcome, OutcomeKind, answered
 from outreach.delivery.policy import PolicyBurst, PolicyWatch
 from outreach.delivery.ratelimit import RateLimiter
-from outreach.errors import OutreachError, PermanentDeliveryError
+from outreach.errors import OutreachError
 from outreach.l10n import gettext_for
 from outreach.models import utcnow
 from outreach.settings import Settings
@@ -60,6 +61,8 @@ log = logging.getLogger(__name__)
 
 #: Rows re-checked (unsubscribed? suppressed? still ours? issue still sending?) in
 #: one query before they are handed over one by one; outcomes are committed per message.
+#: A chunk is re-checked while the one before it is sent, so a re-checked message
+#: waits at most two chunks' sending time for its hand-over.
 CHUNK = 10
 Progress = Callable[[int, int], None]
 
@@ -137,6 +140,7 @@ class SendRun:
         progress: Progress | None,
         limiter: RateLimiter,
         report: SendReport,
+        connections: int = 1,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -163,78 +167,52 @@ class SendRun:
             write_lock=write_lock,
         )
         self.policy = PolicyWatch.from_settings(settings)
+        self.chunks = Chunks(self.rows, messages, default_lang)
         self.done = 0
         self.total = 0
-        # Recorder threads commit every outcome waiting in one statement. SQLite has
-        # one writer; on PostgreSQL a second thread commits while the first waits
-        # for its round trip (measured: the wait before a hand-over fell from about
-        # 3 to 2 ms on a loaded machine; one connection per worker cost more CPU).
-        self.recorder = Recorder(
-            settings,
-            engine,
-            issue_id,
-            write_lock,
-            self.rows.record,
-            self.recorded,
-            threads=1 if sqlite else 2,
+        # One feeder for every two workers: a feeder's jobs run one at a time, and a
+        # claim (a hundred rows) takes long enough to hold up the next worker's chunk.
+        self.feeders = [
+            Feeder(engine, f"feed-{issue_id}-{n}") for n in range((max(1, connections) + 1) // 2)
+        ]
+        # SQLite has one writer: one thread commits the outcomes of every worker.
+        self.recorder = (
+            SqliteRecorder(self.rows, engine, self.recorded, f"record-{issue_id}")
+            if sqlite
+            else None
         )
 
     def close(self) -> None:
-        """Commit the outcomes still waiting; call once every worker has returned."""
-        self.recorder.close()
+        """Stop the feeders and the recorder; call once every worker has returned."""
+        for feeder in self.feeders:
+            feeder.close()
+        if self.recorder is not None:
+            self.recorder.close()
 
-    def recorded(self, outcomes: list[Outcome]) -> None:
-        """Count outcomes once committed (the recorder's thread calls this)."""
-        counts = dict.fromkeys(OutcomeKind, 0)
-        for o in outcomes:
-            counts[o.kind] += 1
+    def recorded(self, outcome: Outcome) -> None:
+        """Count an outcome once committed (a worker's writer or the recorder calls this)."""
+        kind = outcome.kind
         with self.lock:
-            self.report.sent += counts[OutcomeKind.SENT]
-            self.report.retrying += counts[OutcomeKind.RETRYING]
-            self.report.failed += counts[OutcomeKind.FAILED]
-            self.report.skipped += counts[OutcomeKind.SKIPPED]
-            self.done += len(outcomes) - counts[OutcomeKind.RETRYING]
+            if kind is OutcomeKind.SENT:
+                self.report.sent += 1
+            elif kind is OutcomeKind.RETRYING:
+                self.report.retrying += 1
+            elif kind is OutcomeKind.FAILED:
+                self.report.failed += 1
+            else:
+                self.report.skipped += 1
+            if kind is not OutcomeKind.RETRYING:
+                self.done += 1
             done, total = self.done, self.total
         if self.progress is not None:
             self.progress(done, total)
 
-    # -- the worker loop ------------------------------------------------------
+    # -- the worker ------------------------------------------------------------
 
-    def build(self, row: Any, info: tuple[str, str | None]) -> OutgoingMessage:
-        builder = self.messages.get(row.language) or self.messages[self.default_lang]
-        return builder.build(
-            email=row.email,
-            subscriber_id=row.subscriber_id,
-            subscription_id=row.subscription_id,
-            token_salt=info[0],
-            contact_name=info[1],
-            delivery_id=row.id,
-        )
-
-    def prepare(self, conn: Connection, me: str, chunk: list[Any]) -> list[tuple[Any, Any]]:
-        """Re-check and build one chunk; rows that need no backend get their outcome."""
-        info = self.rows.check(conn, me, [r.id for r in chunk])
-        unsent: list[Outcome] = []
-        to_send: list[tuple[Any, OutgoingMessage]] = []
-        for row in chunk:
-            if row.id not in info:
-                continue  # taken over by another claimant after our lease ran out
-            details = info[row.id]
-            if details is None:
-                reason = "unsubscribed or suppressed before sending"
-                unsent.append(final(row, me, OutcomeKind.SKIPPED, reason))
-                continue
-            try:
-                to_send.append((row, self.build(row, details)))
-            except PermanentDeliveryError as exc:
-                unsent.append(final(row, me, OutcomeKind.FAILED, str(exc)))
-        self.recorder.submit(unsent)
-        return to_send
-
-    def process(
-        self, conn: Connection, backend: MailBackend, me: str, chunk: list[Any], lane: _Lane
+    def send_chunk(
+        self, writer: OutcomeWriter, backend: MailBackend, holder: Holder, chunk: Chunk
     ) -> None:
-        """Re-check and build one chunk, then hand it over one message at a time.
+        """Hand a re-checked chunk over one message at a time.
 
         A message is handed over only once the outcome of the one before it
         on this connection is committed: ``send_one`` waits for that commit
@@ -242,97 +220,133 @@ class SendRun:
         commit overlaps the transfer. After a crash at most the one message
         in flight on this connection can be sent again (docs/delivery.md).
         """
-        to_send = self.prepare(conn, me, chunk)
-        handed = 0
+        for outcome in chunk.unsent:
+            writer.write(outcome)
+        third = self.lease.total_seconds() / 3
+        held: set[int] | None = None  # after a renewal: the rows still ours
         policy = self.policy
-        try:
-            for row, message in to_send:
-                if policy.burst is not None:
-                    break  # a burst of policy refusals: hand nothing more over
-                result = backend.send_one(message, lane.wait)
-                handed += 1
-                now = utcnow()
-                if not result.ok and policy.refusal(row.id, row.email, result, now):
-                    # The sender's standing, not the address: retried, never suppressed.
-                    result = replace(result, status="temporary")
-                outcome = answered(
-                    row, me, result, now, lifetime=self.lifetime, retry_base=self.retry_base
+        for row, message in chunk.to_send:
+            if policy.burst is not None:
+                break  # a burst of policy refusals: hand nothing more over
+            if time.monotonic() - chunk.leased > third:
+                # A slow server, or this process was stopped for a while: make sure
+                # the rows are still ours before handing any more of them over.
+                leased = time.monotonic()
+                held = self.rows.renew(writer.idle(), holder.me)
+                chunk.leased = holder.leased = leased
+            if held is not None and row.id not in held:
+                continue  # another claimant took it over: not ours to send
+            result = backend.send_one(message, writer.wait)
+            chunk.handed.add(row.id)
+            now = utcnow()
+            if not result.ok and policy.refusal(row.id, row.email, result, now):
+                # The sender's standing, not the address: retried, never suppressed.
+                result = replace(result, status="temporary")
+            writer.write(
+                answered(
+                    row, holder.me, result, now, lifetime=self.lifetime, retry_base=self.retry_base
                 )
-                lane.last = self.recorder.submit([outcome])
-        finally:
-            self.rows.release(conn, me, [r.id for r, _ in to_send[handed:]])
+            )
 
     def work(self, n: int) -> None:
         me = f"{process_id()}:{n}:{secrets.token_hex(3)}"
-        rows: list[Any] = []
-        lane = _Lane()
+        holder = Holder(me, self.feeders[n // 2 % len(self.feeders)])
+        writer: OutcomeWriter | None = None
         try:
             with self.engine.connect() as conn:
                 register_sqlite_functions(conn.connection.driver_connection)
+                if self.rows.postgres:
+                    # Durable when the sending process dies, like SQLite's WAL with
+                    # synchronous=NORMAL and Postfix marking a recipient done: only a
+                    # crash of the database server itself can lose the last fraction
+                    # of a second of outcomes (re-sent then: duplicates, never losses).
+                    conn.exec_driver_sql("SET synchronous_commit TO OFF")
                 conn.commit()
-                # Every step is one statement (a claim is one UPDATE … RETURNING):
-                # no BEGIN and COMMIT round trips around them.
+                # Every step is one statement: no BEGIN and COMMIT round trips.
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-                with get_backend(self.mail_url) as backend:
-                    rows = self._loop(conn, backend, me, lane)
-                    self.rows.release(conn, me, [r.id for r in rows])
-                    rows = []
+                writer = OutcomeWriter(self.rows, conn, self.settings, self.recorded, self.recorder)
+                try:
+                    with get_backend(self.mail_url) as backend:
+                        self._loop(writer, backend, holder)
+                finally:
+                    try:
+                        writer.wait()  # this worker's last outcome is durable before it returns
+                        self.rows.release(conn, holder.me, holder.release)
+                        holder.release = []
+                    finally:
+                        _reset(conn)
         except BaseException as exc:
             self.stop.set()
             with self.lock:
                 self.report.errors.append(str(exc) if isinstance(exc, OutreachError) else repr(exc))
             if not isinstance(exc, OutreachError):
-                log.exception("send worker %s failed", me)
+                log.exception("send worker %s failed", holder.me)
         finally:
-            if rows:
-                with self.engine.connect() as conn:
-                    self.rows.release(conn, me, [r.id for r in rows])
-            try:
-                lane.wait()  # this worker's last outcome is durable before it returns
-            except RecordingFailed as exc:
-                self.stop.set()
-                with self.lock:
-                    self.report.errors.append(str(exc))
+            if holder.release:  # the worker's connection failed: give them back on another
+                with contextlib.suppress(Exception), self.engine.connect() as conn:
+                    self.rows.release(conn, holder.me, holder.release)
 
-    def _loop(self, conn: Connection, backend: MailBackend, me: str, lane: _Lane) -> list[Any]:
-        """Claim and send until nothing is due; returns the claimed rows not handed over."""
-        # Rate-limited sends go one message at a time: the slot is taken before the
-        # re-check, so the re-check stays right before hand-over.
-        size = 1 if self.limiter.active else CHUNK
+    def _renew(self, writer: OutcomeWriter, holder: Holder) -> None:
+        leased = time.monotonic()
+        self.rows.renew(writer.idle(), holder.me)
+        holder.leased = leased
+
+    def _loop(self, writer: OutcomeWriter, backend: MailBackend, holder: Holder) -> None:
+        """Take chunks and send them until nothing is due; the rows claimed and not
+        handed over end in ``holder.release``."""
+        # Rate-limited sends go one message at a time, each re-checked right after its
+        # slot is taken (no chunk ahead), so the re-check stays right before hand-over.
+        limited = self.limiter.active
+        size = 1 if limited else CHUNK
         third = self.lease.total_seconds() / 3
-        rows: list[Any] = []
-        while not self.stop.is_set() and self.policy.burst is None:
-            rows = self.rows.claim(conn, me)
-            renewed = time.monotonic()
-            if not rows:
-                break
-            while rows and not self.stop.is_set():
-                if self.limiter.active and not self.limiter.acquire(
-                    self.stop, every=third, while_waiting=lambda: self.rows.renew(conn, me)
-                ):
+        ahead: Pending[Chunk | None] | None = None
+        chunk: Chunk | None = None
+
+        def take() -> Pending[Chunk | None]:
+            return holder.feeder.submit(lambda conn: self.chunks.next(conn, holder, size))
+
+        early = False  # ``ahead`` was asked for before the last chunk's outcomes were in
+        try:
+            while not self.stop.is_set() and self.policy.burst is None:
+                if ahead is None:
+                    if limited and not self.limiter.acquire(
+                        self.stop,
+                        every=third,
+                        while_waiting=lambda: self._renew(writer, holder),
+                    ):
+                        break
+                    ahead, early = take(), False
+                chunk, ahead = ahead.result(), None
+                if chunk is None and early:
+                    # Nothing was due when the chunk before was taken; its own retries
+                    # may be due now that its outcomes are committed: ask once more.
+                    writer.wait()
+                    ahead, early = take(), False
+                    continue
+                if chunk is None or chunk.halted:  # nothing due; paused or cancelled
                     break
-                if time.monotonic() - renewed > third:
-                    self.rows.renew(conn, me)
-                    renewed = time.monotonic()
-                chunk, rows = rows[:size], rows[size:]
-                try:
-                    self.process(conn, backend, me, chunk, lane)
-                except IssueHalted:  # paused or cancelled: the chunk was not sent
-                    return chunk + rows
-                if self.policy.burst is not None:
-                    return rows
-        return rows
+                if not limited:
+                    # The next chunk is claimed and re-checked while this one is sent.
+                    ahead, early = take(), True
+                self.send_chunk(writer, backend, holder, chunk)
+        finally:
+            unsent: list[int] = []
+            if chunk is not None:  # the last one: a burst or an error may have cut it short
+                unsent += [r.id for r in chunk.rows if r.id not in chunk.handed]
+            if ahead is not None:
+                with contextlib.suppress(Exception):
+                    later = ahead.result()
+                    if later is not None:
+                        unsent += [r.id for r in later.rows]
+            holder.release = unsent + [r.id for r in holder.claimed]
+            holder.claimed = []
 
 
-class _Lane:
-    """One worker's connection: the ticket of its last outcome handed to the recorder."""
-
-    __slots__ = ("last",)
-
-    def __init__(self) -> None:
-        self.last: Ticket | None = None
-
-    def wait(self) -> None:
-        """Return once the last outcome is committed (``send_one``'s ``ready``)."""
-        if self.last is not None:
-            self.last.wait()
+def _reset(conn: Connection) -> None:
+    """Undo the session settings of a send before the pool has the connection."""
+    if conn.dialect.name != "postgresql":
+        return
+    try:
+        conn.exec_driver_sql("RESET synchronous_commit")
+    except Exception:  # a broken connection: the pool must not hand it out again
+        conn.invalidate()

@@ -281,6 +281,19 @@ def world_factory(settings: Settings, engine: Engine, config: Config) -> Iterato
 
 
 @pytest.fixture
+def db_world_factory(db_settings: Settings, db_engine: Engine, config: Config) -> Iterator[Any]:
+    """``world_factory`` on SQLite and on PostgreSQL (``db_url``)."""
+
+    def make(n: int = 10, mail_url: str = "memory:", **kwargs: Any) -> World:
+        s = db_settings.model_copy(update={"mail_url": mail_url})
+        with Session(db_engine, expire_on_commit=False) as session:
+            issue_id, city_id, emails = populate(session, n, **kwargs)
+        return World(s, config, db_engine, issue_id, city_id, emails)
+
+    yield make
+
+
+@pytest.fixture
 def out_dir(tmp_path: Path) -> Path:
     return tmp_path / "outbox"
 

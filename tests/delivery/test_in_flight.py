@@ -1,16 +1,18 @@
 """The in-flight bound, checked at every hand-over: when a connection is handed
 a message, the outcome of every message handed over before on that connection
 is already committed (seen from another database connection). So a crash can
-repeat at most the one message in flight per connection."""
+repeat at most the one message in flight per connection. On SQLite and on
+PostgreSQL, where the outcome's commit runs while the next message goes out."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, event, select, text
 
 from outreach.delivery import backends, send_issue
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
@@ -56,18 +58,18 @@ class ProbeBackend(MailBackend):
 
 
 @pytest.fixture
-def probe(monkeypatch: pytest.MonkeyPatch, engine: Engine) -> type[ProbeBackend]:
+def probe(monkeypatch: pytest.MonkeyPatch, db_engine: Engine) -> type[ProbeBackend]:
     monkeypatch.setitem(backends.BUILTIN, "probe", f"{__name__}:ProbeBackend")
-    monkeypatch.setattr(ProbeBackend, "engine", engine)
+    monkeypatch.setattr(ProbeBackend, "engine", db_engine)
     monkeypatch.setattr(ProbeBackend, "violations", [])
     monkeypatch.setattr(ProbeBackend, "accepted", [])
     return ProbeBackend
 
 
 def test_each_outcome_is_committed_before_the_next_hand_over(
-    world_factory: Any, probe: type[ProbeBackend]
+    db_world_factory: Any, probe: type[ProbeBackend]
 ) -> None:
-    w = world_factory(60, mail_url="probe:")
+    w = db_world_factory(60, mail_url="probe:")
     report = send_issue(w.settings, w.config, w.issue_id, workers=3)
     assert (report.sent, report.status) == (60, "sent")
     assert sorted(probe.accepted) == sorted(w.emails)
@@ -99,33 +101,135 @@ class _CheckingSink:
         return "250 OK"
 
 
-def test_smtp_finishes_data_only_after_the_previous_outcome_is_committed(
-    world_factory: Any, engine: Engine, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import time
+def _sleep(seconds: float) -> int:
+    time.sleep(seconds)
+    return 0
 
+
+def _sqlite_sleep(dbapi_connection: Any, _record: Any) -> None:
+    if hasattr(dbapi_connection, "create_function"):  # sqlite3 only
+        dbapi_connection.create_function("test_sleep", 1, _sleep)
+
+
+@pytest.fixture
+def slow_outcomes(db_engine: Engine) -> Iterator[None]:
+    """A slow database: every outcome's write takes 20 ms more, in the database
+    itself (a trigger), so the next message's transfer outruns the commit."""
+    with db_engine.begin() as conn:
+        if db_engine.dialect.name == "postgresql":
+            conn.execute(
+                text(
+                    "CREATE FUNCTION slow_outcome() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN PERFORM pg_sleep(0.02); RETURN NEW; END $$"
+                )
+            )
+            conn.execute(
+                text(
+                    "CREATE TRIGGER slow_outcome BEFORE UPDATE ON deliveries FOR EACH ROW "
+                    "WHEN (OLD.status = 'sending' AND NEW.status <> 'sending') "
+                    "EXECUTE FUNCTION slow_outcome()"
+                )
+            )
+        else:
+            conn.execute(
+                text(
+                    "CREATE TRIGGER slow_outcome BEFORE UPDATE ON deliveries FOR EACH ROW "
+                    "WHEN OLD.status = 'sending' AND NEW.status <> 'sending' "
+                    "BEGIN SELECT test_sleep(0.02); END"
+                )
+            )
+    event.listen(Engine, "connect", _sqlite_sleep)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", _sqlite_sleep)
+
+
+def test_smtp_finishes_data_only_after_the_previous_outcome_is_committed(
+    db_world_factory: Any, db_engine: Engine, slow_outcomes: None
+) -> None:
     from aiosmtpd.controller import Controller
 
-    from outreach.delivery.outcomes import Recorder
     from tests.delivery.conftest import free_port
 
-    commit = Recorder._commit
-
-    def slow_commit(self: Recorder, conn: Any, batch: Any) -> None:
-        time.sleep(0.02)  # a slow database: the next message's transfer outruns the commit
-        commit(self, conn, batch)
-
-    monkeypatch.setattr(Recorder, "_commit", slow_commit)
-
-    handler = _CheckingSink(engine)
+    handler = _CheckingSink(db_engine)
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        w = world_factory(40, mail_url=f"smtp://127.0.0.1:{port}?starttls=false")
+        w = db_world_factory(40, mail_url=f"smtp://127.0.0.1:{port}?starttls=false")
+        started = time.monotonic()
         report = send_issue(w.settings, w.config, w.issue_id, workers=2)
+        elapsed = time.monotonic() - started
     finally:
         controller.stop()
     assert (report.sent, report.status) == (40, "sent")
+    assert elapsed >= 20 * 0.02  # the trigger did slow each connection's outcomes
     assert sorted(handler.accepted) == sorted(w.emails)
     assert handler.violations == []
+
+
+def test_a_second_send_in_the_same_process_reuses_the_connections(
+    db_world_factory: Any, probe: type[ProbeBackend]
+) -> None:
+    """A daemon sends issue after issue: the pooled connections (and what a send
+    prepared on them) serve the next send."""
+    w = db_world_factory(60, mail_url="probe:")
+    stop = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done >= 10:
+            stop.set()
+
+    first = send_issue(w.settings, w.config, w.issue_id, workers=2, stop=stop, progress=progress)
+    assert first.status == "sending" and 10 <= first.sent < 60
+    second = send_issue(w.settings, w.config, w.issue_id, workers=2)
+    assert (first.sent + second.sent, second.status) == (60, "sent")
+    assert sorted(probe.accepted) == sorted(w.emails)
+    assert probe.violations == []
+
+
+class StallingBackend(MailBackend):
+    """Accepts everything; at its first message the process "stalls" for half the
+    lease, and meanwhile another claimant takes over every row still ``sending``."""
+
+    scheme = "stalling"
+    engine: ClassVar[Engine | None] = None
+    stall: ClassVar[float] = 0.0
+    accepted: ClassVar[list[str]] = []
+
+    def send_messages(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        assert self.engine is not None
+        if not self.accepted:
+            from sqlalchemy import update
+
+            with self.engine.begin() as conn:
+                conn.execute(
+                    update(Delivery)
+                    .where(Delivery.status == DeliveryStatus.SENDING)
+                    .where(Delivery.email != messages[0].recipients[0])
+                    .values(claimed_by="other-host:1:0:0:abc")
+                )
+            time.sleep(self.stall)
+        self.accepted.extend(m.recipients[0] for m in messages)
+        return [SendResult("sent", "250 accepted") for _ in messages]
+
+
+def test_a_stalled_worker_hands_over_no_row_another_claimant_took(
+    db_world_factory: Any, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a third of the lease a worker renews before its next hand-over and
+    sends only the rows still its own: after a stall, nothing but the message it
+    was handing over can go out twice."""
+    lease = 0.6
+    monkeypatch.setitem(backends.BUILTIN, "stalling", f"{__name__}:StallingBackend")
+    monkeypatch.setattr(StallingBackend, "engine", db_engine)
+    monkeypatch.setattr(StallingBackend, "stall", lease / 2)
+    monkeypatch.setattr(StallingBackend, "accepted", [])
+    w = db_world_factory(30, mail_url="stalling:")
+    first = send_issue(w.settings, w.config, w.issue_id, workers=1, lease_seconds=lease)
+    assert (first.sent, first.status) == (1, "sending")  # the rest is the other claimant's
+    time.sleep(lease)  # the other claimant never sends: its lease runs out
+    second = send_issue(w.settings, w.config, w.issue_id, workers=1, lease_seconds=lease)
+    assert (second.sent, second.status) == (29, "sent")
+    assert sorted(StallingBackend.accepted) == sorted(w.emails)  # each exactly once

@@ -25,6 +25,14 @@ from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendRe
 from outreach.errors import ConfigError, TemporaryDeliveryError
 
 _DOT = re.compile(rb"(?m)^\.")  # a line that starts with a dot gets another (RFC 5321 4.5.2)
+# A plain ASCII addr-spec, as the product's own checks let through: its path is
+# itself in angle brackets; anything else goes through smtplib.quoteaddr.
+_PLAIN = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+
+
+def _path(address: str) -> str:
+    """``<address>`` for MAIL FROM and RCPT TO (smtplib.quoteaddr parses every time)."""
+    return f"<{address}>" if _PLAIN.fullmatch(address) else smtplib.quoteaddr(address)
 
 
 def _reply(code: int, text: bytes | str) -> str:
@@ -139,14 +147,16 @@ class SMTPBackend(MailBackend):
         ``sendmail`` does.
         """
         conn.ehlo_or_helo_if_needed()
-        options = [f"size={len(m.data)}"] if conn.does_esmtp and conn.has_extn("size") else []
-        code, resp = conn.mail(m.envelope_from, options)
+        size = f" size={len(m.data)}" if conn.does_esmtp and conn.has_extn("size") else ""
+        conn.putcmd("mail", f"from:{_path(m.envelope_from)}{size}")  # as smtplib's mail()
+        code, resp = conn.getreply()
         if code != 250:
             _abandon(conn, code)
             raise smtplib.SMTPSenderRefused(code, resp, m.envelope_from)
         refused: dict[str, tuple[int, bytes]] = {}
         for rcpt in m.recipients:
-            code, resp = conn.rcpt(rcpt)
+            conn.putcmd("rcpt", f"to:{_path(rcpt)}")  # as smtplib's rcpt()
+            code, resp = conn.getreply()
             if code not in (250, 251):
                 refused[rcpt] = (code, resp)
             if code == 421:

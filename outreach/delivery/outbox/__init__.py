@@ -3,7 +3,9 @@
 - :mod:`.enqueue` fills it (``enqueue_issue``: one ``INSERT … SELECT``) and
   holds its controls (pause, resume, cancel) and counts;
 - :mod:`.rows` holds the statements a send runs on its rows (claim,
-  re-check, renew, release, record outcomes, reclaim after a crash).
+  re-check, renew, release, reclaim after a crash, the outcome statements);
+- :mod:`.writer` writes each outcome before the next hand-over on its
+  connection.
 """
 
 from outreach.delivery.outbox.enqueue import (
@@ -16,11 +18,14 @@ from outreach.delivery.outbox.enqueue import (
     resume_issue,
 )
 from outreach.delivery.outbox.rows import IssueHalted, OutboxRows, process_id, reclaim_dead
+from outreach.delivery.outbox.writer import OutcomeWriter, SqliteRecorder
 
 __all__ = [
     "DELIVERIES",
     "IssueHalted",
     "OutboxRows",
+    "OutcomeWriter",
+    "SqliteRecorder",
     "cancel_issue",
     "enqueue_issue",
     "failures",

@@ -1,11 +1,19 @@
 """The statements a send runs on its outbox rows: claim, re-check, renew, release,
-record outcomes, and reclaim the rows of senders that died.
+and reclaim the rows of senders that died. Outcomes are written by
+:mod:`outreach.delivery.outbox.writer`, with the statement text here.
 
 The workers (:mod:`outreach.delivery.workers`) decide what happens to a row;
-this module is the only place that says how in SQL. Every step is one
-statement (one round trip on PostgreSQL). Outcomes are written through the
-driver's own cursor with statement text fixed once per dialect, since that
-write runs once per message.
+this package is the only place that says how in SQL. Every step is one
+statement (one round trip on PostgreSQL).
+
+PostgreSQL runs these statements prepared, with a generic plan after a few
+runs; a plan made without the values, or with statistics from before the
+send, must still be the right one. So the statements a send runs per chunk
+or per message find their rows by primary key only: conditions on columns
+whose spread changes during a send (``status``) are computed as columns, not
+used to find rows, and joined values come from correlated subqueries by
+primary key. A generic plan once chose the status index for the re-check and
+read every ``sending`` row of the issue for each chunk of ten.
 """
 
 from __future__ import annotations
@@ -16,13 +24,13 @@ import socket
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
 
 from outreach.delivery.audience import mailable
 from outreach.delivery.outbox.enqueue import DELIVERIES
-from outreach.delivery.outcomes import Outcome
 from outreach.models import (
     Delivery,
     DeliveryStatus,
@@ -43,32 +51,36 @@ class IssueHalted(Exception):
     """The issue is no longer ``sending`` (paused or cancelled): stop claiming."""
 
 
-# Every outcome of a batch in one statement: the outcomes go in as arrays, so the
-# text (and PostgreSQL's prepared plan) is the same for any batch size. A retry of
-# a cancelled issue ends cancelled.
-_PG_OUTCOMES = f"""
-UPDATE {DELIVERIES.name} AS d SET
-  status = CASE WHEN o.status = '{PENDING.value}' AND EXISTS (
+# One outcome, by primary key; a retry of a cancelled issue ends cancelled. The
+# PostgreSQL form is prepared once per connection and sent without waiting
+# (outbox.writer), its parameters as text.
+PG_OUTCOME = f"""
+UPDATE {DELIVERIES.name} SET
+  status = CASE WHEN $1::varchar = '{PENDING.value}' AND EXISTS (
       SELECT 1 FROM {Issue.__tablename__} AS i
-      WHERE i.id = %(issue_id)s AND i.status = '{IssueStatus.CANCELLED.value}')
-    THEN '{DeliveryStatus.CANCELLED.value}' ELSE o.status END,
-  sent_at = o.sent_at, next_attempt_at = o.next, last_error = o.error, claimed_by = NULL
-FROM unnest(%(ids)s::integer[], %(mes)s::varchar[], %(statuses)s::varchar[],
-            %(sent)s::timestamptz[], %(next)s::timestamptz[], %(errors)s::text[])
-  AS o(id, me, status, sent_at, next, error)
-WHERE d.id = o.id AND d.claimed_by = o.me AND d.status = '{SENDING.value}'
+      WHERE i.id = $7::integer AND i.status = '{IssueStatus.CANCELLED.value}')
+    THEN '{DeliveryStatus.CANCELLED.value}' ELSE $1::varchar END,
+  sent_at = $2::timestamptz, next_attempt_at = $3::timestamptz, last_error = $4::text,
+  claimed_by = NULL
+WHERE id = $5::integer AND claimed_by = $6::varchar AND status = '{SENDING.value}'
 """
 
-# SQLite: the same statement for one outcome, executed for each (in-process, no
-# round trips).
-_SQLITE_OUTCOME = f"""
+# The common case, sent, without the cancelled check (only a retry can end cancelled).
+PG_SENT = f"""
 UPDATE {DELIVERIES.name} SET
-  status = CASE WHEN ? = '{PENDING.value}' AND EXISTS (
+  status = '{DeliveryStatus.SENT.value}', sent_at = $1::timestamptz, next_attempt_at = NULL,
+  last_error = NULL, claimed_by = NULL
+WHERE id = $2::integer AND claimed_by = $3::varchar AND status = '{SENDING.value}'
+"""
+
+SQLITE_OUTCOME = f"""
+UPDATE {DELIVERIES.name} SET
+  status = CASE WHEN ?1 = '{PENDING.value}' AND EXISTS (
       SELECT 1 FROM {Issue.__tablename__} AS i
-      WHERE i.id = ? AND i.status = '{IssueStatus.CANCELLED.value}')
-    THEN '{DeliveryStatus.CANCELLED.value}' ELSE ? END,
-  sent_at = ?, next_attempt_at = ?, last_error = ?, claimed_by = NULL
-WHERE id = ? AND claimed_by = ? AND status = '{SENDING.value}'
+      WHERE i.id = ?7 AND i.status = '{IssueStatus.CANCELLED.value}')
+    THEN '{DeliveryStatus.CANCELLED.value}' ELSE ?1 END,
+  sent_at = ?2, next_attempt_at = ?3, last_error = ?4, claimed_by = NULL
+WHERE id = ?5 AND claimed_by = ?6 AND status = '{SENDING.value}'
 """
 
 
@@ -95,28 +107,39 @@ class OutboxRows:
         self.postgres = engine.dialect.name == "postgresql"
         # The column type's own conversion, so the stored text is what SQLAlchemy writes.
         self.to_sqlite_time = UTCDateTime().bind_processor(engine.dialect) or (lambda v: v)
-        eligible = mailable(Delivery.email, suppression_key)
-        issue_status = select(Issue.status).where(Issue.id == issue_id).scalar_subquery()
-        self.check_statement = (
-            select(
-                Delivery.id,
-                Subscription.token_salt,
-                Subscriber.contact_name,
-                case((eligible, 1), else_=0).label("eligible"),
-                issue_status.label("issue_status"),
-            )
-            .join(Subscription, Subscription.id == Delivery.subscription_id)
-            .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-            .where(
-                Delivery.id.in_(bindparam("ids", expanding=True)),
-                Delivery.claimed_by == bindparam("me"),
-                Delivery.status == SENDING,
-            )
+        # Each joined value by primary key in a correlated subquery: no join for the
+        # planner to choose (stale statistics once made it scan every subscriber).
+        may_mail = mailable(Delivery.email, suppression_key, correlate=(Delivery, Subscription))
+        mailing = (
+            select(case((may_mail, 1), else_=0))
+            .where(Subscription.id == Delivery.subscription_id)
+            .scalar_subquery()
         )
+        salt = (
+            select(Subscription.token_salt)
+            .where(Subscription.id == Delivery.subscription_id)
+            .scalar_subquery()
+        )
+        name = (
+            select(Subscriber.contact_name)
+            .where(Subscriber.id == Delivery.subscriber_id)
+            .scalar_subquery()
+        )
+        ours = and_(Delivery.claimed_by == bindparam("me"), Delivery.status == SENDING)
+        issue_status = select(Issue.status).where(Issue.id == issue_id).scalar_subquery()
+        self._check_texts: dict[int, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+        self.check_statement = select(
+            Delivery.id,
+            salt.label("token_salt"),
+            name.label("contact_name"),
+            mailing.label("eligible"),
+            case((ours, 1), else_=0).label("ours"),
+            issue_status.label("issue_status"),
+        ).where(Delivery.id.in_(bindparam("ids", expanding=True)))
 
     def claim(self, conn: Connection, me: str) -> list[Any]:
         """Up to ``batch_size`` due rows, now ``sending`` and ``me``'s, in id order;
-        none once the issue is not ``sending``."""
+        none once the issue is not ``sending``. One statement."""
         now = utcnow()
         d = DELIVERIES.c
         due = and_(
@@ -127,6 +150,7 @@ class OutboxRows:
                 ),
                 and_(d.status == SENDING, d.claimed_at < now - self.lease),
             ),
+            exists().where(Issue.id == self.issue_id, Issue.status == IssueStatus.SENDING),
         )
         ids = (
             select(d.id)
@@ -144,9 +168,6 @@ class OutboxRows:
             .returning(d.created_at, d.attempts)
         )
         with self.write_lock, conn.begin():
-            status = conn.execute(select(Issue.status).where(Issue.id == self.issue_id)).scalar()
-            if status != IssueStatus.SENDING:
-                return []
             rows = conn.execute(stmt).all()
         return sorted(rows, key=lambda r: r.id)
 
@@ -157,29 +178,64 @@ class OutboxRows:
         mailed, None if it was unsubscribed or suppressed meanwhile. Rows another
         claimant took over (an expired lease) are absent: they are not ours to send.
         Raises :class:`IssueHalted` when the issue was paused or cancelled."""
-        # One statement (one round trip): the issue's status comes with every row.
-        with conn.begin():
-            rows = conn.execute(self.check_statement, {"ids": list(ids), "me": me}).all()
-            if rows:
-                status = rows[0].issue_status
-            else:
-                query = select(Issue.status).where(Issue.id == self.issue_id)
-                status = conn.execute(query).scalar()
+        # One statement (one round trip): the issue's status comes with every row. It
+        # runs once a chunk, through the driver's cursor with the text compiled once.
+        sql, names, fixed = self._check_sql(conn, len(ids))
+        values = {**fixed, "me": me, **{f"ids_{n}": i for n, i in enumerate(ids, 1)}}
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.cursor()
+        try:
+            if names is None:  # named parameters (psycopg)
+                cursor.execute(sql, values)
+            else:  # positional (sqlite3)
+                cursor.execute(sql, [values[name] for name in names])
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        if rows:
+            status = rows[0][5]
+        else:
+            status = conn.execute(select(Issue.status).where(Issue.id == self.issue_id)).scalar()
         if status != IssueStatus.SENDING:
             raise IssueHalted
         return {
-            row.id: (row.token_salt, row.contact_name) if row.eligible else None for row in rows
+            row_id: (salt, name) if eligible else None
+            for row_id, salt, name, eligible, ours, _ in rows
+            if ours
         }
 
-    def renew(self, conn: Connection, me: str) -> None:
-        """Extend the lease of every row ``me`` holds (long rate-limit waits)."""
+    def _check_sql(
+        self, conn: Connection, count: int
+    ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        """The re-check's text for ``count`` ids, its positional parameter names (None
+        for named ones) and its fixed parameters, compiled once per count."""
+        known = self._check_texts.get(count)
+        if known is not None:
+            return known
+        compiled = self.check_statement.compile(dialect=conn.dialect)
+        state = compiled.construct_expanded_state({"ids": list(range(count)), "me": ""})
+        # Statuses are enums stored as their values; everything else goes as it is.
+        fixed = {
+            name: value.value if isinstance(value, Enum) else value
+            for name, value in state.parameters.items()
+        }
+        names = tuple(state.positiontup) if state.positiontup is not None else None
+        known = (state.statement, names, fixed)
+        self._check_texts[count] = known
+        return known
+
+    def renew(self, conn: Connection, me: str) -> set[int]:
+        """Extend the lease of every row ``me`` holds; the ids it still holds."""
         d = DELIVERIES.c
         with self.write_lock, conn.begin():
-            conn.execute(
+            held = conn.execute(
                 update(DELIVERIES)
-                .where(d.claimed_by == me, d.status == SENDING)
+                .where(d.issue_id == self.issue_id, d.claimed_by == me, d.status == SENDING)
                 .values(claimed_at=utcnow())
-            )
+                .returning(d.id)
+            ).scalars()
+            return set(held)
 
     def release(self, conn: Connection, me: str, ids: Sequence[int]) -> None:
         """Give unsent rows back (pause, cancel, stop, backend error).
@@ -198,51 +254,6 @@ class OutboxRows:
                 .where(d.id.in_(list(ids)), d.claimed_by == me, d.status == SENDING)
                 .values(status=status, claimed_by=None, attempts=d.attempts - 1)
             )
-
-    def record(self, conn: Connection, outcomes: Sequence[Outcome]) -> None:
-        """Write ``outcomes`` and commit, in one statement per batch, through the driver.
-
-        Only rows still ``sending`` and held by the outcome's claimant change.
-        PostgreSQL's connection is in autocommit; SQLite's is committed here.
-        """
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        cursor = driver.cursor()
-        try:
-            if self.postgres:
-                cursor.execute(
-                    _PG_OUTCOMES,
-                    {
-                        "issue_id": self.issue_id,
-                        "ids": [o.delivery_id for o in outcomes],
-                        "mes": [o.claimant for o in outcomes],
-                        "statuses": [o.status.value for o in outcomes],
-                        "sent": [o.sent_at for o in outcomes],
-                        "next": [o.next_attempt_at for o in outcomes],
-                        "errors": [o.error for o in outcomes],
-                    },
-                )
-            else:
-                to_time = self.to_sqlite_time
-                cursor.executemany(
-                    _SQLITE_OUTCOME,
-                    [
-                        (
-                            o.status.value,
-                            self.issue_id,
-                            o.status.value,
-                            to_time(o.sent_at),
-                            to_time(o.next_attempt_at),
-                            o.error,
-                            o.delivery_id,
-                            o.claimant,
-                        )
-                        for o in outcomes
-                    ],
-                )
-                driver.commit()
-        finally:
-            cursor.close()
 
 
 def _pid_alive(pid: int) -> bool:

@@ -1,0 +1,300 @@
+"""Outcome writes: each committed before the next hand-over on its connection.
+
+When the backend has answered for a message, the worker hands the
+:class:`Outcome` to its :class:`OutcomeWriter` and goes on with the next
+message; right before that message's point of no return (for SMTP: DATA's
+final dot) it calls :meth:`OutcomeWriter.wait`, which returns once the
+outcome is committed. So at most one message per connection is ever accepted
+but not recorded, and the commit overlaps the next message's transfer.
+
+- PostgreSQL: each worker writes on its own database connection. The outcome
+  is one prepared ``UPDATE`` by primary key, sent at once through the
+  driver's libpq connection without waiting for the reply (:mod:`psycopg.pq`,
+  autocommit: the statement commits by itself); ``wait`` reads the reply. No
+  other thread is involved.
+- SQLite has one writer: the send's :class:`SqliteRecorder` thread commits
+  every outcome waiting in one transaction (a group commit), under the
+  process's write lock; ``wait`` waits for that commit.
+
+A permanent refusal also puts the address on the suppression list; that
+write, and the outcome after it, are made at once through SQLAlchemy (rare).
+"""
+
+from __future__ import annotations
+
+import _thread
+import logging
+import queue
+import select
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session
+
+from outreach import suppression
+from outreach.delivery.outbox.rows import PG_OUTCOME, PG_SENT, SQLITE_OUTCOME, OutboxRows
+from outreach.delivery.outcomes import Outcome, OutcomeKind, RecordingFailed
+from outreach.settings import Settings
+from outreach.suppression import SuppressionReason
+
+log = logging.getLogger(__name__)
+
+_OUTCOME = b"outreach_outcome"
+_SENT = b"outreach_sent"
+_ALREADY_PREPARED = b"42P05"  # duplicate_prepared_statement
+
+Recorded = Callable[[Outcome], None]
+
+
+class OutcomeWriter:
+    """The outcome writes of one worker, on the worker's own database connection
+    (in autocommit) or, on SQLite, through the send's :class:`SqliteRecorder`.
+
+    ``recorded(outcome)`` is called once an outcome is committed. Not
+    thread-safe: one worker thread uses it.
+    """
+
+    def __init__(
+        self,
+        rows: OutboxRows,
+        conn: Connection,
+        settings: Settings,
+        recorded: Recorded,
+        recorder: SqliteRecorder | None = None,
+    ) -> None:
+        self.rows = rows
+        self.conn = conn
+        self.settings = settings
+        self.recorded = recorded
+        self.recorder = recorder
+        self.failed: BaseException | None = None
+        self.pending: Outcome | None = None  # sent to PostgreSQL, reply not read yet
+        self.ticket: Ticket | None = None  # SQLite: the last outcome handed to the recorder
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        self.issue = str(rows.issue_id).encode()
+        if rows.postgres:
+            self.pg = driver.pgconn
+            self.encoding = driver.info.encoding
+            self.poll = select.poll()
+            self.poll.register(self.pg.socket, select.POLLIN)
+            from psycopg import pq  # only PostgreSQL needs the driver
+
+            self.ok = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+            for name, statement in ((_OUTCOME, PG_OUTCOME), (_SENT, PG_SENT)):
+                result = self.pg.prepare(name, statement.encode())
+                # A pooled connection keeps what an earlier send in this process
+                # prepared: the same statement under the same name.
+                if result.error_field(pq.DiagnosticField.SQLSTATE) != _ALREADY_PREPARED:
+                    self._check(result)
+        elif recorder is None:
+            raise ValueError("SQLite outcomes go through the send's SqliteRecorder")
+
+    def write(self, outcome: Outcome) -> None:
+        """Start writing ``outcome``. Never raises for a failed write: :meth:`wait` does."""
+        if self.failed is not None:
+            return
+        try:
+            if outcome.suppress:
+                self._suppress_and_write(outcome)
+            elif self.recorder is not None:
+                self.ticket = self.recorder.submit(outcome)
+            else:
+                self._wait_pg()
+                self._send_pg(outcome)
+        except BaseException as exc:
+            self.failed = exc
+
+    def wait(self) -> None:
+        """Return once every outcome written so far is committed; raises
+        :class:`RecordingFailed` if one could not be."""
+        if self.failed is None:
+            try:
+                if self.ticket is not None:
+                    ticket, self.ticket = self.ticket, None
+                    ticket.wait()
+                elif self.pending is not None:
+                    self._wait_pg()
+            except BaseException as exc:
+                self.failed = exc
+        if self.failed is not None:
+            raise RecordingFailed(f"recording outcomes failed: {self.failed!r}") from self.failed
+
+    def idle(self) -> Connection:
+        """The connection, once nothing is in flight on it (for release and renew)."""
+        self.wait()
+        return self.conn
+
+    # -- PostgreSQL: send now, read the reply before the next hand-over ----------
+
+    def _send_pg(self, o: Outcome) -> None:
+        encoding = self.encoding
+        row, me = str(o.delivery_id).encode(), o.claimant.encode(encoding)
+        if o.kind is OutcomeKind.SENT:
+            self.pg.send_query_prepared(_SENT, [_timestamp(o.sent_at), row, me])
+        else:
+            error = o.error.replace("\x00", "").encode(encoding, "replace") if o.error else None
+            status = o.status.value.encode()
+            sent, later = _timestamp(o.sent_at), _timestamp(o.next_attempt_at)
+            self.pg.send_query_prepared(_OUTCOME, [status, sent, later, error, row, me, self.issue])
+        self.pending = o
+        while self.pg.flush():  # the socket's buffer is full (rare: a small statement)
+            select.select([], [self.pg.socket], [])
+
+    def _wait_pg(self) -> None:
+        outcome = self.pending
+        if outcome is None:
+            return
+        pg = self.pg
+        pg.consume_input()
+        while pg.is_busy():
+            self.poll.poll()
+            pg.consume_input()
+        first = pg.get_result()
+        while pg.get_result() is not None:
+            pass
+        self.pending = None
+        self._check(first)
+        self.recorded(outcome)
+
+    def _check(self, result: Any) -> None:
+        """Raise if a libpq result is not a successful command."""
+        if result is None or result.status not in self.ok:
+            message = result.error_message.decode("utf-8", "replace") if result is not None else ""
+            raise RecordingFailed(message.strip() or "no reply from the database")
+
+    # -- a hard bounce: the suppression entry first, then the outcome ------------
+
+    def _suppress_and_write(self, o: Outcome) -> None:
+        self.wait()
+        # Suppress before the outcome: after a crash in between, the row is sent
+        # again, the re-check finds the address suppressed, and it is skipped.
+        with self.rows.write_lock, self.conn.begin(), Session(bind=self.conn) as session:
+            suppression.add(session, self.settings, o.email, SuppressionReason.HARD_BOUNCE, o.error)
+            session.flush()
+        if self.recorder is not None:
+            self.ticket = self.recorder.submit(o)
+            self.wait()
+        else:
+            self._send_pg(o)
+            self._wait_pg()
+
+
+def _timestamp(value: datetime | None) -> bytes | None:
+    return None if value is None else value.isoformat().encode()
+
+
+class Ticket:
+    """One outcome handed to the recorder: a plain lock, held until its commit."""
+
+    __slots__ = ("error", "lock")
+
+    def __init__(self) -> None:
+        self.lock = _thread.allocate_lock()
+        self.lock.acquire()
+        self.error: BaseException | None = None
+
+    def set(self, error: BaseException | None = None) -> None:
+        self.error = error
+        self.lock.release()
+
+    def wait(self) -> None:
+        with self.lock:
+            pass
+        if self.error is not None:
+            raise self.error
+
+
+class SqliteRecorder:
+    """SQLite's outcome writer: one thread with its own connection that commits
+    every outcome waiting in one transaction, under the process's write lock."""
+
+    def __init__(self, rows: OutboxRows, engine: Engine, recorded: Recorded, name: str) -> None:
+        self.rows = rows
+        self.engine = engine
+        self.recorded = recorded
+        self.queue: queue.SimpleQueue[tuple[Outcome, Ticket] | None] = queue.SimpleQueue()
+        self.failed: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def submit(self, outcome: Outcome) -> Ticket:
+        ticket = Ticket()
+        if self.failed is not None:
+            ticket.set(self.failed)
+        else:
+            self.queue.put((outcome, ticket))
+        return ticket
+
+    def close(self) -> None:
+        """Commit what is waiting and stop the thread."""
+        self.queue.put(None)
+        self.thread.join()
+
+    def _run(self) -> None:
+        try:
+            with self.engine.connect() as conn:
+                driver: Any = conn.connection.driver_connection
+                cursor = driver.cursor()
+                running = True
+                while running:
+                    item = self.queue.get()
+                    if item is None:
+                        break
+                    batch = [item]
+                    while True:
+                        try:
+                            item = self.queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if item is None:
+                            running = False
+                            break
+                        batch.append(item)
+                    self._commit(driver, cursor, batch)
+        except BaseException as exc:  # the connection itself failed
+            log.exception("the outcome recorder stopped")
+            self.failed = exc
+        finally:
+            while True:  # fail everything still waiting, so no worker waits forever
+                try:
+                    item = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[1].set(self.failed or RecordingFailed("the outcome recorder stopped"))
+
+    def _commit(self, driver: Any, cursor: Any, batch: list[tuple[Outcome, Ticket]]) -> None:
+        to_time = self.rows.to_sqlite_time
+        issue = self.rows.issue_id
+        try:
+            if self.failed is not None:
+                raise self.failed
+            with self.rows.write_lock:
+                cursor.executemany(
+                    SQLITE_OUTCOME,
+                    [
+                        (
+                            o.status.value,
+                            to_time(o.sent_at),
+                            to_time(o.next_attempt_at),
+                            o.error,
+                            o.delivery_id,
+                            o.claimant,
+                            issue,
+                        )
+                        for o, _ in batch
+                    ],
+                )
+                driver.commit()
+        except BaseException as exc:
+            self.failed = exc
+            for _, ticket in batch:
+                ticket.set(exc)
+            return
+        for o, ticket in batch:
+            ticket.set()
+            self.recorded(o)
