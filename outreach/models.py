@@ -116,6 +116,10 @@ class IssueStatus(enum.StrEnum):
     DISCARDED = "discarded"  # a draft thrown away; its items went back to the pool
 
 
+#: The statuses after which an issue's deliveries never change again.
+ISSUE_FINISHED = (IssueStatus.SENT, IssueStatus.FAILED, IssueStatus.CANCELLED)
+
+
 class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"  # waiting to be claimed (or retried after next_attempt_at)
     SENDING = "sending"  # claimed by a worker, handed or about to be handed to the backend

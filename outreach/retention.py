@@ -28,12 +28,12 @@ from sqlalchemy.orm import Session
 
 from outreach.delivery import issue_counts
 from outreach.models import (
+    ISSUE_FINISHED,
     ContentItem,
     Delivery,
     Issue,
     IssueItem,
     IssueReach,
-    IssueStatus,
     ReachMark,
 )
 from outreach.settings import Settings
@@ -42,9 +42,6 @@ log = logging.getLogger(__name__)
 
 #: Rows per DELETE statement (and per transaction).
 BATCH_SIZE = 5_000
-
-#: Issues whose deliveries will never change again.
-FINISHED = (IssueStatus.SENT, IssueStatus.FAILED, IssueStatus.CANCELLED)
 
 #: The snapshot keys the purge writes.
 COUNTS_KEY = "delivery_counts"
@@ -88,7 +85,7 @@ def _old_issues(session: Session, cutoff: datetime) -> list[int]:
     return list(
         session.scalars(
             select(Issue.id)
-            .where(Issue.status.in_(FINISHED), finished_at < cutoff, has_rows)
+            .where(Issue.status.in_(ISSUE_FINISHED), finished_at < cutoff, has_rows)
             .order_by(Issue.id)
         )
     )

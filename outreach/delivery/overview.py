@@ -22,7 +22,7 @@ from outreach.delivery.audience import audience_query
 from outreach.delivery.outbox import failures, issue_counts
 from outreach.issues import edition_summary, fixed_audience, history, send_as
 from outreach.l10n import format_datetime, gettext_for
-from outreach.models import Delivery, Issue, IssueStatus
+from outreach.models import ISSUE_FINISHED, Delivery, Issue
 from outreach.settings import Settings
 from outreach.suppression import prepare_connection, suppression_key
 
@@ -45,7 +45,6 @@ ACTIONS = {
 AUDIENCE_SECONDS = 60.0
 _audiences: dict[tuple[object, ...], tuple[float, dict[str, int]]] = {}
 _audience_lock = threading.Lock()
-FINISHED = (IssueStatus.SENT, IssueStatus.FAILED, IssueStatus.CANCELLED)
 ORIGINS = {"manual": _("with `issue send`"), "scheduled": _("on the campaign's schedule")}
 
 
@@ -151,7 +150,7 @@ def _audience(
     session: Session, settings: Settings, config: Config, issue: Issue
 ) -> tuple[dict[str, int], bool]:
     now = time.monotonic()
-    done = issue.status in FINISHED
+    done = issue.status in ISSUE_FINISHED
     with _audience_lock:
         kept = _audiences.get((settings.database_url, issue.id)) if done else None
     if kept is not None and now - kept[0] < AUDIENCE_SECONDS:

@@ -24,6 +24,7 @@ from outreach.db import get_engine, session_scope
 from outreach.delivery import IssueOverview, issue_counts, issue_overview, preview
 from outreach.errors import OutreachError
 from outreach.models import (
+    ISSUE_FINISHED,
     ConsentRecord,
     Delivery,
     DeliveryStatus,
@@ -133,14 +134,13 @@ def _language(
 #: Figures of a finished send are reused this long (they change only by unsubscribes).
 FIGURES_SECONDS = 60.0
 _figures: dict[tuple[str, str, int], tuple[float, dict[str, int]]] = {}
-FINISHED = (IssueStatus.SENT, IssueStatus.FAILED, IssueStatus.CANCELLED)
 
 
 def finished_figures(
     session: Session, name: str, issue: Issue, work: Callable[[], dict[str, int]]
 ) -> dict[str, int]:
     """``work()``, kept a minute for a finished send (pages ask on every view)."""
-    if issue.status not in FINISHED:
+    if issue.status not in ISSUE_FINISHED:
         return work()
     bind = session.get_bind()
     key = (name, str(bind.engine.url), issue.id)

@@ -31,12 +31,12 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
 
 from outreach.models import (
+    ISSUE_FINISHED,
     Campaign,
     Delivery,
     DeliveryStatus,
     Issue,
     IssueReach,
-    IssueStatus,
     ReachMark,
 )
 from outreach.stats.city import WORK_MEM
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 #: Issues a group's masks hold: the bits of a signed 64-bit integer, with room to spare.
 BITS = 62
-SETTLED = (IssueStatus.SENT, IssueStatus.FAILED, IssueStatus.CANCELLED)
 UNSETTLED_ROWS = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 #: How long the fold waits for a lock before leaving the issue to the next figures.
 LOCK_WAIT_MS = 1000
@@ -102,7 +101,7 @@ def _fold(writer: Session, issue_ids: Sequence[int], now: datetime) -> int:
         .join(Campaign, Campaign.id == Issue.campaign_id)
         .where(
             Issue.id.in_(issue_ids),
-            Issue.status.in_(SETTLED),
+            Issue.status.in_(ISSUE_FINISHED),
             Issue.send_started_at.is_not(None),
             ~unsettled,
             ~exists().where(IssueReach.issue_id == Issue.id),

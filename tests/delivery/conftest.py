@@ -269,28 +269,25 @@ def populate(
     return issue.id, city.id, emails
 
 
-@pytest.fixture
-def world_factory(settings: Settings, engine: Engine, config: Config) -> Iterator[Any]:
+def _world_maker(settings: Settings, engine: Engine, config: Config) -> Any:
     def make(n: int = 10, mail_url: str = "memory:", **kwargs: Any) -> World:
         s = settings.model_copy(update={"mail_url": mail_url})
         with Session(engine, expire_on_commit=False) as session:
             issue_id, city_id, emails = populate(session, n, **kwargs)
         return World(s, config, engine, issue_id, city_id, emails)
 
-    yield make
+    return make
+
+
+@pytest.fixture
+def world_factory(settings: Settings, engine: Engine, config: Config) -> Iterator[Any]:
+    yield _world_maker(settings, engine, config)
 
 
 @pytest.fixture
 def db_world_factory(db_settings: Settings, db_engine: Engine, config: Config) -> Iterator[Any]:
     """``world_factory`` on SQLite and on PostgreSQL (``db_url``)."""
-
-    def make(n: int = 10, mail_url: str = "memory:", **kwargs: Any) -> World:
-        s = db_settings.model_copy(update={"mail_url": mail_url})
-        with Session(db_engine, expire_on_commit=False) as session:
-            issue_id, city_id, emails = populate(session, n, **kwargs)
-        return World(s, config, db_engine, issue_id, city_id, emails)
-
-    yield make
+    yield _world_maker(db_settings, db_engine, config)
 
 
 @pytest.fixture

@@ -33,6 +33,14 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
+def edit_cities(settings: Settings, old: str, new: str) -> None:
+    """Change the test's copy of cities.yaml: ``old``, which must be there, becomes ``new``."""
+    cities = settings.campaigns_path / "cities.yaml"
+    text = cities.read_text()
+    assert old in text, f"cities.yaml no longer has {old!r}"
+    cities.write_text(text.replace(old, new))
+
+
 @pytest.fixture
 def settings(settings: Settings, tmp_path: Path) -> Settings:
     return with_campaigns(settings, tmp_path)

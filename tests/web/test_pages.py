@@ -19,7 +19,7 @@ from outreach.subscriptions import RecordingMailer
 from outreach.tokens import make_token
 from outreach.web import create_app
 from outreach.web.security import RateLimiter
-from tests.web.conftest import TestClient, csrf_of
+from tests.web.conftest import TestClient, csrf_of, edit_cities
 
 FORM = {"topics": ["climate"], "consent": "2026-11-v1"}
 
@@ -222,10 +222,7 @@ def test_embed_form_is_frameable_and_uses_a_stateless_token(
 def test_embed_form_of_a_city_without_embed_origins_is_framed_by_no_site(
     settings: Settings, engine: Engine
 ) -> None:
-    cities = settings.campaigns_path / "cities.yaml"
-    origins = "    embed_origins: [https://www.kerava.fi]\n"
-    assert origins in cities.read_text()
-    cities.write_text(cities.read_text().replace(origins, ""))
+    edit_cities(settings, "    embed_origins: [https://www.kerava.fi]\n", "")
     with TestClient(create_app(settings), base_url="https://testserver") as c:
         page = c.get("/kerava/embed")
         assert page.status_code == 200 and 'name="embed_token"' in page.text

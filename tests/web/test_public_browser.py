@@ -45,6 +45,7 @@ from tests.conftest import DATA, ROOT
 from tests.render.conftest import add_item
 from tests.render.test_golden import _fields, _when
 from tests.web import test_browser as web_browser
+from tests.web.conftest import edit_cities
 from tests.web.live import LiveServer, live_server
 from tests.web.test_feeds import add_image, translate
 from tests.web.test_server import free_port
@@ -113,12 +114,10 @@ def test_widget_and_sign_up_form_are_framed_only_by_the_citys_sites(
     settings: Settings, engine: Engine, page: Any
 ) -> None:
     allowed_port, other_port = free_port(), free_port()
-    cities = settings.campaigns_path / "cities.yaml"
-    cities.write_text(
-        cities.read_text().replace(
-            "embed_origins: [https://www.vantaa.fi]",
-            f"embed_origins: [https://www.vantaa.fi, http://127.0.0.1:{allowed_port}]",
-        )
+    edit_cities(
+        settings,
+        "embed_origins: [https://www.vantaa.fi]",
+        f"embed_origins: [https://www.vantaa.fi, http://127.0.0.1:{allowed_port}]",
     )
     publish(engine, "vantaa", 2)
     stopped = _local_only(page)

@@ -26,7 +26,7 @@ from outreach.web.public.widget import (
     default_height,
     embed_code,
 )
-from tests.web.conftest import TestClient, csrf_of
+from tests.web.conftest import TestClient, csrf_of, edit_cities
 
 
 def publish(engine: Engine, city: str, n: int, **extra: object) -> list[int]:
@@ -232,17 +232,10 @@ def test_privacy_url_is_required_for_a_sign_up_form(tmp_path: Path) -> None:
 def test_a_citys_logo_is_on_its_pages_with_its_name_as_alt_text(
     settings: Settings, engine: Engine
 ) -> None:
-    cities = settings.campaigns_path / "cities.yaml"
-    kerava = '    branding: {color: "#1b5e3b"}\n'
-    assert kerava in cities.read_text()
     logo = "https://www.kerava.fi/logo.svg"
-    cities.write_text(
-        cities.read_text().replace(
-            kerava,
-            f'    branding: {{color: "#1b5e3b", logo_url: "{logo}", logo_width: 180, '
-            "logo_height: 40}\n",
-        )
-    )
+    edit_cities(settings, '    branding: {color: "#1b5e3b"}\n',
+                f'    branding: {{color: "#1b5e3b", logo_url: "{logo}", logo_width: 180, '
+                "logo_height: 40}\n")  # fmt: skip
     ids = publish(engine, "kerava", 1)
     paths = ["/kerava/subscribe", "/kerava/stories", f"/kerava/stories/{ids[0]}",
              "/kerava/companies", "/kerava/archive", "/kerava/accessibility",

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 from outreach.settings import Settings
 from outreach.web.public.widget import default_height, embed_code
 from tests.web import test_browser as web_browser
+from tests.web.conftest import edit_cities
 from tests.web.live import LiveServer, live_server
 from tests.web.test_public_browser import _local_only
 from tests.web.test_server import free_port
@@ -61,13 +62,8 @@ def _host(port: int, pages: dict[str, str]) -> http.server.ThreadingHTTPServer:
 
 
 def _allow(settings: Settings, port: int) -> None:
-    cities = settings.campaigns_path / "cities.yaml"
-    cities.write_text(
-        cities.read_text().replace(
-            "embed_origins: [https://www.vantaa.fi]",
-            f"embed_origins: [https://www.vantaa.fi, http://127.0.0.1:{port}]",
-        )
-    )
+    edit_cities(settings, "embed_origins: [https://www.vantaa.fi]",
+                f"embed_origins: [https://www.vantaa.fi, http://127.0.0.1:{port}]")  # fmt: skip
 
 
 def _pages(server: LiveServer) -> dict[str, str]:
