@@ -17,7 +17,21 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Table, any_, bindparam, insert, text
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Connection,
+    String,
+    Table,
+    TableValuedAlias,
+    any_,
+    bindparam,
+    func,
+    insert,
+    select,
+    text,
+)
+from sqlalchemy import column as named_column
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import JSON
 
@@ -25,11 +39,28 @@ _HASHABLE = (str, int, float, datetime, Enum)
 
 
 def one_of(conn: Connection, column: Column[Any], values: Iterable[Any]) -> ColumnElement[bool]:
-    """``column IN (values)``; on PostgreSQL ``= ANY(array)``: one parameter, not hundreds."""
+    """``column IN (values)`` with the values in one parameter, however many there are:
+    on PostgreSQL ``= ANY(array)``, on SQLite ``IN (SELECT value FROM json_each(?))``
+    (the index on ``column`` is searched per value either way)."""
     values = list(values)
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    if conn.dialect.name == "sqlite":
+        return column.in_(select(each_of(conn, values, column.type).c.value))
     return column.in_(values)
+
+
+def each_of(conn: Connection, values: Sequence[Any], type_: Any) -> TableValuedAlias:
+    """A table of ``values`` (its one column ``value``) from a single parameter:
+    ``unnest(array)`` on PostgreSQL, ``json_each(?)`` on SQLite (values JSON can
+    carry: strings, numbers)."""
+    if conn.dialect.name == "postgresql":
+        array = bindparam(None, list(values), type_=ARRAY(type_))
+        return func.unnest(array).table_valued(named_column("value", type_)).render_derived()
+    if conn.dialect.name != "sqlite":
+        raise NotImplementedError(conn.dialect.name)
+    doc = bindparam(None, json.dumps(list(values)), type_=String())
+    return func.json_each(doc).table_valued(named_column("value", type_))
 
 
 def next_ids(conn: Connection, *wanted: tuple[Table, int]) -> list[list[int] | None]:

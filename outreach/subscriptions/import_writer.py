@@ -37,12 +37,12 @@ from outreach.settings import Settings
 from outreach.subscriptions.bulk import bulk_insert, next_ids, one_of
 from outreach.subscriptions.consent import CONSENT_VERSION, consent_text
 from outreach.subscriptions.import_report import ImportReport, Note
-from outreach.subscriptions.limits import claim_mailbox, release_mailbox
+from outreach.subscriptions.limits import claim_mailbox, claim_mailboxes, release_mailbox
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
 from outreach.subscriptions.signup import SignUp, city_name, city_row
 from outreach.suppression import reasons_for_hashes, suppression_key
 from outreach.tokens import make_token, new_salt
-from outreach.validation import email_hash
+from outreach.validation import canonical_mailbox, email_hash
 
 log = logging.getLogger(__name__)
 
@@ -261,19 +261,33 @@ class BatchWriter:
 
     def _mail(self, session: Session, new: list[_New], mailer: Mailer) -> None:
         """The confirmation mail of every new subscription, as ``mail_confirmation`` sends it,
-        within the same per-mailbox limits (:func:`claim_mailbox`)."""
+        within the same per-mailbox limits: the batch's mailboxes are claimed at once
+        (:func:`claim_mailboxes`), with the answers of one :func:`claim_mailbox` per row."""
         city = self.config.cities[self.city_slug]
         secret = self.settings.secret()
         base = f"{self.settings.base_url_clean}/confirm/"
         failed = []
         names = {lang: city_name(self.config, self.city_slug, lang) for lang in LANGUAGES}
         subjects = {lang: confirmation_subject(name, lang) for lang, name in names.items()}
-        for item in new:
+        claims = claim_mailboxes(session, self.settings, [i.signup.email for i in new], self.now)
+        released: set[str] = set()  # mailboxes whose mail failed: free again for a later row
+        for item, claimed in zip(new, claims, strict=True):
+            to = item.signup.email
+            if not claimed and released and canonical_mailbox(to) in released:
+                # one row at a time, the claim given back would be taken again here
+                claimed = claim_mailbox(session, self.settings, to, self.now)
+                released.discard(canonical_mailbox(to))
+            if not claimed:
+                log.info(
+                    "confirmation mail for subscription %s held back: mailbox limit", item.sub_id
+                )
+                failed.append(item.sub_id)
+                continue
             lang = item.signup.language
             lang = lang if lang in city.name else city.languages[0]
             topics = [self.config.topics.get(t, {}).get(lang, t) for t in item.signup.topics]
             mail = ConfirmationMail(
-                to=item.signup.email,
+                to=to,
                 city_slug=self.city_slug,
                 city_name=names[lang],
                 lang=lang,
@@ -281,18 +295,13 @@ class BatchWriter:
                 subject=subjects[lang],
                 topics=topics,
             )
-            if not claim_mailbox(session, self.settings, mail.to, self.now):
-                log.info(
-                    "confirmation mail for subscription %s held back: mailbox limit", item.sub_id
-                )
-                failed.append(item.sub_id)
-                continue
             try:
                 mailer(mail)
             except OutreachError as exc:
                 # as mail_confirmation: let a later sign-up try again instead of in 24 hours
                 log.warning("confirmation mail for subscription %s not sent: %s", item.sub_id, exc)
-                release_mailbox(session, self.settings, mail.to)
+                release_mailbox(session, self.settings, to)
+                released.add(canonical_mailbox(to))
                 failed.append(item.sub_id)
             else:
                 self.report.mailed += 1
