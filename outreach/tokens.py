@@ -12,7 +12,6 @@ tampered, expired, foreign purpose, unknown subscription — raises the same
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
@@ -38,7 +37,7 @@ def _unb64(text: str) -> bytes:
 
 def _mac(secret: bytes, purpose: str, subscription_id: int, issued: int, salt: str) -> bytes:
     msg = f"{purpose}\x1f{subscription_id}\x1f{issued}\x1f{salt}".encode()
-    return hmac.new(secret, msg, hashlib.sha256).digest()[:MAC_BYTES]
+    return hmac.digest(secret, msg, "sha256")[:MAC_BYTES]
 
 
 def make_token(

@@ -37,12 +37,12 @@ from outreach.settings import Settings
 from outreach.subscriptions.bulk import bulk_insert, next_ids, one_of
 from outreach.subscriptions.consent import CONSENT_VERSION, consent_text
 from outreach.subscriptions.import_report import ImportReport, Note
-from outreach.subscriptions.limits import claim_mailbox, claim_mailboxes, release_mailbox
+from outreach.subscriptions.limits import claim_mailboxes, release_mailbox
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
 from outreach.subscriptions.signup import SignUp, city_name, city_row
 from outreach.suppression import reasons_for_hashes, suppression_key
 from outreach.tokens import make_token, new_salt
-from outreach.validation import canonical_mailbox, email_hash
+from outreach.validation import email_hash, mailbox_of
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class _New:
 
     signup: SignUp
     person_id: int | None
+    digest: str  # the address's suppression-list hash
     sub_id: int = 0
     salt: str = ""
 
@@ -158,7 +159,7 @@ class BatchWriter:
             person = people.get(signup.email)
             if person is None:
                 report.imported += 1
-                new.append(_New(signup, None))
+                new.append(_New(signup, None, digest))
                 continue
             changes = {
                 name: value
@@ -177,7 +178,7 @@ class BatchWriter:
                 person_changes[tuple(sorted(changes))].append({"b_id": person.id, **params})
             if status is None:
                 report.imported += 1
-                new.append(_New(signup, person.id))
+                new.append(_New(signup, person.id, digest))
                 continue
             confirm = self.confirmed and status == SubscriptionStatus.PENDING
             new_topics = sorted(person.topics) != signup.topics
@@ -248,6 +249,12 @@ class BatchWriter:
         if self.confirmed:
             self._records(conn, "confirmed", ids, [None] * len(ids))
 
+    def _mailbox(self, item: _New) -> str:
+        """:func:`mailbox_hash` of the item's address; an address that is its own mailbox
+        (most are) has it already: its suppression-list hash, under the same key."""
+        mailbox = mailbox_of(item.signup.email)
+        return item.digest if mailbox == item.signup.email else email_hash(mailbox, self._key)
+
     def _records(
         self, conn: Connection, action: str, sub_ids: list[int], texts: list[str | None]
     ) -> None:
@@ -269,14 +276,15 @@ class BatchWriter:
         failed = []
         names = {lang: city_name(self.config, self.city_slug, lang) for lang in LANGUAGES}
         subjects = {lang: confirmation_subject(name, lang) for lang, name in names.items()}
-        claims = claim_mailboxes(session, self.settings, [i.signup.email for i in new], self.now)
+        mailboxes = [self._mailbox(item) for item in new]
+        claims = claim_mailboxes(session, mailboxes, self.now)
         released: set[str] = set()  # mailboxes whose mail failed: free again for a later row
-        for item, claimed in zip(new, claims, strict=True):
+        for item, mailbox, claimed in zip(new, mailboxes, claims, strict=True):
             to = item.signup.email
-            if not claimed and released and canonical_mailbox(to) in released:
+            if not claimed and mailbox in released:
                 # one row at a time, the claim given back would be taken again here
-                claimed = claim_mailbox(session, self.settings, to, self.now)
-                released.discard(canonical_mailbox(to))
+                claimed = claim_mailboxes(session, [mailbox], self.now)[0]
+                released.discard(mailbox)
             if not claimed:
                 log.info(
                     "confirmation mail for subscription %s held back: mailbox limit", item.sub_id
@@ -301,7 +309,7 @@ class BatchWriter:
                 # as mail_confirmation: let a later sign-up try again instead of in 24 hours
                 log.warning("confirmation mail for subscription %s not sent: %s", item.sub_id, exc)
                 release_mailbox(session, self.settings, to)
-                released.add(canonical_mailbox(to))
+                released.add(mailbox)
                 failed.append(item.sub_id)
             else:
                 self.report.mailed += 1

@@ -42,30 +42,26 @@ def mailbox_hash(settings: Settings, email: str) -> str:
 
 def claim_mailbox(session: Session, settings: Settings, email: str, now: datetime) -> bool:
     """Take the right to send one confirmation mail to ``email``'s mailbox now."""
-    return claim_mailboxes(session, settings, [email], now)[0]
+    return claim_mailboxes(session, [mailbox_hash(settings, email)], now)[0]
 
 
-def claim_mailboxes(
-    session: Session, settings: Settings, emails: Sequence[str], now: datetime
-) -> list[bool]:
-    """:func:`claim_mailbox` for each of ``emails`` in turn, in three statements.
+def claim_mailboxes(session: Session, mailboxes: Sequence[str], now: datetime) -> list[bool]:
+    """:func:`claim_mailbox` for each of ``mailboxes`` (:func:`mailbox_hash` values) in
+    turn, in three statements.
 
-    The answer for each address is the one a :func:`claim_mailbox` call per
-    address, in this order and at ``now``, would give: a mailbox that appears
-    twice gets at most its first claim (the second comes within
-    :data:`MIN_INTERVAL`). The statements: one look-up of the mailboxes'
-    rows; one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` of the
-    missing ones, already claimed (a new mailbox has had no mail); one
-    ``UPDATE … RETURNING`` of the others (and of any that a concurrent claim
-    created meanwhile) under the same conditions as a single claim. Each
-    carries its mailboxes in one parameter (:func:`.bulk.one_of`), so a batch
-    of any size needs no chunks.
+    The answer for each is the one a :func:`claim_mailbox` call per address, in
+    this order and at ``now``, would give: a mailbox that appears twice gets at
+    most its first claim (the second comes within :data:`MIN_INTERVAL`). The
+    statements: one look-up of the mailboxes' rows; one ``INSERT … SELECT … ON
+    CONFLICT DO NOTHING RETURNING`` of the missing ones, already claimed (a new
+    mailbox has had no mail); one ``UPDATE … RETURNING`` of the others (and of
+    any that a concurrent claim created meanwhile) under the same conditions as
+    a single claim. Each carries the mailboxes in one parameter
+    (:func:`.bulk.one_of`), so a batch of any size needs no chunks.
     """
-    key = suppression_key(settings)
-    digests = [email_hash(canonical_mailbox(email), key) for email in emails]
-    granted = _claim(session.connection(), sorted(set(digests)), now)
+    granted = _claim(session.connection(), sorted(set(mailboxes)), now)
     answers = []
-    for digest in digests:
+    for digest in mailboxes:
         answers.append(digest in granted)
         granted.discard(digest)  # a repeat comes within MIN_INTERVAL of the first
     return answers
