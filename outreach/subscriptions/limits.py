@@ -76,7 +76,7 @@ def _claim(conn: Connection, digests: list[str], now: datetime) -> set[str]:
     at = literal(now, UTCDateTime())
     granted: set[str] = set()
     if missing:
-        each = each_of(conn, missing, digest.type)
+        each = each_of(conn, missing)
         rows = select(each.c.value, at, literal(1), at).where(true())  # WHERE: SQLite's parser
         names = ["mailbox_hash", "window_start", "window_count", "last_sent_at"]
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
