@@ -47,17 +47,18 @@ def claim_mailbox(session: Session, settings: Settings, email: str, now: datetim
 
 def claim_mailboxes(session: Session, mailboxes: Sequence[str], now: datetime) -> list[bool]:
     """:func:`claim_mailbox` for each of ``mailboxes`` (:func:`mailbox_hash` values) in
-    turn, in three statements.
+    turn, in two statements.
 
     The answer for each is the one a :func:`claim_mailbox` call per address, in
     this order and at ``now``, would give: a mailbox that appears twice gets at
     most its first claim (the second comes within :data:`MIN_INTERVAL`). The
-    statements: one look-up of the mailboxes' rows; one ``INSERT … SELECT … ON
-    CONFLICT DO NOTHING RETURNING`` of the missing ones, already claimed (a new
-    mailbox has had no mail); one ``UPDATE … RETURNING`` of the others (and of
-    any that a concurrent claim created meanwhile) under the same conditions as
-    a single claim. Each carries the mailboxes in one parameter
-    (:func:`.bulk.one_of`), so a batch of any size needs no chunks.
+    statements: one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` of
+    every mailbox, already claimed (a new mailbox has had no mail; a known one
+    conflicts and is left as it is, as is one a concurrent claim is creating:
+    PostgreSQL waits for that one's transaction); then one ``UPDATE …
+    RETURNING`` of those not inserted, under the conditions of a single claim.
+    Each carries the mailboxes in one parameter (:func:`.bulk.each_of`), so a
+    batch of any size needs no chunks.
     """
     granted = _claim(session.connection(), sorted(set(mailboxes)), now)
     answers = []
@@ -69,28 +70,25 @@ def claim_mailboxes(session: Session, mailboxes: Sequence[str], now: datetime) -
 
 def _claim(conn: Connection, digests: list[str], now: datetime) -> set[str]:
     """The mailboxes of ``digests`` (distinct) that may have one mail now, claimed."""
+    if not digests:
+        return set()
     table = LIMITS
     digest = table.c.mailbox_hash
-    known = set(conn.scalars(select(digest).where(one_of(conn, digest, digests))))
-    missing = [value for value in digests if value not in known]
     at = literal(now, UTCDateTime())
-    granted: set[str] = set()
-    if missing:
-        each = each_of(conn, missing)
-        rows = select(each.c.value, at, literal(1), at).where(true())  # WHERE: SQLite's parser
-        names = ["mailbox_hash", "window_start", "window_count", "last_sent_at"]
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = insert(table).from_select(names, rows).on_conflict_do_nothing()
-        granted.update(conn.scalars(stmt.returning(digest)))
-        # a row a concurrent claim made meanwhile: claimed below like a known one
-        known.update(value for value in missing if value not in granted)
+    each = each_of(conn, digests)
+    rows = select(each.c.value, at, literal(1), at).where(true())  # WHERE: SQLite's parser
+    names = ["mailbox_hash", "window_start", "window_count", "last_sent_at"]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).from_select(names, rows).on_conflict_do_nothing()
+    granted = set(conn.scalars(stmt.returning(digest)))
+    known = [value for value in digests if value not in granted]
     if not known:
         return granted
     quiet_since = now - MIN_INTERVAL
     new_window = or_(table.c.window_start.is_(None), table.c.window_start <= now - WINDOW)
     claim = (
         update(table)
-        .where(one_of(conn, digest, sorted(known)))
+        .where(one_of(conn, digest, known))
         .where(or_(table.c.last_sent_at.is_(None), table.c.last_sent_at <= quiet_since))
         .where(or_(new_window, table.c.window_count < MAILS_PER_DAY))
         .values(

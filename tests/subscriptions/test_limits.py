@@ -8,6 +8,7 @@ one :func:`claim_mailbox` per row, in file order, gives.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
+from outreach.db import create_db_engine, session_scope
 from outreach.errors import DeliveryError
 from outreach.models import MailboxLimit, Subscriber, Subscription
 from outreach.settings import Settings
@@ -23,6 +25,7 @@ from outreach.subscriptions import ConfirmationMail, RecordingMailer, import_csv
 from outreach.subscriptions.limits import (
     MAILS_PER_DAY,
     MIN_INTERVAL,
+    WINDOW,
     claim_mailbox,
     claim_mailboxes,
     mailbox_hash,
@@ -151,3 +154,28 @@ def test_a_failed_mail_frees_its_mailbox_for_the_next_row(
     assert result["maijavirtanen+ilmasto@googlemail.com"] is not None
     with Session(db_engine) as s:
         assert _rows(s, settings)["maija.virtanen@gmail.com"][0] == 1
+
+
+def test_concurrent_batch_claims_grant_each_mailbox_once(
+    db_url: str, db_engine: Engine, settings: Settings
+) -> None:
+    """Separate engines stand for separate import processes claiming overlapping batches
+    (in different orders, half of the mailboxes known already): each mailbox is granted
+    to exactly one of them."""
+    emails = [f"person{i}@yritys.fi" for i in range(300)]
+    with Session(db_engine) as s:
+        claim_mailboxes(s, [mailbox_hash(settings, e) for e in emails[::2]], NOW - WINDOW)
+        s.commit()
+    engines = [create_db_engine(db_url) for _ in range(4)]
+
+    def one(i: int) -> list[str]:
+        batch = emails[i * 50 :] + emails[: i * 50]  # the same mailboxes, another order
+        with session_scope(engines[i]) as session:
+            answers = claim_mailboxes(session, [mailbox_hash(settings, e) for e in batch], NOW)
+        return [email for email, ok in zip(batch, answers, strict=True) if ok]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        granted = [email for got in pool.map(one, range(4)) for email in got]
+    for engine in engines:
+        engine.dispose()
+    assert sorted(granted) == sorted(emails)
