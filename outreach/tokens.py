@@ -27,6 +27,12 @@ def new_salt() -> str:
     return secrets.token_hex(16)
 
 
+def new_salts(count: int) -> list[str]:
+    """``count`` salts like :func:`new_salt`'s, from one read of the system's randomness."""
+    pool = secrets.token_hex(16 * count)
+    return [pool[i : i + 32] for i in range(0, 32 * count, 32)]
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 

@@ -41,7 +41,7 @@ from outreach.subscriptions.limits import claim_mailboxes, release_mailbox
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
 from outreach.subscriptions.signup import SignUp, city_name, city_row
 from outreach.suppression import reasons_for_hashes, suppression_key
-from outreach.tokens import make_token, new_salt
+from outreach.tokens import make_token, new_salts
 from outreach.validation import email_hash, mailbox_of
 
 log = logging.getLogger(__name__)
@@ -228,8 +228,8 @@ class BatchWriter:
         columns = ("subscriber_id", "city_id", "topics", "status", "channel", "token_salt",
                    "created_at", "confirmed_at", "confirmation_sent_at")  # fmt: skip
         rows = []
-        for item in new:
-            item.salt = new_salt()
+        for item, salt in zip(new, new_salts(len(new)), strict=True):
+            item.salt = salt
             rows.append((item.person_id, self.city_id, list(item.signup.topics), status, "import",
                          item.salt, self.now, confirmed_at, sent_at))  # fmt: skip
         if sub_ids is None:
