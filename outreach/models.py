@@ -162,8 +162,22 @@ def search_fold(text: str | None) -> str:
     folded (ä → a, å → a, ß → ss), spaces collapsed; what the console's search compares."""
     if not text:
         return ""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+    folded = text.casefold()
+    if not folded.isascii():  # ASCII has nothing to decompose (most names and addresses)
+        folded = unicodedata.normalize("NFKD", folded).translate(_NO_MARKS)
+    return " ".join(folded.split())
+
+
+class _Marks(dict[int, int | None]):
+    """``str.translate`` table that drops combining marks, filled per character as met."""
+
+    def __missing__(self, code: int) -> int | None:
+        kept = None if unicodedata.combining(chr(code)) else code
+        self[code] = kept
+        return kept
+
+
+_NO_MARKS = _Marks()
 
 
 def search_text_of(*fields: str | None) -> str | None:

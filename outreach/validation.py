@@ -15,7 +15,6 @@ message building both use it.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 from functools import lru_cache
@@ -104,7 +103,13 @@ def canonical_mailbox(address: str) -> str:
     ``Matti.Meikalainen+news@GoogleMail.com`` → ``mattimeikalainen@gmail.com``.
     Used for limits only; mail goes to the address as given.
     """
-    local, _, domain = normalise_email(address).rpartition("@")
+    return mailbox_of(normalise_email(address))
+
+
+def mailbox_of(address: str) -> str:
+    """:func:`canonical_mailbox` of an address :func:`normalise_email` gave (not checked
+    again); most addresses are their own mailbox and come back as they are."""
+    local, _, domain = address.rpartition("@")
     local = local.split("+", 1)[0] or local
     domain = DOTLESS_DOMAINS.get(domain, domain)
     if domain in DOTLESS_DOMAINS.values():
@@ -148,7 +153,7 @@ def email_hash(email: str, key: bytes) -> str:
     SQL computes the same value with :class:`outreach.suppression.email_hmac`.
     """
     message = email.strip().lower().encode("utf-8")
-    return hmac.new(key, message, hashlib.sha256).hexdigest()
+    return hmac.digest(key, message, "sha256").hex()
 
 
 def business_id_check_digit(body: str) -> int | None:

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import email
 import email.policy
+import importlib
+import pkgutil
 import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 
+from outreach import cli
 from outreach.cli import main
+from outreach.cli.base import COMMANDS
 from outreach.delivery.backends import memory
 from outreach.settings import get_settings
 from tests.conftest import ROOT
@@ -234,3 +242,40 @@ def test_stories_translate_writes_and_removes_a_translation(run: CliRunner, tmp_
     dispose_engines()
     assert actions == ["story.translate", "story.untranslate"]
     assert actors == {"toimittaja@vantaa.fi"}
+
+
+def _walk(command: click.Command) -> Iterator[click.Command]:
+    yield command
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            yield from _walk(sub)
+
+
+def test_every_command_is_named_with_the_modules_that_add_it() -> None:
+    """A command's modules are imported when it is named (``base.COMMANDS``): the map
+    must hold every command and every module that adds to it, or in a fresh process
+    the command (or one of its subcommands) would be missing."""
+    for found in pkgutil.iter_modules(cli.__path__):
+        importlib.import_module(f"outreach.cli.{found.name}")
+    assert sorted(main.commands) == sorted(COMMANDS)
+    for name, command in main.commands.items():
+        modules = {f"outreach.cli.{module}" for module in COMMANDS[name]}
+        for each in _walk(command):
+            assert each.callback is not None and each.callback.__module__ in modules, (
+                f"outreach {name}: {each.name} is added by {each.callback.__module__}"
+            )
+
+
+def test_a_command_loads_only_its_own_stages() -> None:
+    """``outreach subscribers import`` (in a fresh process) imports neither the staff
+    console, the web app nor the daemon."""
+    code = (
+        "import sys\n"
+        "from outreach.cli import main\n"
+        "main(['subscribers', 'import', '--help'], standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[1:2] in "
+        "(['staff'], ['web'], ['scheduler']) and m.startswith('outreach.')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "--city" in run.stdout
+    assert run.stdout.strip().splitlines()[-1] == "[]"

@@ -33,6 +33,7 @@ def commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[str, 
 
 
 def test_every_command_and_option_is_in_the_readme() -> None:
+    main.load_all()  # the command modules are imported when named
     text = section("Command line")
     missing = []
     for name, cmd in commands(main):

@@ -5,40 +5,10 @@ errors, the staff's language); the other modules add their commands to it,
 one module per command group: ``db``, ``campaigns``, ``sources`` (``fetch``
 and ``stories``), ``issue``, ``checks`` (``issue check``), ``run``
 (``run-due``, ``status``, ``daemon``, ``serve``, ``demo``), ``subscribers``,
-``staff``, ``bounces``, ``dkim``.
+``staff``, ``bounces``, ``dkim``. A command's module is imported when the
+command is named (``base.COMMANDS``), so each command loads only its own stages.
 """
 
-from outreach.cli import (
-    bounces,
-    campaigns,
-    campaigns_io,
-    checks,
-    db,
-    dkim,
-    drafts,
-    issue,
-    run,
-    sources,
-    staff,
-    stats,
-    subscribers,
-)
 from outreach.cli.base import cli_language, main
 
-__all__ = [
-    "bounces",
-    "campaigns",
-    "campaigns_io",
-    "checks",
-    "cli_language",
-    "db",
-    "dkim",
-    "drafts",
-    "issue",
-    "main",
-    "run",
-    "sources",
-    "staff",
-    "stats",
-    "subscribers",
-]
+__all__ = ["cli_language", "main"]

@@ -7,6 +7,7 @@ gettext catalog in the staff's language (``OUTREACH_CLI_LANGUAGE`` or LANG).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Iterator
@@ -95,7 +96,49 @@ class Group(click.Group):
             fail(str(exc))
 
 
-@click.group(cls=Group)
+#: Each command of ``outreach`` and the modules that add it (and its subcommands),
+#: imported when the command is first asked for: a command loads only its own
+#: stages (``outreach subscribers import`` not the staff console or the daemon).
+#: ``tests/test_cli.py`` checks that this is every command and where it lives.
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "apikey": ("subscribers",),
+    "audit": ("staff",),
+    "bounces": ("bounces",),
+    "campaigns": ("campaigns", "campaigns_io"),
+    "daemon": ("run",),
+    "db": ("db",),
+    "demo": ("run",),
+    "dkim": ("dkim",),
+    "fetch": ("sources",),
+    "issue": ("issue", "checks", "drafts"),
+    "run-due": ("run",),
+    "serve": ("run",),
+    "staff": ("staff",),
+    "stats": ("stats",),
+    "status": ("run",),
+    "stories": ("sources",),
+    "subscribers": ("subscribers",),
+}
+
+
+class Main(Group):
+    """The ``outreach`` group: a command's module is imported when the command is named."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for module in COMMANDS.get(cmd_name, ()):
+            importlib.import_module(f"outreach.cli.{module}")
+        return super().get_command(ctx, cmd_name)
+
+    def load_all(self) -> None:
+        """Every command (the README's and the tests' walk over them)."""
+        for name in COMMANDS:
+            self.get_command(click.Context(self), name)
+
+
+@click.group(cls=Main)
 @click.version_option(__version__, prog_name="outreach")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
 @click.pass_context

@@ -1,8 +1,12 @@
 """Password hashing (argon2id), TOTP codes (RFC 6238) and random credentials.
 
 An unknown address and a wrong password take the same work: :func:`verify_password`
-with no stored hash checks the password against :data:`DUMMY_HASH`, made with
-the same parameters as every real hash.
+with no stored hash checks the password against :func:`dummy_hash`, made with
+the same parameters as every real hash. It is made once per process when first
+needed (hashing takes 64 MiB and a third of a second, which a command that never
+checks a password should not pay at start-up); the staff console makes it when
+it is installed (:func:`outreach.staff.signin.prepare`), so even the first
+unknown address takes the same work.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hmac
 import secrets
 import string
 from datetime import datetime
+from functools import cache
 from urllib.parse import quote
 
 import pyotp
@@ -21,12 +26,18 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 #: argon2id with the library's defaults (RFC 9106's second recommendation:
 #: t=3, m=64 MiB, p=4); ``check_needs_rehash`` upgrades older hashes at sign-in.
 HASHER = PasswordHasher()
-DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(24))
 MIN_PASSWORD = 12
 TOTP_PERIOD = 30
 #: Codes one step before and after now are accepted (clock drift).
 TOTP_WINDOW = 1
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
+
+
+@cache
+def dummy_hash() -> str:
+    """A hash of a random password, checked when there is no stored hash (made with
+    the library's defaults, as :data:`HASHER`'s)."""
+    return PasswordHasher().hash(secrets.token_urlsafe(24))
 
 
 def hash_password(password: str) -> str:
@@ -36,7 +47,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored: str | None, password: str) -> bool:
     """Whether ``password`` matches ``stored``; the same work when ``stored`` is None."""
     try:
-        return HASHER.verify(stored or DUMMY_HASH, password) and stored is not None
+        return HASHER.verify(stored or dummy_hash(), password) and stored is not None
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False
 

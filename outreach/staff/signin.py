@@ -18,6 +18,7 @@ from outreach.models import StaffUser
 from outreach.settings import Settings
 from outreach.staff import accounts, audit, sessions, throttle
 from outreach.staff.secrets import (
+    dummy_hash,
     hash_password,
     needs_rehash,
     new_totp_secret,
@@ -28,6 +29,12 @@ from outreach.staff.secrets import (
 
 #: The longest password taken (argon2 would hash more, but nobody types it).
 MAX_PASSWORD = 1024
+
+
+def prepare() -> None:
+    """Make the hash an unknown address is checked against (at the console's start),
+    so that even the first sign-in of an unknown address takes a wrong password's work."""
+    dummy_hash()
 
 
 class Outcome(enum.StrEnum):

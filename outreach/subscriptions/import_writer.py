@@ -37,12 +37,12 @@ from outreach.settings import Settings
 from outreach.subscriptions.bulk import bulk_insert, next_ids, one_of
 from outreach.subscriptions.consent import CONSENT_VERSION, consent_text
 from outreach.subscriptions.import_report import ImportReport, Note
-from outreach.subscriptions.limits import claim_mailbox, release_mailbox
+from outreach.subscriptions.limits import claim_mailboxes, release_mailbox
 from outreach.subscriptions.mail import ConfirmationMail, Mailer, confirmation_subject
 from outreach.subscriptions.signup import SignUp, city_name, city_row
 from outreach.suppression import reasons_for_hashes, suppression_key
-from outreach.tokens import make_token, new_salt
-from outreach.validation import email_hash
+from outreach.tokens import make_token, new_salts
+from outreach.validation import email_hash, mailbox_of
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,7 @@ class _New:
 
     signup: SignUp
     person_id: int | None
+    digest: str  # the address's suppression-list hash
     sub_id: int = 0
     salt: str = ""
 
@@ -158,7 +159,7 @@ class BatchWriter:
             person = people.get(signup.email)
             if person is None:
                 report.imported += 1
-                new.append(_New(signup, None))
+                new.append(_New(signup, None, digest))
                 continue
             changes = {
                 name: value
@@ -177,7 +178,7 @@ class BatchWriter:
                 person_changes[tuple(sorted(changes))].append({"b_id": person.id, **params})
             if status is None:
                 report.imported += 1
-                new.append(_New(signup, person.id))
+                new.append(_New(signup, person.id, digest))
                 continue
             confirm = self.confirmed and status == SubscriptionStatus.PENDING
             new_topics = sorted(person.topics) != signup.topics
@@ -227,8 +228,8 @@ class BatchWriter:
         columns = ("subscriber_id", "city_id", "topics", "status", "channel", "token_salt",
                    "created_at", "confirmed_at", "confirmation_sent_at")  # fmt: skip
         rows = []
-        for item in new:
-            item.salt = new_salt()
+        for item, salt in zip(new, new_salts(len(new)), strict=True):
+            item.salt = salt
             rows.append((item.person_id, self.city_id, list(item.signup.topics), status, "import",
                          item.salt, self.now, confirmed_at, sent_at))  # fmt: skip
         if sub_ids is None:
@@ -248,6 +249,12 @@ class BatchWriter:
         if self.confirmed:
             self._records(conn, "confirmed", ids, [None] * len(ids))
 
+    def _mailbox(self, item: _New) -> str:
+        """:func:`mailbox_hash` of the item's address; an address that is its own mailbox
+        (most are) has it already: its suppression-list hash, under the same key."""
+        mailbox = mailbox_of(item.signup.email)
+        return item.digest if mailbox == item.signup.email else email_hash(mailbox, self._key)
+
     def _records(
         self, conn: Connection, action: str, sub_ids: list[int], texts: list[str | None]
     ) -> None:
@@ -261,19 +268,34 @@ class BatchWriter:
 
     def _mail(self, session: Session, new: list[_New], mailer: Mailer) -> None:
         """The confirmation mail of every new subscription, as ``mail_confirmation`` sends it,
-        within the same per-mailbox limits (:func:`claim_mailbox`)."""
+        within the same per-mailbox limits: the batch's mailboxes are claimed at once
+        (:func:`claim_mailboxes`), with the answers of one :func:`claim_mailbox` per row."""
         city = self.config.cities[self.city_slug]
         secret = self.settings.secret()
         base = f"{self.settings.base_url_clean}/confirm/"
         failed = []
         names = {lang: city_name(self.config, self.city_slug, lang) for lang in LANGUAGES}
         subjects = {lang: confirmation_subject(name, lang) for lang, name in names.items()}
-        for item in new:
+        mailboxes = [self._mailbox(item) for item in new]
+        claims = claim_mailboxes(session, mailboxes, self.now)
+        released: set[str] = set()  # mailboxes whose mail failed: free again for a later row
+        for item, mailbox, claimed in zip(new, mailboxes, claims, strict=True):
+            to = item.signup.email
+            if not claimed and mailbox in released:
+                # one row at a time, the claim given back would be taken again here
+                claimed = claim_mailboxes(session, [mailbox], self.now)[0]
+                released.discard(mailbox)
+            if not claimed:
+                log.info(
+                    "confirmation mail for subscription %s held back: mailbox limit", item.sub_id
+                )
+                failed.append(item.sub_id)
+                continue
             lang = item.signup.language
             lang = lang if lang in city.name else city.languages[0]
             topics = [self.config.topics.get(t, {}).get(lang, t) for t in item.signup.topics]
             mail = ConfirmationMail(
-                to=item.signup.email,
+                to=to,
                 city_slug=self.city_slug,
                 city_name=names[lang],
                 lang=lang,
@@ -281,18 +303,13 @@ class BatchWriter:
                 subject=subjects[lang],
                 topics=topics,
             )
-            if not claim_mailbox(session, self.settings, mail.to, self.now):
-                log.info(
-                    "confirmation mail for subscription %s held back: mailbox limit", item.sub_id
-                )
-                failed.append(item.sub_id)
-                continue
             try:
                 mailer(mail)
             except OutreachError as exc:
                 # as mail_confirmation: let a later sign-up try again instead of in 24 hours
                 log.warning("confirmation mail for subscription %s not sent: %s", item.sub_id, exc)
-                release_mailbox(session, self.settings, mail.to)
+                release_mailbox(session, self.settings, to)
+                released.add(mailbox)
                 failed.append(item.sub_id)
             else:
                 self.report.mailed += 1

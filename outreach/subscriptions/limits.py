@@ -7,27 +7,33 @@
   :func:`outreach.validation.canonical_mailbox`, like the suppression list.
 - :func:`spend_token`: a single-use token (the embeddable form's) works once.
 
-Both are one atomic statement each, so concurrent requests in several
-processes cannot both pass.
+Both are atomic statements, so concurrent requests in several processes
+cannot both pass. :func:`claim_mailboxes` claims a whole import batch's
+mailboxes at once, with the same answers as one :func:`claim_mailbox` per row.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import cast
 
-from sqlalchemy import case, delete, literal, or_, select, update
+from sqlalchemy import Connection, Table, case, delete, literal, or_, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from outreach.models import MailboxLimit, UsedToken, UTCDateTime
 from outreach.settings import Settings
+from outreach.subscriptions.bulk import each_of, one_of
 from outreach.suppression import suppression_key
 from outreach.validation import canonical_mailbox, email_hash
 
 MAILS_PER_DAY = 3
 MIN_INTERVAL = timedelta(hours=1)
 WINDOW = timedelta(hours=24)
+LIMITS = cast(Table, MailboxLimit.__table__)
 
 
 def mailbox_hash(settings: Settings, email: str) -> str:
@@ -36,30 +42,64 @@ def mailbox_hash(settings: Settings, email: str) -> str:
 
 def claim_mailbox(session: Session, settings: Settings, email: str, now: datetime) -> bool:
     """Take the right to send one confirmation mail to ``email``'s mailbox now."""
-    digest = mailbox_hash(settings, email)
-    if session.scalar(select(MailboxLimit.id).where(MailboxLimit.mailbox_hash == digest)) is None:
-        try:
-            with session.begin_nested():
-                session.add(MailboxLimit(mailbox_hash=digest, window_count=0))
-                session.flush()
-        except IntegrityError:  # created by a concurrent request
-            pass
+    return claim_mailboxes(session, [mailbox_hash(settings, email)], now)[0]
+
+
+def claim_mailboxes(session: Session, mailboxes: Sequence[str], now: datetime) -> list[bool]:
+    """:func:`claim_mailbox` for each of ``mailboxes`` (:func:`mailbox_hash` values) in
+    turn, in two statements.
+
+    The answer for each is the one a :func:`claim_mailbox` call per address, in
+    this order and at ``now``, would give: a mailbox that appears twice gets at
+    most its first claim (the second comes within :data:`MIN_INTERVAL`). The
+    statements: one ``INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`` of
+    every mailbox, already claimed (a new mailbox has had no mail; a known one
+    conflicts and is left as it is, as is one a concurrent claim is creating:
+    PostgreSQL waits for that one's transaction); then one ``UPDATE …
+    RETURNING`` of those not inserted, under the conditions of a single claim.
+    Each carries the mailboxes in one parameter (:func:`.bulk.each_of`), so a
+    batch of any size needs no chunks.
+    """
+    granted = _claim(session.connection(), sorted(set(mailboxes)), now)
+    answers = []
+    for digest in mailboxes:
+        answers.append(digest in granted)
+        granted.discard(digest)  # a repeat comes within MIN_INTERVAL of the first
+    return answers
+
+
+def _claim(conn: Connection, digests: list[str], now: datetime) -> set[str]:
+    """The mailboxes of ``digests`` (distinct) that may have one mail now, claimed."""
+    if not digests:
+        return set()
+    table = LIMITS
+    digest = table.c.mailbox_hash
     at = literal(now, UTCDateTime())
+    each = each_of(conn, digests)
+    rows = select(each.c.value, at, literal(1), at).where(true())  # WHERE: SQLite's parser
+    names = ["mailbox_hash", "window_start", "window_count", "last_sent_at"]
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table).from_select(names, rows).on_conflict_do_nothing()
+    granted = set(conn.scalars(stmt.returning(digest)))
+    known = [value for value in digests if value not in granted]
+    if not known:
+        return granted
     quiet_since = now - MIN_INTERVAL
-    new_window = or_(MailboxLimit.window_start.is_(None), MailboxLimit.window_start <= now - WINDOW)
-    result = session.execute(
-        update(MailboxLimit)
-        .where(MailboxLimit.mailbox_hash == digest)
-        .where(or_(MailboxLimit.last_sent_at.is_(None), MailboxLimit.last_sent_at <= quiet_since))
-        .where(or_(new_window, MailboxLimit.window_count < MAILS_PER_DAY))
+    new_window = or_(table.c.window_start.is_(None), table.c.window_start <= now - WINDOW)
+    claim = (
+        update(table)
+        .where(one_of(conn, digest, known))
+        .where(or_(table.c.last_sent_at.is_(None), table.c.last_sent_at <= quiet_since))
+        .where(or_(new_window, table.c.window_count < MAILS_PER_DAY))
         .values(
-            window_start=case((new_window, at), else_=MailboxLimit.window_start),
-            window_count=case((new_window, 1), else_=MailboxLimit.window_count + 1),
+            window_start=case((new_window, at), else_=table.c.window_start),
+            window_count=case((new_window, 1), else_=table.c.window_count + 1),
             last_sent_at=at,
         )
-        .execution_options(synchronize_session=False)
+        .returning(digest)
     )
-    return bool(getattr(result, "rowcount", 0) == 1)
+    granted.update(conn.scalars(claim))
+    return granted
 
 
 def release_mailbox(session: Session, settings: Settings, email: str) -> None:

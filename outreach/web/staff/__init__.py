@@ -11,6 +11,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
+from outreach.staff import signin as sign_in_steps
 from outreach.web.common import page_lang, render
 from outreach.web.staff import (
     campaigns,
@@ -50,6 +51,7 @@ def _sign_in_needed(request: Request, exc: Exception) -> Response:
 
 
 def install(app: FastAPI) -> None:
+    sign_in_steps.prepare()  # the first unknown address then takes the usual work
     for router in ROUTERS:
         app.include_router(router, include_in_schema=False)
         check_declared(router.routes)
