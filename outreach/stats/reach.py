@@ -27,6 +27,7 @@ from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from outreach.models import Delivery, DeliveryStatus, ReachMark, Subscriber
+from outreach.stats import summaries
 from outreach.stats.marks import BITS, fold, folded
 
 SIZES = ("micro", "small", "medium", "large")
@@ -61,15 +62,40 @@ def reach(
     session: Session, periods: dict[int, int], count: int, *, now: datetime | None = None
 ) -> Reach:
     """Companies the issues were delivered to; ``periods`` maps an issue id to its
-    period's number (0 to ``count`` - 1). Folds the settled issues not folded yet."""
-    per_period = [0] * count
+    period's number (0 to ``count`` - 1). Folds the settled issues not folded yet;
+    when every issue is folded, the result is counted once and kept
+    (:mod:`outreach.stats.summaries`)."""
     if not periods:
-        return Reach(per_period, 0, Counter(), {})
+        return Reach([0] * count, 0, Counter(), {})
+    moment = now or datetime.now(UTC)
     issues = sorted(periods)
+    at = summaries.stamp(session)  # first: see outreach.stats.summaries
     place = folded(session, issues)
     waiting = [issue for issue in issues if issue not in place]
-    if waiting and fold(session, waiting, now or datetime.now(UTC)):
+    if waiting and fold(session, waiting, moment):
         place = folded(session, issues)
+    if at is None or len(place) < len(issues):  # an issue still sending (or not folded now)
+        return _counted(session, periods, count, place)
+    name = summaries.key(place, periods, count)
+    kept = summaries.load(session, name, at)
+    if kept is not None:
+        return Reach(*summaries.from_figures(kept))
+    found = _counted(session, periods, count, place)
+    figures = summaries.as_figures(found.per_period, found.companies, found.by_size, found.sent)
+    summaries.keep(session, name, at, figures, moment)
+    return found
+
+
+def _counted(
+    session: Session,
+    periods: dict[int, int],
+    count: int,
+    place: dict[int, tuple[int, int]],
+) -> Reach:
+    """:func:`reach` counted from the marks of the folded issues (``place``) and the
+    delivery rows of the others."""
+    per_period = [0] * count
+    issues = sorted(periods)
     index = {issue: n for n, issue in enumerate(issues)}  # an issue's bit in the masks here
     sources: list[Iterable[Row]] = []
     groups: dict[int, dict[int, int]] = {}  # group -> its bit -> the bit here

@@ -80,7 +80,7 @@ def summary(request: Request, city: str) -> dict[str, Any] | None:
     st = state(request)
     with st.session() as session:
         try:
-            figures = city_figures(session, st.config, city, year, now=now(request))
+            figures = city_figures(session, st.config, city, year, now=now(request), segments=False)
         except StatsError:
             return None
     tables = {tb.key: tb for tb in figures.tables}
