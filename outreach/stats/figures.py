@@ -7,7 +7,7 @@ city's page stays fast with a million deliveries (bench/bench_stats.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +46,8 @@ class CityFigures:
     city: str
     year: int
     tables: list[Table]
+    #: The year's issues read from their delivery rows (not folded, or still sending).
+    unfolded: list[int] = field(default_factory=list)
 
     def table(self, key: str) -> Table:
         for table in self.tables:
@@ -88,12 +90,15 @@ class _Year:
     reached: Reach
 
 
-def _year(session: Session, config: Config, city: str, year: int, moment: datetime) -> _Year:
+def _year(
+    session: Session, config: Config, city: str, year: int, moment: datetime, fold_now: bool
+) -> _Year:
     cid = city_id(session, config, city)
     span = months(year, config.cities[city].timezone, moment)
     issues = started_issues(session, [cid], span[0].start, span[-1].end, counts=False)
     month_of = {i.id: n for n, m in enumerate(span) for i in issues if m.start <= i.started < m.end}
-    return _Year(cid, span, issues, month_of, reach(session, month_of, len(span), now=moment))
+    reached = reach(session, month_of, len(span), now=moment, fold_now=fold_now)
+    return _Year(cid, span, issues, month_of, reached)
 
 
 def year_reach(
@@ -101,7 +106,7 @@ def year_reach(
 ) -> Reach:
     """Who ``city``'s issues of ``year`` reached, as :func:`city_figures` counts it (and
     keeps it: ``outreach.stats.summaries``)."""
-    return _year(session, config, city, year, _now(now)).reached
+    return _year(session, config, city, year, _now(now), True).reached
 
 
 def city_figures(
@@ -112,12 +117,15 @@ def city_figures(
     *,
     now: datetime | None = None,
     segments: bool = True,
+    fold_now: bool = True,
 ) -> CityFigures:
     """``city``'s figures for ``year``: by month, the year's totals, and by segment
-    (unless ``segments`` is false: the dashboard shows the others)."""
+    (unless ``segments`` is false: the dashboard shows the others). A settled issue
+    not folded yet is folded now, or, unless ``fold_now``, read from its rows and
+    listed in ``unfolded`` (a page folds it after its answer: ``settle``)."""
     moment = _now(now)
     roomy(session)
-    found = _year(session, config, city, year, moment)
+    found = _year(session, config, city, year, moment, fold_now)
     cid, span, issues, month_of, reached = (
         found.city, found.span, found.issues, found.month_of, found.reached,
     )  # fmt: skip
@@ -189,7 +197,8 @@ def city_figures(
         [{"city": city, **_row(reached, total["stories"], total["events"])}],
     )
     by_segment = segment_tables(session, cid, start, end, bounced) if segments else []
-    return CityFigures(city, year, [monthly, totals, indicators, *by_segment])
+    tables = [monthly, totals, indicators, *by_segment]
+    return CityFigures(city, year, tables, list(reached.unfolded))
 
 
 INDICATOR_COLUMNS = [

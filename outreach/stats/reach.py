@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,18 +53,26 @@ class Reach:
     companies: int
     by_size: Counter[str]
     sent: dict[int, int]
+    #: The issues read from their delivery rows (not folded, or not settled yet).
+    unfolded: list[int] = field(default_factory=list)
 
     def sizes(self) -> Counter[str]:
         return self.by_size
 
 
 def reach(
-    session: Session, periods: dict[int, int], count: int, *, now: datetime | None = None
+    session: Session,
+    periods: dict[int, int],
+    count: int,
+    *,
+    now: datetime | None = None,
+    fold_now: bool = True,
 ) -> Reach:
     """Companies the issues were delivered to; ``periods`` maps an issue id to its
-    period's number (0 to ``count`` - 1). Folds the settled issues not folded yet;
-    when every issue is folded, the result is counted once and kept
-    (:mod:`outreach.stats.summaries`)."""
+    period's number (0 to ``count`` - 1). Folds the settled issues not folded yet
+    (unless not ``fold_now``: they are read from their rows, and listed in
+    ``unfolded`` for the caller to fold later); when every issue is folded, the
+    result is counted once and kept (:mod:`outreach.stats.summaries`)."""
     if not periods:
         return Reach([0] * count, 0, Counter(), {})
     moment = now or datetime.now(UTC)
@@ -72,7 +80,7 @@ def reach(
     at = summaries.stamp(session)  # first: see outreach.stats.summaries
     place = folded(session, issues)
     waiting = [issue for issue in issues if issue not in place]
-    if waiting and fold(session, waiting, moment):
+    if waiting and fold_now and fold(session, waiting, moment):
         place = folded(session, issues)
     if at is None or len(place) < len(issues):  # an issue still sending (or not folded now)
         return _counted(session, periods, count, place)
@@ -129,7 +137,9 @@ def _counted(
     by_size = Counter({SIZES[rank - 1]: n for rank, n in Counter(ranks.values()).items()})
     if len(companies) > len(ranks):
         by_size[""] = len(companies) - len(ranks)
-    return Reach(per_period, len(companies), by_size, {issue: n for issue, n in sent.items() if n})
+    return Reach(
+        per_period, len(companies), by_size, {issue: n for issue, n in sent.items() if n}, live
+    )
 
 
 def _subscriber(*masks: Any) -> Any:

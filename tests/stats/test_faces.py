@@ -15,18 +15,22 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from outreach.cli import main
-from outreach.models import Delivery, DeliveryStatus, Issue, StaffUser
+from outreach.models import Delivery, DeliveryStatus, Issue, IssueReach, ReachSummary, StaffUser
 from outreach.settings import Settings
 from outreach.staff import issue_view, sessions
+from outreach.stats import reach as reach_module
+from outreach.stats import settle
 from outreach.subscriptions.apikeys import create_api_key
 from outreach.web import create_app
+from outreach.web.staff import stats as staff_stats
 from outreach.web.staff.guard import COOKIE
 from tests.staff.support import Clock, make_account
 from tests.stats.fixture import NOW, make_issue
+from tests.stats.test_settle import kept_only
 from tests.web.conftest import TestClient
 from tests.web.live import generous_limits
 
@@ -199,3 +203,29 @@ def delivered(page: str) -> int:
     found = re.search(r'<th scope="row">Delivered</th><td[^>]*>(\d+)</td>', page)
     assert found, "no deliveries in the year's table"
     return int(found.group(1))
+
+
+def test_a_page_reads_what_no_send_folded_from_the_rows_and_folds_it_after_answering(
+    client: TestClient, engine: Engine, history: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = signed_in(engine, "v@vantaa.fi", "editor", "vantaa")
+    answered: list[set[int]] = []
+
+    def page_folds(*_: Any, **__: Any) -> int:
+        raise AssertionError("the page folded before its answer")
+
+    def after_answer(*args: Any, **kwargs: Any) -> int:
+        with Session(engine) as s:  # the answer's figures came from the rows: none folded
+            answered.append(set(s.scalars(select(IssueReach.issue_id))))
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(reach_module, "fold", page_folds)
+    monkeypatch.setattr(staff_stats, "settle", after_answer)
+    page = client.get("/staff/vantaa/?lang=en", headers=me)
+    assert page.status_code == 200 and delivered(page.text) == 6
+    assert answered == [set()]
+    with Session(engine) as s:  # folded once the answer went, the year counted
+        assert set(s.scalars(select(IssueReach.issue_id))) == {history["v1"], history["v2"]}
+        assert s.scalar(select(func.count()).select_from(ReachSummary)) == 1
+    with kept_only(monkeypatch):
+        assert delivered(client.get("/staff/vantaa/?lang=en", headers=me).text) == 6
