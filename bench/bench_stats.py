@@ -261,6 +261,7 @@ def time_figures(engine: Engine, settings: Settings) -> tuple[float, float]:
     unfolded: list[int] = []
     _unfold(engine)
     cold = _timed(engine, lambda: figures(fold_now=False))  # as the console's pages ask
+    read_from_rows = len(unfolded)
     later = _timed(engine, lambda: settle(engine, config, unfolded, now=NOW))
     _unfold(engine)
     folds = _settle_each(engine, config)
@@ -279,7 +280,7 @@ def time_figures(engine: Engine, settings: Settings) -> tuple[float, float]:
     )
     print(
         f"  first figures when no send's end folded anything (the page reads the "
-        f"{len(unfolded)} issues of Vantaa from their rows): {cold[0]:.3f} s; ratio "
+        f"{read_from_rows} issues of Vantaa from their rows): {cold[0]:.3f} s; ratio "
         f"{cold[0] / FIGURES_LIMIT:.2f} ({_cpu_of(cold)}); it folds them after its answer "
         f"in {later[0]:.3f} s ({_cpu_of(later)})"
     )
