@@ -13,11 +13,17 @@ event loop, each request from its own address) against 5 ms median, on each
 database, and the same through httpx's ASGI transport (the app without the test
 client's threads) beside it.
 
-The first figures after a send fold its settled issues once (``outreach.stats.marks``);
-that first run is printed apart. On PostgreSQL the data set is vacuumed after it
-is made, as autovacuum does with a table of new rows. Times are wall-clock; each
-comes with this process's CPU time (and on PostgreSQL the server's) and the load
-average, since the machine may be shared.
+The end of each send folds its issue for the figures and counts its city's year
+(``outreach.stats.settle``); the bench does that issue by issue in the order they
+were sent, prints what it took, then times the first figures after it (what the
+city's staff see right after a send) and the best of three after those, each
+against the limit. The first figures of the same data set when no send's end
+folded anything are printed with their ratio too: the console's pages then read
+those issues from their delivery rows and fold them after the answer (its time
+printed beside). On PostgreSQL the data set is vacuumed after it is made,
+as autovacuum does with a table of new rows. Times are wall-clock; each comes
+with this process's CPU time (and on PostgreSQL the server's, every backend of
+the bench's database) and the load average, since the machine may be shared.
 
 Usage: ``python bench/bench_stats.py`` (``OUTREACH_BENCH_SQLITE_FILE=path``: keep the
 SQLite data set there, and reuse it when the file exists). Prints ratios to the limits; exits 1
@@ -42,6 +48,7 @@ from common import (
     median,
     print_load,
     scratch_postgres,
+    server_cpu,
     sqlite_url,
 )
 from sqlalchemy import Engine, insert, select, text
@@ -60,7 +67,7 @@ from outreach.models import (
     Subscription,
 )
 from outreach.settings import Settings
-from outreach.stats import city_figures
+from outreach.stats import city_figures, settle
 
 FIGURES_LIMIT = 1.0
 REDIRECT_LIMIT_MS = 5.0
@@ -197,49 +204,90 @@ def fill(engine: Engine, settings: Settings) -> tuple[int, int]:
     return vantaa_first, 10
 
 
-def _server_cpu(session: Session) -> Any:
-    """A function giving the CPU seconds of the PostgreSQL backend of ``session``
-    (its parallel workers not counted), or None where that cannot be read."""
-    if session.get_bind().dialect.name != "postgresql":
-        return None
-    stat = Path(f"/proc/{session.scalar(text('SELECT pg_backend_pid()'))}/stat")
-    if not stat.exists():  # a server on another machine
-        return None
-    ticks = os.sysconf("SC_CLK_TCK")
-
-    def seconds() -> float:
-        fields = stat.read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / ticks
-
-    return seconds
+#: (wall seconds, CPU seconds in this process, in the database server or None)
+Run = tuple[float, float, float | None]
 
 
-def time_figures(engine: Engine, settings: Settings) -> float:
-    """Best of three: wall time of the dashboard's figures (``city_figures``, which
-    holds the year's indicators too); prints the CPU time beside it, and the first
-    run (which folds the settled issues) apart."""
-    config = load(settings.campaigns_path, settings.templates_path)
+def _timed(engine: Engine, work: Any) -> Run:
+    before = server_cpu(engine)
+    start, start_cpu = time.perf_counter(), time.process_time()
+    work()
+    took, cpu = time.perf_counter() - start, time.process_time() - start_cpu
+    after = server_cpu(engine)
+    server = sum(t - before.get(pid, 0.0) for pid, t in after.items()) if after else None
+    return took, cpu, server
+
+
+def _cpu_of(run: Run) -> str:
+    server = f" + {run[2]:.2f} s in the database server" if run[2] is not None else ""
+    return f"{run[1]:.3f} s CPU in this process{server}"
+
+
+def _unfold(engine: Engine) -> None:
+    """Nothing folded or summed up: the data set as no send's end left it."""
+    with engine.begin() as conn:
+        for table in ("reach_summaries", "reach_marks", "issue_reach"):
+            conn.execute(text(f"DELETE FROM {table}"))
+
+
+def _settle_each(engine: Engine, config: Any) -> list[Run]:
+    """What the end of each send does (``outreach.stats.settle``: fold the issue, count
+    its city's year), issue by issue in the order they were sent."""
+    with Session(engine) as s:
+        sent = s.execute(select(Issue.id, Issue.send_started_at).order_by(Issue.send_started_at))
+        issues = [(int(i), when) for i, when in sent]
     runs = []
-    for _ in range(4):
+    for issue_id, started in issues:
+        moment = (started or NOW) + timedelta(hours=2)
+        runs.append(_timed(engine, lambda i=issue_id, m=moment: settle(engine, config, [i], now=m)))
+    return runs
+
+
+def time_figures(engine: Engine, settings: Settings) -> tuple[float, float]:
+    """The dashboard's figures (``city_figures``, which holds the year's indicators too):
+    the first after the sends settled (each folded at its end), and the best of three
+    after it; printed with the CPU time beside them, with the folds at the sends' ends
+    and, apart, the first figures when no send's end folded anything (they fold
+    themselves)."""
+    config = load(settings.campaigns_path, settings.templates_path)
+
+    def figures(fold_now: bool = True) -> None:
         with Session(engine) as s:
-            server = _server_cpu(s)
-            server_start = server() if server else 0.0
-            start, start_cpu = time.perf_counter(), time.process_time()
-            figures = city_figures(s, config, "vantaa", 2026, now=NOW)
-            took, cpu = time.perf_counter() - start, time.process_time() - start_cpu
-            runs.append((took, cpu, server() - server_start if server else None))
-    first, best = runs[0], min(runs[1:])
-    delivered = sum(int(r["delivered"] or 0) for r in figures.table("monthly").rows)
+            found = city_figures(s, config, "vantaa", 2026, now=NOW, fold_now=fold_now)
+            seen.append(sum(int(r["delivered"] or 0) for r in found.table("monthly").rows))
+            unfolded[:] = found.unfolded
 
-    def cpu_of(run: tuple[float, float, float | None]) -> str:
-        server = f" + {run[2]:.2f} s in the database server" if run[2] is not None else ""
-        return f"{run[1]:.3f} s CPU in this process{server}"
-
-    print(f"  first figures, folding the settled issues: {first[0]:.3f} s ({cpu_of(first)})")
+    seen: list[int] = []
+    unfolded: list[int] = []
+    _unfold(engine)
+    cold = _timed(engine, lambda: figures(fold_now=False))  # as the console's pages ask
+    read_from_rows = len(unfolded)
+    later = _timed(engine, lambda: settle(engine, config, unfolded, now=NOW))
+    _unfold(engine)
+    folds = _settle_each(engine, config)
+    first = _timed(engine, figures)
+    best = min(_timed(engine, figures) for _ in range(3))
+    assert len(set(seen)) == 1, seen  # the same figures every way
+    took = sorted(run[0] for run in folds)
     print(
-        f"  ({delivered} of Vantaa's deliveries counted; best run {cpu_of(best)}; {load_average()})"
+        f"  the end of each of the {len(folds)} sends folds its issue and counts its city's "
+        f"year (outreach.stats.settle): median {median(took):.3f} s, at most {took[-1]:.3f} s "
+        f"({_cpu_of(max(folds))})"
     )
-    return best[0]
+    print(
+        f"  first figures after the sends settled: {first[0]:.3f} s; ratio to the "
+        f"{FIGURES_LIMIT:.0f} s limit {first[0] / FIGURES_LIMIT:.2f} ({_cpu_of(first)})"
+    )
+    print(
+        f"  first figures when no send's end folded anything (the page reads the "
+        f"{read_from_rows} issues of Vantaa from their rows): {cold[0]:.3f} s; ratio "
+        f"{cold[0] / FIGURES_LIMIT:.2f} ({_cpu_of(cold)}); it folds them after its answer "
+        f"in {later[0]:.3f} s ({_cpu_of(later)})"
+    )
+    print(
+        f"  ({seen[0]} of Vantaa's deliveries counted; best run {_cpu_of(best)}; {load_average()})"
+    )
+    return first[0], best[0]
 
 
 def with_client_header(app: Any) -> Any:
@@ -321,13 +369,14 @@ def run(url: str, settings: Settings, label: str, *, reuse: bool = False) -> tup
     else:
         first, _ = fill(engine, settings)
         print(f"{label}: data set made in {time.perf_counter() - start:.0f} s")
-    took = time_figures(engine, settings)
+    first_run, took = time_figures(engine, settings)
     engine.dispose()
     print(
         f"{label}: Vantaa's figures in {took:.3f} s; ratio to the {FIGURES_LIMIT:.0f} s limit "
-        f"{took / FIGURES_LIMIT:.2f}"
+        f"{took / FIGURES_LIMIT:.2f} (the first after the sends settled: "
+        f"{first_run / FIGURES_LIMIT:.2f})"
     )
-    return took, first
+    return max(first_run, took), first
 
 
 def main() -> int:

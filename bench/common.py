@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from outreach.settings import Settings  # noqa: E402
@@ -87,3 +87,23 @@ def load_average() -> str:
 
 def print_load(when: str) -> None:
     print(f"{when}: {load_average()}")
+
+
+def server_cpu(engine: Engine) -> dict[int, float]:
+    """CPU seconds of each PostgreSQL backend serving the bench's database (those the
+    figures open for their own writes included), or nothing where that cannot be read."""
+    if engine.dialect.name != "postgresql":
+        return {}
+    with engine.connect() as conn:
+        pids = conn.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        ).scalars()
+        found = {}
+        ticks = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # gone, or a server on another machine
+                continue
+            found[int(pid)] = (int(fields[11]) + int(fields[12])) / ticks
+        return found

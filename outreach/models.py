@@ -189,6 +189,16 @@ class Subscriber(Base):
     """A person at a company, known by email; subscribes to one or more cities."""
 
     __tablename__ = "subscribers"
+    __table_args__ = (
+        # The statistics' leads: the few subscribers who welcome a visit (the predicate
+        # as each dialect writes the bare column, so that the query's matches it).
+        Index(
+            "ix_subscribers_visit",
+            "id",
+            sqlite_where=text("interested_in_visit = 1"),
+            postgresql_where=text("interested_in_visit"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
@@ -233,6 +243,16 @@ class Subscription(Base):
         Index("ix_subscriptions_city_id_id", "city_id", "id"),
         # Its counts per status, from the index alone.
         Index("ix_subscriptions_city_id_status", "city_id", "status"),
+        # The statistics: the subscriptions that joined in a month, from the index alone.
+        Index("ix_subscriptions_joined", "city_id", "confirmed_at", "status"),
+        # The statistics' leads contacted in a period (few rows have the time).
+        Index(
+            "ix_subscriptions_lead_contacted",
+            "city_id",
+            "lead_contacted_at",
+            sqlite_where=text("lead_contacted_at IS NOT NULL"),
+            postgresql_where=text("lead_contacted_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -926,3 +946,96 @@ class ReachMark(Base):
         ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     mask: Mapped[int] = mapped_column(BigInteger)
+
+
+class ReachStamp(Base):
+    """One row (``id`` 1) whose ``n`` the database raises whenever a subscriber is
+    deleted or their business ID, company name or size class changes, and whenever
+    an issue is unfolded (an ``issue_reach`` row deleted): the triggers of
+    :data:`REACH_STAMP_DDL`, whatever wrote the change. A :class:`ReachSummary`
+    made at one ``n`` holds while ``n`` stays (``outreach.stats.summaries``)."""
+
+    __tablename__ = "reach_stamp"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    n: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ReachSummary(Base):
+    """Who a set of folded issues reached, as the statistics count it (companies per
+    period, by size class, deliveries per issue), kept under ``key`` (the issues,
+    their places in the marks and their periods) and the :class:`ReachStamp` it was
+    made at: the figures of settled issues are counted once, not on every page."""
+
+    __tablename__ = "reach_summaries"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stamp: Mapped[int] = mapped_column(BigInteger)
+    figures: Mapped[dict[str, Any]] = mapped_column(JSON)
+    made_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+#: The triggers that raise ``reach_stamp.n``, per table (the same statements are in
+#: migration 0024; these cover a schema made with ``create_all``). A deleted
+#: subscriber's marks go by their foreign key; a changed company moves them to
+#: another company; an unfolded issue's bit is cleared (``outreach.retention``).
+REACH_STAMP_TRIGGERS = (
+    "subscribers_reach_deleted", "subscribers_reach_changed", "issue_reach_deleted",
+)  # fmt: skip
+_STAMP_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION reach_stamp_raise() RETURNS trigger "
+    "LANGUAGE plpgsql AS $$ BEGIN "
+    "IF TG_OP = 'UPDATE' THEN UPDATE reach_stamp SET n = n + 1; "
+    "ELSIF EXISTS (SELECT FROM gone) THEN UPDATE reach_stamp SET n = n + 1; END IF; "
+    "RETURN NULL; END $$"
+)
+REACH_STAMP_DDL: dict[str, dict[str, list[str]]] = {
+    "subscribers": {
+        "postgresql": [
+            _STAMP_FUNCTION,
+            "CREATE TRIGGER subscribers_reach_deleted AFTER DELETE ON subscribers "
+            "REFERENCING OLD TABLE AS gone "
+            "FOR EACH STATEMENT EXECUTE FUNCTION reach_stamp_raise()",
+            "CREATE TRIGGER subscribers_reach_changed "
+            "AFTER UPDATE OF business_id, company_name, size_class ON subscribers "
+            "FOR EACH ROW WHEN (OLD.business_id IS DISTINCT FROM NEW.business_id "
+            "OR OLD.company_name IS DISTINCT FROM NEW.company_name "
+            "OR OLD.size_class IS DISTINCT FROM NEW.size_class) "
+            "EXECUTE FUNCTION reach_stamp_raise()",
+        ],
+        "sqlite": [
+            "CREATE TRIGGER subscribers_reach_deleted AFTER DELETE ON subscribers "
+            "BEGIN UPDATE reach_stamp SET n = n + 1; END",
+            "CREATE TRIGGER subscribers_reach_changed "
+            "AFTER UPDATE OF business_id, company_name, size_class ON subscribers "
+            "WHEN OLD.business_id IS NOT NEW.business_id "
+            "OR OLD.company_name IS NOT NEW.company_name "
+            "OR OLD.size_class IS NOT NEW.size_class "
+            "BEGIN UPDATE reach_stamp SET n = n + 1; END",
+        ],
+    },
+    "issue_reach": {
+        "postgresql": [
+            _STAMP_FUNCTION,
+            "CREATE TRIGGER issue_reach_deleted AFTER DELETE ON issue_reach "
+            "REFERENCING OLD TABLE AS gone "
+            "FOR EACH STATEMENT EXECUTE FUNCTION reach_stamp_raise()",
+        ],
+        "sqlite": [
+            "CREATE TRIGGER issue_reach_deleted AFTER DELETE ON issue_reach "
+            "BEGIN UPDATE reach_stamp SET n = n + 1; END",
+        ],
+    },
+}
+#: The stamp's one row.
+REACH_STAMP_ROW = "INSERT INTO reach_stamp (id, n) VALUES (1, 0)"
+event.listen(ReachStamp.__table__, "after_create", DDL(REACH_STAMP_ROW))  # type: ignore[no-untyped-call]
+for _table, _by_dialect in REACH_STAMP_DDL.items():
+    for _dialect, _statements in _by_dialect.items():
+        for _statement in _statements:
+            # (a trigger's body may name a table made later: it is resolved when it runs)
+            event.listen(
+                Base.metadata.tables[_table],
+                "after_create",
+                DDL(_statement.replace("%", "%%")).execute_if(dialect=_dialect),  # type: ignore[no-untyped-call]
+            )

@@ -13,7 +13,15 @@ from outreach.bounces.events import EventKind, MailEvent
 from outreach.bounces.imap import PollReport, imap_configured, poll
 from outreach.bounces.parse import parse
 from outreach.bounces.providers import PROVIDERS, WebhookRefused
-from outreach.bounces.rates import Rates, issue_rates, rate_warnings
+from outreach.bounces.rates import (
+    Rates,
+    issue_rates,
+    issues_rates,
+    rate_warnings,
+    reported_issues,
+    sent_counts,
+    warnings_of,
+)
 from outreach.bounces.receiver import bounce_domains
 from outreach.bounces.receiver import start as start_receiver
 
@@ -28,10 +36,14 @@ __all__ = [
     "bounce_domains",
     "imap_configured",
     "issue_rates",
+    "issues_rates",
     "parse",
     "poll",
     "process_events",
     "process_message",
     "rate_warnings",
+    "reported_issues",
+    "sent_counts",
     "start_receiver",
+    "warnings_of",
 ]

@@ -8,6 +8,7 @@ hard bounces pass 2 %.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
@@ -81,21 +82,73 @@ def city_rates(session: Session, city_id: int) -> Rates:
     return _rates(session, Delivery.issue_id.in_(issues), BounceEvent.city_id == city_id)
 
 
+def reported_issues(session: Session, *, limit: int = 20, city: str | None = None) -> list[int]:
+    """The most recent issues with reports (of ``city``'s campaigns only, given its slug)."""
+    query = select(BounceEvent.issue_id).where(BounceEvent.issue_id.is_not(None))
+    if city is not None:
+        query = query.join(City, City.id == BounceEvent.city_id).where(City.slug == city)
+    found = session.scalars(
+        query.group_by(BounceEvent.issue_id).order_by(BounceEvent.issue_id.desc()).limit(limit)
+    )
+    return [int(issue_id) for issue_id in found if issue_id is not None]
+
+
+def issues_rates(
+    session: Session, issue_ids: Sequence[int], *, sent: Mapping[int, int] | None = None
+) -> dict[int, Rates]:
+    """:func:`issue_rates` of each of ``issue_ids`` in two grouped queries, or one when
+    the caller knows each issue's sent deliveries (``sent``)."""
+    known = dict(sent or {})
+    known.update(sent_counts(session, [i for i in issue_ids if i not in known]))
+    counts = {issue_id: {"hard": 0, "soft": 0, "complaints": 0} for issue_id in issue_ids}
+    if counts:
+        for reported, kind, hard, n in session.execute(
+            select(
+                BounceEvent.issue_id,
+                BounceEvent.kind,
+                BounceEvent.hard,
+                func.count(func.distinct(BounceEvent.email_hash)),
+            )
+            .where(BounceEvent.issue_id.in_(list(counts)))
+            .group_by(BounceEvent.issue_id, BounceEvent.kind, BounceEvent.hard)
+        ):
+            mine = counts[int(reported or 0)]
+            if kind == EventKind.BOUNCED.value:
+                mine["hard" if hard else "soft"] += int(n)
+            elif kind == EventKind.COMPLAINED.value:
+                mine["complaints"] += int(n)
+    return {
+        issue_id: Rates(known[issue_id], c["hard"], c["soft"], c["complaints"])
+        for issue_id, c in counts.items()
+    }
+
+
+def sent_counts(session: Session, issue_ids: Sequence[int]) -> dict[int, int]:
+    """The sent deliveries of each of ``issue_ids``, in one grouped query."""
+    found = dict.fromkeys(issue_ids, 0)
+    if found:
+        for issue_id, n in session.execute(
+            select(Delivery.issue_id, func.count().label("n"))
+            .where(Delivery.issue_id.in_(list(found)), Delivery.status == DeliveryStatus.SENT)
+            .group_by(Delivery.issue_id)
+        ):
+            found[int(issue_id)] = int(n or 0)
+    return found
+
+
+def warnings_of(rates: Mapping[int, Rates]) -> list[tuple[int, Rates]]:
+    """Those of ``rates`` that pass a limit, newest issue first."""
+    return [
+        (issue_id, r)
+        for issue_id, r in sorted(rates.items(), reverse=True)
+        if r.too_many_complaints or r.too_many_bounces
+    ]
+
+
 def rate_warnings(
     session: Session, *, limit: int = 20, city: str | None = None
 ) -> list[tuple[int, Rates]]:
     """(issue id, rates) of the most recent issues with reports (of ``city``'s
     campaigns only, given its slug) whose rates pass a limit."""
-    query = select(BounceEvent.issue_id).where(BounceEvent.issue_id.is_not(None))
-    if city is not None:
-        query = query.join(City, City.id == BounceEvent.city_id).where(City.slug == city)
-    issue_ids = session.scalars(
-        query.group_by(BounceEvent.issue_id).order_by(BounceEvent.issue_id.desc()).limit(limit)
-    ).all()
-    found = []
-    for issue_id in issue_ids:
-        assert issue_id is not None
-        rates = issue_rates(session, issue_id)
-        if rates.too_many_complaints or rates.too_many_bounces:
-            found.append((issue_id, rates))
-    return found
+    issue_ids = reported_issues(session, limit=limit, city=city)
+    return warnings_of(issues_rates(session, issue_ids))

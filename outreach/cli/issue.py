@@ -199,6 +199,11 @@ def issue_send(
         dry_run=dry_run,
         progress=progress_reporter(_("Sending")),
     )
+    if not dry_run:  # a send that settled: folded for the statistics now, not on a page
+        from outreach.db import get_engine
+        from outreach.stats import settle
+
+        settle(get_engine(app.settings), config, [issue_id])
     echo_lines(report.lines(cli_language(app.settings)))
 
 

@@ -24,6 +24,7 @@ from outreach.delivery.outbox import (
     enqueue_issue,
     failures,
     issue_counts,
+    issues_counts,
     pause_issue,
     resume_issue,
 )
@@ -50,6 +51,7 @@ __all__ = [
     "failures",
     "issue_counts",
     "issue_overview",
+    "issues_counts",
     "pause_issue",
     "preview",
     "progress_reporter",

@@ -12,10 +12,11 @@ source before the send (:mod:`outreach.issues.hold`); staff then rebuild it
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from outreach.errors import IssueError
 from outreach.issues.claims import release_issue_items
@@ -148,9 +149,23 @@ def get_issue(session: Session, ref: str) -> Issue:
     return issue
 
 
-def list_issues(session: Session, campaign: str | None = None) -> list[Issue]:
-    """Issues, newest first; optionally of one campaign."""
-    query = select(Issue).join(Campaign).order_by(Issue.id.desc())
+def list_issues(
+    session: Session,
+    campaign: str | None = None,
+    *,
+    campaigns: Collection[str] | None = None,
+    limit: int | None = None,
+) -> list[Issue]:
+    """Issues, newest first, each with its campaign; optionally of one campaign or of
+    ``campaigns`` (slugs), and only the ``limit`` newest."""
+    query = (
+        select(Issue).join(Campaign).options(contains_eager(Issue.campaign))
+        .order_by(Issue.id.desc())
+    )  # fmt: skip
     if campaign is not None:
         query = query.where(Campaign.slug == campaign)
+    if campaigns is not None:
+        query = query.where(Campaign.slug.in_(sorted(campaigns)))
+    if limit is not None:
+        query = query.limit(limit)
     return list(session.scalars(query))

@@ -232,6 +232,8 @@ class StagePipeline:
             )
         except OutreachError as exc:
             return RunResult("error", _("send failed: {error}", error=raw(str(exc))), issue_id)
+        if report.status != IssueStatus.SENDING.value:
+            self.settle([issue_id])
         done = report.sent + report.failed + report.skipped
         interrupted = self.stop.is_set() and report.remaining > 0
         status = "stopped" if interrupted else ("ok" if done else "idle")
@@ -263,8 +265,18 @@ class StagePipeline:
             if stop.is_set():
                 break
             results.append(self.send_issue(issue_id))
+        if not stop.is_set():
+            self.settle()
         results.extend(self.story_digests())
         return results
+
+    def settle(self, issue_ids: list[int] | None = None) -> None:
+        """Fold the issues whose send settled (``issue_ids``, or any that did, here or
+        elsewhere) for the statistics, so the first figures after a send do not
+        (``outreach.stats.settle``)."""
+        from outreach.stats import settle
+
+        settle(self.engine, self.config, issue_ids, now=self.clock())
 
     def story_digests(self) -> list[RunResult]:
         """Tell each city's editors of newly submitted stories (at most hourly)."""

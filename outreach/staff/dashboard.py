@@ -9,14 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from outreach.bounces import Rates, rate_warnings
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from outreach.bounces import Rates, issues_rates, reported_issues, sent_counts, warnings_of
 from outreach.campaigns import Config
 from outreach.db import get_engine, session_scope
-from outreach.delivery import issue_counts
+from outreach.delivery import issues_counts
 from outreach.issues import list_issues
+from outreach.models import Issue, IssueStatus
 from outreach.scheduler import CampaignStatus, IssueLine, SourceLine, status
 from outreach.settings import Settings
-from outreach.staff.issue_view import finished_figures
+from outreach.staff.issue_view import finished_figures_of
 
 #: Issues listed under "last results".
 RECENT_ISSUES = 10
@@ -62,32 +66,31 @@ def _city_sources(config: Config, city: str) -> set[tuple[str, str | None]]:
 def city_dashboard(
     settings: Settings, config: Config, city: str, *, now: datetime | None = None
 ) -> CityDashboard:
+    """The dashboard in a fixed number of statements, whatever the number of issues
+    and deliveries (the counts of a finished send are kept a minute)."""
     report = status(settings, now=now, runtime=[], config=config)
     slugs = {slug for slug, camp in config.campaigns.items() if camp.city == city}
     sources = _city_sources(config, city)
     with session_scope(get_engine(settings)) as session:
-        rows = []
-        for issue in list_issues(session):
-            if issue.campaign.slug not in slugs:
-                continue
-            counts = finished_figures(
-                session, "counts", issue, lambda: {k: v for k, v in
-                                          issue_counts(session, issue.id).items() if v}  # noqa: B023
-            )  # fmt: skip
-            rows.append(
-                IssueRow(
-                    issue.id,
-                    issue.campaign.slug,
-                    issue.period,
-                    str(issue.status),
-                    counts,
-                    issue.built_at,
-                    issue.sent_at,
-                )
+        issues = list_issues(session, campaigns=slugs, limit=RECENT_ISSUES) if slugs else []
+        counts = finished_figures_of(
+            session, "counts", {i.id: i.status for i in issues},
+            lambda ids: {k: {s: n for s, n in c.items() if n}
+                         for k, c in issues_counts(session, ids).items()},
+        )  # fmt: skip
+        rows = [
+            IssueRow(
+                issue.id,
+                issue.campaign.slug,
+                issue.period,
+                str(issue.status),
+                counts[issue.id],
+                issue.built_at,
+                issue.sent_at,
             )
-            if len(rows) == RECENT_ISSUES:
-                break
-        warnings = rate_warnings(session, city=city)
+            for issue in issues
+        ]
+        warnings = _rate_warnings(session, city)
     return CityDashboard(
         city=city,
         timezone=config.cities[city].timezone,
@@ -99,3 +102,23 @@ def city_dashboard(
         source_errors=[s for s in report.source_errors if (s.type, s.url) in sources],
         rate_warnings=warnings,
     )
+
+
+def _rate_warnings(session: Session, city: str) -> list[tuple[int, Rates]]:
+    """``outreach.bounces.rate_warnings`` of the city, each finished send's deliveries
+    counted once a minute (its reports are counted every time)."""
+    reported = reported_issues(session, city=city)
+    if not reported:
+        return []
+    statuses: dict[int, IssueStatus] = {
+        int(i): status
+        for i, status in session.execute(
+            select(Issue.id, Issue.status).where(Issue.id.in_(reported))
+        )
+    }
+    sent = finished_figures_of(
+        session, "sent", {i: statuses.get(i, IssueStatus.SENDING) for i in reported},
+        lambda ids: {i: {"sent": n} for i, n in sent_counts(session, ids).items()},
+    )  # fmt: skip
+    known = {issue_id: counts["sent"] for issue_id, counts in sent.items()}
+    return warnings_of(issues_rates(session, reported, sent=known))

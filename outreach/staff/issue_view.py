@@ -140,21 +140,46 @@ def finished_figures(
     session: Session, name: str, issue: Issue, work: Callable[[], dict[str, int]]
 ) -> dict[str, int]:
     """``work()``, kept a minute for a finished send (pages ask on every view)."""
-    if issue.status not in ISSUE_FINISHED:
-        return work()
-    bind = session.get_bind()
-    key = (name, str(bind.engine.url), issue.id)
+    found = finished_figures_of(
+        session, name, {issue.id: issue.status}, lambda ids: {issue.id: work()}
+    )
+    return found[issue.id]
+
+
+def finished_figures_of(
+    session: Session,
+    name: str,
+    statuses: dict[int, IssueStatus],
+    work: Callable[[list[int]], dict[int, dict[str, int]]],
+) -> dict[int, dict[str, int]]:
+    """:func:`finished_figures` of several issues (``statuses``: id -> status): those
+    kept as kept, the others from one ``work(ids)`` call."""
+    url = str(session.get_bind().engine.url)
     now = time.monotonic()
+    found: dict[int, dict[str, int]] = {}
     with _running_lock:
-        kept = _figures.get(key)
-    if kept is not None and now - kept[0] < FIGURES_SECONDS:
-        return dict(kept[1])
-    value = work()
+        for issue_id, status in statuses.items():
+            kept = _figures.get((name, url, issue_id)) if status in ISSUE_FINISHED else None
+            if kept is not None and now - kept[0] < FIGURES_SECONDS:
+                found[issue_id] = dict(kept[1])
+    missing = [issue_id for issue_id in statuses if issue_id not in found]
+    if not missing:
+        return found
+    made = work(missing)
     with _running_lock:
-        _figures[key] = (now, dict(value))
+        for issue_id in missing:
+            found[issue_id] = made[issue_id]
+            if statuses[issue_id] in ISSUE_FINISHED:
+                _figures[(name, url, issue_id)] = (now, dict(made[issue_id]))
         for stale in [k for k, (at, _) in _figures.items() if now - at >= FIGURES_SECONDS]:
             del _figures[stale]
-    return value
+    return found
+
+
+def forget_figures() -> None:
+    """Drop the kept figures of finished sends (each is counted again when next asked)."""
+    with _running_lock:
+        _figures.clear()
 
 
 def unsubscribes(session: Session, issue: Issue) -> dict[str, int]:

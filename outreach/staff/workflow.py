@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import EMAIL_RE, Config
 from outreach.checks import Approval, approve_checked
+from outreach.db import get_engine
 from outreach.delivery import (
     SendReport,
     cancel_issue,
@@ -43,6 +44,7 @@ from outreach.models import Campaign, City, Issue, IssueStatus, StaffTestAddress
 from outreach.render import render_email
 from outreach.settings import Settings
 from outreach.staff import audit
+from outreach.stats import settle
 
 #: History actions that make a person the issue's last editor (the four-eyes rule).
 EDIT_ACTIONS = ("built", "rebuilt", "edited")
@@ -255,8 +257,11 @@ def start_send(
 
 
 def run_send(settings: Settings, config: Config, issue_id: int) -> SendReport:
-    """Send the queued deliveries (resumable; safe beside another worker)."""
-    return send_issue(settings, config, issue_id, workers=settings.send_workers)
+    """Send the queued deliveries (resumable; safe beside another worker); a send
+    that settled is folded for the statistics (``outreach.stats.settle``)."""
+    report = send_issue(settings, config, issue_id, workers=settings.send_workers)
+    settle(get_engine(settings), config, [issue_id])
+    return report
 
 
 CONTROLS: dict[str, Callable[[Session, int], object]] = {

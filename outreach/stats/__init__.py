@@ -7,6 +7,8 @@ The stage above ``delivery`` and ``bounces`` (it reads their rows) and below
     city      the building blocks: months, issues sent, subscribers, events promoted
     reach     companies reached, from one mask per subscriber
     marks     settled issues folded into those masks once (issue_reach, reach_marks)
+    summaries the reach of folded issues counted once and kept while nothing it rests on changes
+    settle    what a finished send calls: fold its issue, count its city's year
     figures   a city's year by month and segment; the year's indicators; the region
     issue     one issue: its mail, its clicks per link, item, section and language
     tables    the one table shape behind the console, the CLI, CSV and JSON
@@ -22,8 +24,10 @@ from outreach.stats.figures import (
     city_figures,
     region_indicators,
     year_indicators,
+    year_reach,
 )
 from outreach.stats.issue import IssueFigures, issue_city, issue_figures
+from outreach.stats.settle import settle
 from outreach.stats.tables import (
     Table,
     as_json,
@@ -57,9 +61,11 @@ __all__ = [
     "region_indicators",
     "resolve",
     "scanner_agent",
+    "settle",
     "shown_cells",
     "t",
     "text_table",
     "to_csv",
     "year_indicators",
+    "year_reach",
 ]

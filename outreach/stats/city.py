@@ -140,10 +140,15 @@ def delivery_counts(session: Session, ids: Sequence[int]) -> dict[int, dict[str,
         .group_by(Delivery.issue_id, Delivery.status)
     ):
         counts[issue_id][str(status)] = int(n)
-    for issue_id in set(ids) - set(counts):  # rows purged: the counts kept in the snapshot
-        snap = session.scalar(select(Issue.snapshot).where(Issue.id == issue_id)) or {}
-        kept = snap.get("delivery_counts") or {}
-        counts[issue_id] = {k: int(v) for k, v in kept.items() if k != "total"}
+    purged = sorted(set(ids) - set(counts))  # no rows: the counts kept in the snapshot
+    if purged:
+        for issue_id, snap in session.execute(
+            select(Issue.id, Issue.snapshot).where(Issue.id.in_(purged))
+        ):
+            kept = (snap or {}).get("delivery_counts") or {}
+            counts[issue_id] = {k: int(v) for k, v in kept.items() if k != "total"}
+        for issue_id in purged:
+            counts.setdefault(issue_id, {})
     return counts
 
 

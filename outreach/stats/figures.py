@@ -7,7 +7,7 @@ city's page stays fast with a million deliveries (bench/bench_stats.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from outreach.models import Story, StoryStatus
 from outreach.stats.city import (
     SME,
     SUB_COLUMNS,
+    IssueRef,
     Month,
     _in,
     city_id,
@@ -35,7 +36,9 @@ from outreach.stats.reach import Reach, reach
 from outreach.stats.subscribers import bounced_people, segment_tables, subscriber_months
 from outreach.stats.tables import Table
 
-__all__ = ["CityFigures", "city_figures", "region_indicators", "year_indicators"]
+__all__ = [
+    "CityFigures", "city_figures", "region_indicators", "year_indicators", "year_reach",
+]  # fmt: skip
 
 
 @dataclass
@@ -43,6 +46,8 @@ class CityFigures:
     city: str
     year: int
     tables: list[Table]
+    #: The year's issues read from their delivery rows (not folded, or still sending).
+    unfolded: list[int] = field(default_factory=list)
 
     def table(self, key: str) -> Table:
         for table in self.tables:
@@ -73,24 +78,64 @@ MONTHLY_COLUMNS = [
 ]  # fmt: skip
 
 
-def city_figures(
-    session: Session, config: Config, city: str, year: int, *, now: datetime | None = None
-) -> CityFigures:
-    """``city``'s figures for ``year``: by month, the year's totals, and by segment."""
-    moment = _now(now)
+@dataclass
+class _Year:
+    """A city's year so far: its months, the issues whose send started in it and the
+    month of each, and who they reached."""
+
+    city: int
+    span: list[Month]
+    issues: list[IssueRef]
+    month_of: dict[int, int]
+    reached: Reach
+
+
+def _year(
+    session: Session, config: Config, city: str, year: int, moment: datetime, fold_now: bool
+) -> _Year:
     cid = city_id(session, config, city)
-    roomy(session)
     span = months(year, config.cities[city].timezone, moment)
+    issues = started_issues(session, [cid], span[0].start, span[-1].end, counts=False)
+    month_of = {i.id: n for n, m in enumerate(span) for i in issues if m.start <= i.started < m.end}
+    reached = reach(session, month_of, len(span), now=moment, fold_now=fold_now)
+    return _Year(cid, span, issues, month_of, reached)
+
+
+def year_reach(
+    session: Session, config: Config, city: str, year: int, *, now: datetime | None = None
+) -> Reach:
+    """Who ``city``'s issues of ``year`` reached, as :func:`city_figures` counts it (and
+    keeps it: ``outreach.stats.summaries``)."""
+    return _year(session, config, city, year, _now(now), True).reached
+
+
+def city_figures(
+    session: Session,
+    config: Config,
+    city: str,
+    year: int,
+    *,
+    now: datetime | None = None,
+    segments: bool = True,
+    fold_now: bool = True,
+) -> CityFigures:
+    """``city``'s figures for ``year``: by month, the year's totals, and by segment
+    (unless ``segments`` is false: the dashboard shows the others). A settled issue
+    not folded yet is folded now, or, unless ``fold_now``, read from its rows and
+    listed in ``unfolded`` (a page folds it after its answer: ``settle``)."""
+    moment = _now(now)
+    roomy(session)
+    found = _year(session, config, city, year, moment, fold_now)
+    cid, span, issues, month_of, reached = (
+        found.city, found.span, found.issues, found.month_of, found.reached,
+    )  # fmt: skip
     start, end = span[0].start, span[-1].end
-    issues = started_issues(session, [cid], start, end, counts=False)
     ids = [i.id for i in issues]
     clicks = clicks_per_issue(session, ids)
     events = promoted(session, ids)
     bounced = bounced_people(session, cid)
     stories = _stories(session, cid)
     rows: list[dict[str, Any]] = []
-    month_of = {i.id: n for n, m in enumerate(span) for i in issues if m.start <= i.started < m.end}
-    reached = reach(session, month_of, len(span), now=moment)
     # the deliveries handed over, from the masks; an issue without one: its rows' counts
     # (none, or all purged: its snapshot's)
     delivered = dict(reached.sent)
@@ -151,8 +196,9 @@ def city_figures(
         INDICATOR_COLUMNS,
         [{"city": city, **_row(reached, total["stories"], total["events"])}],
     )
-    segments = segment_tables(session, cid, start, end, bounced)
-    return CityFigures(city, year, [monthly, totals, indicators, *segments])
+    by_segment = segment_tables(session, cid, start, end, bounced) if segments else []
+    tables = [monthly, totals, indicators, *by_segment]
+    return CityFigures(city, year, tables, list(reached.unfolded))
 
 
 INDICATOR_COLUMNS = [

@@ -21,8 +21,9 @@ either way.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TypeVar
 
 from sqlalchemy import BigInteger, Engine, case, cast, exists, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -42,6 +43,7 @@ from outreach.models import (
 from outreach.stats.city import WORK_MEM
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Issues a group's masks hold: the bits of a signed 64-bit integer, with room to spare.
 BITS = 62
@@ -68,10 +70,32 @@ def fold(session: Session, issue_ids: Sequence[int], now: datetime) -> int:
     transaction of its own (on another connection of ``session``'s engine).
     Returns how many it folded; 0 when it could not (they stay for the next time)."""
     waiting = [i for i in issue_ids if i not in folded(session, issue_ids)]
+    if not waiting:
+        return 0
+    done = in_own_transaction(
+        session, lambda writer: _fold(writer, waiting, now), "fold", durable=False
+    )
+    if done is None:
+        return 0
+    issues, marks = done
+    if marks:
+        _analyze(session, marks)
+    return issues
+
+
+def in_own_transaction(
+    session: Session, work: Callable[[Session], T], what: str, *, durable: bool = True
+) -> T | None:
+    """``work(writer)`` committed in a short transaction of its own, on another
+    connection of ``session``'s engine, waiting at most :data:`LOCK_WAIT_MS` for a
+    lock; None when it could not run (an in-memory database has one connection) or
+    the database was busy (it is left to the next figures). Not ``durable``: its
+    commit does not wait for the disk (PostgreSQL's ``synchronous_commit``), for work
+    that a crash may lose whole (it is done again)."""
     bind = session.get_bind()
     engine = bind if isinstance(bind, Engine) else bind.engine
-    if not waiting or engine.url.database in (None, "", ":memory:"):  # one connection
-        return 0
+    if engine.url.database in (None, "", ":memory:"):
+        return None
     with engine.connect() as conn:
         raw = conn.connection.dbapi_connection if conn.dialect.name == "sqlite" else None
         if raw is not None:  # a writer busy elsewhere: leave it to the next figures
@@ -81,20 +105,47 @@ def fold(session: Session, issue_ids: Sequence[int], now: datetime) -> int:
                 if raw is None:
                     writer.execute(text(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'"))
                     writer.execute(text(f"SET LOCAL work_mem = '{WORK_MEM}'"))
+                    if not durable:
+                        writer.execute(text("SET LOCAL synchronous_commit = off"))
                 try:
-                    done = _fold(writer, waiting, now)
+                    done = work(writer)
                     writer.commit()
-                except DBAPIError as exc:  # busy, or folded by another process meanwhile
+                except DBAPIError as exc:  # busy, or done by another process meanwhile
                     writer.rollback()
-                    log.info("statistics: issues %s not folded now (%s)", waiting, exc)
-                    return 0
+                    log.info("statistics: %s not done now (%s)", what, exc)
+                    return None
                 return done
         finally:
             if raw is not None:
                 raw.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_MS}")
 
 
-def _fold(writer: Session, issue_ids: Sequence[int], now: datetime) -> int:
+def _analyze(session: Session, added: int) -> None:
+    """PostgreSQL's statistics of the marks after a fold that added ``added`` rows,
+    when they are a tenth of what it knew of (or it knew nothing): without them it
+    takes the new rows for a few and joins them to the subscribers one by one. Best
+    effort (autovacuum does it too, later)."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    if engine.dialect.name != "postgresql":
+        return
+    try:
+        with engine.connect() as conn:
+            known = conn.scalar(
+                text("SELECT reltuples FROM pg_class WHERE oid = 'reach_marks'::regclass")
+            )
+            if known is not None and known >= 0 and added < known / 10:
+                return
+            conn.execute(text(f"SET lock_timeout = '{LOCK_WAIT_MS}ms'"))
+            conn.execute(text("ANALYZE reach_marks"))
+            conn.execute(text("RESET lock_timeout"))
+            conn.commit()
+    except DBAPIError as exc:
+        log.info("statistics: reach_marks not analysed now (%s)", exc)
+
+
+def _fold(writer: Session, issue_ids: Sequence[int], now: datetime) -> tuple[int, int]:
+    """Fold the settled ones of ``issue_ids``; (issues folded, marks written)."""
     unsettled = exists().where(Delivery.issue_id == Issue.id, Delivery.status.in_(UNSETTLED_ROWS))
     candidates = writer.execute(
         select(Issue.id, Campaign.city_id, Issue.send_started_at)
@@ -120,9 +171,11 @@ def _fold(writer: Session, issue_ids: Sequence[int], now: datetime) -> int:
         )  # fmt: skip
         writer.flush()
         placed.setdefault(grp, {})[issue_id] = bit
+    written = 0
     for grp, bits in placed.items():  # one row per subscriber and group, however many issues
-        writer.execute(_marks(writer, grp, bits))
-    return len(candidates)
+        result = writer.execute(_marks(writer, grp, bits))
+        written += max(getattr(result, "rowcount", 0) or 0, 0)
+    return len(candidates), written
 
 
 def _place(writer: Session, city_id: int, year: int) -> tuple[int, int]:
@@ -142,7 +195,8 @@ def _place(writer: Session, city_id: int, year: int) -> tuple[int, int]:
 
 def _marks(writer: Session, grp: int, bits: dict[int, int]) -> Executable:
     """INSERT … SELECT: for each subscriber the issues (``bits``: issue -> its bit)
-    were delivered to, their bits (a plain sum: one delivery per issue and subscriber)."""
+    were delivered to, their bits (a plain sum: one delivery per issue and subscriber),
+    or'ed into the group's marks when it has some."""
     insert = (postgresql if writer.get_bind().dialect.name == "postgresql" else sqlite).insert
     mask = func.sum(
         case({issue: 1 << bit for issue, bit in bits.items()}, value=Delivery.issue_id, else_=0)
@@ -153,6 +207,9 @@ def _marks(writer: Session, grp: int, bits: dict[int, int]) -> Executable:
         .group_by(Delivery.subscriber_id)
     )
     stmt = insert(ReachMark).from_select(["grp", "subscriber_id", "mask"], rows)
+    if writer.scalar(select(exists().where(ReachMark.grp == grp))) is False:
+        plain: Executable = stmt  # a new group: nothing to merge with
+        return plain
     upsert: Executable = stmt.on_conflict_do_update(
         index_elements=["grp", "subscriber_id"],
         set_={"mask": ReachMark.mask.op("|")(stmt.excluded.mask)},

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +27,7 @@ from sqlalchemy import BigInteger, case, cast, func, select
 from sqlalchemy.orm import Session
 
 from outreach.models import Delivery, DeliveryStatus, ReachMark, Subscriber
+from outreach.stats import summaries
 from outreach.stats.marks import BITS, fold, folded
 
 SIZES = ("micro", "small", "medium", "large")
@@ -52,24 +53,57 @@ class Reach:
     companies: int
     by_size: Counter[str]
     sent: dict[int, int]
+    #: The issues read from their delivery rows (not folded, or not settled yet).
+    unfolded: list[int] = field(default_factory=list)
 
     def sizes(self) -> Counter[str]:
         return self.by_size
 
 
 def reach(
-    session: Session, periods: dict[int, int], count: int, *, now: datetime | None = None
+    session: Session,
+    periods: dict[int, int],
+    count: int,
+    *,
+    now: datetime | None = None,
+    fold_now: bool = True,
 ) -> Reach:
     """Companies the issues were delivered to; ``periods`` maps an issue id to its
-    period's number (0 to ``count`` - 1). Folds the settled issues not folded yet."""
-    per_period = [0] * count
+    period's number (0 to ``count`` - 1). Folds the settled issues not folded yet
+    (unless not ``fold_now``: they are read from their rows, and listed in
+    ``unfolded`` for the caller to fold later); when every issue is folded, the
+    result is counted once and kept (:mod:`outreach.stats.summaries`)."""
     if not periods:
-        return Reach(per_period, 0, Counter(), {})
+        return Reach([0] * count, 0, Counter(), {})
+    moment = now or datetime.now(UTC)
     issues = sorted(periods)
+    at = summaries.stamp(session)  # first: see outreach.stats.summaries
     place = folded(session, issues)
     waiting = [issue for issue in issues if issue not in place]
-    if waiting and fold(session, waiting, now or datetime.now(UTC)):
+    if waiting and fold_now and fold(session, waiting, moment):
         place = folded(session, issues)
+    if at is None or len(place) < len(issues):  # an issue still sending (or not folded now)
+        return _counted(session, periods, count, place)
+    name = summaries.key(place, periods, count)
+    kept = summaries.load(session, name, at)
+    if kept is not None:
+        return Reach(*summaries.from_figures(kept))
+    found = _counted(session, periods, count, place)
+    figures = summaries.as_figures(found.per_period, found.companies, found.by_size, found.sent)
+    summaries.keep(session, name, at, figures, moment)
+    return found
+
+
+def _counted(
+    session: Session,
+    periods: dict[int, int],
+    count: int,
+    place: dict[int, tuple[int, int]],
+) -> Reach:
+    """:func:`reach` counted from the marks of the folded issues (``place``) and the
+    delivery rows of the others."""
+    per_period = [0] * count
+    issues = sorted(periods)
     index = {issue: n for n, issue in enumerate(issues)}  # an issue's bit in the masks here
     sources: list[Iterable[Row]] = []
     groups: dict[int, dict[int, int]] = {}  # group -> its bit -> the bit here
@@ -103,7 +137,9 @@ def reach(
     by_size = Counter({SIZES[rank - 1]: n for rank, n in Counter(ranks.values()).items()})
     if len(companies) > len(ranks):
         by_size[""] = len(companies) - len(ranks)
-    return Reach(per_period, len(companies), by_size, {issue: n for issue, n in sent.items() if n})
+    return Reach(
+        per_period, len(companies), by_size, {issue: n for issue, n in sent.items() if n}, live
+    )
 
 
 def _subscriber(*masks: Any) -> Any:

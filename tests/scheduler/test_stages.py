@@ -19,6 +19,7 @@ from outreach.models import (
     Delivery,
     DeliveryStatus,
     Issue,
+    IssueReach,
     IssueStatus,
     Subscriber,
     Subscription,
@@ -142,6 +143,8 @@ def test_manual_campaign_waits_for_approval_then_the_next_pass_sends(
     outcomes = run_due(sched_settings, now=FIRE + timedelta(minutes=35))
     assert [(o.name, o.status) for o in outcomes] == [("send", "ok")]
     assert counts(sched_settings) == {str(DeliveryStatus.SENT): 3}
+    with session_scope(get_engine(sched_settings)) as session:  # settled: folded at its end
+        assert list(session.scalars(select(IssueReach.issue_id))) == [issue_id]
     assert sorted(issue_rows(sched_settings)) == [
         ("2026", str(IssueStatus.DRAFT)),
         ("2026", str(IssueStatus.SENT)),

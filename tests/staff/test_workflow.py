@@ -25,6 +25,7 @@ from outreach.models import (
     DeliveryStatus,
     Issue,
     IssueEvent,
+    IssueReach,
     IssueStatus,
     StaffUser,
     Subscriber,
@@ -295,6 +296,8 @@ def test_send_now_runs_the_send_and_the_page_shows_the_results(
     with Session(engine) as s:
         sent = s.scalars(select(Delivery.status).where(Delivery.issue_id == issue.id))
         assert set(sent) == {DeliveryStatus.SENT}
+        # settled: folded for the statistics at the end of the send, not on a page
+        assert list(s.scalars(select(IssueReach.issue_id))) == [issue.id]
 
 
 def test_pause_resume_cancel_and_discard_are_audited(

@@ -6,24 +6,31 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from outreach.cli import main
-from outreach.models import StaffUser
+from outreach.models import Delivery, DeliveryStatus, Issue, IssueReach, ReachSummary, StaffUser
 from outreach.settings import Settings
-from outreach.staff import sessions
+from outreach.staff import issue_view, sessions
+from outreach.stats import reach as reach_module
+from outreach.stats import settle
 from outreach.subscriptions.apikeys import create_api_key
 from outreach.web import create_app
+from outreach.web.staff import stats as staff_stats
 from outreach.web.staff.guard import COOKIE
 from tests.staff.support import Clock, make_account
-from tests.stats.fixture import NOW
+from tests.stats.fixture import NOW, make_issue
+from tests.stats.test_settle import kept_only
 from tests.web.conftest import TestClient
 from tests.web.live import generous_limits
 
@@ -143,3 +150,82 @@ def test_the_command_line(cli_env: CliRunner, history: dict[str, int]) -> None:
     result = cli_env.invoke(main, ["stats", "city", "nowhere"])
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert "Traceback" not in result.output
+
+
+def test_the_dashboard_asks_as_much_however_many_issues_and_deliveries(
+    client: TestClient, engine: Engine, history: dict[str, int]
+) -> None:
+    """The dashboard's statements (once the settled issues' reach is kept; the counts of
+    the sends, kept a minute, counted again) are as many with fourteen issues as with
+    two, and it shows the new ones' deliveries."""
+    me = signed_in(engine, "v@vantaa.fi", "editor", "vantaa")
+
+    def statements() -> tuple[int, str]:
+        assert client.get("/staff/vantaa/?lang=en", headers=me).status_code == 200
+        issue_view.forget_figures()
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(args[2])
+
+        event.listen(Engine, "before_cursor_execute", count)
+        try:
+            page = client.get("/staff/vantaa/?lang=en", headers=me)
+        finally:
+            event.remove(Engine, "before_cursor_execute", count)
+        assert page.status_code == 200
+        return len(seen), page.text
+
+    few, page = statements()
+    assert delivered(page) == 6
+    with Session(engine) as s:
+        v1 = s.get(Issue, history["v1"])
+        assert v1 is not None
+        people = [(d.subscriber_id, d.subscription_id, d.email) for d in s.scalars(
+            select(Delivery).where(Delivery.issue_id == history["v2"]))]  # fmt: skip
+        for month in range(1, 13):
+            started = datetime(2026, month, 20, 7, tzinfo=UTC)
+            issue = make_issue(s, v1.campaign_id, "vantaa", f"2026-{month:02d}-x", started, {})
+            s.add_all(
+                Delivery(issue_id=issue.id, subscriber_id=sub, subscription_id=subscription,
+                         email=email, language="fi", status=DeliveryStatus.SENT,
+                         sent_at=started)
+                for sub, subscription, email in people
+            )  # fmt: skip
+        s.commit()
+    many, page = statements()
+    assert delivered(page) == 6 + 11 * 3  # (December's is on the 20th, after now)
+    assert many == few
+
+
+def delivered(page: str) -> int:
+    """The year's deliveries, from the dashboard's table of the year."""
+    found = re.search(r'<th scope="row">Delivered</th><td[^>]*>(\d+)</td>', page)
+    assert found, "no deliveries in the year's table"
+    return int(found.group(1))
+
+
+def test_a_page_reads_what_no_send_folded_from_the_rows_and_folds_it_after_answering(
+    client: TestClient, engine: Engine, history: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    me = signed_in(engine, "v@vantaa.fi", "editor", "vantaa")
+    answered: list[set[int]] = []
+
+    def page_folds(*_: Any, **__: Any) -> int:
+        raise AssertionError("the page folded before its answer")
+
+    def after_answer(*args: Any, **kwargs: Any) -> int:
+        with Session(engine) as s:  # the answer's figures came from the rows: none folded
+            answered.append(set(s.scalars(select(IssueReach.issue_id))))
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(reach_module, "fold", page_folds)
+    monkeypatch.setattr(staff_stats, "settle", after_answer)
+    page = client.get("/staff/vantaa/?lang=en", headers=me)
+    assert page.status_code == 200 and delivered(page.text) == 6
+    assert answered == [set()]
+    with Session(engine) as s:  # folded once the answer went, the year counted
+        assert set(s.scalars(select(IssueReach.issue_id))) == {history["v1"], history["v2"]}
+        assert s.scalar(select(func.count()).select_from(ReachSummary)) == 1
+    with kept_only(monkeypatch):
+        assert delivered(client.get("/staff/vantaa/?lang=en", headers=me).text) == 6

@@ -14,6 +14,7 @@ from outreach.delivery.outbox.enqueue import (
     enqueue_issue,
     failures,
     issue_counts,
+    issues_counts,
     pause_issue,
     resume_issue,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "enqueue_issue",
     "failures",
     "issue_counts",
+    "issues_counts",
     "pause_issue",
     "process_id",
     "reclaim_dead",

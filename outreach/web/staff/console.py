@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 
 from outreach.staff import Permission, audit, city_dashboard, sessions
@@ -29,12 +29,14 @@ def home(request: Request, current: SignedIn) -> Response:
 
 
 @router.get("/staff/{city}/")
-def dashboard(request: Request, city: str, current: Viewer) -> Response:
+def dashboard(
+    request: Request, background: BackgroundTasks, city: str, current: Viewer
+) -> Response:
     st = state(request)
     board = city_dashboard(st.settings, st.config, city, now=now(request))
     from outreach.web.staff.stats import summary  # it takes Viewer from here
 
-    context = {"board": board, "stats": summary(request, city)}
+    context = {"board": board, "stats": summary(request, background, city)}
     return page(request, "staff/dashboard.html", context, current=current, city=city)
 
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Request
 from fastapi.responses import Response
 from markupsafe import Markup
 
 from outreach.errors import StatsError
 from outreach.stats import (
+    CityFigures,
     Table,
     charts,
     city_figures,
     issue_city,
     issue_figures,
     labels,
+    settle,
     shown_cells,
     t,
     to_csv,
@@ -61,28 +63,37 @@ def _year(request: Request, year: int | None) -> int:
     return year if year is not None and FIRST_YEAR <= year <= this else this
 
 
-def city_tables(request: Request, city: str, year: int) -> list[Table]:
+def _figures(
+    request: Request, background: BackgroundTasks, city: str, year: int, *, segments: bool
+) -> CityFigures:
+    """The city's figures; a settled issue nobody folded yet (no send's end did) is
+    read from its rows now and folded after the answer (``outreach.stats.settle``)."""
     st = state(request)
-    moment = now(request)
     with st.session() as session:
-        try:
-            figures = city_figures(session, st.config, city, year, now=moment)
-        except StatsError:
-            raise not_found() from None
-    return figures.tables
+        figures = city_figures(
+            session, st.config, city, year, now=now(request), segments=segments, fold_now=False
+        )
+    if figures.unfolded:
+        background.add_task(settle, st.engine, st.config, figures.unfolded)
+    return figures
 
 
-def summary(request: Request, city: str) -> dict[str, Any] | None:
+def city_tables(request: Request, background: BackgroundTasks, city: str, year: int) -> list[Table]:
+    try:
+        return _figures(request, background, city, year, segments=True).tables
+    except StatsError:
+        raise not_found() from None
+
+
+def summary(request: Request, background: BackgroundTasks, city: str) -> dict[str, Any] | None:
     """What the city dashboard shows of the figures: this year by month, and its totals
     (None while the city is not in the database yet)."""
     lang = lang_of(request)
     year = _year(request, None)
-    st = state(request)
-    with st.session() as session:
-        try:
-            figures = city_figures(session, st.config, city, year, now=now(request))
-        except StatsError:
-            return None
+    try:
+        figures = _figures(request, background, city, year, segments=False)
+    except StatsError:
+        return None
     tables = {tb.key: tb for tb in figures.tables}
     return {
         "s": words(lang),
@@ -101,10 +112,16 @@ def _csv(text: str, name: str) -> Response:
 
 
 @router.get("/staff/{city}/stats")
-def city_stats(request: Request, city: str, current: Viewer, year: int | None = None) -> Response:
+def city_stats(
+    request: Request,
+    background: BackgroundTasks,
+    city: str,
+    current: Viewer,
+    year: int | None = None,
+) -> Response:
     lang = lang_of(request)
     chosen = _year(request, year)
-    tables = city_tables(request, city, chosen)
+    tables = city_tables(request, background, city, chosen)
     context = {
         "s": words(lang),
         "year": chosen,
@@ -117,11 +134,16 @@ def city_stats(request: Request, city: str, current: Viewer, year: int | None = 
 
 @router.get("/staff/{city}/stats.csv")
 def city_stats_csv(
-    request: Request, city: str, current: Viewer, year: int | None = None, table: str = ""
+    request: Request,
+    background: BackgroundTasks,
+    city: str,
+    current: Viewer,
+    year: int | None = None,
+    table: str = "",
 ) -> Response:
     del current
     chosen = _year(request, year)
-    tables = city_tables(request, city, chosen)
+    tables = city_tables(request, background, city, chosen)
     picked = [tb for tb in tables if tb.key == table] or tables
     name = f"{city}-{chosen}-{picked[0].key if len(picked) == 1 else 'all'}.csv"
     return _csv(to_csv(picked, lang_of(request)), name)
