@@ -37,7 +37,7 @@ from typing import Protocol
 from outreach.campaigns import EMAIL_RE, CityConfig, Config, Sender
 from outreach.delivery.backends import get_backend, split_message_options
 from outreach.delivery.backends.base import OutgoingMessage, SendResult
-from outreach.delivery.qp import BodyTemplate
+from outreach.delivery.qp import BodyTemplate, qp
 from outreach.dkim import DkimSigner, TemplateSigner, check_alignment
 from outreach.errors import ConfigError, PermanentDeliveryError, SubscriptionError
 from outreach.render import CONTACT_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
@@ -234,8 +234,13 @@ class MessageTemplate:
                 unsub += f",\r\n <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
             header += f"List-Unsubscribe: {unsub}\r\n"
         text_values, html_values = fill_values(r)
-        text = self.text.fill(text_values)
-        html_body = self.html.fill(html_values)
+        # Each value encoded once: links are the same in both parts (nothing to escape).
+        text_encoded = {k: qp(v) for k, v in text_values.items()}
+        html_encoded = {
+            k: text_encoded[k] if v == text_values[k] else qp(v) for k, v in html_values.items()
+        }
+        text = self.text.fill_encoded(text_encoded)
+        html_body = self.html.fill_encoded(html_encoded)
         recipient_headers = header.encode("ascii")
         data = b"".join((recipient_headers, self.head, text, self.middle, html_body, self.tail))
         if self.signer is not None:
@@ -300,8 +305,9 @@ class IssueMessages:
         contact_name: str | None = None,
         delivery_id: int | None = None,
     ) -> OutgoingMessage:
-        unsub = make_token(self.secret, "unsubscribe", subscription_id, token_salt)
-        prefs = make_token(self.secret, "preferences", subscription_id, token_salt)
+        now = datetime.now(UTC)  # one issue time for both tokens
+        unsub = make_token(self.secret, "unsubscribe", subscription_id, token_salt, now=now)
+        prefs = make_token(self.secret, "preferences", subscription_id, token_salt, now=now)
         message = self.template.fill(
             Recipient(
                 to=email,

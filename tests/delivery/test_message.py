@@ -17,6 +17,7 @@ from outreach.delivery.message import (
     MessageTemplate,
     Recipient,
 )
+from outreach.delivery.qp import encode, qp
 from tests.delivery.conftest import FakeRendered
 
 SENDER = Sender(name={"fi": "Vantaa"}, address="ilmasto@vantaa.fi")
@@ -70,3 +71,15 @@ def test_fill_decodes_to_the_substituted_text(chunks: list[str], name: str) -> N
     want_html = skeleton.replace(UNSUBSCRIBE_URL, unsub).replace(PREFERENCES_URL, prefs)
     want_html = want_html.replace(CONTACT_NAME, html_name)
     assert body_of(msg, "html") == want_html.replace("\r\n", "\n") + "\n"
+
+
+@settings(max_examples=400, deadline=None)
+@example(text=".")  # encoded when alone on its line
+@example(text="a" * 75 + ".")  # ... also after a soft break
+@example(text="x" * 75)
+@example(text="x" * 76)
+@example(text="https://outreach.example.fi/unsubscribe/u4e20.6b0ee913." + "A" * 30)
+@given(text=st.text(st.sampled_from(list("ab.=~!<> \tä-_/:")), max_size=250))
+def test_qp_shortcut_encodes_as_b2a_qp(text: str) -> None:
+    """Values with nothing to encode skip binascii; the bytes are the same."""
+    assert qp(text) == encode(text)
