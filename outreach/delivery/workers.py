@@ -212,8 +212,9 @@ class SendRun:
 
         A message is handed over only once the outcome of the one before it
         on this connection is committed: ``send_one`` waits for that commit
-        right before its point of no return (SMTP: DATA's final dot), so the
-        commit overlaps the transfer. After a crash at most the one message
+        right before its point of no return (SMTP: after the server's 354 to
+        DATA, before the body and the final dot), so the commit overlaps the
+        envelope's exchange. After a crash at most the one message
         in flight on this connection can be sent again (docs/delivery.md).
         """
         for outcome in chunk.unsent:

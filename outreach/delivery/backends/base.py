@@ -80,7 +80,7 @@ class MailBackend:
         ``ready`` may block (the sender makes the previous outcome durable) or
         raise (then the message is not handed over). This default calls it
         first; a backend that can do work before the hand-over (SMTP: the
-        envelope and the body, all but DATA's final dot) overrides it.
+        envelope, up to the server's 354 to DATA) overrides it.
         """
         ready()
         return self.send_messages([message])[0]

@@ -2,10 +2,11 @@
 
 When the backend has answered for a message, the worker hands the
 :class:`Outcome` to its :class:`OutcomeWriter` and goes on with the next
-message; right before that message's point of no return (for SMTP: DATA's
-final dot) it calls :meth:`OutcomeWriter.wait`, which returns once the
-outcome is committed. So at most one message per connection is ever accepted
-but not recorded, and the commit overlaps the next message's transfer.
+message; right before that message's point of no return (for SMTP: once the
+server has said 354 to DATA, before the body and the final dot) it calls
+:meth:`OutcomeWriter.wait`, which returns once the outcome is committed. So
+at most one message per connection is ever accepted but not recorded, and
+the commit overlaps the next message's envelope exchange.
 
 - PostgreSQL: each worker writes on its own database connection. The outcome
   is one prepared ``UPDATE`` by primary key, sent at once through the
