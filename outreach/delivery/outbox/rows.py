@@ -27,11 +27,23 @@ from datetime import timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    exists,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from outreach.delivery.audience import mailable
 from outreach.delivery.outbox.enqueue import DELIVERIES
 from outreach.models import (
+    ACTIVE_DELIVERY,
     Delivery,
     DeliveryStatus,
     Issue,
@@ -45,6 +57,9 @@ from outreach.models import (
 log = logging.getLogger(__name__)
 
 PENDING, SENDING = DeliveryStatus.PENDING, DeliveryStatus.SENDING
+
+
+_ACTIVE = text(f"{DELIVERIES.name}.{ACTIVE_DELIVERY}")
 
 
 class IssueHalted(Exception):
@@ -144,6 +159,9 @@ class OutboxRows:
         d = DELIVERIES.c
         due = and_(
             d.issue_id == self.issue_id,
+            # As written in ix_deliveries_active: the claim reads that index's range of
+            # the issue in id order, only rows still to be sent (not every row).
+            _ACTIVE,
             or_(
                 and_(
                     d.status == PENDING, or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now)
