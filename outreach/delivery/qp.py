@@ -83,7 +83,7 @@ class BodyTemplate:
     encoded values into their slots.
     """
 
-    __slots__ = ("pieces", "slots")
+    __slots__ = ("names", "pieces", "slots")
 
     def __init__(self, text: str, placeholder: re.Pattern[str]) -> None:
         parts = placeholder.split(normalise_lines(text))
@@ -102,6 +102,7 @@ class BodyTemplate:
             before = SOFT_BREAK if i else b""
             after = SOFT_BREAK if i < last else b""
             self.pieces.append(before + encoded + after)
+        self.names = frozenset(name for _, name in self.slots)  # the placeholders it has
 
     def fill(self, values: dict[str, str]) -> bytes:
         """The body with ``values`` (placeholder → text) encoded into their slots."""

@@ -218,7 +218,10 @@ class SMTPBackend(MailBackend):
         if code != 354:
             raise smtplib.SMTPDataError(code, resp)
         body = m.data
-        if body.startswith(b".") or b"\n." in body:  # a scan in C; the regex only when needed
+        dot_lines = m.dot_lines
+        if dot_lines is None:  # a scan in C; the regex only when needed
+            dot_lines = body.startswith(b".") or b"\n." in body
+        if dot_lines:
             body = _DOT.sub(b"..", body)
         if ready is not None:
             ready()
