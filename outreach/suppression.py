@@ -48,6 +48,7 @@ from sqlalchemy import (
     delete,
     event,
     exists,
+    func,
     insert,
     literal,
     or_,
@@ -305,5 +306,10 @@ def not_suppressed(email: Any, key: bytes, city_id: Any, *, correlate: Sequence[
     everywhere count). ``key`` is :func:`suppression_key`'s. ``correlate``
     names the tables of ``email`` and ``city_id`` when the condition sits in a
     subquery nested deeper than the query that has them."""
-    found = exists().where(SUPPRESSIONS.c.email_hash == email_hmac(email, key), applies(city_id))
+    # An entry applies everywhere (city NULL) or to that city: read NULL as the city
+    # asked about, so that the hash index is probed once per address and the hash
+    # computed once (with the two cases as an OR, SQLite computed it for each).
+    city = SUPPRESSIONS.c.city_id
+    here = applies(None) if city_id is None else func.coalesce(city, city_id) == city_id
+    found = exists().where(SUPPRESSIONS.c.email_hash == email_hmac(email, key), here)
     return ~(found.correlate(*correlate) if correlate else found)

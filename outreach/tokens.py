@@ -12,10 +12,12 @@ tampered, expired, foreign purpose, unknown subscription — raises the same
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from outreach.errors import InvalidTokenError
 
@@ -41,9 +43,46 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+_BLOCK = 64  # SHA-256's block size
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
+class KeyedHash:
+    """HMAC-SHA256 (RFC 2104) under one key, for many messages.
+
+    The key's two padded blocks are hashed once; each message then costs two
+    copies of those hash states instead of a new HMAC (a quarter of the time:
+    a send makes two tokens per recipient). The digest is ``hmac.digest(key,
+    message, "sha256")``.
+    """
+
+    __slots__ = ("inner", "outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        padded = key.ljust(_BLOCK, b"\0")
+        self.inner = hashlib.sha256(padded.translate(_IPAD))
+        self.outer = hashlib.sha256(padded.translate(_OPAD))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self.inner.copy()
+        inner.update(message)
+        outer = self.outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+@lru_cache(maxsize=16)
+def keyed_hash(key: bytes) -> KeyedHash:
+    """The :class:`KeyedHash` of ``key``, made once per key."""
+    return KeyedHash(key)
+
+
 def _mac(secret: bytes, purpose: str, subscription_id: int, issued: int, salt: str) -> bytes:
     msg = f"{purpose}\x1f{subscription_id}\x1f{issued}\x1f{salt}".encode()
-    return hmac.digest(secret, msg, "sha256")[:MAC_BYTES]
+    return keyed_hash(secret).digest(msg)[:MAC_BYTES]
 
 
 def make_token(

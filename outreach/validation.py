@@ -15,13 +15,13 @@ message building both use it.
 
 from __future__ import annotations
 
-import hmac
 import re
 from functools import lru_cache
 
 import idna
 
 from outreach.errors import SubscriptionError
+from outreach.tokens import keyed_hash
 
 MAX_EMAIL = 254
 MAX_LOCAL = 64
@@ -153,7 +153,7 @@ def email_hash(email: str, key: bytes) -> str:
     SQL computes the same value with :class:`outreach.suppression.email_hmac`.
     """
     message = email.strip().lower().encode("utf-8")
-    return hmac.digest(key, message, "sha256").hex()
+    return keyed_hash(key).digest(message).hex()
 
 
 def business_id_check_digit(body: str) -> int | None:

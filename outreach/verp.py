@@ -11,21 +11,24 @@ an unsigned or forged address names no delivery: it changes nothing.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import re
+from functools import lru_cache
+
+from outreach.tokens import keyed_hash
 
 _MAC_BYTES = 10  # 80 bits: 16 base-32 characters
 _PURPOSE = b"outreach/verp-return-path/v1"
 _LOCAL = re.compile(r"^(?P<base>[^+@]{1,40})\+(?P<id>[0-9a-f]{1,12})-(?P<mac>[a-z2-7]{16})$")
 
 
+@lru_cache(maxsize=8)
 def _key(secret: bytes) -> bytes:
-    return hmac.new(secret, _PURPOSE, hashlib.sha256).digest()
+    return hmac.digest(secret, _PURPOSE, "sha256")
 
 
 def _mac(secret: bytes, delivery_id: int) -> str:
-    digest = hmac.new(_key(secret), f"d{delivery_id:x}".encode(), hashlib.sha256).digest()
+    digest = keyed_hash(_key(secret)).digest(f"d{delivery_id:x}".encode())
     return base64.b32encode(digest[:_MAC_BYTES]).decode().lower()
 
 

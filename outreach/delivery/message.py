@@ -37,7 +37,7 @@ from typing import Protocol
 from outreach.campaigns import EMAIL_RE, CityConfig, Config, Sender
 from outreach.delivery.backends import get_backend, split_message_options
 from outreach.delivery.backends.base import OutgoingMessage, SendResult
-from outreach.delivery.qp import BodyTemplate
+from outreach.delivery.qp import BodyTemplate, qp
 from outreach.dkim import DkimSigner, TemplateSigner, check_alignment
 from outreach.errors import ConfigError, PermanentDeliveryError, SubscriptionError
 from outreach.render import CONTACT_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
@@ -55,6 +55,14 @@ _ONE_LINE = re.compile(r"[\r\n\x00]+")
 _MESSAGE_ID = re.compile(r"^<[!#-;=?-~]+@[A-Za-z0-9.-]+>$")
 _HEADER_URL = re.compile(r"^https?://[!#-;=?-~]+$")
 _FEEDBACK_PART = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+_PLACEHOLDER_NAMES = (UNSUBSCRIBE_URL, PREFERENCES_URL, CONTACT_NAME)
+
+
+def _dot_lines(data: bytes) -> bool:
+    """Whether a line of ``data`` starts with "." (taken to start a line itself)."""
+    return data[:1] == b"." or b"\n." in data
 
 
 class Rendered(Protocol):
@@ -218,6 +226,12 @@ class MessageTemplate:
             self.signer = dkim.for_template(head[:end])
         self.text = BodyTemplate(rendered.text, _PLACEHOLDER)
         self.html = BodyTemplate(rendered.html, _PLACEHOLDER)
+        # Whether a line of the message starts with "." (SMTP doubles it): a value goes
+        # on a line of its own (soft breaks around it), so the message has such a line
+        # if the fixed parts have one (filled with dot-free values) or a value does.
+        dotless = dict.fromkeys(_PLACEHOLDER_NAMES, b"x")
+        text, html_body = self.text.fill_encoded(dotless), self.html.fill_encoded(dotless)
+        self.dot_lines = _dot_lines(b"".join((head, text, middle, html_body, tail)))
 
     def fill(self, r: Recipient) -> OutgoingMessage:
         """Each recipient's copy; ``ValueError`` if an id or link is not header-safe."""
@@ -234,15 +248,29 @@ class MessageTemplate:
                 unsub += f",\r\n <mailto:{self.unsubscribe_mailto}?subject=unsubscribe>"
             header += f"List-Unsubscribe: {unsub}\r\n"
         text_values, html_values = fill_values(r)
-        text = self.text.fill(text_values)
-        html_body = self.html.fill(html_values)
+        # Each value encoded once: links are the same in both parts (nothing to escape).
+        text_encoded = {k: qp(v) for k, v in text_values.items()}
+        html_encoded = {
+            k: text_encoded[k] if v == text_values[k] else qp(v) for k, v in html_values.items()
+        }
+        text = self.text.fill_encoded(text_encoded)
+        html_body = self.html.fill_encoded(html_encoded)
         recipient_headers = header.encode("ascii")
         data = b"".join((recipient_headers, self.head, text, self.middle, html_body, self.tail))
+        # The recipient's header lines start with a name or a space; each value starts
+        # a line of its own.
+        dot_lines = (
+            self.dot_lines
+            or any(_dot_lines(text_encoded[name]) for name in self.text.names)
+            or any(_dot_lines(html_encoded[name]) for name in self.html.names)
+        )
         if self.signer is not None:
             body = (self.body_start, text, self.middle, html_body, self.tail)
-            data = self.signer.sign(recipient_headers, body) + data
+            signature = self.signer.sign(recipient_headers, body)
+            data = signature + data
+            dot_lines = dot_lines or _dot_lines(signature)
         envelope = verp_address(self.verp, to) if self.verp else self.sender_address
-        return OutgoingMessage(envelope, [to], data, mid)
+        return OutgoingMessage(envelope, [to], data, mid, dot_lines)
 
 
 class IssueMessages:
@@ -300,8 +328,9 @@ class IssueMessages:
         contact_name: str | None = None,
         delivery_id: int | None = None,
     ) -> OutgoingMessage:
-        unsub = make_token(self.secret, "unsubscribe", subscription_id, token_salt)
-        prefs = make_token(self.secret, "preferences", subscription_id, token_salt)
+        now = datetime.now(UTC)  # one issue time for both tokens
+        unsub = make_token(self.secret, "unsubscribe", subscription_id, token_salt, now=now)
+        prefs = make_token(self.secret, "preferences", subscription_id, token_salt, now=now)
         message = self.template.fill(
             Recipient(
                 to=email,

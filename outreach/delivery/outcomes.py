@@ -1,13 +1,15 @@
 """Outcomes of a send: what each backend answer means for its row.
 
 An :class:`Outcome` is the domain result of one row (sent, retrying, failed,
-skipped). Each worker writes its own outcomes on its own database connection
-(:mod:`outreach.delivery.outbox.writer`): it starts the write when the
+skipped). Each worker writes its own outcomes (on PostgreSQL on its own
+database connection, on SQLite in group commits with the other workers'
+outcomes, :mod:`outreach.delivery.outbox.writer`): it starts the write when the
 backend has answered and waits for the commit only at the last moment — right
 before the next message on its connection is irrevocably handed over (for
-SMTP: before the final ``.`` of DATA). So the commit overlaps the next
-message's transfer instead of adding to it, and the crash bound holds: at
-most one message per connection is accepted but not recorded.
+SMTP: after the server's 354 to DATA, before the body and the final ``.``).
+So the commit overlaps the next message's envelope exchange instead of
+adding to it, and the crash bound holds: at most one message per connection
+is accepted but not recorded.
 """
 
 from __future__ import annotations

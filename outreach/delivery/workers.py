@@ -45,7 +45,7 @@ from outreach.delivery.message import IssueMessages
 from outreach.delivery.outbox import (
     OutboxRows,
     OutcomeWriter,
-    SqliteRecorder,
+    SqliteOutcomes,
     process_id,
 )
 from outreach.delivery.outcomes import Outcome, OutcomeKind, answered
@@ -175,22 +175,18 @@ class SendRun:
         self.feeders = [
             Feeder(engine, f"feed-{issue_id}-{n}") for n in range((max(1, connections) + 1) // 2)
         ]
-        # SQLite has one writer: one thread commits the outcomes of every worker.
-        self.recorder = (
-            SqliteRecorder(self.rows, engine, self.recorded, f"record-{issue_id}")
-            if sqlite
-            else None
-        )
+        # SQLite has one writer: the workers' outcomes are committed in groups.
+        self.sqlite = SqliteOutcomes(self.rows, engine, self.recorded) if sqlite else None
 
     def close(self) -> None:
-        """Stop the feeders and the recorder; call once every worker has returned."""
+        """Stop the feeders, commit what is left; call once every worker has returned."""
         for feeder in self.feeders:
             feeder.close()
-        if self.recorder is not None:
-            self.recorder.close()
+        if self.sqlite is not None:
+            self.sqlite.close()
 
     def recorded(self, outcome: Outcome) -> None:
-        """Count an outcome once committed (a worker's writer or the recorder calls this)."""
+        """Count an outcome once committed (a worker's writer calls this)."""
         kind = outcome.kind
         with self.lock:
             if kind is OutcomeKind.SENT:
@@ -216,8 +212,9 @@ class SendRun:
 
         A message is handed over only once the outcome of the one before it
         on this connection is committed: ``send_one`` waits for that commit
-        right before its point of no return (SMTP: DATA's final dot), so the
-        commit overlaps the transfer. After a crash at most the one message
+        right before its point of no return (SMTP: after the server's 354 to
+        DATA, before the body and the final dot), so the commit overlaps the
+        envelope's exchange. After a crash at most the one message
         in flight on this connection can be sent again (docs/delivery.md).
         """
         for outcome in chunk.unsent:
@@ -264,7 +261,7 @@ class SendRun:
                 conn.commit()
                 # Every step is one statement: no BEGIN and COMMIT round trips.
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-                writer = OutcomeWriter(self.rows, conn, self.settings, self.recorded, self.recorder)
+                writer = OutcomeWriter(self.rows, conn, self.settings, self.recorded, self.sqlite)
                 try:
                     with get_backend(self.mail_url) as backend:
                         self._loop(writer, backend, holder)

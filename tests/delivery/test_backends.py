@@ -187,6 +187,21 @@ def test_smtp_unreachable_is_temporary() -> None:
     assert result.status == "temporary" and "cannot connect" in (result.reply or "")
 
 
+def test_smtp_timeout_is_temporary_and_the_next_message_reconnects(
+    smtp_server: SMTPServer,
+) -> None:
+    """A server that answers DATA later than ``timeout``: the message is a temporary
+    failure saying so (the kernel keeps a plain connection's timeout), the next one
+    goes out on a new connection."""
+    smtp_server.handler.delay = 2.0
+    with get_backend(smtp_server.url(timeout="0.3")) as backend:
+        [slow] = backend.send_messages([message("slow@example.fi")])
+        smtp_server.handler.delay = 0.0
+        [after] = backend.send_messages([message("after@example.fi")])
+    assert slow.status == "temporary" and "timed out" in (slow.reply or ""), slow
+    assert after.status == "sent"
+
+
 def test_smtp_bad_option_values() -> None:
     with pytest.raises(ConfigError, match="expected"):
         get_backend("smtp://127.0.0.1:25?starttls=maybe")

@@ -135,7 +135,10 @@ def signature_tags(data: bytes) -> dict[str, str]:
 def test_each_recipient_copy_verifies_and_h_covers_the_headers(key_path: Path) -> None:
     signer = DkimSigner.load("s2026", "vantaa.fi", key_path)
     t = template(signer)
-    copies = [t.fill(recipient(n)).data for n in (1, 2)]
+    messages = [t.fill(recipient(n)) for n in (1, 2)]
+    copies = [m.data for m in messages]
+    for m in messages:  # the signature's lines are taken into account too
+        assert m.dot_lines == (m.data.startswith(b".") or b"\n." in m.data)
     for data in copies:
         assert dkim.verify(data, dnsfunc=dns_for(signer))
     tags = [signature_tags(data) for data in copies]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import string
 
 import pytest
@@ -15,7 +16,7 @@ from outreach.campaigns import Config
 from outreach.errors import InvalidTokenError
 from outreach.settings import Settings
 from outreach.subscriptions import RecordingMailer, load_token, subscribe, token_for
-from outreach.tokens import make_token
+from outreach.tokens import KeyedHash, make_token
 from tests.subscriptions.conftest import signup
 
 PURPOSES = ["confirm", "unsubscribe", "preferences"]
@@ -83,3 +84,10 @@ def test_tokens_are_bound_to_purpose_subscription_and_key(
         load_token(session, foreign_key, tokens["unsubscribe"], "unsubscribe")
     mac = tokens["confirm"].rsplit(".", 1)[1]
     assert len(mac) >= 22  # 128 bits in base64
+
+
+@hsettings(max_examples=200, deadline=None)
+@given(key=st.binary(max_size=200), message=st.binary(max_size=300))
+def test_keyed_hash_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    """The precomputed pads give RFC 2104's HMAC, for short and long keys alike."""
+    assert KeyedHash(key).digest(message) == hmac.digest(key, message, "sha256")

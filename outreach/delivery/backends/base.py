@@ -22,12 +22,18 @@ Status = Literal["sent", "temporary", "permanent"]
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
-    """A message ready for the wire: RFC 5322 bytes with CRLF line ends."""
+    """A message ready for the wire: RFC 5322 bytes with CRLF line ends.
+
+    ``dot_lines``: whether a line of ``data`` starts with "." (which SMTP
+    doubles), when the builder knows; None: the backend looks (a scan of the
+    whole message, about 15-30 µs for 11 KB).
+    """
 
     envelope_from: str
     recipients: list[str]
     data: bytes
     message_id: str
+    dot_lines: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +86,7 @@ class MailBackend:
         ``ready`` may block (the sender makes the previous outcome durable) or
         raise (then the message is not handed over). This default calls it
         first; a backend that can do work before the hand-over (SMTP: the
-        envelope and the body, all but DATA's final dot) overrides it.
+        envelope, up to the server's 354 to DATA) overrides it.
         """
         ready()
         return self.send_messages([message])[0]

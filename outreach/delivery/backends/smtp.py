@@ -14,11 +14,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import re
 import smtplib
 import socket
 import ssl
+import struct
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import SplitResult, unquote
 
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
@@ -51,6 +54,47 @@ def _abandon(conn: smtplib.SMTP, code: int) -> None:
         return
     with contextlib.suppress(smtplib.SMTPServerDisconnected):
         conn.rset()  # if the server has gone, the refusal is still the answer
+
+
+class _Replies(io.RawIOBase):
+    """The reading side of a plain connection whose timeout the kernel keeps
+    (``SO_RCVTIMEO``): a read that runs out of time raises ``TimeoutError``, as
+    a socket with a Python timeout does."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self.sock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return self.sock.recv_into(buffer)
+        except BlockingIOError:  # SO_RCVTIMEO ran out
+            raise TimeoutError("timed out") from None
+
+
+def _kernel_timeouts(conn: smtplib.SMTP, seconds: float) -> None:
+    """Make a plain connection's socket blocking, its timeout kept by the kernel.
+
+    A socket with a Python timeout polls before every send and every read
+    (two system calls, and the GIL let go twice, for one); a message takes
+    about ten of each. With ``SO_RCVTIMEO`` and ``SO_SNDTIMEO`` a send or a
+    read that makes no progress for ``seconds`` fails as before; smtplib's
+    reply reader is replaced by one that raises ``TimeoutError`` then. Not for
+    TLS, whose reads retry when the kernel's timeout runs out.
+    """
+    sock = conn.sock
+    assert sock is not None
+    whole = int(seconds)
+    limit = struct.pack("@ll", whole, int((seconds - whole) * 1_000_000))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+    sock.settimeout(None)
+    old, conn.file = conn.file, io.BufferedReader(_Replies(sock))
+    if old is not None:
+        old.close()
 
 
 class SMTPBackend(MailBackend):
@@ -121,9 +165,11 @@ class SMTPBackend(MailBackend):
                 ) from exc
             raise
         if conn.sock is not None:
-            # The body and DATA's final dot go out in two writes (see _transfer):
-            # without this, Nagle's algorithm would hold the dot back for an ACK.
+            # Each command, and a long message's last segment, goes out at once:
+            # Nagle's algorithm would hold a short segment back for an ACK.
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not isinstance(conn.sock, ssl.SSLSocket):
+                _kernel_timeouts(conn, self.timeout)
         self.connection = conn
         return True
 
@@ -139,12 +185,14 @@ class SMTPBackend(MailBackend):
     def _transfer(
         self, conn: smtplib.SMTP, m: OutgoingMessage, ready: Callable[[], None] | None
     ) -> dict[str, tuple[int, bytes]]:
-        """``sendmail``, except that ``ready()`` runs before DATA's final dot.
+        """``sendmail``, except that ``ready()`` runs once the server has taken the
+        envelope (its 354 to DATA), before the body and the final dot go out.
 
-        Everything up to the dot (envelope, body) goes out first; the server
-        cannot accept the message before the dot, so the caller's wait
-        overlaps this message's transfer. Raises smtplib's exceptions as
-        ``sendmail`` does.
+        The server cannot accept the message before the dot, so the message
+        is not handed over before ``ready()`` returns, and the caller's wait
+        (the previous outcome's commit) overlaps the envelope's round trips.
+        The body and the dot then go out in one write. Raises smtplib's
+        exceptions as ``sendmail`` does.
         """
         conn.ehlo_or_helo_if_needed()
         size = f" size={len(m.data)}" if conn.does_esmtp and conn.has_extn("size") else ""
@@ -170,12 +218,15 @@ class SMTPBackend(MailBackend):
         if code != 354:
             raise smtplib.SMTPDataError(code, resp)
         body = m.data
-        if body.startswith(b".") or b"\n." in body:  # a scan in C; the regex only when needed
+        dot_lines = m.dot_lines
+        if dot_lines is None:  # a scan in C; the regex only when needed
+            dot_lines = body.startswith(b".") or b"\n." in body
+        if dot_lines:
             body = _DOT.sub(b"..", body)
-        conn.send(body if body.endswith(b"\r\n") else body + b"\r\n")
         if ready is not None:
             ready()
-        conn.send(b".\r\n")
+        # The body and the final dot in one write.
+        conn.send(body + b".\r\n" if body.endswith(b"\r\n") else body + b"\r\n.\r\n")
         code, resp = conn.getreply()
         if code != 250:
             _abandon(conn, code)

@@ -19,14 +19,14 @@ from outreach.delivery.outbox.enqueue import (
     resume_issue,
 )
 from outreach.delivery.outbox.rows import IssueHalted, OutboxRows, process_id, reclaim_dead
-from outreach.delivery.outbox.writer import OutcomeWriter, SqliteRecorder
+from outreach.delivery.outbox.writer import OutcomeWriter, SqliteOutcomes
 
 __all__ = [
     "DELIVERIES",
     "IssueHalted",
     "OutboxRows",
     "OutcomeWriter",
-    "SqliteRecorder",
+    "SqliteOutcomes",
     "cancel_issue",
     "enqueue_issue",
     "failures",

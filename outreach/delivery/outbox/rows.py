@@ -21,17 +21,29 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, case, exists, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    and_,
+    bindparam,
+    case,
+    exists,
+    or_,
+    select,
+    text,
+    update,
+)
 
 from outreach.delivery.audience import mailable
 from outreach.delivery.outbox.enqueue import DELIVERIES
 from outreach.models import (
+    ACTIVE_DELIVERY,
     Delivery,
     DeliveryStatus,
     Issue,
@@ -45,6 +57,39 @@ from outreach.models import (
 log = logging.getLogger(__name__)
 
 PENDING, SENDING = DeliveryStatus.PENDING, DeliveryStatus.SENDING
+
+
+_ACTIVE = text(f"{DELIVERIES.name}.{ACTIVE_DELIVERY}")
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class Claimed:
+    """A claimed row, as the feeder and the worker read it (from the driver's tuple;
+    ``created_at`` is converted when read: only a failed attempt needs it)."""
+
+    #: The columns a claim returns, in this order, then ``created_at``.
+    COLUMNS = ("id", "subscriber_id", "subscription_id", "email", "language", "attempts")
+    __slots__ = (*COLUMNS, "_convert", "_created")
+
+    def __init__(self, row: Sequence[Any], convert: Callable[[Any], Any]) -> None:
+        (
+            self.id,
+            self.subscriber_id,
+            self.subscription_id,
+            self.email,
+            self.language,
+            self.attempts,
+            self._created,
+        ) = row
+        self._convert = convert
+
+    @property
+    def created_at(self) -> datetime:
+        value: datetime = self._convert(self._created)
+        return value
 
 
 class IssueHalted(Exception):
@@ -105,8 +150,15 @@ class OutboxRows:
         self.batch_size = batch_size
         self.write_lock = write_lock
         self.postgres = engine.dialect.name == "postgresql"
-        # The column type's own conversion, so the stored text is what SQLAlchemy writes.
-        self.to_sqlite_time = UTCDateTime().bind_processor(engine.dialect) or (lambda v: v)
+        # The column type's own conversions (as the dialect has them), so the stored text
+        # is what SQLAlchemy writes and reads.
+        timestamps = UTCDateTime().dialect_impl(engine.dialect)
+        self.to_time: Callable[[Any], Any] = timestamps.bind_processor(engine.dialect) or _same
+        self.from_time: Callable[[Any], Any] = (
+            timestamps.result_processor(engine.dialect, None) or _same
+        )
+        self.to_sqlite_time = self.to_time
+        self._claim_text: tuple[str, tuple[str, ...] | None, dict[str, Any]] | None = None
         # Each joined value by primary key in a correlated subquery: no join for the
         # planner to choose (stale statistics once made it scan every subscriber).
         may_mail = mailable(Delivery.email, suppression_key, correlate=(Delivery, Subscription))
@@ -137,18 +189,51 @@ class OutboxRows:
             issue_status.label("issue_status"),
         ).where(Delivery.id.in_(bindparam("ids", expanding=True)))
 
-    def claim(self, conn: Connection, me: str) -> list[Any]:
+    def claim(self, conn: Connection, me: str) -> list[Claimed]:
         """Up to ``batch_size`` due rows, now ``sending`` and ``me``'s, in id order;
-        none once the issue is not ``sending``. One statement."""
+        none once the issue is not ``sending``. One statement, its text compiled
+        once and run through the driver's cursor (a claim per hundred rows)."""
         now = utcnow()
+        sql, names, fixed = self._claim_sql(conn)
+        to_time = self.to_time
+        values = {
+            **fixed,
+            "me": me,
+            "now": to_time(now),
+            "expired": to_time(now - self.lease),
+        }
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with self.write_lock, conn.begin():
+            cursor = driver.cursor()
+            try:
+                if names is None:  # named parameters (psycopg)
+                    cursor.execute(sql, values)
+                else:  # positional (sqlite3)
+                    cursor.execute(sql, [values[name] for name in names])
+                found = cursor.fetchall()
+            finally:
+                cursor.close()
+        created = self.from_time
+        return sorted((Claimed(row, created) for row in found), key=lambda r: r.id)
+
+    def _claim_sql(self, conn: Connection) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        """The claim's text, its positional parameter names (None for named ones)
+        and its fixed parameters, compiled once."""
+        if self._claim_text is not None:
+            return self._claim_text
         d = DELIVERIES.c
         due = and_(
             d.issue_id == self.issue_id,
+            # As written in ix_deliveries_active: the claim reads that index's range of
+            # the issue in id order, only rows still to be sent (not every row).
+            _ACTIVE,
             or_(
                 and_(
-                    d.status == PENDING, or_(d.next_attempt_at.is_(None), d.next_attempt_at <= now)
+                    d.status == PENDING,
+                    or_(d.next_attempt_at.is_(None), d.next_attempt_at <= bindparam("now")),
                 ),
-                and_(d.status == SENDING, d.claimed_at < now - self.lease),
+                and_(d.status == SENDING, d.claimed_at < bindparam("expired")),
             ),
             exists().where(Issue.id == self.issue_id, Issue.status == IssueStatus.SENDING),
         )
@@ -163,13 +248,23 @@ class OutboxRows:
         stmt = (
             update(DELIVERIES)
             .where(d.id.in_(ids))
-            .values(status=SENDING, claimed_by=me, claimed_at=now, attempts=d.attempts + 1)
-            .returning(d.id, d.subscriber_id, d.subscription_id, d.email, d.language)
-            .returning(d.created_at, d.attempts)
+            .values(
+                status=SENDING,
+                claimed_by=bindparam("me"),
+                claimed_at=bindparam("now"),
+                attempts=d.attempts + 1,
+            )
+            .returning(*(d[name] for name in Claimed.COLUMNS), d.created_at)
         )
-        with self.write_lock, conn.begin():
-            rows = conn.execute(stmt).all()
-        return sorted(rows, key=lambda r: r.id)
+        compiled = stmt.compile(dialect=conn.dialect)
+        state = compiled.construct_expanded_state({"me": "", "now": None, "expired": None})
+        fixed = {
+            name: value.value if isinstance(value, Enum) else value
+            for name, value in state.parameters.items()
+        }
+        names = tuple(state.positiontup) if state.positiontup is not None else None
+        self._claim_text = (state.statement, names, fixed)
+        return self._claim_text
 
     def check(
         self, conn: Connection, me: str, ids: Sequence[int]
