@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
@@ -25,6 +27,7 @@ from sqlalchemy.orm import Session
 from outreach.db import create_db_engine
 from outreach.models import Base
 from outreach.settings import Settings, get_settings
+from outreach.staff import secrets as staff_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -76,6 +79,25 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     get_settings.cache_clear()
 
 
+#: argon2id with the least work it allows: a test signs in or makes an account in
+#: microseconds instead of the production hasher's ~0.5 s of two cores. The code
+#: path is the same (same hasher calls, same ``$argon2id$`` hashes); the production
+#: parameters are pinned by the test marked ``real_password_hashing``.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staff passwords hashed with :data:`CHEAP_HASHER`, unknown addresses checked against
+    a dummy hash of the same parameters (as in production: the same work either way)."""
+    if request.node.get_closest_marker("real_password_hashing"):
+        return
+    monkeypatch.setattr(staff_secrets, "HASHER", CHEAP_HASHER)
+    monkeypatch.setattr(staff_secrets, "DUMMY_HASH", CHEAP_HASHER.hash("dummy-password"))
+
+
 @pytest.fixture
 def shared_fixtures() -> Path:
     """The real-world fixtures beside the repository (absent in a user's clone)."""
@@ -97,10 +119,36 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-def engine_with_tables(url: str) -> Iterator[Engine]:
-    """An engine on ``url`` with every table created; disposed afterwards."""
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file with every table made by ``create_all``, once per test process."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "tables.db"
+    eng = create_db_engine(f"sqlite:///{path}")
+    Base.metadata.create_all(eng)
+    eng.dispose()  # the last connection checkpoints the WAL: the file stands alone
+    return path
+
+
+def create_tables(url: str, template: Path) -> None:
+    """Every table on ``url``: a new SQLite file is a copy of ``template`` (what
+    ``create_all`` would write, without its ~30 statements per test); any other
+    database gets ``create_all``."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        target = Path(parsed.database)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(template, target)
+            return
     eng = create_db_engine(url)
     Base.metadata.create_all(eng)
+    eng.dispose()
+
+
+def engine_with_tables(url: str, template: Path) -> Iterator[Engine]:
+    """An engine on ``url`` with every table created; disposed afterwards."""
+    create_tables(url, template)
+    eng = create_db_engine(url)
     yield eng
     eng.dispose()
 
@@ -111,8 +159,8 @@ def session_on(eng: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def engine(settings: Settings) -> Iterator[Engine]:
-    yield from engine_with_tables(settings.database_url)
+def engine(settings: Settings, sqlite_template: Path) -> Iterator[Engine]:
+    yield from engine_with_tables(settings.database_url, sqlite_template)
 
 
 @pytest.fixture
@@ -177,9 +225,9 @@ def db_settings(settings: Settings, db_url: str) -> Settings:
 
 
 @pytest.fixture
-def db_engine(db_url: str) -> Iterator[Engine]:
+def db_engine(db_url: str, sqlite_template: Path) -> Iterator[Engine]:
     """An engine on the ``db_url`` database, its tables created."""
-    yield from engine_with_tables(db_url)
+    yield from engine_with_tables(db_url, sqlite_template)
 
 
 @pytest.fixture

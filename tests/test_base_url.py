@@ -4,6 +4,8 @@ memory), which the demo and tests use, go on as before."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +23,8 @@ from tests.conftest import ROOT
 SMTP = "smtp://mailer:secret@127.0.0.1:2525?starttls=false"
 
 
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
-    """The demo's database (sent with memory:, no base URL) and an approved announcement."""
-    monkeypatch.chdir(tmp_path)
+def _cli_env(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    monkeypatch.chdir(folder)
     monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(ROOT / "campaigns"))
     monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(ROOT / "templates"))
     monkeypatch.setenv("OUTREACH_MAIL_URL", "memory:")
@@ -33,12 +33,37 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     # the examples link to the cities' real sites, which tests cannot reach
     monkeypatch.setenv("OUTREACH_CHECK_LINK_SECONDS", "0")
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The demo's database (sent with memory:, no base URL) and an approved
+    announcement, made once: each test works on a copy of the folder."""
+    folder = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for name in [n for n in os.environ if n.startswith("OUTREACH_")]:
+            monkeypatch.delenv(name)
+        monkeypatch.setenv("OUTREACH_CONFIG", str(folder / "no-such-outreach.toml"))
+        _cli_env(monkeypatch, folder)
+        memory.clear()
+        runner = CliRunner()
+        assert invoke(runner, "demo").exit_code == 0
+        assert invoke(runner, "issue", "build", "kerava-environmental-award").exit_code == 0
+        approved = invoke(runner, "issue", "approve", "kerava-environmental-award/2026")
+        assert approved.exit_code == 0
+        dispose_engines()
+        memory.clear()
+        get_settings.cache_clear()
+    yield folder
+
+
+@pytest.fixture
+def run(demo_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    """The demo's folder (its database, an approved announcement), this test's own copy."""
+    shutil.copytree(demo_folder, tmp_path, dirs_exist_ok=True)
+    _cli_env(monkeypatch, tmp_path)
     memory.clear()
-    runner = CliRunner()
-    assert invoke(runner, "demo").exit_code == 0
-    assert invoke(runner, "issue", "build", "kerava-environmental-award").exit_code == 0
-    assert invoke(runner, "issue", "approve", "kerava-environmental-award/2026").exit_code == 0
-    yield runner
+    yield CliRunner()
     dispose_engines()
     memory.clear()
 
@@ -84,8 +109,6 @@ def test_a_real_send_needs_the_base_url(
 def test_a_city_mail_server_counts_too(
     run: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import shutil
-
     folder = tmp_path / "campaigns"
     shutil.copytree(ROOT / "campaigns", folder)
     cities = folder / "cities.yaml"

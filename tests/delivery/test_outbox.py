@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from outreach import suppression
-from outreach.delivery import send_issue, send_test
+from outreach.delivery import feed, send_issue, send_test
 from outreach.delivery.backends import memory
 from outreach.delivery.outbox import (
     cancel_issue,
@@ -365,15 +365,25 @@ def test_cancel_during_send_leaves_no_row_pending(
     w = world_factory(30)
     original = memory.MemoryBackend.send_messages
     cancelled: list[int] = []
+    asked: list[feed.Pending[Any]] = []
+    submit = feed.Feeder.submit
+
+    def recorded(self: feed.Feeder, job: Any) -> feed.Pending[Any]:
+        asked.append(submit(self, job))
+        return asked[-1]
 
     def cancel_after_first_chunk(self: Any, messages: Any) -> Any:
         results = original(self, messages)
         if not cancelled:
+            for pending in asked:  # the next chunk's re-check, asked for before this send
+                with pending.lock:  # done (on a loaded machine it may still be running)
+                    pass
             with w.session() as s:
                 cancelled.append(cancel_issue(s, w.issue_id))
                 s.commit()
         return results
 
+    monkeypatch.setattr(feed.Feeder, "submit", recorded)
     monkeypatch.setattr(memory.MemoryBackend, "send_messages", cancel_after_first_chunk)
     send_issue(w.settings, w.config, w.issue_id, workers=1)
     with w.session() as s:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from outreach.db import create_db_engine, dispose_engines
-from outreach.models import Base
+from outreach.db import dispose_engines
 from outreach.settings import Settings
+from tests.conftest import create_tables
 from tests.scheduler.helpers import make_settings
 
 
@@ -20,10 +20,8 @@ def _dispose_engines() -> Iterator[None]:
 
 
 @pytest.fixture
-def sched_settings(tmp_path: Path) -> Settings:
+def sched_settings(tmp_path: Path, sqlite_template: Path) -> Settings:
     """Settings on SQLite with a schema and three announcement campaigns."""
     settings = make_settings(tmp_path)
-    engine = create_db_engine(settings.database_url)
-    Base.metadata.create_all(engine)
-    engine.dispose()
+    create_tables(settings.database_url, sqlite_template)
     return settings

@@ -36,7 +36,8 @@ from tests.web import test_browser as web_browser
 from tests.web.test_browser import accessible, tab_order
 from tests.web.test_server import free_port, running
 
-#: The public pages' browser fixture: a fresh Chromium profile, skipped without Chromium.
+#: The browser fixtures: Chromium once per module, a fresh context per test; skipped without it.
+browser = web_browser.browser
 page = web_browser.page
 
 

@@ -28,10 +28,10 @@ from outreach.campaigns import load
 from outreach.models import AuditEvent, Campaign, Issue
 from outreach.settings import Settings
 from tests.staff.support import PASSWORD, make_account, make_subscriber
-from tests.staff.test_browser import at, console, page
+from tests.staff.test_browser import at, browser, console, page
 from tests.web.test_browser import accessible, axe_module
 
-__all__ = ["page"]
+__all__ = ["browser", "page"]
 expect = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed").expect
 
 HELSINKI = ZoneInfo("Europe/Helsinki")

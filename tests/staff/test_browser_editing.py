@@ -27,6 +27,7 @@ from tests.web import test_browser as web_browser
 from tests.web.test_browser import accessible
 from tests.web.test_server import free_port
 
+browser = web_browser.browser
 page = web_browser.page
 TITLES = ["Aurinkopaneelit", "Lämpöpumput", "Pyöräparkit"]
 

@@ -17,10 +17,10 @@ from sqlalchemy.orm import Session
 from outreach.models import AuditEvent, Subscriber
 from outreach.settings import Settings
 from tests.staff.support import PASSWORD, make_account
-from tests.staff.test_browser import at, console, page
+from tests.staff.test_browser import at, browser, console, page
 from tests.staff.test_browser_campaigns import no_violations
 
-__all__ = ["page"]
+__all__ = ["browser", "page"]
 
 CSV = (
     "Sähköposti;Yritys;Y-tunnus;Yhteyshenkilö;Kieli\n"

@@ -111,6 +111,20 @@ def test_unknown_address_and_wrong_password_get_the_same_answer_and_work(
     assert "The address or the password is not right" in wrong.text
 
 
+@pytest.mark.real_password_hashing
+def test_passwords_are_hashed_with_argon2id_at_the_recommended_cost(engine: Engine) -> None:
+    """The production parameters (RFC 9106's second recommendation); the other tests hash
+    with cheap ones (tests/conftest.py), so this one pins what a real account gets."""
+    make_account(engine, "eeva@kerava.fi", "editor", "kerava")
+    with Session(engine) as s:
+        stored = s.scalars(select(StaffUser.password_hash)).one()
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert staff_secrets.DUMMY_HASH.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert staff_secrets.verify_password(stored, PASSWORD)
+    assert not staff_secrets.verify_password(None, PASSWORD)
+    assert not staff_secrets.needs_rehash(stored)
+
+
 def csrf_free(html: str) -> str:
     return html.replace(csrf_of(html), "T") if 'name="csrf_token"' in html else html
 

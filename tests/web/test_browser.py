@@ -49,23 +49,35 @@ def server(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
         yield live
 
 
-@pytest.fixture
-def page(tmp_path: Path) -> Iterator[Any]:
-    """A page in a fresh Chromium profile; skipped where Chromium is not installed."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Chromium, started once per test module; skipped where it is not installed.
+
+    Once per module, not per session: while Playwright's sync API runs, the test
+    process's thread has its event loop marked running, which other tests'
+    ``asyncio.run`` would refuse."""
     if not CHROMIUM.exists():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
     with sync_api.sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
         try:
-            context.set_default_timeout(10_000)
-            yield context.new_page()
+            yield chromium
         finally:
-            context.close()
+            chromium.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A page in a fresh browser context of its own (no cookies, storage or cache shared
+    with another test)."""
+    context = browser.new_context()
+    try:
+        context.set_default_timeout(10_000)
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 def accessible(page: Any) -> None:

@@ -51,7 +51,8 @@ from tests.web.test_feeds import add_image, translate
 from tests.web.test_server import free_port
 from tests.web.test_showcase import publish
 
-#: The public pages' browser fixture: a fresh Chromium profile, skipped without Chromium.
+#: The browser fixtures: Chromium once per module, a fresh context per test; skipped without it.
+browser = web_browser.browser
 page = web_browser.page
 axe_module = web_browser.axe_module
 LANGS = ("fi", "sv", "en")

@@ -27,6 +27,7 @@ from tests.web.test_public_browser import _local_only
 from tests.web.test_server import free_port
 from tests.web.test_showcase import publish
 
+browser = web_browser.browser
 page = web_browser.page
 FRAME = "#outreach-stories-vantaa"
 #: Every message the host page hears, whoever sends it.
