@@ -84,6 +84,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
 #: path is the same (same hasher calls, same ``$argon2id$`` hashes); the production
 #: parameters are pinned by the test marked ``real_password_hashing``.
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_CHEAP_DUMMY = CHEAP_HASHER.hash("dummy-password")
+
+
+def _cheap_dummy_hash() -> str:
+    return _CHEAP_DUMMY
 
 
 @pytest.fixture(autouse=True)
@@ -95,7 +100,7 @@ def _cheap_password_hashing(
     if request.node.get_closest_marker("real_password_hashing"):
         return
     monkeypatch.setattr(staff_secrets, "HASHER", CHEAP_HASHER)
-    monkeypatch.setattr(staff_secrets, "DUMMY_HASH", CHEAP_HASHER.hash("dummy-password"))
+    monkeypatch.setattr(staff_secrets, "dummy_hash", _cheap_dummy_hash)
 
 
 @pytest.fixture

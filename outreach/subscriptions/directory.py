@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, select, text
+from sqlalchemy import ColumnElement, Select, String, Text, cast, func, select, text
 from sqlalchemy.orm import Session
 
 from outreach.models import (
@@ -146,10 +146,15 @@ def _where(stmt: Select[Any], city_id: int, filters: Filters, dialect: str) -> S
     if filters.status:
         stmt = stmt.where(Subscription.status == SubscriptionStatus(filters.status))
     if filters.topic:
-        # topics is a JSON list of slugs: match the quoted slug in its text
-        stmt = stmt.where(
-            cast(Subscription.topics, String).contains(f'"{filters.topic}"', autoescape=True)
-        )
+        # topics is a JSON list of slugs: match the quoted slug in its text. On
+        # PostgreSQL as strpos(), which the planner takes as weakly selective: a LIKE
+        # on the cast has no statistics and is guessed to keep 10 rows of 100,000, so
+        # the plan walked every subscription and looked each subscriber up (5x slower).
+        quoted = f'"{filters.topic}"'
+        if dialect == "postgresql":
+            stmt = stmt.where(func.strpos(cast(Subscription.topics, Text), quoted) > 0)
+        else:
+            stmt = stmt.where(cast(Subscription.topics, String).contains(quoted, autoescape=True))
     if filters.language:
         stmt = stmt.where(Subscriber.language == filters.language)
     if filters.size_class:
