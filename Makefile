@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
+# Test processes (pytest-xdist): one per core, at most 4; 0 (on one core) runs the
+# tests in pytest's own process. `make pytest PYTEST_WORKERS=0` does so anywhere.
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 4 : (n < 2 ? 0 : n) )))
 
 .PHONY: demo test lint typecheck pytest bench lock clean
 
@@ -31,7 +34,7 @@ typecheck: $(BIN)/.dev
 	$(BIN)/mypy
 
 pytest: $(BIN)/.dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(BIN)/.dev
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done
