@@ -3,6 +3,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 PY     := $(BIN)/python
+# Test processes (pytest-xdist): one per core, at most 4; 0 (on one core) runs the
+# tests in pytest's own process. `make pytest PYTEST_WORKERS=0` does so anywhere.
+# worksteal: a process that runs out of tests takes some of the other's queue (the
+# longest tests, the browser axe walk and the 10,000-row import, come late in collection).
+PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 4 : (n < 2 ? 0 : n) )))
 
 .PHONY: demo test lint typecheck pytest bench lock clean
 
@@ -31,7 +36,7 @@ typecheck: $(BIN)/.dev
 	$(BIN)/mypy
 
 pytest: $(BIN)/.dev
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 bench: $(BIN)/.dev
 	for b in bench/bench_*.py; do $(PY) $$b || exit 1; done

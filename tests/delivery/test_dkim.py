@@ -404,6 +404,7 @@ def test_cli_prints_the_txt_record_to_publish(
         "OUTREACH_CAMPAIGNS_DIR", str(campaigns_with_dkim(tmp_path / "c", keys["rsa"]))
     )
     monkeypatch.setenv("OUTREACH_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.chdir(tmp_path)  # the default var/ database is the test's, not the checkout's
     get_settings.cache_clear()
     try:
         result = CliRunner().invoke(dkim_group, ["record"])
