@@ -202,18 +202,8 @@ class OutboxRows:
             "now": to_time(now),
             "expired": to_time(now - self.lease),
         }
-        driver = conn.connection.driver_connection
-        assert driver is not None
         with self.write_lock, conn.begin():
-            cursor = driver.cursor()
-            try:
-                if names is None:  # named parameters (psycopg)
-                    cursor.execute(sql, values)
-                else:  # positional (sqlite3)
-                    cursor.execute(sql, [values[name] for name in names])
-                found = cursor.fetchall()
-            finally:
-                cursor.close()
+            found = _driver_rows(conn, sql, names, values)
         created = self.from_time
         return sorted((Claimed(row, created) for row in found), key=lambda r: r.id)
 
@@ -277,17 +267,7 @@ class OutboxRows:
         # runs once a chunk, through the driver's cursor with the text compiled once.
         sql, names, fixed = self._check_sql(conn, len(ids))
         values = {**fixed, "me": me, **{f"ids_{n}": i for n, i in enumerate(ids, 1)}}
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        cursor = driver.cursor()
-        try:
-            if names is None:  # named parameters (psycopg)
-                cursor.execute(sql, values)
-            else:  # positional (sqlite3)
-                cursor.execute(sql, [values[name] for name in names])
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+        rows = _driver_rows(conn, sql, names, values)
         if rows:
             status = rows[0][5]
         else:
@@ -412,3 +392,21 @@ def reclaim_dead(engine: Engine, issue_id: int) -> int:
     if reclaimed:
         log.info("issue %s: reclaimed %d rows of stopped senders", issue_id, reclaimed)
     return reclaimed
+
+
+def _driver_rows(
+    conn: Connection, sql: str, names: tuple[str, ...] | None, values: dict[str, Any]
+) -> list[Any]:
+    """The rows of ``sql`` (compiled once, see ``_claim_sql``) run through the driver's
+    own cursor: named parameters for psycopg (``names`` None), positional for sqlite3."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    cursor = driver.cursor()
+    try:
+        if names is None:
+            cursor.execute(sql, values)
+        else:
+            cursor.execute(sql, [values[name] for name in names])
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
