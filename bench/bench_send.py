@@ -80,6 +80,7 @@ class Cell:
     product: list[float] = field(default_factory=list)
     raw_cpu: list[float] = field(default_factory=list)  # CPU ms per message, per run
     product_cpu: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)  # the database server's, ms/message
     load: tuple[float, float] = (0.0, 0.0)
     skipped: str = ""
 
@@ -320,9 +321,11 @@ def measure(
 
     def product_run() -> None:
         reset(url, issue_id)
-        before = cpu_seconds()
+        before, server = cpu_seconds(), database_server_cpu_seconds()
         cell.product.append(product(settings, config, issue_id, n))
         cell.product_cpu.append((cpu_seconds() - before) / n * 1000)
+        if server is not None and (after := database_server_cpu_seconds()) is not None:
+            cell.server_cpu.append((after - server) / n * 1000)
 
     for r in range(rounds):
         for run in (raw_run, product_run) if r % 2 == 0 else (product_run, raw_run):
@@ -335,6 +338,22 @@ def cpu_seconds() -> float:
     """CPU time of this process (every thread), user and system."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+def database_server_cpu_seconds() -> float | None:
+    """CPU time of every PostgreSQL server process on this host (backends, WAL
+    writer, checkpointer, autovacuum), from /proc; None where none is readable."""
+    total, found, tick = 0.0, False, os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().split(") ", 1)
+        except OSError:
+            continue  # the process ended
+        if name.endswith("(postgres"):
+            fields = rest.split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+            found = True
+    return total if found else None
 
 
 # -- the extras: writing the outbox, peak memory --------------------------------------
@@ -415,11 +434,13 @@ def table(cells: list[Cell], n: int, rounds: int) -> None:
     print(
         f"\n{n} messages per run, {CONNECTIONS} connections, {rounds} raw and {rounds} product "
         "runs per cell, interleaved; raw = smtplib sending the product's own message bytes; "
-        "ratio = median product / median raw; goal: ratio >= 0.9"
+        "ratio = median product / median raw; goal: ratio >= 0.9; pg ms/msg: the "
+        "PostgreSQL server's CPU per message in the product runs (every server process)"
     )
     head = (
         f"{'sink':<9} {'database':<11} {'size':<9} {'KB':>5} {'raw msg/s (runs)':>18} "
-        f"{'product msg/s (runs)':>21} {'cpu ms/msg raw/prod':>19} {'ratio':>6}  "
+        f"{'product msg/s (runs)':>21} {'cpu ms/msg raw/prod':>19} {'pg ms/msg':>9} "
+        f"{'ratio':>6}  "
         f"{'load start→end':<15} verdict"
     )
     print(head)
@@ -431,11 +452,12 @@ def table(cells: list[Cell], n: int, rounds: int) -> None:
         raw = "/".join(f"{v:.0f}" for v in c.raw)
         prod = "/".join(f"{v:.0f}" for v in c.product)
         cpu = f"{statistics.median(c.raw_cpu):.2f}/{statistics.median(c.product_cpu):.2f}"
+        server = f"{statistics.median(c.server_cpu):.2f}" if c.server_cpu else "-"
         verdict = "OK" if c.ratio >= 0.9 else "BELOW GOAL"
         print(
             f"{c.sink:<9} {c.database:<11} {c.size:<9} {c.message_kb:>5.1f} {raw:>18} "
-            f"{prod:>21} {cpu:>19} {c.ratio:>6.2f}  {c.load[0]:>5.2f} → {c.load[1]:<5.2f}   "
-            f"{verdict}"
+            f"{prod:>21} {cpu:>19} {server:>9} {c.ratio:>6.2f}  "
+            f"{c.load[0]:>5.2f} → {c.load[1]:<5.2f}   {verdict}"
         )
 
 

@@ -60,7 +60,26 @@ class ScriptedHandler:
         self.received: list[tuple[str, bytes]] = []
         self.envelopes: list[str] = []
         self.delay = 0.0
+        self.pipelining = False  # offer PIPELINING (RFC 2920) in the EHLO reply
+        self.sender_refusal = ""  # a reply to MAIL FROM instead of 250
         self._data_action: dict[int, str] = {}
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
+    ) -> str:
+        if self.sender_refusal:
+            return self.sender_refusal
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     def on(self, address: str, *actions: str) -> None:
         self.script[address].extend(actions)

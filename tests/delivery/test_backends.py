@@ -4,6 +4,8 @@ the registry's errors."""
 
 from __future__ import annotations
 
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import message_from_bytes, policy
@@ -146,8 +148,10 @@ def test_file_backend_relative_path(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 # -- SMTP ---------------------------------------------------------------------
 
 
-def test_smtp_replies_map_to_outcomes(smtp_server: SMTPServer) -> None:
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelined"])
+def test_smtp_replies_map_to_outcomes(smtp_server: SMTPServer, pipelining: bool) -> None:
     h = smtp_server.handler
+    h.pipelining = pipelining
     h.on("greylist@example.fi", "451")
     h.on("gone@example.fi", "550")
     h.on("busy@example.fi", "421")
@@ -171,6 +175,74 @@ def test_smtp_replies_map_to_outcomes(smtp_server: SMTPServer) -> None:
     }
     assert results[2].reply is not None and results[2].reply.startswith("550")
     assert sorted(h.counts()) == ["ok1@example.fi", "ok2@example.fi", "ok3@example.fi"]
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelined"])
+def test_smtp_refused_sender_is_temporary_and_the_connection_stays_usable(
+    smtp_server: SMTPServer, pipelining: bool
+) -> None:
+    """A 5xx to MAIL FROM refuses our sender: temporary, nothing delivered; the
+    replies to a pipelined RCPT and DATA are read, so the next message on the
+    same connection gets its own replies."""
+    h = smtp_server.handler
+    h.pipelining = pipelining
+    with get_backend(smtp_server.url()) as backend:
+        h.sender_refusal = "550 5.7.1 SPF check failed"
+        [refused] = backend.send_messages([message("a@example.fi")])
+        h.sender_refusal = ""
+        [after] = backend.send_messages([message("b@example.fi", 1)])
+        assert backend.open() is False  # still the first connection
+    assert refused.status == "temporary"
+    assert refused.reply == "sender refused: 550 5.7.1 SPF check failed"
+    assert after.status == "sent"
+    assert h.counts() == {"b@example.fi": 1}
+
+
+def _lockstep_refusing_server(listener: socket.socket, seen: list[bytes]) -> None:
+    """A server that offers PIPELINING and answers MAIL only once RCPT and DATA
+    have arrived with it: a client that waits for each reply gets a 421."""
+    conn, _ = listener.accept()
+    with conn:
+        conn.settimeout(5)
+        reader = conn.makefile("rb")
+        conn.sendall(b"220 test ESMTP\r\n")
+        reader.readline()  # EHLO
+        conn.sendall(b"250-test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+        conn.settimeout(1)
+        envelope = b""
+        try:
+            while not envelope.upper().endswith(b"DATA\r\n"):
+                envelope += reader.readline()
+        except TimeoutError:
+            seen.append(envelope)
+            conn.sendall(b"421 4.4.2 send the envelope in one go\r\n")
+            return
+        seen.append(envelope)
+        conn.sendall(b"250 ok\r\n250 ok\r\n354 go on\r\n")
+        body = b""
+        while not body.endswith(b"\r\n.\r\n"):
+            body += reader.readline()
+        conn.sendall(b"250 2.0.0 queued\r\n")
+        if reader.readline().upper().startswith(b"QUIT"):
+            conn.sendall(b"221 bye\r\n")
+
+
+def test_smtp_sends_the_envelope_in_one_write_where_pipelining_is_offered() -> None:
+    seen: list[bytes] = []
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        server = threading.Thread(target=_lockstep_refusing_server, args=(listener, seen))
+        server.start()
+        with get_backend(f"smtp://127.0.0.1:{port}?starttls=false&timeout=5") as backend:
+            [result] = backend.send_messages([message("a@example.fi")])
+        server.join(10)
+    assert result.status == "sent", result
+    [envelope] = seen
+    assert envelope.upper().split(b"\r\n")[:-1] == [
+        b"MAIL FROM:<ILMASTO@VANTAA.FI>",
+        b"RCPT TO:<A@EXAMPLE.FI>",
+        b"DATA",
+    ]
 
 
 def test_smtp_requires_starttls_unless_turned_off(smtp_server: SMTPServer) -> None:
