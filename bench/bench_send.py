@@ -342,18 +342,32 @@ def cpu_seconds() -> float:
 
 def database_server_cpu_seconds() -> float | None:
     """CPU time of every PostgreSQL server process on this host (backends, WAL
-    writer, checkpointer, autovacuum), from /proc; None where none is readable."""
+    writer, checkpointer, autovacuum), from /proc; None where none is readable.
+
+    A backend that has ended is counted too: the postmaster, which reaps its
+    children, holds their time (its ``cutime`` and ``cstime``).
+    """
     total, found, tick = 0.0, False, os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             name, rest = stat.read_text().split(") ", 1)
         except OSError:
-            continue  # the process ended
-        if name.endswith("(postgres"):
-            fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-            found = True
+            continue  # the process ended (its time is now the postmaster's)
+        if not name.endswith("(postgres"):
+            continue
+        fields = rest.split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+        if fields[1] == "1" or not _is_postgres(fields[1]):  # the postmaster
+            total += (int(fields[13]) + int(fields[14])) / tick
+        found = True
     return total if found else None
+
+
+def _is_postgres(pid: str) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
+    except OSError:
+        return False
 
 
 # -- the extras: writing the outbox, peak memory --------------------------------------
