@@ -36,16 +36,16 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from outreach.delivery.backends import get_backend
 from outreach.delivery.backends.base import MailBackend
 from outreach.delivery.feed import Chunk, Chunks, Feeder, Holder, Pending
 from outreach.delivery.message import IssueMessages
 from outreach.delivery.outbox import (
-    GroupOutcomes,
     OutboxRows,
     OutcomeWriter,
+    SqliteOutcomes,
     process_id,
 )
 from outreach.delivery.outcomes import Outcome, OutcomeKind, answered
@@ -175,14 +175,15 @@ class SendRun:
         self.feeders = [
             Feeder(engine, f"feed-{issue_id}-{n}") for n in range((max(1, connections) + 1) // 2)
         ]
-        # The workers' outcomes are committed in groups, on one connection.
-        self.outcomes = GroupOutcomes(self.rows, engine, self.recorded)
+        # SQLite has one writer: the workers' outcomes are committed in groups.
+        self.sqlite = SqliteOutcomes(self.rows, engine, self.recorded) if sqlite else None
 
     def close(self) -> None:
         """Stop the feeders, commit what is left; call once every worker has returned."""
         for feeder in self.feeders:
             feeder.close()
-        self.outcomes.close()
+        if self.sqlite is not None:
+            self.sqlite.close()
 
     def recorded(self, outcome: Outcome) -> None:
         """Count an outcome once committed (a worker's writer calls this)."""
@@ -251,17 +252,26 @@ class SendRun:
         try:
             with self.engine.connect() as conn:
                 register_sqlite_functions(conn.connection.driver_connection)
+                if self.rows.postgres:
+                    # Durable when the sending process dies, like SQLite's WAL with
+                    # synchronous=NORMAL and Postfix marking a recipient done: only a
+                    # crash of the database server itself can lose the last fraction
+                    # of a second of outcomes (re-sent then: duplicates, never losses).
+                    conn.exec_driver_sql("SET synchronous_commit TO OFF")
                 conn.commit()
                 # Every step is one statement: no BEGIN and COMMIT round trips.
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-                writer = OutcomeWriter(self.rows, conn, self.settings, self.outcomes)
+                writer = OutcomeWriter(self.rows, conn, self.settings, self.recorded, self.sqlite)
                 try:
                     with get_backend(self.mail_url) as backend:
                         self._loop(writer, backend, holder)
                 finally:
-                    writer.wait()  # this worker's last outcome is durable before it returns
-                    self.rows.release(conn, holder.me, holder.release)
-                    holder.release = []
+                    try:
+                        writer.wait()  # this worker's last outcome is durable before it returns
+                        self.rows.release(conn, holder.me, holder.release)
+                        holder.release = []
+                    finally:
+                        _reset(conn)
         except BaseException as exc:
             self.stop.set()
             with self.lock:
@@ -327,3 +337,13 @@ class SendRun:
                         unsent += [r.id for r in later.rows]
             holder.release = unsent + [r.id for r in holder.claimed]
             holder.claimed = []
+
+
+def _reset(conn: Connection) -> None:
+    """Undo the session settings of a send before the pool has the connection."""
+    if conn.dialect.name != "postgresql":
+        return
+    try:
+        conn.exec_driver_sql("RESET synchronous_commit")
+    except Exception:  # a broken connection: the pool must not hand it out again
+        conn.invalidate()

@@ -19,14 +19,14 @@ from outreach.delivery.outbox.enqueue import (
     resume_issue,
 )
 from outreach.delivery.outbox.rows import IssueHalted, OutboxRows, process_id, reclaim_dead
-from outreach.delivery.outbox.writer import GroupOutcomes, OutcomeWriter
+from outreach.delivery.outbox.writer import OutcomeWriter, SqliteOutcomes
 
 __all__ = [
     "DELIVERIES",
-    "GroupOutcomes",
     "IssueHalted",
     "OutboxRows",
     "OutcomeWriter",
+    "SqliteOutcomes",
     "cancel_issue",
     "enqueue_issue",
     "failures",

@@ -96,26 +96,28 @@ class IssueHalted(Exception):
     """The issue is no longer ``sending`` (paused or cancelled): stop claiming."""
 
 
-# The outcomes of one group commit, each by primary key; a retry of a cancelled
-# issue ends cancelled. The PostgreSQL form takes them as arrays (one element per
-# outcome, in text form), is prepared once on the send's outcome connection and
-# joins the arrays to the rows by primary key.
-PG_OUTCOMES = f"""
-UPDATE {DELIVERIES.name} AS d SET
-  status = CASE WHEN v.status = '{PENDING.value}' AND EXISTS (
+# One outcome, by primary key; a retry of a cancelled issue ends cancelled. The
+# PostgreSQL form is prepared once per connection and sent without waiting
+# (outbox.writer), its parameters as text.
+PG_OUTCOME = f"""
+UPDATE {DELIVERIES.name} SET
+  status = CASE WHEN $1::varchar = '{PENDING.value}' AND EXISTS (
       SELECT 1 FROM {Issue.__tablename__} AS i
       WHERE i.id = $7::integer AND i.status = '{IssueStatus.CANCELLED.value}')
-    THEN '{DeliveryStatus.CANCELLED.value}' ELSE v.status END,
-  sent_at = v.sent_at, next_attempt_at = v.next_attempt_at, last_error = v.last_error,
+    THEN '{DeliveryStatus.CANCELLED.value}' ELSE $1::varchar END,
+  sent_at = $2::timestamptz, next_attempt_at = $3::timestamptz, last_error = $4::text,
   claimed_by = NULL
-FROM unnest($1::varchar[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::integer[],
-            $6::varchar[])
-  AS v(status, sent_at, next_attempt_at, last_error, id, claimant)
-WHERE d.id = v.id AND d.claimed_by = v.claimant AND d.status = '{SENDING.value}'
+WHERE id = $5::integer AND claimed_by = $6::varchar AND status = '{SENDING.value}'
 """
 
-# SQLite: one outcome per run, the group's outcomes run with executemany in one
-# transaction.
+# The common case, sent, without the cancelled check (only a retry can end cancelled).
+PG_SENT = f"""
+UPDATE {DELIVERIES.name} SET
+  status = '{DeliveryStatus.SENT.value}', sent_at = $1::timestamptz, next_attempt_at = NULL,
+  last_error = NULL, claimed_by = NULL
+WHERE id = $2::integer AND claimed_by = $3::varchar AND status = '{SENDING.value}'
+"""
+
 SQLITE_OUTCOME = f"""
 UPDATE {DELIVERIES.name} SET
   status = CASE WHEN ?1 = '{PENDING.value}' AND EXISTS (

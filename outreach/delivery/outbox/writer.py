@@ -8,23 +8,18 @@ server has said 354 to DATA, before the body and the final dot) it calls
 at most one message per connection is ever accepted but not recorded, and
 the commit overlaps the next message's envelope exchange.
 
-The outcomes of every worker of a send go through the send's
-:class:`GroupOutcomes`: a worker queues its outcome (no other thread is
-woken) and, when it needs it committed, unless another worker's commit took
-it meanwhile, commits every outcome queued by then, its own and the other
-workers', in one statement or transaction (a group commit) on the send's one
-outcome connection:
-
-- PostgreSQL: one prepared ``UPDATE … FROM unnest(arrays)`` in autocommit,
-  sent through the driver's libpq connection (:mod:`psycopg.pq`), its
-  parameters as text arrays; the thread waits for the reply in ``poll``
-  (the GIL let go).
-- SQLite (one writer): the outcomes' ``UPDATE`` with ``executemany`` and
-  one commit, under the process's write lock.
+- PostgreSQL: each worker writes on its own database connection. The outcome
+  is one prepared ``UPDATE`` by primary key, sent at once through the
+  driver's libpq connection without waiting for the reply (:mod:`psycopg.pq`,
+  autocommit: the statement commits by itself); ``wait`` reads the reply. No
+  other thread is involved.
+- SQLite has one writer: the worker queues the outcome in the send's
+  :class:`SqliteOutcomes`; ``wait`` commits every outcome queued by then, of
+  all the workers, in one transaction (a group commit) under the process's
+  write lock, unless another worker's commit already took it.
 
 A permanent refusal also puts the address on the suppression list; that
-write, on the worker's own connection, comes first and the outcome is
-committed at once (rare).
+write, and the outcome after it, are made at once through SQLAlchemy (rare).
 """
 
 from __future__ import annotations
@@ -33,7 +28,7 @@ import _thread
 import contextlib
 import logging
 import select
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -41,35 +36,63 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from outreach import suppression
-from outreach.delivery.outbox.rows import PG_OUTCOMES, SQLITE_OUTCOME, OutboxRows
-from outreach.delivery.outcomes import Outcome, RecordingFailed
+from outreach.delivery.outbox.rows import PG_OUTCOME, PG_SENT, SQLITE_OUTCOME, OutboxRows
+from outreach.delivery.outcomes import Outcome, OutcomeKind, RecordingFailed
 from outreach.settings import Settings
 from outreach.suppression import SuppressionReason
 
 log = logging.getLogger(__name__)
 
-_OUTCOMES = b"outreach_outcomes"
+_OUTCOME = b"outreach_outcome"
+_SENT = b"outreach_sent"
 _ALREADY_PREPARED = b"42P05"  # duplicate_prepared_statement
 
 Recorded = Callable[[Outcome], None]
 
 
 class OutcomeWriter:
-    """The outcome writes of one worker: through the send's :class:`GroupOutcomes`,
-    and a hard bounce's suppression entry on the worker's own connection.
+    """The outcome writes of one worker, on the worker's own database connection
+    (in autocommit) or, on SQLite, through the send's :class:`SqliteOutcomes`.
 
-    Not thread-safe: one worker thread uses it.
+    ``recorded(outcome)`` is called once an outcome is committed. Not
+    thread-safe: one worker thread uses it.
     """
 
     def __init__(
-        self, rows: OutboxRows, conn: Connection, settings: Settings, group: GroupOutcomes
+        self,
+        rows: OutboxRows,
+        conn: Connection,
+        settings: Settings,
+        recorded: Recorded,
+        sqlite: SqliteOutcomes | None = None,
     ) -> None:
         self.rows = rows
         self.conn = conn
         self.settings = settings
-        self.group = group
+        self.recorded = recorded
+        self.sqlite = sqlite
         self.failed: BaseException | None = None
-        self.number = 0  # the last outcome handed over, not known committed yet
+        self.pending: Outcome | None = None  # sent to PostgreSQL, reply not read yet
+        self.number = 0  # SQLite: the last outcome handed over, not known committed yet
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        self.issue = str(rows.issue_id).encode()
+        if rows.postgres:
+            self.pg = driver.pgconn
+            self.encoding = driver.info.encoding
+            self.poll = select.poll()
+            self.poll.register(self.pg.socket, select.POLLIN)
+            from psycopg import pq  # only PostgreSQL needs the driver
+
+            self.ok = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+            for name, statement in ((_OUTCOME, PG_OUTCOME), (_SENT, PG_SENT)):
+                result = self.pg.prepare(name, statement.encode())
+                # A pooled connection keeps what an earlier send in this process
+                # prepared: the same statement under the same name.
+                if result.error_field(pq.DiagnosticField.SQLSTATE) != _ALREADY_PREPARED:
+                    self._check(result)
+        elif sqlite is None:
+            raise ValueError("SQLite outcomes go through the send's SqliteOutcomes")
 
     def write(self, outcome: Outcome) -> None:
         """Start writing ``outcome``. Never raises for a failed write: :meth:`wait` does."""
@@ -78,27 +101,74 @@ class OutcomeWriter:
         try:
             if outcome.suppress:
                 self._suppress_and_write(outcome)
+            elif self.sqlite is not None:
+                self.number = self.sqlite.submit(outcome)
             else:
-                self.number = self.group.submit(outcome)
+                self._wait_pg()
+                self._send_pg(outcome)
         except BaseException as exc:
             self.failed = exc
 
     def wait(self) -> None:
         """Return once every outcome written so far is committed; raises
         :class:`RecordingFailed` if one could not be."""
-        if self.failed is None and self.number:
+        if self.failed is None:
             try:
-                self.group.commit_through(self.number)
-                self.number = 0
+                if self.number:
+                    assert self.sqlite is not None
+                    self.sqlite.commit_through(self.number)
+                    self.number = 0
+                elif self.pending is not None:
+                    self._wait_pg()
             except BaseException as exc:
                 self.failed = exc
         if self.failed is not None:
             raise RecordingFailed(f"recording outcomes failed: {self.failed!r}") from self.failed
 
     def idle(self) -> Connection:
-        """The worker's connection (for release and renew), its outcomes committed."""
+        """The connection, once nothing is in flight on it (for release and renew)."""
         self.wait()
         return self.conn
+
+    # -- PostgreSQL: send now, read the reply before the next hand-over ----------
+
+    def _send_pg(self, o: Outcome) -> None:
+        encoding = self.encoding
+        row, me = str(o.delivery_id).encode(), o.claimant.encode(encoding)
+        if o.kind is OutcomeKind.SENT:
+            self.pg.send_query_prepared(_SENT, [_timestamp(o.sent_at), row, me])
+        else:
+            error = o.error.replace("\x00", "").encode(encoding, "replace") if o.error else None
+            status = o.status.value.encode()
+            sent, later = _timestamp(o.sent_at), _timestamp(o.next_attempt_at)
+            self.pg.send_query_prepared(_OUTCOME, [status, sent, later, error, row, me, self.issue])
+        self.pending = o
+        while self.pg.flush():  # the socket's buffer is full (rare: a small statement)
+            select.select([], [self.pg.socket], [])
+
+    def _wait_pg(self) -> None:
+        outcome = self.pending
+        if outcome is None:
+            return
+        pg = self.pg
+        pg.consume_input()
+        while pg.is_busy():
+            self.poll.poll()
+            pg.consume_input()
+        first = pg.get_result()
+        while pg.get_result() is not None:
+            pass
+        self.pending = None
+        self._check(first)
+        self.recorded(outcome)
+
+    def _check(self, result: Any) -> None:
+        """Raise if a libpq result is not a successful command."""
+        if result is None or result.status not in self.ok:
+            message = result.error_message.decode("utf-8", "replace") if result is not None else ""
+            raise RecordingFailed(message.strip() or "no reply from the database")
+
+    # -- a hard bounce: the suppression entry first, then the outcome ------------
 
     def _suppress_and_write(self, o: Outcome) -> None:
         self.wait()
@@ -107,26 +177,34 @@ class OutcomeWriter:
         with self.rows.write_lock, self.conn.begin(), Session(bind=self.conn) as session:
             suppression.add(session, self.settings, o.email, SuppressionReason.HARD_BOUNCE, o.error)
             session.flush()
-        self.number = self.group.submit(o)
-        self.wait()
+        if self.sqlite is not None:
+            self.number = self.sqlite.submit(o)
+            self.wait()
+        else:
+            self._send_pg(o)
+            self._wait_pg()
 
 
-class GroupOutcomes:
-    """The outcome writes of every worker of a send, committed in groups.
+def _timestamp(value: datetime | None) -> bytes | None:
+    return None if value is None else value.isoformat().encode()
+
+
+class SqliteOutcomes:
+    """SQLite's outcome writes, for every worker of a send (SQLite has one writer).
 
     A worker hands its outcome over (:meth:`submit`, no other thread is woken)
     and goes on. Right before its next hand-over it asks for that outcome's
     commit (:meth:`commit_through`): unless an earlier commit already took it,
     the worker itself commits every outcome waiting, its own and the other
-    workers', in one statement or transaction, under the group's lock, on the
-    send's one outcome connection. An outcome waits about one message's
-    exchange for its commit, and in that time the other workers' outcomes
-    gather: a commit takes several, and its cost (a statement's round trip
-    and WAL on PostgreSQL, the WAL frames of a SQLite commit) is shared.
+    workers', in one transaction (a group commit), under the process's write
+    lock, on the send's one outcome connection. An outcome waits about one
+    message's exchange for its commit, and in that time the other workers'
+    outcomes gather: a commit takes several, and the cost of a SQLite commit
+    (its WAL frames, about 50 µs of CPU) is shared by them.
 
-    The connection is used by one worker at a time, under the lock, from
-    whichever thread commits (SQLAlchemy's pool hands connections between
-    threads; SQLite file databases are opened with ``check_same_thread=False``).
+    The connection is used by one worker at a time, under the write lock, from
+    whichever thread commits (SQLAlchemy opens file databases with
+    ``check_same_thread=False``; its pool hands connections between threads).
     """
 
     def __init__(self, rows: OutboxRows, engine: Engine, recorded: Recorded) -> None:
@@ -136,22 +214,12 @@ class GroupOutcomes:
         driver = self.connection.driver_connection
         assert driver is not None
         self.driver: Any = driver
-        # SQLite: the process's write lock; PostgreSQL: this group's own.
-        self.commit_lock: Any = rows.write_lock if not rows.postgres else _thread.allocate_lock()
+        self.cursor = driver.cursor()
         self.lock = _thread.allocate_lock()  # guards ``waiting`` and ``submitted``
         self.waiting: list[Outcome] = []
         self.submitted = 0  # outcomes handed over so far, numbered from 1
         self.committed = 0  # every outcome numbered up to this one is committed
         self.failed: BaseException | None = None
-        self.write: Callable[[Sequence[Outcome]], None]
-        try:
-            if rows.postgres:
-                self.write = _PgWrites(driver, rows.issue_id).write
-            else:
-                self.write = _SqliteWrites(driver, rows).write
-        except BaseException:
-            self.connection.close()
-            raise
 
     def submit(self, outcome: Outcome) -> int:
         """Queue ``outcome`` for the next group commit; its number for :meth:`commit_through`."""
@@ -164,7 +232,7 @@ class GroupOutcomes:
         """Return once outcome ``number`` (and every one before it) is committed."""
         if self.committed >= number:
             return
-        with self.commit_lock:
+        with self.rows.write_lock:
             if self.committed >= number:
                 return  # another worker's group commit took it meanwhile
             if self.failed is not None:
@@ -172,10 +240,29 @@ class GroupOutcomes:
             with self.lock:
                 batch, self.waiting = self.waiting, []
                 last = self.submitted
+            to_time = self.rows.to_sqlite_time
+            issue = self.rows.issue_id
             try:
-                self.write(batch)
+                self.cursor.executemany(
+                    SQLITE_OUTCOME,
+                    [
+                        (
+                            o.status.value,
+                            to_time(o.sent_at),
+                            to_time(o.next_attempt_at),
+                            o.error,
+                            o.delivery_id,
+                            o.claimant,
+                            issue,
+                        )
+                        for o in batch
+                    ],
+                )
+                self.driver.commit()
             except BaseException as exc:
                 self.failed = exc
+                with contextlib.suppress(Exception):
+                    self.driver.rollback()
                 raise
             self.committed = last
         for o in batch:
@@ -188,127 +275,5 @@ class GroupOutcomes:
             if self.failed is None and self.submitted > self.committed:
                 self.commit_through(self.submitted)
         finally:
-            if self.rows.postgres:
-                self._reset_pg()
+            self.cursor.close()
             self.connection.close()
-
-    def _reset_pg(self) -> None:
-        """Undo the session setting before the pool has the connection again; a
-        connection that cannot is not handed out again."""
-        from psycopg import pq
-
-        try:
-            result = self.driver.pgconn.exec_(b"RESET synchronous_commit")
-            if result.status != pq.ExecStatus.COMMAND_OK:
-                raise RecordingFailed(result.error_message.decode("utf-8", "replace"))
-        except Exception:
-            self.connection.invalidate()
-
-
-class _SqliteWrites:
-    """A group's outcomes on SQLite: ``executemany`` and one commit."""
-
-    def __init__(self, driver: Any, rows: OutboxRows) -> None:
-        self.driver = driver
-        self.cursor = driver.cursor()
-        self.to_time = rows.to_sqlite_time
-        self.issue = rows.issue_id
-
-    def write(self, batch: Sequence[Outcome]) -> None:
-        to_time, issue = self.to_time, self.issue
-        try:
-            self.cursor.executemany(
-                SQLITE_OUTCOME,
-                [
-                    (
-                        o.status.value,
-                        to_time(o.sent_at),
-                        to_time(o.next_attempt_at),
-                        o.error,
-                        o.delivery_id,
-                        o.claimant,
-                        issue,
-                    )
-                    for o in batch
-                ],
-            )
-            self.driver.commit()
-        except BaseException:
-            with contextlib.suppress(Exception):
-                self.driver.rollback()
-            raise
-
-
-class _PgWrites:
-    """A group's outcomes on PostgreSQL: one prepared statement in autocommit, the
-    outcomes as text arrays, through the driver's libpq connection."""
-
-    def __init__(self, driver: Any, issue_id: int) -> None:
-        from psycopg import pq  # only PostgreSQL needs the driver
-
-        self.pg = driver.pgconn
-        self.encoding = driver.info.encoding
-        self.issue = str(issue_id).encode()
-        self.ok = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
-        self.poll = select.poll()
-        self.poll.register(self.pg.socket, select.POLLIN)
-        # Statements sent on the libpq connection itself, with no BEGIN, each
-        # commit by themselves (the pool hands the connection over idle).
-        # Durable when the sending process dies, like SQLite's WAL with
-        # synchronous=NORMAL and Postfix marking a recipient done: only a crash of
-        # the database server itself can lose the last fraction of a second of
-        # outcomes (re-sent then: duplicates, never losses).
-        self._check(self.pg.exec_(b"SET synchronous_commit TO OFF"))
-        result = self.pg.prepare(_OUTCOMES, PG_OUTCOMES.encode())
-        # A pooled connection keeps what an earlier send in this process prepared:
-        # the same statement under the same name.
-        if result.error_field(pq.DiagnosticField.SQLSTATE) != _ALREADY_PREPARED:
-            self._check(result)
-
-    def write(self, batch: Sequence[Outcome]) -> None:
-        encoding = self.encoding
-        params = [
-            _array([o.status.value for o in batch], encoding),
-            _array([_timestamp(o.sent_at) for o in batch], encoding),
-            _array([_timestamp(o.next_attempt_at) for o in batch], encoding),
-            _array([o.error.replace("\x00", "") if o.error else None for o in batch], encoding),
-            ("{" + ",".join([str(o.delivery_id) for o in batch]) + "}").encode(),
-            _array([o.claimant for o in batch], encoding),
-            self.issue,
-        ]
-        pg = self.pg
-        pg.send_query_prepared(_OUTCOMES, params)
-        while pg.flush():  # the socket's buffer is full (a long batch of long errors)
-            select.select([], [pg.socket], [])
-        pg.consume_input()
-        while pg.is_busy():
-            self.poll.poll()
-            pg.consume_input()
-        first = pg.get_result()
-        while pg.get_result() is not None:
-            pass
-        self._check(first)
-
-    def _check(self, result: Any) -> None:
-        """Raise if a libpq result is not a successful command."""
-        if result is None or result.status not in self.ok:
-            message = result.error_message.decode("utf-8", "replace") if result is not None else ""
-            raise RecordingFailed(message.strip() or "no reply from the database")
-
-
-def _timestamp(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _array(values: Sequence[str | None], encoding: str) -> bytes:
-    """A PostgreSQL array literal in text form: each element quoted, None as NULL."""
-    return (
-        "{"
-        + ",".join(
-            [
-                "NULL" if v is None else '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-                for v in values
-            ]
-        )
-        + "}"
-    ).encode(encoding, "replace")
