@@ -201,6 +201,7 @@ def test_smtp_refused_sender_is_temporary_and_the_connection_stays_usable(
 def _lockstep_refusing_server(listener: socket.socket, seen: list[bytes]) -> None:
     """A server that offers PIPELINING and answers MAIL only once RCPT and DATA
     have arrived with it: a client that waits for each reply gets a 421."""
+    listener.settimeout(10)
     conn, _ = listener.accept()
     with conn:
         conn.settimeout(5)
