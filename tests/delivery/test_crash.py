@@ -6,8 +6,9 @@ messages that kill will cause to be sent twice are exactly those the sink
 accepted whose delivery row is not ``sent``: they are counted per kill and
 must number at most one per connection of the killed process(es). In the end
 every recipient got the issue, and the duplicates the sink saw are exactly
-the ones counted at the kills. SQLite: one sending process; PostgreSQL: two
-sending one issue at once, both killed each round. On PostgreSQL, two
+the ones counted at the kills. SQLite: one sending process, the envelope in
+lockstep; PostgreSQL: two sending one issue at once, both killed each round,
+to a sink that offers PIPELINING. On PostgreSQL, two
 processes sending one issue at once: each recipient exactly once."""
 
 from __future__ import annotations
@@ -48,12 +49,23 @@ MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>]+>)", re.MULTILINE)
 
 
 class Sink:
-    """Accepts every message and records (Message-ID, recipient); counts open sessions."""
+    """Accepts every message and records (Message-ID, recipient); counts open sessions.
+    With ``pipelining`` it offers PIPELINING (RFC 2920), as Postfix does: the
+    sender then writes each envelope at once."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.received: list[tuple[str, str]] = []
         self.sessions = 0
+        self.pipelining = False
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.sleep(SINK_DELAY)
@@ -316,6 +328,7 @@ def test_sigkill_two_senders_on_postgres(
     tmp_path: Path,
 ) -> None:
     handler, url = sink
+    handler.pipelining = True  # the SQLite test covers the envelope in lockstep
     engine = create_db_engine(pg_url)
     Base.metadata.create_all(engine)
     with Session(engine, expire_on_commit=False) as s:
