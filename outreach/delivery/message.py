@@ -13,6 +13,11 @@ work is then:
   (see :class:`outreach.delivery.qp.BodyTemplate`), and everything is joined
   as bytes.
 
+A template may have slots of its own besides the issue's three
+(``MessageTemplate(slots=…)``, values in ``Recipient.values``): a
+confirmation mail's link (:mod:`outreach.delivery.transactional`) is filled
+the same way.
+
 Nothing that comes from a feed, a form or a CSV reaches a header: addresses
 are validated against a strict ASCII pattern, display names and subjects
 have CR/LF removed and are RFC 2047 encoded (``email.header``), Message-IDs
