@@ -15,6 +15,18 @@ with the load. PostgreSQL runs in a scratch database made on the server of
 ``--pg URL`` (default ``OUTREACH_TEST_DATABASE_URL``) and dropped afterwards;
 without one it is skipped with that reason. Then sign-up + confirm round trips
 per second against a real uvicorn server on 127.0.0.1.
+
+Then imports of MAIL_ROWS rows WITH real confirmation mails (the product's
+mailer, one rendered template per city, language and topics, one backend
+connection per import): to an aiosmtpd sink on 127.0.0.1 (its own process,
+as ``bench_send.py`` starts it) and to ``file://``, on SQLite and PostgreSQL.
+Each prints rows/s and mails/s; the SMTP runs also their ratio to the limit
+measured in the same run: raw smtplib sending the product's own confirmation
+message (its bytes, as the mailer fills them) over one connection to the same
+sink, before and after the imports (the mean of the two). Last, the cost of
+one confirmation mail before (rendered, inlined and sent over a backend opened
+for it, as every mail was) and after (filled into the kept template, sent over
+the open backend), to ``file://``.
 """
 
 from __future__ import annotations
@@ -46,6 +58,7 @@ from outreach.subscriptions import ConfirmationMail
 from outreach.validation import business_id_check_digit
 
 ROWS = 100_000
+MAIL_ROWS = 20_000
 GOAL_ROWS_PER_SECOND = 10_000
 MEMORY_LIMIT_MB = 150
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
@@ -69,8 +82,8 @@ def campaigns(tmp: Path) -> Path:
     return folder
 
 
-def write_csv(path: Path) -> None:
-    """A Finnish CRM export of ROWS good rows (deterministic)."""
+def write_csv(path: Path, rows: int = ROWS) -> None:
+    """A Finnish CRM export of ``rows`` good rows (deterministic)."""
     rng = random.Random(12)
     sizes = ["mikro", "pieni", "keskisuuri", "suuri", "pk-yritys", "PK", "mikroyritys", "iso"]
     languages = ["suomi", "suomi", "suomi", "ruotsi", "svenska", "englanti"]
@@ -81,7 +94,7 @@ def write_csv(path: Path) -> None:
         writer = csv.writer(fh, delimiter=";")
         writer.writerow(["Etunimi", "Sukunimi", "Sähköposti", "Yritys", "Y-tunnus",
                          "Yrityksen koko", "Toimiala", "Kieli", "Aiheet", "Suostumus"])  # fmt: skip
-        for i in range(ROWS):
+        for i in range(rows):
             business_id = ""
             if i % 10 < 7:
                 body = f"{rng.randrange(10**7):07d}"
@@ -211,6 +224,139 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def one_mail_import(url: str, path: Path, tmp: Path, mail_url: str) -> dict[str, object]:
+    """Runs in its own process (``--mail``): import ``path`` with the real mailer."""
+    from outreach.delivery import confirmation_mailer
+    from outreach.subscriptions import import_csv
+
+    settings = Settings(database_url=url, secret_key=SECRET, campaigns_dir=campaigns(tmp),
+                        var_dir=tmp / "var", mail_url=mail_url)  # fmt: skip
+    engine = create_db_engine(settings.database_url)
+    Base.metadata.create_all(engine)
+    config = load(settings.campaigns_path)
+    mailer = confirmation_mailer(settings, config)
+    cpu, start = time.process_time(), time.perf_counter()
+    report = import_csv(engine, settings, config, path, "vantaa", mailer=mailer)
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    engine.dispose()
+    return {"seconds": elapsed, "cpu": cpu, "mailed": report.mailed,
+            "imported": report.imported, "summary": report.summary()}  # fmt: skip
+
+
+def confirmation_bytes(tmp: Path) -> tuple[str, bytes]:
+    """The product's own confirmation message (envelope sender, bytes) as the import's
+    mailer fills it: Vantaa, Finnish, two topics, a real-looking link."""
+    from outreach.delivery.message import Recipient
+    from outreach.delivery.transactional import CONFIRM_URL, ConfirmationBatch
+    from outreach.subscriptions import ConfirmationMail
+
+    settings = Settings(secret_key=SECRET, campaigns_dir=campaigns(tmp), var_dir=tmp / "var")
+    config = load(settings.campaigns_path)
+    link = f"{settings.base_url_clean}/confirm/c1e240.6a0b1c2d.q0Ns3mHk1y2v9aXbQ4r7sTtUu8wWx"
+    mail = ConfirmationMail(to="user1@firma1.fi", city_slug="vantaa", city_name="Vantaa",
+                            lang="fi", confirm_url=link, subject="Vahvista tilauksesi",
+                            topics=["Kaupungin ilmastotyö ja uutiset", "Koulutukset"])  # fmt: skip
+    template = ConfirmationBatch(settings, config).template(mail)
+    message = template.fill(Recipient(mail.to, f"<x@{template.domain}>", "", "",
+                                      values={CONFIRM_URL: link}))  # fmt: skip
+    return message.envelope_from, message.data
+
+
+def raw_smtplib(port: int, n: int, sender: str, data: bytes) -> float:
+    """Messages per second: raw smtplib sending ``data`` n times over one connection."""
+    import smtplib
+
+    conn = smtplib.SMTP("127.0.0.1", port)
+    start = time.perf_counter()
+    for i in range(n):
+        conn.sendmail(sender, [f"user{i}@firma{i % 977}.fi"], data)
+    elapsed = time.perf_counter() - start
+    conn.quit()
+    return n / elapsed
+
+
+def bench_mail_imports(path: Path, tmp: Path, databases: list[tuple[str, str]]) -> None:
+    """Imports of MAIL_ROWS rows with real confirmation mails: to aiosmtpd and to file://."""
+    from sinks import AiosmtpdSink
+
+    before = load_average()
+    print(f"\nimports with confirmation mails ({MAIL_ROWS:,} rows): load average at start {before}")
+    sink = AiosmtpdSink(Path(__file__))
+    try:
+        sender, data = confirmation_bytes(tmp)
+        raw = [raw_smtplib(sink.port, MAIL_ROWS // 2, sender, data)]
+        runs: list[tuple[str, str, dict[str, Any]]] = []
+        for label, url in databases:
+            for kind, mail_url in (
+                ("aiosmtpd", f"smtp://127.0.0.1:{sink.port}?starttls=false"),
+                ("file://", f"file://{tmp}/outbox-{label}"),
+            ):
+                sub = tmp / f"mail-{label}-{kind.strip(':/')}"
+                sub.mkdir()
+                db_url = url if label != "SQLite" else f"sqlite:///{sub}/bench.db"
+                if label != "SQLite":
+                    db_url, database = scratch_database(url)
+                run = subprocess.run(
+                    [sys.executable, __file__, "--mail", db_url, str(path), str(sub), mail_url],
+                    check=True, capture_output=True, text=True,
+                )  # fmt: skip
+                if label != "SQLite":
+                    drop_database(url, database)
+                runs.append((label, kind, json.loads(run.stdout.strip().splitlines()[-1])))
+        raw.append(raw_smtplib(sink.port, MAIL_ROWS // 2, sender, data))
+    finally:
+        sink.stop()
+    limit = sum(raw) / len(raw)
+    print(f"raw smtplib limit (the product's confirmation message, {len(data):,} bytes, one "
+          f"connection, before/after the imports): {raw[0]:,.0f} / {raw[1]:,.0f} mails/s, "
+          f"mean {limit:,.0f}")  # fmt: skip
+    for label, kind, result in runs:
+        seconds, mailed = float(result["seconds"]), int(result["mailed"])
+        assert mailed == MAIL_ROWS == int(result["imported"]), result["summary"]
+        line = (f"import {label} + mails to {kind}: {MAIL_ROWS:,} rows in {seconds:.1f} s = "
+                f"{MAIL_ROWS / seconds:,.0f} rows/s, {mailed / seconds:,.0f} mails/s; "
+                f"CPU {float(result['cpu']):.1f} s")  # fmt: skip
+        if kind == "aiosmtpd":
+            line += f"; ratio to the raw smtplib limit {mailed / seconds / limit:.2f}"
+        print(line)
+    print(f"imports with confirmation mails: load average at end {load_average()}")
+
+
+def per_mail_cost(tmp: Path, old: int = 150, new: int = 3000) -> None:
+    """Wall-clock ms per confirmation mail to file://: the way every mail was sent
+    before (render + inline + a backend opened for it) and the import's way now."""
+    from outreach.delivery import deliver
+    from outreach.delivery.transactional import ConfirmationMailer
+    from outreach.subscriptions import ConfirmationMail, confirmation_mail
+
+    settings = Settings(secret_key=SECRET, campaigns_dir=campaigns(tmp), var_dir=tmp / "var",
+                        mail_url=f"file://{tmp}/outbox-cost")  # fmt: skip
+    config = load(settings.campaigns_path)
+    base = f"{settings.base_url_clean}/confirm/"
+
+    def mail(i: int) -> ConfirmationMail:
+        return ConfirmationMail(to=f"cost{i}@firma.fi", city_slug="vantaa", city_name="Vantaa",
+                                lang="fi", confirm_url=f"{base}c{i:x}.6a0b1c2d.q0Ns3mHk1y2v9aX",
+                                subject="Vahvista tilauksesi", topics=["Koulutukset"])  # fmt: skip
+
+    before = load_average()
+    deliver(settings, config, confirmation_mail(mail(-1)))  # templates loaded, caches warm
+    start = time.perf_counter()
+    for i in range(old):
+        deliver(settings, config, confirmation_mail(mail(i)))
+    old_ms = (time.perf_counter() - start) / old * 1000
+    with ConfirmationMailer(settings, config).batch() as send:
+        send(mail(-2))
+        start = time.perf_counter()
+        for i in range(new):
+            send(mail(old + i))
+        new_ms = (time.perf_counter() - start) / new * 1000
+    print(f"\none confirmation mail to file:// (load average at start {before}, at end "
+          f"{load_average()}): before {old_ms:.2f} ms (render + inline + backend per mail, "
+          f"{old} mails), now {new_ms:.3f} ms (filled, open backend, {new} mails): "
+          f"{old_ms / new_ms:.0f} times less")  # fmt: skip
+
+
 def bench_round_trips(tmp: Path, seconds: float = 5.0) -> None:
     # here, not at the top: the ``--one`` import process measures what the CLI loads
     import httpx
@@ -270,8 +416,20 @@ def main() -> int:
     parser.add_argument("--pg", default=os.environ.get("OUTREACH_TEST_DATABASE_URL"),
                         help="a PostgreSQL server URL to make a scratch database on")  # fmt: skip
     parser.add_argument("--no-web", action="store_true", help="only the imports")
+    parser.add_argument("--no-mail", action="store_true", help="no imports with mails")
     parser.add_argument("--one", nargs=3, metavar=("URL", "CSV", "TMP"), help=argparse.SUPPRESS)
+    parser.add_argument("--mail", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--sink", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.sink:
+        from sinks import run_aiosmtpd
+
+        run_aiosmtpd(args.sink)
+        return 0
+    if args.mail:
+        url, path, tmp, mail_url = args.mail
+        print(json.dumps(one_mail_import(url, Path(path), Path(tmp), mail_url)))
+        return 0
     if args.one:
         url, path, tmp = args.one
         print(json.dumps(one_import(url, Path(path), Path(tmp))))
@@ -294,6 +452,15 @@ def main() -> int:
         if not args.no_web:
             (tmp / "web").mkdir()
             bench_round_trips(tmp / "web")
+        if not args.no_mail:
+            mail_path = tmp / "crm-mail.csv"
+            write_csv(mail_path, MAIL_ROWS)
+            databases = [("SQLite", "")]
+            if args.pg:
+                databases.append(("PostgreSQL", args.pg))
+            (tmp / "mail").mkdir()
+            bench_mail_imports(mail_path, tmp / "mail", databases)
+            per_mail_cost(tmp / "mail")
     dispose_engines()
     return 0
 

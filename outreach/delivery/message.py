@@ -13,6 +13,11 @@ work is then:
   (see :class:`outreach.delivery.qp.BodyTemplate`), and everything is joined
   as bytes.
 
+A template may have slots of its own besides the issue's three
+(``MessageTemplate(slots=…)``, values in ``Recipient.values``): a
+confirmation mail's link (:mod:`outreach.delivery.transactional`) is filled
+the same way.
+
 Nothing that comes from a feed, a form or a CSV reaches a header: addresses
 are validated against a strict ASCII pattern, display names and subjects
 have CR/LF removed and are RFC 2047 encoded (``email.header``), Message-IDs
@@ -25,8 +30,8 @@ from __future__ import annotations
 import html
 import re
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email import policy
 from email.header import Header
@@ -145,6 +150,10 @@ class Recipient:
     unsubscribe_url: str
     preferences_url: str
     contact_name: str = ""
+    #: The values of a template's own placeholders (``MessageTemplate(slots=…)``),
+    #: e.g. a confirmation mail's link: as they are in the text part, HTML-escaped
+    #: in the HTML part, like the links above.
+    values: Mapping[str, str] = field(default_factory=dict)
 
 
 def fill_values(r: Recipient) -> tuple[dict[str, str], dict[str, str]]:
@@ -158,6 +167,7 @@ def fill_values(r: Recipient) -> tuple[dict[str, str], dict[str, str]]:
         UNSUBSCRIBE_URL: r.unsubscribe_url,
         PREFERENCES_URL: r.preferences_url,
         CONTACT_NAME: f" {name}" if name else "",
+        **r.values,
     }
     return text, {k: html.escape(v) for k, v in text.items()}
 
@@ -171,7 +181,12 @@ def personalise(rendered: Rendered, r: Recipient) -> tuple[str, str]:
 
 
 class MessageTemplate:
-    """One language's message, serialised once; :meth:`fill` makes each recipient's copy."""
+    """One language's message, serialised once; :meth:`fill` makes each recipient's copy.
+
+    ``slots`` names placeholders of this template beyond the three of an issue
+    (``@@NAME@@`` strings the rendered text and HTML carry, e.g. a confirmation
+    mail's link); each recipient gives their values in ``Recipient.values``.
+    """
 
     def __init__(
         self,
@@ -186,7 +201,12 @@ class MessageTemplate:
         date: datetime | None = None,
         dkim: DkimSigner | None = None,
         feedback: str | None = None,
+        slots: Sequence[str] = (),
     ) -> None:
+        slot_names = (*_PLACEHOLDER_NAMES, *slots)
+        placeholder = (
+            re.compile("(" + "|".join(map(re.escape, slot_names)) + ")") if slots else _PLACEHOLDER
+        )
         self.sender_address = check_address(sender.address)
         self.domain = domain_of(sender.address)
         self.verp = check_address(verp) if verp else None
@@ -224,12 +244,12 @@ class MessageTemplate:
             end = head.index(b"\r\n\r\n") + 2
             self.body_start = head[end + 2 :]
             self.signer = dkim.for_template(head[:end])
-        self.text = BodyTemplate(rendered.text, _PLACEHOLDER)
-        self.html = BodyTemplate(rendered.html, _PLACEHOLDER)
+        self.text = BodyTemplate(rendered.text, placeholder)
+        self.html = BodyTemplate(rendered.html, placeholder)
         # Whether a line of the message starts with "." (SMTP doubles it): a value goes
         # on a line of its own (soft breaks around it), so the message has such a line
         # if the fixed parts have one (filled with dot-free values) or a value does.
-        dotless = dict.fromkeys(_PLACEHOLDER_NAMES, b"x")
+        dotless = dict.fromkeys(slot_names, b"x")
         text, html_body = self.text.fill_encoded(dotless), self.html.fill_encoded(dotless)
         self.dot_lines = _dot_lines(b"".join((head, text, middle, html_body, tail)))
 

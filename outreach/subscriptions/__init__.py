@@ -17,7 +17,8 @@ Public API (other stages and the CLI/web layers import from here):
   (purposes ``confirm``, ``unsubscribe``, ``preferences``), :func:`load_token`;
   :func:`spend_token` makes a one-time token single-use
 - :func:`create_api_key`, :func:`verify_api_key`, :func:`revoke_api_key`
-- :data:`Mailer`, :class:`ConfirmationMail`, :class:`RecordingMailer`;
+- :data:`Mailer`, :class:`ConfirmationMail`, :class:`RecordingMailer`; a
+  :class:`BatchMailer` and :func:`mail_batch` (many mails through one batch);
   :func:`confirmation_mail`, :func:`export_link_mail` say what to send
   (delivery sends it)
 - :func:`import_csv` (``outreach subscribers import``), its :class:`ImportReport`
@@ -87,11 +88,13 @@ from outreach.subscriptions.leads import (
 from outreach.subscriptions.limits import spend_token
 from outreach.subscriptions.links import link, load_token, token_for
 from outreach.subscriptions.mail import (
+    BatchMailer,
     ConfirmationMail,
     Mailer,
     RecordingMailer,
     confirmation_mail,
     export_link_mail,
+    mail_batch,
 )
 from outreach.subscriptions.manage import (
     Preferences,
@@ -128,6 +131,7 @@ __all__ = [
     "SIZE_CLASSES",
     "SUBSCRIBER_FIELDS",
     "XLSX_MEDIA_TYPE",
+    "BatchMailer",
     "ConfirmationMail",
     "Filters",
     "ImportAborted",
@@ -164,6 +168,7 @@ __all__ = [
     "link",
     "list_api_keys",
     "load_token",
+    "mail_batch",
     "mark_contacted",
     "note_interest",
     "parse_mapping",

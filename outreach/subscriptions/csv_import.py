@@ -34,7 +34,7 @@ from outreach.settings import Settings
 from outreach.subscriptions.import_report import PROBLEMS, ImportAborted, ImportReport, Note
 from outreach.subscriptions.import_values import ALIAS_INDEX, FIELDS, Vocabulary, header_key
 from outreach.subscriptions.import_writer import BatchWriter, Row
-from outreach.subscriptions.mail import Mailer
+from outreach.subscriptions.mail import Mailer, mail_batch
 
 BATCH = 2500
 READ_BUFFER = 1 << 20
@@ -126,8 +126,10 @@ def import_csv(
     session; given a Session, it only flushes and the caller commits. Without a
     ``mailer`` no confirmation mail is sent (the rows stay pending). With
     ``dry_run`` nothing is written and no mail is sent; the report says what
-    would have been done. Raises :class:`ImportAborted` (with the report so
-    far) when the file cannot be read past a line.
+    would have been done. The whole import mails through one batch of
+    ``mailer`` (:func:`mail_batch`: one connection, closed at the end).
+    Raises :class:`ImportAborted` (with the report so far) when the file
+    cannot be read past a line.
     """
     city_slug = city
     if city_slug not in config.cities:
@@ -141,42 +143,43 @@ def import_csv(
         raise SubscriptionError(f"{path}: no such file")
     encoding = detect_encoding(path)
     report = ImportReport(file=path.name, encoding=encoding, dry_run=dry_run)
-    batch = BatchWriter(
-        settings=settings,
-        config=config,
-        city_slug=city_slug,
-        report=report,
-        confirmed=confirmed,
-        detail=f"{path.name}: {note}" if note else path.name,
-        mailer=None if dry_run else mailer,
-        now=datetime.now(UTC),
-        dry_run=dry_run,
-    )
-    # A large buffer: every read from the disk lets the writer thread take the
-    # interpreter for up to its switch interval, so the reader reads rarely.
-    with path.open(encoding=encoding, newline="", buffering=READ_BUFFER) as fh:
-        first = fh.readline()
-        report.delimiter = sniff_delimiter(first)
-        header = next(csv.reader([first], delimiter=report.delimiter), [])
-        vocabulary = Vocabulary.build(config, city_slug, resolve_columns(header, mapping or {}))
-        owned = isinstance(bind, Engine)
-        session = Session(bind, expire_on_commit=False) if isinstance(bind, Engine) else bind
-        writes = _Writes(threaded=owned)
-        try:
-            writes.run(lambda: batch.start(session))
-            reader = csv.reader(fh, delimiter=report.delimiter)
-            _read(reader, vocabulary, batch, session, owned, writes)
-            writes.wait()
-        except BaseException:
-            writes.drain()
-            if owned:
-                session.rollback()
-            raise
-        finally:
-            writes.shutdown()
-            report.skipped.sort(key=lambda note: note.line)
-            if owned:
-                session.close()
+    with mail_batch(None if dry_run else mailer) as mailer:
+        batch = BatchWriter(
+            settings=settings,
+            config=config,
+            city_slug=city_slug,
+            report=report,
+            confirmed=confirmed,
+            detail=f"{path.name}: {note}" if note else path.name,
+            mailer=mailer,
+            now=datetime.now(UTC),
+            dry_run=dry_run,
+        )
+        # A large buffer: every read from the disk lets the writer thread take the
+        # interpreter for up to its switch interval, so the reader reads rarely.
+        with path.open(encoding=encoding, newline="", buffering=READ_BUFFER) as fh:
+            first = fh.readline()
+            report.delimiter = sniff_delimiter(first)
+            header = next(csv.reader([first], delimiter=report.delimiter), [])
+            vocabulary = Vocabulary.build(config, city_slug, resolve_columns(header, mapping or {}))
+            owned = isinstance(bind, Engine)
+            session = Session(bind, expire_on_commit=False) if isinstance(bind, Engine) else bind
+            writes = _Writes(threaded=owned)
+            try:
+                writes.run(lambda: batch.start(session))
+                reader = csv.reader(fh, delimiter=report.delimiter)
+                _read(reader, vocabulary, batch, session, owned, writes)
+                writes.wait()
+            except BaseException:
+                writes.drain()
+                if owned:
+                    session.rollback()
+                raise
+            finally:
+                writes.shutdown()
+                report.skipped.sort(key=lambda note: note.line)
+                if owned:
+                    session.close()
     return report
 
 

@@ -6,12 +6,20 @@ what this stage knows into a :class:`~outreach.transactional.TransactionalMail`
 (template, recipient, language, context). The delivery stage sends it
 (:mod:`outreach.delivery.transactional`); the web and CLI faces pass its
 mailer in, and tests pass a :class:`RecordingMailer`.
+
+A mailer may also have a ``batch()`` method, a context manager giving a
+mailer for many mails in a row (the delivery stage's keeps its rendered
+templates and one connection for them); :func:`mail_batch` uses it where
+there is one, so an import sends all its mails through one batch while a
+plain function stays a mailer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from outreach.l10n import gettext_for
 from outreach.transactional import TransactionalMail
@@ -31,6 +39,26 @@ class ConfirmationMail:
 
 
 Mailer = Callable[[ConfirmationMail], None]
+
+
+class BatchMailer(Protocol):
+    """A :data:`Mailer` that can also send many mails as one batch."""
+
+    def __call__(self, mail: ConfirmationMail) -> None: ...
+
+    def batch(self) -> AbstractContextManager[Mailer]: ...
+
+
+@contextmanager
+def mail_batch(mailer: Mailer | None) -> Iterator[Mailer | None]:
+    """``mailer``'s batch for the block where it has one (closed at its end), else
+    ``mailer`` itself (a function, a :class:`RecordingMailer`, None)."""
+    batch = getattr(mailer, "batch", None)
+    if batch is None:
+        yield mailer
+        return
+    with batch() as batched:
+        yield batched
 
 
 def confirmation_subject(city_name: str, lang: str) -> str:

@@ -16,12 +16,13 @@ import dkim
 import pytest
 
 from outreach.campaigns import Sender, load
-from outreach.delivery import send_issue
+from outreach.delivery import confirmation_mailer, send_issue
 from outreach.delivery.backends import memory
 from outreach.delivery.message import MessageTemplate, Recipient, send_transactional
 from outreach.dkim import OVERSIGNED, DkimSigner, load_key
 from outreach.errors import CampaignError, ConfigError, DkimKeyError
 from outreach.settings import Settings
+from outreach.subscriptions import ConfirmationMail
 from tests.delivery.conftest import FakeRendered, SMTPServer, write_campaigns
 
 SENDER = Sender(
@@ -419,3 +420,31 @@ def test_cli_prints_the_txt_record_to_publish(
         assert result.exit_code == 1 and "no city espoo" in result.output
     finally:
         get_settings.cache_clear()
+
+
+def test_each_confirmation_mail_of_a_batch_is_signed_for_itself(
+    keys: dict[str, Path], tmp_path: Path, settings: Settings
+) -> None:
+    """The kept template signs each filled mail over its own To, Message-ID and link."""
+    config = load(campaigns_with_dkim(tmp_path / "c", keys["rsa"]))
+    signer = DkimSigner.load("s2026", "vantaa.fi", keys["rsa"])
+    memory.clear()
+    with confirmation_mailer(settings, config).batch() as send:
+        for i in range(3):
+            send(
+                ConfirmationMail(
+                    to=f"new{i}@example.fi", city_slug="vantaa", city_name="Vantaa", lang="fi",
+                    confirm_url=f"https://outreach.example.fi/confirm/c{i}.a.b?x=1&y=<{i}>",
+                    subject="Vahvista", topics=["Ilmasto"],
+                )
+            )  # fmt: skip
+        assert len(send.templates) == 1  # type: ignore[attr-defined]
+    assert len(memory.outbox) == 3
+    for stored in memory.outbox:
+        assert stored.data.startswith(b"DKIM-Signature:")
+        assert dkim.verify(stored.data, dnsfunc=dns_for(signer))
+    # the first mail with the second's link does not verify
+    first = memory.outbox[0].data
+    swapped = first.replace(b"c0.a.b", b"c1.a.b")
+    assert swapped != first
+    assert not dkim.verify(swapped, dnsfunc=dns_for(signer))
