@@ -68,14 +68,25 @@ def _no_outside_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", _loopback_only_getaddrinfo(socket.getaddrinfo))
 
 
+#: Why this test process has no spamd, when it has none.
+_SPAMD_MISSING: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def _spamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``host:port`` of this test process's spamd, or "" where spamd is not installed."""
+    """``host:port`` of this test process's spamd, or "" where there is none (the
+    checks then start ``spamassassin``, and the spamd test skips saying why)."""
     binary = spamd_process.spamd_binary()
     if binary is None:
+        _SPAMD_MISSING.append("spamd is not installed (Debian: spamd)")
         yield ""
         return
-    proc, address = spamd_process.start(binary, tmp_path_factory.mktemp("spamd"))
+    try:
+        proc, address = spamd_process.start(binary, tmp_path_factory.mktemp("spamd"))
+    except (OSError, RuntimeError) as exc:
+        _SPAMD_MISSING.append(f"spamd did not start: {exc}")
+        yield ""
+        return
     try:
         yield address
     finally:
@@ -84,9 +95,9 @@ def _spamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def spamd(_spamd: str) -> str:
-    """The running spamd's ``host:port`` (skips where spamd is not installed)."""
+    """The running spamd's ``host:port`` (skips, saying why, where there is none)."""
     if not _spamd:
-        pytest.skip("spamd is not installed (Debian: spamd)")
+        pytest.skip(_SPAMD_MISSING[0] if _SPAMD_MISSING else "no spamd")
     return _spamd
 
 
