@@ -108,6 +108,9 @@ class Settings(BaseSettings):
     check_link_seconds: float = Field(default=30.0, ge=0, le=600)
     #: Requests to one host at a time during a link check.
     check_link_per_host: int = Field(default=4, ge=1, le=32)
+    #: A running spamd (``host:port``) that scores the spam check; empty, or when it
+    #: does not answer: ``spamassassin`` (or ``spamc``) is started for each check.
+    spamd: str = Field(default="", pattern=r"^$|^(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):\d{1,5}$")
 
     # Sending
     send_workers: int = Field(default=4, ge=1, le=64)

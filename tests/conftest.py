@@ -28,6 +28,7 @@ from outreach.db import create_db_engine
 from outreach.models import Base
 from outreach.settings import Settings, get_settings
 from outreach.staff import secrets as staff_secrets
+from tests import spamd as spamd_process
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -67,13 +68,49 @@ def _no_outside_dns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "getaddrinfo", _loopback_only_getaddrinfo(socket.getaddrinfo))
 
 
+#: Why this test process has no spamd, when it has none.
+_SPAMD_MISSING: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def _spamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``host:port`` of this test process's spamd, or "" where there is none (the
+    checks then start ``spamassassin``, and the spamd test skips saying why)."""
+    binary = spamd_process.spamd_binary()
+    if binary is None:
+        _SPAMD_MISSING.append("spamd is not installed (Debian: spamd)")
+        yield ""
+        return
+    try:
+        proc, address = spamd_process.start(binary, tmp_path_factory.mktemp("spamd"))
+    except (OSError, RuntimeError) as exc:
+        _SPAMD_MISSING.append(f"spamd did not start: {exc}")
+        yield ""
+        return
+    try:
+        yield address
+    finally:
+        spamd_process.stop(proc)
+
+
+@pytest.fixture
+def spamd(_spamd: str) -> str:
+    """The running spamd's ``host:port`` (skips, saying why, where there is none)."""
+    if not _spamd:
+        pytest.skip(_SPAMD_MISSING[0] if _SPAMD_MISSING else "no spamd")
+    return _spamd
+
+
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """No test reads the developer's outreach.toml or OUTREACH_* variables."""
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _spamd: str) -> Iterator[None]:
+    """No test reads the developer's outreach.toml or OUTREACH_* variables; the spam
+    check uses this test process's spamd where there is one (``tests/spamd.py``)."""
     for name in list(os.environ):
         if name.startswith("OUTREACH_") and name != "OUTREACH_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
     monkeypatch.setenv("OUTREACH_CONFIG", str(tmp_path / "no-such-outreach.toml"))
+    if _spamd:
+        monkeypatch.setenv("OUTREACH_SPAMD", _spamd)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()

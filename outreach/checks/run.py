@@ -169,7 +169,7 @@ def run_checks(
             report.add(headers.check_headers(settings, city, message, page, rendered, postal))
         if "spam" in families and spam_note is None:
             try:
-                report.add(spam.spam_findings(spam.score(data), lang))
+                report.add(spam.spam_findings(spam.score(data, settings.spamd), lang))
             except spam.SpamMissing:
                 spam_note = localised("spam score: SpamAssassin is not installed")
             except spam.SpamUnavailable as exc:

@@ -33,8 +33,17 @@ def make_scheduler(engine: Engine, listener: Callable[[Any], None]) -> Any:
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    class SharedEngineJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+        """APScheduler's store, except that stopping the scheduler (a leader stepping
+        down, the daemon stopping) leaves the engine alone: the daemon's other threads
+        use it. Disposed of under them, the connections they hold go back to the pool
+        it dropped and are garbage-collected still open."""
+
+        def shutdown(self) -> None:
+            pass
+
     sched = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(engine=engine, tablename=JOBS_TABLE)},
+        jobstores={"default": SharedEngineJobStore(engine=engine, tablename=JOBS_TABLE)},
         executors={"default": ThreadPoolExecutor(4)},
         job_defaults={"coalesce": True, "max_instances": 1},
         timezone=UTC,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -12,6 +14,7 @@ from outreach.checks import FAMILIES, run_checks
 from outreach.checks.links import TIMEOUT, check_urls
 from outreach.checks.report import Report
 from outreach.checks.spam import command
+from outreach.models import Issue
 from outreach.settings import Settings
 from tests.checks.conftest import NOW, OTHER, Servers, entry, make_issue
 
@@ -86,7 +89,9 @@ def test_clean_issue_has_no_findings(
     )
     report = run_checks(session, check_settings, config, issue, now=NOW)
     assert report.findings == [], report.lines("en")
-    assert [n.family for n in report.skipped] == ([] if command() else ["spam"])
+    assert [n.family for n in report.skipped] == (
+        [] if command() or check_settings.spamd else ["spam"]
+    )
 
 
 def test_head_refused_redirects_and_the_cache(
@@ -119,12 +124,70 @@ def test_a_slow_host_is_reported_within_the_limit(
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
-@pytest.mark.skipif(command() is None, reason="SpamAssassin is not installed (spamassassin, spamc)")
-def test_spam_score_per_language(
-    session: Session, check_settings: Settings, config: Config, servers: Servers
-) -> None:
+def spammy_issue(session: Session, config: Config, servers: Servers) -> Issue:
     spammy = entry("Uutinen", servers.site + "u", summary=GTUBE)
-    issue = make_issue(session, config, {"fi": [spammy], "sv": [entry("Nyhet", language="sv")]})
-    report = run_checks(session, check_settings, config, issue, now=NOW, families=["spam"])
+    return make_issue(session, config, {"fi": [spammy], "sv": [entry("Nyhet", language="sv")]})
+
+
+def test_spam_score_per_language_by_spamd(
+    session: Session,
+    check_settings: Settings,
+    config: Config,
+    servers: Servers,
+    spamd: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))  # spamd alone can score
+    issue = spammy_issue(session, config, servers)
+    scored = check_settings.model_copy(update={"spamd": spamd})
+    report = run_checks(session, scored, config, issue, now=NOW, families=["spam"])
+    assert key(report) == [("error", "spam.score", "fi")], report.lines("en")
+    assert "GTUBE 1000" in report.findings[0].detail
+    assert report.skipped == []
+
+
+@pytest.mark.skipif(command() is None, reason="SpamAssassin is not installed (spamassassin, spamc)")
+def test_spam_score_when_spamd_does_not_answer_starts_spamassassin(
+    session: Session,
+    check_settings: Settings,
+    config: Config,
+    servers: Servers,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    issue = spammy_issue(session, config, servers)
+    closed = check_settings.model_copy(update={"spamd": f"127.0.0.1:{closed_port()}"})
+    report = run_checks(session, closed, config, issue, now=NOW, families=["spam"])
     assert key(report) == [("error", "spam.score", "fi")], report.lines("en")
     assert "GTUBE" in report.findings[0].detail
+    assert "did not answer (ConnectionRefusedError); starting spamassassin" in caplog.text
+
+
+def test_spam_score_skipped_when_spamd_does_not_answer_and_nothing_is_installed(
+    session: Session,
+    check_settings: Settings,
+    config: Config,
+    servers: Servers,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "no-programs"))
+    issue = spammy_issue(session, config, servers)
+    address = f"127.0.0.1:{closed_port()}"
+    closed = check_settings.model_copy(update={"spamd": address})
+    report = run_checks(session, closed, config, issue, now=NOW, families=["spam"])
+    assert report.findings == []
+    assert [(n.family, n.text("en")) for n in report.skipped] == [
+        (
+            "spam",
+            f"spam score: SpamAssassin failed (spamd at {address} did not answer: "
+            "ConnectionRefusedError)",
+        )
+    ]
+
+
+def closed_port() -> int:
+    """A port of 127.0.0.1 where nothing listens (bound and closed again)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

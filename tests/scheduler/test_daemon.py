@@ -233,7 +233,12 @@ def test_a_second_daemon_on_sqlite_says_so_and_exits_1(
         lock = sched_settings.var_dir / "daemon.lock"
         assert wait_for(lambda: lock.exists() and lock.read_text().strip().isdigit(), 15)
         second = start(tmp_path, sched_settings.database_url)
-        out, err = second.communicate(timeout=15)
+        try:
+            out, err = second.communicate(timeout=60)  # a Python start on a loaded machine
+        finally:
+            if second.poll() is None:  # timed out: not left running into the next test
+                second.kill()
+                second.communicate()
         assert second.returncode == 1
         assert out == ""
         assert err.count("\n") == 1

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from outreach.db import create_db_engine, dispose_engines, get_engine, session_scope
 from outreach.models import Base, Campaign
 from outreach.scheduler import run_due, status
+from outreach.scheduler.jobs import make_scheduler
 from outreach.scheduler.locks import named_lock
 from outreach.scheduler.messages import Msg
 from outreach.scheduler.pipeline import load_config
@@ -291,6 +292,7 @@ def test_a_leader_that_loses_its_lock_connection_steps_down_and_recovers(
     settings = pg_settings(pg_url, tmp_path)
     d = make_daemon(settings, tmp_path / "calls.jsonl")
     with running(d):
+        pool = d.engine.pool
         engine = create_engine(pg_url)
         with engine.begin() as conn:
             killed = conn.execute(
@@ -306,3 +308,22 @@ def test_a_leader_that_loses_its_lock_connection_steps_down_and_recovers(
         assert wait_for(
             lambda: d.is_leader and f"outreach-daemon:{os.getpid()}" in leader(settings)
         )
+        # stepping down stopped the scheduler, not the engine the other threads use
+        assert d.engine.pool is pool
+
+
+def test_stopping_the_scheduler_leaves_the_engine_to_the_other_threads(db_url: str) -> None:
+    """A leader that steps down stops its scheduler while the send loop and the web
+    hold connections of the same engine: they go back to its pool when done, not to
+    a pool disposed of under them and garbage-collected with them still open."""
+    engine = create_db_engine(db_url)
+    try:
+        pool = engine.pool
+        sched = make_scheduler(engine, lambda event: None)
+        sched.start(paused=True)
+        with engine.connect() as conn:  # another thread's work in flight
+            sched.shutdown(wait=False)
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+        assert engine.pool is pool
+    finally:
+        engine.dispose()
