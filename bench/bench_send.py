@@ -53,7 +53,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -288,16 +288,10 @@ def product_message(settings: Any, config: Any, issue_id: int) -> tuple[str, byt
 # -- the two senders -----------------------------------------------------------------
 
 
-def raw_smtplib(port: int, n: int, sender: str, data: bytes) -> float:
-    """Messages per second: the same bytes n times over CONNECTIONS connections."""
+def over_connections(n: int, send: Callable[[int, int], None]) -> float:
+    """Messages per second of ``send(count, k)`` run on CONNECTIONS threads at once,
+    thread ``k`` sending its ``count`` of the ``n`` messages over a connection of its own."""
     per = [n // CONNECTIONS + (i < n % CONNECTIONS) for i in range(CONNECTIONS)]
-
-    def send(count: int, k: int) -> None:
-        conn = smtplib.SMTP("127.0.0.1", port)
-        for i in range(count):
-            conn.sendmail(sender, [f"user{k}-{i}@example.fi"], data)
-        conn.quit()
-
     threads = [threading.Thread(target=send, args=(c, k)) for k, c in enumerate(per)]
     started = time.perf_counter()
     for t in threads:
@@ -305,6 +299,18 @@ def raw_smtplib(port: int, n: int, sender: str, data: bytes) -> float:
     for t in threads:
         t.join()
     return n / (time.perf_counter() - started)
+
+
+def raw_smtplib(port: int, n: int, sender: str, data: bytes) -> float:
+    """Messages per second: the same bytes n times over CONNECTIONS connections."""
+
+    def send(count: int, k: int) -> None:
+        conn = smtplib.SMTP("127.0.0.1", port)
+        for i in range(count):
+            conn.sendmail(sender, [f"user{k}-{i}@example.fi"], data)
+        conn.quit()
+
+    return over_connections(n, send)
 
 
 def offers_pipelining(port: int) -> bool:
@@ -319,7 +325,6 @@ def offers_pipelining(port: int) -> bool:
 def raw_pipelined(port: int, n: int, sender: str, data: bytes) -> float:
     """As :func:`raw_smtplib`, each envelope in one write (RFC 2920) and its three
     replies read after it, then the body and the final dot in one write."""
-    per = [n // CONNECTIONS + (i < n % CONNECTIONS) for i in range(CONNECTIONS)]
     body = re.sub(rb"(?m)^\.", b"..", data)
     body += b".\r\n" if body.endswith(b"\r\n") else b"\r\n.\r\n"
 
@@ -336,13 +341,7 @@ def raw_pipelined(port: int, n: int, sender: str, data: bytes) -> float:
             assert code == 250, code
         conn.quit()
 
-    threads = [threading.Thread(target=send, args=(c, k)) for k, c in enumerate(per)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return n / (time.perf_counter() - started)
+    return over_connections(n, send)
 
 
 def product(settings: Any, config: Any, issue_id: int, n: int) -> float:
