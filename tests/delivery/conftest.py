@@ -47,7 +47,22 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class ScriptedHandler:
+class PipeliningOffer:
+    """An aiosmtpd handler's EHLO hook: with ``pipelining`` set, the reply offers
+    PIPELINING (RFC 2920), as Postfix's does; aiosmtpd itself never offers it."""
+
+    pipelining = False
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
+
+
+class ScriptedHandler(PipeliningOffer):
     """Answers per recipient from a script: each attempt pops the next action.
 
     Actions: ``421``/``451``/``550`` at RCPT, ``drop`` (close at RCPT),
@@ -60,17 +75,8 @@ class ScriptedHandler:
         self.received: list[tuple[str, bytes]] = []
         self.envelopes: list[str] = []
         self.delay = 0.0
-        self.pipelining = False  # offer PIPELINING (RFC 2920) in the EHLO reply
         self.sender_refusal = ""  # a reply to MAIL FROM instead of 250
         self._data_action: dict[int, str] = {}
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        session.host_name = hostname
-        if self.pipelining:
-            responses.insert(-1, "250-PIPELINING")
-        return responses
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any

@@ -37,7 +37,7 @@ from sqlalchemy.orm import Session
 from outreach.db import create_db_engine
 from outreach.models import Base, Delivery, DeliveryStatus
 from tests.conftest import ROOT
-from tests.delivery.conftest import SMTPServer, free_port, populate
+from tests.delivery.conftest import PipeliningOffer, SMTPServer, free_port, populate
 
 KILLS = int(os.environ.get("OUTREACH_CRASH_KILLS", "20"))
 SEED = int(os.environ.get("OUTREACH_CRASH_SEED", "6"))
@@ -48,7 +48,7 @@ SINK_DELAY = 0.005
 MESSAGE_ID = re.compile(rb"^Message-ID: (<[^>]+>)", re.MULTILINE)
 
 
-class Sink:
+class Sink(PipeliningOffer):
     """Accepts every message and records (Message-ID, recipient); counts open sessions.
     With ``pipelining`` it offers PIPELINING (RFC 2920), as Postfix does: the
     sender then writes each envelope at once."""
@@ -57,15 +57,6 @@ class Sink:
         self.lock = threading.Lock()
         self.received: list[tuple[str, str]] = []
         self.sessions = 0
-        self.pipelining = False
-
-    async def handle_EHLO(
-        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
-    ) -> list[str]:
-        session.host_name = hostname
-        if self.pipelining:
-            responses.insert(-1, "250-PIPELINING")
-        return responses
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         await asyncio.sleep(SINK_DELAY)
