@@ -36,6 +36,7 @@ from sqlalchemy import (
     event,
     false,
     text,
+    true,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -358,6 +359,9 @@ class Issue(Base):
     scheduled_by: Mapped[str | None] = mapped_column(String(100))
     #: Approved, but kept from the periodic send: its schedule was cancelled.
     kept_back: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: False while a send is still filling the outbox in slices (PostgreSQL): the
+    #: issue is not ``sent`` until every slice is in (outreach.delivery.outbox.enqueue).
+    outbox_complete: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
     campaign: Mapped[Campaign] = relationship()
 

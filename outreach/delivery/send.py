@@ -25,8 +25,9 @@ from outreach.db import get_engine
 from outreach.delivery.audience import audience_query, mailable
 from outreach.delivery.backends.base import SendResult
 from outreach.delivery.burst import pause_for_burst
+from outreach.delivery.fill import OutboxFill
 from outreach.delivery.message import IssueMessages, Rendered, city_mail_url, send_batch
-from outreach.delivery.outbox import enqueue_issue, reclaim_dead
+from outreach.delivery.outbox import enqueue_issue, reclaim_dead, slice_end
 from outreach.delivery.ratelimit import limiter_for
 from outreach.delivery.workers import SendReport, SendRun
 from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
@@ -133,15 +134,22 @@ def send_issue(
     """Send every due delivery of the issue; see the module docstring."""
     started = time.monotonic()
     engine = get_engine(settings)
+    postgres = engine.dialect.name == "postgresql"
     with Session(engine, expire_on_commit=False) as session:
         issue = _load(session, issue_id)
         campaign = config.campaign(issue.campaign.slug)
         mail_url = city_mail_url(settings, config, campaign.city)
         if dry_run:
             return _dry_run(settings, config, session, issue, mail_url, started)
+        connections = max(1, workers or settings.send_workers)
+        fill_after: int | None = None  # the outbox is complete
         if issue.status == IssueStatus.APPROVED:
-            added = enqueue_issue(session, settings, config, issue)
+            # PostgreSQL: the first slice now, the rest while it is sent (delivery.fill).
+            first = 2 * connections * settings.send_batch_size
+            upto = slice_end(session, issue, 0, first) if postgres else None
+            added = enqueue_issue(session, settings, config, issue, upto=upto)
             session.commit()
+            fill_after = upto
             log.info("issue %s: %d recipients in the outbox", issue_id, added)
         elif issue.status == IssueStatus.SENT:
             return SendReport(issue_id, status=issue.status.value)
@@ -150,14 +158,32 @@ def send_issue(
                 f"issue {issue_id} is {issue.status.value}; "
                 + ("resume it first" if issue.status == IssueStatus.PAUSED else "it cannot be sent")
             )
+        elif not issue.outbox_complete:
+            fill_after = 0  # an earlier send stopped before its outbox was complete
         # The first language now (its errors stop the send before anything goes
         # out), the others when a recipient needs them: an edition nobody reads
         # is never rendered. The languages are the issue's, as built and approved.
         languages = fixed_audience(issue.snapshot or {}, campaign)[1]
         builders = _Editions(settings, config, session, issue, mail_url, languages)
     report = SendReport(issue_id)
+    stop = stop or threading.Event()
+    fill = None
+    if fill_after is not None:
+        fill = OutboxFill(
+            engine,
+            settings,
+            config,
+            issue_id,
+            after=fill_after,
+            size=4 * connections * settings.send_batch_size,
+            stop=stop,
+        )
+        if not postgres:
+            fill.run()  # one writer: the whole outbox before the send
+            if fill.error is not None:
+                raise OutreachError(f"issue {issue_id}: filling the outbox failed: {fill.error}")
+            fill = None
     reclaim_dead(engine, issue_id)
-    connections = max(1, workers or settings.send_workers)
     run = SendRun(
         settings,
         engine,
@@ -167,11 +193,12 @@ def send_issue(
         mail_url,
         lease_seconds=lease_seconds,
         retry_base_seconds=retry_base_seconds,
-        stop=stop or threading.Event(),
+        stop=stop,
         progress=progress,
         limiter=limiter_for(mail_url, settings.rate_per_second, settings.rate_per_hour),
         report=report,
         connections=connections,
+        fill=fill,
     )
     with Session(engine) as session:
         run.total = session.scalar(select(func.count()).where(Delivery.issue_id == issue_id)) or 0
@@ -187,6 +214,9 @@ def send_issue(
         threading.Thread(target=run.work, args=(n,), name=f"send-{issue_id}-{n}", daemon=True)
         for n in range(connections)
     ]
+    if fill is not None:
+        fill.added = run.add_total
+        fill.start()
     for t in threads:
         t.start()
     try:
@@ -198,6 +228,10 @@ def send_issue(
             t.join()
         raise
     finally:
+        if fill is not None:
+            fill.join()
+            if fill.error is not None:
+                report.errors.append(f"filling the outbox failed: {fill.error!r}")
         run.close()  # the last outcomes are committed before the report is made
     burst = run.policy.burst
     if burst is not None and pause_for_burst(settings, config, issue_id, burst):
@@ -214,7 +248,12 @@ def _finish(settings: Settings, issue_id: int, report: SendReport) -> None:
         active = exists().where(Delivery.issue_id == issue_id, Delivery.status.in_(ACTIVE))
         session.execute(
             update(Issue)
-            .where(Issue.id == issue_id, Issue.status == IssueStatus.SENDING, ~active)
+            .where(
+                Issue.id == issue_id,
+                Issue.status == IssueStatus.SENDING,
+                Issue.outbox_complete.is_(True),
+                ~active,
+            )
             .values(status=IssueStatus.SENT, sent_at=utcnow())
         )
         session.commit()

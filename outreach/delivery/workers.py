@@ -41,6 +41,7 @@ from sqlalchemy import Connection, Engine
 from outreach.delivery.backends import get_backend
 from outreach.delivery.backends.base import MailBackend
 from outreach.delivery.feed import Chunk, Chunks, Feeder, Holder, Pending
+from outreach.delivery.fill import OutboxFill
 from outreach.delivery.message import IssueMessages
 from outreach.delivery.outbox import (
     OutboxRows,
@@ -141,6 +142,7 @@ class SendRun:
         limiter: RateLimiter,
         report: SendReport,
         connections: int = 1,
+        fill: OutboxFill | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -155,6 +157,7 @@ class SendRun:
         self.progress = progress
         self.limiter = limiter
         self.report = report
+        self.fill = fill  # the rest of the outbox, still being written (delivery.fill)
         self.lock = threading.Lock()
         sqlite = engine.dialect.name == "sqlite"
         write_lock: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
@@ -184,6 +187,11 @@ class SendRun:
             feeder.close()
         if self.sqlite is not None:
             self.sqlite.close()
+
+    def add_total(self, added: int) -> None:
+        """Count rows a slice of the outbox added while the send runs."""
+        with self.lock:
+            self.total += added
 
     def recorded(self, outcome: Outcome) -> None:
         """Count an outcome once committed (a worker's writer calls this)."""
@@ -299,7 +307,12 @@ class SendRun:
         ahead: Pending[Chunk | None] | None = None
         chunk: Chunk | None = None
 
+        fill = self.fill
+        filled = 0  # slices of the outbox in when the last chunk was asked for
+
         def take() -> Pending[Chunk | None]:
+            nonlocal filled
+            filled = fill.slices if fill is not None else 0
             return holder.feeder.submit(lambda conn: self.chunks.next(conn, holder, size))
 
         early = False  # ``ahead`` was asked for before the last chunk's outcomes were in
@@ -318,6 +331,12 @@ class SendRun:
                     # Nothing was due when the chunk before was taken; its own retries
                     # may be due now that its outcomes are committed: ask once more.
                     writer.wait()
+                    ahead, early = take(), False
+                    continue
+                if chunk is None and fill is not None and not fill.done:
+                    # Nothing due yet: the rest of the outbox is still being written.
+                    if not fill.wait_beyond(filled, self.stop):
+                        break
                     ahead, early = take(), False
                     continue
                 if chunk is None or chunk.halted:  # nothing due; paused or cancelled

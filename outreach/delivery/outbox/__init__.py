@@ -1,6 +1,7 @@
 """The outbox: one Delivery row per recipient of an issue.
 
-- :mod:`.enqueue` fills it (``enqueue_issue``: one ``INSERT … SELECT``) and
+- :mod:`.enqueue` fills it (``enqueue_issue``: one ``INSERT … SELECT``, or
+  slice by slice with ``fill_slice``) and
   holds its controls (pause, resume, cancel) and counts;
 - :mod:`.rows` holds the statements a send runs on its rows (claim,
   re-check, renew, release, reclaim after a crash, the outcome statements);
@@ -13,10 +14,12 @@ from outreach.delivery.outbox.enqueue import (
     cancel_issue,
     enqueue_issue,
     failures,
+    fill_slice,
     issue_counts,
     issues_counts,
     pause_issue,
     resume_issue,
+    slice_end,
 )
 from outreach.delivery.outbox.rows import IssueHalted, OutboxRows, process_id, reclaim_dead
 from outreach.delivery.outbox.writer import OutcomeWriter, SqliteOutcomes
@@ -30,10 +33,12 @@ __all__ = [
     "cancel_issue",
     "enqueue_issue",
     "failures",
+    "fill_slice",
     "issue_counts",
     "issues_counts",
     "pause_issue",
     "process_id",
     "reclaim_dead",
     "resume_issue",
+    "slice_end",
 ]

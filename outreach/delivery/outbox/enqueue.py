@@ -29,6 +29,7 @@ from outreach.models import (
     DeliveryStatus,
     Issue,
     IssueStatus,
+    Subscription,
     UTCDateTime,
     utcnow,
 )
@@ -49,17 +50,102 @@ def _dialect_insert(session: Session, table: Table) -> Any:
     return insert(table)  # pragma: no cover - other engines are refused by outreach.db
 
 
-def enqueue_issue(session: Session, settings: Settings, config: Config, issue: Issue) -> int:
+def enqueue_issue(
+    session: Session,
+    settings: Settings,
+    config: Config,
+    issue: Issue,
+    *,
+    upto: int | None = None,
+) -> int:
     """Write one pending Delivery per recipient; returns how many rows were added.
 
     The issue must be approved (or already sending); it becomes ``sending``.
     Idempotent: a second call adds nothing unless new subscribers joined and
     the issue is still sending. The caller commits.
+
+    ``upto`` (a subscription id, from :func:`slice_end`): only the recipients
+    whose subscription id is at most ``upto``, the first slice of the outbox;
+    the issue's ``outbox_complete`` is then False until :func:`fill_slice` has
+    added the rest.
     """
     if issue.status not in (IssueStatus.APPROVED, IssueStatus.SENDING):
         raise IssueError(
             f"issue {issue.id} is {issue.status.value}; only an approved issue can be sent"
         )
+    now = utcnow()
+    added = _insert(session, settings, config, issue, after=0, upto=upto)
+    session.execute(
+        update(Issue)
+        .where(Issue.id == issue.id)
+        .values(
+            status=IssueStatus.SENDING,
+            send_started_at=func.coalesce(Issue.send_started_at, now),
+            outbox_complete=upto is None,
+        )
+    )
+    session.refresh(issue)
+    return added
+
+
+def slice_end(session: Session, issue: Issue, after: int, size: int) -> int | None:
+    """The id of the city's ``size``-th subscription after ``after`` (in id order), or
+    None if fewer remain: the last subscription id of the next slice of the outbox.
+
+    The slices split the city's subscriptions, not the audience: their ends
+    come from an index, and each slice holds at most ``size`` recipients."""
+    city_id = session.scalar(select(Campaign.city_id).where(Campaign.id == issue.campaign_id))
+    return session.scalar(
+        select(Subscription.id)
+        .where(Subscription.city_id == city_id, Subscription.id > after)
+        .order_by(Subscription.id)
+        .offset(size - 1)
+        .limit(1)
+    )
+
+
+def fill_slice(
+    session: Session, settings: Settings, config: Config, issue: Issue, after: int, size: int
+) -> tuple[int, int | None] | None:
+    """Add the next slice of an outbox that is not complete: the recipients whose
+    subscription id is after ``after``, up to :func:`slice_end`'s (the last slice:
+    every one after ``after``, and the outbox is complete). Returns (rows added,
+    the slice's end or None after the last slice), or None when there is nothing
+    to fill: the issue was cancelled meanwhile, or its outbox is complete (another
+    process filled it). The caller commits; each slice is its own transaction.
+
+    The issue's row is written first, so a concurrent cancel waits for the slice
+    (or the slice sees the cancel) and no row is added to a cancelled issue.
+    """
+    end = slice_end(session, issue, after, size)
+    locked = cast(
+        CursorResult[Any],
+        session.execute(
+            update(Issue)
+            .where(
+                Issue.id == issue.id,
+                Issue.status.in_((IssueStatus.SENDING, IssueStatus.PAUSED)),
+                Issue.outbox_complete.is_(False),
+            )
+            .values(outbox_complete=end is None)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if not locked.rowcount:
+        return None
+    return _insert(session, settings, config, issue, after=after, upto=end), end
+
+
+def _insert(
+    session: Session,
+    settings: Settings,
+    config: Config,
+    issue: Issue,
+    *,
+    after: int,
+    upto: int | None,
+) -> int:
+    """``INSERT … SELECT`` the issue's audience with subscription ids in (after, upto]."""
     campaign_row = session.get(Campaign, issue.campaign_id)
     if campaign_row is None:
         raise IssueError(f"issue {issue.id} has no campaign")
@@ -75,6 +161,9 @@ def enqueue_issue(session: Session, settings: Settings, config: Config, issue: I
         send_as=send_as(issue.snapshot or {}),  # a skipped language's readers are left out
     ).subquery()
     now = utcnow()
+    window = [audience.c.subscription_id > after] if after else []
+    if upto is not None:
+        window.append(audience.c.subscription_id <= upto)
     rows = select(
         literal(issue.id),
         audience.c.subscriber_id,
@@ -84,7 +173,7 @@ def enqueue_issue(session: Session, settings: Settings, config: Config, issue: I
         literal(DeliveryStatus.PENDING.value),
         literal(0),
         literal(now, UTCDateTime()),
-    ).where(literal(True))
+    ).where(literal(True), *window)
     columns = [
         "issue_id",
         "subscriber_id",
@@ -106,14 +195,6 @@ def enqueue_issue(session: Session, settings: Settings, config: Config, issue: I
         added = session.scalar(select(func.count()).select_from(inserted))
     else:
         added = cast(CursorResult[Any], session.execute(stmt)).rowcount
-    session.execute(
-        update(Issue)
-        .where(Issue.id == issue.id)
-        .values(
-            status=IssueStatus.SENDING, send_started_at=func.coalesce(Issue.send_started_at, now)
-        )
-    )
-    session.refresh(issue)
     return int(added or 0)
 
 
