@@ -157,11 +157,11 @@ def issue_send(
 ) -> None:
     """Send an approved issue to its audience (or a test copy)."""
     from outreach.delivery import (
-        enqueue_issue,
         progress_reporter,
         require_base_url,
         send_issue,
         send_test,
+        start_outbox,
         tell_approvers,
     )
     from outreach.issues import check_cancelled, get_issue, record_send_start
@@ -185,7 +185,12 @@ def issue_send(
                 click.echo(f"{res.status:10} {to} {res.reply or ''}".rstrip())
             return
         starting = iss.status == IssueStatus.APPROVED
-        queued = enqueue_issue(session, app.settings, config, iss) if not dry_run else 0
+        connections = workers or app.settings.send_workers
+        queued = (
+            start_outbox(session, app.settings, config, iss, workers=connections)
+            if not dry_run
+            else 0
+        )
         if starting and not dry_run:
             record_send_start(session, iss, by=_user(), manual=True)
         issue_id = iss.id

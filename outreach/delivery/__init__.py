@@ -2,7 +2,8 @@
 
 Other stages import from here:
 
-- :func:`outreach.delivery.outbox.enqueue_issue` fixes an issue's audience,
+- :func:`outreach.delivery.outbox.start_outbox` starts an issue's send: fixes its
+  audience and writes its outbox (on PostgreSQL the first slice, the rest while sending),
 - :func:`outreach.delivery.send.send_issue` sends it (crash-safe, resumable),
 - :func:`outreach.delivery.transactional.send_mail` sends one transactional mail
   (:func:`confirmation_mailer` is the subscriptions stage's real mailer),
@@ -27,6 +28,7 @@ from outreach.delivery.outbox import (
     issues_counts,
     pause_issue,
     resume_issue,
+    start_outbox,
 )
 from outreach.delivery.overview import IssueOverview, issue_overview
 from outreach.delivery.preview import preview
@@ -61,6 +63,7 @@ __all__ = [
     "send_mail",
     "send_test",
     "send_transactional",
+    "start_outbox",
     "story_digests",
     "tell_approvers",
     "tell_rejected",

@@ -27,7 +27,7 @@ from outreach.delivery.backends.base import SendResult
 from outreach.delivery.burst import pause_for_burst
 from outreach.delivery.fill import OutboxFill
 from outreach.delivery.message import IssueMessages, Rendered, city_mail_url, send_batch
-from outreach.delivery.outbox import enqueue_issue, reclaim_dead, slice_end
+from outreach.delivery.outbox import reclaim_dead, start_outbox
 from outreach.delivery.ratelimit import limiter_for
 from outreach.delivery.workers import SendReport, SendRun
 from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
@@ -142,15 +142,11 @@ def send_issue(
         if dry_run:
             return _dry_run(settings, config, session, issue, mail_url, started)
         connections = max(1, workers or settings.send_workers)
-        fill_after: int | None = None  # the outbox is complete
         if issue.status == IssueStatus.APPROVED:
             # PostgreSQL: the first slice now, the rest while it is sent (delivery.fill).
-            first = 2 * connections * settings.send_batch_size
-            upto = slice_end(session, issue, 0, first) if postgres else None
-            added = enqueue_issue(session, settings, config, issue, upto=upto)
+            recipients = start_outbox(session, settings, config, issue, workers=connections)
             session.commit()
-            fill_after = upto
-            log.info("issue %s: %d recipients in the outbox", issue_id, added)
+            log.info("issue %s: %d recipients", issue_id, recipients)
         elif issue.status == IssueStatus.SENT:
             return SendReport(issue_id, status=issue.status.value)
         elif issue.status != IssueStatus.SENDING:
@@ -158,8 +154,9 @@ def send_issue(
                 f"issue {issue_id} is {issue.status.value}; "
                 + ("resume it first" if issue.status == IssueStatus.PAUSED else "it cannot be sent")
             )
-        elif not issue.outbox_complete:
-            fill_after = 0  # an earlier send stopped before its outbox was complete
+        # The rest of the outbox, from the start (the rows already there are skipped):
+        # after the first slice, or after a send that stopped before it was complete.
+        fill_after = None if issue.outbox_complete else 0
         # The first language now (its errors stop the send before anything goes
         # out), the others when a recipient needs them: an edition nobody reads
         # is never rendered. The languages are the issue's, as built and approved.

@@ -202,7 +202,7 @@ class StagePipeline:
 
     def send_issue(self, issue_id: int) -> RunResult:
         """Send what is due of an approved or sending issue (enqueueing it first)."""
-        from outreach.delivery import enqueue_issue, send_issue
+        from outreach.delivery import send_issue, start_outbox
         from outreach.issues import record_send_start
 
         # One process writes an approved issue's outbox; the others leave the
@@ -221,7 +221,13 @@ class StagePipeline:
                 with session_scope(self.engine) as session:
                     issue = session.get(Issue, issue_id)
                     if issue is not None and issue.status == IssueStatus.APPROVED:
-                        enqueue_issue(session, self.settings, self.config, issue)
+                        start_outbox(
+                            session,
+                            self.settings,
+                            self.config,
+                            issue,
+                            workers=self.settings.send_workers,
+                        )
                         record_send_start(session, issue, by=SCHEDULER, manual=False)
             report = send_issue(
                 self.settings,

@@ -22,13 +22,13 @@ from outreach.db import get_engine
 from outreach.delivery import (
     SendReport,
     cancel_issue,
-    enqueue_issue,
     pause_issue,
     require_base_url,
     resume_issue,
     send_issue,
     send_test,
     send_transactional,
+    start_outbox,
     tell_approvers,
 )
 from outreach.errors import OutreachError
@@ -250,7 +250,7 @@ def start_send(
         _audit(session, "issue.send.held", actor, issue)
         raise Refused("held")
     issue.scheduled_at, issue.scheduled_by, issue.kept_back = None, None, False
-    queued = enqueue_issue(session, settings, config, issue)
+    queued = start_outbox(session, settings, config, issue, workers=settings.send_workers)
     record_send_start(session, issue, by=actor.email, manual=True)
     _audit(session, "issue.send", actor, issue, queued=queued)
     return queued

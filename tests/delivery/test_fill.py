@@ -10,12 +10,18 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from outreach.delivery import fill as fill_module
 from outreach.delivery import send_issue
 from outreach.delivery.backends import memory
-from outreach.delivery.outbox import cancel_issue, enqueue_issue, fill_slice, slice_end
+from outreach.delivery.outbox import (
+    cancel_issue,
+    enqueue_issue,
+    fill_slice,
+    slice_end,
+    start_outbox,
+)
 from outreach.errors import OutreachError
 from outreach.models import Delivery, DeliveryStatus, Issue, IssueStatus, Subscription
 from outreach.models import SubscriptionStatus as SubStatus
@@ -114,8 +120,9 @@ def test_a_cancel_waits_for_the_slice_being_written(db_world_factory: Any) -> No
 def test_workers_send_the_first_slice_while_the_rest_is_written(
     db_world_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Slices of 20, 40, 80 … subscriptions, each written slowly: the workers send
-    what is in and wait for the next slice; every recipient gets one message."""
+    """A first slice of 20 subscriptions, then slices of 40, 80 … each written slowly:
+    the workers send what is in and wait for the next slice; every recipient gets
+    one message."""
     w = db_world_factory(290)
     settings = w.settings.model_copy(update={"send_batch_size": 5})
     slices: list[int] = []
@@ -139,7 +146,9 @@ def test_workers_send_the_first_slice_while_the_rest_is_written(
     report = send_issue(settings, w.config, w.issue_id, workers=2)
     assert (report.sent, report.status) == (290, "sent")
     assert _recipients() == Counter(w.emails)
-    assert slices == [40, 80, 150]  # after the first 20: each slice twice the one before
+    # From the start, each slice twice the one before: 40 subscriptions (the first 20
+    # are there already and skipped), 80, 160, and the last 10.
+    assert slices == [20, 80, 160, 10]
     assert waits  # a worker ran out of rows and waited for the next slice
 
 
@@ -186,3 +195,25 @@ def test_sqlite_writes_the_whole_outbox_before_sending(
     assert started == []
     with w.session() as s:
         assert s.scalar(select(Issue.outbox_complete).where(Issue.id == w.issue_id))
+
+
+def test_start_outbox_counts_every_recipient_and_writes_the_first_slice(
+    db_world_factory: Any,
+) -> None:
+    """What the CLI, the console and the daemon call: the number it returns is the
+    whole audience; on PostgreSQL only the first slice is written."""
+    w = db_world_factory(50)
+    settings = w.settings.model_copy(update={"send_batch_size": 5})
+    with w.session() as s:
+        s.execute(update(Subscription).where(Subscription.id == 3).values(topics=["other"]))
+        issue = s.get(Issue, w.issue_id)
+        assert start_outbox(s, settings, w.config, issue, workers=2) == 49
+        s.commit()
+        written = s.scalar(select(func.count()).select_from(Delivery))
+        postgres = s.get_bind().dialect.name == "postgresql"
+        assert issue.outbox_complete is not postgres
+    assert written == (19 if postgres else 49)  # 20 subscriptions, one not in the audience
+    memory.clear()
+    report = send_issue(settings, w.config, w.issue_id, workers=2)
+    assert (report.sent, report.status) == (49, "sent")
+    assert _recipients() == Counter(e for i, e in enumerate(w.emails) if i != 2)

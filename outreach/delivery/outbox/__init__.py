@@ -20,6 +20,7 @@ from outreach.delivery.outbox.enqueue import (
     pause_issue,
     resume_issue,
     slice_end,
+    start_outbox,
 )
 from outreach.delivery.outbox.rows import IssueHalted, OutboxRows, process_id, reclaim_dead
 from outreach.delivery.outbox.writer import OutcomeWriter, SqliteOutcomes
@@ -41,4 +42,5 @@ __all__ = [
     "reclaim_dead",
     "resume_issue",
     "slice_end",
+    "start_outbox",
 ]

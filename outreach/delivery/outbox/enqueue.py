@@ -88,6 +88,31 @@ def enqueue_issue(
     return added
 
 
+def start_outbox(
+    session: Session, settings: Settings, config: Config, issue: Issue, *, workers: int
+) -> int:
+    """Start an approved issue's send; returns how many recipients it has.
+
+    On PostgreSQL only the first slice of the outbox is written here: the
+    recipients among the city's first ``2 × workers × send_batch_size``
+    subscriptions. ``send_issue`` writes the rest while that slice is sent
+    (:mod:`outreach.delivery.fill`). On SQLite (one writer), and for an issue
+    already sending, this is :func:`enqueue_issue`. The caller commits.
+    """
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if not postgres or issue.status != IssueStatus.APPROVED:
+        return enqueue_issue(session, settings, config, issue)
+    upto = slice_end(session, issue, 0, 2 * max(1, workers) * settings.send_batch_size)
+    added = enqueue_issue(session, settings, config, issue, upto=upto)
+    if upto is None:
+        return added
+    audience = _audience(session, settings, config, issue)
+    rest = session.scalar(
+        select(func.count()).select_from(audience).where(audience.c.subscription_id > upto)
+    )
+    return added + int(rest or 0)
+
+
 def slice_end(session: Session, issue: Issue, after: int, size: int) -> int | None:
     """The id of the city's ``size``-th subscription after ``after`` (in id order), or
     None if fewer remain: the last subscription id of the next slice of the outbox.
@@ -136,6 +161,24 @@ def fill_slice(
     return _insert(session, settings, config, issue, after=after, upto=end), end
 
 
+def _audience(session: Session, settings: Settings, config: Config, issue: Issue) -> Any:
+    """The issue's audience as a subquery: the one it was built (and approved) for."""
+    campaign_row = session.get(Campaign, issue.campaign_id)
+    if campaign_row is None:
+        raise IssueError(f"issue {issue.id} has no campaign")
+    campaign = config.campaign(campaign_row.slug)
+    prepare_connection(session)
+    # the audience the issue was built (and approved) for, not the campaign's now
+    chosen, languages = fixed_audience(issue.snapshot or {}, campaign)
+    return audience_query(
+        campaign_row.city_id,
+        chosen,
+        languages,
+        key=suppression_key(settings),
+        send_as=send_as(issue.snapshot or {}),  # a skipped language's readers are left out
+    ).subquery()
+
+
 def _insert(
     session: Session,
     settings: Settings,
@@ -146,20 +189,7 @@ def _insert(
     upto: int | None,
 ) -> int:
     """``INSERT … SELECT`` the issue's audience with subscription ids in (after, upto]."""
-    campaign_row = session.get(Campaign, issue.campaign_id)
-    if campaign_row is None:
-        raise IssueError(f"issue {issue.id} has no campaign")
-    campaign = config.campaign(campaign_row.slug)
-    prepare_connection(session)
-    # the audience the issue was built (and approved) for, not the campaign's now
-    chosen, languages = fixed_audience(issue.snapshot or {}, campaign)
-    audience = audience_query(
-        campaign_row.city_id,
-        chosen,
-        languages,
-        key=suppression_key(settings),
-        send_as=send_as(issue.snapshot or {}),  # a skipped language's readers are left out
-    ).subquery()
+    audience = _audience(session, settings, config, issue)
     now = utcnow()
     window = [audience.c.subscription_id > after] if after else []
     if upto is not None:
