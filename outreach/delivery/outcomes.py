@@ -2,8 +2,9 @@
 
 An :class:`Outcome` is the domain result of one row (sent, retrying, failed,
 skipped). Each worker writes its own outcomes (on PostgreSQL on its own
-database connection, on SQLite in group commits with the other workers'
-outcomes, :mod:`outreach.delivery.outbox.writer`): it starts the write when the
+database connection, on SQLite through the send's committer thread, in group
+commits with the other workers' outcomes, :mod:`outreach.delivery.outbox.writer`):
+it starts the write when the
 backend has answered and waits for the commit only at the last moment — right
 before the next message on its connection is irrevocably handed over (for
 SMTP: after the server's 354 to DATA, before the body and the final ``.``).
