@@ -29,7 +29,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.delivery.outbox import fill_slice
+from outreach.delivery.outbox import fill_slice, filled_through
 from outreach.models import Issue
 from outreach.settings import Settings
 
@@ -44,8 +44,8 @@ def _nothing(added: int) -> None:
 
 
 class OutboxFill:
-    """Adds the slices of an outbox after ``after`` (a subscription id), the first
-    of ``size`` subscriptions."""
+    """Adds the slices of an outbox after the rows it has (its first slice, or what a
+    send that stopped early wrote), the first of ``size`` subscriptions."""
 
     def __init__(
         self,
@@ -54,7 +54,6 @@ class OutboxFill:
         config: Config,
         issue_id: int,
         *,
-        after: int,
         size: int,
         stop: threading.Event,
     ) -> None:
@@ -62,7 +61,6 @@ class OutboxFill:
         self.settings = settings
         self.config = config
         self.issue_id = issue_id
-        self.after = after
         self.size = size
         #: Called with the number of rows as each slice commits.
         self.added: Callable[[int], None] = _nothing
@@ -85,9 +83,10 @@ class OutboxFill:
     def run(self) -> None:
         """Add every slice (in the calling thread when not started)."""
         try:
-            after, size = self.after, self.size
+            size = self.size
             with Session(self.engine, expire_on_commit=False) as session:
                 issue = session.get(Issue, self.issue_id)
+                after = filled_through(session, issue) if issue is not None else 0
                 while issue is not None and not self.stop.is_set():
                     result = fill_slice(session, self.settings, self.config, issue, after, size)
                     session.commit()

@@ -154,9 +154,9 @@ def send_issue(
                 f"issue {issue_id} is {issue.status.value}; "
                 + ("resume it first" if issue.status == IssueStatus.PAUSED else "it cannot be sent")
             )
-        # The rest of the outbox, from the start (the rows already there are skipped):
-        # after the first slice, or after a send that stopped before it was complete.
-        fill_after = None if issue.outbox_complete else 0
+        # The rest of the outbox: after the first slice, or after a send that stopped
+        # before it was complete.
+        complete = issue.outbox_complete
         # The first language now (its errors stop the send before anything goes
         # out), the others when a recipient needs them: an edition nobody reads
         # is never rendered. The languages are the issue's, as built and approved.
@@ -165,13 +165,12 @@ def send_issue(
     report = SendReport(issue_id)
     stop = stop or threading.Event()
     fill = None
-    if fill_after is not None:
+    if not complete:
         fill = OutboxFill(
             engine,
             settings,
             config,
             issue_id,
-            after=fill_after,
             size=4 * connections * settings.send_batch_size,
             stop=stop,
         )

@@ -129,6 +129,15 @@ def slice_end(session: Session, issue: Issue, after: int, size: int) -> int | No
     )
 
 
+def filled_through(session: Session, issue: Issue) -> int:
+    """The subscription id up to which the outbox is written: slices commit whole and
+    in id order, so every slice ends at or after its highest row (0: none yet)."""
+    last = session.scalar(
+        select(func.max(Delivery.subscription_id)).where(Delivery.issue_id == issue.id)
+    )
+    return int(last or 0)
+
+
 def fill_slice(
     session: Session, settings: Settings, config: Config, issue: Issue, after: int, size: int
 ) -> tuple[int, int | None] | None:
