@@ -9,7 +9,8 @@ For every cell of sink × database × message size, in one run:
    Finnish message filled for one subscriber (multipart/alternative, its
    headers, its size);
 3. the limit: raw smtplib sends exactly those bytes to the sink over the same
-   number of connections (4), BENCH_N times;
+   number of connections (4), BENCH_N times, with the thread switch interval
+   the product's send sets (``quick_switching``);
 4. the product: ``send_issue`` sends the issue to the BENCH_N subscribers
    through the same sink with its default settings (4 workers, an outcome
    committed before each next hand-over), from an empty outbox each time.
@@ -298,14 +299,18 @@ def product_message(settings: Any, config: Any, issue_id: int) -> tuple[str, byt
 def over_connections(n: int, send: Callable[[int, int], None]) -> float:
     """Messages per second of ``send(count, k)`` run on CONNECTIONS threads at once,
     thread ``k`` sending its ``count`` of the ``n`` messages over a connection of its own."""
+    from outreach.delivery.workers import quick_switching
+
     per = [n // CONNECTIONS + (i < n % CONNECTIONS) for i in range(CONNECTIONS)]
     threads = [threading.Thread(target=send, args=(c, k)) for k, c in enumerate(per)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return n / (time.perf_counter() - started)
+    # The same thread switch interval as the product's send runs with.
+    with quick_switching():
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return n / (time.perf_counter() - started)
 
 
 def raw_smtplib(port: int, n: int, sender: str, data: bytes) -> float:
