@@ -65,6 +65,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import memory_mb  # noqa: E402
 from sinks import AiosmtpdSink, Sink, run_aiosmtpd, start_postfix  # noqa: E402
 
 CONNECTIONS = 4
@@ -482,23 +483,10 @@ def memory_child(database_url: str, n: int, tmp: Path) -> None:
     backends.BUILTIN["discard"] = f"{__name__}:Discard"
     globals()["Discard"] = Discard
     config = config_for(SIZES["20 items"])
-    baseline = _status_mb("VmRSS")
+    baseline = memory_mb("VmRSS")
     report = send_issue(settings_for(database_url, "discard:", tmp), config, 1)
     assert report.sent == n, report
-    print(json.dumps({"peak_mb": _status_mb("VmHWM"), "before_send_mb": baseline}))
-
-
-def _status_mb(field: str) -> float:
-    """A memory figure of this process from /proc/self/status, in MB.
-
-    Not ``ru_maxrss``: a child started with vfork (as :mod:`subprocess` does)
-    keeps its parent's high-water mark in it, so it showed the benchmark's own
-    peak. ``VmHWM`` belongs to this process's memory since its exec.
-    """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024  # kB
-    raise RuntimeError(f"no {field} in /proc/self/status")
+    print(json.dumps({"peak_mb": memory_mb(), "before_send_mb": baseline}))
 
 
 def extras(databases: list[tuple[str, str]], tmp: Path) -> None:

@@ -107,3 +107,17 @@ def server_cpu(engine: Engine) -> dict[int, float]:
                 continue
             found[int(pid)] = (int(fields[11]) + int(fields[12])) / ticks
         return found
+
+
+def memory_mb(field: str = "VmHWM") -> float:
+    """A memory figure of this process from /proc/self/status, in MB: ``VmHWM`` its
+    peak resident size, ``VmRSS`` its current one.
+
+    Not ``ru_maxrss``: a child started by :mod:`subprocess` (vfork, then exec)
+    keeps its parent's high-water mark in it, so a child measured the
+    benchmark's own peak. ``VmHWM`` covers this process's memory since its exec.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"no {field} in /proc/self/status")
