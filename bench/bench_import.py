@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import memory_mb
+from common import machine_speed, memory_mb
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
@@ -435,6 +435,7 @@ def main() -> int:
         url, path, tmp = args.one
         print(json.dumps(one_import(url, Path(path), Path(tmp))))
         return 0
+    print(machine_speed(), flush=True)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         path = tmp / "crm.csv"

@@ -34,7 +34,8 @@ Databases: SQLite, and PostgreSQL with ``--pg URL`` or
 OUTREACH_TEST_DATABASE_URL (a database of its own is created on that server
 and dropped afterwards). Sizes: a newsletter of 20 items (about 30 KB) and a
 short one of 3 items. Each row shows the 1-minute load average at the start
-and end of its cell. Then: the time to write 100,000 deliveries and the peak
+and end of its cell; the machine's speed (a pure-Python loop's CPU time) is
+printed at the start and before the table. Then: the time to write 100,000 deliveries and the peak
 memory of a process sending to 100,000 subscribers (``--no-extras`` skips
 those two).
 
@@ -65,7 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import memory_mb  # noqa: E402
+from common import machine_speed, memory_mb  # noqa: E402
 from sinks import AiosmtpdSink, Sink, run_aiosmtpd, start_postfix  # noqa: E402
 
 CONNECTIONS = 4
@@ -515,6 +516,7 @@ def extras(databases: list[tuple[str, str]], tmp: Path) -> None:
 
 
 def table(cells: list[Cell], n: int, rounds: int) -> None:
+    print(machine_speed())
     print(
         f"\n{n} messages per run, {CONNECTIONS} connections, {rounds} raw and {rounds} product "
         "runs per cell, interleaved; raw = smtplib sending the product's own message bytes; "
@@ -584,6 +586,7 @@ def main() -> None:
     parser.add_argument("--no-extras", action="store_true")
     parser.add_argument("--sinks", default="aiosmtpd,postfix")
     args = parser.parse_args()
+    print(machine_speed(), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-send-") as name:
         tmp = Path(name)
         sinks: list[Sink | tuple[str, str]] = []
