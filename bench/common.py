@@ -125,9 +125,9 @@ def memory_mb(field: str = "VmHWM") -> float:
 
 def machine_speed() -> str:
     """One line on how fast this machine runs Python now: the CPU time of a pure-Python
-    loop of 20 million additions (about 1 s on the two-core machines the figures in
-    the docs come from when they run at full speed; a shared machine is sometimes
-    at half that speed, and absolute goals move with it)."""
+    loop of 20 million additions, in a function. A shared machine's speed changes
+    from hour to hour (by half, here), and an absolute goal (rows per second)
+    moves with it: compare runs by this figure, lower is faster."""
     import time
 
     started = time.process_time()
