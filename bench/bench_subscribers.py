@@ -8,7 +8,7 @@ calls, with its counts) for the first page, a filtered search (a company-name
 substring, a topic and a language) and the last page, and prints each median
 and its ratio to the goal of 200 ms (< 1.0 meets it). Then the import preview
 (the importer's dry run) of 100,000 rows runs in a process of its own and its
-peak memory (max RSS) is printed with its ratio to the limit of 200 MB.
+peak memory (its VmHWM) is printed with its ratio to the limit of 200 MB.
 """
 
 from __future__ import annotations
