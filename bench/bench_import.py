@@ -4,7 +4,8 @@ The file is a Finnish CRM export as the import meets them (``;``, Finnish
 headers, ``pieni``/``mikro`` sizes, ``suomi``/``ruotsi``, topic names, business
 IDs, a consent column), and every row gets its confirmation mail through a
 counting mailer. Each import runs in a process of its own, so its peak memory
-(the process's max RSS: interpreter, libraries and the import) is its own.
+(the process's peak resident size, VmHWM: interpreter, libraries and the
+import) is its own.
 
 Per database it prints the rows per second and their ratio to the goal of
 10,000 rows/s (>= 1.0 meets it), the peak memory and its ratio to the limit of
@@ -37,7 +38,6 @@ import json
 import os
 import random
 import re
-import resource
 import socket
 import subprocess
 import sys
@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import machine_speed, memory_mb
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
@@ -127,7 +128,7 @@ def one_import(url: str, path: Path, tmp: Path) -> dict[str, object]:
         "seconds": elapsed,
         "cpu": cpu,
         "server_cpu": server_cpu,
-        "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_mb": memory_mb(),
         "summary": report.summary(),
     }
 
@@ -213,7 +214,7 @@ def bench_import(label: str, url: str, path: Path, tmp: Path) -> None:
     if result["server_cpu"] is not None:
         print(f"import {label}: the PostgreSQL server's CPU time for it "
               f"{float(result['server_cpu']):.1f} s")  # fmt: skip
-    print(f"import {label}: peak memory (process max RSS) {rss:.1f} MB, ratio to the "
+    print(f"import {label}: peak memory (process VmHWM) {rss:.1f} MB, ratio to the "
           f"{MEMORY_LIMIT_MB} MB limit {rss / MEMORY_LIMIT_MB:.2f} (< 1.0 is within)")  # fmt: skip
     print(f"import {label}: load average at end {after}")
 
@@ -434,6 +435,7 @@ def main() -> int:
         url, path, tmp = args.one
         print(json.dumps(one_import(url, Path(path), Path(tmp))))
         return 0
+    print(machine_speed(), flush=True)
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         path = tmp / "crm.csv"

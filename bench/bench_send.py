@@ -9,7 +9,8 @@ For every cell of sink × database × message size, in one run:
    Finnish message filled for one subscriber (multipart/alternative, its
    headers, its size);
 3. the limit: raw smtplib sends exactly those bytes to the sink over the same
-   number of connections (4), BENCH_N times;
+   number of connections (4), BENCH_N times, with the thread switch interval
+   the product's send sets (``quick_switching``);
 4. the product: ``send_issue`` sends the issue to the BENCH_N subscribers
    through the same sink with its default settings (4 workers, an outcome
    committed before each next hand-over), from an empty outbox each time.
@@ -33,7 +34,8 @@ Databases: SQLite, and PostgreSQL with ``--pg URL`` or
 OUTREACH_TEST_DATABASE_URL (a database of its own is created on that server
 and dropped afterwards). Sizes: a newsletter of 20 items (about 30 KB) and a
 short one of 3 items. Each row shows the 1-minute load average at the start
-and end of its cell. Then: the time to write 100,000 deliveries and the peak
+and end of its cell; the machine's speed (a pure-Python loop's CPU time) is
+printed at the start and before the table. Then: the time to write 100,000 deliveries and the peak
 memory of a process sending to 100,000 subscribers (``--no-extras`` skips
 those two).
 
@@ -64,6 +66,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from common import machine_speed, memory_mb  # noqa: E402
 from sinks import AiosmtpdSink, Sink, run_aiosmtpd, start_postfix  # noqa: E402
 
 CONNECTIONS = 4
@@ -298,14 +301,18 @@ def product_message(settings: Any, config: Any, issue_id: int) -> tuple[str, byt
 def over_connections(n: int, send: Callable[[int, int], None]) -> float:
     """Messages per second of ``send(count, k)`` run on CONNECTIONS threads at once,
     thread ``k`` sending its ``count`` of the ``n`` messages over a connection of its own."""
+    from outreach.delivery.workers import quick_switching
+
     per = [n // CONNECTIONS + (i < n % CONNECTIONS) for i in range(CONNECTIONS)]
     threads = [threading.Thread(target=send, args=(c, k)) for k, c in enumerate(per)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return n / (time.perf_counter() - started)
+    # The same thread switch interval as the product's send runs with.
+    with quick_switching():
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return n / (time.perf_counter() - started)
 
 
 def raw_smtplib(port: int, n: int, sender: str, data: bytes) -> float:
@@ -477,11 +484,10 @@ def memory_child(database_url: str, n: int, tmp: Path) -> None:
     backends.BUILTIN["discard"] = f"{__name__}:Discard"
     globals()["Discard"] = Discard
     config = config_for(SIZES["20 items"])
-    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    baseline = memory_mb("VmRSS")
     report = send_issue(settings_for(database_url, "discard:", tmp), config, 1)
     assert report.sent == n, report
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"peak_mb": peak, "before_send_mb": baseline}))
+    print(json.dumps({"peak_mb": memory_mb(), "before_send_mb": baseline}))
 
 
 def extras(databases: list[tuple[str, str]], tmp: Path) -> None:
@@ -510,6 +516,7 @@ def extras(databases: list[tuple[str, str]], tmp: Path) -> None:
 
 
 def table(cells: list[Cell], n: int, rounds: int) -> None:
+    print(machine_speed())
     print(
         f"\n{n} messages per run, {CONNECTIONS} connections, {rounds} raw and {rounds} product "
         "runs per cell, interleaved; raw = smtplib sending the product's own message bytes; "
@@ -579,6 +586,7 @@ def main() -> None:
     parser.add_argument("--no-extras", action="store_true")
     parser.add_argument("--sinks", default="aiosmtpd,postfix")
     args = parser.parse_args()
+    print(machine_speed(), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-send-") as name:
         tmp = Path(name)
         sinks: list[Sink | tuple[str, str]] = []

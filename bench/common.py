@@ -107,3 +107,32 @@ def server_cpu(engine: Engine) -> dict[int, float]:
                 continue
             found[int(pid)] = (int(fields[11]) + int(fields[12])) / ticks
         return found
+
+
+def memory_mb(field: str = "VmHWM") -> float:
+    """A memory figure of this process from /proc/self/status, in MB: ``VmHWM`` its
+    peak resident size, ``VmRSS`` its current one.
+
+    Not ``ru_maxrss``: a child started by :mod:`subprocess` (vfork, then exec)
+    keeps its parent's high-water mark in it, so a child measured the
+    benchmark's own peak. ``VmHWM`` covers this process's memory since its exec.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def machine_speed() -> str:
+    """One line on how fast this machine runs Python now: the CPU time of a pure-Python
+    loop of 20 million additions, in a function. A shared machine's speed changes
+    from hour to hour (by half, here), and an absolute goal (rows per second)
+    moves with it: compare runs by this figure, lower is faster."""
+    import time
+
+    started = time.process_time()
+    total = 0
+    for i in range(20_000_000):
+        total += i
+    seconds = time.process_time() - started
+    return f"machine speed: a loop of 20 million additions took {seconds:.2f} CPU s"

@@ -29,7 +29,7 @@ from outreach.delivery.fill import OutboxFill
 from outreach.delivery.message import IssueMessages, Rendered, city_mail_url, send_batch
 from outreach.delivery.outbox import reclaim_dead, start_outbox
 from outreach.delivery.ratelimit import limiter_for
-from outreach.delivery.workers import SendReport, SendRun
+from outreach.delivery.workers import SendReport, SendRun, quick_switching
 from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
 from outreach.issues import fixed_audience, send_as
 from outreach.models import (
@@ -210,25 +210,26 @@ def send_issue(
         threading.Thread(target=run.work, args=(n,), name=f"send-{issue_id}-{n}", daemon=True)
         for n in range(connections)
     ]
-    if fill is not None:
-        fill.added = run.add_total
-        fill.start()
-    for t in threads:
-        t.start()
-    try:
-        for t in threads:
-            t.join()
-    except KeyboardInterrupt:  # Ctrl-C: finish the chunks in hand, give the rest back
-        run.stop.set()
-        for t in threads:
-            t.join()
-        raise
-    finally:
+    with quick_switching():
         if fill is not None:
-            fill.join()
-            if fill.error is not None:
-                report.errors.append(f"filling the outbox failed: {fill.error!r}")
-        run.close()  # the last outcomes are committed before the report is made
+            fill.added = run.add_total
+            fill.start()
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                t.join()
+        except KeyboardInterrupt:  # Ctrl-C: finish the chunks in hand, give the rest back
+            run.stop.set()
+            for t in threads:
+                t.join()
+            raise
+        finally:
+            if fill is not None:
+                fill.join()
+                if fill.error is not None:
+                    report.errors.append(f"filling the outbox failed: {fill.error!r}")
+            run.close()  # the last outcomes are committed before the report is made
     burst = run.policy.burst
     if burst is not None and pause_for_burst(settings, config, issue_id, burst):
         report.burst = burst

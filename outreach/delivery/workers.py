@@ -28,9 +28,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -66,6 +67,37 @@ log = logging.getLogger(__name__)
 #: waits at most two chunks' sending time for its hand-over.
 CHUNK = 10
 Progress = Callable[[int, int], None]
+
+#: The interpreter's thread switch interval while a send runs (the default is 5 ms).
+#: A worker whose server has answered needs the GIL for a few microseconds to
+#: write its next command; while a feeder builds a chunk or reads a claim, it held
+#: the GIL for up to the whole interval, and with every connection waiting so the
+#: server sat idle. 0.5 ms: 8 % more messages a second against a local aiosmtpd
+#: (docs/delivery.md), raw smtplib unchanged.
+SWITCH_INTERVAL = 0.0005
+_switching = threading.Lock()
+_switching_sends = 0  # sends running with SWITCH_INTERVAL in this process
+_switching_saved = 0.0  # the interval before the first of them
+
+
+@contextlib.contextmanager
+def quick_switching() -> Iterator[None]:
+    """Run a send with :data:`SWITCH_INTERVAL`; the last concurrent send to end
+    puts the interval back as it was."""
+    global _switching_sends, _switching_saved
+    with _switching:
+        if _switching_sends == 0:
+            _switching_saved = sys.getswitchinterval()
+            if _switching_saved > SWITCH_INTERVAL:  # a shorter one set by the process stays
+                sys.setswitchinterval(SWITCH_INTERVAL)
+        _switching_sends += 1
+    try:
+        yield
+    finally:
+        with _switching:
+            _switching_sends -= 1
+            if _switching_sends == 0 and _switching_saved > SWITCH_INTERVAL:
+                sys.setswitchinterval(_switching_saved)
 
 
 @dataclass
