@@ -236,11 +236,14 @@ def crash_rounds(
     args: dict[str, Any],
     processes: int,
     rng: random.Random,
+    history: list[tuple[Counter[str], set[str]]],
 ) -> list[int]:
     """KILLS rounds of: start ``processes`` senders, kill each at a random point.
 
     Returns, per round, how many messages the sink accepted whose outcome the
     killed processes had not recorded: each will be sent again, a duplicate.
+    ``history`` gets, per round, the sink's count per recipient and the
+    recipients not ``sent`` (for :func:`check_outcome`'s message).
     """
     per_kill: list[int] = []
     unrecorded: set[tuple[str, int]] = set()
@@ -261,6 +264,7 @@ def crash_rounds(
         sink.settle()
         settle_database(engine)
         counts, pending = sink.counts(), not_sent(engine)
+        history.append((counts, pending))
         now = {(rcpt, counts[rcpt]) for rcpt in pending if counts[rcpt]}
         per_kill.append(len(now - unrecorded))
         unrecorded = now
@@ -268,8 +272,31 @@ def crash_rounds(
     return per_kill
 
 
+def duplicated_history(
+    counts: Counter[str], history: list[tuple[Counter[str], set[str]]]
+) -> list[str]:
+    """Per recipient the sink got more than once: the rounds after which its count
+    or its state changed, as (round, count, not sent yet)."""
+    lines = []
+    for rcpt, n in sorted(counts.items()):
+        if n < 2:
+            continue
+        seen: list[tuple[int, int, bool]] = []
+        for k, (round_counts, pending) in enumerate(history):
+            state = (round_counts[rcpt], rcpt in pending)
+            if not seen or seen[-1][1:] != state:
+                seen.append((k, *state))
+        lines.append(f"{rcpt} x{n}: {seen}")
+    return lines
+
+
 def check_outcome(
-    sink: Sink, engine: Engine, emails: list[str], per_kill: list[int], processes: int
+    sink: Sink,
+    engine: Engine,
+    emails: list[str],
+    per_kill: list[int],
+    processes: int,
+    history: list[tuple[Counter[str], set[str]]],
 ) -> None:
     counts = sink.counts()
     duplicates = sum(n - 1 for n in counts.values())
@@ -280,7 +307,8 @@ def check_outcome(
     )
     assert set(counts) == set(emails)  # nobody lost
     assert max(per_kill) <= bound, per_kill
-    assert duplicates == sum(per_kill)  # every duplicate is one counted at a kill
+    # Every duplicate is one counted at a kill; if not, say whose and when.
+    assert duplicates == sum(per_kill), "\n".join(duplicated_history(counts, history))
     with Session(engine) as s:
         assert set(s.scalars(select(Delivery.status))) == {DeliveryStatus.SENT}
 
@@ -303,10 +331,11 @@ def test_sigkill_at_random_points_then_restart(
         "issue_id": w.issue_id,
         "workers": WORKERS,
     }
-    per_kill = crash_rounds(senders, handler, w.engine, args, 1, random.Random(SEED))
+    history: list[tuple[Counter[str], set[str]]] = []
+    per_kill = crash_rounds(senders, handler, w.engine, args, 1, random.Random(SEED), history)
     report = senders.finish(senders.start(args))
     assert report["status"] == "sent"
-    check_outcome(handler, w.engine, w.emails, per_kill, 1)
+    check_outcome(handler, w.engine, w.emails, per_kill, 1, history)
 
 
 @pytest.mark.slow
@@ -333,10 +362,12 @@ def test_sigkill_two_senders_on_postgres(
         "workers": WORKERS,
     }
     try:
-        per_kill = crash_rounds(senders, handler, engine, args, 2, random.Random(SEED + 1))
+        history: list[tuple[Counter[str], set[str]]] = []
+        rng = random.Random(SEED + 1)
+        per_kill = crash_rounds(senders, handler, engine, args, 2, rng, history)
         reports = [senders.finish(p) for p in [senders.start(args), senders.start(args)]]
         assert {r["status"] for r in reports} <= {"sent", "sending"}
-        check_outcome(handler, engine, emails, per_kill, 2)
+        check_outcome(handler, engine, emails, per_kill, 2, history)
     finally:
         engine.dispose()
 
