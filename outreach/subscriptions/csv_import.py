@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
 from outreach.settings import Settings
+from outreach.subscriptions.bulk import fewer_collections
 from outreach.subscriptions.import_report import PROBLEMS, ImportAborted, ImportReport, Note
 from outreach.subscriptions.import_values import ALIAS_INDEX, FIELDS, Vocabulary, header_key
 from outreach.subscriptions.import_writer import BatchWriter, Row
@@ -143,7 +144,7 @@ def import_csv(
         raise SubscriptionError(f"{path}: no such file")
     encoding = detect_encoding(path)
     report = ImportReport(file=path.name, encoding=encoding, dry_run=dry_run)
-    with mail_batch(None if dry_run else mailer) as mailer:
+    with fewer_collections(), mail_batch(None if dry_run else mailer) as mailer:
         batch = BatchWriter(
             settings=settings,
             config=config,
@@ -265,12 +266,12 @@ def _read(
             report.skipped.extend(notes)
             continue
         report.warnings.extend(notes)
-        digest = batch.digest(signup)
-        first = seen.setdefault(digest[:24], line)
+        prepared = batch.row(line, signup)
+        first = seen.setdefault(prepared[2][:24], line)
         if first != line:
             report.warnings.append(Note.warn(line, "duplicate", first=str(first)))
             continue
-        rows.append((line, signup, digest))
+        rows.append(prepared)
         if len(rows) >= BATCH:
             flush()
     flush()
