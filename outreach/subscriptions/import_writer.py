@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -53,7 +53,7 @@ Params = list[dict[str, Any]]
 #: A row as the reader prepares it: line, sign-up, the address's suppression-list
 #: hash, the new subscriber's search text, the mailbox hash (when mail is sent).
 Row = tuple[int, SignUp, str, str | None, str]
-Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int]]
+Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int], "_Tally"]
 DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code")
 #: The details ``Subscriber.search_text`` is made of (after the address).
 SEARCHED = ("company_name", "business_id", "contact_name")
@@ -65,6 +65,27 @@ def _search_text(email: str, details: Any) -> str | None:
     with them as attributes), as the ORM's flush hook makes it."""
     get = details.get if isinstance(details, Mapping) else lambda name: getattr(details, name)
     return search_text_of(email, *(get(name) for name in SEARCHED))
+
+
+def _no_wait() -> None:
+    return None
+
+
+@dataclass
+class _Tally:
+    """A batch's counts, added to the report in file order (batches may be planned
+    side by side)."""
+
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[Note] = field(default_factory=list)
+
+    def add_to(self, report: ImportReport) -> None:
+        report.imported += self.imported
+        report.updated += self.updated
+        report.unchanged += self.unchanged
+        report.skipped.extend(self.skipped)
 
 
 @dataclass
@@ -120,15 +141,27 @@ class BatchWriter:
             mailbox = digest if canonical == email else email_hash(canonical, self._key)
         return line, signup, digest, _search_text(email, signup), mailbox
 
-    def flush(self, session: Session, rows: list[Row]) -> None:
-        """Plan ``rows`` (one batch) and, unless a dry run, write them."""
-        if not rows:
-            return
+    def flush(
+        self, session: Session, rows: list[Row], after: Callable[[], None] = _no_wait
+    ) -> None:
+        """Plan ``rows`` (one batch) and, unless a dry run, write them.
+
+        ``after()`` returns once the batch before this one is committed (it raises
+        if that one failed). What comes before it (the look-ups and the inserts of
+        new rows) may run beside that batch, on another connection: the reader
+        gives each address to one batch only, so the two touch different rows.
+        Everything after it runs in file order: the updates (a subscriber's update
+        raises the statistics' shared stamp), confirmations, mailbox claims, mails
+        and the report's counts.
+        """
         conn = session.connection()
-        new, person_changes, topic_changes, confirms = self._plan(conn, rows)
+        new, person_changes, topic_changes, confirms, tally = self._plan(conn, rows)
+        if not self.dry_run:
+            self._insert(conn, new)
+        after()
+        tally.add_to(self.report)
         if self.dry_run:
             return
-        self._insert(conn, new)
         for columns, params in person_changes.items():
             values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
             stmt = update(PEOPLE).where(PEOPLE.c.id == bindparam("b_id")).values(values)
@@ -144,7 +177,9 @@ class BatchWriter:
             self._mail(session, new, self.mailer)
 
     def _plan(self, conn: Connection, rows: list[Row]) -> Plan:
-        report = self.report
+        report = _Tally()
+        if not rows:
+            return [], {}, [], [], report
         hashes = [row[2] for row in rows]
         suppressed = reasons_for_hashes(
             conn, lambda column: one_of(conn, column, hashes), city_id=self.city_id
@@ -202,7 +237,7 @@ class BatchWriter:
                 report.updated += 1
             else:
                 report.unchanged += 1
-        return new, person_changes, topic_changes, confirms
+        return new, person_changes, topic_changes, confirms, report
 
     def _insert(self, conn: Connection, new: list[_New]) -> None:
         """New subscribers, their subscriptions and the consent records, a statement each."""
