@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
@@ -31,6 +32,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
 from outreach.settings import Settings
+from outreach.subscriptions.bulk import fewer_collections
 from outreach.subscriptions.import_report import PROBLEMS, ImportAborted, ImportReport, Note
 from outreach.subscriptions.import_values import ALIAS_INDEX, FIELDS, Vocabulary, header_key
 from outreach.subscriptions.import_writer import BatchWriter, Row
@@ -143,7 +145,7 @@ def import_csv(
         raise SubscriptionError(f"{path}: no such file")
     encoding = detect_encoding(path)
     report = ImportReport(file=path.name, encoding=encoding, dry_run=dry_run)
-    with mail_batch(None if dry_run else mailer) as mailer:
+    with fewer_collections(), mail_batch(None if dry_run else mailer) as mailer:
         batch = BatchWriter(
             settings=settings,
             config=config,
@@ -162,58 +164,93 @@ def import_csv(
             report.delimiter = sniff_delimiter(first)
             header = next(csv.reader([first], delimiter=report.delimiter), [])
             vocabulary = Vocabulary.build(config, city_slug, resolve_columns(header, mapping or {}))
+            sessions = _sessions(bind, dry_run)
             owned = isinstance(bind, Engine)
-            session = Session(bind, expire_on_commit=False) if isinstance(bind, Engine) else bind
-            writes = _Writes(threaded=owned)
+            writes = _Writes(sessions, threaded=owned)
             try:
-                writes.run(lambda: batch.start(session))
+                batch.start(sessions[0])
+                if len(sessions) > 1:
+                    sessions[0].commit()  # the city's row, before batches on two connections
                 reader = csv.reader(fh, delimiter=report.delimiter)
-                _read(reader, vocabulary, batch, session, owned, writes)
+                _read(reader, vocabulary, batch, owned, writes)
                 writes.wait()
             except BaseException:
                 writes.drain()
                 if owned:
-                    session.rollback()
+                    for session in sessions:
+                        session.rollback()
                 raise
             finally:
                 writes.shutdown()
                 report.skipped.sort(key=lambda note: note.line)
                 if owned:
-                    session.close()
+                    for session in sessions:
+                        session.close()
     return report
 
 
-class _Writes:
-    """The session's work, a batch at a time, on one thread while the next batch is read.
+def _sessions(bind: Engine | Session, dry_run: bool) -> list[Session]:
+    """The import's sessions: the caller's; one of its own on SQLite (one writer) and
+    for a dry run; two on PostgreSQL (see :class:`_Writes`)."""
+    if isinstance(bind, Session):
+        return [bind]
+    count = 2 if bind.dialect.name == "postgresql" and not dry_run else 1
+    return [Session(bind, expire_on_commit=False) for _ in range(count)]
 
-    One batch is in flight at most and each waits for the one before, so batches
-    are written and committed in file order, and the session is only ever used
-    by one thread at a time. With a caller's Session everything runs inline.
+
+Work = Callable[[Session, Callable[[], None]], None]
+
+
+class _Writes:
+    """The sessions' work, a batch at a time, on threads while the next batch is read.
+
+    With one session, one batch is in flight at most. With two (PostgreSQL), two
+    are, each on its own connection and thread, taking turns: a batch's look-ups
+    and inserts of new rows run beside the batch before it, so the server
+    writes one batch while this process prepares the next, and the rest of the
+    batch waits until the one before it is committed (``work``'s second
+    argument; :meth:`BatchWriter.flush`). Either way batches are committed in
+    file order, a batch after a failed one is not committed, and a session is
+    only ever used by one thread at a time. With a caller's Session everything
+    runs inline.
     """
 
-    def __init__(self, *, threaded: bool) -> None:
+    def __init__(self, sessions: list[Session], *, threaded: bool) -> None:
+        self._sessions = sessions
         self._pool = (
-            ThreadPoolExecutor(1, thread_name_prefix="outreach-import") if threaded else None
+            ThreadPoolExecutor(len(sessions), thread_name_prefix="outreach-import")
+            if threaded
+            else None
         )
-        self._pending: Future[None] | None = None
+        self._flight: deque[Future[None]] = deque()
+        self._turn = 0
 
-    def run(self, work: Callable[[], None]) -> None:
-        self.wait()
+    def run(self, work: Work) -> None:
+        session = self._sessions[self._turn % len(self._sessions)]
+        self._turn += 1
+        if len(self._flight) >= len(self._sessions):
+            self._flight.popleft().result()  # the batch before on this session
+        previous = self._flight[-1] if self._flight else None
+
+        def after() -> None:
+            if previous is not None:
+                previous.result()
+
         if self._pool is None:
-            work()
+            work(session, after)
         else:
-            self._pending = self._pool.submit(work)
+            self._flight.append(self._pool.submit(work, session, after))
 
     def wait(self) -> None:
-        """Until the batch in flight is written; its error is raised here."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            pending.result()
+        """Until every batch in flight is written; the first error is raised here."""
+        while self._flight:
+            self._flight.popleft().result()
 
     def drain(self) -> None:
-        """Wait for the batch in flight while already failing; its own error is dropped."""
-        with suppress(BaseException):
-            self.wait()
+        """Wait for the batches in flight while already failing; their errors are dropped."""
+        while self._flight:
+            with suppress(BaseException):
+                self._flight.popleft().result()
 
     def shutdown(self) -> None:
         if self._pool is not None:
@@ -224,7 +261,6 @@ def _read(
     reader: _Reader,
     vocabulary: Vocabulary,
     batch: BatchWriter,
-    session: Session,
     owned: bool,
     writes: _Writes,
 ) -> None:
@@ -237,8 +273,8 @@ def _read(
         nonlocal rows
         taken, rows = rows, []
 
-        def write() -> None:
-            batch.flush(session, taken)
+        def write(session: Session, after: Callable[[], None]) -> None:
+            batch.flush(session, taken, after)
             if owned and not batch.dry_run:
                 session.commit()
 
@@ -265,12 +301,12 @@ def _read(
             report.skipped.extend(notes)
             continue
         report.warnings.extend(notes)
-        digest = batch.digest(signup)
-        first = seen.setdefault(digest[:24], line)
+        prepared = batch.row(line, signup)
+        first = seen.setdefault(prepared[2][:24], line)
         if first != line:
             report.warnings.append(Note.warn(line, "duplicate", first=str(first)))
             continue
-        rows.append((line, signup, digest))
+        rows.append(prepared)
         if len(rows) >= BATCH:
             flush()
     flush()

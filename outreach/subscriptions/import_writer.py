@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
@@ -50,8 +50,10 @@ PEOPLE = cast(Table, Subscriber.__table__)
 SUBS = cast(Table, Subscription.__table__)
 CONSENT = cast(Table, ConsentRecord.__table__)
 Params = list[dict[str, Any]]
-Row = tuple[int, SignUp, str]  # line, sign-up, suppression hash
-Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int]]
+#: A row as the reader prepares it: line, sign-up, the address's suppression-list
+#: hash, the new subscriber's search text, the mailbox hash (when mail is sent).
+Row = tuple[int, SignUp, str, str | None, str]
+Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int], "_Tally"]
 DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code")
 #: The details ``Subscriber.search_text`` is made of (after the address).
 SEARCHED = ("company_name", "business_id", "contact_name")
@@ -65,13 +67,35 @@ def _search_text(email: str, details: Any) -> str | None:
     return search_text_of(email, *(get(name) for name in SEARCHED))
 
 
+def _no_wait() -> None:
+    return None
+
+
+@dataclass
+class _Tally:
+    """A batch's counts, added to the report in file order (batches may be planned
+    side by side)."""
+
+    imported: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: list[Note] = field(default_factory=list)
+
+    def add_to(self, report: ImportReport) -> None:
+        report.imported += self.imported
+        report.updated += self.updated
+        report.unchanged += self.unchanged
+        report.skipped.extend(self.skipped)
+
+
 @dataclass
 class _New:
     """A subscription to create (and a subscriber, when ``person_id`` is None)."""
 
     signup: SignUp
     person_id: int | None
-    digest: str  # the address's suppression-list hash
+    search_text: str | None  # a new subscriber's (None: an existing one)
+    mailbox: str  # :func:`mailbox_hash` of the address, when a mail is sent
     sub_id: int = 0
     salt: str = ""
 
@@ -104,19 +128,40 @@ class BatchWriter:
         """The city's row (made from the campaign files when it is new)."""
         self.city_id = city_row(session, self.config, self.city_slug).id
 
-    def digest(self, signup: SignUp) -> str:
-        """The address's suppression-list hash (made per row by the reader)."""
-        return email_hash(signup.email, self._key)
+    def row(self, line: int, signup: SignUp) -> Row:
+        """What the writer needs of one row that is per row alone, made by the reader
+        (a thread of its own) while the writer writes the batch before."""
+        email = signup.email
+        digest = email_hash(email, self._key)
+        mailbox = ""
+        if self.mailer is not None and not self.confirmed:
+            # an address that is its own mailbox (most are) has its hash already:
+            # the suppression-list hash, under the same key
+            canonical = mailbox_of(email)
+            mailbox = digest if canonical == email else email_hash(canonical, self._key)
+        return line, signup, digest, _search_text(email, signup), mailbox
 
-    def flush(self, session: Session, rows: list[Row]) -> None:
-        """Plan ``rows`` (one batch) and, unless a dry run, write them."""
-        if not rows:
-            return
+    def flush(
+        self, session: Session, rows: list[Row], after: Callable[[], None] = _no_wait
+    ) -> None:
+        """Plan ``rows`` (one batch) and, unless a dry run, write them.
+
+        ``after()`` returns once the batch before this one is committed (it raises
+        if that one failed). What comes before it (the look-ups and the inserts of
+        new rows) may run beside that batch, on another connection: the reader
+        gives each address to one batch only, so the two touch different rows.
+        Everything after it runs in file order: the updates (a subscriber's update
+        raises the statistics' shared stamp), confirmations, mailbox claims, mails
+        and the report's counts.
+        """
         conn = session.connection()
-        new, person_changes, topic_changes, confirms = self._plan(conn, rows)
+        new, person_changes, topic_changes, confirms, tally = self._plan(conn, rows)
+        if not self.dry_run:
+            self._insert(conn, new)
+        after()
+        tally.add_to(self.report)
         if self.dry_run:
             return
-        self._insert(conn, new)
         for columns, params in person_changes.items():
             values: dict[str, Any] = {name: bindparam(f"v_{name}") for name in columns}
             stmt = update(PEOPLE).where(PEOPLE.c.id == bindparam("b_id")).values(values)
@@ -132,8 +177,10 @@ class BatchWriter:
             self._mail(session, new, self.mailer)
 
     def _plan(self, conn: Connection, rows: list[Row]) -> Plan:
-        report = self.report
-        hashes = [digest for _, _, digest in rows]
+        report = _Tally()
+        if not rows:
+            return [], {}, [], [], report
+        hashes = [row[2] for row in rows]
         suppressed = reasons_for_hashes(
             conn, lambda column: one_of(conn, column, hashes), city_id=self.city_id
         )
@@ -144,14 +191,14 @@ class BatchWriter:
             select(PEOPLE.c.id, PEOPLE.c.email, *(PEOPLE.c[name] for name in DETAILS),
                    SUBS.c.id.label("sub_id"), SUBS.c.status, SUBS.c.topics)
             .outerjoin(SUBS, (SUBS.c.subscriber_id == PEOPLE.c.id) & city)
-            .where(one_of(conn, PEOPLE.c.email, [signup.email for _, signup, _ in rows]))
+            .where(one_of(conn, PEOPLE.c.email, [row[1].email for row in rows]))
         )  # fmt: skip
         people = {row.email: row for row in conn.execute(query)}
         new: list[_New] = []
         person_changes: dict[tuple[str, ...], Params] = defaultdict(list)
         topic_changes: Params = []
         confirms: list[int] = []
-        for line, signup, digest in rows:
+        for line, signup, digest, search_text, mailbox in rows:
             why = suppressed.get(digest)
             if why is not None:
                 report.skipped.append(Note.skip(line, "suppressed", signup.email, reason=why.value))
@@ -159,7 +206,7 @@ class BatchWriter:
             person = people.get(signup.email)
             if person is None:
                 report.imported += 1
-                new.append(_New(signup, None, digest))
+                new.append(_New(signup, None, search_text, mailbox))
                 continue
             changes = {
                 name: value
@@ -178,7 +225,7 @@ class BatchWriter:
                 person_changes[tuple(sorted(changes))].append({"b_id": person.id, **params})
             if status is None:
                 report.imported += 1
-                new.append(_New(signup, person.id, digest))
+                new.append(_New(signup, person.id, None, mailbox))
                 continue
             confirm = self.confirmed and status == SubscriptionStatus.PENDING
             new_topics = sorted(person.topics) != signup.topics
@@ -190,7 +237,7 @@ class BatchWriter:
                 report.updated += 1
             else:
                 report.unchanged += 1
-        return new, person_changes, topic_changes, confirms
+        return new, person_changes, topic_changes, confirms, report
 
     def _insert(self, conn: Connection, new: list[_New]) -> None:
         """New subscribers, their subscriptions and the consent records, a statement each."""
@@ -206,7 +253,7 @@ class BatchWriter:
             rows = [
                 (item.signup.email, item.signup.language,
                  *(getattr(item.signup, name) for name in DETAILS), self.now, self.now,
-                 _search_text(item.signup.email, item.signup))
+                 item.search_text)
                 for item in fresh.values()
             ]  # fmt: skip
             if people_ids is None:
@@ -249,12 +296,6 @@ class BatchWriter:
         if self.confirmed:
             self._records(conn, "confirmed", ids, [None] * len(ids))
 
-    def _mailbox(self, item: _New) -> str:
-        """:func:`mailbox_hash` of the item's address; an address that is its own mailbox
-        (most are) has it already: its suppression-list hash, under the same key."""
-        mailbox = mailbox_of(item.signup.email)
-        return item.digest if mailbox == item.signup.email else email_hash(mailbox, self._key)
-
     def _records(
         self, conn: Connection, action: str, sub_ids: list[int], texts: list[str | None]
     ) -> None:
@@ -276,7 +317,7 @@ class BatchWriter:
         failed = []
         names = {lang: city_name(self.config, self.city_slug, lang) for lang in LANGUAGES}
         subjects = {lang: confirmation_subject(name, lang) for lang, name in names.items()}
-        mailboxes = [self._mailbox(item) for item in new]
+        mailboxes = [item.mailbox for item in new]
         claims = claim_mailboxes(session, mailboxes, self.now)
         released: set[str] = set()  # mailboxes whose mail failed: free again for a later row
         for item, mailbox, claimed in zip(new, mailboxes, claims, strict=True):
