@@ -22,8 +22,7 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.models import ConsentRecord, MailboxLimit, Subscriber, Subscription
 from outreach.settings import Settings
-from outreach.subscriptions import ConfirmationMail, RecordingMailer, import_csv
-from outreach.subscriptions import csv_import
+from outreach.subscriptions import ConfirmationMail, RecordingMailer, csv_import, import_csv
 from outreach.subscriptions.bulk import IMPORT_GC_THRESHOLD, fewer_collections
 from outreach.suppression import SuppressionReason, add
 
@@ -42,10 +41,9 @@ def rows(n: int, company: str = "Firma") -> list[list[str]]:
 
 def state(engine: Engine) -> dict[str, object]:
     with Session(engine) as s:
-        people = {
-            email: name
-            for email, name in s.execute(select(Subscriber.email, Subscriber.company_name))
-        }
+        people: dict[str, str | None] = dict(
+            s.execute(select(Subscriber.email, Subscriber.company_name)).tuples()
+        )
         return {
             "people": people,
             "subscriptions": s.scalar(select(func.count()).select_from(Subscription)),
@@ -68,7 +66,8 @@ def test_batches_side_by_side_write_what_one_at_a_time_writes(
         s.commit()
     first = rows(30)
     # variants of one mailbox in three neighbouring batches: only the first is mailed
-    first[9][0], first[13][0], first[17][0] = "anna+a@gmail.com", "an.na@gmail.com", "anna@gmail.com"
+    variants = ["anna+a@gmail.com", "an.na@gmail.com", "anna@gmail.com"]
+    first[9][0], first[13][0], first[17][0] = variants
     mailer = RecordingMailer()
     report = import_csv(db_engine, settings, config, write(tmp_path / "a.csv", first), "vantaa",
                         mailer=mailer)  # fmt: skip
