@@ -41,9 +41,9 @@ def rows(n: int, company: str = "Firma") -> list[list[str]]:
 
 def state(engine: Engine) -> dict[str, object]:
     with Session(engine) as s:
-        people: dict[str, str | None] = dict(
-            s.execute(select(Subscriber.email, Subscriber.company_name)).tuples()
-        )
+        people: dict[str, str | None] = {}
+        for email, name in s.execute(select(Subscriber.email, Subscriber.company_name)):
+            people[email] = name
         return {
             "people": people,
             "subscriptions": s.scalar(select(func.count()).select_from(Subscription)),
