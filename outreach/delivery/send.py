@@ -142,11 +142,15 @@ def send_issue(
         if dry_run:
             return _dry_run(settings, config, session, issue, mail_url, started)
         connections = max(1, workers or settings.send_workers)
-        if issue.status == IssueStatus.APPROVED:
+        started_here = issue.status == IssueStatus.APPROVED
+        if started_here:
             # PostgreSQL: the first slice now, the rest while it is sent (delivery.fill).
-            recipients = start_outbox(session, settings, config, issue, workers=connections)
+            # The rows written are what the progress starts from; the fill counts the rest.
+            written = start_outbox(
+                session, settings, config, issue, workers=connections, count=False
+            )
             session.commit()
-            log.info("issue %s: %d recipients", issue_id, recipients)
+            log.info("issue %s: sending started, %d recipients in the outbox", issue_id, written)
         elif issue.status == IssueStatus.SENT:
             return SendReport(issue_id, status=issue.status.value)
         elif issue.status != IssueStatus.SENDING:
@@ -196,16 +200,21 @@ def send_issue(
         connections=connections,
         fill=fill,
     )
-    with Session(engine) as session:
-        run.total = session.scalar(select(func.count()).where(Delivery.issue_id == issue_id)) or 0
-        run.done = (
-            session.scalar(
-                select(func.count()).where(
-                    Delivery.issue_id == issue_id, Delivery.status.in_(FINAL)
-                )
+    if started_here:
+        run.total = written  # nothing of it is done yet
+    elif progress is not None:  # the counts are for the progress display alone
+        with Session(engine) as session:
+            run.total = (
+                session.scalar(select(func.count()).where(Delivery.issue_id == issue_id)) or 0
             )
-            or 0
-        )
+            run.done = (
+                session.scalar(
+                    select(func.count()).where(
+                        Delivery.issue_id == issue_id, Delivery.status.in_(FINAL)
+                    )
+                )
+                or 0
+            )
     threads = [
         threading.Thread(target=run.work, args=(n,), name=f"send-{issue_id}-{n}", daemon=True)
         for n in range(connections)

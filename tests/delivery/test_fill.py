@@ -120,9 +120,9 @@ def test_a_cancel_waits_for_the_slice_being_written(db_world_factory: Any) -> No
 def test_workers_send_the_first_slice_while_the_rest_is_written(
     db_world_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A first slice of 20 subscriptions, then slices of 40, 80 … each written slowly:
-    the workers send what is in and wait for the next slice; every recipient gets
-    one message."""
+    """A first slice of 20 subscriptions, then slices of 40, 80 … each written slowly
+    (the second once the first is sent): the workers send what is in and wait for
+    the next slice; every recipient gets one message."""
     w = db_world_factory(290)
     settings = w.settings.model_copy(update={"send_batch_size": 5})
     slices: list[int] = []
@@ -130,6 +130,10 @@ def test_workers_send_the_first_slice_while_the_rest_is_written(
     real_fill, real_wait = fill_module.fill_slice, fill_module.OutboxFill.wait_beyond
 
     def slow_fill(*args: Any) -> Any:
+        if not slices:  # the next slice only once the first one is sent
+            deadline = time.monotonic() + 10
+            while len(memory.outbox) < 20 and time.monotonic() < deadline:
+                time.sleep(0.01)
         time.sleep(0.1)
         result = real_fill(*args)
         if result is not None:
@@ -216,3 +220,26 @@ def test_start_outbox_counts_every_recipient_and_writes_the_first_slice(
     report = send_issue(settings, w.config, w.issue_id, workers=2)
     assert (report.sent, report.status) == (49, "sent")
     assert _recipients() == Counter(e for i, e in enumerate(w.emails) if i != 2)
+
+
+def test_a_send_that_starts_the_outbox_counts_only_what_it_wrote(db_world_factory: Any) -> None:
+    """``send_issue`` on an approved issue does not count the rest of the audience
+    (a query on the way to the first message): its progress starts from the rows
+    written and grows with each slice, up to every recipient, each counted once."""
+    w = db_world_factory(50)
+    settings = w.settings.model_copy(update={"send_batch_size": 5})
+    with w.session() as s:
+        issue = s.get(Issue, w.issue_id)
+        postgres = s.get_bind().dialect.name == "postgresql"
+        assert start_outbox(s, settings, w.config, issue, workers=2, count=False) == (
+            20 if postgres else 50
+        )
+        s.rollback()
+    seen: list[tuple[int, int]] = []
+    memory.clear()
+    report = send_issue(
+        settings, w.config, w.issue_id, workers=2, progress=lambda d, t: seen.append((d, t))
+    )
+    assert (report.sent, report.status) == (50, "sent")
+    assert seen[-1] == (50, 50)
+    assert all(done <= total <= 50 for done, total in seen)  # each slice counted once

@@ -89,7 +89,13 @@ def enqueue_issue(
 
 
 def start_outbox(
-    session: Session, settings: Settings, config: Config, issue: Issue, *, workers: int
+    session: Session,
+    settings: Settings,
+    config: Config,
+    issue: Issue,
+    *,
+    workers: int,
+    count: bool = True,
 ) -> int:
     """Start an approved issue's send; returns how many recipients it has.
 
@@ -98,13 +104,16 @@ def start_outbox(
     subscriptions. ``send_issue`` writes the rest while that slice is sent
     (:mod:`outreach.delivery.fill`). On SQLite (one writer), and for an issue
     already sending, this is :func:`enqueue_issue`. The caller commits.
+
+    Without ``count`` it returns the rows written, without counting the rest of
+    the audience (a query of its own, on the way to the first message).
     """
     postgres = session.get_bind().dialect.name == "postgresql"
     if not postgres or issue.status != IssueStatus.APPROVED:
         return enqueue_issue(session, settings, config, issue)
     upto = slice_end(session, issue, 0, 2 * max(1, workers) * settings.send_batch_size)
     added = enqueue_issue(session, settings, config, issue, upto=upto)
-    if upto is None:
+    if upto is None or not count:
         return added
     audience = _audience(session, settings, config, issue)
     rest = session.scalar(
