@@ -102,7 +102,7 @@ class _New:
 
 @dataclass
 class BatchWriter:
-    """Collects validated rows and writes them BATCH at a time (or only counts: dry run)."""
+    """Collects validated rows and writes them a batch at a time (or only counts: dry run)."""
 
     settings: Settings
     config: Config

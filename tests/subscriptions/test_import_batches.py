@@ -55,6 +55,7 @@ def state(engine: Engine) -> dict[str, object]:
 @pytest.fixture
 def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(csv_import, "BATCH", 4)
+    monkeypatch.setattr(csv_import, "SQLITE_BATCH", 4)
 
 
 @pytest.mark.usefixtures("small_batches")
