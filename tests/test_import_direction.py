@@ -24,7 +24,7 @@ DEBTS = Path(__file__).parent / "import_debts.txt"
 LAYERS: list[set[str]] = [
     {"errors"},
     {"l10n", "transactional"},
-    {"settings", "tokens", "linkids", "sandbox", "runtime", "logthrottle"},
+    {"settings", "tokens", "linkids", "sandbox", "runtime", "logthrottle", "process_setting"},
     {"validation", "db", "plugins", "dkim", "verp"},
     {"models"},
     {"suppression"},

@@ -14,8 +14,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from enum import Enum
 from typing import Any
@@ -36,18 +35,31 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import JSON
 
+from outreach.process_setting import ProcessSetting
+
 _HASHABLE = (str, int, float, datetime, Enum)
 
 #: The cyclic garbage collector's first threshold while an import runs (Python's is 700).
 IMPORT_GC_THRESHOLD = 10_000
 
-_collector = threading.Lock()
-_collector_users = 0
-_collector_saved = gc.get_threshold()
+
+def _collect_less() -> tuple[int, int, int]:
+    saved = gc.get_threshold()
+    gc.freeze()
+    if 0 < saved[0] < IMPORT_GC_THRESHOLD:  # a higher one set by the process stays
+        gc.set_threshold(IMPORT_GC_THRESHOLD, *saved[1:])
+    return saved
 
 
-@contextlib.contextmanager
-def fewer_collections() -> Iterator[None]:
+def _collect_as_before(saved: tuple[int, int, int]) -> None:
+    gc.set_threshold(*saved)
+    gc.unfreeze()
+
+
+_collector = ProcessSetting(_collect_less, _collect_as_before)
+
+
+def fewer_collections() -> contextlib.AbstractContextManager[None]:
     """Run a bulk import with the garbage collector mostly out of its way.
 
     An import allocates some ten containers (tuples, lists, objects) per row, all
@@ -62,22 +74,7 @@ def fewer_collections() -> Iterator[None]:
     unfreezes and puts the thresholds back (a higher one set by the process is
     kept).
     """
-    global _collector_users, _collector_saved
-    with _collector:
-        if _collector_users == 0:
-            _collector_saved = gc.get_threshold()
-            gc.freeze()
-            if 0 < _collector_saved[0] < IMPORT_GC_THRESHOLD:
-                gc.set_threshold(IMPORT_GC_THRESHOLD, *_collector_saved[1:])
-        _collector_users += 1
-    try:
-        yield
-    finally:
-        with _collector:
-            _collector_users -= 1
-            if _collector_users == 0:
-                gc.set_threshold(*_collector_saved)
-                gc.unfreeze()
+    return _collector.held()
 
 
 def one_of(conn: Connection, column: Column[Any], values: Iterable[Any]) -> ColumnElement[bool]:

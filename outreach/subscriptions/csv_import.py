@@ -174,8 +174,8 @@ def import_csv(
             writes = _Writes(sessions, threaded=owned)
             try:
                 batch.start(sessions[0])
-                if len(sessions) > 1:
-                    sessions[0].commit()  # the city's row, before batches on two connections
+                if owned and not dry_run:
+                    sessions[0].commit()  # the city's row, before any batch (and if none)
                 reader = csv.reader(fh, delimiter=report.delimiter)
                 size = SQLITE_BATCH if sessions[0].get_bind().dialect.name == "sqlite" else BATCH
                 _read(reader, vocabulary, batch, owned, writes, size)
@@ -279,6 +279,8 @@ def _read(
 
     def flush() -> None:
         nonlocal rows
+        if not rows:
+            return
         taken, rows = rows, []
 
         def write(session: Session, after: Callable[[], None]) -> None:
@@ -310,7 +312,7 @@ def _read(
             continue
         report.warnings.extend(notes)
         prepared = batch.row(line, signup)
-        first = seen.setdefault(prepared[2][:24], line)
+        first = seen.setdefault(prepared.digest[:24], line)
         if first != line:
             report.warnings.append(Note.warn(line, "duplicate", first=str(first)))
             continue

@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, bindparam, select, update
 from sqlalchemy.orm import Session
@@ -50,9 +50,18 @@ PEOPLE = cast(Table, Subscriber.__table__)
 SUBS = cast(Table, Subscription.__table__)
 CONSENT = cast(Table, ConsentRecord.__table__)
 Params = list[dict[str, Any]]
-#: A row as the reader prepares it: line, sign-up, the address's suppression-list
-#: hash, the new subscriber's search text, the mailbox hash (when mail is sent).
-Row = tuple[int, SignUp, str, str | None, str]
+
+
+class Row(NamedTuple):
+    """A row as the reader prepares it (:meth:`BatchWriter.row`)."""
+
+    line: int
+    signup: SignUp
+    digest: str  # the address's suppression-list hash
+    search_text: str | None  # the subscriber's, should the address be new
+    mailbox: str  # :func:`mailbox_hash` of the address, when mail is sent ("" else)
+
+
 Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int], "_Tally"]
 DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code")
 #: The details ``Subscriber.search_text`` is made of (after the address).
@@ -124,6 +133,11 @@ class BatchWriter:
             for lang in LANGUAGES
         }
 
+    @property
+    def mails(self) -> bool:
+        """Whether new subscriptions get their confirmation mail now."""
+        return self.mailer is not None and not self.confirmed
+
     def start(self, session: Session) -> None:
         """The city's row (made from the campaign files when it is new)."""
         self.city_id = city_row(session, self.config, self.city_slug).id
@@ -134,12 +148,12 @@ class BatchWriter:
         email = signup.email
         digest = email_hash(email, self._key)
         mailbox = ""
-        if self.mailer is not None and not self.confirmed:
+        if self.mails:
             # an address that is its own mailbox (most are) has its hash already:
             # the suppression-list hash, under the same key
             canonical = mailbox_of(email)
             mailbox = digest if canonical == email else email_hash(canonical, self._key)
-        return line, signup, digest, _search_text(email, signup), mailbox
+        return Row(line, signup, digest, _search_text(email, signup), mailbox)
 
     def flush(
         self, session: Session, rows: list[Row], after: Callable[[], None] = _no_wait
@@ -173,14 +187,12 @@ class BatchWriter:
             stmt = update(SUBS).where(SUBS.c.id.in_(confirms))
             conn.execute(stmt.values(status=SubscriptionStatus.CONFIRMED, confirmed_at=self.now))
             self._records(conn, "confirmed", confirms, [None] * len(confirms))
-        if self.mailer is not None and not self.confirmed:
+        if self.mailer is not None and self.mails:
             self._mail(session, new, self.mailer)
 
     def _plan(self, conn: Connection, rows: list[Row]) -> Plan:
         report = _Tally()
-        if not rows:
-            return [], {}, [], [], report
-        hashes = [row[2] for row in rows]
+        hashes = [row.digest for row in rows]
         suppressed = reasons_for_hashes(
             conn, lambda column: one_of(conn, column, hashes), city_id=self.city_id
         )
@@ -191,7 +203,7 @@ class BatchWriter:
             select(PEOPLE.c.id, PEOPLE.c.email, *(PEOPLE.c[name] for name in DETAILS),
                    SUBS.c.id.label("sub_id"), SUBS.c.status, SUBS.c.topics)
             .outerjoin(SUBS, (SUBS.c.subscriber_id == PEOPLE.c.id) & city)
-            .where(one_of(conn, PEOPLE.c.email, [row[1].email for row in rows]))
+            .where(one_of(conn, PEOPLE.c.email, [row.signup.email for row in rows]))
         )  # fmt: skip
         people = {row.email: row for row in conn.execute(query)}
         new: list[_New] = []
@@ -268,7 +280,7 @@ class BatchWriter:
                     item.person_id = person_id
                 with_ids = [(i, *row) for i, row in zip(people_ids, rows, strict=True)]
                 bulk_insert(conn, PEOPLE, ("id", *columns), with_ids)
-        mail_now = self.mailer is not None and not self.confirmed
+        mail_now = self.mails
         status = SubscriptionStatus.CONFIRMED if self.confirmed else SubscriptionStatus.PENDING
         confirmed_at = self.now if self.confirmed else None
         sent_at = self.now if mail_now else None
