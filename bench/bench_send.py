@@ -585,6 +585,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="raw and product runs per cell")
     parser.add_argument("--no-extras", action="store_true")
     parser.add_argument("--sinks", default="aiosmtpd,postfix")
+    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--sizes", default=",".join(SIZES), help="of: " + ", ".join(SIZES))
     args = parser.parse_args()
     print(machine_speed(), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-send-") as name:
@@ -596,9 +598,14 @@ def main() -> None:
         if "postfix" in wanted:
             started = start_postfix()
             sinks.append(started if isinstance(started, Sink) else ("postfix", started))
-        databases = [("sqlite", f"sqlite:///{tmp}/bench.db")]
+        wanted_databases = args.databases.split(",")
+        databases = []
+        if "sqlite" in wanted_databases:
+            databases.append(("sqlite", f"sqlite:///{tmp}/bench.db"))
         drop = None
-        if args.pg:
+        if "postgresql" not in wanted_databases:
+            pass
+        elif args.pg:
             pg_url, drop = pg_database(args.pg)
             databases.append(("postgresql", pg_url))
         else:
@@ -607,6 +614,8 @@ def main() -> None:
         try:
             for label, url in databases:
                 for size, items in SIZES.items():
+                    if size not in args.sizes.split(","):
+                        continue
                     config = config_for(items)
                     issue_id = prepare(url, config, args.n, tmp)
                     for sink in sinks:
