@@ -75,6 +75,8 @@ NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 SLUG = "vantaa-monthly"
 #: items per section (news, events, stories) of each message size
 SIZES = {"20 items": (9, 8, 3), "3 items": (1, 1, 1)}
+SINKS = ("aiosmtpd", "postfix")
+DATABASES = ("sqlite", "postgresql")
 SUMMARY = (
     "Vantaan kaupunki ja yritykset vähentävät päästöjä yhdessä: energiaremontit, "
     "aurinkosähkö, kiertotalous ja päästöttömät kuljetukset etenevät. "
@@ -584,10 +586,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "4000")))
     parser.add_argument("--rounds", type=int, default=5, help="raw and product runs per cell")
     parser.add_argument("--no-extras", action="store_true")
-    parser.add_argument("--sinks", default="aiosmtpd,postfix")
-    parser.add_argument("--databases", default="sqlite,postgresql")
+    parser.add_argument("--sinks", default=",".join(SINKS))
+    parser.add_argument("--databases", default=",".join(DATABASES))
     parser.add_argument("--sizes", default=",".join(SIZES), help="of: " + ", ".join(SIZES))
     args = parser.parse_args()
+    choices = {"--sinks": SINKS, "--databases": DATABASES, "--sizes": tuple(SIZES)}
+    for option, known in choices.items():
+        value = getattr(args, option[2:])
+        if unknown := set(value.split(",")) - set(known):
+            parser.error(f"{option}: unknown {', '.join(sorted(unknown))} (of: {', '.join(known)})")
     print(machine_speed(), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-send-") as name:
         tmp = Path(name)
@@ -603,19 +610,17 @@ def main() -> None:
         if "sqlite" in wanted_databases:
             databases.append(("sqlite", f"sqlite:///{tmp}/bench.db"))
         drop = None
-        if "postgresql" not in wanted_databases:
-            pass
-        elif args.pg:
-            pg_url, drop = pg_database(args.pg)
-            databases.append(("postgresql", pg_url))
-        else:
-            print("PostgreSQL skipped: no --pg URL and no OUTREACH_TEST_DATABASE_URL")
+        if "postgresql" in wanted_databases:
+            if args.pg:
+                pg_url, drop = pg_database(args.pg)
+                databases.append(("postgresql", pg_url))
+            else:
+                print("PostgreSQL skipped: no --pg URL and no OUTREACH_TEST_DATABASE_URL")
+        sizes = {size: items for size, items in SIZES.items() if size in args.sizes.split(",")}
         cells: list[Cell] = []
         try:
             for label, url in databases:
-                for size, items in SIZES.items():
-                    if size not in args.sizes.split(","):
-                        continue
+                for size, items in sizes.items():
                     config = config_for(items)
                     issue_id = prepare(url, config, args.n, tmp)
                     for sink in sinks:
