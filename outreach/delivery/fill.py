@@ -8,8 +8,9 @@ recipients among the city's first ``FIRST_SLICE_PER_WORKER × workers``
 subscriptions, :func:`outreach.delivery.outbox.start_outbox`) and an
 :class:`OutboxFill` thread adds the rest, slice by slice (the first twice the
 first slice, each next one twice the one before, up to :data:`MAX_SLICE`
-subscriptions, each its own transaction), while the workers send. A worker that finds nothing due while
-the fill is still running waits for its next slice.
+subscriptions, each its own transaction), while the workers send. A worker
+that finds nothing due while the fill is still running waits for its next
+slice.
 
 The issue's ``outbox_complete`` is False until the last slice is in, and an
 issue whose outbox is not complete never becomes ``sent``. When a send stops
