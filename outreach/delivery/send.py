@@ -168,8 +168,8 @@ def send_issue(
         sending.enter_context(quick_switching())
         # The workers open their connections while the outbox is written and the
         # issue rendered; they claim nothing before run.begin().
-        run.start()
         try:
+            run.start()
             builders, fill, total, done = _prepare(
                 settings, config, session, engine, issue, mail_url, connections, progress, stop
             )
@@ -257,7 +257,7 @@ def _prepare(
 def _finish(settings: Settings, issue_id: int, report: SendReport) -> None:
     with Session(get_engine(settings)) as session:
         active = exists().where(Delivery.issue_id == issue_id, Delivery.status.in_(ACTIVE))
-        session.execute(
+        finished = session.scalar(
             update(Issue)
             .where(
                 Issue.id == issue_id,
@@ -266,8 +266,12 @@ def _finish(settings: Settings, issue_id: int, report: SendReport) -> None:
                 ~active,
             )
             .values(status=IssueStatus.SENT, sent_at=utcnow())
+            .returning(Issue.id)
         )
         session.commit()
+        if finished is not None:  # nothing pending or sending is left: no more to ask
+            report.remaining, report.status = 0, IssueStatus.SENT.value
+            return
         report.remaining = (
             session.scalar(
                 select(func.count()).where(

@@ -253,7 +253,8 @@ class SendRun:
         self.stop.set()
         self.go.set()
         for t in self.threads:
-            t.join()
+            if t.ident is not None:  # started
+                t.join()
         self.close()
 
     def join(self) -> None:
