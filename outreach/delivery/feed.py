@@ -158,11 +158,17 @@ class Chunks:
     """The feeder's job: claim, re-check and build a worker's next chunk."""
 
     def __init__(
-        self, rows: OutboxRows, messages: dict[str, IssueMessages], default_lang: str
+        self,
+        rows: OutboxRows,
+        messages: dict[str, IssueMessages],
+        default_lang: str,
+        claim_size: Callable[[], int] | None = None,
     ) -> None:
         self.rows = rows
         self.messages = messages
         self.default_lang = default_lang
+        #: How many rows to claim now (default: the outbox's ``batch_size``).
+        self.claim_size = claim_size or (lambda: rows.batch_size)
 
     def build(self, row: Any, info: tuple[str, str | None]) -> OutgoingMessage:
         builder = self.messages.get(row.language) or self.messages[self.default_lang]
@@ -181,7 +187,7 @@ class Chunks:
         me = holder.me
         if not holder.claimed:
             leased = time.monotonic()
-            holder.claimed = self.rows.claim(conn, me)
+            holder.claimed = self.rows.claim(conn, me, self.claim_size())
             holder.leased = leased
             if not holder.claimed:
                 return None

@@ -4,12 +4,13 @@ Writing an issue's outbox takes about 40 µs per recipient on PostgreSQL (the
 row, its indexes and three foreign-key checks): 0.17 s for 4,000 recipients,
 4 s for 100,000, all before the first message could go out. So a send on
 PostgreSQL writes only the first slice of the outbox before it starts (the
-recipients among the city's first ``2 × workers × send_batch_size``
-subscriptions, :func:`outreach.delivery.outbox.enqueue_issue` with ``upto``)
-and an :class:`OutboxFill` thread adds the rest, slice by slice (each twice
-the one before, up to :data:`MAX_SLICE` subscriptions, each its own
-transaction), while the workers send. A worker that finds nothing due while
-the fill is still running waits for its next slice.
+recipients among the city's first ``FIRST_SLICE_PER_WORKER × workers``
+subscriptions, :func:`outreach.delivery.outbox.start_outbox`) and an
+:class:`OutboxFill` thread adds the rest, slice by slice (the first twice the
+first slice, each next one twice the one before, up to :data:`MAX_SLICE`
+subscriptions, each its own transaction), while the workers send. A worker
+that finds nothing due while the fill is still running waits for its next
+slice.
 
 The issue's ``outbox_complete`` is False until the last slice is in, and an
 issue whose outbox is not complete never becomes ``sent``. When a send stops

@@ -1,8 +1,9 @@
 """Sending an issue: ``send_issue``, ``send_test`` and the dry run.
 
-``send_issue`` fixes the audience if the issue is still ``approved``, renders
-each language once, starts ``workers`` threads (see
-:mod:`outreach.delivery.workers`) and returns when no row is due any more, or
+``send_issue`` starts ``workers`` threads (see :mod:`outreach.delivery.workers`),
+which open their connections while it fixes the audience if the issue is
+still ``approved`` and renders the first language (each other one when a
+recipient needs it), lets them send, and returns when no row is due any more, or
 when a burst of policy refusals paused the send (:mod:`outreach.delivery.burst`). Rows
 waiting for a retry stay ``pending`` with their ``next_attempt_at``; a later
 call (the scheduler's, or ``outreach issue send`` again) sends them. The issue
@@ -11,6 +12,7 @@ becomes ``sent`` when no ``pending`` or ``sending`` row remains.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -27,7 +29,7 @@ from outreach.delivery.backends.base import SendResult
 from outreach.delivery.burst import pause_for_burst
 from outreach.delivery.fill import OutboxFill
 from outreach.delivery.message import IssueMessages, Rendered, city_mail_url, send_batch
-from outreach.delivery.outbox import reclaim_dead, start_outbox
+from outreach.delivery.outbox import FIRST_SLICE_PER_WORKER, reclaim_dead, start_outbox
 from outreach.delivery.ratelimit import limiter_for
 from outreach.delivery.workers import SendReport, SendRun, quick_switching
 from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
@@ -134,111 +136,49 @@ def send_issue(
     """Send every due delivery of the issue; see the module docstring."""
     started = time.monotonic()
     engine = get_engine(settings)
-    postgres = engine.dialect.name == "postgresql"
-    with Session(engine, expire_on_commit=False) as session:
+    report = SendReport(issue_id)
+    stop = stop or threading.Event()
+    with contextlib.ExitStack() as sending, Session(engine, expire_on_commit=False) as session:
         issue = _load(session, issue_id)
         campaign = config.campaign(issue.campaign.slug)
         mail_url = city_mail_url(settings, config, campaign.city)
         if dry_run:
             return _dry_run(settings, config, session, issue, mail_url, started)
-        connections = max(1, workers or settings.send_workers)
-        started_here = issue.status == IssueStatus.APPROVED
-        if started_here:
-            # PostgreSQL: the first slice now, the rest while it is sent (delivery.fill).
-            # The rows written are what the progress starts from; the fill counts the rest.
-            written = start_outbox(
-                session, settings, config, issue, workers=connections, count=False
-            )
-            session.commit()
-            log.info("issue %s: sending started, %d recipients in the outbox", issue_id, written)
-        elif issue.status == IssueStatus.SENT:
+        if issue.status == IssueStatus.SENT:
             return SendReport(issue_id, status=issue.status.value)
-        elif issue.status != IssueStatus.SENDING:
+        if issue.status not in (IssueStatus.APPROVED, IssueStatus.SENDING):
             raise IssueError(
                 f"issue {issue_id} is {issue.status.value}; "
                 + ("resume it first" if issue.status == IssueStatus.PAUSED else "it cannot be sent")
             )
-        # The rest of the outbox: after the first slice, or after a send that stopped
-        # before it was complete.
-        complete = issue.outbox_complete
-        # The first language now (its errors stop the send before anything goes
-        # out), the others when a recipient needs them: an edition nobody reads
-        # is never rendered. The languages are the issue's, as built and approved.
-        languages = fixed_audience(issue.snapshot or {}, campaign)[1]
-        builders = _Editions(settings, config, session, issue, mail_url, languages)
-    report = SendReport(issue_id)
-    stop = stop or threading.Event()
-    fill = None
-    if not complete:
-        fill = OutboxFill(
-            engine,
+        connections = max(1, workers or settings.send_workers)
+        run = SendRun(
             settings,
-            config,
+            engine,
             issue_id,
-            size=4 * connections * settings.send_batch_size,
+            mail_url,
+            lease_seconds=lease_seconds,
+            retry_base_seconds=retry_base_seconds,
             stop=stop,
+            progress=progress,
+            limiter=limiter_for(mail_url, settings.rate_per_second, settings.rate_per_hour),
+            report=report,
+            connections=connections,
         )
-        if not postgres:
-            fill.run()  # one writer: the whole outbox before the send
-            if fill.error is not None:
-                raise OutreachError(f"issue {issue_id}: filling the outbox failed: {fill.error}")
-            fill = None
-    reclaim_dead(engine, issue_id)
-    run = SendRun(
-        settings,
-        engine,
-        issue_id,
-        builders,
-        languages[0],
-        mail_url,
-        lease_seconds=lease_seconds,
-        retry_base_seconds=retry_base_seconds,
-        stop=stop,
-        progress=progress,
-        limiter=limiter_for(mail_url, settings.rate_per_second, settings.rate_per_hour),
-        report=report,
-        connections=connections,
-        fill=fill,
-    )
-    if started_here:
-        run.total = written  # nothing of it is done yet
-    elif progress is not None:  # the counts are for the progress display alone
-        with Session(engine) as session:
-            run.total = (
-                session.scalar(select(func.count()).where(Delivery.issue_id == issue_id)) or 0
-            )
-            run.done = (
-                session.scalar(
-                    select(func.count()).where(
-                        Delivery.issue_id == issue_id, Delivery.status.in_(FINAL)
-                    )
-                )
-                or 0
-            )
-    threads = [
-        threading.Thread(target=run.work, args=(n,), name=f"send-{issue_id}-{n}", daemon=True)
-        for n in range(connections)
-    ]
-    with quick_switching():
-        if fill is not None:
-            fill.added = run.add_total
-            fill.start()
-        for t in threads:
-            t.start()
+        sending.enter_context(quick_switching())
+        # The workers open their connections while the outbox is written and the
+        # issue rendered; they claim nothing before run.begin().
         try:
-            for t in threads:
-                t.join()
-        except KeyboardInterrupt:  # Ctrl-C: finish the chunks in hand, give the rest back
-            run.stop.set()
-            for t in threads:
-                t.join()
+            run.start()
+            builders, fill, total, done = _prepare(
+                settings, config, session, engine, issue, mail_url, connections, progress, stop
+            )
+        except BaseException:
+            run.abort()
             raise
-        finally:
-            if fill is not None:
-                fill.join()
-                if fill.error is not None:
-                    report.errors.append(f"filling the outbox failed: {fill.error!r}")
-            run.close()  # the last outcomes are committed before the report is made
+        run.begin(builders, builders.languages[0], total=total, done=done, fill=fill)
+        session.close()  # its connection back to the pool while the workers send
+        run.join()
     burst = run.policy.burst
     if burst is not None and pause_for_burst(settings, config, issue_id, burst):
         report.burst = burst
@@ -249,10 +189,75 @@ def send_issue(
     return report
 
 
+def _prepare(
+    settings: Settings,
+    config: Config,
+    session: Session,
+    engine: Any,
+    issue: Issue,
+    mail_url: str,
+    connections: int,
+    progress: Callable[[int, int], None] | None,
+    stop: threading.Event,
+) -> tuple[_Editions, OutboxFill | None, int, int]:
+    """Everything before the first claim: the outbox's first slice (or, on SQLite,
+    the whole outbox), the first language rendered, rows of a dead process on
+    this host reclaimed. Returns the editions, the fill still to run (PostgreSQL),
+    and the rows in the outbox and those done, which the progress starts from."""
+    issue_id = issue.id
+    campaign = config.campaign(issue.campaign.slug)
+    started_here = issue.status == IssueStatus.APPROVED
+    written = 0
+    if started_here:
+        # PostgreSQL: the first slice now, the rest while it is sent (delivery.fill).
+        # The rows written are what the progress starts from; the fill counts the rest.
+        written = start_outbox(session, settings, config, issue, workers=connections, count=False)
+        session.commit()
+        log.info("issue %s: sending started, %d recipients in the outbox", issue_id, written)
+    # The rest of the outbox: after the first slice, or after a send that stopped
+    # before it was complete.
+    complete = issue.outbox_complete
+    # The first language now (its errors stop the send before anything goes
+    # out), the others when a recipient needs them: an edition nobody reads
+    # is never rendered. The languages are the issue's, as built and approved.
+    languages = fixed_audience(issue.snapshot or {}, campaign)[1]
+    builders = _Editions(settings, config, session, issue, mail_url, languages)
+    fill = None
+    if not complete:
+        fill = OutboxFill(
+            engine,
+            settings,
+            config,
+            issue_id,
+            size=2 * FIRST_SLICE_PER_WORKER * connections,
+            stop=stop,
+        )
+        if engine.dialect.name != "postgresql":
+            fill.run()  # one writer: the whole outbox before the send
+            if fill.error is not None:
+                raise OutreachError(f"issue {issue_id}: filling the outbox failed: {fill.error}")
+            fill = None
+    reclaim_dead(engine, issue_id)
+    if started_here:
+        return builders, fill, written, 0
+    # A send resumed: what its progress starts from, and what its claims share.
+    with Session(engine) as counting:
+        total = counting.scalar(select(func.count()).where(Delivery.issue_id == issue_id)) or 0
+        done = (
+            counting.scalar(
+                select(func.count()).where(
+                    Delivery.issue_id == issue_id, Delivery.status.in_(FINAL)
+                )
+            )
+            or 0
+        )
+    return builders, fill, total, done
+
+
 def _finish(settings: Settings, issue_id: int, report: SendReport) -> None:
     with Session(get_engine(settings)) as session:
         active = exists().where(Delivery.issue_id == issue_id, Delivery.status.in_(ACTIVE))
-        session.execute(
+        finished = session.scalar(
             update(Issue)
             .where(
                 Issue.id == issue_id,
@@ -261,8 +266,12 @@ def _finish(settings: Settings, issue_id: int, report: SendReport) -> None:
                 ~active,
             )
             .values(status=IssueStatus.SENT, sent_at=utcnow())
+            .returning(Issue.id)
         )
         session.commit()
+        if finished is not None:  # nothing pending or sending is left: no more to ask
+            report.remaining, report.status = 0, IssueStatus.SENT.value
+            return
         report.remaining = (
             session.scalar(
                 select(func.count()).where(

@@ -155,15 +155,20 @@ class SendReport:
 
 
 class SendRun:
-    """State shared by the worker threads of one ``send_issue`` call."""
+    """State shared by the worker threads of one ``send_issue`` call.
+
+    :meth:`start` starts the threads at once: each opens its database
+    connection and its backend connection while ``send_issue`` writes the
+    first slice of the outbox and renders the issue, and waits. :meth:`begin`
+    hands them the messages and lets them claim; :meth:`abort` sends them
+    home without claiming anything.
+    """
 
     def __init__(
         self,
         settings: Settings,
         engine: Engine,
         issue_id: int,
-        messages: dict[str, IssueMessages],
-        default_lang: str,
         mail_url: str,
         *,
         lease_seconds: float,
@@ -173,13 +178,10 @@ class SendRun:
         limiter: RateLimiter,
         report: SendReport,
         connections: int = 1,
-        fill: OutboxFill | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.issue_id = issue_id
-        self.messages = messages
-        self.default_lang = default_lang
         self.mail_url = mail_url
         self.lease = timedelta(seconds=lease_seconds)
         self.retry_base = retry_base_seconds
@@ -188,7 +190,11 @@ class SendRun:
         self.progress = progress
         self.limiter = limiter
         self.report = report
-        self.fill = fill  # the rest of the outbox, still being written (delivery.fill)
+        self.fill: OutboxFill | None = None  # the rest of the outbox, still being written
+        self.chunks: Chunks | None = None  # set by begin()
+        self.go = threading.Event()  # begin() or abort() was called
+        self.threads: list[threading.Thread] = []
+        self.connections = max(1, connections)
         self.lock = threading.Lock()
         sqlite = engine.dialect.name == "sqlite"
         write_lock: AbstractContextManager[Any] = threading.Lock() if sqlite else nullcontext()
@@ -201,7 +207,6 @@ class SendRun:
             write_lock=write_lock,
         )
         self.policy = PolicyWatch.from_settings(settings)
-        self.chunks = Chunks(self.rows, messages, default_lang)
         self.done = 0
         self.total = 0
         # One feeder for every two workers: a feeder's jobs run one at a time, and a
@@ -212,12 +217,81 @@ class SendRun:
         # SQLite has one writer: the workers' outcomes are committed in groups.
         self.sqlite = SqliteOutcomes(self.rows, engine, self.recorded) if sqlite else None
 
+    def start(self) -> None:
+        """Start the workers: each connects to the database and the backend, then
+        waits for :meth:`begin` (or :meth:`abort`)."""
+        self.threads = [
+            threading.Thread(
+                target=self.work, args=(n,), name=f"send-{self.issue_id}-{n}", daemon=True
+            )
+            for n in range(self.connections)
+        ]
+        for t in self.threads:
+            t.start()
+
+    def begin(
+        self,
+        messages: dict[str, IssueMessages],
+        default_lang: str,
+        *,
+        total: int,
+        done: int = 0,
+        fill: OutboxFill | None = None,
+    ) -> None:
+        """Let the workers claim and send: the outbox's first slice is committed.
+        ``total`` and ``done``: the rows in the outbox and those done, for the progress."""
+        self.chunks = Chunks(self.rows, messages, default_lang, self.claim_size)
+        self.total, self.done = total, done
+        self.fill = fill
+        if fill is not None:
+            fill.added = self.add_total
+            fill.start()
+        self.go.set()
+
+    def abort(self) -> None:
+        """Stop workers that have not begun (the send could not start) and clean up."""
+        self.stop.set()
+        self.go.set()
+        for t in self.threads:
+            if t.ident is not None:  # started
+                t.join()
+        self.close()
+
+    def join(self) -> None:
+        """Wait for the workers; on Ctrl-C they finish the chunks in hand and give
+        the rest back. The last outcomes are committed before this returns."""
+        try:
+            try:
+                for t in self.threads:
+                    t.join()
+            except KeyboardInterrupt:
+                self.stop.set()
+                for t in self.threads:
+                    t.join()
+                raise
+        finally:
+            if self.fill is not None:
+                self.fill.join()
+                if self.fill.error is not None:
+                    self.report.errors.append(f"filling the outbox failed: {self.fill.error!r}")
+            self.close()
+
     def close(self) -> None:
         """Stop the feeders, commit what is left; call once every worker has returned."""
         for feeder in self.feeders:
             feeder.close()
         if self.sqlite is not None:
             self.sqlite.close()
+
+    def claim_size(self) -> int:
+        """Rows a worker claims at once: ``send_batch_size``, fewer when this send
+        knows of fewer rows left, so that its connections share the outbox's
+        first slice and its last rows instead of one worker sending them alone
+        (down to one chunk: then the others' claims find the rest)."""
+        with self.lock:
+            left = self.total - self.done
+        share = -(-left // (2 * self.connections))  # rounded up
+        return max(CHUNK, min(self.settings.send_batch_size, share))
 
     def add_total(self, added: int) -> None:
         """Count rows a slice of the outbox added while the send runs."""
@@ -303,6 +377,7 @@ class SendRun:
                 writer = OutcomeWriter(self.rows, conn, self.settings, self.recorded, self.sqlite)
                 try:
                     with get_backend(self.mail_url) as backend:
+                        self.go.wait()  # connected while the outbox was written
                         self._loop(writer, backend, holder)
                 finally:
                     try:
@@ -334,6 +409,7 @@ class SendRun:
         # slot is taken (no chunk ahead), so the re-check stays right before hand-over.
         limited = self.limiter.active
         size = 1 if limited else CHUNK
+        chunks = self.chunks
         third = self.lease.total_seconds() / 3
         ahead: Pending[Chunk | None] | None = None
         chunk: Chunk | None = None
@@ -344,7 +420,8 @@ class SendRun:
         def take() -> Pending[Chunk | None]:
             nonlocal filled
             filled = fill.slices if fill is not None else 0
-            return holder.feeder.submit(lambda conn: self.chunks.next(conn, holder, size))
+            assert chunks is not None
+            return holder.feeder.submit(lambda conn: chunks.next(conn, holder, size))
 
         early = False  # ``ahead`` was asked for before the last chunk's outcomes were in
         try:

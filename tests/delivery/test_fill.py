@@ -16,6 +16,7 @@ from outreach.delivery import fill as fill_module
 from outreach.delivery import send_issue
 from outreach.delivery.backends import memory
 from outreach.delivery.outbox import (
+    FIRST_SLICE_PER_WORKER,
     cancel_issue,
     enqueue_issue,
     fill_slice,
@@ -25,6 +26,8 @@ from outreach.delivery.outbox import (
 from outreach.errors import OutreachError
 from outreach.models import Delivery, DeliveryStatus, Issue, IssueStatus, Subscription
 from outreach.models import SubscriptionStatus as SubStatus
+
+FIRST = 2 * FIRST_SLICE_PER_WORKER  # the first slice of an outbox sent by two workers
 
 
 def _recipients() -> Counter[str]:
@@ -120,9 +123,9 @@ def test_a_cancel_waits_for_the_slice_being_written(db_world_factory: Any) -> No
 def test_workers_send_the_first_slice_while_the_rest_is_written(
     db_world_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A first slice of 20 subscriptions, then slices of 40, 80 … each written slowly
-    (the second once the first is sent): the workers send what is in and wait for
-    the next slice; every recipient gets one message."""
+    """A first slice of 40 subscriptions (20 a worker), then slices of 80, 160 … each
+    written slowly (the second once the first is sent): the workers send what is in
+    and wait for the next slice; every recipient gets one message."""
     w = db_world_factory(290)
     settings = w.settings.model_copy(update={"send_batch_size": 5})
     slices: list[int] = []
@@ -132,7 +135,7 @@ def test_workers_send_the_first_slice_while_the_rest_is_written(
     def slow_fill(*args: Any) -> Any:
         if not slices:  # the next slice only once the first one is sent
             deadline = time.monotonic() + 10
-            while len(memory.outbox) < 20 and time.monotonic() < deadline:
+            while len(memory.outbox) < FIRST and time.monotonic() < deadline:
                 time.sleep(0.01)
         time.sleep(0.1)
         result = real_fill(*args)
@@ -150,8 +153,8 @@ def test_workers_send_the_first_slice_while_the_rest_is_written(
     report = send_issue(settings, w.config, w.issue_id, workers=2)
     assert (report.sent, report.status) == (290, "sent")
     assert _recipients() == Counter(w.emails)
-    # After the first 20, each slice twice the one before: 40, 80, and the last 150.
-    assert slices == [40, 80, 150]
+    # After the first 40, each slice twice the one before: 80, 160, and the last 10.
+    assert slices == [2 * FIRST, 4 * FIRST, 290 - 7 * FIRST]
     assert waits  # a worker ran out of rows and waited for the next slice
 
 
@@ -176,11 +179,11 @@ def test_an_issue_whose_fill_failed_is_not_sent_until_a_later_send_fills_it(
         issue = s.get(Issue, w.issue_id)
         assert issue is not None
         assert (issue.status, issue.outbox_complete) == (IssueStatus.SENDING, False)
-        assert s.scalar(select(func.count()).select_from(Delivery)) == 20  # the first slice
-    assert sum(_recipients().values()) == 20
+        assert s.scalar(select(func.count()).select_from(Delivery)) == FIRST  # the first slice
+    assert sum(_recipients().values()) == FIRST
     monkeypatch.setattr(fill_module, "fill_slice", real_fill)
     report = send_issue(settings, w.config, w.issue_id, workers=2)
-    assert (report.sent, report.status) == (30, "sent")
+    assert (report.sent, report.status) == (50 - FIRST, "sent")
     assert _recipients() == Counter(w.emails)
 
 
@@ -215,7 +218,7 @@ def test_start_outbox_counts_every_recipient_and_writes_the_first_slice(
         written = s.scalar(select(func.count()).select_from(Delivery))
         postgres = s.get_bind().dialect.name == "postgresql"
         assert issue.outbox_complete is not postgres
-    assert written == (19 if postgres else 49)  # 20 subscriptions, one not in the audience
+    assert written == (FIRST - 1 if postgres else 49)  # one of them not in the audience
     memory.clear()
     report = send_issue(settings, w.config, w.issue_id, workers=2)
     assert (report.sent, report.status) == (49, "sent")
@@ -232,7 +235,7 @@ def test_a_send_that_starts_the_outbox_counts_only_what_it_wrote(db_world_factor
         issue = s.get(Issue, w.issue_id)
         postgres = s.get_bind().dialect.name == "postgresql"
         assert start_outbox(s, settings, w.config, issue, workers=2, count=False) == (
-            20 if postgres else 50
+            FIRST if postgres else 50
         )
         s.rollback()
     seen: list[tuple[int, int]] = []

@@ -16,7 +16,8 @@ from sqlalchemy import Engine, event, select, text
 
 from outreach.delivery import backends, send_issue
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
-from outreach.models import Delivery, DeliveryStatus
+from outreach.delivery.outbox import FIRST_SLICE_PER_WORKER
+from outreach.models import Delivery, DeliveryStatus, utcnow
 
 
 class ProbeBackend(MailBackend):
@@ -191,7 +192,8 @@ def test_a_second_send_in_the_same_process_reuses_the_connections(
 
 class StallingBackend(MailBackend):
     """Accepts everything; at its first message the process "stalls" for half the
-    lease, and meanwhile another claimant takes over every row still ``sending``."""
+    lease, and meanwhile another claimant takes over every other row: those this
+    process claimed and those it did not claim yet."""
 
     scheme = "stalling"
     engine: ClassVar[Engine | None] = None
@@ -206,9 +208,13 @@ class StallingBackend(MailBackend):
             with self.engine.begin() as conn:
                 conn.execute(
                     update(Delivery)
-                    .where(Delivery.status == DeliveryStatus.SENDING)
+                    .where(Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.PENDING]))
                     .where(Delivery.email != messages[0].recipients[0])
-                    .values(claimed_by="other-host:1:0:0:abc")
+                    .values(
+                        status=DeliveryStatus.SENDING,
+                        claimed_by="other-host:1:0:0:abc",
+                        claimed_at=utcnow(),
+                    )
                 )
             time.sleep(self.stall)
         self.accepted.extend(m.recipients[0] for m in messages)
@@ -226,10 +232,13 @@ def test_a_stalled_worker_hands_over_no_row_another_claimant_took(
     monkeypatch.setattr(StallingBackend, "engine", db_engine)
     monkeypatch.setattr(StallingBackend, "stall", lease / 2)
     monkeypatch.setattr(StallingBackend, "accepted", [])
-    w = db_world_factory(30, mail_url="stalling:")
+    # One worker's first slice: on PostgreSQL too the whole outbox is written before
+    # the first message, and the other claimant can take every other row.
+    n = FIRST_SLICE_PER_WORKER
+    w = db_world_factory(n, mail_url="stalling:")
     first = send_issue(w.settings, w.config, w.issue_id, workers=1, lease_seconds=lease)
     assert (first.sent, first.status) == (1, "sending")  # the rest is the other claimant's
     time.sleep(lease)  # the other claimant never sends: its lease runs out
     second = send_issue(w.settings, w.config, w.issue_id, workers=1, lease_seconds=lease)
-    assert (second.sent, second.status) == (29, "sent")
+    assert (second.sent, second.status) == (n - 1, "sent")
     assert sorted(StallingBackend.accepted) == sorted(w.emails)  # each exactly once

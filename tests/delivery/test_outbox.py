@@ -362,7 +362,9 @@ def test_a_city_mail_url_overrides_the_default(world_factory: Any, tmp_path: Any
 def test_cancel_during_send_leaves_no_row_pending(
     world_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    w = world_factory(30)
+    # 60 rows, one worker: its first claim takes 30 (a claim takes half of what is
+    # left for each worker), more than the two chunks sent.
+    w = world_factory(60)
     original = memory.MemoryBackend.send_messages
     cancelled: list[int] = []
     asked: list[feed.Pending[Any]] = []
@@ -392,7 +394,7 @@ def test_cancel_during_send_leaves_no_row_pending(
     # (before the cancel), go out; nothing after them.
     assert counts["sent"] == 2 * CHUNK
     # Rows the worker had claimed but not handed over end cancelled, not pending.
-    assert (counts["pending"], counts["sending"], counts["cancelled"]) == (0, 0, 30 - 2 * CHUNK)
+    assert (counts["pending"], counts["sending"], counts["cancelled"]) == (0, 0, 60 - 2 * CHUNK)
 
 
 def test_a_retry_answered_after_a_cancel_ends_cancelled(

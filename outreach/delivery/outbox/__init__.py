@@ -11,6 +11,7 @@
 
 from outreach.delivery.outbox.enqueue import (
     DELIVERIES,
+    FIRST_SLICE_PER_WORKER,
     cancel_issue,
     enqueue_issue,
     failures,
@@ -28,6 +29,7 @@ from outreach.delivery.outbox.writer import OutcomeWriter, SqliteOutcomes
 
 __all__ = [
     "DELIVERIES",
+    "FIRST_SLICE_PER_WORKER",
     "IssueHalted",
     "OutboxRows",
     "OutcomeWriter",

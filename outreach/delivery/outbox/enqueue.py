@@ -88,6 +88,12 @@ def enqueue_issue(
     return added
 
 
+#: The first slice of an outbox on PostgreSQL: this many subscriptions a worker (two
+#: chunks), written before the first message; the fill's slices start at twice the
+#: first slice and double (delivery.fill), well ahead of what the workers send.
+FIRST_SLICE_PER_WORKER = 20
+
+
 def start_outbox(
     session: Session,
     settings: Settings,
@@ -100,7 +106,7 @@ def start_outbox(
     """Start an approved issue's send; returns how many recipients it has.
 
     On PostgreSQL only the first slice of the outbox is written here: the
-    recipients among the city's first ``2 × workers × send_batch_size``
+    recipients among the city's first ``FIRST_SLICE_PER_WORKER × workers``
     subscriptions. ``send_issue`` writes the rest while that slice is sent
     (:mod:`outreach.delivery.fill`). On SQLite (one writer), and for an issue
     already sending, this is :func:`enqueue_issue`. The caller commits.
@@ -111,7 +117,7 @@ def start_outbox(
     postgres = session.get_bind().dialect.name == "postgresql"
     if not postgres or issue.status != IssueStatus.APPROVED:
         return enqueue_issue(session, settings, config, issue)
-    upto = slice_end(session, issue, 0, 2 * max(1, workers) * settings.send_batch_size)
+    upto = slice_end(session, issue, 0, FIRST_SLICE_PER_WORKER * max(1, workers))
     added = enqueue_issue(session, settings, config, issue, upto=upto)
     if upto is None or not count:
         return added

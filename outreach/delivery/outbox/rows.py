@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     Engine,
+    Integer,
     and_,
     bindparam,
     case,
@@ -189,15 +190,16 @@ class OutboxRows:
             issue_status.label("issue_status"),
         ).where(Delivery.id.in_(bindparam("ids", expanding=True)))
 
-    def claim(self, conn: Connection, me: str) -> list[Claimed]:
-        """Up to ``batch_size`` due rows, now ``sending`` and ``me``'s, in id order;
-        none once the issue is not ``sending``. One statement, its text compiled
-        once and run through the driver's cursor (a claim per hundred rows)."""
+    def claim(self, conn: Connection, me: str, size: int | None = None) -> list[Claimed]:
+        """Up to ``size`` (default ``batch_size``) due rows, now ``sending`` and
+        ``me``'s, in id order; none once the issue is not ``sending``. One
+        statement, its text compiled once and run through the driver's cursor."""
         now = utcnow()
         sql, names, fixed = self._claim_sql(conn)
         to_time = self.to_time
         values = {
             **fixed,
+            "size": max(1, min(size or self.batch_size, self.batch_size)),
             "me": me,
             "now": to_time(now),
             "expired": to_time(now - self.lease),
@@ -231,7 +233,7 @@ class OutboxRows:
             select(d.id)
             .where(due)
             .order_by(d.id)
-            .limit(self.batch_size)
+            .limit(bindparam("size", type_=Integer))
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
@@ -247,7 +249,9 @@ class OutboxRows:
             .returning(*(d[name] for name in Claimed.COLUMNS), d.created_at)
         )
         compiled = stmt.compile(dialect=conn.dialect)
-        state = compiled.construct_expanded_state({"me": "", "now": None, "expired": None})
+        state = compiled.construct_expanded_state(
+            {"me": "", "now": None, "expired": None, "size": self.batch_size}
+        )
         fixed = {
             name: value.value if isinstance(value, Enum) else value
             for name, value in state.parameters.items()
