@@ -162,13 +162,12 @@ class Chunks:
         rows: OutboxRows,
         messages: dict[str, IssueMessages],
         default_lang: str,
-        claim_size: Callable[[], int] | None = None,
+        claim_size: Callable[[], int],
     ) -> None:
         self.rows = rows
         self.messages = messages
         self.default_lang = default_lang
-        #: How many rows to claim now (default: the outbox's ``batch_size``).
-        self.claim_size = claim_size or (lambda: rows.batch_size)
+        self.claim_size = claim_size  # how many rows to claim now
 
     def build(self, row: Any, info: tuple[str, str | None]) -> OutgoingMessage:
         builder = self.messages.get(row.language) or self.messages[self.default_lang]

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import exists, func, select, update
+from sqlalchemy import Engine, exists, func, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from outreach.campaigns import Config
@@ -193,7 +193,7 @@ def _prepare(
     settings: Settings,
     config: Config,
     session: Session,
-    engine: Any,
+    engine: Engine,
     issue: Issue,
     mail_url: str,
     connections: int,
@@ -242,15 +242,11 @@ def _prepare(
         return builders, fill, written, 0
     # A send resumed: what its progress starts from, and what its claims share.
     with Session(engine) as counting:
-        total = counting.scalar(select(func.count()).where(Delivery.issue_id == issue_id)) or 0
-        done = (
-            counting.scalar(
-                select(func.count()).where(
-                    Delivery.issue_id == issue_id, Delivery.status.in_(FINAL)
-                )
+        total, done = counting.execute(
+            select(func.count(), func.count().filter(Delivery.status.in_(FINAL))).where(
+                Delivery.issue_id == issue_id
             )
-            or 0
-        )
+        ).one()
     return builders, fill, total, done
 
 

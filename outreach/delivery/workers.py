@@ -284,14 +284,13 @@ class SendRun:
             self.sqlite.close()
 
     def claim_size(self) -> int:
-        """Rows a worker claims at once: ``send_batch_size``, fewer when this send
-        knows of fewer rows left, so that its connections share the outbox's
-        first slice and its last rows instead of one worker sending them alone
-        (down to one chunk: then the others' claims find the rest)."""
+        """Rows a worker claims at once (the claim takes at most ``send_batch_size``):
+        half of its share of the rows this send knows are left, so that its
+        connections share the outbox's first slice and its last rows instead of
+        one worker sending them alone; at least one chunk."""
         with self.lock:
             left = self.total - self.done
-        share = -(-left // (2 * self.connections))  # rounded up
-        return max(CHUNK, min(self.settings.send_batch_size, share))
+        return max(CHUNK, -(-left // (2 * self.connections)))  # rounded up
 
     def add_total(self, added: int) -> None:
         """Count rows a slice of the outbox added while the send runs."""

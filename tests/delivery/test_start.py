@@ -111,9 +111,9 @@ def test_claims_shrink_as_the_rows_run_out(
     claims: list[tuple[str, int, int]] = []
     real_claim = OutboxRows.claim
 
-    def spy(self: OutboxRows, conn: Any, me: str, size: int | None = None) -> Any:
+    def spy(self: OutboxRows, conn: Any, me: str, size: int) -> Any:
         rows = real_claim(self, conn, me, size)
-        claims.append((me, size or self.batch_size, len(rows)))
+        claims.append((me, size, len(rows)))
         return rows
 
     monkeypatch.setattr(OutboxRows, "claim", spy)

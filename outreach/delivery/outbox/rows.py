@@ -190,8 +190,8 @@ class OutboxRows:
             issue_status.label("issue_status"),
         ).where(Delivery.id.in_(bindparam("ids", expanding=True)))
 
-    def claim(self, conn: Connection, me: str, size: int | None = None) -> list[Claimed]:
-        """Up to ``size`` (default ``batch_size``) due rows, now ``sending`` and
+    def claim(self, conn: Connection, me: str, size: int) -> list[Claimed]:
+        """Up to ``size`` (at most ``batch_size``) due rows, now ``sending`` and
         ``me``'s, in id order; none once the issue is not ``sending``. One
         statement, its text compiled once and run through the driver's cursor."""
         now = utcnow()
@@ -199,7 +199,7 @@ class OutboxRows:
         to_time = self.to_time
         values = {
             **fixed,
-            "size": max(1, min(size or self.batch_size, self.batch_size)),
+            "size": max(1, min(size, self.batch_size)),
             "me": me,
             "now": to_time(now),
             "expired": to_time(now - self.lease),
