@@ -90,12 +90,39 @@ def wait_for_port(port: int, seconds: float = 20) -> bool:
     return False
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user and system) of process ``root`` and every process below it, the
+    children that have ended and were waited for included (their time is their
+    parent's ``cutime`` and ``cstime``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    children: dict[int, list[int]] = {}
+    times: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile: its time is its parent's now
+        pid = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(pid)
+        times[pid] = sum(int(v) for v in fields[11:15]) / tick
+    total, todo = 0.0, [root]
+    while todo:
+        pid = todo.pop()
+        total += times.get(pid, 0.0)
+        todo += children.get(pid, [])
+    return total
+
+
 class Sink:
     name = ""
     port = 0
 
     def drain(self) -> None:
         """Wait until the sink has finished the work of the messages it accepted."""
+
+    def cpu_seconds(self) -> float:
+        """The CPU time the sink's processes have used so far."""
+        raise NotImplementedError
 
     def stop(self) -> None:
         raise NotImplementedError
@@ -123,6 +150,9 @@ class AiosmtpdSink(Sink):
         if not wait_for_port(self.port):
             self.stop()
             raise RuntimeError("the aiosmtpd sink did not start")
+
+    def cpu_seconds(self) -> float:
+        return tree_cpu_seconds(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -164,6 +194,11 @@ class PostfixSink(Sink):
             for sub in ("maildrop", "incoming", "active", "deferred")
             for _, _, files in os.walk(self.root / "queue" / sub)
         )
+
+    def cpu_seconds(self) -> float:
+        """Postfix's master and the daemons it runs (smtpd, cleanup, qmgr, …)."""
+        master = (self.root / "queue" / "pid" / "master.pid").read_text().split()[0]
+        return tree_cpu_seconds(int(master))
 
     def drain(self) -> None:
         deadline = time.monotonic() + 300
