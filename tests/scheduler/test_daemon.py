@@ -164,7 +164,15 @@ def test_reload_adds_changes_and_removes_jobs(sched_settings: Settings, tmp_path
         write_campaign(folder, "vantaa-news", schedule={"day": "1st tue", "hour": 10})
         write_campaign(folder, "vantaa-extra", schedule={"day": "last fri", "hour": 12})
         d.reload_requested.set()  # what SIGHUP does
-        assert wait_for(lambda: "campaign:vantaa-extra" in stored_jobs(sched_settings))
+
+        def reloaded() -> bool:
+            # The reload adds a job before it changes one: wait for both.
+            jobs = {job.id: job for job in d.scheduler.get_jobs(jobstore="default")}
+            news = jobs.get("campaign:vantaa-news")
+            return "campaign:vantaa-extra" in jobs and "hour='10'" in str(news and news.trigger)
+
+        assert wait_for(reloaded)
+        assert "campaign:vantaa-extra" in stored_jobs(sched_settings)
         after = {job.id: job for job in d.scheduler.get_jobs(jobstore="default")}
     campaigns = {j for j in after if j.startswith("campaign:")}
     assert campaigns == {"campaign:vantaa-news", "campaign:kerava-news", "campaign:vantaa-extra"}
