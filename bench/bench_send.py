@@ -69,7 +69,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from common import machine_speed, memory_mb  # noqa: E402
+from common import machine_speed, memory_mb, processes, tree_cpu_seconds  # noqa: E402
 from sinks import AiosmtpdSink, Sink, run_aiosmtpd, start_postfix  # noqa: E402
 
 CONNECTIONS = 4
@@ -393,19 +393,21 @@ def measure(
         used = sink.cpu_seconds() - before
         return used / n * 1000, used * rate / n
 
+    # The readings from /proc are taken outside the window of this process's own CPU.
     def raw_run() -> None:
-        before, at_sink = cpu_seconds(), sink.cpu_seconds()
+        at_sink = sink.cpu_seconds()
+        before = cpu_seconds()
         cell.raw.append(raw_smtplib(sink.port, n, sender, data))
-        cell.raw_sink.append(sink_use(at_sink, cell.raw[-1]))
         cell.raw_cpu.append((cpu_seconds() - before) / n * 1000)
+        cell.raw_sink.append(sink_use(at_sink, cell.raw[-1]))
 
     def product_run() -> None:
         reset(url, issue_id)
-        before, server = cpu_seconds(), database_server_cpu_seconds()
-        at_sink = sink.cpu_seconds()
+        server, at_sink = database_server_cpu_seconds(), sink.cpu_seconds()
+        before = cpu_seconds()
         cell.product.append(product(settings, config, issue_id, n))
-        cell.product_sink.append(sink_use(at_sink, cell.product[-1]))
         cell.product_cpu.append((cpu_seconds() - before) / n * 1000)
+        cell.product_sink.append(sink_use(at_sink, cell.product[-1]))
         if server is not None and (after := database_server_cpu_seconds()) is not None:
             cell.server_cpu.append((after - server) / n * 1000)
 
@@ -429,33 +431,16 @@ def cpu_seconds() -> float:
 
 
 def database_server_cpu_seconds() -> float | None:
-    """CPU time of every PostgreSQL server process on this host (backends, WAL
-    writer, checkpointer, autovacuum), from /proc; None where none is readable.
-
-    A backend that has ended is counted too: the postmaster, which reaps its
-    children, holds their time (its ``cutime`` and ``cstime``).
-    """
-    total, found, tick = 0.0, False, os.sysconf("SC_CLK_TCK")
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            name, rest = stat.read_text().split(") ", 1)
-        except OSError:
-            continue  # the process ended (its time is now the postmaster's)
-        if not name.endswith("(postgres"):
-            continue
-        fields = rest.split()
-        total += (int(fields[11]) + int(fields[12])) / tick
-        if fields[1] == "1" or not _is_postgres(fields[1]):  # the postmaster
-            total += (int(fields[13]) + int(fields[14])) / tick
-        found = True
-    return total if found else None
-
-
-def _is_postgres(pid: str) -> bool:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == "postgres"
-    except OSError:
-        return False
+    """CPU time of every PostgreSQL server on this host: each postmaster and every
+    process under it (backends, WAL writer, checkpointer, autovacuum), the backends
+    that have ended included; None where none is readable."""
+    table = processes()
+    postmasters = [
+        pid
+        for pid, (name, parent, _) in table.items()
+        if name == "postgres" and table.get(parent, ("",))[0] != "postgres"
+    ]
+    return tree_cpu_seconds(postmasters, table) if postmasters else None
 
 
 # -- the extras: writing the outbox, peak memory --------------------------------------

@@ -109,6 +109,36 @@ def server_cpu(engine: Engine) -> dict[int, float]:
         return found
 
 
+def processes() -> dict[int, tuple[str, int, float]]:
+    """Every process on this host, from /proc: pid → (name, parent's pid, CPU seconds,
+    user and system, its own and its ended children's that it waited for)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # ended meanwhile: its time is its parent's now
+        name, rest = text[text.index("(") + 1 :].rsplit(") ", 1)
+        fields = rest.split()  # state, ppid, …; utime, stime, cutime, cstime at 11-14
+        found[int(stat.parent.name)] = (name, int(fields[1]), sum(map(int, fields[11:15])) / tick)
+    return found
+
+
+def tree_cpu_seconds(roots: Iterable[int], table: dict[int, tuple[str, int, float]]) -> float:
+    """CPU seconds of the processes ``roots`` of ``table`` (:func:`processes`) and of
+    every process below them, the ended ones their parents waited for included."""
+    children: dict[int, list[int]] = {}
+    for pid, (_, parent, _) in table.items():
+        children.setdefault(parent, []).append(pid)
+    total, todo = 0.0, list(roots)
+    while todo:
+        pid = todo.pop()
+        total += table[pid][2] if pid in table else 0.0
+        todo += children.get(pid, [])
+    return total
+
+
 def memory_mb(field: str = "VmHWM") -> float:
     """A memory figure of this process from /proc/self/status, in MB: ``VmHWM`` its
     peak resident size, ``VmRSS`` its current one.

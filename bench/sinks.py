@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import processes, tree_cpu_seconds
+
 POSTFIX = "/usr/sbin/postfix"
 
 MAIN_CF = """\
@@ -90,29 +92,6 @@ def wait_for_port(port: int, seconds: float = 20) -> bool:
     return False
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """CPU time (user and system) of process ``root`` and every process below it, the
-    children that have ended and were waited for included (their time is their
-    parent's ``cutime`` and ``cstime``)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    children: dict[int, list[int]] = {}
-    times: dict[int, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(") ", 1)[1].split()
-        except OSError:
-            continue  # ended meanwhile: its time is its parent's now
-        pid = int(stat.parent.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        times[pid] = sum(int(v) for v in fields[11:15]) / tick
-    total, todo = 0.0, [root]
-    while todo:
-        pid = todo.pop()
-        total += times.get(pid, 0.0)
-        todo += children.get(pid, [])
-    return total
-
-
 class Sink:
     name = ""
     port = 0
@@ -152,7 +131,7 @@ class AiosmtpdSink(Sink):
             raise RuntimeError("the aiosmtpd sink did not start")
 
     def cpu_seconds(self) -> float:
-        return tree_cpu_seconds(self.proc.pid)
+        return tree_cpu_seconds([self.proc.pid], processes())
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -198,7 +177,7 @@ class PostfixSink(Sink):
     def cpu_seconds(self) -> float:
         """Postfix's master and the daemons it runs (smtpd, cleanup, qmgr, …)."""
         master = (self.root / "queue" / "pid" / "master.pid").read_text().split()[0]
-        return tree_cpu_seconds(int(master))
+        return tree_cpu_seconds([int(master)], processes())
 
     def drain(self) -> None:
         deadline = time.monotonic() + 300

@@ -212,7 +212,7 @@ class SendRun:
         # One feeder for every two workers: a feeder's jobs run one at a time, and a
         # claim (a hundred rows) takes long enough to hold up the next worker's chunk.
         self.feeders = [
-            Feeder(engine, f"feed-{issue_id}-{n}") for n in range((max(1, connections) + 1) // 2)
+            Feeder(engine, f"feed-{issue_id}-{n}") for n in range((self.connections + 1) // 2)
         ]
         # SQLite has one writer: the workers' outcomes are committed in groups.
         self.sqlite = SqliteOutcomes(self.rows, engine, self.recorded) if sqlite else None

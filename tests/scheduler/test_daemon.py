@@ -169,7 +169,8 @@ def test_reload_adds_changes_and_removes_jobs(sched_settings: Settings, tmp_path
             # The reload adds a job before it changes one: wait for both.
             jobs = {job.id: job for job in d.scheduler.get_jobs(jobstore="default")}
             news = jobs.get("campaign:vantaa-news")
-            return "campaign:vantaa-extra" in jobs and "hour='10'" in str(news and news.trigger)
+            changed = news is not None and "hour='10'" in str(news.trigger)
+            return changed and "campaign:vantaa-extra" in jobs
 
         assert wait_for(reloaded)
         assert "campaign:vantaa-extra" in stored_jobs(sched_settings)
