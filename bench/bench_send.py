@@ -29,8 +29,10 @@ other; the cell's ratio is the median of the rounds' (goal >= 0.9). Every
 run's figure and the CPU time per message of each side (this process, all
 threads) are printed, and the sink's CPU per message and its busy fraction
 in the raw and in the product runs (aiosmtpd is one thread: where it is
-busy 0.97 of a raw run and 0.80 of a product run, it waited a fifth of the
-product run for its client). Sinks: aiosmtpd
+busy 0.97 of a raw run and 0.80 of a product run, it waited a sixth of the
+product run, for its client or for a CPU), and for aiosmtpd the share of the
+run it was ready to run but waited for a CPU (the kernel's run-queue wait,
+from /proc/<pid>/task/*/schedstat), which tells those two apart. Sinks: aiosmtpd
 in its own process, and a private Postfix instance with a discard transport
 (``bench/sinks.py``; skipped with its reason when it cannot start).
 Databases: SQLite, and PostgreSQL with ``--pg URL`` or
@@ -98,10 +100,12 @@ class Cell:
     raw_cpu: list[float] = field(default_factory=list)  # CPU ms per message, per run
     product_cpu: list[float] = field(default_factory=list)
     server_cpu: list[float] = field(default_factory=list)  # the database server's, ms/message
-    # The sink's CPU ms per message, and its share of the run's wall time (its busy
-    # fraction: below 1 for aiosmtpd, one thread, when it waited for its client).
-    raw_sink: list[tuple[float, float]] = field(default_factory=list)
-    product_sink: list[tuple[float, float]] = field(default_factory=list)
+    # The sink's CPU ms per message, its share of the run's wall time (its busy
+    # fraction: below 1 for aiosmtpd, one thread, when it waited for its client or
+    # for a CPU), and the share it spent ready to run but waiting for a CPU (None
+    # where it cannot be read: Postfix's daemons come and go).
+    raw_sink: list[tuple[float, float, float | None]] = field(default_factory=list)
+    product_sink: list[tuple[float, float, float | None]] = field(default_factory=list)
     load: tuple[float, float] = (0.0, 0.0)
     skipped: str = ""
 
@@ -389,13 +393,23 @@ def measure(
     cell.message_kb = len(data) / 1024
     cell.load = (os.getloadavg()[0], 0.0)
 
-    def sink_use(before: float, rate: float) -> tuple[float, float]:
-        used = sink.cpu_seconds() - before
-        return used / n * 1000, used * rate / n
+    def sink_use(
+        before: tuple[float, float | None], rate: float
+    ) -> tuple[float, float, float | None]:
+        used = sink.cpu_seconds() - before[0]
+        waited = sink.cpu_wait_seconds()
+        if waited is not None and before[1] is not None:
+            waited = (waited - before[1]) * rate / n
+        else:
+            waited = None
+        return used / n * 1000, used * rate / n, waited
+
+    def sink_at() -> tuple[float, float | None]:
+        return sink.cpu_seconds(), sink.cpu_wait_seconds()
 
     # The readings from /proc are taken outside the window of this process's own CPU.
     def raw_run() -> None:
-        at_sink = sink.cpu_seconds()
+        at_sink = sink_at()
         before = cpu_seconds()
         cell.raw.append(raw_smtplib(sink.port, n, sender, data))
         cell.raw_cpu.append((cpu_seconds() - before) / n * 1000)
@@ -403,7 +417,7 @@ def measure(
 
     def product_run() -> None:
         reset(url, issue_id)
-        server, at_sink = database_server_cpu_seconds(), sink.cpu_seconds()
+        server, at_sink = database_server_cpu_seconds(), sink_at()
         before = cpu_seconds()
         cell.product.append(product(settings, config, issue_id, n))
         cell.product_cpu.append((cpu_seconds() - before) / n * 1000)
@@ -516,6 +530,12 @@ def extras(databases: list[tuple[str, str]], tmp: Path) -> None:
 # -- the table ------------------------------------------------------------------------
 
 
+def _waits(uses: list[tuple[float, float, float | None]]) -> str:
+    """The median of the runs' run-queue wait shares, or "-" where one is unknown."""
+    shares = [u[2] for u in uses if u[2] is not None]
+    return f"{statistics.median(shares):.2f}" if shares and len(shares) == len(uses) else "-"
+
+
 def table(cells: list[Cell], n: int, rounds: int) -> None:
     print(machine_speed())
     print(
@@ -527,7 +547,9 @@ def table(cells: list[Cell], n: int, rounds: int) -> None:
         "sink ms/msg: the sink's CPU per message (aiosmtpd's process; Postfix's master "
         "and every daemon under it), in the raw and the product runs; sink busy: that CPU "
         "over the run's time (aiosmtpd runs on one core: below 1.0 it waited for its "
-        "client); "
+        "client or for a CPU); sink waits cpu: the share of the run's time the sink "
+        "was ready to run but waited for a CPU (the kernel's run-queue wait; aiosmtpd "
+        "only); "
         "vs pipelined: the same ratio over a raw client that pipelines each envelope "
         "as the product does, where the sink offers PIPELINING"
     )
@@ -535,7 +557,7 @@ def table(cells: list[Cell], n: int, rounds: int) -> None:
         f"{'sink':<9} {'database':<11} {'size':<9} {'KB':>5} {'raw msg/s (runs)':>18} "
         f"{'product msg/s (runs)':>21} {'cpu ms/msg raw/prod':>19} {'pg ms/msg':>9} "
         f"{'sink ms/msg raw/prod':>20} {'sink busy raw/prod':>18} "
-        f"{'ratio':>6} {'vs pipelined':>12}  "
+        f"{'sink waits cpu raw/prod':>23} {'ratio':>6} {'vs pipelined':>12}  "
         f"{'load start→end':<15} verdict"
     )
     print(head)
@@ -554,13 +576,14 @@ def table(cells: list[Cell], n: int, rounds: int) -> None:
         busy = "/".join(
             f"{statistics.median(u[1] for u in uses):.2f}" for uses in (c.raw_sink, c.product_sink)
         )
+        waits = "/".join(_waits(uses) for uses in (c.raw_sink, c.product_sink))
         piped = c.ratio_pipelined
         versus = "-" if piped is None else f"{piped:.2f}"
         verdict = "OK" if c.ratio >= 0.9 else "BELOW GOAL"
         print(
             f"{c.sink:<9} {c.database:<11} {c.size:<9} {c.message_kb:>5.1f} {raw:>18} "
             f"{prod:>21} {cpu:>19} {server:>9} {sink_ms:>20} {busy:>18} "
-            f"{c.ratio:>6.2f} {versus:>12}  "
+            f"{waits:>23} {c.ratio:>6.2f} {versus:>12}  "
             f"{c.load[0]:>5.2f} → {c.load[1]:<5.2f}   {verdict}"
         )
 

@@ -103,6 +103,11 @@ class Sink:
         """The CPU time the sink's processes have used so far."""
         raise NotImplementedError
 
+    def cpu_wait_seconds(self) -> float | None:
+        """The time the sink has spent ready to run but waiting for a CPU so far
+        (the kernel's run-queue wait), where it can be read; None elsewhere."""
+        return None
+
     def stop(self) -> None:
         raise NotImplementedError
 
@@ -132,6 +137,17 @@ class AiosmtpdSink(Sink):
 
     def cpu_seconds(self) -> float:
         return tree_cpu_seconds([self.proc.pid], processes())
+
+    def cpu_wait_seconds(self) -> float | None:
+        # /proc/<pid>/task/<tid>/schedstat: time on a CPU, time waiting on a run
+        # queue (ns), time slices. Aiosmtpd's threads live as long as the sink.
+        total = 0
+        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                return None
+        return total / 1e9
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -279,6 +279,7 @@ def crash_rounds(
     # the message in flight, the other takes the row over (the first one's pid is
     # gone) and is killed with it in flight too.
     counted: dict[str, int] = {}
+    load_start = os.getloadavg()[0]
     while len(per_kill) < KILLS:
         before = len(sink.received)
         pids = [senders.start(args) for _ in range(processes)]
@@ -300,7 +301,10 @@ def crash_rounds(
         now = duplicates_owed(counts, pending)
         per_kill.append(sum(n - counted.get(rcpt, 0) for rcpt, n in now.items()))
         counted = now
-    print(f"sent before the last restart: {len(sink.received)}")
+    print(
+        f"sent before the last restart: {len(sink.received)}, "
+        f"load average {load_start:.2f} → {os.getloadavg()[0]:.2f}"
+    )
     return per_kill
 
 
