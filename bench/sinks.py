@@ -141,13 +141,12 @@ class AiosmtpdSink(Sink):
     def cpu_wait_seconds(self) -> float | None:
         # /proc/<pid>/task/<tid>/schedstat: time on a CPU, time waiting on a run
         # queue (ns), time slices. Aiosmtpd's threads live as long as the sink.
-        total = 0
-        for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            try:
-                total += int((task / "schedstat").read_text().split()[1])
-            except (OSError, IndexError, ValueError):
-                return None
-        return total / 1e9
+        try:
+            tasks = list(Path(f"/proc/{self.proc.pid}/task").iterdir())
+            waited = sum(int((t / "schedstat").read_text().split()[1]) for t in tasks)
+        except (OSError, IndexError, ValueError):  # no schedstat here, or the sink ended
+            return None
+        return waited / 1e9
 
     def stop(self) -> None:
         self.proc.terminate()
