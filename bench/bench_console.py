@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from common import PG_ADMIN, bench_settings, scratch_postgres
+from common import PG_ADMIN, bench_settings, own_cpu_seconds, scratch_postgres
 from sqlalchemy import create_engine, insert, select, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session
@@ -195,15 +195,7 @@ def backend_pids(engine: Engine) -> list[int]:
 
 def cpu_of(pids: list[int]) -> float:
     """User and system CPU seconds of the processes ``pids`` (gone ones count 0)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+    return sum(own_cpu_seconds(pid) or 0.0 for pid in pids)
 
 
 def median_of(

@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import machine_speed, memory_mb
+from common import machine_speed, memory_mb, own_cpu_seconds
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
@@ -148,24 +148,16 @@ class ServerCpu:
             return
         pid = dbapi_conn.info.backend_pid
         if pid not in self.start:
-            used = self._used(pid)
+            used = own_cpu_seconds(pid)
             if used is None:
                 self.readable = False
             else:
                 self.start[pid] = used
 
-    @staticmethod
-    def _used(pid: int) -> float | None:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     def seconds(self) -> float | None:
         if not self.readable or not self.start:
             return None
-        now = {pid: self._used(pid) for pid in self.start}
+        now = {pid: own_cpu_seconds(pid) for pid in self.start}
         if any(value is None for value in now.values()):
             return None
         return sum(float(now[pid] or 0) - used for pid, used in self.start.items())

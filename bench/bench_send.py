@@ -393,19 +393,18 @@ def measure(
     cell.message_kb = len(data) / 1024
     cell.load = (os.getloadavg()[0], 0.0)
 
+    def sink_at() -> tuple[float, float | None]:
+        return sink.cpu_seconds(), sink.cpu_wait_seconds()
+
     def sink_use(
         before: tuple[float, float | None], rate: float
     ) -> tuple[float, float, float | None]:
-        used = sink.cpu_seconds() - before[0]
-        waited = sink.cpu_wait_seconds()
-        if waited is not None and before[1] is not None:
-            waited = (waited - before[1]) * rate / n
-        else:
-            waited = None
-        return used / n * 1000, used * rate / n, waited
-
-    def sink_at() -> tuple[float, float | None]:
-        return sink.cpu_seconds(), sink.cpu_wait_seconds()
+        """The sink's CPU ms a message, and its CPU and its run-queue wait over the
+        run's time, since ``before`` (:func:`sink_at`)."""
+        (cpu, waited), seconds = sink_at(), n / rate
+        used = cpu - before[0]
+        share = None if waited is None or before[1] is None else (waited - before[1]) / seconds
+        return used / n * 1000, used / seconds, share
 
     # The readings from /proc are taken outside the window of this process's own CPU.
     def raw_run() -> None:

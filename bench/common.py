@@ -99,14 +99,32 @@ def server_cpu(engine: Engine) -> dict[int, float]:
             text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
         ).scalars()
         found = {}
-        ticks = os.sysconf("SC_CLK_TCK")
         for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # gone, or a server on another machine
-                continue
-            found[int(pid)] = (int(fields[11]) + int(fields[12])) / ticks
+            used = own_cpu_seconds(pid)
+            if used is not None:  # else gone, or a server on another machine
+                found[int(pid)] = used
         return found
+
+
+def _stat(path: Path) -> tuple[str, list[str]] | None:
+    """A /proc ``stat`` file: the process's name and the fields after it (state, ppid,
+    …; utime, stime, cutime, cstime at 11-14, in clock ticks); None once it ended."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    name, rest = text[text.index("(") + 1 :].rsplit(") ", 1)
+    return name, rest.split()
+
+
+def own_cpu_seconds(pid: int) -> float | None:
+    """The user and system CPU seconds of process ``pid`` itself, from /proc; None
+    where it is not on this host (or has ended)."""
+    stat = _stat(Path(f"/proc/{pid}/stat"))
+    if stat is None:
+        return None
+    fields = stat[1]
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def processes() -> dict[int, tuple[str, int, float]]:
@@ -114,14 +132,12 @@ def processes() -> dict[int, tuple[str, int, float]]:
     user and system, its own and its ended children's that it waited for)."""
     tick = os.sysconf("SC_CLK_TCK")
     found = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
+    for path in Path("/proc").glob("[0-9]*/stat"):
+        stat = _stat(path)
+        if stat is None:
             continue  # ended meanwhile: its time is its parent's now
-        name, rest = text[text.index("(") + 1 :].rsplit(") ", 1)
-        fields = rest.split()  # state, ppid, …; utime, stime, cutime, cstime at 11-14
-        found[int(stat.parent.name)] = (name, int(fields[1]), sum(map(int, fields[11:15])) / tick)
+        name, fields = stat
+        found[int(path.parent.name)] = (name, int(fields[1]), sum(map(int, fields[11:15])) / tick)
     return found
 
 

@@ -237,6 +237,12 @@ def duplicates_owed(counts: Counter[str], pending: set[str]) -> dict[str, int]:
     return {rcpt: n - (rcpt not in pending) for rcpt, n in counts.items() if n}
 
 
+def newly_owed(before: dict[str, int], now: dict[str, int]) -> int:
+    """The duplicates a round added: what :func:`duplicates_owed` gives after it, less
+    what it gave before it."""
+    return sum(n - before.get(rcpt, 0) for rcpt, n in now.items())
+
+
 def test_duplicates_owed_counts_two_copies_of_one_round() -> None:
     # One process killed with the message in flight, the other took the row over
     # and was killed with it in flight too: two duplicates, then one more copy.
@@ -249,7 +255,7 @@ def test_duplicates_owed_counts_two_copies_of_one_round() -> None:
     per_round = []
     for counts, pending in rounds:
         now = duplicates_owed(counts, pending)
-        per_round.append(sum(n - counted.get(rcpt, 0) for rcpt, n in now.items()))
+        per_round.append(newly_owed(counted, now))
         counted = now
     assert per_round == [1, 2, 0]
     final = rounds[-1][0]
@@ -299,7 +305,7 @@ def crash_rounds(
         counts, pending = sink.counts(), not_sent(engine)
         history.append((counts, pending))
         now = duplicates_owed(counts, pending)
-        per_kill.append(sum(n - counted.get(rcpt, 0) for rcpt, n in now.items()))
+        per_kill.append(newly_owed(counted, now))
         counted = now
     print(
         f"sent before the last restart: {len(sink.received)}, "
