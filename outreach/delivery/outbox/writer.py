@@ -13,8 +13,8 @@ the commit overlaps the next message's envelope exchange.
   prepared ``UPDATE`` by primary key and a sync, so it commits by itself; it
   is sent at once without waiting for the reply (:mod:`psycopg.pq`), and
   ``wait`` reads replies until its own is in. One busy server process costs
-  the server about a third less CPU an outcome than four that each wake up
-  for a quarter of the outcomes. No other thread is involved.
+  the server less CPU an outcome than four that each wake up for a quarter
+  of the outcomes (docs/delivery.md). No other thread is involved.
 - SQLite has one writer: the worker queues the outcome in the send's
   :class:`SqliteOutcomes`, whose committer thread commits it at once with
   every outcome queued by then, of all the workers, in one transaction (a
