@@ -194,8 +194,8 @@ class PgOutcomes:
                 # of a second of outcomes (re-sent then: duplicates, never losses).
                 self._check(pg.exec_(b"SET synchronous_commit TO OFF"), pq)
                 # Named in pg_stat_activity: the send's one connection that writes.
-                name = f"SET application_name TO 'outreach outcomes {self.rows.issue_id}'"
-                self._check(pg.exec_(name.encode()), pq)
+                label = f"SET application_name TO 'outreach outcomes {self.rows.issue_id}'"
+                self._check(pg.exec_(label.encode()), pq)
                 for name, statement in ((_OUTCOME, PG_OUTCOME), (_SENT, PG_SENT)):
                     result = pg.prepare(name, statement.encode())
                     # A pooled connection keeps what an earlier send in this
