@@ -47,6 +47,7 @@ from outreach.delivery.message import IssueMessages
 from outreach.delivery.outbox import (
     OutboxRows,
     OutcomeWriter,
+    PgOutcomes,
     SqliteOutcomes,
     process_id,
 )
@@ -214,8 +215,13 @@ class SendRun:
         self.feeders = [
             Feeder(engine, f"feed-{issue_id}-{n}") for n in range((self.connections + 1) // 2)
         ]
-        # SQLite has one writer: the workers' outcomes are committed in groups.
-        self.sqlite = SqliteOutcomes(self.rows, engine, self.recorded) if sqlite else None
+        # SQLite has one writer: the workers' outcomes are committed in groups. On
+        # PostgreSQL they share one connection, in pipeline mode.
+        self.outcomes: SqliteOutcomes | PgOutcomes = (
+            SqliteOutcomes(self.rows, engine, self.recorded)
+            if sqlite
+            else PgOutcomes(self.rows, engine)
+        )
 
     def start(self) -> None:
         """Start the workers: each connects to the database and the backend, then
@@ -280,8 +286,7 @@ class SendRun:
         """Stop the feeders, commit what is left; call once every worker has returned."""
         for feeder in self.feeders:
             feeder.close()
-        if self.sqlite is not None:
-            self.sqlite.close()
+        self.outcomes.close()
 
     def claim_size(self) -> int:
         """Rows a worker claims at once (the claim takes at most ``send_batch_size``):
@@ -373,7 +378,9 @@ class SendRun:
                 conn.commit()
                 # Every step is one statement: no BEGIN and COMMIT round trips.
                 conn.execution_options(isolation_level="AUTOCOMMIT")
-                writer = OutcomeWriter(self.rows, conn, self.settings, self.recorded, self.sqlite)
+                if isinstance(self.outcomes, PgOutcomes):
+                    self.outcomes.open()  # the first worker opens it
+                writer = OutcomeWriter(self.rows, conn, self.settings, self.recorded, self.outcomes)
                 try:
                     with get_backend(self.mail_url) as backend:
                         self.go.wait()  # connected while the outbox was written

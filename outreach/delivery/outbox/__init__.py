@@ -25,7 +25,7 @@ from outreach.delivery.outbox.enqueue import (
     start_outbox,
 )
 from outreach.delivery.outbox.rows import IssueHalted, OutboxRows, process_id, reclaim_dead
-from outreach.delivery.outbox.writer import OutcomeWriter, SqliteOutcomes
+from outreach.delivery.outbox.writer import OutcomeWriter, PgOutcomes, SqliteOutcomes
 
 __all__ = [
     "DELIVERIES",
@@ -33,6 +33,7 @@ __all__ = [
     "IssueHalted",
     "OutboxRows",
     "OutcomeWriter",
+    "PgOutcomes",
     "SqliteOutcomes",
     "cancel_issue",
     "enqueue_issue",
