@@ -370,10 +370,8 @@ class SendRun:
             with self.engine.connect() as conn:
                 register_sqlite_functions(conn.connection.driver_connection)
                 if self.rows.postgres:
-                    # Durable when the sending process dies, like SQLite's WAL with
-                    # synchronous=NORMAL and Postfix marking a recipient done: only a
-                    # crash of the database server itself can lose the last fraction
-                    # of a second of outcomes (re-sent then: duplicates, never losses).
+                    # Its renewals, releases and suppression entries: durable when
+                    # the sending process dies, as the outcomes (PgOutcomes.open).
                     conn.exec_driver_sql("SET synchronous_commit TO OFF")
                 conn.commit()
                 # Every step is one statement: no BEGIN and COMMIT round trips.

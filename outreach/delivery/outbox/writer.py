@@ -184,6 +184,8 @@ class PgOutcomes:
                 return
             from psycopg import pq  # only PostgreSQL needs the driver
 
+            self.ok = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+            self.sync = pq.ExecStatus.PIPELINE_SYNC
             connection = self.engine.raw_connection()
             try:
                 driver: Any = connection.driver_connection
@@ -192,23 +194,21 @@ class PgOutcomes:
                 # synchronous=NORMAL and Postfix marking a recipient done: only a
                 # crash of the database server itself can lose the last fraction
                 # of a second of outcomes (re-sent then: duplicates, never losses).
-                self._check(pg.exec_(b"SET synchronous_commit TO OFF"), pq)
+                self._check(pg.exec_(b"SET synchronous_commit TO OFF"))
                 # Named in pg_stat_activity: the send's one connection that writes.
                 label = f"SET application_name TO 'outreach outcomes {self.rows.issue_id}'"
-                self._check(pg.exec_(label.encode()), pq)
+                self._check(pg.exec_(label.encode()))
                 for name, statement in ((_OUTCOME, PG_OUTCOME), (_SENT, PG_SENT)):
                     result = pg.prepare(name, statement.encode())
                     # A pooled connection keeps what an earlier send in this
                     # process prepared: the same statement under the same name.
                     if result.error_field(pq.DiagnosticField.SQLSTATE) != _ALREADY_PREPARED:
-                        self._check(result, pq)
+                        self._check(result)
                 pg.enter_pipeline_mode()
             except BaseException:
                 connection.invalidate()
                 raise
             self.connection, self.pg, self.encoding = connection, pg, driver.info.encoding
-            self.ok = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
-            self.sync = pq.ExecStatus.PIPELINE_SYNC
             self.poll.register(pg.socket, select.POLLIN)
 
     def submit(self, o: Outcome) -> Ticket:
@@ -278,16 +278,13 @@ class PgOutcomes:
             connection, self.connection, self.pg = self.connection, None, None
         if connection is None:
             return
-        from psycopg import pq
-
         try:
             if self.failed is not None or self.flight:
                 raise RecordingFailed("the outcome connection is not idle")
             pg = connection.driver_connection.pgconn
             pg.exit_pipeline_mode()
             for reset in (b"RESET synchronous_commit", b"RESET application_name"):
-                if pg.exec_(reset).status != pq.ExecStatus.COMMAND_OK:
-                    raise RecordingFailed(reset.decode())
+                self._check(pg.exec_(reset))
         except BaseException:  # the pool must not hand it out again
             connection.invalidate()
         else:
@@ -317,13 +314,9 @@ class PgOutcomes:
         self.flight.clear()
         self.read.notify_all()
 
-    @staticmethod
-    def _check(result: Any, pq: Any) -> None:
+    def _check(self, result: Any) -> None:
         """Raise if a libpq result is not a successful command."""
-        if result is None or result.status not in (
-            pq.ExecStatus.COMMAND_OK,
-            pq.ExecStatus.TUPLES_OK,
-        ):
+        if result is None or result.status not in self.ok:
             message = result.error_message.decode("utf-8", "replace") if result is not None else ""
             raise RecordingFailed(message.strip() or "no reply from the database")
 
