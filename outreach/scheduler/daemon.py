@@ -377,6 +377,8 @@ class Daemon:
             raise
         _current = self
         install_signals(self.stopping, self.reload_requested)
+        # From here SIGTERM stops it cleanly (before, the signal's default action).
+        log.info("daemon started, %d campaigns", len(self.ctx.config.campaigns))
         try:
             self._threads.start("send", self._send_loop)
             if web is not None:

@@ -210,6 +210,12 @@ def start(tmp: Path, url: str, *extra: str) -> subprocess.Popen[str]:
     )
 
 
+def started(tmp: Path, proc: subprocess.Popen[str]) -> bool:
+    """The daemon has its signal handlers: SIGTERM now stops it cleanly (exit 0)."""
+    log = tmp / f"daemon-{proc.pid}.log"
+    return log.exists() and "daemon started" in log.read_text()
+
+
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 10) -> int:
     proc.send_signal(sig)
     try:

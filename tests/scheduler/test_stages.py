@@ -37,7 +37,7 @@ from tests.scheduler.helpers import (
     wait_for,
     write_campaign,
 )
-from tests.scheduler.test_daemon import start, stop
+from tests.scheduler.test_daemon import start, started, stop
 
 issues_stage = pytest.importorskip("outreach.issues")
 pytest.importorskip("outreach.sources.ingest")
@@ -168,6 +168,9 @@ def test_two_daemons_on_postgres_build_once_and_send_once(pg_url: str, tmp_path:
 
     daemons = [start(tmp_path, pg_url, "--real", "--poll", "0.3") for _ in range(2)]
     try:
+        # Both are up before either is stopped: a daemon still starting up when the
+        # other has sent everything would die of the SIGTERM instead of exiting 0.
+        assert wait_for(lambda: all(started(tmp_path, proc) for proc in daemons), 30)
         assert wait_for(lambda: counts(settings).get("sent") == 40, 30)
     finally:
         codes = [stop(proc) for proc in daemons]
