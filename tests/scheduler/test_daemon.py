@@ -26,6 +26,7 @@ from outreach.scheduler import Daemon, DaemonOptions, PeriodicIntervals
 from outreach.settings import Settings
 from tests.conftest import ROOT
 from tests.scheduler.helpers import fake_factory, read_log, wait_for, write_campaign
+from tests.scheduler.outage import daemon_log
 
 KNOWN = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 FIRE = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)  # first Tuesday of December, 9.00 EET
@@ -212,8 +213,7 @@ def start(tmp: Path, url: str, *extra: str) -> subprocess.Popen[str]:
 
 def started(tmp: Path, proc: subprocess.Popen[str]) -> bool:
     """The daemon has its signal handlers: SIGTERM now stops it cleanly (exit 0)."""
-    log = tmp / f"daemon-{proc.pid}.log"
-    return log.exists() and "daemon started" in log.read_text()
+    return "daemon started" in daemon_log(tmp, proc.pid)
 
 
 def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 10) -> int:
