@@ -65,8 +65,11 @@ _Job = tuple[Callable[[Connection], object], Pending[object]]
 class Feeder:
     """A thread with its own database connection (autocommit) running jobs in order."""
 
-    def __init__(self, engine: Engine, name: str) -> None:
+    def __init__(
+        self, engine: Engine, name: str, warm: Callable[[Connection], object] | None = None
+    ) -> None:
         self.engine = engine
+        self.warm = warm  # run once connected, before the first job
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
@@ -97,6 +100,11 @@ class Feeder:
         except BaseException as exc:  # every job fails with it; the workers stop
             log.exception("the send's feeder has no database connection")
             broken = exc
+        if conn is not None and self.warm is not None:
+            try:
+                self.warm(conn)
+            except Exception:  # the first job meets the cause again and reports it
+                log.debug("warming the feeder's connection failed", exc_info=True)
         try:
             while True:
                 item = self.jobs.get()

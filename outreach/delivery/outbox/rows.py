@@ -260,6 +260,16 @@ class OutboxRows:
         self._claim_text = (state.statement, names, fixed)
         return self._claim_text
 
+    def warm(self, conn: Connection, chunk: int) -> None:
+        """Get ``conn`` ready for the first claim and re-check before the send begins:
+        both statements compiled, and the re-check run for ids that do not exist, so
+        that the database server has read the catalogs of the tables they touch.
+        Claims and changes nothing."""
+        self._claim_sql(conn)
+        sql, names, fixed = self._check_sql(conn, chunk)
+        nothing = {f"ids_{n}": 0 for n in range(1, chunk + 1)}  # ids start at 1
+        _driver_rows(conn, sql, names, {**fixed, "me": "", **nothing})
+
     def check(
         self, conn: Connection, me: str, ids: Sequence[int]
     ) -> dict[int, tuple[str, str | None] | None]:
