@@ -42,7 +42,15 @@ from sqlalchemy import Connection, Engine
 
 from outreach.delivery.backends import get_backend
 from outreach.delivery.backends.base import MailBackend
-from outreach.delivery.feed import Chunk, Chunks, Feeder, Holder, Pending
+from outreach.delivery.feed import (
+    Chunk,
+    Chunks,
+    Feeder,
+    Holder,
+    Pending,
+    close_send_connection,
+    open_send_connection,
+)
 from outreach.delivery.fill import OutboxFill
 from outreach.delivery.message import IssueMessages
 from outreach.delivery.outbox import (
@@ -60,7 +68,7 @@ from outreach.l10n import gettext_for
 from outreach.models import utcnow
 from outreach.process_setting import ProcessSetting
 from outreach.settings import Settings
-from outreach.suppression import register_sqlite_functions, suppression_key
+from outreach.suppression import suppression_key
 
 log = logging.getLogger(__name__)
 
@@ -483,42 +491,13 @@ class WorkerConnection:
         self.conn: Connection | None = None
 
     def get(self) -> Connection:
-        """The connection, in autocommit, opened on the first call."""
-        if self.conn is not None:
-            return self.conn
-        conn = self.engine.connect()
-        try:
-            register_sqlite_functions(conn.connection.driver_connection)
-            if conn.dialect.name == "postgresql":
-                # Its renewals, releases and suppression entries: durable when the
-                # sending process dies, as the outcomes (PgOutcomes.open).
-                conn.exec_driver_sql("SET synchronous_commit TO OFF")
-            conn.commit()
-            # Every step is one statement: no BEGIN and COMMIT round trips.
-            conn.execution_options(isolation_level="AUTOCOMMIT")
-        except BaseException:
-            conn.invalidate()
-            conn.close()
-            raise
-        self.conn = conn
-        return conn
+        """The connection (:func:`open_send_connection`), opened on the first call."""
+        if self.conn is None:
+            self.conn = open_send_connection(self.engine)
+        return self.conn
 
     def close(self) -> None:
-        """Undo the send's session settings and give the connection back to the pool."""
+        """Give the connection back to the pool, if it was opened."""
         conn, self.conn = self.conn, None
-        if conn is None:
-            return
-        try:
-            _reset(conn)
-        finally:
-            conn.close()
-
-
-def _reset(conn: Connection) -> None:
-    """Undo the session settings of a send before the pool has the connection."""
-    if conn.dialect.name != "postgresql":
-        return
-    try:
-        conn.exec_driver_sql("RESET synchronous_commit")
-    except Exception:  # a broken connection: the pool must not hand it out again
-        conn.invalidate()
+        if conn is not None:
+            close_send_connection(conn)

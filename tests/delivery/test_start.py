@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -186,28 +187,56 @@ def test_a_stopped_worker_opens_its_connection_to_give_its_rows_back(
     assert sorted(r for m in memory.outbox for r in m.recipients) == sorted(w.emails)
 
 
-def test_the_feeders_get_ready_before_the_send_begins_and_claim_nothing(
+def test_each_feeder_gets_ready_once_before_its_first_claim(
     db_world_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each feeder compiles the claim and the re-check and runs the re-check for ids
-    that do not exist once connected, before the first claim; that claims nothing."""
+    """Once connected, each feeder compiles the claim and the re-check and runs the
+    re-check for ids that do not exist, before its first claim."""
     w = db_world_factory(30)
-    warmed: list[str] = []
-    real_warm = OutboxRows.warm
+    steps: list[tuple[str, str]] = []
+    real_warm, real_claim = OutboxRows.warm, OutboxRows.claim
 
-    def spy(self: OutboxRows, conn: Any, chunk: int) -> None:
-        with w.session() as s:
-            before = Counter(s.scalars(select(Delivery.status)))
+    def warm(self: OutboxRows, conn: Any, chunk: int) -> None:
         real_warm(self, conn, chunk)
-        with w.session() as s:
-            assert Counter(s.scalars(select(Delivery.status))) == before
         assert self._claim_text is not None and chunk in self._check_texts
-        warmed.append(threading.current_thread().name)
+        steps.append(("warm", threading.current_thread().name))
 
-    monkeypatch.setattr(OutboxRows, "warm", spy)
+    def claim(self: OutboxRows, conn: Any, me: str, size: int) -> Any:
+        steps.append(("claim", threading.current_thread().name))
+        return real_claim(self, conn, me, size)
+
+    monkeypatch.setattr(OutboxRows, "warm", warm)
+    monkeypatch.setattr(OutboxRows, "claim", claim)
     report = send_issue(w.settings, w.config, w.issue_id, workers=4)
     assert (report.sent, report.status) == (30, "sent")
-    assert sorted(warmed) == [f"feed-{w.issue_id}-0", f"feed-{w.issue_id}-1"]
+    for feeder in (f"feed-{w.issue_id}-0", f"feed-{w.issue_id}-1"):
+        own = [step for step, thread in steps if thread == feeder]
+        assert own[0] == "warm" and own.count("warm") == 1 and "claim" in own
+
+
+def test_warming_a_connection_claims_and_changes_nothing(db_world_factory: Any) -> None:
+    """``OutboxRows.warm`` on an outbox being sent: every row as it was."""
+    w = db_world_factory(30)
+    stop = threading.Event()
+    stop.set()  # the outbox written, the issue sending, nothing sent
+    assert send_issue(w.settings, w.config, w.issue_id, workers=2, stop=stop).status == "sending"
+    with w.session() as s:
+        before = sorted(s.execute(select(Delivery.id, Delivery.status, Delivery.claimed_by)))
+    rows = OutboxRows(
+        w.engine,
+        w.issue_id,
+        b"k" * 32,
+        lease=timedelta(seconds=600),
+        batch_size=100,
+        write_lock=threading.Lock(),
+    )
+    with w.engine.connect() as conn:
+        rows.warm(conn, CHUNK)
+        conn.commit()
+    assert rows._claim_text is not None and CHUNK in rows._check_texts
+    with w.session() as s:
+        after = sorted(s.execute(select(Delivery.id, Delivery.status, Delivery.claimed_by)))
+    assert len(before) == 30 and after == before
 
 
 def test_only_a_resumed_send_looks_for_the_rows_of_dead_senders(
