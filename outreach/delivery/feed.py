@@ -65,8 +65,11 @@ _Job = tuple[Callable[[Connection], object], Pending[object]]
 class Feeder:
     """A thread with its own database connection (autocommit) running jobs in order."""
 
-    def __init__(self, engine: Engine, name: str) -> None:
+    def __init__(
+        self, engine: Engine, name: str, warm: Callable[[Connection], object] | None = None
+    ) -> None:
         self.engine = engine
+        self.warm = warm  # run once connected, before the first job
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
@@ -84,19 +87,15 @@ class Feeder:
         conn: Connection | None = None
         broken: BaseException | None = None
         try:
-            conn = self.engine.connect()
-            register_sqlite_functions(conn.connection.driver_connection)
-            if conn.dialect.name == "postgresql":
-                # As for outcomes (outbox.writer): durable when the sending process
-                # dies; a crash of the database server itself can undo the last
-                # fraction of a second, claims and outcomes alike, in order.
-                conn.exec_driver_sql("SET synchronous_commit TO OFF")
-            conn.commit()
-            # Every job's statements are single statements: no BEGIN and COMMIT.
-            conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn = open_send_connection(self.engine)
         except BaseException as exc:  # every job fails with it; the workers stop
             log.exception("the send's feeder has no database connection")
             broken = exc
+        if conn is not None and self.warm is not None:
+            try:
+                self.warm(conn)
+            except Exception:  # the first job meets the cause again and reports it
+                log.debug("warming the feeder's connection failed", exc_info=True)
         try:
             while True:
                 item = self.jobs.get()
@@ -114,12 +113,41 @@ class Feeder:
                     pending._done(value, None)
         finally:
             if conn is not None:
-                if conn.dialect.name == "postgresql":
-                    try:
-                        conn.exec_driver_sql("RESET synchronous_commit")  # before the pool has it
-                    except Exception:  # a broken connection: not for the pool
-                        conn.invalidate()
-                conn.close()
+                close_send_connection(conn)
+
+
+def open_send_connection(engine: Engine) -> Connection:
+    """A database connection for a send's feeder or worker: in autocommit (every
+    step is one statement: no BEGIN and COMMIT round trips) and, on PostgreSQL,
+    with ``synchronous_commit`` off. As for the outcomes (outbox.writer): what it
+    writes is durable when the sending process dies; a crash of the database
+    server itself can undo the last fraction of a second, claims and outcomes
+    alike, in order."""
+    conn = engine.connect()
+    try:
+        register_sqlite_functions(conn.connection.driver_connection)
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET synchronous_commit TO OFF")
+        conn.commit()
+        conn.execution_options(isolation_level="AUTOCOMMIT")
+    except BaseException:
+        conn.invalidate()
+        conn.close()
+        raise
+    return conn
+
+
+def close_send_connection(conn: Connection) -> None:
+    """Undo :func:`open_send_connection`'s setting before the pool has the
+    connection again (a broken one is discarded, not pooled)."""
+    try:
+        if conn.dialect.name == "postgresql":
+            try:
+                conn.exec_driver_sql("RESET synchronous_commit")
+            except Exception:
+                conn.invalidate()
+    finally:
+        conn.close()
 
 
 class Holder:

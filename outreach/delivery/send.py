@@ -201,9 +201,10 @@ def _prepare(
     stop: threading.Event,
 ) -> tuple[_Editions, OutboxFill | None, int, int]:
     """Everything before the first claim: the outbox's first slice (or, on SQLite,
-    the whole outbox), the first language rendered, rows of a dead process on
-    this host reclaimed. Returns the editions, the fill still to run (PostgreSQL),
-    and the rows in the outbox and those done, which the progress starts from."""
+    the whole outbox), the first language rendered, and for a send resumed the
+    rows of a dead process on this host reclaimed. Returns the editions, the fill
+    still to run (PostgreSQL), and the rows in the outbox and those done, which
+    the progress starts from."""
     issue_id = issue.id
     campaign = config.campaign(issue.campaign.slug)
     started_here = issue.status == IssueStatus.APPROVED
@@ -237,9 +238,11 @@ def _prepare(
             if fill.error is not None:
                 raise OutreachError(f"issue {issue_id}: filling the outbox failed: {fill.error}")
             fill = None
-    reclaim_dead(engine, issue_id)
     if started_here:
+        # An approved issue was never sent (no transition leads back to approved
+        # from sending): no process, dead or alive, holds a row of its outbox.
         return builders, fill, written, 0
+    reclaim_dead(engine, issue_id)
     # A send resumed: what its progress starts from, and what its claims share.
     with Session(engine) as counting:
         total, done = counting.execute(

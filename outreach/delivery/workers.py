@@ -1,6 +1,7 @@
 """The worker threads of one send: take checked chunks of rows, send, record each outcome.
 
-Each worker thread owns one database connection and one backend connection.
+Each worker thread owns one backend connection, and a database connection of
+its own only once it needs one (:class:`WorkerConnection`).
 A feeder thread of the send (:mod:`outreach.delivery.feed`) claims up to
 ``send_batch_size`` due rows for a worker and, chunk by chunk of
 :data:`CHUNK` rows, re-checks unsubscribes, suppressions and the issue's
@@ -41,7 +42,15 @@ from sqlalchemy import Connection, Engine
 
 from outreach.delivery.backends import get_backend
 from outreach.delivery.backends.base import MailBackend
-from outreach.delivery.feed import Chunk, Chunks, Feeder, Holder, Pending
+from outreach.delivery.feed import (
+    Chunk,
+    Chunks,
+    Feeder,
+    Holder,
+    Pending,
+    close_send_connection,
+    open_send_connection,
+)
 from outreach.delivery.fill import OutboxFill
 from outreach.delivery.message import IssueMessages
 from outreach.delivery.outbox import (
@@ -59,7 +68,7 @@ from outreach.l10n import gettext_for
 from outreach.models import utcnow
 from outreach.process_setting import ProcessSetting
 from outreach.settings import Settings
-from outreach.suppression import register_sqlite_functions, suppression_key
+from outreach.suppression import suppression_key
 
 log = logging.getLogger(__name__)
 
@@ -212,8 +221,11 @@ class SendRun:
         self.total = 0
         # One feeder for every two workers: a feeder's jobs run one at a time, and a
         # claim (a hundred rows) takes long enough to hold up the next worker's chunk.
+        # Each compiles the claim and the re-check and reads what they need while
+        # the outbox's first slice is written (OutboxRows.warm).
         self.feeders = [
-            Feeder(engine, f"feed-{issue_id}-{n}") for n in range((self.connections + 1) // 2)
+            Feeder(engine, f"feed-{issue_id}-{n}", lambda conn: self.rows.warm(conn, CHUNK))
+            for n in range((self.connections + 1) // 2)
         ]
         # SQLite has one writer: the workers' outcomes are committed in groups. On
         # PostgreSQL they share one connection, in pipeline mode.
@@ -365,31 +377,25 @@ class SendRun:
     def work(self, n: int) -> None:
         me = f"{process_id()}:{n}:{secrets.token_hex(3)}"
         holder = Holder(me, self.feeders[n // 2 % len(self.feeders)])
-        writer: OutcomeWriter | None = None
+        own = WorkerConnection(self.engine)
         try:
-            with self.engine.connect() as conn:
-                register_sqlite_functions(conn.connection.driver_connection)
-                if self.rows.postgres:
-                    # Its renewals, releases and suppression entries: durable when
-                    # the sending process dies, as the outcomes (PgOutcomes.open).
-                    conn.exec_driver_sql("SET synchronous_commit TO OFF")
-                conn.commit()
-                # Every step is one statement: no BEGIN and COMMIT round trips.
-                conn.execution_options(isolation_level="AUTOCOMMIT")
+            try:
                 if isinstance(self.outcomes, PgOutcomes):
                     self.outcomes.open()  # the first worker opens it
-                writer = OutcomeWriter(self.rows, conn, self.settings, self.recorded, self.outcomes)
+                writer = OutcomeWriter(
+                    self.rows, own.get, self.settings, self.recorded, self.outcomes
+                )
                 try:
                     with get_backend(self.mail_url) as backend:
                         self.go.wait()  # connected while the outbox was written
                         self._loop(writer, backend, holder)
                 finally:
-                    try:
-                        writer.wait()  # this worker's last outcome is durable before it returns
-                        self.rows.release(conn, holder.me, holder.release)
+                    writer.wait()  # this worker's last outcome is durable before it returns
+                    if holder.release:
+                        self.rows.release(own.get(), holder.me, holder.release)
                         holder.release = []
-                    finally:
-                        _reset(conn)
+            finally:
+                own.close()
         except BaseException as exc:
             self.stop.set()
             with self.lock:
@@ -470,11 +476,28 @@ class SendRun:
             holder.claimed = []
 
 
-def _reset(conn: Connection) -> None:
-    """Undo the session settings of a send before the pool has the connection."""
-    if conn.dialect.name != "postgresql":
-        return
-    try:
-        conn.exec_driver_sql("RESET synchronous_commit")
-    except Exception:  # a broken connection: the pool must not hand it out again
-        conn.invalidate()
+class WorkerConnection:
+    """A worker's own database connection, opened when first needed.
+
+    Claims, re-checks and outcomes go through the send's feeders and its
+    outcome connection; a worker needs one of its own only to renew its lease
+    (a slow send), to give rows back (a stop, a pause, an error) or to write a
+    hard bounce's suppression entry. Most sends never open it, so a send's
+    start does not wait for a database connection per worker.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.conn: Connection | None = None
+
+    def get(self) -> Connection:
+        """The connection (:func:`open_send_connection`), opened on the first call."""
+        if self.conn is None:
+            self.conn = open_send_connection(self.engine)
+        return self.conn
+
+    def close(self) -> None:
+        """Give the connection back to the pool, if it was opened."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            close_send_connection(conn)

@@ -45,6 +45,8 @@ class CountingBackend(MailBackend):
                         text(
                             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                             " WHERE application_name LIKE 'outreach outcomes %'"
+                            # this test's database only: tests run side by side
+                            " AND datname = current_database()"
                         )
                     ).all()
                 assert ended == [(True,)]

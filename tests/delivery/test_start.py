@@ -5,20 +5,25 @@ shares the outbox's first and last rows."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
+from sqlalchemy.pool import Pool
 
 from outreach.delivery import send as send_module
 from outreach.delivery import send_issue
-from outreach.delivery.outbox import OutboxRows
+from outreach.delivery.backends import memory
+from outreach.delivery.outbox import OutboxRows, process_id
 from outreach.delivery.workers import CHUNK
 from outreach.errors import OutreachError
-from outreach.models import Delivery, DeliveryStatus
+from outreach.models import Delivery, DeliveryStatus, utcnow
 from tests.delivery.conftest import SMTPServer
 
 
@@ -127,3 +132,146 @@ def test_claims_shrink_as_the_rows_run_out(
     assert max(sizes) < 100 and min(sizes) == CHUNK
     assert len({me for me, _, _ in taken}) == 2  # both workers sent
     assert sum(n for _, _, n in taken) == 60
+
+
+def test_a_worker_opens_no_database_connection_of_its_own_unless_it_needs_one(
+    db_world_factory: Any, smtp_server: SMTPServer
+) -> None:
+    """Claims, re-checks and outcomes go through the feeders and the outcome
+    connection: a send that renews nothing and gives nothing back takes no
+    database connection in a worker thread, so four workers cost the database
+    server no four more connections at the start."""
+    w = db_world_factory(40, mail_url=smtp_server.url())
+    takers: list[str] = []
+
+    def checkout(*args: Any) -> None:
+        takers.append(threading.current_thread().name)
+
+    event.listen(Pool, "checkout", checkout)
+    try:
+        report = send_issue(w.settings, w.config, w.issue_id, workers=4)
+    finally:
+        event.remove(Pool, "checkout", checkout)
+    assert (report.sent, report.status) == (40, "sent")
+    workers = {f"send-{w.issue_id}-{n}" for n in range(4)}
+    feeders = {f"feed-{w.issue_id}-{n}" for n in range(2)}
+    assert feeders <= set(takers)  # the listener saw the send's connections
+    postgres = w.engine.dialect.name == "postgresql"
+    # PostgreSQL: the first worker to run opens the send's one outcome connection;
+    # SQLite's is the committer's, opened before the workers start.
+    assert sum(name in workers for name in takers) == (1 if postgres else 0)
+
+
+def test_a_stopped_worker_opens_its_connection_to_give_its_rows_back(
+    db_world_factory: Any,
+) -> None:
+    """Stopped in the middle, each worker gives back the rows it claimed and did
+    not hand over, on the connection it opens for that: nothing is left
+    ``sending``, and the next send sends the rest."""
+    w = db_world_factory(80)
+    memory.clear()
+    stop = threading.Event()
+
+    def progress(done: int, total: int) -> None:
+        if done >= 10:
+            stop.set()
+
+    first = send_issue(w.settings, w.config, w.issue_id, workers=2, stop=stop, progress=progress)
+    assert first.status == "sending" and 10 <= first.sent < 80
+    with w.session() as s:
+        statuses = Counter(s.scalars(select(Delivery.status)))
+    assert statuses[DeliveryStatus.SENDING] == 0
+    assert statuses[DeliveryStatus.SENT] == first.sent
+    second = send_issue(w.settings, w.config, w.issue_id, workers=2)
+    assert (first.sent + second.sent, second.status) == (80, "sent")
+    assert sorted(r for m in memory.outbox for r in m.recipients) == sorted(w.emails)
+
+
+def test_each_feeder_gets_ready_once_before_its_first_claim(
+    db_world_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once connected, each feeder compiles the claim and the re-check and runs the
+    re-check for ids that do not exist, before its first claim."""
+    w = db_world_factory(30)
+    steps: list[tuple[str, str]] = []
+    real_warm, real_claim = OutboxRows.warm, OutboxRows.claim
+
+    def warm(self: OutboxRows, conn: Any, chunk: int) -> None:
+        real_warm(self, conn, chunk)
+        assert self._claim_text is not None and chunk in self._check_texts
+        steps.append(("warm", threading.current_thread().name))
+
+    def claim(self: OutboxRows, conn: Any, me: str, size: int) -> Any:
+        steps.append(("claim", threading.current_thread().name))
+        return real_claim(self, conn, me, size)
+
+    monkeypatch.setattr(OutboxRows, "warm", warm)
+    monkeypatch.setattr(OutboxRows, "claim", claim)
+    report = send_issue(w.settings, w.config, w.issue_id, workers=4)
+    assert (report.sent, report.status) == (30, "sent")
+    for feeder in (f"feed-{w.issue_id}-0", f"feed-{w.issue_id}-1"):
+        own = [step for step, thread in steps if thread == feeder]
+        assert own[0] == "warm" and own.count("warm") == 1 and "claim" in own
+
+
+def test_warming_a_connection_claims_and_changes_nothing(db_world_factory: Any) -> None:
+    """``OutboxRows.warm`` on an outbox being sent: every row as it was."""
+    w = db_world_factory(30)
+    stop = threading.Event()
+    stop.set()  # the outbox written, the issue sending, nothing sent
+    assert send_issue(w.settings, w.config, w.issue_id, workers=2, stop=stop).status == "sending"
+    with w.session() as s:
+        before = sorted(s.execute(select(Delivery.id, Delivery.status, Delivery.claimed_by)))
+    rows = OutboxRows(
+        w.engine,
+        w.issue_id,
+        b"k" * 32,
+        lease=timedelta(seconds=600),
+        batch_size=100,
+        write_lock=threading.Lock(),
+    )
+    with w.engine.connect() as conn:
+        rows.warm(conn, CHUNK)
+        conn.commit()
+    assert rows._claim_text is not None and CHUNK in rows._check_texts
+    with w.session() as s:
+        after = sorted(s.execute(select(Delivery.id, Delivery.status, Delivery.claimed_by)))
+    assert len(before) == 30 and after == before
+
+
+def test_only_a_resumed_send_looks_for_the_rows_of_dead_senders(
+    db_world_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An approved issue was never sent, so its send does not look for rows of
+    senders that died; a send resumed does, and puts a dead process's rows back."""
+    w = db_world_factory(20)
+    looked: list[int] = []
+    real_reclaim = send_module.reclaim_dead
+
+    def spy(engine: Any, issue_id: int) -> int:
+        looked.append(issue_id)
+        return real_reclaim(engine, issue_id)
+
+    monkeypatch.setattr(send_module, "reclaim_dead", spy)
+    stop = threading.Event()
+    stop.set()  # starts the send, sends nothing
+    first = send_issue(w.settings, w.config, w.issue_id, workers=2, stop=stop)
+    assert (first.sent, first.status, looked) == (0, "sending", [])
+    dead = f"{process_id().rsplit(':', 2)[0]}:{_dead_pid()}:{process_id().rsplit(':', 1)[1]}:0:abc"
+    with w.session() as s:
+        ids = list(s.scalars(select(Delivery.id).order_by(Delivery.id).limit(5)))
+        s.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(ids))
+            .values(status=DeliveryStatus.SENDING, claimed_by=dead, claimed_at=utcnow())
+        )
+        s.commit()
+    second = send_issue(w.settings, w.config, w.issue_id, workers=2)
+    assert (second.sent, second.status, looked) == (20, "sent", [w.issue_id])
+
+
+def _dead_pid() -> int:
+    """The pid of a process that has ended."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
@@ -160,6 +161,8 @@ class OutboxRows:
         )
         self.to_sqlite_time = self.to_time
         self._claim_text: tuple[str, tuple[str, ...] | None, dict[str, Any]] | None = None
+        # The feeders warm up at once (warm): one compiles a statement, the other waits.
+        self._compiling = threading.Lock()
         # Each joined value by primary key in a correlated subquery: no join for the
         # planner to choose (stale statistics once made it scan every subscriber).
         may_mail = mailable(Delivery.email, suppression_key, correlate=(Delivery, Subscription))
@@ -212,8 +215,15 @@ class OutboxRows:
     def _claim_sql(self, conn: Connection) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         """The claim's text, its positional parameter names (None for named ones)
         and its fixed parameters, compiled once."""
-        if self._claim_text is not None:
-            return self._claim_text
+        if self._claim_text is None:
+            with self._compiling:
+                if self._claim_text is None:
+                    self._claim_text = self._compile_claim(conn)
+        return self._claim_text
+
+    def _compile_claim(
+        self, conn: Connection
+    ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         d = DELIVERIES.c
         due = and_(
             d.issue_id == self.issue_id,
@@ -257,8 +267,17 @@ class OutboxRows:
             for name, value in state.parameters.items()
         }
         names = tuple(state.positiontup) if state.positiontup is not None else None
-        self._claim_text = (state.statement, names, fixed)
-        return self._claim_text
+        return state.statement, names, fixed
+
+    def warm(self, conn: Connection, chunk: int) -> None:
+        """Get ``conn`` ready for the first claim and re-check before the send begins:
+        both statements compiled, and the re-check run for ids that do not exist, so
+        that the database server has read the catalogs of the tables they touch.
+        Claims and changes nothing."""
+        self._claim_sql(conn)
+        sql, names, fixed = self._check_sql(conn, chunk)
+        nothing = {f"ids_{n}": 0 for n in range(1, chunk + 1)}  # ids start at 1
+        _driver_rows(conn, sql, names, {**fixed, "me": "", **nothing})
 
     def check(
         self, conn: Connection, me: str, ids: Sequence[int]
@@ -290,8 +309,16 @@ class OutboxRows:
         """The re-check's text for ``count`` ids, its positional parameter names (None
         for named ones) and its fixed parameters, compiled once per count."""
         known = self._check_texts.get(count)
-        if known is not None:
-            return known
+        if known is None:
+            with self._compiling:
+                known = self._check_texts.get(count)
+                if known is None:
+                    known = self._check_texts[count] = self._compile_check(conn, count)
+        return known
+
+    def _compile_check(
+        self, conn: Connection, count: int
+    ) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
         compiled = self.check_statement.compile(dialect=conn.dialect)
         state = compiled.construct_expanded_state({"ids": list(range(count)), "me": ""})
         # Statuses are enums stored as their values; everything else goes as it is.
@@ -300,9 +327,7 @@ class OutboxRows:
             for name, value in state.parameters.items()
         }
         names = tuple(state.positiontup) if state.positiontup is not None else None
-        known = (state.statement, names, fixed)
-        self._check_texts[count] = known
-        return known
+        return state.statement, names, fixed
 
     def renew(self, conn: Connection, me: str) -> set[int]:
         """Extend the lease of every row ``me`` holds; the ids it still holds."""

@@ -56,8 +56,8 @@ Recorded = Callable[[Outcome], None]
 class OutcomeWriter:
     """The outcome writes of one worker: on PostgreSQL through the send's
     :class:`PgOutcomes`, on SQLite through its :class:`SqliteOutcomes`.
-    ``conn`` is the worker's own connection (in autocommit), for the
-    suppression entry of a hard bounce.
+    ``connection()`` gives the worker's own connection (in autocommit), opened
+    on the first call, for the suppression entry of a hard bounce.
 
     ``recorded(outcome)`` is called once an outcome is committed. Not
     thread-safe: one worker thread uses it.
@@ -66,13 +66,13 @@ class OutcomeWriter:
     def __init__(
         self,
         rows: OutboxRows,
-        conn: Connection,
+        connection: Callable[[], Connection],
         settings: Settings,
         recorded: Recorded,
         shared: SqliteOutcomes | PgOutcomes,
     ) -> None:
         self.rows = rows
-        self.conn = conn
+        self.connection = connection
         self.settings = settings
         self.recorded = recorded
         self.shared = shared
@@ -108,7 +108,7 @@ class OutcomeWriter:
     def idle(self) -> Connection:
         """The connection, once nothing is in flight (for release and renew)."""
         self.wait()
-        return self.conn
+        return self.connection()
 
     def _settle(self) -> None:
         outcome = self.pending
@@ -123,9 +123,10 @@ class OutcomeWriter:
 
     def _suppress_and_write(self, o: Outcome) -> None:
         self.wait()
+        conn = self.connection()
         # Suppress before the outcome: after a crash in between, the row is sent
         # again, the re-check finds the address suppressed, and it is skipped.
-        with self.rows.write_lock, self.conn.begin(), Session(bind=self.conn) as session:
+        with self.rows.write_lock, conn.begin(), Session(bind=conn) as session:
             suppression.add(session, self.settings, o.email, SuppressionReason.HARD_BOUNCE, o.error)
             session.flush()
         self.ticket = self.shared.submit(o)
