@@ -184,6 +184,8 @@ def test_a_second_send_in_the_same_process_reuses_the_connections(
 
     first = send_issue(w.settings, w.config, w.issue_id, workers=2, stop=stop, progress=progress)
     assert first.status == "sending" and 10 <= first.sent < 60
+    with w.session() as s:  # the workers gave back what they held, on connections of their own
+        assert DeliveryStatus.SENDING not in set(s.scalars(select(Delivery.status)))
     second = send_issue(w.settings, w.config, w.issue_id, workers=2)
     assert (first.sent + second.sent, second.status) == (60, "sent")
     assert sorted(probe.accepted) == sorted(w.emails)

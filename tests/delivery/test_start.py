@@ -5,8 +5,6 @@ shares the outbox's first and last rows."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -14,16 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select
 from sqlalchemy.pool import Pool
 
 from outreach.delivery import send as send_module
 from outreach.delivery import send_issue
-from outreach.delivery.backends import memory
-from outreach.delivery.outbox import OutboxRows, process_id
+from outreach.delivery.outbox import OutboxRows
 from outreach.delivery.workers import CHUNK
 from outreach.errors import OutreachError
-from outreach.models import Delivery, DeliveryStatus, utcnow
+from outreach.models import Delivery, DeliveryStatus
+from outreach.suppression import suppression_key
 from tests.delivery.conftest import SMTPServer
 
 
@@ -162,31 +160,6 @@ def test_a_worker_opens_no_database_connection_of_its_own_unless_it_needs_one(
     assert sum(name in workers for name in takers) == (1 if postgres else 0)
 
 
-def test_a_stopped_worker_opens_its_connection_to_give_its_rows_back(
-    db_world_factory: Any,
-) -> None:
-    """Stopped in the middle, each worker gives back the rows it claimed and did
-    not hand over, on the connection it opens for that: nothing is left
-    ``sending``, and the next send sends the rest."""
-    w = db_world_factory(80)
-    memory.clear()
-    stop = threading.Event()
-
-    def progress(done: int, total: int) -> None:
-        if done >= 10:
-            stop.set()
-
-    first = send_issue(w.settings, w.config, w.issue_id, workers=2, stop=stop, progress=progress)
-    assert first.status == "sending" and 10 <= first.sent < 80
-    with w.session() as s:
-        statuses = Counter(s.scalars(select(Delivery.status)))
-    assert statuses[DeliveryStatus.SENDING] == 0
-    assert statuses[DeliveryStatus.SENT] == first.sent
-    second = send_issue(w.settings, w.config, w.issue_id, workers=2)
-    assert (first.sent + second.sent, second.status) == (80, "sent")
-    assert sorted(r for m in memory.outbox for r in m.recipients) == sorted(w.emails)
-
-
 def test_each_feeder_gets_ready_once_before_its_first_claim(
     db_world_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -225,7 +198,7 @@ def test_warming_a_connection_claims_and_changes_nothing(db_world_factory: Any) 
     rows = OutboxRows(
         w.engine,
         w.issue_id,
-        b"k" * 32,
+        suppression_key(w.settings),
         lease=timedelta(seconds=600),
         batch_size=100,
         write_lock=threading.Lock(),
@@ -243,7 +216,8 @@ def test_only_a_resumed_send_looks_for_the_rows_of_dead_senders(
     db_world_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An approved issue was never sent, so its send does not look for rows of
-    senders that died; a send resumed does, and puts a dead process's rows back."""
+    senders that died; a send resumed does (and puts them back:
+    test_outbox.test_rows_of_a_dead_local_process_are_reclaimed_at_once)."""
     w = db_world_factory(20)
     looked: list[int] = []
     real_reclaim = send_module.reclaim_dead
@@ -257,21 +231,5 @@ def test_only_a_resumed_send_looks_for_the_rows_of_dead_senders(
     stop.set()  # starts the send, sends nothing
     first = send_issue(w.settings, w.config, w.issue_id, workers=2, stop=stop)
     assert (first.sent, first.status, looked) == (0, "sending", [])
-    dead = f"{process_id().rsplit(':', 2)[0]}:{_dead_pid()}:{process_id().rsplit(':', 1)[1]}:0:abc"
-    with w.session() as s:
-        ids = list(s.scalars(select(Delivery.id).order_by(Delivery.id).limit(5)))
-        s.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(ids))
-            .values(status=DeliveryStatus.SENDING, claimed_by=dead, claimed_at=utcnow())
-        )
-        s.commit()
     second = send_issue(w.settings, w.config, w.issue_id, workers=2)
     assert (second.sent, second.status, looked) == (20, "sent", [w.issue_id])
-
-
-def _dead_pid() -> int:
-    """The pid of a process that has ended."""
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
