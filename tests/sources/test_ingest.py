@@ -191,6 +191,10 @@ def test_gone_source_is_disabled_and_not_fetched_again(
     root = _campaigns_with(tmp_path, {KERAVA: server.named("/410")})
     config = load(root)
     sync(session, config)
+    # timeouts that a busy machine does not reach: a timed-out request is retried
+    fetch_settings = fetch_settings.model_copy(
+        update={"fetch_connect_timeout": 10, "fetch_read_timeout": 10}
+    )
     fetcher = Fetcher(fetch_settings, backoff=0.01)
     first = ingest(session, fetch_settings, config, ["kerava-monthly"], now=NOW, fetcher=fetcher)
     gone = [r for r in first if "/410" in r.source]

@@ -233,7 +233,9 @@ def test_create_try_save_and_build_a_campaign_in_the_browser(
         assert TITLES[0] in preview.inner_text()
         accessible(page)
 
-        # the sources page lists the new source with the fetch the build made
+        # the sources page lists the new source with the fetch the build made (once
+        # the pre-flight check the build started is stored and the page shows it)
+        page.locator("#checking").wait_for(state="detached")
         page.goto(f"{url}/staff/vantaa/sources?lang=fi")
         row = page.locator("tbody tr", has_text=feed_url)
         assert row.count() == 1

@@ -7,8 +7,11 @@
 (function () {
   "use strict";
   // Never reload over an action the person has started: a form being sent wins.
+  // Nor over a page the person is leaving for another (a link, the address bar):
+  // a reload then would cancel that navigation.
   var submitting = false;
   document.addEventListener("submit", function () { submitting = true; }, true);
+  window.addEventListener("beforeunload", function () { submitting = true; });
   // A pre-flight check running after the page answered: reload once it is stored.
   var checking = document.getElementById("checking");
   if (checking) {
