@@ -131,8 +131,21 @@ def error_line(exc: BaseException) -> str:
     return "; ".join(parts)[:500] or exc.__class__.__name__
 
 
+def schema_missing(exc: BaseException) -> bool:
+    """Whether ``exc`` says a table is missing: the database was never migrated."""
+    orig = getattr(exc, "orig", None)
+    if getattr(orig, "sqlstate", None) == "42P01":  # PostgreSQL: undefined_table
+        return True
+    return "no such table" in str(orig if orig is not None else exc)
+
+
 def unavailable(exc: BaseException) -> DatabaseUnavailable:
-    """The one-line error for a database that cannot be reached."""
+    """The one-line error for a database that cannot be reached or has no tables yet."""
+    if schema_missing(exc):
+        return DatabaseUnavailable(
+            f"the database has no outreach tables yet ({error_line(exc)}): "
+            "run `outreach db upgrade`"
+        )
     return DatabaseUnavailable(
         f"cannot reach the database: {error_line(exc)} "
         "(check OUTREACH_DATABASE_URL and that the database server is running)"

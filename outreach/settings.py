@@ -187,6 +187,15 @@ class Settings(BaseSettings):
                 raise ValueError("not a JSON list") from None
         return [part.strip() for part in text.split(",") if part.strip()]
 
+    @field_validator("cli_language", mode="before")
+    @classmethod
+    def _cli_language(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in ("", "fi", "sv", "en"):
+                raise ValueError("not fi, sv or en")
+        return value
+
     @field_validator("staff_oidc", mode="before")
     @classmethod
     def _json_object(cls, value: Any) -> Any:
@@ -329,6 +338,8 @@ def _form(field_name: str) -> str:
     """What a setting's value must look like, in the staff's language."""
     field = Settings.model_fields[field_name]
     kind = field.annotation
+    if field_name == "cli_language":
+        return _("fi, sv or en")
     low = next((m for m in field.metadata if isinstance(m, Ge | Gt)), None)
     high = next((m.le for m in field.metadata if isinstance(m, Le)), None)
     if get_origin(kind) is dict:

@@ -75,6 +75,11 @@ def test_issue_commands_on_the_demo(run: CliRunner) -> None:
     assert len(memory.outbox) == sent + 1
     test_msg = email.message_from_bytes(memory.outbox[-1].data, policy=email.policy.default)
     assert str(test_msg["Subject"]).startswith("[TEST] ")
+    refused = run.invoke(
+        main, ["issue", "send", "kerava-monthly/2026-12", "--test-to", "not an address"]
+    )
+    assert refused.exit_code == 1, "a test copy that did not go out is a failure"
+    assert "not an address" in refused.output and len(memory.outbox) == sent + 1
     again = run.invoke(main, ["issue", "send", "kerava-monthly/2026-12"])
     assert again.exit_code == 1 and "only an approved issue can be sent" in again.output
     assert len(memory.outbox) == sent + 1, "a sent issue must not go out again"
@@ -90,6 +95,8 @@ def test_issue_commands_on_the_demo(run: CliRunner) -> None:
         (("issue", "build", "no-such-campaign"), 'no campaign "no-such-campaign"'),
         (("issue", "preview", "kerava-monthly/2026-12", "--lang", "sv"), "sv"),
         (("subscribers", "add", "not-an-address", "--city", "kerava"), "address"),
+        (("issue", "send", "kerava-monthly/2026-12", "--dry-run", "--lang", "de"), "de"),
+        (("bounces", "rates", "999"), "999"),
     ],
 )
 def test_user_errors_are_one_line_exit_1(
@@ -279,3 +286,20 @@ def test_a_command_loads_only_its_own_stages() -> None:
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "--city" in run.stdout
     assert run.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("command", [("issue", "list"), ("subscribers", "list"), ("status",)])
+def test_a_database_never_migrated_is_one_line_naming_the_upgrade(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: tuple[str, ...]
+) -> None:
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", f"sqlite:///{tmp_path}/never-migrated.db")
+    get_settings.cache_clear()
+    result = run.invoke(main, list(command))
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.output.strip().splitlines() == [
+        result.output.strip()
+    ] and result.output.startswith("Error: the database has no outreach tables yet ("), (
+        result.output
+    )
+    assert "run `outreach db upgrade`" in result.output

@@ -78,6 +78,8 @@ def test_a_list_setting_takes_commas_or_json(
         ("sv", "OUTREACH_FETCH_READ_TIMEOUT", "snabbt",
          "inställningen OUTREACH_FETCH_READ_TIMEOUT: förväntade ett tal större än 0, "
          "fick 'snabbt'"),
+        ("en", "OUTREACH_CLI_LANGUAGE", "de",
+         "setting OUTREACH_CLI_LANGUAGE: expected fi, sv or en, got 'de'"),
         ("en", "OUTREACH_FETCH_ALLOWED_HOSTS", '["unclosed',
          "setting OUTREACH_FETCH_ALLOWED_HOSTS: expected a comma-separated list such as "
          "127.0.0.1,intranet.example, got '[\"unclosed'"),

@@ -15,10 +15,11 @@ import ssl
 from dataclasses import dataclass, field
 
 from imapclient import IMAPClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from outreach.bounces.act import Outcome, process_message
 from outreach.bounces.parse import message_from_bytes
-from outreach.db import get_engine, session_scope
+from outreach.db import get_engine, session_scope, unavailable
 from outreach.errors import ConfigError
 from outreach.settings import Settings
 
@@ -82,7 +83,12 @@ def poll(settings: Settings, *, limit: int = 500) -> PollReport:
                         session, settings, data, return_path=_return_path(data), source="imap"
                     )
             except Exception as exc:
-                log.exception("bounce message %s could not be processed", uid)
+                if isinstance(exc, SQLAlchemyError):  # the database is down: one line
+                    log.warning(
+                        "bounce message %s could not be processed: %s", uid, unavailable(exc)
+                    )
+                else:
+                    log.exception("bounce message %s could not be processed", uid)
                 client.add_flags([uid], [b"\\Flagged"])
                 subject = str(message_from_bytes(data).get("Subject", ""))[:100]
                 report.failed.append(f"{uid}: {subject} ({type(exc).__name__})")

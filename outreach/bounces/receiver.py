@@ -17,9 +17,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope
+from sqlalchemy.exc import SQLAlchemyError
 
 from outreach.bounces.act import Outcome, process_message
-from outreach.db import get_engine, session_scope
+from outreach.db import get_engine, session_scope, unavailable
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ class BounceHandler:
             data = data.encode("utf-8", "surrogateescape")
         try:
             self.process(data, list(envelope.rcpt_tos))
+        except SQLAlchemyError as exc:  # the database is down: one line a message
+            log.warning("processing a bounce failed: %s; the sender will retry", unavailable(exc))
+            return "451 4.3.0 could not process the message now; try again later"
         except Exception:
             log.exception("processing a bounce failed; the sender will retry")
             return "451 4.3.0 could not process the message now; try again later"

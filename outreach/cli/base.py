@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import click
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from outreach import __version__
@@ -94,6 +94,14 @@ class Group(click.Group):
             return super().invoke(ctx)
         except OutreachError as exc:
             fail(str(exc))
+        except (OperationalError, ProgrammingError) as exc:
+            # A database that cannot be reached or was never migrated, met by any
+            # command: one line. Other database errors are faults: their traceback.
+            from outreach.db import schema_missing, unavailable
+
+            if isinstance(exc, ProgrammingError) and not schema_missing(exc):
+                raise
+            fail(str(unavailable(exc)))
 
 
 #: Each command of ``outreach`` and the modules that add it (and its subcommands),

@@ -7,8 +7,10 @@ import sys
 import threading
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from outreach.cli.base import App, Group, _, fail, main, pass_app
+from outreach.db import unavailable
 
 
 @main.group(cls=Group)
@@ -90,6 +92,11 @@ def receive(app: App, recipient: str) -> None:
             outcome = process_message(
                 session, app.settings, data, return_path=recipient or None, source="pipe"
             )
+    except SQLAlchemyError as exc:  # the database is down: one line, Postfix retries
+        logging.getLogger(__name__).warning(
+            "processing a bounce failed: %s; the sender will retry", unavailable(exc)
+        )
+        raise SystemExit(75) from None
     except Exception:
         logging.getLogger(__name__).exception("processing a bounce failed")
         raise SystemExit(75) from None
@@ -111,13 +118,15 @@ def poll(app: App) -> None:
 
 
 @bounces.command("rates")
-@click.argument("issue_id", type=int)
+@click.argument("ref", metavar="ISSUE")
 @pass_app
-def rates(app: App, issue_id: int) -> None:
-    """Bounce and complaint rates of one issue."""
+def rates(app: App, ref: str) -> None:
+    """Bounce and complaint rates of one issue (its number or CAMPAIGN/PERIOD)."""
     from outreach.bounces import issue_rates
+    from outreach.issues import get_issue
 
     with app.session() as session:
+        issue_id = get_issue(session, ref).id
         r = issue_rates(session, issue_id)
     click.echo(
         _(

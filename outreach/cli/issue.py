@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -178,11 +179,15 @@ def issue_send(
                 session.commit()
                 echo_holds(notices)
                 tell_approvers(app.settings, config, notices)
+        camp = config.campaign(iss.campaign.slug)
+        if lang is not None and lang not in camp.languages:
+            fail(_("{lang} is not a language of {slug}").format(lang=lang, slug=camp.slug))
         if test_to:
-            camp = config.campaign(iss.campaign.slug)
             results = send_test(app.settings, config, iss, lang or camp.languages[0], list(test_to))
             for to, res in zip(test_to, results, strict=True):
                 click.echo(f"{res.status:10} {to} {res.reply or ''}".rstrip())
+            if not all(res.ok for res in results):
+                sys.exit(1)  # a test copy that did not go out: the caller should know
             return
         starting = iss.status == IssueStatus.APPROVED
         connections = workers or app.settings.send_workers

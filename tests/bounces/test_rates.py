@@ -61,3 +61,28 @@ def test_receive_reads_one_message_from_stdin(run: CliRunner) -> None:
     assert "1 events" in result.output and "1 unsubscribed" in result.output
     again = run.invoke(main, ["bounces", "receive"], input=report)
     assert "0 events, 1 already seen" in again.output
+
+
+def test_rates_take_an_issue_reference_like_every_issue_command(run: CliRunner) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    by_ref = invoke(run, "bounces", "rates", "vantaa-monthly/2026-12")
+    assert by_ref.exit_code == 0, by_ref.output
+    assert "4 sent" in by_ref.output
+
+
+def test_receive_during_a_database_outage_is_one_line_and_asks_for_a_retry(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    stored = next(m for m in memory.outbox if m.message_id.startswith("<issue-"))
+    # a database server that does not answer (nothing listens on port 9)
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", "postgresql+psycopg://outreach@127.0.0.1:9/gone")
+    get_settings.cache_clear()
+    caplog.clear()
+    report = arf(stored.recipients[0], stored.message_id)
+    result = run.invoke(main, ["bounces", "receive"], input=report)
+    assert result.exit_code == 75, result.output  # EX_TEMPFAIL: Postfix keeps the message
+    failures = [r for r in caplog.records if r.name.startswith("outreach")]
+    assert len(failures) == 1, [r.getMessage() for r in failures]
+    assert failures[0].exc_info is None, "one line, not a traceback, for each retried message"
+    assert "cannot reach the database" in failures[0].getMessage()
