@@ -1,0 +1,109 @@
+"""A city's dashboard: its issues come from the database whatever the campaign files
+say, and a campaign file left out because of errors is named."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config, load
+from outreach.db import dispose_engines
+from outreach.models import Issue, IssueStatus, StaffUser
+from outreach.settings import Settings
+from outreach.staff import sessions
+from outreach.subscriptions import RecordingMailer
+from outreach.web import create_app
+from outreach.web.security import RateLimiter
+from outreach.web.staff.guard import COOKIE
+from tests.conftest import ROOT
+from tests.staff.support import Clock, make_account, make_city_issue
+from tests.web.conftest import TestClient
+
+APPROVER = "ap@vantaa.fi"
+
+
+@pytest.fixture
+def settings(settings: Settings, tmp_path: Path) -> Settings:
+    root = tmp_path / "campaigns"
+    shutil.copytree(ROOT / "campaigns", root)
+    return settings.model_copy(update={"campaigns_dir": root})
+
+
+@pytest.fixture
+def config(settings: Settings) -> Config:
+    return load(settings.campaigns_path, settings.templates_path)
+
+
+@pytest.fixture
+def console(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    """A client of an app started when the test asks for it (after the files changed)."""
+    make_account(engine, APPROVER, "approver", "vantaa")
+    with Session(engine) as s:
+        user = s.query(StaffUser).filter_by(email=APPROVER).one()
+        token = sessions.start(s, user, sessions.FULL, ip="127.0.0.1", now=Clock().now)
+        s.commit()
+    limiter = RateLimiter({"form": (10_000, 100.0), "staff": (10_000, 100.0)})
+    app = create_app(settings, mailer=RecordingMailer(), rate_limiter=limiter, clock=Clock())
+    with TestClient(app, base_url="https://testserver") as client:
+        client.cookies.set(COOKIE, token)
+        yield client
+    dispose_engines()
+
+
+def section(page: str, anchor: str) -> str:
+    """The dashboard's part from the heading ``anchor`` to the next heading."""
+    match = re.search(rf'<h2 id="{anchor}">(.*?)(?=<h2 )', page, re.S)
+    assert match, f"no section {anchor}"
+    return match.group(1)
+
+
+def test_a_broken_campaign_file_hides_none_of_its_issues_and_is_named(
+    settings: Settings, engine: Engine, config: Config, request: pytest.FixtureRequest
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        draft = make_city_issue(s, config, "vantaa-monthly", period="2027-01").id
+        sending = make_city_issue(s, config, "vantaa-monthly", period="2026-12").id
+        s.get_one(Issue, sending).status = IssueStatus.SENDING
+        s.commit()
+    path = settings.campaigns_path / "vantaa-monthly.yaml"
+    path.write_text(path.read_text().replace("kind: news", "kind: nws", 1))
+    client: TestClient = request.getfixturevalue("console")
+    page = client.get("/staff/vantaa/?lang=fi").text
+    assert f"/staff/vantaa/issues/{draft}?lang=fi" in section(page, "waiting")
+    assert f"/staff/vantaa/issues/{sending}?lang=fi" in section(page, "sending")
+    latest = section(page, "results")
+    assert f"#{draft}</a>" in latest and f"#{sending}</a>" in latest
+    warning = re.search(r'<div class="errors" role="alert" id="left-out">(.*?)</div>', page, re.S)
+    assert warning, "no warning of the file left out"
+    assert "vantaa-monthly.yaml" in warning.group(1)
+    assert 'href="/staff/vantaa/campaigns?lang=fi#broken"' in warning.group(1)
+    assert "vantaa-monthly.yaml" in client.get("/staff/vantaa/campaigns?lang=fi").text
+
+
+def test_a_file_left_out_is_its_campaigns_city_s_or_named_after_the_city(
+    config: Config,
+) -> None:
+    from outreach.staff import left_out
+
+    config.broken = {
+        "monthly.yaml": ["…"],  # a campaign of Vantaa's in the database
+        "vantaa-new.yaml": ["…"],  # not in the database: named after the city
+        "vantaa-old.yaml": ["…"],  # Kerava's campaign in the database
+        "vantaa-extra (console)": ["…"],
+    }
+    owners = {"monthly": "vantaa", "vantaa-old": "kerava", "vantaa-extra": "vantaa"}
+    assert sorted(left_out(config, "vantaa", owners)) == [
+        "monthly.yaml", "vantaa-extra (console)", "vantaa-new.yaml",
+    ]  # fmt: skip
+    assert sorted(left_out(config, "kerava", owners)) == ["vantaa-old.yaml"]
+
+
+def test_a_whole_campaigns_folder_warns_of_nothing(console: TestClient) -> None:
+    page = console.get("/staff/vantaa/?lang=en").text
+    assert 'id="left-out"' not in page
