@@ -1,8 +1,8 @@
 """A city's console dashboard, from the same functions as ``outreach status`` and
 ``outreach issue list``: next runs, drafts waiting for approval, held issues,
-sends in progress, the last results, the city's sources in error, and the
-issues whose complaints or hard bounces pass the limits (as ``outreach status``
-warns).
+approved issues and their send times, sends in progress, the last results, the
+city's sources in error, and the issues whose complaints or hard bounces pass
+the limits (as ``outreach status`` warns).
 
 The issues are the city's rows in the database, found through the city of their
 campaign's row: a campaign file left out because of an error hides none of them
@@ -41,6 +41,7 @@ class IssueRow:
     counts: dict[str, int] = field(default_factory=dict)
     built_at: datetime | None = None
     sent_at: datetime | None = None
+    scheduled_at: datetime | None = None
 
 
 @dataclass
@@ -50,11 +51,14 @@ class CityDashboard:
     campaigns: list[CampaignStatus]
     waiting: list[IssueLine]
     held: list[IssueLine]
+    #: Sending or paused mid-send.
     sending: list[IssueLine]
     issues: list[IssueRow]
     source_errors: list[SourceLine]
     #: (issue id, rates) of the city's issues whose complaints or hard bounces pass a limit
     rate_warnings: list[tuple[int, Rates]] = field(default_factory=list)
+    #: Approved, not yet sending: scheduled ones first, by their send time.
+    approved: list[IssueLine] = field(default_factory=list)
     #: The city's campaign files (and console campaigns) left out because of errors.
     left_out: list[str] = field(default_factory=list)
 
@@ -116,22 +120,33 @@ def city_dashboard(
                 counts[issue.id],
                 issue.built_at,
                 issue.sent_at,
+                issue.scheduled_at if issue.status == IssueStatus.APPROVED else None,
             )
             for issue in issues
         ]
         warnings = _rate_warnings(session, city)
+    ours = [i for i in report.sending if i.campaign in slugs]
+    approved = [i for i in ours if i.status == IssueStatus.APPROVED]
+    approved.sort(key=_send_order)
     return CityDashboard(
         city=city,
         timezone=config.cities[city].timezone,
         campaigns=[c for c in report.campaigns if config.campaigns[c.slug].city == city],
         waiting=[i for i in report.waiting if i.campaign in slugs],
         held=[i for i in report.held if i.campaign in slugs],
-        sending=[i for i in report.sending if i.campaign in slugs],
+        sending=[i for i in ours if i.status in (IssueStatus.SENDING, IssueStatus.PAUSED)],
         issues=rows,
         source_errors=[s for s in report.source_errors if (s.type, s.url) in sources],
         rate_warnings=warnings,
+        approved=approved,
         left_out=sorted(left_out(config, city, owners)),
     )
+
+
+def _send_order(line: IssueLine) -> tuple[bool, float, int]:
+    """Scheduled issues first, by their send time; then the rest by id."""
+    at = line.scheduled_at
+    return (at is None, at.timestamp() if at is not None else 0.0, line.id)
 
 
 def _rate_warnings(session: Session, city: str) -> list[tuple[int, Rates]]:

@@ -1,11 +1,13 @@
 """A city's dashboard: its issues come from the database whatever the campaign files
-say, and a campaign file left out because of errors is named."""
+say, an approved issue shows when it goes out, and sends in progress are the ones
+actually sending or paused."""
 
 from __future__ import annotations
 
 import re
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -63,6 +65,18 @@ def section(page: str, anchor: str) -> str:
     return match.group(1)
 
 
+def issue_of(engine: Engine, config: Config, period: str, status: IssueStatus) -> int:
+    """An issue of Vantaa's monthly campaign in ``status``; an approved one is
+    scheduled for Christmas Eve at 7.30 in Helsinki."""
+    with Session(engine, expire_on_commit=False) as s:
+        issue = s.get_one(Issue, make_city_issue(s, config, "vantaa-monthly", period=period).id)
+        issue.status = status
+        if status == IssueStatus.APPROVED:
+            issue.scheduled_at = datetime(2026, 12, 24, 5, 30, tzinfo=UTC)
+        s.commit()
+        return issue.id
+
+
 def test_a_broken_campaign_file_hides_none_of_its_issues_and_is_named(
     settings: Settings, engine: Engine, config: Config, request: pytest.FixtureRequest
 ) -> None:
@@ -107,3 +121,43 @@ def test_a_file_left_out_is_its_campaigns_city_s_or_named_after_the_city(
 def test_a_whole_campaigns_folder_warns_of_nothing(console: TestClient) -> None:
     page = console.get("/staff/vantaa/?lang=en").text
     assert 'id="left-out"' not in page
+
+
+@pytest.mark.parametrize(
+    ("lang", "when"),
+    [("fi", "to 24.12.2026 klo 7.30"), ("sv", "tors 24.12.2026 kl. 7.30"),
+     ("en", "Thu 24.12.2026 at 7:30")],
+)  # fmt: skip
+def test_a_scheduled_issue_shows_its_send_time_and_is_not_a_send_in_progress(
+    engine: Engine, config: Config, console: TestClient, lang: str, when: str
+) -> None:
+    approved = issue_of(engine, config, "2026-12", IssueStatus.APPROVED)
+    page = console.get(f"/staff/vantaa/?lang={lang}").text
+    assert f"/issues/{approved}?" not in section(page, "sending")
+    listed = section(page, "approved")
+    assert f"/staff/vantaa/issues/{approved}?lang={lang}" in listed and when in listed
+    row = re.search(rf"#{approved}</a>.*?</tr>", section(page, "results"), re.S)
+    assert row and when in row.group(0)
+
+
+def test_sends_in_progress_are_the_ones_sending_or_paused(
+    engine: Engine, config: Config, console: TestClient
+) -> None:
+    approved = issue_of(engine, config, "2026-12", IssueStatus.APPROVED)
+    paused = issue_of(engine, config, "2026-11", IssueStatus.PAUSED)
+    sending = issue_of(engine, config, "2026-10", IssueStatus.SENDING)
+    unscheduled = issue_of(engine, config, "2026-09", IssueStatus.APPROVED)
+    with Session(engine) as s:
+        s.get_one(Issue, unscheduled).scheduled_at = None
+        s.commit()
+    page = console.get("/staff/vantaa/?lang=en").text
+    in_progress = section(page, "sending")
+    assert f"/issues/{paused}?" in in_progress and "(paused)" in in_progress
+    assert f"/issues/{sending}?" in in_progress and "(sending)" in in_progress
+    assert f"/issues/{approved}?" not in in_progress
+    assert f"/issues/{unscheduled}?" not in in_progress
+    waiting = section(page, "approved")
+    assert f"/issues/{paused}?" not in waiting and f"/issues/{sending}?" not in waiting
+    # the scheduled one first, then the one that goes with the next send round
+    assert waiting.index(f"/issues/{approved}?") < waiting.index(f"/issues/{unscheduled}?")
+    assert "with the next send round" in waiting
