@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -89,6 +90,34 @@ def test_audit_pages_show_a_city_to_its_approver_and_everything_to_an_admin(
     assert "story.reject" not in page.text
     assert client.get("/staff/vantaa/audit", headers=headers).status_code == 404
     assert client.get("/staff/audit", headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "city", "links"),
+    [("editor", "kerava", set()), ("approver", "kerava", {"/staff/kerava/audit"}),
+     ("admin", None, {"/staff/kerava/audit", "/staff/audit"})],
+)  # fmt: skip
+def test_the_navigation_links_the_audit_logs_the_person_may_read(
+    client: TestClient, engine: Engine, role: str, city: str | None, links: set[str]
+) -> None:
+    from outreach.staff import sessions
+
+    make_account(engine, f"{role}@kerava.fi", role, city)
+    with Session(engine) as s:
+        user = s.scalars(select(StaffUser)).one()
+        token = sessions.start(s, user, sessions.FULL, ip=None,
+                               now=datetime(2026, 12, 1, 8, 0, tzinfo=UTC))  # fmt: skip
+        s.commit()
+    headers = {"Cookie": f"outreach_staff={token}"}
+    for path in ("/staff/kerava/", "/staff/kerava/subscribers"):
+        page = client.get(f"{path}?lang=fi", headers=headers).text
+        nav = page[page.index('<nav aria-label="Hallinta">') :].split("</nav>")[0]
+        assert set(re.findall(r'href="(/staff/(?:kerava/)?audit)\?lang=fi"', nav)) == links
+        for link in links:
+            assert client.get(f"{link}?lang=fi", headers=headers).status_code == 200
+    if city is not None:  # the page without a city (the person's cities) links no city's log
+        page = client.get("/staff/?lang=fi", headers=headers).text
+        assert "/staff/kerava/audit" not in page
 
 
 @pytest.fixture
