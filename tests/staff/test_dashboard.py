@@ -161,3 +161,18 @@ def test_sends_in_progress_are_the_ones_sending_or_paused(
     # the scheduled one first, then the one that goes with the next send round
     assert waiting.index(f"/issues/{approved}?") < waiting.index(f"/issues/{unscheduled}?")
     assert "with the next send round" in waiting
+
+
+def test_a_missed_run_is_worded_in_the_readers_language(
+    engine: Engine, config: Config, console: TestClient
+) -> None:
+    from outreach.campaigns import sync
+    from outreach.models import Campaign
+
+    with Session(engine) as s:
+        sync(s, config)
+        row = s.query(Campaign).filter_by(slug="vantaa-monthly").one()
+        row.last_run_at, row.last_run_status = datetime(2026, 12, 1, 7, tzinfo=UTC), "missed"
+        s.commit()
+    runs = section(console.get("/staff/vantaa/?lang=fi").text, "next-runs")
+    assert "ti 1.12.2026 klo 9.00 väliin jäänyt" in runs and "missed" not in runs

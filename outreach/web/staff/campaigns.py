@@ -80,7 +80,7 @@ def campaign_list(request: Request, city: str, current: Viewer) -> Response:
         owners = campaign_cities(session)
     rows = [
         {"slug": slug, "kind": camp.kind, "origin": "console" if slug in config.console else "file",
-         "state": states.get(slug, "active"), "languages": ", ".join(camp.languages)}
+         "state": states.get(slug, "active"), "languages": list(camp.languages)}
         for slug, camp in sorted(config.campaigns.items()) if camp.city == city
     ]  # fmt: skip
     context = {
