@@ -58,6 +58,9 @@ class IssueLine:
     started_at: datetime | None = None
     timezone: str = "Europe/Helsinki"
     message: str | None = None
+    #: An approved issue's send time, or None (with ``kept_back``: its schedule was cancelled)
+    scheduled_at: datetime | None = None
+    kept_back: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,7 +274,10 @@ def _status(
                 counts[issue_id][str(delivery_status)] = int(n)
 
         def line(i: Issue) -> IssueLine:
-            return IssueLine(i.id, slugs.get(i.campaign_id, "?"), i.period, str(i.status))
+            return IssueLine(
+                i.id, slugs.get(i.campaign_id, "?"), i.period, str(i.status),
+                scheduled_at=i.scheduled_at, kept_back=i.kept_back,
+            )  # fmt: skip
 
         lines = [
             replace(

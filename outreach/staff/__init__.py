@@ -32,7 +32,7 @@ from outreach.staff import (
     signin,
     workflow,
 )
-from outreach.staff.dashboard import city_dashboard
+from outreach.staff.dashboard import campaign_cities, city_dashboard, left_out
 from outreach.staff.policy import Permission
 from outreach.staff.sessions import Current
 from outreach.staff.workflow import Actor
@@ -44,9 +44,11 @@ __all__ = [
     "accounts",
     "audit",
     "authoring",
+    "campaign_cities",
     "city_dashboard",
     "drafts",
     "issue_view",
+    "left_out",
     "moderation",
     "oidc",
     "people",

@@ -89,5 +89,12 @@ def describe(event: AuditEvent) -> str:
         parts.append(f"subscriber {event.subscriber_id}")
     if event.purpose:
         parts.append(f"purpose={event.purpose}")
-    parts.extend(f"{k}={v}" for k, v in sorted(event.detail.items()) if v not in (None, ""))
+    if event.detail:
+        parts.append(details(event))
     return ", ".join(parts)
+
+
+def details(event: AuditEvent) -> str:
+    """The event's details alone (``format=csv, rows=12``): what the console shows
+    after the subject it words itself."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(event.detail.items()) if v not in (None, ""))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -16,6 +18,7 @@ from outreach.models import AuditEvent, StaffUser
 from outreach.settings import Settings
 from outreach.staff import audit
 from outreach.staff.secrets import verify_password
+from tests.conftest import ROOT
 from tests.staff.support import make_account
 from tests.web.conftest import TestClient
 
@@ -85,10 +88,88 @@ def test_audit_pages_show_a_city_to_its_approver_and_everything_to_an_admin(
     headers = {"Cookie": f"outreach_staff={token}"}
     page = client.get("/staff/kerava/audit?lang=en", headers=headers)
     assert page.status_code == 200
-    assert "issue.approve" in page.text and "issue 7" in page.text and "10.0.0.1" in page.text
+    assert "issue.approve" in page.text and "Issue #7" in page.text and "10.0.0.1" in page.text
     assert "story.reject" not in page.text
     assert client.get("/staff/vantaa/audit", headers=headers).status_code == 404
     assert client.get("/staff/audit", headers=headers).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("role", "city", "links"),
+    [("editor", "kerava", set()), ("approver", "kerava", {"/staff/kerava/audit"}),
+     ("admin", None, {"/staff/kerava/audit", "/staff/audit"})],
+)  # fmt: skip
+def test_the_navigation_links_the_audit_logs_the_person_may_read(
+    client: TestClient, engine: Engine, role: str, city: str | None, links: set[str]
+) -> None:
+    from outreach.staff import sessions
+
+    make_account(engine, f"{role}@kerava.fi", role, city)
+    with Session(engine) as s:
+        user = s.scalars(select(StaffUser)).one()
+        token = sessions.start(s, user, sessions.FULL, ip=None,
+                               now=datetime(2026, 12, 1, 8, 0, tzinfo=UTC))  # fmt: skip
+        s.commit()
+    headers = {"Cookie": f"outreach_staff={token}"}
+    for path in ("/staff/kerava/", "/staff/kerava/subscribers"):
+        page = client.get(f"{path}?lang=fi", headers=headers).text
+        nav = page[page.index('<nav aria-label="Hallinta">') :].split("</nav>")[0]
+        assert set(re.findall(r'href="(/staff/(?:kerava/)?audit)\?lang=fi"', nav)) == links
+        for link in links:
+            assert client.get(f"{link}?lang=fi", headers=headers).status_code == 200
+    if city is not None:  # the page without a city (the person's cities) links no city's log
+        page = client.get("/staff/?lang=fi", headers=headers).text
+        assert "/staff/kerava/audit" not in page
+
+
+def audit_actions() -> set[str]:
+    """Every action the code records: its string constants named like one, and the
+    actions it makes from the campaign states and the send controls."""
+    from outreach.campaigns.console import STATES
+    from outreach.staff.workflow import CONTROLS
+
+    named = re.compile(r"^(staff|issue|subscribers?|leads?|story|campaign|source)\.[a-z_.]+$")
+    found = {f"campaign.{state}" for state in STATES} | {f"issue.{c}" for c in CONTROLS}
+    for folder in ("staff", "cli", "subscriptions", "web/staff"):
+        for path in (ROOT / "outreach" / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                value = node.value if isinstance(node, ast.Constant) else None
+                if isinstance(value, str) and named.match(value) and not value.endswith(".html"):
+                    found.add(value)
+    return found
+
+
+def test_every_audit_action_is_worded_on_the_audit_page() -> None:
+    words = (ROOT / "outreach/web/templates/staff/_audit_words.html").read_text()
+    worded = set(re.findall(r'"([a-z_.]+)": _\(', words))
+    actions = audit_actions()
+    assert {"staff.signin", "issue.approve", "campaign.paused", "issue.pause"} <= actions
+    assert actions - worded == set()
+
+
+def test_the_audit_log_speaks_the_readers_language(client: TestClient, engine: Engine) -> None:
+    from outreach.staff import sessions
+
+    _log(engine)
+    with Session(engine) as s:
+        audit.record(s, "subscribers.export", "a@kerava.fi", city="kerava", purpose="crm",
+                     detail={"format": "csv", "rows": 12}, now=T0)  # fmt: skip
+        s.commit()
+    make_account(engine, "boss@vantaa.fi", "admin", None)
+    with Session(engine) as s:
+        user = s.scalars(select(StaffUser)).one()
+        token = sessions.start(s, user, sessions.FULL, ip=None,
+                               now=datetime(2026, 12, 1, 8, 0, tzinfo=UTC))  # fmt: skip
+        s.commit()
+    page = client.get("/staff/audit?lang=sv", headers={"Cookie": f"outreach_staff={token}"})
+    rows = {
+        re.sub(r"<[^>]+>", "|", row) for row in re.findall(r"<tr><td>(.*?)</tr>", page.text, re.S)
+    }
+    texts = {tuple(t.strip() for t in row.split("|") if t.strip()) for row in rows}
+    assert any("Numret godkänt" in t and "issue.approve" in t and "Kervo" in t
+               and "Nummer 7" in t for t in texts), texts  # fmt: skip
+    assert any("Berättelsen avvisad" in t and "Prenumerant 3" in t for t in texts)
+    assert any("syfte: stadens kundregister (CRM), format=csv, rows=12" in t for t in texts)
 
 
 @pytest.fixture

@@ -177,7 +177,7 @@ def test_the_issue_workflow_in_the_browser(
             accessible(page)
             preview = page.frame_locator("iframe.preview")
             assert "Aurinkopaneelit" in preview.locator("body").inner_text()
-            page.get_by_role("link", name="sv", exact=True).click()
+            page.get_by_role("link", name="ruotsi", exact=True).click()
             page.wait_for_load_state()
             assert "edition=sv" in page.url
             assert (

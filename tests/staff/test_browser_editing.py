@@ -81,7 +81,7 @@ def test_edit_a_draft_by_keyboard_and_preview_two_languages(
         fi = preview_text(page)
         assert "Joulun ilmastoteot kokosimme tähän." in fi
         assert fi.index("Aurinkopaneelit") < fi.index("Pyöräparkit") and "Lämpöpumput" not in fi
-        page.get_by_role("link", name="sv", exact=True).click()
+        page.get_by_role("link", name="ruotsi", exact=True).click()
         page.wait_for_url(lambda u: "edition=sv" in u)
         accessible(page)
         sv = preview_text(page)

@@ -454,9 +454,9 @@ def test_sections_and_sources_are_added_moved_and_removed_without_script(
     [
         ("fi", "Odotettiin kokonaislukua.", "Teksti puuttuu kielellä suomi.",
          "Odotettiin osoitetta, joka alkaa https:// tai http://."),
-        ("sv", "Förväntade ett heltal.", "Texten på suomi saknas.",
+        ("sv", "Förväntade ett heltal.", "Texten på finska saknas.",
          "Förväntade en adress som börjar med https:// eller http://."),
-        ("en", "Expected a whole number.", "Missing the text in suomi.",
+        ("en", "Expected a whole number.", "Missing the text in Finnish.",
          "Expected an address that starts with https:// or http://."),
     ],
 )  # fmt: skip
@@ -483,6 +483,27 @@ def test_errors_show_next_to_their_field_in_the_readers_language(
             assert f'<a href="#{element}">' in html  # the list at the top links to the field
     with Session(engine) as s:
         assert console.row(s, "kerava-kokeilu") is None  # nothing written
+
+
+def test_the_editor_names_its_choices_in_the_readers_language(
+    engine: Engine, client: TestClient
+) -> None:
+    """Size classes, cron fields, languages and a tried source's status are words of
+    the page's language; the form still sends the stored values."""
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    new = client.get("/staff/kerava/campaigns/new?lang=sv")
+    texts = [t.strip() for t in re.findall(r">([^<]+)<", new.text) if t.strip()]
+    for code in ("micro", "small", "medium", "large", "year", "day_of_week", "suomi"):
+        assert code not in texts
+    assert "mikroföretag (under 10 anställda)" in texts and "Veckodag" in texts
+    assert "Rubrik (finska)" in texts and "finska" in texts  # the section's title, its language
+    assert 'name="size_classes" value="micro"' in new.text
+    assert 'name="cron_day_of_week"' in new.text
+    fields = editor_fields(csrf_of(new.text), "http://169.254.169.254/latest")
+    blocked = client.post("/staff/kerava/campaigns/new?lang=fi", data={**fields, "op": "try:0.0"})
+    assert "Tila: virhe." in blocked.text and "Tila: error" not in blocked.text
+    listing = client.get("/staff/kerava/campaigns?lang=sv").text
+    assert "<td>finska</td>" in listing and "<td>fi</td>" not in listing
 
 
 def test_the_sources_page_fetch_now_and_another_city(

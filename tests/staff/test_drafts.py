@@ -203,7 +203,8 @@ def test_the_editor_page_reorders_drops_pins_and_writes_the_intro(
     signed_in(engine, client, EDITOR, "editor", "vantaa")
     base = f"/staff/vantaa/issues/{draft.id}"
     page = client.get(f"{base}/edit?lang=en&edition=sv")
-    assert page.status_code == 200 and "Introduction (sv)" in page.text
+    assert page.status_code == 200 and "Introduction (Swedish)" in page.text
+    assert '<span aria-current="page">Swedish</span>' in page.text
     token = editor_csrf(client, base)
 
     def post(path: str, **data: str) -> str:

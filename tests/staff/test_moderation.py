@@ -125,6 +125,7 @@ def test_the_console_approves_and_rejects_in_the_citys_queue(
     signed_in(engine, client, EDITOR, "editor", "vantaa")
     queue = client.get("/staff/vantaa/stories?lang=en")
     assert "Hyvä tarina" in queue.text and "Keravan tarina" not in queue.text
+    assert "<td>Finnish</td>" in queue.text and "<td>fi</td>" not in queue.text
     assert client.get(f"/staff/vantaa/stories/{other}?lang=en").status_code == 404
     page = client.get(f"/staff/vantaa/stories/{good}?lang=en")
     assert "<strong>aurinkopaneelit</strong>" in page.text and "<script>" not in page.text

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,7 @@ from outreach.subscriptions import (
 )
 from outreach.web import create_app
 from outreach.web.security import RateLimiter
-from tests.staff.support import Clock, csrf_of
+from tests.staff.support import Clock, csrf_of, make_account
 from tests.staff.test_workflow import signed_in
 from tests.web.conftest import TestClient
 
@@ -413,3 +414,62 @@ def test_leads_page_csv_and_contacted(
         assert s.scalar(select(AuditEvent.actor).where(AuditEvent.action == "lead.contacted")) == (
             "toimittaja@vantaa.fi"
         )
+
+
+def shown(html: str) -> list[str]:
+    """The texts a person reads on the page (no attribute values, no markup)."""
+    return [t.strip() for t in re.findall(r">([^<]+)<", html) if t.strip()]
+
+
+#: What the console keeps and the forms send, never shown as such.
+CODES = ("climate", "trainings", "micro", "small", "medium", "large", "crm", "visits",
+         "mailing", "gdpr-request", "given", "confirmed", "withdrawn", "complaint", "fi", "sv",
+         "en", "kerava")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [("fi", ["Kaupungin ilmastotyö ja uutiset, Koulutukset, kurssit ja webinaarit",
+             "pieni yritys (10–49 työntekijää)", "kaupungin asiakasrekisteri (CRM)",
+             "tietosuojapyyntö (kaikki tallennettu, myös lähteneet)", "ruotsi", "suomi"]),
+     ("sv", ["Stadens klimatarbete och nyheter, Utbildningar, kurser och webbinarier",
+             "mikroföretag (under 10 anställda)", "företagsbesök", "svenska", "finska"])],
+)  # fmt: skip
+def test_the_subscriber_list_shows_names_in_the_readers_language_and_sends_the_codes(
+    client: TestClient, engine: Engine, settings: Settings, config: Config, lang: str,
+    words: list[str],
+) -> None:  # fmt: skip
+    people(engine, settings, config, "vantaa", 2)
+    signed_in(engine, client, "hyvaksyja@vantaa.fi", "approver", "vantaa")
+    page = client.get(f"/staff/vantaa/subscribers?lang={lang}").text
+    texts = shown(page)
+    assert not [t for t in texts if t in CODES or t.split(", ")[0] in CODES]
+    for word in words:
+        assert any(word in t for t in texts), word
+    for value in ("micro", "large", "crm", "gdpr-request", "fi", "sv"):
+        assert f'<option value="{value}"' in page
+
+
+def test_a_subscribers_page_words_their_details_consent_and_suppression(
+    client: TestClient, engine: Engine, settings: Settings, config: Config
+) -> None:
+    from outreach.suppression import SuppressionReason
+    from outreach.suppression import add as suppress
+
+    ids = people(engine, settings, config, "vantaa", 1)  # Swedish, small, climate
+    with Session(engine) as s:
+        also = SignUp.clean(config, "kerava", email="henkilo000@vantaa-yritys.fi")
+        assert add_subscriber(s, settings, config, "kerava", also, None, confirmed=True,
+                              consent_note=NOTE)  # fmt: skip
+        suppress(s, settings, "henkilo000@vantaa-yritys.fi", SuppressionReason.COMPLAINT)
+        s.commit()
+    make_account(engine, "hyvaksyja@vantaa.fi", "approver", "kerava")
+    signed_in(engine, client, "hyvaksyja@vantaa.fi", "approver", "vantaa")
+    page = client.get(f"/staff/vantaa/subscribers/{ids[0]}?lang=fi").text
+    texts = shown(page)
+    assert not [t for t in texts if t in CODES or t.rstrip(".").split(": ")[-1] in CODES]
+    for word in ("ruotsi", "pieni yritys (10–49 työntekijää)", "Kaupungin ilmastotyö ja uutiset",
+                 "vahvistettu", "Kerava"):  # fmt: skip
+        assert word in texts, word
+    assert any(t.endswith(": roskapostivalitus.") for t in texts)
+    assert '<option value="small" selected>' in page and 'value="climate" checked' in page

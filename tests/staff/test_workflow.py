@@ -145,6 +145,11 @@ def test_the_issue_page_shows_each_language_and_its_preview(
     assert f'sandbox="" src="{base}/preview/sv?part=html"' in html
     assert 'class="preview phone"' in html
     assert "Ennakkotarkistus" in html  # the pre-flight check report is shown
+    # the languages by their names in the page's language, the addresses by their codes
+    assert '<tr><th scope="row">ruotsi</th>' in html and '<th scope="row">sv</th>' not in html
+    assert '<span aria-current="page">ruotsi</span>' in html
+    assert f'href="{base}?lang=fi&amp;edition=fi&amp;width=phone&amp;part=html">suomi</a>' in html
+    assert 'title="Numeron esikatselu: ruotsi"' in html
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assert "frame-src 'self'" in page.headers["content-security-policy"]
 

@@ -25,7 +25,8 @@ TOP_IDS = {
     "industries": "f-ind",
     "send_at": "f-at",
 }
-LANGUAGE_NAMES = {"fi": "suomi", "sv": "svenska", "en": "English"}
+#: A language's name (msgid), said in the reader's language.
+LANGUAGE_NAMES = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
 
 #: (pattern of the validator's English message, msgid with the groups it takes).
 MESSAGES: list[tuple[str, str]] = [
@@ -132,13 +133,18 @@ def _field_of(path: str, message: str) -> str | None:
     return None
 
 
+def _in_language(text: str, lang: str, gettext: Callable[[str], str]) -> str:
+    """``Subject (Finnish)``: a field's label and its language, named in the reader's."""
+    return f"{text} ({gettext(LANGUAGE_NAMES[lang])})" if lang in LANGUAGE_NAMES else text
+
+
 def _label(name: str, gettext: Callable[[str], str]) -> str:
     """Where a field is, in words: ``Section 2 › Source 1 › Address (URL)``."""
     parts = name.split(".")
     if parts[0] != "sections" or len(parts) < 3:
         key, _, lang = name.partition("_") if name.startswith(PER_LANGUAGE) else (name, "", "")
         text = gettext(TOP_LABELS.get(key, key))
-        return f"{text} ({LANGUAGE_NAMES[lang]})" if lang in LANGUAGE_NAMES else text
+        return _in_language(text, lang, gettext)
     where = [gettext("Section {n}").format(n=int(parts[1]) + 1)]
     if parts[2] == "sources" and len(parts) > 4:
         where.append(gettext("Source {n}").format(n=int(parts[3]) + 1))
@@ -146,7 +152,7 @@ def _label(name: str, gettext: Callable[[str], str]) -> str:
     else:
         text = gettext(SECTION_LABELS.get(parts[2], parts[2]))
         lang = parts[3] if len(parts) > 3 else ""
-        where.append(f"{text} ({LANGUAGE_NAMES[lang]})" if lang in LANGUAGE_NAMES else text)
+        where.append(_in_language(text, lang, gettext))
     return " › ".join(where)
 
 
@@ -159,7 +165,8 @@ def say(message: str, gettext: Callable[[str], str]) -> str:
             continue
         values = found.groupdict()
         if "language" in values:
-            values["language"] = LANGUAGE_NAMES.get(values["language"], values["language"])
+            code = values["language"]
+            values["language"] = gettext(LANGUAGE_NAMES[code]) if code in LANGUAGE_NAMES else code
         return gettext(msgid).format(**values)
     return message
 

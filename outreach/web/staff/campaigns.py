@@ -29,7 +29,7 @@ from outreach.issues import build_issue
 from outreach.l10n import gettext_for
 from outreach.scheduler import next_runs
 from outreach.sources import body_html, fetch_sources
-from outreach.staff import Current, Permission, audit, authoring
+from outreach.staff import Current, Permission, audit, authoring, campaign_cities, left_out
 from outreach.web.common import check_csrf, state
 from outreach.web.staff.campaign_editor import KINDS, TrialShown, editor_page
 from outreach.web.staff.guard import Require, not_found, now
@@ -77,15 +77,15 @@ def campaign_list(request: Request, city: str, current: Viewer) -> Response:
     config = fresh_config(request)
     with state(request).session() as session:
         states = {r.slug: r.state for r in console.rows(session, city)}
+        owners = campaign_cities(session)
     rows = [
         {"slug": slug, "kind": camp.kind, "origin": "console" if slug in config.console else "file",
-         "state": states.get(slug, "active"), "languages": ", ".join(camp.languages)}
+         "state": states.get(slug, "active"), "languages": list(camp.languages)}
         for slug, camp in sorted(config.campaigns.items()) if camp.city == city
     ]  # fmt: skip
-    broken = {k: v for k, v in config.broken.items() if k.split(" ")[0].startswith(city)}
     context = {
         "rows": rows,
-        "broken": broken,
+        "broken": left_out(config, city, owners),
         "may_edit": current.principal.can(Permission.EDIT, city),
     }
     return page(request, "staff/campaigns.html", context, current=current, city=city)

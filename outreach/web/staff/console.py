@@ -10,9 +10,10 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import Response
 
 from outreach.staff import Permission, audit, city_dashboard, sessions
+from outreach.subscriptions import city_name
 from outreach.web.common import state
 from outreach.web.staff.guard import Public, Require, not_found, now
-from outreach.web.staff.view import page
+from outreach.web.staff.view import lang_of, page
 
 router = APIRouter()
 SignedIn = Annotated[sessions.Current, Depends(Require(None))]
@@ -47,12 +48,14 @@ def _audit_page(request: Request, current: sessions.Current, city: str | None) -
         since=now(request) - timedelta(days=AUDIT_DAYS),
     )
     with st.session() as session:
-        rows = [(e, audit.describe(e)) for e in audit.events(session, query)]
+        rows = [(e, audit.details(e)) for e in audit.events(session, query)]
     tz = st.config.cities[city].timezone if city else "Europe/Helsinki"
+    lang = lang_of(request)
+    names = {slug: city_name(st.config, slug, lang) for slug in st.config.cities}
     return page(
         request,
         "staff/audit.html",
-        {"rows": rows, "tz": tz, "days": AUDIT_DAYS},
+        {"rows": rows, "tz": tz, "days": AUDIT_DAYS, "city_names": names},
         current=current,
         city=city,
     )

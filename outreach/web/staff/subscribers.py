@@ -32,6 +32,7 @@ from outreach.subscriptions import (
     Filters,
     SignUp,
     check_purpose,
+    city_name,
     person,
     rows_of,
     safe_cell,
@@ -79,12 +80,16 @@ def refusal(exc: Exception) -> str:
 
 
 def city_choices(request: Request, city: str) -> dict[str, Any]:
-    """The values the forms offer: the city's topics and languages, sizes, channels."""
+    """The values the forms offer: the city's topics and languages, sizes, channels;
+    and every topic's name in the page's language (a subscription may keep a topic
+    the city no longer offers)."""
     config = state(request).config
     lang = lang_of(request)
     cfg = config.cities[city]
-    topics = [(t, str(config.topics.get(t, {}).get(lang) or t)) for t in cfg.topics]
-    return {"topics": topics, "languages": [c for c in LANGUAGES if c in cfg.languages],
+    names = {t: str(given.get(lang) or t) for t, given in config.topics.items()}
+    topics = [(t, names.get(t, t)) for t in cfg.topics]
+    return {"topics": topics, "topic_names": names,
+            "languages": [c for c in LANGUAGES if c in cfg.languages],
             "all_languages": list(LANGUAGES), "sizes": list(SIZE_CLASSES),
             "channels": list(CHANNELS), "purposes": list(PURPOSES)}  # fmt: skip
 
@@ -211,7 +216,8 @@ def subscriber_page(request: Request, city: str, subscriber_id: RowId, current: 
         context = {
             "p": view, "s": view.subscriber, "sub": view.subscription,
             "others_hidden": sum(1 for c in view.other_cities if not principal.sees(c)),
-            "others_seen": [c for c in view.other_cities if principal.sees(c)],
+            "others_seen": [city_name(st.config, c, lang_of(request))
+                            for c in view.other_cities if principal.sees(c)],
             "may_edit": principal.can(Permission.EDIT, city),
             "may_forget": principal.can(Permission.APPROVE, city),
             "done": request.query_params.get("done"),

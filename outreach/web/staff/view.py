@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from outreach.l10n import format_datetime, format_percent
-from outreach.staff import sessions
+from outreach.staff import Permission, sessions
 from outreach.subscriptions import city_name
 from outreach.web.common import check_csrf, client_ip, page_lang, render, state
 from outreach.web.staff.guard import not_found
@@ -52,6 +52,9 @@ def page(
             for slug in (current.principal.cities(known) if current is not None else [])
         ],
         "is_admin": current is not None and current.principal.is_admin,
+        "may_audit": current is not None
+        and city is not None
+        and current.principal.can(Permission.AUDIT, city),
         "city": city,
         "city_label": city_name(st.config, city, lang) if city else None,
         "when": lambda dt, tz="Europe/Helsinki": format_datetime(dt, lang, tz) if dt else "",
