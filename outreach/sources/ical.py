@@ -10,6 +10,14 @@ any other as text. An event is known across fetches by its UID, an occurrence
 of a recurring one by UID and RECURRENCE-ID, so a moved event is updated, not
 listed twice; STATUS:CANCELLED comes through as a cancelled item.
 
+An event's end from DURATION follows RFC 5545 (3.3.6): days and weeks are
+nominal (the same local time that many days later), hours, minutes and
+seconds exact (elapsed time), so ``PT4H`` from 1.00 on the night the clocks
+go forward ends at 6.00 local time. The expander adds durations on the wall
+clock, and a parsed ``timedelta`` cannot tell ``PT24H`` from ``P1D``, so the
+calendar is parsed with a DURATION type that keeps the two parts
+(:class:`Span`) and the end is computed here.
+
 The answer is the calendar's whole current view inside the window (from now
 to the horizon): the ingest step retires what is missing from it. The
 document is kept, so a 304 with a moved clock is expanded again.
@@ -17,10 +25,11 @@ document is kept, so a 304 with a moved clock is expanded again.
 
 from __future__ import annotations
 
+import re
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -51,9 +60,61 @@ ONLINE_WORDS = (
 )  # fmt: skip
 
 
+_DURATION = re.compile(
+    r"([+-]?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", re.IGNORECASE
+)
+
+
 class ICalOptions(SourceOptions):
     url: HttpURL
     language: str | None = None
+
+
+class Span(timedelta):
+    """A DURATION as written: ``days_nominal`` (days and weeks: the same local time that
+    many days later) and ``exact`` (hours, minutes and seconds: elapsed time)."""
+
+    days_nominal: int
+    exact: timedelta
+
+    @classmethod
+    def of(cls, text: str, parsed: timedelta) -> timedelta:
+        match = _DURATION.fullmatch(text.strip())
+        if match is None:
+            return parsed
+        sign = -1 if match.group(1) == "-" else 1
+        weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups()[1:])
+        span = cls(days=parsed.days, seconds=parsed.seconds, microseconds=parsed.microseconds)
+        span.days_nominal = sign * (weeks * 7 + days)
+        span.exact = sign * timedelta(hours=hours, minutes=minutes, seconds=seconds)
+        return span
+
+    def end(self, starts: datetime) -> datetime:
+        """The end of an event that starts at ``starts`` and lasts this long."""
+        day = starts + timedelta(days=self.days_nominal)  # aware + days: the same wall time
+        return (day.astimezone(UTC) + self.exact).astimezone(starts.tzinfo)
+
+
+class _DurationValue(icalendar.vDDDTypes):
+    """DURATION values parsed as :class:`Span` (the parser hands over the text)."""
+
+    @classmethod
+    def from_ical(cls, ical: Any, timezone: Any = None) -> Any:
+        value = super().from_ical(ical, timezone)  # type: ignore[no-untyped-call]
+        if isinstance(value, timedelta) and isinstance(ical, str):
+            try:
+                return Span.of(ical, value)
+            except OverflowError:
+                return value
+        return value
+
+
+_TYPES = icalendar.TypesFactory()
+_TYPES["duration"] = _DurationValue
+
+
+class _Calendar(icalendar.Calendar):
+    types_factory = _TYPES
 
 
 def _as_datetime(value: Any, tz: tzinfo) -> tuple[datetime | None, bool]:
@@ -100,6 +161,16 @@ def _description(component: Any) -> str:
     return description if looks_like_html(description) else text_to_html(description)
 
 
+def _recurrence(component: Any) -> str | None:
+    """The RECURRENCE-ID as text (UTC for a time), or None."""
+    rid = getattr(component.get("RECURRENCE-ID"), "dt", None)
+    if isinstance(rid, datetime):
+        return (rid if rid.tzinfo else rid.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    if isinstance(rid, date):
+        return rid.isoformat()
+    return None
+
+
 def _identity(component: Any, recurring: set[str], starts: datetime, title: str) -> str:
     """UID, plus RECURRENCE-ID for an occurrence of a recurring event."""
     uid = _text(component, "UID")
@@ -107,14 +178,7 @@ def _identity(component: Any, recurring: set[str], starts: datetime, title: str)
         return content_hash(title, starts.isoformat())
     if uid not in recurring:
         return uid
-    rid = getattr(component.get("RECURRENCE-ID"), "dt", None)
-    if isinstance(rid, datetime):
-        rid_text = (rid if rid.tzinfo else rid.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
-    elif isinstance(rid, date):
-        rid_text = rid.isoformat()
-    else:
-        rid_text = starts.astimezone(UTC).isoformat()
-    return f"{uid}@{rid_text}"
+    return f"{uid}@{_recurrence(component) or starts.astimezone(UTC).isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -123,10 +187,20 @@ class _Scan:
 
     recurring: set[str]  # UIDs with RRULE, RDATE or an overridden occurrence
     day_starts: set[str]  # UIDs whose DTSTART is a DATE (the expander makes it a time)
+    # the DURATION of each event by UID (an overridden occurrence: UID@RECURRENCE-ID);
+    # None for one that gives DTEND (the expander turns DURATION into DTEND)
+    spans: dict[str, Span | None] = field(default_factory=dict)
+
+    def span(self, component: Any, ident: str) -> Span | None:
+        """The DURATION of the event ``component`` is an occurrence of, if it gave one."""
+        if ident in self.spans:
+            return self.spans[ident]
+        return self.spans.get(_text(component, "UID"))
 
 
 def _scan(calendar: Any) -> _Scan:
     recurring, day_starts = set(), set()
+    spans: dict[str, Span | None] = {}
     for component in calendar.walk("VEVENT"):
         uid = _text(component, "UID")
         if any(component.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
@@ -134,7 +208,12 @@ def _scan(calendar: Any) -> _Scan:
         value = getattr(component.get("DTSTART"), "dt", None)
         if isinstance(value, date) and not isinstance(value, datetime):
             day_starts.add(uid)
-    return _Scan(recurring, day_starts)
+        duration = getattr(component.get("DURATION"), "dt", None)
+        rid = _recurrence(component)
+        key = f"{uid}@{rid}" if rid else uid
+        has_end = component.get("DTEND") is not None
+        spans[key] = duration if isinstance(duration, Span) and not has_end else None
+    return _Scan(recurring, day_starts, spans)
 
 
 def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None:
@@ -148,11 +227,17 @@ def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None
         # it is a day, in the city's timezone
         day = starts.date()
         starts, all_day = datetime(day.year, day.month, day.day, tzinfo=tz), True
-    dtend = component.get("DTEND")
-    ends, end_is_date = _as_datetime(getattr(dtend, "dt", None), tz)
-    duration = getattr(component.get("DURATION"), "dt", None)
-    if ends is None and isinstance(duration, timedelta):
-        ends = starts + duration
+    title = plain_line(_text(component, "SUMMARY"))
+    ident = _identity(component, recurring, starts, title)
+    span = scan.span(component, ident)
+    ends: datetime | None
+    if span is not None:  # the expander's DTEND added it on the wall clock
+        ends, end_is_date = span.end(starts), all_day and not span.exact
+    else:
+        ends, end_is_date = _as_datetime(getattr(component.get("DTEND"), "dt", None), tz)
+        duration = getattr(component.get("DURATION"), "dt", None)
+        if ends is None and isinstance(duration, timedelta):
+            ends = starts + duration
     if all_day and ends is not None and not end_is_date:
         # a day with an end time (not valid iCalendar, but exported): the event
         # lasts to the end of that day; no time is made up for it
@@ -163,7 +248,6 @@ def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None
     # a DATE end after a timed start: the day before it is the last (DTEND is
     # exclusive); the end has no time to show
     ends_date_only = end_is_date and not all_day and ends is not None
-    title = plain_line(_text(component, "SUMMARY"))
     location = plain_line(_text(component, "LOCATION")) or None
     url = web_url(_text(component, "URL"))
     # online: a CONFERENCE link, else the URL of an event whose place or title says online
@@ -173,7 +257,7 @@ def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None
     physical = location is not None and not any(w in location.lower() for w in ONLINE_WORDS)
     cancelled = _text(component, "STATUS").upper() == "CANCELLED"
     return RawItem(
-        external_id=_identity(component, recurring, starts, title),
+        external_id=ident,
         title=title or "(untitled event)",
         url=url,
         summary_html=_description(component),
@@ -241,7 +325,7 @@ def parse_calendar(
     with _PARSE_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            calendars = icalendar.Calendar.from_ical(text, multiple=True)
+            calendars = _Calendar.from_ical(text, multiple=True)
         except ValueError as exc:
             reason = " ".join(str(exc).split())[:160]
             return FetchResult(SourceStatus.ERROR, error=f"{url}: not valid iCalendar: {reason}")
