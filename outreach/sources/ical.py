@@ -18,6 +18,11 @@ clock, and a parsed ``timedelta`` cannot tell ``PT24H`` from ``P1D``, so the
 calendar is parsed with a DURATION type that keeps the two parts
 (:class:`Span`) and the end is computed here.
 
+An event that cannot be read (a DTSTART that is no date, a broken RRULE) is
+left out and named in the fetch line's warning; the calendar's other events
+are read, and since the answer is then not the calendar's whole view, it
+retires nothing.
+
 The answer is the calendar's whole current view inside the window (from now
 to the horizon): the ingest step retires what is missing from it. The
 document is kept, so a 304 with a moved clock is expanded again.
@@ -49,7 +54,7 @@ from outreach.sources.base import (
     lang_code,
     web_url,
 )
-from outreach.sources.fetch import fetch_and_parse
+from outreach.sources.fetch import fetch_and_parse, parse_safely
 from outreach.sources.sanitize import looks_like_html, plain_line, text_to_html
 
 ACCEPT = "text/calendar, application/ics;q=0.9, text/plain;q=0.5, */*;q=0.1"
@@ -60,6 +65,8 @@ ONLINE_WORDS = (
 )  # fmt: skip
 
 
+#: Properties an event cannot be read without; one broken leaves the event out.
+TIME_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "RRULE", "RDATE", "EXDATE")
 _DURATION = re.compile(
     r"([+-]?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", re.IGNORECASE
 )
@@ -216,6 +223,37 @@ def _scan(calendar: Any) -> _Scan:
     return _Scan(recurring, day_starts, spans)
 
 
+def _broken(component: Any) -> str | None:
+    """Why the event cannot be read (a time property icalendar could not parse), or None."""
+    for name in TIME_PROPERTIES:
+        raw = component.get(name)
+        for value in raw if isinstance(raw, list) else [raw]:
+            if isinstance(value, icalendar.vBroken):
+                reason = " ".join(str(value.parse_error or "").split())[:80]
+                return f"{name}: {reason}" if reason else name
+    return None
+
+
+def _name(component: Any) -> str:
+    """An event as a person finds it in the calendar: its UID, else its title."""
+    return (_text(component, "UID") or plain_line(_text(component, "SUMMARY")) or "?")[:80]
+
+
+def _drop_broken(calendar: Any) -> list[str]:
+    """Take the events that cannot be read out of ``calendar``; each named, with why."""
+    skipped: list[str] = []
+    kept = []
+    for component in calendar.subcomponents:
+        why = _broken(component) if component.name == "VEVENT" else None
+        if why is None:
+            kept.append(component)
+        else:
+            skipped.append(f"{_name(component)} ({why})")
+    if skipped:
+        calendar.subcomponents = kept
+    return skipped
+
+
 def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None:
     recurring = scan.recurring
     dtstart = component.get("DTSTART")
@@ -292,21 +330,34 @@ def _plain(calendar: Any, start: datetime, tz: tzinfo) -> Iterator[Any]:
     yield from (component for _, component in found)
 
 
+@dataclass
+class _Found:
+    items: list[RawItem] = field(default_factory=list)
+    capped: bool = False  # the cap cut some off
+    skipped: list[str] = field(default_factory=list)  # events that cannot be read, named
+
+
 def _collect(
     events: Iterator[Any], end: datetime, tz: tzinfo, lang: str, scan: _Scan, cap: int
-) -> tuple[list[RawItem], bool]:
-    """Events up to ``end``, at most ``cap``; and whether the cap cut some off."""
-    items: list[RawItem] = []
+) -> _Found:
+    """Events up to ``end``, at most ``cap``; one that cannot be read is skipped, named."""
+    found = _Found()
     for component in events:
-        item = _event(component, tz, lang, scan)
+        try:
+            item = _event(component, tz, lang, scan)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            reason = " ".join(f"{exc.__class__.__name__}: {exc}".split())[:80]
+            found.skipped.append(f"{_name(component)} ({reason})")
+            continue
         if item is None or item.starts_at is None:
             continue
         if item.starts_at > end:
             break
-        if len(items) >= cap:
-            return items, True
-        items.append(item)
-    return items, False
+        if len(found.items) >= cap:
+            found.capped = True
+            break
+        found.items.append(item)
+    return found
 
 
 def parse_calendar(
@@ -321,6 +372,7 @@ def parse_calendar(
     tz = ZoneInfo(timezone)
     notes: list[str] = []
     items: list[RawItem] = []
+    skipped: list[str] = []
     capped = False
     with _PARSE_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -331,17 +383,21 @@ def parse_calendar(
             return FetchResult(SourceStatus.ERROR, error=f"{url}: not valid iCalendar: {reason}")
         for calendar in calendars:
             cal_lang = lang_code(_text(calendar, "X-WR-LANGUAGE")) or lang
+            skipped += _drop_broken(calendar)
             scan = _scan(calendar)
             room = MAX_ITEMS - len(items)
             try:
-                found, cut = _collect(_expand(calendar, start), end, tz, cal_lang, scan, room)
+                found = _collect(_expand(calendar, start), end, tz, cal_lang, scan, room)
             except Exception as exc:
                 notes.append(f"recurrences not expanded ({exc.__class__.__name__}: {exc})")
-                events = _plain(calendar, start, tz)
-                found, cut = _collect(events, end, tz, cal_lang, scan, room)
-            items.extend(found)
-            capped = capped or cut
+                found = _collect(_plain(calendar, start, tz), end, tz, cal_lang, scan, room)
+            items.extend(found.items)
+            skipped += found.skipped
+            capped = capped or found.capped
         notes.extend(f"{w.category.__name__}: {w.message}" for w in caught[:3])
+    if skipped:
+        shown = "; ".join(skipped[:3]) + (" …" if len(skipped) > 3 else "")
+        notes.insert(0, f"events that cannot be read, left out ({len(skipped)}): {shown}")
     window_end = end
     if capped:
         last = max((i.starts_at for i in items if i.starts_at), default=start)
@@ -353,9 +409,13 @@ def parse_calendar(
         )
     if not items:
         notes.append("no events inside the horizon")
-    warning = "; ".join(" ".join(n.split())[:200] for n in notes) or None
+    warning = "; ".join(" ".join(n.split())[:300] for n in notes) or None
     return FetchResult(
-        SourceStatus.OK, items=items, warning=warning, current=True, window=(start, window_end)
+        SourceStatus.OK,
+        items=items,
+        warning=warning,
+        current=not skipped,  # a left-out event is not cancelled: nothing is retired
+        window=(start, window_end),
     )
 
 
@@ -391,7 +451,8 @@ class ICalSource(Source):
                 accept=ACCEPT,
             )
         # unchanged, but the clock moved: the same calendar, expanded for today's window
-        again = read(ctx.cached_body, options.url)
+        cached = ctx.cached_body
+        again = parse_safely(options.url, lambda: read(cached, options.url))
         if again.status != SourceStatus.OK:
             return result
         again.status = SourceStatus.NOT_MODIFIED
