@@ -26,6 +26,8 @@ def _refusal(code: str) -> str:
     messages = {
         "not_draft": _("only a draft can be edited: an approved issue never changes"),
         "no_item": _("the issue has no such item (`outreach issue show` lists them)"),
+        "already_first": _("the item is already first in its section"),
+        "already_last": _("the item is already last in its section"),
         "no_section": _("the issue has no such section"),
         "events_section": _("an events section takes no manual items"),
         "bad_title": _("give a title of one line, at most 300 characters"),
@@ -62,13 +64,16 @@ BY = click.option("--by", default=_user, show_default="$USER", help="Who edits (
 @issue.command("move")
 @click.argument("ref")
 @click.argument("item", type=int)
-@click.option("--up", "direction", flag_value=-1, help="One place up.")
-@click.option("--down", "direction", flag_value=1, default=True, help="One place down.")
+@click.option("--up", is_flag=True, help="One place up.")
+@click.option("--down", is_flag=True, help="One place down.")
 @BY
 @pass_app
-def issue_move(app: App, ref: str, item: int, direction: int, by: str) -> None:
+def issue_move(app: App, ref: str, item: int, up: bool, down: bool, by: str) -> None:
     """Move an item of a draft one place up or down in its section."""
-    iss, _r = _edit(app, ref, by, lambda s, i, a: drafts.move(s, i, item, direction, a))
+    if up == down:
+        raise click.UsageError(_("give one of --up and --down"))
+    offset = -1 if up else 1
+    iss, _r = _edit(app, ref, by, lambda s, i, a: drafts.move(s, i, item, offset, a))
     click.echo(_("Issue {id}: item {item} moved.").format(id=iss.id, item=item))
 
 

@@ -115,11 +115,23 @@ def _text(text: str, limit: int, code: str, what: str) -> str:
 
 
 def move_item(session: Session, issue: Issue, item_id: int, offset: int, *, by: str) -> None:
-    """Move the item ``offset`` places within its section (negative: up), in every language."""
+    """Move the item ``offset`` places within its section (negative: up), in every language.
+
+    A move that changes nothing (the item is already first, or last, in its section
+    in every language) is refused (``already_first``, ``already_last``): no edit is
+    recorded.
+    """
+    if offset == 0:
+        raise ValueError("move an item by a non-zero number of places")
     snapshot = _draft(issue)
+    moved = False
     for _, entries, index in _located(issue, snapshot, item_id):
         target = max(0, min(len(entries) - 1, index + offset))
+        moved = moved or target != index
         entries.insert(target, entries.pop(index))
+    if not moved:
+        edge = "first" if offset < 0 else "last"
+        raise EditError(f"already_{edge}", f"item {item_id} is already {edge} in its section")
     _save(session, issue, snapshot, by, f"moved item {item_id} by {offset}")
 
 

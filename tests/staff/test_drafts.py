@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -399,3 +399,59 @@ def test_the_cli_edits_a_draft_and_schedules_with_the_same_functions(
         assert issue.scheduled_at == datetime(2027, 1, 1, 7, 0, tzinfo=UTC)
     assert "cancelled" in run("schedule", ref, "--cancel")
     assert audited(engine, draft.id).count("issue.edit") == 6
+
+
+def test_a_move_that_changes_nothing_is_refused_and_not_recorded(
+    engine: Engine, draft: Issue
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        before = dict(issue.snapshot)
+        for item, offset, code in ((1, -1, "already_first"), (3, 1, "already_last")):
+            with pytest.raises(flow.Refused) as caught:
+                drafts.move(s, issue, item, offset, ED)
+            assert caught.value.code == code
+        assert issue.snapshot == before
+        assert [e.action for e in history(s, issue.id)] == ["built"]
+    assert audited(engine, draft.id) == []
+
+
+def test_the_cli_move_needs_one_direction_and_says_when_the_item_cannot_go_further(
+    cli: CliRunner, engine: Engine, draft: Issue
+) -> None:
+    ref = str(draft.id)
+
+    def run(*args: str) -> Result:
+        return cli.invoke(main, ["issue", "move", ref, *args, "--by", "kaisa"])
+
+    for args in (("2",), ("2", "--up", "--down")):
+        usage = run(*args)
+        assert usage.exit_code == 2 and "give one of --up and --down" in usage.output
+    for args, edge in ((("1", "--up"), "first"), (("3", "--down"), "last")):
+        refused = run(*args)
+        assert refused.exit_code == 1
+        assert refused.output == (
+            f"Error: issue {draft.id}: the item is already {edge} in its section\n"
+        )
+    assert "item 2 moved" in run("2", "--down").output
+    with Session(engine) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        assert titles(issue) == ["Aurinkopaneelit", "Pyöräparkit", "Lämpöpumput"]
+        assert [e.detail for e in history(s, issue.id) if e.action == "edited"] == [
+            "moved item 2 by 1"
+        ]
+
+
+def test_the_editor_page_words_a_move_past_the_end(
+    engine: Engine, client: TestClient, draft: Issue
+) -> None:
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    base = f"/staff/vantaa/issues/{draft.id}"
+    token = editor_csrf(client, base)
+    answer = client.post(
+        f"{base}/items/1/move?lang=en",
+        data={"csrf_token": token, "edition": "fi", "direction": "up"},
+    )
+    assert "The item is already first in its section." in answer.text
