@@ -18,8 +18,8 @@ import pytest
 
 from outreach import __version__
 from outreach.errors import BlockedURLError, FetchError, SourceGone
-from outreach.settings import Settings
 from outreach.models import SourceStatus
+from outreach.settings import Settings
 from outreach.sources.base import FetchContext, FetchResult
 from outreach.sources.fetch import Fetcher, Response, fetch_and_parse, load_local_files
 from outreach.sources.guard import AddressGuard
