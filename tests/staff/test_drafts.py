@@ -19,7 +19,7 @@ from outreach.delivery.backends import memory
 from outreach.issues import carry_edits, history
 from outreach.models import AuditEvent, ContentItem, Issue, IssueItem, IssueStatus, SourceState
 from outreach.scheduler import StagePipeline
-from outreach.settings import Settings
+from outreach.settings import Settings, get_settings
 from outreach.staff import drafts
 from outreach.staff import workflow as flow
 from outreach.staff.issue_view import issue_page, last_report, preview_of
@@ -455,3 +455,34 @@ def test_the_editor_page_words_a_move_past_the_end(
         data={"csrf_token": token, "edition": "fi", "direction": "up"},
     )
     assert "The item is already first in its section." in answer.text
+
+
+def test_a_language_the_issue_lacks_is_named_as_such(
+    cli: CliRunner, engine: Engine, draft: Issue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = str(draft.id)
+    expected = "de is not a language of this issue (fi, sv)"
+    commands = [
+        ["issue", "edit-item", ref, "1", "--lang", "de", "--title", "x"],
+        ["issue", "intro", ref, "-", "--lang", "de"],
+        ["issue", "preview", ref, "--lang", "de"],
+        ["issue", "send", ref, "--test-to", "staff@vantaa.fi", "--lang", "de"],
+    ]
+    for args in commands:
+        result = cli.invoke(main, args, input="x\n")
+        assert result.exit_code == 1 and result.output == f"Error: {expected}\n", args
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    get_settings.cache_clear()
+    finnish = cli.invoke(main, commands[1], input="x\n")
+    assert finnish.output == "Virhe: de ei ole tämän numeron kieliä (fi, sv)\n"
+    with Session(engine, expire_on_commit=False) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        assert [e.action for e in history(s, issue.id)] == ["built"]
+        for call in (
+            lambda: drafts.edit(s, issue, 1, "de", "x", "", ED),
+            lambda: drafts.intro(s, issue, "de", "x", ED),
+        ):
+            with pytest.raises(flow.Refused) as caught:
+                call()
+            assert caught.value.code == "no_language"
