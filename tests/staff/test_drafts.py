@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -486,3 +487,48 @@ def test_a_language_the_issue_lacks_is_named_as_such(
             with pytest.raises(flow.Refused) as caught:
                 call()
             assert caught.value.code == "no_language"
+
+
+def test_issue_show_lists_each_item_with_its_id_for_the_editing_commands(
+    cli: CliRunner, engine: Engine, draft: Issue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        drafts.pin(s, issue, 2, True, ED)
+        drafts.add(s, issue, "news", "Kaupungin vinkki", "", "", ED)
+        snapshot = copy.deepcopy(issue.snapshot)
+        for data in snapshot["languages"].values():
+            event = data["sections"][0]["entries"][2]
+            assert event["id"] == 3
+            event.update(starts_at="2026-12-09T07:00:00+00:00", ends_at="2026-12-09T09:00:00+00:00",
+                         event_status="cancelled")  # fmt: skip
+        issue.snapshot = snapshot
+        section = snapshot["languages"]["fi"]["sections"][0]["title"]
+        s.commit()
+
+    def show() -> list[str]:
+        get_settings.cache_clear()
+        result = cli.invoke(main, ["issue", "show", str(draft.id)])
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()
+
+    lines = show()
+    assert f"    fi: 4 items ({section} 4)" in lines  # the counts are still there
+    fi = lines.index(f"    fi: 4 items ({section} 4)")
+    assert lines[fi + 1 : fi + 6] == [
+        f"      {section}:",
+        "           1  Aurinkopaneelit",
+        "           2  Lämpöpumput [pinned]",
+        "           3  Pyöräparkit (Wed 9.12.2026 at 9:00–11:00) [cancelled]",
+        "          -1  Kaupungin vinkki [pinned, added by hand]",
+    ]
+    assert lines[fi + 6].startswith("    sv: 4 items")
+    hint = "the number before a title is the item's id for `outreach issue move|drop|pin|edit-item"
+    assert f"  {hint} {draft.id} ITEM`" in lines
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    finnish = show()
+    assert "           2  Lämpöpumput [kiinnitetty]" in finnish
+    assert "           3  Pyöräparkit (ke 9.12.2026 klo 9.00–11.00) [peruttu]" in finnish
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "sv")
+    assert "          -1  Kaupungin vinkki [fäst, tillagd för hand]" in show()
