@@ -62,9 +62,11 @@ def _edit(app: App, ref: str, by: str, work: Callable[[Session, Issue, drafts.Ac
 
 
 BY = click.option("--by", default=_user, show_default="$USER", help="Who edits (history, audit).")
+#: An item added by hand has a negative id: ``outreach issue drop 3 -1`` names it, not an option.
+NEGATIVE_IDS = {"ignore_unknown_options": True}
 
 
-@issue.command("move")
+@issue.command("move", context_settings=NEGATIVE_IDS)
 @click.argument("ref")
 @click.argument("item", type=int)
 @click.option("--up", is_flag=True, help="One place up.")
@@ -80,7 +82,7 @@ def issue_move(app: App, ref: str, item: int, up: bool, down: bool, by: str) -> 
     click.echo(_("Issue {id}: item {item} moved.").format(id=iss.id, item=item))
 
 
-@issue.command("drop")
+@issue.command("drop", context_settings=NEGATIVE_IDS)
 @click.argument("ref")
 @click.argument("item", type=int)
 @BY
@@ -91,7 +93,7 @@ def issue_drop(app: App, ref: str, item: int, by: str) -> None:
     click.echo(_("Issue {id}: item {item} dropped.").format(id=iss.id, item=item))
 
 
-@issue.command("pin")
+@issue.command("pin", context_settings=NEGATIVE_IDS)
 @click.argument("ref")
 @click.argument("item", type=int)
 @click.option("--unpin", is_flag=True, help="Unpin it instead.")
@@ -104,7 +106,7 @@ def issue_pin(app: App, ref: str, item: int, unpin: bool, by: str) -> None:
     click.echo(text.format(id=iss.id, item=item))
 
 
-@issue.command("edit-item")
+@issue.command("edit-item", context_settings=NEGATIVE_IDS)
 @click.argument("ref")
 @click.argument("item", type=int)
 @click.option("--lang", required=True, help="The language version to edit.")

@@ -532,3 +532,27 @@ def test_issue_show_lists_each_item_with_its_id_for_the_editing_commands(
     assert "           3  Pyöräparkit (ke 9.12.2026 klo 9.00–11.00) [peruttu]" in finnish
     monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "sv")
     assert "          -1  Kaupungin vinkki [fäst, tillagd för hand]" in show()
+
+
+def test_the_cli_names_an_item_added_by_hand_by_its_negative_id(
+    cli: CliRunner, engine: Engine, draft: Issue
+) -> None:
+    ref = str(draft.id)
+
+    def run(*args: str) -> Result:
+        return cli.invoke(main, ["issue", *args, "--by", "kaisa"])
+
+    assert "item -1 added" in run("add-item", ref, "--section", "news", "--title", "Oma").output
+    for args in (
+        ("pin", ref, "-1", "--unpin"),
+        ("edit-item", ref, "-1", "--lang", "sv", "--title", "Eget"),
+        ("move", ref, "-1", "--up"),
+    ):
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+    with Session(engine) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        assert titles(issue, "sv")[2:] == ["Eget", "Pyöräparkit"]
+    assert "item -1 dropped" in run("drop", ref, "-1").output
+    assert run("drop", ref, "1", "--bye", "x").exit_code == 2  # a misspelt option is still one
