@@ -30,9 +30,9 @@ def echo_holds(notices: list[HoldNotice]) -> None:
 
 def check_language(config: Config, iss: Issue, lang: str) -> None:
     """A one-line error unless the issue has a version in ``lang`` (``--lang``)."""
-    from outreach.staff.drafts import languages_of
+    from outreach.staff import drafts
 
-    known = languages_of(config, iss)
+    known = drafts.languages_of(config, iss)
     if lang not in known:
         fail(
             _("{lang} is not a language of this issue ({languages})").format(
