@@ -10,13 +10,8 @@ any other as text. An event is known across fetches by its UID, an occurrence
 of a recurring one by UID and RECURRENCE-ID, so a moved event is updated, not
 listed twice; STATUS:CANCELLED comes through as a cancelled item.
 
-An event's end from DURATION follows RFC 5545 (3.3.6): days and weeks are
-nominal (the same local time that many days later), hours, minutes and
-seconds exact (elapsed time), so ``PT4H`` from 1.00 on the night the clocks
-go forward ends at 6.00 local time. The expander adds durations on the wall
-clock, and a parsed ``timedelta`` cannot tell ``PT24H`` from ``P1D``, so the
-calendar is parsed with a DURATION type that keeps the two parts
-(:class:`Span`) and the end is computed here.
+An end from DURATION is computed here as RFC 5545 means it (days nominal,
+hours exact: :mod:`outreach.sources.ical_duration`), not by the expander.
 
 An event that cannot be read (a DTSTART that is no date, a broken RRULE) is
 left out and named in the fetch line's warning; the calendar's other events
@@ -30,7 +25,6 @@ document is kept, so a 304 with a moved clock is expanded again.
 
 from __future__ import annotations
 
-import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -55,6 +49,7 @@ from outreach.sources.base import (
     web_url,
 )
 from outreach.sources.fetch import fetch_and_parse, parse_safely
+from outreach.sources.ical_duration import Calendar, Span
 from outreach.sources.sanitize import looks_like_html, plain_line, text_to_html
 
 ACCEPT = "text/calendar, application/ics;q=0.9, text/plain;q=0.5, */*;q=0.1"
@@ -67,61 +62,11 @@ ONLINE_WORDS = (
 
 #: Properties an event cannot be read without; one broken leaves the event out.
 TIME_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "RRULE", "RDATE", "EXDATE")
-_DURATION = re.compile(
-    r"([+-]?)P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", re.IGNORECASE
-)
 
 
 class ICalOptions(SourceOptions):
     url: HttpURL
     language: str | None = None
-
-
-class Span(timedelta):
-    """A DURATION as written: ``days_nominal`` (days and weeks: the same local time that
-    many days later) and ``exact`` (hours, minutes and seconds: elapsed time)."""
-
-    days_nominal: int
-    exact: timedelta
-
-    @classmethod
-    def of(cls, text: str, parsed: timedelta) -> timedelta:
-        match = _DURATION.fullmatch(text.strip())
-        if match is None:
-            return parsed
-        sign = -1 if match.group(1) == "-" else 1
-        weeks, days, hours, minutes, seconds = (int(g or 0) for g in match.groups()[1:])
-        span = cls(days=parsed.days, seconds=parsed.seconds, microseconds=parsed.microseconds)
-        span.days_nominal = sign * (weeks * 7 + days)
-        span.exact = sign * timedelta(hours=hours, minutes=minutes, seconds=seconds)
-        return span
-
-    def end(self, starts: datetime) -> datetime:
-        """The end of an event that starts at ``starts`` and lasts this long."""
-        day = starts + timedelta(days=self.days_nominal)  # aware + days: the same wall time
-        return (day.astimezone(UTC) + self.exact).astimezone(starts.tzinfo)
-
-
-class _DurationValue(icalendar.vDDDTypes):
-    """DURATION values parsed as :class:`Span` (the parser hands over the text)."""
-
-    @classmethod
-    def from_ical(cls, ical: Any, timezone: Any = None) -> Any:
-        value = super().from_ical(ical, timezone)  # type: ignore[no-untyped-call]
-        if isinstance(value, timedelta) and isinstance(ical, str):
-            try:
-                return Span.of(ical, value)
-            except OverflowError:
-                return value
-        return value
-
-
-_TYPES = icalendar.TypesFactory()
-_TYPES["duration"] = _DurationValue
-
-
-class _Calendar(icalendar.Calendar):
-    types_factory = _TYPES
 
 
 def _as_datetime(value: Any, tz: tzinfo) -> tuple[datetime | None, bool]:
@@ -377,7 +322,7 @@ def parse_calendar(
     with _PARSE_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            calendars = _Calendar.from_ical(text, multiple=True)
+            calendars = Calendar.from_ical(text, multiple=True)
         except ValueError as exc:
             reason = " ".join(str(exc).split())[:160]
             return FetchResult(SourceStatus.ERROR, error=f"{url}: not valid iCalendar: {reason}")
