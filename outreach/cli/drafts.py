@@ -13,7 +13,7 @@ import click
 from sqlalchemy.orm import Session
 
 from outreach.cli.base import App, _, fail, pass_app
-from outreach.cli.issue import issue
+from outreach.cli.issue import check_language, issue
 from outreach.models import Issue
 from outreach.staff import drafts
 
@@ -26,6 +26,9 @@ def _refusal(code: str) -> str:
     messages = {
         "not_draft": _("only a draft can be edited: an approved issue never changes"),
         "no_item": _("the issue has no such item (`outreach issue show` lists them)"),
+        "no_language": _("the issue has no version in that language"),
+        "already_first": _("the item is already first in its section"),
+        "already_last": _("the item is already last in its section"),
         "no_section": _("the issue has no such section"),
         "events_section": _("an events section takes no manual items"),
         "bad_title": _("give a title of one line, at most 300 characters"),
@@ -41,13 +44,15 @@ def _refusal(code: str) -> str:
     return messages.get(code, _("the issue's status does not allow this now"))
 
 
-def _edit(app: App, ref: str, by: str, work: Callable[[Session, Issue, drafts.Actor], object]
-          ) -> tuple[Issue, object]:  # fmt: skip
+def _edit(app: App, ref: str, by: str, work: Callable[[Session, Issue, drafts.Actor], object],
+          lang: str | None = None) -> tuple[Issue, object]:  # fmt: skip
     from outreach.issues import get_issue
 
     with app.session() as session:
-        app.synced(session)
+        config = app.synced(session)
         iss = get_issue(session, ref)
+        if lang is not None:
+            check_language(config, iss, lang)
         try:
             result = work(session, iss, drafts.Actor(by))
         except drafts.Refused as exc:
@@ -57,22 +62,27 @@ def _edit(app: App, ref: str, by: str, work: Callable[[Session, Issue, drafts.Ac
 
 
 BY = click.option("--by", default=_user, show_default="$USER", help="Who edits (history, audit).")
+#: An item added by hand has a negative id: ``outreach issue drop 3 -1`` names it, not an option.
+NEGATIVE_IDS = {"ignore_unknown_options": True}
 
 
-@issue.command("move")
+@issue.command("move", context_settings=NEGATIVE_IDS)
 @click.argument("ref")
 @click.argument("item", type=int)
-@click.option("--up", "direction", flag_value=-1, help="One place up.")
-@click.option("--down", "direction", flag_value=1, default=True, help="One place down.")
+@click.option("--up", is_flag=True, help="One place up.")
+@click.option("--down", is_flag=True, help="One place down.")
 @BY
 @pass_app
-def issue_move(app: App, ref: str, item: int, direction: int, by: str) -> None:
+def issue_move(app: App, ref: str, item: int, up: bool, down: bool, by: str) -> None:
     """Move an item of a draft one place up or down in its section."""
-    iss, _r = _edit(app, ref, by, lambda s, i, a: drafts.move(s, i, item, direction, a))
+    if up == down:
+        raise click.UsageError(_("give one of --up and --down"))
+    offset = -1 if up else 1
+    iss, _r = _edit(app, ref, by, lambda s, i, a: drafts.move(s, i, item, offset, a))
     click.echo(_("Issue {id}: item {item} moved.").format(id=iss.id, item=item))
 
 
-@issue.command("drop")
+@issue.command("drop", context_settings=NEGATIVE_IDS)
 @click.argument("ref")
 @click.argument("item", type=int)
 @BY
@@ -83,7 +93,7 @@ def issue_drop(app: App, ref: str, item: int, by: str) -> None:
     click.echo(_("Issue {id}: item {item} dropped.").format(id=iss.id, item=item))
 
 
-@issue.command("pin")
+@issue.command("pin", context_settings=NEGATIVE_IDS)
 @click.argument("ref")
 @click.argument("item", type=int)
 @click.option("--unpin", is_flag=True, help="Unpin it instead.")
@@ -96,7 +106,7 @@ def issue_pin(app: App, ref: str, item: int, unpin: bool, by: str) -> None:
     click.echo(text.format(id=iss.id, item=item))
 
 
-@issue.command("edit-item")
+@issue.command("edit-item", context_settings=NEGATIVE_IDS)
 @click.argument("ref")
 @click.argument("item", type=int)
 @click.option("--lang", required=True, help="The language version to edit.")
@@ -108,8 +118,12 @@ def issue_edit_item(
     app: App, ref: str, item: int, lang: str, title: str, summary: str, by: str
 ) -> None:
     """Give an item of a draft a new title and summary in one language."""
-    iss, _r = _edit(app, ref, by,
-                    lambda s, i, a: drafts.edit(s, i, item, lang, title, summary, a))  # fmt: skip
+
+    def work(session: Session, iss: Issue, actor: drafts.Actor) -> object:
+        drafts.edit(session, iss, item, lang, title, summary, actor)
+        return None
+
+    iss, _r = _edit(app, ref, by, work, lang)
     click.echo(_("Issue {id}: item {item} edited.").format(id=iss.id, item=item))
 
 
@@ -142,7 +156,7 @@ def issue_add_item(
 def issue_intro(app: App, ref: str, file: TextIO, lang: str, by: str) -> None:
     """Set a draft's introduction in one language from a Markdown FILE (- for stdin)."""
     text = str(file.read())
-    iss, _r = _edit(app, ref, by, lambda s, i, a: drafts.intro(s, i, lang, text, a))
+    iss, _r = _edit(app, ref, by, lambda s, i, a: drafts.intro(s, i, lang, text, a), lang)
     click.echo(_("Issue {id}: introduction ({lang}) saved.").format(id=iss.id, lang=lang))
 
 

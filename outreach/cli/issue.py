@@ -12,7 +12,9 @@ import click
 from outreach.cli.base import App, Group, _, cli_language, echo_lines, fail, main, pass_app
 
 if TYPE_CHECKING:
+    from outreach.campaigns import Config
     from outreach.issues import HoldNotice
+    from outreach.models import Issue
 
 
 def echo_holds(notices: list[HoldNotice]) -> None:
@@ -25,6 +27,19 @@ def echo_holds(notices: list[HoldNotice]) -> None:
         else:
             line = _("Issue {id} ({ref}): marked cancelled in the message: {titles}")
         click.echo(line.format(id=n.issue_id, ref=ref, titles=titles), err=True)
+
+
+def check_language(config: Config, iss: Issue, lang: str) -> None:
+    """A one-line error unless the issue has a version in ``lang`` (``--lang``)."""
+    from outreach.staff import drafts
+
+    known = drafts.languages_of(config, iss)
+    if lang not in known:
+        fail(
+            _("{lang} is not a language of this issue ({languages})").format(
+                lang=lang, languages=", ".join(known)
+            )
+        )
 
 
 @main.group(cls=Group)
@@ -100,10 +115,8 @@ def issue_preview(app: App, ref: str, lang: str | None, out: Path | None, text: 
     with app.session() as session:
         config = app.synced(session)
         iss = get_issue(session, ref)
-        camp = config.campaign(iss.campaign.slug)
-        lang = lang or camp.languages[0]
-        if lang not in camp.languages:
-            fail(_("{lang} is not a language of {slug}").format(lang=lang, slug=camp.slug))
+        lang = lang or config.campaign(iss.campaign.slug).languages[0]
+        check_language(config, iss, lang)
         body = preview(app.settings, config, iss, lang, text=text)
     if out is None:
         click.echo(body)
@@ -171,6 +184,8 @@ def issue_send(
     with app.session() as session:
         config = app.synced(session)
         iss = get_issue(session, ref)
+        if lang is not None:
+            check_language(config, iss, lang)
         if not dry_run:
             require_base_url(app.settings, config, config.campaign(iss.campaign.slug).city)
         if not test_to and not dry_run:

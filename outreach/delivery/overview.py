@@ -3,7 +3,10 @@
 Times are shown in the city's time zone in the reader's conventions; the
 audience is the fixed outbox once the send has started, else who would get
 the issue now; the content is summarised per language, with the languages
-that are skipped or sent as another language's version (``when_empty``).
+that are skipped or sent as another language's version (``when_empty``), and
+listed per section: each item's id (what ``outreach issue move|drop|pin|edit-item``
+take), title, an event's local time, and whether it is pinned, added or edited
+by hand, cancelled or postponed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -21,7 +25,7 @@ from outreach.campaigns import Config
 from outreach.delivery.audience import audience_query
 from outreach.delivery.outbox import failures, issue_counts
 from outreach.issues import edition_summary, fixed_audience, history, send_as
-from outreach.l10n import format_datetime, gettext_for
+from outreach.l10n import format_datetime, format_event_time, gettext_for
 from outreach.models import ISSUE_FINISHED, Delivery, Issue
 from outreach.settings import Settings
 from outreach.suppression import prepare_connection, suppression_key
@@ -46,6 +50,43 @@ AUDIENCE_SECONDS = 60.0
 _audiences: dict[tuple[object, ...], tuple[float, dict[str, int]]] = {}
 _audience_lock = threading.Lock()
 ORIGINS = {"manual": _("with `issue send`"), "scheduled": _("on the campaign's schedule")}
+#: The marks of a listed item, in the order shown.
+MARKS = {
+    "pinned": _("pinned"),
+    "manual": _("added by hand"),
+    "edited": _("edited by hand"),
+    "cancelled": _("cancelled"),
+    "postponed": _("postponed"),
+}
+
+
+@dataclass(frozen=True)
+class ListedItem:
+    """An item of a section as ``outreach issue show`` lists it."""
+
+    id: int
+    title: str
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    all_day: bool = False
+    ends_date_only: bool = False
+    marks: tuple[str, ...] = ()  # keys of MARKS
+
+    def line(self, lang: str, timezone: str) -> str:
+        text = f"{self.id:>6}  {self.title}"
+        if self.starts_at is not None:
+            when = format_event_time(
+                self.starts_at,
+                self.ends_at,
+                lang,
+                timezone,
+                all_day=self.all_day,
+                end_date_only=self.ends_date_only,
+            )
+            text += f" ({when})"
+        if self.marks:
+            text += " [" + ", ".join(gettext_for(lang, "cli", MARKS[m]) for m in self.marks) + "]"
+        return text
 
 
 @dataclass
@@ -66,6 +107,7 @@ class IssueOverview:
     audience_fixed: bool  # the outbox is written: these are the deliveries
     contents: dict[str, list[tuple[str, int]]]
     send_as: dict[str, str | None]
+    listing: dict[str, list[tuple[str, list[ListedItem]]]] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
     failures: list[tuple[str, str | None]] = field(default_factory=list)
     events: list[tuple[datetime, str, str, str | None]] = field(default_factory=list)
@@ -121,6 +163,18 @@ class IssueOverview:
             else:
                 note = gettext_for(lang, "cli", "{n} items").format(n=items)
             out.append(f"    {code}: {note}" + (f" ({shown})" if shown else ""))
+            for title, listed in self.listing.get(code, []):
+                if listed:
+                    out.append(f"      {title}:")
+                    out.extend(f"      {item.line(lang, self.timezone)}" for item in listed)
+        if self.status == "draft" and any(ls for secs in self.listing.values() for _t, ls in secs):
+            hint = gettext_for(
+                lang,
+                "cli",
+                "the number before a title is the item's id for "
+                "`outreach issue move|drop|pin|edit-item {id} ITEM`",
+            )
+            out.append("  " + hint.format(id=self.id))
         out.append("  " + gettext_for(lang, "cli", "deliveries:"))
         for status, n in sorted(self.counts.items()):
             out.append(f"    {status:10} {n}")
@@ -144,6 +198,40 @@ class IssueOverview:
                 line += f" ({detail})"
             out.append(f"    {line}")
         return out
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def _listed(entry: dict[str, Any]) -> ListedItem:
+    status = entry.get("event_status")
+    flags = {"pinned": entry.get("pinned"), "manual": entry.get("manual"),
+             "edited": entry.get("edited"), "cancelled": status == "cancelled",
+             "postponed": status == "postponed"}  # fmt: skip
+    return ListedItem(
+        id=int(entry.get("id") or 0),
+        title=str(entry.get("title") or ""),
+        starts_at=_moment(entry.get("starts_at")),
+        ends_at=_moment(entry.get("ends_at")),
+        all_day=bool(entry.get("all_day")),
+        ends_date_only=bool(entry.get("ends_date_only")),
+        marks=tuple(key for key in MARKS if flags[key]),
+    )
+
+
+def listing(snapshot: dict[str, Any]) -> dict[str, list[tuple[str, list[ListedItem]]]]:
+    """Per language: (section title, its items) of every section, in the issue's order."""
+    return {
+        lang: [
+            (str(s.get("title") or s.get("id")), [_listed(e) for e in s.get("entries") or []])
+            for s in data.get("sections") or []
+        ]
+        for lang, data in (snapshot.get("languages") or {}).items()
+    }
 
 
 def _audience(
@@ -225,6 +313,7 @@ def issue_overview(
         audience_fixed=fixed,
         contents=edition_summary(snapshot),
         send_as=send_as(snapshot),
+        listing=listing(snapshot),
         counts={k: v for k, v in issue_counts(session, issue.id).items() if v or k == "total"},
         failures=failures(session, issue.id),
         events=[(e.created_at, e.action, e.actor, e.detail) for e in history(session, issue.id)],

@@ -100,6 +100,15 @@ def _located(issue: Issue, snapshot: dict[str, Any], item_id: int) -> list[Any]:
     return found
 
 
+def _version(issue: Issue, snapshot: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The draft's ``lang`` version; refused (``no_language``) when it has none."""
+    data = snapshot["languages"].get(lang)
+    if not isinstance(data, dict):
+        known = ", ".join(snapshot["languages"])
+        raise EditError("no_language", f"{lang!r} is not a language of issue {issue.id} ({known})")
+    return data
+
+
 def _line(text: str, limit: int, code: str, what: str) -> str:
     value = " ".join(text.split())
     if not value or len(value) > limit or "\x00" in value:
@@ -115,11 +124,23 @@ def _text(text: str, limit: int, code: str, what: str) -> str:
 
 
 def move_item(session: Session, issue: Issue, item_id: int, offset: int, *, by: str) -> None:
-    """Move the item ``offset`` places within its section (negative: up), in every language."""
+    """Move the item ``offset`` places within its section (negative: up), in every language.
+
+    A move that changes nothing (the item is already first, or last, in its section
+    in every language) is refused (``already_first``, ``already_last``): no edit is
+    recorded.
+    """
+    if offset == 0:
+        raise ValueError("move an item by a non-zero number of places")
     snapshot = _draft(issue)
+    moved = False
     for _, entries, index in _located(issue, snapshot, item_id):
         target = max(0, min(len(entries) - 1, index + offset))
+        moved = moved or target != index
         entries.insert(target, entries.pop(index))
+    if not moved:
+        edge = "first" if offset < 0 else "last"
+        raise EditError(f"already_{edge}", f"item {item_id} is already {edge} in its section")
     _save(session, issue, snapshot, by, f"moved item {item_id} by {offset}")
 
 
@@ -150,6 +171,7 @@ def edit_item(
 ) -> None:
     """Give the item's ``lang`` version a new title and summary (plain text)."""
     snapshot = _draft(issue)
+    _version(issue, snapshot, lang)
     title = _line(title, MAX_TITLE, "bad_title", "title")
     summary = _text(summary, MAX_SUMMARY, "bad_summary", "summary")
     found = [f for f in _located(issue, snapshot, item_id) if f[0] == lang]
@@ -222,9 +244,7 @@ def add_item(
 def set_intro(session: Session, issue: Issue, lang: str, markdown: str, *, by: str) -> None:
     """The issue's editorial introduction in ``lang`` (Markdown, sanitised; empty: none)."""
     snapshot = _draft(issue)
-    data = snapshot["languages"].get(lang)
-    if data is None:
-        raise EditError("state", f"issue {issue.id} has no {lang!r} version")
+    data = _version(issue, snapshot, lang)
     if snapshot.get("kind") == "announcement":
         raise EditError("state", "an announcement's text is its body; edit the campaign's file")
     text = _text(markdown, MAX_INTRO, "bad_intro", "introduction")

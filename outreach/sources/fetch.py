@@ -357,17 +357,26 @@ def fetch_and_parse(
             etag=resp.etag or ctx.etag,
             last_modified=resp.last_modified or ctx.last_modified,
         )
-    try:
-        result = parse(resp)
-    except SourceError as exc:
-        return FetchResult(SourceStatus.ERROR, error=str(exc))
-    except Exception as exc:
-        log.warning("parsing %s failed", url, exc_info=True)
-        return FetchResult(SourceStatus.ERROR, error=f"{url}: cannot parse: {_describe(exc)}")
+    result = parse_safely(url, lambda: parse(resp))
     if result.status in (SourceStatus.OK, SourceStatus.NOT_MODIFIED):
         result.etag = resp.etag
         result.last_modified = resp.last_modified
     return result
+
+
+def parse_safely(url: str, parse: Callable[[], FetchResult]) -> FetchResult:
+    """``parse()``; a document it cannot read is an error result, never raised.
+
+    Malformed input is the source's problem, said in the result's one line; the
+    traceback is logged only at debug level (``outreach -v``), for a parser's bug.
+    """
+    try:
+        return parse()
+    except SourceError as exc:
+        return FetchResult(SourceStatus.ERROR, error=str(exc))
+    except Exception as exc:
+        log.debug("parsing %s failed", url, exc_info=True)
+        return FetchResult(SourceStatus.ERROR, error=f"{url}: cannot parse: {_describe(exc)}")
 
 
 def _describe(exc: BaseException) -> str:

@@ -10,6 +10,14 @@ any other as text. An event is known across fetches by its UID, an occurrence
 of a recurring one by UID and RECURRENCE-ID, so a moved event is updated, not
 listed twice; STATUS:CANCELLED comes through as a cancelled item.
 
+An end from DURATION is computed here as RFC 5545 means it (days nominal,
+hours exact: :mod:`outreach.sources.ical_duration`), not by the expander.
+
+An event that cannot be read (a DTSTART that is no date, a broken RRULE) is
+left out and named in the fetch line's warning; the calendar's other events
+are read, and since the answer is then not the calendar's whole view, it
+retires nothing.
+
 The answer is the calendar's whole current view inside the window (from now
 to the horizon): the ingest step retires what is missing from it. The
 document is kept, so a 304 with a moved clock is expanded again.
@@ -20,7 +28,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,7 +48,8 @@ from outreach.sources.base import (
     lang_code,
     web_url,
 )
-from outreach.sources.fetch import fetch_and_parse
+from outreach.sources.fetch import fetch_and_parse, parse_safely
+from outreach.sources.ical_duration import Calendar, Span
 from outreach.sources.sanitize import looks_like_html, plain_line, text_to_html
 
 ACCEPT = "text/calendar, application/ics;q=0.9, text/plain;q=0.5, */*;q=0.1"
@@ -49,6 +58,10 @@ ONLINE_WORDS = (
     "online", "verkko", "verkossa", "etänä", "etäyhtey", "etätilaisuu", "webinaari",
     "webinar", "webbinar", "teams", "zoom", "distans", "internet", "på nätet",
 )  # fmt: skip
+
+
+#: Properties an event cannot be read without; one broken leaves the event out.
+TIME_PROPERTIES = ("DTSTART", "DTEND", "DURATION", "RECURRENCE-ID", "RRULE", "RDATE", "EXDATE")
 
 
 class ICalOptions(SourceOptions):
@@ -100,6 +113,16 @@ def _description(component: Any) -> str:
     return description if looks_like_html(description) else text_to_html(description)
 
 
+def _recurrence(component: Any) -> str | None:
+    """The RECURRENCE-ID as text (UTC for a time), or None."""
+    rid = getattr(component.get("RECURRENCE-ID"), "dt", None)
+    if isinstance(rid, datetime):
+        return (rid if rid.tzinfo else rid.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
+    if isinstance(rid, date):
+        return rid.isoformat()
+    return None
+
+
 def _identity(component: Any, recurring: set[str], starts: datetime, title: str) -> str:
     """UID, plus RECURRENCE-ID for an occurrence of a recurring event."""
     uid = _text(component, "UID")
@@ -107,14 +130,7 @@ def _identity(component: Any, recurring: set[str], starts: datetime, title: str)
         return content_hash(title, starts.isoformat())
     if uid not in recurring:
         return uid
-    rid = getattr(component.get("RECURRENCE-ID"), "dt", None)
-    if isinstance(rid, datetime):
-        rid_text = (rid if rid.tzinfo else rid.replace(tzinfo=UTC)).astimezone(UTC).isoformat()
-    elif isinstance(rid, date):
-        rid_text = rid.isoformat()
-    else:
-        rid_text = starts.astimezone(UTC).isoformat()
-    return f"{uid}@{rid_text}"
+    return f"{uid}@{_recurrence(component) or starts.astimezone(UTC).isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -123,10 +139,20 @@ class _Scan:
 
     recurring: set[str]  # UIDs with RRULE, RDATE or an overridden occurrence
     day_starts: set[str]  # UIDs whose DTSTART is a DATE (the expander makes it a time)
+    # the DURATION of each event by UID (an overridden occurrence: UID@RECURRENCE-ID);
+    # None for one that gives DTEND (the expander turns DURATION into DTEND)
+    spans: dict[str, Span | None] = field(default_factory=dict)
+
+    def span(self, component: Any, ident: str) -> Span | None:
+        """The DURATION of the event ``component`` is an occurrence of, if it gave one."""
+        if ident in self.spans:
+            return self.spans[ident]
+        return self.spans.get(_text(component, "UID"))
 
 
 def _scan(calendar: Any) -> _Scan:
     recurring, day_starts = set(), set()
+    spans: dict[str, Span | None] = {}
     for component in calendar.walk("VEVENT"):
         uid = _text(component, "UID")
         if any(component.get(name) is not None for name in ("RRULE", "RDATE", "RECURRENCE-ID")):
@@ -134,7 +160,43 @@ def _scan(calendar: Any) -> _Scan:
         value = getattr(component.get("DTSTART"), "dt", None)
         if isinstance(value, date) and not isinstance(value, datetime):
             day_starts.add(uid)
-    return _Scan(recurring, day_starts)
+        duration = getattr(component.get("DURATION"), "dt", None)
+        rid = _recurrence(component)
+        key = f"{uid}@{rid}" if rid else uid
+        has_end = component.get("DTEND") is not None
+        spans[key] = duration if isinstance(duration, Span) and not has_end else None
+    return _Scan(recurring, day_starts, spans)
+
+
+def _broken(component: Any) -> str | None:
+    """Why the event cannot be read (a time property icalendar could not parse), or None."""
+    for name in TIME_PROPERTIES:
+        raw = component.get(name)
+        for value in raw if isinstance(raw, list) else [raw]:
+            if isinstance(value, icalendar.vBroken):
+                reason = " ".join(str(value.parse_error or "").split())[:80]
+                return f"{name}: {reason}" if reason else name
+    return None
+
+
+def _name(component: Any) -> str:
+    """An event as a person finds it in the calendar: its UID, else its title."""
+    return (_text(component, "UID") or plain_line(_text(component, "SUMMARY")) or "?")[:80]
+
+
+def _drop_broken(calendar: Any) -> list[str]:
+    """Take the events that cannot be read out of ``calendar``; each named, with why."""
+    skipped: list[str] = []
+    kept = []
+    for component in calendar.subcomponents:
+        why = _broken(component) if component.name == "VEVENT" else None
+        if why is None:
+            kept.append(component)
+        else:
+            skipped.append(f"{_name(component)} ({why})")
+    if skipped:
+        calendar.subcomponents = kept
+    return skipped
 
 
 def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None:
@@ -148,11 +210,17 @@ def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None
         # it is a day, in the city's timezone
         day = starts.date()
         starts, all_day = datetime(day.year, day.month, day.day, tzinfo=tz), True
-    dtend = component.get("DTEND")
-    ends, end_is_date = _as_datetime(getattr(dtend, "dt", None), tz)
-    duration = getattr(component.get("DURATION"), "dt", None)
-    if ends is None and isinstance(duration, timedelta):
-        ends = starts + duration
+    title = plain_line(_text(component, "SUMMARY"))
+    ident = _identity(component, recurring, starts, title)
+    span = scan.span(component, ident)
+    ends: datetime | None
+    if span is not None:  # the expander's DTEND added it on the wall clock
+        ends, end_is_date = span.end(starts), all_day and not span.exact
+    else:
+        ends, end_is_date = _as_datetime(getattr(component.get("DTEND"), "dt", None), tz)
+        duration = getattr(component.get("DURATION"), "dt", None)
+        if ends is None and isinstance(duration, timedelta):
+            ends = starts + duration
     if all_day and ends is not None and not end_is_date:
         # a day with an end time (not valid iCalendar, but exported): the event
         # lasts to the end of that day; no time is made up for it
@@ -163,7 +231,6 @@ def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None
     # a DATE end after a timed start: the day before it is the last (DTEND is
     # exclusive); the end has no time to show
     ends_date_only = end_is_date and not all_day and ends is not None
-    title = plain_line(_text(component, "SUMMARY"))
     location = plain_line(_text(component, "LOCATION")) or None
     url = web_url(_text(component, "URL"))
     # online: a CONFERENCE link, else the URL of an event whose place or title says online
@@ -173,7 +240,7 @@ def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None
     physical = location is not None and not any(w in location.lower() for w in ONLINE_WORDS)
     cancelled = _text(component, "STATUS").upper() == "CANCELLED"
     return RawItem(
-        external_id=_identity(component, recurring, starts, title),
+        external_id=ident,
         title=title or "(untitled event)",
         url=url,
         summary_html=_description(component),
@@ -208,21 +275,34 @@ def _plain(calendar: Any, start: datetime, tz: tzinfo) -> Iterator[Any]:
     yield from (component for _, component in found)
 
 
+@dataclass
+class _Found:
+    items: list[RawItem] = field(default_factory=list)
+    capped: bool = False  # the cap cut some off
+    skipped: list[str] = field(default_factory=list)  # events that cannot be read, named
+
+
 def _collect(
     events: Iterator[Any], end: datetime, tz: tzinfo, lang: str, scan: _Scan, cap: int
-) -> tuple[list[RawItem], bool]:
-    """Events up to ``end``, at most ``cap``; and whether the cap cut some off."""
-    items: list[RawItem] = []
+) -> _Found:
+    """Events up to ``end``, at most ``cap``; one that cannot be read is skipped, named."""
+    found = _Found()
     for component in events:
-        item = _event(component, tz, lang, scan)
+        try:
+            item = _event(component, tz, lang, scan)
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            reason = " ".join(f"{exc.__class__.__name__}: {exc}".split())[:80]
+            found.skipped.append(f"{_name(component)} ({reason})")
+            continue
         if item is None or item.starts_at is None:
             continue
         if item.starts_at > end:
             break
-        if len(items) >= cap:
-            return items, True
-        items.append(item)
-    return items, False
+        if len(found.items) >= cap:
+            found.capped = True
+            break
+        found.items.append(item)
+    return found
 
 
 def parse_calendar(
@@ -237,27 +317,32 @@ def parse_calendar(
     tz = ZoneInfo(timezone)
     notes: list[str] = []
     items: list[RawItem] = []
+    skipped: list[str] = []
     capped = False
     with _PARSE_LOCK, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            calendars = icalendar.Calendar.from_ical(text, multiple=True)
+            calendars = Calendar.from_ical(text, multiple=True)
         except ValueError as exc:
             reason = " ".join(str(exc).split())[:160]
             return FetchResult(SourceStatus.ERROR, error=f"{url}: not valid iCalendar: {reason}")
         for calendar in calendars:
             cal_lang = lang_code(_text(calendar, "X-WR-LANGUAGE")) or lang
+            skipped += _drop_broken(calendar)
             scan = _scan(calendar)
             room = MAX_ITEMS - len(items)
             try:
-                found, cut = _collect(_expand(calendar, start), end, tz, cal_lang, scan, room)
+                found = _collect(_expand(calendar, start), end, tz, cal_lang, scan, room)
             except Exception as exc:
                 notes.append(f"recurrences not expanded ({exc.__class__.__name__}: {exc})")
-                events = _plain(calendar, start, tz)
-                found, cut = _collect(events, end, tz, cal_lang, scan, room)
-            items.extend(found)
-            capped = capped or cut
+                found = _collect(_plain(calendar, start, tz), end, tz, cal_lang, scan, room)
+            items.extend(found.items)
+            skipped += found.skipped
+            capped = capped or found.capped
         notes.extend(f"{w.category.__name__}: {w.message}" for w in caught[:3])
+    if skipped:
+        shown = "; ".join(skipped[:3]) + (" …" if len(skipped) > 3 else "")
+        notes.insert(0, f"events that cannot be read, left out ({len(skipped)}): {shown}")
     window_end = end
     if capped:
         last = max((i.starts_at for i in items if i.starts_at), default=start)
@@ -269,9 +354,13 @@ def parse_calendar(
         )
     if not items:
         notes.append("no events inside the horizon")
-    warning = "; ".join(" ".join(n.split())[:200] for n in notes) or None
+    warning = "; ".join(" ".join(n.split())[:300] for n in notes) or None
     return FetchResult(
-        SourceStatus.OK, items=items, warning=warning, current=True, window=(start, window_end)
+        SourceStatus.OK,
+        items=items,
+        warning=warning,
+        current=not skipped,  # a left-out event is not cancelled: nothing is retired
+        window=(start, window_end),
     )
 
 
@@ -307,7 +396,8 @@ class ICalSource(Source):
                 accept=ACCEPT,
             )
         # unchanged, but the clock moved: the same calendar, expanded for today's window
-        again = read(ctx.cached_body, options.url)
+        cached = ctx.cached_body
+        again = parse_safely(options.url, lambda: read(cached, options.url))
         if again.status != SourceStatus.OK:
             return result
         again.status = SourceStatus.NOT_MODIFIED

@@ -85,6 +85,29 @@ def test_event_without_end_shows_no_range() -> None:
     assert format_event_time(start, start, "fi", HELSINKI) == "to 10.12.2026 klo 9.00"
 
 
+def test_a_broken_event_is_left_out_and_named_the_others_are_read() -> None:
+    text = calendar(
+        "UID:good@test\nDTSTART:20261210T070000Z\nSUMMARY:Energiakatselmus",
+        "UID:broken@test\nDTSTART:10.12.2026 klo 9\nSUMMARY:Rikki",
+        "UID:rule@test\nDTSTART:20261211T070000Z\nRRULE:FREQ=SOMETIMES\nSUMMARY:Sääntö",
+        "UID:later@test\nDTSTART:20261212T070000Z\nDURATION:PT1H\nSUMMARY:Aurinkosähkö",
+    )
+    result = parse_calendar(
+        text.encode(),
+        "u",
+        start=START,
+        end=START + timedelta(days=30),
+        timezone="Europe/Helsinki",
+        lang="fi",
+    )
+    assert result.status == SourceStatus.OK
+    assert [i.title for i in result.items] == ["Energiakatselmus", "Aurinkosähkö"]
+    warning = result.warning or ""
+    assert warning.startswith("events that cannot be read, left out (2): broken@test (DTSTART")
+    assert "rule@test (RRULE" in warning
+    assert not result.current  # a left-out event is not cancelled: nothing is retired
+
+
 def test_occurrence_cap_says_so() -> None:
     items = _calendar_items(
         "UID:daily@test\nDTSTART:20261201T080000Z\nRRULE:FREQ=HOURLY\nSUMMARY:Joka tunti",

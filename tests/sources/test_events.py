@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
+
+import pytest
 
 from outreach.models import SourceStatus
 from outreach.settings import Settings
@@ -191,3 +193,59 @@ def test_online_link_from_conference_or_url() -> None:
     assert found["messut"] == (None, False)
     assert found["hybridi"] == ("https://meet.example/h", False)  # a place and a stream
     assert found["puhelin"] == (None, False)  # only http(s) links count
+
+
+@pytest.mark.parametrize(
+    ("start", "duration", "ends_utc"),
+    [
+        # hours are elapsed time: 1.00 EET + 4 h is 6.00 EEST, not 5.00 (03:00 UTC)
+        ("20270328T010000", "PT4H", datetime(2027, 3, 28, 3, tzinfo=UTC)),
+        ("20270327T120000", "PT24H", datetime(2027, 3, 28, 10, tzinfo=UTC)),
+        # days are nominal: the same local time the next day (12.00 EEST)
+        ("20270327T120000", "P1D", datetime(2027, 3, 28, 9, tzinfo=UTC)),
+        # autumn: 2.00 EEST + 4 h is 5.00 EET, not 6.00
+        ("20271031T020000", "PT4H", datetime(2027, 10, 31, 3, tzinfo=UTC)),
+        # a day to 12.00 EET the next day, then 2 hours of elapsed time
+        ("20271030T120000", "P1DT2H", datetime(2027, 10, 31, 12, tzinfo=UTC)),
+        ("20271030T120000", "P1W", datetime(2027, 11, 6, 10, tzinfo=UTC)),
+    ],
+)
+def test_a_duration_across_the_clock_change(start: str, duration: str, ends_utc: datetime) -> None:
+    text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:dur@test\r\n"
+        f"DTSTART;TZID=Europe/Helsinki:{start}\r\nDURATION:{duration}\r\n"
+        "SUMMARY:Yöpaja\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    result = parse_calendar(
+        text.encode(),
+        "https://x/c.ics",
+        start=datetime(2027, 1, 1, tzinfo=UTC),
+        end=datetime(2028, 1, 1, tzinfo=UTC),
+        timezone="Europe/Helsinki",
+        lang="fi",
+    )
+    [item] = result.items
+    assert item.ends_at is not None and item.ends_at.astimezone(UTC) == ends_utc
+
+
+def test_each_occurrence_of_a_series_lasts_its_duration() -> None:
+    text = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:series@test\r\n"
+        "DTSTART;TZID=Europe/Helsinki:20270320T120000\r\nDURATION:PT26H\r\n"
+        "RRULE:FREQ=WEEKLY;COUNT=2\r\nSUMMARY:Kahden päivän kurssi\r\nEND:VEVENT\r\n"
+        "BEGIN:VEVENT\r\nUID:days@test\r\nDTSTART;VALUE=DATE:20270327\r\nDURATION:P2D\r\n"
+        "SUMMARY:Messut\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    result = parse_calendar(
+        text.encode(),
+        "https://x/c.ics",
+        start=datetime(2027, 1, 1, tzinfo=UTC),
+        end=datetime(2028, 1, 1, tzinfo=UTC),
+        timezone="Europe/Helsinki",
+        lang="fi",
+    )
+    course = [i for i in result.items if i.title == "Kahden päivän kurssi"]
+    lasts = [i.ends_at.astimezone(UTC) - i.starts_at for i in course if i.ends_at and i.starts_at]
+    assert lasts == [timedelta(hours=26)] * 2  # the second spans the change: still 26 h
+    [fair] = [i for i in result.items if i.title == "Messut"]
+    assert fair.all_day and fair.ends_at == datetime(2027, 3, 29, tzinfo=HELSINKI)

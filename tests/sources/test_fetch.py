@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import shutil
 import ssl
 import subprocess
 import threading
 import time
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -17,8 +18,10 @@ import pytest
 
 from outreach import __version__
 from outreach.errors import BlockedURLError, FetchError, SourceGone
+from outreach.models import SourceStatus
 from outreach.settings import Settings
-from outreach.sources.fetch import Fetcher, load_local_files
+from outreach.sources.base import FetchContext, FetchResult
+from outreach.sources.fetch import Fetcher, Response, fetch_and_parse, load_local_files
 from outreach.sources.guard import AddressGuard
 from tests.conftest import ROOT
 from tests.sources.conftest import GOOD_FEED, MB, FeedServer
@@ -178,6 +181,31 @@ def test_local_files_answer_in_place_of_the_network(tmp_path: Path) -> None:
     assert fetcher.get("https://city.example/rss?x=1", etag=first.etag).not_modified
     with pytest.raises(BlockedURLError):  # anything else still goes through the guard
         fetcher.get("http://127.0.0.1:9/rss")
+
+
+@pytest.mark.parametrize(("verbose", "traceback"), [(False, False), (True, True)])
+def test_a_document_that_cannot_be_parsed_is_one_line_and_a_traceback_only_in_debug(
+    tmp_path: Path,
+    make_ctx: Callable[..., FetchContext],
+    caplog: pytest.LogCaptureFixture,
+    verbose: bool,
+    traceback: bool,
+) -> None:
+    page = tmp_path / "c.ics"
+    page.write_text("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    url = "https://city.example/c.ics"
+    ctx = make_ctx(fetcher=Fetcher(Settings(), local_files={url: page}))
+
+    def parse(resp: Response) -> FetchResult:
+        raise ValueError("Expected datetime, date, or time. Got: 'INVALID-DATE'")
+
+    caplog.set_level(logging.DEBUG if verbose else logging.WARNING)  # `outreach -v` or not
+    result = fetch_and_parse(ctx, url, parse)
+    assert result.status == SourceStatus.ERROR
+    assert result.error == (
+        f"{url}: cannot parse: ValueError: Expected datetime, date, or time. Got: 'INVALID-DATE'"
+    )
+    assert any(r.exc_info for r in caplog.records) is traceback
 
 
 def test_examples_map_every_campaign_url() -> None:

@@ -6,6 +6,7 @@ Each file is answered through ``Fetcher.local_files``, so the whole source path
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -124,6 +125,26 @@ def test_calendars_mostly_yield_events(
     assert len(with_items) >= len(results) // 2
     errors = [r for r in results if r.status == SourceStatus.ERROR]
     assert len(errors) <= 20  # truly broken files are reported, not raised
+
+
+@pytest.mark.parametrize("name", ["broken_dtstart.ics", "issue_1081_invalid_start_and_end.ics"])
+def test_a_calendar_with_a_broken_event_names_it_without_a_traceback(
+    name: str,
+    shared_fixtures: Path,
+    fetch_settings: Settings,
+    make_ctx: Callable[..., FetchContext],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from datetime import UTC, datetime
+
+    caplog.set_level(logging.DEBUG)
+    path = shared_fixtures / "ical/icalendar/calendars" / name
+    result = _through_source(
+        "ical", path, fetch_settings, make_ctx, now=datetime(1995, 1, 1, tzinfo=UTC)
+    )
+    assert result.status == SourceStatus.OK and not result.current
+    assert "left out (1): test-123 (DTSTART: Expected datetime" in (result.warning or "")
+    assert not [r for r in caplog.records if r.exc_info]
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -19,7 +20,7 @@ from outreach.delivery.backends import memory
 from outreach.issues import carry_edits, history
 from outreach.models import AuditEvent, ContentItem, Issue, IssueItem, IssueStatus, SourceState
 from outreach.scheduler import StagePipeline
-from outreach.settings import Settings
+from outreach.settings import Settings, get_settings
 from outreach.staff import drafts
 from outreach.staff import workflow as flow
 from outreach.staff.issue_view import issue_page, last_report, preview_of
@@ -400,3 +401,159 @@ def test_the_cli_edits_a_draft_and_schedules_with_the_same_functions(
         assert issue.scheduled_at == datetime(2027, 1, 1, 7, 0, tzinfo=UTC)
     assert "cancelled" in run("schedule", ref, "--cancel")
     assert audited(engine, draft.id).count("issue.edit") == 6
+
+
+def test_a_move_that_changes_nothing_is_refused_and_not_recorded(
+    engine: Engine, draft: Issue
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        before = dict(issue.snapshot)
+        for item, offset, code in ((1, -1, "already_first"), (3, 1, "already_last")):
+            with pytest.raises(flow.Refused) as caught:
+                drafts.move(s, issue, item, offset, ED)
+            assert caught.value.code == code
+        assert issue.snapshot == before
+        assert [e.action for e in history(s, issue.id)] == ["built"]
+    assert audited(engine, draft.id) == []
+
+
+def test_the_cli_move_needs_one_direction_and_says_when_the_item_cannot_go_further(
+    cli: CliRunner, engine: Engine, draft: Issue
+) -> None:
+    ref = str(draft.id)
+
+    def run(*args: str) -> Result:
+        return cli.invoke(main, ["issue", "move", ref, *args, "--by", "kaisa"])
+
+    for args in (("2",), ("2", "--up", "--down")):
+        usage = run(*args)
+        assert usage.exit_code == 2 and "give one of --up and --down" in usage.output
+    for args, edge in ((("1", "--up"), "first"), (("3", "--down"), "last")):
+        refused = run(*args)
+        assert refused.exit_code == 1
+        assert refused.output == (
+            f"Error: issue {draft.id}: the item is already {edge} in its section\n"
+        )
+    assert "item 2 moved" in run("2", "--down").output
+    with Session(engine) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        assert titles(issue) == ["Aurinkopaneelit", "Pyöräparkit", "Lämpöpumput"]
+        assert [e.detail for e in history(s, issue.id) if e.action == "edited"] == [
+            "moved item 2 by 1"
+        ]
+
+
+def test_the_editor_page_words_a_move_past_the_end(
+    engine: Engine, client: TestClient, draft: Issue
+) -> None:
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    base = f"/staff/vantaa/issues/{draft.id}"
+    token = editor_csrf(client, base)
+    answer = client.post(
+        f"{base}/items/1/move?lang=en",
+        data={"csrf_token": token, "edition": "fi", "direction": "up"},
+    )
+    assert "The item is already first in its section." in answer.text
+
+
+def test_a_language_the_issue_lacks_is_named_as_such(
+    cli: CliRunner, engine: Engine, draft: Issue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref = str(draft.id)
+    expected = "de is not a language of this issue (fi, sv)"
+    commands = [
+        ["issue", "edit-item", ref, "1", "--lang", "de", "--title", "x"],
+        ["issue", "intro", ref, "-", "--lang", "de"],
+        ["issue", "preview", ref, "--lang", "de"],
+        ["issue", "send", ref, "--test-to", "staff@vantaa.fi", "--lang", "de"],
+    ]
+    for args in commands:
+        result = cli.invoke(main, args, input="x\n")
+        assert result.exit_code == 1 and result.output == f"Error: {expected}\n", args
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    get_settings.cache_clear()
+    finnish = cli.invoke(main, commands[1], input="x\n")
+    assert finnish.output == "Virhe: de ei ole tämän numeron kieliä (fi, sv)\n"
+    with Session(engine, expire_on_commit=False) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        assert [e.action for e in history(s, issue.id)] == ["built"]
+        for call in (
+            lambda: drafts.edit(s, issue, 1, "de", "x", "", ED),
+            lambda: drafts.intro(s, issue, "de", "x", ED),
+        ):
+            with pytest.raises(flow.Refused) as caught:
+                call()
+            assert caught.value.code == "no_language"
+
+
+def test_issue_show_lists_each_item_with_its_id_for_the_editing_commands(
+    cli: CliRunner, engine: Engine, draft: Issue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        drafts.pin(s, issue, 2, True, ED)
+        drafts.add(s, issue, "news", "Kaupungin vinkki", "", "", ED)
+        snapshot = copy.deepcopy(issue.snapshot)
+        for data in snapshot["languages"].values():
+            event = data["sections"][0]["entries"][2]
+            assert event["id"] == 3
+            event.update(starts_at="2026-12-09T07:00:00+00:00", ends_at="2026-12-09T09:00:00+00:00",
+                         event_status="cancelled")  # fmt: skip
+        issue.snapshot = snapshot
+        section = snapshot["languages"]["fi"]["sections"][0]["title"]
+        s.commit()
+
+    def show() -> list[str]:
+        get_settings.cache_clear()
+        result = cli.invoke(main, ["issue", "show", str(draft.id)])
+        assert result.exit_code == 0, result.output
+        return result.output.splitlines()
+
+    lines = show()
+    assert f"    fi: 4 items ({section} 4)" in lines  # the counts are still there
+    fi = lines.index(f"    fi: 4 items ({section} 4)")
+    assert lines[fi + 1 : fi + 6] == [
+        f"      {section}:",
+        "           1  Aurinkopaneelit",
+        "           2  Lämpöpumput [pinned]",
+        "           3  Pyöräparkit (Wed 9.12.2026 at 9:00–11:00) [cancelled]",
+        "          -1  Kaupungin vinkki [pinned, added by hand]",
+    ]
+    assert lines[fi + 6].startswith("    sv: 4 items")
+    hint = "the number before a title is the item's id for `outreach issue move|drop|pin|edit-item"
+    assert f"  {hint} {draft.id} ITEM`" in lines
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    finnish = show()
+    assert "           2  Lämpöpumput [kiinnitetty]" in finnish
+    assert "           3  Pyöräparkit (ke 9.12.2026 klo 9.00–11.00) [peruttu]" in finnish
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "sv")
+    assert "          -1  Kaupungin vinkki [fäst, tillagd för hand]" in show()
+
+
+def test_the_cli_names_an_item_added_by_hand_by_its_negative_id(
+    cli: CliRunner, engine: Engine, draft: Issue
+) -> None:
+    ref = str(draft.id)
+
+    def run(*args: str) -> Result:
+        return cli.invoke(main, ["issue", *args, "--by", "kaisa"])
+
+    assert "item -1 added" in run("add-item", ref, "--section", "news", "--title", "Oma").output
+    for args in (
+        ("pin", ref, "-1", "--unpin"),
+        ("edit-item", ref, "-1", "--lang", "sv", "--title", "Eget"),
+        ("move", ref, "-1", "--up"),
+    ):
+        result = run(*args)
+        assert result.exit_code == 0, result.output
+    with Session(engine) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        assert titles(issue, "sv")[2:] == ["Eget", "Pyöräparkit"]
+    assert "item -1 dropped" in run("drop", ref, "-1").output
+    assert run("drop", ref, "1", "--bye", "x").exit_code == 2  # a misspelt option is still one
