@@ -195,8 +195,6 @@ def issue_send(
                 echo_holds(notices)
                 tell_approvers(app.settings, config, notices)
         camp = config.campaign(iss.campaign.slug)
-        if lang is not None and lang not in camp.languages:
-            fail(_("{lang} is not a language of {slug}").format(lang=lang, slug=camp.slug))
         if test_to:
             results = send_test(app.settings, config, iss, lang or camp.languages[0], list(test_to))
             for to, res in zip(test_to, results, strict=True):
