@@ -25,7 +25,11 @@ TOP_IDS = {
     "industries": "f-ind",
     "send_at": "f-at",
 }
+#: A language's own name: marks the per-language field a label is about, as the
+#: editor's fields do ("Title (svenska)").
 LANGUAGE_NAMES = {"fi": "suomi", "sv": "svenska", "en": "English"}
+#: A language named inside a sentence, in the reader's language: ``web`` msgids.
+LANGUAGE_IN = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
 
 #: (pattern of the validator's English message, msgid with the groups it takes).
 MESSAGES: list[tuple[str, str]] = [
@@ -158,9 +162,10 @@ def say(message: str, gettext: Callable[[str], str]) -> str:
         if found is None:
             continue
         values = found.groupdict()
-        if "language" in values:
-            values["language"] = LANGUAGE_NAMES.get(values["language"], values["language"])
-        return gettext(msgid).format(**values)
+        if values.get("language") in LANGUAGE_IN:
+            values["language"] = gettext(LANGUAGE_IN[values["language"]])
+        said = gettext(msgid).format(**values)
+        return said[:1].upper() + said[1:]  # "ruotsi ei ole …" starts a sentence
     return message
 
 
