@@ -72,7 +72,14 @@ class StoryFront(BaseModel):
     image_alt: str | None = Field(default=None, max_length=300)
     commitment: str | None = Field(default=None, max_length=2000)
 
-    @field_validator("link", "image")
+    @field_validator("link")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        if value is not None and (web_url(value) is None or not value.startswith("https://")):
+            raise ValueError("expected an https URL")
+        return value
+
+    @field_validator("image")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and web_url(value) is None:

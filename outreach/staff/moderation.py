@@ -129,7 +129,7 @@ def edit(
     if not text or len(text) > MAX_BODY or "\x00" in text:
         raise Refused("story_body")
     url = link.strip() or None
-    if url is not None and (len(url) > 500 or not url.startswith(("https://", "http://"))
+    if url is not None and (len(url) > 500 or not url.startswith("https://")
                             or any(c.isspace() for c in url)):  # fmt: skip
         raise Refused("bad_url")
     changed = [

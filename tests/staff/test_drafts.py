@@ -140,6 +140,36 @@ def test_bad_edits_are_refused_with_a_code_and_change_nothing(engine: Engine, dr
         assert [e.action for e in history(s, issue.id)] == ["built"]
 
 
+def test_a_hand_added_item_takes_only_an_https_link(
+    engine: Engine, client: TestClient, cli: CliRunner, draft: Issue
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        for link in ("http://www.vantaa.fi/uutinen", "HTTP://www.vantaa.fi/", "javascript:x"):
+            with pytest.raises(flow.Refused) as caught:
+                drafts.add(s, issue, "news", "T", "", link, ED)
+            assert caught.value.code == "bad_url"
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    base = f"/staff/vantaa/issues/{draft.id}"
+    form = {"csrf_token": editor_csrf(client, base), "edition": "fi", "section": "news",
+            "title": "Oma"}  # fmt: skip
+    refused = client.post(f"{base}/items?lang=fi", data={**form, "url": "http://www.vantaa.fi/"})
+    assert "Anna verkko-osoite, joka alkaa https://." in refused.text
+    result = cli.invoke(main, ["issue", "add-item", str(draft.id), "--section", "news",
+                               "--title", "Oma", "--url", "http://www.vantaa.fi/"])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: issue {draft.id}: give a link that starts with https://"
+    )
+    with Session(engine) as s:
+        unchanged = s.get(Issue, draft.id)
+        assert unchanged is not None and "Oma" not in titles(unchanged)
+    answer = client.post(f"{base}/items?lang=fi", data={**form, "url": "https://www.vantaa.fi/"},
+                         follow_redirects=False)  # fmt: skip
+    assert "done=saved" in answer.headers["location"]
+
+
 def test_an_approved_issue_is_never_edited(
     engine: Engine, draft: Issue, settings: Settings, config: Config
 ) -> None:

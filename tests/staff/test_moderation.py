@@ -100,8 +100,9 @@ def test_approve_needs_consent_and_every_decision_is_audited(engine: Engine, cit
         assert item.featured and item.issue_id is None
         moderation.edit(s, item, ED, company="Aurinko Oy", title="Uusi otsikko",
                         body=item.body, link="https://aurinko.fi")  # fmt: skip
-        with pytest.raises(flow.Refused, match="bad_url"):
-            moderation.edit(s, item, ED, company="A", title="B", body="C", link="javascript:x")
+        for link in ("javascript:x", "http://aurinko.fi"):
+            with pytest.raises(flow.Refused, match="bad_url"):
+                moderation.edit(s, item, ED, company="A", title="B", body="C", link=link)
         s.commit()
         actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert actions == ["story.approve", "story.feature", "story.edit"]
