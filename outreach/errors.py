@@ -16,7 +16,8 @@
     ├── IssueError                 assembly or state-machine violation
     ├── RenderError                a template failed to render
     ├── SubscriptionError          (ValueError) invalid subscriber data
-    │   └── InvalidTokenError      tampered, expired or foreign token
+    │   ├── InvalidTokenError      tampered, expired or foreign token
+    │   └── AlreadySubscribed      staff add an address the city already has; nothing changed
     ├── StaffError                 (ValueError) staff account, role or sign-in request
     ├── StatsError                 figures asked for a city, year or issue that has none
     ├── DeliveryError              sending failed
@@ -116,6 +117,18 @@ class SubscriptionError(OutreachError, ValueError):
 
 class InvalidTokenError(SubscriptionError):
     """A token is tampered, expired, or meant for something else."""
+
+
+class AlreadySubscribed(SubscriptionError):
+    """Staff added an address that already subscribes in the city (confirmed, or
+    bounced): adding it would change nothing, so nothing was changed."""
+
+    def __init__(self, email: str, city: str, status: str, subscriber_id: int) -> None:
+        super().__init__(f"{email} already subscribes in {city} ({status}); nothing was changed")
+        self.email = email
+        self.city = city
+        self.status = status
+        self.subscriber_id = subscriber_id
 
 
 class StaffError(OutreachError, ValueError):

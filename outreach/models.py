@@ -505,7 +505,9 @@ class Story(Base):
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     #: When the city's editors were told of it (the hourly digest); None: not yet.
     editors_told_at: Mapped[datetime | None]
-    # Used once; staff may feature it again by clearing this.
+    #: The latest issue that sent it, kept when staff feature it again (which gives its
+    #: items back to the pool): a story that went out is never rejected. None: not
+    #: recorded (what an issue's items say is asked then: ``sources.story_went_out``).
     issue_id: Mapped[int | None] = mapped_column(ForeignKey("issues.id", ondelete="SET NULL"))
     # What the public pages show besides the text (docs/public.md).
     business_id: Mapped[str | None] = mapped_column(String(9), index=True)

@@ -112,3 +112,22 @@ def test_the_refusal_is_in_the_users_language(
     no = stories.invoke(main, ["stories", "approve", str(sid)])
     assert no.exit_code == 1
     assert f"tarina {sid}: yritys ei ole antanut julkaisulupaa" in no.output
+
+
+def test_a_story_that_went_out_in_an_issue_is_not_rejected(run: CliRunner) -> None:
+    assert invoke(run, "demo").exit_code == 0  # sends each city's issue with its stories
+    with db() as s:
+        sid = s.scalar(select(Story.id).where(Story.status == StoryStatus.APPROVED))
+        assert sid is not None
+    mailed = len(memory.outbox)
+    refused = run.invoke(main, ["stories", "reject", str(sid), "--reason", "testi"])
+    assert refused.exit_code == 1
+    assert refused.output.strip().splitlines() == [
+        f"Error: story {sid}: the story already went out in an issue; it can no longer be rejected"
+    ]
+    assert len(memory.outbox) == mailed
+    with db() as s:
+        story = s.get(Story, sid)
+        assert story is not None and story.status == StoryStatus.APPROVED
+        assert story.rejection_reason is None
+        assert s.scalar(select(AuditEvent.id).where(AuditEvent.action == "story.reject")) is None

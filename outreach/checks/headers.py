@@ -9,8 +9,8 @@ is checked is what goes out:
 - the From and Reply-To addresses on the city's domain (its website's, without
   ``www.``), and DKIM signing configured for the city;
 - the city's postal address in the footer;
-- the subject (present, at most 60 characters) and preheader (at most 100),
-  neither in capitals nor with runs of exclamation marks.
+- the subject (present, at most 60 characters, no template code left in it) and
+  preheader (at most 100), neither in capitals nor with runs of exclamation marks.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ from outreach.render import RenderedMessage
 from outreach.settings import Settings
 
 SUBJECT_MAX = 60
+#: What a subject rendered from a template must no longer hold.
+TEMPLATE_MARKS = ("{{", "{%")
 PREHEADER_MAX = 100
 CHECK_RECIPIENT = "preflight-check@example.org"
 _EXCLAMATIONS = re.compile(r"[!?]*![!?]*!|!{2,}")
@@ -103,6 +105,18 @@ def check_texts(subject: str, preheader: str, lang: str) -> list[Finding]:
                 detail=preheader,
                 n=len(preheader),
                 max=PREHEADER_MAX,
+            )
+        )
+    left = next((mark for mark in TEMPLATE_MARKS if mark in subject), None)
+    if left is not None:
+        found.append(
+            finding(
+                ERROR,
+                "headers.subject_template",
+                lang,
+                "The subject still holds template code ({code}): it would go out as written",
+                subject,
+                code=left,
             )
         )
     if shouting(subject):

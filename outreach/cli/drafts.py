@@ -36,6 +36,10 @@ def _refusal(code: str) -> str:
         "bad_intro": _("the introduction may be at most 5,000 characters"),
         "bad_url": _("give a link that starts with https://"),
         "bad_time": _('give the time as "YYYY-MM-DD HH:MM" in the city\'s time zone'),
+        "no_such_time": _(
+            "that time does not exist on that day: the clocks go forward an hour "
+            "for summer time; give another"
+        ),
         "past": _("the time to send is in the past; give a later one"),
         "too_far": _("schedule the send at most a year ahead"),
         "not_approved": _("only an approved issue can be scheduled"),

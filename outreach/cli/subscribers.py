@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
 from outreach.delivery import confirmation_mailer
-from outreach.errors import SubscriptionError
+from outreach.errors import AlreadySubscribed, SubscriptionError
 from outreach.models import City, Subscriber, Subscription
 from outreach.subscriptions import (
     PURPOSES,
@@ -200,11 +200,16 @@ def add_command(
         company_name=company, business_id=business_id, contact_name=contact_name,
     )  # fmt: skip
     with ctx.session() as session:
-        sub = add_subscriber(
-            session, ctx.settings, ctx.config(), city, signup,
-            confirmation_mailer(ctx.settings, ctx.config()), confirmed=confirmed,
-            consent_note=consent_note, channel="cli", detail="outreach subscribers add",
-        )  # fmt: skip
+        try:
+            sub = add_subscriber(
+                session, ctx.settings, ctx.config(), city, signup,
+                confirmation_mailer(ctx.settings, ctx.config()), confirmed=confirmed,
+                consent_note=consent_note, channel="cli", detail="outreach subscribers add",
+                refuse_existing=True,
+            )  # fmt: skip
+        except AlreadySubscribed as exc:
+            fail(_("{email} already subscribes in {city} ({status}); nothing was changed").format(
+                email=exc.email, city=exc.city, status=exc.status))  # fmt: skip
         if sub is None:
             fail(_("{email} is on the suppression list; not added").format(email=signup.email))
         click.echo(f"{signup.email}: {city} {sub.status.value}")

@@ -32,7 +32,7 @@ from outreach.issues.hold import HoldNotice, cancelled_items, check_cancelled
 from outreach.issues.links import item_of, register_links
 from outreach.issues.schedule import cancel_schedule, schedule_send, send_due_filter
 from outreach.issues.selection import passes_rules
-from outreach.issues.snapshot import city_snapshot
+from outreach.issues.snapshot import city_snapshot, edited_subject
 from outreach.issues.state import (
     TRANSITIONS,
     approve_issue,
@@ -61,6 +61,7 @@ __all__ = [
     "discard_issue",
     "drop_item",
     "edit_item",
+    "edited_subject",
     "edition_summary",
     "fixed_audience",
     "get_issue",

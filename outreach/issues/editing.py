@@ -184,14 +184,15 @@ def edit_item(
 
 
 def _web_url(value: str) -> str | None:
+    """A manual item's link: an https address (docs/staff.md), or None when empty."""
     url = value.strip()
     if not url:
         return None
     parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > MAX_URL:
-        raise EditError("bad_url", "the link must be an http(s) address")
+    if parts.scheme != "https" or not parts.netloc or len(url) > MAX_URL:
+        raise EditError("bad_url", "the link must be an https address")
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
-        raise EditError("bad_url", "the link must be an http(s) address")
+        raise EditError("bad_url", "the link must be an https address")
     return url
 
 

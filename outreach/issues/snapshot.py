@@ -136,6 +136,21 @@ def texts(
     }
 
 
+def edited_subject(snapshot: Mapping[str, Any], lang: str, source: str) -> str:
+    """A subject staff wrote for a built issue's ``lang`` version, rendered as the
+    campaign's subject is when the issue is built (:func:`texts`): the same sandbox and
+    placeholders, with the issue's own period, number and city. RenderError."""
+    data = snapshot["languages"][lang]
+    city = data.get("city") or {}
+    context = text_context(
+        str(data.get("period_label") or ""),
+        int(snapshot.get("number") or 1),
+        str(snapshot.get("period") or ""),
+        str(city.get("name") or ""),
+    )
+    return render_text(source, context)
+
+
 def section_snapshot(
     section: Section,
     lang: str,

@@ -56,6 +56,7 @@ from outreach.sources.stories import (
     import_stories,
     list_stories,
     refresh_story_items,
+    story_went_out,
     submit_story,
 )
 
@@ -95,6 +96,7 @@ __all__ = [
     "refresh_story_items",
     "section_items",
     "section_source_keys",
+    "story_went_out",
     "submit_story",
     "to_text",
     "try_source",

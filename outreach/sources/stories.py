@@ -3,7 +3,8 @@
 A story is added from a Markdown file with YAML front matter
 (``outreach stories add``) or, later, from the web form; staff approve or
 reject it. Only approved stories whose company consented to publishing are
-used, each in one issue unless staff feature it again.
+used, each in one issue unless staff feature it again. A story that went out in
+an issue (:func:`story_went_out`) can no longer be rejected.
 
 Front matter keys: ``company`` and ``title`` (required), ``link``, ``image``,
 ``language`` (fi, sv, en), ``consent`` (true/false), ``contact_email``, and what
@@ -35,6 +36,7 @@ from outreach.errors import StoryError
 from outreach.models import (
     City,
     ContentItem,
+    Issue,
     IssueItem,
     SourceState,
     SourceStatus,
@@ -70,7 +72,14 @@ class StoryFront(BaseModel):
     image_alt: str | None = Field(default=None, max_length=300)
     commitment: str | None = Field(default=None, max_length=2000)
 
-    @field_validator("link", "image")
+    @field_validator("link")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        if value is not None and (web_url(value) is None or not value.startswith("https://")):
+            raise ValueError("expected an https URL")
+        return value
+
+    @field_validator("image")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         if value is not None and web_url(value) is None:
@@ -259,12 +268,40 @@ def decide_story(session: Session, story_id: int, approve: bool, by: str) -> Sto
     return story
 
 
+def _sent_issue_ids(session: Session, story_id: int) -> Sequence[int]:
+    """The issues whose send started with the story in them, the latest first."""
+    items = select(ContentItem.id).where(
+        ContentItem.kind == "story", ContentItem.external_id == story_external_id(story_id)
+    )
+    return session.scalars(
+        select(Issue.id)
+        .join(IssueItem, IssueItem.issue_id == Issue.id)
+        .where(
+            IssueItem.item_id.in_(items),
+            IssueItem.lead.is_(True),
+            Issue.send_started_at.is_not(None),
+        )
+        .order_by(Issue.send_started_at.desc(), Issue.id.desc())
+    ).all()
+
+
+def story_went_out(session: Session, story: Story) -> bool:
+    """Whether the story went out in an issue (one whose send started): an issue holding
+    it, or the one kept on the story when it was featured again."""
+    return story.issue_id is not None or bool(_sent_issue_ids(session, story.id))
+
+
 def feature_again(session: Session, story_id: int) -> Story:
-    """Let an already used story appear in the next issue once more."""
+    """Let an already used story appear in the next issue once more.
+
+    Its items are given back to the pool; the latest issue that sent it is kept on
+    the story (``issue_id``), so it is still known to have gone out."""
     story = session.get(Story, story_id)
     if story is None:
         raise StoryError(f"no story with id {story_id} (see `outreach stories list`)")
-    story.issue_id = None
+    sent = _sent_issue_ids(session, story_id)
+    if sent:
+        story.issue_id = sent[0]
     items = select(ContentItem.id).where(ContentItem.external_id == story_external_id(story_id))
     session.execute(delete(IssueItem).where(IssueItem.item_id.in_(items)))
     for item in session.scalars(
@@ -368,7 +405,6 @@ class StoriesSource(Source):
                 Story.status == StoryStatus.APPROVED,
                 Story.consent_to_publish.is_(True),
                 Story.listing_only.is_(False),
-                Story.issue_id.is_(None),
             )
             .order_by(Story.featured.desc(), Story.decided_at, Story.id)
         )

@@ -101,12 +101,21 @@ def intro(session: Session, issue: Issue, lang: str, markdown: str, actor: Actor
 
 
 def local_moment(day: str, time: str, timezone: str) -> datetime:
-    """``YYYY-MM-DD`` and ``HH:MM`` in the city's time zone, as an aware UTC moment."""
+    """``YYYY-MM-DD`` and ``HH:MM`` in the city's time zone, as an aware UTC moment.
+
+    A time the clocks skip that day (the hour lost when summer time starts, in
+    Finland 3.00-4.00 on the last Sunday of March) does not exist: refused
+    (``no_such_time``). A time that happens twice (the hour repeated when summer
+    time ends) is its first occurrence, still in summer time."""
     try:
         naive = datetime.strptime(f"{day.strip()} {time.strip()}", "%Y-%m-%d %H:%M")
     except ValueError:
         raise Refused("bad_time") from None
-    return naive.replace(tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+    zone = ZoneInfo(timezone)
+    moment = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if moment.astimezone(zone).replace(tzinfo=None) != naive:
+        raise Refused("no_such_time")
+    return moment
 
 
 def schedule(

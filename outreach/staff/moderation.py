@@ -4,7 +4,8 @@ reject with a reason mailed to the submitter, feature.
 Stories come from the public form (``/stories/submit``) and from files
 (``outreach stories add``); both arrive ``submitted``. Approving needs the
 company's consent to publish; rejecting needs a reason, which is mailed to the
-contact address in the story's language (transactional mail). A featured
+contact address in the story's language (transactional mail); a story that
+already went out in an issue cannot be rejected. A featured
 story comes first among the city's stories in the next issue; featuring a
 story that already went out lets it appear once more. A translation (title,
 text, figures, image description in another language) is what the public pages
@@ -27,7 +28,7 @@ from outreach.delivery import tell_rejected
 from outreach.l10n import LANGUAGES
 from outreach.models import City, Story, StoryImage, StoryStatus
 from outreach.settings import Settings
-from outreach.sources import clean_html, feature_again, markdown_html
+from outreach.sources import clean_html, feature_again, markdown_html, story_went_out
 from outreach.staff import audit
 from outreach.staff.workflow import Actor, Refused
 
@@ -128,7 +129,7 @@ def edit(
     if not text or len(text) > MAX_BODY or "\x00" in text:
         raise Refused("story_body")
     url = link.strip() or None
-    if url is not None and (len(url) > 500 or not url.startswith(("https://", "http://"))
+    if url is not None and (len(url) > 500 or not url.startswith("https://")
                             or any(c.isspace() for c in url)):  # fmt: skip
         raise Refused("bad_url")
     changed = [
@@ -211,11 +212,11 @@ def reject(
     now: datetime | None = None,
 ) -> bool:
     """Reject the story with ``reason``, mailed to the submitter; whether the mail went out."""
+    if story_went_out(session, story):
+        raise Refused("story_used")
     text = reason.replace("\r\n", "\n").strip()
     if not text or len(text) > MAX_REASON or "\x00" in text:
         raise Refused("reason")
-    if story.issue_id is not None:
-        raise Refused("story_used")
     _decided(story, StoryStatus.REJECTED, actor, now)
     story.rejection_reason = text
     story.featured = False

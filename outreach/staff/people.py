@@ -60,11 +60,13 @@ def add(
     actor: Actor, signup: SignUp, *, confirmed: bool, consent_note: str | None, now: datetime,
 ) -> int | None:  # fmt: skip
     """Add a subscriber to ``city`` (pending with a confirmation mail, or confirmed on a
-    stated legal basis); their id, or None when the address is suppressed."""
+    stated legal basis); their id, or None when the address is suppressed. An address
+    the city already has raises AlreadySubscribed: nothing changed, nothing audited
+    (staff of the city may see their own subscribers)."""
     sub = add_subscriber(
         session, settings, config, city, signup, mailer, confirmed=confirmed,
         consent_note=consent_note, channel="staff", detail=f"staff console: {actor.email}",
-        now=now,
+        now=now, refuse_existing=True,
     )  # fmt: skip
     if sub is None:
         return None

@@ -31,10 +31,11 @@ from outreach.delivery import (
     start_outbox,
     tell_approvers,
 )
-from outreach.errors import OutreachError
+from outreach.errors import OutreachError, RenderError
 from outreach.issues import (
     check_cancelled,
     discard_issue,
+    edited_subject,
     history,
     record_event,
     record_send_start,
@@ -42,6 +43,7 @@ from outreach.issues import (
 from outreach.l10n import gettext_for
 from outreach.models import Campaign, City, Issue, IssueStatus, StaffTestAddress
 from outreach.render import render_email
+from outreach.sandbox import check_text_template
 from outreach.settings import Settings
 from outreach.staff import audit
 from outreach.stats import settle
@@ -293,13 +295,26 @@ MAX_SUBJECT = 200
 
 
 def edit_subject(session: Session, issue: Issue, lang: str, subject: str, actor: Actor) -> None:
-    """Give the draft's ``lang`` version a new subject (one line); approved issues never change."""
+    """Give the draft's ``lang`` version a new subject (one line); approved issues never change.
+
+    The subject may use the placeholders of a campaign's subject (``{{ issue.period_label }}``
+    …), rendered here with the issue's values as the campaign's are when it is built: what
+    is stored is what goes out. A placeholder that cannot be read (``subject_template``) or
+    names nothing known (``subject_placeholder``) is refused."""
     if issue.status != IssueStatus.DRAFT:
         raise Refused("not_draft")
     languages = dict((issue.snapshot or {}).get("languages") or {})
     if lang not in languages:
         raise Refused("state")
     text = " ".join(subject.split())
+    if not text or len(text) > MAX_SUBJECT:
+        raise Refused("bad_subject")
+    if check_text_template(text) is not None:
+        raise Refused("subject_template")
+    try:
+        text = edited_subject(issue.snapshot, lang, text)
+    except RenderError:
+        raise Refused("subject_placeholder") from None
     if not text or len(text) > MAX_SUBJECT:
         raise Refused("bad_subject")
     before = str(languages[lang].get("subject") or "")

@@ -12,7 +12,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.errors import SubscriptionError
+from outreach.errors import AlreadySubscribed, SubscriptionError
 from outreach.l10n import LANGUAGES
 from outreach.models import (
     City,
@@ -33,6 +33,9 @@ from outreach.subscriptions.signup import SUBSCRIBER_FIELDS, SignUp, city_name, 
 from outreach.suppression import entries, erase, is_suppressed
 from outreach.tokens import new_salt
 from outreach.validation import normalise_email
+
+#: The statuses a staff addition leaves as they are: the address already subscribes.
+UNCHANGED_BY_ADDING = (SubscriptionStatus.CONFIRMED, SubscriptionStatus.BOUNCED)
 
 
 @dataclass
@@ -192,16 +195,29 @@ def add_subscriber(
     channel: str = "cli",
     detail: str | None = None,
     now: datetime | None = None,
+    refuse_existing: bool = False,
 ) -> Subscription | None:
     """Staff or API addition. Pending with a confirmation mail by default;
-    ``confirmed=True`` needs a consent note stating the legal basis."""
+    ``confirmed=True`` needs a consent note stating the legal basis.
+
+    An address the city already has confirmed (or bounced) is left as it is; with
+    ``refuse_existing`` (staff adding one person) that raises :class:`AlreadySubscribed`,
+    so they are told instead of thanked. The API answers such an addition as before."""
     now = now or datetime.now(UTC)
     if confirmed and not (consent_note and consent_note.strip()):
         raise SubscriptionError("a confirmed addition needs a consent note stating the legal basis")
-    if is_suppressed(
-        session, settings, signup.email, city_id=city_row(session, config, city_slug).id
-    ):
+    city = city_row(session, config, city_slug)
+    if is_suppressed(session, settings, signup.email, city_id=city.id):
         return None
+    if refuse_existing:
+        found = session.execute(
+            select(Subscription.subscriber_id, Subscription.status)
+            .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+            .where(Subscriber.email == signup.email, Subscription.city_id == city.id)
+        ).first()
+        if found is not None and found.status in UNCHANGED_BY_ADDING:
+            status, person = found.status.value, found.subscriber_id
+            raise AlreadySubscribed(signup.email, city_slug, status, person)
     outcome = subscribe(
         session,
         settings,

@@ -191,3 +191,23 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def test_a_subject_with_template_code_left_in_it_is_an_error(
+    session: Session, check_settings: Settings, config: Config, servers: Servers
+) -> None:
+    issue = make_issue(session, config, {"fi": [entry("Uutinen", servers.site + "uutinen")]})
+    languages = dict(issue.snapshot["languages"])
+    languages["fi"] = {**languages["fi"], "subject": "Ilmastouutiset {{ issue.period_label }}"}
+    languages["sv"] = {**languages["sv"], "subject": "Klimatnytt {% if x %}"}
+    issue.snapshot = {**issue.snapshot, "languages": languages}
+    session.flush()
+    report = run_checks(session, check_settings, config, issue, now=NOW, families=["headers"])
+    found = {f.lang: f for f in report.findings if f.check == "headers.subject_template"}
+    assert sorted(found) == ["fi", "sv"] and not report.ok
+    assert {f.level for f in found.values()} == {"error"}
+    assert found["fi"].detail == "Ilmastouutiset {{ issue.period_label }}"
+    assert found["fi"].message["fi"] == "Aiheessa on yhä mallikoodia ({{): se lähtisi sellaisenaan"
+    assert found["sv"].message["en"] == (
+        "The subject still holds template code ({%): it would go out as written"
+    )

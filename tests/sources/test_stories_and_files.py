@@ -75,6 +75,7 @@ def test_add_list_approve_reject(session: Session, config: Config) -> None:
         ("---\ncompany: [x\n---\nbody", "not valid YAML"),
         ("---\ntitle: T\n---\nbody", "company: Field required"),
         ("---\ncompany: C\ntitle: T\nlink: javascript:x\n---\nbody", "link: Value error"),
+        ("---\ncompany: C\ntitle: T\nlink: http://c.fi\n---\nbody", "expected an https URL"),
         ("---\ncompany: C\ntitle: T\nlanguage: de\n---\nbody", "language"),
         ("---\ncompany: C\ntitle: T\n---\n", "no text"),
     ],

@@ -544,3 +544,17 @@ def test_the_sources_page_fetch_now_and_another_city(
     with Session(engine) as s:
         actions = list(s.scalars(select(AuditEvent.action)))
     assert actions.count("source.fetch") == 1
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [("fi", "Ruotsi ei ole kaupungin kieli."), ("sv", "Svenska är inte stadens språk."),
+     ("en", "Swedish is not a language of the city.")],
+)  # fmt: skip
+def test_a_language_named_in_an_error_is_named_in_the_readers_language(
+    lang: str, said: str
+) -> None:
+    from outreach.l10n import gettext_for
+    from outreach.web.staff.campaign_errors import say
+
+    assert say("'sv' is not a language of kerava", lambda m: gettext_for(lang, "web", m)) == said

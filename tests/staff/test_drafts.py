@@ -141,6 +141,36 @@ def test_bad_edits_are_refused_with_a_code_and_change_nothing(engine: Engine, dr
         assert [e.action for e in history(s, issue.id)] == ["built"]
 
 
+def test_a_hand_added_item_takes_only_an_https_link(
+    engine: Engine, client: TestClient, cli: CliRunner, draft: Issue
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        for link in ("http://www.vantaa.fi/uutinen", "HTTP://www.vantaa.fi/", "javascript:x"):
+            with pytest.raises(flow.Refused) as caught:
+                drafts.add(s, issue, "news", "T", "", link, ED)
+            assert caught.value.code == "bad_url"
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    base = f"/staff/vantaa/issues/{draft.id}"
+    form = {"csrf_token": editor_csrf(client, base), "edition": "fi", "section": "news",
+            "title": "Oma"}  # fmt: skip
+    refused = client.post(f"{base}/items?lang=fi", data={**form, "url": "http://www.vantaa.fi/"})
+    assert "Anna verkko-osoite, joka alkaa https://." in refused.text
+    result = cli.invoke(main, ["issue", "add-item", str(draft.id), "--section", "news",
+                               "--title", "Oma", "--url", "http://www.vantaa.fi/"])  # fmt: skip
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: issue {draft.id}: give a link that starts with https://"
+    )
+    with Session(engine) as s:
+        unchanged = s.get(Issue, draft.id)
+        assert unchanged is not None and "Oma" not in titles(unchanged)
+    answer = client.post(f"{base}/items?lang=fi", data={**form, "url": "https://www.vantaa.fi/"},
+                         follow_redirects=False)  # fmt: skip
+    assert "done=saved" in answer.headers["location"]
+
+
 def test_an_approved_issue_is_never_edited(
     engine: Engine, draft: Issue, settings: Settings, config: Config
 ) -> None:
@@ -557,3 +587,46 @@ def test_the_cli_names_an_item_added_by_hand_by_its_negative_id(
         assert titles(issue, "sv")[2:] == ["Eget", "Pyöräparkit"]
     assert "item -1 dropped" in run("drop", ref, "-1").output
     assert run("drop", ref, "1", "--bye", "x").exit_code == 2  # a misspelt option is still one
+
+
+def test_a_time_the_clocks_skip_is_refused_and_a_repeated_one_is_its_first(
+    engine: Engine, client: TestClient, cli: CliRunner, draft: Issue, settings: Settings,
+    config: Config,
+) -> None:  # fmt: skip
+    helsinki = "Europe/Helsinki"
+    for time in ("03:00", "03:30", "03:59"):  # 2027-03-28: 3.00 → 4.00, summer time starts
+        with pytest.raises(flow.Refused, match="no_such_time"):
+            drafts.local_moment("2027-03-28", time, helsinki)
+    # 2027-10-31: 4.00 → 3.00, the hour from 3.00 happens twice; the first (summer time) counts
+    for day, time, utc in (
+        ("2027-03-28", "02:59", datetime(2027, 3, 28, 0, 59, tzinfo=UTC)),
+        ("2027-03-28", "04:00", datetime(2027, 3, 28, 1, 0, tzinfo=UTC)),
+        ("2027-10-31", "03:30", datetime(2027, 10, 31, 0, 30, tzinfo=UTC)),
+        ("2027-10-31", "04:30", datetime(2027, 10, 31, 2, 30, tzinfo=UTC)),
+    ):
+        assert drafts.local_moment(day, time, helsinki) == utc
+    approved(engine, settings, config, draft)
+    signed_in(engine, client, APPROVER, "approver", "vantaa")
+    base = f"/staff/vantaa/issues/{draft.id}"
+    token = csrf_of(client.get(f"{base}?lang=fi").text)
+    answer = client.post(f"{base}/schedule?lang=fi", data={"csrf_token": token,
+                         "day": "2027-03-28", "time": "03:30"})  # fmt: skip
+    said = "Tätä kellonaikaa ei ole sinä päivänä: kelloja siirretään tunti eteenpäin kesäaikaan."
+    assert said in answer.text
+    result = cli.invoke(main, ["issue", "schedule", str(draft.id), "2027-03-28 03:30"])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: issue {draft.id}: that time does not exist on that day: the clocks go forward "
+        "an hour for summer time; give another"
+    )
+    with Session(engine) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None and issue.scheduled_at is None
+    assert "issue.schedule" not in audited(engine, draft.id)
+    later = client.post(f"{base}/schedule?lang=fi", data={"csrf_token": token,
+                        "day": "2027-10-31", "time": "03:30"}, follow_redirects=False)  # fmt: skip
+    assert "done=scheduled" in later.headers["location"]
+    with Session(engine) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        assert issue.scheduled_at == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)

@@ -16,13 +16,24 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config, sync
 from outreach.delivery import story_digests
 from outreach.delivery.backends import memory
-from outreach.models import AuditEvent, StaffUser, Story, StoryImage, StoryStatus
+from outreach.models import (
+    AuditEvent,
+    ContentItem,
+    IssueItem,
+    IssueStatus,
+    SourceState,
+    StaffUser,
+    Story,
+    StoryImage,
+    StoryStatus,
+)
 from outreach.scheduler import StagePipeline
 from outreach.settings import Settings
+from outreach.sources import feature_again
 from outreach.staff import moderation
 from outreach.staff import workflow as flow
 from tests.staff import test_workflow as wf
-from tests.staff.support import csrf_of, make_account, make_story
+from tests.staff.support import csrf_of, make_account, make_city_issue, make_story
 from tests.staff.test_workflow import EDITOR, signed_in
 from tests.web.conftest import TestClient
 
@@ -89,8 +100,9 @@ def test_approve_needs_consent_and_every_decision_is_audited(engine: Engine, cit
         assert item.featured and item.issue_id is None
         moderation.edit(s, item, ED, company="Aurinko Oy", title="Uusi otsikko",
                         body=item.body, link="https://aurinko.fi")  # fmt: skip
-        with pytest.raises(flow.Refused, match="bad_url"):
-            moderation.edit(s, item, ED, company="A", title="B", body="C", link="javascript:x")
+        for link in ("javascript:x", "http://aurinko.fi"):
+            with pytest.raises(flow.Refused, match="bad_url"):
+                moderation.edit(s, item, ED, company="A", title="B", body="C", link=link)
         s.commit()
         actions = list(s.scalars(select(AuditEvent.action).order_by(AuditEvent.id)))
     assert actions == ["story.approve", "story.feature", "story.edit"]
@@ -115,6 +127,63 @@ def test_a_rejection_mails_the_reason_in_the_submitters_language(
     assert to == "yhteys@yritys.fi"
     assert subject == "Om er berättelse: Solen"
     assert "Berättelsen saknar siffror." in body and "Vi kan inte publicera den." in body
+
+
+def in_an_issue(engine: Engine, config: Config, sid: int, period: str, *, sent: bool) -> int:
+    """The story's item in a Vantaa issue (its stories section), sent or a draft; its id."""
+    with Session(engine) as s:
+        issue = make_city_issue(s, config, "vantaa-monthly", period=period)
+        source = s.scalar(select(SourceState).where(SourceState.key == "stories-vantaa"))
+        if source is None:
+            source = SourceState(key="stories-vantaa", type="stories")
+            s.add(source)
+            s.flush()
+        item = ContentItem(source_id=source.id, kind="story", external_id=f"story:{sid}",
+                           title="Tarina", fingerprint=f"{sid:064d}")  # fmt: skip
+        s.add(item)
+        s.flush()
+        s.add(IssueItem(issue_id=issue.id, item_id=item.id, section="stories"))
+        if sent:
+            issue.status = IssueStatus.SENT
+            issue.send_started_at = issue.sent_at = datetime(2026, 12, 2, 7, tzinfo=UTC)
+        s.commit()
+        return issue.id
+
+
+def test_a_story_that_went_out_is_not_rejected_and_nothing_is_mailed(
+    engine: Engine, cities: None, client: TestClient, settings: Settings, config: Config
+) -> None:
+    sent, held = story(engine, title="Lähtenyt tarina"), story(engine, title="Luonnoksessa")
+    with Session(engine) as s:
+        for sid in (sent, held):
+            moderation.approve(s, s.get(Story, sid), ED)  # type: ignore[arg-type]
+        s.commit()
+    issue = in_an_issue(engine, config, sent, "2026-11", sent=True)
+    in_an_issue(engine, config, held, "2026-12", sent=False)  # a draft's story has not gone out
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    page = client.get(f"/staff/vantaa/stories/{sent}?lang=fi")
+    answer = client.post(f"/staff/vantaa/stories/{sent}/reject?lang=fi",
+                         data={"csrf_token": csrf_of(page.text), "reason": "Ei sittenkään."},
+                         follow_redirects=True)  # fmt: skip
+    assert "Tarina on jo julkaistu numerossa; sitä ei voi enää hylätä." in answer.text
+    with Session(engine) as s:
+        row = s.get(Story, sent)
+        assert row is not None and row.status == StoryStatus.APPROVED
+        assert row.rejection_reason is None
+        # featuring it again gives its items back, but it still went out
+        feature_again(s, sent)
+        s.commit()
+        assert row.issue_id == issue
+        with pytest.raises(flow.Refused, match="story_used"):
+            moderation.reject(s, settings, config, row, "Ei sittenkään.", ED)
+        draft = s.get(Story, held)
+        assert draft is not None
+        assert moderation.reject(s, settings, config, draft, "Ei ilmastoaihe.", ED)
+        s.commit()
+        rejects = select(AuditEvent.action).where(AuditEvent.action.like("story.rej%"))
+        actions = list(s.scalars(rejects))
+    assert actions == ["story.reject"]
+    assert [subject for _to, subject, _body in mails()] == ["Tarinastanne: Luonnoksessa"]
 
 
 def test_the_console_approves_and_rejects_in_the_citys_queue(

@@ -72,7 +72,14 @@ def test_the_throttle_grows_caps_and_is_per_account_and_address(engine: Engine) 
      ("/staff/kerava/audit?lang=sv", "/staff/kerava/audit?lang=sv"),
      ("https://evil.example/staff/", "/staff/"), ("//evil.example/staff/", "/staff/"),
      ("/\\evil.example", "/staff/"), ("/staff\\/evil", "/staff/"), ("/staffx/", "/staff/"),
-     ("/staff/\nSet-Cookie:x", "/staff/"), (None, "/staff/"), ("", "/staff/")],
+     ("/staff/\nSet-Cookie:x", "/staff/"), (None, "/staff/"), ("", "/staff/"),
+     ("/staff/..//evil.example", "/staff/"), ("/staff/../evil", "/staff/"),
+     ("/staff/kerava//evil", "/staff/"), ("/staff/%2e%2e/%2e%2e/evil", "/staff/"),
+     ("/staff/%2E%2E//evil.example", "/staff/"), ("/staff/%2f%2fevil.example", "/staff/"),
+     ("/staff/%5cevil", "/staff/"), ("/staff/%252e%252e/evil", "/staff/"),
+     ("/staff/.%2e/evil", "/staff/"), ("/staff/kerava/../vantaa/", "/staff/vantaa/"),
+     ("/staff/./kerava/audit?lang=sv", "/staff/kerava/audit?lang=sv"),
+     ("/staff/kerava/..", "/staff/")],
 )  # fmt: skip
 def test_safe_next(value: str | None, target: str) -> None:
     assert safe_next(value) == target

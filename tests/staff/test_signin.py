@@ -184,12 +184,23 @@ def test_idle_and_absolute_timeouts(client: TestClient, editor: str, clock: Cloc
 @pytest.mark.parametrize(
     "target",
     ["https://evil.example", "//evil.example", "/\\evil.example", "/\\/evil.example",
-     "javascript:alert(1)", " /staff/x", "/staff/\\evil", "https:/staff/x"],
+     "javascript:alert(1)", " /staff/x", "/staff/\\evil", "https:/staff/x",
+     "/staff/..//evil.example", "/staff/%2e%2e/%2e%2e//evil.example", "/staff/%2f%2fevil.example",
+     "/staff/../evil"],
 )  # fmt: skip
 def test_no_open_redirect_after_sign_in(client: TestClient, editor: str, target: str) -> None:
     done = sign_in(client, editor, next=target)
     assert done.status_code == 303
     assert done.headers["location"] == "/staff/?lang=en"
+
+
+def test_the_next_page_carried_by_the_sign_in_form_is_normalised(
+    client: TestClient, editor: str
+) -> None:
+    form = client.get("/staff/signin", params={"next": "/staff/..//evil.example", "lang": "en"})
+    assert 'name="next" value="/staff/"' in form.text and "evil" not in form.text
+    done = sign_in(client, editor, next="/staff/kerava/../kerava/audit")
+    assert done.headers["location"].startswith("/staff/kerava/audit")
 
 
 def test_brute_force_waits_grow_then_the_real_person_gets_in(

@@ -473,3 +473,70 @@ def test_a_subscribers_page_words_their_details_consent_and_suppression(
         assert word in texts, word
     assert any(t.endswith(": roskapostivalitus.") for t in texts)
     assert '<option value="small" selected>' in page and 'value="climate" checked' in page
+
+
+def add_audits(engine: Engine) -> int:
+    with Session(engine) as s:
+        query = select(func.count()).where(AuditEvent.action == "subscriber.add")
+        return int(s.scalar(query) or 0)
+
+
+def test_adding_an_address_the_city_already_has_says_so_and_changes_nothing(
+    client: TestClient, engine: Engine, settings: Settings, config: Config
+) -> None:
+    [known] = people(engine, settings, config, "vantaa", 1)
+    signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
+    new = "/staff/vantaa/subscribers/new?lang=fi"
+    fields = {"email": "Henkilo000@Vantaa-Yritys.fi", "topics": ["trainings"],
+              "company_name": "Toinen Oy", "language": "fi"}  # fmt: skip
+    for confirmed in ({}, {"confirmed": "1", "consent_note": NOTE}):
+        answer = form(client, new, new, **fields, **confirmed)
+        where = answer.headers["location"]  # type: ignore[attr-defined]
+        assert where.startswith(f"/staff/vantaa/subscribers/{known}?")
+        assert "refused=already-subscribed" in where
+        shown = client.get(where).text
+        assert "Osoite on jo tämän kaupungin tilaaja: mitään ei lisätty eikä muutettu." in shown
+        assert "Tilaaja lisätty." not in shown
+    assert add_audits(engine) == 0
+    with Session(engine) as s:
+        person = s.get(Subscriber, known)
+        assert person is not None and person.company_name == "Yritys 0 Oy"
+        assert person.subscriptions[0].topics == ["climate"]
+    # a new address, and one waiting for its confirmation, are still added
+    fresh = form(client, new, new, **{**fields, "email": "uusi@vantaa-yritys.fi"})
+    assert "done=added" in fresh.headers["location"]  # type: ignore[attr-defined]
+    confirmed = form(client, new, new, **{**fields, "email": "uusi@vantaa-yritys.fi"},
+                     confirmed="1", consent_note=NOTE)  # fmt: skip
+    assert "done=added" in confirmed.headers["location"]  # type: ignore[attr-defined]
+    assert add_audits(engine) == 2
+
+
+def test_the_command_line_refuses_an_address_the_city_already_has(
+    engine: Engine, settings: Settings, config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from outreach.cli import main
+
+    people(engine, settings, config, "vantaa", 1)
+    assert settings.secret_key is not None
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(settings.campaigns_dir))
+    monkeypatch.setenv("OUTREACH_SECRET_KEY", settings.secret_key.get_secret_value())
+    monkeypatch.setenv("OUTREACH_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setenv("OUTREACH_MAIL_URL", "memory:")
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "en")
+    args = ["subscribers", "add", "HENKILO000@vantaa-yritys.fi", "--city", "vantaa",
+            "--topic", "trainings", "--confirmed", "--consent-note", NOTE]  # fmt: skip
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 1
+    assert again.output.strip().splitlines() == [
+        "Error: henkilo000@vantaa-yritys.fi already subscribes in vantaa (confirmed); "
+        "nothing was changed"
+    ]
+    elsewhere = CliRunner().invoke(main, [*args[:4], "kerava", *args[5:]])
+    assert elsewhere.exit_code == 0, elsewhere.output
+    assert "henkilo000@vantaa-yritys.fi: kerava confirmed" in elsewhere.output
+    with Session(engine) as s:
+        subs = s.scalars(select(Subscription).order_by(Subscription.id)).all()
+    assert [sub.topics for sub in subs] == [["climate"], ["trainings"]]

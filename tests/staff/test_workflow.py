@@ -351,3 +351,35 @@ def test_a_draft_subject_is_edited_and_the_editor_may_not_then_approve(
     # an approved issue never changes
     assert "refused=not_draft" in post(client, f"{base}/subject", edition="fi", subject="Uusi")
     assert actions(engine, issue.id)[:2] == ["issue.edit", "issue.approve.refused"]
+
+
+def test_a_subject_takes_the_campaigns_placeholders_with_the_issues_values(
+    engine: Engine, client: TestClient, config: Config
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        issue = make_city_issue(s, config, "vantaa-monthly", by="outreach")
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    base = f"/staff/vantaa/issues/{issue.id}"
+    named = "{{ issue.period_label }}, {{ issue.number }}, {{ issue.period }}, {{ city.name }}"
+    assert named in client.get(f"{base}?lang=en").text  # the hint beside the form
+    for subject, code in (
+        ("Uutiset {{ issue.periodlabel }}", "subject_placeholder"),
+        ("Uutiset {{ kaupunki }}", "subject_placeholder"),
+        ("Uutiset {{ issue.period_label", "subject_template"),
+        ("{% for x in issue %}x{% endfor %}", "subject_template"),
+    ):
+        assert f"refused={code}" in post(client, f"{base}/subject", edition="fi", subject=subject)
+    shown = client.get(f"{base}?lang=fi&refused=subject_placeholder").text
+    assert f"Otsikossa on paikanpitäjä, jota ei ole. Käytettävissä ovat {named}." in shown
+    for lang, subject in (
+        ("fi", "Ilmastouutiset {{ issue.period_label }}"),
+        ("sv", "Nr {{ issue.number }}: {{ city.name|upper }}"),
+    ):
+        assert "done=edited" in post(client, f"{base}/subject", edition=lang, subject=subject)
+    with Session(engine) as s:
+        loaded = s.get(Issue, issue.id)
+        assert loaded is not None
+        subjects = {lang: data["subject"] for lang, data in loaded.snapshot["languages"].items()}
+    assert subjects == {"fi": "Ilmastouutiset joulukuu 2026", "sv": "Nr 1: VANDA"}
+    assert "Ilmastouutiset joulukuu 2026" in client.get(f"{base}/preview/fi").text
+    assert actions(engine, issue.id) == ["issue.edit", "issue.edit"]  # refusals change nothing

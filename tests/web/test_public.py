@@ -83,6 +83,11 @@ def test_story_submission(client: TestClient, engine: Engine) -> None:
         "/stories/submit", data={**data, "link": "javascript:alert(1)", "consent_to_publish": "yes"}
     )
     assert bad_link.status_code == 400
+    plain = client.post(
+        "/stories/submit?lang=fi",
+        data={**data, "link": "http://aurinko.example.fi/tarina", "consent_to_publish": "yes"},
+    )
+    assert plain.status_code == 400 and "Anna verkko-osoite, joka alkaa https://." in plain.text
     ok = client.post("/stories/submit?lang=fi", data={**data, "consent_to_publish": "yes"})
     assert ok.status_code == 200 and "Kiitos tarinastasi" in ok.text
     with Session(engine) as s:

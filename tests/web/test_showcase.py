@@ -268,3 +268,32 @@ def test_the_documented_widget_embed_code_is_the_one_the_code_gives() -> None:
     assert (default_height(1), default_height(3)) == (350, 810)
     assert "350 for one story, 810 for\nthree" in doc
     assert default_height(99) == default_height(10) and default_height(0) == default_height(1)
+
+
+def test_the_original_language_is_named_in_the_readers_language(
+    client: TestClient, engine: Engine
+) -> None:
+    finnish, swedish = publish(engine, "vantaa", 2)
+    with Session(engine) as s:
+        s.get(Story, swedish).language = "sv"  # type: ignore[union-attr]
+        s.commit()
+    for lang, sentence in (
+        ("en", "Not translated: the original in Finnish."),
+        ("sv", "Inte översatt: originalet på finska."),
+        ("fi", "Ei käännetty: alkuperäinen, kieli ruotsi."),
+    ):
+        listed = client.get(f"/vantaa/stories?lang={lang}").text
+        story = swedish if lang == "fi" else finnish
+        page = client.get(f"/vantaa/stories/{story}?lang={lang}").text
+        assert sentence in listed and sentence in page, lang
+    for lang in ("en", "sv", "fi"):  # never the language's own name inside another's sentence
+        listed = client.get(f"/vantaa/stories?lang={lang}").text
+        assert "original in suomi" not in listed and "på suomi" not in listed
+        assert "kieli svenska" not in listed
+    with Session(engine) as s:
+        row = s.get(Story, finnish)
+        assert row is not None
+        row.translations = {"en": {"title": "Sun", "body": "We installed panels."}}
+        s.commit()
+    translated = client.get(f"/vantaa/stories/{finnish}?lang=en").text
+    assert "Translated by the city; the original is in Finnish." in translated

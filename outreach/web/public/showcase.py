@@ -33,7 +33,9 @@ from outreach.web.public.site import cached, known_city, page_bytes, site
 from outreach.web.security import security_headers
 
 router = APIRouter()
-LANGUAGE_NAMES = {"fi": "suomi", "sv": "svenska", "en": "English"}
+#: A story's language as named in the reader's language (the sentences that say
+#: which language the original is in): msgids of the ``web`` catalog.
+LANGUAGE_IN = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
 #: The story feeds: their media type and how they are written.
 FEEDS = {
     "rss": ("application/rss+xml", rss),
@@ -51,6 +53,11 @@ def stories_data_version(request: Request, city: str) -> str:
         return stories_version(session, city)
 
 
+def _language_in(code: str, lang: str) -> str:
+    """The language ``code`` named in ``lang`` ("Finnish", "finska", "suomi")."""
+    return gettext_for(lang, "web", LANGUAGE_IN[code]) if code in LANGUAGE_IN else code
+
+
 def card(story: PublicStory, lang: str) -> dict[str, Any]:
     return {
         "story": story,
@@ -58,7 +65,7 @@ def card(story: PublicStory, lang: str) -> dict[str, Any]:
         "iso": story.published_at.date().isoformat(),
         "industry": label(INDUSTRIES, story.industry, lang),
         "theme": label(THEMES, story.theme, lang),
-        "original": LANGUAGE_NAMES.get(story.original_language, story.original_language),
+        "original": _language_in(story.original_language, lang),
     }
 
 

@@ -145,7 +145,7 @@ def story_post(
         if not text or len(text) > MAX_STORY or "\x00" in text:
             errors["body"] = "Write the story (at most 5,000 characters)."
     url = (link or "").strip() or None
-    if url is not None and (len(url) > 500 or not url.startswith(("https://", "http://"))
+    if url is not None and (len(url) > 500 or not url.startswith("https://")
                             or any(c.isspace() for c in url)):  # fmt: skip
         errors["link"] = "Give a web address that starts with https://."
     email = None

@@ -167,7 +167,8 @@ def say(message: str, gettext: Callable[[str], str]) -> str:
         if "language" in values:
             code = values["language"]
             values["language"] = gettext(LANGUAGE_NAMES[code]) if code in LANGUAGE_NAMES else code
-        return gettext(msgid).format(**values)
+        said = gettext(msgid).format(**values)
+        return said[:1].upper() + said[1:]  # "ruotsi ei ole …" starts a sentence
     return message
 
 

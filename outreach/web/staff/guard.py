@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
@@ -147,20 +147,47 @@ def check_declared(routes: list[BaseRoute]) -> None:
 
 
 _CONTROL = re.compile(r"[\x00-\x20\x7f\\]")
+#: Percent-encoded dots, slashes, backslashes, percents and control characters: a
+#: path holding one may mean another path to whoever decodes it next.
+_ENCODED = re.compile(r"%(2e|2f|5c|25|[01][0-9a-f]|7f)", re.IGNORECASE)
+
+
+def _without_dot_segments(path: str) -> str:
+    """``path`` with its ``.`` and ``..`` segments resolved (RFC 3986, 5.2.4), as a
+    browser resolves them: ``/staff/a/../b`` is ``/staff/b``."""
+    out: list[str] = []
+    segments = path.split("/")[1:]
+    for n, segment in enumerate(segments):
+        if segment in (".", ".."):
+            if segment == ".." and out:
+                out.pop()
+            if n == len(segments) - 1:
+                out.append("")  # "/staff/a/.." is the folder "/staff/"
+        else:
+            out.append(segment)
+    return "/" + "/".join(out)
 
 
 def safe_next(value: str | None) -> str:
     """A page of the console to go to after sign-in; anything else is the home page.
 
-    Only a path under ``/staff/``: no scheme, no host, no ``//`` or ``/\\`` (which
-    browsers read as another host), no control characters or spaces.
+    Only a path under ``/staff/`` once its dot segments are resolved: no scheme, no
+    host, no ``//`` or backslash anywhere in it (browsers read ``//`` and ``/\\`` as
+    another host, and ``/staff/..//evil`` resolves to ``//evil``), no percent-encoded
+    dot, slash, backslash, percent or control character (``%2e%2e``, ``%2f``), no
+    control characters or spaces.
     """
     if not value or len(value) > 500 or _CONTROL.search(value):
         return HOME
     parts = urlsplit(value)
-    if parts.scheme or parts.netloc or not value.startswith(HOME) or value.startswith("//"):
+    if parts.scheme or parts.netloc or not value.startswith("/"):
         return HOME
-    return value
+    if "//" in parts.path or _ENCODED.search(parts.path):
+        return HOME
+    path = _without_dot_segments(parts.path)
+    if not path.startswith(HOME):
+        return HOME
+    return urlunsplit(("", "", path, parts.query, parts.fragment))
 
 
 def sign_in_url(next_path: str, lang: str | None = None) -> str:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from outreach.campaigns import form
 from outreach.errors import OutreachError
 from outreach.models import Issue
 from outreach.staff import Permission, sessions
@@ -92,6 +93,7 @@ def issue_view(
         "may_approve": current.principal.can(Permission.APPROVE, city),
         "may_edit": current.principal.can(Permission.EDIT, city),
         "base": f"/staff/{city}/issues/{issue_id}",
+        "placeholders": form.PLACEHOLDERS,
     }
     response = page(request, "staff/issue.html", context, current=current, city=city)
     response.headers["Content-Security-Policy"] = response.headers[

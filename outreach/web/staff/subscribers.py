@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from outreach.errors import StaffError, SubscriptionError
+from outreach.errors import AlreadySubscribed, StaffError, SubscriptionError
 from outreach.l10n import LANGUAGES
 from outreach.staff import Actor, Permission, people, sessions
 from outreach.subscriptions import (
@@ -196,6 +196,10 @@ def add(
             added = people.add(session, st.settings, st.config, st.mailer, city,
                                actor(request, current), signup, confirmed=bool(confirmed),
                                consent_note=consent_note, now=now(request))  # fmt: skip
+        except AlreadySubscribed as exc:  # their page, saying so; nothing was changed
+            session.rollback()
+            return back(request, ONE.format(city=city, subscriber_id=exc.subscriber_id),
+                        refused="already-subscribed")  # fmt: skip
         except SubscriptionError as exc:
             session.rollback()
             return back(request, LIST.format(city=city) + "/new", refused=refusal(exc))
