@@ -30,7 +30,12 @@ from outreach.issues.editions import summary as edition_summary
 from outreach.issues.history import history, record_event, record_send_start, send_origins
 from outreach.issues.hold import HoldNotice, cancelled_items, check_cancelled
 from outreach.issues.links import item_of, register_links
-from outreach.issues.schedule import cancel_schedule, schedule_send, send_due_filter
+from outreach.issues.schedule import (
+    cancel_schedule,
+    schedule_send,
+    send_due_filter,
+    waits_to_send,
+)
 from outreach.issues.selection import passes_rules
 from outreach.issues.snapshot import city_snapshot, edited_subject
 from outreach.issues.state import (
@@ -81,4 +86,5 @@ __all__ = [
     "send_origins",
     "set_intro",
     "set_status",
+    "waits_to_send",
 ]

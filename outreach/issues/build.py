@@ -2,7 +2,10 @@
 
 A draft shows current data: rebuilding it takes the latest version of every
 item (a story's item is brought up to its story first: an edit or a staff
-translation written since) and chooses again, releasing what it held. Once approved, an issue and
+translation written since) and chooses again, releasing what it held; the
+staff's edits are then applied again, and only they (a pinned item shown with
+its current data, an edited title over the current item, a dropped item left
+out: :mod:`outreach.issues.editing`). Once approved, an issue and
 its snapshot stay as approved: building its period again returns it untouched
 (``created`` False), so re-runs are harmless. A held issue is rebuilt as a
 draft. A discarded period is built afresh.
@@ -30,13 +33,14 @@ from outreach.campaigns import AnnouncementCampaign, Config, NewsletterCampaign,
 from outreach.errors import IssueError
 from outreach.issues import editions
 from outreach.issues import selection as pick
-from outreach.issues.claims import claim_items, release_issue_items, used_in_campaign
-from outreach.issues.editing import carry_edits
+from outreach.issues.claims import Used, claim_items, release_issue_items, used_in_campaign
+from outreach.issues.editing import Current, carry_items, carry_texts, dropped_items
 from outreach.issues.history import record_event
 from outreach.issues.links import register_links, variant_of
 from outreach.issues.snapshot import (
     SNAPSHOT_VERSION,
     city_snapshot,
+    item_snapshot,
     local,
     section_snapshot,
     story_facts,
@@ -110,11 +114,13 @@ def _assemble(
     row: Campaign,
     issue_id: int | None,
     now: datetime,
+    used: Used,
+    dropped: set[int],
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[int, tuple[str, bool]]]:
-    """Sections per language, and every chosen item: id → (section id, lead)."""
+    """Sections per language, and every chosen item: id → (section id, lead). Items the
+    staff ``dropped`` from the draft being rebuilt are not chosen."""
     city = config.city_of(campaign)
     window = pick.Window(now=now, news_since=_news_since(session, row.id, issue_id))
-    used = used_in_campaign(session, row.id, issue_id)
     sections: dict[str, list[dict[str, Any]]] = {lang: [] for lang in campaign.languages}
     shown: dict[str, set[tuple[str, str]]] = {lang: set() for lang in campaign.languages}
     chosen: dict[int, tuple[str, bool]] = {}
@@ -122,7 +128,11 @@ def _assemble(
         ids = _source_ids(session, section, city.slug)
         current = ContentItem.retired_at.is_(None) | (ContentItem.event_status == "cancelled")
         query = select(ContentItem).where(ContentItem.source_id.in_(ids), current)
-        rows = [r for r in session.scalars(query) if pick.available(r, section, window, used)]
+        rows = [
+            r
+            for r in session.scalars(query)
+            if r.id not in dropped and pick.available(r, section, window, used)
+        ]
         refresh_story_items(session, rows, now)  # a story edited or translated since
         ordered = pick.candidates(rows, section, window) if ids else []
         stories = story_facts(session, ordered) if section.kind == "stories" else {}
@@ -137,6 +147,34 @@ def _assemble(
                     chosen.setdefault(other.id, (section.id, False))
             sections[lang].append(section_snapshot(section, lang, picked, stories))
     return sections, chosen
+
+
+def _current(session: Session, default_lang: str, used: Used, now: datetime) -> Current:
+    """A pinned item's entry as its source has it now, for a rebuild that did not choose
+    it (:func:`outreach.issues.editing.carry_items`). As for every item: a cancelled
+    event is shown, marked, only when an earlier issue announced it and it is still to
+    come; one removed at its source otherwise, or already begun, is not shown."""
+
+    def entry(item_id: int, lang: str) -> dict[str, Any] | None:
+        item = session.get(ContentItem, item_id)
+        if item is None:
+            return None
+        upcoming = item.starts_at is None or item.starts_at > now
+        if item.event_status == "cancelled":
+            if not (item.starts_at is not None and upcoming and used.cancelled_since(item)):
+                return None
+        elif item.retired_at is not None or not upcoming:
+            return None
+        refresh_story_items(session, [item], now)  # a story edited or translated since
+        fallback = lang not in pick.languages_of(item, default_lang)
+        facts = story_facts(session, [item]).get(item.id)
+        return item_snapshot(pick.Picked(item, fallback), lang, facts)
+
+    return entry
+
+
+def _shows_nothing(sections: dict[str, list[dict[str, Any]]]) -> bool:
+    return not any(s.get("entries") for secs in sections.values() for s in secs)
 
 
 def _snapshot(
@@ -220,13 +258,22 @@ def build_issue(
         set_status(session, issue, S.DRAFT)
         issue.approved_at = issue.approved_by = issue.status_message = None
     issue_id = issue.id if issue is not None else None
+    # a draft rebuilt: its staff's edits are applied to the new build
+    before = issue.snapshot if issue is not None and not revived else None
 
     chosen: dict[int, tuple[str, bool]] = {}
     sections = None
     send_as: dict[str, str | None] | None = None
     if isinstance(campaign, NewsletterCampaign):
-        sections, chosen = _assemble(session, config, campaign, row, issue_id, now)
-        if not chosen and campaign.when_empty != "send":
+        used = used_in_campaign(session, row.id, issue_id)
+        sections, chosen = _assemble(
+            session, config, campaign, row, issue_id, now, used, dropped_items(before)
+        )
+        if before:  # pinned and manual items, edited texts, the staff's order
+            current = _current(session, city.languages[0], used, now)
+            for item_id, section_id in carry_items(before, sections, current).items():
+                chosen[item_id] = (section_id, True)
+        if _shows_nothing(sections) and campaign.when_empty != "send":
             reason = (
                 f"{slug}/{period}: no new items, so no issue (when_empty: {campaign.when_empty})"
             )
@@ -254,11 +301,9 @@ def build_issue(
     else:
         number = int(issue.snapshot.get("number") or 1)
         release_issue_items(session, issue.id)
-    before = issue.snapshot if not created and not revived else None
     issue.snapshot = _snapshot(config, campaign, period, number, now, sections)
-    if before:  # a rebuilt draft keeps its pinned and manual items, intro and edited texts
-        for item_id, section_id in carry_edits(before, issue.snapshot).items():
-            chosen.setdefault(item_id, (section_id, True))
+    if before:  # a rebuilt draft keeps its introduction, subjects and dropped items
+        carry_texts(before, issue.snapshot)
     if send_as is not None:
         issue.snapshot["send_as"] = send_as
     issue.built_at = now

@@ -20,7 +20,7 @@ from outreach.models import Issue, IssueStatus
 #: How far ahead a send may be scheduled.
 MAX_AHEAD = timedelta(days=366)
 
-__all__ = ["cancel_schedule", "schedule_send", "send_due_filter"]
+__all__ = ["cancel_schedule", "schedule_send", "send_due_filter", "waits_to_send"]
 
 
 def schedule_send(
@@ -54,8 +54,20 @@ def cancel_schedule(session: Session, issue: Issue, *, by: str, now: datetime) -
     record_event(session, issue, "unscheduled", by=by, now=now)
 
 
+def waits_to_send(issue: Issue, now: datetime) -> bool:
+    """Whether an approved issue must not be sent by the scheduler at ``now``: its
+    schedule was cancelled (it waits for a person), or it is scheduled for later.
+
+    The campaign's own run obeys this as the periodic send does (:func:`send_due_filter`):
+    a fire time of the campaign's schedule never sends such an issue.
+    """
+    if issue.status != IssueStatus.APPROVED:
+        return False
+    return issue.kept_back or (issue.scheduled_at is not None and issue.scheduled_at > now)
+
+
 def send_due_filter(now: datetime) -> ColumnElement[bool]:
-    """Issues the periodic send may work on at ``now``."""
+    """Issues the periodic send may work on at ``now`` (see :func:`waits_to_send`)."""
     approved = and_(
         Issue.status == IssueStatus.APPROVED,
         Issue.kept_back.is_(False),

@@ -1,7 +1,8 @@
 """What a city's public pages show: the archive of sent issues, the published stories
 and the company directory, their feeds (the web face calls these; it writes no SQL).
 
-- :func:`archive_entries`, :func:`web_version` — the archive and an issue's web version
+- :func:`archive_entries`, :func:`web_version` — the archive and an issue's web version;
+  :func:`stored_city` — the city as the archive shows it while ``cities.yaml`` is broken
 - :func:`submit_from_form` — a story or listing request from the public form
 - :func:`published_stories`, :func:`published_story`, :func:`story_image`,
   :func:`companies`, :func:`stories_version` — what the story pages show
@@ -10,7 +11,13 @@ and the company directory, their feeds (the web face calls these; it writes no S
 - :func:`rss`, :func:`atom`, :func:`json_feed`, :func:`story_entries` — the feeds
 """
 
-from outreach.publish.archive import PUBLIC, ArchiveEntry, archive_entries, web_version
+from outreach.publish.archive import (
+    PUBLIC,
+    ArchiveEntry,
+    archive_entries,
+    stored_city,
+    web_version,
+)
 from outreach.publish.catalog import INDUSTRIES, THEMES, choices, label
 from outreach.publish.feeds import FeedEntry, FeedInfo, atom, json_feed, rss, story_entries
 from outreach.publish.images import MAX_BYTES as MAX_IMAGE_BYTES
@@ -49,6 +56,7 @@ __all__ = [
     "published_stories",
     "published_story",
     "rss",
+    "stored_city",
     "stories_version",
     "story_entries",
     "story_image",

@@ -23,7 +23,7 @@ from outreach.render.env import get_template, render_template
 from outreach.render.inline import inline_css
 from outreach.render.links import counted_links, counting
 from outreach.settings import Settings
-from outreach.sources import clean_body_html
+from outreach.sources import clean_body_html, html_as_text
 
 __all__ = [
     "CONTACT_NAME",
@@ -100,6 +100,9 @@ def _issue_context(
         body = clean_body_html(body)
     if intro_html:  # the editors' introduction (Markdown), sanitised like the body
         intro_html = clean_body_html(intro_html)
+        # the plain-text part shows what the HTML part shows, never the Markdown as
+        # written (raw HTML in it would come through as it was typed)
+        intro = html_as_text(intro_html)
     return {
         "lang": lang,
         "tz": city["timezone"],
@@ -114,6 +117,7 @@ def _issue_context(
         "intro_html": intro_html,
         "sections": sections,
         "body_html": body,
+        "body_text": html_as_text(body),
         "body_markdown": markdown,
         "web_url": web_url if personal else None,
         "personal": personal,

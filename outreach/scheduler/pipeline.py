@@ -21,10 +21,10 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config, load, merge_console
 from outreach.db import get_engine, session_scope
 from outreach.errors import OutreachError
-from outreach.issues import send_due_filter
+from outreach.issues import send_due_filter, waits_to_send
 from outreach.models import Campaign, Delivery, DeliveryStatus, Issue, IssueStatus
 from outreach.scheduler.locks import named_lock
-from outreach.scheduler.messages import Msg, _, raw
+from outreach.scheduler.messages import Msg, _, dt_arg, raw
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -116,6 +116,13 @@ def issue_counts(session: Session, issue_id: int) -> Msg:
     )
 
 
+def _kept_back(issue: Issue, now: datetime) -> Msg:
+    """Why an approved issue is not sent now (:func:`outreach.issues.waits_to_send`)."""
+    if issue.scheduled_at is not None and issue.scheduled_at > now:
+        return _("scheduled to be sent {send_at}", send_at=dt_arg(issue.scheduled_at))
+    return _("its schedule was cancelled: it waits to be sent by hand or scheduled again")
+
+
 class StagePipeline:
     """The real stages: sources → issues → delivery, and subscriptions' purge."""
 
@@ -180,6 +187,9 @@ class StagePipeline:
             issue_id = issue.id
             what = _("built") if built.created else _("already built")
             waiting = issue.status == IssueStatus.DRAFT
+            # approved earlier and then scheduled for later, or its schedule cancelled:
+            # the campaign's fire time does not send it (docs/scheduler.md)
+            kept = _kept_back(issue, now) if waits_to_send(issue, now) else None
         if checked.refused is not None:
             log.warning("%s", checked.refused.line())
             tell_approvers(self.settings, self.config, [checked.refused])
@@ -191,6 +201,9 @@ class StagePipeline:
             return RunResult("held", message, issue_id)
         if waiting:
             message = _("issue #{id} {what}; waiting for approval", id=issue_id, what=what)
+            return RunResult("ok", message, issue_id)
+        if kept is not None:
+            message = _("issue #{id} {what}; {result}", id=issue_id, what=what, result=kept)
             return RunResult("ok", message, issue_id)
         result = self.send_issue(issue_id)
         whole = result.message
@@ -220,6 +233,9 @@ class StagePipeline:
                     return RunResult("idle", elsewhere, issue_id)
                 with session_scope(self.engine) as session:
                     issue = session.get(Issue, issue_id)
+                    if issue is not None and waits_to_send(issue, self.clock()):
+                        # scheduled for later or its schedule cancelled since it was chosen
+                        return RunResult("idle", _kept_back(issue, self.clock()), issue_id)
                     if issue is not None and issue.status == IssueStatus.APPROVED:
                         start_outbox(
                             session,

@@ -46,6 +46,7 @@ from outreach.sources.sanitize import (
     body_html,
     clean_body_html,
     clean_html,
+    html_as_text,
     markdown_html,
     to_text,
 )
@@ -82,6 +83,7 @@ __all__ = [
     "failure_reason",
     "feature_again",
     "fetch_sources",
+    "html_as_text",
     "import_stories",
     "ingest",
     "key_of",

@@ -50,7 +50,7 @@ def _error_page(request: Request, exc: PageError) -> Response:
     frameable = request.url.path.endswith("/embed")
     # the embedded sign-up form's errors show in the same frame: the city's sites may frame them
     city = request.url.path.strip("/").split("/")[0]
-    return render(
+    page = render(
         request,
         "error.html",
         {"title": exc.title, "message": exc.message},
@@ -59,6 +59,9 @@ def _error_page(request: Request, exc: PageError) -> Response:
         frameable=frameable,
         ancestors=embed_origins(request, city) if frameable else (),
     )
+    if exc.retry_after is not None:
+        page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 def _is_api(request: Request) -> bool:

@@ -55,13 +55,32 @@ class WebState:
 
 
 class PageError(Exception):
-    """Rendered as the error page with ``status``; ``message`` is an English msgid."""
+    """Rendered as the error page with ``status``; ``message`` is an English msgid.
+    ``retry_after`` (seconds) goes out as ``Retry-After``: the page is away for now."""
 
-    def __init__(self, status: int, title: str, message: str) -> None:
+    def __init__(
+        self, status: int, title: str, message: str, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.title = title
         self.message = message
+        self.retry_after = retry_after
+
+
+#: How long a page that needs ``cities.yaml`` asks to be left while the file is broken.
+RETRY_AFTER_SECONDS = 300
+
+
+def city_files_broken() -> PageError:
+    """503 for a city page that needs ``cities.yaml`` while it cannot be read: the page
+    is away for now, not gone (a 404 would tell readers and feed readers it is)."""
+    return PageError(
+        503,
+        "This page is not available just now",
+        "Try again later.",
+        retry_after=RETRY_AFTER_SECONDS,
+    )
 
 
 def invalid_link() -> PageError:

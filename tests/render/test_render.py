@@ -16,7 +16,7 @@ from outreach.campaigns import Config, sync
 from outreach.delivery.message import Recipient, personalise
 from outreach.delivery.preview import preview
 from outreach.errors import RenderError
-from outreach.issues import build_issue
+from outreach.issues import build_issue, set_intro
 from outreach.models import Campaign, Issue, IssueItem, IssueStatus
 from outreach.render import (
     CONTACT_NAME,
@@ -430,3 +430,34 @@ def test_story_company_is_not_run_into_its_text(
     assert "<strong>Aurinkoinen Oy</strong></p>" in message.html
     assert ">Yritys tuottaa nyt kolmanneksen sähköstään itse.</p>" in message.html
     assert "\n  Aurinkoinen Oy\n  Yritys tuottaa nyt kolmanneksen" in message.text
+
+
+HOSTILE = (
+    "Tervetuloa <script>alert(31)</script> <img src=x onerror=alert(33)> <style>p{}</style>"
+    "\n\n**Lue** [lisää](https://www.vantaa.fi/ilmasto) <iframe>kehys</iframe>"
+)
+
+
+def test_the_text_part_carries_only_what_the_sanitised_html_keeps(
+    session: Session, settings: Settings, config: Config
+) -> None:
+    issue = vantaa_issue(session, settings, config)
+    set_intro(session, issue, "fi", HOSTILE, by="kaisa")  # `outreach issue intro 3 intro.md`
+    slug = "kerava-environmental-award"
+    config.bodies[(slug, "fi")] = "# Palkinto\n\n" + HOSTILE
+    award = build_issue(session, settings, config, slug, now=NOW).issue
+    assert award is not None
+    for message in (render_issue(settings, config, issue, "fi"),
+                    render_issue(settings, config, award, "fi")):  # fmt: skip
+        for part in (message.html, message.text):
+            for bad in ("alert(3", "<img src=x", "onerror", "<style>p", "p{}", "kehys"):
+                assert bad not in part
+        assert "<script" not in message.text.split("\n== ")[0]  # (the items' titles have one)
+        assert "Tervetuloa\n\n**Lue** [lisää](https://outreach.example.fi/l/" in message.text
+        # the counted link of the text is the HTML part's
+        counted = message.text.split("[lisää](", 1)[1].split(")", 1)[0]
+        assert f'href="{counted}"' in message.html
+    assert "# Palkinto" in render_issue(settings, config, award, "fi").text
+    # the archive's web version: sanitised too, its links direct
+    page = render_web_version(settings, config, issue, "fi")
+    assert 'href="https://www.vantaa.fi/ilmasto"' in page and "alert(3" not in page

@@ -25,8 +25,8 @@ from outreach.models import (
     Subscription,
     SubscriptionStatus,
 )
-from outreach.scheduler import run_due, status
-from outreach.scheduler.pipeline import load_config
+from outreach.scheduler import Daemon, run_due, status
+from outreach.scheduler.pipeline import StagePipeline, load_config
 from outreach.scheduler.runs import sync_campaigns
 from outreach.settings import Settings
 from tests.scheduler.helpers import (
@@ -220,3 +220,80 @@ def test_sigterm_mid_send_finishes_in_flight_and_a_later_start_finishes_the_issu
         attempts = session.scalars(select(Delivery.attempts)).all()
     assert sorted(attempts) == [1] * 30  # each message handed over once
     assert issue_rows(sched_settings) == [(period, "sent")]
+
+
+JAN5 = datetime(2027, 1, 5, 7, 0, tzinfo=UTC)  # first Tuesday of January, 9.00 EET
+
+
+def approved_for_2027(settings: Settings, *, send_at: datetime, cancel: bool) -> int:
+    """vantaa-news' 2027 issue built and approved in December, scheduled for ``send_at``
+    and (``cancel``) its schedule cancelled again: `issue schedule ID --cancel`."""
+    config = load_config(settings)
+    dec20 = datetime(2026, 12, 20, 10, 0, tzinfo=UTC)
+    with session_scope(get_engine(settings)) as session:
+        built = issues_stage.build_issue(
+            session, settings, config, "vantaa-news", period="2027", now=dec20
+        )
+        assert built.issue is not None
+        issue = issues_stage.approve_issue(session, built.issue.id, by="viestintä", now=dec20)
+        issues_stage.schedule_send(session, issue, send_at, by="viestintä", now=dec20)
+        if cancel:
+            issues_stage.cancel_schedule(session, issue, by="viestintä", now=dec20)
+        return issue.id
+
+
+def sends_of(settings: Settings, issue_id: int) -> list[str | None]:
+    with session_scope(get_engine(settings)) as session:
+        return [e.detail for e in issues_stage.history(session, issue_id) if e.action == "send"]
+
+
+@pytest.mark.parametrize("face", ["run-due", "daemon"])
+def test_the_campaigns_fire_time_never_sends_an_issue_whose_schedule_was_cancelled(
+    sched_settings: Settings, face: str
+) -> None:
+    run_due(sched_settings, now=KNOWN)
+    subscribe(sched_settings, "vantaa", 2)
+    issue_id = approved_for_2027(sched_settings, send_at=JAN5 + timedelta(days=1), cancel=True)
+    moment = JAN5 + timedelta(minutes=5)  # Tue 5.1.2027 9.05 Helsinki: the campaign's run
+    if face == "run-due":
+        ran = [o for o in run_due(sched_settings, now=moment) if o.name == "vantaa-news"]
+        assert [o.status for o in ran] == ["ok"]
+        line = ran[0].lines("en")[0]
+    else:  # the daemon's campaign job and its send loop, on the same clock
+        d = Daemon(
+            sched_settings,
+            pipeline_factory=lambda s, c, stop: StagePipeline(
+                s, config=c, stop=stop, clock=lambda: moment
+            ),
+            clock=lambda: moment,
+        )
+        d.catch_up()
+        d.run_campaign("vantaa-news")
+        d.run_periodic("send")
+        [line] = [x for x in status(sched_settings, now=moment).lines("en") if "vantaa-news:" in x]
+    assert "its schedule was cancelled: it waits to be sent by hand or scheduled again" in line
+    assert counts(sched_settings) == {}
+    # nor does a send of that issue asked for by name (a race with the cancel)
+    pipeline = StagePipeline(sched_settings, clock=lambda: moment)
+    assert pipeline.send_issue(issue_id).status == "idle"
+    assert counts(sched_settings) == {}
+    assert sends_of(sched_settings, issue_id) == []
+    with session_scope(get_engine(sched_settings)) as session:
+        issue = session.get(Issue, issue_id)
+        assert issue is not None and issue.status == IssueStatus.APPROVED and issue.kept_back
+
+
+def test_the_campaigns_fire_time_leaves_a_scheduled_issue_to_its_time(
+    sched_settings: Settings,
+) -> None:
+    run_due(sched_settings, now=KNOWN)
+    subscribe(sched_settings, "vantaa", 2)
+    later = JAN5 + timedelta(days=2)  # Thu 7.1.2027 9.00
+    issue_id = approved_for_2027(sched_settings, send_at=later, cancel=False)
+    outcomes = run_due(sched_settings, now=JAN5 + timedelta(minutes=5))
+    ran = [o for o in outcomes if o.name == "vantaa-news"]
+    assert "ajastettu lähetettäväksi to 7.1.2027 klo 9.00" in ran[0].lines("fi")[0]
+    assert counts(sched_settings) == {}
+    run_due(sched_settings, now=later + timedelta(minutes=1))
+    assert counts(sched_settings) == {"sent": 2}
+    assert sends_of(sched_settings, issue_id) == ["scheduled"]

@@ -13,13 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.delivery.backends import memory
 from outreach.delivery.held import tell_approvers
-from outreach.issues import approve_issue, build_issue, set_status
+from outreach.issues import (
+    approve_issue,
+    build_issue,
+    drop_item,
+    edit_item,
+    pin_item,
+    set_status,
+)
 from outreach.issues.hold import check_cancelled
-from outreach.models import IssueStatus
+from outreach.models import IssueItem, IssueStatus
 from outreach.settings import Settings
 from tests.conftest import ROOT
 from tests.sources.changing import ChangingServer, World, calendar, entries, newsletter, titles
@@ -336,3 +344,80 @@ def test_news_first_seen_after_the_last_issue_and_deduplicated(world: World) -> 
     assert second.issue is not None
     assert titles(second.issue, "news") == ["Ilmasto: myöhään haettu"]
     assert titles(second.issue, "more") == []
+
+
+def test_a_rebuilt_draft_shows_current_data_with_only_the_staffs_edits(world: World) -> None:
+    """Pin, edit and drop in a draft; the source then moves, cancels and deletes events;
+    the rebuild shows every item as the source has it now, the staff's edits applied
+    again, and removed or cancelled items follow the one rule, pinned or not."""
+    event = "UID:{uid}@test\nDTSTART;TZID=Europe/Helsinki:{start}\nDURATION:PT2H\n"
+    evening = event.format(uid="evening", start="20270112T170000") + "SUMMARY:Energiailta"
+    fair = event.format(uid="fair", start="20270114T120000") + "SUMMARY:Materiaalitori"
+    workshop = event.format(uid="workshop", start="20270120T090000") + "SUMMARY:Kiertopaja"
+    new_one = event.format(uid="new", start="20270121T090000") + "SUMMARY:Uusi ilta"
+    other = event.format(uid="other", start="20270122T090000") + "SUMMARY:Muu ilta"
+    world.server.set("/cal.ics", calendar(evening + "\nLOCATION:Tikkurila", fair, workshop))
+    title = {"fi": "Tapahtumat", "sv": "Evenemang"}
+    camp = events_campaign(world, "t-vantaa", "vantaa", horizon_days=60, title=title)
+    world.campaigns(camp | {"languages": ["fi", "sv"], "subject": {"fi": "Kirje", "sv": "Brev"}})
+    # December's issue announces the evening, the fair and the workshop
+    world.fetch(DEC1)
+    december = world.build("t-vantaa", DEC1).issue
+    assert december is not None and len(entries(december, "events")) == 3
+    approve_issue(world.session, december.id, by="maija", now=DEC1)
+    set_status(world.session, december, IssueStatus.SENDING)
+    set_status(world.session, december, IssueStatus.SENT)
+    world.session.commit()
+    # January's draft lists them again with two new evenings; staff edit it
+    dec20 = DEC1 + timedelta(days=19)
+    world.server.set(
+        "/cal.ics", calendar(evening + "\nLOCATION:Tikkurila", fair, workshop, new_one, other)
+    )
+    world.fetch(dec20)
+    draft = world.build("t-vantaa", dec20, period="2027-01").issue
+    assert draft is not None
+    ids = {e["title"]: e["id"] for e in entries(draft, "events")}
+    assert list(ids) == ["Energiailta", "Materiaalitori", "Kiertopaja", "Uusi ilta", "Muu ilta"]
+    for title in ("Materiaalitori", "Energiailta", "Uusi ilta"):
+        pin_item(world.session, draft, ids[title], True, by="kaisa")
+    edit_item(world.session, draft, ids["Kiertopaja"], "fi", "Muokattu", "Oma teksti", by="kaisa")
+    drop_item(world.session, draft, ids["Muu ilta"], by="kaisa")
+    world.session.commit()
+    # at the source: the evening moves to another day, time and place; the fair and the
+    # new evening are cancelled; the workshop is deleted
+    moved = event.format(uid="evening", start="20270113T180000") + "SUMMARY:Energiailta"
+    cancelled = "\nSTATUS:CANCELLED"
+    world.server.set(
+        "/cal.ics",
+        calendar(moved + "\nLOCATION:Myyrmäki", fair + cancelled, new_one + cancelled, other),
+    )
+    report = world.fetch(dec20 + timedelta(hours=1))[0]
+    assert (report.updated, report.retired) == (3, 3), report.line()
+    again = world.build("t-vantaa", dec20 + timedelta(hours=1), period="2027-01").issue
+    assert again is not None and again.id == draft.id
+
+    def shown(lang: str) -> list[tuple[object, ...]]:
+        return [
+            (e["title"], e["starts_at"][:16], e["location"], e["event_status"], e.get("pinned"))
+            for e in entries(again, "events", lang)
+        ]
+
+    # pinned first, in their places, with today's data; the never-announced pinned
+    # evening cancelled at the source is left out as any such event is; the
+    # announced ones are listed once more, marked cancelled; the dropped one stays out
+    assert shown("fi") == [
+        ("Energiailta", "2027-01-13T16:00", "Myyrmäki", None, True),
+        ("Materiaalitori", "2027-01-14T10:00", None, "cancelled", True),
+        ("Muokattu", "2027-01-20T07:00", None, "cancelled", None),
+    ]
+    assert shown("sv") == [
+        ("Energiailta", "2027-01-13T16:00", "Myyrmäki", None, True),
+        ("Materiaalitori", "2027-01-14T10:00", None, "cancelled", True),
+        ("Kiertopaja", "2027-01-20T07:00", None, "cancelled", None),
+    ]
+    [edited] = [e for e in entries(again, "events") if e["title"] == "Muokattu"]
+    assert edited["summary"] == "Oma teksti" and edited["edited"] is True
+    claimed = world.session.scalars(select(IssueItem.item_id).where(IssueItem.issue_id == again.id))
+    kept = ("Materiaalitori", "Energiailta", "Kiertopaja")
+    assert sorted(claimed) == sorted(ids[t] for t in kept)
+    assert again.snapshot["dropped"] == [ids["Muu ilta"]]

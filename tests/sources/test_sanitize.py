@@ -17,6 +17,7 @@ from outreach.sources.sanitize import (
     body_html,
     clean_body_html,
     clean_html,
+    html_as_text,
     one_line,
     summarise,
     to_text,
@@ -156,3 +157,24 @@ def test_announcement_bodies_keep_their_own_allowlist() -> None:
         assert gone not in html, gone
     assert set(BODY_TAGS) <= set(TAGS) | {"h1"}  # the body list is narrower, but for h1
     assert clean_body_html(html) == html  # rendering sanitises again: nothing left to take
+
+
+def test_the_text_part_is_written_from_the_sanitised_html() -> None:
+    """What an e-mail's plain-text part shows of staff Markdown: the text the HTML part
+    keeps, as light Markdown; raw HTML never comes through as it was typed."""
+    markdown = (
+        "# Otsikko\n\nTervetuloa <script>alert(1)</script> <img src=x onerror=alert(3)> "
+        "<style>p{}</style> <iframe>kehys</iframe> <b onclick=x()>rohkea</b>\n"
+        "toinen rivi, [linkki](https://vantaa.fi/a?b=1&c=2) ja <https://vantaa.fi/>\n\n"
+        "1. yksi\n2. kaksi\n   - *sisempi*\n\n> lainaus\n\n<p>raaka &lt;kappale&gt;</p>"
+    )
+    assert html_as_text(body_html(markdown)) == (
+        "# Otsikko\n\n"
+        "Tervetuloa rohkea\n"
+        "toinen rivi, [linkki](https://vantaa.fi/a?b=1&c=2) ja https://vantaa.fi/\n\n"
+        "1. yksi\n2. kaksi\n  - *sisempi*\n\n> lainaus\n\nraaka <kappale>"
+    )
+    # whatever it is given, only what an allowlist keeps is read
+    hostile = "<p>a<script>b()</script><style>c{}</style><noscript>d</noscript></p>"
+    assert html_as_text(hostile) == "a"
+    assert html_as_text("") == ""

@@ -83,6 +83,7 @@ def test_move_drop_pin_edit_add_and_intro_change_every_language(
         assert issue is not None
         drafts.move(s, issue, 3, -1, ED)
         assert titles(issue) == ["Aurinkopaneelit", "Pyöräparkit", "Lämpöpumput"]
+        assert issue.snapshot["languages"]["sv"]["sections"][0]["reordered"] is True
         assert titles(issue, "sv") == titles(issue)
         drafts.move(s, issue, 1, 5, ED)  # past the end: last
         assert titles(issue)[-1] == "Aurinkopaneelit"
@@ -92,6 +93,7 @@ def test_move_drop_pin_edit_add_and_intro_change_every_language(
         assert 3 not in [e["id"] for e in entries(issue, "sv")]
         left = s.scalars(select(IssueItem.item_id).where(IssueItem.issue_id == issue.id))
         assert sorted(left) == [1, 2]  # the dropped item is back in the pool
+        assert issue.snapshot["dropped"] == [3]  # and a rebuild of this draft leaves it out
         drafts.edit(s, issue, 1, "sv", "Solpaneler", "Kort  text.\r\n", ED)
         assert [e["title"] for e in entries(issue, "sv") if e["id"] == 1] == ["Solpaneler"]
         assert [e["title"] for e in entries(issue, "fi") if e["id"] == 1] == ["Aurinkopaneelit"]
@@ -193,35 +195,81 @@ def test_an_approved_issue_is_never_edited(
         assert issue.snapshot == approved
 
 
-def test_a_rebuild_keeps_pinned_and_manual_items_the_intro_and_edited_texts() -> None:
+def test_a_rebuild_applies_only_the_staffs_edits_to_current_data() -> None:
     def snap(entries: list[dict[str, Any]], intro: str = "", **extra: Any) -> dict[str, Any]:
         sections = [{"id": "news", "kind": "news", "entries": entries}]
         return {"languages": {"fi": {"intro": intro, "sections": sections, **extra}}}
 
     old = snap(
         [
-            {"id": 5, "title": "Pinned", "pinned": True},
+            {"id": 5, "title": "Pinned", "url": "https://old.example/5", "pinned": True},
             {"id": -1, "title": "Manual", "manual": True, "pinned": True},
-            {"id": 6, "title": "Edited", "edited": True},
+            {"id": 9, "title": "Pinned, not chosen again", "pinned": True},
+            {"id": 10, "title": "Pinned, removed at the source", "pinned": True},
+            {
+                "id": 6,
+                "title": "Edited",
+                "summary": "Oma",
+                "edited": True,
+                "language": "fi",
+                "fallback": False,
+                "event_status": None,
+            },
             {"id": 7, "title": "Gone"},
         ],
         intro="Oma johdanto",
         intro_html="<p>Oma johdanto</p>",
         intro_edited=True,
     )
+    old["dropped"] = [11]
     new = snap(
-        [{"id": 8, "title": "Fresh"}, {"id": 6, "title": "Original"}, {"id": 5, "title": "P"}]
+        [
+            {"id": 8, "title": "Fresh"},
+            {
+                "id": 6,
+                "title": "Original",
+                "summary": "Lähde",
+                "event_status": "cancelled",
+                "language": "sv",
+                "fallback": True,
+            },
+            {"id": 5, "title": "P", "url": "https://new.example/5"},
+        ]
     )
-    carried = carry_edits(old, new)
+    now = {9: {"id": 9, "title": "Nine as it is now"}}  # 10: gone at its source
+    carried = carry_edits(old, new, lambda item_id, lang: now.get(item_id))
     data = new["languages"]["fi"]
-    assert [e["title"] for e in data["sections"][0]["entries"]] == [
-        "Pinned",
-        "Manual",
-        "Fresh",
-        "Edited",
+    got = data["sections"][0]["entries"]
+    assert [(e["id"], e["title"], e.get("pinned")) for e in got] == [
+        (5, "P", True),  # the pin and its place; the source's current title and link
+        (-1, "Manual", True),
+        (9, "Nine as it is now", True),
+        (8, "Fresh", None),
+        (6, "Edited", None),  # the staff's title and summary over the current item
     ]
+    assert got[0]["url"] == "https://new.example/5"
+    assert got[4] == {"id": 6, "title": "Edited", "summary": "Oma", "event_status": "cancelled",
+                      "language": "fi", "fallback": False, "edited": True}  # fmt: skip
     assert data["intro"] == "Oma johdanto" and data["intro_edited"] is True
-    assert carried == {5: "news"}
+    assert new["dropped"] == [11]
+    assert carried == {5: "news", 9: "news"}
+
+
+def test_a_reordered_section_keeps_the_staffs_order_when_rebuilt() -> None:
+    def snap(ids: list[int], **section: Any) -> dict[str, Any]:
+        entries = [{"id": i, "title": f"v{i}"} for i in ids]
+        return {"languages": {"fi": {"sections": [{"id": "news", "entries": entries,
+                                                   **section}]}}}  # fmt: skip
+
+    old = snap([3, 1, 2], reordered=True)  # staff moved 3 to the top
+    new = snap([1, 4, 2, 3])  # the build's order, with a new item 4
+    carry_edits(old, new, lambda item_id, lang: None)
+    section = new["languages"]["fi"]["sections"][0]
+    assert [e["id"] for e in section["entries"]] == [3, 4, 1, 2]
+    assert section["reordered"] is True
+    plain = snap([1, 4, 2, 3])
+    carry_edits(snap([3, 1, 2]), plain, lambda item_id, lang: None)  # never reordered
+    assert [e["id"] for e in plain["languages"]["fi"]["sections"][0]["entries"]] == [1, 4, 2, 3]
 
 
 def editor_csrf(client: TestClient, base: str) -> str:

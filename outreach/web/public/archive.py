@@ -1,17 +1,33 @@
-"""The public archive of a city's sent issues."""
+"""The public archive of a city's sent issues.
+
+Its pages are read from the database (the issues' snapshots), so they answer
+while ``cities.yaml`` or a campaign file is broken: an issue's web version is
+the "open in browser" link of every e-mail it went out in, and a 404 would tell
+readers and feed readers the issue is gone. The city's name and logo then come
+from :func:`outreach.publish.stored_city`.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from outreach.errors import OutreachError
 from outreach.l10n import format_date, gettext_for, period_label
-from outreach.publish import FeedEntry, FeedInfo, archive_entries, atom, rss, web_version
-from outreach.subscriptions import city_texts
-from outreach.web.common import PageError, page_lang, render, state
+from outreach.publish import (
+    FeedEntry,
+    FeedInfo,
+    archive_entries,
+    atom,
+    rss,
+    stored_city,
+    web_version,
+)
+from outreach.web.common import RETRY_AFTER_SECONDS, PageError, page_lang, render, state
 from outreach.web.public.site import cached, site
 from outreach.web.security import security_headers
 
@@ -22,16 +38,27 @@ def not_found() -> PageError:
     return PageError(404, "Page not found", "There is no such page.")
 
 
+def _site(request: Request, session: Session, city: str, lang: str) -> dict[str, Any]:
+    """The city's look and name for the archive's pages: from ``cities.yaml``, else
+    (while it cannot be read) from the database; 404 for a slug that names no city."""
+    config = state(request).config
+    if city in config.cities:
+        return site(request, city, lang)
+    stored = None if config.cities_ok else stored_city(session, city, lang)
+    if stored is None:
+        raise not_found()
+    return stored
+
+
 @router.get("/{city}/archive", response_class=HTMLResponse)
 def archive_list(request: Request, city: str) -> Response:
     st = state(request)
-    if city not in st.config.cities:
-        raise not_found()
     lang = page_lang(request)
     raw_year = request.query_params.get("year", "")
     year = int(raw_year) if raw_year.isdigit() and len(raw_year) == 4 else None
     query = request.query_params.get("q", "")[:200].strip()
     with st.session() as session:
+        look = _site(request, session, city, lang)
         entries = archive_entries(session, st.config, city, lang, year=year, query=query)
         every = archive_entries(session, st.config, city, lang) if year or query else entries
     years = sorted({e.sent_at.year for e in every if e.sent_at}, reverse=True)
@@ -48,27 +75,34 @@ def archive_list(request: Request, city: str) -> Response:
     ]
     ctx = {
         "city": city,
-        **city_texts(st.config, city, lang),
+        "city_name": look["city_name"],
+        "city_gen": look["city_gen"],
         "issues": issues,
         "years": years,
         "year": year,
         "q": query,
-        "site": site(request, city, lang),
+        "site": look,
     }
     return render(request, "archive.html", ctx, lang=lang)
 
 
 @router.get("/{city}/archive/{issue_id}", response_class=HTMLResponse)
 def archive_issue(request: Request, city: str, issue_id: str) -> Response:
+    """A sent issue's web version, from its snapshot alone (whatever the files say)."""
     st = state(request)
-    if city not in st.config.cities or not issue_id.isdigit() or len(issue_id) > 12:
+    if not issue_id.isdigit() or len(issue_id) > 12:
         raise not_found()
     lang = page_lang(request)
     with st.session() as session:
         try:
             html = web_version(session, st.settings, st.config, city, int(issue_id), lang)
         except OutreachError as exc:
-            raise PageError(503, "The archive is not available", "Try again later.") from exc
+            raise PageError(
+                503,
+                "The archive is not available",
+                "Try again later.",
+                retry_after=RETRY_AFTER_SECONDS,
+            ) from exc
     if html is None:
         raise not_found()
     headers = security_headers(frameable=False, inline_styles=True)
@@ -91,13 +125,11 @@ def archive_rss(request: Request, city: str) -> Response:
 
 def _archive_feed(request: Request, city: str, kind: str) -> Response:
     st = state(request)
-    if city not in st.config.cities:
-        raise not_found()
     lang = page_lang(request)
     base = st.settings.base_url_clean
     with st.session() as session:
+        names = _site(request, session, city, lang)
         entries = archive_entries(session, st.config, city, lang)
-    names = city_texts(st.config, city, lang)
 
     def make() -> bytes:
         info = FeedInfo(

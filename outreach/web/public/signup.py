@@ -45,6 +45,7 @@ from outreach.subscriptions import (
 )
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import (
+    RETRY_AFTER_SECONDS,
     PageError,
     WebState,
     check_csrf,
@@ -75,6 +76,7 @@ def _city(request: Request, city: str) -> Any:
             503,
             "Sign-up is closed for a moment",
             "The sign-up form cannot be used just now. Try again later.",
+            retry_after=RETRY_AFTER_SECONDS,
         )
     cfg = config.cities.get(city)
     if cfg is None or not cfg.signup_form:

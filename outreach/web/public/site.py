@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from outreach.l10n import LANGUAGES, gettext_for
 from outreach.subscriptions import city_texts
-from outreach.web.common import PageError, page_lang, render, state
+from outreach.web.common import PageError, city_files_broken, page_lang, render, state
 from outreach.web.security import security_headers
 
 router = APIRouter()
@@ -37,7 +37,12 @@ def site(request: Request, city: str, lang: str) -> dict[str, Any]:
 
 
 def known_city(request: Request, city: str) -> None:
-    if city not in state(request).config.cities:
+    """A city of ``cities.yaml``; while the file cannot be read, 503 (the page is away
+    for now, not gone), else 404 for a slug that names no city."""
+    config = state(request).config
+    if not config.cities_ok:
+        raise city_files_broken()
+    if city not in config.cities:
         raise PageError(404, "Page not found", "There is no such page.")
 
 
