@@ -14,11 +14,11 @@ from sqlalchemy import select
 
 from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
 from outreach.delivery import confirmation_mailer
-from outreach.errors import SubscriptionError
 from outreach.models import City, Subscriber, Subscription
 from outreach.subscriptions import (
     PURPOSES,
     ImportAborted,
+    ImportRefused,
     SignUp,
     add_subscriber,
     create_api_key,
@@ -56,8 +56,13 @@ def subscribers() -> None:
 def _share(ctx: click.Context, param: click.Parameter, value: str) -> float:
     try:
         return parse_share(value)
-    except SubscriptionError as exc:
-        raise click.BadParameter(str(exc)) from None
+    except ImportRefused as exc:
+        # a usage error (exit 2), in one line in the staff's language
+        click.echo(
+            _("Error: {message}").format(message=f"--max-skipped: {exc.text(cli_language())}"),
+            err=True,
+        )
+        ctx.exit(2)
 
 
 @subscribers.command("import")
@@ -107,6 +112,8 @@ def import_command(
     except ImportAborted as exc:
         for line in exc.report.lines(lang):
             click.echo(line)
+        fail(exc.text(lang))
+    except ImportRefused as exc:
         fail(exc.text(lang))
     for line in report.lines(lang):
         click.echo(line)

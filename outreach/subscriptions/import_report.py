@@ -116,9 +116,7 @@ def parse_share(text: str) -> float:
     except ValueError:
         share = -1.0
     if not re.fullmatch(r"\d+(\.\d+)?", number) or not 0 <= share <= 1:
-        raise SubscriptionError(
-            f"{text!r} is not a share of rows: write a percentage like 5% or a fraction like 0.05"
-        )
+        raise ImportRefused("share", value=repr(text))
     return share
 
 
@@ -237,4 +235,42 @@ class ImportAborted(SubscriptionError):
 PROBLEMS = {
     "field_limit": _("a field is longer than {limit} characters (a quote left open?)"),
     "csv": _("not valid CSV ({error})"),
+}
+
+
+class ImportRefused(SubscriptionError):
+    """The import will not start: the file, the city or an option is wrong; nothing is
+    written. ``text(lang)`` words it in the staff's language (``REFUSED`` names each kind)."""
+
+    def __init__(self, code: str, **params: str) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(self.text("en"))
+
+    def text(self, lang: str = "en") -> str:
+        return gettext_for(lang, "cli", REFUSED[self.code]).format(**self.params)
+
+
+REFUSED = {
+    "city": _('no city "{city}" (known: {known})'),
+    "consent_note": _("--confirmed needs --consent-note stating the legal basis"),
+    "no_file": _("{file}: no such file"),
+    "empty": _("{file} is empty: export the contacts again"),
+    "byte": _(
+        "{file}: line {line}: byte 0x{byte} is neither UTF-8 nor Windows-1252 text; save the "
+        "file as UTF-8 (in Excel: CSV UTF-8)"
+    ),
+    "utf16": _(
+        "{file}: the file starts as UTF-16 text (Excel's Unicode text) but is not valid "
+        "UTF-16; save it as UTF-8 (in Excel: CSV UTF-8)"
+    ),
+    "no_email": _(
+        "{file}: no e-mail column among the columns {columns} (expected a header like "
+        "sähköposti or email, or --map COLUMN=email)"
+    ),
+    "map_form": _("--map {pair}: expected COLUMN=FIELD with FIELD one of {fields}"),
+    "map_column": _('--map {pair}: the file has no column "{column}" (its columns: {columns})'),
+    "share": _(
+        "{value} is not a share of rows: write a percentage like 5% or a fraction like 0.05"
+    ),
 }

@@ -1,0 +1,129 @@
+"""What an import file is before its rows are read: encodings, delimiters, columns,
+and the files refused before anything is written (one line in the staff's language)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config
+from outreach.cli.subscribers import subscribers
+from outreach.models import Subscriber
+from outreach.settings import Settings, get_settings
+from outreach.subscriptions import ImportRefused, import_csv, parse_mapping
+
+
+def people(engine: Engine) -> dict[str, Subscriber]:
+    with Session(engine) as s:
+        return {p.email: p for p in s.scalars(select(Subscriber))}
+
+
+def count(engine: Engine) -> int:
+    with Session(engine) as s:
+        return int(s.scalar(select(func.count()).select_from(Subscriber)) or 0)
+
+
+def test_excel_unicode_text_utf16_with_tabs_is_read(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = tmp_path / "unicode.txt"
+    text = "Sähköposti\tYritys\tKieli\r\nmaija@firma.fi\tMäkinen, Åberg & Co\truotsi\r\n"
+    path.write_bytes(text.encode("utf-16"))  # with its BOM, as Excel writes it
+    assert path.read_bytes()[:2] in (b"\xff\xfe", b"\xfe\xff")
+    report = import_csv(engine, settings, config, path, "vantaa")
+    assert (report.imported, report.encoding, report.delimiter) == (1, "utf-16", "\t")
+    maija = people(engine)["maija@firma.fi"]
+    assert (maija.company_name, maija.language) == ("Mäkinen, Åberg & Co", "sv")
+
+
+def test_a_tab_separated_utf8_file_is_read(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = tmp_path / "crm.tsv"
+    path.write_text("Email\tCompany\na@firma.fi\tA; B, C Oy\n", encoding="utf-8")
+    report = import_csv(engine, settings, config, path, "vantaa")
+    assert (report.imported, report.delimiter) == (1, "\t")
+    assert people(engine)["a@firma.fi"].company_name == "A; B, C Oy"
+
+
+@pytest.mark.parametrize("body", [b"", b"\xef\xbb\xbf", b"\r\n \r\n", "\n".encode("utf-16")])
+def test_an_empty_file_says_so(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config, body: bytes
+) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_bytes(body)
+    with pytest.raises(ImportRefused, match=r"^crm\.csv is empty"):
+        import_csv(engine, settings, config, path, "vantaa")
+
+
+def test_a_mapped_column_the_file_lacks_is_named_with_the_columns_it_has(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_text("Sähköposti;Yritys\na@firma.fi;A Oy\n", encoding="utf-8")
+    mapping = parse_mapping(["Puuttuu=company_name"])
+    with pytest.raises(ImportRefused) as caught:
+        import_csv(engine, settings, config, path, "vantaa", mapping=mapping)
+    assert str(caught.value) == (
+        '--map Puuttuu=company_name: the file has no column "Puuttuu" '
+        '(its columns: "Sähköposti", "Yritys")'
+    )
+    assert count(engine) == 0
+
+
+def test_a_mapped_column_comes_before_a_known_header(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = tmp_path / "crm.csv"
+    path.write_text("Email;Työsähköposti\nold@firma.fi;new@firma.fi\n", encoding="utf-8")
+    mapping = parse_mapping(["työsähköposti=email"])
+    assert import_csv(engine, settings, config, path, "vantaa", mapping=mapping).imported == 1
+    assert list(people(engine)) == ["new@firma.fi"]
+
+
+@pytest.fixture
+def env(settings: Settings, engine: Engine, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(settings.campaigns_dir))
+    monkeypatch.setenv("OUTREACH_SECRET_KEY", "k" * 40)
+    monkeypatch.setenv("OUTREACH_VAR_DIR", str(settings.var_dir))
+    monkeypatch.setenv("OUTREACH_MAIL_URL", "memory:")
+    get_settings.cache_clear()
+    return CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("lang", "no_email", "share"),
+    [
+        ("en", "no e-mail column among the columns", "is not a share of rows"),
+        ("fi", "joukossa ei ole sähköpostisaraketta", "ei ole rivien osuus"),
+        ("sv", "ingen e-postkolumn bland kolumnerna", "är ingen andel av raderna"),
+    ],
+)
+def test_the_import_refuses_in_the_staff_language_in_one_line(
+    env: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lang: str,
+    no_email: str,
+    share: str,
+) -> None:
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    path = tmp_path / "crm.csv"
+    path.write_text("Nimi;Yritys\nMatti;A Oy\n", encoding="utf-8")
+    result = env.invoke(subscribers, ["import", str(path), "--city", "vantaa"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert no_email in result.output and '"Nimi", "Yritys"' in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    bad = env.invoke(subscribers, ["import", str(path), "--city", "vantaa", "--max-skipped", "5"])
+    assert bad.exit_code == 2 and share in bad.output
+    assert len(bad.output.strip().splitlines()) == 1
+    nowhere = env.invoke(subscribers, ["import", str(path), "--city", "nowhere"])
+    assert nowhere.exit_code == 1 and '"nowhere"' in nowhere.output
+    if lang != "en":
+        assert "known" not in nowhere.output and "no city" not in nowhere.output
