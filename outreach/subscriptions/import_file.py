@@ -20,7 +20,12 @@ from outreach.subscriptions.import_report import ImportRefused, Note
 from outreach.subscriptions.import_values import ALIAS_INDEX, FIELDS, header_key
 
 CHUNK = 1 << 20
-_UNDEFINED_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")  # bytes cp1252 has no character for
+_UNDEFINED_BYTES = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")  # cp1252 has no character
+_UNDEFINED_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
+#: What a UTF-8 line of a CRM export holds that is not ASCII: Latin letters, dashes,
+#: quotation marks, the euro sign.
+_LETTERS = re.compile("[\u00a0-\u024f\u2013-\u2026\u20ac]")
+_SHOWN_LINES = 5
 _SHOWN_COLUMNS = 12
 
 
@@ -35,8 +40,11 @@ def scan_file(path: Path) -> FileScan:
     """The file's encoding: ``utf-16`` (BOM), ``utf-8-sig`` (BOM), ``utf-8`` when the
     whole file decodes, else ``cp1252``.
 
-    Raises :class:`ImportRefused` for an empty file and for a byte that is
-    neither UTF-8 nor cp1252 (naming its line).
+    Raises :class:`ImportRefused` for an empty file, for lines that are not UTF-8
+    in a file that otherwise is (naming them), and for a byte that is neither
+    UTF-8 nor cp1252 (naming its line). Reads a UTF-8 file once and any other
+    twice, at C speed; a look at each line runs only when a file that is not all
+    UTF-8 holds some UTF-8.
     """
     name = path.name
     with path.open("rb") as fh:
@@ -45,7 +53,8 @@ def scan_file(path: Path) -> FileScan:
             fh.seek(0)
             return _scan_utf16(fh.read, name)
         bom = head == codecs.BOM_UTF8
-        fh.seek(3 if bom else 0)
+        start = 3 if bom else 0
+        fh.seek(start)
         decoder = codecs.getincrementaldecoder("utf-8")()
         utf8 = True
         content = False
@@ -65,16 +74,54 @@ def scan_file(path: Path) -> FileScan:
             raise ImportRefused("empty", file=name)
         if utf8:
             return FileScan("utf-8-sig" if bom else "utf-8")
-        fh.seek(0)
-        line = 1
+        fh.seek(start)
+        # a byte that is not UTF-8 becomes one lone surrogate, a UTF-8 sequence of n
+        # bytes one character: the bytes minus the characters count what was UTF-8
+        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+        size = chars = 0
+        undefined = -1  # where the first byte cp1252 has no character for is
         while chunk := fh.read(CHUNK):
-            found = _UNDEFINED_CP1252.search(chunk)
-            if found is not None:
-                bad = found.start()
-                line += chunk.count(b"\n", 0, bad)
-                raise ImportRefused("byte", file=name, line=str(line), byte=f"{chunk[bad]:02x}")
-            line += chunk.count(b"\n")
+            chars += len(decoder.decode(chunk))
+            if undefined < 0 and any(byte in chunk for byte in _UNDEFINED_BYTES):
+                found = _UNDEFINED_CP1252.search(chunk)
+                undefined = -1 if found is None else size + found.start()
+            size += len(chunk)
+        chars += len(decoder.decode(b"", final=True))
+    if bom or size > chars:  # UTF-8 by its BOM, or some UTF-8 in it: which lines are not?
+        _refuse_lines_not_utf8(path, name, bom)
+    if undefined >= 0:
+        with path.open("rb") as fh:
+            fh.seek(start)
+            before = fh.read(undefined + 1)
+        line = str(before.count(b"\n") + 1)
+        raise ImportRefused("byte", file=name, line=line, byte=f"{before[-1]:02x}")
     return FileScan("cp1252")
+
+
+def _refuse_lines_not_utf8(path: Path, name: str, bom: bool) -> None:
+    """Raise :class:`ImportRefused` naming the lines that are not UTF-8, when the file is
+    UTF-8 by its BOM or by lines with UTF-8 letters on them. A cp1252 file whose bytes
+    happen to make a UTF-8 sequence here and there (``Ö`` before ``”``) has no such
+    line: what those sequences are is no Finnish, Swedish or English letter."""
+    bad: list[int] = []
+    count = letters = 0
+    with path.open("rb") as fh:
+        fh.seek(3 if bom else 0)
+        for number, raw in enumerate(fh, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                count += 1
+                if len(bad) < _SHOWN_LINES:
+                    bad.append(number)
+                continue
+            letters += not text.isascii() and _LETTERS.search(text) is not None
+    if not bom and not letters:
+        return
+    if count == 1:
+        raise ImportRefused("not_utf8_line", file=name, line=str(bad[0]))
+    shown = ", ".join(map(str, bad)) + (", …" if count > len(bad) else "")
+    raise ImportRefused("not_utf8_lines", file=name, count=str(count), lines=shown)
 
 
 def _scan_utf16(read: Callable[[int], bytes], name: str) -> FileScan:

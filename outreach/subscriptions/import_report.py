@@ -260,6 +260,16 @@ REFUSED = {
         "{file}: line {line}: byte 0x{byte} is neither UTF-8 nor Windows-1252 text; save the "
         "file as UTF-8 (in Excel: CSV UTF-8)"
     ),
+    "not_utf8_line": _(
+        "{file}: line {line} is not UTF-8 text like the rest of the file (letters such as ä, "
+        "ö or å on it were saved in another encoding); correct them in an editor that saves "
+        "UTF-8 and import the file again; nothing was written"
+    ),
+    "not_utf8_lines": _(
+        "{file}: {count} lines are not UTF-8 text like the rest of the file (lines {lines}: "
+        "letters such as ä, ö or å on them were saved in another encoding); correct them in "
+        "an editor that saves UTF-8 and import the file again; nothing was written"
+    ),
     "utf16": _(
         "{file}: the file starts as UTF-16 text (Excel's Unicode text) but is not valid "
         "UTF-16; save it as UTF-8 (in Excel: CSV UTF-8)"

@@ -127,3 +127,47 @@ def test_the_import_refuses_in_the_staff_language_in_one_line(
     assert nowhere.exit_code == 1 and '"nowhere"' in nowhere.output
     if lang != "en":
         assert "known" not in nowhere.output and "no city" not in nowhere.output
+
+
+def test_a_utf8_file_with_a_windows_1252_line_names_the_line_and_writes_nothing(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    rows = [f"r{i}@firma.fi;Äänekosken Yritys {i} Oy".encode() for i in range(1, 9)]
+    rows[4] = "r5@firma.fi;Mäkisen Sähkö Oy".encode("cp1252")  # on line 6
+    path = tmp_path / "crm.csv"
+    path.write_bytes(b"\r\n".join(["Sähköposti;Yritys".encode(), *rows]) + b"\r\n")
+    with pytest.raises(ImportRefused) as caught:
+        import_csv(engine, settings, config, path, "vantaa")
+    assert str(caught.value).startswith("crm.csv: line 6 is not UTF-8 text like the rest")
+    assert "nothing was written" in str(caught.value)
+    assert "rivi 6 ei ole UTF-8-tekstiä" in caught.value.text("fi")
+    assert count(engine) == 0
+    # several such lines: how many, and which
+    for line in (2, 3, 4, 5, 7, 8):
+        rows[line - 2] = f"r{line}@firma.fi;Äänekosken Yritys {line} Oy".encode("cp1252")
+    path.write_bytes(b"\r\n".join(["Sähköposti;Yritys".encode(), *rows]) + b"\r\n")
+    with pytest.raises(ImportRefused, match=r"7 lines are not UTF-8 .*\(lines 2, 3, 4, 5, 6, …"):
+        import_csv(engine, settings, config, path, "vantaa")
+
+
+def test_a_utf8_file_with_a_bom_and_a_line_that_is_not_utf8_is_refused(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = tmp_path / "crm.csv"
+    body = b"email;yritys\r\na@firma.fi;A\r\nb@firma.fi;" + "Pörssi Oy".encode("cp1252")
+    path.write_bytes(b"\xef\xbb\xbf" + body + b"\r\n")
+    with pytest.raises(ImportRefused, match=r"line 3 is not UTF-8"):
+        import_csv(engine, settings, config, path, "vantaa")
+    assert count(engine) == 0
+
+
+def test_a_windows_1252_file_whose_bytes_look_like_utf8_here_and_there_is_windows_1252(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    # "Ö”" is D6 94 in cp1252: a valid UTF-8 sequence, but for a Hebrew accent
+    path = tmp_path / "crm.csv"
+    text = "Sähköposti;Yritys\r\na@firma.fi;”SÄHKÖ”\r\nb@firma.fi;Öljy Oy\r\n"
+    path.write_bytes(text.encode("cp1252"))
+    report = import_csv(engine, settings, config, path, "vantaa")
+    assert (report.imported, report.encoding) == (2, "cp1252")
+    assert people(engine)["a@firma.fi"].company_name == "”SÄHKÖ”"
