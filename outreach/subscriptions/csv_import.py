@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -30,7 +31,13 @@ from sqlalchemy.orm import Session
 from outreach.campaigns import Config
 from outreach.settings import Settings
 from outreach.subscriptions.bulk import fewer_collections
-from outreach.subscriptions.import_file import resolve_columns, scan_file, sniff_delimiter
+from outreach.subscriptions.import_file import (
+    check_quotes,
+    resolve_columns,
+    scan_file,
+    sniff_delimiter,
+    swallowed,
+)
 from outreach.subscriptions.import_report import (
     PROBLEMS,
     ImportAborted,
@@ -105,7 +112,12 @@ def import_csv(
             report.delimiter = sniff_delimiter(first)
             header = next(csv.reader([first], delimiter=report.delimiter), [])
             columns = resolve_columns(header, mapping or {}, path.name)
+            if scan.quotes:
+                check_quotes(path, encoding, report.delimiter, columns, len(header))
             vocabulary = Vocabulary.build(config, city_slug, columns.fields)
+            over_lines = partial(
+                swallowed, email=columns.email, width=len(header), delimiter=report.delimiter
+            )
             sessions = _sessions(bind, dry_run)
             owned = isinstance(bind, Engine)
             writes = _Writes(sessions, threaded=owned)
@@ -115,7 +127,7 @@ def import_csv(
                     sessions[0].commit()  # the city's row, before any batch (and if none)
                 reader = csv.reader(fh, delimiter=report.delimiter)
                 size = SQLITE_BATCH if sessions[0].get_bind().dialect.name == "sqlite" else BATCH
-                _read(reader, vocabulary, batch, owned, writes, size)
+                _read(reader, vocabulary, batch, owned, writes, size, over_lines)
                 writes.wait()
             except BaseException:
                 writes.drain()
@@ -207,9 +219,12 @@ def _read(
     owned: bool,
     writes: _Writes,
     size: int,
+    over_lines: Callable[[list[str]], tuple[int, int] | None],
 ) -> None:
     """Every row of ``reader`` into ``batch``, ``size`` rows a batch; a row the CSV
-    reader refuses ends the import."""
+    reader refuses ends the import, and so does a field that runs over lines and
+    takes in rows (``over_lines``, :func:`swallowed`: a quotation mark left open that
+    :func:`check_quotes` did not look for)."""
     report = batch.report
     seen: dict[str, int] = {}  # a prefix of each address's hash: the line it was first on
     rows: list[Row] = []
@@ -240,6 +255,13 @@ def _read(
                 limit = str(csv.field_size_limit())
                 raise ImportAborted(report, line, PROBLEMS["field_limit"], limit=limit) from exc
             raise ImportAborted(report, line, PROBLEMS["csv"], error=str(exc)) from exc
+        if reader.line_num + 1 != line and (found := over_lines(row)) is not None:
+            flush()
+            writes.wait()
+            first, inside, end = line + found[0], line + found[1], reader.line_num + 1
+            raise ImportAborted(
+                report, first, PROBLEMS["quote"], first=str(first), row=str(inside), end=str(end)
+            )
         if not any(cell.strip() for cell in row):
             continue
         report.rows += 1

@@ -11,13 +11,16 @@ text"); the delimiter is ``,``, ``;`` or a tab, sniffed from the header.
 from __future__ import annotations
 
 import codecs
+import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from outreach.errors import SubscriptionError
 from outreach.subscriptions.import_report import ImportRefused, Note
 from outreach.subscriptions.import_values import ALIAS_INDEX, FIELDS, header_key
+from outreach.validation import normalise_email
 
 CHUNK = 1 << 20
 _UNDEFINED_BYTES = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")  # cp1252 has no character
@@ -26,14 +29,20 @@ _UNDEFINED_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")
 #: quotation marks, the euro sign.
 _LETTERS = re.compile("[\u00a0-\u024f\u2013-\u2026\u20ac]")
 _SHOWN_LINES = 5
+#: Every byte but the quotation mark and the line feed (``bytes.translate`` deletes them),
+#: and a line of what is left that holds an odd number of quotation marks.
+_NOT_QUOTES = bytes(b for b in range(256) if b not in b'"\n')
+_ODD_LINE = re.compile(rb'^"(?:"")*$', re.MULTILINE)
 _SHOWN_COLUMNS = 12
 
 
 @dataclass(frozen=True)
 class FileScan:
-    """What one read of the whole file found."""
+    """What one read of the whole file found. ``quotes``: some line holds an odd number
+    of quotation marks, so a quoted field may run over lines (:func:`check_quotes`)."""
 
     encoding: str
+    quotes: bool = False
 
 
 def scan_file(path: Path) -> FileScan:
@@ -57,9 +66,13 @@ def scan_file(path: Path) -> FileScan:
         fh.seek(start)
         decoder = codecs.getincrementaldecoder("utf-8")()
         utf8 = True
-        content = False
+        content = quotes = False
+        marks = b""  # the quotation marks of the line read last, so far
         while chunk := fh.read(CHUNK):
             content = content or not chunk.isspace()
+            if not quotes:
+                lines, _, marks = (marks + chunk.translate(None, _NOT_QUOTES)).rpartition(b"\n")
+                quotes = _ODD_LINE.search(lines) is not None
             if utf8:
                 try:
                     decoder.decode(chunk)
@@ -70,10 +83,11 @@ def scan_file(path: Path) -> FileScan:
                 decoder.decode(b"", final=True)
             except UnicodeDecodeError:
                 utf8 = False
+        quotes = quotes or _ODD_LINE.search(marks) is not None
         if not content:
             raise ImportRefused("empty", file=name)
         if utf8:
-            return FileScan("utf-8-sig" if bom else "utf-8")
+            return FileScan("utf-8-sig" if bom else "utf-8", quotes)
         fh.seek(start)
         # a byte that is not UTF-8 becomes one lone surrogate, a UTF-8 sequence of n
         # bytes one character: the bytes minus the characters count what was UTF-8
@@ -95,7 +109,7 @@ def scan_file(path: Path) -> FileScan:
             before = fh.read(undefined + 1)
         line = str(before.count(b"\n") + 1)
         raise ImportRefused("byte", file=name, line=line, byte=f"{before[-1]:02x}")
-    return FileScan("cp1252")
+    return FileScan("cp1252", quotes)
 
 
 def _refuse_lines_not_utf8(path: Path, name: str, bom: bool) -> None:
@@ -126,17 +140,79 @@ def _refuse_lines_not_utf8(path: Path, name: str, bom: bool) -> None:
 
 def _scan_utf16(read: Callable[[int], bytes], name: str) -> FileScan:
     decoder = codecs.getincrementaldecoder("utf-16")()
-    content = False
+    content = quotes = False
     try:
         while chunk := read(CHUNK):
             text = decoder.decode(chunk)
             content = content or (text != "" and not text.isspace())
+            quotes = quotes or '"' in text  # rare files: any quotation mark has them checked
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         raise ImportRefused("utf16", file=name) from None
     if not content:
         raise ImportRefused("empty", file=name)
-    return FileScan("utf-16")
+    return FileScan("utf-16", quotes)
+
+
+def check_quotes(path: Path, encoding: str, delimiter: str, columns: Columns, width: int) -> None:
+    """Raise :class:`ImportRefused` when a quoted field runs over lines and takes in what
+    look like rows of their own (a quotation mark left open), before anything is written.
+
+    A field over lines is no error in itself: Excel writes a line break typed in a
+    cell (Alt+Enter) so. It is one when a line inside it reads as a row with an
+    address in the e-mail column (:func:`swallowed`). A record that runs past the
+    CSV field limit is refused here too. Run only when :func:`scan_file` found a
+    line with an odd number of quotation marks: this reads every row once more.
+    """
+    with path.open(encoding=encoding, newline="", buffering=CHUNK) as fh:
+        reader = csv.reader(fh, delimiter=delimiter)
+        start = 1
+        try:
+            for row in reader:
+                end = reader.line_num
+                if end != start:
+                    found = swallowed(row, columns.email, width, delimiter)
+                    if found is not None:
+                        first, inside = start + found[0], start + found[1]
+                        raise ImportRefused(
+                            "quote", file=path.name, line=str(first), row=str(inside), end=str(end)
+                        )
+                start = end + 1
+        except csv.Error as exc:
+            if "field larger than field limit" in str(exc):
+                limit = str(csv.field_size_limit())
+                raise ImportRefused(
+                    "field_limit", file=path.name, line=str(start), limit=limit
+                ) from exc
+            raise ImportRefused("csv", file=path.name, line=str(start), error=str(exc)) from exc
+
+
+def swallowed(row: list[str], email: int, width: int, delimiter: str) -> tuple[int, int] | None:
+    """Where a field of ``row`` that runs over lines holds a line that reads as a row of
+    its own, one with an address in the e-mail column (and, but in a file of one
+    column, more than one cell): the line the field starts on and that line, counted
+    from the row's first line (0); None when no field does."""
+    before = 0  # line breaks in the fields before
+    for cell in row:
+        if "\n" not in cell:
+            continue
+        lines = cell.split("\n")
+        for offset, text in enumerate(lines[1:], start=1):
+            cells = next(csv.reader([text.rstrip("\r")], delimiter=delimiter), [])
+            if len(cells) > max(email, 0 if width == 1 else 1) and _is_address(cells[email]):
+                return before, before + offset
+        before += len(lines) - 1
+    return None
+
+
+def _is_address(text: str) -> bool:
+    if "@" not in text:
+        return False
+    try:
+        normalise_email(text)
+    except SubscriptionError:
+        return False
+    return True
 
 
 def sniff_delimiter(first_line: str) -> str:

@@ -235,6 +235,10 @@ class ImportAborted(SubscriptionError):
 PROBLEMS = {
     "field_limit": _("a field is longer than {limit} characters (a quote left open?)"),
     "csv": _("not valid CSV ({error})"),
+    "quote": _(
+        "a quotation mark that is not closed makes one field of lines {first}–{end} (line "
+        "{row} looks like a row of its own); remove or close it"
+    ),
 }
 
 
@@ -269,6 +273,19 @@ REFUSED = {
         "{file}: {count} lines are not UTF-8 text like the rest of the file (lines {lines}: "
         "letters such as ä, ö or å on them were saved in another encoding); correct them in "
         "an editor that saves UTF-8 and import the file again; nothing was written"
+    ),
+    "quote": _(
+        "{file}: line {line}: a quotation mark that is not closed makes one field of lines "
+        "{line}–{end} (line {row} looks like a row of its own); remove or close the quotation "
+        "mark on line {line} and import the file again; nothing was written"
+    ),
+    "field_limit": _(
+        "{file}: line {line}: a field is longer than {limit} characters (a quote left open?); "
+        "fix the line and import the file again; nothing was written"
+    ),
+    "csv": _(
+        "{file}: line {line}: not valid CSV ({error}); fix the line and import the file "
+        "again; nothing was written"
     ),
     "utf16": _(
         "{file}: the file starts as UTF-16 text (Excel's Unicode text) but is not valid "

@@ -14,7 +14,7 @@ from outreach.campaigns import Config
 from outreach.cli.subscribers import subscribers
 from outreach.models import Subscriber
 from outreach.settings import Settings, get_settings
-from outreach.subscriptions import ImportRefused, import_csv, parse_mapping
+from outreach.subscriptions import ImportAborted, ImportRefused, import_csv, parse_mapping
 
 
 def people(engine: Engine) -> dict[str, Subscriber]:
@@ -171,3 +171,52 @@ def test_a_windows_1252_file_whose_bytes_look_like_utf8_here_and_there_is_window
     report = import_csv(engine, settings, config, path, "vantaa")
     assert (report.imported, report.encoding) == (2, "cp1252")
     assert people(engine)["a@firma.fi"].company_name == "”SÄHKÖ”"
+
+
+def stray_quote_file(path: Path, rows: int = 50, company: str = '"Rakennus Oy') -> Path:
+    """The tester's file: row 10's company has an opening quotation mark only."""
+    lines = ["Sähköposti;Yritys;Kieli"]
+    for i in range(1, rows + 1):
+        lines.append(f"r{i}@stray.fi;{company if i == 10 else f'Yritys {i} Oy'};suomi")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_quote_left_open_that_swallows_rows_stops_the_import_before_anything_is_written(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config, dry_run: bool
+) -> None:
+    path = stray_quote_file(tmp_path / "stray.csv")
+    with pytest.raises(ImportRefused) as caught:
+        import_csv(engine, settings, config, path, "vantaa", dry_run=dry_run)
+    assert str(caught.value) == (
+        "stray.csv: line 11: a quotation mark that is not closed makes one field of lines "
+        "11–51 (line 12 looks like a row of its own); remove or close the quotation mark on "
+        "line 11 and import the file again; nothing was written"
+    )
+    assert caught.value.text("fi").startswith("stray.csv: rivi 11: sulkematon lainausmerkki")
+    assert count(engine) == 0
+
+
+def test_a_quote_left_open_past_the_csv_field_limit_is_refused_before_anything_is_written(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = stray_quote_file(tmp_path / "stray.csv", rows=5000)
+    with pytest.raises(ImportRefused, match=r"line 11: a field is longer than 131072"):
+        import_csv(engine, settings, config, path, "vantaa")
+    assert count(engine) == 0
+
+
+def test_a_quote_left_open_that_the_first_look_misses_stops_the_import_at_its_line(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    # a quotation mark inside a cell makes the number on line 11 even: no look before,
+    # so the reader finds the swallowed rows and the nine rows before them are saved
+    path = stray_quote_file(tmp_path / "stray.csv", company='Ab"c;"Rakennus Oy')
+    with pytest.raises(ImportAborted) as caught:
+        import_csv(engine, settings, config, path, "vantaa")
+    assert str(caught.value).startswith(
+        "line 11: a quotation mark that is not closed makes one field of lines 11–51 (line 12 "
+        "looks like a row of its own); remove or close it; the 9 rows before it were saved"
+    )
+    assert count(engine) == 9
