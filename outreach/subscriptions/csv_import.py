@@ -114,7 +114,8 @@ def import_csv(
             columns = resolve_columns(header, mapping or {}, path.name)
             if scan.quotes:
                 check_quotes(path, encoding, report.delimiter, columns, len(header))
-            vocabulary = Vocabulary.build(config, city_slug, columns.fields)
+            vocabulary = Vocabulary.build(config, city_slug, columns.fields, columns.extra)
+            report.warnings.extend(columns.notes)
             over_lines = partial(
                 swallowed, email=columns.email, width=len(header), delimiter=report.delimiter
             )

@@ -269,7 +269,18 @@ def resolve_columns(header: list[str], mapping: dict[str, str], file: str = "") 
                 fields[i] = found
     if "email" not in fields.values():
         raise ImportRefused("no_email", file=file, columns=_listed(header))
-    return Columns(dict(sorted(fields.items())))
+    columns = Columns(dict(sorted(fields.items())))
+    first = {name: i for i, name in columns.fields.items()}
+    for i, key in enumerate(keys):
+        found = wanted.get(key) or ALIAS_INDEX.get(key)
+        if i in fields or found is None:
+            continue
+        columns.extra.setdefault(found, []).append(i)
+        columns.notes.append(
+            Note.warn(1, "duplicate_column", column=header[i].strip(), number=str(i + 1),
+                      first=header[first[found]].strip(), first_number=str(first[found] + 1))
+        )  # fmt: skip
+    return columns
 
 
 def _listed(header: list[str]) -> str:

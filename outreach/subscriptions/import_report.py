@@ -49,10 +49,14 @@ WARN = {
         'line {line}: industry code "{value}" left out: use a TOL 2008 code like 62010'
     ),
     "company_name": _(
-        "line {line}: company name left out: longer than 200 characters or on several lines"
+        "line {line}: company name left out: longer than 200 characters or with control characters"
     ),
     "contact_name": _(
-        "line {line}: contact name left out: longer than 200 characters or on several lines"
+        "line {line}: contact name left out: longer than 200 characters or with control characters"
+    ),
+    "duplicate_column": _(
+        'line {line}: column {number} "{column}" holds the same field as column {first_number} '
+        '"{first}" and is read only where that one is empty'
     ),
     "duplicate": _(
         "line {line}: the same address as line {first}; imported once, from line {first}"

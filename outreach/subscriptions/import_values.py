@@ -122,6 +122,7 @@ class Vocabulary:
     columns: dict[int, str]
     known_topics: list[str]
     default_language: str
+    extra: dict[str, list[int]] = field(default_factory=dict)  # read where the first is empty
     topic_names: list[tuple[str, str]] = field(default_factory=list)  # (name, topic), longest first
     topic_words: dict[str, str] = field(default_factory=dict)
     _patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list, repr=False)
@@ -134,7 +135,13 @@ class Vocabulary:
         ]
 
     @classmethod
-    def build(cls, config: Config, city_slug: str, columns: dict[int, str]) -> Vocabulary:
+    def build(
+        cls,
+        config: Config,
+        city_slug: str,
+        columns: dict[int, str],
+        extra: dict[str, list[int]] | None = None,
+    ) -> Vocabulary:
         city = config.cities[city_slug]
         known = list(city.topics)
         names: dict[str, str] = {}
@@ -150,6 +157,7 @@ class Vocabulary:
                     words.setdefault(word, set()).add(topic)
         return cls(
             columns=columns,
+            extra=extra or {},
             known_topics=known,
             default_language=city.languages[0],
             topic_names=sorted(names.items(), key=lambda item: -len(item[0])),
@@ -190,6 +198,11 @@ class Vocabulary:
     def row(self, cells: list[str], line: int) -> tuple[SignUp | None, list[Note]]:
         """The sign-up of one row, or None and the note that says why it is skipped."""
         values = {name: cells[i].strip() for i, name in self.columns.items() if i < len(cells)}
+        for name, more in self.extra.items():  # a second column of the same field
+            if not values.get(name):
+                values[name] = next(
+                    (value for i in more if i < len(cells) and (value := cells[i].strip())), ""
+                )
         notes: list[Note] = []
         raw_email = values.get("email", "")
         if not raw_email:
@@ -246,8 +259,12 @@ class Vocabulary:
 
 
 def _text(value: str | None, line: int, what: str, notes: list[Note]) -> str | None:
+    """A name as stored: on one line (a line break typed in the cell, Excel's Alt+Enter,
+    is a space), or None with a note when it is too long or holds control characters."""
     if not value:
         return None
+    if has_control_chars(value):
+        value = " ".join(value.split())
     if len(value) > MAX_TEXT or has_control_chars(value):
         notes.append(Note.warn(line, what, value=value))
         return None

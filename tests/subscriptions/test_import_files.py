@@ -220,3 +220,46 @@ def test_a_quote_left_open_that_the_first_look_misses_stops_the_import_at_its_li
         "looks like a row of its own); remove or close it; the 9 rows before it were saved"
     )
     assert count(engine) == 9
+
+
+def test_a_line_break_typed_in_a_name_cell_is_a_space(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = tmp_path / "crm.csv"
+    text = (
+        "Sähköposti;Yritys;Nimi;Kieli\r\n"
+        'maija@puutarha.fi;"Mäkisen\r\nPuutarha Oy";"Maija\nMäkinen";suomi\r\n'
+        "pekka@paja.fi;Paja Oy;Pekka;ruotsi\r\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    report = import_csv(engine, settings, config, path, "vantaa")
+    assert (report.imported, report.warnings, report.skipped) == (2, [], [])
+    found = people(engine)
+    maija = found["maija@puutarha.fi"]
+    assert (maija.company_name, maija.contact_name) == ("Mäkisen Puutarha Oy", "Maija Mäkinen")
+    assert found["pekka@paja.fi"].language == "sv"  # the line after it is its own row
+
+
+def test_a_second_column_of_the_same_field_is_named_and_read_where_the_first_is_empty(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = tmp_path / "crm.csv"
+    text = (
+        "Sähköposti;Yritys;Sähköposti;Organisaatio\n"
+        "eka@firma.fi;Eka Oy;;\n"
+        ";Toka Oy;toka@firma.fi;Toka Ab\n"
+        "kolmas@firma.fi;;muu@firma.fi;Kolmas Ab\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    report = import_csv(engine, settings, config, path, "vantaa")
+    assert (report.imported, report.skipped) == (3, [])
+    assert [str(note) for note in report.warnings] == [
+        'line 1: column 3 "Sähköposti" holds the same field as column 1 "Sähköposti" and is '
+        "read only where that one is empty",
+        'line 1: column 4 "Organisaatio" holds the same field as column 2 "Yritys" and is '
+        "read only where that one is empty",
+    ]
+    found = {email: person.company_name for email, person in people(engine).items()}
+    assert found == {
+        "eka@firma.fi": "Eka Oy", "toka@firma.fi": "Toka Oy", "kolmas@firma.fi": "Kolmas Ab"
+    }  # fmt: skip
