@@ -196,7 +196,12 @@ class Vocabulary:
         return result
 
     def row(self, cells: list[str], line: int) -> tuple[SignUp | None, list[Note]]:
-        """The sign-up of one row, or None and the note that says why it is skipped."""
+        """The sign-up of one row, or None and the note that says why it is skipped.
+
+        Its ``topics`` are empty when the row names none the city has (an empty
+        cell, no column, only unknown topics): the writer gives a new subscription
+        the city's first topic and leaves a held one's topics as they are.
+        """
         values = {name: cells[i].strip() for i, name in self.columns.items() if i < len(cells)}
         for name, more in self.extra.items():  # a second column of the same field
             if not values.get(name):
@@ -247,7 +252,7 @@ class Vocabulary:
         notes.extend(Note.warn(line, "topics", value=part, known=known) for part in unknown)
         signup = SignUp(
             email=email,
-            topics=topics or self.known_topics[:1],
+            topics=topics,  # none: the city's first for a new subscription, kept for one held
             language=lang,
             company_name=_text(values.get("company_name"), line, "company_name", notes),
             business_id=business_id,
