@@ -20,7 +20,12 @@ from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
 from outreach.subscriptions.import_report import Note
 from outreach.subscriptions.signup import MAX_TEXT, SignUp
-from outreach.validation import has_control_chars, normalise_email, validate_business_id
+from outreach.validation import (
+    has_control_chars,
+    normalise_email,
+    tol_code,
+    validate_business_id,
+)
 
 FIELDS = (
     "email", "company_name", "business_id", "contact_name", "first_name", "last_name",
@@ -240,9 +245,8 @@ class Vocabulary:
                 notes.append(Note.warn(line, "size_class", value=raw))
         industry = None
         if raw := values.get("industry_code"):
-            if len(raw) <= 10 and raw.replace(".", "").isalnum():
-                industry = raw
-            else:
+            industry = tol_code(raw)
+            if industry is None:
                 notes.append(Note.warn(line, "industry_code", value=raw))
         contact = values.get("contact_name") or " ".join(
             part for part in (values.get("first_name"), values.get("last_name")) if part

@@ -263,3 +263,20 @@ def test_a_second_column_of_the_same_field_is_named_and_read_where_the_first_is_
     assert found == {
         "eka@firma.fi": "Eka Oy", "toka@firma.fi": "Toka Oy", "kolmas@firma.fi": "Kolmas Ab"
     }  # fmt: skip
+
+
+def test_an_industry_code_that_is_no_tol_2008_code_is_left_out_with_a_warning(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config
+) -> None:
+    path = tmp_path / "crm.csv"
+    codes = ["Kauppa", "abc", "04123", "47.11", "62010", "G"]
+    rows = "".join(f"r{i}@firma.fi;{code}\n" for i, code in enumerate(codes))
+    path.write_text("Sähköposti;Toimiala\n" + rows, encoding="utf-8")
+    report = import_csv(engine, settings, config, path, "vantaa")
+    assert report.imported == 6
+    assert [(n.line, n.code) for n in report.warnings] == [
+        (2, "industry_code"), (3, "industry_code"), (4, "industry_code")
+    ]  # fmt: skip
+    assert 'industry code "Kauppa" left out: use a TOL 2008 code' in str(report.warnings[0])
+    stored = {email: p.industry_code for email, p in people(engine).items()}
+    assert [stored[f"r{i}@firma.fi"] for i in range(6)] == [None, None, None, "4711", "62010", "G"]

@@ -214,8 +214,8 @@ def test_a_crm_file_again_leaves_what_the_person_chose_unless_a_cell_says_otherw
         "empty.csv": "Sähköposti;Aiheet;Yritys;Y-tunnus;Nimi;Koko;Toimiala;Kieli\n"
         "maija@firma.fi;;;;;;;\n",
         "no-columns.csv": "Sähköposti\nmaija@firma.fi\n",
-        "unusable.csv": "Sähköposti;Aiheet;Koko;Kieli;Y-tunnus\n"
-        "maija@firma.fi;Urheilu;jättimäinen;saksa;1234567-2\n",
+        "unusable.csv": "Sähköposti;Aiheet;Koko;Toimiala;Kieli;Y-tunnus\n"
+        "maija@firma.fi;Urheilu;jättimäinen;Kauppa;saksa;1234567-2\n",
         "language.csv": "Sähköposti;Kieli\nmaija@firma.fi;suomi\n",
     }
     for name, text in files.items():
