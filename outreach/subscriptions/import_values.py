@@ -65,18 +65,37 @@ SIZE_WORDS = {
               "stort", "storföretag"),
 }  # fmt: skip
 LANGUAGE_WORDS = {
-    "fi": ("fi", "fin", "finnish", "suomi", "suomeksi", "finska", "finsk", "fifi"),
-    "sv": ("sv", "swe", "sve", "swedish", "ruotsi", "ruotsiksi", "svenska", "svensk", "svfi",
-           "svse"),
-    "en": ("en", "eng", "english", "englanti", "englanniksi", "engelska", "engelsk", "engb",
+    "fi": ("fi", "fin", "finnish", "suomi", "suomeksi", "suomenkieli", "suomenkielinen", "finska",
+           "finsk", "påfinska", "finskspråkig", "fifi"),
+    "sv": ("sv", "swe", "sve", "swedish", "ruotsi", "ruotsiksi", "ruotsinkieli",
+           "ruotsinkielinen", "svenska", "svensk", "påsvenska", "svenskspråkig", "svfi", "svse"),
+    "en": ("en", "eng", "english", "inenglish", "englanti", "englanniksi", "englanninkieli",
+           "englanninkielinen", "engelska", "engelsk", "påengelska", "engelskspråkig", "engb",
            "enus"),
 }  # fmt: skip
+#: Yes in a consent column: the words, and TRUE as Finnish and Swedish Excel write it
+#: (TOSI, SANT). Their FALSE (EPÄTOSI, FALSKT) is no consent, as ``false`` is.
 CONSENT_YES = frozenset(
-    ("kyllä", "kylla", "k", "joo", "on", "annettu", "x", "✓", "yes", "y", "true", "1", "ok",
-     "given", "ja", "j", "givet")
+    ("kyllä", "kylla", "k", "joo", "on", "annettu", "x", "✓", "✔", "yes", "y", "true", "tosi",
+     "1", "ok", "given", "ja", "j", "givet", "sant", "sann")
 )  # fmt: skip
-_DATE = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}|\d{4}-\d{2}-\d{2}.*")
-_EMPLOYEES = re.compile(r"(alle|under|<)?\s*(\d+)\s*(?:[-–]\s*\d+|\+)?")
+#: A date (1.3.2024, 01/03/2024, 2024-03-01), perhaps with the time of day.
+_DATE = re.compile(
+    r"(?:\d{1,2}\.\d{1,2}\.\d{2,4}|\d{1,2}/\d{1,2}/\d{2,4})"
+    r"(?:,?\s+(?:klo\s*|kl\.?\s*|at\s+)?\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)?"
+    r"|\d{4}-\d{2}-\d{2}.*"
+)
+#: A head count: ``12``, ``10-49``, ``10–49 hlö``, ``250+``, ``alle 10``, ``yli 250``,
+#: ``över 250``, ``50-249 työntekijää``, ``1–9 anställda``.
+_EMPLOYEES = re.compile(
+    r"(?:(?P<under>alle|under|vähemmän kuin|färre än|mindre än|less than|fewer than|<)"
+    r"|(?P<over>yli|över|fler än|mer än|more than|over|>)"
+    r"|vähintään|minst|at least|>=|≥)?\s*"
+    r"(?P<count>\d+)\s*"
+    r"(?:(?:[-–—]|\.\.|to)\s*\d+|\+|(?:tai|eller|or)\s+(?:yli|enemmän|fler|mer|more))?\s*"
+    r"(?:henkilöä|henkilöt|henkilö|hengen|hlöä|hlö\.?|htv|työntekijää|työntekijöitä|työntekijä"
+    r"|anställda|anst\.?|personer|pers\.?|employees|persons|people|staff)?"
+)
 _TOPIC_SPLIT = re.compile(r"[|,;/]")
 
 
@@ -104,7 +123,7 @@ def size_class(value: str) -> str | None:
     match = _EMPLOYEES.fullmatch(value.strip().lower())
     if match is None:
         return None
-    count = int(match[2]) - (1 if match[1] else 0)
+    count = int(match["count"]) - (1 if match["under"] else 0) + (1 if match["over"] else 0)
     bands = ((10, "micro"), (50, "small"), (250, "medium"))
     return next((size for limit, size in bands if count < limit), "large")
 
@@ -115,9 +134,13 @@ def language(value: str) -> str | None:
 
 
 def consent_given(value: str) -> bool:
-    """``Kyllä``, ``x``, ``ja``, ``yes``, ``1`` or the date consent was given."""
+    """``Kyllä``, ``x``, ``ja``, ``yes``, ``1``, ``TOSI``, the date consent was given, or a
+    yes and that date (``Kyllä 1.3.2024``, ``ja, 2024-03-01``)."""
     text = value.strip().lower()
-    return text in CONSENT_YES or bool(_DATE.fullmatch(text))
+    if text in CONSENT_YES or _DATE.fullmatch(text):
+        return True
+    word, _, rest = text.partition(" ")
+    return word.rstrip(",:;") in CONSENT_YES and bool(_DATE.fullmatch(rest.strip(" ,:;()")))
 
 
 @dataclass
