@@ -12,7 +12,17 @@ from typing import TextIO
 import click
 from sqlalchemy import select
 
-from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
+from outreach.cli.base import (
+    App,
+    Group,
+    _,
+    check_out,
+    cli_language,
+    fail,
+    main,
+    open_out,
+    pass_app,
+)
 from outreach.delivery import confirmation_mailer
 from outreach.models import City, Subscriber, Subscription
 from outreach.subscriptions import (
@@ -139,6 +149,8 @@ def export_command(
 ) -> None:  # fmt: skip
     """Export a city's subscribers for a purpose; recorded with who and when."""
     _known_city(ctx, city)
+    if out is not None:
+        check_out(out)
     if status is not None and not PURPOSES[purpose] and status not in ("pending", "confirmed"):
         fail(
             _("the purpose {purpose} leaves out {status} subscriptions; only gdpr-request "
@@ -155,7 +167,7 @@ def export_command(
     if out is None:
         count = write(sys.stdout)
     else:
-        with out.open("w", encoding="utf-8", newline="") as fh:
+        with open_out(out, newline="") as fh:
             count = write(fh)
         click.echo(_("{count} rows written to {out}").format(count=count, out=out), err=True)
 
