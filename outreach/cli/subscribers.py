@@ -55,7 +55,8 @@ def _os_user() -> str:
 def _known_city(ctx: App, city: str) -> None:
     known = ctx.config().cities
     if city not in known:
-        fail(_("no city {city} (known: {known})").format(city=city, known=", ".join(known)))
+        known_text = ", ".join(sorted(known))
+        fail(_('no city "{city}" (known: {known})').format(city=city[:40], known=known_text))
 
 
 @main.group(cls=Group)
@@ -177,6 +178,8 @@ def export_command(
 @pass_app
 def list_command(ctx: App, city: str | None) -> None:
     """One line per subscription: email, city, status, topics."""
+    if city:
+        _known_city(ctx, city)
     with ctx.session() as session:
         stmt = (
             select(Subscriber.email, City.slug, Subscription.status, Subscription.topics)
@@ -235,6 +238,8 @@ def add_command(
 @pass_app
 def unsubscribe_command(ctx: App, email: str, city: str | None) -> None:
     """Unsubscribe an address (consent withdrawn, channel cli)."""
+    if city is not None:
+        _known_city(ctx, city)
     with ctx.session() as session:
         count = unsubscribe_email(session, email, city, channel="cli")
     click.echo(_("{count} subscriptions ended").format(count=count))
