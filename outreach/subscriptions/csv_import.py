@@ -2,15 +2,16 @@
 
 The import streams the file (constant memory apart from one hash per address
 seen), finds columns by Finnish, Swedish or English header names (or ``--map
-col=field``), reads the values as staff type them (:mod:`.import_values`), detects
-UTF-8, UTF-8 with BOM and cp1252, and sniffs ``,`` or ``;``. A row is skipped
-only for a bad or missing e-mail address, a missing consent, or an address that
-must not be (re)subscribed (suppressed, erased, unsubscribed, bounced); a bad
-optional field is left out with a warning and the contact is imported. Rows
-are written in batches, each committed, so an error half-way (a field over the
-CSV limit) keeps the rows before it; running the same file again changes
-nothing that was saved. ``dry_run`` reads and checks everything and writes
-nothing.
+col=field``), reads the values as staff type them (:mod:`.import_values`); what
+the file is (UTF-8, UTF-8 with BOM, cp1252 or UTF-16; ``,``, ``;`` or a tab; a
+quotation mark left open) is found before anything is written
+(:mod:`.import_file`). A row is skipped only for a bad or missing e-mail
+address, a missing consent, or an address that must not be (re)subscribed
+(suppressed, erased, unsubscribed, bounced); a bad optional field is left out
+with a warning and the contact is imported. Rows are written in batches, each
+committed, so an error half-way (a field over the CSV limit) keeps the rows
+before it; running the same file again changes nothing that was saved.
+``dry_run`` reads and checks everything and writes nothing.
 """
 
 from __future__ import annotations
