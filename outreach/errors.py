@@ -32,8 +32,9 @@ Signals that never reach a user stay beside the code that raises and catches the
 and are not part of this tree: ``checks.spam.SpamUnavailable`` (the spam check is
 reported as not run), ``delivery.outcomes.RecordingFailed`` (outcome rows stay
 ``sending`` until reclaimed), ``web.common.PageError`` and ``web.bodylimit.BodyTooLarge``
-(rendered as HTTP answers). ``subscriptions.import_report.ImportAborted`` is a
-:class:`SubscriptionError` kept beside the import report it carries and translates.
+(rendered as HTTP answers). ``subscriptions.import_report.ImportAborted`` and
+``ImportRefused`` are :class:`SubscriptionError` kept beside the import report whose
+messages they carry and translate.
 """
 
 from __future__ import annotations

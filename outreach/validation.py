@@ -33,6 +33,20 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u0080-\u009f\u2028\u2029]")
 
 BUSINESS_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2)
 
+#: The sections (A-U) and the 88 divisions (two digits) of TOL 2008, Statistics
+#: Finland's classification of industries (NACE Rev. 2 with a fifth digit). The
+#: numbers between the ranges (00, 04, 34, 40, 44, 48, 54, 57, 67, 76, 83, 89) are
+#: no division.
+TOL_SECTIONS = frozenset("ABCDEFGHIJKLMNOPQRSTU")
+TOL_DIVISIONS = frozenset(
+    f"{number:02d}"
+    for first, last in ((1, 3), (5, 9), (10, 33), (35, 35), (36, 39), (41, 43), (45, 47),
+                        (49, 53), (55, 56), (58, 63), (64, 66), (68, 68), (69, 75), (77, 82),
+                        (84, 84), (85, 85), (86, 88), (90, 93), (94, 96), (97, 98), (99, 99))
+    for number in range(first, last + 1)
+)  # fmt: skip
+_TOL_CODE = re.compile(r"(\d\d)(?:\.?(\d{1,3}))?", re.ASCII)
+
 
 def has_control_chars(text: str) -> bool:
     """True if ``text`` holds CR, LF or any other control character."""
@@ -165,6 +179,24 @@ def business_id_check_digit(body: str) -> int | None:
     if remainder == 1:
         return None
     return 11 - remainder
+
+
+@lru_cache(maxsize=1024)  # a CRM export holds a few hundred codes, each many times
+def tol_code(value: str) -> str | None:
+    """A TOL 2008 code as stored, or None when ``value`` is none.
+
+    A section letter (``G``), or a division, group, class or subclass: 2 to 5
+    digits whose first two are a division (``47``, ``471``, ``4711``, ``47111``),
+    with or without a dot after the division (``47.11`` is stored ``4711``, so
+    that audiences and statistics, which read the digits from the start, find it).
+    """
+    text = value.strip()
+    if len(text) == 1:
+        return text.upper() if text.upper() in TOL_SECTIONS else None
+    match = _TOL_CODE.fullmatch(text)
+    if match is None or match[1] not in TOL_DIVISIONS:
+        return None
+    return match[1] + (match[2] or "")
 
 
 def validate_business_id(text: str) -> str:

@@ -110,6 +110,32 @@ def test_user_errors_are_one_line_exit_1(
     assert len(lines) == 1 and expected in lines[0], result.output
 
 
+def test_an_out_file_that_cannot_be_written_is_one_line_exit_1(
+    run: CliRunner, tmp_path: Path
+) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    imported = invoke(run, "campaigns", "import", str(ROOT / "campaigns" / "kerava-monthly.yaml"))
+    assert imported.exit_code == 0, imported.output
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    missing = tmp_path / "nonexistent" / "dir"
+    cases = {
+        ("subscribers", "export", "--city", "vantaa", "--purpose", "crm", "--out",
+         str(missing / "x.csv")): f"the folder {missing} does not exist",
+        ("issue", "preview", "kerava-monthly/2026-12", "--out",
+         str(missing / "x.html")): f"the folder {missing} does not exist",
+        ("issue", "preview", "kerava-monthly/2026-12", "--out", str(blocker / "x.html")):
+            f"{blocker} is not a folder",
+        ("campaigns", "export", "kerava-monthly", "--out", str(blocker)): "cannot write the file",
+    }  # fmt: skip
+    for args, expected in cases.items():
+        result = run.invoke(main, list(args))
+        assert result.exit_code == 1, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and expected in lines[0], result.output
+
+
 def _fresh_link(title: str) -> None:
     """A new Kerava procurement link in the demo's database (links have no time window)."""
     from datetime import UTC, datetime

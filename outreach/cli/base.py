@@ -12,7 +12,8 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
 
 import click
 from sqlalchemy import Engine
@@ -162,6 +163,36 @@ def main(ctx: click.Context, verbose: bool) -> None:
         logging.getLogger("outreach.delivery").setLevel(logging.INFO)
         logging.getLogger("outreach.scheduler").setLevel(logging.INFO)
     ctx.obj = App()
+
+
+def check_out(path: Path) -> None:
+    """One line and exit 1 unless ``path`` (an ``--out`` file) can go where it is named:
+    checked before the command does its work."""
+    folder = path.parent
+    if not folder.exists():
+        fail(_("{path}: the folder {folder} does not exist").format(path=path, folder=folder))
+    if not folder.is_dir():
+        fail(_("{path}: {folder} is not a folder").format(path=path, folder=folder))
+    if path.is_dir():
+        fail(_("{path} is a folder; name a file").format(path=path))
+
+
+@contextmanager
+def open_out(path: Path, *, newline: str | None = None) -> Iterator[TextIO]:
+    """``path`` opened for writing as UTF-8; a folder that does not exist or a file that
+    cannot be written is one line and exit 1, not a traceback."""
+    check_out(path)
+    try:
+        fh = path.open("w", encoding="utf-8", newline=newline)
+    except OSError as exc:
+        fail(cannot_write(path, exc))
+    with fh:
+        yield fh
+
+
+def cannot_write(path: Path, exc: OSError) -> str:
+    reason = exc.strerror or exc.__class__.__name__
+    return _("{path}: cannot write the file ({reason})").format(path=path, reason=reason)
 
 
 def echo_lines(lines: list[str]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from outreach.campaigns import DocumentError, console
-from outreach.cli.base import App, _, fail, pass_app
+from outreach.cli.base import App, _, cannot_write, fail, pass_app
 from outreach.cli.campaigns import campaigns
 from outreach.cli.staff import _by
 from outreach.staff import authoring
@@ -35,8 +35,11 @@ def campaigns_export(app: App, slug: str, folder: Path) -> None:
         target = (base / name).resolve()
         if not target.is_relative_to(base):
             fail(_("{name}: not inside {folder}").format(name=name, folder=base))
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(content, encoding="utf-8")
+        except OSError as exc:  # a file where a folder should be, no permission, …
+            fail(cannot_write(target, exc))
         click.echo(_("wrote {path}").format(path=target))
 
 

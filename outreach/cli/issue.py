@@ -9,7 +9,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from outreach.cli.base import App, Group, _, cli_language, echo_lines, fail, main, pass_app
+from outreach.cli.base import (
+    App,
+    Group,
+    _,
+    check_out,
+    cli_language,
+    echo_lines,
+    fail,
+    main,
+    open_out,
+    pass_app,
+)
 
 if TYPE_CHECKING:
     from outreach.campaigns import Config
@@ -112,6 +123,9 @@ def issue_preview(app: App, ref: str, lang: str | None, out: Path | None, text: 
     from outreach.delivery import preview
     from outreach.issues import get_issue
 
+    if out is not None:
+        check_out(out)
+
     with app.session() as session:
         config = app.synced(session)
         iss = get_issue(session, ref)
@@ -121,7 +135,8 @@ def issue_preview(app: App, ref: str, lang: str | None, out: Path | None, text: 
     if out is None:
         click.echo(body)
     else:
-        out.write_text(body, encoding="utf-8")
+        with open_out(out) as fh:
+            fh.write(body)
         click.echo(_("Wrote {path}").format(path=out))
 
 

@@ -12,13 +12,24 @@ from typing import TextIO
 import click
 from sqlalchemy import select
 
-from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
+from outreach.cli.base import (
+    App,
+    Group,
+    _,
+    check_out,
+    cli_language,
+    fail,
+    main,
+    open_out,
+    pass_app,
+)
 from outreach.delivery import confirmation_mailer
-from outreach.errors import AlreadySubscribed, SubscriptionError
+from outreach.errors import AlreadySubscribed
 from outreach.models import City, Subscriber, Subscription
 from outreach.subscriptions import (
     PURPOSES,
     ImportAborted,
+    ImportRefused,
     SignUp,
     add_subscriber,
     create_api_key,
@@ -45,7 +56,8 @@ def _os_user() -> str:
 def _known_city(ctx: App, city: str) -> None:
     known = ctx.config().cities
     if city not in known:
-        fail(_("no city {city} (known: {known})").format(city=city, known=", ".join(known)))
+        known_text = ", ".join(sorted(known))
+        fail(_('no city "{city}" (known: {known})').format(city=city[:40], known=known_text))
 
 
 @main.group(cls=Group)
@@ -56,8 +68,13 @@ def subscribers() -> None:
 def _share(ctx: click.Context, param: click.Parameter, value: str) -> float:
     try:
         return parse_share(value)
-    except SubscriptionError as exc:
-        raise click.BadParameter(str(exc)) from None
+    except ImportRefused as exc:
+        # a usage error (exit 2), in one line in the staff's language
+        click.echo(
+            _("Error: {message}").format(message=f"--max-skipped: {exc.text(cli_language())}"),
+            err=True,
+        )
+        ctx.exit(2)
 
 
 @subscribers.command("import")
@@ -108,6 +125,8 @@ def import_command(
         for line in exc.report.lines(lang):
             click.echo(line)
         fail(exc.text(lang))
+    except ImportRefused as exc:
+        fail(exc.text(lang))
     for line in report.lines(lang):
         click.echo(line)
     if report.over_limit(max_skipped):
@@ -132,6 +151,8 @@ def export_command(
 ) -> None:  # fmt: skip
     """Export a city's subscribers for a purpose; recorded with who and when."""
     _known_city(ctx, city)
+    if out is not None:
+        check_out(out)
     if status is not None and not PURPOSES[purpose] and status not in ("pending", "confirmed"):
         fail(
             _("the purpose {purpose} leaves out {status} subscriptions; only gdpr-request "
@@ -148,7 +169,7 @@ def export_command(
     if out is None:
         count = write(sys.stdout)
     else:
-        with out.open("w", encoding="utf-8", newline="") as fh:
+        with open_out(out, newline="") as fh:
             count = write(fh)
         click.echo(_("{count} rows written to {out}").format(count=count, out=out), err=True)
 
@@ -158,6 +179,8 @@ def export_command(
 @pass_app
 def list_command(ctx: App, city: str | None) -> None:
     """One line per subscription: email, city, status, topics."""
+    if city:
+        _known_city(ctx, city)
     with ctx.session() as session:
         stmt = (
             select(Subscriber.email, City.slug, Subscription.status, Subscription.topics)
@@ -221,6 +244,8 @@ def add_command(
 @pass_app
 def unsubscribe_command(ctx: App, email: str, city: str | None) -> None:
     """Unsubscribe an address (consent withdrawn, channel cli)."""
+    if city is not None:
+        _known_city(ctx, city)
     with ctx.session() as session:
         count = unsubscribe_email(session, email, city, channel="cli")
     click.echo(_("{count} subscriptions ended").format(count=count))

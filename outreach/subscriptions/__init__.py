@@ -21,9 +21,11 @@ Public API (other stages and the CLI/web layers import from here):
   :class:`BatchMailer` and :func:`mail_batch` (many mails through one batch);
   :func:`confirmation_mail`, :func:`export_link_mail` say what to send
   (delivery sends it)
-- :func:`import_csv` (``outreach subscribers import``), its :class:`ImportReport`
-  and :func:`parse_share` (``--max-skipped``); :mod:`.import_values` says what
-  Finnish, Swedish and English headers and values mean
+- :func:`import_csv` (``outreach subscribers import``), its :class:`ImportReport`,
+  :class:`ImportRefused` (a file or option refused before anything is written)
+  and :func:`parse_share` (``--max-skipped``); :mod:`.import_file` reads what a
+  file is (encoding, delimiter, columns), :mod:`.import_values` what Finnish,
+  Swedish and English headers and values mean
 - :func:`export` (``outreach subscribers export --purpose``), :data:`PURPOSES`,
   :func:`safe_cell`, :func:`check_purpose`; :func:`write_xlsx`
 - the staff console's and ``outreach subscribers list|leads``'s queries:
@@ -49,13 +51,7 @@ from outreach.subscriptions.core import (
     unsubscribe_email,
     withdraw,
 )
-from outreach.subscriptions.csv_import import (
-    detect_encoding,
-    import_csv,
-    parse_mapping,
-    resolve_columns,
-    sniff_delimiter,
-)
+from outreach.subscriptions.csv_import import import_csv
 from outreach.subscriptions.directory import (
     CHANNELS,
     Filters,
@@ -75,7 +71,19 @@ from outreach.subscriptions.export import (
     export_rows,
     safe_cell,
 )
-from outreach.subscriptions.import_report import ImportAborted, ImportReport, Note, parse_share
+from outreach.subscriptions.import_file import (
+    parse_mapping,
+    resolve_columns,
+    scan_file,
+    sniff_delimiter,
+)
+from outreach.subscriptions.import_report import (
+    ImportAborted,
+    ImportRefused,
+    ImportReport,
+    Note,
+    parse_share,
+)
 from outreach.subscriptions.import_values import FIELDS
 from outreach.subscriptions.leads import (
     LEAD_FIELDS,
@@ -135,6 +143,7 @@ __all__ = [
     "ConfirmationMail",
     "Filters",
     "ImportAborted",
+    "ImportRefused",
     "ImportReport",
     "Lead",
     "Mailer",
@@ -157,7 +166,6 @@ __all__ = [
     "consent_text",
     "create_api_key",
     "current_preferences",
-    "detect_encoding",
     "edit_subscriber",
     "export",
     "export_link_mail",
@@ -180,6 +188,7 @@ __all__ = [
     "revoke_api_key",
     "rows_of",
     "safe_cell",
+    "scan_file",
     "search",
     "show",
     "show_json",

@@ -2,27 +2,27 @@
 
 The import streams the file (constant memory apart from one hash per address
 seen), finds columns by Finnish, Swedish or English header names (or ``--map
-col=field``), reads the values as staff type them (:mod:`.import_values`), detects
-UTF-8, UTF-8 with BOM and cp1252, and sniffs ``,`` or ``;``. A row is skipped
-only for a bad or missing e-mail address, a missing consent, or an address that
-must not be (re)subscribed (suppressed, erased, unsubscribed, bounced); a bad
-optional field is left out with a warning and the contact is imported. Rows
-are written in batches, each committed, so an error half-way (a field over the
-CSV limit) keeps the rows before it; running the same file again changes
-nothing that was saved. ``dry_run`` reads and checks everything and writes
-nothing.
+col=field``), reads the values as staff type them (:mod:`.import_values`); what
+the file is (UTF-8, UTF-8 with BOM, cp1252 or UTF-16; ``,``, ``;`` or a tab; a
+quotation mark left open) is found before anything is written
+(:mod:`.import_file`). A row is skipped only for a bad or missing e-mail
+address, a missing consent, or an address that must not be (re)subscribed
+(suppressed, erased, unsubscribed, bounced); a bad optional field is left out
+with a warning and the contact is imported. Rows are written in batches, each
+committed, so an error half-way (a field over the CSV limit) keeps the rows
+before it; running the same file again changes nothing that was saved.
+``dry_run`` reads and checks everything and writes nothing.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
-import re
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -30,11 +30,23 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.errors import SubscriptionError
 from outreach.settings import Settings
 from outreach.subscriptions.bulk import fewer_collections
-from outreach.subscriptions.import_report import PROBLEMS, ImportAborted, ImportReport, Note
-from outreach.subscriptions.import_values import ALIAS_INDEX, FIELDS, Vocabulary, header_key
+from outreach.subscriptions.import_file import (
+    check_quotes,
+    resolve_columns,
+    scan_file,
+    sniff_delimiter,
+    swallowed,
+)
+from outreach.subscriptions.import_report import (
+    PROBLEMS,
+    ImportAborted,
+    ImportRefused,
+    ImportReport,
+    Note,
+)
+from outreach.subscriptions.import_values import Vocabulary
 from outreach.subscriptions.import_writer import BatchWriter, Row
 from outreach.subscriptions.mail import Mailer, mail_batch
 
@@ -45,73 +57,6 @@ from outreach.subscriptions.mail import Mailer, mail_batch
 BATCH = 2500
 SQLITE_BATCH = 5000
 READ_BUFFER = 1 << 20
-_UNDEFINED_CP1252 = re.compile(rb"[\x81\x8d\x8f\x90\x9d]")  # bytes cp1252 has no character for
-
-
-def detect_encoding(path: Path) -> str:
-    """``utf-8-sig`` (BOM), ``utf-8`` when the whole file decodes, else ``cp1252``.
-
-    Raises :class:`SubscriptionError` naming the line of a byte that is
-    neither, before anything is written.
-    """
-    with path.open("rb") as fh:
-        head = fh.read(3)
-        if head == codecs.BOM_UTF8:
-            return "utf-8-sig"
-        fh.seek(0)
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        try:
-            while chunk := fh.read(1 << 16):
-                decoder.decode(chunk)
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            pass
-        else:
-            return "utf-8"
-        fh.seek(0)
-        line = 1
-        while chunk := fh.read(1 << 16):
-            found = _UNDEFINED_CP1252.search(chunk)
-            if found is not None:
-                bad = found.start()
-                line += chunk.count(b"\n", 0, bad)
-                raise SubscriptionError(
-                    f"{path.name}: line {line}: byte 0x{chunk[bad]:02x} is neither UTF-8 nor "
-                    "Windows-1252 text; save the file as UTF-8"
-                )
-            line += chunk.count(b"\n")
-    return "cp1252"
-
-
-def sniff_delimiter(first_line: str) -> str:
-    return ";" if first_line.count(";") > first_line.count(",") else ","
-
-
-def parse_mapping(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """``["Sposti=email"]`` → ``{"sposti": "email"}`` (header key → field)."""
-    mapping: dict[str, str] = {}
-    for pair in pairs:
-        column, eq, name = pair.partition("=")
-        if not eq or not column.strip() or name.strip() not in FIELDS:
-            raise SubscriptionError(
-                f"--map {pair!r}: expected COLUMN=FIELD with FIELD one of {', '.join(FIELDS)}"
-            )
-        mapping[header_key(column)] = name.strip()
-    return mapping
-
-
-def resolve_columns(header: list[str], mapping: dict[str, str]) -> dict[int, str]:
-    columns: dict[int, str] = {}
-    for i, name in enumerate(header):
-        key = header_key(name)
-        target = mapping.get(key) or ALIAS_INDEX.get(key)
-        if target is not None and target not in columns.values():
-            columns[i] = target
-    if "email" not in columns.values():
-        raise SubscriptionError(
-            "no email column found (expected a header like sähköposti or email, or --map COL=email)"
-        )
-    return columns
 
 
 def import_csv(
@@ -140,15 +85,14 @@ def import_csv(
     """
     city_slug = city
     if city_slug not in config.cities:
-        raise SubscriptionError(
-            f'no city "{city_slug}" (known: {", ".join(sorted(config.cities))})'
-        )
+        raise ImportRefused("city", city=city_slug[:40], known=", ".join(sorted(config.cities)))
     note = " ".join((consent_note or "").split())
     if confirmed and not note:
-        raise SubscriptionError("--confirmed needs --consent-note stating the legal basis")
+        raise ImportRefused("consent_note")
     if not path.is_file():
-        raise SubscriptionError(f"{path}: no such file")
-    encoding = detect_encoding(path)
+        raise ImportRefused("no_file", file=str(path))
+    scan = scan_file(path)
+    encoding = scan.encoding
     report = ImportReport(file=path.name, encoding=encoding, dry_run=dry_run)
     with fewer_collections(), mail_batch(None if dry_run else mailer) as mailer:
         batch = BatchWriter(
@@ -168,7 +112,14 @@ def import_csv(
             first = fh.readline()
             report.delimiter = sniff_delimiter(first)
             header = next(csv.reader([first], delimiter=report.delimiter), [])
-            vocabulary = Vocabulary.build(config, city_slug, resolve_columns(header, mapping or {}))
+            columns = resolve_columns(header, mapping or {}, path.name)
+            if scan.quotes:
+                check_quotes(path, encoding, report.delimiter, columns, len(header))
+            vocabulary = Vocabulary.build(config, city_slug, columns.fields, columns.extra)
+            report.warnings.extend(columns.notes)
+            over_lines = partial(
+                swallowed, email=columns.email, width=len(header), delimiter=report.delimiter
+            )
             sessions = _sessions(bind, dry_run)
             owned = isinstance(bind, Engine)
             writes = _Writes(sessions, threaded=owned)
@@ -178,7 +129,7 @@ def import_csv(
                     sessions[0].commit()  # the city's row, before any batch (and if none)
                 reader = csv.reader(fh, delimiter=report.delimiter)
                 size = SQLITE_BATCH if sessions[0].get_bind().dialect.name == "sqlite" else BATCH
-                _read(reader, vocabulary, batch, owned, writes, size)
+                _read(reader, vocabulary, batch, owned, writes, size, over_lines)
                 writes.wait()
             except BaseException:
                 writes.drain()
@@ -270,9 +221,12 @@ def _read(
     owned: bool,
     writes: _Writes,
     size: int,
+    over_lines: Callable[[list[str]], tuple[int, int] | None],
 ) -> None:
     """Every row of ``reader`` into ``batch``, ``size`` rows a batch; a row the CSV
-    reader refuses ends the import."""
+    reader refuses ends the import, and so does a field that runs over lines and
+    takes in rows (``over_lines``, :func:`swallowed`: a quotation mark left open that
+    :func:`check_quotes` did not look for)."""
     report = batch.report
     seen: dict[str, int] = {}  # a prefix of each address's hash: the line it was first on
     rows: list[Row] = []
@@ -303,6 +257,13 @@ def _read(
                 limit = str(csv.field_size_limit())
                 raise ImportAborted(report, line, PROBLEMS["field_limit"], limit=limit) from exc
             raise ImportAborted(report, line, PROBLEMS["csv"], error=str(exc)) from exc
+        if reader.line_num + 1 != line and (found := over_lines(row)) is not None:
+            flush()
+            writes.wait()
+            first, inside, end = line + found[0], line + found[1], reader.line_num + 1
+            raise ImportAborted(
+                report, first, PROBLEMS["quote"], first=str(first), row=str(inside), end=str(end)
+            )
         if not any(cell.strip() for cell in row):
             continue
         report.rows += 1

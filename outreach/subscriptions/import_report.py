@@ -49,10 +49,14 @@ WARN = {
         'line {line}: industry code "{value}" left out: use a TOL 2008 code like 62010'
     ),
     "company_name": _(
-        "line {line}: company name left out: longer than 200 characters or on several lines"
+        "line {line}: company name left out: longer than 200 characters or with control characters"
     ),
     "contact_name": _(
-        "line {line}: contact name left out: longer than 200 characters or on several lines"
+        "line {line}: contact name left out: longer than 200 characters or with control characters"
+    ),
+    "duplicate_column": _(
+        'line {line}: column {number} "{column}" holds the same field as column {first_number} '
+        '"{first}" and is read only where that one is empty'
     ),
     "duplicate": _(
         "line {line}: the same address as line {first}; imported once, from line {first}"
@@ -116,9 +120,7 @@ def parse_share(text: str) -> float:
     except ValueError:
         share = -1.0
     if not re.fullmatch(r"\d+(\.\d+)?", number) or not 0 <= share <= 1:
-        raise SubscriptionError(
-            f"{text!r} is not a share of rows: write a percentage like 5% or a fraction like 0.05"
-        )
+        raise ImportRefused("share", value=repr(text))
     return share
 
 
@@ -237,4 +239,69 @@ class ImportAborted(SubscriptionError):
 PROBLEMS = {
     "field_limit": _("a field is longer than {limit} characters (a quote left open?)"),
     "csv": _("not valid CSV ({error})"),
+    "quote": _(
+        "a quotation mark that is not closed makes one field of lines {first}–{end} (line "
+        "{row} looks like a row of its own); remove or close it"
+    ),
+}
+
+
+class ImportRefused(SubscriptionError):
+    """The import will not start: the file, the city or an option is wrong; nothing is
+    written. ``text(lang)`` words it in the staff's language (``REFUSED`` names each kind)."""
+
+    def __init__(self, code: str, **params: str) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(self.text("en"))
+
+    def text(self, lang: str = "en") -> str:
+        return gettext_for(lang, "cli", REFUSED[self.code]).format(**self.params)
+
+
+REFUSED = {
+    "city": _('no city "{city}" (known: {known})'),
+    "consent_note": _("--confirmed needs --consent-note stating the legal basis"),
+    "no_file": _("{file}: no such file"),
+    "empty": _("{file} is empty: export the contacts again"),
+    "byte": _(
+        "{file}: line {line}: byte 0x{byte} is neither UTF-8 nor Windows-1252 text; save the "
+        "file as UTF-8 (in Excel: CSV UTF-8)"
+    ),
+    "not_utf8_line": _(
+        "{file}: line {line} is not UTF-8 text like the rest of the file (letters such as ä, "
+        "ö or å on it were saved in another encoding); correct them in an editor that saves "
+        "UTF-8 and import the file again; nothing was written"
+    ),
+    "not_utf8_lines": _(
+        "{file}: {count} lines are not UTF-8 text like the rest of the file (lines {lines}: "
+        "letters such as ä, ö or å on them were saved in another encoding); correct them in "
+        "an editor that saves UTF-8 and import the file again; nothing was written"
+    ),
+    "quote": _(
+        "{file}: line {line}: a quotation mark that is not closed makes one field of lines "
+        "{line}–{end} (line {row} looks like a row of its own); remove or close the quotation "
+        "mark on line {line} and import the file again; nothing was written"
+    ),
+    "field_limit": _(
+        "{file}: line {line}: a field is longer than {limit} characters (a quote left open?); "
+        "fix the line and import the file again; nothing was written"
+    ),
+    "csv": _(
+        "{file}: line {line}: not valid CSV ({error}); fix the line and import the file "
+        "again; nothing was written"
+    ),
+    "utf16": _(
+        "{file}: the file starts as UTF-16 text (Excel's Unicode text) but is not valid "
+        "UTF-16; save it as UTF-8 (in Excel: CSV UTF-8)"
+    ),
+    "no_email": _(
+        "{file}: no e-mail column among the columns {columns} (expected a header like "
+        "sähköposti or email, or --map COLUMN=email)"
+    ),
+    "map_form": _("--map {pair}: expected COLUMN=FIELD with FIELD one of {fields}"),
+    "map_column": _('--map {pair}: the file has no column "{column}" (its columns: {columns})'),
+    "share": _(
+        "{value} is not a share of rows: write a percentage like 5% or a fraction like 0.05"
+    ),
 }

@@ -20,7 +20,12 @@ from outreach.campaigns import Config
 from outreach.errors import SubscriptionError
 from outreach.subscriptions.import_report import Note
 from outreach.subscriptions.signup import MAX_TEXT, SignUp
-from outreach.validation import has_control_chars, normalise_email, validate_business_id
+from outreach.validation import (
+    has_control_chars,
+    normalise_email,
+    tol_code,
+    validate_business_id,
+)
 
 FIELDS = (
     "email", "company_name", "business_id", "contact_name", "first_name", "last_name",
@@ -60,18 +65,37 @@ SIZE_WORDS = {
               "stort", "storföretag"),
 }  # fmt: skip
 LANGUAGE_WORDS = {
-    "fi": ("fi", "fin", "finnish", "suomi", "suomeksi", "finska", "finsk", "fifi"),
-    "sv": ("sv", "swe", "sve", "swedish", "ruotsi", "ruotsiksi", "svenska", "svensk", "svfi",
-           "svse"),
-    "en": ("en", "eng", "english", "englanti", "englanniksi", "engelska", "engelsk", "engb",
+    "fi": ("fi", "fin", "finnish", "suomi", "suomeksi", "suomenkieli", "suomenkielinen", "finska",
+           "finsk", "påfinska", "finskspråkig", "fifi"),
+    "sv": ("sv", "swe", "sve", "swedish", "ruotsi", "ruotsiksi", "ruotsinkieli",
+           "ruotsinkielinen", "svenska", "svensk", "påsvenska", "svenskspråkig", "svfi", "svse"),
+    "en": ("en", "eng", "english", "inenglish", "englanti", "englanniksi", "englanninkieli",
+           "englanninkielinen", "engelska", "engelsk", "påengelska", "engelskspråkig", "engb",
            "enus"),
 }  # fmt: skip
+#: Yes in a consent column: the words, and TRUE as Finnish and Swedish Excel write it
+#: (TOSI, SANT). Their FALSE (EPÄTOSI, FALSKT) is no consent, as ``false`` is.
 CONSENT_YES = frozenset(
-    ("kyllä", "kylla", "k", "joo", "on", "annettu", "x", "✓", "yes", "y", "true", "1", "ok",
-     "given", "ja", "j", "givet")
+    ("kyllä", "kylla", "k", "joo", "on", "annettu", "x", "✓", "✔", "yes", "y", "true", "tosi",
+     "1", "ok", "given", "ja", "j", "givet", "sant", "sann")
 )  # fmt: skip
-_DATE = re.compile(r"\d{1,2}\.\d{1,2}\.\d{2,4}|\d{4}-\d{2}-\d{2}.*")
-_EMPLOYEES = re.compile(r"(alle|under|<)?\s*(\d+)\s*(?:[-–]\s*\d+|\+)?")
+#: A date (1.3.2024, 01/03/2024, 2024-03-01), perhaps with the time of day.
+_DATE = re.compile(
+    r"(?:\d{1,2}\.\d{1,2}\.\d{2,4}|\d{1,2}/\d{1,2}/\d{2,4})"
+    r"(?:,?\s+(?:klo\s*|kl\.?\s*|at\s+)?\d{1,2}[:.]\d{2}(?:[:.]\d{2})?)?"
+    r"|\d{4}-\d{2}-\d{2}.*"
+)
+#: A head count: ``12``, ``10-49``, ``10–49 hlö``, ``250+``, ``alle 10``, ``yli 250``,
+#: ``över 250``, ``50-249 työntekijää``, ``1–9 anställda``.
+_EMPLOYEES = re.compile(
+    r"(?:(?P<under>alle|under|vähemmän kuin|färre än|mindre än|less than|fewer than|<)"
+    r"|(?P<over>yli|över|fler än|mer än|more than|over|>)"
+    r"|vähintään|minst|at least|>=|≥)?\s*"
+    r"(?P<count>\d+)\s*"
+    r"(?:(?:[-–—]|\.\.|to)\s*\d+|\+|(?:tai|eller|or)\s+(?:yli|enemmän|fler|mer|more))?\s*"
+    r"(?:henkilöä|henkilöt|henkilö|hengen|hlöä|hlö\.?|htv|työntekijää|työntekijöitä|työntekijä"
+    r"|anställda|anst\.?|personer|pers\.?|employees|persons|people|staff)?"
+)
 _TOPIC_SPLIT = re.compile(r"[|,;/]")
 
 
@@ -99,7 +123,7 @@ def size_class(value: str) -> str | None:
     match = _EMPLOYEES.fullmatch(value.strip().lower())
     if match is None:
         return None
-    count = int(match[2]) - (1 if match[1] else 0)
+    count = int(match["count"]) - (1 if match["under"] else 0) + (1 if match["over"] else 0)
     bands = ((10, "micro"), (50, "small"), (250, "medium"))
     return next((size for limit, size in bands if count < limit), "large")
 
@@ -110,9 +134,13 @@ def language(value: str) -> str | None:
 
 
 def consent_given(value: str) -> bool:
-    """``Kyllä``, ``x``, ``ja``, ``yes``, ``1`` or the date consent was given."""
+    """``Kyllä``, ``x``, ``ja``, ``yes``, ``1``, ``TOSI``, the date consent was given, or a
+    yes and that date (``Kyllä 1.3.2024``, ``ja, 2024-03-01``)."""
     text = value.strip().lower()
-    return text in CONSENT_YES or bool(_DATE.fullmatch(text))
+    if text in CONSENT_YES or _DATE.fullmatch(text):
+        return True
+    word, _, rest = text.partition(" ")
+    return word.rstrip(",:;") in CONSENT_YES and bool(_DATE.fullmatch(rest.strip(" ,:;()")))
 
 
 @dataclass
@@ -122,6 +150,7 @@ class Vocabulary:
     columns: dict[int, str]
     known_topics: list[str]
     default_language: str
+    extra: dict[str, list[int]] = field(default_factory=dict)  # read where the first is empty
     topic_names: list[tuple[str, str]] = field(default_factory=list)  # (name, topic), longest first
     topic_words: dict[str, str] = field(default_factory=dict)
     _patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list, repr=False)
@@ -134,7 +163,13 @@ class Vocabulary:
         ]
 
     @classmethod
-    def build(cls, config: Config, city_slug: str, columns: dict[int, str]) -> Vocabulary:
+    def build(
+        cls,
+        config: Config,
+        city_slug: str,
+        columns: dict[int, str],
+        extra: dict[str, list[int]] | None = None,
+    ) -> Vocabulary:
         city = config.cities[city_slug]
         known = list(city.topics)
         names: dict[str, str] = {}
@@ -150,6 +185,7 @@ class Vocabulary:
                     words.setdefault(word, set()).add(topic)
         return cls(
             columns=columns,
+            extra=extra or {},
             known_topics=known,
             default_language=city.languages[0],
             topic_names=sorted(names.items(), key=lambda item: -len(item[0])),
@@ -188,8 +224,18 @@ class Vocabulary:
         return result
 
     def row(self, cells: list[str], line: int) -> tuple[SignUp | None, list[Note]]:
-        """The sign-up of one row, or None and the note that says why it is skipped."""
+        """The sign-up of one row, or None and the note that says why it is skipped.
+
+        Its ``topics`` are empty when the row names none the city has (an empty
+        cell, no column, only unknown topics): the writer gives a new subscription
+        the city's first topic and leaves a held one's topics as they are.
+        """
         values = {name: cells[i].strip() for i, name in self.columns.items() if i < len(cells)}
+        for name, more in self.extra.items():  # a second column of the same field
+            if not values.get(name):
+                values[name] = next(
+                    (value for i in more if i < len(cells) and (value := cells[i].strip())), ""
+                )
         notes: list[Note] = []
         raw_email = values.get("email", "")
         if not raw_email:
@@ -222,9 +268,8 @@ class Vocabulary:
                 notes.append(Note.warn(line, "size_class", value=raw))
         industry = None
         if raw := values.get("industry_code"):
-            if len(raw) <= 10 and raw.replace(".", "").isalnum():
-                industry = raw
-            else:
+            industry = tol_code(raw)
+            if industry is None:
                 notes.append(Note.warn(line, "industry_code", value=raw))
         contact = values.get("contact_name") or " ".join(
             part for part in (values.get("first_name"), values.get("last_name")) if part
@@ -234,7 +279,7 @@ class Vocabulary:
         notes.extend(Note.warn(line, "topics", value=part, known=known) for part in unknown)
         signup = SignUp(
             email=email,
-            topics=topics or self.known_topics[:1],
+            topics=topics,  # none: the city's first for a new subscription, kept for one held
             language=lang,
             company_name=_text(values.get("company_name"), line, "company_name", notes),
             business_id=business_id,
@@ -246,8 +291,12 @@ class Vocabulary:
 
 
 def _text(value: str | None, line: int, what: str, notes: list[Note]) -> str | None:
+    """A name as stored: on one line (a line break typed in the cell, Excel's Alt+Enter,
+    is a space), or None with a note when it is too long or holds control characters."""
     if not value:
         return None
+    if has_control_chars(value):
+        value = " ".join(value.split())
     if len(value) > MAX_TEXT or has_control_chars(value):
         notes.append(Note.warn(line, what, value=value))
         return None

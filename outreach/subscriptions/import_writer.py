@@ -125,9 +125,11 @@ class BatchWriter:
     city_id: int = 0
     _key: bytes = field(default=b"", repr=False)
     _texts: dict[str, str] = field(default_factory=dict, repr=False)
+    _first_topic: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self._key = suppression_key(self.settings)
+        self._first_topic = list(self.config.cities[self.city_slug].topics[:1])
         self._texts = {
             lang: consent_text(city_name(self.config, self.city_slug, lang), lang)
             for lang in LANGUAGES
@@ -216,6 +218,9 @@ class BatchWriter:
                 report.skipped.append(Note.skip(line, "suppressed", signup.email, reason=why.value))
                 continue
             person = people.get(signup.email)
+            if person is None or person.sub_id is None:
+                # a new subscription; the row named no topic: the city's first
+                signup.topics = signup.topics or list(self._first_topic)
             if person is None:
                 report.imported += 1
                 new.append(_New(signup, None, search_text, mailbox))
@@ -240,7 +245,8 @@ class BatchWriter:
                 new.append(_New(signup, person.id, None, mailbox))
                 continue
             confirm = self.confirmed and status == SubscriptionStatus.PENDING
-            new_topics = sorted(person.topics) != signup.topics
+            # a row that names no topic leaves the subscription's own choice as it is
+            new_topics = bool(signup.topics) and sorted(person.topics) != signup.topics
             if new_topics:
                 topic_changes.append({"b_id": person.sub_id, "v_topics": list(signup.topics)})
             if confirm:

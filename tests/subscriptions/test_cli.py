@@ -83,3 +83,23 @@ def test_apikey_create_and_revoke(env: CliRunner) -> None:
     assert key not in listed.output and '"crm"' in listed.output
     assert env.invoke(apikey, ["revoke", "crm"]).exit_code == 0
     assert env.invoke(apikey, ["revoke", "crm"]).exit_code == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["list", "--city", "nowhere"],
+        ["unsubscribe", "matti@yritys.fi", "--city", "nowhere"],
+        ["export", "--city", "nowhere", "--purpose", "crm"],
+        ["import", "crm.csv", "--city", "nowhere"],
+    ],
+)
+def test_an_unknown_city_is_one_line_naming_the_known_ones(
+    env: CliRunner, args: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "en")
+    result = env.invoke(subscribers, args)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.output.strip() == (
+        'Error: no city "nowhere" (known: jarvenpaa, kerava, vantaa)'
+    ), result.output

@@ -30,7 +30,9 @@ from outreach.subscriptions import (
     confirm,
     consent_text,
     import_csv,
+    token_for,
     unsubscribe_email,
+    update_preferences,
 )
 
 LANGS = ("fi", "sv", "en")
@@ -178,3 +180,58 @@ def test_a_second_file_updates_topics_and_details_in_place(
 def count_records(engine: Engine) -> int:
     with Session(engine) as s:
         return len(s.scalars(select(ConsentRecord.id)).all())
+
+
+def test_a_crm_file_again_leaves_what_the_person_chose_unless_a_cell_says_otherwise(
+    db: Engine, settings: Settings, config: Config, tmp_path: Path
+) -> None:
+    with Session(db) as s:
+        sub = add_subscriber(
+            s, settings, config, "vantaa",
+            SignUp.clean(config, "vantaa", email="maija@firma.fi", topics=["climate"]),
+            None, confirmed=True, consent_note="customer", channel="cli", detail="test",
+        )  # fmt: skip
+        s.commit()
+        update_preferences(
+            s, settings, config, token_for(settings, sub, "preferences"), cities=["vantaa"],
+            topics=["awards", "procurement"], language="sv", company_name="Mäkinen Oy",
+            business_id="0112038-9", contact_name="Maija Mäkinen", size_class="small",
+            industry_code="62010", interested_in_visit=False,
+        )  # fmt: skip
+        s.commit()
+
+    def held() -> tuple[object, ...]:
+        with Session(db) as s:
+            person = s.scalars(select(Subscriber)).one()
+            return (person.subscriptions[0].topics, person.language, person.company_name,
+                    person.business_id, person.contact_name, person.size_class,
+                    person.industry_code)  # fmt: skip
+
+    chosen = (["awards", "procurement"], "sv", "Mäkinen Oy", "0112038-9", "Maija Mäkinen",
+              "small", "62010")  # fmt: skip
+    assert held() == chosen
+    files = {
+        "empty.csv": "Sähköposti;Aiheet;Yritys;Y-tunnus;Nimi;Koko;Toimiala;Kieli\n"
+        "maija@firma.fi;;;;;;;\n",
+        "no-columns.csv": "Sähköposti\nmaija@firma.fi\n",
+        "unusable.csv": "Sähköposti;Aiheet;Koko;Toimiala;Kieli;Y-tunnus\n"
+        "maija@firma.fi;Urheilu;jättimäinen;Kauppa;saksa;1234567-2\n",
+        "language.csv": "Sähköposti;Kieli\nmaija@firma.fi;suomi\n",
+    }
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        report = import_csv(db, settings, config, path, "vantaa")
+        assert (report.imported, report.updated, report.unchanged) == (0, 0, 1), name
+        assert held() == chosen, name
+    # a cell that names a topic or a detail replaces what is held (the CRM is staff's)
+    path = tmp_path / "new.csv"
+    path.write_text("Sähköposti;Aiheet;Koko\nmaija@firma.fi;Hankinnat;suuri\n", encoding="utf-8")
+    assert import_csv(db, settings, config, path, "vantaa").updated == 1
+    assert held()[0] == ["procurement"] and held()[5] == "large"
+    # a new contact whose row names no topic gets the city's first
+    path.write_text("Sähköposti;Aiheet\nuusi@firma.fi;\n", encoding="utf-8")
+    assert import_csv(db, settings, config, path, "vantaa").imported == 1
+    with Session(db) as s:
+        query = select(Subscription.topics).join(Subscriber)
+        assert s.scalar(query.where(Subscriber.email == "uusi@firma.fi")) == ["climate"]

@@ -92,7 +92,7 @@ def test_import_english_headers_comma_and_map(
 ) -> None:
     text = 'Sposti,company,Business ID,Notes\n"x@a.fi","=HYPERLINK(""http://evil"")",,hi\n'
     path = write(tmp_path, text, "utf-8")
-    with pytest.raises(SubscriptionError, match="no email column"):
+    with pytest.raises(SubscriptionError, match="no e-mail column"):
         import_csv(engine, settings, config, path, "kerava")
     report = import_csv(
         engine, settings, config, path, "kerava", mapping=parse_mapping(["Sposti=email"])

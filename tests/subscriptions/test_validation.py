@@ -15,9 +15,11 @@ from outreach.errors import SubscriptionError
 from outreach.settings import Settings
 from outreach.suppression import suppression_key
 from outreach.validation import (
+    TOL_DIVISIONS,
     business_id_check_digit,
     email_hash,
     normalise_email,
+    tol_code,
     validate_business_id,
 )
 
@@ -180,3 +182,28 @@ def test_business_id_raises_only_subscription_error(text: str) -> None:
     except SubscriptionError:
         return
     assert len(result) == 9 and result[7] == "-"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("62010", "62010"), (" 47.11 ", "4711"), ("47111", "47111"), ("471", "471"), ("01", "01"),
+     ("99000", "99000"), ("G", "G"), ("u", "U"), ("35.1", "351")],
+)  # fmt: skip
+def test_tol_code_accepts(raw: str, expected: str) -> None:
+    assert tol_code(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["Kauppa", "abc", "04123", "34000", "40", "89100", "00000", "V", "4", "471111", "47.",
+     "62-01-0", "47.11.1", "６２０１０", "G47"],
+)  # fmt: skip
+def test_tol_code_rejects(raw: str) -> None:
+    assert tol_code(raw) is None
+
+
+def test_the_tol_2008_divisions() -> None:
+    missing = {"00", "04", "34", "40", "44", "48", "54", "57", "67", "76", "83", "89"}
+    assert len(TOL_DIVISIONS) == 88
+    every = {f"{n:02d}" for n in range(100)}
+    assert every - missing == TOL_DIVISIONS
