@@ -330,7 +330,7 @@ def test_create_check_save_and_try_a_source_in_the_console(
     # Try this source, before saving: the feed's items the section's filters keep
     tried = client.post("/staff/kerava/campaigns/new?lang=en", data={**fields, "op": "try:0.0"})
     assert tried.status_code == 200
-    assert "Status: ok. It gives 2 items; the section&#39;s filters keep 1." in tried.text
+    assert "Status: fetched. It gives 2 items; the section&#39;s filters keep 1." in tried.text
     assert "Ilmastoteko: aurinkopaneelit" in tried.text
     assert "Kirjaston aukioloajat" not in tried.text  # left out by include: ilmasto*
     assert f'value="{feed_url}"' in tried.text  # the form as it was typed
@@ -347,7 +347,7 @@ def test_create_check_save_and_try_a_source_in_the_console(
     blocked = client.post("/staff/kerava/campaigns/kerava-kokeilu?lang=en", data={
         **fields, "sections.0.sources.0.url": "http://169.254.169.254/latest", "op": "try:0.0",
     })  # fmt: skip
-    assert "Status: error" in blocked.text and "Ilmastoteko" not in blocked.text  # SSRF rules
+    assert "Status: failed" in blocked.text and "Ilmastoteko" not in blocked.text  # SSRF rules
     markdown = "**Hei** <script>x()</script>"
     preview = client.post(
         "/staff/kerava/campaigns/markdown", data={"csrf_token": token, "text": markdown}
