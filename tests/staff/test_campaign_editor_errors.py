@@ -1,7 +1,9 @@
-"""The campaign editor's errors in the reader's language.
+"""The campaign editor's errors: every one at once, each in the reader's language.
 
-The subject's unknown placeholder and what "Try this source" found are said in
-Finnish, Swedish or English, not in the validator's or the fetcher's English.
+One submit (Save or Check) shows every error of the form, each beside its field
+and in the list at the top; the subject's unknown placeholder and what "Try this
+source" found are said in Finnish, Swedish or English, not in the validator's or
+the fetcher's English.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from collections.abc import Iterator
 import pytest
 from markupsafe import escape
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
-from outreach.campaigns import load
+from outreach.campaigns import console, load
 from outreach.settings import Settings
 from outreach.staff import authoring
 from outreach.web.staff.fetch_words import fetch_error, status_word
@@ -42,6 +45,33 @@ def shown_beside(html: str, element: str, message: str) -> None:
     assert f'<a href="#{element}">' in html
 
 
+@pytest.mark.parametrize("action", ["save", "check"])
+def test_one_submit_shows_every_error_at_once(
+    engine: Engine, client: TestClient, action: str
+) -> None:
+    signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
+    token = csrf_of(client.get("/staff/vantaa/campaigns/new?lang=fi").text)
+    fields = {
+        **editor_fields(token, "ftp://bad"), "slug": "Vantaa Kampanja!",
+        "languages": ["fi", "sv"], "subject_fi": "Uutiset {{ issue.period_lable }}", "hour": "25",
+    }  # fmt: skip
+    page = client.post("/staff/vantaa/campaigns/new?lang=fi", data={**fields, "action": action})
+    assert page.status_code == (422 if action == "save" else 200)
+    html = page.text
+    # the form's own error (the hour), the schema's (the short name) and the
+    # cross-checks (the Swedish subject, the source's address, the placeholder)
+    shown_beside(html, "f-sk", "Odotettiin kellonaikaa, esim. 9.00.")
+    shown_beside(html, "f-slug", "Käytä pieniä kirjaimia a–z, numeroita ja yhdysviivoja.")
+    shown_beside(html, "f-subject-sv", "Teksti puuttuu kielellä svenska.")
+    shown_beside(html, "f-subject-fi", UNKNOWN["fi"])
+    shown_beside(html, "f-sections-0-sources-0-url",
+                 "Odotettiin osoitetta, joka alkaa https:// tai http://.")  # fmt: skip
+    assert "dict object" not in html and "has no attribute" not in html
+    assert 'value="Vantaa Kampanja!"' in html  # what was typed stays
+    with Session(engine) as s:
+        assert console.rows(s, "vantaa") == []  # nothing written
+
+
 @pytest.mark.parametrize("lang", ["fi", "sv", "en"])
 def test_an_unknown_placeholder_is_named_in_the_readers_language(
     engine: Engine, client: TestClient, lang: str
@@ -52,6 +82,25 @@ def test_an_unknown_placeholder_is_named_in_the_readers_language(
               "subject_fi": "Uutiset {{ issue.period_lable }}", "action": "check"}  # fmt: skip
     page = client.post(f"/staff/kerava/campaigns/new?lang={lang}", data=fields)
     shown_beside(page.text, "f-subject-fi", UNKNOWN[lang])
+
+
+def test_every_error_of_a_document_at_once_in_the_stage() -> None:
+    config = load(CAMPAIGNS, TEMPLATES)
+    document = {
+        "slug": "Vantaa Kampanja!", "kind": "newsletter", "city": "vantaa",
+        "languages": ["fi", "sv"], "schedule": {"day": "1st tue", "hour": 9},
+        "subject": {"fi": "Uutiset {{ issue.period_lable }}"},
+        "sections": [{"id": "news", "kind": "news", "title": {"fi": "Uutiset", "sv": "Nyheter"},
+                      "max_items": 0, "sources": [{"type": "rss", "url": "ftp://bad"}]}],
+    }  # fmt: skip
+    camp, errors, _ = console.check_document(config, document)
+    assert camp is None
+    paths = [line.partition(": ")[0] for line in errors]
+    assert paths == ["slug", "sections.0.max_items", "subject", "subject.fi",
+                     "sections.0.sources.0.url"]  # fmt: skip
+    # a required value missing: the schema's errors alone, as before
+    _, errors, _ = console.check_document(config, {**document, "sections": []})
+    assert [line.partition(": ")[0] for line in errors] == ["slug", "sections"]
 
 
 @pytest.fixture

@@ -466,7 +466,7 @@ def test_errors_show_next_to_their_field_in_the_readers_language(
     signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
     token = csrf_of(client.get(f"/staff/kerava/campaigns/new?lang={lang}").text)
     fields = editor_fields(token, "www.kerava.fi/feed")
-    # the schema's errors first (as a file's), then the cross-checks of a valid document
+    # a schema error (as a file's) and the cross-checks, each at its field
     for changes, expected in (
         ({"sections.0.max_items": "kuusi"}, [("max-items", number)]),
         ({"sections.0.title.fi": ""}, [("title-fi", required), ("sources-0-url", url)]),
