@@ -1,0 +1,124 @@
+"""A console form refused for what was typed comes back with it, the error at its field.
+
+No redirect that empties the form: the page again (422), every value typed
+kept (never a password), each error beside its field with ``aria-invalid`` and
+in the list at the top with a link to the field.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from markupsafe import escape
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from outreach.campaigns import Config
+from outreach.models import Subscriber
+from outreach.settings import Settings
+from tests.staff import test_workflow as wf
+from tests.staff.support import csrf_of
+from tests.staff.test_drafts import draft
+from tests.staff.test_workflow import APPROVER, EDITOR, signed_in
+from tests.web.conftest import TestClient
+
+# the workflow tests' fixtures: Vantaa with approvers and four eyes, the memory outbox
+_clean_outbox = wf._clean_outbox
+app = wf.app
+config = wf.config
+settings = wf.settings
+__all__ = ["draft"]
+
+
+def refused_at(answer: Any, element: str, message: str) -> str:
+    """The page came back (422) with ``message`` beside ``element`` and in the list."""
+    assert answer.status_code == 422, answer.status_code
+    html = str(answer.text)
+    said = re.escape(str(escape(message)))
+    assert re.search(rf'<span class="error field-error" id="{element}-err"[^>]*>{said}</span>',
+                     html), f"{message!r} not beside #{element}"  # fmt: skip
+    tag = html.split(f'id="{element}"')[1].split(">")[0]
+    assert 'aria-invalid="true"' in tag and f'aria-describedby="{element}-err"' in tag
+    assert re.search(rf'<div class="errors" role="alert" id="errors">.*<a href="#{element}">'
+                     rf"{said}</a>", html, re.S), "not in the list at the top"  # fmt: skip
+    return html
+
+
+def value_of(html: str, element: str) -> str:
+    """The value an input or a textarea shows."""
+    found = re.search(rf'<textarea id="{element}"[^>]*>(.*?)</textarea>', html, re.S)
+    if found:
+        return found[1]
+    found = re.search(rf'<input[^>]* id="{element}"[^>]*>', html)
+    assert found, element
+    got = re.search(r'value="([^"]*)"', found[0])
+    return got[1] if got else ""
+
+
+def post(client: TestClient, page: str, action: str, **data: Any) -> Any:
+    token = csrf_of(client.get(page).text)
+    return client.post(action, data={"csrf_token": token, **data}, follow_redirects=False)
+
+
+def test_adding_a_subscriber_keeps_what_was_typed_and_names_each_bad_field(
+    engine: Engine, client: TestClient
+) -> None:
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    page = "/staff/vantaa/subscribers/new?lang=fi"
+    typed = {"email": "not-an-email", "company_name": "Aurinko Oy", "business_id": "1234567-8",
+             "contact_name": "Aino Aurinko", "industry_code": "62010", "language": "sv",
+             "size_class": "small", "topics": ["trainings"], "confirmed": "1",
+             "consent_note": "Sopimus 12/2026"}  # fmt: skip
+    answer = post(client, page, page, **typed)
+    html = refused_at(answer, "n-email", "Anna kelvollinen sähköpostiosoite, kuten nimi@yritys.fi.")
+    refused_at(answer, "n-bid", "Y-tunnuksessa on 7 numeroa, väliviiva ja oikea "
+               "tarkistusnumero, kuten 0112038-9.")  # fmt: skip
+    for element, value in (("n-email", "not-an-email"), ("n-company", "Aurinko Oy"),
+                           ("n-bid", "1234567-8"), ("n-name", "Aino Aurinko"),
+                           ("n-industry", "62010"), ("n-note", "Sopimus 12/2026")):  # fmt: skip
+        assert value_of(html, element) == value
+    assert '<option value="sv" selected>' in html and '<option value="small" selected>' in html
+    assert 'value="trainings" checked' in html and 'value="climate" checked' not in html
+    assert 'id="n-confirmed" name="confirmed" value="1" checked' in html
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Subscriber)) == 0
+    # a bad business ID alone: the company and the ID stay
+    again = post(client, page, page, email="aino@aurinko.fi", company_name="Aurinko Oy",
+                 business_id="1234567-8")  # fmt: skip
+    html = refused_at(again, "n-bid", "Y-tunnuksessa on 7 numeroa, väliviiva ja oikea "
+                      "tarkistusnumero, kuten 0112038-9.")  # fmt: skip
+    assert value_of(html, "n-company") == "Aurinko Oy" and value_of(html, "n-bid") == "1234567-8"
+    assert 'id="n-email-err"' not in html
+
+
+def test_the_other_subscriber_forms_keep_what_was_typed(
+    engine: Engine, client: TestClient, settings: Settings, config: Config
+) -> None:
+    from tests.staff.support import make_subscriber
+
+    sid = make_subscriber(engine, settings, config, "vantaa")
+    signed_in(engine, client, APPROVER, "approver", "vantaa")
+    one = f"/staff/vantaa/subscribers/{sid}"
+    edited = post(client, one + "?lang=en", one + "/edit?lang=en", company_name="Uusi Oy",
+                  business_id="123", contact_name="Eero", topics=["awards"])  # fmt: skip
+    html = refused_at(edited, "e-business_id", "The business ID needs 7 digits, a hyphen and "
+                      "the right check digit, like 0112038-9.")  # fmt: skip
+    assert (
+        value_of(html, "e-company_name") == "Uusi Oy" and value_of(html, "e-contact_name") == "Eero"
+    )
+    assert 'value="awards" checked' in html and 'value="climate" checked' not in html
+    listing = "/staff/vantaa/subscribers"
+    export = post(client, listing + "?lang=en", listing + "/export?lang=en", purpose="crm",
+                  fmt="xlsx", status="unsubscribed")  # fmt: skip
+    html = refused_at(export, "purpose", "Choose a purpose that allows the chosen status: only "
+                      "a GDPR request exports people who left.")  # fmt: skip
+    assert '<option value="xlsx" selected>' in html
+    assert '<input type="hidden" name="status" value="unsubscribed">' in html
+    upload = "/staff/vantaa/subscribers/import?lang=en"
+    files = {"file": ("crm.csv", b"email\nuusi@yritys.fi\n", "text/csv")}
+    token = csrf_of(client.get(upload).text)
+    imported = client.post(upload, data={"csrf_token": token, "confirmed": "1"}, files=files)
+    html = refused_at(imported, "i-note", "A confirmed addition needs a consent note stating "
+                      "the legal basis.")  # fmt: skip
+    assert 'id="i-confirmed" name="confirmed" value="1" checked' in html
