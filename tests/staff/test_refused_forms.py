@@ -15,11 +15,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.models import Subscriber
+from outreach.models import Issue, StaffTestAddress, Subscriber
 from outreach.settings import Settings
 from tests.staff import test_workflow as wf
 from tests.staff.support import csrf_of
-from tests.staff.test_drafts import draft
+from tests.staff.test_drafts import approved, draft
 from tests.staff.test_workflow import APPROVER, EDITOR, signed_in
 from tests.web.conftest import TestClient
 
@@ -122,3 +122,58 @@ def test_the_other_subscriber_forms_keep_what_was_typed(
     html = refused_at(imported, "i-note", "A confirmed addition needs a consent note stating "
                       "the legal basis.")  # fmt: skip
     assert 'id="i-confirmed" name="confirmed" value="1" checked' in html
+
+
+def test_the_draft_editor_keeps_a_refused_item_and_introduction(
+    engine: Engine, client: TestClient, draft: Issue
+) -> None:
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    base = f"/staff/vantaa/issues/{draft.id}"
+    page = f"{base}/edit?lang=fi&edition=fi"
+    long_summary = "Aurinkoa " * 222 + "x" * 3  # 2,001 characters
+    assert len(long_summary) == 2001
+    fields = {"edition": "fi", "section": "news", "title": "Kaupungin vinkki",
+              "summary": long_summary, "url": "https://vantaa.fi/x"}  # fmt: skip
+    added = post(client, page, f"{base}/items?lang=fi", **fields)
+    html = refused_at(added, "add-summary", "Tiivistelmä saa olla enintään 2 000 merkkiä.")
+    assert value_of(html, "add-title") == "Kaupungin vinkki"
+    assert value_of(html, "add-summary") == long_summary
+    assert value_of(html, "add-url") == "https://vantaa.fi/x"
+    item = post(client, page, f"{base}/items/2/text?lang=fi", edition="fi", title="Pitkä " * 61,
+                summary="Uusi tiivistelmä")  # fmt: skip
+    html = refused_at(item, "title-2", "Kirjoita yksirivinen otsikko, enintään 300 merkkiä.")
+    assert value_of(html, "title-2") == "Pitkä " * 61
+    assert value_of(html, "summary-2") == "Uusi tiivistelmä"
+    assert re.search(r'<li id="item-2">.*?<details open>', html, re.S)  # its form is open
+    intro = post(client, page, f"{base}/intro?lang=fi", edition="fi", intro="Hei " * 1300)
+    html = refused_at(intro, "intro", "Johdanto saa olla enintään 5 000 merkkiä.")
+    assert value_of(html, "intro") == "Hei " * 1300
+    with Session(engine) as s:
+        issue = s.get(Issue, draft.id)
+        assert issue is not None
+        fi = issue.snapshot["languages"]["fi"]
+        assert not fi.get("intro") and "Kaupungin vinkki" not in str(fi["sections"])
+
+
+def test_the_issue_page_keeps_a_refused_test_list_subject_and_time(
+    engine: Engine, client: TestClient, draft: Issue, settings: Settings, config: Config
+) -> None:
+    signed_in(engine, client, APPROVER, "approver", "vantaa")
+    base = f"/staff/vantaa/issues/{draft.id}"
+    listed = "not-an-email\ntesti@vantaa.fi"
+    saved = post(client, f"{base}?lang=fi", "/staff/vantaa/test-addresses?lang=fi",
+                 addresses=listed, issue=str(draft.id))  # fmt: skip
+    html = refused_at(saved, "addresses", "”not-an-email” ei ole sähköpostiosoite: kirjoita "
+                      "yksi osoite riville.")  # fmt: skip
+    assert value_of(html, "addresses") == listed
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(StaffTestAddress)) == 0
+    subject = post(client, f"{base}?lang=en", f"{base}/subject?lang=en", edition="sv",
+                   subject="Vandas klimatnytt " * 12)  # fmt: skip
+    html = refused_at(subject, "subject-sv", "Write a subject of one line, at most 200 characters.")
+    assert value_of(html, "subject-sv") == "Vandas klimatnytt " * 12
+    approved(engine, settings, config, draft)
+    when = post(client, f"{base}?lang=en", f"{base}/schedule?lang=en", day="2026-11-30",
+                time="09:00")  # fmt: skip
+    html = refused_at(when, "send-day", "The time to send is in the past: give a later one.")
+    assert value_of(html, "send-day") == "2026-11-30" and value_of(html, "send-time") == "09:00"
