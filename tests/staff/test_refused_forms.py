@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from markupsafe import escape
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from outreach.campaigns import Config
-from outreach.models import Issue, StaffTestAddress, Subscriber
+from outreach.campaigns import Config, sync
+from outreach.models import Issue, StaffTestAddress, Story, Subscriber
 from outreach.settings import Settings
 from tests.staff import test_workflow as wf
-from tests.staff.support import csrf_of
+from tests.staff.support import csrf_of, make_story
 from tests.staff.test_drafts import approved, draft
 from tests.staff.test_workflow import APPROVER, EDITOR, signed_in
 from tests.web.conftest import TestClient
@@ -177,3 +178,44 @@ def test_the_issue_page_keeps_a_refused_test_list_subject_and_time(
                 time="09:00")  # fmt: skip
     html = refused_at(when, "send-day", "The time to send is in the past: give a later one.")
     assert value_of(html, "send-day") == "2026-11-30" and value_of(html, "send-time") == "09:00"
+
+
+@pytest.fixture
+def cities(engine: Engine, config: Config) -> None:
+    with Session(engine) as s:
+        sync(s, config)
+        s.commit()
+
+
+def test_the_story_forms_keep_what_was_typed(
+    engine: Engine, cities: None, client: TestClient
+) -> None:
+    with Session(engine) as s:
+        sid = make_story(s, "vantaa").id
+        s.commit()
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    page = f"/staff/vantaa/stories/{sid}?lang=fi"
+    base = f"/staff/vantaa/stories/{sid}"
+    reason = "Tarina ei kerro ilmastoteosta. " * 35  # over 1,000 characters
+    rejected = post(client, page, f"{base}/reject?lang=fi", reason=reason)
+    html = refused_at(rejected, "reason", "Kirjoita hylkäyksen syy, enintään 1 000 merkkiä.")
+    assert value_of(html, "reason") == reason
+    edited = post(client, page, f"{base}/edit?lang=fi", company="Aurinko Oy", title=" ",
+                  body="Uusi **teksti**.", link="https://aurinko.fi")  # fmt: skip
+    html = refused_at(edited, "title", "Täytä yritys (enintään 200 merkkiä) ja otsikko "
+                      "(enintään 300).")  # fmt: skip
+    assert (
+        value_of(html, "company") == "Aurinko Oy" and value_of(html, "body") == "Uusi **teksti**."
+    )
+    assert value_of(html, "link") == "https://aurinko.fi"
+    translated = post(client, page, f"{base}/translate?lang=fi", language="sv",
+                      title="Sol på taket", body="", figures="120 MWh")  # fmt: skip
+    html = refused_at(translated, "body-sv", "Kirjoita käännökselle sekä otsikko (enintään 300 "
+                      "merkkiä) että teksti (enintään 5 000), tai tyhjennä kaikki kentät "
+                      "poistaaksesi käännöksen.")  # fmt: skip
+    assert (
+        value_of(html, "title-sv") == "Sol på taket" and value_of(html, "figures-sv") == "120 MWh"
+    )
+    with Session(engine) as s:
+        story = s.get(Story, sid)
+        assert story is not None and story.status.value == "submitted" and not story.translations
