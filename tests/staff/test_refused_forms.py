@@ -19,7 +19,7 @@ from outreach.campaigns import Config, sync
 from outreach.models import Issue, StaffTestAddress, Story, Subscriber
 from outreach.settings import Settings
 from tests.staff import test_workflow as wf
-from tests.staff.support import csrf_of, make_story
+from tests.staff.support import PASSWORD, csrf_of, make_account, make_story
 from tests.staff.test_drafts import approved, draft
 from tests.staff.test_workflow import APPROVER, EDITOR, signed_in
 from tests.web.conftest import TestClient
@@ -219,3 +219,19 @@ def test_the_story_forms_keep_what_was_typed(
     with Session(engine) as s:
         story = s.get(Story, sid)
         assert story is not None and story.status.value == "submitted" and not story.translations
+
+
+def test_signing_in_while_throttled_keeps_the_address(engine: Engine, client: TestClient) -> None:
+    make_account(engine, "eeva@kerava.fi", "editor", "kerava")
+
+    def sign_in(password: str) -> Any:
+        page = client.get("/staff/signin?lang=en")
+        data = {"email": "eeva@kerava.fi", "password": password, "csrf_token": csrf_of(page.text)}
+        return client.post("/staff/signin?lang=en", data=data, follow_redirects=False)
+
+    for _ in range(4):
+        sign_in("guess")
+    waiting = sign_in(PASSWORD)
+    assert waiting.status_code == 429 and "Too many failed tries" in waiting.text
+    assert value_of(waiting.text, "email") == "eeva@kerava.fi"
+    assert PASSWORD not in waiting.text and value_of(waiting.text, "password") == ""
