@@ -79,7 +79,24 @@ def check_text_values(source: str) -> str | None:
     try:
         _env.from_string(source).render(_SAMPLE)
     except (UndefinedError, SecurityError, TypeError) as exc:
-        return f"{exc} (a subject or preheader may use {', '.join(_KNOWN)})"
+        unknown = _unknown_name(source)
+        what = f"unknown name {{{{ {unknown} }}}}" if unknown else str(exc)
+        return f"{what} (a subject or preheader may use {', '.join(_KNOWN)})"
+    return None
+
+
+def _unknown_name(source: str) -> str | None:
+    """The first name in ``source`` the context lacks, dotted (``issue.period_lable``)."""
+    for node in _env.parse(source).find_all((nodes.Getattr, nodes.Getitem, nodes.Name)):
+        if isinstance(node, nodes.Name):
+            if node.name not in _SAMPLE:
+                return str(node.name)
+            continue
+        key: Any = node.attr if isinstance(node, nodes.Getattr) else getattr(node, "arg", None)
+        key = getattr(key, "value", key)  # issue["number"]: the constant's value
+        inner = getattr(node, "node", None)
+        if isinstance(inner, nodes.Name) and str(key) not in _SAMPLE.get(inner.name, {}):
+            return f"{inner.name}.{key}"
     return None
 
 

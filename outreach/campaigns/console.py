@@ -14,6 +14,7 @@ campaign of the same slug wins. Every change bumps the row's ``revision``, and
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from dataclasses import dataclass
@@ -75,16 +76,78 @@ def check_document(
     """
     slug = str(document.get("slug") or "campaign")
     where = path or Path(f"{slug}.yaml")
+    root = path.parent if path is not None else config.root
     try:
         camp = CampaignFile.model_validate({"campaign": document}).campaign
     except ValidationError as exc:
-        return None, _strip(where, format_errors(where, exc)), {}
+        errors = _strip(where, format_errors(where, exc))
+        stand_in, left_out = _without_errors(document, exc)
+        if stand_in is None:
+            return None, errors, {}
+        # the cross-checks too, on what did validate: every error at once
+        more = _check_campaign(
+            where, stand_in, config.cities, config.topics, templates_dir, root, {}, texts
+        )
+        return None, errors + _outside(_strip(where, more), left_out), {}
     bodies: dict[tuple[str, str], str] = {}
-    root = path.parent if path is not None else config.root
     problems = _check_campaign(
         where, camp, config.cities, config.topics, templates_dir, root, bodies, texts
     )
     return (None if problems else camp), _strip(where, problems), bodies
+
+
+#: What stands in for an invalid short name, so the rest can be checked.
+_STAND_IN = {"slug": "campaign", "id": "section"}
+
+
+def _without_errors(
+    document: dict[str, Any], exc: ValidationError
+) -> tuple[AnyCampaign | None, list[str]]:
+    """The campaign without the values the schema refused (their defaults instead, a
+    stand-in for a short name), and the key paths left out; None when that does not
+    validate (a required value is missing or wrong)."""
+    doc = copy.deepcopy(document)
+    left_out: list[str] = []
+    drops: list[tuple[list[Any], int]] = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"][2:] if p != "[key]"]  # after ("campaign", kind)
+        if err["loc"][:1] != ("campaign",) or not loc:
+            return None, []
+        parent: Any = doc
+        for part in loc[:-1]:
+            try:
+                parent = parent[part]
+            except (KeyError, IndexError, TypeError):
+                return None, []
+        key: Any = loc[-1]
+        if isinstance(parent, dict) and key in _STAND_IN and isinstance(parent.get(key), str):
+            parent[key] = f"{_STAND_IN[key]}-{len(left_out)}"
+        elif isinstance(parent, dict):
+            parent.pop(key, None)
+        elif isinstance(parent, list) and isinstance(key, int) and key < len(parent):
+            drops.append((parent, key))
+        else:
+            return None, []
+        left_out.append(".".join(str(p) for p in loc))
+    for items, index in sorted(drops, key=lambda d: -d[1]):
+        del items[index]
+    try:
+        return CampaignFile.model_validate({"campaign": doc}).campaign, left_out
+    except ValidationError:
+        return None, []
+
+
+def paths_meet(path: str, other: str) -> bool:
+    """Whether two key paths are the same, or one is inside the other."""
+    return (path + ".").startswith(other + ".") or (other + ".").startswith(path + ".")
+
+
+def _outside(lines: list[str], left_out: list[str]) -> list[str]:
+    """The error lines not about a key path left out (nor one inside or around it)."""
+    return [
+        line for line in lines
+        if not any(paths_meet(line.partition(": ")[0], gone) for gone in left_out)
+    ]  # fmt: skip
 
 
 def config_hash(camp: AnyCampaign) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from outreach.campaigns.console import body_file
+from outreach.campaigns.console import body_file, paths_meet
 from outreach.campaigns.form_sections import (
     SectionView,
     section_views,
@@ -246,3 +246,18 @@ def from_form(
         doc["sections"], problems = sections_from_fields(fields, base.get("sections"))
         errors += problems
     return doc, texts_out, errors
+
+
+def _area(line: str) -> str:
+    """The key path an error line is about; the schedule's fields are one area."""
+    path = line.partition(": ")[0]
+    return "schedule" if path.split(".")[0] in ("schedule", "send_at") else path
+
+
+def with_form_errors(form_errors: Sequence[str], found: Sequence[str]) -> list[str]:
+    """The form's own errors (a field that could not be read) and the validator's on
+    the rest: a validator's error about a field the form already named (or one inside
+    or around it) is left out, since it is about what stood in for that field."""
+    taken = [_area(line) for line in form_errors]
+    kept = [line for line in found if not any(paths_meet(_area(line), t) for t in taken)]
+    return list(dict.fromkeys([*form_errors, *kept]))

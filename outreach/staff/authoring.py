@@ -8,6 +8,7 @@ Every change is one transaction with its audit event. The campaign work is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outreach import sources
-from outreach.campaigns import Audience, Config, Section, console
+from outreach.campaigns import Audience, Config, Section, console, form
 from outreach.delivery import audience_query
 from outreach.errors import CampaignError, OutreachError
 from outreach.issues import passes_rules
@@ -85,13 +86,17 @@ def check_campaign(
     texts: dict[str, str] | None,
     templates_dir: Path | None,
     create: bool,
+    form_errors: Sequence[str] = (),
 ) -> list[str]:
-    """Every error :func:`save_campaign` would refuse the document for; nothing written."""
+    """Every error :func:`save_campaign` would refuse the document for; nothing written.
+
+    ``form_errors``: the editor's fields that could not be read (``campaigns.form``);
+    they come first, in place of what the validator says about the same fields."""
     _camp, errors = console.problems(
         session, config, document, city=city, texts=texts, templates_dir=templates_dir,
         create=create,
     )  # fmt: skip
-    return errors
+    return form.with_form_errors(form_errors, errors)
 
 
 def campaign_state(session: Session, slug: str, state: str, who: Who, *, city: str) -> None:

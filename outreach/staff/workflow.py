@@ -178,7 +178,7 @@ def save_test_addresses(session: Session, city: str, text: str, actor: Actor) ->
         if not address or address in wanted:
             continue
         if len(address) > 254 or not EMAIL_RE.match(address):
-            raise Refused("bad_address", address[:80])
+            raise Refused("bad_address", part.strip()[:80])  # as typed: the page names it
         wanted.append(address)
     if len(wanted) > MAX_TEST_ADDRESSES:
         raise Refused("too_many_addresses", str(MAX_TEST_ADDRESSES))

@@ -330,7 +330,7 @@ def test_create_check_save_and_try_a_source_in_the_console(
     # Try this source, before saving: the feed's items the section's filters keep
     tried = client.post("/staff/kerava/campaigns/new?lang=en", data={**fields, "op": "try:0.0"})
     assert tried.status_code == 200
-    assert "Status: ok. It gives 2 items; the section&#39;s filters keep 1." in tried.text
+    assert "Status: fetched. It gives 2 items; the section&#39;s filters keep 1." in tried.text
     assert "Ilmastoteko: aurinkopaneelit" in tried.text
     assert "Kirjaston aukioloajat" not in tried.text  # left out by include: ilmasto*
     assert f'value="{feed_url}"' in tried.text  # the form as it was typed
@@ -347,7 +347,7 @@ def test_create_check_save_and_try_a_source_in_the_console(
     blocked = client.post("/staff/kerava/campaigns/kerava-kokeilu?lang=en", data={
         **fields, "sections.0.sources.0.url": "http://169.254.169.254/latest", "op": "try:0.0",
     })  # fmt: skip
-    assert "Status: error" in blocked.text and "Ilmastoteko" not in blocked.text  # SSRF rules
+    assert "Status: failed" in blocked.text and "Ilmastoteko" not in blocked.text  # SSRF rules
     markdown = "**Hei** <script>x()</script>"
     preview = client.post(
         "/staff/kerava/campaigns/markdown", data={"csrf_token": token, "text": markdown}
@@ -466,7 +466,7 @@ def test_errors_show_next_to_their_field_in_the_readers_language(
     signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
     token = csrf_of(client.get(f"/staff/kerava/campaigns/new?lang={lang}").text)
     fields = editor_fields(token, "www.kerava.fi/feed")
-    # the schema's errors first (as a file's), then the cross-checks of a valid document
+    # a schema error (as a file's) and the cross-checks, each at its field
     for changes, expected in (
         ({"sections.0.max_items": "kuusi"}, [("max-items", number)]),
         ({"sections.0.title.fi": ""}, [("title-fi", required), ("sources-0-url", url)]),
@@ -501,7 +501,7 @@ def test_the_editor_names_its_choices_in_the_readers_language(
     assert 'name="cron_day_of_week"' in new.text
     fields = editor_fields(csrf_of(new.text), "http://169.254.169.254/latest")
     blocked = client.post("/staff/kerava/campaigns/new?lang=fi", data={**fields, "op": "try:0.0"})
-    assert "Tila: virhe." in blocked.text and "Tila: error" not in blocked.text
+    assert "Tila: epäonnistui." in blocked.text and "Tila: error" not in blocked.text
     listing = client.get("/staff/kerava/campaigns?lang=sv").text
     assert "<td>finska</td>" in listing and "<td>fi</td>" not in listing
 

@@ -41,6 +41,7 @@ def test_console_pages_are_translated(lang: str) -> None:
 @pytest.mark.parametrize("lang", ["fi", "sv"])
 def test_the_campaign_editors_errors_and_labels_are_translated(lang: str) -> None:
     from outreach.web.staff import campaign_errors as ce
+    from outreach.web.staff import fetch_words as fw
 
     with (LOCALE_DIR / lang / "LC_MESSAGES" / "web.po").open("rb") as fh:
         catalog = read_po(fh, locale=lang)
@@ -48,4 +49,5 @@ def test_the_campaign_editors_errors_and_labels_are_translated(lang: str) -> Non
     ids = {msgid for _, msgid in ce.MESSAGES} | {"Section {n}", "Source {n}"}
     ids |= set(ce.TOP_LABELS.values()) | set(ce.SECTION_LABELS.values())
     ids |= set(ce.OPTION_LABELS.values())
+    ids |= {msgid for _, msgid in fw.MESSAGES} | set(fw.STATUS_WORDS.values()) | {fw.LEAD}
     assert ids - translated == set()

@@ -5,7 +5,8 @@ editor: the flat fields of :mod:`outreach.campaigns.form`, each section and sour
 as fields of their own, the next three runs in the city's time zone, the live
 count of the audience, every error next to its field in the reader's language
 (:mod:`outreach.web.staff.campaign_errors`) and, after "Try this source", what
-that source gives with its section's filters applied.
+that source gives with its section's filters applied (its status and error in the
+reader's language too, :mod:`outreach.web.staff.fetch_words`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from outreach.sources import body_html, known_types
 from outreach.staff import Current, Permission, authoring
 from outreach.web.common import state
 from outreach.web.staff.campaign_errors import OPTION_LABELS, field_id, localise
+from outreach.web.staff.fetch_words import fetch_error, status_word
 from outreach.web.staff.guard import now
 from outreach.web.staff.view import lang_of, page
 
@@ -106,6 +108,7 @@ def editor_page(
     if trial is not None and trial.error:  # said in the reader's language, where it is
         trial_error = localise([trial.error], lang_of(request)).summary
         trial = TrialShown(trial.section, trial.source, None, trial_error[0][1])
+    fetched = trial.view if trial is not None else None
     context = {
         "f": fields.values,
         "chosen_langs": fields.languages or list(cfg.languages),
@@ -130,6 +133,8 @@ def editor_page(
         "by_field": shown.by_field,
         "summary": shown.summary,
         "trial": trial,
+        "trial_status": status_word(fetched.status, lang_of(request)) if fetched else None,
+        "trial_error": fetch_error(fetched.error, lang_of(request)) if fetched else None,
         "focus": focus,
         "slug": slug,
         "checked": checked,

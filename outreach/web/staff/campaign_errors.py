@@ -64,6 +64,15 @@ MESSAGES: list[tuple[str, str]] = [
     (r"^no template ", "There is no such template."),
     (r"^unknown source type", "Unknown source type."),
     (r"has no such source$", "There is no such source."),
+    (r"^unknown name (?P<name>\{\{ .+? \}\}) \(a subject or preheader may use (?P<known>[^)]*)\)$",
+     "Unknown name {name}; you can use: {known}."),
+    (r"^expected a single line$", "Write it on one line."),
+    (r"^expected at most (?P<n>\d+) characters", "At most {n} characters."),
+    (r"^template syntax error: (?P<detail>.*?)\.?$",
+     "A placeholder is not written right ({detail}); write it like {example}."),
+    (r"is not allowed here \(only values, filters and if\)$",
+     "Only placeholders, filters and if are allowed here."),
+    (r"^filter '(?P<filter>[^']*)' is not allowed", "The filter {filter} is not allowed here."),
 ]  # fmt: skip
 _COMPILED = [(re.compile(p), msgid) for p, msgid in MESSAGES]
 _LINE = re.compile(r"^([A-Za-z0-9_.]+|\(top level\)): (.*)$")
@@ -164,10 +173,13 @@ def say(message: str, gettext: Callable[[str], str]) -> str:
         if found is None:
             continue
         values = found.groupdict()
+        if "known" in values:  # the placeholders a subject may use, as they are written
+            known = values["known"].split(",")
+            values["known"] = ", ".join(f"{{{{ {k.strip()} }}}}" for k in known)
         if "language" in values:
             code = values["language"]
             values["language"] = gettext(LANGUAGE_NAMES[code]) if code in LANGUAGE_NAMES else code
-        said = gettext(msgid).format(**values)
+        said = gettext(msgid).format(**values, example="{{ issue.period_label }}")
         return said[:1].upper() + said[1:]  # "ruotsi ei ole …" starts a sentence
     return message
 

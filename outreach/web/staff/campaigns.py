@@ -153,14 +153,22 @@ async def _submit(request: Request, city: str, current: Current, slug: str | Non
             document["sections"], focus = changed
         return _editor(request, current, city, document, texts, slug=slug, focus=focus)
     if data.get("action") != "save" or errors:
-        if not errors:  # Check: every error Save would find, nothing written
-            with st.session() as session:
-                errors = authoring.check_campaign(
-                    session, config, document, city=city, texts=texts,
-                    templates_dir=_templates_dir(request), create=slug is None,
-                )  # fmt: skip
+        with st.session() as session:  # every error Save would find, at once; nothing written
+            errors = authoring.check_campaign(
+                session, config, document, city=city, texts=texts,
+                templates_dir=_templates_dir(request), create=slug is None, form_errors=errors,
+            )  # fmt: skip
+        status = 422 if errors and data.get("action") == "save" else 200
         return _editor(
-            request, current, city, document, texts, slug=slug, errors=errors, checked=True
+            request,
+            current,
+            city,
+            document,
+            texts,
+            slug=slug,
+            errors=errors,
+            checked=True,
+            status=status,
         )
     try:
         with st.session() as session:

@@ -3,13 +3,15 @@
 ``GET …/edit`` shows one language of the draft: its introduction, every item
 with buttons to move, pin or drop it and a form for its title and summary, a
 form to add a manual item, and the preview as it is now. Every change is a
-POST form with the CSRF token answered by a redirect back to the editor.
-Scheduling (and cancelling a schedule) belongs to approvers, on the issue page.
+POST form with the CSRF token answered by a redirect back to the editor; a text
+refused (a title, a summary, a link, the introduction) shows the editor again
+with what was typed and the error at its field. Scheduling (and cancelling a
+schedule) belongs to approvers, on the issue page.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,15 +22,30 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from outreach.models import Issue
-from outreach.staff import drafts
+from outreach.staff import drafts, sessions
 from outreach.web.common import RowId, state
+from outreach.web.staff import form_refused
 from outreach.web.staff.guard import now
-from outreach.web.staff.issues import BASE, Approver, Editor, _act, _actor, _back, _load
+from outreach.web.staff.issues import (
+    BASE,
+    Approver,
+    Editor,
+    _act,
+    _actor,
+    _back,
+    _load,
+    refused_again,
+)
 from outreach.web.staff.view import lang_of, page
 
 router = APIRouter()
 FormStr = Annotated[str | None, Form()]
 ITEM = BASE + "/items/{item_id}"
+#: The field of the form to add an item by hand that each refusal is about.
+ADD_FIELDS = {"bad_title": "add-title", "bad_summary": "add-summary", "bad_url": "add-url",
+              "no_section": "add-section", "events_section": "add-section"}  # fmt: skip
+#: The field of the schedule form that each refusal is about.
+WHEN_FIELDS = {"bad_time": "send-day", "past": "send-day", "too_far": "send-day"}
 
 
 def _to_editor(request: Request, city: str, issue_id: int, edition: str | None, **query: object
@@ -50,9 +67,19 @@ def _edit(
     edition: str | None,
     work: Callable[[Session, Issue], object],
     item: int | None = None,
-) -> RedirectResponse:
+    *,
+    typed: Mapping[str, str] | None = None,
+    fields: Mapping[str, str] | None = None,
+    current: sessions.Current | None = None,
+) -> Response:
+    """Do ``work``; a text form refused for what was typed (``typed``: its values by
+    element id, ``fields``: the element id of each such refusal code) comes back with it."""
     extra: dict[str, Any] = {"item": item} if item is not None else {}
     _, refused = _act(request, city, issue_id, csrf_token, work)
+    if refused and refused in (fields or {}) and typed is not None and current is not None:
+        shown = form_refused.shown_again(form_refused.at(refused, fields or {}), typed)
+        return _editor_page(request, city, issue_id, current, edition,
+                            status=form_refused.STATUS, **shown)  # fmt: skip
     if refused:
         return _to_editor(request, city, issue_id, edition, refused=refused, **extra)
     return _to_editor(request, city, issue_id, edition, done="saved", **extra)
@@ -61,6 +88,19 @@ def _edit(
 @router.get(BASE + "/edit")
 def editor(
     request: Request, city: str, issue_id: RowId, current: Editor, edition: str | None = None
+) -> Response:
+    return _editor_page(request, city, issue_id, current, edition)
+
+
+def _editor_page(
+    request: Request,
+    city: str,
+    issue_id: int,
+    current: sessions.Current,
+    edition: str | None,
+    *,
+    status: int = 200,
+    **again: object,
 ) -> Response:
     st = state(request)
     with st.session() as session:
@@ -78,8 +118,10 @@ def editor(
             "done": request.query_params.get("done"),
             "refused": request.query_params.get("refused"),
             "base": f"/staff/{city}/issues/{issue_id}",
+            **again,
         }
-    response = page(request, "staff/edit.html", context, current=current, city=city)
+    response = page(request, "staff/edit.html", context, current=current, city=city,
+                    status=status)  # fmt: skip
     csp = response.headers["Content-Security-Policy"]
     response.headers["Content-Security-Policy"] = csp.replace(
         "script-src 'none'", "script-src 'none'; frame-src 'self'"
@@ -159,7 +201,10 @@ def item_text(
         drafts.edit(session, issue, item_id, edition or "", title or "", summary or "", actor)
         return None
 
-    return _edit(request, city, issue_id, csrf_token, edition, work, item_id)
+    at = {"bad_title": f"title-{item_id}", "bad_summary": f"summary-{item_id}"}
+    typed = {f"title-{item_id}": title or "", f"summary-{item_id}": summary or ""}
+    return _edit(request, city, issue_id, csrf_token, edition, work, item_id, typed=typed,
+                 fields=at, current=current)  # fmt: skip
 
 
 @router.post(BASE + "/items")
@@ -181,7 +226,10 @@ def add(
             session, issue, section or "", title or "", summary or "", url or "", actor
         )
 
-    return _edit(request, city, issue_id, csrf_token, edition, work)
+    typed = {"add-section": section or "", "add-title": title or "",
+             "add-summary": summary or "", "add-url": url or ""}  # fmt: skip
+    return _edit(request, city, issue_id, csrf_token, edition, work, typed=typed,
+                 fields=ADD_FIELDS, current=current)  # fmt: skip
 
 
 @router.post(BASE + "/intro")
@@ -198,7 +246,8 @@ def intro(
         drafts.intro(session, issue, edition or "", intro or "", _actor(request, current))
         return None
 
-    return _edit(request, city, issue_id, csrf_token, edition, work)
+    return _edit(request, city, issue_id, csrf_token, edition, work, typed={"intro": intro or ""},
+                 fields={"bad_intro": "intro"}, current=current)  # fmt: skip
 
 
 @router.post(BASE + "/check")
@@ -244,6 +293,9 @@ def schedule(
         return when
 
     when, refused = _act(request, city, issue_id, csrf_token, work)
+    if refused in WHEN_FIELDS:
+        typed = {"send-day": day or "", "send-time": time or ""}
+        return refused_again(request, city, issue_id, current, refused, WHEN_FIELDS, typed)
     if refused:
         return _back(request, city, issue_id, refused=refused)
     assert isinstance(when, datetime)

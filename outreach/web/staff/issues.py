@@ -2,13 +2,16 @@
 
 Every action is a POST form with the CSRF token; the answer is a redirect back
 to the page with ``?done=`` or ``?refused=`` (a code the page words in the
-person's language). An issue loaded by id must belong to the path's city.
+person's language), or, when a form is refused for what was typed (a subject,
+the test list, a time to send), the page again with the values kept and the
+error at its field (:mod:`outreach.web.staff.form_refused`). An issue loaded by id
+must belong to the path's city.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -23,6 +26,7 @@ from outreach.staff import Permission, sessions
 from outreach.staff import issue_view as view_of_issue
 from outreach.staff import workflow as flow
 from outreach.web.common import RowId, check_csrf, state
+from outreach.web.staff import form_refused
 from outreach.web.staff.guard import Require, not_found, now
 from outreach.web.staff.view import client, lang_of, page
 
@@ -33,6 +37,8 @@ Editor = Annotated[sessions.Current, Depends(Require(Permission.EDIT))]
 Approver = Annotated[sessions.Current, Depends(Require(Permission.APPROVE))]
 FormStr = Annotated[str | None, Form()]
 BASE = "/staff/{city}/issues/{issue_id}"
+#: The test list's field, for each refusal of it.
+ADDRESS_FIELDS = {"bad_address": "addresses", "too_many_addresses": "addresses"}
 WIDTHS = ("desktop", "phone")
 #: The preview document: no script, no request but images, framed only by the console.
 PREVIEW_CSP = (
@@ -69,6 +75,22 @@ def issue_view(
     width: str = "desktop",
     part: str = "html",
 ) -> Response:
+    return _issue_page(request, city, issue_id, current, background, edition, width, part)
+
+
+def _issue_page(
+    request: Request,
+    city: str,
+    issue_id: int,
+    current: sessions.Current,
+    background: BackgroundTasks,
+    edition: str | None = None,
+    width: str = "desktop",
+    part: str = "html",
+    *,
+    status: int = 200,
+    **again: object,
+) -> Response:
     st = state(request)
     with st.session() as session:
         issue = _load(session, city, issue_id)
@@ -94,11 +116,33 @@ def issue_view(
         "may_edit": current.principal.can(Permission.EDIT, city),
         "base": f"/staff/{city}/issues/{issue_id}",
         "placeholders": form.PLACEHOLDERS,
+        **again,
     }
-    response = page(request, "staff/issue.html", context, current=current, city=city)
+    response = page(request, "staff/issue.html", context, current=current, city=city,
+                    status=status)  # fmt: skip
     response.headers["Content-Security-Policy"] = response.headers[
         "Content-Security-Policy"
     ].replace("script-src 'none'", "script-src 'self'; connect-src 'self'; frame-src 'self'")
+    return response
+
+
+def refused_again(
+    request: Request,
+    city: str,
+    issue_id: int,
+    current: sessions.Current,
+    code: str,
+    fields: Mapping[str, str],
+    typed: Mapping[str, object],
+    detail: str = "",
+) -> Response:
+    """The issue page again after a form's input was refused: the values typed kept,
+    the refusal ``code`` at the field ``fields`` names for it."""
+    tasks = BackgroundTasks()
+    shown = form_refused.shown_again(form_refused.at(code, fields), typed, detail)
+    response = _issue_page(request, city, issue_id, current, tasks, status=form_refused.STATUS,
+                           **shown)  # fmt: skip
+    response.background = tasks  # a stale check starts after the answer, as on a GET
     return response
 
 
@@ -238,18 +282,19 @@ def save_test_addresses(
 ) -> Response:
     check_csrf(request, csrf_token)
     st = state(request)
-    refused = None
+    refusal = None
     with st.session() as session:
         try:
             flow.save_test_addresses(session, city, addresses or "", _actor(request, current))
             session.commit()
         except flow.Refused as exc:
-            refused = exc.code
+            refusal = exc
     back = int(issue) if issue and issue.isdigit() else None
     if back is None:
         return RedirectResponse(f"/staff/{city}/?lang={lang_of(request)}", status_code=303)
-    if refused:
-        return _back(request, city, back, refused=refused)
+    if refusal is not None:
+        return refused_again(request, city, back, current, refusal.code, ADDRESS_FIELDS,
+                             {"addresses": addresses or ""}, refusal.detail)  # fmt: skip
     return _back(request, city, back, done="addresses")
 
 
@@ -336,6 +381,9 @@ def edit_subject(
         return None
 
     _, refused = _act(request, city, issue_id, csrf_token, work)
+    if refused == "bad_subject":
+        at, typed = {refused: f"subject-{edition}"}, {f"subject-{edition}": subject or ""}
+        return refused_again(request, city, issue_id, current, refused, at, typed)
     if refused:
         return _back(request, city, issue_id, refused=refused)
     return _back(request, city, issue_id, done="edited")

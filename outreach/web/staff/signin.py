@@ -125,6 +125,9 @@ def signin_post(
     if result.outcome == signin.Outcome.REFUSED:
         wait = _wait_text(request, result)
         return _form(request, error="refused", wait=wait, email=(email or "")[:254], status=401)
+    if result.outcome == signin.Outcome.WAIT:  # the address stays typed (never the password)
+        wait = _wait_text(request, result)
+        return _form(request, wait=wait, email=(email or "")[:254], status=429)
     return _after(request, result, next or HOME)
 
 

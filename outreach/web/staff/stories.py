@@ -3,13 +3,15 @@
 ``GET /staff/{city}/stories`` lists the city's stories (what waits first);
 ``GET /staff/{city}/stories/{id}`` shows one as it will appear, with forms to
 edit, translate (per language), approve, reject with a reason (mailed to the
-submitter) and feature it. A story of another city is not found.
+submitter) and feature it. A form refused for what was typed shows the page
+again with the values kept and the error at its field. A story of another city
+is not found.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -20,8 +22,9 @@ from sqlalchemy.orm import Session
 from outreach.errors import OutreachError
 from outreach.l10n import LANGUAGES
 from outreach.models import Story, StoryStatus
-from outreach.staff import Permission, drafts, moderation
+from outreach.staff import Permission, drafts, moderation, sessions
 from outreach.web.common import RowId, check_csrf, state
+from outreach.web.staff import form_refused
 from outreach.web.staff.guard import not_found, now
 from outreach.web.staff.issues import Editor, Viewer, _actor
 from outreach.web.staff.view import lang_of, page
@@ -31,6 +34,8 @@ router = APIRouter()
 FormStr = Annotated[str | None, Form()]
 QUEUE = "/staff/{city}/stories"
 ONE = QUEUE + "/{story_id}"
+#: The field of the story page each refusal is about (a translation's: its language's).
+FIELDS = {"reason": "reason", "story_fields": "company", "story_body": "body", "bad_url": "link"}
 STATUSES = tuple(s.value for s in StoryStatus)
 
 
@@ -61,6 +66,13 @@ def story_queue(
 
 @router.get(ONE)
 def story_page(request: Request, city: str, story_id: RowId, current: Viewer) -> Response:
+    return _story_page(request, city, story_id, current)
+
+
+def _story_page(
+    request: Request, city: str, story_id: int, current: sessions.Current, *,
+    status: int = 200, **again: object,
+) -> Response:  # fmt: skip
     st = state(request)
     with st.session() as session:
         story = _load(session, city, story_id)
@@ -78,8 +90,10 @@ def story_page(request: Request, city: str, story_id: RowId, current: Viewer) ->
             "done": request.query_params.get("done"),
             "refused": request.query_params.get("refused"),
             "base": f"/staff/{city}/stories/{story_id}",
+            **again,
         }
-        return page(request, "staff/story.html", context, current=current, city=city)
+        return page(request, "staff/story.html", context, current=current, city=city,
+                    status=status)  # fmt: skip
 
 
 def _act(
@@ -89,7 +103,12 @@ def _act(
     csrf_token: str | None,
     done: str,
     work: Callable[[Session, Story], object],
-) -> RedirectResponse:
+    typed: Mapping[str, str] | None = None,
+    fields: Mapping[str, str] = FIELDS,
+    current: sessions.Current | None = None,
+) -> Response:
+    """Do ``work``; a form refused for what was typed (``typed``: its values by element
+    id) comes back with it, the refusal at the field ``fields`` names for its code."""
     check_csrf(request, csrf_token)
     st = state(request)
     with st.session() as session:
@@ -98,6 +117,10 @@ def _act(
             work(session, story)
         except drafts.Refused as exc:
             session.rollback()
+            if typed is not None and current is not None and exc.code in fields:
+                shown = form_refused.shown_again(form_refused.at(exc.code, fields), typed)
+                return _story_page(request, city, story_id, current,
+                                   status=form_refused.STATUS, **shown)  # fmt: skip
             return _back(request, city, story_id, refused=exc.code)
         except OutreachError as exc:
             session.rollback()
@@ -124,7 +147,11 @@ def edit(
                         title=title or "", body=body or "", link=link or "")  # fmt: skip
         return None
 
-    return _act(request, city, story_id, csrf_token, "edited", work)
+    typed = {"company": company or "", "title": title or "", "body": body or "",
+             "link": link or ""}  # fmt: skip
+    named = " ".join((company or "").split())
+    fields = {**FIELDS, "story_fields": "company" if not named or len(named) > 200 else "title"}
+    return _act(request, city, story_id, csrf_token, "edited", work, typed, fields, current)
 
 
 @router.post(ONE + "/translate")
@@ -146,7 +173,12 @@ def translate(
             body=body or "", figures=figures or "", image_alt=image_alt or "",
         )  # fmt: skip
 
-    return _act(request, city, story_id, csrf_token, "translated", work)
+    code = language or ""
+    typed = {f"title-{code}": title or "", f"body-{code}": body or "",
+             f"figures-{code}": figures or "", f"image_alt-{code}": image_alt or ""}  # fmt: skip
+    empty = f"title-{code}" if not (title or "").strip() else f"body-{code}"
+    fields = {"translation_fields": empty}  # a wrong language: the page says so, as before
+    return _act(request, city, story_id, csrf_token, "translated", work, typed, fields, current)
 
 
 @router.post(ONE + "/approve")
@@ -178,7 +210,8 @@ def reject(
                                         actor, now(request)))  # fmt: skip
         return None
 
-    answer = _act(request, city, story_id, csrf_token, "rejected", work)
+    answer = _act(request, city, story_id, csrf_token, "rejected", work,
+                  {"reason": reason or ""}, current=current)  # fmt: skip
     if mailed and not mailed[0]:
         return _back(request, city, story_id, done="rejected_unmailed")
     return answer

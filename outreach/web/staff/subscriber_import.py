@@ -9,6 +9,7 @@ commits the same file. The leads list and its CSV come from
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -18,6 +19,7 @@ from outreach.errors import SubscriptionError
 from outreach.staff import Permission, people, sessions
 from outreach.subscriptions import ImportAborted, ImportReport, leads, write_leads_csv
 from outreach.web.common import RowId, check_csrf, state
+from outreach.web.staff import form_refused
 from outreach.web.staff.guard import Require, now
 from outreach.web.staff.subscribers import actor, back, refusal
 from outreach.web.staff.view import acting, lang_of, page
@@ -56,9 +58,9 @@ def import_preview(
     consent_note: FormStr = None,
 ) -> Response:  # fmt: skip
     check_csrf(request, csrf_token)
-    here = IMPORT.format(city=city)
+    typed = {"i-confirmed": bool(confirmed), "i-note": consent_note}  # a file cannot be kept
     if file is None or not file.filename:
-        return back(request, here, refused="no-file")
+        return _again(request, city, current, "no-file", typed)
     st = state(request)
     who = actor(request, current)
     try:
@@ -72,9 +74,20 @@ def import_preview(
         return page(request, "staff/subscribers_import.html", aborted, current=current,
                     city=city, status=400)  # fmt: skip
     except SubscriptionError as exc:
-        return back(request, here, refused=refusal(exc) if "consent" in str(exc) else "file")
+        return _again(request, city, current, refusal(exc) if "consent" in str(exc) else "file",
+                      typed)  # fmt: skip
     context: dict[str, object] = {"report": _report(report, lang_of(request)), "upload": upload}
     return page(request, "staff/subscribers_import.html", context, current=current, city=city)
+
+
+def _again(
+    request: Request, city: str, current: sessions.Current, code: str, typed: Mapping[str, object]
+) -> Response:
+    """The upload form again, the consent kept and the refusal at its field."""
+    fields = {"no-file": "i-file", "file": "i-file", "consent": "i-note"}
+    context = form_refused.shown_again(form_refused.at(code, fields), typed)
+    return page(request, "staff/subscribers_import.html", context, current=current, city=city,
+                status=form_refused.STATUS)  # fmt: skip
 
 
 @router.post(IMPORT + "/commit")

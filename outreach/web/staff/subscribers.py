@@ -4,7 +4,9 @@ Only parsing, calling and answering: the queries are ``outreach.subscriptions``
 (:func:`search`, :func:`person`, :func:`rows_of`), the audited actions
 ``outreach.staff.people``. Every action is a POST form with the CSRF token that
 redirects back with ``?done=`` or ``?refused=`` (worded in the page's language);
-downloads are POST too, since each is recorded in the audit log.
+a form refused for what was typed shows its page again with the values kept and
+each error at its field (:mod:`outreach.web.staff.form_refused`). Downloads are POST
+too, since each is recorded in the audit log.
 """
 
 from __future__ import annotations
@@ -43,7 +45,9 @@ from outreach.subscriptions import (
     XLSX_MEDIA_TYPE as MEDIA_TYPE,
 )
 from outreach.web.common import RowId, check_csrf, state
+from outreach.web.staff import form_refused
 from outreach.web.staff.guard import Require, not_found, now
+from outreach.web.staff.subscriber_fields import EDIT_IDS, NEW_IDS, refused_fields
 from outreach.web.staff.view import acting, client, lang_of, page
 
 router = APIRouter()
@@ -100,8 +104,14 @@ def _int(value: str | None) -> int | None:
 
 @router.get(LIST)
 def subscriber_list(request: Request, city: str, current: Viewer) -> Response:
+    return _list_page(request, city, current, Filters.parse(dict(request.query_params)))
+
+
+def _list_page(
+    request: Request, city: str, current: sessions.Current, filters: Filters, *,
+    status: int = 200, **shown: Any,
+) -> Response:  # fmt: skip
     params = request.query_params
-    filters = Filters.parse(dict(params))
     st = state(request)
     with st.session() as session:
         found = search(
@@ -113,9 +123,10 @@ def subscriber_list(request: Request, city: str, current: Viewer) -> Response:
         "found": found, "filters": filters, "filter_query": urlencode(base),
         "may_edit": current.principal.can(Permission.EDIT, city),
         "done": params.get("done"), "refused": params.get("refused"),
-        **city_choices(request, city),
+        **city_choices(request, city), **shown,
     }  # fmt: skip
-    return page(request, "staff/subscribers.html", context, current=current, city=city)
+    return page(request, "staff/subscribers.html", context, current=current, city=city,
+                status=status)  # fmt: skip
 
 
 @router.post(LIST + "/export")
@@ -132,7 +143,8 @@ def export_list(
     try:
         check_purpose(purpose or "", filters.status or None)
     except SubscriptionError:
-        return back(request, LIST.format(city=city), refused="purpose", **filters.query())
+        shown = form_refused.shown_again([("purpose", "purpose")], {"purpose": purpose, "fmt": fmt})
+        return _list_page(request, city, current, filters, status=form_refused.STATUS, **shown)
     kind = "xlsx" if fmt == "xlsx" else "csv"
     st = state(request)
     spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=4 << 20)  # noqa: SIM115
@@ -172,8 +184,27 @@ def _download(spool: IO[bytes], media: str, name: str) -> StreamingResponse:
 
 @router.get(LIST + "/new")
 def new_form(request: Request, city: str, current: Editor) -> Response:
-    context = {"refused": request.query_params.get("refused"), **city_choices(request, city)}
-    return page(request, "staff/subscriber_new.html", context, current=current, city=city)
+    return _new_page(request, city, current)
+
+
+def _new_page(
+    request: Request, city: str, current: sessions.Current, *, status: int = 200, **shown: Any
+) -> Response:
+    context = {"refused": request.query_params.get("refused"), **city_choices(request, city),
+               **shown}  # fmt: skip
+    return page(request, "staff/subscriber_new.html", context, current=current, city=city,
+                status=status)  # fmt: skip
+
+
+def _new_again(
+    request: Request, city: str, current: sessions.Current, given: dict[str, Any],
+    exc: Exception | None,
+) -> Response:  # fmt: skip
+    """The add form again with what was typed and where it goes wrong."""
+    problems = refused_fields(refusal(exc) if exc else None, str(exc or ""), given, NEW_IDS)
+    typed = {NEW_IDS.get(k, k): v for k, v in given.items()}
+    return _new_page(request, city, current, status=form_refused.STATUS,
+                     **form_refused.shown_again(problems, typed))  # fmt: skip
 
 
 @router.post(LIST + "/new")
@@ -186,6 +217,10 @@ def add(
 ) -> Response:  # fmt: skip
     check_csrf(request, csrf_token)
     st = state(request)
+    given = {"email": email, "company_name": company_name, "business_id": business_id,
+             "contact_name": contact_name, "industry_code": industry_code, "language": language,
+             "size_class": size_class, "topics": topics or [], "confirmed": bool(confirmed),
+             "consent_note": consent_note}  # fmt: skip
     with st.session() as session:
         try:
             signup = SignUp.clean(
@@ -202,15 +237,22 @@ def add(
                         refused="already-subscribed")  # fmt: skip
         except SubscriptionError as exc:
             session.rollback()
-            return back(request, LIST.format(city=city) + "/new", refused=refusal(exc))
+            return _new_again(request, city, current, given, exc)
         session.commit()
     if added is None:
-        return back(request, LIST.format(city=city) + "/new", refused="suppressed")
+        return _new_again(request, city, current, given, None)
     return back(request, ONE.format(city=city, subscriber_id=added), done="added")
 
 
 @router.get(ONE)
 def subscriber_page(request: Request, city: str, subscriber_id: RowId, current: Viewer) -> Response:
+    return _person_page(request, city, subscriber_id, current)
+
+
+def _person_page(
+    request: Request, city: str, subscriber_id: int, current: sessions.Current, *,
+    status: int = 200, **shown: Any,
+) -> Response:  # fmt: skip
     st = state(request)
     with st.session() as session:
         view = person(session, st.settings, city, subscriber_id)
@@ -227,9 +269,10 @@ def subscriber_page(request: Request, city: str, subscriber_id: RowId, current: 
             "done": request.query_params.get("done"),
             "refused": request.query_params.get("refused"),
             "base": ONE.format(city=city, subscriber_id=subscriber_id),
-            "tz": st.config.cities[city].timezone, **city_choices(request, city),
+            "tz": st.config.cities[city].timezone, **city_choices(request, city), **shown,
         }  # fmt: skip
-        return page(request, "staff/subscriber.html", context, current=current, city=city)
+        return page(request, "staff/subscriber.html", context, current=current, city=city,
+                    status=status)  # fmt: skip
 
 
 @router.post(ONE + "/edit")
@@ -250,10 +293,26 @@ def edit(
                         actor(request, current), details={n: given[n] for n in DETAIL_FIELDS},
                         topics=topics or [], visit=bool(visit), cooperation=bool(cooperation),
                         now=now(request))  # fmt: skip
-        except (SubscriptionError, StaffError) as exc:
+        except StaffError as exc:  # not a field's fault: a role in another city is missing
             session.rollback()
             return back(request, here, refused=refusal(exc))
+        except SubscriptionError as exc:
+            session.rollback()
+            typed = {**given, "topics": topics or [], "visit": bool(visit),
+                     "cooperation": bool(cooperation)}  # fmt: skip
+            return _edit_again(request, city, subscriber_id, current, typed, exc)
     return back(request, here, done="saved")
+
+
+def _edit_again(
+    request: Request, city: str, subscriber_id: int, current: sessions.Current,
+    given: dict[str, Any], exc: Exception,
+) -> Response:  # fmt: skip
+    """The person's page again with the edit as typed and where it goes wrong."""
+    problems = refused_fields(refusal(exc), str(exc), given, EDIT_IDS)
+    typed = {EDIT_IDS.get(k, k): v for k, v in given.items()}
+    return _person_page(request, city, subscriber_id, current, status=form_refused.STATUS,
+                        **form_refused.shown_again(problems, typed))  # fmt: skip
 
 
 @router.post(ONE + "/unsubscribe")
