@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -448,6 +448,9 @@ def test_the_cli_edits_a_draft_and_schedules_with_the_same_functions(
     cli: CliRunner, engine: Engine, draft: Issue, settings: Settings, config: Config
 ) -> None:
     ref = str(draft.id)
+    # the command line schedules against the real clock: a winter day next year
+    year = datetime.now(UTC).year + 1
+    when = f"{year}-01-15 09:00"
 
     def run(*args: str, code: int = 0) -> str:
         result = cli.invoke(main, ["issue", *args, "--by", "kaisa"], input="Hei *kaikki*\n")
@@ -461,7 +464,7 @@ def test_the_cli_edits_a_draft_and_schedules_with_the_same_functions(
     assert "added" in run("add-item", ref, "--section", "news", "--title", "Oma")
     assert "introduction (fi) saved" in run("intro", ref, "-", "--lang", "fi")
     assert "no such item" in run("drop", ref, "99", code=1)
-    assert "only an approved issue" in run("schedule", ref, "2027-01-01 09:00", code=1)
+    assert "only an approved issue" in run("schedule", ref, when, code=1)
     with Session(engine, expire_on_commit=False) as s:
         issue = s.get(Issue, draft.id)
         assert issue is not None
@@ -473,12 +476,12 @@ def test_the_cli_edits_a_draft_and_schedules_with_the_same_functions(
         flow.approve(s, settings, config, issue, flow.Actor(OTHER))
         s.commit()
     assert "only a draft" in run("drop", ref, "2", code=1)
-    assert "will be sent at 2027-01-01 09:00" in run("schedule", ref, "2027-01-01 09:00")
+    assert f"will be sent at {when}" in run("schedule", ref, when)
     assert "in the past" in run("schedule", ref, "2020-01-01 09:00", code=1)
     with Session(engine) as s:
         issue = s.get(Issue, draft.id)
         assert issue is not None
-        assert issue.scheduled_at == datetime(2027, 1, 1, 7, 0, tzinfo=UTC)
+        assert issue.scheduled_at == datetime(year, 1, 15, 7, 0, tzinfo=UTC)  # EET, UTC+2
     assert "cancelled" in run("schedule", ref, "--cancel")
     assert audited(engine, draft.id).count("issue.edit") == 6
 
@@ -639,6 +642,12 @@ def test_the_cli_names_an_item_added_by_hand_by_its_negative_id(
     assert run("drop", ref, "1", "--bye", "x").exit_code == 2  # a misspelt option is still one
 
 
+def _last_sunday(year: int, month: int) -> date:
+    """The day of the clock change in the EU: the last Sunday of March or October."""
+    last = date(year, month, 31)
+    return last - timedelta(days=(last.weekday() - 6) % 7)
+
+
 def test_a_time_the_clocks_skip_is_refused_and_a_repeated_one_is_its_first(
     engine: Engine, client: TestClient, cli: CliRunner, draft: Issue, settings: Settings,
     config: Config,
@@ -655,15 +664,19 @@ def test_a_time_the_clocks_skip_is_refused_and_a_repeated_one_is_its_first(
         ("2027-10-31", "04:30", datetime(2027, 10, 31, 2, 30, tzinfo=UTC)),
     ):
         assert drafts.local_moment(day, time, helsinki) == utc
+    # the console and the command line schedule against the real clock: next year's
+    # changes (the last Sundays of March and October)
+    year = datetime.now(UTC).year + 1
+    spring, autumn = _last_sunday(year, 3), _last_sunday(year, 10)
     approved(engine, settings, config, draft)
     signed_in(engine, client, APPROVER, "approver", "vantaa")
     base = f"/staff/vantaa/issues/{draft.id}"
     token = csrf_of(client.get(f"{base}?lang=fi").text)
     answer = client.post(f"{base}/schedule?lang=fi", data={"csrf_token": token,
-                         "day": "2027-03-28", "time": "03:30"})  # fmt: skip
+                         "day": spring.isoformat(), "time": "03:30"})  # fmt: skip
     said = "Tätä kellonaikaa ei ole sinä päivänä: kelloja siirretään tunti eteenpäin kesäaikaan."
     assert said in answer.text
-    result = cli.invoke(main, ["issue", "schedule", str(draft.id), "2027-03-28 03:30"])
+    result = cli.invoke(main, ["issue", "schedule", str(draft.id), f"{spring} 03:30"])
     assert result.exit_code == 1
     assert result.output.strip() == (
         f"Error: issue {draft.id}: that time does not exist on that day: the clocks go forward "
@@ -673,10 +686,10 @@ def test_a_time_the_clocks_skip_is_refused_and_a_repeated_one_is_its_first(
         issue = s.get(Issue, draft.id)
         assert issue is not None and issue.scheduled_at is None
     assert "issue.schedule" not in audited(engine, draft.id)
-    later = client.post(f"{base}/schedule?lang=fi", data={"csrf_token": token,
-                        "day": "2027-10-31", "time": "03:30"}, follow_redirects=False)  # fmt: skip
+    twice = {"csrf_token": token, "day": autumn.isoformat(), "time": "03:30"}
+    later = client.post(f"{base}/schedule?lang=fi", data=twice, follow_redirects=False)
     assert "done=scheduled" in later.headers["location"]
     with Session(engine) as s:
         issue = s.get(Issue, draft.id)
         assert issue is not None
-        assert issue.scheduled_at == datetime(2027, 10, 31, 0, 30, tzinfo=UTC)
+        assert issue.scheduled_at == datetime(year, 10, autumn.day, 0, 30, tzinfo=UTC)
