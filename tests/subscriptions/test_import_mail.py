@@ -6,6 +6,7 @@ its own; a refused mail releases its claims and the import goes on."""
 from __future__ import annotations
 
 import csv
+import logging
 import socket
 import threading
 from datetime import UTC, datetime
@@ -28,7 +29,14 @@ from outreach.delivery.transactional import CONFIRM_URL, ConfirmationBatch
 from outreach.models import Subscriber, Subscription, SubscriptionStatus
 from outreach.render import render_email
 from outreach.settings import Settings
-from outreach.subscriptions import ConfirmationMail, confirm, confirmation_mail, import_csv
+from outreach.subscriptions import (
+    ConfirmationMail,
+    SignUp,
+    add_subscriber,
+    confirm,
+    confirmation_mail,
+    import_csv,
+)
 from outreach.subscriptions.limits import claim_mailbox
 
 
@@ -47,8 +55,8 @@ class Sink:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 no such mailbox"
+        if address in self.refuse:  # as Postfix answers, quoting the address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         if address in self.drop:
             self.drop.discard(address)
             server.transport.close()
@@ -280,6 +288,35 @@ def test_refusals_and_a_dropped_connection_mid_import(
         for email in failed:
             assert claim_mailbox(session, settings, email, now)
         assert not claim_mailbox(session, settings, emails[4], now)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_refused_mails_are_logged_without_the_address(
+    settings: Settings,
+    config: Config,
+    engine: Engine,
+    sink: Sink,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server's refusal quotes the address; neither the import's log lines nor
+    ``subscribers add``'s carry it (erasing a person must not leave them in logs)."""
+    settings = over_smtp(settings, sink)
+    emails = write_crm(tmp_path / "crm.csv", 3)
+    sink.refuse = {*emails, "added@firma.fi"}
+    caplog.set_level(logging.INFO)
+    report = import_file(settings, config, engine, tmp_path / "crm.csv")
+    assert report.imported == 3 and report.mailed == 0
+    with Session(engine) as session:
+        signup = SignUp.clean(config, "vantaa", email="added@firma.fi")
+        add_subscriber(
+            session, settings, config, "vantaa", signup, confirmation_mailer(settings, config)
+        )
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("outreach")]
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 4
+    assert all("not sent (permanent: 550 5.1.1 <[email]>: Recipient" in m for m in warned)
+    assert not any(address in line for address in sink.refuse for line in ours)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
