@@ -117,7 +117,14 @@ def embed_form(request: Request, city: str) -> Response:
     )  # fmt: skip
 
 
-def _sign_up_later(st: WebState, city: str, signup: SignUp, form_url: str) -> None:
+def _form_lang(request: Request, posted: str | None) -> str:
+    """The language the form was shown in: the form's own ``form_lang`` when it is
+    one the pages offer, else the one the page would choose (``?lang=``, then
+    Accept-Language). Its consent wording is the one the person agreed to."""
+    return posted if posted in LANGUAGES else page_lang(request)
+
+
+def _sign_up_later(st: WebState, city: str, signup: SignUp, form_url: str, form_lang: str) -> None:
     """Record the sign-up and send its mail after the answer went out.
 
     The request itself does the same work for every address (validation and
@@ -129,7 +136,7 @@ def _sign_up_later(st: WebState, city: str, signup: SignUp, form_url: str) -> No
         with st.session() as session:
             subscribe(
                 session, st.settings, st.config, city, signup, mails.append,
-                channel="web", detail=form_url,
+                channel="web", detail=form_url, consent_lang=form_lang,
             )  # fmt: skip
     except Exception:  # the answer is gone; the log is the only place left to tell
         log.exception("sign-up for %s not recorded", city)
@@ -152,7 +159,7 @@ def _handle_signup(
     request: Request, city: str, fields: dict[str, Any], *, frameable: bool
 ) -> Response:
     st = state(request)
-    lang = page_lang(request)
+    lang = _form_lang(request, fields["form_lang"])
     ctx = _form_context(request, city, lang, fields)
     errors: dict[str, str] = {}
     try:
@@ -194,8 +201,8 @@ def _handle_signup(
         request, "check_mail.html", ctx, lang=lang, frameable=frameable, ancestors=ancestors
     )
     if not fields["website"]:  # the honeypot field is empty for people
-        form_url = f"{st.settings.base_url_clean}{request.url.path}"
-        response.background = BackgroundTask(_sign_up_later, st, city, signup, form_url)
+        form_url = f"{st.settings.base_url_clean}{request.url.path}?lang={lang}"
+        response.background = BackgroundTask(_sign_up_later, st, city, signup, form_url, lang)
     return response
 
 
@@ -208,8 +215,10 @@ def signup_fields(
     language: FormStr = None,
     consent: FormStr = None,
     website: FormStr = None,
+    form_lang: FormStr = None,
 ) -> dict[str, Any]:
-    """The sign-up form's fields, shared by the city's page and its embeddable form."""
+    """The sign-up form's fields, shared by the city's page and its embeddable form
+    (``form_lang``: the language the form was shown in)."""
     return {
         "email": email or "",
         "company_name": company_name,
@@ -219,6 +228,7 @@ def signup_fields(
         "language": language,
         "consent": bool(consent),
         "website": website,
+        "form_lang": form_lang,
     }
 
 
