@@ -32,7 +32,8 @@ and are not part of this tree: ``checks.spam.SpamUnavailable`` (the spam check i
 reported as not run), ``delivery.outcomes.RecordingFailed`` (outcome rows stay
 ``sending`` until reclaimed), ``web.common.PageError`` and ``web.bodylimit.BodyTooLarge``
 (rendered as HTTP answers). ``subscriptions.import_report.ImportAborted`` is a
-:class:`SubscriptionError` kept beside the import report it carries and translates.
+:class:`SubscriptionError` kept beside the import report it carries and translates;
+``subscriptions.signup.LanguageNotOffered`` one that carries the city's languages.
 """
 
 from __future__ import annotations

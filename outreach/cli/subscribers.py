@@ -19,6 +19,7 @@ from outreach.models import City, Subscriber, Subscription
 from outreach.subscriptions import (
     PURPOSES,
     ImportAborted,
+    LanguageNotOffered,
     SignUp,
     add_subscriber,
     create_api_key,
@@ -26,6 +27,7 @@ from outreach.subscriptions import (
     forget,
     import_csv,
     list_api_keys,
+    offered_language,
     parse_mapping,
     parse_share,
     purge_pending,
@@ -199,6 +201,13 @@ def add_command(
         ctx.config(), city, email=email, topics=topics, language=language,
         company_name=company, business_id=business_id, contact_name=contact_name,
     )  # fmt: skip
+    try:
+        offered_language(ctx.config(), city, signup.language)
+    except LanguageNotOffered as exc:
+        fail(
+            _("the city {city} sends its newsletter in {languages} only; choose one of them with "
+              "--language").format(city=city, languages=", ".join(exc.offered))
+        )  # fmt: skip
     with ctx.session() as session:
         sub = add_subscriber(
             session, ctx.settings, ctx.config(), city, signup,

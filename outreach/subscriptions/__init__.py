@@ -6,7 +6,8 @@ Public API (other stages and the CLI/web layers import from here):
 - :class:`SignUp` — validated subscriber data (``SignUp.clean(config, city, ...)``);
   :data:`SUBSCRIBER_FIELDS` / :data:`DETAIL_FIELDS`, the one list of a
   subscriber's fields; :func:`clean_text`, :func:`city_name`, :func:`city_texts`,
-  :func:`city_row`
+  :func:`city_row`; :func:`offered_language` (:class:`LanguageNotOffered`): may a
+  city's subscriber choose this newsletter language
 - :func:`subscribe`, :func:`confirm`, :func:`unsubscribe`, :func:`withdraw`,
   :func:`unsubscribe_email`, :func:`update_preferences`, :func:`current_preferences`,
   :func:`release_confirmation`
@@ -110,11 +111,13 @@ from outreach.subscriptions.signup import (
     DETAIL_FIELDS,
     SIZE_CLASSES,
     SUBSCRIBER_FIELDS,
+    LanguageNotOffered,
     SignUp,
     city_name,
     city_row,
     city_texts,
     clean_text,
+    offered_language,
 )
 from outreach.subscriptions.xlsx import MEDIA_TYPE as XLSX_MEDIA_TYPE
 from outreach.subscriptions.xlsx import write_xlsx
@@ -136,6 +139,7 @@ __all__ = [
     "Filters",
     "ImportAborted",
     "ImportReport",
+    "LanguageNotOffered",
     "Lead",
     "Mailer",
     "Note",
@@ -171,6 +175,7 @@ __all__ = [
     "mail_batch",
     "mark_contacted",
     "note_interest",
+    "offered_language",
     "parse_mapping",
     "parse_share",
     "person",

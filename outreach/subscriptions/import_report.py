@@ -44,6 +44,10 @@ WARN = {
         'line {line}: language "{value}" is not suomi, ruotsi or englanti (fi, sv, en); '
         "{default} used"
     ),
+    "language_offered": _(
+        'line {line}: language "{value}" is not one the city sends its newsletter in '
+        "({offered}); {default} used"
+    ),
     "topics": _('line {line}: topic "{value}" left out: not one of the city\'s topics ({known})'),
     "industry_code": _(
         'line {line}: industry code "{value}" left out: use a TOL 2008 code like 62010'

@@ -83,3 +83,28 @@ def test_the_form_language_travels_with_the_post(live: LiveServer, engine: Engin
     given = consent_given(live, engine, "svensk2@kerava-test.fi")
     assert given["consent_text"] == shown
     assert given["detail"] == live.url + "/kerava/subscribe?lang=sv"
+
+
+def test_a_newsletter_language_the_city_does_not_send_in_is_refused(
+    live: LiveServer, engine: Engine
+) -> None:
+    """Vantaa sends in Finnish and Swedish: a form posted with English is refused as the
+    preferences page refuses it, and nothing is recorded or mailed."""
+    fields = {"topics": ["climate"], "consent": "v"}
+    with httpx.Client(base_url=live.url) as browser:
+        for path, says in (
+            ("/vantaa/subscribe?lang=fi", "Valitse jokin tarjolla olevista kielistä"),
+            ("/vantaa/embed?lang=sv", "Välj ett av de språk som erbjuds"),
+        ):
+            action, hidden, _ = form_of(browser.get(path).text)
+            data = {**hidden, **fields, "email": "add1@x.fi", "language": "en"}
+            refused = browser.post(action, data=data)
+            assert refused.status_code == 400 and says in refused.text
+            assert 'href="#language"' in refused.text and '<fieldset id="language"' in refused.text
+        action, hidden, _ = form_of(browser.get("/vantaa/subscribe?lang=fi").text)
+        data = {**hidden, **fields, "email": "add2@x.fi", "language": "sv"}
+        assert browser.post(action, data=data).status_code == 200
+    assert live.wait_for_mail("add2@x.fi")  # the sign-ups before it would be done
+    assert live.mails_to("add1@x.fi") == []
+    with Session(engine) as s:
+        assert show(s, live.settings, "add1@x.fi") is None

@@ -36,6 +36,7 @@ from outreach.subscriptions import (
     export_link_mail,
     link,
     load_token,
+    offered_language,
     release_confirmation,
     show,
     spend_token,
@@ -171,6 +172,11 @@ def _handle_signup(
             validate_business_id(fields["business_id"])
         except SubscriptionError:
             errors["business_id"] = BUSINESS_ID_ERROR
+    language = None
+    try:
+        language = offered_language(st.config, city, fields["language"])
+    except SubscriptionError:
+        errors["language"] = "Choose one of the languages offered: the others are not sent."
     if not fields["consent"]:
         errors["consent"] = "Tick the box to give your consent."
     signup = None
@@ -181,7 +187,7 @@ def _handle_signup(
                 city,
                 email=fields["email"],
                 topics=fields["topics"],
-                language=fields["language"],
+                language=language,
                 company_name=fields["company_name"],
                 business_id=fields["business_id"],
                 contact_name=fields["contact_name"],
