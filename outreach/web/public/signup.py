@@ -264,11 +264,12 @@ def embed_post(
         with st.session() as session:  # single use: one form, one sign-up
             if not spend_token(session, embed_token, expires, datetime.now(UTC)):
                 issued = None
-    if issued is None:
+    if issued is None:  # this form uses no cookies: its token is spent or too old
         raise PageError(
             403,
             "The form has expired",
-            "Open the page again and resend the form. Cookies must be allowed for this site.",
+            "This form can be sent once and works for 6 hours. Reload the page and fill in "
+            "the form again.",
         )
     return _handle_signup(request, city, fields, frameable=True)
 
