@@ -33,7 +33,8 @@ reported as not run), ``delivery.outcomes.RecordingFailed`` (outcome rows stay
 ``sending`` until reclaimed), ``web.common.PageError`` and ``web.bodylimit.BodyTooLarge``
 (rendered as HTTP answers). ``subscriptions.import_report.ImportAborted`` is a
 :class:`SubscriptionError` kept beside the import report it carries and translates;
-``subscriptions.signup.LanguageNotOffered`` one that carries the city's languages.
+``subscriptions.signup.LanguageNotOffered`` one that carries the city's languages,
+``subscriptions.manage.NoTopicChosen`` one the preferences page tells apart.
 """
 
 from __future__ import annotations

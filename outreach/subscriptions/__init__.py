@@ -9,7 +9,8 @@ Public API (other stages and the CLI/web layers import from here):
   :func:`city_row`; :func:`offered_language` (:class:`LanguageNotOffered`): may a
   city's subscriber choose this newsletter language
 - :func:`subscribe`, :func:`confirm`, :func:`unsubscribe`, :func:`withdraw`,
-  :func:`unsubscribe_email`, :func:`update_preferences`, :func:`current_preferences`,
+  :func:`unsubscribe_email`, :func:`update_preferences` (:class:`NoTopicChosen`),
+  :func:`current_preferences`,
   :func:`release_confirmation`
 - :func:`suppressed_in` — may this city mail this address
 - :func:`add_subscriber`, :func:`show`, :func:`show_json`, :func:`forget`,
@@ -98,6 +99,7 @@ from outreach.subscriptions.mail import (
     mail_batch,
 )
 from outreach.subscriptions.manage import (
+    NoTopicChosen,
     Preferences,
     add_subscriber,
     current_preferences,
@@ -142,6 +144,7 @@ __all__ = [
     "LanguageNotOffered",
     "Lead",
     "Mailer",
+    "NoTopicChosen",
     "Note",
     "Outcome",
     "Page",

@@ -35,6 +35,10 @@ from outreach.tokens import new_salt
 from outreach.validation import normalise_email
 
 
+class NoTopicChosen(SubscriptionError):
+    """The preferences form kept cities but ticked none of their topics."""
+
+
 @dataclass
 class Preferences:
     """What the preferences page shows and accepts."""
@@ -107,7 +111,12 @@ def update_preferences(
     now: datetime | None = None,
 ) -> Subscription:
     """Apply the preferences form; the token proves the mailbox, so added cities are
-    confirmed at once (consent given and confirmed are both recorded)."""
+    confirmed at once (consent given and confirmed are both recorded).
+
+    Raises :class:`NoTopicChosen` (and changes nothing) when cities are kept but
+    no topic of theirs is: a subscription always has a topic, and leaving is
+    unticking every city (or the unsubscribe link).
+    """
     now = now or datetime.now(UTC)
     sub = load_token(session, settings, token, "preferences")
     token_digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
@@ -121,6 +130,8 @@ def update_preferences(
         raise SubscriptionError(
             f"language {language[:10]!r}: the chosen cities send in {', '.join(offered)} only"
         )
+    if cities and not any(t in config.cities[slug].topics for slug in cities for t in topics):
+        raise NoTopicChosen("choose at least one topic, or unsubscribe")
     clean = SignUp.clean(
         config,
         home,

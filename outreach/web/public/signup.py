@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -27,6 +28,7 @@ from outreach.models import SubscriptionStatus
 from outreach.subscriptions import (
     CONSENT_VERSION,
     ConfirmationMail,
+    NoTopicChosen,
     SignUp,
     city_name,
     city_texts,
@@ -390,11 +392,13 @@ def _preferences_context(
             raise invalid_link() from None
         prefs = current_preferences(st.config, sub)
         email = sub.subscriber.email
+        unsubscribe_url = link(st.settings, sub, "unsubscribe")
         lang = lang or _lang_for(request, {"sub_language": sub.subscriber.language})
     topics = sorted({t for c in st.config.cities.values() for t in c.topics})
     return {
         "token": token,
         "email": email,
+        "unsubscribe_url": unsubscribe_url,
         "prefs": prefs,
         "all_cities": [(slug, city_name(st.config, slug, lang)) for slug in st.config.cities],
         "topics": [(t, st.config.topics.get(t, {}).get(lang, t)) for t in topics],
@@ -448,17 +452,29 @@ def preferences_post(
             )  # fmt: skip
     except InvalidTokenError:
         raise invalid_link() from None
+    except NoTopicChosen:
+        errors["topics"] = "Choose at least one topic, or unsubscribe."
     except SubscriptionError as exc:
         if "business ID" in str(exc):
             errors["form"] = BUSINESS_ID_ERROR
         elif str(exc).startswith("language "):
             errors["form"] = "Choose one of the languages offered: the others are not sent."
-            lang = page_lang(request)  # the page stays in the language it was read in
         else:
             errors["form"] = "Check the fields: one of them has a line break or is too long."
+    if errors:
+        lang = page_lang(request)  # nothing saved: the page stays in the language it was read in
     ctx, lang = _preferences_context(request, token, lang)
     ctx["errors"] = errors
     ctx["saved"] = not errors
+    if errors:  # nothing was saved: the form shows what the person sent, to correct it
+        prefs = ctx["prefs"]
+        ctx["prefs"] = replace(
+            prefs, cities=cities, topics=topics,
+            language=language if language in prefs.languages else prefs.language,
+            company_name=company_name, business_id=business_id, contact_name=contact_name,
+            size_class=size_class, industry_code=industry_code,
+            interested_in_visit=bool(interested_in_visit),
+        )  # fmt: skip
     return render(request, "preferences.html", ctx, lang=lang, status=400 if errors else 200)
 
 
