@@ -17,7 +17,8 @@ Public API (other stages and the CLI/web layers import from here):
   :func:`purge_pending`
 - :func:`link` / :func:`token_for` — the emailed links of a subscription
   (purposes ``confirm``, ``unsubscribe``, ``preferences``), :func:`load_token`;
-  :func:`spend_token` makes a one-time token single-use
+  :func:`spend_token` makes a one-time token single-use; :func:`claim_export` and
+  :func:`release_export`: the per-mailbox cap of "download my data" links
 - :func:`create_api_key`, :func:`verify_api_key`, :func:`revoke_api_key`
 - :data:`Mailer`, :class:`ConfirmationMail`, :class:`RecordingMailer`; a
   :class:`BatchMailer` and :func:`mail_batch` (many mails through one batch);
@@ -87,7 +88,7 @@ from outreach.subscriptions.leads import (
     note_interest,
     write_leads_csv,
 )
-from outreach.subscriptions.limits import spend_token
+from outreach.subscriptions.limits import claim_export, release_export, spend_token
 from outreach.subscriptions.links import link, load_token, token_for
 from outreach.subscriptions.mail import (
     BatchMailer,
@@ -158,6 +159,7 @@ __all__ = [
     "city_row",
     "city_subscription",
     "city_texts",
+    "claim_export",
     "clean_text",
     "confirm",
     "confirmation_mail",
@@ -184,6 +186,7 @@ __all__ = [
     "person",
     "purge_pending",
     "release_confirmation",
+    "release_export",
     "resolve_columns",
     "revoke_api_key",
     "rows_of",

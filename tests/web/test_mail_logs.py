@@ -74,10 +74,12 @@ def test_a_failed_data_export_mail_is_logged_without_the_address_or_link(
     app = create_app(outage, rate_limiter=generous_limits())
     with running(app, _port(outage)), httpx.Client(base_url=outage.base_url) as browser:
         page = browser.get(f"/preferences/{token}?lang=fi")
-        asked = browser.post(
-            f"/preferences/{token}/data", data={"lang": "fi", "csrf_token": csrf_of(page.text)}
-        )
-    assert asked.status_code == 200 and "Linkkiä ei juuri nyt voitu lähettää" in asked.text
+        data = {"lang": "fi", "csrf_token": csrf_of(page.text)}
+        asked = browser.post(f"/preferences/{token}/data", data=data)
+        # a link not sent gives its share of the mailbox's cap back: asking again tries again
+        again = browser.post(f"/preferences/{token}/data", data=data)
+    for answer in (asked, again):
+        assert answer.status_code == 200 and "Linkkiä ei juuri nyt voitu lähettää" in answer.text
     logged = server_log(caplog)
     assert re.search(r"data export link for vantaa not sent: cannot connect to 127.0.0.1", logged)
     assert ADDRESS not in logged.lower() and token not in logged

@@ -23,7 +23,7 @@ from starlette.background import BackgroundTask
 
 from outreach.delivery import deliver
 from outreach.errors import InvalidTokenError, OutreachError, SubscriptionError
-from outreach.l10n import LANGUAGES
+from outreach.l10n import LANGUAGES, format_datetime
 from outreach.models import SubscriptionStatus
 from outreach.subscriptions import (
     CONSENT_VERSION,
@@ -32,6 +32,7 @@ from outreach.subscriptions import (
     SignUp,
     city_name,
     city_texts,
+    claim_export,
     confirm,
     consent_text,
     current_preferences,
@@ -40,6 +41,7 @@ from outreach.subscriptions import (
     load_token,
     offered_language,
     release_confirmation,
+    release_export,
     show,
     spend_token,
     subscribe,
@@ -406,6 +408,7 @@ def _preferences_context(
         "saved": False,
         "export_sent": False,
         "export_failed": False,
+        "export_again": None,
     }, lang
 
 
@@ -503,11 +506,18 @@ def request_data(
             raise invalid_link() from None
         to, city = sub.subscriber.email, sub.city.slug
         url = link(st.settings, sub, "export")
+        again = claim_export(session, st.settings, to, datetime.now(UTC))
     ctx, page_lang = _preferences_context(request, token, lang)
+    if again is not None:  # the mailbox had its share: when it may ask again, no mail
+        timezone = st.config.cities[city].timezone if city in st.config.cities else "UTC"
+        ctx["export_again"] = format_datetime(again, page_lang, timezone)
+        return render(request, "preferences.html", ctx, lang=page_lang, status=429)
     try:
         deliver(st.settings, st.config, export_link_mail(city, to, page_lang, url))
     except OutreachError as exc:  # names no address nor token: the log outlives an erasure
         log.warning("data export link for %s not sent: %s", city, exc)
+        with st.session() as session:
+            release_export(session, st.settings, to)
         ctx["export_failed"] = True
     else:
         ctx["export_sent"] = True
