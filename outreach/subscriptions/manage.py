@@ -130,8 +130,6 @@ def update_preferences(
         raise SubscriptionError(
             f"language {language[:10]!r}: the chosen cities send in {', '.join(offered)} only"
         )
-    if cities and not any(t in config.cities[slug].topics for slug in cities for t in topics):
-        raise NoTopicChosen("choose at least one topic, or unsubscribe")
     clean = SignUp.clean(
         config,
         home,
@@ -144,6 +142,8 @@ def update_preferences(
         size_class=size_class,
         industry_code=industry_code,
     )
+    if cities and not any(t in config.cities[slug].topics for slug in cities for t in topics):
+        raise NoTopicChosen("choose at least one topic, or unsubscribe")
     subscriber.language = clean.language
     subscriber.company_name = clean.company_name
     subscriber.business_id = clean.business_id
