@@ -34,7 +34,9 @@ reported as not run), ``delivery.outcomes.RecordingFailed`` (outcome rows stay
 ``sending`` until reclaimed), ``web.common.PageError`` and ``web.bodylimit.BodyTooLarge``
 (rendered as HTTP answers). ``subscriptions.import_report.ImportAborted`` and
 ``ImportRefused`` are :class:`SubscriptionError` kept beside the import report whose
-messages they carry and translate.
+messages they carry and translate; ``subscriptions.signup.LanguageNotOffered`` one
+that carries the city's languages, ``subscriptions.manage.NoTopicChosen`` one the
+preferences page tells apart.
 """
 
 from __future__ import annotations

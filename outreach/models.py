@@ -662,7 +662,8 @@ class MailboxLimit(Base):
     Keyed by the keyed hash of the canonical mailbox
     (:func:`outreach.validation.canonical_mailbox`), so ``a+x@gmail.com`` and
     ``A.@googlemail.com`` share a row; updated by one atomic statement, so the
-    cap holds across processes.
+    cap holds across processes. Data-export links are counted in rows of their
+    own, keyed by the hash of ``export:`` and the mailbox.
     """
 
     __tablename__ = "mailbox_limits"

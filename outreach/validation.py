@@ -4,7 +4,8 @@ Both functions return the canonical form or raise :class:`SubscriptionError`
 with a one-line message that says what to fix. No DNS lookups are made: an
 address is checked for syntax only (ASCII local part, IDNA-encodable domain).
 :func:`email_hash` is the keyed hash an address is kept under (on the
-suppression list, see :mod:`outreach.suppression`).
+suppression list, see :mod:`outreach.suppression`); :func:`without_addresses`
+takes addresses out of text bound for a log.
 
 Domains are encoded with IDNA 2008 and UTS #46 (the ``idna`` package, as
 email-validator does), never with Python's ``idna`` codec: that one is IDNA
@@ -168,6 +169,20 @@ def email_hash(email: str, key: bytes) -> str:
     """
     message = email.strip().lower().encode("utf-8")
     return keyed_hash(key).digest(message).hex()
+
+
+#: Anything shaped like an address in free text: a mail server's reply, an error.
+_ADDRESS_IN_TEXT = re.compile(r"[^\s<>\"'(),;:\[\]]+@[^\s<>\"'(),;:\[\]]+")
+
+
+def without_addresses(text: str) -> str:
+    """``text`` with every e-mail address in it replaced by ``[email]``.
+
+    For what goes into logs: a server's reply often quotes the recipient
+    (``550 5.1.1 <x@y.fi>: no such user``), and a person erased must not stay
+    in the logs.
+    """
+    return _ADDRESS_IN_TEXT.sub("[email]", text)
 
 
 def business_id_check_digit(body: str) -> int | None:

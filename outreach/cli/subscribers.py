@@ -30,6 +30,7 @@ from outreach.subscriptions import (
     PURPOSES,
     ImportAborted,
     ImportRefused,
+    LanguageNotOffered,
     SignUp,
     add_subscriber,
     create_api_key,
@@ -37,6 +38,7 @@ from outreach.subscriptions import (
     forget,
     import_csv,
     list_api_keys,
+    offered_language,
     parse_mapping,
     parse_share,
     purge_pending,
@@ -222,6 +224,13 @@ def add_command(
         ctx.config(), city, email=email, topics=topics, language=language,
         company_name=company, business_id=business_id, contact_name=contact_name,
     )  # fmt: skip
+    try:
+        offered_language(ctx.config(), city, signup.language)
+    except LanguageNotOffered as exc:
+        fail(
+            _("the city {city} sends its newsletter in {languages} only; choose one of them with "
+              "--language").format(city=city, languages=", ".join(exc.offered))
+        )  # fmt: skip
     with ctx.session() as session:
         try:
             sub = add_subscriber(

@@ -41,6 +41,7 @@ from outreach.render import render_email
 from outreach.settings import Settings
 from outreach.subscriptions import ConfirmationMail, confirmation_mail
 from outreach.transactional import TransactionalMail
+from outreach.validation import without_addresses
 
 #: Where a confirmation mail's link goes in its rendered template; filled per mail.
 CONFIRM_URL = "@@CONFIRM_URL@@"
@@ -58,7 +59,12 @@ def send_mail(settings: Settings, config: Config, mail: TransactionalMail) -> Se
 
 
 def _refused(mail: TransactionalMail, result: SendResult) -> DeliveryError:
-    return DeliveryError(f"{mail.what} to {mail.to} not sent ({result.status})", reply=result.reply)
+    """The error of a mail the backend did not take. It names no address, in its
+    message or its reply (a server's reply often quotes the recipient): callers
+    log it, and erasing a person must not leave them in the logs."""
+    reply = without_addresses(result.reply or "")[:200] or None
+    why = f"{result.status}: {reply}" if reply else result.status
+    return DeliveryError(f"{mail.what} not sent ({why})", reply=reply)
 
 
 def deliver(settings: Settings, config: Config, mail: TransactionalMail) -> None:

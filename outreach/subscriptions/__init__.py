@@ -6,16 +6,19 @@ Public API (other stages and the CLI/web layers import from here):
 - :class:`SignUp` — validated subscriber data (``SignUp.clean(config, city, ...)``);
   :data:`SUBSCRIBER_FIELDS` / :data:`DETAIL_FIELDS`, the one list of a
   subscriber's fields; :func:`clean_text`, :func:`city_name`, :func:`city_texts`,
-  :func:`city_row`
+  :func:`city_row`; :func:`offered_language` (:class:`LanguageNotOffered`): may a
+  city's subscriber choose this newsletter language
 - :func:`subscribe`, :func:`confirm`, :func:`unsubscribe`, :func:`withdraw`,
-  :func:`unsubscribe_email`, :func:`update_preferences`, :func:`current_preferences`,
+  :func:`unsubscribe_email`, :func:`update_preferences` (:class:`NoTopicChosen`),
+  :func:`current_preferences`,
   :func:`release_confirmation`
 - :func:`suppressed_in` — may this city mail this address
 - :func:`add_subscriber`, :func:`show`, :func:`show_json`, :func:`forget`,
   :func:`purge_pending`
 - :func:`link` / :func:`token_for` — the emailed links of a subscription
   (purposes ``confirm``, ``unsubscribe``, ``preferences``), :func:`load_token`;
-  :func:`spend_token` makes a one-time token single-use
+  :func:`spend_token` makes a one-time token single-use; :func:`claim_export` and
+  :func:`release_export`: the per-mailbox cap of "download my data" links
 - :func:`create_api_key`, :func:`verify_api_key`, :func:`revoke_api_key`
 - :data:`Mailer`, :class:`ConfirmationMail`, :class:`RecordingMailer`; a
   :class:`BatchMailer` and :func:`mail_batch` (many mails through one batch);
@@ -93,7 +96,7 @@ from outreach.subscriptions.leads import (
     note_interest,
     write_leads_csv,
 )
-from outreach.subscriptions.limits import spend_token
+from outreach.subscriptions.limits import claim_export, release_export, spend_token
 from outreach.subscriptions.links import link, load_token, token_for
 from outreach.subscriptions.mail import (
     BatchMailer,
@@ -105,6 +108,7 @@ from outreach.subscriptions.mail import (
     mail_batch,
 )
 from outreach.subscriptions.manage import (
+    NoTopicChosen,
     Preferences,
     add_subscriber,
     current_preferences,
@@ -118,11 +122,13 @@ from outreach.subscriptions.signup import (
     DETAIL_FIELDS,
     SIZE_CLASSES,
     SUBSCRIBER_FIELDS,
+    LanguageNotOffered,
     SignUp,
     city_name,
     city_row,
     city_texts,
     clean_text,
+    offered_language,
 )
 from outreach.subscriptions.xlsx import MEDIA_TYPE as XLSX_MEDIA_TYPE
 from outreach.subscriptions.xlsx import write_xlsx
@@ -145,8 +151,10 @@ __all__ = [
     "ImportAborted",
     "ImportRefused",
     "ImportReport",
+    "LanguageNotOffered",
     "Lead",
     "Mailer",
+    "NoTopicChosen",
     "Note",
     "Outcome",
     "Page",
@@ -160,6 +168,7 @@ __all__ = [
     "city_row",
     "city_subscription",
     "city_texts",
+    "claim_export",
     "clean_text",
     "confirm",
     "confirmation_mail",
@@ -179,11 +188,13 @@ __all__ = [
     "mail_batch",
     "mark_contacted",
     "note_interest",
+    "offered_language",
     "parse_mapping",
     "parse_share",
     "person",
     "purge_pending",
     "release_confirmation",
+    "release_export",
     "resolve_columns",
     "revoke_api_key",
     "rows_of",

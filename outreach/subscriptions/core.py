@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.errors import InvalidTokenError, OutreachError
+from outreach.l10n import LANGUAGES
 from outreach.models import (
     City,
     Delivery,
@@ -100,6 +101,7 @@ def subscribe(
     *,
     channel: str = "web",
     detail: str | None = None,
+    consent_lang: str | None = None,
     now: datetime | None = None,
 ) -> Outcome:
     """A pending subscription plus a confirmation mail (rate-limited per address and city).
@@ -108,6 +110,9 @@ def subscribe(
     sign up again on the web: double opt-in proves the mailbox is theirs).
     A confirmed subscription keeps its state; topics are only changed through
     the preferences page, so a stranger cannot alter them by knowing the address.
+    The consent record keeps the wording in ``consent_lang``, the language the
+    form showed it in (the page's, which may differ from the newsletter's);
+    without one (the API, staff), in the sign-up's language.
     """
     now = now or datetime.now(UTC)
     city = city_row(session, config, city_slug)
@@ -163,7 +168,7 @@ def subscribe(
     if sub.status != SubscriptionStatus.PENDING:
         session.flush()
         return Outcome(sub, notes=[f"already {sub.status.value}"])
-    name = city_name(config, city_slug, signup.language)
+    shown = consent_lang if consent_lang in LANGUAGES else signup.language
     mailed = claim_confirmation(session, sub, now)
     if changed or mailed:
         record(
@@ -172,7 +177,7 @@ def subscribe(
             "given",
             channel,
             version=CONSENT_VERSION,
-            text=consent_text(name, signup.language),
+            text=consent_text(city_name(config, city_slug, shown), shown),
             detail=detail,
             now=now,
         )

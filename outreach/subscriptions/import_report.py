@@ -44,6 +44,10 @@ WARN = {
         'line {line}: language "{value}" is not suomi, ruotsi or englanti (fi, sv, en); '
         "{default} used"
     ),
+    "language_offered": _(
+        'line {line}: language "{value}" is not one the city sends its newsletter in '
+        "({offered}); {default} used"
+    ),
     "topics": _('line {line}: topic "{value}" left out: not one of the city\'s topics ({known})'),
     "industry_code": _(
         'line {line}: industry code "{value}" left out: use a TOL 2008 code like 62010'
@@ -62,6 +66,14 @@ WARN = {
         "line {line}: the same address as line {first}; imported once, from line {first}"
     ),
 }
+MAIL_FAILED = _(
+    "{count} confirmation mails could not be sent: the mail server did not take them. The "
+    "contacts stay pending; run the same command again later to send them"
+)
+MAIL_HELD = _(
+    "{count} confirmation mails held back: the address has had its confirmation mails for now "
+    "(one an hour, three a day). Run the same command again later to send them"
+)
 REJECTED = frozenset(("email", "consent"))
 SUPPRESSION_REASONS: dict[str, str] = {
     SuppressionReason.HARD_BOUNCE: _("bounced"),
@@ -136,6 +148,10 @@ class ImportReport:
     skipped: list[Note] = field(default_factory=list)
     warnings: list[Note] = field(default_factory=list)
     mailed: int = 0
+    #: confirmation mails the mail server did not take, and ones held back by the
+    #: mailbox's limit (:mod:`.limits`): the contacts stay pending; a re-run sends them
+    mail_failed: int = 0
+    mail_held: int = 0
     encoding: str = "utf-8"
     delimiter: str = ","
     dry_run: bool = False
@@ -184,6 +200,9 @@ class ImportReport:
     def lines(self, lang: str = "en") -> Iterator[str]:
         """The summary, then every note in line order."""
         yield self.summary(lang)
+        for count, message in ((self.mail_failed, MAIL_FAILED), (self.mail_held, MAIL_HELD)):
+            if count:
+                yield gettext_for(lang, "cli", message).format(count=count)
         if self.dry_run:
             yield gettext_for(lang, "cli", "dry run: nothing was written and no mail was sent")
         notes = sorted([*self.skipped, *self.warnings], key=lambda note: note.line)

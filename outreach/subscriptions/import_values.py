@@ -151,6 +151,8 @@ class Vocabulary:
     known_topics: list[str]
     default_language: str
     extra: dict[str, list[int]] = field(default_factory=dict)  # read where the first is empty
+    #: The languages the city sends its newsletter in; another falls back to the first.
+    offered_languages: tuple[str, ...] = ("fi", "sv", "en")
     topic_names: list[tuple[str, str]] = field(default_factory=list)  # (name, topic), longest first
     topic_words: dict[str, str] = field(default_factory=dict)
     _patterns: list[tuple[re.Pattern[str], str]] = field(default_factory=list, repr=False)
@@ -188,6 +190,7 @@ class Vocabulary:
             extra=extra or {},
             known_topics=known,
             default_language=city.languages[0],
+            offered_languages=tuple(city.languages),
             topic_names=sorted(names.items(), key=lambda item: -len(item[0])),
             topic_words={w: next(iter(t)) for w, t in words.items() if len(t) == 1},
         )
@@ -253,6 +256,10 @@ class Vocabulary:
             found = language(raw)
             if found is None:
                 notes.append(Note.warn(line, "language", value=raw, default=lang))
+            elif found not in self.offered_languages:
+                offered = ", ".join(self.offered_languages)
+                notes.append(Note.warn(line, "language_offered", value=raw, default=lang,
+                                       offered=offered))  # fmt: skip
             else:
                 lang = found
         business_id = None

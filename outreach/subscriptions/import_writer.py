@@ -5,7 +5,10 @@ ID checks, the suppression hash); everything else is per batch: three
 look-ups (suppression list, subscribers, this city's subscriptions), then one
 multi-row ``INSERT … RETURNING`` each for new subscribers and subscriptions,
 one multi-row ``INSERT`` of their consent records, and one ``UPDATE`` per
-kind of change. The rows written are the ones the single-row functions of the
+kind of change. A pending subscription of the city that never got its
+confirmation mail (it failed, was held back by the mailbox's limit, or the
+import before had ``--no-mail``) gets it now, its right taken as a sign-up
+takes it. The rows written are the ones the single-row functions of the
 subscriptions stage write (``record``, ``mail_confirmation``): the same
 columns, consent version, consent text in the contact's language, detail and
 time, which ``tests/subscriptions/test_import_records.py`` checks.
@@ -62,7 +65,7 @@ class Row(NamedTuple):
     mailbox: str  # :func:`mailbox_hash` of the address, when mail is sent ("" else)
 
 
-Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int], "_Tally"]
+Plan = tuple[list["_New"], dict[tuple[str, ...], Params], Params, list[int], list["_New"], "_Tally"]
 DETAILS = ("company_name", "business_id", "contact_name", "size_class", "industry_code")
 #: The details ``Subscriber.search_text`` is made of (after the address).
 SEARCHED = ("company_name", "business_id", "contact_name")
@@ -99,7 +102,8 @@ class _Tally:
 
 @dataclass
 class _New:
-    """A subscription to create (and a subscriber, when ``person_id`` is None)."""
+    """A subscription to create (and a subscriber, when ``person_id`` is None), or
+    (``unsent``) a pending one of the city that never got its confirmation mail."""
 
     signup: SignUp
     person_id: int | None
@@ -107,6 +111,7 @@ class _New:
     mailbox: str  # :func:`mailbox_hash` of the address, when a mail is sent
     sub_id: int = 0
     salt: str = ""
+    unsent: bool = False
 
 
 @dataclass
@@ -171,7 +176,7 @@ class BatchWriter:
         and the report's counts.
         """
         conn = session.connection()
-        new, person_changes, topic_changes, confirms, tally = self._plan(conn, rows)
+        new, person_changes, topic_changes, confirms, to_mail, tally = self._plan(conn, rows)
         if not self.dry_run:
             self._insert(conn, new)
         after()
@@ -190,7 +195,25 @@ class BatchWriter:
             conn.execute(stmt.values(status=SubscriptionStatus.CONFIRMED, confirmed_at=self.now))
             self._records(conn, "confirmed", confirms, [None] * len(confirms))
         if self.mailer is not None and self.mails:
-            self._mail(session, new, self.mailer)
+            self._mail(session, self._claim_unsent(conn, to_mail), self.mailer)
+
+    def _claim_unsent(self, conn: Connection, items: list[_New]) -> list[_New]:
+        """``items`` less the pending subscriptions whose mail someone else took meanwhile:
+        the right to send each unsent one's mail is taken in one statement, as
+        ``claim_confirmation`` takes it (a sign-up on the web may be sending it now)."""
+        unsent = [item.sub_id for item in items if item.unsent]
+        if not unsent:
+            return items
+        claim = (
+            update(SUBS)
+            .where(one_of(conn, SUBS.c.id, unsent))
+            .where(SUBS.c.status == SubscriptionStatus.PENDING)
+            .where(SUBS.c.confirmation_sent_at.is_(None))
+            .values(confirmation_sent_at=self.now)
+            .returning(SUBS.c.id)
+        )
+        claimed = set(conn.scalars(claim))
+        return [item for item in items if not item.unsent or item.sub_id in claimed]
 
     def _plan(self, conn: Connection, rows: list[Row]) -> Plan:
         report = _Tally()
@@ -203,7 +226,8 @@ class BatchWriter:
         city = SUBS.c.city_id == self.city_id
         query = (
             select(PEOPLE.c.id, PEOPLE.c.email, *(PEOPLE.c[name] for name in DETAILS),
-                   SUBS.c.id.label("sub_id"), SUBS.c.status, SUBS.c.topics)
+                   SUBS.c.id.label("sub_id"), SUBS.c.status, SUBS.c.topics,
+                   SUBS.c.confirmation_sent_at, SUBS.c.token_salt)
             .outerjoin(SUBS, (SUBS.c.subscriber_id == PEOPLE.c.id) & city)
             .where(one_of(conn, PEOPLE.c.email, [row.signup.email for row in rows]))
         )  # fmt: skip
@@ -212,6 +236,7 @@ class BatchWriter:
         person_changes: dict[tuple[str, ...], Params] = defaultdict(list)
         topic_changes: Params = []
         confirms: list[int] = []
+        to_mail: list[_New] = []  # in file order: the mailbox claims go row by row
         for line, signup, digest, search_text, mailbox in rows:
             why = suppressed.get(digest)
             if why is not None:
@@ -224,6 +249,7 @@ class BatchWriter:
             if person is None:
                 report.imported += 1
                 new.append(_New(signup, None, search_text, mailbox))
+                to_mail.append(new[-1])
                 continue
             changes = {
                 name: value
@@ -243,8 +269,17 @@ class BatchWriter:
             if status is None:
                 report.imported += 1
                 new.append(_New(signup, person.id, None, mailbox))
+                to_mail.append(new[-1])
                 continue
             confirm = self.confirmed and status == SubscriptionStatus.PENDING
+            if (
+                self.mails
+                and status == SubscriptionStatus.PENDING
+                and person.confirmation_sent_at is None
+            ):
+                # never mailed, or its mail failed or was held back: this run sends it
+                to_mail.append(_New(signup, person.id, None, mailbox, person.sub_id,
+                                    person.token_salt, unsent=True))  # fmt: skip
             # a row that names no topic leaves the subscription's own choice as it is
             new_topics = bool(signup.topics) and sorted(person.topics) != signup.topics
             if new_topics:
@@ -255,7 +290,7 @@ class BatchWriter:
                 report.updated += 1
             else:
                 report.unchanged += 1
-        return new, person_changes, topic_changes, confirms, report
+        return new, person_changes, topic_changes, confirms, to_mail, report
 
     def _insert(self, conn: Connection, new: list[_New]) -> None:
         """New subscribers, their subscriptions and the consent records, a statement each."""
@@ -326,9 +361,11 @@ class BatchWriter:
         bulk_insert(conn, CONSENT, columns, rows)
 
     def _mail(self, session: Session, new: list[_New], mailer: Mailer) -> None:
-        """The confirmation mail of every new subscription, as ``mail_confirmation`` sends it,
-        within the same per-mailbox limits: the batch's mailboxes are claimed at once
-        (:func:`claim_mailboxes`), with the answers of one :func:`claim_mailbox` per row."""
+        """The confirmation mail of every new subscription (and of every pending one that
+        never got it), as ``mail_confirmation`` sends it, within the same per-mailbox
+        limits: the batch's mailboxes are claimed at once (:func:`claim_mailboxes`),
+        with the answers of one :func:`claim_mailbox` per row. A mail held back or not
+        sent is counted in the report and left for the next run."""
         city = self.config.cities[self.city_slug]
         secret = self.settings.secret()
         base = f"{self.settings.base_url_clean}/confirm/"
@@ -349,6 +386,7 @@ class BatchWriter:
                     "confirmation mail for subscription %s held back: mailbox limit", item.sub_id
                 )
                 failed.append(item.sub_id)
+                self.report.mail_held += 1
                 continue
             lang = item.signup.language
             lang = lang if lang in city.name else city.languages[0]
@@ -370,6 +408,7 @@ class BatchWriter:
                 release_mailbox(session, self.settings, to)
                 released.add(mailbox)
                 failed.append(item.sub_id)
+                self.report.mail_failed += 1
             else:
                 self.report.mailed += 1
         if failed:

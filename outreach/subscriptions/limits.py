@@ -5,6 +5,9 @@
   dots, ``googlemail.com``), and none within :data:`MIN_INTERVAL` of the
   last one. The mailbox is kept as a keyed hash of
   :func:`outreach.validation.canonical_mailbox`, like the suppression list.
+- :func:`claim_export`: the same caps for the "download my data" link, counted
+  apart from confirmation mails (a row of its own per mailbox, under a hash of
+  the purpose and the mailbox), with the time it may be asked for again.
 - :func:`spend_token`: a single-use token (the embeddable form's) works once.
 
 Both are atomic statements, so concurrent requests in several processes
@@ -36,8 +39,15 @@ WINDOW = timedelta(hours=24)
 LIMITS = cast(Table, MailboxLimit.__table__)
 
 
-def mailbox_hash(settings: Settings, email: str) -> str:
-    return email_hash(canonical_mailbox(email), suppression_key(settings))
+#: The purpose under which data-export links are counted (:func:`claim_export`).
+EXPORT = "export"
+
+
+def mailbox_hash(settings: Settings, email: str, purpose: str = "") -> str:
+    """The key of ``email``'s mailbox in ``mailbox_limits``: confirmation mails' (no
+    ``purpose``), or another kind of mail's, counted apart (:data:`EXPORT`)."""
+    mailbox = canonical_mailbox(email)
+    return email_hash(f"{purpose}:{mailbox}" if purpose else mailbox, suppression_key(settings))
 
 
 def claim_mailbox(session: Session, settings: Settings, email: str, now: datetime) -> bool:
@@ -102,15 +112,41 @@ def _claim(conn: Connection, digests: list[str], now: datetime) -> set[str]:
     return granted
 
 
-def release_mailbox(session: Session, settings: Settings, email: str) -> None:
-    """Give back a claim whose mail was not sent (the backend refused it)."""
+def claim_export(
+    session: Session, settings: Settings, email: str, now: datetime
+) -> datetime | None:
+    """Take the right to mail ``email``'s mailbox a data-export link now: None when
+    taken, else the time (to the minute, rounded up) from which it may be asked
+    for again. The caps of confirmation mails (:data:`MIN_INTERVAL`,
+    :data:`MAILS_PER_DAY` in :data:`WINDOW`), counted apart from them."""
+    digest = mailbox_hash(settings, email, EXPORT)
+    if claim_mailboxes(session, [digest], now)[0]:
+        return None
+    row = session.scalars(select(MailboxLimit).where(MailboxLimit.mailbox_hash == digest)).one()
+    again = now
+    if row.last_sent_at is not None:
+        again = max(again, row.last_sent_at + MIN_INTERVAL)
+    if row.window_start is not None and row.window_count >= MAILS_PER_DAY:
+        again = max(again, row.window_start + WINDOW)
+    rounded = again.replace(second=0, microsecond=0)
+    return rounded if rounded == again else rounded + timedelta(minutes=1)
+
+
+def release_mailbox(session: Session, settings: Settings, email: str, purpose: str = "") -> None:
+    """Give back a claim whose mail was not sent (the backend refused it); ``purpose``
+    as for :func:`mailbox_hash` (:data:`EXPORT`: a data-export link's)."""
     session.execute(
         update(MailboxLimit)
-        .where(MailboxLimit.mailbox_hash == mailbox_hash(settings, email))
+        .where(MailboxLimit.mailbox_hash == mailbox_hash(settings, email, purpose))
         .where(MailboxLimit.window_count > 0)
         .values(window_count=MailboxLimit.window_count - 1, last_sent_at=None)
         .execution_options(synchronize_session=False)
     )
+
+
+def release_export(session: Session, settings: Settings, email: str) -> None:
+    """Give back a :func:`claim_export` whose link was not sent."""
+    release_mailbox(session, settings, email, EXPORT)
 
 
 def spend_token(session: Session, token: str, expires_at: datetime, now: datetime) -> bool:

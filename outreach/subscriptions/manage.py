@@ -38,6 +38,10 @@ from outreach.validation import normalise_email
 UNCHANGED_BY_ADDING = (SubscriptionStatus.CONFIRMED, SubscriptionStatus.BOUNCED)
 
 
+class NoTopicChosen(SubscriptionError):
+    """The preferences form kept cities but ticked none of their topics."""
+
+
 @dataclass
 class Preferences:
     """What the preferences page shows and accepts."""
@@ -110,7 +114,12 @@ def update_preferences(
     now: datetime | None = None,
 ) -> Subscription:
     """Apply the preferences form; the token proves the mailbox, so added cities are
-    confirmed at once (consent given and confirmed are both recorded)."""
+    confirmed at once (consent given and confirmed are both recorded).
+
+    Raises :class:`NoTopicChosen` (and changes nothing) when cities are kept but
+    no topic of theirs is: a subscription always has a topic, and leaving is
+    unticking every city (or the unsubscribe link).
+    """
     now = now or datetime.now(UTC)
     sub = load_token(session, settings, token, "preferences")
     token_digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
@@ -136,6 +145,8 @@ def update_preferences(
         size_class=size_class,
         industry_code=industry_code,
     )
+    if cities and not any(t in config.cities[slug].topics for slug in cities for t in topics):
+        raise NoTopicChosen("choose at least one topic, or unsubscribe")
     subscriber.language = clean.language
     subscriber.company_name = clean.company_name
     subscriber.business_id = clean.business_id

@@ -2,7 +2,8 @@
 
 :class:`SignUp` (build it with :meth:`SignUp.clean`), :data:`SUBSCRIBER_FIELDS`
 (the one list of a subscriber's own fields, for show, export and the API),
-free-text cleaning, and a city's configuration, names and row.
+free-text cleaning, the newsletter languages a city offers
+(:func:`offered_language`), and a city's configuration, names and row.
 """
 
 from __future__ import annotations
@@ -106,6 +107,34 @@ class SignUp:
             size_class=size.lower() if size else None,
             industry_code=industry,
         )
+
+
+class LanguageNotOffered(SubscriptionError):
+    """A newsletter language the city does not send in (``offered`` are the ones it does)."""
+
+    def __init__(self, city_slug: str, language: str, offered: list[str]) -> None:
+        self.city = city_slug
+        self.language = language
+        self.offered = offered
+        super().__init__(
+            f"language {language[:10]!r}: {city_slug} sends its newsletter in "
+            f"{', '.join(offered)} only"
+        )
+
+
+def offered_language(config: Config, city_slug: str, language: str | None) -> str:
+    """``language`` (None: the city's first) when the city sends its newsletter in it.
+
+    Raises :class:`LanguageNotOffered` for any other: a subscriber of another
+    language would get a confirmation mail in it and the newsletter in the
+    city's first language. The sign-up form, ``subscribers add`` and the API
+    refuse such a language; the CSV import uses the city's first one instead.
+    """
+    offered = [str(lang) for lang in city_config(config, city_slug).languages]
+    lang = (language or offered[0]).strip().lower()
+    if lang not in offered:
+        raise LanguageNotOffered(city_slug, lang, offered)
+    return lang
 
 
 def city_config(config: Config, slug: str) -> CityConfig:

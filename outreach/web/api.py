@@ -28,6 +28,7 @@ from outreach.subscriptions import (
     add_subscriber,
     forget,
     note_interest,
+    offered_language,
     suppressed_in,
     verify_api_key,
     withdraw,
@@ -263,6 +264,12 @@ def create_subscriber(request: Request, who: Auth, body: SubscriberIn) -> Subscr
             raise HTTPException(409, "the address is on the suppression list")
         if not body.subscriptions:
             raise HTTPException(422, "give at least one subscription (city and topics)")
+        if body.language is not None:
+            for item in body.subscriptions:
+                try:  # a newsletter language the city does not send in
+                    offered_language(st.config, item.city, body.language)
+                except SubscriptionError as exc:
+                    raise _invalid(exc) from exc
         known = session.scalar(select(Subscriber).where(Subscriber.email == email))
         fields: SubscriberFields = body
         if known is not None and not who.all_cities:

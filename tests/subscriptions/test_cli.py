@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import Engine
 
 from outreach.cli.subscribers import apikey, subscribers
-from outreach.settings import Settings
+from outreach.settings import Settings, get_settings
 
 
 @pytest.fixture
@@ -103,3 +103,24 @@ def test_an_unknown_city_is_one_line_naming_the_known_ones(
     assert result.output.strip() == (
         'Error: no city "nowhere" (known: jarvenpaa, kerava, vantaa)'
     ), result.output
+
+
+def test_add_refuses_a_language_the_city_does_not_send_in(
+    env: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    added = env.invoke(subscribers, ["add", "add1@x.fi", "--city", "vantaa", "--language", "en"])
+    assert added.exit_code == 1
+    assert added.output == (
+        "Error: the city vantaa sends its newsletter in fi, sv only; choose one of them with "
+        "--language\n"
+    )
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    get_settings.cache_clear()
+    finnish = env.invoke(subscribers, ["add", "add1@x.fi", "--city", "kerava", "--language", "sv"])
+    assert finnish.exit_code == 1
+    assert "Virhe: kaupunki kerava lähettää uutiskirjeensä vain näillä kielillä: fi;" in (
+        finnish.output
+    )
+    nothing = env.invoke(subscribers, ["show", "add1@x.fi"])
+    assert nothing.exit_code == 1 and "add1@x.fi" in nothing.output
+    get_settings.cache_clear()

@@ -6,9 +6,10 @@ its own; a refused mail releases its claims and the import goes on."""
 from __future__ import annotations
 
 import csv
+import logging
 import socket
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -18,17 +19,24 @@ import lxml.html
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.delivery import confirmation_mailer
 from outreach.delivery.message import Recipient, build_transactional
 from outreach.delivery.transactional import CONFIRM_URL, ConfirmationBatch
-from outreach.models import Subscriber, Subscription, SubscriptionStatus
+from outreach.models import MailboxLimit, Subscriber, Subscription, SubscriptionStatus
 from outreach.render import render_email
 from outreach.settings import Settings
-from outreach.subscriptions import ConfirmationMail, confirm, confirmation_mail, import_csv
+from outreach.subscriptions import (
+    ConfirmationMail,
+    SignUp,
+    add_subscriber,
+    confirm,
+    confirmation_mail,
+    import_csv,
+)
 from outreach.subscriptions.limits import claim_mailbox
 
 
@@ -47,8 +55,8 @@ class Sink:
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 no such mailbox"
+        if address in self.refuse:  # as Postfix answers, quoting the address
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         if address in self.drop:
             self.drop.discard(address)
             server.transport.close()
@@ -280,6 +288,94 @@ def test_refusals_and_a_dropped_connection_mid_import(
         for email in failed:
             assert claim_mailbox(session, settings, email, now)
         assert not claim_mailbox(session, settings, emails[4], now)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_refused_mails_are_logged_without_the_address(
+    settings: Settings,
+    config: Config,
+    engine: Engine,
+    sink: Sink,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server's refusal quotes the address; neither the import's log lines nor
+    ``subscribers add``'s carry it (erasing a person must not leave them in logs)."""
+    settings = over_smtp(settings, sink)
+    emails = write_crm(tmp_path / "crm.csv", 3)
+    sink.refuse = {*emails, "added@firma.fi"}
+    caplog.set_level(logging.INFO)
+    report = import_file(settings, config, engine, tmp_path / "crm.csv")
+    assert report.imported == 3 and report.mailed == 0
+    with Session(engine) as session:
+        signup = SignUp.clean(config, "vantaa", email="added@firma.fi")
+        add_subscriber(
+            session, settings, config, "vantaa", signup, confirmation_mailer(settings, config)
+        )
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("outreach")]
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warned) == 4
+    assert all("not sent (permanent: 550 5.1.1 <[email]>: Recipient" in m for m in warned)
+    assert not any(address in line for address in sink.refuse for line in ours)
+
+
+def test_a_rerun_after_a_mail_outage_sends_the_mails_that_did_not_go(
+    settings: Settings, config: Config, engine: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    """The report says how many confirmation mails could not be sent; running the same
+    file again once the server is back sends them, and only them, once."""
+    path = tmp_path / "crm.csv"
+    path.write_text("Sähköposti;Yritys\neka@firma.fi;Eka Oy\ntoka@firma.fi;Toka Oy\n")
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    down = settings.model_copy(update={"mail_url": f"smtp://127.0.0.1:{closed}?starttls=false"})
+    outage = import_file(down, config, engine, path)
+    assert (outage.imported, outage.mailed, outage.mail_failed) == (2, 0, 2)
+    assert list(outage.lines("en"))[1] == (
+        "2 confirmation mails could not be sent: the mail server did not take them. The "
+        "contacts stay pending; run the same command again later to send them"
+    )
+    assert list(outage.lines("fi"))[1].startswith("2 vahvistusviestiä ei voitu lähettää")
+    assert list(outage.lines("sv"))[1].startswith("2 bekräftelsemeddelanden kunde inte skickas")
+    up = over_smtp(settings, sink)
+    rerun = import_file(up, config, engine, path)
+    assert (rerun.imported, rerun.unchanged, rerun.mailed, rerun.mail_failed) == (0, 2, 2, 0)
+    assert len(list(rerun.lines())) == 1  # the summary alone
+    mails = read_mails(sink)
+    assert sorted(mails) == ["eka@firma.fi", "toka@firma.fi"]
+    with Session(engine) as session:
+        sub = confirm(session, up, confirm_url_of(mails["eka@firma.fi"]).rsplit("/", 1)[1])
+        assert sub.subscriber.email == "eka@firma.fi"
+        session.commit()
+    again = import_file(up, config, engine, path)  # each got its mail: nothing more goes out
+    assert (again.unchanged, again.mailed) == (2, 0) and len(sink.messages) == 2
+
+
+def test_a_rerun_keeps_to_the_mailbox_limit(
+    settings: Settings, config: Config, engine: Engine, sink: Sink, tmp_path: Path
+) -> None:
+    """Two spellings of one mailbox: the second's mail is held back, counted, and sent
+    by a run once the mailbox may have another (an hour later), not before."""
+    path = tmp_path / "crm.csv"
+    path.write_text("Sähköposti\nmaija.virtanen@gmail.com\nmaijavirtanen+uutiset@gmail.com\n")
+    settings = over_smtp(settings, sink)
+    first = import_file(settings, config, engine, path)
+    assert (first.imported, first.mailed, first.mail_held) == (2, 1, 1)
+    assert list(first.lines())[1].startswith("1 confirmation mails held back: the address has")
+    assert list(first.lines("fi"))[1].startswith("1 vahvistusviestiä jäi toistaiseksi")
+    soon = import_file(settings, config, engine, path)
+    assert (soon.mailed, soon.mail_held) == (0, 1) and len(sink.messages) == 1
+    with Session(engine) as session:  # an hour and a minute later
+        later = datetime.now(UTC) - timedelta(minutes=61)
+        session.execute(update(MailboxLimit).values(last_sent_at=later))
+        session.commit()
+    hour = import_file(settings, config, engine, path)
+    assert (hour.mailed, hour.mail_held) == (1, 0)
+    assert [rcpts for rcpts, _ in sink.messages] == [
+        ["maija.virtanen@gmail.com"],
+        ["maijavirtanen+uutiset@gmail.com"],
+    ]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

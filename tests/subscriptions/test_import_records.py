@@ -114,6 +114,7 @@ def test_import_writes_the_consent_records_of_single_row_sign_ups(
     logs = records(db)
     for i in range(1, 1_501):
         email, lang = f"user{i}@firma{i % 7}.fi", LANGS[i % 3]
+        lang = lang if lang in ("fi", "sv") else "fi"  # Vantaa sends in fi and sv only
         expected = []
         if i == 2:
             continue  # unsubscribed: its records are the web stage's, not the import's

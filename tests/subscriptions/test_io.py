@@ -87,6 +87,35 @@ def test_import_finnish_headers_and_report(
     assert count(engine, Subscription) == 3
 
 
+def test_import_falls_back_from_a_language_the_city_does_not_send_in(
+    tmp_path: Path, engine: Engine, settings: Settings, config: Config, mailer: RecordingMailer
+) -> None:
+    """Vantaa sends in Finnish and Swedish: an English contact gets Finnish (the city's
+    first language), mail included, with a note on the line."""
+    text = "Sähköposti;Kieli\nenglish@yritys.fi;englanti\nsvensk@yritys.fi;ruotsi\n"
+    report = import_csv(engine, settings, config, write(tmp_path, text, "utf-8"), "vantaa",
+                        mailer=mailer)  # fmt: skip
+    assert report.imported == 2
+    assert [(n.line, n.code) for n in report.warnings] == [(2, "language_offered")]
+    assert report.warnings[0].text("en") == (
+        'line 2: language "englanti" is not one the city sends its newsletter in (fi, sv); fi used'
+    )
+    assert (
+        report.warnings[0]
+        .text("sv")
+        .startswith(
+            'rad 2: staden skickar inte sitt nyhetsbrev på språket "englanti" (bara: fi, sv)'
+        )
+    )
+    assert [(m.to, m.lang) for m in mailer.sent] == [
+        ("english@yritys.fi", "fi"),
+        ("svensk@yritys.fi", "sv"),
+    ]
+    with Session(engine) as s:
+        languages = dict(s.execute(select(Subscriber.email, Subscriber.language)).all())
+    assert languages == {"english@yritys.fi": "fi", "svensk@yritys.fi": "sv"}
+
+
 def test_import_english_headers_comma_and_map(
     tmp_path: Path, engine: Engine, settings: Settings, config: Config
 ) -> None:

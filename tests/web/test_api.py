@@ -124,6 +124,17 @@ def test_invalid_input_is_422(client: TestClient, key: str, body: dict[str, obje
     assert resp.status_code == 422, resp.text
 
 
+def test_a_language_the_city_does_not_send_in_is_422(
+    client: TestClient, key: str, mailer: RecordingMailer
+) -> None:
+    body = {"email": "add1@x.fi", "language": "en", "subscriptions": [{"city": "vantaa"}]}
+    resp = client.post("/api/v1/subscribers", json=body, headers=auth(key))
+    assert resp.status_code == 422
+    assert resp.json()["detail"] == "language 'en': vantaa sends its newsletter in fi, sv only"
+    assert client.get("/api/v1/subscribers/add1@x.fi", headers=auth(key)).status_code == 404
+    assert mailer.sent == []
+
+
 def test_openapi(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/v1/subscribers" in spec["paths"]

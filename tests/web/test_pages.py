@@ -18,7 +18,7 @@ from outreach.settings import Settings
 from outreach.subscriptions import RecordingMailer
 from outreach.tokens import make_token
 from outreach.web import create_app
-from outreach.web.security import RateLimiter
+from outreach.web.security import EMBED_TOKEN_SECONDS, RateLimiter
 from tests.web.conftest import TestClient, csrf_of, edit_cities
 
 FORM = {"topics": ["climate"], "consent": "2026-11-v1"}
@@ -217,6 +217,34 @@ def test_embed_form_is_frameable_and_uses_a_stateless_token(
     assert invalid.headers["content-security-policy"].endswith(
         "frame-ancestors https://www.kerava.fi"
     )
+
+
+@pytest.mark.parametrize(
+    ("lang", "says"),
+    [
+        ("fi", "Tämän lomakkeen voi lähettää kerran, ja se on voimassa 6 tuntia."),
+        ("sv", "Det här formuläret kan skickas en gång och gäller i 6 timmar."),
+        ("en", "This form can be sent once and works for 6 hours."),
+    ],
+)
+def test_the_embed_forms_expired_page_says_why_without_cookies(
+    client: TestClient, lang: str, says: str
+) -> None:
+    """The embeddable form uses no cookies: its expired page says the form is spent or
+    too old, not that cookies must be allowed."""
+    assert EMBED_TOKEN_SECONDS == 6 * 3600  # the hours the page names
+    page = client.get(f"/kerava/embed?lang={lang}")
+    token = re.search(r'name="embed_token" value="([^"]+)"', page.text)[1]  # type: ignore[index]
+    data = {**FORM, "email": "e@y.fi", "embed_token": token}
+    assert client.post(f"/kerava/embed?lang={lang}", data=data).status_code == 200
+    for sent in (token, "expired.or.forged"):
+        again = client.post(f"/kerava/embed?lang={lang}", data={**data, "embed_token": sent})
+        assert again.status_code == 403 and says in again.text
+        assert "Cookies" not in again.text and "Evästeiden" not in again.text
+        assert "Kakor" not in again.text
+    # the city's own page, which does use a cookie, still says so
+    forged = client.post("/kerava/subscribe?lang=en", data={**data, "csrf_token": "abc.def"})
+    assert forged.status_code == 403 and "Cookies must be allowed" in forged.text
 
 
 def test_embed_form_of_a_city_without_embed_origins_is_framed_by_no_site(

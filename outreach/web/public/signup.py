@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,21 +23,25 @@ from starlette.background import BackgroundTask
 
 from outreach.delivery import deliver
 from outreach.errors import InvalidTokenError, OutreachError, SubscriptionError
-from outreach.l10n import LANGUAGES
+from outreach.l10n import LANGUAGES, format_datetime
 from outreach.models import SubscriptionStatus
 from outreach.subscriptions import (
     CONSENT_VERSION,
     ConfirmationMail,
+    NoTopicChosen,
     SignUp,
     city_name,
     city_texts,
+    claim_export,
     confirm,
     consent_text,
     current_preferences,
     export_link_mail,
     link,
     load_token,
+    offered_language,
     release_confirmation,
+    release_export,
     show,
     spend_token,
     subscribe,
@@ -119,7 +124,14 @@ def embed_form(request: Request, city: str) -> Response:
     )  # fmt: skip
 
 
-def _sign_up_later(st: WebState, city: str, signup: SignUp, form_url: str) -> None:
+def _form_lang(request: Request, posted: str | None) -> str:
+    """The language the form was shown in: the form's own ``form_lang`` when it is
+    one the pages offer, else the one the page would choose (``?lang=``, then
+    Accept-Language). Its consent wording is the one the person agreed to."""
+    return posted if posted in LANGUAGES else page_lang(request)
+
+
+def _sign_up_later(st: WebState, city: str, signup: SignUp, form_url: str, form_lang: str) -> None:
     """Record the sign-up and send its mail after the answer went out.
 
     The request itself does the same work for every address (validation and
@@ -131,7 +143,7 @@ def _sign_up_later(st: WebState, city: str, signup: SignUp, form_url: str) -> No
         with st.session() as session:
             subscribe(
                 session, st.settings, st.config, city, signup, mails.append,
-                channel="web", detail=form_url,
+                channel="web", detail=form_url, consent_lang=form_lang,
             )  # fmt: skip
     except Exception:  # the answer is gone; the log is the only place left to tell
         log.exception("sign-up for %s not recorded", city)
@@ -154,7 +166,7 @@ def _handle_signup(
     request: Request, city: str, fields: dict[str, Any], *, frameable: bool
 ) -> Response:
     st = state(request)
-    lang = page_lang(request)
+    lang = _form_lang(request, fields["form_lang"])
     ctx = _form_context(request, city, lang, fields)
     errors: dict[str, str] = {}
     try:
@@ -166,6 +178,11 @@ def _handle_signup(
             validate_business_id(fields["business_id"])
         except SubscriptionError:
             errors["business_id"] = BUSINESS_ID_ERROR
+    language = None
+    try:
+        language = offered_language(st.config, city, fields["language"])
+    except SubscriptionError:
+        errors["language"] = "Choose one of the languages offered: the others are not sent."
     if not fields["consent"]:
         errors["consent"] = "Tick the box to give your consent."
     signup = None
@@ -176,7 +193,7 @@ def _handle_signup(
                 city,
                 email=fields["email"],
                 topics=fields["topics"],
-                language=fields["language"],
+                language=language,
                 company_name=fields["company_name"],
                 business_id=fields["business_id"],
                 contact_name=fields["contact_name"],
@@ -196,8 +213,8 @@ def _handle_signup(
         request, "check_mail.html", ctx, lang=lang, frameable=frameable, ancestors=ancestors
     )
     if not fields["website"]:  # the honeypot field is empty for people
-        form_url = f"{st.settings.base_url_clean}{request.url.path}"
-        response.background = BackgroundTask(_sign_up_later, st, city, signup, form_url)
+        form_url = f"{st.settings.base_url_clean}{request.url.path}?lang={lang}"
+        response.background = BackgroundTask(_sign_up_later, st, city, signup, form_url, lang)
     return response
 
 
@@ -210,8 +227,10 @@ def signup_fields(
     language: FormStr = None,
     consent: FormStr = None,
     website: FormStr = None,
+    form_lang: FormStr = None,
 ) -> dict[str, Any]:
-    """The sign-up form's fields, shared by the city's page and its embeddable form."""
+    """The sign-up form's fields, shared by the city's page and its embeddable form
+    (``form_lang``: the language the form was shown in)."""
     return {
         "email": email or "",
         "company_name": company_name,
@@ -221,6 +240,7 @@ def signup_fields(
         "language": language,
         "consent": bool(consent),
         "website": website,
+        "form_lang": form_lang,
     }
 
 
@@ -250,11 +270,12 @@ def embed_post(
         with st.session() as session:  # single use: one form, one sign-up
             if not spend_token(session, embed_token, expires, datetime.now(UTC)):
                 issued = None
-    if issued is None:
+    if issued is None:  # this form uses no cookies: its token is spent or too old
         raise PageError(
             403,
             "The form has expired",
-            "Open the page again and resend the form. Cookies must be allowed for this site.",
+            "This form can be sent once and works for 6 hours. Reload the page and fill in "
+            "the form again.",
         )
     return _handle_signup(request, city, fields, frameable=True)
 
@@ -375,11 +396,13 @@ def _preferences_context(
             raise invalid_link() from None
         prefs = current_preferences(st.config, sub)
         email = sub.subscriber.email
+        unsubscribe_url = link(st.settings, sub, "unsubscribe")
         lang = lang or _lang_for(request, {"sub_language": sub.subscriber.language})
     topics = sorted({t for c in st.config.cities.values() for t in c.topics})
     return {
         "token": token,
         "email": email,
+        "unsubscribe_url": unsubscribe_url,
         "prefs": prefs,
         "all_cities": [(slug, city_name(st.config, slug, lang)) for slug in st.config.cities],
         "topics": [(t, st.config.topics.get(t, {}).get(lang, t)) for t in topics],
@@ -387,6 +410,7 @@ def _preferences_context(
         "saved": False,
         "export_sent": False,
         "export_failed": False,
+        "export_again": None,
     }, lang
 
 
@@ -433,17 +457,29 @@ def preferences_post(
             )  # fmt: skip
     except InvalidTokenError:
         raise invalid_link() from None
+    except NoTopicChosen:
+        errors["topics"] = "Choose at least one topic, or unsubscribe."
     except SubscriptionError as exc:
         if "business ID" in str(exc):
             errors["form"] = BUSINESS_ID_ERROR
         elif str(exc).startswith("language "):
             errors["form"] = "Choose one of the languages offered: the others are not sent."
-            lang = page_lang(request)  # the page stays in the language it was read in
         else:
             errors["form"] = "Check the fields: one of them has a line break or is too long."
+    if errors:
+        lang = page_lang(request)  # nothing saved: the page stays in the language it was read in
     ctx, lang = _preferences_context(request, token, lang)
     ctx["errors"] = errors
     ctx["saved"] = not errors
+    if errors:  # nothing was saved: the form shows what the person sent, to correct it
+        prefs = ctx["prefs"]
+        ctx["prefs"] = replace(
+            prefs, cities=cities, topics=topics,
+            language=language if language in prefs.languages else prefs.language,
+            company_name=company_name, business_id=business_id, contact_name=contact_name,
+            size_class=size_class, industry_code=industry_code,
+            interested_in_visit=bool(interested_in_visit),
+        )  # fmt: skip
     return render(request, "preferences.html", ctx, lang=lang, status=400 if errors else 200)
 
 
@@ -472,11 +508,18 @@ def request_data(
             raise invalid_link() from None
         to, city = sub.subscriber.email, sub.city.slug
         url = link(st.settings, sub, "export")
+        again = claim_export(session, st.settings, to, datetime.now(UTC))
     ctx, page_lang = _preferences_context(request, token, lang)
+    if again is not None:  # the mailbox had its share: when it may ask again, no mail
+        timezone = st.config.cities[city].timezone if city in st.config.cities else "UTC"
+        ctx["export_again"] = format_datetime(again, page_lang, timezone)
+        return render(request, "preferences.html", ctx, lang=page_lang, status=429)
     try:
         deliver(st.settings, st.config, export_link_mail(city, to, page_lang, url))
-    except OutreachError:
-        log.exception("data export link for subscription %s not sent", ctx.get("token"))
+    except OutreachError as exc:  # names no address nor token: the log outlives an erasure
+        log.warning("data export link for %s not sent: %s", city, exc)
+        with st.session() as session:
+            release_export(session, st.settings, to)
         ctx["export_failed"] = True
     else:
         ctx["export_sent"] = True

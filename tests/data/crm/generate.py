@@ -56,6 +56,8 @@ TOPICS = {
                     "hankinnat", "procurement"],
     "awards": ["Palkinnot ja tunnustukset", "Priser och utmärkelser", "Palkinnot", "awards"],
 }  # fmt: skip
+#: The file is imported into Vantaa, which sends its newsletter in these languages.
+CITY_LANGUAGES = ("fi", "sv")
 CONSENT_YES = ["Kyllä", "kyllä", "K", "x", "Ja", "1"]
 CONSENT_NO = ["Ei", "ei", "", "Nej", "0"]
 TOWNS = ["Vantaa", "Helsinki", "Kerava", "Vanda", "Järvenpää"]
@@ -141,6 +143,9 @@ def generate() -> tuple[bytes, list[dict[str, object]]]:
             elif name == "topics":
                 row["Aiheet"] += ", " + TOPICS["awards"][0]
                 topics = ["awards"]
+        if lang not in CITY_LANGUAGES:  # not sent in: the city's first, with a note
+            lang = "fi"
+            entry["language_offered"] = True
         entry.update(
             contact_name=f"{first} {last}",
             size_class=size,
