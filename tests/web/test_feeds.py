@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import load
-from outreach.models import ContentItem, Story, StoryImage
+from outreach.models import ContentItem, Issue, Story, StoryImage
 from outreach.publish import clean_image
 from outreach.settings import Settings
 from outreach.sources.fetch import Fetcher
@@ -231,6 +231,21 @@ def test_archive_feeds_in_rss_and_atom(
     # Kerava's issues are Finnish: the Swedish feed links to the Finnish web version
     assert swedish.entries[0].link == f"{BASE}/kerava/archive/{sent}?lang=fi"
     assert f"/archive/{draft}" not in client.get("/kerava/archive.rss").text
+
+
+def test_an_archive_feed_follows_what_it_says_not_only_which_issues_it_lists(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    sent, _draft = _issues(engine, settings)
+    before = feedparser.parse(client.get("/kerava/archive.rss?lang=fi").content)
+    assert before.entries[0].title == "Keravan ympäristöpalkinto: lokakuu 2026"
+    with Session(engine) as s:  # the same issue, sent at the same moment, says more now
+        issue = s.get(Issue, sent)
+        assert issue is not None
+        issue.period = "2026-11"
+        s.commit()
+    after = feedparser.parse(client.get("/kerava/archive.rss?lang=fi").content)
+    assert after.entries[0].title == "Keravan ympäristöpalkinto: marraskuu 2026"
 
 
 CAMPAIGN = """\

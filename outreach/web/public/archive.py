@@ -155,7 +155,12 @@ def _archive_feed(request: Request, city: str, kind: str) -> Response:
         ]
         return rss(info, items) if kind == "rss" else atom(info, items)
 
-    key = ("archive", kind, city, lang, tuple((e.id, e.sent_at) for e in entries))
+    # everything the feed says: a title read from a snapshot while the campaign's file
+    # was broken, or the city's name from its row, gives way once the files are read
+    key = (
+        "archive", kind, city, lang, base, names["city_name"], names["city_gen"],
+        tuple((e.id, e.sent_at, e.title, e.period, e.languages) for e in entries),
+    )  # fmt: skip
     headers = {"X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
     media = "application/rss+xml" if kind == "rss" else "application/atom+xml"
     return cached(request, key, make, media_type=media, headers=headers)
