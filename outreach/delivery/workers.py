@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import secrets
 import sys
 import threading
@@ -109,6 +110,43 @@ def quick_switching() -> AbstractContextManager[None]:
     return _switching.held()
 
 
+#: How often a waiting thread of a send looks whether its caller's stop was set (s).
+FOLLOW_STEP = 0.2
+
+
+class SendStop(threading.Event):
+    """The stop of one send: its own, set when it ends early, and set as well while
+    its caller's stop (``outer``: a daemon stopping, a command interrupted) is.
+
+    A worker that fails (the mail server cannot be reached) or a send that cannot
+    start sets it to stop the send's other threads; the caller's stop stays as it
+    was: a failed send is the caller's to report and try again, not a reason for
+    the caller to stop. Waiting on it also wakes, within :data:`FOLLOW_STEP`,
+    when ``outer`` is set.
+    """
+
+    def __init__(self, outer: threading.Event | None = None) -> None:
+        super().__init__()
+        self.outer = outer
+
+    def is_set(self) -> bool:
+        outer = self.outer
+        return super().is_set() or (outer is not None and outer.is_set())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        outer = self.outer
+        if outer is None:
+            return super().wait(timeout)
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        while not outer.is_set():
+            step = min(FOLLOW_STEP, deadline - time.monotonic())
+            if step <= 0:
+                return self.is_set()
+            if super().wait(step):
+                return True
+        return True
+
+
 @dataclass
 class SendReport:
     """What one ``send_issue`` call did."""
@@ -183,7 +221,7 @@ class SendRun:
         *,
         lease_seconds: float,
         retry_base_seconds: float,
-        stop: threading.Event,
+        stop: threading.Event | None,
         progress: Progress | None,
         limiter: RateLimiter,
         report: SendReport,
@@ -196,7 +234,9 @@ class SendRun:
         self.lease = timedelta(seconds=lease_seconds)
         self.retry_base = retry_base_seconds
         self.lifetime = timedelta(hours=settings.retry_lifetime_hours)
-        self.stop = stop
+        #: This send's own stop (set by it when it ends early), also set while ``stop``,
+        #: the caller's, is; the send never sets the caller's.
+        self.stop = SendStop(stop)
         self.progress = progress
         self.limiter = limiter
         self.report = report

@@ -196,12 +196,18 @@ class Daemon:
             self._catch_up_due = True  # the main loop starts it again
 
     def _send_loop(self) -> None:
+        """Send checks until the daemon stops. A check that fails (the mail server or
+        the database cannot be reached) is one line, and the next check tries again."""
         while not self.stopping.is_set():
+            failed = False
             for outcome in run_periodic(self.ctx, "send", self.stopping):
                 if outcome.status == "error":
+                    failed = True
                     self._send_log.warning("%s", outcome.lines()[0])
                 elif outcome.status != "idle":
                     log.info("%s", outcome.lines()[0])
+            if not failed:
+                self._send_log.recovered("send checks pass again")
             self.stopping.wait(self.options.intervals.send)
 
     def reload(self) -> None:
