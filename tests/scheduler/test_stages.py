@@ -286,3 +286,63 @@ def test_run_due_sends_the_other_issues_when_one_citys_mail_server_is_down(
     assert "cannot connect" in sends[0][1] or "refused" in sends[0][1]
     assert counts(sched_settings) == {"pending": 3, "sent": 4}
     assert sorted(status for _, status in issue_rows(sched_settings)) == ["sending", "sent"]
+
+
+def test_status_shows_what_became_of_the_issue_a_manual_campaign_built(
+    sched_settings: Settings,
+) -> None:
+    """The run left the issue waiting for approval; ``outreach status`` shows where it
+    is now: approved, scheduled, sending, paused, sent (and how many)."""
+    import threading
+
+    from outreach.delivery import pause_issue, resume_issue, send_issue
+
+    run_due(sched_settings, now=KNOWN)
+    subscribe(sched_settings, "vantaa", 3)
+    run_due(sched_settings, now=FIRE + timedelta(minutes=5))
+    engine = get_engine(sched_settings)
+
+    def line(lang: str = "en") -> str:
+        lines = status(sched_settings, now=FIRE + timedelta(minutes=6)).lines(lang)
+        return next(x for x in lines if x.startswith("  vantaa-news:"))
+
+    def last() -> str:
+        return line().split("; last ", 1)[1]
+
+    with session_scope(engine) as session:
+        issue = session.scalars(
+            select(Issue).join(Issue.campaign).where(Issue.campaign.has(slug="vantaa-news"))
+        ).one()
+        n = issue.id
+    at = "Tue 1.12.2026 at 9:00 ok"
+    assert last() == f"{at}: issue #{n} built; waiting for approval"
+    with session_scope(engine) as session:
+        issues_stage.approve_issue(session, n, by="viestintä", now=FIRE + timedelta(minutes=30))
+    assert last() == f"{at}: issue #{n} built; approved; sent at the next send check"
+    with session_scope(engine) as session:
+        issues_stage.schedule_send(
+            session,
+            session.get(Issue, n),
+            FIRE + timedelta(hours=3),
+            by="viestintä",
+            now=FIRE + timedelta(minutes=31),
+        )
+    assert last() == f"{at}: issue #{n} built; approved; to be sent Tue 1.12.2026 at 12:00"
+    assert line("fi").endswith("numero 2 koottu; hyväksytty; lähetetään ti 1.12.2026 klo 12.00")
+    stop = threading.Event()
+    stop.set()  # the outbox written, the issue sending, nothing sent yet
+    send_issue(sched_settings, load_config(sched_settings), n, stop=stop)
+    counts_line = f"issue #{n}: sent 0 of 3, failed 0, skipped 0, in progress 3"
+    assert last() == f"{at}: issue #{n} built; {counts_line}"
+    with session_scope(engine) as session:
+        pause_issue(session, n)
+    assert last() == f"{at}: issue #{n} built; paused; {counts_line}"
+    assert line("sv").endswith(
+        "pausad; nummer 2: skickade 0 av 3, misslyckade 0, överhoppade 0, pågår 3"
+    )
+    with session_scope(engine) as session:
+        resume_issue(session, n)
+    run_due(sched_settings, now=FIRE + timedelta(minutes=40))
+    assert counts(sched_settings) == {"sent": 3}
+    sent = f"issue #{n}: sent 3 of 3, failed 0, skipped 0, in progress 0"
+    assert last() == f"{at}: issue #{n} built; {sent}"
