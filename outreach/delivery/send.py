@@ -185,6 +185,7 @@ def send_issue(
         run.begin(builders, builders.languages[0], total=total, done=done, fill=fill)
         session.close()  # its connection back to the pool while the workers send
         run.join()
+    report.interrupted = stop is not None and stop.is_set()
     burst = run.policy.burst
     if burst is not None and pause_for_burst(settings, config, issue_id, burst):
         report.burst = burst

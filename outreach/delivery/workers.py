@@ -163,6 +163,8 @@ class SendReport:
     errors: list[str] = field(default_factory=list)
     #: Set when a burst of policy refusals paused the send.
     burst: PolicyBurst | None = None
+    #: The caller stopped the send (Ctrl-C, a daemon stopping) before it was done.
+    interrupted: bool = False
 
     def summary(self, lang: str = "en") -> str:
         """One line: what was sent, retried, failed and skipped, and the issue's status."""
@@ -188,17 +190,24 @@ class SendReport:
             remaining=self.remaining,
             elapsed=f"{self.elapsed:.1f}",
         )
-        if not self.status:
-            return text
-        return gettext_for(lang, "cli", "{text}; issue {status}").format(
-            text=text, status=self.status
-        )
+        if self.status:
+            text = gettext_for(lang, "cli", "{text}; issue {status}").format(
+                text=text, status=self.status
+            )
+        if self.interrupted:
+            text = gettext_for(lang, "cli", "{text}; interrupted").format(text=text)
+        return text
 
     def lines(self, lang: str = "en") -> list[str]:
         head = gettext_for(lang, "cli", "issue {id}: {summary}")
         lines = [head.format(id=self.issue_id, summary=self.summary(lang))]
         if self.burst is not None:
             lines.append(self.burst.line(lang, self.issue_id))
+        if self.interrupted and self.remaining:
+            rest = gettext_for(
+                lang, "cli", "the rest stays queued: `outreach issue send {id}` sends it"
+            )
+            lines.append(rest.format(id=self.issue_id))
         return [*lines, *self.errors]
 
 
@@ -244,6 +253,11 @@ class SendRun:
         self.chunks: Chunks | None = None  # set by begin()
         self.go = threading.Event()  # begin() or abort() was called
         self.threads: list[threading.Thread] = []
+        #: Workers that have not returned yet (counted down by each as it returns):
+        #: :meth:`join` waits on this, as a Thread.join cut short by Ctrl-C marks the
+        #: thread as ended while it still runs (CPython before 3.13).
+        self.working = 0
+        self.returned = threading.Condition()
         self.connections = max(1, connections)
         self.lock = threading.Lock()
         sqlite = engine.dialect.name == "sqlite"
@@ -284,6 +298,7 @@ class SendRun:
             )
             for n in range(self.connections)
         ]
+        self.working = len(self.threads)
         for t in self.threads:
             t.start()
 
@@ -317,15 +332,14 @@ class SendRun:
 
     def join(self) -> None:
         """Wait for the workers; on Ctrl-C they finish the chunks in hand and give
-        the rest back. The last outcomes are committed before this returns."""
+        the rest back (a second Ctrl-C stops waiting for them). The last outcomes
+        are committed before this returns."""
         try:
             try:
-                for t in self.threads:
-                    t.join()
+                self._wait_workers()
             except KeyboardInterrupt:
                 self.stop.set()
-                for t in self.threads:
-                    t.join()
+                self._wait_workers()
                 raise
         finally:
             if self.fill is not None:
@@ -333,6 +347,13 @@ class SendRun:
                 if self.fill.error is not None:
                     self.report.errors.append(f"filling the outbox failed: {self.fill.error!r}")
             self.close()
+
+    def _wait_workers(self) -> None:
+        with self.returned:
+            while self.working:
+                self.returned.wait()
+        for t in self.threads:
+            t.join()  # returning: its last outcome is committed
 
     def close(self) -> None:
         """Stop the feeders, commit what is left; call once every worker has returned."""
@@ -446,6 +467,9 @@ class SendRun:
             if holder.release:  # the worker's connection failed: give them back on another
                 with contextlib.suppress(Exception), self.engine.connect() as conn:
                     self.rows.release(conn, holder.me, holder.release)
+            with self.returned:
+                self.working -= 1
+                self.returned.notify_all()
 
     def _renew(self, writer: OutcomeWriter, holder: Holder) -> None:
         leased = time.monotonic()

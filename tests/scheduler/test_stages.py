@@ -196,7 +196,7 @@ def approved_call(settings: Settings, subscribers: int, city: str = "vantaa") ->
         built = issues_stage.build_issue(session, settings, config, slug)
         assert built.issue is not None
         issues_stage.approve_issue(session, built.issue.id, by="viestintä")
-        return built.issue.period
+        return str(built.issue.period)
 
 
 def no_campaigns(settings: Settings) -> None:
