@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import click
@@ -229,20 +234,51 @@ def issue_send(
         issue_id = iss.id
     if not dry_run:
         click.echo(_("{n} recipients queued.").format(n=queued))
-    report = send_issue(
-        app.settings,
-        config,
-        issue_id,
-        workers=workers or app.settings.send_workers,
-        dry_run=dry_run,
-        progress=progress_reporter(_("Sending")),
-    )
-    if not dry_run:  # a send that settled: folded for the statistics now, not on a page
+    interrupt = threading.Event()
+    with ctrl_c_stops(interrupt) if not dry_run else nullcontext():
+        report = send_issue(
+            app.settings,
+            config,
+            issue_id,
+            workers=workers or app.settings.send_workers,
+            dry_run=dry_run,
+            progress=progress_reporter(_("Sending")),
+            stop=interrupt,
+        )
+    if not dry_run and not report.interrupted:  # settled: folded for the statistics now
         from outreach.db import get_engine
         from outreach.stats import settle
 
         settle(get_engine(app.settings), config, [issue_id])
     echo_lines(report.lines(cli_language(app.settings)))
+    if report.interrupted:
+        sys.exit(INTERRUPTED)
+
+
+#: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
+
+
+@contextmanager
+def ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
+    """The first Ctrl-C sets ``stop``: the send finishes the messages in hand, commits
+    their outcomes and gives the rest back. A second one aborts at once (rows still
+    claimed are then claimed again like a dead process's)."""
+
+    def on_interrupt(_signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo(
+            _("Stopping: the messages in hand finish, the rest stays queued; Ctrl-C again aborts."),
+            err=True,
+        )
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @issue.command("list")

@@ -70,18 +70,19 @@ def daemon(app: App, web: bool, host: str, port: int) -> None:
     from outreach.scheduler import load_config
 
     try:
-        config = load_config(app.settings)
+        require_base_url(app.settings, load_config(app.settings))
     except SQLAlchemyError as exc:  # one line, as the daemon itself says it at start
         raise unavailable(exc) from None
     except CampaignError as exc:
         if not web:
             raise
-        # The emailed links (unsubscribe above all) must keep working.
-        stopped = _("the scheduler does not start; the web app keeps serving")
+        # The emailed links (unsubscribe above all) must keep working: the daemon
+        # serves the web app alone until a reload (SIGHUP) loads fixed files.
+        stopped = _(
+            "the scheduler does not start until the files are fixed and reloaded (SIGHUP); "
+            "the web app keeps serving"
+        )
         click.echo(_("Error: {message}").format(message=f"{exc}; {stopped}"), err=True)
-        _serve(app, host, port)
-        sys.exit(1)
-    require_base_url(app.settings, config)
     from outreach.web import daemon_app
 
     make_app = daemon_app(app.settings) if web else None

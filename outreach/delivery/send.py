@@ -133,11 +133,17 @@ def send_issue(
     lease_seconds: float = 600.0,
     retry_base_seconds: float = 60.0,
 ) -> SendReport:
-    """Send every due delivery of the issue; see the module docstring."""
+    """Send every due delivery of the issue; see the module docstring.
+
+    ``stop`` is the caller's (a daemon's, a command's Ctrl-C): once set, the workers
+    finish the chunks in hand and give the rest back. The send never sets it: a
+    worker that fails stops only this send's threads (its own
+    :class:`~outreach.delivery.workers.SendStop`), and the error is raised as
+    :class:`OutreachError` for the caller to report.
+    """
     started = time.monotonic()
     engine = get_engine(settings)
     report = SendReport(issue_id)
-    stop = stop or threading.Event()
     with contextlib.ExitStack() as sending, Session(engine, expire_on_commit=False) as session:
         issue = _load(session, issue_id)
         campaign = config.campaign(issue.campaign.slug)
@@ -171,7 +177,7 @@ def send_issue(
         try:
             run.start()
             builders, fill, total, done = _prepare(
-                settings, config, session, engine, issue, mail_url, connections, progress, stop
+                settings, config, session, engine, issue, mail_url, connections, progress, run.stop
             )
         except BaseException:
             run.abort()
@@ -179,6 +185,7 @@ def send_issue(
         run.begin(builders, builders.languages[0], total=total, done=done, fill=fill)
         session.close()  # its connection back to the pool while the workers send
         run.join()
+    report.interrupted = stop is not None and stop.is_set()
     burst = run.policy.burst
     if burst is not None and pause_for_burst(settings, config, issue_id, burst):
         report.burst = burst

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import secrets
 import sys
 import threading
@@ -109,6 +110,43 @@ def quick_switching() -> AbstractContextManager[None]:
     return _switching.held()
 
 
+#: How often a waiting thread of a send looks whether its caller's stop was set (s).
+FOLLOW_STEP = 0.2
+
+
+class SendStop(threading.Event):
+    """The stop of one send: its own, set when it ends early, and set as well while
+    its caller's stop (``outer``: a daemon stopping, a command interrupted) is.
+
+    A worker that fails (the mail server cannot be reached) or a send that cannot
+    start sets it to stop the send's other threads; the caller's stop stays as it
+    was: a failed send is the caller's to report and try again, not a reason for
+    the caller to stop. Waiting on it also wakes, within :data:`FOLLOW_STEP`,
+    when ``outer`` is set.
+    """
+
+    def __init__(self, outer: threading.Event | None = None) -> None:
+        super().__init__()
+        self.outer = outer
+
+    def is_set(self) -> bool:
+        outer = self.outer
+        return super().is_set() or (outer is not None and outer.is_set())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        outer = self.outer
+        if outer is None:
+            return super().wait(timeout)
+        deadline = math.inf if timeout is None else time.monotonic() + timeout
+        while not outer.is_set():
+            step = min(FOLLOW_STEP, deadline - time.monotonic())
+            if step <= 0:
+                return self.is_set()
+            if super().wait(step):
+                return True
+        return True
+
+
 @dataclass
 class SendReport:
     """What one ``send_issue`` call did."""
@@ -125,6 +163,8 @@ class SendReport:
     errors: list[str] = field(default_factory=list)
     #: Set when a burst of policy refusals paused the send.
     burst: PolicyBurst | None = None
+    #: The caller stopped the send (Ctrl-C, a daemon stopping) before it was done.
+    interrupted: bool = False
 
     def summary(self, lang: str = "en") -> str:
         """One line: what was sent, retried, failed and skipped, and the issue's status."""
@@ -150,17 +190,24 @@ class SendReport:
             remaining=self.remaining,
             elapsed=f"{self.elapsed:.1f}",
         )
-        if not self.status:
-            return text
-        return gettext_for(lang, "cli", "{text}; issue {status}").format(
-            text=text, status=self.status
-        )
+        if self.status:
+            text = gettext_for(lang, "cli", "{text}; issue {status}").format(
+                text=text, status=self.status
+            )
+        if self.interrupted:
+            text = gettext_for(lang, "cli", "{text}; interrupted").format(text=text)
+        return text
 
     def lines(self, lang: str = "en") -> list[str]:
         head = gettext_for(lang, "cli", "issue {id}: {summary}")
         lines = [head.format(id=self.issue_id, summary=self.summary(lang))]
         if self.burst is not None:
             lines.append(self.burst.line(lang, self.issue_id))
+        if self.interrupted and self.remaining:
+            rest = gettext_for(
+                lang, "cli", "the rest stays queued: `outreach issue send {id}` sends it"
+            )
+            lines.append(rest.format(id=self.issue_id))
         return [*lines, *self.errors]
 
 
@@ -183,7 +230,7 @@ class SendRun:
         *,
         lease_seconds: float,
         retry_base_seconds: float,
-        stop: threading.Event,
+        stop: threading.Event | None,
         progress: Progress | None,
         limiter: RateLimiter,
         report: SendReport,
@@ -196,7 +243,9 @@ class SendRun:
         self.lease = timedelta(seconds=lease_seconds)
         self.retry_base = retry_base_seconds
         self.lifetime = timedelta(hours=settings.retry_lifetime_hours)
-        self.stop = stop
+        #: This send's own stop (set by it when it ends early), also set while ``stop``,
+        #: the caller's, is; the send never sets the caller's.
+        self.stop = SendStop(stop)
         self.progress = progress
         self.limiter = limiter
         self.report = report
@@ -204,6 +253,11 @@ class SendRun:
         self.chunks: Chunks | None = None  # set by begin()
         self.go = threading.Event()  # begin() or abort() was called
         self.threads: list[threading.Thread] = []
+        #: Workers that have not returned yet (counted down by each as it returns):
+        #: :meth:`join` waits on this, as a Thread.join cut short by Ctrl-C marks the
+        #: thread as ended while it still runs (CPython before 3.13).
+        self.working = 0
+        self.returned = threading.Condition()
         self.connections = max(1, connections)
         self.lock = threading.Lock()
         sqlite = engine.dialect.name == "sqlite"
@@ -244,6 +298,7 @@ class SendRun:
             )
             for n in range(self.connections)
         ]
+        self.working = len(self.threads)
         for t in self.threads:
             t.start()
 
@@ -277,15 +332,14 @@ class SendRun:
 
     def join(self) -> None:
         """Wait for the workers; on Ctrl-C they finish the chunks in hand and give
-        the rest back. The last outcomes are committed before this returns."""
+        the rest back (a second Ctrl-C stops waiting for them). The last outcomes
+        are committed before this returns."""
         try:
             try:
-                for t in self.threads:
-                    t.join()
+                self._wait_workers()
             except KeyboardInterrupt:
                 self.stop.set()
-                for t in self.threads:
-                    t.join()
+                self._wait_workers()
                 raise
         finally:
             if self.fill is not None:
@@ -293,6 +347,13 @@ class SendRun:
                 if self.fill.error is not None:
                     self.report.errors.append(f"filling the outbox failed: {self.fill.error!r}")
             self.close()
+
+    def _wait_workers(self) -> None:
+        with self.returned:
+            while self.working:
+                self.returned.wait()
+        for t in self.threads:
+            t.join()  # returning: its last outcome is committed
 
     def close(self) -> None:
         """Stop the feeders, commit what is left; call once every worker has returned."""
@@ -406,6 +467,9 @@ class SendRun:
             if holder.release:  # the worker's connection failed: give them back on another
                 with contextlib.suppress(Exception), self.engine.connect() as conn:
                     self.rows.release(conn, holder.me, holder.release)
+            with self.returned:
+                self.working -= 1
+                self.returned.notify_all()
 
     def _renew(self, writer: OutcomeWriter, holder: Holder) -> None:
         leased = time.monotonic()

@@ -24,8 +24,13 @@ per 30 s) and is tried again; a leader that loses its lock steps down and
 takes it again when the database is back. Only at start does an unreachable
 database end the daemon, with one line (:class:`DatabaseUnavailable`).
 
-Why just over 400 lines: ``campaign_job`` and ``periodic_job`` must stay here,
-because the APScheduler job store refers to them by this module's path.
+With ``--web``, a daemon whose campaign files do not load at start (a broken
+``cities.yaml``) serves the web app alone until a reload loads them
+(:meth:`Daemon._await_files`); then the scheduler starts.
+
+Why over 400 lines: ``campaign_job`` and ``periodic_job`` must stay here,
+because the APScheduler job store refers to them by this module's path, and
+they need the :class:`Daemon` whose start, loop and reloads are one piece.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from outreach.campaigns import Config, console
 from outreach.db import error_line, get_engine, session_scope, unavailable
-from outreach.errors import OutreachError
+from outreach.errors import CampaignError, OutreachError
 from outreach.logthrottle import ThrottledLog
 from outreach.scheduler.jobs import JOBS_TABLE, make_scheduler, sync_jobs
 from outreach.scheduler.locks import Leadership, daemon_leadership
@@ -91,7 +96,9 @@ def periodic_job(task: str) -> None:
 
 #: Makes the web app a daemon serves (``daemon --web``): given named health checks
 #: and a callable of extra ``/healthz`` fields. The face that starts the daemon
-#: (the CLI) provides it, so the scheduler does not import the web stage.
+#: (the CLI) provides it, so the scheduler does not import the web stage. A factory
+#: with a ``reload_files()`` method has it called when a reload loads the campaign
+#: files the daemon started without (a broken ``cities.yaml``), so the app serves them.
 WebAppFactory = Callable[[dict[str, Callable[[], bool]], Callable[[], dict[str, Any]]], Any]
 
 
@@ -196,12 +203,18 @@ class Daemon:
             self._catch_up_due = True  # the main loop starts it again
 
     def _send_loop(self) -> None:
+        """Send checks until the daemon stops. A check that fails (the mail server or
+        the database cannot be reached) is one line, and the next check tries again."""
         while not self.stopping.is_set():
+            failed = False
             for outcome in run_periodic(self.ctx, "send", self.stopping):
                 if outcome.status == "error":
+                    failed = True
                     self._send_log.warning("%s", outcome.lines()[0])
                 elif outcome.status != "idle":
                     log.info("%s", outcome.lines()[0])
+            if not failed:
+                self._send_log.recovered("send checks pass again")
             self.stopping.wait(self.options.intervals.send)
 
     def reload(self) -> None:
@@ -363,12 +376,22 @@ class Daemon:
         self, *, web: WebAppFactory | None = None, host: str = "127.0.0.1", port: int = 8000
     ) -> None:
         """``web`` makes the web app served beside the daemon (``daemon --web``), given
-        the daemon's health check and its ``/healthz`` details."""
+        the daemon's health check and its ``/healthz`` details. With ``web``, campaign
+        files that do not load (a broken ``cities.yaml``) leave the web app serving
+        alone, the emailed links working, until a reload (SIGHUP) loads them."""
         global _current
         leadership = daemon_leadership(self.settings)  # SQLite: fails before anything
+        broken: CampaignError | None = None
         try:
             self._console_version = self._console_version_now()
-            self._ctx = self._context(load_config(self.settings))
+            try:
+                config = load_config(self.settings)
+            except CampaignError as exc:
+                if web is None:
+                    raise
+                broken = exc  # the emailed links must keep working: the web app serves
+            else:
+                self._ctx = self._context(config)
         except SQLAlchemyError as exc:
             leadership.release()
             raise unavailable(exc) from None
@@ -378,12 +401,23 @@ class Daemon:
         _current = self
         install_signals(self.stopping, self.reload_requested)
         # From here SIGTERM stops it cleanly (before, the signal's default action).
-        log.info("daemon started, %d campaigns", len(self.ctx.config.campaigns))
         try:
-            self._threads.start("send", self._send_loop)
+            if broken is None:
+                log.info("daemon started, %d campaigns", len(self.ctx.config.campaigns))
+                self._threads.start("send", self._send_loop)
+            else:
+                log.error(
+                    "daemon started without the scheduler: %s; the web app serves alone "
+                    "until a reload (SIGHUP) loads the campaign files",
+                    broken,
+                )
             if web is not None:
                 app = web({"scheduler": self.alive}, self.health_details)
                 self._threads.serve(app, host, port)
+            if broken is not None:
+                if not self._await_files(web):
+                    return  # stopped first
+                self._threads.start("send", self._send_loop)
             while not self.stopping.is_set():
                 if self._tick(leadership):
                     self.last_tick_at = datetime.now(UTC)
@@ -394,6 +428,34 @@ class Daemon:
             self._shutdown()
             leadership.release()
             _current = None
+
+    def _await_files(self, web: WebAppFactory | None) -> bool:
+        """Serve the web app alone until a reload (SIGHUP) loads the campaign files:
+        True then, and the scheduler starts; False when the daemon stops first."""
+        from outreach.delivery import require_base_url
+
+        while not self.stopping.is_set():
+            self.heartbeat = time.monotonic()
+            if self.reload_requested.is_set():
+                self.reload_requested.clear()
+                try:
+                    config = load_config(self.settings)
+                    require_base_url(self.settings, config)
+                    ctx = self._context(config)
+                except OutreachError as exc:
+                    log.error("reload failed: %s; the scheduler still does not start", exc)
+                except SQLAlchemyError as exc:
+                    self._postpone_reload(exc)
+                else:
+                    self._ctx = ctx
+                    self._console_version = self._console_version_now()
+                    reload_files = getattr(web, "reload_files", None)
+                    if reload_files is not None:
+                        reload_files()  # the sign-up pages open again
+                    log.info("reloaded %d campaigns; the scheduler starts", len(config.campaigns))
+                    return True
+            self.stopping.wait(self.options.poll_interval)
+        return False
 
     def _shutdown(self) -> None:
         sched, self.scheduler = self.scheduler, None

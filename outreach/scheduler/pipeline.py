@@ -92,6 +92,14 @@ ISSUE_COUNTS = _(
 ).text
 
 
+#: A run that built an issue, and what it did with it: ``outreach status`` shows what
+#: became of the issue since (:func:`outreach.scheduler.status`), in place of the
+#: run's ``result``, the counts of its send, or the approval it waited for.
+ISSUE_RUN = _("issue #{id} {what}; {result}").text
+WAITING = _("issue #{id} {what}; waiting for approval").text
+REFUSED = _("issue #{id} {what}; not approved automatically: errors in its check").text
+
+
 def issue_counts(session: Session, issue_id: int) -> Msg:
     """Every process's share of the issue's send: the counts of all its deliveries.
 
@@ -193,15 +201,9 @@ class StagePipeline:
         if checked.refused is not None:
             log.warning("%s", checked.refused.line())
             tell_approvers(self.settings, self.config, [checked.refused])
-            message = _(
-                "issue #{id} {what}; not approved automatically: errors in its check",
-                id=issue_id,
-                what=what,
-            )
-            return RunResult("held", message, issue_id)
+            return RunResult("held", _(REFUSED, id=issue_id, what=what), issue_id)
         if waiting:
-            message = _("issue #{id} {what}; waiting for approval", id=issue_id, what=what)
-            return RunResult("ok", message, issue_id)
+            return RunResult("ok", _(WAITING, id=issue_id, what=what), issue_id)
         if kept is not None:
             message = _("issue #{id} {what}; {result}", id=issue_id, what=what, result=kept)
             return RunResult("ok", message, issue_id)
@@ -210,7 +212,7 @@ class StagePipeline:
         if result.status != "error":
             with session_scope(self.engine) as session:
                 whole = issue_counts(session, issue_id)
-        message = _("issue #{id} {what}; {result}", id=issue_id, what=what, result=whole)
+        message = _(ISSUE_RUN, id=issue_id, what=what, result=whole)
         return RunResult(result.status, message, issue_id)
 
     def send_issue(self, issue_id: int) -> RunResult:

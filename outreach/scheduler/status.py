@@ -19,8 +19,15 @@ from outreach.models import Campaign, Delivery, Issue, IssueStatus, SourceState,
 from outreach.runtime import Outdated, outdated
 from outreach.scheduler.jobs import stored_next_runs
 from outreach.scheduler.locks import FileLock, daemon_lock_path, pg_leader_pid
-from outreach.scheduler.messages import STATE_WORDS, Msg, _, word
-from outreach.scheduler.pipeline import ISSUE_COUNTS, issue_counts, load_config
+from outreach.scheduler.messages import STATE_WORDS, Msg, _, dt_arg, raw, word
+from outreach.scheduler.pipeline import (
+    ISSUE_COUNTS,
+    ISSUE_RUN,
+    REFUSED,
+    WAITING,
+    issue_counts,
+    load_config,
+)
 from outreach.scheduler.timing import next_fire_time
 from outreach.settings import Settings
 
@@ -189,20 +196,46 @@ def _same_second(a: datetime | None, b: datetime | None) -> bool:
     return abs((a - b).total_seconds()) < 1
 
 
-def _whole_counts(session: Session, stored: str | None) -> str | None:
-    """A last-run message with its issue counts brought up to date (every sender's share)."""
+def _issue_now(session: Session, issue_id: int) -> Msg | None:
+    """What became of an issue since the run that built it: the counts of its send
+    (every sender's share), or where it waits; None while it is a draft."""
+    issue = session.get(Issue, issue_id)
+    if issue is None or issue.status == IssueStatus.DRAFT:
+        return None
+    state = issue.status
+    if state == IssueStatus.APPROVED:
+        if issue.scheduled_at is not None:
+            return _("approved; to be sent {send_at}", send_at=dt_arg(issue.scheduled_at))
+        if issue.kept_back:
+            return _("approved; its schedule was cancelled: waiting to be sent or scheduled")
+        return _("approved; sent at the next send check")
+    if state == IssueStatus.HELD:
+        return _("held: an item was cancelled at the source")
+    if state == IssueStatus.DISCARDED:
+        return _("discarded")
+    counts = issue_counts(session, issue_id)
+    if state in (IssueStatus.SENDING, IssueStatus.SENT):
+        return counts
+    return _("{state}; {counts}", state=STATE_WORDS.get(state, raw(state)), counts=counts)
+
+
+def _up_to_date(session: Session, stored: str | None) -> str | None:
+    """A last-run message brought up to date: what became of the issue the run built
+    (approved, scheduled, sent, paused, …) instead of what the run left it as, its
+    send's counts every sender's share. An error stays as it was recorded."""
     message = Msg.load(stored)
     if message is None or message.raw:
         return stored
-
-    def fresh(msg: Msg) -> Msg:
-        issue_id = msg.args.get("id")
-        if msg.text == ISSUE_COUNTS and isinstance(issue_id, int):
-            return issue_counts(session, issue_id)
-        args = {k: fresh(v) if isinstance(v, Msg) else v for k, v in msg.args.items()}
-        return Msg(msg.text, args, msg.raw)
-
-    return fresh(message).dump()
+    issue_id, result = message.args.get("id"), message.args.get("result")
+    describes_issue = message.text in (WAITING, REFUSED) or (
+        message.text == ISSUE_RUN and isinstance(result, Msg) and result.text == ISSUE_COUNTS
+    )
+    if not describes_issue or not isinstance(issue_id, int):
+        return stored
+    now = _issue_now(session, issue_id)
+    if now is None:
+        return stored
+    return _(ISSUE_RUN, id=issue_id, what=message.args.get("what", ""), result=now).dump()
 
 
 def status(
@@ -249,7 +282,7 @@ def _status(
                     nxt,
                     row.last_run_at if row else None,
                     row.last_run_status if row else None,
-                    _whole_counts(session, row.last_run_message) if row else None,
+                    _up_to_date(session, row.last_run_message) if row else None,
                     differs,
                     job_next,
                 )

@@ -252,13 +252,31 @@ def create_app(
     return app
 
 
-def daemon_app(settings: Settings) -> Callable[..., FastAPI]:
+class DaemonApp:
     """What ``daemon --web`` serves: the app, given the daemon's health check and its
     ``/healthz`` details (the scheduler's ``WebAppFactory``)."""
 
-    def make(
-        checks: dict[str, Callable[[], bool]], details: Callable[[], dict[str, Any]]
-    ) -> FastAPI:
-        return create_app(settings, health_checks=checks, health_details=details)
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.app: FastAPI | None = None
 
-    return make
+    def __call__(
+        self, checks: dict[str, Callable[[], bool]], details: Callable[[], dict[str, Any]]
+    ) -> FastAPI:
+        self.app = create_app(self.settings, health_checks=checks, health_details=details)
+        return self.app
+
+    def reload_files(self) -> None:
+        """Read the campaign files again: the daemon started without them (a broken
+        ``cities.yaml`` closed the sign-up pages) and a reload has loaded them."""
+        if self.app is None:
+            return
+        st: WebState = self.app.state.outreach
+        config = _load_config(self.settings)
+        st.mailer = confirmation_mailer(self.settings, config)
+        st.config = config
+
+
+def daemon_app(settings: Settings) -> DaemonApp:
+    """The scheduler's ``WebAppFactory`` for ``daemon --web``."""
+    return DaemonApp(settings)

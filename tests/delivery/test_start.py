@@ -233,3 +233,47 @@ def test_only_a_resumed_send_looks_for_the_rows_of_dead_senders(
     assert (first.sent, first.status, looked) == (0, "sending", [])
     second = send_issue(w.settings, w.config, w.issue_id, workers=2)
     assert (second.sent, second.status, looked) == (20, "sent", [w.issue_id])
+
+
+@pytest.mark.parametrize("failure", ["no mail server", "broken template"])
+def test_a_failed_send_leaves_its_callers_stop_alone(
+    db_world_factory: Any, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """A worker that cannot reach the mail server, or a send that cannot start, stops
+    that send's own threads; the stop its caller passed (a daemon's) is not set, so
+    the caller tries again later instead of shutting down."""
+    from tests.delivery.conftest import free_port
+
+    w = db_world_factory(30, mail_url=f"smtp://127.0.0.1:{free_port()}?starttls=false")
+    if failure == "broken template":
+        w.settings = w.settings.model_copy(update={"mail_url": "memory:"})
+
+        def broken(*args: Any) -> Any:
+            raise OutreachError("the template of the issue is broken")
+
+        monkeypatch.setattr(send_module, "render", broken)
+    daemon_stop = threading.Event()
+    with pytest.raises(OutreachError):
+        send_issue(w.settings, w.config, w.issue_id, workers=2, stop=daemon_stop)
+    assert not daemon_stop.is_set()
+    assert _send_threads(w.issue_id) == []
+    with w.session() as s:
+        assert set(s.scalars(select(Delivery.status))) <= {DeliveryStatus.PENDING}
+
+
+def test_the_callers_stop_reaches_workers_waiting_for_a_slot(db_world_factory: Any) -> None:
+    """The caller's stop set during a send stops it: a worker waiting for its rate
+    limit's next slot (an hour away) wakes and gives its rows back."""
+    w = db_world_factory(10)
+    w.settings = w.settings.model_copy(update={"rate_per_hour": 1})
+    daemon_stop = threading.Event()
+    threading.Timer(0.5, daemon_stop.set).start()
+    started = time.monotonic()
+    report = send_issue(w.settings, w.config, w.issue_id, workers=2, stop=daemon_stop)
+    assert time.monotonic() - started < 5
+    # One slot an hour, per process and mail URL: an earlier test may have taken it.
+    assert report.sent <= 1 and report.status == "sending"
+    assert report.remaining == 10 - report.sent
+    with w.session() as s:
+        statuses = sorted(s.scalars(select(Delivery.status)))
+    assert statuses == ["pending"] * report.remaining + ["sent"] * report.sent

@@ -2,6 +2,7 @@
 
     python -m tests.scheduler.daemon_proc TMP DATABASE_URL [--outbox FILE] [--send-delay S]
         [--poll S] [--real] [--rate PER_SECOND] [--fetch-every S] [--web-port PORT]
+        [--mail-url URL]
 
 Prints an OutreachError as one line on stderr and exits 1, as ``outreach daemon``
 does; logs go to ``TMP/daemon-<pid>.log``.
@@ -34,6 +35,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=0.0, help="messages per second")
     parser.add_argument("--fetch-every", type=float, default=3600.0, help="periodic fetch, s")
     parser.add_argument("--web-port", type=int, default=0, help="serve the web app too")
+    parser.add_argument("--mail-url", default="memory:", help="the mail backend's URL")
     args = parser.parse_args()
     logging.basicConfig(
         filename=args.tmp / f"daemon-{os.getpid()}.log",
@@ -42,7 +44,7 @@ def main() -> int:
     )
     settings = Settings(
         database_url=args.database_url,
-        mail_url="memory:",
+        mail_url=args.mail_url,
         secret_key="test-secret-key-0123456789abcdef0123456789",
         campaigns_dir=args.tmp / "campaigns",
         templates_dir=ROOT / "templates",

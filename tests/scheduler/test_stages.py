@@ -5,6 +5,7 @@ The campaigns are announcements (no sources to fetch), whose issue period is the
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -182,24 +183,33 @@ def test_two_daemons_on_postgres_build_once_and_send_once(pg_url: str, tmp_path:
     assert sorted(attempts) == [1] * 40  # every message handed over exactly once
 
 
+def approved_call(settings: Settings, subscribers: int, city: str = "vantaa") -> str:
+    """A campaign ``<city>-call`` (not due now) with an issue approved for
+    ``subscribers`` subscribers of the city; returns the issue's period."""
+    slug = f"{city}-call"
+    write_campaign(settings.campaigns_dir, slug, schedule={"month": 1, "day": 1}, city=city)
+    config = load_config(settings)
+    with session_scope(get_engine(settings)) as session:
+        sync(session, config)
+    subscribe(settings, city, subscribers)
+    with session_scope(get_engine(settings)) as session:
+        built = issues_stage.build_issue(session, settings, config, slug)
+        assert built.issue is not None
+        issues_stage.approve_issue(session, built.issue.id, by="viestintä")
+        return str(built.issue.period)
+
+
+def no_campaigns(settings: Settings) -> None:
+    for path in settings.campaigns_dir.glob("*.yaml"):
+        if path.name != "cities.yaml":
+            path.unlink()
+
+
 def test_sigterm_mid_send_finishes_in_flight_and_a_later_start_finishes_the_issue(
     sched_settings: Settings, tmp_path: Path
 ) -> None:
-    folder = sched_settings.campaigns_dir
-    for path in folder.glob("*.yaml"):
-        if path.name != "cities.yaml":
-            path.unlink()
-    write_campaign(folder, "vantaa-call", schedule={"month": 1, "day": 1})  # not due now
-    config = load_config(sched_settings)
-    with session_scope(get_engine(sched_settings)) as session:
-        sync(session, config)
-    subscribe(sched_settings, "vantaa", 30)
-    with session_scope(get_engine(sched_settings)) as session:
-        built = issues_stage.build_issue(session, sched_settings, config, "vantaa-call")
-        assert built.issue is not None
-        period = built.issue.period
-        issues_stage.approve_issue(session, built.issue.id, by="viestintä")
-
+    no_campaigns(sched_settings)
+    period = approved_call(sched_settings, 30)
     args = ("--real", "--rate", "20")
     proc = start(tmp_path, sched_settings.database_url, *args)
     try:
@@ -297,3 +307,119 @@ def test_the_campaigns_fire_time_leaves_a_scheduled_issue_to_its_time(
     run_due(sched_settings, now=later + timedelta(minutes=1))
     assert counts(sched_settings) == {"sent": 2}
     assert sends_of(sched_settings, issue_id) == ["scheduled"]
+
+
+def test_a_mail_server_down_at_a_send_check_does_not_stop_the_daemon(
+    sched_settings: Settings, tmp_path: Path
+) -> None:
+    """Nothing listens where the mail goes: each send check fails, the daemon logs
+    one line and keeps running; once the server is up the next check sends."""
+    from aiosmtpd.controller import Controller
+
+    from tests.delivery.conftest import ScriptedHandler, free_port
+    from tests.scheduler.outage import daemon_log
+
+    no_campaigns(sched_settings)
+    period = approved_call(sched_settings, 12)
+    port = free_port()
+    url = f"smtp://127.0.0.1:{port}?starttls=false"
+    proc = start(tmp_path, sched_settings.database_url, "--real", "--mail-url", url)
+    sink = Controller(ScriptedHandler(), hostname="127.0.0.1", port=port)
+    try:
+        assert wait_for(lambda: "send: error" in daemon_log(tmp_path, proc.pid), 30)
+        time.sleep(1.0)  # ten more send checks (every 0.1 s), each failing
+        assert proc.poll() is None, daemon_log(tmp_path, proc.pid)
+        logged = daemon_log(tmp_path, proc.pid)
+        assert logged.count("send: error") == 1  # one line, not one per check
+        assert "cannot connect" in logged or "Connection refused" in logged
+        assert "stopping" not in logged and "stopped cleanly" not in logged
+        assert counts(sched_settings) == {"pending": 12}
+        sink.start()
+        assert wait_for(lambda: counts(sched_settings).get("sent") == 12, 30)
+        assert wait_for(lambda: "send checks pass again" in daemon_log(tmp_path, proc.pid))
+    finally:
+        code = stop(proc)
+        sink.stop(no_assert=True)  # not started when an assertion before failed
+    assert code == 0
+    assert issue_rows(sched_settings) == [(period, "sent")]
+
+
+def test_run_due_sends_the_other_issues_when_one_citys_mail_server_is_down(
+    sched_settings: Settings,
+) -> None:
+    """Kerava's mail server cannot be reached: its issue's send fails with one line,
+    and the same pass still sends Vantaa's issue."""
+    from tests.delivery.conftest import free_port
+
+    cities = sched_settings.campaigns_dir / "cities.yaml"
+    down = f"    mail_url: smtp://127.0.0.1:{free_port()}?starttls=false\n"
+    cities.write_text(cities.read_text().replace("  - slug: kerava\n", "  - slug: kerava\n" + down))
+    no_campaigns(sched_settings)
+    approved_call(sched_settings, 3, city="kerava")  # the lower id: sent first
+    approved_call(sched_settings, 4)
+    outcomes = run_due(sched_settings)
+    sends = [(o.status, o.lines()[0]) for o in outcomes if o.name == "send"]
+    assert [status for status, _ in sends] == ["error", "ok"], sends
+    assert "cannot connect" in sends[0][1] or "refused" in sends[0][1]
+    assert counts(sched_settings) == {"pending": 3, "sent": 4}
+    assert sorted(status for _, status in issue_rows(sched_settings)) == ["sending", "sent"]
+
+
+def test_status_shows_what_became_of_the_issue_a_manual_campaign_built(
+    sched_settings: Settings,
+) -> None:
+    """The run left the issue waiting for approval; ``outreach status`` shows where it
+    is now: approved, scheduled, sending, paused, sent (and how many)."""
+    import threading
+
+    from outreach.delivery import pause_issue, resume_issue, send_issue
+
+    run_due(sched_settings, now=KNOWN)
+    subscribe(sched_settings, "vantaa", 3)
+    run_due(sched_settings, now=FIRE + timedelta(minutes=5))
+    engine = get_engine(sched_settings)
+
+    def line(lang: str = "en") -> str:
+        lines = status(sched_settings, now=FIRE + timedelta(minutes=6)).lines(lang)
+        return next(x for x in lines if x.startswith("  vantaa-news:"))
+
+    def last() -> str:
+        return line().split("; last ", 1)[1]
+
+    with session_scope(engine) as session:
+        issue = session.scalars(
+            select(Issue).join(Issue.campaign).where(Issue.campaign.has(slug="vantaa-news"))
+        ).one()
+        n = issue.id
+    at = "Tue 1.12.2026 at 9:00 ok"
+    assert last() == f"{at}: issue #{n} built; waiting for approval"
+    with session_scope(engine) as session:
+        issues_stage.approve_issue(session, n, by="viestintä", now=FIRE + timedelta(minutes=30))
+    assert last() == f"{at}: issue #{n} built; approved; sent at the next send check"
+    with session_scope(engine) as session:
+        issues_stage.schedule_send(
+            session,
+            session.get(Issue, n),
+            FIRE + timedelta(hours=3),
+            by="viestintä",
+            now=FIRE + timedelta(minutes=31),
+        )
+    assert last() == f"{at}: issue #{n} built; approved; to be sent Tue 1.12.2026 at 12:00"
+    assert line("fi").endswith("numero 2 koottu; hyväksytty; lähetetään ti 1.12.2026 klo 12.00")
+    stop = threading.Event()
+    stop.set()  # the outbox written, the issue sending, nothing sent yet
+    send_issue(sched_settings, load_config(sched_settings), n, stop=stop)
+    counts_line = f"issue #{n}: sent 0 of 3, failed 0, skipped 0, in progress 3"
+    assert last() == f"{at}: issue #{n} built; {counts_line}"
+    with session_scope(engine) as session:
+        pause_issue(session, n)
+    assert last() == f"{at}: issue #{n} built; paused; {counts_line}"
+    assert line("sv").endswith(
+        "pausad; nummer 2: skickade 0 av 3, misslyckade 0, överhoppade 0, pågår 3"
+    )
+    with session_scope(engine) as session:
+        resume_issue(session, n)
+    run_due(sched_settings, now=FIRE + timedelta(minutes=40))
+    assert counts(sched_settings) == {"sent": 3}
+    sent = f"issue #{n}: sent 3 of 3, failed 0, skipped 0, in progress 0"
+    assert last() == f"{at}: issue #{n} built; {sent}"
