@@ -87,7 +87,8 @@ def write_csv(path: Path, rows: int = ROWS) -> None:
     """A Finnish CRM export of ``rows`` good rows (deterministic)."""
     rng = random.Random(12)
     sizes = ["mikro", "pieni", "keskisuuri", "suuri", "pk-yritys", "PK", "mikroyritys", "iso"]
-    languages = ["suomi", "suomi", "suomi", "ruotsi", "svenska", "englanti"]
+    # the languages Vantaa sends in: another would be a note on its line
+    languages = ["suomi", "suomi", "suomi", "ruotsi", "svenska", "finska"]
     topics = ["Kaupungin ilmastotyö ja uutiset", "Koulutukset, kurssit ja webinaarit",
               "Hankinnat ja markkinavuoropuhelu | Palkinnot ja tunnustukset",
               "climate, trainings"]  # fmt: skip
