@@ -21,6 +21,9 @@ from babel.messages.pofile import read_po
 
 LANGUAGES: tuple[str, ...] = ("fi", "sv", "en")
 DEFAULT_LANGUAGE = "fi"
+#: Each language's name as a ``web`` msgid, to name it inside a sentence or a label
+#: in the reader's language ("Finnish", "finska", "suomi").
+LANGUAGE_MSGIDS: dict[str, str] = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
 LOCALE_DIR = Path(__file__).parent / "locale"
 
 WEEKDAYS = {

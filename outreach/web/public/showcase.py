@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from outreach.l10n import format_date, gettext_for
+from outreach.l10n import LANGUAGE_MSGIDS, format_date, gettext_for
 from outreach.publish import (
     INDUSTRIES,
     THEMES,
@@ -33,9 +33,6 @@ from outreach.web.public.site import cached, known_city, page_bytes, site
 from outreach.web.security import security_headers
 
 router = APIRouter()
-#: A story's language as named in the reader's language (the sentences that say
-#: which language the original is in): msgids of the ``web`` catalog.
-LANGUAGE_IN = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
 #: The story feeds: their media type and how they are written.
 FEEDS = {
     "rss": ("application/rss+xml", rss),
@@ -55,7 +52,7 @@ def stories_data_version(request: Request, city: str) -> str:
 
 def _language_in(code: str, lang: str) -> str:
     """The language ``code`` named in ``lang`` ("Finnish", "finska", "suomi")."""
-    return gettext_for(lang, "web", LANGUAGE_IN[code]) if code in LANGUAGE_IN else code
+    return gettext_for(lang, "web", LANGUAGE_MSGIDS[code]) if code in LANGUAGE_MSGIDS else code
 
 
 def card(story: PublicStory, lang: str) -> dict[str, Any]:

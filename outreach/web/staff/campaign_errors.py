@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from outreach.l10n import gettext_for
+from outreach.l10n import LANGUAGE_MSGIDS, gettext_for
 
 #: Top-level fields whose element id is not ``f-`` and the field's name.
 TOP_IDS = {
@@ -25,8 +25,6 @@ TOP_IDS = {
     "industries": "f-ind",
     "send_at": "f-at",
 }
-#: A language's name (msgid), said in the reader's language.
-LANGUAGE_NAMES = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
 
 #: (pattern of the validator's English message, msgid with the groups it takes).
 MESSAGES: list[tuple[str, str]] = [
@@ -144,7 +142,7 @@ def _field_of(path: str, message: str) -> str | None:
 
 def _in_language(text: str, lang: str, gettext: Callable[[str], str]) -> str:
     """``Subject (Finnish)``: a field's label and its language, named in the reader's."""
-    return f"{text} ({gettext(LANGUAGE_NAMES[lang])})" if lang in LANGUAGE_NAMES else text
+    return f"{text} ({gettext(LANGUAGE_MSGIDS[lang])})" if lang in LANGUAGE_MSGIDS else text
 
 
 def _label(name: str, gettext: Callable[[str], str]) -> str:
@@ -178,7 +176,7 @@ def say(message: str, gettext: Callable[[str], str]) -> str:
             values["known"] = ", ".join(f"{{{{ {k.strip()} }}}}" for k in known)
         if "language" in values:
             code = values["language"]
-            values["language"] = gettext(LANGUAGE_NAMES[code]) if code in LANGUAGE_NAMES else code
+            values["language"] = gettext(LANGUAGE_MSGIDS[code]) if code in LANGUAGE_MSGIDS else code
         said = gettext(msgid).format(**values, example="{{ issue.period_label }}")
         return said[:1].upper() + said[1:]  # "ruotsi ei ole …" starts a sentence
     return message
