@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Engine
 from outreach.delivery.backends.base import OutgoingMessage
 from outreach.delivery.message import IssueMessages
 from outreach.delivery.outbox import IssueHalted, OutboxRows
+from outreach.delivery.outbox.rows import NO_SEQSCAN
 from outreach.delivery.outcomes import Outcome, OutcomeKind, final
 from outreach.errors import PermanentDeliveryError
 from outreach.suppression import register_sqlite_functions
@@ -119,15 +120,16 @@ class Feeder:
 def open_send_connection(engine: Engine) -> Connection:
     """A database connection for a send's feeder or worker: in autocommit (every
     step is one statement: no BEGIN and COMMIT round trips) and, on PostgreSQL,
-    with ``synchronous_commit`` off. As for the outcomes (outbox.writer): what it
-    writes is durable when the sending process dies; a crash of the database
-    server itself can undo the last fraction of a second, claims and outcomes
-    alike, in order."""
+    with ``synchronous_commit`` off and no sequential scans (``rows.NO_SEQSCAN``).
+    As for the outcomes (outbox.writer): what it writes is durable when the
+    sending process dies; a crash of the database server itself can undo the
+    last fraction of a second, claims and outcomes alike, in order."""
     conn = engine.connect()
     try:
         register_sqlite_functions(conn.connection.driver_connection)
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql("SET synchronous_commit TO OFF")
+            conn.exec_driver_sql(NO_SEQSCAN)
         conn.commit()
         conn.execution_options(isolation_level="AUTOCOMMIT")
     except BaseException:
@@ -138,12 +140,13 @@ def open_send_connection(engine: Engine) -> Connection:
 
 
 def close_send_connection(conn: Connection) -> None:
-    """Undo :func:`open_send_connection`'s setting before the pool has the
+    """Undo :func:`open_send_connection`'s settings before the pool has the
     connection again (a broken one is discarded, not pooled)."""
     try:
         if conn.dialect.name == "postgresql":
             try:
                 conn.exec_driver_sql("RESET synchronous_commit")
+                conn.exec_driver_sql("RESET enable_seqscan")
             except Exception:
                 conn.invalidate()
     finally:

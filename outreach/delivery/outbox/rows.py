@@ -98,6 +98,14 @@ class IssueHalted(Exception):
     """The issue is no longer ``sending`` (paused or cancelled): stop claiming."""
 
 
+# Set on every connection of a send that runs the statements below (the feeders' and
+# the outcomes'). They find their rows through an index, and a plan must never
+# scan the table instead: autovacuum leaves an empty ``deliveries`` table with
+# statistics that say so, and a plan made from them (kept for the connection's
+# life once generic) read the whole outbox for each outcome; a send to n
+# recipients read n²/2 rows. Costed this way, the planner takes the index.
+NO_SEQSCAN = "SET enable_seqscan TO off"
+
 # One outcome, by primary key; a retry of a cancelled issue ends cancelled. The
 # PostgreSQL form is prepared once per connection and sent without waiting
 # (outbox.writer), its parameters as text.

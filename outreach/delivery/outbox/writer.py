@@ -39,7 +39,13 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session
 
 from outreach import suppression
-from outreach.delivery.outbox.rows import PG_OUTCOME, PG_SENT, SQLITE_OUTCOME, OutboxRows
+from outreach.delivery.outbox.rows import (
+    NO_SEQSCAN,
+    PG_OUTCOME,
+    PG_SENT,
+    SQLITE_OUTCOME,
+    OutboxRows,
+)
 from outreach.delivery.outcomes import Outcome, OutcomeKind, RecordingFailed
 from outreach.settings import Settings
 from outreach.suppression import SuppressionReason
@@ -196,6 +202,8 @@ class PgOutcomes:
                 # crash of the database server itself can lose the last fraction
                 # of a second of outcomes (re-sent then: duplicates, never losses).
                 self._check(pg.exec_(b"SET synchronous_commit TO OFF"))
+                # By primary key, whatever the statistics say (rows.NO_SEQSCAN).
+                self._check(pg.exec_(NO_SEQSCAN.encode()))
                 # Named in pg_stat_activity: the send's one connection that writes.
                 label = f"SET application_name TO 'outreach outcomes {self.rows.issue_id}'"
                 self._check(pg.exec_(label.encode()))
@@ -284,7 +292,11 @@ class PgOutcomes:
                 raise RecordingFailed("the outcome connection is not idle")
             pg = connection.driver_connection.pgconn
             pg.exit_pipeline_mode()
-            for reset in (b"RESET synchronous_commit", b"RESET application_name"):
+            for reset in (
+                b"RESET synchronous_commit",
+                b"RESET enable_seqscan",
+                b"RESET application_name",
+            ):
                 self._check(pg.exec_(reset))
         except BaseException:  # the pool must not hand it out again
             connection.invalidate()
