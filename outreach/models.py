@@ -446,6 +446,9 @@ class ContentItem(Base):
     event_status: Mapped[str | None] = mapped_column(String(20))  # cancelled | postponed
     image_url: Mapped[str | None] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(64))
+    #: The recurring series the source says this event is an occurrence of (a
+    #: calendar's UID, a Linked Events "recurring" super event); None otherwise.
+    series: Mapped[str | None] = mapped_column(String(500))
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     #: The last fetch whose answer held this item.

@@ -14,11 +14,11 @@ Other stages import what they need from here, and only from here.
 """
 
 from outreach.issues.build import BuildResult, build_issue, default_period
+from outreach.issues.carry import carry_edits
 from outreach.issues.claims import release_issue_items
 from outreach.issues.editing import (
     EditError,
     add_item,
-    carry_edits,
     drop_item,
     edit_item,
     move_item,

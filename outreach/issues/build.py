@@ -5,7 +5,7 @@ item (a story's item is brought up to its story first: an edit or a staff
 translation written since) and chooses again, releasing what it held; the
 staff's edits are then applied again, and only they (a pinned item shown with
 its current data, an edited title over the current item, a dropped item left
-out: :mod:`outreach.issues.editing`). Once approved, an issue and
+out: :mod:`outreach.issues.carry`). Once approved, an issue and
 its snapshot stay as approved: building its period again returns it untouched
 (``created`` False), so re-runs are harmless. A held issue is rebuilt as a
 draft. A discarded period is built afresh.
@@ -33,8 +33,14 @@ from outreach.campaigns import AnnouncementCampaign, Config, NewsletterCampaign,
 from outreach.errors import IssueError
 from outreach.issues import editions
 from outreach.issues import selection as pick
+from outreach.issues.carry import (
+    Current,
+    carry_items,
+    carry_texts,
+    dropped_items,
+    dropped_series,
+)
 from outreach.issues.claims import Used, claim_items, release_issue_items, used_in_campaign
-from outreach.issues.editing import Current, carry_items, carry_texts, dropped_items
 from outreach.issues.history import record_event
 from outreach.issues.links import register_links, variant_of
 from outreach.issues.snapshot import (
@@ -116,9 +122,11 @@ def _assemble(
     now: datetime,
     used: Used,
     dropped: set[int],
+    dropped_events: set[str],
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[int, tuple[str, bool]]]:
     """Sections per language, and every chosen item: id → (section id, lead). Items the
-    staff ``dropped`` from the draft being rebuilt are not chosen."""
+    staff ``dropped`` from the draft being rebuilt are not chosen, nor any date of a
+    recurring event they dropped (``dropped_events``: its series keys)."""
     city = config.city_of(campaign)
     window = pick.Window(now=now, news_since=_news_since(session, row.id, issue_id))
     sections: dict[str, list[dict[str, Any]]] = {lang: [] for lang in campaign.languages}
@@ -131,7 +139,9 @@ def _assemble(
         rows = [
             r
             for r in session.scalars(query)
-            if r.id not in dropped and pick.available(r, section, window, used)
+            if r.id not in dropped
+            and not dropped_events.intersection(pick.series_keys(r))
+            and pick.available(r, section, window, used)
         ]
         refresh_story_items(session, rows, now)  # a story edited or translated since
         ordered = pick.candidates(rows, section, window) if ids else []
@@ -151,19 +161,44 @@ def _assemble(
 
 def _current(session: Session, default_lang: str, used: Used, now: datetime) -> Current:
     """A pinned item's entry as its source has it now, for a rebuild that did not choose
-    it (:func:`outreach.issues.editing.carry_items`). As for every item: a cancelled
+    it (:func:`outreach.issues.carry.carry_items`). As for every item: a cancelled
     event is shown, marked, only when an earlier issue announced it and it is still to
-    come; one removed at its source otherwise, or already begun, is not shown."""
+    come (never a cancelled date of a series); one removed at its source otherwise, or
+    already begun, is not shown. A date of a recurring event not to be shown gives way
+    to the event's next date at its source (the pin is of the event)."""
+
+    def shown(item: ContentItem) -> bool:
+        upcoming = item.starts_at is None or item.starts_at > now
+        if item.event_status == "cancelled":
+            return (
+                item.starts_at is not None
+                and upcoming
+                and used.cancelled_since(item)
+                and not pick.is_cancelled_date(item)
+            )
+        return item.retired_at is None and upcoming
+
+    def next_date(item: ContentItem) -> ContentItem | None:
+        keys = set(pick.series_keys(item))
+        if not keys:
+            return None
+        query = (
+            select(ContentItem)
+            .where(
+                ContentItem.source_id == item.source_id,
+                ContentItem.kind == "event",
+                ContentItem.retired_at.is_(None),
+                ContentItem.starts_at > now,
+            )
+            .order_by(ContentItem.starts_at, ContentItem.id)
+        )
+        return next((i for i in session.scalars(query) if keys & set(pick.series_keys(i))), None)
 
     def entry(item_id: int, lang: str) -> dict[str, Any] | None:
         item = session.get(ContentItem, item_id)
+        if item is not None and not shown(item):
+            item = next_date(item)
         if item is None:
-            return None
-        upcoming = item.starts_at is None or item.starts_at > now
-        if item.event_status == "cancelled":
-            if not (item.starts_at is not None and upcoming and used.cancelled_since(item)):
-                return None
-        elif item.retired_at is not None or not upcoming:
             return None
         refresh_story_items(session, [item], now)  # a story edited or translated since
         fallback = lang not in pick.languages_of(item, default_lang)
@@ -267,7 +302,15 @@ def build_issue(
     if isinstance(campaign, NewsletterCampaign):
         used = used_in_campaign(session, row.id, issue_id)
         sections, chosen = _assemble(
-            session, config, campaign, row, issue_id, now, used, dropped_items(before)
+            session,
+            config,
+            campaign,
+            row,
+            issue_id,
+            now,
+            used,
+            dropped_items(before),
+            dropped_series(before),
         )
         if before:  # pinned and manual items, edited texts, the staff's order
             current = _current(session, city.languages[0], used, now)

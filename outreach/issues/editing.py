@@ -10,33 +10,27 @@ report is keyed by the snapshot's digest.
 
 An item is named by its id (the content item's id; a manual item's id is
 negative) and is edited in every language at once, except its title and
-summary, which are per language.
-
-Every edit survives a rebuild of the draft (:func:`carry_edits`), and only the
-edit: a rebuilt draft shows its items as their sources have them now (time,
-place, status, link, text) with the staff's own changes applied again: a pin
-keeps its item, in its place; an edited title and summary replace the
-source's in the language edited; a section the staff reordered keeps their
-order; a dropped item stays out; a manual item and the introduction stay as
-written. A pinned or edited item that its source has since removed follows the
-rule of every item: a cancelled event that an earlier issue announced is shown
-marked cancelled, any other is left out (``current`` in :func:`carry_items`).
+summary, which are per language. An entry of a recurring event stands for the
+event, not for the date it shows: dropping it drops every date of the event
+from this issue. Every edit survives a rebuild of the draft
+(:mod:`outreach.issues.carry`).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from outreach.errors import IssueError
 from outreach.issues.history import record_event
 from outreach.issues.links import register_links
-from outreach.models import Issue, IssueItem, IssueStatus
+from outreach.issues.selection import series_keys
+from outreach.models import ContentItem, Issue, IssueItem, IssueStatus
 from outreach.sources import body_html
 
 MAX_TITLE = 300
@@ -47,9 +41,6 @@ MAX_URL = 2000
 __all__ = [
     "EditError",
     "add_item",
-    "carry_edits",
-    "carry_items",
-    "carry_texts",
     "drop_item",
     "edit_item",
     "move_item",
@@ -159,18 +150,41 @@ def move_item(session: Session, issue: Issue, item_id: int, offset: int, *, by: 
 
 
 def drop_item(session: Session, issue: Issue, item_id: int, *, by: str) -> None:
-    """Take the item out of the draft in every language; it goes back to the pool."""
+    """Take the item out of the draft in every language; it goes back to the pool.
+
+    A recurring event is dropped as the event, not as the date shown: every entry
+    of the draft showing one of its dates goes, and a rebuild of this draft leaves
+    out all its dates (``dropped_series``), whichever is the next one then.
+    """
     snapshot = _draft(issue)
-    for _, entries, index in sorted(
-        _located(issue, snapshot, item_id), key=lambda f: f[2], reverse=True
-    ):
-        del entries[index]
-    if item_id > 0:
+    keys = {
+        str(key)
+        for _, entries, index in _located(issue, snapshot, item_id)
+        for key in entries[index].get("series") or []
+    }
+    gone = {item_id} | {
+        int(e["id"])
+        for _, section in _sections(snapshot)
+        for e in section.get("entries") or []
+        if keys & set(e.get("series") or []) and isinstance(e.get("id"), int)
+    }
+    for _, section in _sections(snapshot):
+        section["entries"] = [e for e in section.get("entries") or [] if e.get("id") not in gone]
+    held = [i for i in gone if i > 0]
+    if held:
         session.execute(
-            delete(IssueItem).where(IssueItem.issue_id == issue.id, IssueItem.item_id == item_id)
+            delete(IssueItem).where(IssueItem.issue_id == issue.id, IssueItem.item_id.in_(held))
         )
-        # another issue may choose it; rebuilding this draft leaves it out
-        snapshot["dropped"] = sorted({*(snapshot.get("dropped") or []), item_id})
+        # another issue may choose them; rebuilding this draft leaves them out
+        snapshot["dropped"] = sorted({*(snapshot.get("dropped") or []), *held})
+    if keys:  # the event's later dates ("also on") too, now and after a rebuild
+        query = select(IssueItem, ContentItem).join(
+            ContentItem, ContentItem.id == IssueItem.item_id
+        )
+        for link, item in session.execute(query.where(IssueItem.issue_id == issue.id)).all():
+            if keys & set(series_keys(item)):
+                session.delete(link)
+        snapshot["dropped_series"] = sorted({*(snapshot.get("dropped_series") or []), *keys})
     _save(session, issue, snapshot, by, f"dropped item {item_id}")
 
 
@@ -269,97 +283,3 @@ def set_intro(session: Session, issue: Issue, lang: str, markdown: str, *, by: s
     data["intro_html"] = body_html(text) if text else ""
     data["intro_edited"] = True
     _save(session, issue, snapshot, by, f"introduction ({lang})")
-
-
-#: A content item's entry in a language as its source has it now, or None when it is
-#: not to be shown (see :func:`carry_items`).
-Current = Callable[[int, str], dict[str, Any] | None]
-
-
-def dropped_items(snapshot: dict[str, Any] | None) -> set[int]:
-    """The content items staff dropped from the draft (a rebuild leaves them out)."""
-    return {int(i) for i in (snapshot or {}).get("dropped") or [] if isinstance(i, int)}
-
-
-def _with_edit(entry: dict[str, Any], edit: dict[str, Any] | None, lang: str) -> dict[str, Any]:
-    """``entry`` (current data) with the staff's title and summary of ``lang``, if any."""
-    if edit is None:
-        return entry
-    return {**entry, "title": edit.get("title"), "summary": edit.get("summary"),
-            "edited": True, "language": lang, "fallback": False}  # fmt: skip
-
-
-def carry_items(
-    old: dict[str, Any], sections: dict[str, list[dict[str, Any]]], current: Current
-) -> dict[int, str]:
-    """Apply the old draft's item edits to freshly built ``sections`` (language → its
-    sections), in place; returns the pinned content items (positive ids) and their
-    sections, which the rebuilt issue claims again.
-
-    An entry's data is always the new build's, or ``current(id, lang)`` for a pinned
-    item the build did not choose (None: its source removed it, and it goes as any
-    removed item goes). Of the old entry only the staff's part comes along: the pin
-    and its place (pinned and manual items first in their section, in their order),
-    the title and summary edited in that language, the order of a reordered section.
-    """
-    carried: dict[int, str] = {}
-    for lang, new_sections in sections.items():
-        before = (old.get("languages") or {}).get(lang) or {}
-        old_sections = {s.get("id"): s for s in before.get("sections") or []}
-        built = {e.get("id"): e for s in new_sections for e in s.get("entries") or []}
-        pinned: dict[object, list[dict[str, Any]]] = {}
-        for section in new_sections:
-            kept = old_sections.get(section.get("id")) or {}
-            edits = {e.get("id"): e for e in kept.get("entries") or [] if e.get("edited")}
-            mine = pinned.setdefault(section.get("id"), [])
-            for entry in kept.get("entries") or []:
-                item_id = entry.get("id")
-                if entry.get("manual"):  # written by hand: nothing at a source to update
-                    mine.append(entry)
-                elif entry.get("pinned") and isinstance(item_id, int):
-                    now = built.get(item_id) or current(item_id, lang)
-                    if now is not None:
-                        mine.append({**_with_edit(now, edits.get(item_id), lang), "pinned": True})
-                        carried[item_id] = str(section.get("id") or "")
-        held = {e.get("id") for entries in pinned.values() for e in entries}
-        for section in new_sections:
-            kept = old_sections.get(section.get("id")) or {}
-            edits = {e.get("id"): e for e in kept.get("entries") or [] if e.get("edited")}
-            rest = [_with_edit(e, edits.get(e.get("id")), lang)
-                    for e in section.get("entries") or [] if e.get("id") not in held]  # fmt: skip
-            entries = pinned[section.get("id")] + rest
-            if kept.get("reordered"):
-                # what the staff saw keeps their order; new items keep the build's places
-                place = {e.get("id"): n for n, e in enumerate(kept.get("entries") or [])}
-                theirs = iter(sorted((e for e in entries if e.get("id") in place),
-                                     key=lambda e: place[e.get("id")]))  # fmt: skip
-                entries = [next(theirs) if e.get("id") in place else e for e in entries]
-                section["reordered"] = True
-            section["entries"] = entries
-    return carried
-
-
-def carry_texts(old: dict[str, Any], new: dict[str, Any]) -> None:
-    """Keep a rebuilt draft's introduction and subjects the staff wrote, and the list of
-    items they dropped (:func:`dropped_items`)."""
-    if old.get("dropped"):
-        new["dropped"] = list(old["dropped"])
-    for lang, data in (new.get("languages") or {}).items():
-        before = (old.get("languages") or {}).get(lang) or {}
-        if before.get("intro_edited"):
-            for key in ("intro", "intro_html", "intro_edited"):
-                data[key] = before.get(key)
-        if before.get("subject_edited"):
-            data["subject"], data["subject_edited"] = before.get("subject"), True
-
-
-def carry_edits(old: dict[str, Any], new: dict[str, Any], current: Current) -> dict[int, str]:
-    """Keep a rebuilt draft's edits (:func:`carry_items` and :func:`carry_texts`) in the
-    new snapshot ``new``; returns the pinned content items and their sections."""
-    sections = {
-        str(lang): list(data.get("sections") or [])
-        for lang, data in (new.get("languages") or {}).items()
-    }
-    carried = carry_items(old, sections, current)
-    carry_texts(old, new)
-    return carried

@@ -14,7 +14,9 @@ Rules, in the order they apply:
   of a word, so ``ilmasto*`` finds ``ilmastotyö``; ``categories`` must share one
   category with the item; a section ``language`` keeps only items in it;
 * occurrences of one recurring event (same source, title, link and place)
-  make one entry: the first date, with the later ones listed beside it;
+  make one entry: the first date, with the later ones listed beside it; a
+  cancelled date of a series its source names (a calendar's UID, a Linked
+  Events recurring super event) is never listed, the series' other dates are;
 * per issue language: items in that language are chosen first, then items in
   the campaign's fallback language (marked as such), at most ``max_items``;
   the chosen ones are then shown in the section's order (events by date), so
@@ -26,6 +28,8 @@ Rules, in the order they apply:
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -106,11 +110,12 @@ def available(item: ContentItem, section: Section, window: Window, used: Used) -
     """Current at the source, and not listed by another issue of the campaign yet.
 
     A cancelled event is never announced; one an earlier issue announced is listed
-    once more, marked cancelled, while it is still upcoming.
+    once more, marked cancelled, while it is still upcoming, unless it is one date
+    of a series (:func:`is_cancelled_date`).
     """
     upcoming = item.starts_at is not None and item.starts_at > window.now
     if item.event_status == "cancelled":
-        return upcoming and used.cancelled_since(item)
+        return upcoming and used.cancelled_since(item) and not is_cancelled_date(item)
     if item.retired_at is not None:
         return False
     if not used.has(item):
@@ -156,15 +161,47 @@ def _series_key(item: ContentItem) -> tuple[object, ...]:
     return (item.source_id, item.title, item.url, item.location, item.online_url)
 
 
+def _digest(*parts: object) -> str:
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:32]
+
+
+def series_keys(item: ContentItem) -> list[str]:
+    """The keys of the recurring event an event is a date of; empty for anything else.
+
+    ``alike``: the same source, title, link and place (the dates one entry shows,
+    :func:`group_occurrences`); ``series``: the series its source names
+    (``ContentItem.series``: a calendar's UID, a Linked Events super event). An
+    entry's edits in a draft hold for its event through these keys
+    (:mod:`outreach.issues.carry`), whichever of its dates the draft shows.
+    """
+    if item.kind != "event":
+        return []
+    keys = [f"alike:{item.source_id}:{_digest(*_series_key(item))}"]
+    if item.series:
+        keys.append(f"series:{item.source_id}:{_digest(item.series)}")
+    return keys
+
+
+def is_cancelled_date(item: ContentItem) -> bool:
+    """A cancelled date of a series its source names: never listed, not even marked
+    (the series goes on; its other dates are what readers need)."""
+    return item.event_status == "cancelled" and bool(item.series)
+
+
 def group_occurrences(
     ordered: Sequence[ContentItem], section: Section
 ) -> list[tuple[ContentItem, tuple[ContentItem, ...]]]:
-    """Events: each recurring series once, at its first date, with its later dates."""
+    """Events: each recurring series once, at its first date, with its later dates.
+
+    A cancelled event (listed once more, marked) stands alone: it never heads
+    another date's entry, nor is it one of an entry's later dates.
+    """
     if section.kind != "events":
         return [(item, ()) for item in ordered]
     series: dict[tuple[object, ...], list[ContentItem]] = {}
     for item in ordered:
-        series.setdefault(_series_key(item), []).append(item)
+        key = ("cancelled", item.id) if item.event_status == "cancelled" else _series_key(item)
+        series.setdefault(key, []).append(item)
     return [(items[0], tuple(items[1:])) for items in series.values()]
 
 

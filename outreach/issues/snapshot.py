@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import AnnouncementCampaign, CityConfig, NewsletterCampaign, Section
-from outreach.issues.selection import Picked
+from outreach.issues.selection import Picked, series_keys
 from outreach.l10n import period_label
 from outreach.models import ContentItem, Story
 from outreach.sandbox import render_text, text_context
@@ -82,6 +82,8 @@ def item_snapshot(picked: Picked, lang: str, story: StoryFacts | None = None) ->
         "also_starts": [_iso(other.starts_at) for other in picked.also],
         "company": company or "",
     }
+    if keys := series_keys(item):  # the event whatever its date (issues.carry)
+        entry["series"] = keys
     if story is not None:
         # the description in the language the entry is shown in (a translation
         # without one leaves it to the title, which is in that language)

@@ -80,6 +80,9 @@ class RawItem:
     base_url: str | None = None
     #: Overrides the source type's ``item_kind`` (e.g. a ``file`` listing's events).
     kind: str | None = None
+    #: The recurring series this event is an occurrence of, as the source names it
+    #: (a calendar's UID, a Linked Events super event's id); None for a one-off.
+    series: str | None = None
 
 
 @dataclass

@@ -8,7 +8,9 @@ else from URL when the event has no physical place. A DESCRIPTION carrying
 HTML (Teams and Zoom exports; or X-ALT-DESC in text/html) is read as HTML,
 any other as text. An event is known across fetches by its UID, an occurrence
 of a recurring one by UID and RECURRENCE-ID, so a moved event is updated, not
-listed twice; STATUS:CANCELLED comes through as a cancelled item.
+listed twice; an occurrence names its series (``RawItem.series``: the UID), so
+a draft's edits of a recurring event hold for the series. STATUS:CANCELLED
+comes through as a cancelled item.
 
 An end from DURATION is computed here as RFC 5545 means it (days nominal,
 hours exact: :mod:`outreach.sources.ical_duration`), not by the expander.
@@ -211,6 +213,7 @@ def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None
         day = starts.date()
         starts, all_day = datetime(day.year, day.month, day.day, tzinfo=tz), True
     title = plain_line(_text(component, "SUMMARY"))
+    uid = _text(component, "UID")
     ident = _identity(component, recurring, starts, title)
     span = scan.span(component, ident)
     ends: datetime | None
@@ -254,6 +257,7 @@ def _event(component: Any, tz: tzinfo, lang: str, scan: _Scan) -> RawItem | None
         is_online=online is not None and not physical,
         event_status="cancelled" if cancelled else None,
         ends_date_only=ends_date_only,
+        series=uid if uid and uid in recurring else None,  # an occurrence of a series
     )
 
 

@@ -8,8 +8,10 @@ the item's own text is the campaign's first language with fallback. A place
 given only as ``location_extra_info`` is shown. Online events
 (``helsinki:internet``), ``event_status`` (cancelled / postponed) and offers
 (free or a price) are kept. A date without a time is a whole day: a date-only
-``end_time`` is the event's last day (inclusive). An event the parser cannot
-read is skipped with a warning; the others are kept.
+``end_time`` is the event's last day (inclusive). A sub-event of a
+"recurring" super event is one date of that event: the super event's id is
+its series (``RawItem.series``); the super event itself is not listed. An
+event the parser cannot read is skipped with a warning; the others are kept.
 
 A complete answer (every page read, every event read) is the current view of
 the query's window: an event missing from it was removed at the source.
@@ -185,6 +187,8 @@ def event_item(event: dict[str, Any], order: list[str], tz: ZoneInfo) -> RawItem
         price=_price(event.get("offers"), order),
         event_status=status,
         image_url=image,
+        # the super event it belongs to; kept by the fetch only for a "recurring" one
+        series=_ref_id(event.get("super_event")) or None,
     )
 
 
@@ -195,6 +199,16 @@ class Page:
     items: list[RawItem]
     next_url: str | None
     skipped: list[str] = field(default_factory=list)
+    #: Ids of the page's super events of type "recurring" (their sub-events are
+    #: the dates of one event); an umbrella's sub-events are events of their own.
+    recurring: set[str] = field(default_factory=set)
+
+
+def keep_series(items: list[RawItem], recurring: set[str]) -> None:
+    """An item's ``series`` stays only when its super event is a known recurring one."""
+    for item in items:
+        if item.series not in recurring:
+            item.series = None
 
 
 def parse_page(
@@ -221,6 +235,8 @@ def parse_page(
         try:
             if not isinstance(event, dict):
                 raise TypeError(f"an event is a {type(event).__name__}, not an object")
+            if event.get("super_event_type") == "recurring" and event.get("id"):
+                page.recurring.add(str(event["id"]))
             if item := event_item(event, order, zone):
                 page.items.append(item)
         except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
@@ -249,6 +265,7 @@ class LinkedEventsSource(Source):
         def parse(resp: Response) -> FetchResult:
             page = parse_page(resp.body, resp.url, order, tz)
             items, skipped, next_url = page.items, page.skipped, page.next_url
+            recurring = set(page.recurring)
             pages = 1
             notes = []
             while next_url and pages < options.max_pages:
@@ -259,8 +276,10 @@ class LinkedEventsSource(Source):
                 page = parse_page(answer.body, answer.url, order, tz)
                 items.extend(page.items)
                 skipped.extend(page.skipped)
+                recurring |= page.recurring
                 next_url = page.next_url
                 pages += 1
+            keep_series(items, recurring)
             if next_url and not notes:
                 notes.append(f"stopped after {pages} pages (max_pages); more events exist")
             if skipped:

@@ -24,11 +24,12 @@ from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from outreach.models import ContentItem, SourceState
-from outreach.sources.base import FetchResult, RawItem, web_url
+from outreach.sources.base import FetchResult, RawItem, content_hash, web_url
 from outreach.sources.dedupe import fingerprint, unique_by_id
 from outreach.sources.sanitize import clean_html, plain_line, summarise, to_text
 
 SUMMARY_CHARS = 300
+SERIES_CHARS = 500
 CANCELLED = "cancelled"
 
 
@@ -97,7 +98,15 @@ def item_fields(raw: RawItem, kind: str) -> dict[str, Any]:
         "event_status": raw.event_status,
         "image_url": web_url(raw.image_url),
         "fingerprint": fingerprint(title, starts or _aware(raw.published_at)),
+        "series": _series(raw.series),
     }
+
+
+def _series(value: str | None) -> str | None:
+    """A series name kept to the column's 500 characters (a longer one hashed)."""
+    if not value:
+        return None
+    return value if len(value) <= SERIES_CHARS else content_hash(value)
 
 
 def _in_window(row: ContentItem, window: tuple[datetime, datetime] | None) -> bool:
