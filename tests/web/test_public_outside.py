@@ -213,3 +213,27 @@ def test_archive_and_story_dates_are_helsinki_days(
         assert '<time datetime="2026-03-03">3.3.2026</time>' in story_page
         for path in ("/vantaa/stories?lang=fi", "/vantaa/embed/stories.html?lang=fi"):
             assert '<time datetime="2026-03-03">3.3.2026</time>' in c.get(path).text
+
+
+def test_story_form_names_the_field_in_error(site: Site) -> None:
+    """A link the story's own check refuses is the link field's error, not the form's
+    "a line break or too long"; every field in error is marked for assistive tech
+    and described by its message, as on the sign-up form."""
+    answer = _submit(site, link='https://aurinko.example.fi/"><script>x</script>')
+    assert answer.status_code == 400
+    assert "rivinvaihto tai liian pitkä" not in answer.text
+    assert '<a href="#link">Anna verkko-osoite, joka alkaa https://.</a>' in answer.text
+    assert 'id="link" name="link"' in answer.text
+    field = re.search(r'<input id="link" [^>]*>', answer.text)
+    assert field is not None and 'aria-invalid="true"' in field[0]
+    assert 'aria-describedby="link-error"' in field[0]
+    assert '<span id="link-error" class="error">Anna verkko-osoite' in answer.text
+    unticked = _submit(site, consent_to_publish="", title="")
+    assert unticked.status_code == 400
+    for key in ("consent_to_publish", "title"):
+        tag = re.search(rf'<(?:input|textarea) id="{key}" [^>]*>', unticked.text)
+        assert tag is not None and f'aria-describedby="{key}-error"' in tag[0]
+    body = re.search(r'<input id="company_name" [^>]*>', unticked.text)
+    assert body is not None and "aria-invalid" not in body[0]
+    fine = _submit(site, link="https://aurinko.example.fi/tarina?a=1&b=2")
+    assert fine.status_code == 200

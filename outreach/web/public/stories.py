@@ -22,6 +22,7 @@ from outreach.publish import (
     story_received_mail,
     submit_from_form,
 )
+from outreach.sources.base import web_url
 from outreach.subscriptions import city_name, claim_receipt, clean_text, release_receipt
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import check_csrf, page_lang, rate_limit, render, state
@@ -146,8 +147,10 @@ def story_post(
         if not text or len(text) > MAX_STORY or "\x00" in text:
             errors["body"] = "Write the story (at most 5,000 characters)."
     url = (link or "").strip() or None
+    # the story's own check (web_url): a link it refuses is this field's error, not
+    # the form's "line break or too long"
     if url is not None and (len(url) > 500 or not url.startswith("https://")
-                            or any(c.isspace() for c in url)):  # fmt: skip
+                            or web_url(url) is None):  # fmt: skip
         errors["link"] = "Give a web address that starts with https://."
     email = None
     if contact_email and contact_email.strip():
