@@ -237,3 +237,22 @@ def test_story_form_names_the_field_in_error(site: Site) -> None:
     assert body is not None and "aria-invalid" not in body[0]
     fine = _submit(site, link="https://aurinko.example.fi/tarina?a=1&b=2")
     assert fine.status_code == 200
+
+
+def test_untranslated_story_marks_the_reader_language_of_its_link(
+    site: Site, engine: Engine, settings: Settings
+) -> None:
+    """A Finnish story read in English is marked Finnish; its "More about this at"
+    link is English and says so, or a screen reader reads it with Finnish sounds."""
+    with Session(engine) as s:
+        sync(s, load(settings.campaigns_path))
+        story = submit_story(s, "vantaa", company="Aurinko Oy", title="Aurinkoa",
+                             body="Teksti.", language="fi", consent=True,
+                             link="https://aurinko.example.fi/")  # fmt: skip
+        decide_story(s, story.id, True, "staff")
+        s.commit()
+        sid = story.id
+    with site.client() as c:
+        page = c.get(f"/vantaa/stories/{sid}?lang=en").text
+    assert '<article lang="fi">' in page
+    assert '<p lang="en"><a href="https://aurinko.example.fi/" rel="noopener">More about' in page
