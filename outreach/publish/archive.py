@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,7 +31,9 @@ PUBLIC = (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.SENT)
 
 @dataclass(frozen=True)
 class ArchiveEntry:
-    """One sent issue of a city's archive, titled in the reader's language."""
+    """One sent issue of a city's archive, in the reader's language when the issue
+    went out in it, else in the issue's first: ``lang`` is the language its title
+    is in and its link opens."""
 
     id: int
     campaign: str
@@ -38,6 +41,15 @@ class ArchiveEntry:
     period: str
     sent_at: datetime | None
     languages: tuple[str, ...]
+    lang: str
+    sent_on: date | None  # the day it was sent, in the city's time zone
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "Europe/Helsinki")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("Europe/Helsinki")
 
 
 def _title(config: Config, slug: str, lang: str, snapshot: dict[str, Any] | None = None) -> str:
@@ -104,35 +116,44 @@ def archive_entries(
     year: int | None = None,
     query: str | None = None,
 ) -> list[ArchiveEntry]:
-    """The city's public issues, newest first; of one ``year`` (sent then), and with
-    every word of ``query`` in the issue's title or content."""
+    """The city's public issues, newest first; of one ``year`` (sent then, in the
+    city's time zone), and with every word of ``query`` in the issue's title or
+    content. Each is titled in ``lang`` when it went out in it, else in its first
+    language (never a title in one language with a month in another)."""
     rows = session.execute(
-        select(Issue, Campaign.slug)
+        select(Issue, Campaign.slug, City.timezone)
         .join(Campaign, Issue.campaign_id == Campaign.id)
         .join(City, Campaign.city_id == City.id)
         .where(City.slug == city, Issue.status.in_(PUBLIC))
         .order_by(Issue.sent_at.desc(), Issue.id.desc())
     ).all()
+    configured = config.cities.get(city)
     words = (query or "").casefold().split()[:10]
     entries = []
-    for issue, slug in rows:
-        if year is not None and (issue.sent_at is None or issue.sent_at.year != year):
+    for issue, slug, timezone in rows:
+        tz = configured.tz if configured is not None else _zone(timezone)
+        sent_on = issue.sent_at.astimezone(tz).date() if issue.sent_at else None
+        if year is not None and (sent_on is None or sent_on.year != year):
             continue
+        languages = _languages(config, slug, issue.snapshot)
+        shown = lang if lang in languages or not languages else languages[0]
+        title = _title(config, slug, shown, issue.snapshot)
         if words:
             text = " ".join(
-                (_title(config, slug, lang, issue.snapshot), issue.period,
-                 json.dumps(issue.snapshot or {}, ensure_ascii=False))
-            ).casefold()  # fmt: skip
+                (title, issue.period, json.dumps(issue.snapshot or {}, ensure_ascii=False))
+            ).casefold()
             if not all(w in text for w in words):
                 continue
         entries.append(
             ArchiveEntry(
                 id=issue.id,
                 campaign=slug,
-                title=_title(config, slug, lang, issue.snapshot),
+                title=title,
                 period=issue.period,
                 sent_at=issue.sent_at,
-                languages=_languages(config, slug, issue.snapshot),
+                languages=languages,
+                lang=shown,
+                sent_on=sent_on,
             )
         )
     return entries

@@ -18,7 +18,8 @@ Public API (other stages and the CLI/web layers import from here):
 - :func:`link` / :func:`token_for` — the emailed links of a subscription
   (purposes ``confirm``, ``unsubscribe``, ``preferences``), :func:`load_token`;
   :func:`spend_token` makes a one-time token single-use; :func:`claim_export` and
-  :func:`release_export`: the per-mailbox cap of "download my data" links
+  :func:`release_export`: the per-mailbox cap of "download my data" links,
+  :func:`claim_receipt` and :func:`release_receipt` that of story receipts
 - :func:`create_api_key`, :func:`verify_api_key`, :func:`revoke_api_key`
 - :data:`Mailer`, :class:`ConfirmationMail`, :class:`RecordingMailer`; a
   :class:`BatchMailer` and :func:`mail_batch` (many mails through one batch);
@@ -96,7 +97,13 @@ from outreach.subscriptions.leads import (
     note_interest,
     write_leads_csv,
 )
-from outreach.subscriptions.limits import claim_export, release_export, spend_token
+from outreach.subscriptions.limits import (
+    claim_export,
+    claim_receipt,
+    release_export,
+    release_receipt,
+    spend_token,
+)
 from outreach.subscriptions.links import link, load_token, token_for
 from outreach.subscriptions.mail import (
     BatchMailer,
@@ -169,6 +176,7 @@ __all__ = [
     "city_subscription",
     "city_texts",
     "claim_export",
+    "claim_receipt",
     "clean_text",
     "confirm",
     "confirmation_mail",
@@ -195,6 +203,7 @@ __all__ = [
     "purge_pending",
     "release_confirmation",
     "release_export",
+    "release_receipt",
     "resolve_columns",
     "revoke_api_key",
     "rows_of",

@@ -8,6 +8,10 @@
 - :func:`claim_export`: the same caps for the "download my data" link, counted
   apart from confirmation mails (a row of its own per mailbox, under a hash of
   the purpose and the mailbox), with the time it may be asked for again.
+- :func:`claim_receipt`: the same caps for the mail that tells a story's sender
+  it was received, counted apart again: the story form is open to anyone, and
+  without them it would let anyone have the city mail any address, as often as
+  the form is sent, with a title of their choosing.
 - :func:`spend_token`: a single-use token (the embeddable form's) works once.
 
 Both are atomic statements, so concurrent requests in several processes
@@ -41,6 +45,8 @@ LIMITS = cast(Table, MailboxLimit.__table__)
 
 #: The purpose under which data-export links are counted (:func:`claim_export`).
 EXPORT = "export"
+#: The purpose under which story receipts are counted (:func:`claim_receipt`).
+RECEIPT = "story"
 
 
 def mailbox_hash(settings: Settings, email: str, purpose: str = "") -> str:
@@ -147,6 +153,17 @@ def release_mailbox(session: Session, settings: Settings, email: str, purpose: s
 def release_export(session: Session, settings: Settings, email: str) -> None:
     """Give back a :func:`claim_export` whose link was not sent."""
     release_mailbox(session, settings, email, EXPORT)
+
+
+def claim_receipt(session: Session, settings: Settings, email: str, now: datetime) -> bool:
+    """Take the right to mail ``email``'s mailbox a story receipt now: the caps of
+    confirmation mails, counted apart from them and from data-export links."""
+    return claim_mailboxes(session, [mailbox_hash(settings, email, RECEIPT)], now)[0]
+
+
+def release_receipt(session: Session, settings: Settings, email: str) -> None:
+    """Give back a :func:`claim_receipt` whose mail was not sent."""
+    release_mailbox(session, settings, email, RECEIPT)
 
 
 def spend_token(session: Session, token: str, expires_at: datetime, now: datetime) -> bool:

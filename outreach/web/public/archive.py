@@ -61,15 +61,15 @@ def archive_list(request: Request, city: str) -> Response:
         look = _site(request, session, city, lang)
         entries = archive_entries(session, st.config, city, lang, year=year, query=query)
         every = archive_entries(session, st.config, city, lang) if year or query else entries
-    years = sorted({e.sent_at.year for e in every if e.sent_at}, reverse=True)
+    years = sorted({e.sent_on.year for e in every if e.sent_on}, reverse=True)
     issues = [
         {
             "id": e.id,
             "title": e.title,
-            "period": period_label(e.period, lang),
-            "sent": format_date(e.sent_at.date(), lang) if e.sent_at else "",
-            "year": e.sent_at.year if e.sent_at else None,
-            "lang": lang if lang in e.languages or not e.languages else e.languages[0],
+            "period": period_label(e.period, e.lang),
+            "sent": format_date(e.sent_on, lang) if e.sent_on else "",
+            "year": e.sent_on.year if e.sent_on else None,
+            "lang": e.lang,
         }
         for e in entries
     ]
@@ -145,11 +145,11 @@ def _archive_feed(request: Request, city: str, kind: str) -> Response:
         items = [
             FeedEntry(
                 id=f"{base}/{city}/archive/{e.id}",
-                title=f"{e.title}: {period_label(e.period, lang)}",
-                url=f"{base}/{city}/archive/{e.id}?lang={e.languages[0] if e.languages else lang}",
+                title=f"{e.title}: {period_label(e.period, e.lang)}",
+                url=f"{base}/{city}/archive/{e.id}?lang={e.lang}",
                 updated=e.sent_at or datetime(2020, 1, 1, tzinfo=UTC),
-                summary=f"{e.title}: {period_label(e.period, lang)}",
-                language=e.languages[0] if e.languages else None,
+                summary=f"{e.title}: {period_label(e.period, e.lang)}",
+                language=e.lang,
             )
             for e in entries
         ]
@@ -159,7 +159,7 @@ def _archive_feed(request: Request, city: str, kind: str) -> Response:
     # was broken, or the city's name from its row, gives way once the files are read
     key = (
         "archive", kind, city, lang, base, names["city_name"], names["city_gen"],
-        tuple((e.id, e.sent_at, e.title, e.period, e.languages) for e in entries),
+        tuple((e.id, e.sent_at, e.title, e.period, e.lang) for e in entries),
     )  # fmt: skip
     headers = {"X-Content-Type-Options": "nosniff", "Access-Control-Allow-Origin": "*"}
     media = "application/rss+xml" if kind == "rss" else "application/atom+xml"

@@ -6,6 +6,7 @@ ETags; nothing here sets a cookie."""
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -55,15 +56,23 @@ def _language_in(code: str, lang: str) -> str:
     return gettext_for(lang, "web", LANGUAGE_MSGIDS[code]) if code in LANGUAGE_MSGIDS else code
 
 
-def card(story: PublicStory, lang: str) -> dict[str, Any]:
+def card(story: PublicStory, lang: str, tz: ZoneInfo) -> dict[str, Any]:
+    """What a story's card and page show; its date is the day in the city's time zone
+    (a decision at 0.30 Helsinki time is of that day, not of the UTC day before)."""
+    day = story.published_at.astimezone(tz).date()
     return {
         "story": story,
-        "date": format_date(story.published_at.date(), lang, weekday=False),
-        "iso": story.published_at.date().isoformat(),
+        "date": format_date(day, lang, weekday=False),
+        "iso": day.isoformat(),
         "industry": label(INDUSTRIES, story.industry, lang),
         "theme": label(THEMES, story.theme, lang),
         "original": _language_in(story.original_language, lang),
     }
+
+
+def city_zone(request: Request, city: str) -> ZoneInfo:
+    """The time zone of a city of ``cities.yaml`` (:func:`known_city` has checked it)."""
+    return state(request).config.cities[city].tz
 
 
 def _page_headers() -> dict[str, str]:
@@ -87,7 +96,7 @@ def stories_page(request: Request, city: str) -> Response:
             found = published_stories(session, city, lang, industry=industry, theme=theme)
         ctx = {
             "site": site(request, city, lang),
-            "cards": [card(s, lang) for s in found],
+            "cards": [card(s, lang, city_zone(request, city)) for s in found],
             "industries": choices(INDUSTRIES, lang),
             "themes": choices(THEMES, lang),
             "industry": industry or "",
@@ -112,7 +121,7 @@ def story_page(request: Request, city: str, story_id: str) -> Response:
         raise _not_found()
 
     def make() -> bytes:
-        ctx = {"site": site(request, city, lang), **card(story, lang)}
+        ctx = {"site": site(request, city, lang), **card(story, lang, city_zone(request, city))}
         return page_bytes(request, "story_page.html", ctx, lang)
 
     key = ("story", city, lang, story.id, version)
@@ -150,7 +159,8 @@ def companies_page(request: Request, city: str) -> Response:
     def make() -> bytes:
         with state(request).session() as session:
             found = companies(session, city, lang)
-        listed = [{"company": c, "cards": [card(s, lang) for s in c.stories]} for c in found]
+        tz = city_zone(request, city)
+        listed = [{"company": c, "cards": [card(s, lang, tz) for s in c.stories]} for c in found]
         ctx = {"site": site(request, city, lang), "companies": listed}
         return page_bytes(request, "companies.html", ctx, lang)
 

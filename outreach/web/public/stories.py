@@ -4,6 +4,7 @@ the business ID check, consent to publish and a confirmation mail to the sender.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
@@ -21,7 +22,8 @@ from outreach.publish import (
     story_received_mail,
     submit_from_form,
 )
-from outreach.subscriptions import city_name, clean_text
+from outreach.sources.base import web_url
+from outreach.subscriptions import city_name, claim_receipt, clean_text, release_receipt
 from outreach.validation import normalise_email, validate_business_id
 from outreach.web.common import check_csrf, page_lang, rate_limit, render, state
 from outreach.web.public.site import site
@@ -145,8 +147,10 @@ def story_post(
         if not text or len(text) > MAX_STORY or "\x00" in text:
             errors["body"] = "Write the story (at most 5,000 characters)."
     url = (link or "").strip() or None
+    # the story's own check (web_url): a link it refuses is this field's error, not
+    # the form's "line break or too long"
     if url is not None and (len(url) > 500 or not url.startswith("https://")
-                            or any(c.isspace() for c in url)):  # fmt: skip
+                            or web_url(url) is None):  # fmt: skip
         errors["link"] = "Give a web address that starts with https://."
     email = None
     if contact_email and contact_email.strip():
@@ -176,9 +180,16 @@ def story_post(
         return render(request, "story.html", ctx, lang=lang, status=400)
     assert city is not None
     if email:
-        try:
-            deliver(st.settings, st.config, story_received_mail(city, email, lang, heading))
-        except OutreachError as exc:
-            log.warning("story confirmation for %s not sent: %s", city, exc)
+        # anyone may send the form with any address: a mailbox gets receipts within
+        # the caps of confirmation mails, and the page says the same either way
+        with st.session() as session:
+            allowed = claim_receipt(session, st.settings, email, datetime.now(UTC))
+        if allowed:
+            try:
+                deliver(st.settings, st.config, story_received_mail(city, email, lang, heading))
+            except OutreachError as exc:
+                log.warning("story confirmation for %s not sent: %s", city, exc)
+                with st.session() as session:
+                    release_receipt(session, st.settings, email)
     ctx = {"site": site(request, city, lang)}
     return render(request, "story_thanks.html", ctx, lang=lang)

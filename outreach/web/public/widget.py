@@ -145,7 +145,7 @@ def _widget_answer(
             found = published_stories(session, city, lang, limit=limit)
         ctx = {
             "site": site(request, city, lang),
-            "cards": [card(s, lang) for s in found],
+            "cards": [card(s, lang, cfg.tz) for s in found],
             "base": state(request).settings.base_url_clean,
             "embed": True,
             **extra,
