@@ -36,7 +36,7 @@ from outreach.web.common import (
     render,
     state,
 )
-from outreach.web.middleware import NoSniff, install_access_log_redaction
+from outreach.web.middleware import NoSniff, answer_head, install_access_log_redaction
 from outreach.web.public.site import embed_origins
 from outreach.web.public.stories import UPLOAD_BODY
 from outreach.web.security import RateLimiter
@@ -248,6 +248,7 @@ def create_app(
         *public.ROUTERS,
         *staff.ROUTERS,
     )
+    answer_head([route for r in (*public.ROUTERS, *staff.ROUTERS) for route in r.routes])
     install_access_log_redaction([route for r in routers for route in r.routes])
     return app
 

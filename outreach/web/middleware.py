@@ -37,6 +37,16 @@ EMAIL_RE = re.compile(r"[^\s/?&=#@]+@[^\s/?&=#@]+")
 ACCESS_LOGGER = "uvicorn.access"
 
 
+def answer_head(routes: list[BaseRoute]) -> None:
+    """Let every page answer HEAD as it answers GET (the server sends the headers
+    only): link checkers and mail gateways ask with HEAD, and a 405 reads as a
+    broken link. Given the pages' routes only (not the JSON API's, whose schema
+    would list them). A GET changes nothing (docs/subscriptions.md), so neither does a HEAD."""
+    for route in routes:
+        if isinstance(route, Route) and route.methods and "GET" in route.methods:
+            route.methods.add("HEAD")
+
+
 class NoSniff:
     """Adds ``X-Content-Type-Options: nosniff`` to every HTTP response."""
 

@@ -212,3 +212,36 @@ def test_sign_up_answers_before_the_confirmation_mail_is_sent(
         assert done.status_code == 200 and sent == []
         release.set()
         assert eventually(lambda: sent == ["new@yritys.fi"])
+
+
+def test_pages_answer_head_as_get_and_change_nothing(served: Served, engine: Engine) -> None:
+    """A link checker or a mail gateway asks with HEAD: it gets the page's headers, no
+    body, and nothing changes; an API route and a POST-only path answer as before."""
+    with httpx.Client(base_url=served.url) as browser:
+        form = browser.get("/vantaa/subscribe?lang=fi")
+        browser.post(
+            "/vantaa/subscribe?lang=fi",
+            data={
+                "email": "head@yritys.fi",
+                "topics": ["climate"],
+                "language": "fi",
+                "consent": "v",
+                "csrf_token": csrf_of(form.text),
+            },
+        )
+        assert eventually(lambda: len(served.mailer.sent) > 0)
+        confirm_url = served.mailer.sent[0].confirm_url
+        with Session(engine) as s:
+            sub = s.scalars(select(Subscription)).one()
+            unsubscribe_url = f"/unsubscribe/{token_for(served.settings, sub, 'unsubscribe')}"
+        for path in ("/vantaa/subscribe?lang=fi", confirm_url, unsubscribe_url, "/vantaa/archive"):
+            got, head = browser.get(path), browser.head(path)
+            assert (head.status_code, head.content) == (got.status_code, b""), path
+            assert head.status_code == 200, path
+            assert head.headers["content-type"] == got.headers["content-type"], path
+        # Only the pages: the JSON API's schema lists no HEAD operations.
+        schema = browser.get("/openapi.json").json()
+        assert all("head" not in ops for ops in schema["paths"].values())
+    with Session(engine) as s:
+        assert s.scalars(select(Subscription)).one().status == SubscriptionStatus.PENDING
+        assert s.scalar(select(func.count()).select_from(ConsentRecord)) == 1
