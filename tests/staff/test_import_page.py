@@ -257,3 +257,34 @@ def test_the_report_counts_mails_not_sent_and_the_same_file_again_sends_them(
     )
     assert len(sink.messages) == 2
     assert re.search(r"Vahvistusviestejä, joita ei voitu lähettää: 0", third)
+
+
+def test_an_import_stopped_at_a_line_keeps_and_audits_the_rows_before_it(
+    client: TestClient, engine: Engine, settings: Settings
+) -> None:
+    """The preview read the file; the file kept for the commit (under ``var/imports``)
+    is then not the one previewed: the import stops at its long line, the row before
+    it is saved and audited, and the page says so in the console's words."""
+    signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
+    page = "/staff/vantaa/subscribers/import?lang=fi"
+    token = csrf_of(client.get(page).text)
+    preview = client.post(page, data={"csrf_token": token, "confirmed": "1", "consent_note": NOTE},
+                          files={"file": (NAME, crm(*GOOD), "text/csv")})  # fmt: skip
+    upload = lxml.html.fromstring(preview.text).xpath('//input[@name="upload"]/@value')[0]
+    (Path(settings.var_dir) / "imports" / f"{upload}.csv").write_bytes(LONG_FIELD)
+    done = client.post("/staff/vantaa/subscribers/import/commit?lang=fi",
+                       data={"csrf_token": token, "upload": upload})  # fmt: skip
+    assert done.status_code == 400
+    said = texts(done.text, '//p[@role="alert"]')
+    assert said == [
+        "rivi 3: kenttä on yli 131072 merkkiä pitkä (jäikö lainausmerkki sulkematta?); sitä "
+        "edeltäviä rivejä tallennettiin: 1. Korjaa rivi 3 ja tuo tiedosto uudelleen: "
+        "tallennetut rivit pysyvät ennallaan"
+    ]
+    assert "Lisätty: 1" in texts(done.text, "//h2[@id='report']/following-sibling::ul[1]/li")
+    with Session(engine) as s:
+        assert s.scalars(select(Subscriber.email)).all() == [GOOD[0][1]]
+        detail = s.scalars(select(AuditEvent.detail).where(
+            AuditEvent.action == "subscribers.import")).one()  # fmt: skip
+    assert (detail["file"], detail["imported"], detail["stopped_at_line"]) == (NAME, 1, 3)
+    assert uploads_kept(settings) == []
