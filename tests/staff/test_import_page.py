@@ -30,12 +30,8 @@ from outreach.web import create_app
 from outreach.web.security import RateLimiter
 from tests.staff.support import Clock, csrf_of
 from tests.staff.test_workflow import signed_in
-from tests.subscriptions.test_import_mail import (  # noqa: F401 - the sink fixture
-    Sink,
-    over_smtp,
-    read_mails,
-    sink,
-)
+from tests.subscriptions.test_import_mail import Sink, over_smtp, read_mails
+from tests.subscriptions.test_import_mail import sink as sink  # the fixture
 from tests.web.conftest import TestClient
 
 NAME = "asiakasrekisteri_2026.csv"
@@ -218,7 +214,7 @@ def test_the_report_counts_mails_not_sent_and_the_same_file_again_sends_them(
     mail_app: Callable[[str], FastAPI],
     engine: Engine,
     settings: Settings,
-    sink: Sink,  # noqa: F811 - the fixture imported above
+    sink: Sink,
 ) -> None:
     data = crm(*GOOD)
     with socket.socket() as s:  # a port nothing listens on: the mail server is down
