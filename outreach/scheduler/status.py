@@ -31,7 +31,11 @@ from outreach.scheduler.pipeline import (
 from outreach.scheduler.timing import next_fire_time
 from outreach.settings import Settings
 
+#: Issues on their way out: approved (waiting for their send time or the next send
+#: check), being sent, or paused mid-send.
 IN_PROGRESS = (IssueStatus.APPROVED, IssueStatus.SENDING, IssueStatus.PAUSED)
+#: Sends in progress: started and not finished (paused mid-send is one).
+SENDS = (IssueStatus.SENDING, IssueStatus.PAUSED)
 #: How far back ``outreach status`` counts the sends started, by hand or by the scheduler.
 RECENT_DAYS = 30
 ORIGIN_WORDS: dict[str, Msg] = {
@@ -84,6 +88,7 @@ class StatusReport:
     scheduler: Msg
     campaigns: list[CampaignStatus]
     waiting: list[IssueLine]
+    #: Sends in progress: issues being sent, or paused mid-send.
     sending: list[IssueLine]
     source_errors: list[SourceLine]
     #: Sends started in the last RECENT_DAYS days, by hand or by the scheduler.
@@ -93,6 +98,9 @@ class StatusReport:
     #: Approved issues held because items were cancelled at the source.
     held: list[IssueLine] = field(default_factory=list)
     runtime: list[Outdated] = field(default_factory=list)
+    #: Approved issues not yet sent: scheduled ones first by their send time, then the
+    #: rest (sent at the next send check, or kept back) by id.
+    approved: list[IssueLine] = field(default_factory=list)
 
     def lines(self, lang: str = "en") -> list[str]:
         """The report in ``lang`` (fi, sv, en); times in each campaign's city's timezone."""
@@ -131,6 +139,10 @@ class StatusReport:
             for i in self.held:
                 head = f"{t(_('issue #{id}', id=i.id))} {i.campaign} {i.period}"
                 out.append(f"  {head}: {i.message or ''}".rstrip(": "))
+        out.append(t(_("approved, waiting to be sent: {n}", n=len(self.approved) or none)))
+        for i in self.approved:
+            head = f"{t(_('issue #{id}', id=i.id))} {i.campaign} {i.period}"
+            out.append(f"  {head}: {_waits(i, self.now).render(lang, i.timezone)}")
         out.append(t(_("sends in progress: {n}", n=len(self.sending) or none)))
         for i in self.sending:
             counts = ", ".join(
@@ -175,6 +187,25 @@ class StatusReport:
             )
             out.append(t(warning))
         return out
+
+
+def _waits(line: IssueLine, now: datetime) -> Msg:
+    """What an approved issue waits for: its send time (in its city's time), the next
+    send check (none set, or its time has come), or a person (its schedule cancelled)."""
+    if line.scheduled_at is not None and line.scheduled_at > now:
+        return _("scheduled for {send_at}", send_at=dt_arg(line.scheduled_at))
+    if line.scheduled_at is not None:
+        return _("scheduled for {send_at}; sent at the next send check",
+                 send_at=dt_arg(line.scheduled_at))  # fmt: skip
+    if line.kept_back:
+        return _("its schedule was cancelled: waiting to be sent or scheduled")
+    return _("sent at the next send check")
+
+
+def _send_order(line: IssueLine) -> tuple[bool, float, int]:
+    """Scheduled issues first, by their send time; then the rest by id."""
+    at = line.scheduled_at
+    return (at is None, at.timestamp() if at is not None else 0.0, line.id)
 
 
 def _scheduler_state(settings: Settings) -> Msg:
@@ -334,7 +365,10 @@ def _status(
             for row in rows.values()
             if row.city.slug in config.cities
         }
-        lines = [replace(x, origin=origins.get(x.id, "")) for x in lines]
+        lines = [
+            replace(x, origin=origins.get(x.id, ""), timezone=zones.get(i.campaign_id, x.timezone))
+            for x, i in zip(lines, issues, strict=True)
+        ]
         recent = [
             replace(
                 line(i),
@@ -355,10 +389,11 @@ def _status(
         _scheduler_state(settings),
         campaigns,
         [x for x in lines if x.status == IssueStatus.DRAFT],
-        [x for x in lines if x.status not in (IssueStatus.DRAFT, IssueStatus.HELD)],
+        [x for x in lines if x.status in SENDS],
         errors,
         recent,
         dict(config.broken),
         [x for x in lines if x.status == IssueStatus.HELD],
         runtime,
+        sorted((x for x in lines if x.status == IssueStatus.APPROVED), key=_send_order),
     )

@@ -125,28 +125,19 @@ def city_dashboard(
             for issue in issues
         ]
         warnings = _rate_warnings(session, city)
-    ours = [i for i in report.sending if i.campaign in slugs]
-    approved = [i for i in ours if i.status == IssueStatus.APPROVED]
-    approved.sort(key=_send_order)
     return CityDashboard(
         city=city,
         timezone=config.cities[city].timezone,
         campaigns=[c for c in report.campaigns if config.campaigns[c.slug].city == city],
         waiting=[i for i in report.waiting if i.campaign in slugs],
         held=[i for i in report.held if i.campaign in slugs],
-        sending=[i for i in ours if i.status in (IssueStatus.SENDING, IssueStatus.PAUSED)],
+        sending=[i for i in report.sending if i.campaign in slugs],
         issues=rows,
         source_errors=[s for s in report.source_errors if (s.type, s.url) in sources],
         rate_warnings=warnings,
-        approved=approved,
+        approved=[i for i in report.approved if i.campaign in slugs],
         left_out=sorted(left_out(config, city, owners)),
     )
-
-
-def _send_order(line: IssueLine) -> tuple[bool, float, int]:
-    """Scheduled issues first, by their send time; then the rest by id."""
-    at = line.scheduled_at
-    return (at is None, at.timestamp() if at is not None else 0.0, line.id)
 
 
 def _rate_warnings(session: Session, city: str) -> list[tuple[int, Rates]]:

@@ -28,6 +28,7 @@ from outreach.staff import audit
 from outreach.staff.policy import Permission, Principal
 from outreach.staff.workflow import Actor
 from outreach.subscriptions import (
+    ImportAborted,
     ImportReport,
     Mailer,
     SignUp,
@@ -218,22 +219,58 @@ def load_upload(settings: Settings, city: str, actor: Actor, token: str) -> Uplo
 def preview_import(
     engine: Engine, settings: Settings, config: Config, city: str, upload: Upload
 ) -> ImportReport:
-    """The importer's dry run of the upload: what would be added, updated, skipped."""
-    return import_csv(engine, settings, config, upload.path, city, confirmed=upload.confirmed,
-                      consent_note=upload.consent_note or None, dry_run=True)  # fmt: skip
+    """The importer's dry run of the upload: what would be added, updated, skipped.
+    A file the importer refuses (``ImportRefused``, ``ImportAborted``) is not kept."""
+    try:
+        return import_csv(engine, settings, config, upload.path, city,
+                          confirmed=upload.confirmed, consent_note=upload.consent_note or None,
+                          dry_run=True, name=upload.name)  # fmt: skip
+    except SubscriptionError:
+        _discard(upload)
+        raise
 
 
 def commit_import(
     engine: Engine, session: Session, settings: Settings, config: Config, city: str,
     upload: Upload, actor: Actor, mailer: Mailer | None, now: datetime,
 ) -> ImportReport:  # fmt: skip
-    """Import the upload for real, audit it, and delete the file."""
-    report = import_csv(engine, settings, config, upload.path, city, confirmed=upload.confirmed,
-                        consent_note=upload.consent_note or None, mailer=mailer)  # fmt: skip
-    audit.record(session, "subscribers.import", actor.email, city=city, ip=actor.ip, detail={
+    """Import the upload for real, audit it, and delete the file.
+
+    The importer commits its rows itself, so a file that cannot be read past a line
+    (``ImportAborted``) keeps the rows before it: they are audited too, with the line,
+    in ``session`` (the caller commits it) before the error goes on.
+    """
+    try:
+        report = import_csv(engine, settings, config, upload.path, city,
+                            confirmed=upload.confirmed, consent_note=upload.consent_note or None,
+                            mailer=mailer, name=upload.name)  # fmt: skip
+    except ImportAborted as exc:
+        _audit_import(session, city, upload, actor, exc.report, now, stopped_at=exc.line)
+        _discard(upload)
+        raise
+    except SubscriptionError:
+        _discard(upload)
+        raise
+    _audit_import(session, city, upload, actor, report, now)
+    _discard(upload)
+    return report
+
+
+def _audit_import(
+    session: Session, city: str, upload: Upload, actor: Actor, report: ImportReport,
+    now: datetime, stopped_at: int | None = None,
+) -> None:  # fmt: skip
+    detail: dict[str, Any] = {
         "file": upload.name, "confirmed": upload.confirmed, "imported": report.imported,
         "updated": report.updated, "skipped": len(report.skipped),
-    }, now=now)  # fmt: skip
+        "mail_failed": report.mail_failed,
+    }  # fmt: skip
+    if stopped_at is not None:
+        detail["stopped_at_line"] = stopped_at
+    audit.record(session, "subscribers.import", actor.email, city=city, ip=actor.ip,
+                 detail=detail, now=now)  # fmt: skip
+
+
+def _discard(upload: Upload) -> None:
     for suffix in (".csv", ".json"):
         (upload.path.parent / f"{upload.token}{suffix}").unlink(missing_ok=True)
-    return report

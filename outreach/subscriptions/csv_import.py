@@ -71,6 +71,7 @@ def import_csv(
     consent_note: str | None = None,
     mailer: Mailer | None = None,
     dry_run: bool = False,
+    name: str | None = None,
 ) -> ImportReport:
     """Import one CRM export into ``city``.
 
@@ -81,7 +82,9 @@ def import_csv(
     would have been done. The whole import mails through one batch of
     ``mailer`` (:func:`mail_batch`: one connection, closed at the end).
     Raises :class:`ImportAborted` (with the report so far) when the file
-    cannot be read past a line.
+    cannot be read past a line. ``name`` is the file's name as the report and
+    the messages give it (default: the path's; the console keeps an upload
+    under a name of its own).
     """
     city_slug = city
     if city_slug not in config.cities:
@@ -90,10 +93,11 @@ def import_csv(
     if confirmed and not note:
         raise ImportRefused("consent_note")
     if not path.is_file():
-        raise ImportRefused("no_file", file=str(path))
-    scan = scan_file(path)
+        raise ImportRefused("no_file", file=name or str(path))
+    name = name or path.name
+    scan = scan_file(path, name)
     encoding = scan.encoding
-    report = ImportReport(file=path.name, encoding=encoding, dry_run=dry_run)
+    report = ImportReport(file=name, encoding=encoding, dry_run=dry_run)
     with fewer_collections(), mail_batch(None if dry_run else mailer) as mailer:
         batch = BatchWriter(
             settings=settings,
@@ -101,7 +105,7 @@ def import_csv(
             city_slug=city_slug,
             report=report,
             confirmed=confirmed,
-            detail=f"{path.name}: {note}" if note else path.name,
+            detail=f"{name}: {note}" if note else name,
             mailer=mailer,
             now=datetime.now(UTC),
             dry_run=dry_run,
@@ -112,9 +116,9 @@ def import_csv(
             first = fh.readline()
             report.delimiter = sniff_delimiter(first)
             header = next(csv.reader([first], delimiter=report.delimiter), [])
-            columns = resolve_columns(header, mapping or {}, path.name)
+            columns = resolve_columns(header, mapping or {}, name)
             if scan.quotes:
-                check_quotes(path, encoding, report.delimiter, columns, len(header))
+                check_quotes(path, encoding, report.delimiter, columns, len(header), name)
             vocabulary = Vocabulary.build(config, city_slug, columns.fields, columns.extra)
             report.warnings.extend(columns.notes)
             over_lines = partial(

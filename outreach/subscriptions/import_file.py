@@ -45,7 +45,7 @@ class FileScan:
     quotes: bool = False
 
 
-def scan_file(path: Path) -> FileScan:
+def scan_file(path: Path, name: str | None = None) -> FileScan:
     """The file's encoding: ``utf-16`` (BOM), ``utf-8-sig`` (BOM), ``utf-8`` when the
     whole file decodes, else ``cp1252``.
 
@@ -53,9 +53,9 @@ def scan_file(path: Path) -> FileScan:
     in a file that otherwise is (naming them), and for a byte that is neither
     UTF-8 nor cp1252 (naming its line). Reads a UTF-8 file once and any other
     twice, at C speed; a look at each line runs only when a file that is not all
-    UTF-8 holds some UTF-8.
+    UTF-8 holds some UTF-8. Messages name the file ``name`` (default: the path's).
     """
-    name = path.name
+    name = name or path.name
     with path.open("rb") as fh:
         head = fh.read(3)
         if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
@@ -154,7 +154,9 @@ def _scan_utf16(read: Callable[[int], bytes], name: str) -> FileScan:
     return FileScan("utf-16", quotes)
 
 
-def check_quotes(path: Path, encoding: str, delimiter: str, columns: Columns, width: int) -> None:
+def check_quotes(
+    path: Path, encoding: str, delimiter: str, columns: Columns, width: int, name: str = ""
+) -> None:
     """Raise :class:`ImportRefused` when a quoted field runs over lines and takes in what
     look like rows of their own (a quotation mark left open), before anything is written.
 
@@ -163,7 +165,9 @@ def check_quotes(path: Path, encoding: str, delimiter: str, columns: Columns, wi
     address in the e-mail column (:func:`swallowed`). A record that runs past the
     CSV field limit is refused here too. Run only when :func:`scan_file` found a
     line with an odd number of quotation marks: this reads every row once more.
+    Messages name the file ``name`` (default: the path's).
     """
+    name = name or path.name
     with path.open(encoding=encoding, newline="", buffering=CHUNK) as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         start = 1
@@ -175,16 +179,14 @@ def check_quotes(path: Path, encoding: str, delimiter: str, columns: Columns, wi
                     if found is not None:
                         first, inside = start + found[0], start + found[1]
                         raise ImportRefused(
-                            "quote", file=path.name, line=str(first), row=str(inside), end=str(end)
+                            "quote", file=name, line=str(first), row=str(inside), end=str(end)
                         )
                 start = end + 1
         except csv.Error as exc:
             if "field larger than field limit" in str(exc):
                 limit = str(csv.field_size_limit())
-                raise ImportRefused(
-                    "field_limit", file=path.name, line=str(start), limit=limit
-                ) from exc
-            raise ImportRefused("csv", file=path.name, line=str(start), error=str(exc)) from exc
+                raise ImportRefused("field_limit", file=name, line=str(start), limit=limit) from exc
+            raise ImportRefused("csv", file=name, line=str(start), error=str(exc)) from exc
 
 
 def swallowed(row: list[str], email: int, width: int, delimiter: str) -> tuple[int, int] | None:

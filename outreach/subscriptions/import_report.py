@@ -242,10 +242,23 @@ class ImportAborted(SubscriptionError):
         self.params = params
         super().__init__(self.text("en"))
 
-    def text(self, lang: str = "en") -> str:
+    def text(self, lang: str = "en", *, console: bool = False) -> str:
+        """The message in ``lang``; ``console`` words what to do next for the staff
+        console's import page (a preview, the same file imported again) instead of
+        for the command line (a dry run, the same command run again)."""
         problem = gettext_for(lang, "cli", self.problem).format(**self.params)
-        if self.report.dry_run:
+        if self.report.dry_run and console:
+            msg = _(
+                "line {line}: {problem}; nothing was written: fix line {line} and upload the "
+                "file again"
+            )
+        elif self.report.dry_run:
             msg = _("line {line}: {problem}; dry run: nothing was written")
+        elif console:
+            msg = _(
+                "line {line}: {problem}; the {saved} rows before it were saved. Fix line {line} "
+                "and import the file again: saved rows stay as they are"
+            )
         else:
             msg = _(
                 "line {line}: {problem}; the {saved} rows before it were saved. Fix line {line} "
@@ -274,8 +287,11 @@ class ImportRefused(SubscriptionError):
         self.params = params
         super().__init__(self.text("en"))
 
-    def text(self, lang: str = "en") -> str:
-        return gettext_for(lang, "cli", REFUSED[self.code]).format(**self.params)
+    def text(self, lang: str = "en", *, console: bool = False) -> str:
+        """The message in ``lang``; ``console`` takes the staff console's wording where
+        the command line's names its options (``CONSOLE_REFUSED``)."""
+        message = (console and CONSOLE_REFUSED.get(self.code)) or REFUSED[self.code]
+        return gettext_for(lang, "cli", message).format(**self.params)
 
 
 REFUSED = {
@@ -322,5 +338,13 @@ REFUSED = {
     "map_column": _('--map {pair}: the file has no column "{column}" (its columns: {columns})'),
     "share": _(
         "{value} is not a share of rows: write a percentage like 5% or a fraction like 0.05"
+    ),
+}
+#: The staff console's words for refusals whose command-line words name an option
+#: the console does not have.
+CONSOLE_REFUSED = {
+    "no_email": _(
+        "{file}: no e-mail column among the columns {columns}; name the e-mail column "
+        "sähköposti or email in the header row and upload the file again"
     ),
 }

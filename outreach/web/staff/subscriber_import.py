@@ -17,7 +17,13 @@ from fastapi.responses import Response
 
 from outreach.errors import SubscriptionError
 from outreach.staff import Permission, people, sessions
-from outreach.subscriptions import ImportAborted, ImportReport, leads, write_leads_csv
+from outreach.subscriptions import (
+    ImportAborted,
+    ImportRefused,
+    ImportReport,
+    leads,
+    write_leads_csv,
+)
 from outreach.web.common import RowId, check_csrf, state
 from outreach.web.staff import form_refused
 from outreach.web.staff.guard import Require, now
@@ -38,7 +44,8 @@ def _report(report: ImportReport, lang: str) -> dict[str, object]:
     return {
         "rows": report.rows, "imported": report.imported, "updated": report.updated,
         "unchanged": report.unchanged, "skipped_count": len(report.skipped),
-        "warning_count": len(report.warnings),
+        "warning_count": len(report.warnings), "mailed": report.mailed,
+        "mail_failed": report.mail_failed, "mail_held": report.mail_held,
         "skipped": [n.text(lang) for n in report.skipped[:SHOWN_NOTES]],
         "warnings": [n.text(lang) for n in report.warnings[:SHOWN_NOTES]],
         "shown": SHOWN_NOTES,
@@ -69,11 +76,10 @@ def import_preview(
             consent_note=consent_note,
         )  # fmt: skip
         report = people.preview_import(st.engine, st.settings, st.config, city, upload)
-    except ImportAborted as exc:
-        aborted: dict[str, object] = {"aborted": exc.text(lang_of(request))}
-        return page(request, "staff/subscribers_import.html", aborted, current=current,
-                    city=city, status=400)  # fmt: skip
-    except SubscriptionError as exc:
+    except (ImportAborted, ImportRefused) as exc:
+        said = exc.text(lang_of(request), console=True)
+        return _again(request, city, current, "file", typed, said)
+    except SubscriptionError as exc:  # save_upload: a confirmed import without its note
         return _again(request, city, current, refusal(exc) if "consent" in str(exc) else "file",
                       typed)  # fmt: skip
     context: dict[str, object] = {"report": _report(report, lang_of(request)), "upload": upload}
@@ -81,11 +87,15 @@ def import_preview(
 
 
 def _again(
-    request: Request, city: str, current: sessions.Current, code: str, typed: Mapping[str, object]
-) -> Response:
-    """The upload form again, the consent kept and the refusal at its field."""
+    request: Request, city: str, current: sessions.Current, code: str,
+    typed: Mapping[str, object], said: str = "",
+) -> Response:  # fmt: skip
+    """The upload form again, the consent kept and the refusal at its field; ``said``
+    is the importer's own words for a refused file (what to fix, in the page's
+    language), shown instead of the page's general one."""
     fields = {"no-file": "i-file", "file": "i-file", "consent": "i-note"}
     context = form_refused.shown_again(form_refused.at(code, fields), typed)
+    context["file_refused"] = said
     return page(request, "staff/subscribers_import.html", context, current=current, city=city,
                 status=form_refused.STATUS)  # fmt: skip
 
@@ -105,10 +115,18 @@ def import_commit(
         try:
             report = people.commit_import(st.engine, session, st.settings, st.config, city, kept,
                                           who, st.mailer, now(request))  # fmt: skip
-        except ImportAborted as exc:
-            session.rollback()
-            context: dict[str, object] = {"aborted": exc.text(lang_of(request))}
+        except ImportAborted as exc:  # the rows before the line were saved, and audited
+            session.commit()
+            lang = lang_of(request)
+            context: dict[str, object] = {"aborted": exc.text(lang, console=True),
+                                          "report": _report(exc.report, lang),
+                                          "committed": True}  # fmt: skip
             return page(request, "staff/subscribers_import.html", context, current=current,
+                        city=city, status=400)  # fmt: skip
+        except ImportRefused as exc:  # nothing was written
+            session.rollback()
+            refused: dict[str, object] = {"aborted": exc.text(lang_of(request), console=True)}
+            return page(request, "staff/subscribers_import.html", refused, current=current,
                         city=city, status=400)  # fmt: skip
         session.commit()
     done: dict[str, object] = {"report": _report(report, lang_of(request)), "committed": True}
