@@ -927,7 +927,7 @@ class LinkClick(Base):
     )
     issue_id: Mapped[int] = mapped_column(Integer)
     counted: Mapped[bool] = mapped_column(Boolean, default=True)
-    #: Why it was not counted: head | agent | burst | early | repeat | before_send
+    #: Why it was not counted: head | prefetch | agent | burst | early | repeat | before_send
     reason: Mapped[str | None] = mapped_column(String(20))
     net: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

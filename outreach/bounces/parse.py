@@ -14,10 +14,14 @@ In order of trust:
    non-standard bounce formats real servers send: its permanent failures are
    hard bounces, its temporary ones soft.
 4. Auto-replies and out-of-office answers (``Auto-Submitted: auto-replied``,
-   ``X-Autoreply``, ``Precedence: auto_reply``, fi/sv/en subjects) yield
-   nothing, unless they are a permanent failure: some servers mark their
-   bounces ``Auto-Submitted: auto-replied``, and an absence notice is never
-   a permanent failure of delivery.
+   ``X-Autoreply``, ``Precedence: auto_reply``, fi/sv/en subjects) and read
+   receipts yield nothing, unless flufl.bounce reads a permanent failure in
+   them: some servers send their bounces as plain mail marked
+   ``Auto-Submitted: auto-replied``, and an absence notice is never a
+   permanent failure of delivery. A delivery-status or feedback report is
+   never an auto-reply, whatever its headers say: Postfix, Gmail and Exchange
+   mark their DSNs ``Auto-Submitted: auto-replied`` (RFC 3834), and their soft
+   bounces and delays count as such.
 
 A recipient reported twice in one message is one event.
 
@@ -43,9 +47,16 @@ from outreach.bounces.events import EventKind, MailEvent
 _AUTO_SUBJECT = re.compile(
     r"^\s*(auto(matic)?[ -]?(reply|response|svar)|out of (the )?office|abwesend"
     r"|poissa|lomalla|automaattinen vastaus|ei toimistolla|poissaoloilmoitus"
-    r"|frånvar|fr[aå]nvaro|autosvar|automatiskt svar|semester)",
+    r"|frånvar|fr[aå]nvaro|autosvar|automatiskt svar|semester"
+    # "Olen lomalla 7.12. asti", "Jag är på semester", "I am on leave"
+    r"|(olen|jag är|i am|i'm)\s+(nyt\s+|currently\s+)?(vuosi)?(lomalla|poissa|på semester"
+    r"|ledig|borta|tjänstledig|away|on (vacation|holiday|leave)|out of (the )?office))",
     re.IGNORECASE,
 )
+#: The reports read as such (RFC 3464, RFC 5965): whatever their other headers
+#: say, they are no auto-reply. (Servers mark their DSNs ``Auto-Submitted:
+#: auto-replied`` as RFC 3834 asks: Postfix, Gmail and Exchange all do.)
+_REPORT_TYPES = ("delivery-status", "feedback-report")
 # flufl.bounce logs a traceback for every detector that trips over a message
 # it was not written for; a message no detector recognises is reported instead.
 logging.getLogger("flufl.bounce").setLevel(logging.CRITICAL)
@@ -69,24 +80,27 @@ def report_id(msg: Message, data: bytes) -> str:
 
 
 def is_auto_reply(msg: Message) -> bool:
-    """An auto-reply or out-of-office answer (RFC 3834 and the usual other marks)."""
+    """An auto-reply or out-of-office answer (RFC 3834 and the usual other marks),
+    or a read receipt (RFC 8098); never a delivery-status or feedback report."""
+    if _is_report(msg):
+        return False
+    if _report_type(msg) == "disposition-notification":
+        return True
     auto = str(msg.get("Auto-Submitted", "")).strip().lower()
     if auto.startswith("auto-replied"):
         return True
-    marked = msg.get("X-Autoreply") or msg.get("X-Autorespond")
-    if marked and not _is_report(msg):
+    if msg.get("X-Autoreply") or msg.get("X-Autorespond"):
         return True
     if str(msg.get("Precedence", "")).strip().lower() == "auto_reply":
         return True
-    subject = _decoded(msg.get("Subject", ""))
-    return bool(_AUTO_SUBJECT.match(subject)) and not _is_report(msg)
+    return bool(_AUTO_SUBJECT.match(_decoded(msg.get("Subject", ""))))
 
 
 def parse(data: bytes, *, return_path: str | None = None) -> list[MailEvent]:
     """Every event of one incoming message; [] for auto-replies and other mail."""
     msg = message_from_bytes(data)
     rid = report_id(msg, data)
-    report_type = str(msg.get_param("report-type", "", header="content-type")).lower()
+    report_type = _report_type(msg)
     if msg.get_content_type() == "multipart/report" and report_type == "feedback-report":
         events = _arf(msg)
     elif report_type == "delivery-status" or any(
@@ -108,8 +122,15 @@ def parse(data: bytes, *, return_path: str | None = None) -> list[MailEvent]:
     ]
 
 
+def _report_type(msg: Message) -> str:
+    return str(msg.get_param("report-type", "", header="content-type")).strip().lower()
+
+
 def _is_report(msg: Message) -> bool:
-    return msg.get_content_type() == "multipart/report"
+    """A delivery-status or feedback report, or a status part in another multipart."""
+    if msg.get_content_type() == "multipart/report" and _report_type(msg) in _REPORT_TYPES:
+        return True
+    return any(part.get_content_type() == "message/delivery-status" for part in msg.walk())
 
 
 def _decoded(value: object) -> str:

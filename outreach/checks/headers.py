@@ -31,7 +31,23 @@ from outreach.settings import Settings
 
 SUBJECT_MAX = 60
 #: What a subject rendered from a template must no longer hold.
-TEMPLATE_MARKS = ("{{", "{%")
+TEMPLATE_MARKS = ("{{", "{%", "{#")
+#: Placeholders of other template languages left in a subject: ``{period}``,
+#: ``${period}``, ``%(period)s``, ``[[period]]``; none of them is ever filled in.
+_PLACEHOLDER = re.compile(
+    r"\$?\{\s*[^\W\d]\w*(\.\w+)*\s*\}|%\(\w+\)[sd]|\[\[\s*[^\W\d][\w.]*\s*\]\]"
+)
+
+
+def template_code(subject: str) -> str | None:
+    """The template code left in a rendered subject, or None."""
+    mark = next((mark for mark in TEMPLATE_MARKS if mark in subject), None)
+    if mark is not None:
+        return mark
+    found = _PLACEHOLDER.search(subject)
+    return found.group(0) if found else None
+
+
 PREHEADER_MAX = 100
 CHECK_RECIPIENT = "preflight-check@example.org"
 _EXCLAMATIONS = re.compile(r"[!?]*![!?]*!|!{2,}")
@@ -107,7 +123,7 @@ def check_texts(subject: str, preheader: str, lang: str) -> list[Finding]:
                 max=PREHEADER_MAX,
             )
         )
-    left = next((mark for mark in TEMPLATE_MARKS if mark in subject), None)
+    left = template_code(subject)
     if left is not None:
         found.append(
             finding(

@@ -9,7 +9,7 @@ import threading
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from outreach.cli.base import App, Group, _, fail, main, pass_app
+from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
 from outreach.db import unavailable
 
 
@@ -124,6 +124,9 @@ def rates(app: App, ref: str) -> None:
     """Bounce and complaint rates of one issue (its number or CAMPAIGN/PERIOD)."""
     from outreach.bounces import issue_rates
     from outreach.issues import get_issue
+    from outreach.l10n import format_percent
+
+    lang = cli_language(app.settings)
 
     with app.session() as session:
         issue_id = get_issue(session, ref).id
@@ -136,9 +139,9 @@ def rates(app: App, ref: str) -> None:
             id=issue_id,
             sent=r.sent,
             hard=r.hard_bounces,
-            bounce_rate=f"{r.bounce_rate:.2%}",
+            bounce_rate=format_percent(r.bounce_rate, lang),
             soft=r.soft_bounces,
             complaints=r.complaints,
-            complaint_rate=f"{r.complaint_rate:.2%}",
+            complaint_rate=format_percent(r.complaint_rate, lang),
         )
     )

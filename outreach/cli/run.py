@@ -34,6 +34,9 @@ def status(app: App) -> None:
 
 def _bounce_warnings(app: App) -> None:
     from outreach.bounces import rate_warnings
+    from outreach.l10n import format_percent
+
+    lang = cli_language(app.settings)
 
     with app.session() as session:
         found = rate_warnings(session)
@@ -46,9 +49,9 @@ def _bounce_warnings(app: App) -> None:
             ).format(
                 id=issue_id,
                 complaints=r.complaints,
-                complaint_rate=f"{r.complaint_rate:.2%}",
+                complaint_rate=format_percent(r.complaint_rate, lang),
                 hard=r.hard_bounces,
-                bounce_rate=f"{r.bounce_rate:.2%}",
+                bounce_rate=format_percent(r.bounce_rate, lang),
                 sent=r.sent,
             )
         )

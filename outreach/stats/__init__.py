@@ -17,7 +17,15 @@ The stage above ``delivery`` and ``bounces`` (it reads their rows) and below
 
 from outreach.stats.charts import bar_chart, charts
 from outreach.stats.city import leads_contacted
-from outreach.stats.clicks import Links, follow, network, resolve, scanner_agent
+from outreach.stats.clicks import (
+    PURPOSE_HEADERS,
+    Links,
+    follow,
+    network,
+    prefetch,
+    resolve,
+    scanner_agent,
+)
 from outreach.stats.clicks import Request as ClickRequest
 from outreach.stats.figures import (
     CityFigures,
@@ -41,6 +49,7 @@ from outreach.stats.tables import (
 )
 
 __all__ = [
+    "PURPOSE_HEADERS",
     "CityFigures",
     "ClickRequest",
     "IssueFigures",
@@ -58,6 +67,7 @@ __all__ = [
     "labels",
     "leads_contacted",
     "network",
+    "prefetch",
     "region_indicators",
     "resolve",
     "scanner_agent",

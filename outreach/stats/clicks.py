@@ -9,6 +9,9 @@ Every request of a valid id is recorded, but only a person's click is counted.
 The filter (docs/stats.md, "What is not counted") marks a request as:
 
 ``head``        not a GET (HEAD, or anything else): a scanner checking the link;
+``prefetch``    a browser's or mail client's prefetch or preview (``Sec-Purpose``,
+                ``Purpose``, ``X-Purpose`` or ``X-Moz`` saying ``prefetch`` or
+                ``preview``): nobody opened the link;
 ``agent``       no User-Agent, or one of a known bot, link scanner or HTTP library;
 ``before_send`` before the issue's send started (previews, test mails);
 ``repeat``      the same link from the same network within :data:`REPEAT_SECONDS`;
@@ -65,13 +68,27 @@ SCANNER_AGENTS = re.compile(
 )
 
 
+#: Headers with which browsers and mail clients mark a request nobody asked for yet.
+PURPOSE_HEADERS = ("sec-purpose", "purpose", "x-purpose", "x-moz")
+_PREFETCH = re.compile(r"prefetch|preview|prerender", re.IGNORECASE)
+
+
 @dataclass(frozen=True)
 class Request:
-    """What the filter looks at; the address is reduced to its network at once."""
+    """What the filter looks at; the address is reduced to its network at once.
+
+    ``purpose``: the value of the request's purpose header (:data:`PURPOSE_HEADERS`),
+    empty when it has none."""
 
     method: str
     user_agent: str
     client: str | None
+    purpose: str = ""
+
+
+def prefetch(purpose: str) -> bool:
+    """Whether a purpose header says the request is a prefetch or a preview."""
+    return _PREFETCH.search(purpose) is not None
 
 
 def network(client: str | None) -> str | None:
@@ -210,6 +227,8 @@ def _reason(
 ) -> str | None:
     if request.method != "GET":
         return "head"
+    if prefetch(request.purpose):
+        return "prefetch"
     if scanner_agent(request.user_agent):
         return "agent"
     if link.send_started_at is None or now < link.send_started_at:

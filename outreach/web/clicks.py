@@ -1,8 +1,8 @@
 """``/l/<id>``: a counted link in an issue's e-mail answers with its stored URL.
 
 The redirect goes only to the URL stored for the link when the issue was
-built (:func:`outreach.stats.follow`); a forged or unknown id is a 404. A HEAD
-gets the same answer and is never counted. See docs/stats.md.
+built (:func:`outreach.stats.follow`); a forged or unknown id is a 404. A HEAD,
+or a prefetch, gets the same answer and is never counted. See docs/stats.md.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from outreach.linkids import LinkSigner
-from outreach.stats import ClickRequest, Links, follow
+from outreach.stats import PURPOSE_HEADERS, ClickRequest, Links, follow
 from outreach.web.common import PageError, state
 
 router = APIRouter()
@@ -42,6 +42,7 @@ def counted_link(request: Request, link_id: str) -> Response:
         method=request.method,
         user_agent=request.headers.get("user-agent", ""),
         client=request.client.host if request.client else None,
+        purpose=" ".join(request.headers.get(name, "") for name in PURPOSE_HEADERS).strip(),
     )
     with st.session() as session:
         url = follow(

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 
-def dsn(recipient: str, message_id: str, *, status: str = "5.1.1", action: str = "failed") -> bytes:
+def dsn(
+    recipient: str,
+    message_id: str,
+    *,
+    status: str = "5.1.1",
+    action: str = "failed",
+    attempt: int = 0,
+    auto_submitted: bool = False,
+) -> bytes:
+    """``attempt``: another report of the same failure (its own Message-ID);
+    ``auto_submitted``: marked ``Auto-Submitted: auto-replied``, as Postfix,
+    Gmail and Exchange mark theirs."""
+    mark = "Auto-Submitted: auto-replied\n" if auto_submitted else ""
     return f"""\
 From: Mail Delivery System <MAILER-DAEMON@mx.example.org>
 To: bounces@news.example.fi
 Subject: Undelivered Mail Returned to Sender
-Message-ID: <dsn-{recipient}-{status}@mx.example.org>
-MIME-Version: 1.0
+Message-ID: <dsn-{recipient}-{status}-{attempt}@mx.example.org>
+{mark}MIME-Version: 1.0
 Content-Type: multipart/report; report-type=delivery-status; boundary="b"
 
 --b

@@ -195,6 +195,67 @@ def test_poll_moves_reports_and_keeps_what_it_cannot_read(
     assert (again.processed, again.failed) == (0, [])
 
 
+def test_soft_bounces_in_servers_auto_submitted_dsns_suppress_at_the_threshold(
+    dovecot: dict[str, Any], world_factory: Any, smtp_server: SMTPServer
+) -> None:
+    """Postfix, Gmail and Exchange mark their DSNs ``Auto-Submitted: auto-replied``;
+    their soft bounces still count, and the threshold suppresses the address."""
+    w = world_factory(2, mail_url=smtp_server.url())
+    settings = w.settings.model_copy(
+        update={
+            "bounce_address": "bounces@news.example.fi",
+            "bounce_imap_host": "127.0.0.1",
+            "bounce_imap_port": dovecot["port"],
+            "bounce_imap_user": "bounces",
+            "bounce_imap_password": SecretStr("secret-pass"),
+            "bounce_imap_cafile": dovecot["cafile"],
+            "bounce_soft_threshold": 3,
+        }
+    )
+    send_issue(settings, w.config, w.issue_id)
+    h = smtp_server.handler
+    envelope, data = next(
+        (env, d)
+        for (rcpt, d), env in zip(h.received, h.envelopes, strict=True)
+        if rcpt == "user0@example.fi"
+    )
+    mid = next(x for x in data.split(b"\r\n") if x.lower().startswith(b"message-id:"))
+    reports = [
+        b"Delivered-To: "
+        + envelope.encode()
+        + b"\r\n"
+        + dsn(
+            "user0@example.fi",
+            mid.split(b":", 1)[1].strip().decode(),
+            status="4.2.2",
+            attempt=n,
+            auto_submitted=True,
+        )
+        for n in range(3)
+    ]
+    ctx = ssl.create_default_context(cafile=str(dovecot["cafile"]))
+
+    def deliver(message: bytes) -> None:
+        with IMAPClient("127.0.0.1", port=dovecot["port"], ssl=True, ssl_context=ctx) as c:
+            c.login("bounces", "secret-pass")
+            c.append("INBOX", message)
+
+    for report in reports[:2]:
+        deliver(report)
+    first = poll(settings)
+    assert (first.processed, first.failed) == (2, [])
+    assert (first.outcome.events, first.outcome.counted, first.outcome.suppressed) == (2, 2, 0)
+    with w.session() as s:
+        assert is_suppressed(s, settings, "user0@example.fi") is None
+
+    deliver(reports[2])
+    third = poll(settings)
+    assert (third.outcome.events, third.outcome.suppressed) == (1, 1)
+    with w.session() as s:
+        assert is_suppressed(s, settings, "user0@example.fi") == "bounce"
+        assert is_suppressed(s, settings, "user1@example.fi") is None
+
+
 def test_the_daemon_job_polls_the_mailbox(
     dovecot: dict[str, Any], world_factory: Any, smtp_server: SMTPServer, tmp_path: Path
 ) -> None:

@@ -52,6 +52,34 @@ def test_status_warns_about_an_issue_with_a_complaint(run: CliRunner) -> None:
     assert f"issue {issue_id}: {rates.sent} sent, 0 hard bounces" in shown
 
 
+@pytest.mark.parametrize(
+    ("lang", "rates", "warning"),
+    [
+        ("fi", "(0,00 %)", "roskapostivalitusta ("),
+        ("sv", "(0,00 %)", "klagomål ("),
+        ("en", "(0.00 %)", "complaints ("),
+    ],
+)
+def test_rates_are_written_as_the_language_writes_them(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch, lang: str, rates: str, warning: str
+) -> None:
+    assert invoke(run, "demo").exit_code == 0
+    settings = get_settings()
+    stored = next(m for m in memory.outbox if m.message_id.startswith("<issue-"))
+    with session_scope(get_engine(settings)) as s:
+        process_message(s, settings, arf(stored.recipients[0], stored.message_id))
+        issue_id = s.query(Delivery).filter(Delivery.email == stored.recipients[0]).one().issue_id
+        share = issue_rates(s, issue_id).complaint_rate
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    shown = invoke(run, "bounces", "rates", str(issue_id)).output
+    complaint = f"{share * 100:.2f} %" if lang == "en" else f"{share * 100:.2f} %".replace(".", ",")
+    assert rates in shown and f"({complaint})" in shown, shown
+    assert "%)" not in shown.replace(" %)", ""), shown  # never "0.25%" glued
+    status = invoke(run, "status").output
+    assert f"{warning}{complaint})" in status, status
+
+
 def test_receive_reads_one_message_from_stdin(run: CliRunner) -> None:
     assert invoke(run, "demo").exit_code == 0
     stored = next(m for m in memory.outbox if m.message_id.startswith("<issue-"))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.checks import FAMILIES, run_checks
+from outreach.checks.headers import template_code
 from outreach.checks.links import TIMEOUT, check_urls
 from outreach.checks.report import Report
 from outreach.checks.spam import command
@@ -184,6 +185,38 @@ def test_spam_score_skipped_when_spamd_does_not_answer_and_nothing_is_installed(
             "ConnectionRefusedError)",
         )
     ]
+
+
+@pytest.mark.parametrize(
+    ("subject", "code"),
+    [
+        ("Ilmastouutiset {period}", "{period}"),
+        ("Ilmastouutiset ${issue.period_label}", "${issue.period_label}"),
+        ("Klimatnytt %(month)s", "%(month)s"),
+        ("Klimatnytt [[ kuukausi ]]", "[[ kuukausi ]]"),
+        ("Ilmastouutiset {# luonnos #}", "{#"),
+    ],
+)
+def test_a_placeholder_of_another_template_language_is_template_code(
+    session: Session, check_settings: Settings, config: Config, servers: Servers,
+    subject: str, code: str,
+) -> None:  # fmt: skip
+    issue = make_issue(session, config, {"fi": [entry("Uutinen", servers.site + "uutinen")]})
+    languages = dict(issue.snapshot["languages"])
+    languages["fi"] = {**languages["fi"], "subject": subject}
+    issue.snapshot = {**issue.snapshot, "languages": languages}
+    session.flush()
+    report = run_checks(session, check_settings, config, issue, now=NOW, families=["headers"])
+    [found] = [f for f in report.findings if f.check == "headers.subject_template"]
+    assert (found.lang, found.level, found.detail) == ("fi", "error", subject)
+    assert found.message["sv"] == (
+        f"Ämnesraden innehåller fortfarande mallkod ({code}): den skulle gå ut som den står"
+    )
+
+
+def test_braces_that_are_no_placeholder_pass() -> None:
+    for subject in ("Ilmastouutiset 12/2026 {1/2}", "Vantaa {}", "Hinta 10 € (alv 0 %)"):
+        assert template_code(subject) is None, subject
 
 
 def closed_port() -> int:

@@ -84,6 +84,41 @@ def test_a_real_server_counts_each_click_once_and_filters_scanners(
     assert counted(engine, v1) == before + 2
 
 
+def test_prefetches_and_previews_are_answered_but_never_counted(
+    live: Live, settings: Settings, engine: Engine, history: dict[str, int]
+) -> None:
+    """A browser's prefetch (Chromium: ``Sec-Purpose``, Safari: ``Purpose``, Firefox:
+    ``X-Moz``) and a client's link preview (``X-Purpose``) have a person's User-Agent,
+    but nobody opened the link."""
+    v1 = history["v1"]
+    before = counted(engine, v1)
+    fi1 = link_id(settings, v1, "fi", 101, 1)
+    live.clock.move(minutes=10)
+    marks = (
+        {"Sec-Purpose": "prefetch"},
+        {"Sec-Purpose": "prefetch;prerender"},
+        {"Purpose": "prefetch"},
+        {"X-Moz": "prefetch"},
+        {"X-Purpose": "preview"},
+    )
+    for n, headers in enumerate(marks):
+        live.clock.move(seconds=10)
+        answer = live.client.get(
+            f"/l/{fi1}", headers={**headers, "X-Forwarded-For": f"198.51.{n}.1"}
+        )
+        assert answer.status_code == 302
+        assert answer.headers["location"] == "https://vantaa.fi/aurinko"
+    assert counted(engine, v1) == before
+    with Session(engine) as s:
+        got = s.scalars(
+            select(LinkClick.reason).where(LinkClick.issue_id == v1).order_by(LinkClick.id.desc())
+        ).all()[: len(marks)]
+    assert got == ["prefetch"] * len(marks)
+    live.clock.move(seconds=10)
+    assert live.client.get(f"/l/{fi1}").status_code == 302  # then the reader clicks: counted
+    assert counted(engine, v1) == before + 1
+
+
 def test_forged_and_unknown_ids_are_404_and_nothing_leads_elsewhere(
     live: Live, settings: Settings, engine: Engine, history: dict[str, int]
 ) -> None:

@@ -41,7 +41,7 @@ def test_every_word_is_translated(
     ]
     wanted = msgids(tables)
     reasons = set(re.findall(r"^``(\w+)``", CLICKS_DOC or "", re.M))
-    assert reasons == {"head", "agent", "before_send", "repeat", "burst", "early"}
+    assert reasons == {"head", "prefetch", "agent", "before_send", "repeat", "burst", "early"}
     wanted |= reasons
     with (LOCALE_DIR / lang / "LC_MESSAGES" / "stats.po").open("rb") as fh:
         catalog = read_po(fh, locale=lang)
