@@ -177,3 +177,34 @@ def test_a_reload_keeps_the_previous_version_of_a_broken_file(tmp_path: Path) ->
     assert after.campaigns["kerava-monthly"] == before.campaigns["kerava-monthly"]
     assert "kerava-monthly.yaml" in after.broken  # still reported
     assert "kerava-monthly" not in load(root).campaigns  # a fresh start leaves it out
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("smtpx://mail.kerava.fi", 'No mail backend by the name "smtpx"'),
+        ("smtp://mail.kerava.fi:587?starttls=maybe", "starttls='maybe'"),
+    ],
+)
+def test_validate_finds_a_city_mail_url_no_backend_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, said: str
+) -> None:
+    """Found by `campaigns validate`, not at the city's first send (which then stops)."""
+    root = copy_campaigns(tmp_path)
+    cities = root / "cities.yaml"
+    cities.write_text(
+        cities.read_text().replace(
+            "    timezone: Europe/Helsinki\n",
+            f"    timezone: Europe/Helsinki\n    mail_url: '{url}'\n",
+            2,
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(root))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, ["campaigns", "validate"])
+    get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert "cities.yaml: vantaa.mail_url: " in result.stderr and said in result.stderr
+    assert "kerava.mail_url" in result.stderr and "jarvenpaa" not in result.stderr
+    assert "are valid" not in result.output
