@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -96,13 +97,26 @@ def alembic_config(url: str) -> Any:
     return cfg
 
 
+#: The PostgreSQL advisory lock a migration holds, so that two ``outreach db upgrade``
+#: started at once (two containers of compose.yaml, each migrating before its daemon)
+#: run one after the other: the second finds the schema done instead of failing on
+#: tables the first is creating. The same key derivation as the scheduler's locks.
+MIGRATION_LOCK_KEY = int.from_bytes(
+    hashlib.sha256(b"outreach:db-upgrade").digest()[:8], "big", signed=True
+)
+
+
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (alembic upgrade)."""
+    """Bring the schema to ``revision`` (alembic upgrade); on PostgreSQL one
+    migration at a time (:data:`MIGRATION_LOCK_KEY`)."""
     from alembic import command
 
     engine = create_db_engine(url)
     try:
         with engine.begin() as conn:
+            if not is_sqlite(engine):  # held until the migration commits
+                lock = text("SELECT pg_advisory_xact_lock(:key)")
+                conn.execute(lock, {"key": MIGRATION_LOCK_KEY})
             cfg = alembic_config(url)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)

@@ -1,4 +1,5 @@
-"""One broken campaign file leaves out that file only; a broken cities.yaml stops the load."""
+"""One broken campaign file leaves out that file only; a broken city entry leaves out that
+city and its campaigns; a cities.yaml broken elsewhere stops the load."""
 
 from __future__ import annotations
 
@@ -66,6 +67,52 @@ def test_a_broken_cities_file_stops_the_load(tmp_path: Path) -> None:
         load(root)
 
 
+def test_a_city_whose_entry_has_an_error_is_left_out_with_its_campaigns(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Kerava's DKIM key file cannot be read: Vantaa and Järvenpää still run."""
+    root = copy_campaigns(tmp_path)
+    cities = root / "cities.yaml"
+    missing = tmp_path / "kerava.pem"
+    cities.write_text(
+        cities.read_text().replace(
+            "      address: ilmasto@kerava.fi\n",
+            "      address: ilmasto@kerava.fi\n"
+            f"      dkim: {{selector: s1, domain: kerava.fi, key_file: {missing}}}\n",
+        )
+    )
+    config, errors = collect(root, ROOT / "templates")
+    assert config is not None and config.cities_ok
+    assert set(config.cities) == {"vantaa", "jarvenpaa"} and config.left_out == {"kerava"}
+    assert not config.city_ok("kerava") and config.city_ok("vantaa")
+    assert set(config.campaigns) == {"vantaa-monthly", "jarvenpaa-monthly"}
+    assert set(config.broken) == {
+        "cities.yaml (kerava)", "kerava-monthly.yaml", "kerava-environmental-award.yaml"
+    }  # fmt: skip
+    assert any("cities.1.sender.dkim" in e and "kerava.pem" in e and "(line " in e for e in errors)
+    with caplog.at_level(logging.ERROR, logger="outreach.campaigns"):
+        load(root)
+    assert any("city kerava left out" in r.getMessage() for r in caplog.records)
+    # a reload keeps what ran before the error
+    cities.write_text((ROOT / "campaigns" / "cities.yaml").read_text())
+    before = load(root)
+    cities.write_text(cities.read_text().replace('color: "#1b5e3b"', 'color: "#ffff00"'))
+    after = load(root).keeping(before)
+    assert after.cities["kerava"] == before.cities["kerava"] and after.city_ok("kerava")
+    assert "kerava-monthly" in after.campaigns and "cities.yaml (kerava)" in after.broken
+
+
+def test_an_error_outside_the_city_entries_still_stops_the_load(tmp_path: Path) -> None:
+    root = copy_campaigns(tmp_path)
+    cities = root / "cities.yaml"
+    text = cities.read_text()
+    cities.write_text(text.replace("  climate:\n    fi:", "  climate:\n    fr:", 1))
+    assert collect(root)[0] is None
+    # every city broken: nothing is left to run, so the file as a whole is the error
+    cities.write_text(text.replace("timezone: Europe/Helsinki", "timezone: Europe/Helsinky"))
+    assert collect(root)[0] is None
+
+
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     """The CLI over an announcements-only folder (no network) plus one broken file."""
@@ -130,3 +177,34 @@ def test_a_reload_keeps_the_previous_version_of_a_broken_file(tmp_path: Path) ->
     assert after.campaigns["kerava-monthly"] == before.campaigns["kerava-monthly"]
     assert "kerava-monthly.yaml" in after.broken  # still reported
     assert "kerava-monthly" not in load(root).campaigns  # a fresh start leaves it out
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("smtpx://mail.kerava.fi", 'No mail backend by the name "smtpx"'),
+        ("smtp://mail.kerava.fi:587?starttls=maybe", "starttls='maybe'"),
+    ],
+)
+def test_validate_finds_a_city_mail_url_no_backend_takes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, said: str
+) -> None:
+    """Found by `campaigns validate`, not at the city's first send (which then stops)."""
+    root = copy_campaigns(tmp_path)
+    cities = root / "cities.yaml"
+    cities.write_text(
+        cities.read_text().replace(
+            "    timezone: Europe/Helsinki\n",
+            f"    timezone: Europe/Helsinki\n    mail_url: '{url}'\n",
+            2,
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(root))
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, ["campaigns", "validate"])
+    get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert "cities.yaml: vantaa.mail_url: " in result.stderr and said in result.stderr
+    assert "kerava.mail_url" in result.stderr and "jarvenpaa" not in result.stderr
+    assert "are valid" not in result.output

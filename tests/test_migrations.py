@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect
@@ -41,3 +44,32 @@ def _check(url: str) -> None:
 def test_migrations_match_models(db_url: str) -> None:
     """On SQLite and PostgreSQL (``db_url``)."""
     _check(db_url)
+
+
+def _upgrade_twice_at_once(url: str) -> list[BaseException]:
+    start = threading.Barrier(2)
+    failures: list[BaseException] = []
+
+    def migrate() -> None:
+        start.wait()
+        try:
+            upgrade(url)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=migrate) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures
+
+
+@pytest.mark.postgres
+def test_two_upgrades_at_once_both_succeed(pg_url: str) -> None:
+    """compose.yaml starts two containers that each run ``outreach db upgrade`` first:
+    the second waits for the first and finds the schema done, instead of failing."""
+    for _ in range(2):
+        assert _upgrade_twice_at_once(pg_url) == []
+        assert _diff(pg_url) == []
+        downgrade(pg_url, "base")

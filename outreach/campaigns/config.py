@@ -16,6 +16,11 @@ from outreach.errors import CampaignError
 from outreach.sources.base import SourceUse
 
 
+def city_key(slug: str) -> str:
+    """The key in :attr:`Config.broken` of a city whose entry has an error."""
+    return f"{CITIES_FILE} ({slug})"
+
+
 @dataclass
 class Config:
     """Everything loaded from the campaigns folder."""
@@ -32,6 +37,10 @@ class Config:
     console: set[str] = field(default_factory=set)
     #: Console campaigns paused or archived: kept (their issues send) but not scheduled.
     paused: set[str] = field(default_factory=set)
+    #: Cities whose entry in ``cities.yaml`` has an error: left out (with their
+    #: campaigns) while the other cities run; ``broken`` holds their lines under
+    #: :func:`city_key`.
+    left_out: set[str] = field(default_factory=set)
 
     @classmethod
     def unavailable(cls, root: Path, errors: list[str]) -> Config:
@@ -39,8 +48,12 @@ class Config:
         return cls(root, {}, {}, {}, broken={CITIES_FILE: list(errors)})
 
     def keeping(self, previous: Config) -> Config:
-        """This config plus the previous version of each campaign whose file is broken
-        now: a reload keeps running what ran before the typo (the file stays broken)."""
+        """This config plus the previous version of each city whose entry and each
+        campaign whose file is broken now: a reload keeps running what ran before the
+        typo (the file stays broken)."""
+        for slug in self.left_out:
+            if slug in previous.cities and slug not in self.cities:
+                self.cities[slug] = previous.cities[slug]
         for name in self.broken:
             slug = Path(name).stem
             old = previous.campaigns.get(slug)
@@ -56,6 +69,11 @@ class Config:
     def cities_ok(self) -> bool:
         """Whether ``cities.yaml`` loaded (the cities and their senders are known)."""
         return CITIES_FILE not in self.broken
+
+    def city_ok(self, slug: str) -> bool:
+        """Whether ``cities.yaml`` loaded and the city's own entry has no error (or a
+        reload kept the city's previous entry)."""
+        return self.cities_ok and (slug not in self.left_out or slug in self.cities)
 
     def city_of(self, campaign: CampaignBase) -> CityConfig:
         return self.cities[campaign.city]

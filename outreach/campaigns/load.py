@@ -4,8 +4,10 @@
 the folder is one campaign, ``kind: newsletter`` or ``kind: announcement``. A
 file is loaded whole or not at all: every error names the file, the key path
 and what was expected. A campaign file with an error is left out and the others
-load (one city's typo must not stop every city); an error in ``cities.yaml``
-stops the load, since every campaign needs its city.
+load (one city's typo must not stop every city). So is a city whose entry in
+``cities.yaml`` has an error (with its campaigns); the rest of that file loads.
+An error outside the city entries (the topics, the file's form, two cities of
+one slug) stops the load, since every campaign needs its city.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pydantic import (
     ValidationError,
 )
 
-from outreach.campaigns.config import Config
+from outreach.campaigns.config import Config, city_key
 from outreach.campaigns.format import format_errors, with_lines
 from outreach.campaigns.schema import (
     CITIES_FILE,
@@ -169,7 +171,13 @@ def collect(root: Path, templates_dir: Path | None = None) -> tuple[Config | Non
     except CampaignError as exc:
         return None, [str(exc)]
     except ValidationError as exc:
-        return None, _lines(cities_path, format_errors(cities_path, exc))
+        lines = _lines(cities_path, format_errors(cities_path, exc))
+        partial = _without_broken_cities(raw, exc, lines)
+        if partial is None:
+            return None, lines
+        cities_file, left_out = partial
+    else:
+        left_out = {}
     cities = {c.slug: c for c in cities_file.cities}
     campaigns: dict[str, NewsletterCampaign | AnnouncementCampaign] = {}
     bodies: dict[tuple[str, str], str] = {}
@@ -181,6 +189,11 @@ def collect(root: Path, templates_dir: Path | None = None) -> tuple[Config | Non
         problems, camp, file_bodies = _load_campaign_file(
             path, cities, cities_file.topics, templates_dir, root
         )
+        if camp is not None and camp.city in left_out:
+            problems = [
+                f"{path}: city: the entry of {camp.city!r} in {CITIES_FILE} has an error, "
+                "so its campaigns are left out until it is fixed"
+            ]
         if camp is not None and camp.slug in campaigns:
             problems.append(f"{path}: slug: {camp.slug!r} is used by another campaign file")
         if problems or camp is None:
@@ -197,9 +210,43 @@ def collect(root: Path, templates_dir: Path | None = None) -> tuple[Config | Non
         campaigns,
         bodies,
         hashes,
-        broken,
+        {**{city_key(slug): lines for slug, lines in left_out.items()}, **broken},
+        left_out=set(left_out),
     )
-    return config, [line for lines in broken.values() for line in lines]
+    return config, [line for lines in config.broken.values() for line in lines]
+
+
+def _without_broken_cities(
+    raw: Any, exc: ValidationError, lines: list[str]
+) -> tuple[CitiesFile, dict[str, list[str]]] | None:
+    """``cities.yaml`` without the city entries that have an error, and those entries'
+    error lines by slug; None when an error lies outside the city entries (the topics,
+    the file's form) or no city is left."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("cities"), list):
+        return None
+    entries: list[Any] = raw["cities"]
+    bad: dict[int, list[str]] = {}
+    for err, line in zip(exc.errors(), lines, strict=False):
+        loc = err["loc"]
+        if len(loc) < 2 or loc[0] != "cities" or not isinstance(loc[1], int):
+            return None
+        bad.setdefault(loc[1], []).append(line)
+    if len(bad) >= len(entries):
+        return None
+    try:
+        rest = CitiesFile.model_validate(
+            {**raw, "cities": [e for i, e in enumerate(entries) if i not in bad]}
+        )
+    except ValidationError:
+        return None
+    left_out: dict[str, list[str]] = {}
+    for index, found in sorted(bad.items()):
+        entry = entries[index]
+        slug = entry.get("slug") if isinstance(entry, dict) else None
+        left_out[str(slug) if slug else f"#{index + 1}"] = found
+    if any(slug in {c.slug for c in rest.cities} for slug in left_out):
+        return None  # two entries of one slug: which one is the city is not clear
+    return rest, left_out
 
 
 def _load_campaign_file(
@@ -239,12 +286,17 @@ def load(root: Path, templates_dir: Path | None = None) -> Config:
     """Load the folder, leaving out (and logging) every campaign file with an error.
 
     Raises :class:`CampaignError` with the first error when ``cities.yaml`` (or the
-    folder itself) cannot be loaded.
+    folder itself) cannot be loaded; a city whose entry has an error is left out
+    (and logged) like a broken campaign file.
     """
     config, errors = collect(root, templates_dir)
     if config is None:
         more = f" (and {len(errors) - 1} more; run `outreach campaigns validate`)"
         raise CampaignError(errors[0] + (more if len(errors) > 1 else ""))
+    for slug in sorted(config.left_out):
+        lines = config.broken.get(city_key(slug)) or ["?"]
+        log.error("city %s left out (with its campaigns): %s", slug, lines[0])
     for name, lines in config.broken.items():
-        log.error("campaign file %s left out: %s", name, lines[0] if lines else "?")
+        if name not in {city_key(slug) for slug in config.left_out}:
+            log.error("campaign file %s left out: %s", name, lines[0] if lines else "?")
     return config

@@ -22,7 +22,8 @@ def campaigns_validate(app: App) -> None:
     from outreach.campaigns import collect
 
     config, errors = collect(app.settings.campaigns_path, app.settings.templates_path)
-    for line in errors:
+    mail_errors = _mail_url_errors(app, config) if config is not None else []
+    for line in errors + mail_errors:
         click.echo(line, err=True)
     if config is not None:
         _print_schedules(app, config)
@@ -30,12 +31,33 @@ def campaigns_validate(app: App) -> None:
         files = len(config.broken) if config is not None else 1
         click.echo(_("{n} files with errors are left out until they are fixed.").format(n=files))
         sys.exit(1)
+    if mail_errors:
+        sys.exit(1)
     assert config is not None
     click.echo(
         _("{n} cities and {m} campaigns are valid.").format(
             n=len(config.cities), m=len(config.campaigns)
         )
     )
+
+
+def _mail_url_errors(app: App, config: Config) -> list[str]:
+    """A line for each city whose own ``mail_url`` names no mail backend or an option
+    its backend does not take (found now, not when the city's first issue is sent)."""
+    from outreach.campaigns import CITIES_FILE
+    from outreach.delivery.backends import get_backend
+    from outreach.errors import OutreachError
+
+    lines = []
+    for slug, city in config.cities.items():
+        if city.mail_url is None:
+            continue
+        try:
+            get_backend(city.mail_url)
+        except OutreachError as exc:
+            path = app.settings.campaigns_path / CITIES_FILE
+            lines.append(f"{path}: {slug}.mail_url: {exc}")
+    return lines
 
 
 def _print_schedules(app: App, config: Config) -> None:

@@ -132,3 +132,25 @@ def test_a_broken_campaign_file_leaves_its_issues_links_working(
     with restart() as client:  # type: ignore[operator]
         emailed_links_work(client, sent)
         assert client.get("/kerava/subscribe").status_code == 200
+
+
+def test_a_broken_city_entry_closes_that_city_only(
+    sent: Sent, settings: Settings, restart: object
+) -> None:
+    """One city's error in cities.yaml: its pages answer as while the whole file is
+    broken (emailed links work, the rest 503), and the other cities' pages stay open."""
+    edit_cities(settings, 'branding: {color: "#1b5e3b"}', 'branding: {color: "#ffff00"}')
+    with restart() as client:  # type: ignore[operator]
+        emailed_links_work(client, sent)
+        assert "Keravan" in client.get("/kerava/archive?lang=fi").text  # from the database
+        # the preferences form would leave Kerava out: saving it would end the subscription
+        page = client.get(f"/preferences/{sent.preferences}?lang=fi")
+        assert page.status_code == 200 and 'name="cities"' not in page.text
+        for path in ("/kerava/subscribe", "/kerava/stories", "/kerava/theme.css"):
+            answer = client.get(path)
+            assert answer.status_code == 503, path
+            assert int(answer.headers["retry-after"]) > 0, path
+        for path in ("/vantaa/subscribe", "/jarvenpaa/subscribe", "/vantaa/stories"):
+            assert client.get(path).status_code == 200, path
+        health = client.get("/healthz").json()
+        assert "cities.yaml (kerava)" in health["campaigns"]["broken"]

@@ -44,7 +44,7 @@ def _site(request: Request, session: Session, city: str, lang: str) -> dict[str,
     config = state(request).config
     if city in config.cities:
         return site(request, city, lang)
-    stored = None if config.cities_ok else stored_city(session, city, lang)
+    stored = None if config.city_ok(city) else stored_city(session, city, lang)
     if stored is None:
         raise not_found()
     return stored

@@ -33,16 +33,22 @@ def city_label(request: Request, ctx: dict[str, Any], lang: str) -> dict[str, st
 
 
 def preferences_closed(request: Request, token: str, *, status: int = 200) -> Response | None:
-    """The page shown instead of the preferences form while ``cities.yaml`` is broken;
-    None when the form can be shown."""
+    """The page shown instead of the preferences form while ``cities.yaml`` is broken,
+    or while the entry of a city the address subscribes to has an error (the form
+    would leave that city out, and saving it would end the subscription); None when
+    the form can be shown."""
     st = state(request)
-    if st.config.cities_ok:
+    if st.config.cities_ok and not st.config.left_out:
         return None
     with st.session() as session:
         try:
             sub = load_token(session, st.settings, token, "preferences")
         except InvalidTokenError:
             raise invalid_link() from None
+        if st.config.cities_ok and all(
+            st.config.city_ok(s.city.slug) for s in sub.subscriber.subscriptions
+        ):
+            return None
         own = sub.subscriber.language
         asked = request.query_params.get("lang") in LANGUAGES
         lang = own if own in LANGUAGES and not asked else page_lang(request)

@@ -74,7 +74,7 @@ FormList = Annotated[list[str], Form()]
 
 def _city(request: Request, city: str) -> Any:
     config = state(request).config
-    if not config.cities_ok:
+    if not config.city_ok(city):
         # The city's topics, languages and sender come from cities.yaml: without it
         # the form cannot be shown nor the confirmation sent (emailed links still work).
         raise PageError(

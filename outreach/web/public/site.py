@@ -40,7 +40,7 @@ def known_city(request: Request, city: str) -> None:
     """A city of ``cities.yaml``; while the file cannot be read, 503 (the page is away
     for now, not gone), else 404 for a slug that names no city."""
     config = state(request).config
-    if not config.cities_ok:
+    if not config.city_ok(city):
         raise city_files_broken()
     if city not in config.cities:
         raise PageError(404, "Page not found", "There is no such page.")
