@@ -72,6 +72,15 @@ def gettext_for(lang: str, domain: str, message: str) -> str:
     return translations(lang, domain).gettext(message)
 
 
+def ngettext_for(lang: str, domain: str, singular: str, plural: str, n: int) -> str:
+    """The form of a message that fits the count ``n`` (``1 kaupunki``, ``2 kaupunkia``).
+
+    The catalog's entry has ``msgid_plural`` and a ``msgstr[i]`` for each form its
+    ``Plural-Forms`` header declares; without one, the English ``singular`` or ``plural``.
+    """
+    return translations(lang, domain).ngettext(singular, plural, n)
+
+
 def staff_language(setting: str = "") -> str:
     """The language of command-line messages: the setting, else the locale's, else English."""
     chosen = setting

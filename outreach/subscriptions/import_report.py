@@ -14,13 +14,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from outreach.errors import SubscriptionError
-from outreach.l10n import gettext_for
+from outreach.l10n import gettext_for, ngettext_for
 from outreach.suppression import SuppressionReason
 
 
 def _(message: str) -> str:
     """Marks a message for the ``cli`` catalog; it is translated when printed."""
     return message
+
+
+def _n(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a message with a count for the ``cli`` catalog (``ngettext_for`` when printed)."""
+    return singular, plural
 
 
 SKIP = {
@@ -212,13 +217,13 @@ class ImportReport:
     def limit_message(self, max_share: float, lang: str = "en") -> str:
         """Why the import counts as failed: more rows skipped than ``max_share`` allows."""
         if self.dry_run:
-            msg = _("{skipped} of {rows} rows skipped for a bad e-mail address or no consent "
+            msg = _("rows skipped for a bad e-mail address or no consent: {skipped} of {rows} "
                     "({share}), more than --max-skipped {limit}; dry run: nothing was "
                     "written")  # fmt: skip
         else:
-            msg = _("{skipped} of {rows} rows skipped for a bad e-mail address or no consent "
-                    "({share}), more than --max-skipped {limit}; the {saved} rows imported were "
-                    "saved: fix the skipped lines and run the same command again")  # fmt: skip
+            msg = _("rows skipped for a bad e-mail address or no consent: {skipped} of {rows} "
+                    "({share}), more than --max-skipped {limit}; rows imported and saved: "
+                    "{saved}. Fix the skipped lines and run the same command again")  # fmt: skip
         return gettext_for(lang, "cli", msg).format(
             skipped=self.rejected,
             rows=self.rows,
@@ -256,14 +261,18 @@ class ImportAborted(SubscriptionError):
             msg = _("line {line}: {problem}; dry run: nothing was written")
         elif console:
             msg = _(
-                "line {line}: {problem}; the {saved} rows before it were saved. Fix line {line} "
-                "and import the file again: saved rows stay as they are"
+                "line {line}: {problem}; rows saved before it: {saved}. Fix line {line} and "
+                "import the file again: saved rows stay as they are"
             )
         else:
-            msg = _(
+            one, many = _n(
+                "line {line}: {problem}; the {saved} row before it was saved. Fix line {line} "
+                "and run the same command again: saved rows stay as they are",
                 "line {line}: {problem}; the {saved} rows before it were saved. Fix line {line} "
-                "and run the same command again: saved rows stay as they are"
+                "and run the same command again: saved rows stay as they are",
             )
+            text = ngettext_for(lang, "cli", one, many, self.report.saved)
+            return text.format(line=self.line, problem=problem, saved=self.report.saved)
         text = gettext_for(lang, "cli", msg)
         return text.format(line=self.line, problem=problem, saved=self.report.saved)
 
