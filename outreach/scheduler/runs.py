@@ -260,8 +260,8 @@ def _polled(report: PollReport) -> RunResult:
 
 def _purged(counts: dict[str, int]) -> Msg:
     return _(
-        "purged {sign_ups} unconfirmed sign-ups, {deliveries} deliveries of "
-        "{issues} old issues and {content_items} unused content items",
+        "purged: unconfirmed sign-ups {sign_ups}, deliveries of old issues {deliveries} "
+        "(issues: {issues}), unused content items {content_items}",
         sign_ups=counts.get("sign_ups", 0),
         deliveries=counts.get("deliveries", 0),
         issues=counts.get("issues", 0),

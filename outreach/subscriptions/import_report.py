@@ -71,13 +71,17 @@ WARN = {
         "line {line}: the same address as line {first}; imported once, from line {first}"
     ),
 }
-MAIL_FAILED = _(
+MAIL_FAILED = _n(
+    "{count} confirmation mail could not be sent: the mail server did not take it. The "
+    "contact stays pending; run the same command again later to send it",
     "{count} confirmation mails could not be sent: the mail server did not take them. The "
-    "contacts stay pending; run the same command again later to send them"
+    "contacts stay pending; run the same command again later to send them",
 )
-MAIL_HELD = _(
+MAIL_HELD = _n(
+    "{count} confirmation mail held back: the address has had its confirmation mails for now "
+    "(one an hour, three a day). Run the same command again later to send it",
     "{count} confirmation mails held back: the address has had its confirmation mails for now "
-    "(one an hour, three a day). Run the same command again later to send them"
+    "(one an hour, three a day). Run the same command again later to send them",
 )
 REJECTED = frozenset(("email", "consent"))
 SUPPRESSION_REASONS: dict[str, str] = {
@@ -187,7 +191,7 @@ class ImportReport:
             lang,
             "cli",
             "{file}: {imported} imported, {updated} updated, {unchanged} unchanged, "
-            "{skipped} skipped, {warned} with a note, {mailed} confirmation mails "
+            "{skipped} skipped, {warned} with a note, confirmation mails sent: {mailed} "
             "({encoding}, {delimiter})",
         )
         return text.format(
@@ -207,7 +211,7 @@ class ImportReport:
         yield self.summary(lang)
         for count, message in ((self.mail_failed, MAIL_FAILED), (self.mail_held, MAIL_HELD)):
             if count:
-                yield gettext_for(lang, "cli", message).format(count=count)
+                yield ngettext_for(lang, "cli", *message, count).format(count=count)
         if self.dry_run:
             yield gettext_for(lang, "cli", "dry run: nothing was written and no mail was sent")
         notes = sorted([*self.skipped, *self.warnings], key=lambda note: note.line)
