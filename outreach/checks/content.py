@@ -99,7 +99,10 @@ def check_content(snapshot: dict[str, Any], now: datetime) -> list[Finding]:
                         WARNING,
                         "content.thin_section",
                         lang,
-                        'The section "{title}" has {n} items here and {m} in the {other} version',
+                        'The section "{title}" has {n} item here and {m} in the {other} version',
+                        plural='The section "{title}" has {n} items here and {m} in the {other} '
+                        "version",
+                        number=mine,
                         detail=str(section.get("id")),
                         title=section.get("title") or section.get("id"),
                         n=mine,
@@ -121,7 +124,9 @@ def _entry_findings(lang: str, data: dict[str, Any], now: datetime) -> list[Find
                 WARNING,
                 "content.fallback",
                 lang,
-                "{n} items are in another language (marked as such in the message)",
+                "{n} item is in another language (marked as such in the message)",
+                plural="{n} items are in another language (marked as such in the message)",
+                number=len(fallback),
                 detail="; ".join(fallback)[:300],
                 n=len(fallback),
             )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from outreach.l10n import LANGUAGES, gettext_for
+from outreach.l10n import LANGUAGES, gettext_for, ngettext_for
 
 Level = Literal["error", "warning"]
 ERROR: Level = "error"
@@ -24,8 +24,14 @@ WARNING: Level = "warning"
 __all__ = ["ERROR", "WARNING", "Finding", "Level", "Note", "Report", "localised"]
 
 
-def localised(msgid: str, **params: Any) -> dict[str, str]:
-    """``msgid`` from the ``checks`` catalog in every language, ``{name}`` fields filled."""
+def localised(msgid: str, *, plural: str = "", number: int = 0, **params: Any) -> dict[str, str]:
+    """``msgid`` from the ``checks`` catalog in every language, ``{name}`` fields filled;
+    with a ``plural``, the form each language gives ``number`` (``1 kohde``, ``2 kohdetta``)."""
+    if plural:
+        return {
+            lang: ngettext_for(lang, "checks", msgid, plural, number).format(**params)
+            for lang in LANGUAGES
+        }
     return {lang: gettext_for(lang, "checks", msgid).format(**params) for lang in LANGUAGES}
 
 
@@ -64,7 +70,8 @@ class Finding:
 def finding(
     level: Level, check: str, lang: str | None, msgid: str, detail: str = "", **params: Any
 ) -> Finding:
-    """A finding whose message is ``msgid`` of the ``checks`` catalog."""
+    """A finding whose message is ``msgid`` of the ``checks`` catalog (with ``plural`` and
+    ``number``, a message with a count: see :func:`localised`)."""
     return Finding(level, check, lang, localised(msgid, **params), detail)
 
 
@@ -149,11 +156,16 @@ class Report:
                 out.append(f"{line} ({f.detail})" if f.detail else line)
         for note in self.skipped:
             out.append(localised("Skipped: {what}", what=note.text(ui_lang))[ui_lang])
+        errors, warnings = len(self.errors), len(self.warnings)
         out.append(
             localised(
-                "{errors} errors, {warnings} warnings",
-                errors=len(self.errors),
-                warnings=len(self.warnings),
+                "{errors}, {warnings}",
+                errors=localised("{n} error", plural="{n} errors", number=errors, n=errors)[
+                    ui_lang
+                ],
+                warnings=localised(
+                    "{n} warning", plural="{n} warnings", number=warnings, n=warnings
+                )[ui_lang],
             )[ui_lang]
         )
         return out
