@@ -152,3 +152,33 @@ def test_translations_keep_the_placeholders(lang: str) -> None:
 
 def test_the_english_catalog_lists_the_same_msgids() -> None:
     assert set(catalog("en")) == set(catalog("fi")) == set(catalog("sv"))
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "two"),
+    [
+        ("fi", "Tarkistus: 1 virhe, 1 varoitus.", "Tarkistus: 2 virhettä, 0 varoitusta."),
+        ("sv", "Kontroll: 1 fel, 1 varning.", "Kontroll: 2 fel, 0 varningar."),
+        ("en", "Pre-flight check: 1 error, 1 warning.", "Pre-flight check: 2 errors, 0 warnings."),
+    ],
+)
+def test_the_check_summary_counts_in_the_form_of_the_number(
+    monkeypatch: pytest.MonkeyPatch, lang: str, one: str, two: str
+) -> None:
+    from datetime import UTC, datetime
+
+    from outreach.checks.report import ERROR, WARNING, Finding, Report
+    from outreach.cli.checks import summary
+    from outreach.settings import get_settings
+
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+
+    def report(*levels: str) -> Report:
+        found = [Finding(ERROR if lv == "e" else WARNING, "c", None, {}) for lv in levels]
+        return Report(1, datetime.now(UTC), ["fi"], found)
+
+    try:
+        assert [summary(report("e", "w")), summary(report("e", "e"))] == [one, two]
+    finally:
+        get_settings.cache_clear()
