@@ -19,13 +19,18 @@ from click.testing import CliRunner, Result
 from outreach import cli
 from outreach.cli import main
 from outreach.cli.base import COMMANDS
+from outreach.db import dispose_engines
 from outreach.delivery.backends import memory
 from outreach.settings import get_settings
 from tests.conftest import ROOT
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    # The demo's database is ``var/outreach.db`` under the working directory: an
+    # engine cached for that relative address by an earlier test would still write
+    # to that test's file.
+    dispose_engines()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(ROOT / "campaigns"))
     monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(ROOT / "templates"))
@@ -36,7 +41,8 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("OUTREACH_CHECK_LINK_SECONDS", "0")
     get_settings.cache_clear()
     memory.clear()
-    return CliRunner()
+    yield CliRunner()
+    dispose_engines()
 
 
 def invoke(runner: CliRunner, *args: str) -> Result:
