@@ -261,16 +261,19 @@ INTERRUPTED = 130
 
 @contextmanager
 def ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C sets ``stop``: the send finishes the messages in hand, commits
-    their outcomes and gives the rest back. A second one aborts at once (rows still
-    claimed are then claimed again like a dead process's)."""
+    """The first Ctrl-C sets ``stop``: the send finishes the message each connection
+    is handing over, commits their outcomes and gives the rest back. A second one
+    aborts at once (rows still claimed are then claimed again like a dead process's)."""
 
     def on_interrupt(_signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
         click.echo(
-            _("Stopping: the messages in hand finish, the rest stays queued; Ctrl-C again aborts."),
+            _(
+                "Stopping: the message being handed over on each connection finishes, "
+                "the rest stays queued; Ctrl-C again aborts."
+            ),
             err=True,
         )
 
