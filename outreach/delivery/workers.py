@@ -25,7 +25,7 @@ provider (:mod:`outreach.delivery.policy`; ``send_issue`` then pauses the issue
 and tells the city's approvers), and a pause or cancel once the send has seen
 it (:data:`STATUS_EVERY`). Each is a flag read per message; only the message
 in flight on each connection still goes out, and the rows not handed over go
-back to ``pending``.
+back to ``pending`` (``cancelled`` for a cancelled issue).
 """
 
 from __future__ import annotations
@@ -424,9 +424,9 @@ class SendRun:
 
         Before each hand-over the worker reads the send's stop, the policy
         burst and the issue's watch (flags, no round trip), and stops there:
-        the rest of the chunk goes back to ``pending``. When the issue was
-        last seen ``sending`` more than :data:`STATUS_EVERY` ago, it reads the
-        issue's status first (through its feeder).
+        the rest of the chunk is given back with the worker's other rows. When
+        the issue was last seen ``sending`` more than :data:`STATUS_EVERY` ago,
+        it reads the issue's status first (through its feeder).
         """
         for outcome in chunk.unsent:
             writer.write(outcome)
