@@ -101,7 +101,10 @@ def test_issue_commands_on_the_demo(run: CliRunner) -> None:
         (("issue", "build", "no-such-campaign"), 'no campaign "no-such-campaign"'),
         (("issue", "preview", "kerava-monthly/2026-12", "--lang", "sv"), "sv"),
         (("subscribers", "add", "not-an-address", "--city", "kerava"), "address"),
-        (("issue", "send", "kerava-monthly/2026-12", "--dry-run", "--lang", "de"), "de"),
+        (
+            ("issue", "send", "kerava-monthly/2026-12", "--test-to", "a@kerava.fi", "--lang", "de"),
+            "de",
+        ),
         (("bounces", "rates", "999"), "999"),
     ],
 )
@@ -218,6 +221,61 @@ def test_discard_a_draft_and_send_by_hand(run: CliRunner) -> None:
     status_lines = invoke(run, "status").output
     assert "sends started in the last 30 days: " in status_lines
     assert "(sent, started by hand)" in status_lines
+
+
+def test_send_options_that_would_be_ignored_are_one_line_errors(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--lang`` chooses a test copy's language: without ``--test-to`` it would be
+    ignored and the whole issue go to every subscriber. ``--test-to`` sends at
+    once: with it, ``--dry-run`` would be ignored. Each is a one-line error in
+    the staff's language, before anything is sent."""
+    assert invoke(run, "demo").exit_code == 0
+    _fresh_link("Markkinavuoropuhelu: sähköautojen lataus")
+    assert invoke(run, "issue", "build", "kerava-monthly", "--period", "2027-03").exit_code == 0
+    approved = invoke(run, "issue", "approve", "kerava-monthly/2027-03")
+    assert approved.exit_code == 0, approved.output
+    ref = "kerava-monthly/2027-03"
+    sent = len(memory.outbox)
+
+    def refused(*args: str) -> str:
+        result = run.invoke(main, ["issue", "send", ref, *args])
+        assert result.exit_code == 1, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1, result.output
+        assert len(memory.outbox) == sent, "nothing may be sent"
+        return lines[0]
+
+    for args in (
+        ("--lang", "fi"),
+        ("--lang", "fi", "--workers", "2"),
+        ("--dry-run", "--lang", "fi"),
+    ):
+        line = refused(*args)
+        assert line.startswith("Error: --lang fi is the language of a test copy"), line
+        assert "needs --test-to EMAIL" in line and "leave out --lang" in line
+    line = refused("--dry-run", "--test-to", "staff@kerava.fi", "--lang", "fi")
+    assert line.startswith("Error: --dry-run and --test-to do not go together"), line
+    assert refused("--dry-run", "--test-to", "staff@kerava.fi").startswith("Error: --dry-run and")
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    get_settings.cache_clear()
+    assert refused("--lang", "sv").startswith("Virhe: --lang sv on testikopion kieli")
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "sv")
+    get_settings.cache_clear()
+    assert refused("--lang", "sv").startswith("Fel: --lang sv är språket för en testkopia")
+    monkeypatch.delenv("OUTREACH_CLI_LANGUAGE")
+    get_settings.cache_clear()
+    show = invoke(run, "issue", "show", ref).output
+    assert "approved" in show and "sending" not in show, show  # the send never started
+
+    test_copy = invoke(run, "issue", "send", ref, "--test-to", "staff@kerava.fi", "--lang", "fi")
+    assert test_copy.exit_code == 0, test_copy.output
+    assert len(memory.outbox) == sent + 1 and memory.outbox[-1].recipients == ["staff@kerava.fi"]
+    dry = invoke(run, "issue", "send", ref, "--dry-run")
+    assert dry.exit_code == 0 and "would send 2," in dry.output, dry.output
+    assert len(memory.outbox) == sent + 1
+    whole = invoke(run, "issue", "send", ref)
+    assert whole.exit_code == 0 and len(memory.outbox) == sent + 3, whole.output
 
 
 def test_issue_check_reports_in_the_staffs_language_and_exits_1_on_errors(
