@@ -1,9 +1,10 @@
 """Localisation: gettext catalogs per domain and Finnish / Swedish / English dates.
 
 Catalogs are the ``.po`` files under ``outreach/locale/<lang>/LC_MESSAGES/``,
-one per domain (``email``, ``web``, ``cli``), compiled in memory with Babel on
-first use. Dates follow each language's own conventions as used in Finland:
-``ti 9.12.2026 klo 9.00–11.00`` and ``tis 9.12.2026 kl. 9.00–11.00``.
+one per domain (``email``, ``web``, ``cli``, ``checks``, ``stats``, ``fetch``),
+compiled in memory with Babel on first use. Dates follow each language's own conventions as used in Finland:
+``ti 9.12.2026 klo 9.00–11.00`` and ``tis 9.12.2026 kl. 9.00–11.00``; numbers
+with decimals take a comma in Finnish and Swedish (``4,8 kt``, ``4,8 kB``).
 """
 
 from __future__ import annotations
@@ -173,5 +174,11 @@ def period_label(period: str, lang: str) -> str:
 
 def format_percent(value: float, lang: str) -> str:
     """A share as a percentage with two decimals: ``0,15 %`` (fi, sv), ``0.15 %`` (en)."""
-    text = f"{value * 100:.2f} %"
+    return f"{format_decimal(value * 100, lang, 2)} %"
+
+
+def format_decimal(value: float, lang: str, digits: int | None = 1) -> str:
+    """A number with ``digits`` decimals as the reader writes it: ``4,8`` (fi, sv),
+    ``4.8`` (en); ``digits`` None: as few as it needs (``4,5``, ``3``)."""
+    text = f"{value:.{digits}f}" if digits is not None else f"{value:g}"
     return text if lang == "en" else text.replace(".", ",")
