@@ -2,9 +2,10 @@
 
 Catalogs are the ``.po`` files under ``outreach/locale/<lang>/LC_MESSAGES/``,
 one per domain (``email``, ``web``, ``cli``, ``checks``, ``stats``, ``fetch``),
-compiled in memory with Babel on first use. Dates follow each language's own conventions as used in Finland:
-``ti 9.12.2026 klo 9.00–11.00`` and ``tis 9.12.2026 kl. 9.00–11.00``; numbers
-with decimals take a comma in Finnish and Swedish (``4,8 kt``, ``4,8 kB``).
+compiled in memory with Babel on first use. Dates follow each language's own
+conventions as used in Finland: ``ti 9.12.2026 klo 9.00–11.00`` and
+``tis 9.12.2026 kl. 9.00–11.00``; numbers with decimals take a comma in
+Finnish and Swedish (``4,8 kt``, ``4,8 kB``: :func:`format_decimal`).
 """
 
 from __future__ import annotations

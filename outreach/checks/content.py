@@ -187,9 +187,7 @@ def _event_findings(lang: str, entry: dict[str, Any], title: str, now: datetime)
                 "content.past_event",
                 lang,
                 'The event "{title}" is already over',
-                detail={
-                    ui: f"{title} ({format_datetime(starts, ui)})" for ui in LANGUAGES
-                },
+                detail={ui: f"{title} ({format_datetime(starts, ui)})" for ui in LANGUAGES},
                 title=title,
             )
         )

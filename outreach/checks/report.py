@@ -49,7 +49,7 @@ def localised(msgid: str, **params: Any) -> dict[str, str]:
 
 def same_everywhere(text: str) -> dict[str, str]:
     """A text without words (a URL, a subject as written) for every language; none if empty."""
-    return {lang: text for lang in LANGUAGES} if text else {}
+    return dict.fromkeys(LANGUAGES, text) if text else {}
 
 
 def _detail(value: Any) -> dict[str, str]:

@@ -15,7 +15,7 @@ from tests.conftest import ROOT
 
 def used() -> set[str]:
     """``finding(level, check, lang, "…")`` and ``localised("…")`` in outreach/checks, and
-the names of the language versions."""
+    the names of the language versions."""
     found: set[str] = set()
     for path in sorted((ROOT / "outreach" / "checks").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

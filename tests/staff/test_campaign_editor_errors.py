@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import console, load
 from outreach.settings import Settings
-from outreach.staff import authoring
 from outreach.sources import fetch_error, status_word
+from outreach.staff import authoring
 from tests.staff.support import csrf_of
 from tests.staff.test_campaigns_console import CAMPAIGNS, TEMPLATES, editor_fields, signed_in
 from tests.web.conftest import TestClient
