@@ -26,6 +26,14 @@ DEFAULT_LANGUAGE = "fi"
 #: Each language's name as a ``web`` msgid, to name it inside a sentence or a label
 #: in the reader's language ("Finnish", "finska", "suomi").
 LANGUAGE_MSGIDS: dict[str, str] = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
+#: A language version as the object of a sentence ("its readers get the Swedish
+#: version": "ruotsinkielisen version", "den svenska versionen"), a msgid of the
+#: ``cli`` and ``checks`` catalogs.
+VERSION_MSGIDS: dict[str, str] = {
+    "fi": "the Finnish version",
+    "sv": "the Swedish version",
+    "en": "the English version",
+}
 LOCALE_DIR = Path(__file__).parent / "locale"
 
 WEEKDAYS = {
@@ -72,6 +80,13 @@ def translations(lang: str, domain: str) -> gettext.NullTranslations:
 
 def gettext_for(lang: str, domain: str, message: str) -> str:
     return translations(lang, domain).gettext(message)
+
+
+def version_name(code: str, lang: str) -> str:
+    """The version in language ``code`` as the object of a ``cli`` sentence in ``lang``
+    ("ruotsinkielisen version"); an unknown code as it is."""
+    msgid = VERSION_MSGIDS.get(code)
+    return gettext_for(lang, "cli", msgid) if msgid else code
 
 
 def staff_language(setting: str = "") -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from outreach.l10n import LANGUAGES, gettext_for
+from outreach.l10n import LANGUAGES, VERSION_MSGIDS, gettext_for
 
 Level = Literal["error", "warning"]
 ERROR: Level = "error"
@@ -64,7 +64,7 @@ VERSION_HEADS = {"fi": "Finnish version:", "sv": "Swedish version:", "en": "Engl
 #: "the Swedish version" in each language's own grammar, by the case a sentence
 #: needs: the version readers get (``get``), the version something is in (``in``).
 VERSION_WORDS = {
-    "get": {"fi": "the Finnish version", "sv": "the Swedish version", "en": "the English version"},
+    "get": VERSION_MSGIDS,
     "in": {
         "fi": "in the Finnish version",
         "sv": "in the Swedish version",
