@@ -72,6 +72,7 @@ def issue_build(app: App, campaign: str, period: str | None) -> None:
     from outreach.checks import build_checked
     from outreach.cli.checks import summary
     from outreach.delivery import tell_approvers
+    from outreach.l10n import version_name
 
     with app.session() as session:
         config = app.synced(session)
@@ -109,8 +110,9 @@ def issue_build(app: App, campaign: str, period: str | None) -> None:
                 "{lang}: no items in this language, so it is skipped: its readers get no issue"
             )
         else:
-            note = _("{lang}: no items in this language; its readers get the {to} version")
-        click.echo(note.format(lang=lang, to=target))
+            note = _("{lang}: no items in this language; its readers get {to}")
+        to = version_name(target, cli_language()) if target else target
+        click.echo(note.format(lang=lang, to=to))
 
 
 def _user() -> str:

@@ -70,7 +70,7 @@ from outreach.delivery.outcomes import Outcome, OutcomeKind, answered
 from outreach.delivery.policy import PolicyBurst, PolicyWatch
 from outreach.delivery.ratelimit import RateLimiter
 from outreach.errors import OutreachError
-from outreach.l10n import gettext_for
+from outreach.l10n import format_decimal, gettext_for
 from outreach.models import utcnow
 from outreach.process_setting import ProcessSetting
 from outreach.settings import Settings
@@ -201,7 +201,7 @@ class SendReport:
             failed=self.failed,
             skipped=self.skipped,
             remaining=self.remaining,
-            elapsed=f"{self.elapsed:.1f}",
+            elapsed=format_decimal(self.elapsed, lang),
         )
         if self.status:
             text = gettext_for(lang, "cli", "{text}; issue {status}").format(
