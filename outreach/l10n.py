@@ -1,9 +1,11 @@
 """Localisation: gettext catalogs per domain and Finnish / Swedish / English dates.
 
 Catalogs are the ``.po`` files under ``outreach/locale/<lang>/LC_MESSAGES/``,
-one per domain (``email``, ``web``, ``cli``), compiled in memory with Babel on
-first use. Dates follow each language's own conventions as used in Finland:
-``ti 9.12.2026 klo 9.00–11.00`` and ``tis 9.12.2026 kl. 9.00–11.00``.
+one per domain (``email``, ``web``, ``cli``, ``checks``, ``stats``, ``fetch``),
+compiled in memory with Babel on first use. Dates follow each language's own
+conventions as used in Finland: ``ti 9.12.2026 klo 9.00–11.00`` and
+``tis 9.12.2026 kl. 9.00–11.00``; numbers with decimals take a comma in
+Finnish and Swedish (``4,8 kt``, ``4,8 kB``: :func:`format_decimal`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ DEFAULT_LANGUAGE = "fi"
 #: Each language's name as a ``web`` msgid, to name it inside a sentence or a label
 #: in the reader's language ("Finnish", "finska", "suomi").
 LANGUAGE_MSGIDS: dict[str, str] = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
+#: A language version as the object of a sentence ("its readers get the Swedish
+#: version": "ruotsinkielisen version", "den svenska versionen"), a msgid of the
+#: ``cli`` and ``checks`` catalogs.
+VERSION_MSGIDS: dict[str, str] = {
+    "fi": "the Finnish version",
+    "sv": "the Swedish version",
+    "en": "the English version",
+}
 LOCALE_DIR = Path(__file__).parent / "locale"
 
 WEEKDAYS = {
@@ -79,6 +89,13 @@ def ngettext_for(lang: str, domain: str, singular: str, plural: str, n: int) -> 
     ``Plural-Forms`` header declares; without one, the English ``singular`` or ``plural``.
     """
     return translations(lang, domain).ngettext(singular, plural, n)
+
+
+def version_name(code: str, lang: str) -> str:
+    """The version in language ``code`` as the object of a ``cli`` sentence in ``lang``
+    ("ruotsinkielisen version"); an unknown code as it is."""
+    msgid = VERSION_MSGIDS.get(code)
+    return gettext_for(lang, "cli", msgid) if msgid else code
 
 
 def staff_language(setting: str = "") -> str:
@@ -182,5 +199,11 @@ def period_label(period: str, lang: str) -> str:
 
 def format_percent(value: float, lang: str) -> str:
     """A share as a percentage with two decimals: ``0,15 %`` (fi, sv), ``0.15 %`` (en)."""
-    text = f"{value * 100:.2f} %"
+    return f"{format_decimal(value * 100, lang, 2)} %"
+
+
+def format_decimal(value: float, lang: str, digits: int | None = 1) -> str:
+    """A number with ``digits`` decimals as the reader writes it: ``4,8`` (fi, sv),
+    ``4.8`` (en); ``digits`` None: as few as it needs (``4,5``, ``3``)."""
+    text = f"{value:.{digits}f}" if digits is not None else f"{value:g}"
     return text if lang == "en" else text.replace(".", ",")

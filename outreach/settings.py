@@ -36,7 +36,7 @@ from pydantic_settings import (
 )
 
 from outreach.errors import ConfigError
-from outreach.l10n import gettext_for, ngettext_for, staff_language
+from outreach.l10n import format_decimal, gettext_for, ngettext_for, staff_language
 
 log = logging.getLogger(__name__)
 
@@ -315,10 +315,19 @@ DKIM_TOGETHER = (
 LIST_EXAMPLE = "127.0.0.1,intranet.example"
 
 
+def _staff_language() -> str:
+    return staff_language(os.environ.get("OUTREACH_CLI_LANGUAGE", ""))
+
+
 def _(msgid: str, **values: Any) -> str:
     """A ``cli`` catalog message in the staff's language (settings are not loaded yet)."""
-    text = gettext_for(staff_language(os.environ.get("OUTREACH_CLI_LANGUAGE", "")), "cli", msgid)
+    text = gettext_for(_staff_language(), "cli", msgid)
     return text.format(**values) if values else text
+
+
+def _decimal(value: Any) -> str:
+    """A number as the staff's language writes it (``0,5`` in Finnish and Swedish)."""
+    return format_decimal(float(value), _staff_language(), None)
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
@@ -354,9 +363,9 @@ def _form(field_name: str) -> str:
         return _("a whole number")
     if kind is float:
         if isinstance(low, Gt):
-            return _("a number greater than {min}", min=f"{low.gt:g}")
+            return _("a number greater than {min}", min=_decimal(low.gt))
         if isinstance(low, Ge):
-            return _("a number of at least {min}", min=f"{low.ge:g}")
+            return _("a number of at least {min}", min=_decimal(low.ge))
         return _("a number")
     if kind in (Path, Path | None):
         return _("a path")

@@ -19,13 +19,18 @@ from click.testing import CliRunner, Result
 from outreach import cli
 from outreach.cli import main
 from outreach.cli.base import COMMANDS
+from outreach.db import dispose_engines
 from outreach.delivery.backends import memory
 from outreach.settings import get_settings
 from tests.conftest import ROOT
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
+    # The demo's database is ``var/outreach.db`` under the working directory: an
+    # engine cached for that relative address by an earlier test would still write
+    # to that test's file.
+    dispose_engines()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(ROOT / "campaigns"))
     monkeypatch.setenv("OUTREACH_TEMPLATES_DIR", str(ROOT / "templates"))
@@ -36,7 +41,8 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.setenv("OUTREACH_CHECK_LINK_SECONDS", "0")
     get_settings.cache_clear()
     memory.clear()
-    return CliRunner()
+    yield CliRunner()
+    dispose_engines()
 
 
 def invoke(runner: CliRunner, *args: str) -> Result:
@@ -95,7 +101,10 @@ def test_issue_commands_on_the_demo(run: CliRunner) -> None:
         (("issue", "build", "no-such-campaign"), 'no campaign "no-such-campaign"'),
         (("issue", "preview", "kerava-monthly/2026-12", "--lang", "sv"), "sv"),
         (("subscribers", "add", "not-an-address", "--city", "kerava"), "address"),
-        (("issue", "send", "kerava-monthly/2026-12", "--dry-run", "--lang", "de"), "de"),
+        (
+            ("issue", "send", "kerava-monthly/2026-12", "--test-to", "a@kerava.fi", "--lang", "de"),
+            "de",
+        ),
         (("bounces", "rates", "999"), "999"),
     ],
 )
@@ -214,6 +223,61 @@ def test_discard_a_draft_and_send_by_hand(run: CliRunner) -> None:
     assert "(sent, started by hand)" in status_lines
 
 
+def test_send_options_that_would_be_ignored_are_one_line_errors(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--lang`` chooses a test copy's language: without ``--test-to`` it would be
+    ignored and the whole issue go to every subscriber. ``--test-to`` sends at
+    once: with it, ``--dry-run`` would be ignored. Each is a one-line error in
+    the staff's language, before anything is sent."""
+    assert invoke(run, "demo").exit_code == 0
+    _fresh_link("Markkinavuoropuhelu: sähköautojen lataus")
+    assert invoke(run, "issue", "build", "kerava-monthly", "--period", "2027-03").exit_code == 0
+    approved = invoke(run, "issue", "approve", "kerava-monthly/2027-03")
+    assert approved.exit_code == 0, approved.output
+    ref = "kerava-monthly/2027-03"
+    sent = len(memory.outbox)
+
+    def refused(*args: str) -> str:
+        result = run.invoke(main, ["issue", "send", ref, *args])
+        assert result.exit_code == 1, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1, result.output
+        assert len(memory.outbox) == sent, "nothing may be sent"
+        return lines[0]
+
+    for args in (
+        ("--lang", "fi"),
+        ("--lang", "fi", "--workers", "2"),
+        ("--dry-run", "--lang", "fi"),
+    ):
+        line = refused(*args)
+        assert line.startswith("Error: --lang fi is the language of a test copy"), line
+        assert "needs --test-to EMAIL" in line and "leave out --lang" in line
+    line = refused("--dry-run", "--test-to", "staff@kerava.fi", "--lang", "fi")
+    assert line.startswith("Error: --dry-run and --test-to do not go together"), line
+    assert refused("--dry-run", "--test-to", "staff@kerava.fi").startswith("Error: --dry-run and")
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    get_settings.cache_clear()
+    assert refused("--lang", "sv").startswith("Virhe: --lang sv on testikopion kieli")
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "sv")
+    get_settings.cache_clear()
+    assert refused("--lang", "sv").startswith("Fel: --lang sv är språket för en testkopia")
+    monkeypatch.delenv("OUTREACH_CLI_LANGUAGE")
+    get_settings.cache_clear()
+    show = invoke(run, "issue", "show", ref).output
+    assert "approved" in show and "sending" not in show, show  # the send never started
+
+    test_copy = invoke(run, "issue", "send", ref, "--test-to", "staff@kerava.fi", "--lang", "fi")
+    assert test_copy.exit_code == 0, test_copy.output
+    assert len(memory.outbox) == sent + 1 and memory.outbox[-1].recipients == ["staff@kerava.fi"]
+    dry = invoke(run, "issue", "send", ref, "--dry-run")
+    assert dry.exit_code == 0 and "would send 2," in dry.output, dry.output
+    assert len(memory.outbox) == sent + 1
+    whole = invoke(run, "issue", "send", ref)
+    assert whole.exit_code == 0 and len(memory.outbox) == sent + 3, whole.output
+
+
 def test_issue_check_reports_in_the_staffs_language_and_exits_1_on_errors(
     run: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,7 +292,7 @@ def test_issue_check_reports_in_the_staffs_language_and_exits_1_on_errors(
     get_settings.cache_clear()
     dead = run.invoke(main, ["issue", "check", "kerava-monthly/2026-12"])
     assert dead.exit_code == 1, dead.output
-    assert "Kieliversio fi:" in dead.output
+    assert "Suomenkielinen versio:" in dead.output
     assert re.search(r"\n[1-9]\d* virhe(ttä)?, \d+ varoitus(ta)?\n", dead.output), dead.output
     assert "Traceback" not in dead.output
 

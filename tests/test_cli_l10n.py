@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from outreach.l10n import LOCALE_DIR
+from outreach.l10n import LOCALE_DIR, VERSION_MSGIDS
 from tests.conftest import ROOT
 
 SOURCES = [
@@ -79,7 +79,8 @@ def msgids_in(path: Path) -> set[str]:
 
 
 def used_msgids() -> set[str]:
-    return set().union(*(msgids_in(path) for path in SOURCES))
+    # a language version as the object of a sentence (outreach.l10n.version_name)
+    return set().union(*(msgids_in(path) for path in SOURCES)) | set(VERSION_MSGIDS.values())
 
 
 def used_plurals() -> dict[str, str]:
@@ -182,3 +183,19 @@ def test_the_check_summary_counts_in_the_form_of_the_number(
         assert [summary(report("e", "w")), summary(report("e", "e"))] == [one, two]
     finally:
         get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(("lang", "comma"), [("fi", True), ("sv", True), ("en", False)])
+def test_numbers_with_decimals_are_written_as_the_staff_write_them(lang: str, comma: bool) -> None:
+    from outreach.delivery.policy import PolicyBurst
+    from outreach.delivery.workers import SendReport
+    from outreach.subscriptions.import_report import percent
+
+    def number(text: str) -> str:
+        return text if comma else text.replace(",", ".")
+
+    report = SendReport(issue_id=7, sent=3, elapsed=4.75)
+    assert f" {number('4,8')} s" in report.summary(lang)
+    burst = PolicyBurst("gmail.com", 5, 0.5, "550 5.7.1 policy")
+    assert f" {number('0,5')} s" in burst.line(lang, 7)
+    assert percent(0.125, lang).startswith(number("12,5"))

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from lxml.html import HtmlElement
 
 from outreach.checks.page import Page, hidden, style_of
-from outreach.checks.report import ERROR, WARNING, Finding, finding
+from outreach.checks.report import ERROR, WARNING, Finding, finding, localised
+from outreach.l10n import LANGUAGES, format_decimal
 
 AA_NORMAL = 4.5
 AA_LARGE = 3.0
@@ -140,11 +141,11 @@ def contrast_findings(page: Page, lang: str) -> list[Finding]:
             "a11y.contrast",
             lang,
             "Text in {fg} on {bg} has a contrast of {ratio}:1; WCAG AA needs {need}:1",
-            detail=f"{hex_of(fg)} on {hex_of(bg)}",
+            detail=localised("{fg} on {bg}", fg=hex_of(fg), bg=hex_of(bg)),
             fg=hex_of(fg),
             bg=hex_of(bg),
-            ratio=f"{ratio:.1f}",
-            need=f"{need:g}",
+            ratio={lang: format_decimal(ratio, lang) for lang in LANGUAGES},
+            need={lang: format_decimal(need, lang, None) for lang in LANGUAGES},
         )
         for (fg, bg), (ratio, need) in sorted(failing.items())
     ]

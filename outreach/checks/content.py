@@ -16,7 +16,8 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
-from outreach.checks.report import ERROR, WARNING, Finding, finding
+from outreach.checks.report import ERROR, WARNING, Finding, finding, language_version
+from outreach.l10n import LANGUAGES, format_datetime
 
 
 def _entries(data: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
@@ -77,8 +78,8 @@ def check_content(snapshot: dict[str, Any], now: datetime) -> list[Finding]:
                     WARNING,
                     "content.empty",
                     lang,
-                    "This language version has no content; its readers get the {other} version",
-                    other=target,
+                    "This language version has no content; its readers get {other}",
+                    other=language_version(target, "get"),
                 )
             )
     counts = {
@@ -99,15 +100,14 @@ def check_content(snapshot: dict[str, Any], now: datetime) -> list[Finding]:
                         WARNING,
                         "content.thin_section",
                         lang,
-                        'The section "{title}" has {n} item here and {m} in the {other} version',
-                        plural='The section "{title}" has {n} items here and {m} in the {other} '
-                        "version",
+                        'The section "{title}" has {n} item here and {m} {other}',
+                        plural='The section "{title}" has {n} items here and {m} {other}',
                         number=mine,
                         detail=str(section.get("id")),
                         title=section.get("title") or section.get("id"),
                         n=mine,
                         m=richest[0],
-                        other=richest[1],
+                        other=language_version(richest[1], "in"),
                     )
                 )
         found += _entry_findings(lang, data, now)
@@ -191,7 +191,7 @@ def _event_findings(lang: str, entry: dict[str, Any], title: str, now: datetime)
                 "content.past_event",
                 lang,
                 'The event "{title}" is already over',
-                detail=f"{title} ({starts.isoformat()})",
+                detail={ui: f"{title} ({format_datetime(starts, ui)})" for ui in LANGUAGES},
                 title=title,
             )
         )

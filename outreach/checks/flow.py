@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.checks.report import Report
+from outreach.checks.report import VERSION_HEADS, Report, localised
 from outreach.checks.run import run_checks
 from outreach.errors import IssueError
 from outreach.issues import BuildResult, HoldNotice, approve_issue, build_issue, record_event
@@ -113,8 +113,10 @@ class CheckedBuild:
 def _notice(issue: Issue, report: Report, city_lang: str) -> HoldNotice:
     lines = []
     for f in report.errors:
-        line = f"{f.lang}: {f.text(city_lang)}" if f.lang else f.text(city_lang)
-        lines.append(f"{line} ({f.detail})" if f.detail else line)
+        head = localised(VERSION_HEADS[f.lang])[city_lang] if f.lang in VERSION_HEADS else ""
+        line = f"{head} {f.text(city_lang)}" if head else f.text(city_lang)
+        detail = f.detail_text(city_lang)
+        lines.append(f"{line} ({detail})" if detail else line)
     snapshot = issue.snapshot or {}
     return HoldNotice(
         issue.id,

@@ -239,7 +239,13 @@ def check_headers(
         signer = city_signer(settings, city)
     except OutreachError as exc:
         found.append(
-            finding(ERROR, "headers.dkim", lang, "DKIM signing is broken: {error}", error=exc)
+            finding(
+                ERROR,
+                "headers.dkim",
+                lang,
+                "DKIM signing is broken: its key or settings cannot be used",
+                detail=str(exc),  # the server's settings, in the words of its log
+            )
         )
     else:
         if signer is None:

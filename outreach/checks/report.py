@@ -3,9 +3,10 @@
 A finding names its check (``links.broken``), the language version it is
 about (or None for the whole issue), a message a person reads in Finnish,
 Swedish and English, and a detail for the technically minded (a URL, a
-score, a colour pair) that is the same in every language. Messages come from
-the ``checks`` gettext catalog and are stored already translated, so a stored
-report reads the same in the console later, whatever changed since.
+score, a colour pair), in each language too where it has words or numbers
+with decimals (a URL is the same in all three). Messages and details come
+from the ``checks`` gettext catalog and are stored already translated, so a
+stored report reads the same in the console later, whatever changed since.
 """
 
 from __future__ import annotations
@@ -15,24 +16,75 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from outreach.l10n import LANGUAGES, gettext_for, ngettext_for
+from outreach.l10n import LANGUAGES, VERSION_MSGIDS, gettext_for, ngettext_for
 
 Level = Literal["error", "warning"]
 ERROR: Level = "error"
 WARNING: Level = "warning"
 
-__all__ = ["ERROR", "WARNING", "Finding", "Level", "Note", "Report", "localised"]
+__all__ = [
+    "ERROR",
+    "WARNING",
+    "Finding",
+    "Level",
+    "Note",
+    "Report",
+    "language_version",
+    "localised",
+    "same_everywhere",
+]
 
 
 def localised(msgid: str, *, plural: str = "", number: int = 0, **params: Any) -> dict[str, str]:
     """``msgid`` from the ``checks`` catalog in every language, ``{name}`` fields filled;
-    with a ``plural``, the form each language gives ``number`` (``1 kohde``, ``2 kohdetta``)."""
-    if plural:
-        return {
-            lang: ngettext_for(lang, "checks", msgid, plural, number).format(**params)
-            for lang in LANGUAGES
-        }
-    return {lang: gettext_for(lang, "checks", msgid).format(**params) for lang in LANGUAGES}
+    a field given as a mapping by language (what :func:`localised` returns) is filled
+    with its value in each language; with a ``plural``, the form each language gives
+    ``number`` (``1 kohde``, ``2 kohdetta``)."""
+
+    def text(lang: str) -> str:
+        if plural:
+            return ngettext_for(lang, "checks", msgid, plural, number)
+        return gettext_for(lang, "checks", msgid)
+
+    return {
+        lang: text(lang).format(
+            **{k: v[lang] if isinstance(v, Mapping) else v for k, v in params.items()}
+        )
+        for lang in LANGUAGES
+    }
+
+
+def same_everywhere(text: str) -> dict[str, str]:
+    """A text without words (a URL, a subject as written) for every language; none if empty."""
+    return dict.fromkeys(LANGUAGES, text) if text else {}
+
+
+def _detail(value: Any) -> dict[str, str]:
+    """A stored detail: a mapping by language, or a plain text of an older report."""
+    if isinstance(value, Mapping):
+        return {str(k): str(v) for k, v in value.items() if v}
+    return same_everywhere(str(value or ""))
+
+
+#: A language version as a heading of the report's lines says it (msgids).
+VERSION_HEADS = {"fi": "Finnish version:", "sv": "Swedish version:", "en": "English version:"}
+#: "the Swedish version" in each language's own grammar, by the case a sentence
+#: needs: the version readers get (``get``), the version something is in (``in``).
+VERSION_WORDS = {
+    "get": VERSION_MSGIDS,
+    "in": {
+        "fi": "in the Finnish version",
+        "sv": "in the Swedish version",
+        "en": "in the English version",
+    },
+}
+
+
+def language_version(code: str, case: str) -> dict[str, str] | str:
+    """The version in language ``code`` as a sentence of the ``checks`` catalog says it
+    (by ``case``, see :data:`VERSION_WORDS`), in every language; an unknown code as it is."""
+    msgid = VERSION_WORDS[case].get(code)
+    return localised(msgid) if msgid else code
 
 
 @dataclass(frozen=True)
@@ -41,10 +93,14 @@ class Finding:
     check: str
     lang: str | None
     message: Mapping[str, str]
-    detail: str = ""
+    #: The detail by language (empty: none).
+    detail: Mapping[str, str] = field(default_factory=dict)
 
     def text(self, lang: str) -> str:
         return self.message.get(lang) or self.message.get("en") or self.check
+
+    def detail_text(self, lang: str) -> str:
+        return self.detail.get(lang) or self.detail.get("en") or ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,7 +108,7 @@ class Finding:
             "check": self.check,
             "lang": self.lang,
             "message": dict(self.message),
-            "detail": self.detail,
+            "detail": dict(self.detail),
         }
 
     @classmethod
@@ -63,16 +119,22 @@ class Finding:
             str(data.get("check") or ""),
             data.get("lang"),
             dict(data.get("message") or {}),
-            str(data.get("detail") or ""),
+            _detail(data.get("detail")),
         )
 
 
 def finding(
-    level: Level, check: str, lang: str | None, msgid: str, detail: str = "", **params: Any
+    level: Level,
+    check: str,
+    lang: str | None,
+    msgid: str,
+    detail: str | Mapping[str, str] = "",
+    **params: Any,
 ) -> Finding:
     """A finding whose message is ``msgid`` of the ``checks`` catalog (with ``plural`` and
-    ``number``, a message with a count: see :func:`localised`)."""
-    return Finding(level, check, lang, localised(msgid, **params), detail)
+    ``number``, a message with a count: see :func:`localised`); a ``detail`` given as a
+    text is the same in every language."""
+    return Finding(level, check, lang, localised(msgid, **params), _detail(detail))
 
 
 @dataclass(frozen=True)
@@ -147,13 +209,14 @@ class Report:
             found = sorted(self.for_language(lang), key=lambda f: (f.level != ERROR, f.check))
             if lang is None and not found:
                 continue
-            head = localised("Language version {lang}:", lang=lang) if lang else None
+            head = localised(VERSION_HEADS[lang]) if lang in VERSION_HEADS else None
             out.append((head or localised("Whole issue:"))[ui_lang])
             if not found:
                 out.append("  " + localised("no findings")[ui_lang])
             for f in found:
                 line = f"  {labels[f.level][ui_lang]:8} {f.check:24} {f.text(ui_lang)}"
-                out.append(f"{line} ({f.detail})" if f.detail else line)
+                detail = f.detail_text(ui_lang)
+                out.append(f"{line} ({detail})" if detail else line)
         for note in self.skipped:
             out.append(localised("Skipped: {what}", what=note.text(ui_lang))[ui_lang])
         errors, warnings = len(self.errors), len(self.warnings)

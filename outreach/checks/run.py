@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -16,10 +17,11 @@ from outreach.checks import accessibility, content, headers, links, size, spam
 from outreach.checks.page import Page
 from outreach.checks.report import ERROR, WARNING, Finding, Note, Report, finding, localised
 from outreach.errors import OutreachError
+from outreach.l10n import LANGUAGES
 from outreach.models import Issue
 from outreach.render import PLACEHOLDERS, RenderedMessage, render_issue
 from outreach.settings import Settings
-from outreach.sources import Fetcher
+from outreach.sources import Fetcher, fetch_error
 
 __all__ = ["FAMILIES", "run_checks"]
 
@@ -33,6 +35,30 @@ def _checkable(url: str, settings: Settings) -> bool:
         return False
     # our own archive and unsubscribe pages: made by this service, not by a feed
     return not url.startswith(settings.base_url_clean + "/")
+
+
+def _said(result: links.LinkResult) -> dict[str, str]:
+    """Why a link failed, in every language (the fetcher's words said again)."""
+    if result.state == links.BROKEN and result.status is not None:
+        error = f"HTTP {result.status}"
+    else:
+        error = result.error
+    return {lang: fetch_error(error, lang, lead=False) or "" for lang in LANGUAGES}
+
+
+def insecure_findings(lang: str, urls: list[str]) -> list[Finding]:
+    """Links and images on plain http (their address can be read and changed on the way)."""
+    return [
+        finding(
+            WARNING,
+            "links.insecure",
+            lang,
+            "A link is not secure (http://); use its https:// address",
+            url,
+        )
+        for url in urls
+        if urlsplit(url).scheme.lower() == "http"
+    ]
 
 
 def _link_findings(
@@ -53,7 +79,7 @@ def _link_findings(
                     lang,
                     "A link does not work: {error}",
                     url,
-                    error=r.error,
+                    error=_said(r),
                 )
             )
         elif r.state in (links.UNREACHABLE, links.BLOCKED):
@@ -64,7 +90,7 @@ def _link_findings(
                     lang,
                     "A link cannot be reached: {error}",
                     url,
-                    error=r.error,
+                    error=_said(r),
                 )
             )
         elif r.other_host:
@@ -114,7 +140,15 @@ def run_checks(
             rendered = render_issue(settings, config, issue, lang, size_limit=False)
         except OutreachError as exc:
             report.add(
-                [finding(ERROR, "render", lang, "The message cannot be made: {error}", error=exc)]
+                [
+                    finding(
+                        ERROR,
+                        "render",
+                        lang,
+                        "The message cannot be made from its template",
+                        detail=str(exc),  # the template's fault, in the words of the log
+                    )
+                ]
             )
             continue
         pages[lang] = (rendered, Page(rendered.html))
@@ -132,6 +166,9 @@ def run_checks(
         for lang, (rendered, page) in pages.items()
     }
     results: dict[str, links.LinkResult] = {}
+    if "links" in families:  # no request needed: also when the link check is off
+        for lang, found in urls.items():
+            report.add(insecure_findings(lang, found))
     if "links" in families and settings.check_link_seconds > 0:
         every = [u for found in urls.values() for u in found]
         results = links.check_links(session, settings, every, now, fetcher=fetcher)
@@ -157,8 +194,8 @@ def run_checks(
                         ERROR,
                         "headers.build",
                         lang,
-                        "The message cannot be made: {error}",
-                        error=exc,
+                        "The message cannot be made ready to send",
+                        detail=str(exc),
                     )
                 ]
             )

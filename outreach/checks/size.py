@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 from outreach.checks.links import LinkResult
 from outreach.checks.page import Page
-from outreach.checks.report import ERROR, WARNING, Finding, finding
+from outreach.checks.report import ERROR, WARNING, Finding, finding, localised
 from outreach.render import HTML_LIMIT, oversize_message
 
 MAX_IMAGES = 20
@@ -33,7 +33,7 @@ def check_size(
                 "size.clipped",
                 lang,
                 "The HTML is {kb} KB; Gmail clips messages over {limit} KB",
-                detail=f"{size} bytes",
+                detail=localised("{n} byte", plural="{n} bytes", number=size, n=size),
                 kb=size // 1024,
                 limit=HTML_LIMIT // 1024,
             )
@@ -58,7 +58,7 @@ def check_size(
                 "size.image_weight",
                 lang,
                 "The images weigh {kb} KB together; keep them under {max} KB",
-                detail=f"{weight} bytes",
+                detail=localised("{n} byte", plural="{n} bytes", number=weight, n=weight),
                 kb=weight // 1024,
                 max=MAX_IMAGE_BYTES // 1024,
             )

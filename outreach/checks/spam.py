@@ -23,6 +23,7 @@ import subprocess
 from dataclasses import dataclass
 
 from outreach.checks.report import ERROR, WARNING, Finding, finding
+from outreach.l10n import LANGUAGES, format_decimal
 
 ERROR_SCORE = 5.0
 WARNING_SCORE = 2.0
@@ -138,7 +139,14 @@ def spam_findings(result: SpamScore, lang: str) -> list[Finding]:
     if result.score < WARNING_SCORE:
         return []
     level = ERROR if result.score >= ERROR_SCORE else WARNING
-    fired = ", ".join(f"{name} {points:g}" for name, points in result.rules if points > 0)
+    fired = {
+        ui: ", ".join(
+            f"{name} {format_decimal(points, ui, None)}"
+            for name, points in result.rules
+            if points > 0
+        )
+        for ui in LANGUAGES
+    }
     return [
         finding(
             level,
@@ -146,7 +154,7 @@ def spam_findings(result: SpamScore, lang: str) -> list[Finding]:
             lang,
             "SpamAssassin gives {score} points (spam from {limit})",
             detail=fired,
-            score=f"{result.score:g}",
-            limit=f"{ERROR_SCORE:g}",
+            score={ui: format_decimal(result.score, ui, None) for ui in LANGUAGES},
+            limit={ui: format_decimal(ERROR_SCORE, ui, None) for ui in LANGUAGES},
         )
     ]

@@ -73,6 +73,7 @@ def issue_build(app: App, campaign: str, period: str | None) -> None:
     from outreach.checks import build_checked
     from outreach.cli.checks import summary
     from outreach.delivery import tell_approvers
+    from outreach.l10n import version_name
 
     with app.session() as session:
         config = app.synced(session)
@@ -114,8 +115,9 @@ def issue_build(app: App, campaign: str, period: str | None) -> None:
                 "{lang}: no items in this language, so it is skipped: its readers get no issue"
             )
         else:
-            note = _("{lang}: no items in this language; its readers get the {to} version")
-        click.echo(note.format(lang=lang, to=target))
+            note = _("{lang}: no items in this language; its readers get {to}")
+        to = version_name(target, cli_language()) if target else target
+        click.echo(note.format(lang=lang, to=to))
 
 
 def _user() -> str:
@@ -186,7 +188,7 @@ def issue_approve(app: App, ref: str, by: str, override: str | None) -> None:
 @click.argument("ref")
 @click.option("--dry-run", is_flag=True, help="Everything but handing mail to the backend.")
 @click.option("--test-to", "test_to", multiple=True, help="Send a [TEST] copy only.")
-@click.option("--lang", help="Language of the test copy.")
+@click.option("--lang", help="Language of the test copy (only with --test-to).")
 @click.option("--workers", type=click.IntRange(1, 64), help="Parallel connections.")
 @pass_app
 def issue_send(
@@ -198,6 +200,7 @@ def issue_send(
     workers: int | None,
 ) -> None:
     """Send an approved issue to its audience (or a test copy)."""
+    check_send_options(dry_run, test_to, lang)
     from outreach.delivery import (
         progress_reporter,
         require_base_url,
@@ -263,22 +266,46 @@ def issue_send(
         sys.exit(INTERRUPTED)
 
 
+def check_send_options(dry_run: bool, test_to: tuple[str, ...], lang: str | None) -> None:
+    """A one-line error for the options of ``issue send`` that do not go together,
+    before anything is read or sent: each would otherwise be ignored."""
+    if test_to and dry_run:  # a test copy is sent at once: --dry-run would be ignored
+        fail(
+            _(
+                "--dry-run and --test-to do not go together: --test-to sends a test copy "
+                "at once; leave out --dry-run to send it, or --test-to for a dry run of "
+                "the whole send"
+            )
+        )
+    if lang is not None and not test_to:  # the issue goes out in each reader's language
+        fail(
+            _(
+                "--lang {lang} is the language of a test copy and needs --test-to EMAIL; "
+                "to send the issue, leave out --lang: each subscriber gets it in their "
+                "own language"
+            ).format(lang=lang)
+        )
+
+
 #: The exit status of a command stopped by Ctrl-C (128 + SIGINT, as a shell reports it).
 INTERRUPTED = 130
 
 
 @contextmanager
 def ctrl_c_stops(stop: threading.Event) -> Iterator[None]:
-    """The first Ctrl-C sets ``stop``: the send finishes the messages in hand, commits
-    their outcomes and gives the rest back. A second one aborts at once (rows still
-    claimed are then claimed again like a dead process's)."""
+    """The first Ctrl-C sets ``stop``: the send finishes the message each connection
+    is handing over, commits their outcomes and gives the rest back. A second one
+    aborts at once (rows still claimed are then claimed again like a dead process's)."""
 
     def on_interrupt(_signum: int, _frame: FrameType | None) -> None:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
         click.echo(
-            _("Stopping: the messages in hand finish, the rest stays queued; Ctrl-C again aborts."),
+            _(
+                "Stopping: the message being handed over on each connection finishes, "
+                "the rest stays queued; Ctrl-C again aborts."
+            ),
             err=True,
         )
 

@@ -25,7 +25,7 @@ from outreach.delivery.policy import PolicyBurst
 from outreach.delivery.transactional import send_mail
 from outreach.errors import IssueError, OutreachError
 from outreach.issues import record_event
-from outreach.l10n import gettext_for
+from outreach.l10n import format_decimal, gettext_for
 from outreach.models import DeliveryStatus, Issue, StaffGrant, StaffUser
 from outreach.settings import Settings
 from outreach.transactional import TransactionalMail
@@ -93,7 +93,7 @@ def pause_for_burst(settings: Settings, config: Config, issue_id: int, burst: Po
         "ref": ref,
         "provider": burst.provider,
         "refusals": burst.refusals,
-        "seconds": f"{burst.window_seconds:g}",
+        "seconds": format_decimal(burst.window_seconds, lang, None),
         "reply": burst.reply[:300],
         "resume_command": f"outreach issue resume {issue_id}",
         "send_command": f"outreach issue send {issue_id}",

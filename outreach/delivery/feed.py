@@ -9,12 +9,16 @@ worker's messages go out. So the worker does not wait for the claim and the
 re-check: they overlap the sending of the chunk before. A send has one
 feeder per two workers; a feeder runs its jobs one at a time, in the order
 asked (one round trip or two each, against a chunk of messages per worker).
+
+Every re-check reads the issue's status; what the send last saw of it is its
+:class:`IssueWatch`, which the workers read before each hand-over.
 """
 
 from __future__ import annotations
 
 import _thread
 import logging
+import math
 import queue
 import threading
 import time
@@ -153,6 +157,29 @@ def close_send_connection(conn: Connection) -> None:
         conn.close()
 
 
+class IssueWatch:
+    """What a send has seen of its issue's status, shared by all its threads.
+
+    ``seen``: the monotonic time of the latest look (a chunk's re-check, or
+    :meth:`Chunks.look`) that found the issue ``sending``, taken before the
+    look was sent (so the issue was ``sending`` at that time or later).
+    ``halted``: set once a look found it paused or cancelled. A worker reads
+    both before each hand-over: a flag and a float, no round trip.
+    """
+
+    __slots__ = ("halted", "seen")
+
+    def __init__(self) -> None:
+        self.halted = threading.Event()
+        self.seen = -math.inf
+
+    def saw_sending(self, looked: float) -> None:
+        # Threads race here; keeping an older time than the latest only makes the
+        # next look come sooner.
+        if looked > self.seen:
+            self.seen = looked
+
+
 class Holder:
     """One worker's claim: its claimant id, its feeder, and the rows claimed but
     not chunked yet.
@@ -194,11 +221,23 @@ class Chunks:
         messages: dict[str, IssueMessages],
         default_lang: str,
         claim_size: Callable[[], int],
+        watch: IssueWatch,
     ) -> None:
         self.rows = rows
         self.messages = messages
         self.default_lang = default_lang
         self.claim_size = claim_size  # how many rows to claim now
+        self.watch = watch
+
+    def look(self, conn: Connection) -> bool:
+        """Read the issue's status now (one round trip): is it still ``sending``?
+        Recorded in :attr:`watch`."""
+        looked = time.monotonic()
+        if self.rows.sending(conn):
+            self.watch.saw_sending(looked)
+            return True
+        self.watch.halted.set()
+        return False
 
     def build(self, row: Any, info: tuple[str, str | None]) -> OutgoingMessage:
         builder = self.messages.get(row.language) or self.messages[self.default_lang]
@@ -224,7 +263,9 @@ class Chunks:
         rows, holder.claimed = holder.claimed[:size], holder.claimed[size:]
         chunk = Chunk(rows, holder.leased)
         try:
+            looked = time.monotonic()
             info = self.rows.check(conn, me, [r.id for r in rows])
+            self.watch.saw_sending(looked)
             for row in rows:
                 if row.id not in info:
                     continue  # taken over by another claimant after our lease ran out
@@ -239,6 +280,7 @@ class Chunks:
                     chunk.unsent.append(final(row, me, OutcomeKind.FAILED, str(exc)))
         except IssueHalted:
             chunk.halted = True
+            self.watch.halted.set()  # every worker stops before its next hand-over
         except BaseException:
             holder.claimed = rows + holder.claimed  # still ours: released by the worker
             raise

@@ -25,7 +25,13 @@ from outreach.campaigns import Config
 from outreach.delivery.audience import audience_query
 from outreach.delivery.outbox import failures, issue_counts
 from outreach.issues import edition_summary, fixed_audience, history, send_as
-from outreach.l10n import format_datetime, format_event_time, gettext_for, ngettext_for
+from outreach.l10n import (
+    format_datetime,
+    format_event_time,
+    gettext_for,
+    ngettext_for,
+    version_name,
+)
 from outreach.models import ISSUE_FINISHED, Delivery, Issue
 from outreach.settings import Settings
 from outreach.suppression import prepare_connection, suppression_key
@@ -168,10 +174,8 @@ class IssueOverview:
                     lang, "cli", "skipped: no items in this language, its readers get no issue"
                 )
             elif target != code:
-                note = gettext_for(
-                    lang, "cli", "no items in this language; its readers get the {to} version"
-                )
-                note = note.format(to=target)
+                note = gettext_for(lang, "cli", "no items in this language; its readers get {to}")
+                note = note.format(to=version_name(target, lang))
             else:
                 note = ngettext_for(lang, "cli", "{n} item", "{n} items", items).format(n=items)
             out.append(f"    {code}: {note}" + (f" ({shown})" if shown else ""))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from outreach.delivery.backends.base import SendResult
-from outreach.l10n import gettext_for
+from outreach.l10n import format_decimal, gettext_for
 from outreach.settings import Settings
 
 _REPLY = re.compile(r"^(?:sender refused: )?([2-5]\d\d)[ -]?(?:([245])\.(\d{1,3})\.(\d{1,3}))?")
@@ -107,7 +107,7 @@ class PolicyBurst:
         ).format(
             n=self.refusals,
             provider=self.provider,
-            seconds=f"{self.window_seconds:g}",
+            seconds=format_decimal(self.window_seconds, lang, None),
             reply=self.reply[:200],
             told=self.told,
             id=issue_id,

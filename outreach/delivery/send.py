@@ -135,9 +135,9 @@ def send_issue(
 ) -> SendReport:
     """Send every due delivery of the issue; see the module docstring.
 
-    ``stop`` is the caller's (a daemon's, a command's Ctrl-C): once set, the workers
-    finish the chunks in hand and give the rest back. The send never sets it: a
-    worker that fails stops only this send's threads (its own
+    ``stop`` is the caller's (a daemon's, a command's Ctrl-C): once set, each
+    worker finishes the message it is handing over and gives the rest back. The
+    send never sets it: a worker that fails stops only this send's threads (its own
     :class:`~outreach.delivery.workers.SendStop`), and the error is raised as
     :class:`OutreachError` for the caller to report.
     """

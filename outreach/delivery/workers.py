@@ -19,9 +19,13 @@ are those handed to the backend whose outcome was not committed yet: at most
 one per worker (one per connection), i.e. ``workers`` per crashed process
 (docs/delivery.md).
 
-A burst of policy refusals from one provider (:mod:`outreach.delivery.policy`)
-stops every worker before its next hand-over; ``send_issue`` then pauses the
-issue and tells the city's approvers.
+A stop takes effect before the next hand-over: the send's stop (Ctrl-C, a
+daemon stopping, a worker that failed), a burst of policy refusals from one
+provider (:mod:`outreach.delivery.policy`; ``send_issue`` then pauses the issue
+and tells the city's approvers), and a pause or cancel once the send has seen
+it (:data:`STATUS_EVERY`). Each is a flag read per message; only the message
+in flight on each connection still goes out, and the rows not handed over go
+back to ``pending`` (``cancelled`` for a cancelled issue).
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from outreach.delivery.feed import (
     Chunks,
     Feeder,
     Holder,
+    IssueWatch,
     Pending,
     close_send_connection,
     open_send_connection,
@@ -65,7 +70,7 @@ from outreach.delivery.outcomes import Outcome, OutcomeKind, answered
 from outreach.delivery.policy import PolicyBurst, PolicyWatch
 from outreach.delivery.ratelimit import RateLimiter
 from outreach.errors import OutreachError
-from outreach.l10n import gettext_for
+from outreach.l10n import format_decimal, gettext_for
 from outreach.models import utcnow
 from outreach.process_setting import ProcessSetting
 from outreach.settings import Settings
@@ -112,6 +117,14 @@ def quick_switching() -> AbstractContextManager[None]:
 
 #: How often a waiting thread of a send looks whether its caller's stop was set (s).
 FOLLOW_STEP = 0.2
+
+#: A message is handed over only if the issue was seen ``sending`` at most this
+#: long before (s): a pause or cancel from the console or another command takes
+#: effect within this time, or at once when a re-check sees it first. Every
+#: chunk's re-check is a look, so a send at full speed (a chunk of each worker
+#: every few milliseconds) never waits for one of its own; a slow one reads the
+#: issue's status once in this time (docs/delivery.md).
+STATUS_EVERY = 0.5
 
 
 class SendStop(threading.Event):
@@ -188,7 +201,7 @@ class SendReport:
             failed=self.failed,
             skipped=self.skipped,
             remaining=self.remaining,
-            elapsed=f"{self.elapsed:.1f}",
+            elapsed=format_decimal(self.elapsed, lang),
         )
         if self.status:
             text = gettext_for(lang, "cli", "{text}; issue {status}").format(
@@ -251,6 +264,8 @@ class SendRun:
         self.report = report
         self.fill: OutboxFill | None = None  # the rest of the outbox, still being written
         self.chunks: Chunks | None = None  # set by begin()
+        #: The issue's status as last seen: a pause or cancel stops every worker.
+        self.watch = IssueWatch()
         self.go = threading.Event()  # begin() or abort() was called
         self.threads: list[threading.Thread] = []
         #: Workers that have not returned yet (counted down by each as it returns):
@@ -313,7 +328,7 @@ class SendRun:
     ) -> None:
         """Let the workers claim and send: the outbox's first slice is committed.
         ``total`` and ``done``: the rows in the outbox and those done, for the progress."""
-        self.chunks = Chunks(self.rows, messages, default_lang, self.claim_size)
+        self.chunks = Chunks(self.rows, messages, default_lang, self.claim_size, self.watch)
         self.total, self.done = total, done
         self.fill = fill
         if fill is not None:
@@ -331,9 +346,9 @@ class SendRun:
         self.close()
 
     def join(self) -> None:
-        """Wait for the workers; on Ctrl-C they finish the chunks in hand and give
-        the rest back (a second Ctrl-C stops waiting for them). The last outcomes
-        are committed before this returns."""
+        """Wait for the workers; on Ctrl-C they finish the message each is handing
+        over and give the rest back (a second Ctrl-C stops waiting for them). The
+        last outcomes are committed before this returns."""
         try:
             try:
                 self._wait_workers()
@@ -406,16 +421,28 @@ class SendRun:
         DATA, before the body and the final dot), so the commit overlaps the
         envelope's exchange. After a crash at most the one message
         in flight on this connection can be sent again (docs/delivery.md).
+
+        Before each hand-over the worker reads the send's stop, the policy
+        burst and the issue's watch (flags, no round trip), and stops there:
+        the rest of the chunk is given back with the worker's other rows. When
+        the issue was last seen ``sending`` more than :data:`STATUS_EVERY` ago,
+        it reads the issue's status first (through its feeder).
         """
         for outcome in chunk.unsent:
             writer.write(outcome)
         third = self.lease.total_seconds() / 3
+        every = STATUS_EVERY
         held: set[int] | None = None  # after a renewal: the rows still ours
-        policy = self.policy
+        policy, stop, watch, halted = self.policy, self.stop, self.watch, self.watch.halted
+        chunks = self.chunks
+        assert chunks is not None
         for row, message in chunk.to_send:
-            if policy.burst is not None:
-                break  # a burst of policy refusals: hand nothing more over
-            if time.monotonic() - chunk.leased > third:
+            if stop.is_set() or halted.is_set() or policy.burst is not None:
+                break  # stopped, paused, cancelled or refused: hand nothing more over
+            tick = time.monotonic()
+            if tick - watch.seen > every and not holder.feeder.submit(chunks.look).result():
+                break  # paused or cancelled since the issue was last seen
+            if tick - chunk.leased > third:
                 # A slow server, or this process was stopped for a while: make sure
                 # the rows are still ours before handing any more of them over.
                 leased = time.monotonic()
@@ -498,8 +525,9 @@ class SendRun:
             return holder.feeder.submit(lambda conn: chunks.next(conn, holder, size))
 
         early = False  # ``ahead`` was asked for before the last chunk's outcomes were in
+        halted = self.watch.halted
         try:
-            while not self.stop.is_set() and self.policy.burst is None:
+            while not self.stop.is_set() and not halted.is_set() and self.policy.burst is None:
                 if ahead is None:
                     if limited and not self.limiter.acquire(
                         self.stop,

@@ -9,7 +9,8 @@ source's items (``store``), dedupe keys (``dedupe``), the report lines
 (``report``). HTML from outside is made safe by :mod:`outreach.sources.sanitize`,
 the one sanitiser configuration of the project. Stories are kept and decided
 in :mod:`outreach.sources.stories`; fetching with each source's health recorded,
-the console's sources page and "try this source" in :mod:`outreach.sources.health`.
+the console's sources page and "try this source" in :mod:`outreach.sources.health`;
+the fetcher's error lines in the reader's language in :mod:`outreach.sources.words`.
 
 Other stages import what they need from here, and only from here.
 """
@@ -60,6 +61,7 @@ from outreach.sources.stories import (
     story_went_out,
     submit_story,
 )
+from outreach.sources.words import fetch_error, status_word
 
 __all__ = [
     "MAX_FAILURES",
@@ -82,6 +84,7 @@ __all__ = [
     "enable",
     "failure_reason",
     "feature_again",
+    "fetch_error",
     "fetch_sources",
     "html_as_text",
     "import_stories",
@@ -98,6 +101,7 @@ __all__ = [
     "refresh_story_items",
     "section_items",
     "section_source_keys",
+    "status_word",
     "story_went_out",
     "submit_story",
     "to_text",

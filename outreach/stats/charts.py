@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from html import escape
 
-from outreach.stats.tables import Table, cell, t
+from outreach.stats.tables import Table, cell, shown, t
 
 WIDTH = 640
 BAR_AREA = 200
@@ -26,9 +26,14 @@ def bar_chart(table: Table, column: str, lang: str, ident: str) -> str:
     """A vertical bar chart of ``column`` of ``table``, one bar per row."""
     labels = dict(table.columns)
     first = table.columns[0][0]
-    values = [(cell(row.get(first)) or "?", _number(row.get(column))) for row in table.rows]
+    values = [
+        (shown(table, first, row.get(first), lang) or "?", _number(row.get(column)))
+        for row in table.rows
+    ]
     title = f"{t(lang, table.title)}: {t(lang, labels[column])}"
-    desc = "; ".join(f"{name} {cell(value if value % 1 else int(value))}" for name, value in values)
+    desc = "; ".join(
+        f"{name} {cell(value if value % 1 else int(value), lang)}" for name, value in values
+    )
     top = max((v for _, v in values), default=0.0) or 1.0
     count = max(len(values), 1)
     step = (WIDTH - 20) / count
@@ -46,14 +51,14 @@ def bar_chart(table: Table, column: str, lang: str, ident: str) -> str:
         h = BAR_AREA * value / top
         x = 10 + n * step + (step - bar) / 2
         y = TOP + BAR_AREA - h
-        shown = cell(value if value % 1 else int(value))
+        said = cell(value if value % 1 else int(value), lang)
         parts.append(
             f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-            f'fill="#00587a"><title>{escape(name)}: {escape(shown)}</title></rect>'
+            f'fill="#00587a"><title>{escape(name)}: {escape(said)}</title></rect>'
         )
         parts.append(
             f'<text x="{x + bar / 2:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
-            f'font-size="11">{escape(shown)}</text>'
+            f'font-size="11">{escape(said)}</text>'
         )
         parts.append(
             f'<text x="{x + bar / 2:.1f}" y="{TOP + BAR_AREA + 14}" text-anchor="end" '

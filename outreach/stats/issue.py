@@ -5,6 +5,9 @@ ended in the seven days after the send started (by link, reply or complaint).
 Clicks are counted per link (per language version, so the Swedish link of an
 item is its own row), per item, per section and per language; requests the
 filter took for bots are shown apart, by reason (:mod:`outreach.stats.clicks`).
+A section is shown by its title in the reader's language (the campaign's, else
+the issue's own), the introduction and an announcement's text by a name of the
+``stats`` catalog; a language by its name.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.errors import StatsError
+from outreach.l10n import LANGUAGES
 from outreach.models import (
     BounceEvent,
     Campaign,
@@ -30,10 +34,12 @@ from outreach.models import (
     Subscription,
 )
 from outreach.stats.city import started_issues
-from outreach.stats.tables import Table
+from outreach.stats.tables import Table, language_names, t
 
 UNSUBSCRIBE_DAYS = 7
 TOP_ITEMS = 5
+#: The links that are in no section of the campaign, as the tables name them (msgids).
+BUILT_IN_SECTIONS = {"intro": "Introduction", "body": "Main text"}
 
 
 @dataclass
@@ -108,12 +114,34 @@ def issue_figures(session: Session, config: Config, issue_id: int) -> IssueFigur
             {"figure": "Unsubscribes within 7 days", "value": unsubscribed},
         ],
     )
+    sections = section_names(config, slug, issue.snapshot or {})
     return IssueFigures(
-        issue.id, city, slug, issue.period, [mail, *click_tables(session, issue.id)]
+        issue.id, city, slug, issue.period, [mail, *click_tables(session, issue.id, sections)]
     )
 
 
-def click_tables(session: Session, issue_id: int) -> list[Table]:
+def section_names(config: Config, slug: str, snapshot: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each section id → its title by language: the campaign's where it still has the
+    section (its first language first), else the one the issue was built with."""
+    names: dict[str, dict[str, str]] = {
+        key: {lang: t(lang, msgid) for lang in LANGUAGES}
+        for key, msgid in BUILT_IN_SECTIONS.items()
+    }
+    for lang, data in (snapshot.get("languages") or {}).items():
+        for section in data.get("sections") or []:
+            if section.get("id") and section.get("title"):
+                names.setdefault(str(section["id"]), {})[lang] = str(section["title"])
+    campaign = config.campaigns.get(slug)
+    for section in getattr(campaign, "sections", None) or []:
+        titles = {lang: text for lang, text in section.title.items() if text}
+        if titles:
+            names[section.id] = titles
+    return names
+
+
+def click_tables(
+    session: Session, issue_id: int, sections: dict[str, dict[str, str]] | None = None
+) -> list[Table]:
     per_link: dict[int, int] = defaultdict(int)
     filtered: Counter[str] = Counter()
     for link_id, counted, reason, n in session.execute(
@@ -137,15 +165,16 @@ def click_tables(session: Session, issue_id: int) -> list[Table]:
     ]  # fmt: skip
     items: dict[tuple[str, int | str], int] = defaultdict(int)
     titles: dict[tuple[str, int | str], str] = {}
-    sections: Counter[str] = Counter()
+    clicked: Counter[str] = Counter()
     languages: Counter[str] = Counter()
     for link, row in zip(links, link_rows, strict=True):
         key = (link.section, link.item_id or link.url)  # an item across its language versions
         items[key] += row["clicks"]
         titles.setdefault(key, link.title)
-        sections[row["section"]] += row["clicks"]
+        clicked[row["section"]] += row["clicks"]
         languages[row["lang"]] += row["clicks"]
     top = sorted(items.items(), key=lambda kv: (-kv[1], titles[kv[0]]))[:TOP_ITEMS]
+    names = {"section": sections or {}, "lang": language_names(languages)}
     return [
         Table(
             "links",
@@ -159,6 +188,7 @@ def click_tables(session: Session, issue_id: int) -> list[Table]:
                 ("clicks", "Clicks"),
             ],
             link_rows,
+            names=names,
         ),
         Table(
             "top",
@@ -166,13 +196,15 @@ def click_tables(session: Session, issue_id: int) -> list[Table]:
             [("title", "Item"), ("section", "Section"), ("clicks", "Clicks")],
             [{"title": titles[k], "section": k[0], "clicks": n} for k, n in top if n],
             chart=["clicks"],
+            names=names,
         ),
         Table(
             "sections",
             "Clicks per section",
             [("section", "Section"), ("clicks", "Clicks")],
-            [{"section": s, "clicks": n} for s, n in sorted(sections.items())],
+            [{"section": s, "clicks": n} for s, n in sorted(clicked.items())],
             chart=["clicks"],
+            names=names,
         ),
         Table(
             "languages",
@@ -180,6 +212,7 @@ def click_tables(session: Session, issue_id: int) -> list[Table]:
             [("lang", "Language"), ("clicks", "Clicks")],
             [{"lang": s, "clicks": n} for s, n in sorted(languages.items())],
             chart=["clicks"],
+            names=names,
         ),
         Table(
             "filtered",

@@ -30,7 +30,7 @@ from outreach.stats.city import (
     _member,
     people,
 )
-from outreach.stats.tables import Table
+from outreach.stats.tables import Table, language_names
 
 UNSUB = SubscriptionStatus.UNSUBSCRIBED
 #: When a subscription that did not bounce left: its unsubscription, else never.
@@ -205,6 +205,7 @@ def segment_tables(
                 [("segment", SEGMENT_LABEL[key]), *SUB_COLUMNS],
                 rows,
                 chart=["confirmed"],
+                names={"segment": language_names(counts[key])} if key == "language" else {},
             )
         )
     return tables

@@ -2,7 +2,10 @@
 
 A :class:`Table` has a key (``monthly``, ``language``…), a title and columns
 as English msgids of the ``stats`` catalog, and rows of plain values. The
-faces localise the labels (:func:`labels`); JSON keeps the column keys.
+faces localise the labels (:func:`labels`) and the values (:func:`shown`: a
+language code as the language's name, a section id as its title, a number
+with decimals with a comma in Finnish and Swedish); JSON keeps the column keys
+and the plain values.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from outreach.l10n import gettext_for
+from outreach.l10n import LANGUAGES, format_decimal, gettext_for
 
 Value = int | float | str | None
 
@@ -26,6 +30,9 @@ class Table:
     rows: list[dict[str, Value]] = field(default_factory=list)
     #: Columns a chart draws (numbers), the first column being the category.
     chart: list[str] = field(default_factory=list)
+    #: Values of a column as a person reads them: column key → value → text by language
+    #: (a section id → its title); a value not given is shown as it is.
+    names: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
     def column_keys(self) -> list[str]:
         return [key for key, _ in self.columns]
@@ -43,19 +50,39 @@ def labels(table: Table, lang: str) -> list[str]:
 WORDS = ("indicator", "figure", "reason")
 
 
+#: Each language's name as a msgid of the stats catalog.
+LANGUAGE_NAMES = {"fi": "Finnish", "sv": "Swedish", "en": "English"}
+
+
+def language_names(codes: Iterable[Value]) -> dict[str, dict[str, str]]:
+    """The names of the languages ``codes`` in every language (for :attr:`Table.names`)."""
+    return {
+        str(code): {lang: t(lang, LANGUAGE_NAMES[str(code)]) for lang in LANGUAGES}
+        for code in codes
+        if str(code) in LANGUAGE_NAMES
+    }
+
+
+def shown(table: Table, key: str, value: Value, lang: str) -> str:
+    """One value of column ``key`` as text a person reads, in ``lang``."""
+    if key in WORDS:
+        return t(lang, str(value))
+    named = table.names.get(key, {}).get(str(value)) if value is not None else None
+    if named:
+        return named.get(lang) or next(iter(named.values()), "") or str(value)
+    return cell(value, lang)
+
+
 def shown_cells(table: Table, row: dict[str, Value], lang: str) -> list[str]:
     """A row's values as text a person reads, in ``lang``."""
-    return [
-        t(lang, str(row.get(key))) if key in WORDS else cell(row.get(key))
-        for key in table.column_keys()
-    ]
+    return [shown(table, key, row.get(key), lang) for key in table.column_keys()]
 
 
-def cell(value: Value) -> str:
+def cell(value: Value, lang: str = "en") -> str:
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.1f}"
+        return format_decimal(value, lang)
     return str(value)
 
 
@@ -83,7 +110,7 @@ def _safe(text: str) -> str:
 
 def _number(text: str) -> bool:
     try:
-        float(text)
+        float(text.replace(",", "."))
     except ValueError:
         return False
     return True

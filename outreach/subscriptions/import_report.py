@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from outreach.errors import SubscriptionError
-from outreach.l10n import gettext_for, ngettext_for
+from outreach.l10n import format_decimal, gettext_for, ngettext_for
 from outreach.suppression import SuppressionReason
 
 
@@ -125,8 +125,14 @@ class Note:
 
 def percent(share: float, lang: str) -> str:
     """``0.1`` → ``10.0%`` (en) or ``10,0 %`` (fi, sv)."""
-    text = f"{share * 100:.1f}"
-    return f"{text}%" if lang == "en" else f"{text.replace('.', ',')} %"
+    text = format_decimal(share * 100, lang)
+    return f"{text}%" if lang == "en" else f"{text} %"
+
+
+def _limit(share: float, lang: str) -> str:
+    """``0.05`` → ``5%`` (en), ``0.125`` → ``12,5 %`` (fi, sv): as few decimals as it needs."""
+    text = format_decimal(share * 100, lang, None)
+    return f"{text}%" if lang == "en" else f"{text} %"
 
 
 def parse_share(text: str) -> float:
@@ -232,7 +238,7 @@ class ImportReport:
             skipped=self.rejected,
             rows=self.rows,
             share=percent(self.skipped_share, lang),
-            limit=f"{max_share * 100:g}%" if lang == "en" else f"{max_share * 100:g} %",
+            limit=_limit(max_share, lang),
             saved=self.saved,
         )
 

@@ -1,5 +1,6 @@
 """Fixtures of the pre-flight check tests: real HTTP servers on 127.0.0.1 under host
-names of their own, a host that never answers, and issues written as snapshots."""
+names of their own, a host that never answers, one that does not resolve, and issues
+written as snapshots."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ NOW = datetime(2026, 12, 1, 7, 0, tzinfo=UTC)
 SITE = "www.vantaa.fi"
 SILENT = "hidas.example"
 OTHER = "muualla.example"
+#: A host name that does not resolve (answered here, never asked of a DNS server).
+NOWHERE = "ei-ole.example"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -111,6 +114,8 @@ def servers(monkeypatch: pytest.MonkeyPatch) -> Iterator[Servers]:
     guarded = socket.getaddrinfo
 
     def resolve(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == NOWHERE:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         if host in (SITE, SILENT, OTHER):
             host = "127.0.0.1"
         return guarded(host, *args, **kwargs)

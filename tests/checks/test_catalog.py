@@ -8,12 +8,14 @@ import string
 import pytest
 from babel.messages.pofile import read_po
 
+from outreach.checks.report import VERSION_HEADS, VERSION_WORDS
 from outreach.l10n import LOCALE_DIR
 from tests.conftest import ROOT
 
 
 def used() -> set[str]:
-    """``finding(level, check, lang, "…")`` and ``localised("…")`` in outreach/checks."""
+    """``finding(level, check, lang, "…")`` and ``localised("…")`` in outreach/checks, and
+    the names of the language versions."""
     found: set[str] = set()
     for path in sorted((ROOT / "outreach" / "checks").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -25,6 +27,9 @@ def used() -> set[str]:
                 arg = node.args[index]
                 if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                     found.add(arg.value)
+    # a language version as the report's headings and sentences name it
+    found |= set(VERSION_HEADS.values())
+    found |= {msgid for words in VERSION_WORDS.values() for msgid in words.values()}
     return found
 
 

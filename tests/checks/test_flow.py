@@ -130,7 +130,7 @@ def test_auto_approval_refuses_an_issue_with_errors_and_tells_the_approvers(
         "Numeroa ei hyväksytty automaattisesti: vantaa-tiedote/2026-12-01"
     )
     text = mail.message.get_body(("plain",)).get_content()
-    assert "Linkki ei toimi: HTTP 404" in text
+    assert "Suomenkielinen versio: Linkki ei toimi: Palvelin vastasi HTTP-tilalla 404." in text
     assert f"outreach issue check {checked.built.issue.id}" in text
 
 

@@ -52,8 +52,15 @@ def test_golden_issue_has_exactly_the_expected_findings(
     report = run_checks(session, check_settings, config, issue, now=NOW, families=families)
     took = time.monotonic() - started
 
+    # the test servers speak http only: each of their addresses is a links.insecure
+    insecure = sorted(
+        (f.lang, f.detail_text("en")) for f in report.findings if f.check == "links.insecure"
+    )
+    fi_insecure = {*(e["url"] for e in fi), servers.site, servers.site + "kuva.png"}
+    assert insecure == sorted([*(("fi", u) for u in fi_insecure), ("sv", servers.site)])
     assert key(report) == sorted(
         [
+            *[("warning", "links.insecure", lang) for lang, _ in insecure],
             ("error", "links.broken", "fi"),
             ("warning", "links.timeout", "fi"),
             ("error", "size.clipped", "fi"),
@@ -64,14 +71,21 @@ def test_golden_issue_has_exactly_the_expected_findings(
         ]
     ), report.lines("en")
     details = {f.check: f.detail for f in report.findings}
-    assert details["links.broken"] == servers.site + "missing"
-    assert details["links.timeout"] == servers.silent
-    assert details["a11y.alt"] == servers.site + "kuva.png"
-    assert details["a11y.contrast"] == "#aaaaaa on #ffffff"
-    assert details["a11y.link_text"] == "Klikkaa tästä"
+    assert details["links.broken"]["fi"] == servers.site + "missing"
+    assert details["links.timeout"]["sv"] == servers.silent
+    assert details["a11y.alt"]["fi"] == servers.site + "kuva.png"
+    assert details["a11y.contrast"] == {
+        "fi": "#aaaaaa taustalla #ffffff",
+        "sv": "#aaaaaa mot #ffffff",
+        "en": "#aaaaaa on #ffffff",
+    }
+    assert details["a11y.link_text"]["fi"] == "Klikkaa tästä"
     broken = next(f for f in report.findings if f.check == "links.broken")
-    assert broken.message["fi"] == "Linkki ei toimi: HTTP 404"
-    assert broken.message["sv"] == "En länk fungerar inte: HTTP 404"
+    assert broken.message["fi"] == "Linkki ei toimi: Palvelin vastasi HTTP-tilalla 404."
+    assert broken.message["sv"] == "En länk fungerar inte: Servern svarade med HTTP-status 404."
+    assert broken.message["en"] == (
+        "A link does not work: The server answered with the HTTP status 404."
+    )
     # the host that never answers does not hold the report past the link limit
     assert took < check_settings.check_link_seconds + 5
     assert not report.ok
@@ -89,7 +103,14 @@ def test_clean_issue_has_no_findings(
         },
     )
     report = run_checks(session, check_settings, config, issue, now=NOW)
-    assert report.findings == [], report.lines("en")
+    # nothing but the test servers' http addresses (they speak no https)
+    others = [f for f in report.findings if f.check != "links.insecure"]
+    assert others == [], report.lines("en")
+    assert {f.detail_text("en") for f in report.findings} == {
+        servers.site,
+        servers.site + "uutinen",
+        servers.site + "nyhet",
+    }
     assert [n.family for n in report.skipped] == (
         [] if command() or check_settings.spamd else ["spam"]
     )
@@ -144,7 +165,7 @@ def test_spam_score_per_language_by_spamd(
     scored = check_settings.model_copy(update={"spamd": spamd})
     report = run_checks(session, scored, config, issue, now=NOW, families=["spam"])
     assert key(report) == [("error", "spam.score", "fi")], report.lines("en")
-    assert "GTUBE 1000" in report.findings[0].detail
+    assert "GTUBE 1000" in report.findings[0].detail_text("fi")
     assert report.skipped == []
 
 
@@ -160,7 +181,7 @@ def test_spam_score_when_spamd_does_not_answer_starts_spamassassin(
     closed = check_settings.model_copy(update={"spamd": f"127.0.0.1:{closed_port()}"})
     report = run_checks(session, closed, config, issue, now=NOW, families=["spam"])
     assert key(report) == [("error", "spam.score", "fi")], report.lines("en")
-    assert "GTUBE" in report.findings[0].detail
+    assert "GTUBE" in report.findings[0].detail_text("sv")
     assert "did not answer (ConnectionRefusedError); starting spamassassin" in caplog.text
 
 
@@ -208,7 +229,7 @@ def test_a_placeholder_of_another_template_language_is_template_code(
     session.flush()
     report = run_checks(session, check_settings, config, issue, now=NOW, families=["headers"])
     [found] = [f for f in report.findings if f.check == "headers.subject_template"]
-    assert (found.lang, found.level, found.detail) == ("fi", "error", subject)
+    assert (found.lang, found.level, found.detail_text("sv")) == ("fi", "error", subject)
     assert found.message["sv"] == (
         f"Ämnesraden innehåller fortfarande mallkod ({code}): den skulle gå ut som den står"
     )
@@ -239,7 +260,7 @@ def test_a_subject_with_template_code_left_in_it_is_an_error(
     found = {f.lang: f for f in report.findings if f.check == "headers.subject_template"}
     assert sorted(found) == ["fi", "sv"] and not report.ok
     assert {f.level for f in found.values()} == {"error"}
-    assert found["fi"].detail == "Ilmastouutiset {{ issue.period_label }}"
+    assert found["fi"].detail_text("fi") == "Ilmastouutiset {{ issue.period_label }}"
     assert found["fi"].message["fi"] == "Aiheessa on yhä mallikoodia ({{): se lähtisi sellaisenaan"
     assert found["sv"].message["en"] == (
         "The subject still holds template code ({%): it would go out as written"

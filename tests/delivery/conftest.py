@@ -68,6 +68,11 @@ class ScriptedHandler(PipeliningOffer):
     Actions: ``421``/``451``/``550`` at RCPT, ``drop`` (close at RCPT),
     ``drop-data`` (close after the data arrived, without keeping it),
     ``554-data`` (refuse at DATA). An empty script accepts.
+
+    With ``hold_after`` set, every message that arrives once that many were
+    received waits, its data and final dot in, before the server answers it (in
+    flight: the client waits for the reply) until :meth:`release`;
+    ``holding`` counts the connections waiting so.
     """
 
     def __init__(self) -> None:
@@ -77,6 +82,13 @@ class ScriptedHandler(PipeliningOffer):
         self.delay = 0.0
         self.sender_refusal = ""  # a reply to MAIL FROM instead of 250
         self._data_action: dict[int, str] = {}
+        self.hold_after: int | None = None
+        self.holding = 0
+        self._released = threading.Event()
+
+    def release(self) -> None:
+        """Answer the messages held, and hold no more."""
+        self._released.set()
 
     async def handle_MAIL(
         self, server: Any, session: Any, envelope: Any, address: str, mail_options: Any
@@ -124,6 +136,11 @@ class ScriptedHandler(PipeliningOffer):
             return "250 OK"
         if self.delay:
             await asyncio.sleep(self.delay)
+        if self.hold_after is not None and len(self.received) >= self.hold_after:
+            self.holding += 1
+            while not self._released.is_set():
+                await asyncio.sleep(0.01)
+            self.holding -= 1
         for rcpt in envelope.rcpt_tos:
             self.received.append((rcpt, envelope.original_content or envelope.content))
         self.envelopes.append(envelope.mail_from)

@@ -15,12 +15,12 @@ from typing import Any
 import dkim
 import pytest
 
-from outreach.campaigns import Sender, load
+from outreach.campaigns import Sender, collect, load
 from outreach.delivery import confirmation_mailer, send_issue
 from outreach.delivery.backends import memory
 from outreach.delivery.message import MessageTemplate, Recipient, send_transactional
 from outreach.dkim import OVERSIGNED, DkimSigner, load_key
-from outreach.errors import CampaignError, ConfigError, DkimKeyError
+from outreach.errors import ConfigError, DkimKeyError
 from outreach.settings import Settings
 from outreach.subscriptions import ConfirmationMail
 from tests.delivery.conftest import FakeRendered, SMTPServer, write_campaigns
@@ -296,6 +296,17 @@ def test_city_sender_dkim_signs_transactional_mail(
     assert not memory.outbox[-1].data.startswith(b"DKIM-Signature:")
 
 
+def vantaa_left_out(root: Path) -> str:
+    """The one error line of a folder whose cities.yaml gives Vantaa a bad DKIM
+    setting: Vantaa is left out with its campaigns, the other cities load."""
+    config, errors = collect(root)
+    assert config is not None and config.left_out == {"vantaa"}
+    assert "kerava" in config.cities and "vantaa" not in config.cities
+    lines = [e for e in errors if e.split(": ", 1)[0].endswith("cities.yaml")]
+    assert len(lines) == 1 and "\n" not in lines[0], errors
+    return lines[0]
+
+
 def one_line_error(exc: pytest.ExceptionInfo[Exception]) -> str:
     message = str(exc.value)
     assert "\n" not in message
@@ -326,19 +337,15 @@ def test_bad_key_file_is_a_one_line_error_naming_it(
     with pytest.raises(DkimKeyError) as direct:
         load_key(path)
     assert str(path) in one_line_error(direct) and expected in str(direct.value)
-    with pytest.raises(CampaignError) as loading:
-        load(campaigns_with_dkim(tmp_path / "c", path))
-    message = one_line_error(loading)
-    assert "cities.yaml" in message and "sender.dkim" in message and str(path) in message
+    message = vantaa_left_out(campaigns_with_dkim(tmp_path / "c", path))
+    assert "sender.dkim" in message and str(path) in message
 
 
 def test_dkim_domain_must_align_with_the_sender(keys: dict[str, Path], tmp_path: Path) -> None:
-    with pytest.raises(
-        CampaignError, match=r"dkim\.domain kerava\.fi must be the sender's domain vantaa\.fi"
-    ):
-        load(campaigns_with_dkim(tmp_path / "a", keys["rsa"], domain="kerava.fi"))
-    with pytest.raises(CampaignError, match="a DNS name"):
-        load(campaigns_with_dkim(tmp_path / "b", keys["rsa"], domain="vantaa"))
+    aligned = vantaa_left_out(campaigns_with_dkim(tmp_path / "a", keys["rsa"], domain="kerava.fi"))
+    assert "dkim.domain kerava.fi must be the sender's domain vantaa.fi" in aligned
+    named = vantaa_left_out(campaigns_with_dkim(tmp_path / "b", keys["rsa"], domain="vantaa"))
+    assert "a DNS name" in named
     # A parent domain aligns (relaxed DMARC alignment).
     sub = Sender(name={"fi": "V"}, address="ilmasto@uutiset.vantaa.fi")
     signer = DkimSigner.load("s2026", "vantaa.fi", keys["rsa"])

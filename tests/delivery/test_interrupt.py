@@ -1,10 +1,11 @@
 """Ctrl-C of a send: the first stops it cleanly, in ``outreach issue send`` and in a
 program that calls ``send_issue`` (``SendRun.join``).
 
-A real command line sends through a slow aiosmtpd sink and gets SIGINT mid-send,
-on SQLite and on PostgreSQL: the messages in flight finish and their outcomes
-are committed, the rows not handed over are pending again (none is left
-``sending``), the usual report says the send was interrupted, and the exit
+A real command line sends through an aiosmtpd sink and gets SIGINT mid-send,
+on SQLite and on PostgreSQL, while the sink holds the message in flight on each
+connection: those finish and their outcomes are committed, nothing more reaches
+the sink after the Ctrl-C, the rows not handed over are pending again (none is
+left ``sending``), the usual report says the send was interrupted, and the exit
 status is 130. The next ``issue send`` sends the rest, each recipient once. In a
 program of its own, ``send_issue`` gives its rows back the same way and then
 raises KeyboardInterrupt.
@@ -20,7 +21,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from sqlalchemy import func, select
@@ -42,6 +43,24 @@ def statuses(settings: Settings) -> dict[str, int]:
     with session_scope(get_engine(settings)) as session:
         rows = session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))
         return {str(s): int(n) for s, n in rows}
+
+
+class Lines:
+    """A pipe's lines as they come, read by a thread of their own."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self.thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self.thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        with stream:
+            for line in stream:
+                self.lines.append(line)
+
+    def text(self) -> str:
+        self.thread.join(60)
+        return "".join(self.lines)
 
 
 def send(settings: Settings, tmp: Path, url: str, issue_id: int) -> subprocess.Popen[str]:
@@ -69,23 +88,37 @@ def test_ctrl_c_stops_a_send_cleanly(db_url: str, tmp_path: Path, smtp_server: S
     no_campaigns(settings)
     approved_call(settings, RECIPIENTS)
     sink = smtp_server.handler
-    sink.delay = 0.2  # a slow server: about ten messages a second on two connections
+    # From the fifth message on, the server holds each connection's message in
+    # flight; each worker still has most of its chunk of 10 in hand.
+    sink.hold_after = 4
 
     proc = send(settings, tmp_path, smtp_server.url(), 1)
+    assert proc.stdout is not None and proc.stderr is not None
+    stdout, stderr = Lines(proc.stdout), Lines(proc.stderr)
     try:
         deadline = time.monotonic() + 90  # a Python start on a loaded machine
-        while len(sink.received) < 4:
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "nothing was sent"
+        while sink.holding < 2:
+            assert proc.poll() is None, stderr.text()
+            assert time.monotonic() < deadline, "the server held no message"
             time.sleep(0.05)
+        before = len(sink.received)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=60)
+        while not any(line.startswith("Stopping:") for line in stderr.lines):  # stop is set
+            assert proc.poll() is None, stderr.text()
+            assert time.monotonic() < deadline + 60, stderr.text()
+            time.sleep(0.05)
+        sink.release()
+        proc.wait(timeout=60)
     finally:
+        sink.release()
         if proc.poll() is None:
             proc.kill()
-            proc.communicate()
+            proc.wait()
+    out, err = stdout.text(), stderr.text()
     assert proc.returncode == 130, err
     assert "Aborted" not in err
+    # The message in flight on each of the two connections, nothing after them.
+    assert len(sink.received) - before == 2, err
     after = statuses(settings)
     assert set(after) <= {"sent", "pending"}, after  # nothing left claimed
     sent = after.get("sent", 0)
@@ -107,10 +140,10 @@ def test_ctrl_c_stops_a_send_cleanly(db_url: str, tmp_path: Path, smtp_server: S
 def test_ctrl_c_waits_for_every_worker_before_send_issue_raises(
     db_world_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ctrl-C while ``send_issue`` waits for its workers (SendRun.join): they finish
-    the chunks in hand and give the rest back, and KeyboardInterrupt comes only once
-    every one of them has returned, also the first, still handing its message over
-    (a Thread.join cut short by Ctrl-C takes that thread for ended)."""
+    """Ctrl-C while ``send_issue`` waits for its workers (SendRun.join): each finishes
+    the message it is handing over and gives the rest back, and KeyboardInterrupt
+    comes only once every one of them has returned, also the first, still handing
+    its message over (a Thread.join cut short by Ctrl-C takes that thread for ended)."""
     from outreach.delivery.backends.memory import MemoryBackend
 
     w = db_world_factory(RECIPIENTS)

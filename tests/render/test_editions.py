@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config, NewsletterCampaign
+from outreach.delivery import issue_overview
 from outreach.delivery.audience import audience_query
 from outreach.errors import IssueError
 from outreach.issues import approve_issue, build_issue, discard_issue
@@ -63,6 +64,25 @@ def test_when_empty_fallback_gives_the_fallback_version(
     result = build_issue(session, settings, config, "vantaa-monthly", now=NOW)
     assert result.issue is not None
     assert result.languages == {"sv": "fi"}
+
+
+def test_the_version_its_readers_get_is_named_in_the_staffs_language(
+    session: Session, settings: Settings, config: Config
+) -> None:
+    with_when_empty(config, "fallback")
+    finnish_news_only(session, config)
+    result = build_issue(session, settings, config, "vantaa-monthly", now=NOW)
+    assert result.issue is not None
+    overview = issue_overview(session, settings, config, result.issue)
+    said = {lang: "\n".join(overview.lines(lang)) for lang in ("fi", "sv", "en")}
+    assert (
+        "sv: tällä kielellä ei ole juttuja; sen lukijat saavat suomenkielisen version ("
+        in (said["fi"])
+    )
+    assert (
+        "sv: inga poster på det här språket; dess läsare får den finska versionen (" in (said["sv"])
+    )
+    assert "sv: no items in this language; its readers get the Finnish version (" in said["en"]
 
 
 def test_when_empty_send_sends_every_language(

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import console, load
 from outreach.settings import Settings
+from outreach.sources import fetch_error, status_word
 from outreach.staff import authoring
-from outreach.web.staff.fetch_words import fetch_error, status_word
 from tests.staff.support import csrf_of
 from tests.staff.test_campaigns_console import CAMPAIGNS, TEMPLATES, editor_fields, signed_in
 from tests.web.conftest import TestClient
@@ -165,7 +165,7 @@ def odd_server() -> Iterator[str]:
         ("/missing", "Palvelin vastasi HTTP-tilalla 404.", "Servern svarade med HTTP-status 404."),
         ("/page", "Osoitteesta ei saa RSS- tai Atom-syötettä (se voi olla verkkosivu).",
          "Adressen ger inget RSS- eller Atom-flöde (den kan vara en webbsida)."),
-        ("/big", "Vastaus on liian suuri: yli 1 KB.", "Svaret är för stort: över 1 KB."),
+        ("/big", "Vastaus on liian suuri: yli 1 kt.", "Svaret är för stort: över 1 kB."),
     ],
 )  # fmt: skip
 def test_the_common_fetch_errors_are_said_in_finnish_and_swedish(

@@ -64,14 +64,18 @@ def test_console_pages_are_translated(lang: str) -> None:
 
 @pytest.mark.parametrize("lang", ["fi", "sv"])
 def test_the_campaign_editors_errors_and_labels_are_translated(lang: str) -> None:
+    from outreach.sources import words as fw
     from outreach.web.staff import campaign_errors as ce
-    from outreach.web.staff import fetch_words as fw
 
-    with (LOCALE_DIR / lang / "LC_MESSAGES" / "web.po").open("rb") as fh:
-        catalog = read_po(fh, locale=lang)
-    translated = {m.id for m in catalog if m.id and m.string}
+    def translated(domain: str) -> set[str]:
+        with (LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po").open("rb") as fh:
+            catalog = read_po(fh, locale=lang)
+        return {m.id for m in catalog if m.id and m.string}
+
     ids = {msgid for _, msgid in ce.MESSAGES} | {"Section {n}", "Source {n}"}
     ids |= set(ce.TOP_LABELS.values()) | set(ce.SECTION_LABELS.values())
     ids |= set(ce.OPTION_LABELS.values())
-    ids |= {msgid for _, msgid in fw.MESSAGES} | set(fw.STATUS_WORDS.values()) | {fw.LEAD}
-    assert ids - translated == set()
+    assert ids - translated("web") == set()
+    said = {msgid for _, msgid in fw.MESSAGES} | set(fw.STATUS_WORDS.values()) | {fw.LEAD}
+    said |= set(fw.SIZE_WORDS.values())
+    assert said - translated(fw.DOMAIN) == set()

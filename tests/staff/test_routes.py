@@ -58,6 +58,10 @@ def every_route(routes: list[BaseRoute]) -> list[BaseRoute]:
     return found
 
 
+#: A page answers HEAD as it answers GET: the same guard, the same status.
+READS = ("GET", "HEAD")
+
+
 def console_routes(app: FastAPI) -> list[tuple[APIRoute, str, Guard]]:
     found = []
     for route in every_route(app.routes):
@@ -101,10 +105,10 @@ def expected(guard: Guard, person: str, city: str | None, method: str) -> set[in
     if isinstance(guard, Public):
         return None
     if isinstance(guard, Pending):  # no full session opens these
-        return {303} if method == "GET" else {403}
+        return {303} if method in READS else {403}
     assert isinstance(guard, Require)
     if not roles:
-        return {303} if method == "GET" else {403}
+        return {303} if method in READS else {403}
     if guard.permission is None:
         return None
     admin = roles.get("*") == "admin"
@@ -198,8 +202,8 @@ def test_every_route_as_every_role_and_city(
             if tokens[person]:
                 cookie += f"; {COOKIE}={tokens[person].pop()}"
             headers = {"Cookie": cookie}
-            if method == "GET":
-                answer = client.get(path, headers=headers, follow_redirects=False)
+            if method in READS:
+                answer = client.request(method, path, headers=headers, follow_redirects=False)
             else:
                 answer = client.post(
                     path, data={"csrf_token": token}, headers=headers, follow_redirects=False
@@ -210,7 +214,7 @@ def test_every_route_as_every_role_and_city(
                 assert answer.status_code < 500, where
             elif refusal is None:
                 assert answer.status_code not in (401, 403) and answer.status_code < 500, where
-                if isinstance(guard, Require) and guard.city_param and method == "GET":
+                if isinstance(guard, Require) and guard.city_param and method in READS:
                     assert answer.status_code == 200, where
             else:
                 assert answer.status_code in refusal, f"{where}: {answer.status_code}"
@@ -271,8 +275,8 @@ def test_keravas_pages_never_reach_vantaas_things(
         assert isinstance(guard, Require) and guard.permission is not None
         # a permission an editor lacks is refused first; otherwise the thing is not found
         wanted = 404 if guard.permission.value in MAY["editor"] else 403
-        if method == "GET":
-            answer = client.get(path, headers=headers, follow_redirects=False)
+        if method in READS:
+            answer = client.request(method, path, headers=headers, follow_redirects=False)
         else:
             answer = client.post(path, data={"csrf_token": token}, headers=headers,
                                  follow_redirects=False)  # fmt: skip

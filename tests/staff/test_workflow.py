@@ -6,6 +6,7 @@ the four-eyes rule; mail goes to the ``memory:`` backend.
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -199,6 +200,27 @@ def test_without_four_eyes_the_builder_may_approve(
         issue = make_city_issue(s, config, "kerava-monthly", by=APPROVER)
         outcome = flow.approve(s, settings, config, issue, flow.Actor(APPROVER), override="ok")
         assert outcome.issue is issue and issue.status == IssueStatus.APPROVED
+
+
+def test_the_issue_page_says_sizes_and_findings_in_finnish_and_swedish(
+    engine: Engine, client: TestClient, config: Config
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        issue = make_city_issue(s, config, "vantaa-monthly", by=EDITOR)  # links to 127.0.0.1:9
+    signed_in(engine, client, APPROVER, "approver", "vantaa")
+    base = f"/staff/vantaa/issues/{issue.id}"
+    assert "refused=check" in post(client, f"{base}/approve")  # the check ran and is stored
+    fi = client.get(f"{base}?lang=fi").text
+    assert re.search(r"<td>\d+,\d kt / 102 kt", fi) and not re.search(r"\d\.\d kt", fi)
+    assert "Linkkiin ei saada yhteyttä: Osoite 127.0.0.1 (127.0.0.1) on paikallisessa" in fi
+    assert "Linkki ei ole suojattu (http://); käytä sen https://-osoitetta" in fi
+    sv = client.get(f"{base}?lang=sv").text
+    assert re.search(r"<td>\d+,\d kB av 102 kB", sv) and not re.search(r"\d\.\d kB", sv)
+    assert "En länk går inte att nå: Adressen 127.0.0.1 (127.0.0.1) finns i ett lokalt" in sv
+    en = client.get(f"{base}?lang=en").text
+    assert re.search(r"<td>\d+\.\d KB of 102 KB", en)
+    for page in (fi, sv):
+        assert "is not public" not in page and "not secure" not in page
 
 
 def test_approval_is_blocked_by_check_errors_until_a_reason_is_given(

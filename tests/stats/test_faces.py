@@ -19,6 +19,7 @@ from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from outreach.cli import main
+from outreach.issues import register_links
 from outreach.models import Delivery, DeliveryStatus, Issue, IssueReach, ReachSummary, StaffUser
 from outreach.settings import Settings
 from outreach.staff import issue_view, sessions
@@ -229,3 +230,49 @@ def test_a_page_reads_what_no_send_folded_from_the_rows_and_folds_it_after_answe
         assert s.scalar(select(func.count()).select_from(ReachSummary)) == 1
     with kept_only(monkeypatch):
         assert delivered(client.get("/staff/vantaa/?lang=en", headers=me).text) == 6
+
+
+def _cells(html: str) -> list[str]:
+    return re.findall(r"<t[hd](?: scope=\"row\")?>([^<]*)</t[hd]>", html)
+
+
+def test_the_issue_figures_name_sections_and_languages_in_the_readers_language(
+    client: TestClient, engine: Engine, history: dict[str, int]
+) -> None:
+    me = signed_in(engine, "v@vantaa.fi", "editor", "vantaa")
+    with Session(engine) as s:  # an issue whose introduction holds a link too
+        campaign_id = s.get(Issue, history["v1"]).campaign_id  # type: ignore[union-attr]
+        news = {"id": 901, "title": "Uutinen", "url": "https://vantaa.fi/uutinen"}
+        issue = make_issue(
+            s, campaign_id, "vantaa", "2026-09", None, {"fi": [("news", [news])], "sv": []}
+        )
+        snapshot = dict(issue.snapshot or {})
+        languages = dict(snapshot["languages"])
+        intro = '<p><a href="https://vantaa.fi/ilmasto">Ilmasto</a></p>'
+        languages["fi"] = {**languages["fi"], "intro_html": intro}
+        issue.snapshot = {**snapshot, "languages": languages}
+        register_links(s, issue)
+        s.commit()
+        issue_id = issue.id
+    fi = client.get(f"/staff/vantaa/issues/{issue_id}/stats?lang=fi", headers=me).text
+    assert {"Kaupungin ilmastotyö", "Johdanto", "suomi"} <= set(_cells(fi))
+    sv = client.get(f"/staff/vantaa/issues/{issue_id}/stats?lang=sv", headers=me).text
+    assert {"Stadens klimatarbete", "Inledning", "finska"} <= set(_cells(sv))
+    en = client.get(f"/staff/vantaa/issues/{issue_id}/stats?lang=en", headers=me).text
+    assert {"Introduction", "Finnish"} <= set(_cells(en))
+    for page in (fi, sv, en):
+        assert not {"news", "intro", "fi", "sv"} & set(_cells(page))
+    # both sections of the sent issue, by their titles, in the chart's words too
+    v1 = client.get(f"/staff/vantaa/issues/{history['v1']}/stats?lang=sv", headers=me).text
+    assert {"Stadens klimatarbete", "Utbildningar och webbinarier"} <= set(_cells(v1))
+    assert "Utbildningar och webbinarier" in re.findall(r"<desc [^>]*>([^<]*)</desc>", v1)[-2]
+
+
+def test_figures_with_decimals_take_a_comma_in_finnish_and_swedish() -> None:
+    from outreach.stats import Table, shown_cells
+
+    table = Table("t", "Delivered", [("figure", "Figure"), ("value", "Value")],
+                  [{"figure": "Delivered", "value": 12.5}])  # fmt: skip
+    assert shown_cells(table, table.rows[0], "fi")[1] == "12,5"
+    assert shown_cells(table, table.rows[0], "sv")[1] == "12,5"
+    assert shown_cells(table, table.rows[0], "en")[1] == "12.5"

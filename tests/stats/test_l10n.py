@@ -12,7 +12,8 @@ from outreach.campaigns import Config
 from outreach.l10n import LOCALE_DIR
 from outreach.stats import Table, city_figures, issue_figures, region_indicators
 from outreach.stats.clicks import __doc__ as CLICKS_DOC
-from outreach.stats.tables import WORDS
+from outreach.stats.issue import BUILT_IN_SECTIONS
+from outreach.stats.tables import LANGUAGE_NAMES, WORDS
 from tests.conftest import ROOT
 from tests.stats.fixture import NOW
 
@@ -25,6 +26,7 @@ def msgids(tables: list[Table]) -> set[str]:
         found.add(table.title)
         found |= {label for _, label in table.columns}
         found |= {str(row[k]) for row in table.rows for k in WORDS if k in row}
+    found |= set(LANGUAGE_NAMES.values()) | set(BUILT_IN_SECTIONS.values())
     for path in TEMPLATES.glob("*.html"):
         found |= set(re.findall(r'\bs\("([^"]+)"', path.read_text(encoding="utf-8")))
     return found

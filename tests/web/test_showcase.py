@@ -7,15 +7,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
-import pytest
 from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from outreach.campaigns import load
+from outreach.campaigns import collect
 from outreach.db import dispose_engines
 from outreach.delivery.backends import memory
-from outreach.errors import CampaignError
 from outreach.models import City, Story, StoryImage, StoryStatus
 from outreach.settings import Settings
 from outreach.sources import decide_story, submit_story
@@ -224,9 +222,11 @@ def test_privacy_url_is_required_for_a_sign_up_form(tmp_path: Path) -> None:
     path.write_text(
         path.read_text().replace("    privacy_url: https://www.kerava.fi/tietosuoja\n", "")
     )
-    with pytest.raises(CampaignError) as err:
-        load(folder)
-    assert "privacy_url is required" in str(err.value) and "\n" not in str(err.value)
+    # Kerava is left out (with its campaigns) until it is fixed; the others load.
+    config, errors = collect(folder)
+    assert config is not None and config.left_out == {"kerava"} and "vantaa" in config.cities
+    [line] = [e for e in errors if "privacy_url is required" in e]
+    assert "cities.yaml" in line and "\n" not in line
 
 
 def test_a_citys_logo_is_on_its_pages_with_its_name_as_alt_text(

@@ -3,9 +3,10 @@
 :func:`enqueue_issue` fixes the audience with one ``INSERT … SELECT … ON
 CONFLICT DO NOTHING`` (unique per issue and subscriber), so running it again
 adds only subscribers that were not there yet and never duplicates a row.
-Pausing stops workers from claiming more rows (rows in flight finish),
-resuming lets them claim again, cancelling also marks every row not yet
-handed over as cancelled.
+Pausing stops a send's workers before their next hand-over once the send
+has seen it (only the messages in flight finish; the rows not handed over go
+back to ``pending``), resuming lets them claim again, cancelling also marks
+every row not yet handed over as cancelled.
 """
 
 from __future__ import annotations
@@ -305,7 +306,8 @@ def _issue(session: Session, issue_id: int) -> Issue:
 
 
 def pause_issue(session: Session, issue_id: int) -> None:
-    """Stop claiming more rows; rows already handed to a worker finish."""
+    """Stop the send: its workers hand nothing more over once they have seen it
+    (docs/delivery.md, Workers); the messages in flight finish."""
     issue = _issue(session, issue_id)
     if issue.status != IssueStatus.SENDING:
         raise IssueError(f"issue {issue_id} is {issue.status.value}; only a sending issue pauses")

@@ -191,6 +191,8 @@ class OutboxRows:
         )
         ours = and_(Delivery.claimed_by == bindparam("me"), Delivery.status == SENDING)
         issue_status = select(Issue.status).where(Issue.id == issue_id).scalar_subquery()
+        self.status_statement = select(Issue.status).where(Issue.id == issue_id)
+        self._status_text: tuple[str, tuple[str, ...] | None, dict[str, Any]] | None = None
         self._check_texts: dict[int, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
         self.check_statement = select(
             Delivery.id,
@@ -299,17 +301,29 @@ class OutboxRows:
         sql, names, fixed = self._check_sql(conn, len(ids))
         values = {**fixed, "me": me, **{f"ids_{n}": i for n, i in enumerate(ids, 1)}}
         rows = _driver_rows(conn, sql, names, values)
-        if rows:
-            status = rows[0][5]
-        else:
-            status = conn.execute(select(Issue.status).where(Issue.id == self.issue_id)).scalar()
-        if status != IssueStatus.SENDING:
+        if not (rows[0][5] == IssueStatus.SENDING if rows else self.sending(conn)):
             raise IssueHalted
         return {
             row_id: (salt, name) if eligible else None
             for row_id, salt, name, eligible, ours, _ in rows
             if ours
         }
+
+    def sending(self, conn: Connection) -> bool:
+        """Is the issue still ``sending`` (not paused or cancelled)? One statement by
+        primary key, through the driver's cursor like the others (a statement run
+        through SQLAlchemy would leave an autocommit connection "in a transaction"
+        for the next ``begin``)."""
+        if self._status_text is None:
+            with self._compiling:
+                if self._status_text is None:
+                    compiled = self.status_statement.compile(dialect=conn.dialect)
+                    state = compiled.construct_expanded_state({})
+                    names = tuple(state.positiontup) if state.positiontup is not None else None
+                    self._status_text = (state.statement, names, dict(state.parameters))
+        sql, names, values = self._status_text
+        rows = _driver_rows(conn, sql, names, values)
+        return bool(rows) and rows[0][0] == IssueStatus.SENDING.value
 
     def _check_sql(
         self, conn: Connection, count: int

@@ -6,7 +6,7 @@ as fields of their own, the next three runs in the city's time zone, the live
 count of the audience, every error next to its field in the reader's language
 (:mod:`outreach.web.staff.campaign_errors`) and, after "Try this source", what
 that source gives with its section's filters applied (its status and error in the
-reader's language too, :mod:`outreach.web.staff.fetch_words`).
+reader's language too, :mod:`outreach.sources.words`).
 """
 
 from __future__ import annotations
@@ -21,11 +21,10 @@ from fastapi.responses import HTMLResponse
 from outreach.campaigns import LANGUAGES, Audience, console, form, form_sections, schedule_problem
 from outreach.campaigns import Schedule as CronSchedule
 from outreach.scheduler import next_runs
-from outreach.sources import body_html, known_types
+from outreach.sources import body_html, fetch_error, known_types, status_word
 from outreach.staff import Current, Permission, authoring
 from outreach.web.common import state
 from outreach.web.staff.campaign_errors import OPTION_LABELS, field_id, localise
-from outreach.web.staff.fetch_words import fetch_error, status_word
 from outreach.web.staff.guard import now
 from outreach.web.staff.view import lang_of, page
 

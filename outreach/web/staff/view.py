@@ -10,7 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from outreach.l10n import format_datetime, format_percent
+from outreach.l10n import format_datetime, format_decimal, format_percent
 from outreach.staff import Permission, sessions
 from outreach.subscriptions import city_name
 from outreach.web.common import check_csrf, client_ip, page_lang, render, state
@@ -59,6 +59,7 @@ def page(
         "city_label": city_name(st.config, city, lang) if city else None,
         "when": lambda dt, tz="Europe/Helsinki": format_datetime(dt, lang, tz) if dt else "",
         "percent": lambda share: format_percent(share, lang),
+        "decimal": lambda value, digits=1: format_decimal(value, lang, digits),
         **context,
     }
     return render(request, name, ctx, lang=lang, status=status)
