@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 from outreach import campaigns
 from outreach.db import dispose_engines, get_engine, session_scope, upgrade
 from outreach.errors import OutreachError
-from outreach.l10n import format_datetime, gettext_for
+from outreach.l10n import format_datetime, gettext_for, ngettext_for
 from outreach.models import IssueStatus
 from outreach.settings import SOURCE_ROOT, Settings
 
@@ -53,6 +53,9 @@ def run_demo(
     def _(message: str) -> str:
         return gettext_for(lang, "cli", message)
 
+    def _n(singular: str, plural: str, n: int) -> str:
+        return ngettext_for(lang, "cli", singular, plural, n)
+
     from outreach.delivery import enqueue_issue, preview, send_issue
     from outreach.issues import approve_issue, build_issue, record_send_start
     from outreach.sources import Fetcher, import_stories, ingest, load_local_files
@@ -70,8 +73,11 @@ def run_demo(
     engine = get_engine(settings)
     config = campaigns.load(settings.campaigns_path, settings.templates_path)
     echo(
-        _("campaigns: {cities} cities, {campaigns} campaigns loaded").format(
-            cities=len(config.cities), campaigns=len(config.campaigns)
+        _("campaigns: {cities}, {campaigns} loaded").format(
+            cities=_n("{n} city", "{n} cities", len(config.cities)).format(n=len(config.cities)),
+            campaigns=_n("{n} campaign", "{n} campaigns", len(config.campaigns)).format(
+                n=len(config.campaigns)
+            ),
         )
     )
 

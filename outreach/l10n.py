@@ -82,6 +82,15 @@ def gettext_for(lang: str, domain: str, message: str) -> str:
     return translations(lang, domain).gettext(message)
 
 
+def ngettext_for(lang: str, domain: str, singular: str, plural: str, n: int) -> str:
+    """The form of a message that fits the count ``n`` (``1 kaupunki``, ``2 kaupunkia``).
+
+    The catalog's entry has ``msgid_plural`` and a ``msgstr[i]`` for each form its
+    ``Plural-Forms`` header declares; without one, the English ``singular`` or ``plural``.
+    """
+    return translations(lang, domain).ngettext(singular, plural, n)
+
+
 def version_name(code: str, lang: str) -> str:
     """The version in language ``code`` as the object of a ``cli`` sentence in ``lang``
     ("ruotsinkielisen version"); an unknown code as it is."""

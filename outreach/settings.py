@@ -36,7 +36,7 @@ from pydantic_settings import (
 )
 
 from outreach.errors import ConfigError
-from outreach.l10n import format_decimal, gettext_for, staff_language
+from outreach.l10n import format_decimal, gettext_for, ngettext_for, staff_language
 
 log = logging.getLogger(__name__)
 
@@ -392,5 +392,8 @@ def _error_line(exc: ValidationError) -> str:
     else:  # a check across settings: its message names them
         line = _(first["msg"].removeprefix("Value error, "))
     if exc.error_count() > 1:
-        line = _("{line} (and {n} more)", line=line, n=exc.error_count() - 1)
+        more = exc.error_count() - 1
+        lang = staff_language(os.environ.get("OUTREACH_CLI_LANGUAGE", ""))
+        text = ngettext_for(lang, "cli", "{line} (and {n} more)", "{line} (and {n} more)", more)
+        line = text.format(line=line, n=more)
     return line

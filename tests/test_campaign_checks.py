@@ -9,6 +9,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from outreach.campaigns import collect, load
@@ -131,3 +132,73 @@ def test_validate_still_exits_1_and_shows_the_others(
     assert code == 1
     assert "kerava-monthly.yaml: line" in err
     assert any(x.startswith("vantaa-monthly: ") for x in out.splitlines())
+
+
+def keep_only(root: Path, cities: set[str], campaigns: set[str]) -> None:
+    """The cities ``cities`` of cities.yaml and the campaign files ``campaigns``, no others."""
+    path = root / "cities.yaml"
+    data = yaml.safe_load(path.read_text())
+    data["cities"] = [city for city in data["cities"] if city["slug"] in cities]
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    for file in root.glob("*.yaml"):
+        if file.name != "cities.yaml" and file.stem not in campaigns:
+            file.unlink()
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("fi", "1 kaupunki ja 1 kampanja ovat kunnossa."),
+        ("sv", "1 stad och 1 kampanj är giltiga."),
+        ("en", "1 city and 1 campaign are valid."),
+    ],
+)
+def test_validate_counts_one_city_and_one_campaign_in_the_singular(
+    root: Path, monkeypatch: pytest.MonkeyPatch, lang: str, said: str
+) -> None:
+    keep_only(root, {"jarvenpaa"}, {"jarvenpaa-monthly"})
+    code, out, err = validate(root, monkeypatch, lang)
+    assert code == 0, err
+    assert out.splitlines()[-1] == said
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("fi", "2 kaupunkia ja 3 kampanjaa ovat kunnossa."),
+        ("sv", "2 städer och 3 kampanjer är giltiga."),
+        ("en", "2 cities and 3 campaigns are valid."),
+    ],
+)
+def test_validate_counts_more_cities_and_campaigns_in_the_plural(
+    root: Path, monkeypatch: pytest.MonkeyPatch, lang: str, said: str
+) -> None:
+    keep_only(
+        root, {"kerava", "jarvenpaa"}, {"kerava-monthly", "kerava-environmental-award",
+                                         "jarvenpaa-monthly"}
+    )  # fmt: skip
+    code, out, err = validate(root, monkeypatch, lang)
+    assert code == 0, err
+    assert out.splitlines()[-1] == said
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "two"),
+    [
+        ("fi", "1 virheellinen tiedosto jätetään pois, kunnes se on korjattu.",
+         "2 virheellistä tiedostoa jätetään pois, kunnes ne on korjattu."),
+        ("sv", "1 fil med fel lämnas bort tills den har rättats.",
+         "2 filer med fel lämnas bort tills de har rättats."),
+        ("en", "1 file with errors is left out until it is fixed.",
+         "2 files with errors are left out until they are fixed."),
+    ],
+)  # fmt: skip
+def test_validate_counts_the_files_with_errors(
+    root: Path, monkeypatch: pytest.MonkeyPatch, lang: str, one: str, two: str
+) -> None:
+    (root / "kerava-monthly.yaml").write_text("slug: [\n")
+    code, out, _ = validate(root, monkeypatch, lang)
+    assert code == 1 and out.splitlines()[-1] == one
+    (root / "vantaa-monthly.yaml").write_text("slug: [\n")
+    code, out, _ = validate(root, monkeypatch, lang)
+    assert code == 1 and out.splitlines()[-1] == two

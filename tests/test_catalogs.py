@@ -1,14 +1,17 @@
-"""The message catalogs: every entry well formed, every msgid once per file."""
+"""The message catalogs: every entry well formed, every msgid once per file; every
+catalog declares its plural forms and every plural entry has them all."""
 
 from __future__ import annotations
 
 import re
+import string
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
 from babel.messages.pofile import read_po
 
-from outreach.l10n import LOCALE_DIR
+from outreach.l10n import LOCALE_DIR, ngettext_for
 
 CATALOGS = sorted(LOCALE_DIR.glob("*/LC_MESSAGES/*.po"))
 
@@ -37,3 +40,81 @@ def _key(entry: str) -> str:
 
 def test_there_are_catalogs() -> None:
     assert {p.parts[-3] for p in CATALOGS} == {"en", "fi", "sv"}
+
+
+PLURAL_FORMS = re.compile(r"^Plural-Forms:\s*nplurals=(\d+);\s*plural=([^;]+);?\s*$", re.M)
+
+
+def _catalog(path: Path) -> Catalog:
+    with path.open("rb") as fh:
+        return read_po(fh, locale=path.parts[-3], domain=path.stem)
+
+
+def _header(path: Path) -> str:
+    entry = re.split(r"\n\s*\n", path.read_text(encoding="utf-8").strip())[0]
+    return "".join(re.findall(r'^"(.*)"$', entry, re.M)).replace("\\n", "\n")
+
+
+def _fields(text: str) -> set[str]:
+    """The placeholders of a message: ``{n}`` and ``%(count)s``."""
+    braces = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+    return braces | set(re.findall(r"%\((\w+)\)", text))
+
+
+@pytest.mark.parametrize("path", CATALOGS, ids=lambda p: f"{p.parts[-3]}/{p.name}")
+def test_a_catalog_declares_its_plural_forms(path: Path) -> None:
+    found = PLURAL_FORMS.search(_header(path))
+    assert found, f"{path}: no Plural-Forms header with nplurals"
+    assert (int(found[1]), found[2].strip()) == (2, "(n != 1)")  # fi, sv and en alike
+    assert _catalog(path).num_plurals == 2
+
+
+@pytest.mark.parametrize("path", CATALOGS, ids=lambda p: f"{p.parts[-3]}/{p.name}")
+def test_every_plural_entry_has_all_its_forms_with_their_placeholders(path: Path) -> None:
+    catalog = _catalog(path)
+    wrong = {}
+    for message in catalog:
+        if not message.id or not message.pluralizable:
+            continue
+        forms = tuple(message.string)
+        singular, plural = message.id[0], message.id[1]
+        if (
+            len(forms) != catalog.num_plurals
+            or not all(forms)
+            or any(_fields(form) != _fields(plural) for form in forms)
+            or _fields(singular) != _fields(plural)
+        ):
+            wrong[singular] = forms
+    assert wrong == {}, f"{path}: plural entries lacking a form or a placeholder"
+
+
+@pytest.mark.parametrize("domain", sorted({p.stem for p in CATALOGS}))
+def test_a_plural_entry_is_one_in_every_language(domain: str) -> None:
+    def plurals(lang: str) -> set[tuple[str, str]]:
+        path = LOCALE_DIR / lang / "LC_MESSAGES" / f"{domain}.po"
+        if not path.exists():
+            return set()
+        return {(m.id[0], m.id[1]) for m in _catalog(path) if m.id and m.pluralizable}
+
+    assert plurals("fi") == plurals("sv") == plurals("en")
+
+
+def test_there_are_plural_entries() -> None:
+    assert ("{n} city", "{n} cities") in {
+        (m.id[0], m.id[1]) for m in _catalog(LOCALE_DIR / "fi/LC_MESSAGES/cli.po") if m.pluralizable
+    }
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "two"),
+    [
+        ("fi", "1 kaupunki", "2 kaupunkia"),
+        ("sv", "1 stad", "2 städer"),
+        ("en", "1 city", "2 cities"),
+    ],
+)
+def test_a_message_with_a_count_takes_the_form_of_its_number(lang: str, one: str, two: str) -> None:
+    forms = [ngettext_for(lang, "cli", "{n} city", "{n} cities", n).format(n=n) for n in (1, 2)]
+    assert forms == [one, two]
+    zero = ngettext_for(lang, "cli", "{n} city", "{n} cities", 0).format(n=0)
+    assert zero == two.replace("2", "0")

@@ -293,7 +293,7 @@ def test_issue_check_reports_in_the_staffs_language_and_exits_1_on_errors(
     dead = run.invoke(main, ["issue", "check", "kerava-monthly/2026-12"])
     assert dead.exit_code == 1, dead.output
     assert "Suomenkielinen versio:" in dead.output
-    assert re.search(r"virheitä [1-9]\d*, varoituksia \d+", dead.output), dead.output
+    assert re.search(r"\n[1-9]\d* virhe(ttä)?, \d+ varoitus(ta)?\n", dead.output), dead.output
     assert "Traceback" not in dead.output
 
 

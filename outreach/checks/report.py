@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from outreach.l10n import LANGUAGES, VERSION_MSGIDS, gettext_for
+from outreach.l10n import LANGUAGES, VERSION_MSGIDS, gettext_for, ngettext_for
 
 Level = Literal["error", "warning"]
 ERROR: Level = "error"
@@ -35,12 +35,19 @@ __all__ = [
 ]
 
 
-def localised(msgid: str, **params: Any) -> dict[str, str]:
+def localised(msgid: str, *, plural: str = "", number: int = 0, **params: Any) -> dict[str, str]:
     """``msgid`` from the ``checks`` catalog in every language, ``{name}`` fields filled;
     a field given as a mapping by language (what :func:`localised` returns) is filled
-    with its value in each language."""
+    with its value in each language; with a ``plural``, the form each language gives
+    ``number`` (``1 kohde``, ``2 kohdetta``)."""
+
+    def text(lang: str) -> str:
+        if plural:
+            return ngettext_for(lang, "checks", msgid, plural, number)
+        return gettext_for(lang, "checks", msgid)
+
     return {
-        lang: gettext_for(lang, "checks", msgid).format(
+        lang: text(lang).format(
             **{k: v[lang] if isinstance(v, Mapping) else v for k, v in params.items()}
         )
         for lang in LANGUAGES
@@ -124,8 +131,9 @@ def finding(
     detail: str | Mapping[str, str] = "",
     **params: Any,
 ) -> Finding:
-    """A finding whose message is ``msgid`` of the ``checks`` catalog; a ``detail``
-    given as a text is the same in every language."""
+    """A finding whose message is ``msgid`` of the ``checks`` catalog (with ``plural`` and
+    ``number``, a message with a count: see :func:`localised`); a ``detail`` given as a
+    text is the same in every language."""
     return Finding(level, check, lang, localised(msgid, **params), _detail(detail))
 
 
@@ -211,11 +219,16 @@ class Report:
                 out.append(f"{line} ({detail})" if detail else line)
         for note in self.skipped:
             out.append(localised("Skipped: {what}", what=note.text(ui_lang))[ui_lang])
+        errors, warnings = len(self.errors), len(self.warnings)
         out.append(
             localised(
-                "{errors} errors, {warnings} warnings",
-                errors=len(self.errors),
-                warnings=len(self.warnings),
+                "{errors}, {warnings}",
+                errors=localised("{n} error", plural="{n} errors", number=errors, n=errors)[
+                    ui_lang
+                ],
+                warnings=localised(
+                    "{n} warning", plural="{n} warnings", number=warnings, n=warnings
+                )[ui_lang],
             )[ui_lang]
         )
         return out

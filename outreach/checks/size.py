@@ -33,7 +33,7 @@ def check_size(
                 "size.clipped",
                 lang,
                 "The HTML is {kb} KB; Gmail clips messages over {limit} KB",
-                detail=localised("{n} bytes", n=size),
+                detail=localised("{n} byte", plural="{n} bytes", number=size, n=size),
                 kb=size // 1024,
                 limit=HTML_LIMIT // 1024,
             )
@@ -58,7 +58,7 @@ def check_size(
                 "size.image_weight",
                 lang,
                 "The images weigh {kb} KB together; keep them under {max} KB",
-                detail=localised("{n} bytes", n=weight),
+                detail=localised("{n} byte", plural="{n} bytes", number=weight, n=weight),
                 kb=weight // 1024,
                 max=MAX_IMAGE_BYTES // 1024,
             )

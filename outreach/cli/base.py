@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from outreach import __version__
 from outreach.campaigns import Config, load, merge_console, sync
 from outreach.errors import OutreachError
-from outreach.l10n import gettext_for, staff_language
+from outreach.l10n import gettext_for, ngettext_for, staff_language
 from outreach.settings import Settings, get_settings
 
 
@@ -40,6 +40,11 @@ def cli_language(settings: Settings | None = None) -> str:
 def _(message: str) -> str:
     """Translate a message for the person at the terminal."""
     return gettext_for(cli_language(), "cli", message)
+
+
+def _n(singular: str, plural: str, n: int) -> str:
+    """Translate a message with a count: the form that fits ``n`` (one city, two cities)."""
+    return ngettext_for(cli_language(), "cli", singular, plural, n)
 
 
 def fail(message: str) -> NoReturn:

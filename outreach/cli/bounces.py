@@ -23,8 +23,8 @@ def _lines(outcome: object) -> str:
 
     assert isinstance(outcome, Outcome)
     return _(
-        "{events} events, {duplicates} already seen, {unmatched} unmatched, "
-        "{suppressed} suppressed, {unsubscribed} unsubscribed"
+        "events: {events}, already seen: {duplicates}, unmatched: {unmatched}, "
+        "suppressed: {suppressed}, unsubscribed: {unsubscribed}"
     ).format(
         events=outcome.events,
         duplicates=outcome.duplicates,
@@ -133,8 +133,8 @@ def rates(app: App, ref: str) -> None:
         r = issue_rates(session, issue_id)
     click.echo(
         _(
-            "issue {id}: {sent} sent, {hard} hard bounces ({bounce_rate}), "
-            "{soft} soft bounces, {complaints} complaints ({complaint_rate})"
+            "issue {id}: sent {sent}, hard bounces {hard} ({bounce_rate}), "
+            "soft bounces {soft}, complaints {complaints} ({complaint_rate})"
         ).format(
             id=issue_id,
             sent=r.sent,

@@ -7,7 +7,7 @@ import sys
 import click
 
 from outreach.campaigns import Config
-from outreach.cli.base import App, Group, _, cli_language, main, pass_app
+from outreach.cli.base import App, Group, _, _n, cli_language, main, pass_app
 
 
 @main.group(cls=Group)
@@ -29,14 +29,22 @@ def campaigns_validate(app: App) -> None:
         _print_schedules(app, config)
     if errors:
         files = len(config.broken) if config is not None else 1
-        click.echo(_("{n} files with errors are left out until they are fixed.").format(n=files))
+        click.echo(
+            _n(
+                "{n} file with errors is left out until it is fixed.",
+                "{n} files with errors are left out until they are fixed.",
+                files,
+            ).format(n=files)
+        )
         sys.exit(1)
     if mail_errors:
         sys.exit(1)
     assert config is not None
+    cities, camps = len(config.cities), len(config.campaigns)
     click.echo(
-        _("{n} cities and {m} campaigns are valid.").format(
-            n=len(config.cities), m=len(config.campaigns)
+        _("{cities} and {campaigns} are valid.").format(
+            cities=_n("{n} city", "{n} cities", cities).format(n=cities),
+            campaigns=_n("{n} campaign", "{n} campaigns", camps).format(n=camps),
         )
     )
 

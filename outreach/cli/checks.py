@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from outreach.checks import Report
-from outreach.cli.base import App, _, cli_language, pass_app
+from outreach.cli.base import App, _, _n, cli_language, pass_app
 from outreach.cli.issue import issue
 
 
@@ -17,8 +17,10 @@ def echo_report(report: Report) -> None:
 
 
 def summary(report: Report) -> str:
-    return _("Pre-flight check: {errors} errors, {warnings} warnings.").format(
-        errors=len(report.errors), warnings=len(report.warnings)
+    errors, warnings = len(report.errors), len(report.warnings)
+    return _("Pre-flight check: {errors}, {warnings}.").format(
+        errors=_n("{n} error", "{n} errors", errors).format(n=errors),
+        warnings=_n("{n} warning", "{n} warnings", warnings).format(n=warnings),
     )
 
 

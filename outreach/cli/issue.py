@@ -18,6 +18,7 @@ from outreach.cli.base import (
     App,
     Group,
     _,
+    _n,
     check_out,
     cli_language,
     echo_lines,
@@ -88,7 +89,11 @@ def issue_build(app: App, campaign: str, period: str | None) -> None:
     else:
         verb = _("Kept (already past draft)")
     click.echo(
-        _("{verb} issue {id} ({slug}/{period}, {status}) with {n} items.").format(
+        _n(
+            "{verb} issue {id} ({slug}/{period}, {status}) with {n} item.",
+            "{verb} issue {id} ({slug}/{period}, {status}) with {n} items.",
+            result.items,
+        ).format(
             verb=verb,
             id=result.issue.id,
             slug=campaign,
@@ -166,9 +171,12 @@ def issue_approve(app: App, ref: str, by: str, override: str | None) -> None:
         echo_report(outcome.report)
     if outcome.issue is None:
         fail(
-            _(
+            _n(
+                "issue {id} has {n} error in its pre-flight check; fix it, or approve "
+                "with --override REASON",
                 "issue {id} has {n} errors in its pre-flight check; fix them, or approve "
-                "with --override REASON"
+                "with --override REASON",
+                len(outcome.report.errors),
             ).format(id=iss.id, n=len(outcome.report.errors))
         )
     if not outcome.report.findings:
@@ -236,7 +244,7 @@ def issue_send(
             record_send_start(session, iss, by=_user(), manual=True)
         issue_id = iss.id
     if not dry_run:
-        click.echo(_("{n} recipients queued.").format(n=queued))
+        click.echo(_n("{n} recipient queued.", "{n} recipients queued.", queued).format(n=queued))
     interrupt = threading.Event()
     with ctrl_c_stops(interrupt) if not dry_run else nullcontext():
         report = send_issue(
@@ -375,9 +383,11 @@ def issue_discard(app: App, ref: str, by: str) -> None:
     with app.session() as session:
         iss, released = discard_issue(session, get_issue(session, ref).id, by=by)
         click.echo(
-            _("Issue {id} discarded; {n} items are free for the next build.").format(
-                id=iss.id, n=released
-            )
+            _n(
+                "Issue {id} discarded; {n} item is free for the next build.",
+                "Issue {id} discarded; {n} items are free for the next build.",
+                released,
+            ).format(id=iss.id, n=released)
         )
 
 

@@ -43,8 +43,8 @@ def _bounce_warnings(app: App) -> None:
     for issue_id, r in found:
         click.echo(
             _(
-                "warning: issue {id}: {complaints} complaints ({complaint_rate}) and "
-                "{hard} hard bounces ({bounce_rate}) of {sent} sent; the limits are "
+                "warning: issue {id}: complaints {complaints} ({complaint_rate}), "
+                "hard bounces {hard} ({bounce_rate}), sent {sent}; the limits are "
                 "0.1 % and 2 %"
             ).format(
                 id=issue_id,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from outreach.cli.base import App, Group, _, cli_language, fail, main, pass_app
+from outreach.cli.base import App, Group, _, _n, cli_language, fail, main, pass_app
 
 
 def _by() -> str:
@@ -110,7 +110,10 @@ def staff_disable(app: App, email: str, by: str) -> None:
 
     with app.session() as session:
         ended = accounts.disable(session, email, by=by)
-    click.echo(_("{email} is disabled; {n} sessions ended.").format(email=email, n=ended))
+    ended_text = _n(
+        "{email} is disabled; {n} session ended.", "{email} is disabled; {n} sessions ended.", ended
+    )
+    click.echo(ended_text.format(email=email, n=ended))
 
 
 @staff.command("enable")

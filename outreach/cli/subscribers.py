@@ -16,6 +16,7 @@ from outreach.cli.base import (
     App,
     Group,
     _,
+    _n,
     check_out,
     cli_language,
     fail,
@@ -173,7 +174,8 @@ def export_command(
     else:
         with open_out(out, newline="") as fh:
             count = write(fh)
-        click.echo(_("{count} rows written to {out}").format(count=count, out=out), err=True)
+        written = _n("{count} row written to {out}", "{count} rows written to {out}", count)
+        click.echo(written.format(count=count, out=out), err=True)
 
 
 @subscribers.command("list")
@@ -257,7 +259,9 @@ def unsubscribe_command(ctx: App, email: str, city: str | None) -> None:
         _known_city(ctx, city)
     with ctx.session() as session:
         count = unsubscribe_email(session, email, city, channel="cli")
-    click.echo(_("{count} subscriptions ended").format(count=count))
+    click.echo(
+        _n("{count} subscription ended", "{count} subscriptions ended", count).format(count=count)
+    )
 
 
 @subscribers.command("show")
@@ -289,7 +293,10 @@ def purge_command(ctx: App) -> None:
     """Delete sign-ups never confirmed within pending_purge_days."""
     with ctx.session() as session:
         count = purge_pending(session, ctx.settings)
-    click.echo(_("{count} unconfirmed sign-ups deleted").format(count=count))
+    deleted = _n(
+        "{count} unconfirmed sign-up deleted", "{count} unconfirmed sign-ups deleted", count
+    )
+    click.echo(deleted.format(count=count))
 
 
 @main.group(cls=Group)
@@ -319,7 +326,7 @@ def apikey_revoke(ctx: App, name_or_prefix: str) -> None:
     """Revoke keys by name or prefix."""
     with ctx.session() as session:
         count = revoke_api_key(session, name_or_prefix)
-    click.echo(_("{count} keys revoked").format(count=count))
+    click.echo(_n("{count} key revoked", "{count} keys revoked", count).format(count=count))
 
 
 @apikey.command("list")

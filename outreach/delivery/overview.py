@@ -25,7 +25,13 @@ from outreach.campaigns import Config
 from outreach.delivery.audience import audience_query
 from outreach.delivery.outbox import failures, issue_counts
 from outreach.issues import edition_summary, fixed_audience, history, send_as
-from outreach.l10n import format_datetime, format_event_time, gettext_for, version_name
+from outreach.l10n import (
+    format_datetime,
+    format_event_time,
+    gettext_for,
+    ngettext_for,
+    version_name,
+)
 from outreach.models import ISSUE_FINISHED, Delivery, Issue
 from outreach.settings import Settings
 from outreach.suppression import prepare_connection, suppression_key
@@ -140,9 +146,21 @@ class IssueOverview:
         total = sum(self.audience.values())
         parts = ", ".join(f"{code} {n}" for code, n in sorted(self.audience.items()))
         if self.audience_fixed:
-            template = gettext_for(lang, "cli", "audience: {n} recipients ({parts})")
+            template = ngettext_for(
+                lang,
+                "cli",
+                "audience: {n} recipient ({parts})",
+                "audience: {n} recipients ({parts})",
+                total,
+            )
         else:
-            template = gettext_for(lang, "cli", "audience if sent now: {n} recipients ({parts})")
+            template = ngettext_for(
+                lang,
+                "cli",
+                "audience if sent now: {n} recipient ({parts})",
+                "audience if sent now: {n} recipients ({parts})",
+                total,
+            )
         out.append("  " + template.format(n=total, parts=parts or "-"))
         out.append("  " + gettext_for(lang, "cli", "content:"))
         for code, sections in self.contents.items():
@@ -159,7 +177,7 @@ class IssueOverview:
                 note = gettext_for(lang, "cli", "no items in this language; its readers get {to}")
                 note = note.format(to=version_name(target, lang))
             else:
-                note = gettext_for(lang, "cli", "{n} items").format(n=items)
+                note = ngettext_for(lang, "cli", "{n} item", "{n} items", items).format(n=items)
             out.append(f"    {code}: {note}" + (f" ({shown})" if shown else ""))
             for title, listed in self.listing.get(code, []):
                 if listed:

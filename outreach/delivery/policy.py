@@ -102,7 +102,7 @@ class PolicyBurst:
             lang,
             "cli",
             "sending paused: {n} policy refusals from {provider} within {seconds} s "
-            "({reply}); {told} approvers told. Fix the cause, then run "
+            "({reply}); approvers told: {told}. Fix the cause, then run "
             "`outreach issue resume {id}` and `outreach issue send {id}`",
         ).format(
             n=self.refusals,

@@ -125,7 +125,14 @@ def discard_issue(
         )
     released = release_issue_items(session, issue.id)
     set_status(session, issue, S.DISCARDED)
-    record_event(session, issue, "discarded", by=by, detail=f"{released} items released", now=now)
+    record_event(
+        session,
+        issue,
+        "discarded",
+        by=by,
+        detail=f"{released} item released" if released == 1 else f"{released} items released",
+        now=now,
+    )
     log.info("issue %s discarded by %s; %d items released", issue.id, by, released)
     return issue, released
 

@@ -9,7 +9,9 @@ recorded). A :class:`Msg` is a msgid of the ``cli`` gettext domain (English,
 form, shown in the reader's conventions in the city's timezone. Text from
 elsewhere (an error from another stage) is a *raw* message, shown as it is.
 
-Every msgid is written as ``_("…")`` so the catalog test finds it.
+Every msgid is written as ``_("…")`` so the catalog test finds it; a message with a
+count as ``_n("…", "…", "n", n=…)``: its singular, its plural and the name of the
+argument whose number picks the form (``1 lähde``, ``2 lähdettä``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Union
 
-from outreach.l10n import format_datetime, gettext_for
+from outreach.l10n import format_datetime, gettext_for, ngettext_for
 
 DEFAULT_TIMEZONE = "Europe/Helsinki"
 
@@ -33,6 +35,9 @@ class Msg:
     text: str
     args: dict[str, Arg] = field(default_factory=dict)
     raw: bool = False
+    #: A message with a count: its plural msgid and the argument that holds the count.
+    plural: str = ""
+    count: str = ""
 
     def render(self, lang: str = "en", timezone: str = DEFAULT_TIMEZONE) -> str:
         if self.raw:
@@ -45,18 +50,27 @@ class Msg:
                 values[name] = format_datetime(datetime.fromisoformat(value), lang, timezone)
             else:
                 values[name] = value
-        template = gettext_for(lang, "cli", self.text)
+        english = self.text
+        if self.plural:
+            n = int(values.get(self.count, 0))
+            template = ngettext_for(lang, "cli", self.text, self.plural, n)
+            english = self.text if n == 1 else self.plural
+        else:
+            template = gettext_for(lang, "cli", self.text)
         try:
             return template.format(**values)
         except (KeyError, IndexError, ValueError):  # a broken translation: fall back
-            return self.text.format(**values)
+            return english.format(**values)
 
     def __str__(self) -> str:
         return self.render("en")
 
     def to_json(self) -> dict[str, Any]:
         args = {k: v.to_json() if isinstance(v, Msg) else v for k, v in self.args.items()}
-        return {"msgid": self.text, "args": args, "raw": self.raw}
+        data: dict[str, Any] = {"msgid": self.text, "args": args, "raw": self.raw}
+        if self.plural:
+            data.update(plural=self.plural, count=self.count)
+        return data
 
     def dump(self) -> str:
         """The message as stored in a text column."""
@@ -67,7 +81,13 @@ class Msg:
         args: dict[str, Arg] = {}
         for name, value in dict(data.get("args") or {}).items():
             args[name] = cls.from_json(value) if isinstance(value, dict) else value
-        return cls(str(data["msgid"]), args, bool(data.get("raw", False)))
+        return cls(
+            str(data["msgid"]),
+            args,
+            bool(data.get("raw", False)),
+            str(data.get("plural") or ""),
+            str(data.get("count") or ""),
+        )
 
     @classmethod
     def load(cls, text: str | None) -> Msg | None:
@@ -86,6 +106,12 @@ class Msg:
 def _(msgid: str, **args: Arg) -> Msg:
     """Mark a msgid of the ``cli`` domain; translated when rendered."""
     return Msg(msgid, dict(args))
+
+
+def _n(singular: str, plural: str, count: str, **args: Arg) -> Msg:
+    """Mark a ``cli`` msgid with a count: the form is picked by ``args[count]`` when
+    rendered."""
+    return Msg(singular, dict(args), plural=plural, count=count)
 
 
 def raw(text: str) -> Msg:

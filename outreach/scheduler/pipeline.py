@@ -24,7 +24,7 @@ from outreach.errors import OutreachError
 from outreach.issues import send_due_filter, waits_to_send
 from outreach.models import Campaign, Delivery, DeliveryStatus, Issue, IssueStatus
 from outreach.scheduler.locks import named_lock
-from outreach.scheduler.messages import Msg, _, dt_arg, raw
+from outreach.scheduler.messages import Msg, _, _n, dt_arg, raw
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,13 @@ class StagePipeline:
             reports = fetch_sources(session, self.settings, self.config, None, now=self.clock())
         self.hold_cancelled()
         errors = [r for r in reports if r.status == "error"]
-        return _("fetched {n} sources, {errors} in error", n=len(reports), errors=len(errors))
+        return _n(
+            "fetched {n} source, {errors} in error",
+            "fetched {n} sources, {errors} in error",
+            "n",
+            n=len(reports),
+            errors=len(errors),
+        )
 
     def run_campaign(self, slug: str, fire_time: datetime) -> RunResult:
         from outreach.checks import build_checked
@@ -311,7 +317,7 @@ class StagePipeline:
         return [
             RunResult(
                 "ok",
-                _("{city}: {stories} new stories, digest mailed to {mailed} editors",
+                _("{city}: new stories: {stories}, digest mailed to editors: {mailed}",
                   city=d.city, stories=d.stories, mailed=d.mailed),
             )
             for d in done

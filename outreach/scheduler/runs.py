@@ -29,7 +29,7 @@ from outreach.errors import OutreachError
 from outreach.l10n import format_datetime
 from outreach.models import Campaign
 from outreach.scheduler.locks import named_lock
-from outreach.scheduler.messages import DEFAULT_TIMEZONE, Msg, _, as_msg, dt_arg, raw, word
+from outreach.scheduler.messages import DEFAULT_TIMEZONE, Msg, _, _n, as_msg, dt_arg, raw, word
 from outreach.scheduler.pipeline import Pipeline, RunResult, StagePipeline, load_config
 from outreach.scheduler.timing import due
 from outreach.settings import Settings
@@ -137,8 +137,10 @@ def _record(session: Session, row: Campaign, fire: datetime, status: str, messag
 
 
 def _missed(fire: datetime, late: timedelta, grace: int) -> Msg:
-    return _(
-        "the run of {fire_at} was missed by {late} minutes (grace {grace} minutes); not sent late",
+    return _n(
+        "the run of {fire_at} was missed by {late} minute (grace: {grace} min); not sent late",
+        "the run of {fire_at} was missed by {late} minutes (grace: {grace} min); not sent late",
+        "late",
         fire_at=dt_arg(fire),
         late=_minutes(late),
         grace=grace,
@@ -248,8 +250,8 @@ def run_periodic(
 def _polled(report: PollReport) -> RunResult:
     """The bounce mailbox poll; messages left flagged for a person make it an error."""
     message = _(
-        "bounce mailbox: {processed} messages processed, {suppressed} addresses suppressed, "
-        "{unsubscribed} unsubscribed, {flagged} left flagged for a person to read",
+        "bounce mailbox: messages processed {processed}, addresses suppressed {suppressed}, "
+        "unsubscribed {unsubscribed}, left flagged for a person to read {flagged}",
         processed=report.processed,
         suppressed=report.outcome.suppressed,
         unsubscribed=report.outcome.unsubscribed,
@@ -260,8 +262,8 @@ def _polled(report: PollReport) -> RunResult:
 
 def _purged(counts: dict[str, int]) -> Msg:
     return _(
-        "purged {sign_ups} unconfirmed sign-ups, {deliveries} deliveries of "
-        "{issues} old issues and {content_items} unused content items",
+        "purged: unconfirmed sign-ups {sign_ups}, deliveries of old issues {deliveries} "
+        "(issues: {issues}), unused content items {content_items}",
         sign_ups=counts.get("sign_ups", 0),
         deliveries=counts.get("deliveries", 0),
         issues=counts.get("issues", 0),

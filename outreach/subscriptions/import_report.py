@@ -14,13 +14,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from outreach.errors import SubscriptionError
-from outreach.l10n import format_decimal, gettext_for
+from outreach.l10n import format_decimal, gettext_for, ngettext_for
 from outreach.suppression import SuppressionReason
 
 
 def _(message: str) -> str:
     """Marks a message for the ``cli`` catalog; it is translated when printed."""
     return message
+
+
+def _n(singular: str, plural: str) -> tuple[str, str]:
+    """Marks a message with a count for the ``cli`` catalog (``ngettext_for`` when printed)."""
+    return singular, plural
 
 
 SKIP = {
@@ -66,13 +71,17 @@ WARN = {
         "line {line}: the same address as line {first}; imported once, from line {first}"
     ),
 }
-MAIL_FAILED = _(
+MAIL_FAILED = _n(
+    "{count} confirmation mail could not be sent: the mail server did not take it. The "
+    "contact stays pending; run the same command again later to send it",
     "{count} confirmation mails could not be sent: the mail server did not take them. The "
-    "contacts stay pending; run the same command again later to send them"
+    "contacts stay pending; run the same command again later to send them",
 )
-MAIL_HELD = _(
+MAIL_HELD = _n(
+    "{count} confirmation mail held back: the address has had its confirmation mails for now "
+    "(one an hour, three a day). Run the same command again later to send it",
     "{count} confirmation mails held back: the address has had its confirmation mails for now "
-    "(one an hour, three a day). Run the same command again later to send them"
+    "(one an hour, three a day). Run the same command again later to send them",
 )
 REJECTED = frozenset(("email", "consent"))
 SUPPRESSION_REASONS: dict[str, str] = {
@@ -188,7 +197,7 @@ class ImportReport:
             lang,
             "cli",
             "{file}: {imported} imported, {updated} updated, {unchanged} unchanged, "
-            "{skipped} skipped, {warned} with a note, {mailed} confirmation mails "
+            "{skipped} skipped, {warned} with a note, confirmation mails sent: {mailed} "
             "({encoding}, {delimiter})",
         )
         return text.format(
@@ -208,7 +217,7 @@ class ImportReport:
         yield self.summary(lang)
         for count, message in ((self.mail_failed, MAIL_FAILED), (self.mail_held, MAIL_HELD)):
             if count:
-                yield gettext_for(lang, "cli", message).format(count=count)
+                yield ngettext_for(lang, "cli", *message, count).format(count=count)
         if self.dry_run:
             yield gettext_for(lang, "cli", "dry run: nothing was written and no mail was sent")
         notes = sorted([*self.skipped, *self.warnings], key=lambda note: note.line)
@@ -218,13 +227,13 @@ class ImportReport:
     def limit_message(self, max_share: float, lang: str = "en") -> str:
         """Why the import counts as failed: more rows skipped than ``max_share`` allows."""
         if self.dry_run:
-            msg = _("{skipped} of {rows} rows skipped for a bad e-mail address or no consent "
+            msg = _("rows skipped for a bad e-mail address or no consent: {skipped} of {rows} "
                     "({share}), more than --max-skipped {limit}; dry run: nothing was "
                     "written")  # fmt: skip
         else:
-            msg = _("{skipped} of {rows} rows skipped for a bad e-mail address or no consent "
-                    "({share}), more than --max-skipped {limit}; the {saved} rows imported were "
-                    "saved: fix the skipped lines and run the same command again")  # fmt: skip
+            msg = _("rows skipped for a bad e-mail address or no consent: {skipped} of {rows} "
+                    "({share}), more than --max-skipped {limit}; rows imported and saved: "
+                    "{saved}. Fix the skipped lines and run the same command again")  # fmt: skip
         return gettext_for(lang, "cli", msg).format(
             skipped=self.rejected,
             rows=self.rows,
@@ -262,14 +271,18 @@ class ImportAborted(SubscriptionError):
             msg = _("line {line}: {problem}; dry run: nothing was written")
         elif console:
             msg = _(
-                "line {line}: {problem}; the {saved} rows before it were saved. Fix line {line} "
-                "and import the file again: saved rows stay as they are"
+                "line {line}: {problem}; rows saved before it: {saved}. Fix line {line} and "
+                "import the file again: saved rows stay as they are"
             )
         else:
-            msg = _(
+            one, many = _n(
+                "line {line}: {problem}; the {saved} row before it was saved. Fix line {line} "
+                "and run the same command again: saved rows stay as they are",
                 "line {line}: {problem}; the {saved} rows before it were saved. Fix line {line} "
-                "and run the same command again: saved rows stay as they are"
+                "and run the same command again: saved rows stay as they are",
             )
+            text = ngettext_for(lang, "cli", one, many, self.report.saved)
+            return text.format(line=self.line, problem=problem, saved=self.report.saved)
         text = gettext_for(lang, "cli", msg)
         return text.format(line=self.line, problem=problem, saved=self.report.saved)
 

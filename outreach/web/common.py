@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.db import session_scope
-from outreach.l10n import LANGUAGES, gettext_for, negotiate
+from outreach.l10n import LANGUAGES, gettext_for, negotiate, ngettext_for
 from outreach.settings import Settings
 from outreach.subscriptions import Mailer
 from outreach.web.security import (
@@ -155,6 +155,20 @@ def check_csrf(request: Request, field_value: str | None) -> None:
         )
 
 
+def translators(lang: str) -> dict[str, Callable[..., str]]:
+    """A page's ``_(message, **values)`` and, for a message with a count,
+    ``_n(singular, plural, n, **values)`` (``{n}`` is filled with ``n`` too)."""
+
+    def _(message: str, **values: Any) -> str:
+        text = gettext_for(lang, "web", message)
+        return text.format(**values) if values else text
+
+    def _n(singular: str, plural: str, n: int, **values: Any) -> str:
+        return ngettext_for(lang, "web", singular, plural, n).format(**{"n": n, **values})
+
+    return {"_": _, "_n": _n}
+
+
 def render(
     request: Request,
     name: str,
@@ -173,12 +187,8 @@ def render(
     cookie = request.cookies.get(CSRF_COOKIE)
     token = cookie if cookie and csrf_token_valid(secret, cookie) else new_csrf_token(secret)
 
-    def _(message: str, **values: Any) -> str:
-        text = gettext_for(lang, "web", message)
-        return text.format(**values) if values else text
-
     ctx = {
-        "_": _,
+        **translators(lang),
         "lang": lang,
         "languages": LANGUAGES,
         "csrf_token": token,

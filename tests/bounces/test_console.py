@@ -101,6 +101,23 @@ def test_complaints_over_the_limit_warn_on_the_dashboard_and_the_issue_page(
         assert bounce not in response.text  # 2 % is the limit, not over it
 
 
+@pytest.mark.parametrize(
+    ("lang", "one"),
+    [
+        ("en", "1 spam complaint, 0.50 % of 200 delivered"),
+        ("fi", "1 roskapostivalitus, 0,50 % 200 toimitetusta"),
+        ("sv", "1 skräppostklagomål, 0,50 % av 200 levererade"),
+    ],
+)
+def test_one_complaint_is_counted_in_the_singular(
+    engine: Engine, settings: Settings, client: TestClient, lang: str, one: str
+) -> None:
+    issue_id = sent_issue(engine, settings, complaints=1, hard=0)
+    sign_in(engine, client, "eeva@vantaa.fi", "vantaa")
+    page = client.get(f"/staff/vantaa/issues/{issue_id}?lang={lang}")
+    assert page.status_code == 200 and one in page.text
+
+
 def test_hard_bounces_over_the_limit_warn_and_other_cities_see_nothing(
     engine: Engine, settings: Settings, client: TestClient
 ) -> None:

@@ -34,9 +34,18 @@ def used() -> set[str]:
 
 
 def catalog(lang: str) -> dict[str, str]:
+    """Each msgid and its text; a message with a count by its singular, its forms joined."""
     with (LOCALE_DIR / lang / "LC_MESSAGES" / "checks.po").open("rb") as fh:
         po = read_po(fh, locale=lang, domain="checks")
-    return {str(m.id): str(m.string or "") for m in po if m.id}
+    texts = {}
+    for m in po:
+        if not m.id:
+            continue
+        if m.pluralizable:
+            texts[str(m.id[0])] = "\n".join(m.string) if all(m.string) else ""
+        else:
+            texts[str(m.id)] = str(m.string or "")
+    return texts
 
 
 def test_the_scan_finds_the_messages() -> None:

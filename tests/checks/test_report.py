@@ -13,7 +13,7 @@ from outreach.campaigns import Config
 from outreach.checks import FAMILIES, run_checks
 from outreach.checks.headers import template_code
 from outreach.checks.links import TIMEOUT, check_urls
-from outreach.checks.report import Report
+from outreach.checks.report import ERROR, WARNING, Level, Report, finding
 from outreach.checks.spam import command
 from outreach.models import Issue
 from outreach.settings import Settings
@@ -265,3 +265,49 @@ def test_a_subject_with_template_code_left_in_it_is_an_error(
     assert found["sv"].message["en"] == (
         "The subject still holds template code ({%): it would go out as written"
     )
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "two"),
+    [
+        ("fi", "1 virhe, 0 varoitusta", "2 virhettä, 1 varoitus"),
+        ("sv", "1 fel, 0 varningar", "2 fel, 1 varning"),
+        ("en", "1 error, 0 warnings", "2 errors, 1 warning"),
+    ],
+)
+def test_the_report_counts_its_findings_in_the_form_of_their_number(
+    lang: str, one: str, two: str
+) -> None:
+    def report(*levels: Level) -> Report:
+        found = [finding(level, "content.fallback", None, "{n} item is in another language "
+                         "(marked as such in the message)", plural="{n} items are in another "
+                         "language (marked as such in the message)", number=i + 1, n=i + 1)
+                 for i, level in enumerate(levels)]  # fmt: skip
+        return Report(1, NOW, ["fi"], found)
+
+    assert report(ERROR).lines(lang)[-1] == one
+    assert report(ERROR, ERROR, WARNING).lines(lang)[-1] == two
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "two"),
+    [
+        ("fi", "1 kohde on toisella kielellä", "2 kohdetta on toisella kielellä"),
+        ("sv", "1 punkt är på ett annat språk", "2 punkter är på ett annat språk"),
+        ("en", "1 item is in another language", "2 items are in another language"),
+    ],
+)
+def test_a_finding_with_a_count_takes_the_form_of_its_number(lang: str, one: str, two: str) -> None:
+    def fallback(n: int) -> str:
+        found = finding(
+            WARNING,
+            "content.fallback",
+            "fi",
+            "{n} item is in another language (marked as such in the message)",
+            plural="{n} items are in another language (marked as such in the message)",
+            number=n,
+            n=n,
+        )
+        return found.text(lang)
+
+    assert fallback(1).startswith(one) and fallback(2).startswith(two)

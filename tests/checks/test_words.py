@@ -97,6 +97,22 @@ def test_a_thin_section_names_the_other_version_in_the_readers_language(
     )
 
 
+def test_a_thin_section_of_one_item_takes_the_singular_and_names_the_other_version(
+    session: Session, config: Config
+) -> None:
+    snapshot = _snapshot(session, config, fi=1, sv=4)
+    [thin] = [f for f in check_content(snapshot, NOW) if f.check == "content.thin_section"]
+    assert thin.text("fi") == (
+        "Osiossa ”Kaupungin ilmastotyö” on tässä 1 kohde ja ruotsinkielisessä versiossa 4"
+    )
+    assert thin.text("sv") == (
+        "Avsnittet ”Kaupungin ilmastotyö” har 1 punkt här och 4 i den svenska versionen"
+    )
+    assert thin.text("en") == (
+        'The section "Kaupungin ilmastotyö" has 1 item here and 4 in the Swedish version'
+    )
+
+
 def test_an_empty_version_names_the_one_its_readers_get(session: Session, config: Config) -> None:
     snapshot = _snapshot(session, config, fi=2, sv=0)
     snapshot["send_as"] = {"sv": "fi"}

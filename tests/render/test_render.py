@@ -461,3 +461,26 @@ def test_the_text_part_carries_only_what_the_sanitised_html_keeps(
     # the archive's web version: sanitised too, its links direct
     page = render_web_version(settings, config, issue, "fi")
     assert 'href="https://www.vantaa.fi/ilmasto"' in page and "alert(3" not in page
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "two"),
+    [
+        ("fi", "hylkäsi 1 viestin 60 sekunnin", "hylkäsi 2 viestiä 60 sekunnin"),
+        ("sv", "avvisade 1 meddelande inom", "avvisade 2 meddelanden inom"),
+        ("en", "refused 1 message within", "refused 2 messages within"),
+    ],
+)
+def test_the_pause_mail_counts_the_refusals_in_the_form_of_their_number(
+    settings: Settings, config: Config, lang: str, one: str, two: str
+) -> None:
+    def mail(refusals: int) -> list[str]:
+        context = {
+            "ref": "vantaa-monthly/2026-12", "provider": "mx.example", "refusals": refusals,
+            "seconds": "60", "reply": "550 5.7.1", "resume_command": "outreach issue resume 1",
+            "send_command": "outreach issue send 1",
+        }  # fmt: skip
+        message = render_email(settings, config, "vantaa", lang, "policy_pause", context, "x")
+        return [" ".join(message.html.split()), " ".join(message.text.split())]
+
+    assert all(one in part for part in mail(1)) and all(two in part for part in mail(2))

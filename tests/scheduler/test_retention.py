@@ -264,12 +264,16 @@ def test_the_scheduler_purge_applies_retention(db_settings: Settings) -> None:
     outcomes = {o.name: o for o in run_due(db_settings, now=NOW)}
     assert outcomes["purge"].status == "ok"
     assert outcomes["purge"].lines() == [
-        "purge: ok: purged 0 unconfirmed sign-ups, 5 deliveries of 1 old issues "
-        "and 1 unused content items"
+        "purge: ok: purged: unconfirmed sign-ups 0, deliveries of old issues 5 (issues: 1), "
+        "unused content items 1"
     ]
     assert outcomes["purge"].lines("fi") == [
-        "purge: ok: poistettiin 0 vahvistamatonta tilausta, 5 lähetysriviä 1 vanhasta "
-        "numerosta ja 1 käyttämätöntä sisältöä"
+        "purge: ok: poistettiin: vahvistamattomia tilauksia 0, vanhojen numeroiden "
+        "lähetysrivejä 5 (numeroita: 1), käyttämättömiä sisältöjä 1"
+    ]
+    assert outcomes["purge"].lines("sv") == [
+        "purge: ok: rensade: obekräftade anmälningar 0, leveranser från gamla nummer 5 "
+        "(nummer: 1), oanvända innehållsposter 1"
     ]
     with session_scope(engine) as session:
         assert session.scalar(select(func.count()).select_from(Delivery)) == 0

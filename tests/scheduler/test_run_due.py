@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from outreach.db import get_engine, session_scope
 from outreach.models import Campaign
 from outreach.scheduler import run_due, status
 from outreach.scheduler.locks import named_lock
-from outreach.scheduler.messages import Msg
+from outreach.scheduler.messages import Msg, _n
 from outreach.settings import Settings
 from tests.scheduler.helpers import FakePipeline, read_log, write_campaign
 
@@ -84,11 +85,11 @@ def test_a_run_two_hours_late_is_recorded_missed_not_sent(
     assert (
         "vantaa-news: seuraava ti 5.1.2027 klo 9.00; edellinen ti 1.12.2026 klo 9.00 "
         "väliin jäänyt: ajo ti 1.12.2026 klo 9.00 jäi väliin: 120 minuuttia myöhässä "
-        "(armonaika 60 minuuttia); ei lähetetty myöhässä"
+        "(armonaika: 60 min); ei lähetetty myöhässä"
     ) in finnish
     assert [o.lines("sv")[0] for o in outcomes if o.name == "kerava-news"] == [
         "kerava-news (tis 1.12.2026 kl. 9.00): missad: körningen tis 1.12.2026 kl. 9.00 "
-        "missades med 120 minuter (respittid 60 minuter); skickades inte i efterhand"
+        "missades med 120 minuter (respittid: 60 min); skickades inte i efterhand"
     ]
     # Missed is final: the next pass does not send it late either.
     assert run_due(sched_settings, now=FIRE + timedelta(hours=2, minutes=30), pipeline=fake) == []
@@ -145,3 +146,27 @@ def test_a_one_off_send_at_runs_once_within_grace(sched_settings: Settings, tmp_
     assert [(o.name, o.status) for o in outcomes] == [("vantaa-dialogue", "ok")]
     assert run_due(sched_settings, now=at + timedelta(minutes=30), pipeline=fake) == []
     assert [slug for slug, _ in campaign_calls(log)] == ["vantaa-dialogue"]
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "two"),
+    [
+        ("fi", "haettiin 1 lähde, 0 virhetilassa", "haettiin 2 lähdettä, 1 virhetilassa"),
+        ("sv", "hämtade 1 källa, 0 med fel", "hämtade 2 källor, 1 med fel"),
+        ("en", "fetched 1 source, 0 in error", "fetched 2 sources, 1 in error"),
+    ],
+)
+def test_a_stored_message_with_a_count_takes_the_form_of_its_number(
+    lang: str, one: str, two: str
+) -> None:
+    def fetched(n: int, errors: int) -> Msg:
+        return _n(
+            "fetched {n} source, {errors} in error",
+            "fetched {n} sources, {errors} in error",
+            "n",
+            n=n,
+            errors=errors,
+        )
+
+    stored = [Msg.load(fetched(n, errors).dump()) for n, errors in ((1, 0), (2, 1))]
+    assert [m.render(lang) for m in stored if m is not None] == [one, two]

@@ -95,7 +95,7 @@ def test_import_search_open_and_forget_in_the_browser(
             actions = s.scalars(select(AuditEvent.action)).all()
             assert any("forget" in a for a in actions), actions
         page.goto(f"{base}?lang=en&q=tuuli")
-        assert page.locator("[role=status]").inner_text() == "0 match."
+        assert page.locator("[role=status]").inner_text() == "0 matches."
 
         page.goto(f"{url}/staff/vantaa/leads?lang=en")
         assert page.locator("h1").count() == 1

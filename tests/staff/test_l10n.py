@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
@@ -26,6 +27,29 @@ def console_msgids() -> set[str]:
         for title, message in re.findall(r'"title": "([^"]+)", "message": "([^"]+)"', text):
             ids |= {title, message}
     return ids
+
+
+def _plural_msgids(paths: list[Path]) -> set[tuple[str, str]]:
+    """``_n("singular", "plural", n, …)`` in the templates: messages with a count."""
+    found: set[tuple[str, str]] = set()
+    for path in paths:
+        text = path.read_text()
+        found |= set(re.findall(r'_n\("((?:[^"\\]|\\.)*)",\s*"((?:[^"\\]|\\.)*)"', text))
+    return found
+
+
+def _plural_entries(lang: str) -> set[tuple[str, str]]:
+    """The plural entries of the web catalog with every form translated."""
+    with (LOCALE_DIR / lang / "LC_MESSAGES" / "web.po").open("rb") as fh:
+        catalog = read_po(fh, locale=lang)
+    return {(m.id[0], m.id[1]) for m in catalog if m.pluralizable and all(m.string)}
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_console_messages_with_a_count_have_every_form(lang: str) -> None:
+    found = _plural_msgids(sorted((WEB / "templates" / "staff").glob("*.html")))
+    assert ("{n} other city", "{n} other cities") in found
+    assert found - _plural_entries(lang) == set()
 
 
 @pytest.mark.parametrize("lang", ["fi", "sv"])

@@ -124,3 +124,43 @@ def test_add_refuses_a_language_the_city_does_not_send_in(
     nothing = env.invoke(subscribers, ["show", "add1@x.fi"])
     assert nothing.exit_code == 1 and "add1@x.fi" in nothing.output
     get_settings.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("fi", ["1 rivi kirjoitettu tiedostoon", "2 riviä kirjoitettu tiedostoon",
+                "1 tilaus päätetty", "2 tilausta päätetty", "1 avain peruttu",
+                "2 avainta peruttu"]),
+        ("sv", ["1 rad skriven till", "2 rader skrivna till", "1 prenumeration avslutad",
+                "2 prenumerationer avslutade", "1 nyckel återkallad", "2 nycklar återkallade"]),
+        ("en", ["1 row written to", "2 rows written to", "1 subscription ended",
+                "2 subscriptions ended", "1 key revoked", "2 keys revoked"]),
+    ],
+)  # fmt: skip
+def test_counts_take_the_form_of_their_number(
+    env: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str, said: list[str]
+) -> None:
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    note = ["--confirmed", "--consent-note", "existing customers"]
+    for city, emails in (("kerava", ["a@yritys.fi"]), ("vantaa", ["a@yritys.fi", "b@yritys.fi"])):
+        path = tmp_path / f"{city}.csv"
+        path.write_text("sähköposti\n" + "\n".join(emails) + "\n")
+        assert env.invoke(subscribers, ["import", str(path), "--city", city, *note]).exit_code == 0
+    shown = []
+    for city in ("kerava", "vantaa"):
+        out = tmp_path / f"{city}-out.csv"
+        args = ["export", "--city", city, "--purpose", "crm", "--out", str(out)]
+        shown.append(env.invoke(subscribers, args).stderr.strip())
+    shown.append(env.invoke(subscribers, ["unsubscribe", "b@yritys.fi"]).output.strip())
+    shown.append(env.invoke(subscribers, ["unsubscribe", "a@yritys.fi"]).output.strip())
+    for name in ("one", "two", "two"):
+        assert env.invoke(apikey, ["create", name]).exit_code == 0
+    shown.append(env.invoke(apikey, ["revoke", "one"]).output.strip())
+    shown.append(env.invoke(apikey, ["revoke", "two"]).output.strip())
+    assert shown == [
+        f"{said[0]} {tmp_path / 'kerava-out.csv'}",
+        f"{said[1]} {tmp_path / 'vantaa-out.csv'}",
+        *said[2:],
+    ]

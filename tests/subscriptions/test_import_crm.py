@@ -196,14 +196,14 @@ def test_cli_exits_1_when_more_than_the_allowed_share_was_skipped(
     dry = env.invoke(subscribers, ["import", str(path), "--city", "kerava", "--dry-run"])
     assert dry.exit_code == 1 and "Traceback" not in dry.output
     assert (
-        "10 of 100 rows skipped for a bad e-mail address or no consent (10.0%)" in dry.output
+        "rows skipped for a bad e-mail address or no consent: 10 of 100 (10.0%)" in dry.output
         and "nothing was written" in dry.output
     )
     assert count(engine, Subscriber) == 0
     result = env.invoke(subscribers, ["import", str(path), "--city", "kerava", "--no-mail"])
     assert result.exit_code == 1, result.output
     assert "more than --max-skipped 5%" in result.output
-    assert "the 90 rows imported were saved" in result.output
+    assert "rows imported and saved: 90. Fix the skipped lines" in result.output
     assert count(engine, Subscriber) == 90
     ok = env.invoke(
         subscribers, ["import", str(path), "--city", "kerava", "--max-skipped", "0.1", "--no-mail"]
@@ -215,7 +215,38 @@ def test_cli_exits_1_when_more_than_the_allowed_share_was_skipped(
     monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
     get_settings.cache_clear()
     finnish = env.invoke(subscribers, ["import", str(path), "--city", "kerava", "--no-mail"])
-    assert finnish.exit_code == 1 and "ohitettiin" in finnish.output
+    assert finnish.exit_code == 1
+    assert "ohitettuja rivejä: 10/100 (10,0 %)" in finnish.output
+    assert "tuotuja ja tallennettuja rivejä: 90." in finnish.output
+
+
+@pytest.mark.parametrize(
+    ("lang", "one", "two"),
+    [
+        ("fi", "sitä edeltävä 1 rivi tallennettiin.", "sitä edeltävät 2 riviä tallennettiin."),
+        ("sv", "; 1 rad före den sparades.", "; de 2 raderna före den sparades."),
+        ("en", "the 1 row before it was saved.", "the 2 rows before it were saved."),
+    ],
+)
+def test_cli_counts_the_rows_saved_before_a_line_it_cannot_read(
+    env: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lang: str,
+    one: str,
+    two: str,
+) -> None:
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    long = '"' + "x" * 200_000 + '"'
+    for saved in (1, 2):
+        path = tmp_path / f"crm{saved}.csv"
+        rows = [f"rivi{saved}{i}@firma.fi;Kyllä;A Oy" for i in range(saved)]
+        lines = ["Sähköposti;Suostumus;Yritys", *rows, f"z@firma.fi;Kyllä;{long}"]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        result = env.invoke(subscribers, ["import", str(path), "--city", "kerava", "--no-mail"])
+        assert result.exit_code == 1, result.output
+        assert (one if saved == 1 else two) in result.output, result.output
 
 
 def test_a_byte_that_is_neither_utf8_nor_cp1252_is_named_before_anything_is_written(

@@ -362,8 +362,8 @@ def test_a_rerun_keeps_to_the_mailbox_limit(
     settings = over_smtp(settings, sink)
     first = import_file(settings, config, engine, path)
     assert (first.imported, first.mailed, first.mail_held) == (2, 1, 1)
-    assert list(first.lines())[1].startswith("1 confirmation mails held back: the address has")
-    assert list(first.lines("fi"))[1].startswith("1 vahvistusviestiä jäi toistaiseksi")
+    assert list(first.lines())[1].startswith("1 confirmation mail held back: the address has")
+    assert list(first.lines("fi"))[1].startswith("1 vahvistusviesti jäi toistaiseksi")
     soon = import_file(settings, config, engine, path)
     assert (soon.mailed, soon.mail_held) == (0, 1) and len(sink.messages) == 1
     with Session(engine) as session:  # an hour and a minute later

@@ -16,6 +16,7 @@ from outreach.campaigns import load, sync
 from outreach.models import Campaign, Issue, IssueStatus, Story, StoryStatus
 from outreach.publish import archive
 from outreach.settings import Settings
+from tests.staff.test_l10n import _plural_entries, _plural_msgids
 from tests.web.conftest import TestClient, csrf_of
 
 WEB = Path(__file__).resolve().parents[2] / "outreach" / "web"
@@ -119,6 +120,13 @@ def test_catalogs_translate_every_message(lang: str) -> None:
     missing = _msgids() - translated
     assert len(_msgids()) > 60
     assert not missing, missing
+
+
+@pytest.mark.parametrize("lang", ["fi", "sv", "en"])
+def test_messages_with_a_count_have_every_form(lang: str) -> None:
+    found = _plural_msgids(sorted((WEB / "templates").glob("*.html")))
+    assert len(found) >= 1
+    assert found - _plural_entries(lang) == set()
 
 
 def test_archive_by_year_and_search(client: TestClient, engine: Engine, settings: Settings) -> None:

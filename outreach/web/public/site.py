@@ -12,9 +12,9 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from outreach.l10n import LANGUAGES, gettext_for
+from outreach.l10n import LANGUAGES
 from outreach.subscriptions import city_texts
-from outreach.web.common import PageError, city_files_broken, page_lang, render, state
+from outreach.web.common import PageError, city_files_broken, page_lang, render, state, translators
 from outreach.web.security import security_headers
 
 router = APIRouter()
@@ -98,12 +98,14 @@ def cached(
 def page_bytes(request: Request, name: str, ctx: dict[str, Any], lang: str) -> bytes:
     """A template rendered without a CSRF cookie (a page with no form), as bytes."""
 
-    def _(message: str, **values: Any) -> str:
-        text = gettext_for(lang, "web", message)
-        return text.format(**values) if values else text
-
     template = state(request).templates.env.get_template(name)
-    full = {"_": _, "lang": lang, "languages": LANGUAGES, "path": request.url.path, **ctx}
+    full = {
+        **translators(lang),
+        "lang": lang,
+        "languages": LANGUAGES,
+        "path": request.url.path,
+        **ctx,
+    }
     full.setdefault("embed", False)
     return template.render(full).encode()
 
