@@ -67,8 +67,8 @@ def sign_in_by_keyboard(page: Any, url: str, email: str, lang: str) -> None:
     page.keyboard.type(email)
     assert tab_order(page, 1) == ["password"]
     page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
 
 
 def test_password_and_totp_sign_in_in_finnish(
@@ -177,15 +177,15 @@ def test_the_issue_workflow_in_the_browser(
             accessible(page)
             preview = page.frame_locator("iframe.preview")
             assert "Aurinkopaneelit" in preview.locator("body").inner_text()
-            page.get_by_role("link", name="ruotsi", exact=True).click()
-            page.wait_for_load_state()
+            with page.expect_navigation():
+                page.get_by_role("link", name="ruotsi", exact=True).click()
             assert "edition=sv" in page.url
             assert (
                 "Aurinkopaneelit"
                 in page.frame_locator("iframe.preview").locator("body").inner_text()
             )
-            page.get_by_role("link", name="Puhelin").click()
-            page.wait_for_load_state()
+            with page.expect_navigation():
+                page.get_by_role("link", name="Puhelin").click()
             assert page.locator("iframe.preview.phone").count() == 1
             accessible(page)
 

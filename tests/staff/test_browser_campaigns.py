@@ -151,20 +151,20 @@ def test_create_try_save_and_build_a_campaign_in_the_browser(
 
         # Add a section: the form comes back with what was typed and a second section,
         # its short name focused; Remove takes it away again
-        page.get_by_role("button", name="Lisää osio").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Lisää osio").click()
         assert page.locator("#f-sections-0-sources-0-url").input_value() == feed_url
         assert page.locator("#f-sections-1-id").input_value() == "section-1"
         assert page.evaluate("document.activeElement.id") == "f-sections-1-id"
         no_violations(page)
-        page.locator("#section-1").get_by_role("button", name="Poista osio").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.locator("#section-1").get_by_role("button", name="Poista osio").click()
         assert page.locator("#section-1").count() == 0
 
         # a number out of its range: its error beside the field, in Finnish
         page.locator("#f-sections-0-max-items").fill("80")
-        page.get_by_role("button", name="Tarkista", exact=True).click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Tarkista", exact=True).click()
         error = page.locator("#f-sections-0-max-items-err")
         assert error.inner_text() == "Enintään 50."
         assert page.locator("#f-sections-0-max-items").get_attribute("aria-invalid") == "true"
@@ -174,8 +174,8 @@ def test_create_try_save_and_build_a_campaign_in_the_browser(
 
         # Enter in a field checks: no errors, the next three runs in Finnish, Helsinki time
         page.locator("#f-sections-0-max-items").fill("6")
-        page.locator("#f-sections-0-title-fi").press("Enter")
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.locator("#f-sections-0-title-fi").press("Enter")
         assert page.locator("main [role=status]").first.inner_text() == "Virheitä ei löytynyt."
         runs = page.locator("#next-runs")
         assert "Europe/Helsinki" in runs.locator("p").inner_text()
@@ -197,8 +197,8 @@ def test_create_try_save_and_build_a_campaign_in_the_browser(
             assert s.scalar(select(Campaign.id).filter_by(slug="vantaa-ilmasto")) is None
 
         # Try this source: the feed's items the section keeps, under the source, unsaved
-        page.locator("#section-0").get_by_role("button", name="Kokeile tätä lähdettä").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.locator("#section-0").get_by_role("button", name="Kokeile tätä lähdettä").click()
         trial = page.locator("#trial")
         assert trial.locator("ul.trial strong").all_inner_texts() == list(TITLES)
         assert LEFT_OUT not in page.locator("main").inner_text()

@@ -32,8 +32,8 @@ def test_a_refused_subscriber_comes_back_as_typed_in_the_browser(
         page.locator("#n-company").fill("Aurinko Oy")
         page.locator("#n-bid").fill("1234567-8")  # the wrong check digit
         page.locator("#n-note").fill("Sopimus 12/2026")
-        page.get_by_role("button", name="Lisää", exact=True).click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Lisää", exact=True).click()
         assert page.locator("#n-email").input_value() == "aino@aurinko.fi"
         assert page.locator("#n-company").input_value() == "Aurinko Oy"
         assert page.locator("#n-bid").input_value() == "1234567-8"

@@ -48,8 +48,8 @@ def test_import_search_open_and_forget_in_the_browser(
 
         # the preview: three to add, the bad line named, nothing written
         page.locator("#i-file").set_input_files(str(crm))
-        page.get_by_role("button", name="Preview").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Preview").click()
         assert page.locator("#report").inner_text() == "Preview: nothing is written yet"
         main = page.locator("main").inner_text()
         assert "To add: 3" in main and "Skipped: 1" in main
@@ -60,8 +60,8 @@ def test_import_search_open_and_forget_in_the_browser(
         with Session(engine) as s:
             assert s.scalars(select(Subscriber)).all() == []
 
-        page.get_by_role("button", name="Import these rows").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Import these rows").click()
         assert page.locator("#report").inner_text() == "Imported"
         assert "Added: 3" in page.locator("main").inner_text()
 
@@ -71,25 +71,25 @@ def test_import_search_open_and_forget_in_the_browser(
         assert sorted(rows) == ["aurinko@example.fi", "kivi@example.fi", "tuuli@example.fi"]
         no_violations(page)
         page.locator("#q").fill("VOIMA")
-        page.get_by_role("button", name="Search").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Search").click()
         assert page.locator("[role=status]").inner_text() == "1 match."
         assert page.locator("tbody tr th a").all_inner_texts() == ["tuuli@example.fi"]
         no_violations(page)
 
         # open, then forget after the confirmation step
-        page.get_by_role("link", name="tuuli@example.fi").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("link", name="tuuli@example.fi").click()
         assert page.locator("h1").inner_text() == "tuuli@example.fi"
         no_violations(page)
-        page.get_by_role("link", name="Forget this person (GDPR erasure)").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("link", name="Forget this person (GDPR erasure)").click()
         assert page.locator("h1").inner_text() == "Forget this person (GDPR erasure)"
         with Session(engine) as s:  # the confirmation page writes nothing
             assert s.scalar(select(Subscriber.id).filter_by(email="tuuli@example.fi"))
         no_violations(page)
-        page.get_by_role("button", name="Erase for good").click()
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.get_by_role("button", name="Erase for good").click()
         with Session(engine) as s:
             assert s.scalar(select(Subscriber.id).filter_by(email="tuuli@example.fi")) is None
             actions = s.scalars(select(AuditEvent.action)).all()
