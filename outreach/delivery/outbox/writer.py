@@ -58,6 +58,10 @@ _ALREADY_PREPARED = b"42P05"  # duplicate_prepared_statement
 
 Recorded = Callable[[Outcome], None]
 
+#: The longest a worker waits on the outcome connection's socket before it looks
+#: again whether the connection failed meanwhile (ms).
+READ_WAIT_MS = 200
+
 
 class OutcomeWriter:
     """The outcome writes of one worker: on PostgreSQL through the send's
@@ -269,7 +273,10 @@ class PgOutcomes:
                 self.reading = True
                 self.mutex.release()
                 try:
-                    self.poll.poll()
+                    # Bounded: a worker that finds the connection broken makes libpq
+                    # close its socket, and a poll already waiting on it is never
+                    # woken; the reader then looks again (``_take`` fails the send).
+                    self.poll.poll(READ_WAIT_MS)
                 finally:
                     self.mutex.acquire()
                     self.reading = False
