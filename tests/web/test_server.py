@@ -216,7 +216,7 @@ def test_sign_up_answers_before_the_confirmation_mail_is_sent(
 
 def test_pages_answer_head_as_get_and_change_nothing(served: Served, engine: Engine) -> None:
     """A link checker or a mail gateway asks with HEAD: it gets the page's headers, no
-    body, and nothing changes; an API route and a POST-only path answer as before."""
+    body, and nothing changes; the JSON API's routes are left as they were."""
     with httpx.Client(base_url=served.url) as browser:
         form = browser.get("/vantaa/subscribe?lang=fi")
         browser.post(
