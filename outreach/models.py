@@ -546,6 +546,27 @@ class StoryImage(Base):
     sha256: Mapped[str] = mapped_column(String(64))
 
 
+class StoryUpload(Base):
+    """An image sent with the story form while another field was wrong, kept
+    re-encoded for a short time so the corrected form needs no new upload
+    (``outreach.publish.kept``). The form carries a random token; the row holds
+    only keyed hashes of it and of the browser's form cookie. Deleted when the
+    story is sent, replaced or removed, and by retention once expired."""
+
+    __tablename__ = "story_uploads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    holder_hash: Mapped[str] = mapped_column(String(64), index=True)
+    file_name: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(20))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Delivery(Base):
     """One recipient of one issue: the outbox row a worker claims and sends."""
 

@@ -11,6 +11,9 @@ sign-ups), or by anyone holding a session. Rules, by setting:
 * ``retention_days_content``: content items first seen more than N days ago
   that never went into an issue, and are not an event still to come. Items
   that went out stay: they are what keeps a sent item from coming back.
+* Story form images kept for a corrected form (``story_uploads``,
+  ``outreach.publish.kept``) are deleted once expired, whatever the settings:
+  they are kept an hour at most.
 * Consent records are never purged here: they are the proof of consent and
   live as long as their subscription (forgetting a subscriber deletes them).
 
@@ -35,6 +38,7 @@ from outreach.models import (
     IssueItem,
     IssueReach,
     ReachMark,
+    StoryUpload,
 )
 from outreach.settings import Settings
 
@@ -58,10 +62,11 @@ def purge_old_records(
     """Delete what the retention settings say is old; returns rows deleted per kind.
 
     Keys: ``deliveries`` (delivery rows), ``issues`` (issues whose deliveries were
-    summarised and deleted) and ``content_items``. Commits after every batch.
+    summarised and deleted), ``content_items`` and ``story_uploads`` (expired kept
+    images of the story form). Commits after every batch.
     """
     moment = now if now is not None else datetime.now(UTC)
-    result = {"deliveries": 0, "issues": 0, "content_items": 0}
+    result = {"deliveries": 0, "issues": 0, "content_items": 0, "story_uploads": 0}
     if settings.retention_days_deliveries > 0:
         cutoff = moment - timedelta(days=settings.retention_days_deliveries)
         for issue_id in _old_issues(session, cutoff):
@@ -70,10 +75,12 @@ def purge_old_records(
     if settings.retention_days_content > 0:
         cutoff = moment - timedelta(days=settings.retention_days_content)
         result["content_items"] = _purge_content(session, cutoff, moment, batch_size)
+    result["story_uploads"] = _purge_story_uploads(session, moment, batch_size)
     if any(result.values()):
         log.info(
-            "retention: deleted %(deliveries)d deliveries of %(issues)d issues "
-            "and %(content_items)d unused content items",
+            "retention: deleted %(deliveries)d deliveries of %(issues)d issues, "
+            "%(content_items)d unused content items and %(story_uploads)d expired "
+            "story form images",
             result,
         )
     return result
@@ -146,6 +153,12 @@ def _purge_content(session: Session, cutoff: datetime, now: datetime, batch_size
     # claims while the purge runs is kept (PostgreSQL re-evaluates them on a
     # concurrently updated row).
     stmt = delete(ContentItem).where(ContentItem.id.in_(batch), *unused)
+    return _delete_batches(session, stmt, batch_size)
+
+
+def _purge_story_uploads(session: Session, now: datetime, batch_size: int) -> int:
+    batch = select(StoryUpload.id).where(StoryUpload.expires_at <= now).limit(batch_size)
+    stmt = delete(StoryUpload).where(StoryUpload.id.in_(batch), StoryUpload.expires_at <= now)
     return _delete_batches(session, stmt, batch_size)
 
 

@@ -12,7 +12,7 @@ from typing import TextIO
 import click
 from sqlalchemy.orm import Session
 
-from outreach.cli.base import App, _, fail, pass_app
+from outreach.cli.base import App, _, _n, fail, pass_app
 from outreach.cli.issue import check_language, issue
 from outreach.models import Issue
 from outreach.staff import drafts
@@ -93,8 +93,18 @@ def issue_move(app: App, ref: str, item: int, up: bool, down: bool, by: str) -> 
 @pass_app
 def issue_drop(app: App, ref: str, item: int, by: str) -> None:
     """Take an item out of a draft; it is free for the next build."""
-    iss, _r = _edit(app, ref, by, lambda s, i, a: drafts.drop(s, i, item, a))
-    click.echo(_("Issue {id}: item {item} dropped.").format(id=iss.id, item=item))
+    iss, dates = _edit(app, ref, by, lambda s, i, a: drafts.drop(s, i, item, a))
+    if isinstance(dates, int) and dates:  # a recurring event: all its dates went
+        text = _n(
+            "Issue {id}: item {item} dropped, a recurring event, with its {n} date in this "
+            "issue; a rebuild leaves the event out too.",
+            "Issue {id}: item {item} dropped, a recurring event, with all its {n} dates in this "
+            "issue; a rebuild leaves the event out too.",
+            dates,
+        )
+        click.echo(text.format(id=iss.id, item=item, n=dates))
+    else:
+        click.echo(_("Issue {id}: item {item} dropped.").format(id=iss.id, item=item))
 
 
 @issue.command("pin", context_settings=NEGATIVE_IDS)

@@ -23,6 +23,7 @@ from outreach.issues.editing import (
     edit_item,
     move_item,
     pin_item,
+    recurring_dates,
     set_intro,
 )
 from outreach.issues.editions import audience_snapshot, fixed_audience, send_as
@@ -78,6 +79,7 @@ __all__ = [
     "pin_item",
     "record_event",
     "record_send_start",
+    "recurring_dates",
     "register_links",
     "release_issue_items",
     "schedule_send",

@@ -19,7 +19,7 @@ from this issue. Every edit survives a rebuild of the draft
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,6 +45,7 @@ __all__ = [
     "edit_item",
     "move_item",
     "pin_item",
+    "recurring_dates",
     "set_intro",
 ]
 
@@ -149,14 +150,44 @@ def move_item(session: Session, issue: Issue, item_id: int, offset: int, *, by: 
     _save(session, issue, snapshot, by, f"moved item {item_id} by {offset}")
 
 
-def drop_item(session: Session, issue: Issue, item_id: int, *, by: str) -> None:
+def recurring_dates(sections: Iterable[Mapping[str, Any]]) -> dict[int, int]:
+    """The recurring events among one language's ``sections`` of a snapshot: each
+    one's entry id → how many of its dates the issue shows (the entry's own and
+    the later ones beside it, over every entry of the event).
+
+    An event is recurring when its source names its series (``series:`` key: a
+    calendar's RRULE/RDATE, a Linked Events super event) or when the issue shows
+    more than one of its dates; :func:`drop_item` drops all of them.
+    """
+    entries = [e for section in sections for e in section.get("entries") or []]
+    found: dict[int, int] = {}
+    for entry in entries:
+        keys = set(entry.get("series") or [])
+        if not keys or not isinstance(entry.get("id"), int):
+            continue
+        dates = sum(
+            1 + len(other.get("also_starts") or [])
+            for other in entries
+            if keys & set(other.get("series") or [])
+        )
+        if dates > 1 or any(key.startswith("series:") for key in keys):
+            found[int(entry["id"])] = dates
+    return found
+
+
+def drop_item(session: Session, issue: Issue, item_id: int, *, by: str) -> int:
     """Take the item out of the draft in every language; it goes back to the pool.
 
     A recurring event is dropped as the event, not as the date shown: every entry
     of the draft showing one of its dates goes, and a rebuild of this draft leaves
     out all its dates (``dropped_series``), whichever is the next one then.
+    Returns how many dates of a recurring event (:func:`recurring_dates`) were
+    dropped; 0 for anything else.
     """
     snapshot = _draft(issue)
+    first = _located(issue, snapshot, item_id)[0][0]
+    shown = snapshot["languages"][first].get("sections") or []
+    dates = recurring_dates(shown).get(item_id, 0)
     keys = {
         str(key)
         for _, entries, index in _located(issue, snapshot, item_id)
@@ -186,6 +217,7 @@ def drop_item(session: Session, issue: Issue, item_id: int, *, by: str) -> None:
                 session.delete(link)
         snapshot["dropped_series"] = sorted({*(snapshot.get("dropped_series") or []), *keys})
     _save(session, issue, snapshot, by, f"dropped item {item_id}")
+    return dates
 
 
 def pin_item(session: Session, issue: Issue, item_id: int, pinned: bool, *, by: str) -> None:

@@ -6,7 +6,9 @@ and the company directory, their feeds (the web face calls these; it writes no S
 - :func:`submit_from_form` — a story or listing request from the public form
 - :func:`published_stories`, :func:`published_story`, :func:`story_image`,
   :func:`companies`, :func:`stories_version` — what the story pages show
-- :func:`clean_image` — an upload checked and re-encoded
+- :func:`clean_image` — an upload checked and re-encoded; :func:`thumbnail` — a small copy
+- :func:`keep_image`, :func:`kept_image`, :func:`discard_image` — an image of a story
+  form that came back with an error, kept for the corrected form (:mod:`.kept`)
 - :func:`translation` — a story's staff translation into a language, if any
 - :func:`rss`, :func:`atom`, :func:`json_feed`, :func:`story_entries` — the feeds
 """
@@ -21,7 +23,15 @@ from outreach.publish.archive import (
 from outreach.publish.catalog import INDUSTRIES, THEMES, choices, label
 from outreach.publish.feeds import FeedEntry, FeedInfo, atom, json_feed, rss, story_entries
 from outreach.publish.images import MAX_BYTES as MAX_IMAGE_BYTES
-from outreach.publish.images import CleanImage, clean_image
+from outreach.publish.images import CleanImage, clean_image, thumbnail
+from outreach.publish.kept import (
+    KEEP_FOR,
+    KeptImage,
+    discard_image,
+    file_name,
+    keep_image,
+    kept_image,
+)
 from outreach.publish.stories import (
     Company,
     PublicStory,
@@ -37,6 +47,7 @@ from outreach.publish.stories import (
 
 __all__ = [
     "INDUSTRIES",
+    "KEEP_FOR",
     "MAX_IMAGE_BYTES",
     "PUBLIC",
     "THEMES",
@@ -45,13 +56,18 @@ __all__ = [
     "Company",
     "FeedEntry",
     "FeedInfo",
+    "KeptImage",
     "PublicStory",
     "archive_entries",
     "atom",
     "choices",
     "clean_image",
     "companies",
+    "discard_image",
+    "file_name",
     "json_feed",
+    "keep_image",
+    "kept_image",
     "label",
     "published_stories",
     "published_story",
@@ -62,6 +78,7 @@ __all__ = [
     "story_image",
     "story_received_mail",
     "submit_from_form",
+    "thumbnail",
     "translation",
     "web_version",
 ]

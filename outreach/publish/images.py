@@ -82,3 +82,17 @@ def clean_image(data: bytes) -> CleanImage:
         upright.convert(mode).save(out, "PNG", optimize=True)
         content_type = "image/png"
     return CleanImage(content_type, out.getvalue(), upright.width, upright.height)
+
+
+def thumbnail(image: CleanImage, side: int = 160) -> CleanImage:
+    """A small copy of an already cleaned image (the form shows it as kept)."""
+    with Image.open(io.BytesIO(image.data)) as img:
+        img.load()
+        small = img.copy()
+    small.thumbnail((side, side))
+    out = io.BytesIO()
+    if image.content_type == "image/jpeg":
+        small.convert("RGB").save(out, "JPEG", quality=80)
+    else:
+        small.save(out, "PNG", optimize=True)
+    return CleanImage(image.content_type, out.getvalue(), small.width, small.height)

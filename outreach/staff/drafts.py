@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
@@ -24,12 +25,15 @@ from outreach.issues import (
     edit_item,
     move_item,
     pin_item,
+    recurring_dates,
     schedule_send,
     set_intro,
 )
 from outreach.models import Issue
 from outreach.staff.issue_view import check_in_background, check_now, checking
 from outreach.staff.workflow import Actor, Refused, _audit, city_issue, languages_of
+
+_T = TypeVar("_T")
 
 __all__ = [
     "Actor",
@@ -46,12 +50,13 @@ __all__ = [
     "local_moment",
     "move",
     "pin",
+    "recurring_dates",
     "schedule",
     "unschedule",
 ]
 
 
-def _run(work: Callable[[], object]) -> object:
+def _run(work: Callable[[], _T]) -> _T:
     try:
         return work()
     except EditError as exc:
@@ -63,9 +68,12 @@ def move(session: Session, issue: Issue, item_id: int, offset: int, actor: Actor
     _audit(session, "issue.edit", actor, issue, field="order", item=item_id, offset=offset)
 
 
-def drop(session: Session, issue: Issue, item_id: int, actor: Actor) -> None:
-    _run(lambda: drop_item(session, issue, item_id, by=actor.email))
-    _audit(session, "issue.edit", actor, issue, field="drop", item=item_id)
+def drop(session: Session, issue: Issue, item_id: int, actor: Actor) -> int:
+    """Drop the item; how many dates of a recurring event went with it (0: not one)."""
+    dates = _run(lambda: drop_item(session, issue, item_id, by=actor.email))
+    detail = {"series_dates": dates} if dates else {}
+    _audit(session, "issue.edit", actor, issue, field="drop", item=item_id, **detail)
+    return dates
 
 
 def pin(session: Session, issue: Issue, item_id: int, pinned: bool, actor: Actor) -> None:

@@ -28,6 +28,14 @@ def _n(singular: str, plural: str) -> tuple[str, str]:
     return singular, plural
 
 
+#: The counts of the summary line, each in the form of its number.
+SUMMARY_COUNTS = {
+    "imported": _n("{n} imported", "{n} imported"),
+    "updated": _n("{n} updated", "{n} updated"),
+    "unchanged": _n("{n} unchanged", "{n} unchanged"),
+    "skipped": _n("{n} skipped", "{n} skipped"),
+    "warned": _n("{n} with a note", "{n} with a note"),
+}
 SKIP = {
     "email": _("line {line}: skipped: {value} is not a valid e-mail address"),
     "no_email": _("line {line}: skipped: no e-mail address"),
@@ -193,23 +201,31 @@ class ImportReport:
         return self.skipped_share > max_share
 
     def summary(self, lang: str = "en") -> str:
+        """One line of counts; each count is a plural entry of its own, so its word
+        takes the form of its number ("1 importerad", "2 importerade")."""
+        counts = {
+            "imported": self.imported,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "skipped": len(self.skipped),
+            "warned": len({note.line for note in self.warnings}),
+        }
+        said = {
+            name: ngettext_for(lang, "cli", *SUMMARY_COUNTS[name], n).format(n=n)
+            for name, n in counts.items()
+        }
         text = gettext_for(
             lang,
             "cli",
-            "{file}: {imported} imported, {updated} updated, {unchanged} unchanged, "
-            "{skipped} skipped, {warned} with a note, confirmation mails sent: {mailed} "
-            "({encoding}, {delimiter})",
+            "{file}: {imported}, {updated}, {unchanged}, {skipped}, {warned}, confirmation "
+            "mails sent: {mailed} ({encoding}, {delimiter})",
         )
         return text.format(
             file=self.file,
-            imported=self.imported,
-            updated=self.updated,
-            unchanged=self.unchanged,
-            skipped=len(self.skipped),
-            warned=len({note.line for note in self.warnings}),
             mailed=self.mailed,
             encoding=self.encoding,
             delimiter=repr(self.delimiter),
+            **said,
         )
 
     def lines(self, lang: str = "en") -> Iterator[str]:

@@ -175,7 +175,7 @@ def test_old_deliveries_are_summarised_then_deleted_in_batches(db_settings: Sett
     deletes = count_deletes(engine)
     with session_scope(engine) as session:
         result = purge_old_records(session, db_settings, now=NOW, batch_size=2)
-    assert result == {"deliveries": 5, "issues": 1, "content_items": 0}
+    assert result == {"deliveries": 5, "issues": 1, "content_items": 0, "story_uploads": 0}
     assert len([s for s in deletes if "deliveries" in s]) == 3  # 2 + 2 + 1 rows
     with session_scope(engine) as session:
         assert deliveries(session, old) == 0
@@ -200,7 +200,7 @@ def test_old_deliveries_are_summarised_then_deleted_in_batches(db_settings: Sett
         assert session.scalar(select(func.count()).select_from(ConsentRecord)) == 5
     with session_scope(engine) as session:
         again = purge_old_records(session, db_settings, now=NOW + timedelta(days=1))
-    assert again == {"deliveries": 0, "issues": 0, "content_items": 0}
+    assert again == {"deliveries": 0, "issues": 0, "content_items": 0, "story_uploads": 0}
 
 
 def test_a_purge_cut_short_keeps_the_first_summary(db_settings: Settings) -> None:
@@ -250,7 +250,7 @@ def test_zero_days_keeps_everything(db_settings: Settings) -> None:
         world.item("old-unused", OLD)
     with session_scope(engine) as session:
         result = purge_old_records(session, settings, now=NOW + timedelta(days=3000))
-    assert result == {"deliveries": 0, "issues": 0, "content_items": 0}
+    assert result == {"deliveries": 0, "issues": 0, "content_items": 0, "story_uploads": 0}
     with session_scope(engine) as session:
         assert deliveries(session, old) == 5
 

@@ -52,7 +52,7 @@ def test_import_search_open_and_forget_in_the_browser(
             page.get_by_role("button", name="Preview").click()
         assert page.locator("#report").inner_text() == "Preview: nothing is written yet"
         main = page.locator("main").inner_text()
-        assert "To add: 3" in main and "Skipped: 1" in main
+        assert "3 to add" in main and "1 skipped" in main
         assert page.locator("ul.skipped li").all_inner_texts() == [
             "line 4: skipped: ei-osoite is not a valid e-mail address"
         ]
@@ -63,7 +63,7 @@ def test_import_search_open_and_forget_in_the_browser(
         with page.expect_navigation():
             page.get_by_role("button", name="Import these rows").click()
         assert page.locator("#report").inner_text() == "Imported"
-        assert "Added: 3" in page.locator("main").inner_text()
+        assert "3 added" in page.locator("main").inner_text()
 
         # the rows are on the list; a search by a part inside a company name finds one
         page.goto(f"{base}?lang=en")

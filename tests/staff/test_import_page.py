@@ -173,7 +173,7 @@ def test_utf16_tab_separated_text_previews_and_imports(client: TestClient, engin
                           files={"file": (NAME, data, "text/plain")})  # fmt: skip
     assert preview.status_code == 200
     counts = texts(preview.text, "//h2[@id='report']/following-sibling::ul[1]/li")
-    assert counts[:3] == ["Rivejä luettu: 3", "Lisättäviä: 2", "Päivitettäviä: 0"], counts
+    assert counts[:3] == ["3 riviä luettu", "2 lisättävää", "0 päivitettävää"], counts
     assert "rivi 4: ohitettu" in preview.text  # EPÄTOSI: no consent
     nothing_written(engine)
 
@@ -223,9 +223,9 @@ def test_the_report_counts_mails_not_sent_and_the_same_file_again_sends_them(
     down = mail_app(f"smtp://127.0.0.1:{closed}?starttls=false")
     outage = import_file(down, engine, "fi", data)
     counts = texts(outage, "//h2[@id='report']/following-sibling::ul[1]/li")
-    assert "Lisätty: 2" in counts
-    assert "Vahvistusviestejä lähetetty: 0" in counts
-    assert "Vahvistusviestejä, joita ei voitu lähettää: 2" in counts
+    assert "2 lisätty" in counts
+    assert "0 vahvistusviestiä lähetetty" in counts
+    assert "2 vahvistusviestiä jäi lähettämättä" in counts
     assert texts(outage, '//*[@id="mail-failed"]')[0].startswith(
         "Postipalvelin ei ottanut näitä vahvistusviestejä vastaan; yhteystiedot jäävät odottamaan."
     )
@@ -239,20 +239,20 @@ def test_the_report_counts_mails_not_sent_and_the_same_file_again_sends_them(
     up = mail_app(over_smtp(settings, sink).mail_url)
     again = import_file(up, engine, "sv", data)
     counts = texts(again, "//h2[@id='report']/following-sibling::ul[1]/li")
-    assert "Oförändrade: 2" in counts
-    assert "Skickade bekräftelsemejl: 2" in counts
-    assert "Bekräftelsemejl som inte kunde skickas: 0" in counts
+    assert "2 oförändrade" in counts
+    assert "2 bekräftelsemejl skickade" in counts
+    assert "0 bekräftelsemejl kunde inte skickas" in counts
     assert not texts(again, '//*[@id="mail-failed"]')
     mails = read_mails(sink)
     assert sorted(mails) == sorted(row[1] for row in GOOD[:2])
     assert mails[GOOD[1][1]]["Content-Language"] == "sv"  # ruotsi
 
     third = import_file(up, engine, "fi", data)  # each has its mail: nothing more goes out
-    assert "Vahvistusviestejä lähetetty: 0" in texts(
+    assert "0 vahvistusviestiä lähetetty" in texts(
         third, "//h2[@id='report']/following-sibling::ul[1]/li"
     )
     assert len(sink.messages) == 2
-    assert re.search(r"Vahvistusviestejä, joita ei voitu lähettää: 0", third)
+    assert re.search(r"0 vahvistusviestiä jäi lähettämättä", third)
 
 
 def test_an_import_stopped_at_a_line_keeps_and_audits_the_rows_before_it(
@@ -277,10 +277,57 @@ def test_an_import_stopped_at_a_line_keeps_and_audits_the_rows_before_it(
         "edeltäviä rivejä tallennettiin: 1. Korjaa rivi 3 ja tuo tiedosto uudelleen: "
         "tallennetut rivit pysyvät ennallaan"
     ]
-    assert "Lisätty: 1" in texts(done.text, "//h2[@id='report']/following-sibling::ul[1]/li")
+    assert "1 lisätty" in texts(done.text, "//h2[@id='report']/following-sibling::ul[1]/li")
     with Session(engine) as s:
         assert s.scalars(select(Subscriber.email)).all() == [GOOD[0][1]]
         detail = s.scalars(select(AuditEvent.detail).where(
             AuditEvent.action == "subscribers.import")).one()  # fmt: skip
     assert (detail["file"], detail["imported"], detail["stopped_at_line"]) == (NAME, 1, 3)
     assert uploads_kept(settings) == []
+
+
+@pytest.mark.parametrize(
+    ("lang", "several", "one"),
+    [
+        (
+            "sv",
+            ["3 rader lästa", "2 tillagda", "0 uppdaterade", "0 oförändrade", "1 överhoppad",
+             "0 fält utelämnade"],
+            ["4 rader lästa", "1 tillagd", "1 uppdaterad", "1 oförändrad", "1 överhoppad",
+             "1 fält utelämnat"],
+        ),
+        (
+            "fi",
+            ["3 riviä luettu", "2 lisätty", "0 päivitetty", "0 ennallaan", "1 ohitettu",
+             "0 kenttää jätetty pois"],
+            ["4 riviä luettu", "1 lisätty", "1 päivitetty", "1 ennallaan", "1 ohitettu",
+             "1 kenttä jätetty pois"],
+        ),
+        (
+            "en",
+            ["3 rows read", "2 added", "0 updated", "0 unchanged", "1 skipped",
+             "0 fields left out"],
+            ["4 rows read", "1 added", "1 updated", "1 unchanged", "1 skipped",
+             "1 field left out"],
+        ),
+    ],
+)  # fmt: skip
+def test_the_reports_counts_take_the_form_of_their_number(
+    client: TestClient, engine: Engine, lang: str, several: list[str], one: list[str]
+) -> None:
+    """Several added, then one of each: each count's word agrees with its number."""
+    signed_in(engine, client, "toimittaja@vantaa.fi", "editor", "vantaa")
+    page = f"/staff/vantaa/subscribers/import?lang={lang}"
+    token = csrf_of(client.get(page).text)
+    moved = [*GOOD[1][:2], "Åkerlund Bygg Abp", *GOOD[1][3:]]  # another company name
+    new = ["10004", "uusi@uusi-yritys.fi", "Uusi Yritys Oy", "123", "suomi", "TOSI"]
+    shown = []
+    for rows in ([*GOOD], [GOOD[0], moved, new, GOOD[2]]):
+        form = {"csrf_token": token, "confirmed": "1", "consent_note": NOTE}
+        preview = client.post(page, data=form, files={"file": (NAME, crm(*rows), "text/csv")})
+        upload = lxml.html.fromstring(preview.text).xpath('//input[@name="upload"]/@value')[0]
+        done = client.post(f"/staff/vantaa/subscribers/import/commit?lang={lang}",
+                           data={"csrf_token": token, "upload": upload})  # fmt: skip
+        assert done.status_code == 200, done.text
+        shown.append(texts(done.text, "//h2[@id='report']/following-sibling::ul[1]/li")[:6])
+    assert shown == [several, one]

@@ -257,3 +257,68 @@ def test_a_byte_that_is_neither_utf8_nor_cp1252_is_named_before_anything_is_writ
     with pytest.raises(SubscriptionError, match=r"line 3: byte 0x81"):
         import_csv(engine, settings, config, path, "vantaa")
     assert count(engine, Subscriber) == 0
+
+
+@pytest.mark.parametrize(
+    ("lang", "several", "one"),
+    [
+        (
+            "fi",
+            "3 tuotu, 0 päivitetty, 0 ennallaan, 2 ohitettu, 2 rivillä huomautus",
+            "1 tuotu, 1 päivitetty, 1 ennallaan, 1 ohitettu, 1 rivillä huomautus",
+        ),
+        (
+            "sv",
+            "3 importerade, 0 uppdaterade, 0 oförändrade, 2 överhoppade, 2 med anmärkning",
+            "1 importerad, 1 uppdaterad, 1 oförändrad, 1 överhoppad, 1 med anmärkning",
+        ),
+        (
+            "en",
+            "3 imported, 0 updated, 0 unchanged, 2 skipped, 2 with a note",
+            "1 imported, 1 updated, 1 unchanged, 1 skipped, 1 with a note",
+        ),
+    ],
+)
+def test_the_cli_summary_words_each_count_in_the_form_of_its_number(
+    env: CliRunner,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lang: str,
+    several: str,
+    one: str,
+) -> None:
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    """Several of each, then one of each: Swedish participles agree with the count."""
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    head = "Sähköposti;Suostumus;Yritys;Y-tunnus"
+    first = [
+        "a@firma.fi;Kyllä;A Oy;",
+        "b@firma.fi;Kyllä;B Oy;123",  # imported, its business ID left out
+        "c@firma.fi;Kyllä;C Oy;456",
+        "ei-osoite;Kyllä;D Oy;",
+        "e@firma.fi;Ei;E Oy;",
+    ]
+    second = [
+        "a@firma.fi;Kyllä;A Oy;",  # as it was
+        "b@firma.fi;Kyllä;B Oyj;",  # another company name
+        "g@firma.fi;Kyllä;G Oy;789",  # new, its business ID left out
+        "ei-osoite;Kyllä;D Oy;",
+    ]
+    path = tmp_path / "crm.csv"
+    said = []
+    for rows in (first, second):
+        path.write_text("\n".join([head, *rows]) + "\n", encoding="utf-8")
+        args = ["import", str(path), "--city", "kerava", "--no-mail", "--max-skipped", "1"]
+        result = env.invoke(subscribers, args)
+        assert result.exit_code == 0, result.output
+        said.append(result.output.splitlines()[0])
+    assert said == [f"crm.csv: {several}, {MAILED[lang]}", f"crm.csv: {one}, {MAILED[lang]}"]
+
+
+MAILED = {
+    "fi": "vahvistusviestejä lähetetty: 0 (utf-8, ';')",
+    "sv": "skickade bekräftelsemejl: 0 (utf-8, ';')",
+    "en": "confirmation mails sent: 0 (utf-8, ';')",
+}

@@ -1,8 +1,15 @@
 """The story submission form: a story or a listing request, with an image upload,
-the business ID check, consent to publish and a confirmation mail to the sender."""
+the business ID check, consent to publish and a confirmation mail to the sender.
+
+A valid image on a form that comes back with an error is kept on the server
+(``outreach.publish.kept``: a token in a hidden field, good only with this
+browser's form cookie, for an hour); the form shows it and takes it when sent
+again, unless another image replaces it or the sender removes it.
+"""
 
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -12,21 +19,29 @@ from fastapi.responses import HTMLResponse, Response
 
 from outreach.delivery import deliver
 from outreach.errors import OutreachError, StoryError, SubscriptionError
+from outreach.l10n import format_decimal
 from outreach.publish import (
     INDUSTRIES,
     MAX_IMAGE_BYTES,
     THEMES,
     CleanImage,
+    KeptImage,
     choices,
     clean_image,
+    discard_image,
+    file_name,
+    keep_image,
+    kept_image,
     story_received_mail,
     submit_from_form,
+    thumbnail,
 )
 from outreach.sources.base import web_url
 from outreach.subscriptions import city_name, claim_receipt, clean_text, release_receipt
 from outreach.validation import normalise_email, validate_business_id
-from outreach.web.common import check_csrf, page_lang, rate_limit, render, state
+from outreach.web.common import WebState, check_csrf, page_lang, rate_limit, render, state
 from outreach.web.public.site import site
+from outreach.web.security import CSRF_COOKIE
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -66,20 +81,43 @@ def _line(value: str | None, what: str, limit: int, errors: dict[str, str]) -> s
         return None
 
 
-def _image(upload: UploadFile | None, alt: str | None, errors: dict[str, str]) -> CleanImage | None:
+def _image(upload: UploadFile | None, errors: dict[str, str]) -> CleanImage | None:
+    """The image sent with this post, re-encoded; None when none was sent or refused."""
     if upload is None or not upload.filename:
         return None
     data = upload.file.read(MAX_IMAGE_BYTES + 1)
     if not data:
         return None
     try:
-        image = clean_image(data)
+        return clean_image(data)
     except StoryError as exc:
         errors["image"] = str(exc)
         return None
-    if not alt:
-        errors["image_alt"] = "Describe the image for those who cannot see it."
-    return image
+
+
+def _kept(st: WebState, holder: str, token: str | None, drop: bool) -> KeptImage | None:
+    """The image kept from an earlier post of this browser's form; ``drop``: delete it
+    instead (a new image replaces it, or the sender removed it)."""
+    secret = st.settings.secret()
+    with st.session() as session:
+        if drop:
+            discard_image(session, secret, holder, token)
+            return None
+        return kept_image(session, secret, holder, token, datetime.now(UTC))
+
+
+def _shown(kept: KeptImage, lang: str) -> dict[str, Any]:
+    """The kept image as the form shows it: name, size and a small copy inline."""
+    small = thumbnail(kept.image)
+    size = kept.size / 1024
+    return {
+        "token": kept.token,
+        "name": kept.name,
+        "size": format_decimal(size, lang, 0 if size >= 10 else 1),
+        "src": f"data:{small.content_type};base64,{base64.b64encode(small.data).decode()}",
+        "width": small.width,
+        "height": small.height,
+    }
 
 
 @router.post("/stories/submit", response_class=HTMLResponse)
@@ -98,6 +136,8 @@ def story_post(
     link: FormStr = None,
     image: Annotated[UploadFile | None, File()] = None,
     image_alt: FormStr = None,
+    kept_image_token: Annotated[str | None, Form(alias="kept_image")] = None,
+    remove_image: FormStr = None,
     contact_email: FormStr = None,
     language: FormStr = None,
     consent_to_publish: FormStr = None,
@@ -160,7 +200,15 @@ def story_post(
             errors["contact_email"] = "Enter a valid email address, like name@company.fi."
     if not consent_to_publish:
         errors["consent_to_publish"] = "Tick the box to give your consent."
-    picture = None if listing else _image(image, alt, errors)
+    holder = request.cookies.get(CSRF_COOKIE) or ""  # checked with the form's token above
+    sent = None if listing else _image(image, errors)
+    kept = _kept(st, holder, kept_image_token, drop=sent is not None or bool(remove_image))
+    picture = None if listing else sent or (kept.image if kept is not None else None)
+    if picture is not None and not alt:
+        errors["image_alt"] = "Describe the image for those who cannot see it."
+    if kept_image_token and picture is None and not (listing or remove_image or "image" in errors):
+        # expired, or not this browser's: nothing is attached, and the sender knows
+        errors["image"] = "The image you sent earlier is no longer kept: choose it again."
     story_lang = language if language in ("fi", "sv", "en") else lang
     if not errors:
         assert city is not None and company is not None
@@ -172,11 +220,19 @@ def story_post(
                     link=url, contact_email=email, business_id=bid, image=picture,
                     image_alt=alt, listing_only=listing, **extra,
                 )  # fmt: skip
+                if kept is not None:  # the story took it (a listing leaves it unused)
+                    discard_image(session, st.settings.secret(), holder, kept.token)
         except StoryError:
             errors["form"] = TEXT_ERROR
     if errors:
         ctx = _story_context(request, lang, values)
         ctx["errors"] = errors
+        if sent is not None:  # a browser cannot fill a file input again: keep it here
+            with st.session() as session:
+                kept = keep_image(session, st.settings.secret(), holder, sent,
+                                  file_name(image.filename if image else ""),
+                                  datetime.now(UTC))  # fmt: skip
+        ctx["kept"] = _shown(kept, lang) if kept is not None else None
         return render(request, "story.html", ctx, lang=lang, status=400)
     assert city is not None
     if email:

@@ -75,14 +75,15 @@ def _edit(
     """Do ``work``; a text form refused for what was typed (``typed``: its values by
     element id, ``fields``: the element id of each such refusal code) comes back with it."""
     extra: dict[str, Any] = {"item": item} if item is not None else {}
-    _, refused = _act(request, city, issue_id, csrf_token, work)
+    result, refused = _act(request, city, issue_id, csrf_token, work)
     if refused and refused in (fields or {}) and typed is not None and current is not None:
         shown = form_refused.shown_again(form_refused.at(refused, fields or {}), typed)
         return _editor_page(request, city, issue_id, current, edition,
                             status=form_refused.STATUS, **shown)  # fmt: skip
     if refused:
         return _to_editor(request, city, issue_id, edition, refused=refused, **extra)
-    return _to_editor(request, city, issue_id, edition, done="saved", **extra)
+    said = result if isinstance(result, dict) else {"done": "saved"}  # what the flash says
+    return _to_editor(request, city, issue_id, edition, **said, **extra)
 
 
 @router.get(BASE + "/edit")
@@ -115,7 +116,9 @@ def _editor_page(
             "edition": shown,
             "data": data,
             "sections": data.get("sections") or [],
+            "recurring": drafts.recurring_dates(data.get("sections") or []),
             "done": request.query_params.get("done"),
+            "dates": _count(request.query_params.get("dates")),
             "refused": request.query_params.get("refused"),
             "base": f"/staff/{city}/issues/{issue_id}",
             **again,
@@ -127,6 +130,11 @@ def _editor_page(
         "script-src 'none'", "script-src 'none'; frame-src 'self'"
     )
     return response
+
+
+def _count(value: str | None) -> int:
+    """A count from the address (the dates a drop took out): digits, else 0."""
+    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 6 else 0
 
 
 @router.post(ITEM + "/move")
@@ -160,8 +168,8 @@ def drop(
     edition: FormStr = None,
 ) -> Response:
     def work(session: Session, issue: Issue) -> object:
-        drafts.drop(session, issue, item_id, _actor(request, current))
-        return None
+        dates = drafts.drop(session, issue, item_id, _actor(request, current))
+        return {"done": "series", "dates": dates} if dates else None  # a recurring event
 
     return _edit(request, city, issue_id, csrf_token, edition, work)
 
