@@ -436,7 +436,8 @@ class SendRun:
         policy, stop, watch, halted = self.policy, self.stop, self.watch, self.watch.halted
         chunks = self.chunks
         assert chunks is not None
-        for row, message in chunk.to_send:
+        to_send = chunk.to_send
+        for i, (row, message) in enumerate(to_send):
             if stop.is_set() or halted.is_set() or policy.burst is not None:
                 break  # stopped, paused, cancelled or refused: hand nothing more over
             tick = time.monotonic()
@@ -450,7 +451,11 @@ class SendRun:
                 chunk.leased = holder.leased = leased
             if held is not None and row.id not in held:
                 continue  # another claimant took it over: not ours to send
-            result = backend.send_one(message, writer.wait)
+            # The next message's envelope may go out with this one's body (SMTP
+            # with PIPELINING); it is handed over only by its own call, after the
+            # checks above, and undone (the connection closed) if that never comes.
+            following = to_send[i + 1][1] if i + 1 < len(to_send) else None
+            result = backend.send_one(message, writer.wait, following)
             chunk.handed.add(row.id)
             now = utcnow()
             if not result.ok and policy.refusal(row.id, row.email, result, now):
