@@ -125,12 +125,58 @@ def run_aiosmtpd(port: int) -> None:
     threading.Event().wait()
 
 
+def run_relay(port: int, delay: float) -> None:
+    """The body of the relay sink process: an aiosmtpd sink that offers PIPELINING,
+    as a provider's relay does, behind a proxy on ``port`` that delays every
+    byte by ``delay`` seconds each way (a relay across the internet)."""
+    import asyncio
+
+    from aiosmtpd.controller import Controller
+
+    class Accept:
+        async def handle_EHLO(
+            self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+        ) -> list[str]:
+            session.host_name = hostname
+            responses.insert(-1, "250-PIPELINING")
+            return responses
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            return "250 OK"
+
+    inner = free_port()
+    controller = Controller(Accept(), hostname="127.0.0.1", port=inner, data_size_limit=0)
+    controller.start()
+
+    async def pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while data := await reader.read(65536):
+                loop.call_later(delay, writer.write, data)  # in order: the same delay
+        finally:
+            loop.call_later(delay, writer.close)
+
+    async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        to_reader, to_writer = await asyncio.open_connection("127.0.0.1", inner)
+        await asyncio.gather(pump(reader, to_writer), pump(to_reader, writer))
+
+    async def serve() -> None:
+        server = await asyncio.start_server(connection, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
 class AiosmtpdSink(Sink):
     name = "aiosmtpd"
 
-    def __init__(self, script: Path) -> None:
+    def __init__(self, script: Path, relay_delay: float | None = None) -> None:
         self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, str(script), "--sink", str(self.port)])
+        mode = ["--sink", str(self.port)]
+        if relay_delay is not None:
+            mode = ["--relay-sink", str(self.port), str(relay_delay)]
+        self.proc = subprocess.Popen([sys.executable, str(script), *mode])
         if not wait_for_port(self.port):
             self.stop()
             raise RuntimeError("the aiosmtpd sink did not start")

@@ -55,6 +55,10 @@ class Pending(Generic[T]):
         self.value, self.error = value, error
         self.lock.release()
 
+    def done(self) -> bool:
+        """Whether the job has run (its result will not wait)."""
+        return not self.lock.locked()
+
     def result(self) -> T:
         """Wait for the job; its value, or its exception raised here."""
         with self.lock:

@@ -41,12 +41,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Engine
 
 from outreach.delivery.backends import get_backend
-from outreach.delivery.backends.base import MailBackend
+from outreach.delivery.backends.base import MailBackend, OutgoingMessage
 from outreach.delivery.feed import (
     Chunk,
     Chunks,
@@ -411,7 +412,12 @@ class SendRun:
     # -- the worker ------------------------------------------------------------
 
     def send_chunk(
-        self, writer: OutcomeWriter, backend: MailBackend, holder: Holder, chunk: Chunk
+        self,
+        writer: OutcomeWriter,
+        backend: MailBackend,
+        holder: Holder,
+        chunk: Chunk,
+        then: Callable[[], OutgoingMessage | None] = lambda: None,
     ) -> None:
         """Hand a re-checked chunk over one message at a time.
 
@@ -427,6 +433,10 @@ class SendRun:
         the rest of the chunk is given back with the worker's other rows. When
         the issue was last seen ``sending`` more than :data:`STATUS_EVERY` ago,
         it reads the issue's status first (through its feeder).
+
+        The backend is told which message follows each one: the next of the
+        chunk, and after the last one ``then()``, the first of the next chunk
+        if it is in already.
         """
         for outcome in chunk.unsent:
             writer.write(outcome)
@@ -436,7 +446,8 @@ class SendRun:
         policy, stop, watch, halted = self.policy, self.stop, self.watch, self.watch.halted
         chunks = self.chunks
         assert chunks is not None
-        for row, message in chunk.to_send:
+        to_send = chunk.to_send
+        for i, (row, message) in enumerate(to_send):
             if stop.is_set() or halted.is_set() or policy.burst is not None:
                 break  # stopped, paused, cancelled or refused: hand nothing more over
             tick = time.monotonic()
@@ -450,7 +461,11 @@ class SendRun:
                 chunk.leased = holder.leased = leased
             if held is not None and row.id not in held:
                 continue  # another claimant took it over: not ours to send
-            result = backend.send_one(message, writer.wait)
+            # The next message's envelope may go out with this one's body (SMTP
+            # with PIPELINING); it is handed over only by its own call, after the
+            # checks above, and undone (the connection closed) if that never comes.
+            following = to_send[i + 1][1] if i + 1 < len(to_send) else then()
+            result = backend.send_one(message, writer.wait, following)
             chunk.handed.add(row.id)
             now = utcnow()
             if not result.ok and policy.refusal(row.id, row.email, result, now):
@@ -554,7 +569,7 @@ class SendRun:
                 if not limited:
                     # The next chunk is claimed and re-checked while this one is sent.
                     ahead, early = take(), True
-                self.send_chunk(writer, backend, holder, chunk)
+                self.send_chunk(writer, backend, holder, chunk, partial(_first, ahead))
         finally:
             unsent: list[int] = []
             if chunk is not None:  # the last one: a burst or an error may have cut it short
@@ -566,6 +581,17 @@ class SendRun:
                         unsent += [r.id for r in later.rows]
             holder.release = unsent + [r.id for r in holder.claimed]
             holder.claimed = []
+
+
+def _first(pending: Pending[Chunk | None] | None) -> OutgoingMessage | None:
+    """The first message of a chunk already claimed and re-checked; None if it is
+    not in yet, or it has none to send."""
+    if pending is None or not pending.done() or pending.error is not None:
+        return None
+    chunk = pending.value
+    if chunk is None or chunk.halted or not chunk.to_send:
+        return None
+    return chunk.to_send[0][1]
 
 
 class WorkerConnection:

@@ -246,6 +246,146 @@ def test_smtp_sends_the_envelope_in_one_write_where_pipelining_is_offered() -> N
     ]
 
 
+class _LineReader:
+    """A server's lines from a socket, with a timeout per line; None when it ran out."""
+
+    def __init__(self, conn: socket.socket) -> None:
+        self.conn, self.buffer = conn, b""
+
+    def line(self, timeout: float = 5.0) -> bytes | None:
+        self.conn.settimeout(timeout)
+        while b"\r\n" not in self.buffer:
+            try:
+                data = self.conn.recv(65536)
+            except TimeoutError:
+                return None
+            if not data:
+                return b""
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line + b"\r\n"
+
+
+def _next_envelope_server(
+    listener: socket.socket, seen: list[bytes], dot_reply: bytes, close: bool
+) -> None:
+    """A server that offers PIPELINING and answers a message's final dot only
+    once it has read what came with it (waiting one second at most), which it
+    keeps in ``seen``. The first message's dot gets ``dot_reply`` (none if
+    empty); with ``close`` the first connection then ends, and a second one
+    takes one message."""
+    listener.settimeout(10)
+    for n in range(2 if close else 1):
+        conn, _ = listener.accept()
+        with conn:
+            lines = _LineReader(conn)
+            conn.sendall(b"220 test ESMTP\r\n")
+            lines.line()  # EHLO
+            conn.sendall(b"250-test\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+            envelope = True
+            while envelope:
+                while (line := lines.line()) and not line.upper().startswith(b"DATA"):
+                    pass
+                conn.sendall(b"250 ok\r\n250 ok\r\n354 go on\r\n")
+                while lines.line() not in (b".\r\n", b"", None):
+                    pass
+                behind = b""
+                while (line := lines.line(1.0)) and not line.upper().startswith(b"QUIT"):
+                    behind += line
+                    if line.upper().startswith(b"DATA"):
+                        break
+                seen.append(behind)
+                if n == 0 and (close or dot_reply != b"250 2.0.0 queued\r\n"):
+                    conn.sendall(dot_reply)
+                    break
+                conn.sendall(b"250 2.0.0 queued\r\n")
+                envelope = bool(behind)
+            if not close and lines.line() is not None:
+                conn.sendall(b"221 bye\r\n")
+
+
+def _serve(dot_reply: bytes, close: bool) -> tuple[Iterator[int], list[bytes]]:
+    seen: list[bytes] = []
+
+    def run() -> Iterator[int]:
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            server = threading.Thread(
+                target=_next_envelope_server, args=(listener, seen, dot_reply, close)
+            )
+            server.start()
+            try:
+                yield listener.getsockname()[1]
+            finally:
+                server.join(15)
+
+    return run(), seen
+
+
+def test_smtp_sends_the_next_envelope_with_the_body_where_pipelining_is_offered() -> None:
+    """Two messages on one connection: the second's envelope goes out in the same
+    write as the first's body and dot, before the server has answered the dot."""
+    ports, seen = _serve(b"250 2.0.0 queued\r\n", close=False)
+    port = next(ports)
+    with get_backend(f"smtp://127.0.0.1:{port}?starttls=false&timeout=5") as backend:
+        results = backend.send_messages([message("a@example.fi"), message("b@example.fi", 1)])
+    next(ports, None)
+    assert [r.status for r in results] == ["sent", "sent"], results
+    assert [b.upper().split(b"\r\n")[:-1] for b in seen] == [
+        [b"MAIL FROM:<ILMASTO@VANTAA.FI>", b"RCPT TO:<B@EXAMPLE.FI>", b"DATA"],
+        [],  # the last message: nothing behind it
+    ]
+
+
+@pytest.mark.parametrize(
+    ("dot_reply", "first"),
+    [
+        (b"250 2.0.0 queued\r\n", "sent"),
+        (b"421 4.4.2 closing\r\n", "temporary"),
+        (b"", "temporary"),  # no answer to the dot: its fate is unknown
+    ],
+    ids=["closed-after-250", "closed-with-421", "closed-unanswered"],
+)
+def test_smtp_next_envelope_lost_with_the_connection_is_sent_afresh(
+    dot_reply: bytes, first: str
+) -> None:
+    """The server ends the connection after the first message: the envelope sent
+    ahead of the second was never answered, so the second goes out on a new
+    connection at once, not as a temporary failure."""
+    ports, seen = _serve(dot_reply, close=True)
+    port = next(ports)
+    with get_backend(f"smtp://127.0.0.1:{port}?starttls=false&timeout=5") as backend:
+        results = backend.send_messages([message("a@example.fi"), message("b@example.fi", 1)])
+    next(ports, None)
+    assert [r.status for r in results] == [first, "sent"], results
+    assert len(seen) == 2 and seen[0].upper().startswith(b"MAIL FROM:"), seen
+
+
+@pytest.mark.parametrize("ending", ["another-message", "close"])
+def test_smtp_envelope_sent_ahead_is_never_handed_over_unless_sent(
+    smtp_server: SMTPServer, ending: str
+) -> None:
+    """The caller named a following message, then sent another one, or none: the
+    envelope sent ahead is ended by closing the connection, and that message
+    never reaches the server; the other one is sent on a new connection."""
+    h = smtp_server.handler
+    h.pipelining = True
+    ready_calls: list[str] = []
+    with get_backend(smtp_server.url()) as backend:
+        first = backend.send_one(
+            message("a@example.fi"), lambda: ready_calls.append("a"), message("b@example.fi", 1)
+        )
+        assert backend.ahead is not None
+        if ending == "another-message":
+            other = backend.send_one(message("c@example.fi", 2), lambda: ready_calls.append("c"))
+            assert other.status == "sent"
+            assert backend.open() is False  # the new connection stays
+    assert first.status == "sent"
+    assert backend.ahead is None and backend.connection is None
+    expected = ["a@example.fi", "c@example.fi"] if ending == "another-message" else ["a@example.fi"]
+    assert sorted(h.counts()) == expected
+    assert ready_calls == [a[0] for a in expected]
+
+
 def test_smtp_requires_starttls_unless_turned_off(smtp_server: SMTPServer) -> None:
     backend = get_backend(f"smtp://127.0.0.1:{smtp_server.port}")
     with pytest.raises(ConfigError, match="does not offer STARTTLS"):

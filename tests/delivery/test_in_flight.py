@@ -18,6 +18,7 @@ from outreach.delivery import backends, send_issue
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
 from outreach.delivery.outbox import FIRST_SLICE_PER_WORKER
 from outreach.models import Delivery, DeliveryStatus, utcnow
+from tests.delivery.conftest import PipeliningOffer
 
 
 class ProbeBackend(MailBackend):
@@ -77,12 +78,13 @@ def test_each_outcome_is_committed_before_the_next_hand_over(
     assert probe.violations == []
 
 
-class _CheckingSink:
+class _CheckingSink(PipeliningOffer):
     """aiosmtpd handler: when a message's DATA completes, the outcome of the message
     before it on the same connection must already be committed."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.sessions: set[int] = set()
         self.last: dict[int, str] = {}  # per session: the recipient accepted last
         self.accepted: list[str] = []
         self.violations: list[str] = []
@@ -98,6 +100,7 @@ class _CheckingSink:
             if status != DeliveryStatus.SENT:
                 self.violations.append(f"{rcpt} arrived while {before} was {status}")
         self.last[id(session)] = rcpt
+        self.sessions.add(id(session))
         self.accepted.append(rcpt)
         return "250 OK"
 
@@ -146,14 +149,19 @@ def slow_outcomes(db_engine: Engine) -> Iterator[None]:
         event.remove(Engine, "connect", _sqlite_sleep)
 
 
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelined"])
 def test_smtp_finishes_data_only_after_the_previous_outcome_is_committed(
-    db_world_factory: Any, db_engine: Engine, slow_outcomes: None
+    db_world_factory: Any, db_engine: Engine, slow_outcomes: None, pipelining: bool
 ) -> None:
+    """Also where each next envelope goes out behind a body (PIPELINING): the
+    message is handed over only at its own dot, and the worker sends the
+    message it named next, so no connection is closed to undo an envelope."""
     from aiosmtpd.controller import Controller
 
     from tests.delivery.conftest import free_port
 
     handler = _CheckingSink(db_engine)
+    handler.pipelining = pipelining
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
@@ -168,6 +176,7 @@ def test_smtp_finishes_data_only_after_the_previous_outcome_is_committed(
     assert elapsed >= 20 * 0.02  # the trigger did slow each connection's outcomes
     assert sorted(handler.accepted) == sorted(w.emails)
     assert handler.violations == []
+    assert len(handler.sessions) == 2  # one connection per worker, all the way
 
 
 def test_a_second_send_in_the_same_process_reuses_the_connections(

@@ -150,11 +150,11 @@ def test_ctrl_c_waits_for_every_worker_before_send_issue_raises(
     at_gate, gate = threading.Event(), threading.Event()
     send_one = MemoryBackend.send_one
 
-    def gated(self: MemoryBackend, message: Any, ready: Any) -> Any:
+    def gated(self: MemoryBackend, message: Any, ready: Any, following: Any = None) -> Any:
         if threading.current_thread().name.endswith("-0") and not gate.is_set():
             at_gate.set()
             gate.wait(30)  # the first worker's server is slow
-        return send_one(self, message, ready)
+        return send_one(self, message, ready, following)
 
     monkeypatch.setattr(MemoryBackend, "send_one", gated)
 

@@ -80,13 +80,22 @@ class MailBackend:
     def send_messages(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         raise NotImplementedError
 
-    def send_one(self, message: OutgoingMessage, ready: Callable[[], None]) -> SendResult:
+    def send_one(
+        self,
+        message: OutgoingMessage,
+        ready: Callable[[], None],
+        following: OutgoingMessage | None = None,
+    ) -> SendResult:
         """Send one message, calling ``ready()`` right before the point of no return.
 
         ``ready`` may block (the sender makes the previous outcome durable) or
         raise (then the message is not handed over). This default calls it
         first; a backend that can do work before the hand-over (SMTP: the
         envelope, up to the server's 354 to DATA) overrides it.
+
+        ``following``: the message the caller means to send next, if it knows.
+        A backend may start on it (SMTP: its envelope), never hand it over; if
+        the next call sends another message, or none comes, that work is undone.
         """
         ready()
         return self.send_messages([message])[0]
