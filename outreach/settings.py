@@ -78,7 +78,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="OUTREACH_",
-        toml_file=os.environ.get("OUTREACH_CONFIG", "outreach.toml"),
         extra="forbid",
         enable_decoding=False,  # list settings: parsed by _list below, commas or JSON
     )
@@ -222,7 +221,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file()),
+        )
 
     @property
     def base_url_clean(self) -> str:
@@ -252,6 +255,25 @@ class Settings(BaseSettings):
                 raise ConfigError(_expected_line("OUTREACH_SECRET_KEY", form, None))
             return value.encode()
         return _file_secret(self.var_dir / "secret.key")
+
+
+def config_file() -> Path:
+    """The settings file: ``OUTREACH_CONFIG``, else ``outreach.toml`` in the working
+    directory. Read when the settings are made, not when this module is imported."""
+    return Path(os.environ.get("OUTREACH_CONFIG") or "outreach.toml")
+
+
+def _check_named_config() -> None:
+    """A file ``OUTREACH_CONFIG`` names must be there: a misspelt path would otherwise
+    run everything on the embedded defaults (the SQLite database under ``var/``, mail
+    into files) without a word. ``outreach.toml`` itself is optional."""
+    if not os.environ.get("OUTREACH_CONFIG"):
+        return
+    path = config_file()
+    if not path.exists():
+        raise ConfigError(_("OUTREACH_CONFIG names {path}, which does not exist", path=path))
+    if path.is_dir():
+        raise ConfigError(_("OUTREACH_CONFIG names {path}, which is a folder", path=path))
 
 
 @lru_cache(maxsize=8)
@@ -289,6 +311,7 @@ def get_settings() -> Settings:
             log.warning(_("unknown setting {name}; did you mean {close}?", name=name, close=close))
         else:
             log.warning(_("unknown setting {name}", name=name))
+    _check_named_config()
     try:
         return Settings()
     except ValidationError as exc:

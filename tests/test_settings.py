@@ -131,3 +131,40 @@ def test_an_unknown_variable_is_warned_about_with_the_closest_name(
         in warned
     )
     assert "tuntematon asetus OUTREACH_ZZZ" in warned
+
+
+def test_the_settings_file_is_the_one_named_when_the_settings_are_made(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # read when the settings are made, not when outreach.settings was imported
+    config = tmp_path / "outreach.toml"
+    config.write_text("send_workers = 7\n", encoding="utf-8")
+    monkeypatch.setenv("OUTREACH_CONFIG", str(config))
+    get_settings.cache_clear()
+    assert get_settings().send_workers == 7
+    monkeypatch.delenv("OUTREACH_CONFIG")
+    monkeypatch.chdir(tmp_path)  # outreach.toml of the working directory
+    config.write_text("send_workers = 9\n", encoding="utf-8")
+    get_settings.cache_clear()
+    assert get_settings().send_workers == 9
+
+
+@pytest.mark.parametrize(
+    ("lang", "name", "expected"),
+    [
+        ("en", "missing.toml", "OUTREACH_CONFIG names {path}, which does not exist"),
+        ("fi", "missing.toml", "OUTREACH_CONFIG nimeää tiedoston {path}, jota ei ole"),
+        ("sv", "", "OUTREACH_CONFIG anger {path}, som är en mapp"),
+    ],
+)
+def test_a_settings_file_named_but_not_there_is_an_error_not_the_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str, name: str, expected: str
+) -> None:
+    # a misspelt path would otherwise run on SQLite under var/ and mail into files
+    path = tmp_path / name if name else tmp_path
+    monkeypatch.setenv("OUTREACH_CONFIG", str(path))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError) as info:
+        get_settings()
+    assert str(info.value) == expected.format(path=path)

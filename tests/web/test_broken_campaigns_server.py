@@ -80,7 +80,7 @@ class Site:
             OUTREACH_VAR_DIR=str(self.tmp / "var"),
             OUTREACH_MAIL_URL="memory:",
             OUTREACH_CLI_LANGUAGE="en",
-            OUTREACH_CONFIG=str(self.tmp / "none.toml"),
+            OUTREACH_CONFIG=os.devnull,
             OUTREACH_SCHEDULER_POLL_SECONDS="0.2",
         )
         return env
