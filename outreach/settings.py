@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -318,6 +319,15 @@ def get_settings() -> Settings:
         raise ConfigError(_error_line(exc)) from None
     except SettingsError as exc:  # a source could not be read (e.g. outreach.toml)
         raise ConfigError(str(exc).splitlines()[0]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            _("{path}: not a TOML file ({error})", path=config_file(), error=exc)
+        ) from None
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(
+            _("{path}: cannot read the file ({reason})", path=config_file(), reason=reason)
+        ) from None
 
 
 #: ``OUTREACH_*`` variables that are read elsewhere (the configuration file's name;
@@ -403,6 +413,22 @@ def _expected_line(variable: str, form: str, got: Any) -> str:
     return _("setting {name}: expected {form}", name=variable, form=form)
 
 
+def _unknown_key_line(key: str) -> str:
+    """A key of the settings file that is no setting, with the closest setting's name
+    (``OUTREACH_SEND_WORKERS`` there is ``send_workers``)."""
+    fields = sorted(Settings.model_fields)
+    name = key.lower().removeprefix("outreach_")
+    close = difflib.get_close_matches(name, fields, n=1)
+    if name in fields or close:
+        return _(
+            "{path}: unknown setting {name}; did you mean {close}?",
+            path=config_file(),
+            name=key,
+            close=name if name in fields else close[0],
+        )
+    return _("{path}: unknown setting {name}", path=config_file(), name=key)
+
+
 def _error_line(exc: ValidationError) -> str:
     first = exc.errors()[0]
     loc = [str(p) for p in first["loc"]]
@@ -410,6 +436,8 @@ def _error_line(exc: ValidationError) -> str:
         line = _expected_line("OUTREACH_STAFF_OIDC", _form(loc[0]), None)
         if len(loc) > 1:
             line += f" ({'.'.join(loc[1:])}: {first['msg']})"
+    elif loc and first["type"] == "extra_forbidden":  # a key of the settings file
+        line = _unknown_key_line(loc[0])
     elif loc and loc[0] in Settings.model_fields:
         line = _expected_line(f"OUTREACH_{loc[0].upper()}", _form(loc[0]), first.get("input"))
     else:  # a check across settings: its message names them

@@ -168,3 +168,52 @@ def test_a_settings_file_named_but_not_there_is_an_error_not_the_defaults(
     with pytest.raises(ConfigError) as info:
         get_settings()
     assert str(info.value) == expected.format(path=path)
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "expected"),
+    [
+        ("en", "send_workerz = 3\n",
+         "{path}: unknown setting send_workerz; did you mean send_workers?"),
+        ("fi", "OUTREACH_SEND_WORKERS = 3\n",
+         "{path}: tuntematon asetus OUTREACH_SEND_WORKERS; tarkoititko send_workers?"),
+        ("en", "zzz = 3\n", "{path}: unknown setting zzz"),
+        ("sv", "send_workers = \n",
+         "{path}: inte en TOML-fil (Invalid value (at line 1, column 16))"),
+    ],
+)  # fmt: skip
+def test_a_settings_file_in_the_wrong_form_is_one_line_that_names_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str, text: str, expected: str
+) -> None:
+    config = tmp_path / "outreach.toml"
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("OUTREACH_CONFIG", str(config))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError) as info:
+        get_settings()
+    assert str(info.value) == expected.format(path=config)
+
+
+def test_a_settings_file_that_cannot_be_read_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+    from pydantic_settings import TomlConfigSettingsSource
+
+    from outreach.cli import main
+
+    def refused(self: object, path: Path) -> dict[str, object]:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    config = tmp_path / "outreach.toml"
+    config.write_text("send_workers = 3\n", encoding="utf-8")
+    monkeypatch.setattr(TomlConfigSettingsSource, "_read_file", refused)
+    monkeypatch.setenv("OUTREACH_CONFIG", str(config))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "en")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, ["campaigns", "list"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {config}: cannot read the file (Permission denied)"
+    ]
