@@ -288,9 +288,11 @@ def _file_secret(path: Path) -> bytes:
         with os.fdopen(fd, "w") as fh:
             fh.write(value + "\n")
         log.warning(
-            "generated a new secret key in %s; set OUTREACH_SECRET_KEY in production "
-            "and keep it stable, or every emailed link stops working",
-            path,
+            _(
+                "generated a new secret key in {path}; set OUTREACH_SECRET_KEY in "
+                "production and keep it stable, or every emailed link stops working",
+                path=path,
+            )
         )
     if len(value) < 32:
         raise ConfigError(

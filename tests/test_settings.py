@@ -51,6 +51,14 @@ def test_secret_key_is_generated_once_with_a_warning(
         Settings(secret_key="short").secret()
 
 
+def test_the_secret_key_warning_is_in_the_staff_language(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "sv")
+    Settings(var_dir=tmp_path / "var").secret()
+    assert f"en ny hemlig nyckel skapades i {tmp_path / 'var' / 'secret.key'}" in caplog.text
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
