@@ -389,7 +389,44 @@ def test_a_database_never_migrated_is_one_line_naming_the_upgrade(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.output.strip().splitlines() == [
         result.output.strip()
-    ] and result.output.startswith("Error: the database has no outreach tables yet ("), (
-        result.output
-    )
+    ] and result.output.startswith(
+        f"Error: the database {tmp_path}/never-migrated.db has no outreach tables yet ("
+    ), result.output
     assert "run `outreach db upgrade`" in result.output
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "Error: the database {db} has no outreach tables yet ("),
+        ("fi", "Virhe: tietokannassa {db} ei ole vielä outreachin tauluja ("),
+        ("sv", "Fel: databasen {db} har inga outreach-tabeller än ("),
+    ],
+)
+def test_a_command_run_from_another_folder_names_the_database_it_found_empty(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str, expected: str
+) -> None:
+    # the default sqlite:///var/outreach.db is relative: from another folder it is
+    # another, empty file, and the line says which
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OUTREACH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    result = run.invoke(main, ["issue", "list"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(expected.format(db=tmp_path / "var" / "outreach.db"))
+    assert result.output.rstrip().endswith("`outreach db upgrade`")
+
+
+def test_a_database_that_cannot_be_reached_is_named_without_its_password(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql+psycopg://outreach:s3cret@127.0.0.1:9/gone"  # nothing listens on 9
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", url)
+    get_settings.cache_clear()
+    result = run.invoke(main, ["status"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(
+        "Error: cannot reach the database postgresql+psycopg://outreach:***@127.0.0.1:9/gone: "
+    ), result.output
+    assert "s3cret" not in result.output

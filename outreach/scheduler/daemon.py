@@ -394,7 +394,7 @@ class Daemon:
                 self._ctx = self._context(config)
         except SQLAlchemyError as exc:
             leadership.release()
-            raise unavailable(exc) from None
+            raise unavailable(exc, self.settings) from None
         except BaseException:
             leadership.release()
             raise
