@@ -9,7 +9,7 @@ PY     := $(BIN)/python
 # longest tests, the browser axe walk and the 10,000-row import, come late in collection).
 PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 4 : (n < 2 ? 0 : n) )))
 
-.PHONY: demo test lint typecheck pytest bench lock clean
+.PHONY: install demo test lint typecheck pytest bench lock clean
 
 $(BIN)/.main: requirements/main.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ $(BIN)/.main: requirements/main.lock pyproject.toml
 $(BIN)/.dev: $(BIN)/.main requirements/dev.lock
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
 	touch $@
+
+# The virtual environment alone, without the demo's data (a real installation).
+install: $(BIN)/.main
 
 demo: $(BIN)/.main
 	$(BIN)/outreach demo
