@@ -279,14 +279,26 @@ def _check_named_config() -> None:
 
 @lru_cache(maxsize=8)
 def _file_secret(path: Path) -> bytes:
+    """The key in ``path``, generated there once. A file that cannot be read (made
+    by another user, mode 0600) or written is one line, not a traceback."""
     try:
         value = path.read_text().strip()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
         value = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value + "\n")
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise ConfigError(
+                _(
+                    "{path}: cannot write a new secret key ({reason}); set OUTREACH_SECRET_KEY",
+                    path=path,
+                    reason=reason,
+                )
+            ) from None
         log.warning(
             _(
                 "generated a new secret key in {path}; set OUTREACH_SECRET_KEY in "
@@ -294,6 +306,11 @@ def _file_secret(path: Path) -> bytes:
                 path=path,
             )
         )
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(
+            _("{path}: cannot read the secret key ({reason})", path=path, reason=reason)
+        ) from None
     if len(value) < 32:
         raise ConfigError(
             _("{path} holds a secret key shorter than 32 characters; replace it", path=path)

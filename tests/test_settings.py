@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from outreach import settings as settings_module
 from outreach.errors import ConfigError
 from outreach.settings import Settings, get_settings
 
@@ -225,3 +226,31 @@ def test_a_settings_file_that_cannot_be_read_is_one_line(
     assert result.output.strip().splitlines() == [
         f"Error: {config}: cannot read the file (Permission denied)"
     ]
+
+
+def test_a_secret_key_file_that_cannot_be_read_or_written_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    var = tmp_path / "var"
+    (var / "secret.key").mkdir(parents=True)  # as unreadable as another user's 0600 file
+    monkeypatch.setenv("OUTREACH_VAR_DIR", str(var))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError) as info:
+        get_settings().secret()
+    expected = f"{var / 'secret.key'}: salaista avainta ei voi lukea (Is a directory)"
+    assert str(info.value) == expected
+
+    def refused(*args: object) -> int:  # a var/ the service's user may not write in
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(settings_module.os, "open", refused)
+    monkeypatch.setenv("OUTREACH_VAR_DIR", str(tmp_path / "other"))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "en")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError) as info:
+        get_settings().secret()
+    assert str(info.value) == (
+        f"{tmp_path / 'other' / 'secret.key'}: cannot write a new secret key "
+        "(Permission denied); set OUTREACH_SECRET_KEY"
+    )
