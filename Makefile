@@ -11,8 +11,17 @@ PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 4
 
 .PHONY: install demo test lint typecheck pytest bench lock clean
 
+# outreach needs Python 3.11 or later: an older one is refused with a line that says
+# so, not pip's "no matching distribution", and a venv made with one is not reused.
+PYCHECK := import sys; sys.exit(sys.version_info < (3, 11))
+
 $(BIN)/.main: requirements/main.lock pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if test -x $(PY); then \
+	  $(PY) -c '$(PYCHECK)' || { echo "$(VENV) was made with $$($(PY) --version 2>&1); outreach needs Python 3.11 or later: rm -rf $(VENV), then make again (with PYTHON=python3.11 or newer if python3 is older)" >&2; exit 1; }; \
+	else \
+	  $(PYTHON) -c '$(PYCHECK)' || { echo "$(PYTHON) is $$($(PYTHON) --version 2>&1); outreach needs Python 3.11 or later: make PYTHON=python3.11 (or newer)" >&2; exit 1; }; \
+	  echo "$(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV); \
+	fi
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements/main.lock
 	$(PY) -m pip install --quiet --no-deps -e .
