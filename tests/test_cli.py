@@ -7,6 +7,7 @@ import email.policy
 import importlib
 import pkgutil
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,6 +93,25 @@ def test_issue_commands_on_the_demo(run: CliRunner) -> None:
 
     stories = invoke(run, "stories", "list", "--city", "vantaa")
     assert "approved" in stories.output and "(no consent to publish)" in stories.output
+
+
+def test_a_campaign_whose_file_is_broken_is_named_as_left_out_not_unknown(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "campaigns"
+    shutil.copytree(ROOT / "campaigns", folder)
+    (folder / "kerava-monthly.yaml").write_text("slug: kerava-monthly\nkind: [\n")
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(folder))
+    get_settings.cache_clear()
+    assert invoke(run, "db", "upgrade").exit_code == 0
+    result = run.invoke(main, ["issue", "build", "kerava-monthly"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    assert errors[0].startswith(
+        f'Error: campaign "kerava-monthly" is left out until its file is fixed: '
+        f"{folder / 'kerava-monthly.yaml'}: "
+    ), result.output
 
 
 @pytest.mark.parametrize(
