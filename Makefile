@@ -9,10 +9,19 @@ PY     := $(BIN)/python
 # longest tests, the browser axe walk and the 10,000-row import, come late in collection).
 PYTEST_WORKERS ?= $(shell n=$$(nproc 2>/dev/null || echo 1); echo $$(( n > 4 ? 4 : (n < 2 ? 0 : n) )))
 
-.PHONY: demo test lint typecheck pytest bench lock clean
+.PHONY: install demo test lint typecheck pytest bench lock clean
+
+# outreach needs Python 3.11 or later: an older one is refused with a line that says
+# so, not pip's "no matching distribution", and a venv made with one is not reused.
+PYCHECK := import sys; sys.exit(sys.version_info < (3, 11))
 
 $(BIN)/.main: requirements/main.lock pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@if test -x $(PY); then \
+	  $(PY) -c '$(PYCHECK)' || { echo "$(VENV) was made with $$($(PY) --version 2>&1); outreach needs Python 3.11 or later: rm -rf $(VENV), then make again (with PYTHON=python3.11 or newer if python3 is older)" >&2; exit 1; }; \
+	else \
+	  $(PYTHON) -c '$(PYCHECK)' || { echo "$(PYTHON) is $$($(PYTHON) --version 2>&1); outreach needs Python 3.11 or later: make PYTHON=python3.11 (or newer)" >&2; exit 1; }; \
+	  echo "$(PYTHON) -m venv $(VENV)"; $(PYTHON) -m venv $(VENV); \
+	fi
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet --require-hashes -r requirements/main.lock
 	$(PY) -m pip install --quiet --no-deps -e .
@@ -21,6 +30,9 @@ $(BIN)/.main: requirements/main.lock pyproject.toml
 $(BIN)/.dev: $(BIN)/.main requirements/dev.lock
 	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.lock
 	touch $@
+
+# The virtual environment alone, without the demo's data (a real installation).
+install: $(BIN)/.main
 
 demo: $(BIN)/.main
 	$(BIN)/outreach demo

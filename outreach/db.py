@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from outreach.errors import ConfigError, DatabaseUnavailable
+from outreach.l10n import gettext_for, staff_language
 from outreach.settings import SOURCE_ROOT, Settings
 
 _engines: dict[str, Engine] = {}
@@ -153,14 +154,44 @@ def schema_missing(exc: BaseException) -> bool:
     return "no such table" in str(orig if orig is not None else exc)
 
 
-def unavailable(exc: BaseException) -> DatabaseUnavailable:
-    """The one-line error for a database that cannot be reached or has no tables yet."""
-    if schema_missing(exc):
+def database_name(url: str) -> str:
+    """The database as a person finds it: a SQLite file's absolute path (a relative one
+    is in the working directory), else the URL without its password."""
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return "OUTREACH_DATABASE_URL"
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return str(Path(str(parsed.database)).absolute())
+    return parsed.render_as_string(hide_password=True)
+
+
+def unavailable(exc: BaseException, settings: Settings | None = None) -> DatabaseUnavailable:
+    """The one-line error for a database that cannot be reached or has no tables yet.
+
+    With ``settings`` (a command's error), in the staff's language and naming the
+    database: run from another folder, the default ``sqlite:///var/outreach.db`` is
+    another, empty file there."""
+    if settings is None:  # a log line
+        if schema_missing(exc):
+            return DatabaseUnavailable(
+                f"the database has no outreach tables yet ({error_line(exc)}): "
+                "run `outreach db upgrade`"
+            )
         return DatabaseUnavailable(
-            f"the database has no outreach tables yet ({error_line(exc)}): "
+            f"cannot reach the database: {error_line(exc)} "
+            "(check OUTREACH_DATABASE_URL and that the database server is running)"
+        )
+    lang = staff_language(settings.cli_language)
+    values = {"database": database_name(settings.database_url), "error": error_line(exc)}
+    if schema_missing(exc):
+        message = (
+            "the database {database} has no outreach tables yet ({error}): "
             "run `outreach db upgrade`"
         )
-    return DatabaseUnavailable(
-        f"cannot reach the database: {error_line(exc)} "
-        "(check OUTREACH_DATABASE_URL and that the database server is running)"
-    )
+    else:
+        message = (
+            "cannot reach the database {database}: {error} "
+            "(check OUTREACH_DATABASE_URL and that the database server is running)"
+        )
+    return DatabaseUnavailable(gettext_for(lang, "cli", message).format(**values))

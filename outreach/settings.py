@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import tomllib
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -78,7 +79,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(
         env_prefix="OUTREACH_",
-        toml_file=os.environ.get("OUTREACH_CONFIG", "outreach.toml"),
         extra="forbid",
         enable_decoding=False,  # list settings: parsed by _list below, commas or JSON
     )
@@ -222,7 +222,11 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file()),
+        )
 
     @property
     def base_url_clean(self) -> str:
@@ -254,21 +258,59 @@ class Settings(BaseSettings):
         return _file_secret(self.var_dir / "secret.key")
 
 
+def config_file() -> Path:
+    """The settings file: ``OUTREACH_CONFIG``, else ``outreach.toml`` in the working
+    directory. Read when the settings are made, not when this module is imported."""
+    return Path(os.environ.get("OUTREACH_CONFIG") or "outreach.toml")
+
+
+def _check_named_config() -> None:
+    """A file ``OUTREACH_CONFIG`` names must be there: a misspelt path would otherwise
+    run everything on the embedded defaults (the SQLite database under ``var/``, mail
+    into files) without a word. ``outreach.toml`` itself is optional."""
+    if not os.environ.get("OUTREACH_CONFIG"):
+        return
+    path = config_file()
+    if not path.exists():
+        raise ConfigError(_("OUTREACH_CONFIG names {path}, which does not exist", path=path))
+    if path.is_dir():
+        raise ConfigError(_("OUTREACH_CONFIG names {path}, which is a folder", path=path))
+
+
 @lru_cache(maxsize=8)
 def _file_secret(path: Path) -> bytes:
+    """The key in ``path``, generated there once. A file that cannot be read (made
+    by another user, mode 0600) or written is one line, not a traceback."""
     try:
         value = path.read_text().strip()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
         value = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(value + "\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value + "\n")
+        except OSError as exc:
+            reason = exc.strerror or exc.__class__.__name__
+            raise ConfigError(
+                _(
+                    "{path}: cannot write a new secret key ({reason}); set OUTREACH_SECRET_KEY",
+                    path=path,
+                    reason=reason,
+                )
+            ) from None
         log.warning(
-            "generated a new secret key in %s; set OUTREACH_SECRET_KEY in production "
-            "and keep it stable, or every emailed link stops working",
-            path,
+            _(
+                "generated a new secret key in {path}; set OUTREACH_SECRET_KEY in "
+                "production and keep it stable, or every emailed link stops working",
+                path=path,
+            )
         )
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(
+            _("{path}: cannot read the secret key ({reason})", path=path, reason=reason)
+        ) from None
     if len(value) < 32:
         raise ConfigError(
             _("{path} holds a secret key shorter than 32 characters; replace it", path=path)
@@ -289,12 +331,22 @@ def get_settings() -> Settings:
             log.warning(_("unknown setting {name}; did you mean {close}?", name=name, close=close))
         else:
             log.warning(_("unknown setting {name}", name=name))
+    _check_named_config()
     try:
         return Settings()
     except ValidationError as exc:
         raise ConfigError(_error_line(exc)) from None
     except SettingsError as exc:  # a source could not be read (e.g. outreach.toml)
         raise ConfigError(str(exc).splitlines()[0]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            _("{path}: not a TOML file ({error})", path=config_file(), error=exc)
+        ) from None
+    except OSError as exc:
+        reason = exc.strerror or exc.__class__.__name__
+        raise ConfigError(
+            _("{path}: cannot read the file ({reason})", path=config_file(), reason=reason)
+        ) from None
 
 
 #: ``OUTREACH_*`` variables that are read elsewhere (the configuration file's name;
@@ -380,6 +432,22 @@ def _expected_line(variable: str, form: str, got: Any) -> str:
     return _("setting {name}: expected {form}", name=variable, form=form)
 
 
+def _unknown_key_line(key: str) -> str:
+    """A key of the settings file that is no setting, with the closest setting's name
+    (``OUTREACH_SEND_WORKERS`` there is ``send_workers``)."""
+    fields = sorted(Settings.model_fields)
+    name = key.lower().removeprefix("outreach_")
+    close = difflib.get_close_matches(name, fields, n=1)
+    if name in fields or close:
+        return _(
+            "{path}: unknown setting {name}; did you mean {close}?",
+            path=config_file(),
+            name=key,
+            close=name if name in fields else close[0],
+        )
+    return _("{path}: unknown setting {name}", path=config_file(), name=key)
+
+
 def _error_line(exc: ValidationError) -> str:
     first = exc.errors()[0]
     loc = [str(p) for p in first["loc"]]
@@ -387,6 +455,8 @@ def _error_line(exc: ValidationError) -> str:
         line = _expected_line("OUTREACH_STAFF_OIDC", _form(loc[0]), None)
         if len(loc) > 1:
             line += f" ({'.'.join(loc[1:])}: {first['msg']})"
+    elif loc and first["type"] == "extra_forbidden":  # a key of the settings file
+        line = _unknown_key_line(loc[0])
     elif loc and loc[0] in Settings.model_fields:
         line = _expected_line(f"OUTREACH_{loc[0].upper()}", _form(loc[0]), first.get("input"))
     else:  # a check across settings: its message names them

@@ -108,7 +108,7 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, _spamd: str) 
     for name in list(os.environ):
         if name.startswith("OUTREACH_") and name != "OUTREACH_TEST_DATABASE_URL":
             monkeypatch.delenv(name)
-    monkeypatch.setenv("OUTREACH_CONFIG", str(tmp_path / "no-such-outreach.toml"))
+    monkeypatch.setenv("OUTREACH_CONFIG", os.devnull)  # no settings file
     if _spamd:
         monkeypatch.setenv("OUTREACH_SPAMD", _spamd)
     get_settings.cache_clear()

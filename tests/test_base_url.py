@@ -43,7 +43,7 @@ def demo_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as monkeypatch:
         for name in [n for n in os.environ if n.startswith("OUTREACH_")]:
             monkeypatch.delenv(name)
-        monkeypatch.setenv("OUTREACH_CONFIG", str(folder / "no-such-outreach.toml"))
+        monkeypatch.setenv("OUTREACH_CONFIG", os.devnull)
         _cli_env(monkeypatch, folder)
         memory.clear()
         runner = CliRunner()

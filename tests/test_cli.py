@@ -7,6 +7,7 @@ import email.policy
 import importlib
 import pkgutil
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -92,6 +93,25 @@ def test_issue_commands_on_the_demo(run: CliRunner) -> None:
 
     stories = invoke(run, "stories", "list", "--city", "vantaa")
     assert "approved" in stories.output and "(no consent to publish)" in stories.output
+
+
+def test_a_campaign_whose_file_is_broken_is_named_as_left_out_not_unknown(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "campaigns"
+    shutil.copytree(ROOT / "campaigns", folder)
+    (folder / "kerava-monthly.yaml").write_text("slug: kerava-monthly\nkind: [\n")
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(folder))
+    get_settings.cache_clear()
+    assert invoke(run, "db", "upgrade").exit_code == 0
+    result = run.invoke(main, ["issue", "build", "kerava-monthly"])
+    assert result.exit_code == 1
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, result.output
+    assert errors[0].startswith(
+        f'Error: campaign "kerava-monthly" is left out until its file is fixed: '
+        f"{folder / 'kerava-monthly.yaml'}: "
+    ), result.output
 
 
 @pytest.mark.parametrize(
@@ -389,7 +409,44 @@ def test_a_database_never_migrated_is_one_line_naming_the_upgrade(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     assert result.output.strip().splitlines() == [
         result.output.strip()
-    ] and result.output.startswith("Error: the database has no outreach tables yet ("), (
-        result.output
-    )
+    ] and result.output.startswith(
+        f"Error: the database {tmp_path}/never-migrated.db has no outreach tables yet ("
+    ), result.output
     assert "run `outreach db upgrade`" in result.output
+
+
+@pytest.mark.parametrize(
+    ("lang", "expected"),
+    [
+        ("en", "Error: the database {db} has no outreach tables yet ("),
+        ("fi", "Virhe: tietokannassa {db} ei ole vielä outreachin tauluja ("),
+        ("sv", "Fel: databasen {db} har inga outreach-tabeller än ("),
+    ],
+)
+def test_a_command_run_from_another_folder_names_the_database_it_found_empty(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str, expected: str
+) -> None:
+    # the default sqlite:///var/outreach.db is relative: from another folder it is
+    # another, empty file, and the line says which
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("OUTREACH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    result = run.invoke(main, ["issue", "list"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(expected.format(db=tmp_path / "var" / "outreach.db"))
+    assert result.output.rstrip().endswith("`outreach db upgrade`")
+
+
+def test_a_database_that_cannot_be_reached_is_named_without_its_password(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql+psycopg://outreach:s3cret@127.0.0.1:9/gone"  # nothing listens on 9
+    monkeypatch.setenv("OUTREACH_DATABASE_URL", url)
+    get_settings.cache_clear()
+    result = run.invoke(main, ["status"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith(
+        "Error: cannot reach the database postgresql+psycopg://outreach:***@127.0.0.1:9/gone: "
+    ), result.output
+    assert "s3cret" not in result.output

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from outreach import settings as settings_module
 from outreach.errors import ConfigError
 from outreach.settings import Settings, get_settings
 
@@ -49,6 +50,14 @@ def test_secret_key_is_generated_once_with_a_warning(
     assert Settings(var_dir=tmp_path / "var").secret() == first
     with pytest.raises(ConfigError, match="at least 32"):
         Settings(secret_key="short").secret()
+
+
+def test_the_secret_key_warning_is_in_the_staff_language(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "sv")
+    Settings(var_dir=tmp_path / "var").secret()
+    assert f"en ny hemlig nyckel skapades i {tmp_path / 'var' / 'secret.key'}" in caplog.text
 
 
 @pytest.mark.parametrize(
@@ -131,3 +140,117 @@ def test_an_unknown_variable_is_warned_about_with_the_closest_name(
         in warned
     )
     assert "tuntematon asetus OUTREACH_ZZZ" in warned
+
+
+def test_the_settings_file_is_the_one_named_when_the_settings_are_made(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # read when the settings are made, not when outreach.settings was imported
+    config = tmp_path / "outreach.toml"
+    config.write_text("send_workers = 7\n", encoding="utf-8")
+    monkeypatch.setenv("OUTREACH_CONFIG", str(config))
+    get_settings.cache_clear()
+    assert get_settings().send_workers == 7
+    monkeypatch.delenv("OUTREACH_CONFIG")
+    monkeypatch.chdir(tmp_path)  # outreach.toml of the working directory
+    config.write_text("send_workers = 9\n", encoding="utf-8")
+    get_settings.cache_clear()
+    assert get_settings().send_workers == 9
+
+
+@pytest.mark.parametrize(
+    ("lang", "name", "expected"),
+    [
+        ("en", "missing.toml", "OUTREACH_CONFIG names {path}, which does not exist"),
+        ("fi", "missing.toml", "OUTREACH_CONFIG nimeää tiedoston {path}, jota ei ole"),
+        ("sv", "", "OUTREACH_CONFIG anger {path}, som är en mapp"),
+    ],
+)
+def test_a_settings_file_named_but_not_there_is_an_error_not_the_defaults(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str, name: str, expected: str
+) -> None:
+    # a misspelt path would otherwise run on SQLite under var/ and mail into files
+    path = tmp_path / name if name else tmp_path
+    monkeypatch.setenv("OUTREACH_CONFIG", str(path))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError) as info:
+        get_settings()
+    assert str(info.value) == expected.format(path=path)
+
+
+@pytest.mark.parametrize(
+    ("lang", "text", "expected"),
+    [
+        ("en", "send_workerz = 3\n",
+         "{path}: unknown setting send_workerz; did you mean send_workers?"),
+        ("fi", "OUTREACH_SEND_WORKERS = 3\n",
+         "{path}: tuntematon asetus OUTREACH_SEND_WORKERS; tarkoititko send_workers?"),
+        ("en", "zzz = 3\n", "{path}: unknown setting zzz"),
+        ("sv", "send_workers = \n",
+         "{path}: inte en TOML-fil (Invalid value (at line 1, column 16))"),
+    ],
+)  # fmt: skip
+def test_a_settings_file_in_the_wrong_form_is_one_line_that_names_the_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, lang: str, text: str, expected: str
+) -> None:
+    config = tmp_path / "outreach.toml"
+    config.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("OUTREACH_CONFIG", str(config))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", lang)
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError) as info:
+        get_settings()
+    assert str(info.value) == expected.format(path=config)
+
+
+def test_a_settings_file_that_cannot_be_read_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+    from pydantic_settings import TomlConfigSettingsSource
+
+    from outreach.cli import main
+
+    def refused(self: object, path: Path) -> dict[str, object]:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    config = tmp_path / "outreach.toml"
+    config.write_text("send_workers = 3\n", encoding="utf-8")
+    monkeypatch.setattr(TomlConfigSettingsSource, "_read_file", refused)
+    monkeypatch.setenv("OUTREACH_CONFIG", str(config))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "en")
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, ["campaigns", "list"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        f"Error: {config}: cannot read the file (Permission denied)"
+    ]
+
+
+def test_a_secret_key_file_that_cannot_be_read_or_written_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    var = tmp_path / "var"
+    (var / "secret.key").mkdir(parents=True)  # as unreadable as another user's 0600 file
+    monkeypatch.setenv("OUTREACH_VAR_DIR", str(var))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "fi")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError) as info:
+        get_settings().secret()
+    expected = f"{var / 'secret.key'}: salaista avainta ei voi lukea (Is a directory)"
+    assert str(info.value) == expected
+
+    def refused(*args: object) -> int:  # a var/ the service's user may not write in
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(settings_module.os, "open", refused)
+    monkeypatch.setenv("OUTREACH_VAR_DIR", str(tmp_path / "other"))
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "en")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError) as info:
+        get_settings().secret()
+    assert str(info.value) == (
+        f"{tmp_path / 'other' / 'secret.key'}: cannot write a new secret key "
+        "(Permission denied); set OUTREACH_SECRET_KEY"
+    )

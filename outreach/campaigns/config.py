@@ -105,5 +105,10 @@ class Config:
         try:
             return self.campaigns[slug]
         except KeyError:
+            errors = self.broken.get(f"{slug}.yaml")
+            if errors:  # the file is there: saying there is no such campaign misleads
+                raise CampaignError(
+                    f'campaign "{slug}" is left out until its file is fixed: {errors[0]}'
+                ) from None
             known = ", ".join(sorted(self.campaigns)) or "none"
             raise CampaignError(f'no campaign "{slug}" (known: {known})') from None

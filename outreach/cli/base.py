@@ -107,7 +107,7 @@ class Group(click.Group):
 
             if isinstance(exc, ProgrammingError) and not schema_missing(exc):
                 raise
-            fail(str(unavailable(exc)))
+            fail(str(unavailable(exc, getattr(ctx.obj, "settings", None))))
 
 
 #: Each command of ``outreach`` and the modules that add it (and its subcommands),

@@ -75,7 +75,7 @@ def daemon(app: App, web: bool, host: str, port: int) -> None:
     try:
         require_base_url(app.settings, load_config(app.settings))
     except SQLAlchemyError as exc:  # one line, as the daemon itself says it at start
-        raise unavailable(exc) from None
+        raise unavailable(exc, app.settings) from None
     except CampaignError as exc:
         if not web:
             raise

@@ -97,8 +97,9 @@ def periodic_job(task: str) -> None:
 #: Makes the web app a daemon serves (``daemon --web``): given named health checks
 #: and a callable of extra ``/healthz`` fields. The face that starts the daemon
 #: (the CLI) provides it, so the scheduler does not import the web stage. A factory
-#: with a ``reload_files()`` method has it called when a reload loads the campaign
-#: files the daemon started without (a broken ``cities.yaml``), so the app serves them.
+#: with a ``reload_files(config)`` method is given the campaign files each reload loads
+#: (also those the daemon started without, a broken ``cities.yaml``), so the app
+#: serves what the scheduler runs: a city added or changed, the files now broken.
 WebAppFactory = Callable[[dict[str, Callable[[], bool]], Callable[[], dict[str, Any]]], Any]
 
 
@@ -124,6 +125,7 @@ class Daemon:
         self.heartbeat = time.monotonic()
         self._threads = Threads()
         self._ctx: RunContext | None = None
+        self._web: WebAppFactory | None = None  # daemon --web: told of each reload
         self.last_tick_at: datetime | None = None  # wall clock, of the last good pass
         self._role = ""  # "leader" or "standby", logged when it changes
         self._catch_up_due = False
@@ -236,8 +238,15 @@ class Daemon:
             self._postpone_reload(exc)
             return
         self._ctx = ctx
+        self._reload_web(ctx.config)
         self._reload_log.recovered("the postponed reload is done")
         log.info("reloaded %d campaigns", len(config.campaigns))
+
+    def _reload_web(self, config: Config) -> None:
+        """The campaign files just loaded, to the web app ``daemon --web`` serves."""
+        reload_files = getattr(self._web, "reload_files", None)
+        if reload_files is not None:
+            reload_files(config)
 
     def _postpone_reload(self, exc: SQLAlchemyError) -> None:
         self.reload_requested.set()  # the next pass of the loop tries again
@@ -380,6 +389,7 @@ class Daemon:
         files that do not load (a broken ``cities.yaml``) leave the web app serving
         alone, the emailed links working, until a reload (SIGHUP) loads them."""
         global _current
+        self._web = web
         leadership = daemon_leadership(self.settings)  # SQLite: fails before anything
         broken: CampaignError | None = None
         try:
@@ -394,7 +404,7 @@ class Daemon:
                 self._ctx = self._context(config)
         except SQLAlchemyError as exc:
             leadership.release()
-            raise unavailable(exc) from None
+            raise unavailable(exc, self.settings) from None
         except BaseException:
             leadership.release()
             raise
@@ -449,9 +459,7 @@ class Daemon:
                 else:
                     self._ctx = ctx
                     self._console_version = self._console_version_now()
-                    reload_files = getattr(web, "reload_files", None)
-                    if reload_files is not None:
-                        reload_files()  # the sign-up pages open again
+                    self._reload_web(ctx.config)  # the sign-up pages open again
                     log.info("reloaded %d campaigns; the scheduler starts", len(config.campaigns))
                     return True
             self.stopping.wait(self.options.poll_interval)

@@ -307,7 +307,7 @@ def run_due(
     try:
         return _run_due(settings, now, pipeline, intervals)
     except SQLAlchemyError as exc:
-        raise unavailable(exc) from None
+        raise unavailable(exc, settings) from None
 
 
 def _run_due(

@@ -284,7 +284,7 @@ def status(
     try:
         return _status(settings, now, outdated() if runtime is None else runtime, config)
     except SQLAlchemyError as exc:
-        raise unavailable(exc) from None
+        raise unavailable(exc, settings) from None
 
 
 def _status(

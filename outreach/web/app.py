@@ -267,13 +267,15 @@ class DaemonApp:
         self.app = create_app(self.settings, health_checks=checks, health_details=details)
         return self.app
 
-    def reload_files(self) -> None:
-        """Read the campaign files again: the daemon started without them (a broken
-        ``cities.yaml`` closed the sign-up pages) and a reload has loaded them."""
+    def reload_files(self, config: Config | None = None) -> None:
+        """Serve the campaign files a reload of the daemon has loaded (``config``; None:
+        read them now): a city added or changed in ``cities.yaml``, the sign-up pages
+        open again after a broken file was fixed, ``/healthz`` names what broke since."""
         if self.app is None:
             return
         st: WebState = self.app.state.outreach
-        config = _load_config(self.settings)
+        if config is None:
+            config = _load_config(self.settings)
         st.mailer = confirmation_mailer(self.settings, config)
         st.config = config
 

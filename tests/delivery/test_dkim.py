@@ -5,6 +5,7 @@ SMTP backends; tampering breaks them; bad key configuration is a one-line error.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -411,7 +412,7 @@ def test_cli_prints_the_txt_record_to_publish(
     monkeypatch.setenv(
         "OUTREACH_CAMPAIGNS_DIR", str(campaigns_with_dkim(tmp_path / "c", keys["rsa"]))
     )
-    monkeypatch.setenv("OUTREACH_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("OUTREACH_CONFIG", os.devnull)
     monkeypatch.chdir(tmp_path)  # the default var/ database is the test's, not the checkout's
     get_settings.cache_clear()
     try:

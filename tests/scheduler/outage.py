@@ -51,7 +51,7 @@ def pg_outage(url: str) -> Iterator[None]:
 def cli_env(settings: Settings, tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
     env.update(
-        OUTREACH_CONFIG=str(tmp / "none.toml"),
+        OUTREACH_CONFIG=os.devnull,
         OUTREACH_DATABASE_URL=settings.database_url,
         OUTREACH_CAMPAIGNS_DIR=str(settings.campaigns_dir),
         OUTREACH_TEMPLATES_DIR=str(ROOT / "templates"),

@@ -261,7 +261,7 @@ def test_a_second_daemon_on_sqlite_says_so_and_exits_1(
         # The same through the command line a person types.
         env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
         env.update(
-            OUTREACH_CONFIG=str(tmp_path / "none.toml"),
+            OUTREACH_CONFIG=os.devnull,
             OUTREACH_DATABASE_URL=sched_settings.database_url,
             OUTREACH_CAMPAIGNS_DIR=str(sched_settings.campaigns_dir),
             OUTREACH_VAR_DIR=str(sched_settings.var_dir),

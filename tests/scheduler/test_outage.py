@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from outreach.db import database_name
 from tests.scheduler.helpers import leader, make_settings, pg_settings, wait_for, write_campaign
 from tests.scheduler.outage import daemon_log, outreach, pg_outage, serve
 from tests.scheduler.test_daemon import start, stop
@@ -69,7 +70,10 @@ def test_a_database_unreachable_at_start_is_one_line(pg_url: str, tmp_path: Path
             assert done.returncode == 1, (command, done.stderr)
             assert done.stdout == ""
             assert len(done.stderr.strip().splitlines()) == 1, (command, done.stderr)
-            assert done.stderr.startswith("Error: cannot reach the database: "), done.stderr
+            named = database_name(settings.database_url)
+            assert done.stderr.startswith(f"Error: cannot reach the database {named}: "), (
+                done.stderr
+            )
             assert "not currently accepting connections" in done.stderr
 
 
@@ -80,7 +84,7 @@ def test_a_sqlite_file_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None
     done = outreach(settings, tmp_path, "daemon")
     assert done.returncode == 1
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert done.stderr.startswith("Error: cannot reach the database: unable to open")
+    assert done.stderr.startswith(f"Error: cannot reach the database {blocked}: unable to open")
 
 
 @pytest.mark.postgres

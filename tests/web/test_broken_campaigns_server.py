@@ -80,7 +80,7 @@ class Site:
             OUTREACH_VAR_DIR=str(self.tmp / "var"),
             OUTREACH_MAIL_URL="memory:",
             OUTREACH_CLI_LANGUAGE="en",
-            OUTREACH_CONFIG=str(self.tmp / "none.toml"),
+            OUTREACH_CONFIG=os.devnull,
             OUTREACH_SCHEDULER_POLL_SECONDS="0.2",
         )
         return env
@@ -255,3 +255,46 @@ def test_daemon_web_with_a_broken_cities_file_starts_the_scheduler_on_sighup(sit
         proc.wait(20)
     assert proc.returncode == 0
     assert "daemon stopped cleanly" in site.log()
+
+
+TUUSULA = """
+  - slug: tuusula
+    name: {fi: Tuusula, sv: Tusby, en: Tuusula}
+    languages: [fi]
+    timezone: Europe/Helsinki
+    sender: {name: {fi: Tuusulan kunta}, address: ilmasto@tuusula.fi}
+    footer: {address: {fi: "Hyrylänkatu 8, 04300 Tuusula"}, website: https://www.tuusula.fi}
+    privacy_url: https://www.tuusula.fi/tietosuoja
+    accessibility: {compliance: partial, feedback_email: saavutettavuus@tuusula.fi,
+                    reviewed: "2026-11-01"}
+    topics: [climate]
+"""
+
+
+def test_daemon_web_serves_what_a_reload_of_the_running_daemon_loads(site: Site) -> None:
+    """SIGHUP (systemctl reload) while everything runs: the web app serves the files
+    the scheduler now runs, not those of its start. A city added to cities.yaml gets
+    its sign-up form; a city entry broken since is named by /healthz while its pages
+    keep serving as loaded before."""
+    cities = site.campaigns / "cities.yaml"
+    added = cities.read_text() + TUUSULA
+    with outreach(site, "daemon", "--web") as (client, proc):
+        assert client.get("/tuusula/subscribe").status_code == 404
+        cities.write_text(added)
+        proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: client.get("/tuusula/subscribe").status_code == 200), site.log()
+        assert client.get("/healthz").json()["status"] == "ok"
+
+        typo = "privcy_url: https://www.kerava.fi/tietosuoja"
+        cities.write_text(added.replace("privacy_url: https://www.kerava.fi/tietosuoja", typo))
+        proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: client.get("/healthz").json()["status"] == "degraded"), site.log()
+        broken = client.get("/healthz").json()["campaigns"]["broken"]
+        assert broken == [
+            "cities.yaml (kerava)",
+            "kerava-environmental-award.yaml",
+            "kerava-monthly.yaml",
+        ]
+        assert client.get("/kerava/subscribe").status_code == 200  # as loaded before
+        assert client.get("/tuusula/subscribe").status_code == 200
+    assert "Traceback" not in site.log()
