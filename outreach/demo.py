@@ -20,7 +20,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from outreach import campaigns
-from outreach.db import dispose_engines, get_engine, session_scope, upgrade
+from outreach.db import database_name, dispose_engines, get_engine, session_scope, upgrade
 from outreach.errors import OutreachError
 from outreach.l10n import format_datetime, gettext_for, ngettext_for
 from outreach.models import IssueStatus
@@ -28,6 +28,70 @@ from outreach.settings import SOURCE_ROOT, Settings
 
 DEMO_NOW = datetime(2026, 12, 1, 9, 0, tzinfo=ZoneInfo("Europe/Helsinki"))
 EXAMPLES = SOURCE_ROOT / "examples"
+DEMO_ACTOR = "demo"
+DEMO_CONSENT = "Demo data: example subscribers that consented in the demo"
+#: Mail backends that deliver to no one: the demo's example mail goes only there.
+OWN_MAIL = frozenset({"file", "memory", "console"})
+
+
+def _in_use(url: str) -> bool:
+    """Whether the database at ``url`` holds what the demo did not make: an issue
+    event by anyone else, or a consent given other than in the demo's import."""
+    from sqlalchemy import inspect, text
+
+    from outreach.db import create_db_engine
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return False
+    engine = create_db_engine(url)
+    try:
+        with engine.connect() as conn:
+            tables = set(inspect(conn).get_table_names())
+            if (
+                "issue_events" in tables
+                and conn.execute(
+                    text("SELECT 1 FROM issue_events WHERE actor <> :demo LIMIT 1"),
+                    {"demo": DEMO_ACTOR},
+                ).first()
+            ):
+                return True
+            return "consent_records" in tables and bool(
+                conn.execute(
+                    text(
+                        "SELECT 1 FROM consent_records "
+                        "WHERE detail IS NULL OR detail NOT LIKE :demo LIMIT 1"
+                    ),
+                    {"demo": f"%{DEMO_CONSENT}%"},
+                ).first()
+            )
+    finally:
+        engine.dispose()
+
+
+def check_own(settings: Settings, lang: str = "en") -> None:
+    """Refuse to run the demo with real settings: it adds example subscribers and
+    stories, sends example mail and (``--clean``) deletes the database."""
+
+    def _(message: str) -> str:
+        return gettext_for(lang, "cli", message)
+
+    scheme = settings.mail_url.split(":", 1)[0].lower()
+    if scheme not in OWN_MAIL:
+        raise OutreachError(
+            _(
+                "outreach demo sends its example mail only into files (file://), memory: or "
+                "console:, not through {scheme}:; run it in a folder of its own, without "
+                "OUTREACH_MAIL_URL"
+            ).format(scheme=scheme)
+        )
+    if _in_use(settings.database_url):
+        raise OutreachError(
+            _(
+                "{url} holds issues or subscribers the demo did not make; outreach demo "
+                "runs only on a database of its own: run it in a folder of its own, "
+                "without OUTREACH_DATABASE_URL"
+            ).format(url=database_name(settings.database_url))
+        )
 
 
 def _clean(settings: Settings) -> None:
@@ -61,6 +125,7 @@ def run_demo(
     from outreach.sources import Fetcher, import_stories, ingest, load_local_files
     from outreach.subscriptions import import_csv
 
+    check_own(settings, lang)
     if clean:
         _clean(settings)
     upgrade(settings.database_url)
@@ -94,13 +159,13 @@ def run_demo(
                     csv_path,
                     city=city,
                     confirmed=True,
-                    consent_note="Demo data: example subscribers that consented in the demo",
+                    consent_note=DEMO_CONSENT,
                 )
             echo(
                 _("subscribers ({city}): {summary}").format(city=city, summary=report.summary(lang))
             )
     with session_scope(engine) as session:
-        stories = import_stories(session, EXAMPLES / "stories", approve_by="demo")
+        stories = import_stories(session, EXAMPLES / "stories", approve_by=DEMO_ACTOR)
         echo(_("stories: {n} added").format(n=len(stories)))
 
     fetcher = Fetcher(settings, local_files=load_local_files(EXAMPLES / "sources.yaml"))
@@ -116,7 +181,7 @@ def run_demo(
         if camp.kind != "newsletter":
             continue
         with session_scope(engine) as session:
-            result = build_issue(session, settings, config, slug, now=DEMO_NOW, by="demo")
+            result = build_issue(session, settings, config, slug, now=DEMO_NOW, by=DEMO_ACTOR)
             issue = result.issue
             if issue is None:
                 summary.append(
@@ -124,7 +189,7 @@ def run_demo(
                 )
                 continue
             if issue.status == IssueStatus.DRAFT:
-                issue = approve_issue(session, issue.id, by="demo", now=DEMO_NOW)
+                issue = approve_issue(session, issue.id, by=DEMO_ACTOR, now=DEMO_NOW)
             for issue_lang in camp.languages:
                 path = preview_dir / f"{slug}-{issue.period}-{issue_lang}.html"
                 path.write_text(preview(settings, config, issue, issue_lang, text=False), "utf-8")
@@ -136,7 +201,7 @@ def run_demo(
             queued = 0
             if issue.status == IssueStatus.APPROVED:
                 queued = enqueue_issue(session, settings, config, issue)
-                record_send_start(session, issue, by="demo", manual=True)
+                record_send_start(session, issue, by=DEMO_ACTOR, manual=True)
             issue_id = issue.id
         sent = send_issue(settings, config, issue_id, workers=2)
         summary.append(

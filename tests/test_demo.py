@@ -6,6 +6,7 @@ import email
 import email.policy
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from email.message import EmailMessage
@@ -19,12 +20,18 @@ pytestmark = pytest.mark.slow
 
 
 def run_outreach(
-    cwd: Path, *args: str, campaigns: Path = ROOT / "campaigns"
+    cwd: Path,
+    *args: str,
+    campaigns: Path = ROOT / "campaigns",
+    env: dict[str, str] | None = None,
+    lang: str = "C.UTF-8",
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTREACH_")}
+    extra = env or {}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OUTREACH_", "LC_"))}
     env["OUTREACH_CAMPAIGNS_DIR"] = str(campaigns)
     env["OUTREACH_TEMPLATES_DIR"] = str(ROOT / "templates")
-    env["LANG"] = "C.UTF-8"
+    env["LANG"] = lang
+    env.update(extra)
     return subprocess.run(
         [sys.executable, "-m", "outreach", *args],
         cwd=cwd,
@@ -98,3 +105,43 @@ def test_user_error_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cities.yaml" in lines[0] and "Traceback" not in result.stderr
+
+
+def test_demo_refuses_a_real_mail_server(tmp_path: Path) -> None:
+    """The demo's example mail goes into files, never through a mail server the
+    settings name; nothing is made."""
+    env = {"OUTREACH_MAIL_URL": "smtp://127.0.0.1:1?starttls=false"}
+    env["OUTREACH_BASE_URL"] = "https://uutiskirje.example.fi"
+    result = run_outreach(tmp_path, "demo", env=env, lang="fi_FI.UTF-8")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "Virhe: outreach demo lähettää esimerkkiviestinsä vain tiedostoihin (file://), "
+        "memory:- tai console:-taustalle, ei smtp:-palvelimen kautta; aja se omassa "
+        "kansiossaan ilman OUTREACH_MAIL_URL-asetusta"
+    ]
+    assert not (tmp_path / "var" / "outreach.db").exists()
+
+
+def test_demo_clean_keeps_a_database_in_real_use(tmp_path: Path) -> None:
+    """A database where someone else approved an issue is not the demo's: the demo
+    refuses it, and --clean does not delete it."""
+    assert run_outreach(tmp_path, "demo").returncode == 0
+    db = tmp_path / "var" / "outreach.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute(
+            "INSERT INTO issue_events (issue_id, action, actor, created_at) "
+            "VALUES (1, 'approved', 'anna.virtanen@vantaa.fi', '2026-12-03 10:00:00')"
+        )
+    size = db.stat().st_size
+    for args in (("demo",), ("demo", "--clean")):
+        result = run_outreach(tmp_path, *args, lang="sv_FI.UTF-8")
+        assert result.returncode == 1, result.stdout
+        [line] = result.stderr.strip().splitlines()
+        assert line == (
+            f"Fel: {db} innehåller nummer eller prenumeranter som demon inte har skapat; "
+            "outreach demo körs bara mot en egen databas: kör den i en egen mapp, utan "
+            "OUTREACH_DATABASE_URL"
+        )
+    assert db.stat().st_size == size
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT count(*) FROM issue_events WHERE actor <> 'demo'").fetchone()

@@ -115,8 +115,9 @@ def serve(app: App, host: str, port: int) -> None:
 def demo(app: App, clean: bool) -> None:
     """The whole pipeline on the embedded defaults and the bundled examples."""
     from outreach.delivery import require_base_url
-    from outreach.demo import run_demo
+    from outreach.demo import check_own, run_demo
 
+    check_own(app.settings, cli_language(app.settings))  # before anything is made
     require_base_url(app.settings, app.config())
     echo_lines(
         run_demo(app.settings, clean=clean, echo=click.echo, lang=cli_language(app.settings))
