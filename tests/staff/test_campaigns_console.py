@@ -558,3 +558,23 @@ def test_a_language_named_in_an_error_is_named_in_the_readers_language(
     from outreach.web.staff.campaign_errors import say
 
     assert say("'sv' is not a language of kerava", lambda m: gettext_for(lang, "web", m)) == said
+
+
+def test_build_now_with_nothing_new_says_so_in_the_readers_language(
+    engine: Engine, client: TestClient, feed_url: str
+) -> None:
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    token = csrf_of(client.get("/staff/kerava/campaigns/new?lang=sv").text)
+    fields = {**editor_fields(token, feed_url), "sections.0.include": "vindkraft*"}  # no item
+    saved = client.post("/staff/kerava/campaigns/new?lang=sv", data={**fields, "action": "save"},
+                        follow_redirects=False)  # fmt: skip
+    assert saved.status_code == 303
+    built = client.post("/staff/kerava/campaigns/kerava-kokeilu/build?lang=sv",
+                        data={"csrf_token": token}, follow_redirects=False)  # fmt: skip
+    assert built.status_code == 303 and "refused=empty" in built.headers["location"]
+    page = client.get(built.headers["location"]).text
+    assert ("Inget nummer sammanställdes: inget nytt har kommit från dess källor sedan "
+            "förra numret.") in page  # fmt: skip
+    assert "no new items" not in page and "when_empty" not in page
+    with Session(engine) as s:
+        assert s.scalars(select(Issue)).all() == []
