@@ -118,3 +118,19 @@ def test_a_message_with_a_count_takes_the_form_of_its_number(lang: str, one: str
     assert forms == [one, two]
     zero = ngettext_for(lang, "cli", "{n} city", "{n} cities", 0).format(n=0)
     assert zero == two.replace("2", "0")
+
+
+#: Swedish words for a thing that has another word everywhere else: a section is
+#: "avsnitt", an item "post", the audit log "händelselogg" (its name in the console).
+OTHER_SWEDISH_WORDS = re.compile(
+    r"sektion|\bpunkt(en|er|erna)?\b|\binslag\b|granskningslogg", re.IGNORECASE
+)
+
+
+def test_the_swedish_catalogs_name_each_thing_with_one_word() -> None:
+    found = []
+    for path in sorted(LOCALE_DIR.glob("sv/LC_MESSAGES/*.po")):
+        for message in _catalog(path):
+            texts = message.string if isinstance(message.string, tuple) else (message.string,)
+            found += [f"{path.name}: {t}" for t in texts if t and OTHER_SWEDISH_WORDS.search(t)]
+    assert found == []
