@@ -285,6 +285,23 @@ def test_a_test_goes_to_me_and_the_city_list_in_each_language_marked_test(
     assert actions(engine, issue.id) == ["issue.test"]
 
 
+def test_the_preview_and_the_editor_open_in_the_readers_language(
+    engine: Engine, client: TestClient, config: Config
+) -> None:
+    """A Swedish reader sees the Swedish edition first; a language the issue lacks
+    falls back to its first, and an edition asked for is shown."""
+    with Session(engine, expire_on_commit=False) as s:
+        issue = make_city_issue(s, config, "vantaa-monthly")  # fi and sv
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    base = f"/staff/vantaa/issues/{issue.id}"
+    assert f'src="{base}/preview/sv?part=html"' in client.get(f"{base}?lang=sv").text
+    assert f'src="{base}/preview/fi?part=html"' in client.get(f"{base}?lang=en").text
+    asked = client.get(f"{base}?lang=sv&edition=fi").text
+    assert f'src="{base}/preview/fi?part=html"' in asked
+    editor = client.get(f"{base}/edit?lang=sv").text
+    assert 'name="edition" value="sv"' in editor and 'name="edition" value="fi"' not in editor
+
+
 def test_the_test_list_is_counted_in_the_form_of_its_number(
     engine: Engine, client: TestClient, config: Config
 ) -> None:
