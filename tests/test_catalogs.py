@@ -134,3 +134,15 @@ def test_the_swedish_catalogs_name_each_thing_with_one_word() -> None:
             texts = message.string if isinstance(message.string, tuple) else (message.string,)
             found += [f"{path.name}: {t}" for t in texts if t and OTHER_SWEDISH_WORDS.search(t)]
     assert found == []
+
+
+def test_a_swedish_example_is_introduced_with_t_ex() -> None:
+    """An example reads "t.ex. namn@foretag.fi", as the public form says it, not
+    "som namn@…" (a calque of "like" and "kuten")."""
+    calque = re.compile(r"\bsom (namn@|\d)")
+    found = []
+    for path in sorted(LOCALE_DIR.glob("sv/LC_MESSAGES/*.po")):
+        for message in _catalog(path):
+            texts = message.string if isinstance(message.string, tuple) else (message.string,)
+            found += [f"{path.name}: {t}" for t in texts if t and calque.search(t)]
+    assert found == []
