@@ -121,9 +121,11 @@ def test_a_message_with_a_count_takes_the_form_of_its_number(lang: str, one: str
 
 
 #: Swedish words for a thing that has another word everywhere else: a section is
-#: "avsnitt", an item "post", the audit log "händelselogg" (its name in the console).
+#: "avsnitt", an item "post" (not "ett innehåll"), the audit log "händelselogg" (its
+#: name in the console).
 OTHER_SWEDISH_WORDS = re.compile(
-    r"sektion|\bpunkt(en|er|erna)?\b|\binslag\b|granskningslogg", re.IGNORECASE
+    r"sektion|\bpunkt(en|er|erna)?\b|\binslag\b|granskningslogg|\bett innehåll\b",
+    re.IGNORECASE,
 )
 
 
