@@ -506,6 +506,24 @@ def test_the_editor_names_its_choices_in_the_readers_language(
     assert "<td>finska</td>" in listing and "<td>fi</td>" not in listing
 
 
+def test_the_editor_names_the_source_types_in_the_readers_language(
+    engine: Engine, client: TestClient
+) -> None:
+    """A source's type reads "RSS- eller Atom-flöde", not "rss"; the form sends "rss"."""
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    new = client.get("/staff/kerava/campaigns/new?lang=sv").text
+    select = re.search(r'<select[^>]*name="sections\.0\.sources\.0\.type".*?</select>', new, re.S)
+    assert select is not None
+    options = dict(re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)<', select[0]))
+    assert options == {
+        "file": "en fil i kampanjmappen",
+        "ical": "iCalendar-kalender (.ics)",
+        "linkedevents": "Linked Events",
+        "rss": "RSS- eller Atom-flöde",
+        "stories": "företagens berättelser som skickats via formuläret",
+    }
+
+
 def test_the_sources_page_fetch_now_and_another_city(
     engine: Engine, client: TestClient, feed_url: str
 ) -> None:
