@@ -276,3 +276,27 @@ def test_figures_with_decimals_take_a_comma_in_finnish_and_swedish() -> None:
     assert shown_cells(table, table.rows[0], "fi")[1] == "12,5"
     assert shown_cells(table, table.rows[0], "sv")[1] == "12,5"
     assert shown_cells(table, table.rows[0], "en")[1] == "12.5"
+
+
+def test_a_charts_long_labels_stay_inside_it() -> None:
+    """Topic names turned under their bars (about 6.2 px a character in 11 px type)
+    end inside the chart: not cut at its left edge nor below it."""
+    import math
+
+    from outreach.stats.charts import bar_chart
+    from outreach.stats.tables import Table
+
+    names = ["Priser och utmärkelser", "Stadens klimatarbete och nyheter", "Upphandlingar",
+             "Utbildningar, kurser och webbinarier"]  # fmt: skip
+    table = Table("topic", "Subscribers by topic", [("segment", "Topic"), ("n", "Confirmed")],
+                  [{"segment": name, "n": 1} for name in names], chart=["n"])  # fmt: skip
+    svg = bar_chart(table, "n", "sv", "t")
+    height = float(re.search(r'viewBox="0 0 \d+ (\d+)"', svg)[1])  # type: ignore[index]
+    labels = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="end" font-size="11" '
+                        r'transform="rotate\((-?\d+) [^"]+">([^<]+)</text>', svg)  # fmt: skip
+    assert len(labels) == len(names)
+    for x, y, angle, text in labels:
+        extent = len(text) * 6.2
+        turn = math.radians(-float(angle))
+        assert float(x) - extent * math.cos(turn) >= 0, text
+        assert float(y) + extent * math.sin(turn) <= height, text
