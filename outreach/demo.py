@@ -185,7 +185,7 @@ def run_demo(
             issue = result.issue
             if issue is None:
                 summary.append(
-                    _("{slug}: no issue ({reason})").format(slug=slug, reason=result.skipped)
+                    _("{slug}: no issue ({reason})").format(slug=slug, reason=_("nothing new"))
                 )
                 continue
             if issue.status == IssueStatus.DRAFT:

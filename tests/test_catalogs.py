@@ -118,3 +118,33 @@ def test_a_message_with_a_count_takes_the_form_of_its_number(lang: str, one: str
     assert forms == [one, two]
     zero = ngettext_for(lang, "cli", "{n} city", "{n} cities", 0).format(n=0)
     assert zero == two.replace("2", "0")
+
+
+#: Swedish words for a thing that has another word everywhere else: a section is
+#: "avsnitt", an item "post" (not "ett innehåll"), the audit log "händelselogg" (its
+#: name in the console).
+OTHER_SWEDISH_WORDS = re.compile(
+    r"sektion|\bpunkt(en|er|erna)?\b|\binslag\b|granskningslogg|\bett innehåll\b",
+    re.IGNORECASE,
+)
+
+
+def test_the_swedish_catalogs_name_each_thing_with_one_word() -> None:
+    found = []
+    for path in sorted(LOCALE_DIR.glob("sv/LC_MESSAGES/*.po")):
+        for message in _catalog(path):
+            texts = message.string if isinstance(message.string, tuple) else (message.string,)
+            found += [f"{path.name}: {t}" for t in texts if t and OTHER_SWEDISH_WORDS.search(t)]
+    assert found == []
+
+
+def test_a_swedish_example_is_introduced_with_t_ex() -> None:
+    """An example reads "t.ex. namn@foretag.fi", as the public form says it, not
+    "som namn@…" (a calque of "like" and "kuten")."""
+    calque = re.compile(r"\bsom (namn@|\d)")
+    found = []
+    for path in sorted(LOCALE_DIR.glob("sv/LC_MESSAGES/*.po")):
+        for message in _catalog(path):
+            texts = message.string if isinstance(message.string, tuple) else (message.string,)
+            found += [f"{path.name}: {t}" for t in texts if t and calque.search(t)]
+    assert found == []

@@ -450,3 +450,16 @@ def test_a_database_that_cannot_be_reached_is_named_without_its_password(
         "Error: cannot reach the database postgresql+psycopg://outreach:***@127.0.0.1:9/gone: "
     ), result.output
     assert "s3cret" not in result.output
+
+
+def test_issue_build_with_nothing_new_says_so_in_the_cli_language(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No English log line ("no new items, so no issue (when_empty: skip)") in Swedish."""
+    dispose_engines()  # the database is var/ of this test's folder, not an earlier test's
+    assert invoke(run, "db", "upgrade").exit_code == 0
+    monkeypatch.setenv("OUTREACH_CLI_LANGUAGE", "sv")
+    get_settings.cache_clear()
+    built = invoke(run, "issue", "build", "kerava-monthly", "--period", "2026-12")
+    assert built.exit_code == 0, built.output
+    assert built.output.strip() == "Inget nummer sammanställdes: inget nytt"

@@ -80,7 +80,8 @@ def issue_build(app: App, campaign: str, period: str | None) -> None:
         checked = build_checked(session, app.settings, config, campaign, period=period, by=_user())
     result = checked.built
     if result.issue is None:
-        click.echo(_("No issue built: {reason}").format(reason=result.skipped))
+        # result.skipped is the build's English log line; its one reason is this
+        click.echo(_("No issue built: {reason}").format(reason=_("nothing new")))
         return
     if result.created:
         verb = _("Built")

@@ -195,7 +195,7 @@ class StagePipeline:
             )
             built = checked.built
             if built.issue is None or built.skipped:
-                reason = raw(built.skipped) if built.skipped else _("nothing new")
+                reason = _("nothing new")  # built.skipped is the English log line
                 return RunResult("empty", _("no issue built: {reason}", reason=reason))
             issue = built.issue
             issue_id = issue.id

@@ -15,7 +15,11 @@ from outreach.stats.tables import Table, cell, shown, t
 WIDTH = 640
 BAR_AREA = 200
 TOP = 16
-LABEL = 56
+#: A category's label: at most this many characters, turned 45 degrees under its bar;
+#: at about 6.2 px a character in 11 px type, each of its sides takes ``SLANT`` px a
+#: character, which the chart leaves room for below the axis and left of the first bar.
+LABEL_CHARS = 24
+SLANT = 6.2 * 0.71
 
 
 def _number(value: object) -> float:
@@ -36,9 +40,15 @@ def bar_chart(table: Table, column: str, lang: str, ident: str) -> str:
     )
     top = max((v for _, v in values), default=0.0) or 1.0
     count = max(len(values), 1)
-    step = (WIDTH - 20) / count
+    reach = max((len(name[:LABEL_CHARS]) for name, _ in values), default=0) * SLANT
+    # the first label ends left of its bar's middle: start the bars far enough right
+    left = 10.0
+    step = (WIDTH - 10 - left) / count
+    if step / 2 < reach:
+        left = min(reach - step / 2 + 10, WIDTH / 2)
+        step = (WIDTH - 10 - left) / count
     bar = max(step * 0.7, 2.0)
-    height = TOP + BAR_AREA + LABEL
+    height = TOP + BAR_AREA + 14 + int(reach) + 6
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
         f'viewBox="0 0 {WIDTH} {height}" aria-labelledby="{ident}-t {ident}-d">',
@@ -49,7 +59,7 @@ def bar_chart(table: Table, column: str, lang: str, ident: str) -> str:
     ]
     for n, (name, value) in enumerate(values):
         h = BAR_AREA * value / top
-        x = 10 + n * step + (step - bar) / 2
+        x = left + n * step + (step - bar) / 2
         y = TOP + BAR_AREA - h
         said = cell(value if value % 1 else int(value), lang)
         parts.append(
@@ -62,8 +72,8 @@ def bar_chart(table: Table, column: str, lang: str, ident: str) -> str:
         )
         parts.append(
             f'<text x="{x + bar / 2:.1f}" y="{TOP + BAR_AREA + 14}" text-anchor="end" '
-            f'font-size="11" transform="rotate(-35 {x + bar / 2:.1f} {TOP + BAR_AREA + 14})">'
-            f"{escape(name[:24])}</text>"
+            f'font-size="11" transform="rotate(-45 {x + bar / 2:.1f} {TOP + BAR_AREA + 14})">'
+            f"{escape(name[:LABEL_CHARS])}</text>"
         )
     parts.append("</svg>")
     return "".join(parts)

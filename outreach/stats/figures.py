@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.errors import StatsError
+from outreach.l10n import LANGUAGES
 from outreach.models import Story, StoryStatus
 from outreach.stats.city import (
     SME,
@@ -34,7 +35,7 @@ from outreach.stats.city import (
 )
 from outreach.stats.reach import Reach, reach
 from outreach.stats.subscribers import bounced_people, segment_tables, subscriber_months
-from outreach.stats.tables import Table
+from outreach.stats.tables import Table, t
 
 __all__ = [
     "CityFigures", "city_figures", "region_indicators", "year_indicators", "year_reach",
@@ -195,8 +196,11 @@ def city_figures(
         "The year's indicators",
         INDICATOR_COLUMNS,
         [{"city": city, **_row(reached, total["stories"], total["events"])}],
+        names={"city": city_names(config)},
     )
     by_segment = segment_tables(session, cid, start, end, bounced) if segments else []
+    for table in by_segment:
+        table.names.setdefault("segment", {}).update(segment_names(config, table.key))
     tables = [monthly, totals, indicators, *by_segment]
     return CityFigures(city, year, tables, list(reached.unfolded))
 
@@ -247,7 +251,8 @@ def year_indicators(
 ) -> Table:
     """The figures a city reports upward for ``year``, in one row."""
     row, _ = _indicators(session, config, [city], year, _now(now))
-    return Table("indicators", "The year's indicators", INDICATOR_COLUMNS, [{"city": city, **row}])
+    return Table("indicators", "The year's indicators", INDICATOR_COLUMNS, [{"city": city, **row}],
+                 names={"city": city_names(config)})  # fmt: skip
 
 
 def region_indicators(
@@ -262,4 +267,32 @@ def region_indicators(
         rows.append({"city": slug, **row})
     total, _ = _indicators(session, config, sorted(config.cities), year, moment)
     rows.append({"city": "*", **total})
-    return Table("region", "The region's indicators", INDICATOR_COLUMNS, rows)
+    names = {**city_names(config), "*": {lang: t(lang, "The region") for lang in LANGUAGES}}
+    return Table("region", "The region's indicators", INDICATOR_COLUMNS, rows,
+                 names={"city": names})  # fmt: skip
+
+
+#: A subscriber's size class as the stats catalog names it.
+SIZE_NAMES = {
+    "micro": "micro (under 10 employees)",
+    "small": "small (10–49 employees)",
+    "medium": "medium-sized (50–249 employees)",
+    "large": "large (250 or more employees)",
+}
+
+
+def city_names(config: Config) -> dict[str, dict[str, str]]:
+    """Each city's name in every language it has (for :attr:`Table.names`)."""
+    return {slug: {str(k): v for k, v in c.name.items()} for slug, c in config.cities.items()}
+
+
+def segment_names(config: Config, key: str) -> dict[str, dict[str, str]]:
+    """A segment table's values as a person reads them: topics by their names in
+    ``cities.yaml``, size classes by the stats catalog, and ``?`` (not given)."""
+    names = {"?": {lang: t(lang, "not given") for lang in LANGUAGES}}
+    if key == "topic":
+        names.update({code: dict(text) for code, text in config.topics.items()})
+    elif key == "size_class":
+        for code, msgid in SIZE_NAMES.items():
+            names[code] = {lang: t(lang, msgid) for lang in LANGUAGES}
+    return names

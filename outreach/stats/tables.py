@@ -3,7 +3,8 @@
 A :class:`Table` has a key (``monthly``, ``language``…), a title and columns
 as English msgids of the ``stats`` catalog, and rows of plain values. The
 faces localise the labels (:func:`labels`) and the values (:func:`shown`: a
-language code as the language's name, a section id as its title, a number
+language code as the language's name, a section id as its title, a topic, a size
+class and a city by their names, a value not given as such, a number
 with decimals with a comma in Finnish and Swedish); JSON keeps the column keys
 and the plain values.
 """

@@ -293,7 +293,7 @@ def test_the_report_counts_its_findings_in_the_form_of_their_number(
     ("lang", "one", "two"),
     [
         ("fi", "1 kohde on toisella kielellä", "2 kohdetta on toisella kielellä"),
-        ("sv", "1 punkt är på ett annat språk", "2 punkter är på ett annat språk"),
+        ("sv", "1 post är på ett annat språk", "2 poster är på ett annat språk"),
         ("en", "1 item is in another language", "2 items are in another language"),
     ],
 )

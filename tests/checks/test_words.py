@@ -90,7 +90,7 @@ def test_a_thin_section_names_the_other_version_in_the_readers_language(
         "Osiossa ”Kaupungin ilmastotyö” on tässä 2 kohdetta ja ruotsinkielisessä versiossa 4"
     )
     assert thin.text("sv") == (
-        "Avsnittet ”Kaupungin ilmastotyö” har 2 punkter här och 4 i den svenska versionen"
+        "Avsnittet ”Kaupungin ilmastotyö” har 2 poster här och 4 i den svenska versionen"
     )
     assert thin.text("en") == (
         'The section "Kaupungin ilmastotyö" has 2 items here and 4 in the Swedish version'
@@ -106,7 +106,7 @@ def test_a_thin_section_of_one_item_takes_the_singular_and_names_the_other_versi
         "Osiossa ”Kaupungin ilmastotyö” on tässä 1 kohde ja ruotsinkielisessä versiossa 4"
     )
     assert thin.text("sv") == (
-        "Avsnittet ”Kaupungin ilmastotyö” har 1 punkt här och 4 i den svenska versionen"
+        "Avsnittet ”Kaupungin ilmastotyö” har 1 post här och 4 i den svenska versionen"
     )
     assert thin.text("en") == (
         'The section "Kaupungin ilmastotyö" has 1 item here and 4 in the Swedish version'

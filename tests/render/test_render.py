@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import lxml.html
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -396,6 +397,29 @@ def test_fallback_badge_does_not_wrap(session: Session, settings: Settings, conf
     for badge in badges:
         style = badge.split(">", 1)[0]
         assert "white-space:nowrap" in style.replace(" ", "")
+
+
+def test_an_entry_in_another_language_says_its_language(
+    session: Session, settings: Settings, config: Config
+) -> None:
+    """WCAG 3.1.2: a Finnish entry in the Swedish message carries ``lang="fi"`` on its
+    title and summary (a screen reader reads it in Finnish); the badge stays Swedish."""
+    issue = vantaa_issue(session, settings, config)
+    snapshot = issue.snapshot["languages"]["sv"]["sections"]
+    entries = [e for s in snapshot for e in s["entries"]]
+    finnish = [e for e in entries if e["fallback"]]
+    assert finnish and any(not e["fallback"] for e in entries)
+    sv = render_issue(settings, config, issue, "sv").html
+    tree = lxml.html.fromstring(sv)
+    marked = {el.text_content().strip() for el in tree.xpath('//body//*[@lang="fi"]')}
+    for entry in finnish:
+        assert entry["title"] in marked
+        if entry["summary"]:
+            assert any(text.startswith(entry["summary"][:40]) for text in marked)
+    assert not any("på finska" in text for text in marked)
+    assert tree.xpath('//body//*[@lang and @lang!="fi"]') == []  # the Swedish ones: none
+    fi = render_issue(settings, config, issue, "fi").html
+    assert lxml.html.fromstring(fi).xpath("//body//*[@lang]") == []
 
 
 def test_story_company_is_not_run_into_its_text(

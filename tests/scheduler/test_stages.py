@@ -423,3 +423,29 @@ def test_status_shows_what_became_of_the_issue_a_manual_campaign_built(
     assert counts(sched_settings) == {"sent": 3}
     sent = f"issue #{n}: sent 3 of 3, failed 0, skipped 0, in progress 0"
     assert last() == f"{at}: issue #{n} built; {sent}"
+
+
+def test_a_newsletter_with_nothing_new_says_so_in_the_readers_language(
+    sched_settings: Settings,
+) -> None:
+    """The run's line is the reader's language through and through: the build's own
+    reason ("no new items, so no issue (when_empty: skip)") is a log line in English."""
+    folder = sched_settings.campaigns_path
+    only_campaign(folder, "none")
+    (folder / "lists").mkdir(exist_ok=True)
+    (folder / "lists" / "empty.yaml").write_text("items: []\n")
+    (folder / "vantaa-letter.yaml").write_text(
+        "slug: vantaa-letter\nkind: newsletter\ncity: vantaa\nlanguages: [fi, sv]\n"
+        "title: {fi: Kirje, sv: Brev}\nschedule: {day: '1st tue', hour: 9}\n"
+        "subject: {fi: Kirje, sv: Brev}\naudience: {topics: [climate]}\n"
+        "sections:\n  - {id: links, kind: links, title: {fi: Linkit, sv: Länkar},\n"
+        "     sources: [{type: file, path: lists/empty.yaml}]}\n"
+    )
+    run_due(sched_settings, now=KNOWN)
+    ran = [o for o in run_due(sched_settings, now=FIRE + timedelta(minutes=5))
+           if o.name == "vantaa-letter"]  # fmt: skip
+    assert [o.status for o in ran] == ["empty"]
+    assert ran[0].lines("sv") == [
+        "vantaa-letter (tis 1.12.2026 kl. 9.00): tom: inget nummer sammanställdes: inget nytt"
+    ]
+    assert issue_rows(sched_settings) == []

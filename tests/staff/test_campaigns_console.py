@@ -506,6 +506,24 @@ def test_the_editor_names_its_choices_in_the_readers_language(
     assert "<td>finska</td>" in listing and "<td>fi</td>" not in listing
 
 
+def test_the_editor_names_the_source_types_in_the_readers_language(
+    engine: Engine, client: TestClient
+) -> None:
+    """A source's type reads "RSS- eller Atom-flöde", not "rss"; the form sends "rss"."""
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    new = client.get("/staff/kerava/campaigns/new?lang=sv").text
+    select = re.search(r'<select[^>]*name="sections\.0\.sources\.0\.type".*?</select>', new, re.S)
+    assert select is not None
+    options = dict(re.findall(r'<option value="([^"]+)"[^>]*>([^<]+)<', select[0]))
+    assert options == {
+        "file": "en fil i kampanjmappen",
+        "ical": "iCalendar-kalender (.ics)",
+        "linkedevents": "Linked Events",
+        "rss": "RSS- eller Atom-flöde",
+        "stories": "företagens berättelser som skickats via formuläret",
+    }
+
+
 def test_the_sources_page_fetch_now_and_another_city(
     engine: Engine, client: TestClient, feed_url: str
 ) -> None:
@@ -558,3 +576,23 @@ def test_a_language_named_in_an_error_is_named_in_the_readers_language(
     from outreach.web.staff.campaign_errors import say
 
     assert say("'sv' is not a language of kerava", lambda m: gettext_for(lang, "web", m)) == said
+
+
+def test_build_now_with_nothing_new_says_so_in_the_readers_language(
+    engine: Engine, client: TestClient, feed_url: str
+) -> None:
+    signed_in(engine, client, "toimittaja@kerava.fi", "editor", "kerava")
+    token = csrf_of(client.get("/staff/kerava/campaigns/new?lang=sv").text)
+    fields = {**editor_fields(token, feed_url), "sections.0.include": "vindkraft*"}  # no item
+    saved = client.post("/staff/kerava/campaigns/new?lang=sv", data={**fields, "action": "save"},
+                        follow_redirects=False)  # fmt: skip
+    assert saved.status_code == 303
+    built = client.post("/staff/kerava/campaigns/kerava-kokeilu/build?lang=sv",
+                        data={"csrf_token": token}, follow_redirects=False)  # fmt: skip
+    assert built.status_code == 303 and "refused=empty" in built.headers["location"]
+    page = client.get(built.headers["location"]).text
+    assert ("Inget nummer sammanställdes: inget nytt har kommit från dess källor sedan "
+            "förra numret.") in page  # fmt: skip
+    assert "no new items" not in page and "when_empty" not in page
+    with Session(engine) as s:
+        assert s.scalars(select(Issue)).all() == []

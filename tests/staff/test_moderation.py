@@ -376,3 +376,20 @@ def test_translate_keeps_what_it_is_given_and_refuses_the_rest(
                                         body="Teksti\nrivillä", image_alt="Kuva")  # fmt: skip
         s.commit()
         assert s.scalar(select(func.count()).select_from(AuditEvent)) == 1
+
+
+def test_a_storys_status_agrees_with_the_word_story_in_swedish(
+    engine: Engine, cities: None, client: TestClient
+) -> None:
+    """A story ("en berättelse") is godkänd, where an issue ("ett nummer") is godkänt."""
+    sid = story(engine, title="Hyvä tarina")
+    with Session(engine) as s:
+        moderation.approve(s, s.get(Story, sid), ED)  # type: ignore[arg-type]
+        s.commit()
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    queue = client.get("/staff/vantaa/stories?lang=sv").text
+    assert "<td>godkänd</td>" in queue and ">godkänd</a>" in queue and "godkänt" not in queue
+    page = client.get(f"/staff/vantaa/stories/{sid}?lang=sv").text
+    assert "<dd>godkänd" in page and "godkänt" not in page
+    assert "<td>approved</td>" in client.get("/staff/vantaa/stories?lang=en").text
+    assert "<td>hyväksytty</td>" in client.get("/staff/vantaa/stories?lang=fi").text

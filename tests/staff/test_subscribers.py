@@ -566,3 +566,20 @@ def test_the_command_line_refuses_an_address_the_city_already_has(
     with Session(engine) as s:
         subs = s.scalars(select(Subscription).order_by(Subscription.id)).all()
     assert [sub.topics for sub in subs] == [["climate"], ["trainings"]]
+
+
+def test_a_subscriptions_status_is_one_word_form_in_swedish(
+    client: TestClient, engine: Engine, settings: Settings, config: Config
+) -> None:
+    """A status names one subscription, as "bekräftad" and "avslutad" do: "studsad"."""
+    ids = people(engine, settings, config, "vantaa", 2)
+    with Session(engine) as s:
+        row = s.scalars(select(Subscription).where(Subscription.subscriber_id == ids[0])).one()
+        row.status = SubscriptionStatus.BOUNCED
+        s.commit()
+    signed_in(engine, client, "hyvaksyja@vantaa.fi", "approver", "vantaa")
+    listing = client.get("/staff/vantaa/subscribers?lang=sv").text
+    assert "<td>studsad</td>" in listing and "<td>bekräftad</td>" in listing
+    assert "studsade" not in listing
+    page = client.get(f"/staff/vantaa/subscribers/{ids[0]}?lang=sv").text
+    assert "studsad" in page and "studsade" not in page

@@ -285,6 +285,40 @@ def test_a_test_goes_to_me_and_the_city_list_in_each_language_marked_test(
     assert actions(engine, issue.id) == ["issue.test"]
 
 
+def test_the_preview_and_the_editor_open_in_the_readers_language(
+    engine: Engine, client: TestClient, config: Config
+) -> None:
+    """A Swedish reader sees the Swedish edition first; a language the issue lacks
+    falls back to its first, and an edition asked for is shown."""
+    with Session(engine, expire_on_commit=False) as s:
+        issue = make_city_issue(s, config, "vantaa-monthly")  # fi and sv
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    base = f"/staff/vantaa/issues/{issue.id}"
+    assert f'src="{base}/preview/sv?part=html"' in client.get(f"{base}?lang=sv").text
+    assert f'src="{base}/preview/fi?part=html"' in client.get(f"{base}?lang=en").text
+    asked = client.get(f"{base}?lang=sv&edition=fi").text
+    assert f'src="{base}/preview/fi?part=html"' in asked
+    editor = client.get(f"{base}/edit?lang=sv").text
+    assert 'name="edition" value="sv"' in editor and 'name="edition" value="fi"' not in editor
+
+
+def test_the_test_list_is_counted_in_the_form_of_its_number(
+    engine: Engine, client: TestClient, config: Config
+) -> None:
+    with Session(engine, expire_on_commit=False) as s:
+        issue = make_city_issue(s, config, "vantaa-monthly")
+    signed_in(engine, client, EDITOR, "editor", "vantaa")
+    base = f"/staff/vantaa/issues/{issue.id}"
+    post(client, "/staff/vantaa/test-addresses", addresses="testi@vantaa.fi", issue=str(issue.id))
+    one = {lang: client.get(f"{base}?lang={lang}").text for lang in ("fi", "sv", "en")}
+    assert "Myös kaupungin testilistalle (1 osoite)" in one["fi"]
+    assert "Även till stadens testlista (1 adress)" in one["sv"]
+    assert "Also to the city&#39;s test list (1 address)" in one["en"]
+    post(client, "/staff/vantaa/test-addresses", addresses="a@vantaa.fi\nb@vantaa.fi",
+         issue=str(issue.id))  # fmt: skip
+    assert "Även till stadens testlista (2 adresser)" in client.get(f"{base}?lang=sv").text
+
+
 def test_request_approval_mails_the_city_approvers(
     engine: Engine, client: TestClient, config: Config
 ) -> None:

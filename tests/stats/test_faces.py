@@ -71,7 +71,7 @@ def test_the_console_shows_charts_tables_and_csv(
     download = client.get("/staff/vantaa/stats.csv?year=2026&table=indicators&lang=sv", headers=me)
     assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(download.text.lstrip("\ufeff"))))
-    assert rows[0][0] == "Stad" and rows[1][:2] == ["vantaa", "4"]
+    assert rows[0][0] == "Stad" and rows[1][:2] == ["Vanda", "4"]  # the city by its name
     board = client.get("/staff/vantaa/?lang=en", headers=me)
     assert "Figures 2026" in board.text and 'class="chart"' in board.text
     issue = client.get(f"/staff/vantaa/issues/{history['v1']}/stats?lang=fi", headers=me)
@@ -92,7 +92,7 @@ def test_a_kerava_editor_never_sees_vantaas_figures(
         assert answer.status_code == 404, path
         assert "vantaa.fi/aurinko" not in answer.text
     own = client.get("/staff/kerava/stats.csv?year=2026&table=indicators", headers=kerava)
-    assert own.status_code == 200 and "kerava,1," in own.text
+    assert own.status_code == 200 and "Kerava,1," in own.text
 
 
 def test_the_api_answers_a_city_key_for_its_own_city_only(
@@ -276,3 +276,27 @@ def test_figures_with_decimals_take_a_comma_in_finnish_and_swedish() -> None:
     assert shown_cells(table, table.rows[0], "fi")[1] == "12,5"
     assert shown_cells(table, table.rows[0], "sv")[1] == "12,5"
     assert shown_cells(table, table.rows[0], "en")[1] == "12.5"
+
+
+def test_a_charts_long_labels_stay_inside_it() -> None:
+    """Topic names turned under their bars (about 6.2 px a character in 11 px type)
+    end inside the chart: not cut at its left edge nor below it."""
+    import math
+
+    from outreach.stats.charts import bar_chart
+    from outreach.stats.tables import Table
+
+    names = ["Priser och utmärkelser", "Stadens klimatarbete och nyheter", "Upphandlingar",
+             "Utbildningar, kurser och webbinarier"]  # fmt: skip
+    table = Table("topic", "Subscribers by topic", [("segment", "Topic"), ("n", "Confirmed")],
+                  [{"segment": name, "n": 1} for name in names], chart=["n"])  # fmt: skip
+    svg = bar_chart(table, "n", "sv", "t")
+    height = float(re.search(r'viewBox="0 0 \d+ (\d+)"', svg)[1])  # type: ignore[index]
+    labels = re.findall(r'<text x="([\d.]+)" y="([\d.]+)" text-anchor="end" font-size="11" '
+                        r'transform="rotate\((-?\d+) [^"]+">([^<]+)</text>', svg)  # fmt: skip
+    assert len(labels) == len(names)
+    for x, y, angle, text in labels:
+        extent = len(text) * 6.2
+        turn = math.radians(-float(angle))
+        assert float(x) - extent * math.cos(turn) >= 0, text
+        assert float(y) + extent * math.sin(turn) <= height, text

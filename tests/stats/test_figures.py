@@ -17,6 +17,7 @@ from outreach.stats import (
     to_csv,
     year_indicators,
 )
+from outreach.stats.tables import shown
 from tests.stats.fixture import NOW, populate
 
 
@@ -127,7 +128,7 @@ def test_csv_is_localised_and_safe(
     table = year_indicators(session, config, "vantaa", 2026, now=NOW)
     lines = list(csv.reader(io.StringIO(to_csv([table], "fi"))))
     assert lines[0][:2] == ["Kaupunki", "Tavoitetut yritykset"]
-    assert lines[1][:2] == ["vantaa", "4"]
+    assert lines[1][:2] == ["Vantaa", "4"]  # the city by its name, not its slug
     table.rows[0]["city"] = "=HYPERLINK(1)"
     assert list(csv.reader(io.StringIO(to_csv([table], "sv"))))[1][0] == "'=HYPERLINK(1)"
 
@@ -158,3 +159,30 @@ def test_the_same_figures_on_postgresql(pg_url: str, config: Config) -> None:
             test_indicators_and_region(s, config, history)
     finally:
         engine.dispose()
+
+
+def test_segments_and_cities_are_named_in_the_readers_language(
+    session: Session, config: Config, history: dict[str, int]
+) -> None:
+    """Topics by their names in cities.yaml, size classes, a value not given and the
+    cities by their names: the console's Swedish page shows no code."""
+    figures = city_figures(session, config, "vantaa", 2026, now=NOW)
+
+    def shown_segments(key: str, lang: str) -> set[str]:
+        table = figures.table(key)
+        return {shown(table, "segment", row["segment"], lang) for row in table.rows}
+
+    assert {"Stadens klimatarbete och nyheter", "Utbildningar, kurser och webbinarier"} <= (
+        shown_segments("topic", "sv")
+    )
+    assert "medelstort företag (50–249 anställda)" in shown_segments("size_class", "sv")
+    assert "inte angiven" in shown_segments("size_class", "sv")
+    assert "keskisuuri yritys (50–249 työntekijää)" in shown_segments("size_class", "fi")
+    for key in ("topic", "size_class", "industry"):
+        assert not shown_segments(key, "sv") & {"climate", "trainings", "medium", "?"}
+    indicators = figures.table("indicators")
+    assert shown(indicators, "city", "vantaa", "sv") == "Vanda"
+    region = region_indicators(session, config, 2026, now=NOW)
+    assert [shown(region, "city", r["city"], "sv") for r in region.rows] == [
+        "Träskända", "Kervo", "Vanda", "Hela regionen",
+    ]  # fmt: skip

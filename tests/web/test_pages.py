@@ -45,6 +45,20 @@ def test_languages_by_query_and_accept_language(client: TestClient) -> None:
     assert en.headers["content-language"] == "en"
 
 
+def test_a_city_with_one_language_says_so_on_a_form_read_in_another(
+    client: TestClient,
+) -> None:
+    """Kerava sends in Finnish only: its form read in Swedish or English says so, as
+    there is no language to choose; in Finnish, and where there is a choice, nothing."""
+    sv = client.get("/kerava/subscribe?lang=sv").text
+    assert "Nyhetsbrevet skickas endast på finska." in sv
+    en = client.get("/kerava/embed?lang=en").text
+    assert "The newsletter is sent in Finnish only." in en
+    for path in ("/kerava/subscribe?lang=fi", "/vantaa/subscribe?lang=sv"):
+        page = client.get(path).text
+        assert "vain suomeksi" not in page and "endast på" not in page
+
+
 def test_every_input_has_a_label(client: TestClient) -> None:
     for path in ("/vantaa/subscribe", "/vantaa/embed", "/stories/submit"):
         html = client.get(path).text

@@ -336,7 +336,7 @@ def campaign_build(
             return _editor_refused(request, city, slug, str(exc))
         if built.issue is None:
             session.rollback()
-            return _editor_refused(request, city, slug, built.skipped or "nothing to build")
+            return _editor_refused(request, city, slug, "empty")  # the page words it
         audit.record(session, "issue.build", current.user.email, city=city, ip=client(request),
                                issue_id=built.issue.id, detail={"campaign": slug})  # fmt: skip
         issue_id = built.issue.id

@@ -107,7 +107,8 @@ def _editor_page(
     with st.session() as session:
         issue = _load(session, city, issue_id)
         langs = list(drafts.languages_of(st.config, issue))
-        shown = edition if edition in langs else (langs[0] if langs else "")
+        default = lang_of(request) if lang_of(request) in langs else (langs[0] if langs else "")
+        shown = edition if edition in langs else default  # else the reader's language
         data = ((issue.snapshot or {}).get("languages") or {}).get(shown) or {}
         context = {
             "issue": issue,

@@ -99,7 +99,9 @@ def _issue_page(
     if checking and not view_of_issue.checking(issue_id):  # the last report now, a fresh one after
         background.add_task(view_of_issue.check_in_background, st.settings, st.config, issue_id)
     langs = [v.lang for v in view.languages]
-    shown = edition if edition in langs else (langs[0] if langs else None)
+    # the edition asked for, else the reader's language where the issue has it
+    default = lang_of(request) if lang_of(request) in langs else (langs[0] if langs else None)
+    shown = edition if edition in langs else default
     context = {
         "view": view,
         "ov": view.overview,
