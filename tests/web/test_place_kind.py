@@ -147,6 +147,38 @@ def test_a_story_sent_to_a_municipality_is_received_in_its_words(
         assert mail_c in part and mail_m not in part
 
 
+TRANSLATED = {  # a story's translation by a municipality's staff, by a city's
+    "fi": ("Kunnan käännös; alkuperäisen kieli on ruotsi.", "Kaupungin käännös;"),
+    "sv": ("Översatt av kommunen; originalet är på finska.", "Översatt av staden;"),
+    "en": (
+        "Translated by the municipality; the original is in Finnish.",
+        "Translated by the city;",
+    ),
+}
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_a_story_translated_by_a_municipality_says_so(
+    client: TestClient, engine: Engine, lang: str
+) -> None:
+    from outreach.models import Story
+    from tests.web.test_showcase import publish
+
+    municipality, city = TRANSLATED[lang]
+    pages = {}
+    for place in ("tuusula", "vantaa"):
+        (story,) = publish(engine, place, 1)
+        with Session(engine) as s:
+            row = s.get(Story, story)
+            assert row is not None
+            row.language = "sv" if lang == "fi" else "fi"
+            row.translations = {lang: {"title": "T", "body": "B"}}
+            s.commit()
+        pages[place] = text_of(client.get(f"/{place}/stories/{story}?lang={lang}").text)
+    assert municipality in pages["tuusula"] and city not in pages["tuusula"]
+    assert city in pages["vantaa"] and municipality not in pages["vantaa"]
+
+
 # --- several places ---------------------------------------------------------------
 
 #: The story form's place field: its label and its empty choice; the sentence on who
