@@ -10,6 +10,7 @@ Three deployments: the shipped cities alone (``cities``), the municipalities of
 from __future__ import annotations
 
 import html
+import re
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tests.web.conftest import TestClient, csrf_of
 
 MUNICIPALITIES = DATA / "municipality" / "cities.yaml"
 LANGS = ("fi", "sv", "en")
+NAME = {"fi": "Tuusula", "sv": "Tusby", "en": "Tuusula"}
 
 
 @pytest.fixture
@@ -357,3 +359,52 @@ def test_a_place_of_an_unknown_kind_is_a_one_line_error(tmp_path: Path) -> None:
     config, errors = collect(root)
     assert errors == [] and config is not None
     assert {c.kind for c in config.cities.values()} == {"municipality"}
+
+
+CITY_WORDS = re.compile(r"\b(kaupun\w*|stad|stadens?|städer\w*|city|city's|cities)\b", re.I)
+
+
+def _words(page: str) -> str:
+    """What a reader sees of a page: its text, without markup, styles or addresses."""
+    page = re.sub(r"<(style|script)\b.*?</\1>", " ", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", " ", page))
+
+
+@pytest.mark.parametrize("places", ["municipalities"], indirect=True)
+@pytest.mark.parametrize("lang", LANGS)
+def test_nothing_a_municipality_s_reader_sees_calls_it_a_city(
+    client: TestClient, settings: Settings, engine: Engine, places: str, lang: str
+) -> None:
+    """Every page of a subscription's life and of sending a story, and the mails, in a
+    deployment of municipalities: no "kaupunki", "stad" or "city" anywhere."""
+    from outreach.render import render_email
+    from outreach.subscriptions import ConfirmationMail, confirmation_mail
+
+    memory.clear()
+    config = load(settings.campaigns_path)
+    with Session(engine) as s:
+        sub = add_subscriber(
+            s, settings, config, "tuusula", SignUp.clean(config, "tuusula", email="y@yritys.fi"),
+            None, confirmed=False, consent_note="t",
+        )  # fmt: skip
+        assert sub is not None
+        s.commit()
+        paths = [
+            f"/{purpose}/{token_for(settings, sub, purpose)}?lang={lang}"
+            for purpose in ("confirm", "preferences", "unsubscribe")
+        ]
+    paths += [f"/tuusula/subscribe?lang={lang}", f"/stories/submit?lang={lang}"]
+    seen = {}
+    for path in paths:
+        page = client.get(path)
+        assert page.status_code == 200 and NAME[lang] in page.text, path
+        seen[path] = _words(page.text)
+    seen["thanks"] = _words(_send_story(client, "tuusula", lang, f"t-{lang}@aurinko.fi"))
+    seen["receipt"] = " ".join(_receipt(f"t-{lang}@aurinko.fi"))
+    mail = confirmation_mail(
+        ConfirmationMail("y@yritys.fi", "tuusula", "Tuusula", lang, "https://x/c", "S", ["T"])
+    )
+    confirm = render_email(settings, config, "tuusula", lang, mail.template, mail.context, "S")
+    seen["confirmation mail"] = confirm.text + _words(confirm.html)
+    found = {where: CITY_WORDS.findall(text) for where, text in seen.items()}
+    assert {where: words for where, words in found.items() if words} == {}
