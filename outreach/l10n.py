@@ -13,6 +13,7 @@ from __future__ import annotations
 import gettext
 import io
 import os
+from collections.abc import Iterable
 from datetime import date, datetime, time
 from functools import cache
 from pathlib import Path
@@ -89,6 +90,33 @@ def ngettext_for(lang: str, domain: str, singular: str, plural: str, n: int) -> 
     ``Plural-Forms`` header declares; without one, the English ``singular`` or ``plural``.
     """
     return translations(lang, domain).ngettext(singular, plural, n)
+
+
+#: A place that uses the product is a city or a municipality (``kind`` in
+#: ``cities.yaml``); a page offering several speaks of their mix.
+PLACE_KINDS: tuple[str, ...] = ("city", "municipality")
+#: The message context of a text about several places of both kinds.
+MIXED_PLACES = "mixed"
+
+
+def places_kind(kinds: Iterable[str]) -> str:
+    """The kind to word a list of places by: ``city`` when all are cities (or there
+    are none), ``municipality`` when all are municipalities, else ``mixed``."""
+    found = set(kinds)
+    if found == {"municipality"}:
+        return "municipality"
+    return MIXED_PLACES if "municipality" in found else "city"
+
+
+def place_gettext(lang: str, domain: str, kind: str, message: str) -> str:
+    """``message`` worded for a place of ``kind`` (``city``, ``municipality``) or for
+    several (``mixed``): the catalog's entry with ``kind`` as its message context
+    (``msgctxt "municipality"``: "Kunnan työntekijät…"), else its plain entry, which
+    is the city's wording ("Kaupungin työntekijät…")."""
+    catalog = translations(lang, domain)
+    if kind != "city" and f"{kind}\x04{message}" in getattr(catalog, "_catalog", {}):
+        return catalog.pgettext(kind, message)
+    return catalog.gettext(message)
 
 
 def version_name(code: str, lang: str) -> str:

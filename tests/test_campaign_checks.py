@@ -202,3 +202,31 @@ def test_validate_counts_the_files_with_errors(
     (root / "vantaa-monthly.yaml").write_text("slug: [\n")
     code, out, _ = validate(root, monkeypatch, lang)
     assert code == 1 and out.splitlines()[-1] == two
+
+
+def test_validate_accepts_a_municipality_and_warns_where_its_texts_say_city(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kind: municipality`` is valid; a text of cities.yaml shown about it that says
+    "kaupunki" (a shared topic's name, its sender's name) is a warning, not an error."""
+    path = root / "cities.yaml"
+    edit(path, "    name: {fi: Kerava, sv: Kervo, en: Kerava}\n",
+         "    name: {fi: Kerava, sv: Kervo, en: Kerava}\n    kind: municipality\n")  # fmt: skip
+    code, out, err = validate(root, monkeypatch, "fi")
+    assert code == 0 and "ovat kunnossa" in out, err
+    assert load(root).cities["kerava"].kind == "municipality"
+    assert load(root).cities["vantaa"].kind == "city"  # the default
+    warned = [line for line in err.splitlines() if line.startswith("varoitus: ")]
+    assert warned == [
+        f"varoitus: {path}: topics.climate.fi: ”Kaupungin ilmastotyö ja uutiset” puhuu "
+        "kaupungista, mutta kerava on kunta (kind: municipality); kirjoita se niin, että se "
+        "sopii jokaiselle paikalle",
+        f"varoitus: {path}: sender.name.fi: ”Keravan kaupunki” puhuu kaupungista, mutta "
+        "kerava on kunta (kind: municipality); kirjoita se niin, että se sopii jokaiselle "
+        "paikalle",
+        f"varoitus: {path}: footer.address.fi: ”Keravan kaupunki, Kauppakaari 11, 04200 "
+        "Kerava” puhuu kaupungista, mutta kerava on kunta (kind: municipality); kirjoita se "
+        "niin, että se sopii jokaiselle paikalle",
+    ]
+    edit(path, "    kind: municipality\n", "")
+    assert validate(root, monkeypatch, "fi")[2].count("varoitus: ") == 0

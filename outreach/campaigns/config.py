@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,9 @@ from outreach.campaigns.schema import (
 )
 from outreach.errors import CampaignError
 from outreach.sources.base import SourceUse
+
+#: "city" in Finnish, Swedish and English, as a text of ``cities.yaml`` may say it.
+CITY_WORDS = re.compile(r"\b(kaupun\w*|stad|stadens?|städer\w*|city|city's|cities)\b", re.I)
 
 
 def city_key(slug: str) -> str:
@@ -74,6 +78,29 @@ class Config:
         """Whether ``cities.yaml`` loaded and the city's own entry has no error (or a
         reload kept the city's previous entry)."""
         return self.cities_ok and (slug not in self.left_out or slug in self.cities)
+
+    def calls_a_municipality_a_city(self) -> list[tuple[str, str, str]]:
+        """(city slug, key, text) of each text of ``cities.yaml`` shown about a
+        municipality that says "city" ("Kaupungin ilmastotyö", "Stadens…") in one of
+        its languages: the topics it offers (shared by every place), its sender's name,
+        its footer."""
+        found = []
+        for slug, city in self.cities.items():
+            if city.kind != "municipality":
+                continue
+            texts = [
+                *((f"topics.{t}.{lang}", text) for t in city.topics
+                  for lang, text in self.topics.get(t, {}).items()),
+                *((f"sender.name.{lang}", text) for lang, text in city.sender.name.items()),
+                *((f"footer.address.{lang}", text) for lang, text in city.footer.address.items()),
+            ]  # fmt: skip
+            shown = {f".{lang}" for lang in city.languages}  # the place's own languages
+            found += [
+                (slug, key, text)
+                for key, text in texts
+                if key[-3:] in shown and CITY_WORDS.search(text)
+            ]
+        return found
 
     def city_of(self, campaign: CampaignBase) -> CityConfig:
         return self.cities[campaign.city]

@@ -153,9 +153,16 @@ class CityForms(Model):
     locative: str | None = None
 
 
+#: What a place is: every text about it names it so ("kaupunki"/"stad"/"city" or
+#: "kunta"/"kommun"/"municipality"); ``outreach.l10n.places_kind`` words a list.
+PlaceKind = Literal["city", "municipality"]
+
+
 class CityConfig(Model):
     slug: Slug
     name: LocalText
+    #: ``city`` or ``municipality``: how the public pages and the mails call the place.
+    kind: PlaceKind = "city"
     forms: dict[Lang, CityForms] = Field(default_factory=dict)
     languages: list[Lang] = Field(min_length=1)
     timezone: str = "Europe/Helsinki"

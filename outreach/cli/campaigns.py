@@ -26,6 +26,8 @@ def campaigns_validate(app: App) -> None:
     for line in errors + mail_errors:
         click.echo(line, err=True)
     if config is not None:
+        _warn_municipality_words(app, config)
+    if config is not None:
         _print_schedules(app, config)
     if errors:
         files = len(config.broken) if config is not None else 1
@@ -66,6 +68,21 @@ def _mail_url_errors(app: App, config: Config) -> list[str]:
             path = app.settings.campaigns_path / CITIES_FILE
             lines.append(f"{path}: {slug}.mail_url: {exc}")
     return lines
+
+
+def _warn_municipality_words(app: App, config: Config) -> None:
+    """A warning for each text of ``cities.yaml`` that calls a municipality a city."""
+    from outreach.campaigns import CITIES_FILE
+
+    path = app.settings.campaigns_path / CITIES_FILE
+    for slug, key, text in config.calls_a_municipality_a_city():
+        click.echo(
+            _("warning: {file}: {key}: “{text}” says city, but {city} is a municipality "
+              "(kind: municipality); word it so it fits every place").format(
+                file=path, key=key, text=text, city=slug
+            ),
+            err=True,
+        )  # fmt: skip
 
 
 def _print_schedules(app: App, config: Config) -> None:

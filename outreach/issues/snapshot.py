@@ -103,6 +103,7 @@ def city_snapshot(city: CityConfig, lang: str) -> dict[str, Any]:
     return {
         "slug": city.slug,
         "name": text(city.name),
+        "kind": city.kind,
         "name_genitive": city.genitive(lang),
         "name_locative": next(
             (f.locative or "" for code, f in city.forms.items() if code == lang), ""

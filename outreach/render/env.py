@@ -20,12 +20,15 @@ from jinja2 import (
     Template,
     TemplateError,
     pass_context,
+    pass_eval_context,
     select_autoescape,
 )
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
+from markupsafe import Markup
 
 from outreach.errors import RenderError
-from outreach.l10n import format_date, format_event_time, translations
+from outreach.l10n import format_date, format_event_time, place_gettext, translations
 
 
 def _parse(value: str | datetime | date | None) -> datetime | date | None:
@@ -90,6 +93,20 @@ def local_dates(ctx: Context, values: list[str] | None, limit: int = MAX_DATES) 
     return ", ".join([*shown[:limit], more.format(n=len(shown) - limit)])
 
 
+def _place_text(lang: str) -> Any:
+    """``_k(kind, message, **values)``: ``_`` worded for a place of ``kind`` (a
+    ``city`` or a ``municipality``: ``city.kind``), filled as ``_`` fills."""
+
+    @pass_eval_context
+    def _k(eval_ctx: EvalContext, kind: str, message: str, **values: Any) -> str:
+        text = place_gettext(lang, "email", str(kind), message)
+        if eval_ctx.autoescape:  # as the i18n extension's ``_``: the catalog is trusted,
+            text = Markup(text)  # noqa: S704 (the values are escaped by ``%``)
+        return text % values if values else text
+
+    return _k
+
+
 @lru_cache(maxsize=64)
 def environment(templates_dir: Path, city: str, lang: str) -> Environment:
     """The cached environment for ``city``'s email templates in ``lang``."""
@@ -106,6 +123,7 @@ def environment(templates_dir: Path, city: str, lang: str) -> Environment:
     env.install_gettext_translations(  # type: ignore[attr-defined]
         translations(lang, "email"), newstyle=True
     )
+    env.globals["_k"] = _place_text(lang)
     env.filters["event_time"] = event_time
     env.filters["local_date"] = local_date
     env.filters["local_dates"] = local_dates

@@ -153,10 +153,13 @@ def city_name(config: Config, slug: str, lang: str) -> str:
 
 def city_texts(config: Config, slug: str, lang: str) -> dict[str, str]:
     """The city's name for page texts: ``city_name`` and its genitive ``city_gen``
-    (``Vantaan``, ``Vandas``), so a translation can put it in a natural sentence."""
+    (``Vantaan``, ``Vandas``), so a translation can put it in a natural sentence, and
+    ``place_kind`` (``city``, ``municipality``), the noun its texts call it by."""
+    cfg = city_config(config, slug)
     return {
         "city_name": city_name(config, slug, lang),
-        "city_gen": city_config(config, slug).genitive(lang),
+        "city_gen": cfg.genitive(lang),
+        "place_kind": cfg.kind,
     }
 
 

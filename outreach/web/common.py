@@ -19,7 +19,14 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.db import session_scope
-from outreach.l10n import LANGUAGES, gettext_for, negotiate, ngettext_for
+from outreach.l10n import (
+    LANGUAGES,
+    gettext_for,
+    negotiate,
+    ngettext_for,
+    place_gettext,
+    places_kind,
+)
 from outreach.settings import Settings
 from outreach.subscriptions import Mailer
 from outreach.web.security import (
@@ -156,8 +163,10 @@ def check_csrf(request: Request, field_value: str | None) -> None:
 
 
 def translators(lang: str) -> dict[str, Callable[..., str]]:
-    """A page's ``_(message, **values)`` and, for a message with a count,
-    ``_n(singular, plural, n, **values)`` (``{n}`` is filled with ``n`` too)."""
+    """A page's ``_(message, **values)``; for a message with a count,
+    ``_n(singular, plural, n, **values)`` (``{n}`` is filled with ``n`` too); for a
+    message that names the place, ``_k(kind, message, **values)``, worded for a
+    ``city``, a ``municipality`` or a ``mixed`` list (``l10n.place_gettext``)."""
 
     def _(message: str, **values: Any) -> str:
         text = gettext_for(lang, "web", message)
@@ -166,7 +175,11 @@ def translators(lang: str) -> dict[str, Callable[..., str]]:
     def _n(singular: str, plural: str, n: int, **values: Any) -> str:
         return ngettext_for(lang, "web", singular, plural, n).format(**{"n": n, **values})
 
-    return {"_": _, "_n": _n}
+    def _k(kind: str, message: str, **values: Any) -> str:
+        text = place_gettext(lang, "web", kind, message)
+        return text.format(**values) if values else text
+
+    return {"_": _, "_n": _n, "_k": _k}
 
 
 def render(
@@ -194,6 +207,8 @@ def render(
         "csrf_token": token,
         "path": request.url.path,
         "embed": frameable,
+        # the wording of a text about every place (``_k(places_kind, …)``)
+        "places_kind": places_kind(c.kind for c in st.config.cities.values()),
         **context,
     }
     response = st.templates.TemplateResponse(request, name, ctx, status_code=status)

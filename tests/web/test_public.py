@@ -103,6 +103,8 @@ def _msgids() -> set[str]:
         text = path.read_text()
         ids |= set(re.findall(r'_\("((?:[^"\\]|\\.)*)"', text))
         ids |= set(re.findall(r"_\('((?:[^'\\]|\\.)*)'", text))
+        # a text that names the place: its plain entry is the city's wording
+        ids |= set(re.findall(r'_k\([\w. ]+,\s*"((?:[^"\\]|\\.)*)"', text))
     for path in [*WEB.rglob("*.py"), WEB.parent / "publish" / "images.py"]:
         text = re.sub(r'"\s*\n\s*"', "", path.read_text())  # join implicit concatenation
         ids |= set(re.findall(r"StoryError\(\s*\"([^\"]+)\"", text))

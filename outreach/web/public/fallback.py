@@ -23,13 +23,14 @@ from outreach.web.common import invalid_link, page_lang, render, state
 
 def city_label(request: Request, ctx: dict[str, Any], lang: str) -> dict[str, str]:
     """``ctx["city"]``'s name in ``lang`` for page texts (``city_name``, ``city_gen``):
-    from the campaign files, else from ``ctx["city_names"]`` (the database row's names)."""
+    from the campaign files, else from ``ctx["city_names"]`` (the database row's names),
+    and ``place_kind``, which only the files know (else ``city``)."""
     config = state(request).config
     if ctx["city"] in config.cities:
         return city_texts(config, ctx["city"], lang)
     names: dict[str, str] = ctx.get("city_names") or {}
     name = names.get(lang) or next(iter(names.values()), ctx["city"])
-    return {"city_name": name, "city_gen": regular_genitive(name, lang)}
+    return {"city_name": name, "city_gen": regular_genitive(name, lang), "place_kind": "city"}
 
 
 def preferences_closed(request: Request, token: str, *, status: int = 200) -> Response | None:

@@ -56,8 +56,11 @@ TEXT_ERROR = "Check the fields: one of them has a line break or is too long."
 def _story_context(request: Request, lang: str, values: dict[str, Any]) -> dict[str, Any]:
     st = state(request)
     city = values.get("city") or ""
+    chosen = st.config.cities.get(city)
     return {
         "cities": [(slug, city_name(st.config, slug, lang)) for slug in st.config.cities],
+        # the texts about "the city" name the chosen place, else every place offered
+        "form_kind": chosen.kind if chosen is not None else None,
         "industries": choices(INDUSTRIES, lang),
         "themes": choices(THEMES, lang),
         "values": values,
