@@ -99,7 +99,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except OutreachError as exc:
-            fail(str(exc))
+            fail(exc.text(cli_language()))
         except (OperationalError, ProgrammingError) as exc:
             # A database that cannot be reached or was never migrated, met by any
             # command: one line. Other database errors are faults: their traceback.
