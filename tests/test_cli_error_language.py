@@ -70,6 +70,16 @@ TYPED = {
         "sv": "Fel: ingen stad 'nowhere' (kända: jarvenpaa, kerava, vantaa)",
         "en": "Error: no city 'nowhere' (known: jarvenpaa, kerava, vantaa)",
     },
+    ("issue", "build", "kerava-monthly", "--period", "2026-xx"): {
+        "fi": "Virhe: jakso '2026-xx': pitää olla muotoa VVVV-KK (tai VVVV, VVVV-KK-PP)",
+        "sv": "Fel: perioden '2026-xx': ska ha formen ÅÅÅÅ-MM (eller ÅÅÅÅ, ÅÅÅÅ-MM-DD)",
+        "en": "Error: period '2026-xx': expected YYYY-MM (or YYYY, YYYY-MM-DD)",
+    },
+    ("apikey", "revoke", "nosuch"): {
+        "fi": "Virhe: käytössä olevaa API-avainta, jonka nimi tai alkuosa on 'nosuch', ei ole",
+        "sv": "Fel: ingen aktiv API-nyckel med namnet eller prefixet 'nosuch'",
+        "en": "Error: no active API key with the name or prefix 'nosuch'",
+    },
     ("bounces", "poll"): {
         "fi": "Virhe: aseta OUTREACH_BOUNCE_IMAP_HOST ja OUTREACH_BOUNCE_IMAP_USER",
         "sv": "Fel: ange OUTREACH_BOUNCE_IMAP_HOST och OUTREACH_BOUNCE_IMAP_USER",
