@@ -29,9 +29,10 @@ The CLI prints ``error.text(lang)`` of an :class:`OutreachError` in the staff's
 language as one line and exits 1; anything else is a bug and keeps its traceback.
 
 A message a person reads is raised as a ``cli`` catalog msgid and its values,
-``IssueError(_("no issue {ref}"), ref=ref)`` (``_`` is :func:`msg`, a marker the
-catalog test finds): ``str(error)`` is the English text, for logs and for the web
-layer, which tells refusals apart by it; ``error.text(lang)`` the translation.
+``IssueError(msg("no issue {ref}"), ref=ref)`` (:func:`msg` marks the msgid for the
+catalog test, imported as ``_msg`` where a module names a variable ``msg``):
+``str(error)`` is the English text, for logs and for the web layer, which tells
+refusals apart by it; ``error.text(lang)`` the translation.
 
 Signals that never reach a user stay beside the code that raises and catches them
 and are not part of this tree: ``checks.spam.SpamUnavailable`` (the spam check is

@@ -8,6 +8,7 @@ English text is the one ``str(error)`` gives the logs and the web layer.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,34 @@ def test_the_command_itself_tells_it_in_finnish(tmp_path: Path) -> None:
     result = outreach("issue", "send", "999")
     assert result.returncode == 1
     assert result.stderr.startswith("Virhe: numeroa '999' ei ole: anna sen tunniste"), result.stderr
+
+
+@pytest.mark.parametrize(
+    ("lang", "said"),
+    [
+        ("fi", 'vantaa.mail_url: Postin lähetystapaa "smtpx" ei löytynyt (tunnetut: '),
+        ("sv", 'vantaa.mail_url: Det finns inget sätt att skicka e-post som heter "smtpx" '),
+        ("en", 'vantaa.mail_url: No mail backend by the name "smtpx" was found (known: '),
+    ],
+)
+def test_validate_names_a_city_mail_url_no_backend_takes_in_the_staff_language(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str, said: str
+) -> None:
+    root = tmp_path / "campaigns"
+    shutil.copytree(ROOT / "campaigns", root)
+    cities = root / "cities.yaml"
+    cities.write_text(
+        cities.read_text().replace(
+            "    timezone: Europe/Helsinki\n",
+            "    timezone: Europe/Helsinki\n    mail_url: 'smtpx://mail.vantaa.fi'\n",
+            1,
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("OUTREACH_CAMPAIGNS_DIR", str(root))
+    speak(monkeypatch, lang)
+    get_settings.cache_clear()
+    result = CliRunner().invoke(main, ["campaigns", "validate"])
+    get_settings.cache_clear()
+    assert result.exit_code == 1, result.output
+    assert said in result.stderr, result.stderr
