@@ -84,7 +84,13 @@ class OutreachError(Exception):
         from outreach.l10n import gettext_for
 
         translated = gettext_for(lang, "cli", self._msgid)
-        return translated.format(**self._values) if self._values else translated
+        if not self._values:
+            return translated
+        # an error given as a value (the reason of this one) in the same language
+        values = {
+            k: v.text(lang) if isinstance(v, OutreachError) else v for k, v in self._values.items()
+        }
+        return translated.format(**values)
 
 
 class ConfigError(OutreachError):

@@ -223,3 +223,43 @@ def test_validate_names_a_city_mail_url_no_backend_takes_in_the_staff_language(
     get_settings.cache_clear()
     assert result.exit_code == 1, result.output
     assert said in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("lang", "bad_key", "other_domain"),
+    [
+        (
+            "fi",
+            "ei ole PEM-muotoinen yksityisavain (alussa pitää olla -----BEGIN PRIVATE KEY-----)",
+            "Virhe: OUTREACH_DKIM_DOMAIN ei sovi kaupungille vantaa: DKIM-verkkotunnus "
+            "kerava.fi ei vastaa lähettäjää ilmasto@vantaa.fi: käytä verkkotunnusta vantaa.fi",
+        ),
+        (
+            "sv",
+            "ingen privat nyckel i PEM-format (den ska börja med -----BEGIN PRIVATE KEY-----)",
+            "Fel: OUTREACH_DKIM_DOMAIN passar inte staden vantaa: DKIM-domänen kerava.fi "
+            "stämmer inte med avsändaren ilmasto@vantaa.fi: använd vantaa.fi",
+        ),
+        (
+            "en",
+            "not a PEM private key (expected -----BEGIN PRIVATE KEY-----)",
+            "Error: OUTREACH_DKIM_DOMAIN does not fit city vantaa: DKIM domain kerava.fi "
+            "does not match the sender ilmasto@vantaa.fi: use vantaa.fi",
+        ),
+    ],
+)
+def test_a_dkim_key_or_domain_that_does_not_fit_is_told_in_the_staff_language(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lang: str,
+    bad_key: str, other_domain: str,
+) -> None:  # fmt: skip
+    key = tmp_path / "bad.pem"
+    key.write_text("not a key\n")
+    monkeypatch.setenv("OUTREACH_DKIM_SELECTOR", "s1")
+    monkeypatch.setenv("OUTREACH_DKIM_DOMAIN", "kerava.fi")
+    monkeypatch.setenv("OUTREACH_DKIM_KEY_FILE", str(key))
+    get_settings.cache_clear()
+    speak(monkeypatch, lang)
+    one = run.invoke(main, ["dkim", "record", "kerava"])
+    assert one.exit_code == 1 and one.output.strip().endswith(f"{key}: {bad_key}"), one.output
+    every = run.invoke(main, ["dkim", "record"])
+    assert every.exit_code == 1 and every.output.startswith(other_domain), every.output

@@ -31,6 +31,7 @@ SOURCES = [
     # errors a person meets at the command line: msgids marked with ``errors.msg``
     ROOT / "outreach" / "errors.py",
     ROOT / "outreach" / "validation.py",
+    ROOT / "outreach" / "dkim.py",
     ROOT / "outreach" / "issues" / "state.py",
     ROOT / "outreach" / "issues" / "editing.py",
     ROOT / "outreach" / "issues" / "schedule.py",
