@@ -44,7 +44,7 @@ from dkim.crypto import (  # type: ignore[import-untyped]
     parse_private_key,
 )
 
-from outreach.errors import ConfigError, DkimKeyError
+from outreach.errors import ConfigError, DkimKeyError, msg
 
 __all__ = [
     "OVERSIGNED",
@@ -122,16 +122,22 @@ def _der_int(value: int) -> bytes:
 
 def _rsa_key(path: Path, der: bytes, pkcs8: bool, use_openssl: bool) -> DkimKey:
     if pkcs8 and _RSA_OID not in der[:32]:
-        raise DkimKeyError(f"{path}: not an RSA or Ed25519 private key (another key type)")
+        raise DkimKeyError(
+            msg("{path}: not an RSA or Ed25519 private key (another key type)"), path=path
+        )
     try:
         pk = parse_private_key(der)
     except (UnparsableKeyError, ASN1FormatError, AssertionError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise DkimKeyError(f"{path}: not a valid RSA private key ({first})") from exc
+        raise DkimKeyError(
+            msg("{path}: not a valid RSA private key ({error})"), path=path, error=first
+        ) from exc
     bits = int(pk["modulus"]).bit_length()
     if bits < MIN_RSA_BITS:
         raise DkimKeyError(
-            f"{path}: the RSA key has {bits} bits; DKIM needs at least 1024 (2048 recommended)"
+            msg("{path}: the RSA key has {bits} bits; DKIM needs at least 1024 (2048 recommended)"),
+            path=path,
+            bits=bits,
         )
     rsa_public = _der(0x30, _der_int(pk["modulus"]) + _der_int(pk["publicExponent"]))
     algorithm_id = _der(0x30, _der(0x06, _RSA_OID) + _der(0x05, b""))
@@ -181,8 +187,11 @@ def _ed25519_key(path: Path, seed: bytes) -> DkimKey:
         from nacl.signing import SigningKey
     except ImportError:
         raise DkimKeyError(
-            f"{path}: Ed25519 DKIM keys need PyNaCl (pip install 'dkimpy[ed25519]'); "
-            "or use an RSA key"
+            msg(
+                "{path}: Ed25519 DKIM keys need PyNaCl (pip install 'dkimpy[ed25519]'); "
+                "or use an RSA key"
+            ),
+            path=path,
         ) from None
     key = SigningKey(seed)
 
@@ -203,18 +212,30 @@ def load_key(path: Path | str, *, use_openssl: bool = True) -> DkimKey:
         data = path.read_bytes()
     except OSError as exc:
         reason = exc.strerror or exc.__class__.__name__
-        raise DkimKeyError(f"DKIM key file {path}: cannot read it: {reason}") from exc
+        raise DkimKeyError(
+            msg("DKIM key file {path}: cannot read it: {reason}"), path=path, reason=reason
+        ) from exc
     match = _PEM.search(data)
     if match is None:
-        raise DkimKeyError(f"{path}: not a PEM private key (expected -----BEGIN PRIVATE KEY-----)")
+        raise DkimKeyError(
+            msg("{path}: not a PEM private key (expected -----BEGIN PRIVATE KEY-----)"), path=path
+        )
     label = match.group(1).decode()
     if label not in ("PRIVATE KEY", "RSA PRIVATE KEY"):
-        hint = "; decrypt it with openssl pkey" if "ENCRYPTED" in label else ""
-        raise DkimKeyError(f"{path}: a PEM {label}, not an RSA or Ed25519 private key{hint}")
+        raise DkimKeyError(
+            msg(
+                "{path}: a PEM {label}, not an RSA or Ed25519 private key; "
+                "decrypt it with openssl pkey"
+            )
+            if "ENCRYPTED" in label
+            else msg("{path}: a PEM {label}, not an RSA or Ed25519 private key"),
+            path=path,
+            label=label,
+        )
     try:
         der = base64.b64decode(re.sub(rb"\s+", b"", match.group(2)), validate=True)
     except ValueError as exc:
-        raise DkimKeyError(f"{path}: the PEM block is not valid base64") from exc
+        raise DkimKeyError(msg("{path}: the PEM block is not valid base64"), path=path) from exc
     at = der.find(_ED25519_ALG, 0, 16)
     if label == "PRIVATE KEY" and at != -1 and len(der) >= at + len(_ED25519_ALG) + 32:
         start = at + len(_ED25519_ALG)
@@ -228,8 +249,13 @@ def check_alignment(dkim_domain: str, from_address: str) -> None:
     from_domain = from_address.rpartition("@")[2].lower()
     if from_domain != domain and not from_domain.endswith("." + domain):
         raise ConfigError(
-            f"DKIM domain {domain} does not match the sender {from_address}: "
-            f"use {from_domain} or a parent domain of it"
+            msg(
+                "DKIM domain {domain} does not match the sender {sender}: "
+                "use {sender_domain} or a parent domain of it"
+            ),
+            domain=domain,
+            sender=from_address,
+            sender_domain=from_domain,
         )
 
 
@@ -243,9 +269,13 @@ class DkimSigner:
 
     def __post_init__(self) -> None:
         if not SELECTOR_RE.match(self.selector):
-            raise ConfigError(f"DKIM selector {self.selector!r} is not a DNS name")
+            raise ConfigError(
+                msg("DKIM selector {selector} is not a DNS name"), selector=repr(self.selector)
+            )
         if not DOMAIN_RE.match(self.domain):
-            raise ConfigError(f"DKIM domain {self.domain!r} is not a domain name")
+            raise ConfigError(
+                msg("DKIM domain {domain} is not a domain name"), domain=repr(self.domain)
+            )
 
     @classmethod
     def load(cls, selector: str, domain: str, key_file: Path | str) -> DkimSigner:

@@ -25,8 +25,14 @@
     │   └── PermanentDeliveryError  never retry (SMTP 5xx, provider rejection)
     └── UnsupportedFeature         a backend cannot honour a requested option
 
-The CLI prints ``str(error)`` of an :class:`OutreachError` as one line and exits 1;
-anything else is a bug and keeps its traceback.
+The CLI prints ``error.text(lang)`` of an :class:`OutreachError` in the staff's
+language as one line and exits 1; anything else is a bug and keeps its traceback.
+
+A message a person reads is raised as a ``cli`` catalog msgid and its values,
+``IssueError(msg("no issue {ref}"), ref=ref)`` (:func:`msg` marks the msgid for the
+catalog test, imported as ``_msg`` where a module names a variable ``msg``):
+``str(error)`` is the English text, for logs and for the web layer, which tells
+refusals apart by it; ``error.text(lang)`` the translation.
 
 Signals that never reach a user stay beside the code that raises and catches them
 and are not part of this tree: ``checks.spam.SpamUnavailable`` (the spam check is
@@ -42,8 +48,49 @@ preferences page tells apart.
 from __future__ import annotations
 
 
+def msg(message: str) -> str:
+    """Marks ``message`` as a ``cli`` catalog msgid; translated when the error is shown."""
+    return message
+
+
 class OutreachError(Exception):
-    """Root of all errors that are meant for a user to read."""
+    """Root of all errors that are meant for a user to read.
+
+    Raised with a msgid and keyword values, it words itself in any language:
+    ``str(error)`` in English, :meth:`text` in the staff's.
+    """
+
+    def __init__(self, *args: object, **params: object) -> None:
+        message = args[0] if args and isinstance(args[0], str) else None
+        if params and message is not None:
+            super().__init__(message.format(**params), *args[1:])
+        else:
+            super().__init__(*args)
+        # not ``params``: subclasses keep their own under that name
+        self._msgid = message if message is not None and len(args) == 1 else ""
+        self._values = params
+
+    @classmethod
+    def like(cls, other: OutreachError) -> OutreachError:
+        """An error of this class with ``other``'s message (and its translations)."""
+        if other._msgid:
+            return cls(other._msgid, **other._values)
+        return cls(str(other))
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang`` (``cli`` catalog); English where it has no entry."""
+        if not self._msgid:
+            return str(self)
+        from outreach.l10n import gettext_for
+
+        translated = gettext_for(lang, "cli", self._msgid)
+        if not self._values:
+            return translated
+        # an error given as a value (the reason of this one) in the same language
+        values = {
+            k: v.text(lang) if isinstance(v, OutreachError) else v for k, v in self._values.items()
+        }
+        return translated.format(**values)
 
 
 class ConfigError(OutreachError):
@@ -60,6 +107,22 @@ class UnknownPluginError(ConfigError, LookupError):
         super().__init__(
             f'No {kind} by the name "{name}" was found (known: {", ".join(self.known) or "none"})'
         )
+
+    def text(self, lang: str) -> str:
+        from outreach.l10n import gettext_for
+
+        known = ", ".join(self.known) or gettext_for(lang, "cli", "none")
+        message = PLUGIN_KINDS.get(self.kind)
+        if message is None:
+            return str(self)
+        return gettext_for(lang, "cli", message).format(name=self.name, known=known)
+
+
+#: The sentence of an unknown name for each kind of registry (``cli`` msgids).
+PLUGIN_KINDS = {
+    "mail backend": msg('No mail backend by the name "{name}" was found (known: {known})'),
+    "source type": msg('No source type by the name "{name}" was found (known: {known})'),
+}
 
 
 class DkimKeyError(ConfigError):
@@ -93,8 +156,8 @@ class BlockedURLError(SourceError):
 class FetchError(SourceError):
     """The URL could not be fetched (HTTP error, timeout, too large, …)."""
 
-    def __init__(self, message: str, *, retryable: bool = False) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, retryable: bool = False, **params: object) -> None:
+        super().__init__(message, **params)
         self.retryable = retryable
 
 
@@ -127,7 +190,12 @@ class AlreadySubscribed(SubscriptionError):
     bounced): adding it would change nothing, so nothing was changed."""
 
     def __init__(self, email: str, city: str, status: str, subscriber_id: int) -> None:
-        super().__init__(f"{email} already subscribes in {city} ({status}); nothing was changed")
+        super().__init__(
+            msg("{email} already subscribes in {city} ({status}); nothing was changed"),
+            email=email,
+            city=city,
+            status=status,
+        )
         self.email = email
         self.city = city
         self.status = status
@@ -145,8 +213,8 @@ class StatsError(OutreachError):
 class DeliveryError(OutreachError):
     """A message could not be delivered."""
 
-    def __init__(self, message: str, *, reply: str | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, reply: str | None = None, **params: object) -> None:
+        super().__init__(message, **params)
         self.reply = reply
 
 

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import idna
 
-from outreach.errors import SubscriptionError
+from outreach.errors import SubscriptionError, msg
 from outreach.tokens import keyed_hash
 
 MAX_EMAIL = 254
@@ -61,13 +61,13 @@ def ascii_domain(domain: str) -> str:
     Raises :class:`SubscriptionError` naming the part that is not a domain name.
     """
     if not domain or len(domain) > 253:
-        raise SubscriptionError("the email address has no valid domain after @")
+        raise SubscriptionError(msg("the email address has no valid domain after @"))
     if domain.endswith("."):
-        raise SubscriptionError("the email address's domain must not end with a dot")
+        raise SubscriptionError(msg("the email address's domain must not end with a dot"))
     out = []
     for label in domain.split("."):
         if not label:
-            raise SubscriptionError("the email address's domain has an empty part (..)")
+            raise SubscriptionError(msg("the email address's domain has an empty part (..)"))
         try:
             ascii_label = (
                 label.lower()
@@ -80,13 +80,16 @@ def ascii_domain(domain: str) -> str:
             ascii_label.startswith("xn--") and not _valid_a_label(ascii_label)
         ):
             raise SubscriptionError(
-                f"the email address's domain part {label!r} is not a valid domain name"
+                msg("the email address's domain part {label} is not a valid domain name"),
+                label=repr(label),
             )
         out.append(ascii_label)
     if len(out) < 2:
-        raise SubscriptionError("the email address's domain needs a dot, e.g. example.fi")
+        raise SubscriptionError(msg("the email address's domain needs a dot, e.g. example.fi"))
     if out[-1].isdigit():
-        raise SubscriptionError("the email address's domain must end with a name, not a number")
+        raise SubscriptionError(
+            msg("the email address's domain must end with a name, not a number")
+        )
     return ".".join(out)
 
 
@@ -103,7 +106,7 @@ def ascii_address(address: str) -> str:
     """``user@faß.de`` → ``user@xn--fa-hia.de``; the local part is left as it is."""
     local, at, domain = address.rpartition("@")
     if not at:
-        raise SubscriptionError("the email address needs the form name@example.fi")
+        raise SubscriptionError(msg("the email address needs the form name@example.fi"))
     return f"{local}@{ascii_domain(domain)}"
 
 
@@ -132,31 +135,38 @@ def mailbox_of(address: str) -> str:
     return f"{local}@{domain}"
 
 
+TOO_LONG = msg("the email address is longer than {limit} characters")
+
+
 def normalise_email(text: str) -> str:
     """``" Matti@Esimerkki.FI "`` → ``"matti@esimerkki.fi"``; raises SubscriptionError."""
     if not isinstance(text, str):
-        raise SubscriptionError("an email address is required")
+        raise SubscriptionError(msg("an email address is required"))
     if has_control_chars(text):
-        raise SubscriptionError("the email address must not contain line breaks or control chars")
+        raise SubscriptionError(
+            msg("the email address must not contain line breaks or control chars")
+        )
     value = text.strip()
     if not value:
-        raise SubscriptionError("an email address is required")
+        raise SubscriptionError(msg("an email address is required"))
     if len(value) > MAX_EMAIL:
-        raise SubscriptionError(f"the email address is longer than {MAX_EMAIL} characters")
+        raise SubscriptionError(TOO_LONG, limit=MAX_EMAIL)
     local, at, domain = value.rpartition("@")
     if not at or not local:
-        raise SubscriptionError("the email address needs the form name@example.fi")
+        raise SubscriptionError(msg("the email address needs the form name@example.fi"))
     if len(local) > MAX_LOCAL:
-        raise SubscriptionError(f"the part before @ is longer than {MAX_LOCAL} characters")
+        raise SubscriptionError(
+            msg("the part before @ is longer than {limit} characters"), limit=MAX_LOCAL
+        )
     if not local.isascii():
-        raise SubscriptionError("the part before @ may contain only ASCII letters and digits")
+        raise SubscriptionError(msg("the part before @ may contain only ASCII letters and digits"))
     if not _LOCAL_RE.match(local):
         raise SubscriptionError(
-            "the part before @ has a character or dot that is not allowed there"
+            msg("the part before @ has a character or dot that is not allowed there")
         )
     result = f"{local.lower()}@{ascii_domain(domain)}"
     if len(result) > MAX_EMAIL:
-        raise SubscriptionError(f"the email address is longer than {MAX_EMAIL} characters")
+        raise SubscriptionError(TOO_LONG, limit=MAX_EMAIL)
     return result
 
 
@@ -221,10 +231,10 @@ def validate_business_id(text: str) -> str:
     form without a leading zero (``123456-7``); rejects anything ambiguous.
     """
     if not isinstance(text, str) or has_control_chars(text):
-        raise SubscriptionError("the business ID must be digits like 1234567-8")
+        raise SubscriptionError(msg("the business ID must be digits like 1234567-8"))
     value = text.strip().replace(" ", "")
     if not value:
-        raise SubscriptionError("the business ID is empty")
+        raise SubscriptionError(msg("the business ID is empty"))
     if value[:2].upper() == "FI" and value[2:].isdigit() and len(value) == 10:
         value = value[2:]
     if re.fullmatch(r"\d{7}-\d", value):
@@ -235,16 +245,25 @@ def validate_business_id(text: str) -> str:
         body, check = value[:7], value[7]
     elif re.fullmatch(r"\d{7}", value):
         raise SubscriptionError(
-            f"the business ID {value!r} is ambiguous: write it with the hyphen, like 1234567-8"
+            msg("the business ID {value} is ambiguous: write it with the hyphen, like 1234567-8"),
+            value=repr(value),
         )
     else:
         raise SubscriptionError(
-            f"the business ID {text.strip()[:20]!r} must have 7 digits, a hyphen and a check "
-            "digit, like 1234567-8"
+            msg(
+                "the business ID {value} must have 7 digits, a hyphen and a check digit, "
+                "like 1234567-8"
+            ),
+            value=repr(text.strip()[:20]),
         )
     expected = business_id_check_digit(body)
     if expected is None:
-        raise SubscriptionError(f"the business ID {body}-{check} cannot exist (no check digit)")
+        raise SubscriptionError(
+            msg("the business ID {value} cannot exist (no check digit)"), value=f"{body}-{check}"
+        )
     if int(check) != expected:
-        raise SubscriptionError(f"the business ID {body}-{check} has a wrong check digit (a typo?)")
+        raise SubscriptionError(
+            msg("the business ID {value} has a wrong check digit (a typo?)"),
+            value=f"{body}-{check}",
+        )
     return f"{body}-{check}"

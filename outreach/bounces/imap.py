@@ -21,6 +21,7 @@ from outreach.bounces.act import Outcome, process_message
 from outreach.bounces.parse import message_from_bytes
 from outreach.db import get_engine, session_scope, unavailable
 from outreach.errors import ConfigError
+from outreach.errors import msg as _msg
 from outreach.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def imap_configured(settings: Settings) -> bool:
 def poll(settings: Settings, *, limit: int = 500) -> PollReport:
     """Process up to ``limit`` unflagged messages of the bounce mailbox."""
     if not imap_configured(settings):
-        raise ConfigError("set OUTREACH_BOUNCE_IMAP_HOST and OUTREACH_BOUNCE_IMAP_USER")
+        raise ConfigError(_msg("set OUTREACH_BOUNCE_IMAP_HOST and OUTREACH_BOUNCE_IMAP_USER"))
     password = settings.bounce_imap_password
     context = ssl.create_default_context(
         cafile=str(settings.bounce_imap_cafile) if settings.bounce_imap_cafile else None

@@ -13,7 +13,7 @@ from outreach.campaigns.schema import (
     CityConfig,
     NewsletterCampaign,
 )
-from outreach.errors import CampaignError
+from outreach.errors import CampaignError, msg
 from outreach.sources.base import SourceUse
 
 #: "city" in Finnish, Swedish and English, as a text of ``cities.yaml`` may say it.
@@ -135,7 +135,11 @@ class Config:
             errors = self.broken.get(f"{slug}.yaml")
             if errors:  # the file is there: saying there is no such campaign misleads
                 raise CampaignError(
-                    f'campaign "{slug}" is left out until its file is fixed: {errors[0]}'
+                    msg('campaign "{slug}" is left out until its file is fixed: {error}'),
+                    slug=slug,
+                    error=errors[0],
                 ) from None
             known = ", ".join(sorted(self.campaigns)) or "none"
-            raise CampaignError(f'no campaign "{slug}" (known: {known})') from None
+            raise CampaignError(
+                msg('no campaign "{slug}" (known: {known})'), slug=slug, known=known
+            ) from None

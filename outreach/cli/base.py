@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from outreach import __version__
 from outreach.campaigns import Config, load, merge_console, sync
+from outreach.cli import click_l10n
 from outreach.errors import OutreachError
 from outreach.l10n import gettext_for, ngettext_for, staff_language
 from outreach.settings import Settings, get_settings
@@ -99,7 +100,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except OutreachError as exc:
-            fail(str(exc))
+            fail(exc.text(cli_language()))
         except (OperationalError, ProgrammingError) as exc:
             # A database that cannot be reached or was never migrated, met by any
             # command: one line. Other database errors are faults: their traceback.
@@ -137,6 +138,17 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 
 class Main(Group):
     """The ``outreach`` group: a command's module is imported when the command is named."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        # click's usage errors in the staff's language, from the first parsed word on
+        click_l10n.install(cli_language)
+        return super().make_context(info_name, args, parent, **extra)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*self.commands, *COMMANDS})

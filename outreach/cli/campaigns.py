@@ -66,7 +66,7 @@ def _mail_url_errors(app: App, config: Config) -> list[str]:
             get_backend(city.mail_url)
         except OutreachError as exc:
             path = app.settings.campaigns_path / CITIES_FILE
-            lines.append(f"{path}: {slug}.mail_url: {exc}")
+            lines.append(f"{path}: {slug}.mail_url: {exc.text(cli_language())}")
     return lines
 
 

@@ -85,7 +85,8 @@ def daemon(app: App, web: bool, host: str, port: int) -> None:
             "the scheduler does not start until the files are fixed and reloaded (SIGHUP); "
             "the web app keeps serving"
         )
-        click.echo(_("Error: {message}").format(message=f"{exc}; {stopped}"), err=True)
+        said = exc.text(cli_language())
+        click.echo(_("Error: {message}").format(message=f"{said}; {stopped}"), err=True)
     from outreach.web import daemon_app
 
     make_app = daemon_app(app.settings) if web else None

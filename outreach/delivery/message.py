@@ -45,6 +45,7 @@ from outreach.delivery.backends.base import OutgoingMessage, SendResult
 from outreach.delivery.qp import BodyTemplate, qp
 from outreach.dkim import DkimSigner, TemplateSigner, check_alignment
 from outreach.errors import ConfigError, PermanentDeliveryError, SubscriptionError
+from outreach.errors import msg as _msg
 from outreach.render import CONTACT_NAME, PREFERENCES_URL, UNSUBSCRIBE_URL
 from outreach.settings import Settings
 from outreach.tokens import make_token
@@ -327,7 +328,7 @@ class IssueMessages:
         )
         base = one_line(settings.base_url_clean)
         if not _HEADER_URL.match(base):  # it goes into List-Unsubscribe: ASCII only
-            raise ConfigError(f"OUTREACH_BASE_URL {base!r} is not an http(s) URL")
+            raise ConfigError(_msg("OUTREACH_BASE_URL {url} is not an http(s) URL"), url=repr(base))
         self.base = base
         self.secret = settings.secret()
         self.issue_id = issue_id
@@ -409,8 +410,12 @@ def city_signer(settings: Settings, city: CityConfig) -> DkimSigner | None:
         check_alignment(settings.dkim_domain, city.sender.address)
     except ConfigError as exc:
         raise ConfigError(
-            f"OUTREACH_DKIM_DOMAIN does not fit city {city.slug}: {exc} "
-            "(or give the city its own sender.dkim)"
+            _msg(
+                "OUTREACH_DKIM_DOMAIN does not fit city {city}: {error} "
+                "(or give the city its own sender.dkim)"
+            ),
+            city=city.slug,
+            error=exc,
         ) from None
     return DkimSigner.load(settings.dkim_selector, settings.dkim_domain, settings.dkim_key_file)
 
@@ -420,7 +425,7 @@ def city_mail_url(settings: Settings, config: Config, city_slug: str) -> str:
     city = config.cities.get(city_slug)
     if city is None:
         known = ", ".join(sorted(config.cities)) or "none"
-        raise ConfigError(f'no city "{city_slug}" (known: {known})')
+        raise ConfigError(_msg('no city "{city}" (known: {known})'), city=city_slug, known=known)
     return city.mail_url or settings.mail_url
 
 

@@ -32,7 +32,7 @@ from outreach.delivery.message import IssueMessages, Rendered, city_mail_url, se
 from outreach.delivery.outbox import FIRST_SLICE_PER_WORKER, reclaim_dead, start_outbox
 from outreach.delivery.ratelimit import limiter_for
 from outreach.delivery.workers import SendReport, SendRun, quick_switching
-from outreach.errors import IssueError, OutreachError, PermanentDeliveryError
+from outreach.errors import IssueError, OutreachError, PermanentDeliveryError, msg
 from outreach.issues import fixed_audience, send_as
 from outreach.models import (
     Delivery,
@@ -117,7 +117,7 @@ class _Editions(dict[str, IssueMessages]):
 def _load(session: Session, issue_id: int) -> Issue:
     issue = session.get(Issue, issue_id, options=[joinedload(Issue.campaign)])
     if issue is None:
-        raise IssueError(f"no issue {issue_id}")
+        raise IssueError(msg("no issue {id}"), id=issue_id)
     return issue
 
 
@@ -154,8 +154,11 @@ def send_issue(
             return SendReport(issue_id, status=issue.status.value)
         if issue.status not in (IssueStatus.APPROVED, IssueStatus.SENDING):
             raise IssueError(
-                f"issue {issue_id} is {issue.status.value}; "
-                + ("resume it first" if issue.status == IssueStatus.PAUSED else "it cannot be sent")
+                msg("issue {id} is {status}; resume it first")
+                if issue.status == IssueStatus.PAUSED
+                else msg("issue {id} is {status}; it cannot be sent"),
+                id=issue_id,
+                status=issue.status.value,
             )
         connections = max(1, workers or settings.send_workers)
         run = SendRun(
@@ -375,7 +378,12 @@ def send_test(
         campaign = config.campaign(loaded.campaign.slug)
         languages = fixed_audience(loaded.snapshot or {}, campaign)[1]
         if lang not in languages:
-            raise IssueError(f"{campaign.slug} has no {lang!r} edition (languages: {languages})")
+            raise IssueError(
+                msg("{campaign} has no {lang} edition (languages: {languages})"),
+                campaign=campaign.slug,
+                lang=repr(lang),
+                languages=languages,
+            )
         mail_url = city_mail_url(settings, config, campaign.city)
         builder = _builders(settings, config, session, loaded, mail_url, "[TEST] ", [lang])[lang]
     results: list[SendResult | None] = [None] * len(to)

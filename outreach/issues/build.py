@@ -30,7 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import AnnouncementCampaign, Config, NewsletterCampaign, Section, sync
-from outreach.errors import IssueError
+from outreach.errors import IssueError, msg
 from outreach.issues import editions
 from outreach.issues import selection as pick
 from outreach.issues.carry import (
@@ -275,7 +275,9 @@ def build_issue(
     row = _campaign_row(session, config, slug)
     period = period or default_period(campaign, city.timezone, now)
     if not PERIOD_RE.fullmatch(period):
-        raise IssueError(f"period {period!r}: expected YYYY-MM (or YYYY, YYYY-MM-DD)")
+        raise IssueError(
+            msg("period {period}: expected YYYY-MM (or YYYY, YYYY-MM-DD)"), period=repr(period)
+        )
     issue = session.scalar(select(Issue).where(Issue.campaign_id == row.id, Issue.period == period))
     revived = issue is not None and issue.status == S.DISCARDED
     if issue is not None and issue.status not in (S.DRAFT, S.HELD, S.DISCARDED):

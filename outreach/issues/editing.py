@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from outreach.errors import IssueError
+from outreach.errors import IssueError, msg
 from outreach.issues.history import record_event
 from outreach.issues.links import register_links
 from outreach.issues.selection import series_keys
@@ -53,8 +53,8 @@ __all__ = [
 class EditError(IssueError):
     """An edit that cannot be made; ``code`` names the reason for the console's sentence."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, message: str, **params: object) -> None:
+        super().__init__(message, **params)
         self.code = code
 
 
@@ -99,7 +99,7 @@ def _find(snapshot: dict[str, Any], item_id: int) -> list[tuple[str, list[dict[s
 def _located(issue: Issue, snapshot: dict[str, Any], item_id: int) -> list[Any]:
     found = _find(snapshot, item_id)
     if not found:
-        raise EditError("no_item", f"issue {issue.id} has no item {item_id}")
+        raise EditError("no_item", msg("issue {id} has no item {item}"), id=issue.id, item=item_id)
     return found
 
 
@@ -238,7 +238,13 @@ def edit_item(
     summary = _text(summary, MAX_SUMMARY, "bad_summary", "summary")
     found = [f for f in _located(issue, snapshot, item_id) if f[0] == lang]
     if not found:
-        raise EditError("no_item", f"issue {issue.id} has no item {item_id} in {lang!r}")
+        raise EditError(
+            "no_item",
+            msg("issue {id} has no item {item} in {lang}"),
+            id=issue.id,
+            item=item_id,
+            lang=repr(lang),
+        )
     for _, entries, index in found:
         entry = entries[index]
         entry.update(title=title, summary=summary, edited=True, language=lang, fallback=False)
@@ -291,9 +297,14 @@ def add_item(
     link = _web_url(url)
     sections = [s for _, s in _sections(snapshot) if s.get("id") == section_id]
     if not sections:
-        raise EditError("no_section", f"issue {issue.id} has no section {section_id!r}")
+        raise EditError(
+            "no_section",
+            msg("issue {id} has no section {section}"),
+            id=issue.id,
+            section=repr(section_id),
+        )
     if any(s.get("kind") == "events" for s in sections):
-        raise EditError("events_section", "an events section takes no manual items")
+        raise EditError("events_section", msg("an events section takes no manual items"))
     lowest = min((e.get("id", 0) for _, s in _sections(snapshot) for e in s.get("entries") or []),
                  default=0)  # fmt: skip
     item_id = min(0, int(lowest)) - 1

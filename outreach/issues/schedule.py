@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import Session
 
+from outreach.errors import msg
 from outreach.issues.editing import EditError
 from outreach.issues.history import record_event
 from outreach.models import Issue, IssueStatus
@@ -28,14 +29,18 @@ def schedule_send(
 ) -> None:
     """Send the approved issue at ``when`` (timezone-aware, in the future)."""
     if issue.status != IssueStatus.APPROVED:
-        raise EditError("not_approved", f"issue {issue.id} is {issue.status.value}; "
-                        "only an approved issue can be scheduled")  # fmt: skip
+        raise EditError(
+            "not_approved",
+            msg("issue {id} is {status}; only an approved issue can be scheduled"),
+            id=issue.id,
+            status=issue.status.value,
+        )
     if when.tzinfo is None:
         raise ValueError("when must be timezone-aware")
     if when <= now:
-        raise EditError("past", "the time to send is in the past; give a later one")
+        raise EditError("past", msg("the time to send is in the past; give a later one"))
     if when > now + MAX_AHEAD:
-        raise EditError("too_far", "schedule the send at most a year ahead")
+        raise EditError("too_far", msg("schedule the send at most a year ahead"))
     issue.scheduled_at = when
     issue.scheduled_by = by[:100]
     issue.kept_back = False
@@ -46,7 +51,7 @@ def schedule_send(
 def cancel_schedule(session: Session, issue: Issue, *, by: str, now: datetime) -> None:
     """Cancel the scheduled send: the issue stays approved and waits to be sent or scheduled."""
     if issue.status != IssueStatus.APPROVED or issue.scheduled_at is None:
-        raise EditError("not_scheduled", f"issue {issue.id} has no scheduled send")
+        raise EditError("not_scheduled", msg("issue {id} has no scheduled send"), id=issue.id)
     issue.scheduled_at = None
     issue.scheduled_by = None
     issue.kept_back = True

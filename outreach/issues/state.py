@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 
-from outreach.errors import IssueError
+from outreach.errors import IssueError, msg
 from outreach.issues.claims import release_issue_items
 from outreach.issues.history import record_event
 from outreach.issues.hold import mark_cancelled
@@ -59,6 +59,9 @@ def aware_now(now: datetime | None) -> datetime:
     return now
 
 
+NO_ISSUE = msg("no issue {id}; run `outreach issue list` to see the ids")
+
+
 def set_status(
     session: Session, issue: Issue, new_status: IssueStatus, message: str | None = None
 ) -> Issue:
@@ -67,8 +70,11 @@ def set_status(
     if new_status not in TRANSITIONS[issue.status]:
         allowed = ", ".join(sorted(TRANSITIONS[issue.status])) or "none (it is final)"
         raise IssueError(
-            f"issue {issue.id} is {issue.status}; it cannot become {new_status} "
-            f"(allowed next: {allowed})"
+            msg("issue {id} is {status}; it cannot become {new} (allowed next: {allowed})"),
+            id=issue.id,
+            status=issue.status,
+            new=new_status,
+            allowed=allowed,
         )
     now = datetime.now(UTC)
     issue.status = new_status
@@ -92,9 +98,9 @@ def approve_issue(
     """
     issue = session.get(Issue, issue_id)
     if issue is None:
-        raise IssueError(f"no issue {issue_id}; run `outreach issue list` to see the ids")
+        raise IssueError(NO_ISSUE, id=issue_id)
     if not by.strip():
-        raise IssueError("approving needs the approver's name")
+        raise IssueError(msg("approving needs the approver's name"))
     held = issue.status == S.HELD
     set_status(session, issue, S.APPROVED)
     if held:
@@ -113,7 +119,7 @@ def discard_issue(
     """Throw a draft away: its items go back to the pool; returns it and how many."""
     issue = session.get(Issue, issue_id)
     if issue is None:
-        raise IssueError(f"no issue {issue_id}; run `outreach issue list` to see the ids")
+        raise IssueError(NO_ISSUE, id=issue_id)
     if issue.status != S.DRAFT:
         hint = (
             " (`outreach issue cancel` stops a send)"
@@ -150,8 +156,11 @@ def get_issue(session: Session, ref: str) -> Issue:
         )
     if issue is None:
         raise IssueError(
-            f"no issue {ref!r}: give its id or <campaign>/<period> "
-            "(e.g. vantaa-monthly/2026-12); `outreach issue list` shows them"
+            msg(
+                "no issue {ref}: give its id or <campaign>/<period> "
+                "(e.g. vantaa-monthly/2026-12); `outreach issue list` shows them"
+            ),
+            ref=repr(ref),
         )
     return issue
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from outreach.campaigns import Config
-from outreach.errors import RenderError
+from outreach.errors import RenderError, msg
 from outreach.issues import city_snapshot
 from outreach.models import Issue
 from outreach.render.env import get_template, render_template
@@ -66,11 +66,14 @@ def _language(issue: Issue, lang: str | None) -> tuple[dict[str, Any], str]:
     snapshot = issue.snapshot or {}
     languages: dict[str, Any] = snapshot.get("languages") or {}
     if not languages:
-        raise RenderError(f"issue {issue.id} has no content yet; build it first")
+        raise RenderError(msg("issue {id} has no content yet; build it first"), id=issue.id)
     lang = lang or next(iter(languages))
     if lang not in languages:
         raise RenderError(
-            f"issue {issue.id} has no {lang!r} version (it has: {', '.join(languages)})"
+            msg("issue {id} has no {lang} version (it has: {languages})"),
+            id=issue.id,
+            lang=repr(lang),
+            languages=", ".join(languages),
         )
     return languages[lang], lang
 
@@ -242,7 +245,11 @@ def render_email(
     """A transactional mail (e.g. ``confirmation``) of ``city_slug`` in ``lang``."""
     city = config.cities.get(city_slug)
     if city is None:
-        raise RenderError(f"no city {city_slug!r} (known: {', '.join(sorted(config.cities))})")
+        raise RenderError(
+            msg("no city {city} (known: {known})"),
+            city=repr(city_slug),
+            known=", ".join(sorted(config.cities)),
+        )
     preheader = str(context.get("preheader", ""))
     full = {
         "lang": lang,

@@ -33,6 +33,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from outreach.errors import StoryError
+from outreach.errors import msg as _msg
 from outreach.models import (
     City,
     ContentItem,
@@ -94,11 +95,18 @@ class StoryFront(BaseModel):
         return value
 
 
+NO_STORY = _msg("no story with id {id} (see `outreach stories list`)")
+
+
 def _city(session: Session, slug: str) -> City:
     city = session.scalar(select(City).where(City.slug == slug))
     if city is None:
         known = ", ".join(session.scalars(select(City.slug).order_by(City.slug))) or "none"
-        raise StoryError(f'no city "{slug}" (known: {known}; run `outreach campaigns validate`)')
+        raise StoryError(
+            _msg('no city "{city}" (known: {known}; run `outreach campaigns validate`)'),
+            city=slug,
+            known=known,
+        )
     return city
 
 
@@ -107,22 +115,26 @@ def read_story_file(path: Path) -> tuple[StoryFront, str]:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise StoryError(f"{path}: cannot read: {exc}") from exc
+        raise StoryError(_msg("{path}: cannot read: {error}"), path=path, error=exc) from exc
     match = _FRONT.match(text)
     if match is None:
-        raise StoryError(f"{path}: expected YAML front matter between --- lines at the top")
+        raise StoryError(
+            _msg("{path}: expected YAML front matter between --- lines at the top"), path=path
+        )
     try:
         front: Any = yaml.safe_load(match.group(1))
     except yaml.YAMLError as exc:
-        raise StoryError(f"{path}: front matter is not valid YAML") from exc
+        raise StoryError(_msg("{path}: front matter is not valid YAML"), path=path) from exc
     if not isinstance(front, dict):
-        raise StoryError(f"{path}: front matter must be a mapping of keys (company, title, …)")
+        raise StoryError(
+            _msg("{path}: front matter must be a mapping of keys (company, title, …)"), path=path
+        )
     try:
         meta = _validate(front)
     except StoryError as exc:
         raise StoryError(f"{path}: {exc}") from exc
     if not match.group(2).strip():
-        raise StoryError(f"{path}: the story has no text after the front matter")
+        raise StoryError(_msg("{path}: the story has no text after the front matter"), path=path)
     return meta, match.group(2)
 
 
@@ -183,7 +195,7 @@ def submit_story(
     )
     body = body.strip()
     if not body and not listing_only:
-        raise StoryError("the story has no text")
+        raise StoryError(_msg("the story has no text"))
     story = Story(
         city_id=_city(session, city_slug).id,
         company_name=meta.company.strip(),
@@ -247,7 +259,9 @@ def list_stories(
             query = query.where(Story.status == StoryStatus(status))
         except ValueError:
             known = ", ".join(s.value for s in StoryStatus)
-            raise StoryError(f'no story status "{status}" (known: {known})') from None
+            raise StoryError(
+                _msg('no story status "{status}" (known: {known})'), status=status, known=known
+            ) from None
     return list(session.scalars(query))
 
 
@@ -255,11 +269,15 @@ def decide_story(session: Session, story_id: int, approve: bool, by: str) -> Sto
     """Approve or reject a story; approving needs the company's consent to publish."""
     story = session.get(Story, story_id)
     if story is None:
-        raise StoryError(f"no story with id {story_id} (see `outreach stories list`)")
+        raise StoryError(NO_STORY, id=story_id)
     if approve and not story.consent_to_publish:
         raise StoryError(
-            f"story {story_id} has no consent to publish from {story.company_name}; "
-            "get it in writing and set consent: true before approving"
+            _msg(
+                "story {id} has no consent to publish from {company}; "
+                "get it in writing and set consent: true before approving"
+            ),
+            id=story_id,
+            company=story.company_name,
         )
     story.status = StoryStatus.APPROVED if approve else StoryStatus.REJECTED
     story.decided_at = datetime.now(UTC)
@@ -298,7 +316,7 @@ def feature_again(session: Session, story_id: int) -> Story:
     the story (``issue_id``), so it is still known to have gone out."""
     story = session.get(Story, story_id)
     if story is None:
-        raise StoryError(f"no story with id {story_id} (see `outreach stories list`)")
+        raise StoryError(NO_STORY, id=story_id)
     sent = _sent_issue_ids(session, story_id)
     if sent:
         story.issue_id = sent[0]

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from outreach.errors import StaffError, SubscriptionError
+from outreach.errors import StaffError, SubscriptionError, msg
 from outreach.models import StaffGrant, StaffSession, StaffUser
 from outreach.staff import audit
 from outreach.staff.policy import ALL_CITIES, Principal, Role, parse_role
@@ -26,7 +26,7 @@ def clean_email(email: str) -> str:
     try:
         return normalise_email(email)
     except SubscriptionError as exc:
-        raise StaffError(str(exc)) from None
+        raise StaffError.like(exc) from None
 
 
 def find(session: Session, email: str) -> StaffUser | None:
@@ -42,7 +42,10 @@ def find(session: Session, email: str) -> StaffUser | None:
 def get(session: Session, email: str) -> StaffUser:
     user = find(session, email)
     if user is None:
-        raise StaffError(f"no staff account {email.strip()[:254]!r} (see `outreach staff list`)")
+        raise StaffError(
+            msg("no staff account {email} (see `outreach staff list`)"),
+            email=repr(email.strip()[:254]),
+        )
     return user
 
 
@@ -60,9 +63,13 @@ def _grant_city(role: Role, city: str | None, known: set[str]) -> str:
     if role == Role.ADMIN:
         return ALL_CITIES
     if not city:
-        raise StaffError("an editor or approver needs --city (admins have every city)")
+        raise StaffError(msg("an editor or approver needs --city (admins have every city)"))
     if city not in known:
-        raise StaffError(f"unknown city {city[:64]!r} (known: {', '.join(sorted(known))})")
+        raise StaffError(
+            msg("unknown city {city} (known: {known})"),
+            city=repr(city[:64]),
+            known=", ".join(sorted(known)),
+        )
     return city
 
 
@@ -143,7 +150,9 @@ def remove_role(
     user = get(session, email)
     grant = next((g for g in user.grants if g.city == city), None)
     if grant is None:
-        raise StaffError(f"{user.email} has no role in {city[:64]!r}")
+        raise StaffError(
+            msg("{email} has no role in {city}"), email=user.email, city=repr(city[:64])
+        )
     user.grants.remove(grant)
     audit.record(
         session,
@@ -190,7 +199,11 @@ def reset(
     now = now or datetime.now(UTC)
     user = get(session, email)
     if user.oidc_provider is not None:
-        raise StaffError(f"{user.email} signs in through {user.oidc_provider}; reset it there")
+        raise StaffError(
+            msg("{email} signs in through {provider}; reset it there"),
+            email=user.email,
+            provider=user.oidc_provider,
+        )
     new = new_password() if password else None
     if new is not None:
         user.password_hash = hash_password(new)

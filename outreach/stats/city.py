@@ -26,7 +26,7 @@ from sqlalchemy import func, select, text, true
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.errors import StatsError
+from outreach.errors import StatsError, msg
 from outreach.models import (
     BounceEvent,
     Campaign,
@@ -81,16 +81,23 @@ def months(year: int, tz: str, now: datetime) -> list[Month]:
             break
         found.append(Month(f"{year}-{m:02d}", start, min(nxt, now)))
     if not found:
-        raise StatsError(f"{year} has not started yet")
+        raise StatsError(msg("{year} has not started yet"), year=year)
     return found
 
 
 def city_id(session: Session, config: Config, city: str) -> int:
     if city not in config.cities:
-        raise StatsError(f"no city {city!r} (known: {', '.join(sorted(config.cities))})")
+        raise StatsError(
+            msg("no city {city} (known: {known})"),
+            city=repr(city),
+            known=", ".join(sorted(config.cities)),
+        )
     found = session.scalar(select(City.id).where(City.slug == city))
     if found is None:
-        raise StatsError(f"city {city!r} is not in the database yet; run `outreach db upgrade`")
+        raise StatsError(
+            msg("city {city} is not in the database yet; run `outreach db upgrade`"),
+            city=repr(city),
+        )
     return int(found)
 
 

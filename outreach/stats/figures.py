@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.errors import StatsError
+from outreach.errors import StatsError, msg
 from outreach.l10n import LANGUAGES
 from outreach.models import Story, StoryStatus
 from outreach.stats.city import (
@@ -54,7 +54,11 @@ class CityFigures:
         for table in self.tables:
             if table.key == key:
                 return table
-        raise StatsError(f"no table {key!r} (there are: {', '.join(t.key for t in self.tables)})")
+        raise StatsError(
+            msg("no table {key} (there are: {known})"),
+            key=repr(key),
+            known=", ".join(t.key for t in self.tables),
+        )
 
 
 def _now(now: datetime | None) -> datetime:

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.errors import StatsError
+from outreach.errors import StatsError, msg
 from outreach.l10n import LANGUAGES
 from outreach.models import (
     BounceEvent,
@@ -56,7 +56,7 @@ def _issue(session: Session, issue_id: int) -> tuple[Issue, str]:
         select(Issue, Campaign.slug).join(Campaign).where(Issue.id == issue_id)
     ).first()
     if row is None:
-        raise StatsError(f"no issue {issue_id}")
+        raise StatsError(msg("no issue {id}"), id=issue_id)
     return row[0], row[1]
 
 

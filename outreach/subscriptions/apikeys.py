@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from outreach.errors import SubscriptionError
+from outreach.errors import SubscriptionError, msg
 from outreach.models import ApiKey
 
 KEY_PREFIX = "ok_"
@@ -34,7 +34,7 @@ def create_api_key(
     """
     name = name.strip()
     if not name or len(name) > 100 or not name.isprintable():
-        raise SubscriptionError("an API key needs a printable name of 1-100 characters")
+        raise SubscriptionError(msg("an API key needs a printable name of 1-100 characters"))
     prefix = secrets.token_hex(4)
     key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     row = ApiKey(name=name, prefix=prefix, key_hash=_hash(key), cities=sorted(set(cities or [])))
@@ -67,7 +67,9 @@ def revoke_api_key(session: Session, name_or_prefix: str) -> int:
         )
     )
     if not rows:
-        raise SubscriptionError(f"no active API key with the name or prefix {name_or_prefix!r}")
+        raise SubscriptionError(
+            msg("no active API key with the name or prefix {name}"), name=repr(name_or_prefix)
+        )
     now = datetime.now(UTC)
     for row in rows:
         row.revoked_at = now

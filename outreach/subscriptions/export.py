@@ -20,7 +20,7 @@ from sqlalchemy import Engine, Select, func, select
 from sqlalchemy.orm import Session
 
 from outreach.db import session_scope
-from outreach.errors import SubscriptionError
+from outreach.errors import SubscriptionError, msg
 from outreach.models import (
     AuditEvent,
     City,
@@ -67,11 +67,19 @@ def check_purpose(purpose: str, status: str | None) -> None:
     """Raise SubscriptionError unless ``purpose`` is known and allows ``status``."""
     if purpose not in PURPOSES:
         known = ", ".join(PURPOSES)
-        raise SubscriptionError(f"unknown export purpose {purpose[:40]!r} (known: {known})")
+        raise SubscriptionError(
+            msg("unknown export purpose {purpose} (known: {known})"),
+            purpose=repr(purpose[:40]),
+            known=known,
+        )
     if status is not None and not PURPOSES[purpose] and SubscriptionStatus(status) not in ACTIVE:
         raise SubscriptionError(
-            f"the purpose {purpose} leaves out {status} subscriptions; "
-            "only gdpr-request exports them"
+            msg(
+                "the purpose {purpose} leaves out {status} subscriptions; "
+                "only gdpr-request exports them"
+            ),
+            purpose=purpose,
+            status=status,
         )
 
 
@@ -157,11 +165,13 @@ def export(
     it holds) before the first row is written.
     """
     if fmt not in ("csv", "json"):
-        raise SubscriptionError(f"unknown export format {fmt!r} (expected csv or json)")
+        raise SubscriptionError(
+            msg("unknown export format {format} (expected csv or json)"), format=repr(fmt)
+        )
     check_purpose(purpose, status)
     by = " ".join(by.split())[:100]
     if not by:
-        raise SubscriptionError("an export needs the name of who makes it")
+        raise SubscriptionError(msg("an export needs the name of who makes it"))
     interested = interested or purpose == "visits"
     filters = {"format": fmt, "interested": interested, "status": status}
     query: dict[str, Any] = {

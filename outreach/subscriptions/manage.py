@@ -12,7 +12,7 @@ from sqlalchemy import delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
-from outreach.errors import AlreadySubscribed, SubscriptionError
+from outreach.errors import AlreadySubscribed, SubscriptionError, msg
 from outreach.l10n import LANGUAGES
 from outreach.models import (
     City,
@@ -126,12 +126,14 @@ def update_preferences(
     subscriber = sub.subscriber
     for slug in cities:
         if slug not in config.cities:
-            raise SubscriptionError(f"unknown city {slug[:40]!r}")
+            raise SubscriptionError(msg("unknown city {city}"), city=repr(slug[:40]))
     home = sub.city.slug
     offered = offered_languages(config, [home, *cities])
     if language not in offered:
         raise SubscriptionError(
-            f"language {language[:10]!r}: the chosen cities send in {', '.join(offered)} only"
+            msg("language {lang}: the chosen cities send in {offered} only"),
+            lang=repr(language[:10]),
+            offered=", ".join(offered),
         )
     clean = SignUp.clean(
         config,
@@ -216,7 +218,9 @@ def add_subscriber(
     so they are told instead of thanked. The API answers such an addition as before."""
     now = now or datetime.now(UTC)
     if confirmed and not (consent_note and consent_note.strip()):
-        raise SubscriptionError("a confirmed addition needs a consent note stating the legal basis")
+        raise SubscriptionError(
+            msg("a confirmed addition needs a consent note stating the legal basis")
+        )
     city = city_row(session, config, city_slug)
     if is_suppressed(session, settings, signup.email, city_id=city.id):
         return None
@@ -319,7 +323,7 @@ def show(session: Session, settings: Settings, email: str) -> dict[str, Any] | N
 def show_json(session: Session, settings: Settings, email: str) -> str:
     data = show(session, settings, email)
     if data is None:
-        raise SubscriptionError(f"nothing is held about {normalise_email(email)}")
+        raise SubscriptionError(msg("nothing is held about {email}"), email=normalise_email(email))
     return json.dumps(data, ensure_ascii=False, indent=2)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from outreach.campaigns import CityConfig, Config
-from outreach.errors import SubscriptionError
+from outreach.errors import SubscriptionError, msg
 from outreach.l10n import LANGUAGES
 from outreach.models import City
 from outreach.validation import has_control_chars, normalise_email
@@ -84,19 +84,27 @@ class SignUp:
         chosen = [t.strip() for t in topics if t and t.strip()]
         for topic in chosen:
             if topic not in known:
-                raise SubscriptionError(f"unknown topic {topic[:40]!r} (known: {', '.join(known)})")
+                raise SubscriptionError(
+                    msg("unknown topic {topic} (known: {known})"),
+                    topic=repr(topic[:40]),
+                    known=", ".join(known),
+                )
         lang = (language or city.languages[0]).strip().lower()
         if lang not in LANGUAGES:
-            raise SubscriptionError(f"unknown language {lang[:10]!r} (known: fi, sv, en)")
+            raise SubscriptionError(
+                msg("unknown language {lang} (known: fi, sv, en)"), lang=repr(lang[:10])
+            )
         bid = clean_text(business_id, "the business ID", limit=20)
         size = clean_text(size_class, "the size class", limit=20)
         if size is not None and size.lower() not in SIZE_CLASSES:
             raise SubscriptionError(
-                f"unknown size class {size!r} (known: {', '.join(SIZE_CLASSES)})"
+                msg("unknown size class {size} (known: {known})"),
+                size=repr(size),
+                known=", ".join(SIZE_CLASSES),
             )
         industry = clean_text(industry_code, "the industry code", limit=10)
         if industry is not None and not industry.replace(".", "").isalnum():
-            raise SubscriptionError("the industry code must be a TOL 2008 code like 62010")
+            raise SubscriptionError(msg("the industry code must be a TOL 2008 code like 62010"))
         return cls(
             email=normalise_email(email),
             topics=sorted(set(chosen)) or known[:1],
@@ -142,7 +150,9 @@ def city_config(config: Config, slug: str) -> CityConfig:
         return config.cities[slug]
     except KeyError:
         known = ", ".join(sorted(config.cities))
-        raise SubscriptionError(f'no city "{slug[:40]}" (known: {known})') from None
+        raise SubscriptionError(
+            msg('no city "{city}" (known: {known})'), city=slug[:40], known=known
+        ) from None
 
 
 def city_name(config: Config, slug: str, lang: str) -> str:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from urllib.parse import SplitResult, parse_qsl, urlsplit
 
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
-from outreach.errors import ConfigError
+from outreach.errors import ConfigError, msg
 from outreach.plugins import Registry
 
 __all__ = [
@@ -63,10 +63,14 @@ def backend_class(scheme: str) -> type[MailBackend]:
 
 def _parse(url: str) -> tuple[SplitResult, dict[str, str]]:
     if "\r" in url or "\n" in url:
-        raise ConfigError("the mail URL must be on one line")
+        raise ConfigError(msg("the mail URL must be on one line"))
     parts = urlsplit(url)
     if not parts.scheme:
-        raise ConfigError(f"mail URL {url!r} has no scheme (known: {', '.join(known_schemes())})")
+        raise ConfigError(
+            msg("mail URL {url} has no scheme (known: {known})"),
+            url=repr(url),
+            known=", ".join(known_schemes()),
+        )
     return parts, dict(parse_qsl(parts.query, keep_blank_values=True))
 
 

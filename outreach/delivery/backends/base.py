@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import ClassVar, Literal
 from urllib.parse import SplitResult
 
-from outreach.errors import ConfigError, UnsupportedFeature
+from outreach.errors import ConfigError, UnsupportedFeature, msg
 
 Status = Literal["sent", "temporary", "permanent"]
 
@@ -65,8 +65,13 @@ class MailBackend:
         if unsupported:
             known = ", ".join(sorted(self.options)) or "none"
             raise UnsupportedFeature(
-                f'mail backend "{self.scheme}" does not support the option '
-                f'"{unsupported[0]}" (supported: {known})'
+                msg(
+                    'mail backend "{scheme}" does not support the option "{option}" '
+                    "(supported: {known})"
+                ),
+                scheme=self.scheme,
+                option=unsupported[0],
+                known=known,
             )
         self.url = url
         self.params = dict(params)
@@ -123,7 +128,11 @@ class MailBackend:
             return True
         if lowered in {"0", "false", "no", "off"}:
             return False
-        raise ConfigError(f'mail URL option {name}={value!r}: expected "true" or "false"')
+        raise ConfigError(
+            msg('mail URL option {name}={value}: expected "true" or "false"'),
+            name=name,
+            value=repr(value),
+        )
 
     def float_option(self, name: str, default: float) -> float:
         value = self.params.get(name)
@@ -132,7 +141,15 @@ class MailBackend:
         try:
             result = float(value)
         except ValueError:
-            raise ConfigError(f"mail URL option {name}={value!r}: expected a number") from None
+            raise ConfigError(
+                msg("mail URL option {name}={value}: expected a number"),
+                name=name,
+                value=repr(value),
+            ) from None
         if result <= 0:
-            raise ConfigError(f"mail URL option {name}={value!r}: expected a positive number")
+            raise ConfigError(
+                msg("mail URL option {name}={value}: expected a positive number"),
+                name=name,
+                value=repr(value),
+            )
         return result

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import SplitResult, unquote
 
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
-from outreach.errors import ConfigError
+from outreach.errors import ConfigError, msg
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
@@ -32,7 +32,7 @@ class FileBackend(MailBackend):
         super().__init__(url, params)
         raw = unquote(url.netloc + url.path) if url.netloc else unquote(url.path)
         if not raw:
-            raise ConfigError("file mail URL needs a folder, e.g. file://var/outbox")
+            raise ConfigError(msg("file mail URL needs a folder, e.g. file://var/outbox"))
         self.directory = Path(raw)
 
     def open(self) -> bool:

@@ -23,7 +23,7 @@ from urllib.parse import SplitResult, unquote
 import requests
 
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
-from outreach.errors import ConfigError
+from outreach.errors import ConfigError, msg
 
 USER_AGENT = "outreach (+https://github.com/outreach-cities/outreach)"
 
@@ -52,12 +52,14 @@ class MailgunBackend(MailBackend):
         super().__init__(url, params)
         key = unquote(url.username or "") if url.password is None else unquote(url.password)
         if not key or not url.hostname:
-            raise ConfigError("mailgun mail URL must look like mailgun://API_KEY@your-domain")
+            raise ConfigError(msg("mailgun mail URL must look like mailgun://API_KEY@your-domain"))
         self.api_key = key
         self.domain = url.hostname
         self.base_url = self.params.get("base_url", "https://api.mailgun.net").rstrip("/")
         if not self.base_url.startswith(("https://", "http://")):
-            raise ConfigError(f"mailgun base_url {self.base_url!r}: expected an http(s) URL")
+            raise ConfigError(
+                msg("mailgun base_url {url}: expected an http(s) URL"), url=repr(self.base_url)
+            )
         self.timeout = self.float_option("timeout", 30.0)
         self.session: requests.Session | None = None
 
@@ -90,7 +92,9 @@ class MailgunBackend(MailBackend):
         if 200 <= code < 300:
             return SendResult("sent", reply)
         if code in (401, 403):
-            raise ConfigError(f"mailgun refused the API key ({code}); check the mail URL")
+            raise ConfigError(
+                msg("mailgun refused the API key ({code}); check the mail URL"), code=code
+            )
         if code == 429 or code >= 500:
             return SendResult(
                 "temporary", reply, retry_after_seconds(response.headers.get("Retry-After"))

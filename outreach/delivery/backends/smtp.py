@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import SplitResult, unquote
 
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
-from outreach.errors import ConfigError, TemporaryDeliveryError
+from outreach.errors import ConfigError, TemporaryDeliveryError, msg
 
 _DOT = re.compile(rb"(?m)^\.")  # a line that starts with a dot gets another (RFC 5321 4.5.2)
 # A plain ASCII addr-spec, as the product's own checks let through: its path is
@@ -117,14 +117,17 @@ class SMTPBackend(MailBackend):
         super().__init__(url, params)
         self.ssl_on_connect = url.scheme.lower() == "smtps"
         if not url.hostname:
-            raise ConfigError(f"{url.scheme} mail URL needs a host, e.g. smtp://mail.example.org")
+            raise ConfigError(
+                msg("{scheme} mail URL needs a host, e.g. smtp://mail.example.org"),
+                scheme=url.scheme,
+            )
         self.host = url.hostname
         self.port = url.port or (465 if self.ssl_on_connect else 587)
         self.username = unquote(url.username) if url.username else None
         self.password = unquote(url.password) if url.password else None
         self.starttls = self.bool_option("starttls", not self.ssl_on_connect)
         if self.ssl_on_connect and "starttls" in self.params:
-            raise ConfigError("smtps:// is TLS already; drop the starttls option")
+            raise ConfigError(msg("smtps:// is TLS already; drop the starttls option"))
         self.timeout = self.float_option("timeout", 30.0)
         self.verify = self.bool_option("verify", True)
         self.connection: smtplib.SMTP | None = None
@@ -144,8 +147,12 @@ class SMTPBackend(MailBackend):
         if self.starttls:
             if not conn.has_extn("starttls"):
                 raise ConfigError(
-                    f"{self.host}:{self.port} does not offer STARTTLS; use smtps:// or, "
-                    "only for a trusted local relay, add ?starttls=false to the mail URL"
+                    msg(
+                        "{host}:{port} does not offer STARTTLS; use smtps:// or, "
+                        "only for a trusted local relay, add ?starttls=false to the mail URL"
+                    ),
+                    host=self.host,
+                    port=self.port,
                 )
             conn.starttls(context=self._context())
             conn.ehlo()
@@ -170,13 +177,21 @@ class SMTPBackend(MailBackend):
                 conn.close()
             if isinstance(exc, smtplib.SMTPAuthenticationError):
                 raise ConfigError(
-                    f"{self.host}:{self.port} refused the login "
-                    f"({_reply(exc.smtp_code, exc.smtp_error)}); check the user and password "
-                    "in the mail URL"
+                    msg(
+                        "{host}:{port} refused the login ({reply}); check the user and "
+                        "password in the mail URL"
+                    ),
+                    host=self.host,
+                    port=self.port,
+                    reply=_reply(exc.smtp_code, exc.smtp_error),
                 ) from exc
             if isinstance(exc, smtplib.SMTPException | OSError):
                 raise TemporaryDeliveryError(
-                    f"cannot connect to {self.host}:{self.port}: {exc}", reply=str(exc)
+                    msg("cannot connect to {host}:{port}: {error}"),
+                    reply=str(exc),
+                    host=self.host,
+                    port=self.port,
+                    error=exc,
                 ) from exc
             raise
         if conn.sock is not None:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from outreach.campaigns import Config
 from outreach.delivery.audience import audience_query
-from outreach.errors import IssueError
+from outreach.errors import IssueError, msg
 from outreach.issues import fixed_audience, send_as
 from outreach.models import (
     Campaign,
@@ -72,7 +72,9 @@ def enqueue_issue(
     """
     if issue.status not in (IssueStatus.APPROVED, IssueStatus.SENDING):
         raise IssueError(
-            f"issue {issue.id} is {issue.status.value}; only an approved issue can be sent"
+            msg("issue {id} is {status}; only an approved issue can be sent"),
+            id=issue.id,
+            status=issue.status.value,
         )
     now = utcnow()
     added = _insert(session, settings, config, issue, after=0, upto=upto)
@@ -301,7 +303,7 @@ def failures(session: Session, issue_id: int) -> list[tuple[str, str | None]]:
 def _issue(session: Session, issue_id: int) -> Issue:
     issue = session.get(Issue, issue_id)
     if issue is None:
-        raise IssueError(f"no issue {issue_id}")
+        raise IssueError(msg("no issue {id}"), id=issue_id)
     return issue
 
 
@@ -310,7 +312,11 @@ def pause_issue(session: Session, issue_id: int) -> None:
     (docs/delivery.md, Workers); the messages in flight finish."""
     issue = _issue(session, issue_id)
     if issue.status != IssueStatus.SENDING:
-        raise IssueError(f"issue {issue_id} is {issue.status.value}; only a sending issue pauses")
+        raise IssueError(
+            msg("issue {id} is {status}; only a sending issue pauses"),
+            id=issue_id,
+            status=issue.status.value,
+        )
     issue.status = IssueStatus.PAUSED
     session.flush()
 
@@ -319,7 +325,11 @@ def resume_issue(session: Session, issue_id: int) -> None:
     """Let workers claim rows of a paused issue again (run ``issue send`` to continue)."""
     issue = _issue(session, issue_id)
     if issue.status != IssueStatus.PAUSED:
-        raise IssueError(f"issue {issue_id} is {issue.status.value}; only a paused issue resumes")
+        raise IssueError(
+            msg("issue {id} is {status}; only a paused issue resumes"),
+            id=issue_id,
+            status=issue.status.value,
+        )
     issue.status = IssueStatus.SENDING
     session.flush()
 
@@ -328,7 +338,11 @@ def cancel_issue(session: Session, issue_id: int, *, lease_seconds: float = 600)
     """Cancel the send: every row not yet handed over becomes cancelled; returns how many."""
     issue = _issue(session, issue_id)
     if issue.status not in (IssueStatus.SENDING, IssueStatus.PAUSED, IssueStatus.APPROVED):
-        raise IssueError(f"issue {issue_id} is {issue.status.value}; it cannot be cancelled")
+        raise IssueError(
+            msg("issue {id} is {status}; it cannot be cancelled"),
+            id=issue_id,
+            status=issue.status.value,
+        )
     issue.status = IssueStatus.CANCELLED
     issue.status_message = "send cancelled"
     # Rows a live worker holds end as it records them; rows whose claim outlived

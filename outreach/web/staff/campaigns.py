@@ -249,7 +249,7 @@ def _try(
                 st.settings, config, city, sections[i], j, session=session, now=now(request)
             )
     except OutreachError as exc:  # mostly ``key.path: what``, the path inside the section
-        line = str(exc).splitlines()[0]
+        line = exc.text(lang_of(request)).splitlines()[0]
         where = f"sections.{i}." if re.match(r"^[A-Za-z0-9_.]+: ", line) else ""
         return TrialShown(i, j, None, where + line)
     return TrialShown(i, j, view, None)
@@ -333,7 +333,7 @@ def campaign_build(
             )
         except OutreachError as exc:
             session.rollback()
-            return _editor_refused(request, city, slug, str(exc))
+            return _editor_refused(request, city, slug, exc.text(lang_of(request)))
         if built.issue is None:
             session.rollback()
             return _editor_refused(request, city, slug, "empty")  # the page words it
