@@ -22,8 +22,8 @@ DEBTS = Path(__file__).parent / "import_debts.txt"
 
 #: Lowest first; a stage may import the stages of the rows before its own.
 LAYERS: list[set[str]] = [
-    {"errors"},
     {"l10n", "transactional"},
+    {"errors"},  # an error's message in the reader's language comes from l10n
     {"settings", "tokens", "linkids", "sandbox", "runtime", "logthrottle", "process_setting"},
     {"validation", "db", "plugins", "dkim", "verp"},
     {"models"},
