@@ -237,8 +237,13 @@ def test_a_stalled_worker_hands_over_no_row_another_claimant_took(
 ) -> None:
     """Past a third of the lease a worker renews before its next hand-over and
     sends only the rows still its own: after a stall, nothing but the message it
-    was handing over can go out twice."""
-    lease = 0.6
+    was handing over can go out twice.
+
+    The other claimant's rows stay its own for a lease after it took them: the
+    stall takes half of it, and the rest must outlast this worker's renewals and
+    its next claim on a loaded machine (with 0.6 s the next claim once found
+    them expired and sent them)."""
+    lease = 2.0
     monkeypatch.setitem(backends.BUILTIN, "stalling", f"{__name__}:StallingBackend")
     monkeypatch.setattr(StallingBackend, "engine", db_engine)
     monkeypatch.setattr(StallingBackend, "stall", lease / 2)
