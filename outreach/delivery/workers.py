@@ -442,7 +442,7 @@ class SendRun:
             writer.write(outcome)
         third = self.lease.total_seconds() / 3
         every = STATUS_EVERY
-        held: set[int] | None = None  # after a renewal: the rows still ours
+        held: dict[int, int] | None = None  # after a renewal: the rows still ours, attempts
         policy, stop, watch, halted = self.policy, self.stop, self.watch, self.watch.halted
         chunks = self.chunks
         assert chunks is not None
@@ -459,8 +459,10 @@ class SendRun:
                 leased = time.monotonic()
                 held = self.rows.renew(writer.idle(), holder.me)
                 chunk.leased = holder.leased = leased
-            if held is not None and row.id not in held:
-                continue  # another claimant took it over: not ours to send
+            if held is not None and held.get(row.id) != row.attempts:
+                # Another claimant took it over; or it did, its lease ran out and this
+                # worker claimed the row again, in another chunk, which sends it.
+                continue
             # The next message's envelope may go out with this one's body (SMTP
             # with PIPELINING); it is handed over only by its own call, after the
             # checks above, and undone (the connection closed) if that never comes.

@@ -258,3 +258,58 @@ def test_a_stalled_worker_hands_over_no_row_another_claimant_took(
     second = send_issue(w.settings, w.config, w.issue_id, workers=1, lease_seconds=lease)
     assert (second.sent, second.status) == (n - 1, "sent")
     assert sorted(StallingBackend.accepted) == sorted(w.emails)  # each exactly once
+
+
+class ReclaimingBackend(MailBackend):
+    """Accepts everything; at its first message the process "stalls" past a third
+    of the lease, and meanwhile the other rows are taken over and claimed again
+    by this same worker (as its next claim does once the other claimant's lease
+    has run out): a new claim of each, ``attempts`` raised, held by no chunk."""
+
+    scheme = "reclaiming"
+    engine: ClassVar[Engine | None] = None
+    stall: ClassVar[float] = 0.0
+    accepted: ClassVar[list[str]] = []
+
+    def send_messages(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        assert self.engine is not None
+        if not self.accepted:
+            from sqlalchemy import update
+
+            with self.engine.begin() as conn:
+                me = conn.execute(
+                    select(Delivery.claimed_by).where(Delivery.email == messages[0].recipients[0])
+                ).scalar_one()
+                conn.execute(
+                    update(Delivery)
+                    .where(Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.PENDING]))
+                    .where(Delivery.email != messages[0].recipients[0])
+                    .values(
+                        status=DeliveryStatus.SENDING,
+                        claimed_by=me,
+                        claimed_at=utcnow(),
+                        attempts=Delivery.attempts + 1,
+                    )
+                )
+            time.sleep(self.stall)
+        self.accepted.extend(m.recipients[0] for m in messages)
+        return [SendResult("sent", "250 accepted") for _ in messages]
+
+
+def test_a_row_claimed_again_is_sent_only_by_its_new_claim(
+    db_world_factory: Any, db_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a stall the worker renews and keeps only the rows its chunk still holds:
+    a row another claimant took over and this worker then claimed again belongs to
+    that later claim (its ``attempts`` differ), so the stale chunk does not send it;
+    before, the renewal's ids alone let both send it."""
+    lease = 0.6
+    monkeypatch.setitem(backends.BUILTIN, "reclaiming", f"{__name__}:ReclaimingBackend")
+    monkeypatch.setattr(ReclaimingBackend, "engine", db_engine)
+    monkeypatch.setattr(ReclaimingBackend, "stall", lease / 2)
+    monkeypatch.setattr(ReclaimingBackend, "accepted", [])
+    w = db_world_factory(FIRST_SLICE_PER_WORKER, mail_url="reclaiming:")
+    report = send_issue(w.settings, w.config, w.issue_id, workers=1, lease_seconds=lease)
+    # Only the first message: the other rows' new claims are held by no chunk here.
+    assert report.sent == 1, report
+    assert len(ReclaimingBackend.accepted) == 1

@@ -351,17 +351,20 @@ class OutboxRows:
         names = tuple(state.positiontup) if state.positiontup is not None else None
         return state.statement, names, fixed
 
-    def renew(self, conn: Connection, me: str) -> set[int]:
-        """Extend the lease of every row ``me`` holds; the ids it still holds."""
+    def renew(self, conn: Connection, me: str) -> dict[int, int]:
+        """Extend the lease of every row ``me`` holds; the ids it still holds, each
+        with its ``attempts``, which every claim raises: a row taken over and then
+        claimed again by ``me`` (in a later chunk) is held by that claim, not by the
+        chunk that claimed it first (its ``attempts`` differ)."""
         d = DELIVERIES.c
         with self.write_lock, conn.begin():
             held = conn.execute(
                 update(DELIVERIES)
                 .where(d.issue_id == self.issue_id, d.claimed_by == me, d.status == SENDING)
                 .values(claimed_at=utcnow())
-                .returning(d.id)
-            ).scalars()
-            return set(held)
+                .returning(d.id, d.attempts)
+            ).all()
+            return {int(i): int(a) for i, a in held}
 
     def release(self, conn: Connection, me: str, ids: Sequence[int]) -> None:
         """Give unsent rows back (pause, cancel, stop, backend error).
