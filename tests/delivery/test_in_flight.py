@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 
 import pytest
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Connection, Engine, event, select, text, update
 
 from outreach.delivery import backends, send_issue
 from outreach.delivery.backends.base import MailBackend, OutgoingMessage, SendResult
@@ -211,22 +211,24 @@ class StallingBackend(MailBackend):
     stall: ClassVar[float] = 0.0
     accepted: ClassVar[list[str]] = []
 
+    def take_over(self, conn: Connection, first: str) -> None:
+        """Every row but ``first``'s goes to another claimant."""
+        conn.execute(
+            update(Delivery)
+            .where(Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.PENDING]))
+            .where(Delivery.email != first)
+            .values(
+                status=DeliveryStatus.SENDING,
+                claimed_by="other-host:1:0:0:abc",
+                claimed_at=utcnow(),
+            )
+        )
+
     def send_messages(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         assert self.engine is not None
         if not self.accepted:
-            from sqlalchemy import update
-
             with self.engine.begin() as conn:
-                conn.execute(
-                    update(Delivery)
-                    .where(Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.PENDING]))
-                    .where(Delivery.email != messages[0].recipients[0])
-                    .values(
-                        status=DeliveryStatus.SENDING,
-                        claimed_by="other-host:1:0:0:abc",
-                        claimed_at=utcnow(),
-                    )
-                )
+                self.take_over(conn, messages[0].recipients[0])
             time.sleep(self.stall)
         self.accepted.extend(m.recipients[0] for m in messages)
         return [SendResult("sent", "250 accepted") for _ in messages]
@@ -260,40 +262,27 @@ def test_a_stalled_worker_hands_over_no_row_another_claimant_took(
     assert sorted(StallingBackend.accepted) == sorted(w.emails)  # each exactly once
 
 
-class ReclaimingBackend(MailBackend):
-    """Accepts everything; at its first message the process "stalls" past a third
-    of the lease, and meanwhile the other rows are taken over and claimed again
-    by this same worker (as its next claim does once the other claimant's lease
-    has run out): a new claim of each, ``attempts`` raised, held by no chunk."""
+class ReclaimingBackend(StallingBackend):
+    """As :class:`StallingBackend`, except that the other rows are taken over and
+    claimed again by this same worker (as its next claim does once the other
+    claimant's lease has run out): a new claim of each, ``attempts`` raised,
+    held by no chunk."""
 
     scheme = "reclaiming"
-    engine: ClassVar[Engine | None] = None
-    stall: ClassVar[float] = 0.0
-    accepted: ClassVar[list[str]] = []
 
-    def send_messages(self, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
-        assert self.engine is not None
-        if not self.accepted:
-            from sqlalchemy import update
-
-            with self.engine.begin() as conn:
-                me = conn.execute(
-                    select(Delivery.claimed_by).where(Delivery.email == messages[0].recipients[0])
-                ).scalar_one()
-                conn.execute(
-                    update(Delivery)
-                    .where(Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.PENDING]))
-                    .where(Delivery.email != messages[0].recipients[0])
-                    .values(
-                        status=DeliveryStatus.SENDING,
-                        claimed_by=me,
-                        claimed_at=utcnow(),
-                        attempts=Delivery.attempts + 1,
-                    )
-                )
-            time.sleep(self.stall)
-        self.accepted.extend(m.recipients[0] for m in messages)
-        return [SendResult("sent", "250 accepted") for _ in messages]
+    def take_over(self, conn: Connection, first: str) -> None:
+        me = conn.execute(select(Delivery.claimed_by).where(Delivery.email == first)).scalar_one()
+        conn.execute(
+            update(Delivery)
+            .where(Delivery.status.in_([DeliveryStatus.SENDING, DeliveryStatus.PENDING]))
+            .where(Delivery.email != first)
+            .values(
+                status=DeliveryStatus.SENDING,
+                claimed_by=me,
+                claimed_at=utcnow(),
+                attempts=Delivery.attempts + 1,
+            )
+        )
 
 
 def test_a_row_claimed_again_is_sent_only_by_its_new_claim(
